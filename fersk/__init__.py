@@ -1,0 +1,40 @@
+"""fersk: facial expression recognition that speaks scikit-learn.
+
+Transformers turn face images into representations (:class:`LBPCodeTransformer`,
+:class:`LBPHistogram`, :class:`MDSMappedLBP`, :class:`FaceCropper`); estimators
+classify them (:class:`LBCNNClassifier`, :class:`CNNClassifier`,
+:class:`CNNEnsembleClassifier`); :mod:`fersk.datasets` loads FER-2013 and
+image folders.  Keras-based names are imported lazily, so ``import fersk``
+stays fast and TensorFlow is loaded only when a network is used.
+"""
+
+import importlib
+
+__version__ = "0.1.0.dev0"
+
+# public name -> module that defines it
+_LAZY = {
+    "LBPCodeTransformer": "fersk.lbp",
+    "LBPHistogram": "fersk.lbp",
+    "local_binary_pattern_batch": "fersk.lbp",
+    "MDSMappedLBP": "fersk.mapped_lbp",
+    "lbp_code_distances": "fersk.mapped_lbp",
+    "FaceCropper": "fersk.face",
+    "CNNClassifier": "fersk.classifiers",
+    "LBCNNClassifier": "fersk.classifiers",
+    "CNNEnsembleClassifier": "fersk.ensemble",
+    "datasets": "fersk.datasets",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        return module if _LAZY[name].endswith(name) else getattr(module, name)
+    raise AttributeError(f"module 'fersk' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

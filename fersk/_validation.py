@@ -1,0 +1,292 @@
+"""Validation of image batches shared by every fersk estimator.
+
+fersk estimators take images in one of two layouts:
+
+* an image batch: ``(n_samples, height, width)`` grey or
+  ``(n_samples, height, width, n_channels)``;
+* flattened rows: ``(n_samples, n_features)`` where each row is one image
+  of ``image_shape`` (or, when ``image_shape`` is None, a square image of
+  ``sqrt(n_features)`` pixels a side).
+
+The flat layout lets fersk estimators take part in ordinary 2-D
+scikit-learn workflows (and in scikit-learn's estimator checks); the batch
+layout is what users of images normally hold.  Output keeps the layout of
+the input.
+"""
+
+import math
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import check_array, validate_data
+
+__all__ = ["validate_images", "restore_layout", "resolve_image_shape"]
+
+
+def resolve_image_shape(n_features, image_shape, input_name="X"):
+    """Return the ``(height, width[, channels])`` of flattened rows.
+
+    Parameters
+    ----------
+    n_features : int
+        Length of one flattened row.
+    image_shape : tuple of int or None
+        Declared shape; one entry may be -1 (inferred, as in
+        :func:`numpy.reshape`).  None means a square grey image.
+    input_name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    shape : tuple of int
+        The image shape, whose product is ``n_features``.
+
+    Examples
+    --------
+    >>> resolve_image_shape(2304, None)
+    (48, 48)
+    >>> resolve_image_shape(12, (1, -1))
+    (1, 12)
+    """
+    if image_shape is None:
+        side = math.isqrt(n_features)
+        if side * side != n_features:
+            raise ValueError(
+                f"{input_name} is 2-D with {n_features} features per row, which is "
+                "not a square number of pixels; set image_shape=(height, width) to "
+                "say how each row is an image, or pass a batch of shape "
+                "(n_samples, height, width)."
+            )
+        return (side, side)
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) not in (2, 3) or shape.count(-1) > 1 or any(
+        s == 0 or s < -1 for s in shape
+    ):
+        raise ValueError(
+            f"image_shape must be (height, width) or (height, width, channels) "
+            f"of positive ints (one may be -1); got {image_shape!r}."
+        )
+    known = math.prod(s for s in shape if s != -1)
+    if -1 in shape:
+        if n_features % known:
+            raise ValueError(
+                f"image_shape={image_shape!r} cannot hold the {n_features} "
+                f"features per row of {input_name}."
+            )
+        shape = tuple(n_features // known if s == -1 else s for s in shape)
+    if math.prod(shape) != n_features:
+        raise ValueError(
+            f"image_shape={image_shape!r} holds {math.prod(shape)} values but "
+            f"{input_name} has {n_features} features per row."
+        )
+    return shape
+
+
+def validate_images(
+    estimator,
+    X,
+    *,
+    reset,
+    image_shape=None,
+    dtype="numeric",
+    allow_channels=True,
+    check_shape=True,
+    input_name="X",
+):
+    """Validate ``X`` as a batch of images and record what ``fit`` saw.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        The estimator; on ``reset`` it receives ``n_features_in_`` (pixels
+        times channels per image), ``image_shape_`` and, for DataFrames,
+        ``feature_names_in_``.
+    X : array-like
+        ``(n, h, w)``, ``(n, h, w, c)`` or flattened ``(n, h*w[*c])``.
+    reset : bool
+        True in ``fit``; False in ``transform``/``predict``, where the image
+        shape must equal the one seen in ``fit``.
+    image_shape : tuple or None
+        How flattened rows are images (see :func:`resolve_image_shape`).
+    dtype : str, type or list, default="numeric"
+        Passed to :func:`sklearn.utils.check_array`.
+    allow_channels : bool, default=True
+        Whether ``(n, h, w, c)`` input is accepted.
+    check_shape : bool, default=True
+        Whether, when not resetting, the image shape must match ``fit``.
+    input_name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    images : ndarray of shape (n, h, w) or (n, h, w, c)
+        The validated images (no copy when none is needed).
+    flat : bool
+        Whether ``X`` came as flattened rows (output should too).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> est = BaseEstimator()
+    >>> images, flat = validate_images(est, np.zeros((2, 16)), reset=True)
+    >>> images.shape, flat, est.image_shape_
+    ((2, 4, 4), True, (4, 4))
+    """
+    ndim = getattr(X, "ndim", None)
+    if ndim is None:
+        ndim = np.asarray(X, dtype=object).ndim if not hasattr(X, "iloc") else 2
+    if ndim == 2:
+        X2 = validate_data(
+            estimator,
+            X,
+            reset=reset,
+            dtype=dtype,
+            ensure_all_finite=True,
+            ensure_min_samples=1,
+            ensure_min_features=1,
+        )
+        shape = resolve_image_shape(X2.shape[1], image_shape, input_name)
+        images = X2.reshape((X2.shape[0],) + shape)
+        flat = True
+    elif ndim in (3, 4):
+        if ndim == 4 and not allow_channels:
+            raise ValueError(
+                f"{input_name} must be a batch of grey images of shape "
+                f"(n_samples, height, width); got a 4-D array."
+            )
+        images = check_array(
+            X,
+            dtype=dtype,
+            allow_nd=True,
+            ensure_2d=False,
+            ensure_all_finite=True,
+            ensure_min_samples=1,
+            input_name=input_name,
+        )
+        if 0 in images.shape[1:]:
+            raise ValueError(
+                f"{input_name} has an empty image dimension: shape {images.shape}."
+            )
+        if ndim == 4 and images.shape[-1] not in (1, 3, 4):
+            raise ValueError(
+                f"{input_name} is 4-D, so its last axis must be channels (1 grey, "
+                f"3 RGB or 4 RGBA); got {images.shape[-1]} channels in shape "
+                f"{images.shape}."
+            )
+        n_features = math.prod(images.shape[1:])
+        if reset:
+            estimator.n_features_in_ = n_features
+            if hasattr(estimator, "feature_names_in_"):
+                del estimator.feature_names_in_
+        elif check_shape and n_features != getattr(estimator, "n_features_in_", n_features):
+            raise ValueError(
+                f"{input_name} has images of shape {images.shape[1:]}, but "
+                f"{type(estimator).__name__} was fitted on images of shape "
+                f"{estimator.image_shape_} ({estimator.n_features_in_} features)."
+            )
+        flat = False
+    else:
+        raise ValueError(
+            f"{input_name} must be a batch of images of shape (n_samples, height, "
+            f"width[, channels]) or flattened rows (n_samples, n_features); got a "
+            f"{ndim}-D input."
+            + (" For a single image use X[np.newaxis]." if ndim in (0, 1) else "")
+        )
+    if reset:
+        estimator.image_shape_ = tuple(images.shape[1:])
+    elif check_shape and tuple(images.shape[1:]) != tuple(estimator.image_shape_):
+        raise ValueError(
+            f"{input_name} has images of shape {tuple(images.shape[1:])}, but "
+            f"{type(estimator).__name__} was fitted on images of shape "
+            f"{tuple(estimator.image_shape_)}."
+        )
+    return images, flat
+
+
+def restore_layout(out, flat):
+    """Flatten per-sample output when the input came as flattened rows.
+
+    Parameters
+    ----------
+    out : ndarray of shape (n, ...)
+        Per-sample output.
+    flat : bool
+        Whether the input was flattened.
+
+    Returns
+    -------
+    out : ndarray
+        ``out.reshape(n, -1)`` when ``flat``, else ``out`` unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> restore_layout(np.zeros((2, 3, 3)), flat=True).shape
+    (2, 9)
+    """
+    return out.reshape(out.shape[0], -1) if flat else out
+
+
+def to_gray(images):
+    """Turn ``(n, h, w, c)`` colour images into ``(n, h, w)`` grey ones.
+
+    The rule used across fersk: one channel is squeezed; RGB is converted
+    to luminance with :func:`skimage.color.rgb2gray` (ITU-R BT.709 weights);
+    RGBA drops alpha first.  Integer images stay integer (the luminance is
+    rounded back into their dtype's range), so that LBP sees grey levels, as
+    scikit-image recommends; float images stay float.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, h, w) or (n, h, w, c)
+        Grey or colour images.
+
+    Returns
+    -------
+    gray : ndarray of shape (n, h, w)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = np.full((1, 2, 2, 3), 200, dtype=np.uint8)
+    >>> to_gray(rgb)[0, 0, 0]
+    np.uint8(200)
+    """
+    from skimage.color import rgb2gray
+
+    if images.ndim == 3:
+        return images
+    if images.shape[-1] == 1:
+        return images[..., 0]
+    rgb = images[..., :3]
+    if np.issubdtype(images.dtype, np.integer):
+        info = np.iinfo(images.dtype)
+        # rgb2gray of an integer image is a weighted sum, computed in float.
+        gray = rgb2gray(rgb.astype(np.float64))
+        return np.clip(np.rint(gray), info.min, info.max).astype(images.dtype)
+    return rgb2gray(rgb)
+
+
+def check_random_state_int(random_state):
+    """Return an int seed (or None) drawn from ``random_state``.
+
+    Keras and NumPy generators are seeded from one int so that a
+    ``RandomState`` instance and an int behave the same way.
+
+    Parameters
+    ----------
+    random_state : None, int or numpy.random.RandomState
+
+    Returns
+    -------
+    seed : int or None
+
+    Examples
+    --------
+    >>> check_random_state_int(3)
+    3
+    """
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        return None if random_state is None else int(random_state)
+    return int(random_state.randint(np.iinfo(np.int32).max))

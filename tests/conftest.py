@@ -1,0 +1,59 @@
+"""Shared fixtures: small real FER-2013 subsets read straight from disk.
+
+The data lives beside the project (``../shared/data/fer2013``, see that
+folder's README) or where ``FERSK_FER2013`` points.  Tests that need it skip
+with a clear reason when it is absent, so a fresh clone still passes.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FER2013_ROOT = Path(
+    os.environ.get("FERSK_FER2013", ROOT.parent / "shared" / "data" / "fer2013")
+)
+FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+requires_fer2013 = pytest.mark.skipif(
+    not (FER2013_ROOT / "test").is_dir(),
+    reason=f"FER-2013 image folders not found at {FER2013_ROOT} "
+    "(set FERSK_FER2013 to the folder holding train/ and test/)",
+)
+
+
+def _read_subset(split, per_class, seed=0):
+    from PIL import Image
+
+    rng = np.random.RandomState(seed)
+    images, labels, names = [], [], []
+    for label, cls in enumerate(FER_CLASSES):
+        files = sorted((FER2013_ROOT / split / cls).glob("*.jpg"))
+        for i in sorted(rng.choice(len(files), min(per_class, len(files)), replace=False)):
+            with Image.open(files[i]) as im:
+                images.append(np.asarray(im.convert("L")))
+            labels.append(label)
+            names.append(f"{split}/{cls}/{files[i].name}")
+    return np.stack(images), np.array(labels), names
+
+
+@pytest.fixture(scope="session")
+def fer2013_root():
+    """Path of the FER-2013 image-folder root; skips when absent."""
+    if not (FER2013_ROOT / "test").is_dir():
+        pytest.skip(f"FER-2013 image folders not found at {FER2013_ROOT}")
+    return FER2013_ROOT
+
+
+@pytest.fixture(scope="session")
+def fer_small(fer2013_root):
+    """(images uint8 (140, 48, 48), labels, names): 20 PublicTest faces per class."""
+    return _read_subset("test", 20)
+
+
+@pytest.fixture(scope="session")
+def fer_train_small(fer2013_root):
+    """(images uint8 (350, 48, 48), labels, names): 50 Training faces per class."""
+    return _read_subset("train", 50)
