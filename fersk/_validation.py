@@ -191,7 +191,11 @@ def validate_images(
             f"{input_name} must be a batch of images of shape (n_samples, height, "
             f"width[, channels]) or flattened rows (n_samples, n_features); got a "
             f"{ndim}-D input."
-            + (" For a single image use X[np.newaxis]." if ndim in (0, 1) else "")
+            + (
+                " Reshape your data: a single image needs X[np.newaxis]."
+                if ndim in (0, 1)
+                else ""
+            )
         )
     if reset:
         estimator.image_shape_ = tuple(images.shape[1:])

@@ -1,0 +1,189 @@
+"""LBP codes and histograms: exactness against scikit-image, layouts, validation."""
+
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+from skimage.feature import local_binary_pattern
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from fersk import LBPCodeTransformer, LBPHistogram
+from fersk.lbp import LBP_METHODS, local_binary_pattern_batch, n_lbp_codes
+
+PAIRS = [(8, 1), (16, 2), (24, 3)]
+
+
+def _skimage_loop(images, P, R, method):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skimage warns on float images
+        return np.stack([local_binary_pattern(im, P, R, method) for im in images])
+
+
+@pytest.mark.parametrize("method", LBP_METHODS)
+@pytest.mark.parametrize("P,R", PAIRS)
+def test_identical_to_skimage_on_real_faces(fer_small, method, P, R):
+    images = fer_small[0][::2]  # 70 real PublicTest faces, every class
+    expected = _skimage_loop(images, P, R, method)
+    got = local_binary_pattern_batch(images, P, R, method)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)  # NaNs ('var') compare equal
+
+
+@pytest.mark.parametrize("method", LBP_METHODS)
+def test_identical_to_skimage_on_flat_and_float_images(method):
+    # Flat regions and borders make ties, the hard case for interpolation.
+    rng = np.random.RandomState(0)
+    images = np.zeros((3, 17, 23))
+    images[1] = 7
+    images[2] = rng.randint(0, 4, (17, 23))
+    for R in (1, 1.5, 2.7):
+        for P in (4, 8, 12):
+            expected = _skimage_loop(images, P, R, method)
+            got = local_binary_pattern_batch(images, P, R, method, n_jobs=2)
+            np.testing.assert_array_equal(got, expected)
+    floats = rng.rand(2, 9, 11)
+    np.testing.assert_array_equal(
+        local_binary_pattern_batch(floats, 8, 1, method),
+        _skimage_loop(floats, 8, 1, method),
+    )
+
+
+@pytest.mark.parametrize("method", ["default", "ror", "uniform", "nri_uniform"])
+def test_code_ranges_and_dtypes(fer_small, method):
+    codes = local_binary_pattern_batch(fer_small[0], 8, 1, method)
+    assert codes.max() < n_lbp_codes(8, method)
+    assert codes.dtype == np.uint8
+    assert local_binary_pattern_batch(fer_small[0][:2], 24, 3).dtype == np.uint32
+
+
+def test_nearest_interpolation_is_the_3x3_operator_and_order_invariant(fer_small):
+    images = fer_small[0][:10].astype(np.int64)
+    codes = local_binary_pattern_batch(images, 8, 1, interpolation="nearest")
+    offsets = [(0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0), (1, 1)]
+    c = images[:, 1:-1, 1:-1]
+    h, w = images.shape[1:]
+    expected = sum(
+        (images[:, 1 + dr : h - 1 + dr, 1 + dc : w - 1 + dc] >= c).astype(int) << i
+        for i, (dr, dc) in enumerate(offsets)
+    )
+    np.testing.assert_array_equal(codes[:, 1:-1, 1:-1], expected)
+    f_images = np.sqrt(images.astype(float)) * 3 + 11  # strictly increasing
+    kw = dict(interpolation="nearest", padding="edge")
+    np.testing.assert_array_equal(
+        local_binary_pattern_batch(images, 8, 1, **kw),
+        local_binary_pattern_batch(f_images, 8, 1, **kw),
+    )
+
+
+def test_transformer_layouts_and_channels(fer_small):
+    X = fer_small[0][:6]
+    t = LBPCodeTransformer(P=8, R=1, method="uniform").fit(X)
+    codes = t.transform(X)
+    assert codes.shape == X.shape and t.n_features_in_ == 48 * 48
+    np.testing.assert_array_equal(codes[0], local_binary_pattern(X[0], 8, 1, "uniform"))
+    # flattened rows in -> flattened rows out, same values
+    flat = LBPCodeTransformer(method="uniform").fit_transform(X.reshape(6, -1))
+    np.testing.assert_array_equal(flat, codes.reshape(6, -1))
+    # several (P, R) pairs -> one channel each
+    multi = LBPCodeTransformer(P=[8, 16], R=[1, 2], method="uniform").fit_transform(X)
+    assert multi.shape == (6, 48, 48, 2)
+    np.testing.assert_array_equal(multi[..., 1], local_binary_pattern_batch(X, 16, 2, "uniform"))
+    assert t.n_codes_ == [10]
+
+
+def test_colour_rule_rgb_to_luminance():
+    from skimage import data
+    from skimage.color import rgb2gray
+
+    rgb = data.astronaut()[::8, ::8]
+    X = np.stack([rgb, rgb[::-1]])
+    codes = LBPCodeTransformer().fit_transform(X)
+    gray = np.clip(np.rint(rgb2gray(rgb.astype(float))), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(codes[0], local_binary_pattern(gray, 8, 1))
+    assert codes.shape == X.shape[:3]
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.zeros((0, 48, 48)), "0 sample"),
+        (np.full((2, 8, 8), np.nan), "NaN"),
+        (np.zeros((2, 4, 4, 5)), "channels"),
+        (np.zeros((2, 7)), "image_shape"),
+        (np.zeros(5), "1-D"),
+        (np.zeros((1, 2, 3, 3, 1)), "5-D"),
+    ],
+)
+def test_bad_input_errors(X, match):
+    with pytest.raises(ValueError, match=match):
+        LBPCodeTransformer().fit(X)
+
+
+def test_bad_params_and_shape_mismatch():
+    X = np.zeros((2, 8, 8), dtype=np.uint8)
+    with pytest.raises(ValueError, match="method"):
+        LBPCodeTransformer(method="fancy").fit(X)
+    with pytest.raises(ValueError, match="same non-zero length"):
+        LBPCodeTransformer(P=[8, 16], R=[1, 2, 3]).fit(X)
+    with pytest.raises(ValueError, match="P"):
+        LBPCodeTransformer(P=40).fit(X)
+    with pytest.raises(ValueError, match="fitted on images of shape"):
+        LBPCodeTransformer().fit(X).transform(np.zeros((2, 9, 9)))
+    with pytest.raises(ValueError, match="var"):
+        LBPHistogram(method="var").fit(X)
+    with pytest.raises(ValueError, match="grid"):
+        LBPHistogram(grid=(3,)).fit(X)
+
+
+def test_histogram_counts_and_names(fer_small):
+    X = fer_small[0][:5]
+    hist = LBPHistogram(P=8, R=1, method="uniform", grid=(2, 3), normalize=False).fit(X)
+    F = hist.transform(X)
+    assert F.shape == (5, 2 * 3 * 10) == (5, hist.n_features_out_)
+    codes = local_binary_pattern_batch(X, 8, 1, "uniform")
+    # cell (1, 2) = rows 24..47, cols 32..47
+    cell = codes[:, 24:, 32:]
+    expected = np.stack([np.bincount(c.ravel(), minlength=10) for c in cell])
+    np.testing.assert_array_equal(F.reshape(5, 6, 10)[:, 5], expected)
+    assert F.reshape(5, 6, 10).sum(-1).tolist() == [[24 * 16] * 6] * 5
+    names = hist.get_feature_names_out()
+    assert len(names) == F.shape[1] and names[-1] == "lbp_p8_r1_cell1_2_code9"
+    normed = LBPHistogram(P=8, R=1, method="uniform", grid=(2, 3)).fit_transform(X)
+    np.testing.assert_allclose(normed.reshape(5, 6, 10).sum(-1), 1.0)
+
+
+def test_histogram_svm_pipeline_learns_on_real_faces(fer_train_small, fer_small):
+    Xtr, ytr, _ = fer_train_small
+    Xte, yte, _ = fer_small
+    pipe = make_pipeline(LBPHistogram(), StandardScaler(), LinearSVC(C=0.01))
+    pipe.fit(Xtr, ytr)
+    # 7 balanced classes: chance is 1/7; 350 training faces give clearly more.
+    assert pipe.score(Xte, yte) > 0.22
+
+
+def test_joblib_round_trip_identical(tmp_path, fer_small):
+    X = fer_small[0][:8]
+    for est in (LBPCodeTransformer(P=[8, 16], R=[1, 2]), LBPHistogram()):
+        est.fit(X)
+        joblib.dump(est, tmp_path / "m.joblib")
+        loaded = joblib.load(tmp_path / "m.joblib")
+        np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+        assert clone(est).get_params() == est.get_params()
+
+
+@parametrize_with_checks(
+    [
+        # sklearn's checks feed 2-D data with any number of features: read
+        # each row as a one-row image.
+        LBPCodeTransformer(image_shape=(1, -1)),
+        LBPCodeTransformer(method="uniform", image_shape=(1, -1)),
+        LBPHistogram(grid=(1, 1), image_shape=(1, -1)),
+    ]
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
