@@ -1,0 +1,335 @@
+"""Mapped LBP (Levi & Hassner, ICMI 2015): LBP codes as points of a metric space.
+
+LBP codes are unordered symbols: code 128 is not "close to" code 127.  Levi
+and Hassner therefore define a distance between codes, embed all codes into
+a low-dimensional Euclidean space with multidimensional scaling (MDS), and
+replace each pixel's code by its point there.  With three dimensions the
+result is an image a CNN can take like an RGB picture.
+"""
+
+import functools
+import inspect
+import numbers
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import pdist, squareform
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.manifold import MDS
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import restore_layout, to_gray, validate_images
+from .lbp import local_binary_pattern_batch
+
+__all__ = ["lbp_code_distances", "MDSMappedLBP"]
+
+_MAX_P = 10  # 2**10 codes: about 0.5 M code pairs and an MDS of 1024 points
+
+
+def _cyclic_position_distance(P):
+    i = np.arange(P)
+    d = np.abs(i[:, None] - i[None, :])
+    return np.minimum(d, P - d).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=8)
+def _emd_matrix(P, unmatched_cost):
+    ground = _cyclic_position_distance(P)
+    bits = [np.flatnonzero((code >> np.arange(P)) & 1) for code in range(2**P)]
+    D = np.zeros((2**P, 2**P))
+    for a in range(2**P):
+        for b in range(a + 1, 2**P):
+            A, B = bits[a], bits[b]
+            size = max(len(A), len(B))
+            if size == 0:
+                continue
+            # Square assignment: real bits against real bits at their cyclic
+            # distance; a bit left without partner is matched to a dummy.
+            cost = np.full((size, size), unmatched_cost)
+            cost[len(A) :, len(B) :] = 0.0
+            cost[: len(A), : len(B)] = ground[np.ix_(A, B)]
+            rows, cols = linear_sum_assignment(cost)
+            D[a, b] = D[b, a] = cost[rows, cols].sum()
+    D.setflags(write=False)
+    return D
+
+
+def lbp_code_distances(P=8, metric="emd", *, unmatched_cost=None):
+    """Distances between all ``2**P`` default LBP codes.
+
+    A code is read as the set of its 1-bits on a circle of ``P`` positions
+    (bit i is the neighbour at angle ``2*pi*i/P``).
+
+    * ``'emd'``: the Earth Mover's Distance of Levi & Hassner (ICMI 2015):
+      the least total cost of moving the 1-bits of one code onto those of
+      the other, moving a bit by k positions around the circle costing k.
+      When the codes have different numbers of 1-bits, each bit left
+      without a partner costs ``unmatched_cost`` (default ``P / 4``, so that
+      deleting a bit and creating one elsewhere costs as much as the longest
+      move, half-way round the circle).  Codes whose bits lie close together
+      are therefore close.
+    * ``'hamming'``: the number of differing bits.
+
+    Parameters
+    ----------
+    P : int, default=8
+        Number of neighbour points (bits per code), at most 10.
+    metric : {'emd', 'hamming'}, default='emd'
+        Which distance.
+    unmatched_cost : float, default=None
+        Cost of a 1-bit without partner in 'emd'; None means ``P / 4``.
+
+    Returns
+    -------
+    D : ndarray of shape (2**P, 2**P)
+        Symmetric, zero diagonal, read-only (cached).
+
+    Examples
+    --------
+    >>> D = lbp_code_distances(8)
+    >>> float(D[0b00000001, 0b00000010]), float(D[0b00000001, 0b00010000])
+    (1.0, 4.0)
+    >>> float(D[0b00000001, 0b00000000])
+    2.0
+    >>> float(lbp_code_distances(8, "hamming")[0b0011, 0b0101])
+    2.0
+    """
+    if not isinstance(P, numbers.Integral) or not 1 <= P <= _MAX_P:
+        raise ValueError(f"P must be an int in [1, {_MAX_P}]; got {P!r}.")
+    if metric == "hamming":
+        codes = np.arange(2**P)
+        return np.bitwise_count(codes[:, None] ^ codes[None, :]).astype(np.float64)
+    if metric != "emd":
+        raise ValueError(f"metric must be 'emd' or 'hamming'; got {metric!r}.")
+    cost = P / 4 if unmatched_cost is None else float(unmatched_cost)
+    if not cost > 0:
+        raise ValueError(f"unmatched_cost must be positive; got {unmatched_cost!r}.")
+    return _emd_matrix(int(P), cost)
+
+
+def _metric_mds(n_components, max_iter, random_state):
+    """A metric MDS on precomputed dissimilarities, across sklearn versions."""
+    params = inspect.signature(MDS).parameters
+    if "metric_mds" in params:  # scikit-learn >= 1.8
+        return MDS(
+            n_components=n_components,
+            metric="precomputed",
+            metric_mds=True,
+            init="classical_mds",
+            n_init=1,
+            max_iter=max_iter,
+            normalized_stress=True,
+            random_state=random_state,
+        )
+    return MDS(
+        n_components=n_components,
+        dissimilarity="precomputed",
+        metric=True,
+        n_init=4,
+        max_iter=max_iter,
+        normalized_stress=False,
+        random_state=random_state,
+    )
+
+
+class MDSMappedLBP(TransformerMixin, BaseEstimator):
+    """Mapped LBP images (Levi & Hassner, ICMI 2015).
+
+    :meth:`fit` computes the distance between every pair of the ``2**P``
+    LBP codes (:func:`lbp_code_distances`) and embeds the codes with metric
+    multidimensional scaling (:class:`sklearn.manifold.MDS`) into
+    ``n_components`` dimensions.  :meth:`transform` computes each image's
+    LBP codes and replaces every pixel's code by its point: an
+    ``(n, h, w, n_components)`` float32 image.
+
+    Parameters
+    ----------
+    P : int, default=8
+        Neighbour points per code (at most 10).
+    R : float, default=1
+        Radius of the neighbourhood.
+    distance : {'emd', 'hamming'}, default='emd'
+        Distance between codes (see :func:`lbp_code_distances`).
+    n_components : int, default=3
+        Dimensions of the embedding (3 gives an RGB-like image).
+    interpolation : {'nearest', 'bilinear'}, default='nearest'
+        Neighbour sampling.  'nearest' with ``P=8, R=1`` is the 3x3 operator
+        the paper uses; its codes, and so the mapped image, are exactly
+        invariant to any strictly increasing intensity map.
+    padding : {'edge', 'constant'}, default='edge'
+        What neighbours outside the image read ('edge' keeps the invariance
+        at the border).
+    unmatched_cost : float, default=None
+        EMD cost of an unmatched 1-bit; None means ``P / 4``.
+    max_iter : int, default=300
+        Iterations of the MDS (SMACOF) solver.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the MDS solver (with scikit-learn >= 1.8 the solver starts
+        from classical MDS and is deterministic anyway).
+    image_shape : tuple of int, default=None
+        Shape of each row for flattened input.
+    n_jobs : int, default=None
+        Threads for the LBP computation.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Values per input image.
+    feature_names_in_ : ndarray of str
+        Names of features seen in :meth:`fit`, when ``X`` is a DataFrame.
+    image_shape_ : tuple of int
+        Shape of one input image.
+    code_distances_ : ndarray of shape (2**P, 2**P)
+        Distances between codes.
+    embedding_ : ndarray of shape (2**P, n_components), float32
+        The point of each code, scaled into [0, 1] (see Notes).
+    stress_ : float
+        Final stress of the MDS fit (normalised, Kruskal's stress-1, with
+        scikit-learn >= 1.8).
+    n_iter_ : int
+        Iterations of the MDS solver's best run.
+    distance_correlation_ : float
+        Pearson correlation between code distances and the Euclidean
+        distances of their points: how faithful the embedding is.
+
+    Notes
+    -----
+    Scaling: the MDS coordinates are shifted so each axis starts at 0 and
+    divided by one common factor, the largest axis range, so every value
+    lies in [0, 1] and distances are preserved up to that single factor
+    (per-axis min-max scaling would distort them).  The output is float32
+    in [0, 1], what Keras image models expect.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fersk import MDSMappedLBP
+    >>> X = np.random.RandomState(0).randint(0, 256, (4, 48, 48)).astype(np.uint8)
+    >>> mapped = MDSMappedLBP(random_state=0).fit(X)
+    >>> mapped.embedding_.shape
+    (256, 3)
+    >>> out = mapped.transform(X)
+    >>> out.shape, out.dtype, bool(out.min() >= 0 and out.max() <= 1)
+    ((4, 48, 48, 3), dtype('float32'), True)
+    """
+
+    _parameter_constraints = {
+        "P": [Interval(numbers.Integral, 1, _MAX_P, closed="both")],
+        "R": [Interval(numbers.Real, 0, None, closed="neither")],
+        "distance": [StrOptions({"emd", "hamming"})],
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "interpolation": [StrOptions({"bilinear", "nearest"})],
+        "padding": [StrOptions({"constant", "edge"})],
+        "unmatched_cost": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "image_shape": [None, tuple, list],
+        "n_jobs": [None, numbers.Integral],
+    }
+
+    def __init__(
+        self,
+        P=8,
+        R=1,
+        *,
+        distance="emd",
+        n_components=3,
+        interpolation="nearest",
+        padding="edge",
+        unmatched_cost=None,
+        max_iter=300,
+        random_state=None,
+        image_shape=None,
+        n_jobs=None,
+    ):
+        self.P = P
+        self.R = R
+        self.distance = distance
+        self.n_components = n_components
+        self.interpolation = interpolation
+        self.padding = padding
+        self.unmatched_cost = unmatched_cost
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.image_shape = image_shape
+        self.n_jobs = n_jobs
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Embed the LBP codes and record the input image shape.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or \
+                (n_samples, n_features)
+            Training images (only their shape is used: the embedding depends
+            on the codes, not on the data).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : MDSMappedLBP
+            Fitted transformer.
+        """
+        validate_images(self, X, reset=True, image_shape=self.image_shape)
+        n_codes = 2**self.P
+        if self.n_components >= n_codes:
+            raise ValueError(
+                f"n_components={self.n_components} must be smaller than the "
+                f"{n_codes} codes of P={self.P}."
+            )
+        D = lbp_code_distances(
+            self.P, self.distance, unmatched_cost=self.unmatched_cost
+        )
+        mds = _metric_mds(self.n_components, self.max_iter, self.random_state)
+        points = mds.fit_transform(np.array(D))
+        points = points - points.min(axis=0)
+        scale = points.max()
+        self.embedding_ = (points / (scale if scale > 0 else 1.0)).astype(np.float32)
+        self.code_distances_ = D
+        self.stress_ = float(mds.stress_)
+        self.n_iter_ = int(mds.n_iter_)
+        upper = np.triu_indices(n_codes, 1)
+        self.distance_correlation_ = float(
+            np.corrcoef(D[upper], pdist(self.embedding_.astype(np.float64)))[0, 1]
+        )
+        return self
+
+    def transform(self, X):
+        """Map every pixel's LBP code to its point of the embedding.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or \
+                (n_samples, n_features)
+            Images of the shape seen in :meth:`fit` (colour is converted to
+            grey first).
+
+        Returns
+        -------
+        mapped : ndarray of shape (n_samples, height, width, n_components) \
+                or (n_samples, height * width * n_components), float32
+            The mapped images, in the layout of ``X``.
+        """
+        check_is_fitted(self)
+        images, flat = validate_images(
+            self, X, reset=False, image_shape=self.image_shape
+        )
+        codes = local_binary_pattern_batch(
+            to_gray(images),
+            self.P,
+            self.R,
+            "default",
+            interpolation=self.interpolation,
+            padding=self.padding,
+            n_jobs=self.n_jobs,
+        )
+        return restore_layout(self.embedding_[codes], flat)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
