@@ -109,61 +109,64 @@ def _lbp_block(block, P, rp, cp, method, interpolation="bilinear", padding="cons
     code_dtype = np.min_scalar_type((1 << P) - 1)
     codes = np.zeros((k, h, w), dtype=code_dtype)
     shifted = np.empty((k, h, w), dtype=code_dtype)
-    top, bottom, tmp = (np.empty((k, h, w), dtype=np.float64) for _ in range(3))
+    top, tmp = (np.empty((k, h, w), dtype=np.float64) for _ in range(2))
+    hbuf = np.empty(k * (h + 2 * pad) * w, dtype=np.float64)
     bit = np.empty((k, h, w), dtype=bool)
+    textures = [None] * P
+
+    # Neighbours with the same column offset (i and P - i: cosine is even)
+    # interpolate each row identically, so the horizontal pass is done once
+    # per column offset over all padded rows and shared as row-shifted views.
+    # Bit-identical to skimage: the same products, sums and rounding.
+    groups = {}
+    for i in range(P):
+        groups.setdefault(cp[i], []).append(i)
+    rows_all = slice(None)
+    for c_off, members in groups.items():
+        fc, cc = math.floor(c_off), math.ceil(c_off)
+        if interpolation == "nearest":
+            fc = cc = _round_away(c_off)
+        c_pos = cols + c_off
+        dc = c_pos - np.floor(c_pos)
+        left = padded[:, rows_all, pad + fc : pad + fc + w]
+        if fc == cc:
+            # A zero fraction reduces the formula exactly to the pixel itself.
+            horizontal = left
+        else:
+            right = padded[:, rows_all, pad + cc : pad + cc + w]
+            horizontal = np.multiply(left, 1 - dc)
+            horizontal += np.multiply(right, dc, out=hbuf[: horizontal.size].reshape(horizontal.shape))
+        for i in members:
+            r_pos = rows + rp[i]
+            fr, cr = math.floor(rp[i]), math.ceil(rp[i])
+            if interpolation == "nearest":
+                fr = cr = _round_away(rp[i])
+            top_v = horizontal[:, pad + fr : pad + fr + h]
+            if fr == cr:
+                texture = top_v
+            else:
+                dr = (r_pos - np.floor(r_pos))[:, None]
+                bottom_v = horizontal[:, pad + cr : pad + cr + h]
+                np.multiply(bottom_v, dr, out=tmp)
+                texture = np.multiply(top_v, 1 - dr, out=top)
+                np.add(texture, tmp, out=texture)
+            if method == "var":
+                textures[i] = texture.copy()  # summed in skimage's order below
+                continue
+            # skimage tests texture - center >= 0, which for finite values is
+            # exactly texture >= center.
+            np.greater_equal(texture, center, out=bit)
+            np.left_shift(bit, i, out=shifted, dtype=code_dtype, casting="unsafe")
+            np.bitwise_or(codes, shifted, out=codes)
+
     if method == "var":
         # skimage's running sums, in its order: sum(t) and sum(t * t).
         sum_ = np.zeros((k, h, w), dtype=np.float64)
         sum_sq = np.zeros((k, h, w), dtype=np.float64)
-
-    def view(dr0, dc0):
-        return padded[:, pad + dr0 : pad + dr0 + h, pad + dc0 : pad + dc0 + w]
-
-    for i in range(P):
-        # Sample position (r + rp, c + cp): floor/ceil differ from (r, c) by
-        # a constant, but the fractions are computed per row/column in
-        # float64 exactly as skimage does, so they carry the same rounding.
-        r_pos, c_pos = rows + rp[i], cols + cp[i]
-        fr, cr = math.floor(rp[i]), math.ceil(rp[i])
-        fc, cc = math.floor(cp[i]), math.ceil(cp[i])
-        if interpolation == "nearest":
-            # Nearest pixel, rounding halves away from zero as skimage does.
-            fr = cr = _round_away(rp[i])
-            fc = cc = _round_away(cp[i])
-        dr = (r_pos - np.floor(r_pos))[:, None]
-        dc = c_pos - np.floor(c_pos)
-        # With a zero fraction the interpolation formula reduces exactly to
-        # the pixel itself (1 * a + 0 * b == a), so those terms are skipped.
-        if fc == cc:
-            top_v, bottom_v = view(fr, fc), view(cr, fc)
-        else:
-            np.multiply(view(fr, fc), 1 - dc, out=top)
-            np.multiply(view(fr, cc), dc, out=tmp)
-            np.add(top, tmp, out=top)
-            top_v = bottom_v = top
-            if fr != cr:
-                np.multiply(view(cr, fc), 1 - dc, out=bottom)
-                np.multiply(view(cr, cc), dc, out=tmp)
-                np.add(bottom, tmp, out=bottom)
-                bottom_v = bottom
-        if fr == cr:
-            texture = top_v
-        else:
-            np.multiply(bottom_v, dr, out=tmp)
-            texture = np.multiply(top_v, 1 - dr, out=bottom)
-            np.add(texture, tmp, out=texture)
-        if method == "var":
+        for texture in textures:
             sum_ += texture
             np.multiply(texture, texture, out=tmp)
             sum_sq += tmp
-            continue
-        # skimage tests texture - center >= 0, which for finite values is
-        # exactly texture >= center.
-        np.greater_equal(texture, center, out=bit)
-        np.left_shift(bit, i, out=shifted, dtype=code_dtype, casting="unsafe")
-        np.bitwise_or(codes, shifted, out=codes)
-
-    if method == "var":
         var = (sum_sq - (sum_ * sum_) / P) / P
         var[var == 0] = np.nan
         return var
