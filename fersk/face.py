@@ -1,0 +1,943 @@
+"""Find, crop, optionally align and resize faces: :class:`FaceCropper`.
+
+Expression recognisers such as those trained on FER-2013 expect small grey
+face crops (48x48 pixels, face filling the frame).  :class:`FaceCropper`
+turns photographs of any size, or image files, into such crops, one per
+input and in order, as a scikit-learn transformer, so that
+``make_pipeline(FaceCropper(), LBPHistogram(), LinearSVC())`` works on raw
+photographs.
+
+The default detector needs nothing beyond scikit-image: its multi-block LBP
+frontal-face cascade (:class:`skimage.feature.Cascade` with
+:func:`skimage.data.lbp_frontal_face_cascade_filename`).  OpenCV's Haar
+cascades (with an eye cascade for alignment) and the MTCNN network (with
+eye keypoints) are used when installed, and any callable can be a detector.
+"""
+
+import functools
+import math
+import numbers
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._validation import restore_layout, to_gray, validate_images
+
+__all__ = ["FaceCropper", "NoFaceWarning"]
+
+_BACKENDS = ("skimage", "opencv", "mtcnn")
+_OPENCV_HINT = (
+    "pip install 'opencv-python-headless<5' (OpenCV 4: OpenCV 5 no longer "
+    "ships CascadeClassifier and the Haar cascade files)"
+)
+_MTCNN_HINT = "pip install mtcnn (it needs TensorFlow, which fersk already uses)"
+# Smallest face side (pixels) each backend searches for: the cascades' 24x24
+# training window and MTCNN's 12x12 proposal network.
+_MIN_SIDE = {"skimage": 24, "opencv": 24, "mtcnn": 12}
+_MTCNN_MAX_MIN_FACE = 20
+# Images per task: small enough for progress reports and load balancing.
+_MAX_CHUNK = 64
+
+
+class NoFaceWarning(UserWarning):
+    """Warning issued when :class:`FaceCropper` finds no face in some images.
+
+    The images are kept (cropped as ``on_no_face`` says); their indices are in
+    ``FaceCropper.no_face_indices_``.  Filter it as any warning::
+
+        warnings.simplefilter("ignore", NoFaceWarning)
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from fersk.face import FaceCropper, NoFaceWarning
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = FaceCropper().fit_transform(np.zeros((2, 64, 64), dtype=np.uint8))
+    >>> [w.category.__name__ for w in caught]
+    ['NoFaceWarning']
+    """
+
+
+# --------------------------------------------------------------------------
+# Detector back ends, created lazily once per process (and so never pickled
+# with the estimator: joblib workers build their own).
+
+
+@functools.lru_cache(maxsize=None)
+def _skimage_cascade():
+    from skimage.data import lbp_frontal_face_cascade_filename
+    from skimage.feature import Cascade
+
+    return Cascade(lbp_frontal_face_cascade_filename())
+
+
+def _import_cv2():
+    try:
+        import cv2
+    except ImportError as exc:
+        raise ImportError(
+            f"detector='opencv' needs OpenCV, which is not installed: {_OPENCV_HINT}."
+        ) from exc
+    data_dir = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    if not hasattr(cv2, "CascadeClassifier") or data_dir is None or not os.path.isfile(
+        os.path.join(data_dir, "haarcascade_frontalface_default.xml")
+    ):
+        raise ImportError(
+            f"detector='opencv' needs OpenCV's Haar cascades (CascadeClassifier "
+            f"and cv2.data.haarcascades), which the installed OpenCV "
+            f"{getattr(cv2, '__version__', '?')} lacks: {_OPENCV_HINT}."
+        )
+    return cv2
+
+
+@functools.lru_cache(maxsize=None)
+def _opencv_cascades():
+    cv2 = _import_cv2()
+    face = cv2.CascadeClassifier(
+        os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+    )
+    eye = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_eye.xml"))
+    if face.empty() or eye.empty():
+        raise ImportError(
+            f"OpenCV could not load its Haar cascade files from "
+            f"{cv2.data.haarcascades}: reinstall it ({_OPENCV_HINT})."
+        )
+    return face, eye
+
+
+def _import_mtcnn():
+    try:
+        from mtcnn import MTCNN
+    except ImportError as exc:
+        raise ImportError(
+            f"detector='mtcnn' needs the mtcnn package, which is not installed "
+            f"({exc}): {_MTCNN_HINT}."
+        ) from exc
+    return MTCNN
+
+
+@functools.lru_cache(maxsize=None)
+def _mtcnn_model():
+    # On the CPU so that results are reproducible.
+    return _import_mtcnn()(device="CPU:0")
+
+
+def _check_backend(detector):
+    """Fail early, with what to install, when a back end is unavailable."""
+    if detector == "opencv":
+        _import_cv2()
+    elif detector == "mtcnn":
+        _import_mtcnn()
+
+
+def _to_uint8(image):
+    """8-bit copy for the detectors that need one (OpenCV, MTCNN)."""
+    if image.dtype == np.uint8:
+        return image
+    lo, hi = float(image.min()), float(image.max())
+    if hi <= lo:
+        return np.zeros(image.shape, dtype=np.uint8)
+    return np.rint((image - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def _detect_skimage(gray, cfg):
+    short = min(gray.shape)
+    cascade = _skimage_cascade()
+    side = max(_MIN_SIDE["skimage"], int(round(cfg.min_face_size * short)))
+    if side > short:
+        return []
+    found = cascade.detect_multi_scale(
+        gray,
+        scale_factor=cfg.scale_factor,
+        step_ratio=cfg.step_ratio,
+        min_size=(side, side),
+        max_size=(short, short),
+        min_neighbor_number=cfg.min_neighbors,
+    )
+    return [(d["r"], d["c"], d["height"], d["width"], None) for d in found]
+
+
+def _detect_opencv(gray, cfg):
+    cv2 = _import_cv2()
+    face_cascade, eye_cascade = _opencv_cascades()
+    short = min(gray.shape)
+    side = max(_MIN_SIDE["opencv"], int(round(cfg.min_face_size * short)))
+    if side > short:
+        return []
+    g = cv2.equalizeHist(_to_uint8(gray))
+    boxes = face_cascade.detectMultiScale(
+        g,
+        scaleFactor=cfg.scale_factor,
+        minNeighbors=cfg.min_neighbors,
+        minSize=(side, side),
+        maxSize=(short, short),
+    )
+    faces = [(int(y), int(x), int(h), int(w), None) for x, y, w, h in boxes]
+    if cfg.align and faces:
+        # Eyes only for the face that will be cropped (the largest).
+        k = _largest(faces)
+        r, c, h, w, _ = faces[k]
+        faces[k] = (r, c, h, w, _opencv_eyes(eye_cascade, g, r, c, h, w))
+    return faces
+
+
+def _opencv_eyes(eye_cascade, g, r, c, h, w):
+    """Eye centres (row, col) in the upper 60% of a face box, or None."""
+    top = g[r : r + int(round(0.6 * h)), c : c + w]
+    side = max(5, w // 8)
+    eyes = eye_cascade.detectMultiScale(top, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))
+    left = [e for e in eyes if e[0] + e[2] / 2 < w / 2]
+    right = [e for e in eyes if e[0] + e[2] / 2 >= w / 2]
+    if not left or not right:
+        return None
+    (lx, ly, lw, lh), (rx, ry, rw, rh) = (max(s, key=lambda e: e[2] * e[3]) for s in (left, right))
+    return (
+        (r + ly + lh / 2, c + lx + lw / 2),
+        (r + ry + rh / 2, c + rx + rw / 2),
+    )
+
+
+def _detect_mtcnn(image, gray, cfg):
+    model = _mtcnn_model()
+    rgb = image if image.ndim == 3 else gray
+    rgb = _to_uint8(rgb)
+    if rgb.ndim == 2:
+        rgb = np.stack([rgb] * 3, axis=-1)
+    short = min(gray.shape)
+    side = max(_MIN_SIDE["mtcnn"], int(round(cfg.min_face_size * short)))
+    if side > short:
+        return []
+    # mtcnn 1.0 sizes its image pyramid as if min_face_size were at most 20
+    # and fails (empty convolution) beyond it: search from 20 pixels on the
+    # full-resolution image (keypoints keep their precision) and drop the
+    # faces smaller than asked.
+    found = model.detect_faces(rgb, min_face_size=min(side, _MTCNN_MAX_MIN_FACE))
+    faces = []
+    for d in found:
+        x, y, w, h = (float(v) for v in d["box"])
+        kp = d.get("keypoints") or {}
+        eyes = None
+        if "left_eye" in kp and "right_eye" in kp:
+            # MTCNN gives (x, y); fersk uses (row, col).
+            eyes = tuple((float(p[1]), float(p[0])) for p in (kp["left_eye"], kp["right_eye"]))
+        if w > 0 and h > 0 and max(w, h) >= side:
+            faces.append((y, x, h, w, eyes))
+    return faces
+
+
+def _detect_callable(detector, image, index):
+    found = detector(image)
+    faces = []
+    for k, face in enumerate(found if found is not None else []):
+        face = tuple(face)
+        if len(face) not in (4, 5):
+            raise ValueError(
+                f"detector returned {face!r} as face {k} of image {index}; each face "
+                "must be (row, col, height, width) or (row, col, height, width, "
+                "landmarks)."
+            )
+        box = np.asarray(face[:4], dtype=np.float64)
+        if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
+            raise ValueError(
+                f"detector returned the box {tuple(face[:4])!r} for image {index}; "
+                "row and col must be finite and height and width positive."
+            )
+        eyes = _parse_eyes(face[4], index) if len(face) == 5 else None
+        faces.append((*box.tolist(), eyes))
+    return faces
+
+
+def _parse_eyes(landmarks, index):
+    """Two eye positions (row, col) from a callable's landmarks, or None."""
+    if landmarks is None:
+        return None
+    if hasattr(landmarks, "keys"):
+        if "left_eye" not in landmarks or "right_eye" not in landmarks:
+            raise ValueError(
+                f"detector landmarks for image {index} are a mapping without "
+                f"'left_eye' and 'right_eye' keys: {sorted(landmarks)!r}."
+            )
+        landmarks = (landmarks["left_eye"], landmarks["right_eye"])
+    eyes = np.asarray(landmarks, dtype=np.float64)
+    if eyes.shape != (2, 2) or not np.all(np.isfinite(eyes)):
+        raise ValueError(
+            f"detector landmarks for image {index} must be the two eyes as "
+            f"((row, col), (row, col)) or a mapping with 'left_eye' and "
+            f"'right_eye'; got {landmarks!r}."
+        )
+    return tuple(map(tuple, eyes.tolist()))
+
+
+def _largest(faces):
+    """Index of the largest box (first one on ties)."""
+    return max(range(len(faces)), key=lambda k: (faces[k][2] * faces[k][3], -k))
+
+
+# --------------------------------------------------------------------------
+# Geometry.
+
+
+def _crop_box(r, c, h, w, aspect, margin):
+    """Integer (top, left, height, width) around a box: aspect, then margin.
+
+    The box is widened or heightened (never shrunk) about its centre to the
+    output's aspect ratio (width / height), then ``margin`` of its size is
+    added on each side.
+    """
+    cy, cx = r + h / 2.0, c + w / 2.0
+    if w < h * aspect:
+        w = h * aspect
+    else:
+        h = w / aspect
+    h *= 1 + 2 * margin
+    w *= 1 + 2 * margin
+    H, W = max(1, int(round(h))), max(1, int(round(w)))
+    return int(round(cy - H / 2.0)), int(round(cx - W / 2.0)), H, W
+
+
+def _cut(image, top, left, H, W):
+    """``image[top:top+H, left:left+W]``, edge pixels repeated outside."""
+    h, w = image.shape[:2]
+    r0, r1 = max(top, 0), min(top + H, h)
+    c0, c1 = max(left, 0), min(left + W, w)
+    if r0 >= r1 or c0 >= c1:  # wholly outside: the nearest edge pixel
+        r0 = min(max(top, 0), h - 1)
+        c0 = min(max(left, 0), w - 1)
+        r1, c1 = r0 + 1, c0 + 1
+    patch = image[r0:r1, c0:c1]
+    pad = [(r0 - top, top + H - r1), (c0 - left, left + W - c1)]
+    if any(p for pair in pad for p in pair):
+        pad = [(max(a, 0), max(b, 0)) for a, b in pad]
+        pad += [(0, 0)] * (image.ndim - 2)
+        patch = np.pad(patch, pad, mode="edge")
+    return patch[:H, :W]
+
+
+def _rotated_cut(image, top, left, H, W, angle):
+    """The H x W box at (top, left) rotated by ``angle`` (radians) about its
+    centre: output pixel (row, col) reads the input at the box centre plus
+    the offset rotated by ``angle``, so a line at ``angle`` becomes level."""
+    from skimage.transform import EuclideanTransform, warp
+
+    # skimage's coordinates are (x, y) = (col, row) of pixel centres.
+    centre_in = np.array([left + (W - 1) / 2.0, top + (H - 1) / 2.0])
+    centre_out = np.array([(W - 1) / 2.0, (H - 1) / 2.0])
+    tform = (
+        EuclideanTransform(translation=-centre_out)
+        + EuclideanTransform(rotation=angle)
+        + EuclideanTransform(translation=centre_in)
+    )
+    return warp(
+        image.astype(np.float64, copy=False),
+        tform,
+        output_shape=(H, W),
+        order=1,
+        mode="edge",
+        preserve_range=True,
+    )
+
+
+def _resize(patch, size):
+    from skimage.transform import resize
+
+    return resize(
+        patch.astype(np.float64, copy=False),
+        size,
+        order=1,
+        mode="reflect",
+        anti_aliasing=True,
+        preserve_range=True,
+    )
+
+
+def _cast(out, dtype):
+    if dtype == np.uint8:
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return out.astype(dtype, copy=False)
+
+
+# --------------------------------------------------------------------------
+# Reading and checking images.
+
+
+def _is_path(item):
+    return isinstance(item, (str, os.PathLike))
+
+
+def _read_file(path, index):
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            bands = len(im.getbands())
+            grey = bands == 1 or im.mode in ("LA", "La")
+            return np.asarray(im.convert("L" if grey else "RGB"))
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ValueError(
+            f"X[{index}]: cannot read an image from the file {os.fspath(path)!r} "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
+
+
+def _check_image(image, index):
+    """Validate one list item that is an array; return (h, w) or (h, w, c)."""
+    try:
+        image = np.asarray(image)
+    except Exception as exc:  # ragged nested lists and the like
+        raise ValueError(f"X[{index}] is not an image array: {exc}") from exc
+    if image.dtype == bool:
+        image = image.astype(np.uint8)
+    if image.dtype.kind not in "uif":
+        raise ValueError(
+            f"X[{index}] must be a numeric image array or a file path; got an "
+            f"array of dtype {image.dtype}."
+        )
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
+        raise ValueError(
+            f"X[{index}] must be a grey (height, width) or colour (height, width, "
+            f"3 or 4) image; got shape {image.shape}."
+        )
+    if 0 in image.shape:
+        raise ValueError(f"X[{index}] is an empty image of shape {image.shape}.")
+    if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
+        raise ValueError(f"X[{index}] contains NaN or infinity.")
+    return image
+
+
+def _as_image_list(X):
+    """Return X as a list of images/paths when it is one, else None."""
+    if isinstance(X, (str, os.PathLike)):
+        raise ValueError(
+            f"X must be a list of images or file paths, or an array; got the "
+            f"single path {os.fspath(X)!r} (wrap it in a list)."
+        )
+    if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "OUS":
+        X = X.tolist()  # e.g. a DataFrame column of file names
+    elif hasattr(X, "iloc") and getattr(X, "ndim", 0) == 1:
+        X = list(X)
+    if not isinstance(X, (list, tuple)):
+        return None
+    if len(X) == 0:
+        raise ValueError("X is an empty list: there are no images to crop.")
+    if any(_is_path(item) or _is_image_array(item) for item in X):
+        return list(X)
+    # Nested lists of numbers (e.g. rows of flattened images) are an array.
+    return None
+
+
+def _is_image_array(item):
+    """An array-like object (not a nested list) of at least 2 dimensions."""
+    if not (hasattr(item, "__array__") or hasattr(item, "__array_interface__")):
+        return False
+    ndim = getattr(item, "ndim", None)
+    return (np.asarray(item).ndim if ndim is None else ndim) >= 2
+
+
+# --------------------------------------------------------------------------
+# The per-image work, run in joblib workers.
+
+
+@dataclass(frozen=True)
+class _Config:
+    detector: Any
+    size: tuple
+    margin: float
+    align: bool
+    color: bool
+    on_no_face: str
+    min_face_size: float
+    scale_factor: float
+    step_ratio: float
+    min_neighbors: int
+    dtype: Any
+
+
+def _crop_one(item, index, cfg):
+    """Crop one image; return (crop, box, n_faces, angle_degrees)."""
+    if _is_path(item):
+        image = _read_file(item, index)
+    else:
+        image = item
+    if image.ndim == 3:
+        image = image[..., 0] if image.shape[-1] == 1 else image[..., :3]
+    gray = to_gray(image[np.newaxis])[0].astype(np.float64, copy=False)
+    h, w = gray.shape
+
+    if cfg.detector is None:
+        faces = [(0, 0, h, w, None)]
+    elif cfg.detector == "skimage":
+        faces = _detect_skimage(gray, cfg)
+    elif cfg.detector == "opencv":
+        faces = _detect_opencv(gray, cfg)
+    elif cfg.detector == "mtcnn":
+        faces = _detect_mtcnn(image, gray, cfg)
+    else:
+        faces = _detect_callable(cfg.detector, image, index)
+
+    if cfg.color:
+        source = image if image.ndim == 3 else gray
+    else:
+        source = gray
+    out_h, out_w = cfg.size
+    aspect = out_w / out_h
+    angle = np.nan
+    if faces:
+        r, c, fh, fw, eyes = faces[_largest(faces)]
+        box = (float(r), float(c), float(fh), float(fw))
+        top, left, H, W = _crop_box(r, c, fh, fw, aspect, cfg.margin)
+        if cfg.align and eyes is not None:
+            (r1, c1), (r2, c2) = sorted(eyes, key=lambda e: (e[1], e[0]))
+            theta = math.atan2(r2 - r1, c2 - c1)
+            patch = _rotated_cut(source, top, left, H, W, theta)
+            angle = math.degrees(theta)
+        else:
+            patch = _cut(source, top, left, H, W)
+    else:
+        box = (np.nan,) * 4
+        if cfg.on_no_face == "raise":
+            where = f" (file {os.fspath(item)!r})" if _is_path(item) else ""
+            raise ValueError(
+                f"No face found in X[{index}]{where} with detector="
+                f"{_detector_name(cfg.detector)!r}; on_no_face='raise'. Use "
+                "on_no_face='center' or 'whole' to keep such images, lower "
+                "min_face_size, or detector=None for images that are face crops "
+                "already."
+            )
+        if cfg.on_no_face == "center":
+            if w < h * aspect:
+                H, W = max(1, int(round(w / aspect))), w
+            else:
+                H, W = h, max(1, int(round(h * aspect)))
+            patch = _cut(source, (h - H) // 2, (w - W) // 2, H, W)
+        else:  # whole
+            patch = source
+    crop = _resize(patch, cfg.size)
+    if cfg.color and crop.ndim == 2:
+        crop = np.stack([crop] * 3, axis=-1)
+    return _cast(crop, cfg.dtype), box, len(faces), angle
+
+
+def _crop_chunk(items, start, cfg):
+    return [_crop_one(item, start + k, cfg) for k, item in enumerate(items)]
+
+
+def _detector_name(detector):
+    if detector is None or isinstance(detector, str):
+        return detector
+    return getattr(detector, "__name__", type(detector).__name__)
+
+
+class FaceCropper(TransformerMixin, BaseEstimator):
+    """Find the face in each image, crop it, optionally align it, resize it.
+
+    Each input image gives exactly one output crop, in order: the largest
+    face found, widened to the output's aspect ratio, enlarged by
+    ``margin``, optionally rotated so that the eyes are level, and resized
+    (with anti-aliasing) to ``size``.  Images without a face are never
+    dropped: ``on_no_face`` says what they become.
+
+    Parameters
+    ----------
+    detector : {'skimage', 'opencv', 'mtcnn'}, callable or None, \
+            default='skimage'
+        Face detector.
+
+        - 'skimage': scikit-image's multi-block LBP frontal-face cascade
+          (:class:`skimage.feature.Cascade`), nothing extra to install.
+          It gives no landmarks, so ``align=True`` is refused.
+        - 'opencv': OpenCV's Haar cascade ``haarcascade_frontalface_default``
+          on the histogram-equalised grey image, and ``haarcascade_eye`` in
+          the upper part of the face for alignment.  Needs OpenCV 4
+          (``pip install 'opencv-python-headless<5'``; OpenCV 5 dropped the
+          cascades).
+        - 'mtcnn': the MTCNN network of the ``mtcnn`` package (its weights
+          ship in the wheel; ``pip install mtcnn``), run on the CPU, with
+          eye keypoints for alignment.
+        - a callable ``detector(image) -> list of faces``: ``image`` is one
+          input image as given (``(h, w)`` grey or ``(h, w, 3)`` RGB, alpha
+          dropped, its own dtype); each face is ``(row, col, height, width)``
+          of its box, or ``(row, col, height, width, landmarks)`` with
+          ``landmarks`` the two eye centres ``((row, col), (row, col))`` or a
+          mapping with 'left_eye' and 'right_eye' ``(row, col)`` entries (or
+          None).
+        - None: no detection; every image is taken to be a face crop already
+          (the whole image is the face box), e.g. FER-2013.  See Notes.
+
+    size : tuple of (int, int), default=(48, 48)
+        Output ``(height, width)``.
+    margin : float, default=0.0
+        Fraction of the face box added on each side (0.1 makes the crop 20%
+        larger; negative values, above -0.5, crop tighter).  With the
+        default detector, 0 frames faces as FER-2013 does (see Notes).
+        Parts of the crop outside the image repeat the edge pixels.
+    align : bool, default=False
+        Rotate each crop about the face centre so that the eyes are level.
+        Needs eye landmarks: 'opencv', 'mtcnn', or a callable that returns
+        them; refused for 'skimage' and None.  A face whose eyes are not
+        found is cropped unrotated (its ``angles_`` entry is NaN).
+    color : bool, default=False
+        Output RGB crops ``(n, height, width, 3)`` instead of grey ones.
+        Grey inputs are repeated over the three channels; alpha is dropped.
+    on_no_face : {'whole', 'center', 'raise'}, default='whole'
+        What an image without a face becomes: 'whole' the whole image
+        resized to ``size`` (aspect not kept); 'center' the largest centred
+        region with the output's aspect ratio, resized; 'raise' a
+        ValueError naming the image (and its file).  With 'whole' and
+        'center' a :class:`NoFaceWarning` gives the count, and the indices
+        are in ``no_face_indices_``.
+    min_face_size : float, default=0.1
+        Smallest face searched for, as a fraction of the image's shorter
+        side; never below the detector's own window (24 pixels for the
+        cascades, 12 for MTCNN).  Larger values are faster and ignore small
+        background faces.
+    scale_factor : float, default=1.1
+        Growth of the search window from one scale to the next (cascades
+        only; 'opencv' ``scaleFactor``).  Smaller is slower and finds more.
+    step_ratio : float, default=1.0
+        Search step relative to the window scale ('skimage' only; 1 is the
+        exhaustive search, values up to 1.5 are faster and nearly as good).
+    min_neighbors : int, default=4
+        Overlapping detections needed to accept a face (cascades only:
+        scikit-image's ``min_neighbor_number``, OpenCV's ``minNeighbors``).
+        Larger means fewer false faces.
+    image_shape : tuple of int, default=None
+        Shape ``(height, width[, channels])`` of each row when ``X`` comes as
+        flattened rows; None means square grey images.  One entry may be -1.
+    n_jobs : int, default=None
+        Processes (joblib) over chunks of images; None means 1, -1 all cores.
+        Results do not depend on it.
+    verbose : int, default=0
+        When positive, progress (images done, images without a face,
+        elapsed time) is printed to stderr after each chunk of images.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Values per image, when :meth:`fit` saw an array (not set for a list
+        of images, whose sizes may differ).
+    feature_names_in_ : ndarray of str
+        Names of features seen in :meth:`fit`, when ``X`` is a DataFrame.
+    image_shape_ : tuple of int
+        Shape of one image, when :meth:`fit` saw an array.
+    boxes_ : ndarray of shape (n_samples, 4)
+        ``(row, col, height, width)`` of the face box chosen in each image of
+        the last :meth:`transform` (before aspect and margin), NaN where
+        none was found.  Set by :meth:`transform`.
+    n_faces_ : ndarray of shape (n_samples,)
+        Number of faces found in each image of the last :meth:`transform`.
+    no_face_indices_ : ndarray of int
+        Indices, in the last :meth:`transform`, of the images without a
+        face (cropped as ``on_no_face`` says).
+    angles_ : ndarray of shape (n_samples,)
+        Angle in degrees of the eye line (from the eye on the image's left to
+        the other; positive when that one is lower) by which each crop of
+        the last :meth:`transform` was rotated; NaN where it was not (no
+        ``align``, no face, or no eyes found).
+
+    See Also
+    --------
+    skimage.feature.Cascade : the default detector.
+    LBPHistogram : LBP descriptors of the crops.
+
+    Notes
+    -----
+    **Input.** ``X`` is a list (or tuple) of images of any sizes, each a
+    grey ``(h, w)`` or colour ``(h, w, 3|4)`` array, or the path (str or
+    :class:`os.PathLike`) of an image file (read with Pillow, EXIF
+    orientation applied, as 8-bit grey or RGB; an unreadable file is a
+    ValueError naming it); a 1-D array or Series of paths is a list too.
+    ``X`` may also be an array: a batch ``(n, h, w)`` or ``(n, h, w, c)``, or
+    flattened rows ``(n, h*w)`` read as in the rest of fersk (square grey
+    images unless ``image_shape`` says otherwise).  A single image must be
+    wrapped: ``[image]`` or ``image[np.newaxis]``.
+
+    **Output.** ``(n, height, width)`` grey or ``(n, height, width, 3)``
+    colour crops, one per input in order; for flattened input, flattened
+    rows ``(n, height * width[* 3])``.  Colour is converted to grey by
+    luminance (:func:`fersk._validation.to_gray`).
+
+    **Dtype.** Crops keep the input's values: uint8 input (and image files)
+    give uint8 crops (the resized values rounded); float32 input gives
+    float32; any other input (other integer types, float64, a list mixing
+    dtypes other than uint8 and float32) gives float64 on the input's own
+    scale.  The 8-bit detectors ('opencv', 'mtcnn') see a min-max
+    stretched 8-bit copy of non-uint8 images.
+
+    **Detection.** With the default 'skimage' detector, windows from
+    ``min_face_size`` of the shorter side (at least 24 pixels) up to the
+    shorter side are searched, growing by ``scale_factor`` = 1.1, stepping
+    by ``step_ratio`` = 1 times the window scale, and a face needs
+    ``min_neighbors`` = 4 overlapping detections: about 0.2 s for a 512x512
+    photograph.  On scikit-image's astronaut the face box found is
+    ``(65, 175, 99, 99)``.  Cascades are frontal-face detectors: profiles
+    and strongly tilted faces are often missed.  When several faces are
+    found the largest is cropped.
+
+    **Faces already cropped (FER-2013).**  The cascade needs some context
+    around a face, so on 48x48 FER-2013 faces, which the face fills, it
+    finds a (smaller, tighter) face in only about a quarter of the images,
+    and the rest fall to ``on_no_face``: the crops would be framed
+    inconsistently.  For such datasets use ``detector=None``: no detection,
+    each image is resized whole (the cropper is then a pass-through resize,
+    with ``margin`` < 0 to zoom in).  Conversely, FER-2013 frames faces as
+    the default detector's box with ``margin=0``: on FER faces padded so
+    the cascade can find them, the median box side is 47.5 of 48 pixels,
+    centred.
+
+    **Pickling and parallelism.** The detectors are built lazily, once per
+    process, and are never stored on the estimator, so a FaceCropper
+    pickles (``joblib.dump``) and clones freely and joblib workers build
+    their own.  'mtcnn' loads TensorFlow in every worker (seconds), so
+    ``n_jobs`` pays off only for long lists.
+
+    The estimator is stateless: :meth:`fit` only validates the parameters
+    and the input, and :meth:`transform` may be called without it.  The
+    ``boxes_``, ``n_faces_``, ``no_face_indices_`` and ``angles_`` records
+    describe the last :meth:`transform` call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage import data
+    >>> from fersk import FaceCropper
+    >>> cropper = FaceCropper(size=(64, 64))
+    >>> faces = cropper.fit_transform([data.astronaut()])
+    >>> faces.shape, faces.dtype
+    ((1, 64, 64), dtype('uint8'))
+    >>> cropper.boxes_  # (row, col, height, width) of the face found
+    array([[ 65., 175.,  99.,  99.]])
+
+    Faces that are crops already, such as FER-2013's, need no detection:
+
+    >>> fer_like = np.zeros((5, 48, 48), dtype=np.uint8)
+    >>> FaceCropper(detector=None, size=(32, 32)).fit_transform(fer_like).shape
+    (5, 32, 32)
+    """
+
+    _parameter_constraints = {
+        "detector": [StrOptions(set(_BACKENDS)), callable, None],
+        "size": [tuple, list],
+        "margin": [Interval(numbers.Real, -0.5, None, closed="neither")],
+        "align": ["boolean"],
+        "color": ["boolean"],
+        "on_no_face": [StrOptions({"whole", "center", "raise"})],
+        "min_face_size": [Interval(numbers.Real, 0, 1, closed="right")],
+        "scale_factor": [Interval(numbers.Real, 1, None, closed="neither")],
+        "step_ratio": [Interval(numbers.Real, 0, None, closed="neither")],
+        "min_neighbors": [Interval(numbers.Integral, 0, None, closed="left")],
+        "image_shape": [None, tuple, list],
+        "n_jobs": [None, numbers.Integral],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        detector="skimage",
+        *,
+        size=(48, 48),
+        margin=0.0,
+        align=False,
+        color=False,
+        on_no_face="whole",
+        min_face_size=0.1,
+        scale_factor=1.1,
+        step_ratio=1.0,
+        min_neighbors=4,
+        image_shape=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.detector = detector
+        self.size = size
+        self.margin = margin
+        self.align = align
+        self.color = color
+        self.on_no_face = on_no_face
+        self.min_face_size = min_face_size
+        self.scale_factor = scale_factor
+        self.step_ratio = step_ratio
+        self.min_neighbors = min_neighbors
+        self.image_shape = image_shape
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Validate the parameters and the input; nothing is learnt.
+
+        The detector's package is imported (an ImportError says what to
+        install).  For an array, ``n_features_in_`` and ``image_shape_`` are
+        recorded; for a list, each array item is checked (files are read only
+        by :meth:`transform`).
+
+        Parameters
+        ----------
+        X : list of (array-like or path) or array-like of shape \
+                (n_samples, height, width[, channels]) or (n_samples, n_features)
+            Images (see Notes of :class:`FaceCropper`).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : FaceCropper
+            The cropper.
+        """
+        self._config(np.uint8)
+        items = _as_image_list(X)
+        if items is None:
+            validate_images(self, X, reset=True, image_shape=self.image_shape)
+        else:
+            for i, item in enumerate(items):
+                if not _is_path(item):
+                    _check_image(item, i)
+            for name in ("n_features_in_", "feature_names_in_", "image_shape_"):
+                if hasattr(self, name):
+                    delattr(self, name)
+        return self
+
+    def transform(self, X):
+        """Crop the face of every image of ``X``.
+
+        Parameters
+        ----------
+        X : list of (array-like or path) or array-like of shape \
+                (n_samples, height, width[, channels]) or (n_samples, n_features)
+            Images of any size (see Notes of :class:`FaceCropper`).  Flattened
+            rows must have the number of features seen in :meth:`fit`.
+
+        Returns
+        -------
+        crops : ndarray of shape (n_samples, height, width[, 3]) or \
+                (n_samples, height * width[* 3])
+            One crop per image, in order; flattened when ``X`` was.  Dtype:
+            uint8 for uint8 input and files, float32 for float32, else
+            float64.
+
+        Raises
+        ------
+        ValueError
+            For invalid input, an unreadable file (named), or, with
+            ``on_no_face='raise'``, an image without a face (named).
+        """
+        self._validate_params()
+        items = _as_image_list(X)
+        flat = False
+        if items is None:
+            images, flat = validate_images(
+                self, X, reset=False, image_shape=self.image_shape, check_shape=False
+            )
+            dtype = images.dtype
+        else:
+            items = [item if _is_path(item) else _check_image(item, i) for i, item in enumerate(items)]
+            dtype = np.result_type(
+                *(np.uint8 if _is_path(item) else item.dtype for item in items)
+            )
+            images = items
+        cfg = self._config(dtype)
+        results = self._run(images, cfg)
+
+        crops = np.stack([res[0] for res in results])
+        self.boxes_ = np.array([res[1] for res in results], dtype=np.float64).reshape(-1, 4)
+        self.n_faces_ = np.array([res[2] for res in results], dtype=np.intp)
+        self.angles_ = np.array([res[3] for res in results], dtype=np.float64)
+        self.no_face_indices_ = np.flatnonzero(self.n_faces_ == 0)
+        n_missing = len(self.no_face_indices_)
+        if n_missing:
+            shown = self.no_face_indices_[:10].tolist()
+            more = ", ..." if n_missing > 10 else ""
+            what = "resized whole" if cfg.on_no_face == "whole" else "centre-cropped"
+            warnings.warn(
+                f"No face found in {n_missing} of {len(results)} images (indices "
+                f"{str(shown)[1:-1]}{more}); they were {what} "
+                f"(on_no_face={cfg.on_no_face!r}). Their indices are in "
+                "no_face_indices_.",
+                NoFaceWarning,
+                stacklevel=3,
+            )
+        return restore_layout(crops, flat)
+
+    def _config(self, dtype):
+        """Check the parameters' combination; the settings for the workers."""
+        size = self.size
+        if isinstance(size, numbers.Integral):
+            size = (size, size)
+        size = tuple(size)
+        if len(size) != 2 or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
+            for s in size
+        ):
+            raise ValueError(
+                f"size must be (height, width) of positive ints; got {self.size!r}."
+            )
+        if self.align and (self.detector is None or self.detector == "skimage"):
+            raise ValueError(
+                f"align=True needs eye landmarks, which detector={self.detector!r} "
+                "does not give; use detector='opencv' "
+                f"({_OPENCV_HINT}), detector='mtcnn' ({_MTCNN_HINT}) or a "
+                "callable that returns landmarks, or set align=False."
+            )
+        _check_backend(self.detector)
+        dtype = np.dtype(dtype)
+        if dtype != np.uint8 and dtype != np.float32:
+            dtype = np.dtype(np.float64)
+        return _Config(
+            detector=self.detector,
+            size=(int(size[0]), int(size[1])),
+            margin=float(self.margin),
+            align=bool(self.align),
+            color=bool(self.color),
+            on_no_face=self.on_no_face,
+            min_face_size=float(self.min_face_size),
+            scale_factor=float(self.scale_factor),
+            step_ratio=float(self.step_ratio),
+            min_neighbors=int(self.min_neighbors),
+            dtype=dtype,
+        )
+
+    def _run(self, images, cfg):
+        """Crop all images, in chunks, in parallel when asked; in order."""
+        n = len(images)
+        n_workers = effective_n_jobs(self.n_jobs)
+        step = max(1, min(_MAX_CHUNK, math.ceil(n / (4 * n_workers))))
+        starts = range(0, n, step)
+        tasks = (delayed(_crop_chunk)(images[s : s + step], s, cfg) for s in starts)
+        results = []
+        t0 = time.perf_counter()
+        n_missing = 0
+        parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
+        for chunk in parallel(tasks):
+            results.extend(chunk)
+            if self.verbose:
+                n_missing += sum(res[2] == 0 for res in chunk)
+                print(
+                    f"[FaceCropper] {len(results)}/{n} images cropped, "
+                    f"{n_missing} without a face, {time.perf_counter() - t0:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        return results
+
+    def __sklearn_is_fitted__(self):
+        # Stateless: transform needs nothing from fit.
+        return True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32", "uint8"]
+        return tags

@@ -1,0 +1,473 @@
+"""FaceCropper on real photographs and real FER-2013 faces."""
+
+import math
+import pickle
+import sys
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+from skimage.transform import resize, rotate
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from fersk import FaceCropper, LBPHistogram
+from fersk._validation import to_gray
+from fersk.face import NoFaceWarning
+
+# Where scikit-image's LBP cascade finds the astronaut's face (row, col, h, w);
+# by eye the head spans rows 20-230 and columns 150-300 of the 512x512 image.
+ASTRO_BOX = (65, 175, 99, 99)
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def astro_gray(astronaut):
+    return to_gray(astronaut[np.newaxis])[0]
+
+
+def _resized(patch, size):
+    out = resize(patch.astype(float), size, order=1, anti_aliasing=True, preserve_range=True)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _quiet(cropper, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoFaceWarning)
+        return cropper.fit_transform(X)
+
+
+# --- real faces -----------------------------------------------------------
+
+
+def test_astronaut_face_found_and_cropped_exactly(astronaut, astro_gray):
+    cropper = FaceCropper()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a face is found: no warning
+        crops = cropper.fit_transform([astronaut])
+    assert crops.shape == (1, 48, 48) and crops.dtype == np.uint8
+    r, c, h, w = cropper.boxes_[0]
+    assert (r, c, h, w) == ASTRO_BOX
+    assert 20 <= r and r + h <= 230 and 150 <= c and c + w <= 300  # on the face
+    assert cropper.no_face_indices_.size == 0 and cropper.n_faces_[0] >= 1
+    assert np.isnan(cropper.angles_[0])  # no alignment asked
+    # The crop is exactly the box, resized with anti-aliasing.
+    patch = astro_gray[65:164, 175:274]
+    np.testing.assert_array_equal(crops[0], _resized(patch, (48, 48)))
+    # At the box's own size nothing is resampled: the pixels themselves.
+    same = FaceCropper(size=(99, 99)).fit_transform([astronaut])[0]
+    np.testing.assert_array_equal(same, patch)
+
+
+def test_margin_and_aspect_enlarge_the_box_about_its_centre(astronaut, astro_gray):
+    # margin 0.1 adds 9.9 px a side: a 119 px box centred on the face.
+    out = FaceCropper(size=(119, 119), margin=0.1).fit_transform([astronaut])[0]
+    np.testing.assert_array_equal(out, astro_gray[55:174, 165:284])
+    # A 2:1 (width:height) output widens the box to 198 x 99 about its centre.
+    wide = FaceCropper(size=(99, 198)).fit_transform([astronaut])[0]
+    np.testing.assert_array_equal(wide, astro_gray[65:164, 126:324])
+    # A negative margin crops tighter.
+    tight = FaceCropper(size=(79, 79), margin=-0.1).fit_transform([astronaut])[0]
+    np.testing.assert_array_equal(tight, astro_gray[75:154, 185:264])
+
+
+def test_box_beyond_the_border_repeats_edge_pixels(astro_gray):
+    # A face box at the top edge: the margin reaches 5 rows above the image.
+    cropper = FaceCropper(lambda im: [(5, 10, 50, 50)], size=(70, 70), margin=0.2)
+    out = cropper.fit_transform([astro_gray])[0]
+    expected = np.pad(astro_gray, ((5, 0), (0, 0)), mode="edge")[:70, :70]
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(cropper.boxes_, [[5, 10, 50, 50]])
+
+
+def test_colour_output(astronaut):
+    crops = FaceCropper(color=True, size=(99, 99)).fit_transform([astronaut])
+    assert crops.shape == (1, 99, 99, 3) and crops.dtype == np.uint8
+    np.testing.assert_array_equal(crops[0], astronaut[65:164, 175:274])
+    rgba = np.concatenate([astronaut, np.full(astronaut.shape[:2] + (1,), 7, np.uint8)], -1)
+    np.testing.assert_array_equal(
+        FaceCropper(color=True, size=(99, 99)).fit_transform([rgba]), crops
+    )
+    # Grey input, colour output: the grey crop on all three channels.
+    grey = FaceCropper(color=True).fit_transform([to_gray(astronaut[None])[0]])[0]
+    assert grey.shape == (48, 48, 3)
+    np.testing.assert_array_equal(grey[..., 0], grey[..., 2])
+
+
+def test_largest_of_several_faces_is_cropped(astronaut):
+    # "Group" photos: the astronaut and a half-size copy of her, side by side,
+    # one way and the other.
+    small = _resized(astronaut, (256, 256))
+    group = np.zeros((512, 768, 3), dtype=np.uint8)
+    group[:, 256:] = astronaut
+    group[128:384, :256] = small
+    group2 = np.zeros_like(group)
+    group2[:, :512] = astronaut
+    group2[128:384, 512:] = small
+    cropper = FaceCropper(min_face_size=0.08)
+    cropper.fit_transform([group, group2])
+    assert (cropper.n_faces_ >= 2).all()
+    for (r, c, h, w), left in zip(cropper.boxes_, (256, 0)):
+        assert h > 80 and left + 150 <= c and c + w <= left + 300  # the large face
+    # ... and the smaller face is found when it is alone.
+    alone = FaceCropper(min_face_size=0.08)
+    alone.fit_transform([group[:, :256]])
+    assert alone.n_faces_[0] >= 1 and 30 < alone.boxes_[0, 2] < 80
+
+
+# --- FER-2013 faces, already cropped ------------------------------------------
+
+
+def test_fer_faces_documented_behaviour(fer_small):
+    X = fer_small[0]
+    # The default detector finds a face in only some of the 48x48 crops (the
+    # face fills the frame); the others are kept whole, with a warning.
+    cropper = FaceCropper()
+    with pytest.warns(NoFaceWarning, match=r"No face found in \d+ of 140 images") as rec:
+        crops = cropper.fit_transform(X)
+    assert crops.shape == X.shape and crops.dtype == np.uint8
+    missing = cropper.no_face_indices_
+    assert 0.5 * len(X) < len(missing) < 0.95 * len(X)
+    assert str(len(missing)) in str(rec[0].message)
+    np.testing.assert_array_equal(np.isnan(cropper.boxes_).all(1), cropper.n_faces_ == 0)
+    np.testing.assert_array_equal(np.flatnonzero(cropper.n_faces_ == 0), missing)
+    np.testing.assert_array_equal(crops[missing], X[missing])  # whole, 48 -> 48
+    found = cropper.boxes_[~np.isnan(cropper.boxes_[:, 0])]
+    assert (found[:, :2] >= 0).all() and (found[:, :2] + found[:, 2:] <= 48).all()
+    # detector=None: a pass-through resize, no detection, no warning.
+    passthrough = FaceCropper(detector=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(passthrough.fit_transform(X), X)
+        small = FaceCropper(detector=None, size=(32, 32)).fit_transform(X[:5])
+    np.testing.assert_array_equal(small, np.stack([_resized(x, (32, 32)) for x in X[:5]]))
+    assert passthrough.no_face_indices_.size == 0
+    np.testing.assert_array_equal(passthrough.boxes_, np.tile([0, 0, 48, 48], (len(X), 1)))
+
+
+def test_fer_framing_is_the_cascade_box_with_zero_margin(fer_small):
+    # Embed FER faces in context (edge padding, 2x upsampling) so that the
+    # cascade can find them: the default margin=0 crop then matches the FER
+    # face best, as documented.
+    X = fer_small[0][::4]
+    big = [_resized(np.pad(x, 24, mode="edge"), (192, 192)) for x in X]
+    cropper = FaceCropper()
+    _quiet(cropper, big)
+    found = np.flatnonzero(cropper.n_faces_ > 0)
+    assert len(found) >= len(X) // 2
+    median_corr = {}
+    for margin in (-0.15, 0.0, 0.15):
+        corr = []
+        for i in found:  # the same boxes, given by a callable
+            box = tuple(cropper.boxes_[i])
+            crop = FaceCropper(lambda im: [box], margin=margin).fit_transform([big[i]])[0]
+            corr.append(np.corrcoef(crop.ravel(), X[i].ravel().astype(float))[0, 1])
+        median_corr[margin] = np.median(corr)
+    assert median_corr[0.0] > 0.6
+    assert median_corr[0.0] > max(median_corr[-0.15], median_corr[0.15]) + 0.05
+
+
+# --- no face: the three policies ---------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ["whole", "center"])
+def test_no_face_policies_keep_every_image(policy, astronaut):
+    text = data.text()  # 172 x 448, no face
+    constant = np.full((60, 80), 128, dtype=np.uint8)
+    X = [data.brick(), astronaut, text, constant]
+    cropper = FaceCropper(on_no_face=policy, size=(40, 40))
+    with pytest.warns(NoFaceWarning, match=r"No face found in 3 of 4 images \(indices 0, 2, 3\)"):
+        crops = cropper.fit_transform(X)
+    assert crops.shape == (4, 40, 40)
+    np.testing.assert_array_equal(cropper.no_face_indices_, [0, 2, 3])
+    assert np.isnan(cropper.boxes_[[0, 2, 3]]).all() and not np.isnan(cropper.boxes_[1]).any()
+    if policy == "whole":
+        expected = _resized(text, (40, 40))
+    else:  # the centred 172 x 172 square
+        expected = _resized(text[:, 138:310], (40, 40))
+    np.testing.assert_array_equal(crops[2], expected)
+    np.testing.assert_array_equal(crops[3], 128)
+
+
+def test_no_face_raise_names_the_image_and_file(tmp_path, astronaut):
+    with pytest.raises(ValueError, match=r"No face found in X\[1\].*on_no_face='raise'"):
+        FaceCropper(on_no_face="raise").fit_transform([astronaut, data.brick()])
+    path = tmp_path / "brick.png"
+    Image.fromarray(data.brick()).save(path)
+    with pytest.raises(ValueError, match=r"X\[0\] \(file '.*brick\.png'\)"):
+        FaceCropper(on_no_face="raise").fit_transform([str(path)])
+    # A face everywhere: no error, no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FaceCropper(on_no_face="raise").fit_transform([astronaut, astronaut[::-1, ::-1]])
+
+
+# --- inputs: lists, files, arrays, flattened rows ---------------------------
+
+
+def test_list_of_mixed_sizes_and_files(tmp_path, astronaut, fer_small):
+    fer = fer_small[0][0]
+    paths = []
+    for name, image in [("astro.png", astronaut), ("fer.png", fer), ("brick.png", data.brick())]:
+        paths.append(tmp_path / name)
+        Image.fromarray(image).save(paths[-1])
+    arrays = [astronaut, fer, data.brick()]
+    cropper = FaceCropper(size=(32, 32))
+    from_arrays = _quiet(cropper, arrays)
+    boxes = cropper.boxes_.copy()
+    mixed = _quiet(cropper, [str(paths[0]), fer, paths[2]])  # str, array, Path
+    np.testing.assert_array_equal(mixed, from_arrays)
+    np.testing.assert_array_equal(cropper.boxes_, boxes)
+    # A 1-D array of file names (a DataFrame column) is a list of files.
+    np.testing.assert_array_equal(_quiet(cropper, np.array([str(p) for p in paths])), from_arrays)
+
+
+def test_unreadable_or_missing_file_names_the_file(tmp_path, astronaut):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"this is not a PNG")
+    with pytest.raises(ValueError, match=r"X\[1\]: cannot read an image from the file '.*broken\.png'"):
+        FaceCropper().fit_transform([astronaut, bad])
+    with pytest.raises(ValueError, match=r"cannot read .*'.*nowhere\.jpg'"):
+        FaceCropper().fit_transform([str(tmp_path / "nowhere.jpg")])
+
+
+def test_array_layouts_and_dtype_policy(fer_small, astronaut):
+    X = fer_small[0][:6]
+    # flattened rows -> flattened crops, identical to the batch layout
+    batch = FaceCropper(detector=None, size=(24, 24)).fit_transform(X)
+    flat = FaceCropper(detector=None, size=(24, 24)).fit_transform(X.reshape(6, -1))
+    assert flat.shape == (6, 24 * 24)
+    np.testing.assert_array_equal(flat, batch.reshape(6, -1))
+    # values keep their scale; the dtype is uint8, float32 or float64
+    f64 = FaceCropper(detector=None, size=(24, 24)).fit_transform(X / 255.0)
+    assert f64.dtype == np.float64 and f64.max() <= 1.0
+    np.testing.assert_allclose(f64 * 255, batch, atol=0.5 + 1e-9)
+    f32 = FaceCropper(detector=None, size=(24, 24)).fit_transform(X.astype(np.float32))
+    assert f32.dtype == np.float32
+    i64 = FaceCropper(detector=None, size=(24, 24)).fit_transform(X.astype(np.int64) * 10)
+    assert i64.dtype == np.float64 and i64.max() > 255
+    # detection does not depend on the scale of the values
+    c8, cf = FaceCropper(), FaceCropper()
+    c8.fit_transform([astronaut])
+    cf.fit_transform([astronaut / 255.0])
+    np.testing.assert_array_equal(c8.boxes_, cf.boxes_)
+    # batch of colour images
+    both = FaceCropper(size=(99, 99), color=True).fit_transform(np.stack([astronaut] * 2))
+    np.testing.assert_array_equal(both[1], astronaut[65:164, 175:274])
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        ([], "empty list"),
+        ([np.zeros((10, 10)), np.zeros(5)], r"X\[1\] must be a grey .* got shape \(5,\)"),
+        ([np.zeros((10, 10, 2))], r"X\[0\] must be a grey .* got shape \(10, 10, 2\)"),
+        ([np.zeros((10, 0))], r"X\[0\] is an empty image"),
+        ([np.full((30, 30), np.nan)], r"X\[0\] contains NaN"),
+        ([np.array([["a", "b"], ["c", "d"]])], r"X\[0\] must be a numeric image"),
+        ("photo.jpg", "single path"),
+        (np.zeros(5), "1-D"),
+        (np.full((2, 16), np.nan), "NaN"),
+        (np.zeros((3, 10)), "square"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(X, match):
+    with pytest.raises(ValueError, match=match):
+        FaceCropper().fit_transform(X)
+
+
+def test_bad_parameters():
+    X = [np.zeros((30, 30), dtype=np.uint8)]
+    with pytest.raises(ValueError, match="size must be"):
+        FaceCropper(size=(48, 0)).fit(X)
+    with pytest.raises(ValueError, match="on_no_face"):
+        FaceCropper(on_no_face="drop").fit(X)
+    with pytest.raises(ValueError, match="detector"):
+        FaceCropper(detector="dlib").fit(X)
+    with pytest.raises(ValueError, match="margin"):
+        FaceCropper(margin=-0.5).fit(X)
+    for detector in ("skimage", None):
+        with pytest.raises(ValueError, match=f"align=True needs eye landmarks.*{detector!r}"):
+            FaceCropper(detector, align=True).fit(X)
+    # transform validates too (the cropper need not be fitted)
+    with pytest.raises(ValueError, match="scale_factor"):
+        FaceCropper(scale_factor=1.0).transform(X)
+
+
+def test_missing_backend_says_what_to_install(monkeypatch):
+    X = [np.zeros((30, 30), dtype=np.uint8)]
+    monkeypatch.setitem(sys.modules, "cv2", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'opencv-python-headless<5'"):
+        FaceCropper("opencv").fit(X)
+    monkeypatch.setitem(sys.modules, "mtcnn", None)
+    with pytest.raises(ImportError, match="pip install mtcnn"):
+        FaceCropper("mtcnn").transform(X)
+
+
+# --- a callable detector and alignment ----------------------------------------
+
+
+def _two_eyes(angle_deg, size=120):
+    """A grey square with two bright 'eyes' whose line is at ``angle_deg``."""
+    image = np.zeros((size, size), dtype=np.uint8)
+    c = size / 2 - 0.5
+    t = math.radians(angle_deg)
+    eyes = [(c - 20 * math.sin(t), c - 20 * math.cos(t)), (c + 20 * math.sin(t), c + 20 * math.cos(t))]
+    rr, cc = np.mgrid[:size, :size]
+    for r, col in eyes:
+        image[(rr - r) ** 2 + (cc - col) ** 2 <= 9] = 255
+    return image, eyes
+
+
+@pytest.mark.parametrize("angle", [25.0, -15.0])
+def test_callable_detector_alignment_levels_the_eyes(angle):
+    image, eyes = _two_eyes(angle)
+
+    def detector(im):
+        # a decoy small face, then the real one with its eye landmarks
+        return [(0, 0, 10, 10), (20, 20, 80, 80, {"left_eye": eyes[0], "right_eye": eyes[1]})]
+
+    cropper = FaceCropper(detector, align=True, size=(80, 80))
+    crop = cropper.fit_transform([image])[0]
+    np.testing.assert_array_equal(cropper.boxes_[0], [20, 20, 80, 80])
+    assert cropper.n_faces_[0] == 2
+    assert cropper.angles_[0] == pytest.approx(angle)
+    # both eyes on one row, 40 px apart, centred
+    rows, cols = np.nonzero(crop > 127)
+    left, right = cols < 40, cols >= 40
+    assert abs(rows[left].mean() - rows[right].mean()) < 0.5
+    assert cols[right].mean() - cols[left].mean() == pytest.approx(40, abs=1)
+    # unaligned, the eye line keeps its slope
+    crop0 = FaceCropper(detector, size=(80, 80)).fit_transform([image])[0]
+    rows, cols = np.nonzero(crop0 > 127)
+    assert abs(rows[cols < 40].mean() - rows[cols >= 40].mean()) > 10
+
+
+def test_callable_without_landmarks_and_bad_output():
+    image, _ = _two_eyes(10)
+    cropper = FaceCropper(lambda im: [(20, 20, 80, 80)], align=True)
+    cropper.fit_transform([image])
+    assert np.isnan(cropper.angles_[0]) and cropper.n_faces_[0] == 1
+    with pytest.raises(ValueError, match=r"\(row, col, height, width\)"):
+        FaceCropper(lambda im: [(1, 2, 3)]).fit_transform([image])
+    with pytest.raises(ValueError, match="height and width positive"):
+        FaceCropper(lambda im: [(1, 2, 0, 4)]).fit_transform([image])
+    with pytest.raises(ValueError, match="landmarks for image 0"):
+        FaceCropper(lambda im: [(1, 2, 3, 4, [1, 2, 3])], align=True).fit_transform([image])
+
+
+# --- engineering: parallel, progress, pickling, sklearn ---------------------
+
+
+def test_n_jobs_gives_identical_output(fer_small, astronaut):
+    X = [astronaut, data.brick()] + list(fer_small[0][:10])
+    one, two = FaceCropper(n_jobs=1), FaceCropper(n_jobs=2)
+    a, b = _quiet(one, X), _quiet(two, X)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one.boxes_, two.boxes_)
+    np.testing.assert_array_equal(one.no_face_indices_, two.no_face_indices_)
+
+
+def test_verbose_reports_progress(capsys, fer_small):
+    _quiet(FaceCropper(detector=None, verbose=1), fer_small[0])
+    err = capsys.readouterr().err
+    assert "[FaceCropper] 140/140 images cropped, 0 without a face" in err
+    assert err.count("[FaceCropper]") > 1  # one line per chunk
+    _quiet(FaceCropper(detector=None), fer_small[0])
+    assert capsys.readouterr().err == ""
+
+
+def test_pickle_clone_and_pipeline(tmp_path, astronaut, fer_small):
+    cropper = FaceCropper(margin=0.1, size=(32, 32))
+    expected = cropper.fit_transform([astronaut])  # builds the cascade
+    path = tmp_path / "cropper.joblib"
+    joblib.dump(cropper, path)
+    assert path.stat().st_size < 10_000  # the cascade is not in it
+    loaded = joblib.load(path)
+    np.testing.assert_array_equal(loaded.transform([astronaut]), expected)
+    np.testing.assert_array_equal(loaded.boxes_, cropper.boxes_)
+    assert pickle.loads(pickle.dumps(clone(cropper))).get_params() == cropper.get_params()
+    # stateless: transform without fit
+    np.testing.assert_array_equal(FaceCropper(margin=0.1, size=(32, 32)).transform([astronaut]), expected)
+    # in a pipeline, on raw lists of images
+    pipe = make_pipeline(FaceCropper(detector=None), LBPHistogram(grid=(2, 2)))
+    assert pipe.fit_transform(list(fer_small[0][:4])).shape == (4, 4 * 59)
+
+
+def test_fit_records_shape_for_arrays_only(fer_small):
+    X = fer_small[0][:3]
+    cropper = FaceCropper().fit(X)
+    assert cropper.n_features_in_ == 48 * 48 and cropper.image_shape_ == (48, 48)
+    cropper.fit([X[0], X[1][:40]])  # a list of sizes: no fixed shape
+    assert not hasattr(cropper, "n_features_in_") and not hasattr(cropper, "image_shape_")
+    # any image size is accepted by transform after an array fit
+    cropper.fit(X)
+    assert _quiet(cropper, np.zeros((2, 30, 50), np.uint8)).shape == (2, 48, 48)
+
+
+@parametrize_with_checks(
+    [
+        # sklearn's checks feed 2-D data with any number of features: read
+        # each row as a one-row image (no face is ever found in those).
+        FaceCropper(image_shape=(1, -1), size=(4, 4)),
+        FaceCropper(image_shape=(1, -1), detector=None, color=True, size=(3, 5)),
+    ],
+    expected_failed_checks=lambda est: {
+        "check_dict_unchanged": "transform records boxes_, n_faces_, "
+        "no_face_indices_ and angles_ of its last call, by design",
+    },
+)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoFaceWarning)
+        check(estimator)
+
+
+# --- optional back ends ------------------------------------------------------
+
+
+def _tilted(astronaut, degrees):
+    return rotate(astronaut, degrees, center=(225, 115), preserve_range=True).astype(np.uint8)
+
+
+def test_opencv_backend(astronaut):
+    pytest.importorskip("cv2")
+    try:
+        FaceCropper("opencv").fit([astronaut])
+    except ImportError as exc:  # OpenCV 5: no Haar cascades
+        pytest.skip(str(exc))
+    cropper = FaceCropper("opencv", align=True)
+    crops = _quiet(cropper, [astronaut, _tilted(astronaut, 20), data.brick()])
+    assert crops.shape == (3, 48, 48)
+    r, c, h, w = cropper.boxes_[0]
+    assert 20 <= r and r + h <= 230 and 150 <= c and c + w <= 300
+    np.testing.assert_array_equal(cropper.no_face_indices_, [2])
+    # the astronaut's eye line is slightly tilted; turned 20 degrees
+    # anticlockwise it is about -17 degrees
+    assert abs(cropper.angles_[0]) < 6
+    assert cropper.angles_[1] == pytest.approx(-17, abs=4)
+
+
+@pytest.mark.slow
+def test_mtcnn_backend(astronaut):
+    pytest.importorskip("mtcnn")
+    cropper = FaceCropper("mtcnn", align=True, color=True)
+    crops = _quiet(cropper, [astronaut, _tilted(astronaut, 20), np.full((80, 80), 9, np.uint8)])
+    assert crops.shape == (3, 48, 48, 3)
+    r, c, h, w = cropper.boxes_[0]
+    assert 20 <= r and r + h <= 230 and 150 <= c and c + w <= 300
+    np.testing.assert_array_equal(cropper.no_face_indices_, [2])
+    assert abs(cropper.angles_[0]) < 6
+    assert cropper.angles_[1] == pytest.approx(-17, abs=4)
+    # larger minimum faces than mtcnn's own pyramid allows still work
+    big = FaceCropper("mtcnn", min_face_size=0.15)
+    big.fit_transform([astronaut])
+    assert big.n_faces_[0] == 1
