@@ -576,8 +576,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         - None: no detection; every image is taken to be a face crop already
           (the whole image is the face box), e.g. FER-2013.  See Notes.
 
-    size : tuple of (int, int), default=(48, 48)
-        Output ``(height, width)``.
+    size : int or tuple of (int, int), default=(48, 48)
+        Output ``(height, width)``; an int means a square.
     margin : float, default=0.0
         Fraction of the face box added on each side (0.1 makes the crop 20%
         larger; negative values, above -0.5, crop tighter).  With the
@@ -637,7 +637,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         the last :meth:`transform` (before aspect and margin), NaN where
         none was found.  Set by :meth:`transform`.
     n_faces_ : ndarray of shape (n_samples,)
-        Number of faces found in each image of the last :meth:`transform`.
+        Number of faces found in each image of the last :meth:`transform`
+        (1 for every image with ``detector=None``).
     no_face_indices_ : ndarray of int
         Indices, in the last :meth:`transform`, of the images without a
         face (cropped as ``on_no_face`` says).
@@ -729,7 +730,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "detector": [StrOptions(set(_BACKENDS)), callable, None],
-        "size": [tuple, list],
+        "size": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
         "margin": [Interval(numbers.Real, -0.5, None, closed="neither")],
         "align": ["boolean"],
         "color": ["boolean"],

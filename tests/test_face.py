@@ -252,6 +252,7 @@ def test_array_layouts_and_dtype_policy(fer_small, astronaut):
     np.testing.assert_allclose(f64 * 255, batch, atol=0.5 + 1e-9)
     f32 = FaceCropper(detector=None, size=(24, 24)).fit_transform(X.astype(np.float32))
     assert f32.dtype == np.float32
+    np.testing.assert_array_equal(FaceCropper(detector=None, size=24).fit_transform(X), batch)
     i64 = FaceCropper(detector=None, size=(24, 24)).fit_transform(X.astype(np.int64) * 10)
     assert i64.dtype == np.float64 and i64.max() > 255
     # detection does not depend on the scale of the values
