@@ -650,7 +650,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     See Also
     --------
-    skimage.feature.Cascade : the default detector.
+    skimage.feature.Cascade : The default detector.
     LBPHistogram : LBP descriptors of the crops.
 
     Notes
@@ -701,8 +701,12 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     **Pickling and parallelism.** The detectors are built lazily, once per
     process, and are never stored on the estimator, so a FaceCropper
     pickles (``joblib.dump``) and clones freely and joblib workers build
-    their own.  'mtcnn' loads TensorFlow in every worker (seconds), so
-    ``n_jobs`` pays off only for long lists.
+    their own (scikit-image's Cascade cannot be pickled at all).  A callable
+    ``detector`` must itself be picklable for ``joblib.dump`` (a
+    module-level function, not a lambda); ``n_jobs`` works with any.
+    'mtcnn' loads TensorFlow in every worker (seconds), so ``n_jobs`` pays
+    off only for long lists.  A list item may also be any object NumPy
+    turns into an image array, e.g. a PIL image.
 
     The estimator is stateless: :meth:`fit` only validates the parameters
     and the input, and :meth:`transform` may be called without it.  The

@@ -235,8 +235,10 @@ def test_unreadable_or_missing_file_names_the_file(tmp_path, astronaut):
     bad.write_bytes(b"this is not a PNG")
     with pytest.raises(ValueError, match=r"X\[1\]: cannot read an image from the file '.*broken\.png'"):
         FaceCropper().fit_transform([astronaut, bad])
+    missing = [str(tmp_path / "nowhere.jpg")]
+    cropper = FaceCropper().fit(missing)  # fit does not read files ...
     with pytest.raises(ValueError, match=r"cannot read .*'.*nowhere\.jpg'"):
-        FaceCropper().fit_transform([str(tmp_path / "nowhere.jpg")])
+        cropper.transform(missing)  # ... transform does
 
 
 def test_array_layouts_and_dtype_policy(fer_small, astronaut):
