@@ -20,6 +20,7 @@ _LAZY = {
     "MDSMappedLBP": "fersk.mapped_lbp",
     "lbp_code_distances": "fersk.mapped_lbp",
     "FaceCropper": "fersk.face",
+    "NoFaceWarning": "fersk.face",
     "CNNClassifier": "fersk.classifiers",
     "LBCNNClassifier": "fersk.classifiers",
     "CNNEnsembleClassifier": "fersk.ensemble",
