@@ -1,0 +1,618 @@
+"""fersk.datasets on real FER-2013 files: small copies in tmp_path, Kaggle CSVs
+written from the same images, and one full load of the shared folder."""
+
+import os
+import re
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+from skimage.transform import downscale_local_mean, resize
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
+
+from fersk.datasets import (
+    FER2013_CLASSES,
+    SkippedImagesWarning,
+    fer2013_predefined_split,
+    load_fer2013,
+    load_image_folder,
+)
+
+PER_CLASS = {"train": 5, "test": 2}  # 49 real images in the small copy
+
+
+def _pick(root, split, n, seed):
+    rng = np.random.RandomState(seed)
+    out = []
+    for cls in FER2013_CLASSES:
+        files = sorted((root / split / cls).glob("*.jpg"))
+        out += [files[i] for i in sorted(rng.choice(len(files), n, replace=False))]
+    return out
+
+
+@pytest.fixture(scope="module")
+def fer_sources(fer2013_root):
+    """Real FER files for the small copies: {relative path: source path}."""
+    files = {}
+    for split, n in PER_CLASS.items():
+        for f in _pick(fer2013_root, split, n, seed=1):
+            files[f"{split}/{f.parent.name}/{f.name}"] = f
+    return files
+
+
+def _expected(sources):
+    """Independent reading: relative path -> (pixels, label, usage)."""
+    out = {}
+    for rel, src in sources.items():
+        with Image.open(src) as im:
+            pixels = np.asarray(im.convert("L"))
+        cls = rel.split("/")[1]
+        out[rel] = (pixels, FER2013_CLASSES.index(cls), rel.split("/")[2].split("_")[0])
+    return out
+
+
+@pytest.fixture
+def fer_copy(tmp_path, fer_sources):
+    """A small FER-2013 image-folder copy (real JPEGs) in tmp_path."""
+    root = tmp_path / "fer"
+    for rel, src in fer_sources.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, root / rel)
+    return root
+
+
+def _write_csv(path, rows, header="emotion,pixels,Usage"):
+    with open(path, "w", newline="") as f:
+        f.write(header + "\n")
+        for row in rows:
+            f.write(row + "\n")
+    return path
+
+
+def _row(pixels, label, usage):
+    return f"{label},{' '.join(map(str, np.ravel(pixels)))},{usage}"
+
+
+def _load(path, **kw):
+    kw.setdefault("cache", False)
+    return load_fer2013(path, **kw)
+
+
+# ---------------------------------------------------------------- folder & CSV
+
+
+def test_folder_matches_independent_reading(fer_copy, fer_sources):
+    data = _load(fer_copy)
+    expected = _expected(fer_sources)
+    assert set(data) >= {"images", "target", "target_names", "usage", "filenames",
+                         "row_ids", "skipped", "DESCR"}
+    assert data.images.shape == (49, 48, 48) and data.images.dtype == np.uint8
+    assert data.target.dtype == np.int64
+    assert data.target_names.tolist() == list(FER2013_CLASSES)
+    assert sorted(data.filenames) == sorted(expected)
+    for image, label, usage, name in zip(data.images, data.target, data.usage,
+                                         data.filenames):
+        np.testing.assert_array_equal(image, expected[name][0])
+        assert (label, usage) == expected[name][1:]
+    assert np.unique(data.usage, return_counts=True)[1].tolist() == [14, 35]
+    assert data.row_ids is None and data.skipped == []
+    assert "FER-2013" in data.DESCR
+    X, y = _load(fer_copy, return_X_y=True)
+    np.testing.assert_array_equal(X, data.images)
+    np.testing.assert_array_equal(y, data.target)
+
+
+def test_csv_and_folder_give_identical_samples(fer_copy, fer_sources, tmp_path):
+    expected = _expected(fer_sources)
+    names = sorted(expected)
+    order = np.random.RandomState(0).permutation(len(names))  # CSV in its own order
+    csv = _write_csv(tmp_path / "fer2013.csv",
+                     [_row(*expected[names[i]]) for i in order])
+    from_csv = _load(csv)
+    from_folder = _load(fer_copy)
+    assert from_csv.filenames is None
+    np.testing.assert_array_equal(from_csv.row_ids, np.arange(len(names)))
+    # row r of the CSV is file names[order[r]]
+    position = {name: i for i, name in enumerate(from_folder.filenames)}
+    index = [position[names[i]] for i in order]
+    np.testing.assert_array_equal(from_csv.images, from_folder.images[index])
+    np.testing.assert_array_equal(from_csv.target, from_folder.target[index])
+    np.testing.assert_array_equal(from_csv.usage, from_folder.usage[index])
+    assert from_csv.images.dtype == np.uint8 and from_csv.target.dtype == np.int64
+
+
+def test_capitalised_class_folders_and_single_split_root(fer_copy):
+    reference = _load(fer_copy)
+    for d in list((fer_copy / "train").iterdir()):
+        d.rename(d.with_name(d.name.capitalize()))
+    data = _load(fer_copy)
+    np.testing.assert_array_equal(data.images, reference.images)
+    np.testing.assert_array_equal(data.target, reference.target)
+    # a single split (class folders directly under the root)
+    test_only = _load(fer_copy / "test")
+    assert test_only.filenames[0].startswith("angry/PublicTest_")
+    np.testing.assert_array_equal(
+        test_only.images, reference.images[reference.usage == "PublicTest"]
+    )
+
+
+def test_files_that_are_not_samples_are_ignored_or_reported(fer_copy, fer_sources):
+    (fer_copy / "README.txt").write_text("not an image")
+    (fer_copy / "train" / "angry" / ".DS_Store").write_bytes(b"\0\1")
+    assert len(_load(fer_copy).target) == 49
+    shutil.copyfile(next(iter(fer_sources.values())), fer_copy / "Training_1.jpg")
+    with pytest.warns(UserWarning, match=r"outside class folders.*Training_1\.jpg"):
+        assert len(_load(fer_copy).target) == 49
+
+
+# ---------------------------------------------------------------- usage
+
+
+def test_usage_selection(fer_copy, tmp_path, fer_sources):
+    everything = _load(fer_copy)
+    public = _load(fer_copy, usage="PublicTest")
+    assert set(public.usage) == {"PublicTest"} and len(public.target) == 14
+    np.testing.assert_array_equal(
+        public.images, everything.images[everything.usage == "PublicTest"]
+    )
+    both = _load(fer_copy, usage=["training", "PUBLICTEST"])  # any case
+    np.testing.assert_array_equal(both.images, everything.images)
+    with pytest.raises(ValueError, match="Unknown FER-2013 usage 'Validation'"):
+        _load(fer_copy, usage=["Training", "Validation"])
+    with pytest.raises(ValueError, match=r"No FER-2013 sample of usage \['PrivateTest'\]"):
+        _load(fer_copy, usage="PrivateTest")
+    with pytest.warns(UserWarning, match=r"no sample of usage \['PrivateTest'\]"):
+        assert len(_load(fer_copy, usage=["PublicTest", "PrivateTest"]).target) == 14
+
+    expected = _expected(fer_sources)
+    rows = [_row(*v) for v in expected.values()]
+    rows.append(_row(expected[next(iter(expected))][0], 2, "PrivateTest"))
+    csv = _write_csv(tmp_path / "fer2013.csv", rows)
+    private = _load(csv, usage="PrivateTest")
+    assert private.row_ids.tolist() == [49] and private.target.tolist() == [2]
+    assert len(_load(csv, usage=["Training"]).target) == 35
+
+
+def test_file_without_usage_prefix_is_reported(fer_copy, fer_sources):
+    src = next(iter(fer_sources.values()))
+    shutil.copyfile(src, fer_copy / "train" / "happy" / "im42.jpg")
+    with pytest.raises(ValueError, match=r"train/happy/im42\.jpg: file name does not start"):
+        _load(fer_copy)
+    with pytest.raises(ValueError, match=r"im42\.jpg"):  # even when not selected
+        _load(fer_copy, usage="PublicTest")
+
+
+# ---------------------------------------------------------------- bad files
+
+
+def _truncated(src):
+    return Path(src).read_bytes()[: Path(src).stat().st_size // 2]
+
+
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        (lambda src: b"not a JPEG at all", "not a readable image"),
+        (lambda src: b"", "empty file"),
+        (_truncated, "truncated"),
+        (lambda src: "64x64", r"image is 64x64 \(height x width\) pixels, not 48x48"),
+        (lambda src: "48x60", r"image is 48x60 \(height x width\) pixels, not 48x48"),
+    ],
+    ids=["garbage", "empty", "truncated", "64x64", "48x60"],
+)
+def test_bad_image_raises_naming_it_or_is_skipped(fer_copy, fer_sources, content, reason):
+    clean = _load(fer_copy)
+    src = fer_sources["train/fear/" + sorted(
+        n.split("/")[-1] for n in fer_sources if n.startswith("train/fear/"))[0]]
+    bad = fer_copy / "train" / "fear" / "Training_0000bad.jpg"
+    made = content(src)
+    if isinstance(made, bytes):
+        bad.write_bytes(made)
+    else:  # a real face resized to a wrong size
+        h, w = map(int, made.split("x"))
+        with Image.open(src) as im:
+            im.resize((w, h)).save(bad, quality=95)
+    with pytest.raises(ValueError, match=rf"1 FER-2013 image file\(s\) could not be "
+                                         rf"loaded: train/fear/Training_0000bad\.jpg: "
+                                         rf".*{reason}"):
+        _load(fer_copy)
+    with pytest.warns(SkippedImagesWarning, match=r"skipped 1 FER-2013 image file"):
+        data = _load(fer_copy, errors="skip")
+    assert [name for name, _ in data.skipped] == ["train/fear/Training_0000bad.jpg"]
+    assert re.search(reason, data.skipped[0][1])
+    # the rest stays aligned and identical to the clean load
+    for key in ("images", "target", "usage", "filenames"):
+        np.testing.assert_array_equal(data[key], clean[key])
+
+
+def test_unknown_class_folder_is_an_error(fer_copy):
+    (fer_copy / "train" / "contempt").mkdir()
+    with pytest.raises(ValueError, match=r"Unknown class folder\(s\) \['contempt'\]"):
+        _load(fer_copy)
+
+
+def test_mixed_and_missing_layouts_are_errors(fer_copy, tmp_path):
+    (fer_copy / "angry").mkdir()
+    with pytest.raises(ValueError, match="mixes class folders"):
+        _load(fer_copy)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="has no sub-folders"):
+        _load(tmp_path / "empty")
+    with pytest.raises(ValueError, match="does not exist"):
+        _load(tmp_path / "nowhere.csv")
+
+
+# ---------------------------------------------------------------- bad CSV rows
+
+
+@pytest.fixture
+def good_rows(fer_sources):
+    expected = _expected(fer_sources)
+    return [_row(*expected[name]) for name in sorted(expected)[:6]]
+
+
+@pytest.mark.parametrize(
+    "bad_row,reason",
+    [
+        ("3," + " ".join(["1"] * 2303) + ",Training", "2303 pixel values, expected 2304"),
+        ("3," + " ".join(["1"] * 2303) + " x,Training", "not space-separated integers"),
+        ("3," + " ".join(["1"] * 2303) + " 2.5,Training", "not space-separated integers"),
+        ("3," + " ".join(["1"] * 2303) + " 256,Training", r"outside 0\.\.255"),
+        ("7," + " ".join(["1"] * 2304) + ",Training", "emotion '7' is not a label"),
+        ("-1," + " ".join(["1"] * 2304) + ",Training", "emotion '-1' is not a label"),
+        ("happy," + " ".join(["1"] * 2304) + ",Training", "emotion 'happy'"),
+        ("3," + " ".join(["1"] * 2304) + ",Validation", "unknown Usage 'Validation'"),
+        ("3," + " ".join(["1"] * 2304), "2 fields, expected 3"),
+    ],
+    ids=["short", "text", "float", "256", "label7", "label-1", "labelname",
+         "usage", "fields"],
+)
+def test_bad_csv_row_raises_naming_it_or_is_skipped(tmp_path, good_rows, bad_row, reason):
+    clean = _load(_write_csv(tmp_path / "clean.csv", good_rows))
+    rows = good_rows[:3] + [bad_row] + good_rows[3:]
+    csv = _write_csv(tmp_path / "fer2013.csv", rows)
+    # data row 3 is line 5 (after the header)
+    with pytest.raises(ValueError, match=rf"1 row\(s\) of fer2013\.csv could not be "
+                                         rf"loaded: row 3: line 5: .*{reason}"):
+        _load(csv)
+    with pytest.warns(SkippedImagesWarning, match="skipped 1 row"):
+        data = _load(csv, errors="skip")
+    assert [r for r, _ in data.skipped] == [3]
+    assert re.search(reason, data.skipped[0][1])
+    assert data.row_ids.tolist() == [0, 1, 2, 4, 5, 6]
+    for key in ("images", "target", "usage"):
+        np.testing.assert_array_equal(data[key], clean[key])
+
+
+def test_csv_header_and_empty_file(tmp_path, good_rows):
+    with pytest.raises(ValueError, match=r"no column\(s\) \['Usage'\]"):
+        _load(_write_csv(tmp_path / "a.csv", [r.rsplit(",", 1)[0] for r in good_rows],
+                         header="emotion,pixels"))
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match="empty CSV"):
+        _load(tmp_path / "empty.csv")
+    # columns in another order, extra column and a blank line are fine
+    rows = [",".join([r.split(",")[2], "x", r.split(",")[0], r.split(",")[1]])
+            for r in good_rows]
+    data = _load(_write_csv(tmp_path / "b.csv", rows[:2] + [""] + rows[2:],
+                            header="Usage,extra,emotion,pixels"))
+    reference = _load(_write_csv(tmp_path / "c.csv", good_rows))
+    np.testing.assert_array_equal(data.images, reference.images)
+    np.testing.assert_array_equal(data.row_ids, np.arange(6))
+
+
+# ---------------------------------------------------------------- cache
+
+
+def test_cache_is_reused_and_invalidated_by_changes(fer_copy, fer_sources, tmp_path,
+                                                    capsys):
+    cache_dir = tmp_path / "cache"
+    first = load_fer2013(fer_copy, cache_dir=cache_dir, verbose=1)
+    assert "wrote cache" in capsys.readouterr().out
+    files = list(cache_dir.glob("*.npz"))
+    assert len(files) == 1
+
+    again = load_fer2013(fer_copy, cache_dir=cache_dir, verbose=1)
+    assert "read from cache" in capsys.readouterr().out
+    for key in ("images", "target", "usage", "filenames"):
+        np.testing.assert_array_equal(again[key], first[key])
+
+    # replace one image by another real face: the cache must not serve the old one
+    name = first.filenames[0]
+    other = fer_sources[first.filenames[-1]]
+    shutil.copyfile(other, fer_copy / name)
+    os.utime(fer_copy / name, ns=(time.time_ns(), time.time_ns() + 10**9))
+    changed = load_fer2013(fer_copy, cache_dir=cache_dir, verbose=1)
+    assert "read from cache" not in capsys.readouterr().out
+    np.testing.assert_array_equal(changed.images[0], first.images[-1])
+    assert len(list(cache_dir.glob("*.npz"))) == 1  # the stale entry is gone
+
+    # a removed file too
+    (fer_copy / first.filenames[1]).unlink()
+    assert len(load_fer2013(fer_copy, cache_dir=cache_dir).target) == 48
+
+    # bad files are remembered by the cache and still follow `errors`
+    (fer_copy / "train" / "sad" / "Training_bad.jpg").write_bytes(b"garbage")
+    for _ in range(2):
+        with pytest.raises(ValueError, match="Training_bad.jpg"):
+            load_fer2013(fer_copy, cache_dir=cache_dir)
+    with pytest.warns(SkippedImagesWarning):
+        assert len(load_fer2013(fer_copy, cache_dir=cache_dir, errors="skip").target) == 48
+    (fer_copy / "train" / "sad" / "Training_bad.jpg").unlink()
+
+    # a selection has its own entry; cache=False reads and writes nothing
+    load_fer2013(fer_copy, usage="PublicTest", cache_dir=cache_dir)
+    n_entries = len(list(cache_dir.glob("*.npz")))
+    assert n_entries == 2
+    load_fer2013(fer_copy, cache=False, cache_dir=tmp_path / "unused", verbose=1)
+    out = capsys.readouterr().out
+    assert "read from cache" not in out and "wrote cache" not in out
+    assert not (tmp_path / "unused").exists()
+
+
+def test_csv_cache_follows_the_file(tmp_path, good_rows):
+    csv = _write_csv(tmp_path / "fer2013.csv", good_rows)
+    cache_dir = tmp_path / "cache"
+    first = load_fer2013(csv, cache_dir=cache_dir)
+    np.testing.assert_array_equal(load_fer2013(csv, cache_dir=cache_dir).images,
+                                  first.images)
+    _write_csv(csv, good_rows[:4])
+    os.utime(csv, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert len(load_fer2013(csv, cache_dir=cache_dir).target) == 4
+
+
+def test_damaged_cache_is_rebuilt(fer_copy, tmp_path):
+    cache_dir = tmp_path / "cache"
+    first = load_fer2013(fer_copy, cache_dir=cache_dir)
+    (entry,) = cache_dir.glob("*.npz")
+    entry.write_bytes(b"damaged")
+    with pytest.warns(UserWarning, match="unreadable cache file"):
+        again = load_fer2013(fer_copy, cache_dir=cache_dir)
+    np.testing.assert_array_equal(again.images, first.images)
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def test_threads_and_verbose(fer_copy, capsys):
+    one = _load(fer_copy, n_jobs=1)
+    two = _load(fer_copy, n_jobs=2, verbose=2)
+    out = capsys.readouterr().out
+    assert "[load_fer2013] found 49 image files" in out
+    assert "decoded 49/49 images" in out
+    np.testing.assert_array_equal(one.images, two.images)
+    np.testing.assert_array_equal(one.filenames, two.filenames)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"errors": "ignore"}, "'errors' parameter"),
+        ({"usage": 3}, "'usage' parameter"),
+        ({"n_jobs": 0}, "n_jobs=0"),
+        ({"cache": "yes"}, "'cache' parameter"),
+    ],
+)
+def test_bad_parameters(fer_copy, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        load_fer2013(fer_copy, **kwargs)
+
+
+# ---------------------------------------------------------------- predefined split
+
+
+def test_predefined_split_with_gridsearch(fer_copy):
+    data = _load(fer_copy, usage=["Training", "PublicTest"])
+    cv = fer2013_predefined_split(data.usage)
+    assert isinstance(cv, PredefinedSplit) and cv.get_n_splits() == 1
+    ((train, test),) = list(cv.split())
+    np.testing.assert_array_equal(train, np.flatnonzero(data.usage == "Training"))
+    np.testing.assert_array_equal(test, np.flatnonzero(data.usage == "PublicTest"))
+
+    # 12x12 block means keep the tiny logistic regression fast
+    X = downscale_local_mean(data.images / 255.0, (1, 4, 4)).reshape(len(data.images), -1)
+    grid = {"C": [0.01, 1.0]}
+    search = GridSearchCV(LogisticRegression(max_iter=1000), grid, cv=cv, refit=False)
+    search.fit(X, data.target)
+    for C, score in zip(grid["C"], search.cv_results_["mean_test_score"]):
+        model = LogisticRegression(C=C, max_iter=1000).fit(X[train], data.target[train])
+        assert score == pytest.approx(model.score(X[test], data.target[test]))
+
+
+def test_predefined_split_other_usages_and_options():
+    usage = np.array(["Training", "PublicTest", "PrivateTest", "Training"])
+    with pytest.raises(ValueError, match=r"PrivateTest \(1 samples\).*neither in train"):
+        fer2013_predefined_split(usage)
+    cv = fer2013_predefined_split(usage, test=["PublicTest", "PrivateTest"])
+    np.testing.assert_array_equal(cv.test_fold, [-1, 0, 0, -1])
+    cv = fer2013_predefined_split(usage, train=("Training", "PublicTest"),
+                                  test="privatetest")
+    np.testing.assert_array_equal(cv.test_fold, [-1, -1, 0, -1])
+    with pytest.raises(ValueError, match="in both train and test"):
+        fer2013_predefined_split(usage, train=["Training", "PublicTest"],
+                                 test=["PublicTest", "PrivateTest"])
+    with pytest.raises(ValueError, match="Unknown FER-2013 usage 'Valid' in test"):
+        fer2013_predefined_split(usage, test="Valid")
+    with pytest.raises(ValueError, match=r"No sample of test usage \['PublicTest'\]"):
+        fer2013_predefined_split(["Training", "Training"])
+    with pytest.raises(ValueError, match=r"No sample of train usage"):
+        fer2013_predefined_split(["PublicTest"])
+    with pytest.raises(ValueError, match="usage is empty"):
+        fer2013_predefined_split([])
+    with pytest.raises(ValueError, match="1-D"):
+        fer2013_predefined_split([["Training"]])
+
+
+# ---------------------------------------------------------------- full folder
+
+
+@pytest.fixture(scope="module")
+def full_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("fersk-cache")
+
+
+def test_full_folder_counts_and_cache(fer2013_root, full_cache, fer_small):
+    start = time.perf_counter()
+    data = load_fer2013(fer2013_root, cache_dir=full_cache)
+    cold = time.perf_counter() - start
+    counts = {
+        (split, cls): len([f for f in os.listdir(fer2013_root / split / cls)
+                           if f.endswith(".jpg")])
+        for split in ("train", "test") for cls in FER2013_CLASSES
+    }
+    n_train = sum(v for (s, _), v in counts.items() if s == "train")
+    n_test = sum(v for (s, _), v in counts.items() if s == "test")
+    assert (n_train, n_test) == (28555, 3589)
+    assert data.images.shape == (n_train + n_test, 48, 48)
+    assert (data.usage == "Training").sum() == n_train
+    assert (data.usage == "PublicTest").sum() == n_test
+    for label, cls in enumerate(FER2013_CLASSES):
+        assert (data.target == label).sum() == counts["train", cls] + counts["test", cls]
+    assert data.skipped == []
+    # the conftest fixture read some of these files on its own
+    images, labels, names = fer_small
+    position = {name: i for i, name in enumerate(data.filenames)}
+    index = [position[n] for n in names]
+    np.testing.assert_array_equal(data.images[index], images)
+    np.testing.assert_array_equal(data.target[index], labels)
+
+    start = time.perf_counter()
+    warm = load_fer2013(fer2013_root, cache_dir=full_cache)
+    warm_time = time.perf_counter() - start
+    np.testing.assert_array_equal(warm.images, data.images)
+    np.testing.assert_array_equal(warm.filenames, data.filenames)
+    assert warm_time < 3 and warm_time < cold
+
+
+# ---------------------------------------------------------------- image folders
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    """Classes of real photographs of mixed sizes and modes, as PNG/JPEG."""
+    root = tmp_path / "photos"
+    photos = {
+        "people/astronaut.png": skdata.astronaut(),            # 512x512 RGB
+        "people/nested/coffee.jpg": skdata.coffee(),           # 400x600 RGB
+        "things/camera.png": skdata.camera(),                  # 512x512 grey
+        "things/rocket.png": np.dstack([skdata.rocket(),       # 427x640 RGBA
+                                        np.full(skdata.rocket().shape[:2], 255,
+                                                np.uint8)]),
+    }
+    for rel, image in photos.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(root / rel, **({"quality": 95}
+                                                   if rel.endswith(".jpg") else {}))
+    return root
+
+
+def _pil(path, mode):
+    with Image.open(path) as im:
+        return np.asarray(im.convert(mode))
+
+
+def test_image_folder_mixed_sizes_colour_and_grey(photo_folder):
+    data = load_image_folder(photo_folder, color=True)
+    assert data.target_names.tolist() == ["people", "things"]
+    assert data.filenames.tolist() == ["people/astronaut.png", "people/nested/coffee.jpg",
+                                       "things/camera.png", "things/rocket.png"]
+    assert data.target.tolist() == [0, 0, 1, 1]
+    assert data.images.dtype == object and data.images.shape == (4,)
+    assert [im.shape for im in data.images] == [(512, 512, 3), (400, 600, 3),
+                                                (512, 512, 3), (427, 640, 3)]
+    np.testing.assert_array_equal(data.images[0], skdata.astronaut())
+    np.testing.assert_array_equal(data.images[2], np.dstack([skdata.camera()] * 3))
+    np.testing.assert_array_equal(data.images[3], skdata.rocket())
+    assert all(im.dtype == np.uint8 for im in data.images)
+    assert data.images[data.target == 1].shape == (2,)
+
+    grey = load_image_folder(photo_folder)
+    assert [im.shape for im in grey.images] == [(512, 512), (400, 600), (512, 512),
+                                                (427, 640)]
+    np.testing.assert_array_equal(grey.images[2], skdata.camera())
+    np.testing.assert_array_equal(grey.images[1],
+                                  _pil(photo_folder / "people/nested/coffee.jpg", "L"))
+
+
+def test_image_folder_resize(photo_folder):
+    data = load_image_folder(photo_folder, size=(32, 40), color=True, n_jobs=2)
+    assert data.images.shape == (4, 32, 40, 3) and data.images.dtype == np.uint8
+    coffee = _pil(photo_folder / "people/nested/coffee.jpg", "RGB")
+    expected = resize(coffee, (32, 40, 3), preserve_range=True,
+                      anti_aliasing=True)
+    np.testing.assert_array_equal(data.images[1], np.rint(expected).astype(np.uint8))
+    square = load_image_folder(photo_folder, size=24)
+    assert square.images.shape == (4, 24, 24)
+    # same-size images are stacked without resizing
+    (photo_folder / "people/nested/coffee.jpg").unlink()
+    (photo_folder / "things/rocket.png").unlink()
+    same = load_image_folder(photo_folder)
+    assert same.images.shape == (2, 512, 512) and same.images.dtype == np.uint8
+    X, y = load_image_folder(photo_folder, return_X_y=True)
+    np.testing.assert_array_equal(X, same.images)
+    assert y.tolist() == [0, 1]
+
+
+def test_image_folder_bad_files(photo_folder):
+    camera = (photo_folder / "things" / "camera.png").read_bytes()
+    (photo_folder / "things" / "broken.png").write_bytes(camera[: len(camera) // 2])
+    with pytest.raises(ValueError, match=r"things/broken\.png: unreadable image "
+                                         r"\(OSError: .*truncated"):
+        load_image_folder(photo_folder)
+    with pytest.warns(SkippedImagesWarning, match="skipped 1 image file") as caught:
+        data = load_image_folder(photo_folder, size=16, errors="skip")
+    assert caught[0].filename == __file__  # points at the caller
+    assert [n for n, _ in data.skipped] == ["things/broken.png"]
+    assert data.filenames.tolist() == ["people/astronaut.png", "people/nested/coffee.jpg",
+                                       "things/camera.png", "things/rocket.png"]
+    assert data.target.tolist() == [0, 0, 1, 1] and len(data.images) == 4
+    # a non-image extension is not a sample, unless extensions=None
+    (photo_folder / "things" / "notes.txt").write_text("hello")
+    (photo_folder / "things" / "broken.png").unlink()
+    assert len(load_image_folder(photo_folder).target) == 4
+    with pytest.raises(ValueError, match=r"things/notes\.txt: not a readable image"):
+        load_image_folder(photo_folder, extensions=None)
+    assert load_image_folder(photo_folder, extensions=["PNG"]).filenames.tolist() == [
+        "people/astronaut.png", "things/camera.png", "things/rocket.png"]
+
+
+def test_image_folder_empty_and_layout_errors(tmp_path, photo_folder):
+    with pytest.raises(ValueError, match="has no class sub-folders"):
+        load_image_folder(tmp_path / "photos" / "people" / "nested")
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    with pytest.raises(ValueError, match="No image files in the class folders"):
+        load_image_folder(tmp_path / "empty")
+    with pytest.raises(ValueError, match="is not a folder"):
+        load_image_folder(tmp_path / "missing")
+    (photo_folder / "zebra").mkdir()
+    with pytest.warns(UserWarning, match=r"\['zebra'\] hold no image file"):
+        data = load_image_folder(photo_folder, size=8)
+    assert data.target_names.tolist() == ["people", "things", "zebra"]
+    (photo_folder / "zebra").rmdir()
+    shutil.copyfile(photo_folder / "things/camera.png", photo_folder / "loose.png")
+    with pytest.warns(UserWarning, match=r"not loaded \(no class folder\).*loose\.png"):
+        load_image_folder(photo_folder, size=8)
+    with pytest.raises(ValueError, match="size"):
+        load_image_folder(photo_folder, size=(0, 3))
+    with pytest.raises(ValueError, match="size"):
+        load_image_folder(photo_folder, size=(8, 8, 3))
+
+
+def test_image_folder_reads_fer_faces(fer_copy, fer_sources, capsys):
+    data = load_image_folder(fer_copy / "train", verbose=1)
+    assert "decoded 35/35 images" in capsys.readouterr().out
+    assert data.images.shape == (35, 48, 48)
+    assert data.target_names.tolist() == sorted(FER2013_CLASSES)
+    fer = _load(fer_copy, usage="Training")
+    # same pixels; labels differ only by naming order (sorted vs FER order)
+    position = {name: i for i, name in enumerate(data.filenames)}
+    index = [position[n.split("/", 1)[1]] for n in fer.filenames]
+    np.testing.assert_array_equal(data.images[index], fer.images)
+    np.testing.assert_array_equal(data.target_names[data.target[index]],
+                                  np.array(FER2013_CLASSES)[fer.target])
