@@ -281,10 +281,20 @@ def _read_image(path, mode, shape, shape_hint=""):
                 f"image is {im.size[1]}x{im.size[0]} (height x width) pixels, not "
                 f"{shape[0]}x{shape[1]}{shape_hint}"
             )
-        if im.mode != mode:
-            converted = im.convert(mode)
-            return np.array(converted)
-        return np.array(im)
+        if im.mode == mode:
+            return np.array(im)
+        if im.mode == "F":
+            raise _BadImage("floating-point image (Pillow mode 'F'): save it with "
+                            "8 or 16 bits per channel")
+        if im.mode == "I" or im.mode.startswith("I;16"):
+            # Pillow's convert() would clip 16-bit values at 255: drop the low
+            # byte instead, as 16-bit to 8-bit conversions usually do.
+            wide = np.asarray(im)
+            if wide.min() < 0 or wide.max() > 65535:
+                raise _BadImage(f"{im.mode!r} image with values outside 0..65535")
+            grey = (wide.astype(np.uint32) >> 8).astype(np.uint8)
+            return grey if mode == "L" else np.repeat(grey[..., None], 3, axis=2)
+        return np.array(im.convert(mode))
 
 
 def _decode_files(paths, *, mode, shape, n_jobs, progress, shape_hint=""):
@@ -380,7 +390,7 @@ def _cache_load(file, key, func, verbose):
         return None
     except Exception as exc:  # a damaged cache is rebuilt, not trusted
         _warn(f"{func}: ignoring unreadable cache file {file} ({exc}); "
-                      "it will be rebuilt.")
+              "it will be rebuilt.")
         return None
     if verbose:
         _log(func, f"read from cache {file}")
@@ -404,8 +414,8 @@ def _cache_save(file, prefix, key, content, func, verbose):
                 old.unlink(missing_ok=True)
     except OSError as exc:
         _warn(f"{func}: could not write the cache file {file} ({exc}); "
-                      "loading still works, only not faster next time. Pass "
-                      "cache=False or another cache_dir.")
+              "loading still works, only not faster next time. Pass "
+              "cache=False or another cache_dir.")
         return
     if verbose:
         _log(func, f"wrote cache {file}")
@@ -757,6 +767,9 @@ def load_fer2013(
         images : ndarray of shape (n_samples, 48, 48), dtype uint8
             The faces, grey (colour files are converted to luminance by
             Pillow's ``convert("L")``).
+        data : ndarray of shape (n_samples, 2304), dtype uint8
+            The same pixels as flattened rows (a view of ``images``), as in
+            scikit-learn's face datasets.
         target : ndarray of shape (n_samples,), dtype int64
             FER labels: 0 angry, 1 disgust, 2 fear, 3 happy, 4 sad,
             5 surprise, 6 neutral.
@@ -824,6 +837,7 @@ def load_fer2013(
     (['happy', 'neutral'], ['Training', 'PublicTest'])
     >>> load_fer2013(csv_path, usage="PublicTest", cache=False).row_ids
     array([1])
+    >>> import shutil; shutil.rmtree(tmp)
 
     The image-folder release (``train/``, ``test/``)::
 
@@ -853,10 +867,10 @@ def load_fer2013(
     if usage is not None:
         absent = [u for u in usages if not np.any(data.usage == u)]
         if absent:
-            _warn(f"{func}: no sample of usage {absent} in {str(path)!r}.",
-                          UserWarning)
+            _warn(f"{func}: no sample of usage {absent} in {str(path)!r}.")
     if return_X_y:
         return data.images, data.target
+    data.data = data.images.reshape(len(data.images), -1)
     data.target_names = np.array(FER2013_CLASSES)
     data.DESCR = FER2013_DESCR
     return data
@@ -1002,7 +1016,10 @@ def load_image_folder(
     color : bool, default=False
         False gives grey ``(h, w)`` images (Pillow's ``convert("L")``,
         ITU-R 601 luma); True gives RGB ``(h, w, 3)`` (grey images are
-        repeated on the three channels, alpha is dropped).
+        repeated on the three channels, alpha is dropped).  16-bit grey
+        images are brought to 8 bits by dropping the low byte
+        (``v >> 8``); floating-point images are bad images (see
+        ``errors``).
     errors : {"raise", "skip"}, default="raise"
         An empty, unreadable, corrupt or truncated image file is a
         ValueError naming it (up to 10, with the count) with "raise"; with
@@ -1082,6 +1099,7 @@ def load_image_folder(
     ((2, 64, 64, 3), dtype('uint8'), ['astronaut', 'coffee'])
     >>> load_image_folder(root).images.dtype  # sizes differ: one array each
     dtype('O')
+    >>> import shutil; shutil.rmtree(root)
     """
     func = "load_image_folder"
     size = _check_size(size)
@@ -1102,8 +1120,7 @@ def load_image_folder(
         )
     if loose:
         _warn(f"{func}: {len(loose)} image file(s) directly under {path} "
-                      f"are not loaded (no class folder): {loose[:_MAX_NAMED]}.",
-                      UserWarning)
+              f"are not loaded (no class folder): {loose[:_MAX_NAMED]}.")
     files, target, empty = [], [], []
     for label, d in enumerate(class_dirs):
         found = _walk_files(d.path, exts, d.name + "/")
@@ -1119,7 +1136,7 @@ def load_image_folder(
         )
     if empty:
         _warn(f"{func}: class folder(s) {empty} hold no image file; kept in "
-                      "target_names.", UserWarning)
+              "target_names.")
     if verbose:
         _log(func, f"found {len(files)} files in {len(class_dirs)} class folders "
                    f"({time.perf_counter() - start:.2f} s)")

@@ -5,7 +5,6 @@ import os
 import re
 import shutil
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -90,10 +89,11 @@ def _load(path, **kw):
 def test_folder_matches_independent_reading(fer_copy, fer_sources):
     data = _load(fer_copy)
     expected = _expected(fer_sources)
-    assert set(data) >= {"images", "target", "target_names", "usage", "filenames",
+    assert set(data) >= {"images", "data", "target", "target_names", "usage", "filenames",
                          "row_ids", "skipped", "DESCR"}
     assert data.images.shape == (49, 48, 48) and data.images.dtype == np.uint8
     assert data.target.dtype == np.int64
+    assert data.data.shape == (49, 2304) and np.shares_memory(data.data, data.images)
     assert data.target_names.tolist() == list(FER2013_CLASSES)
     assert sorted(data.filenames) == sorted(expected)
     for image, label, usage, name in zip(data.images, data.target, data.usage,
@@ -616,3 +616,16 @@ def test_image_folder_reads_fer_faces(fer_copy, fer_sources, capsys):
     np.testing.assert_array_equal(data.images[index], fer.images)
     np.testing.assert_array_equal(data.target_names[data.target[index]],
                                   np.array(FER2013_CLASSES)[fer.target])
+
+
+def test_image_folder_16_bit_and_float_images(tmp_path):
+    camera16 = skdata.camera().astype(np.uint16) * 256 + 100  # up to 65380
+    (tmp_path / "deep").mkdir()
+    Image.fromarray(camera16).save(tmp_path / "deep" / "camera16.png")
+    data = load_image_folder(tmp_path)
+    np.testing.assert_array_equal(data.images[0], camera16 >> 8)  # not clipped at 255
+    rgb = load_image_folder(tmp_path, color=True).images[0]
+    np.testing.assert_array_equal(rgb, np.dstack([camera16 >> 8] * 3))
+    Image.fromarray(skdata.camera().astype(np.float32)).save(tmp_path / "deep" / "f.tif")
+    with pytest.raises(ValueError, match=r"deep/f\.tif: floating-point image"):
+        load_image_folder(tmp_path)
