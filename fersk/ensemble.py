@@ -578,7 +578,11 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseComposition):
                 "X must be a batch of images of shape (n_samples, height, width"
                 "[, channels]) or flattened rows (n_samples, n_features); got a "
                 f"{ndim}-D input."
-                + (" A single image needs X[np.newaxis]." if ndim in (0, 1) else "")
+                + (
+                    " Reshape your data: a single image needs X[np.newaxis]."
+                    if ndim in (0, 1)
+                    else ""
+                )
             )
         if reset:
             self.input_shape_ = tuple(X.shape[1:])
@@ -617,6 +621,11 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseComposition):
         triples = self._validate_members()
         weights = self._validate_weights(triples)
         X = self._validate_X(X, reset=True)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
         y = _check_y(y, estimator=self)
         check_consistent_length(X, y)
         check_classification_targets(y)
@@ -703,7 +712,8 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseComposition):
         y_pred : ndarray of shape (n_samples,)
             Predicted labels, from ``classes_`` (ties go to the first class).
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def _fitted_names(self):
         return [name for name, member in self.named_estimators_.items() if not _is_drop(member)]

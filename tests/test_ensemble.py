@@ -1,0 +1,439 @@
+"""CNNEnsembleClassifier: soft voting, members, nested parameters, validation."""
+
+import importlib.util
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.svm import SVC
+from sklearn.utils import estimator_html_repr
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from fersk import CNNEnsembleClassifier, LBPHistogram
+
+
+def _flatten(images):
+    """Images (n, h, w[, c]) to rows (module level, so members pickle)."""
+    return np.asarray(images).reshape(len(images), -1)
+
+
+def _lr(**kw):
+    return LogisticRegression(max_iter=300, **kw)
+
+
+def _members():
+    return [
+        ("raw", None, _lr()),
+        ("scaled", StandardScaler(), _lr(C=0.05)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """Three classes of 6x6 'images', flattened, with string labels."""
+    rng = np.random.RandomState(0)
+    y = np.repeat(np.array(["angry", "happy", "sad"]), 30)
+    X = rng.normal(size=(90, 36))
+    X[y == "happy", :6] += 1.5
+    X[y == "sad", 6:12] += 1.5
+    return X, y
+
+
+# ----------------------------------------------------------------------
+# scikit-learn's own checks
+# ----------------------------------------------------------------------
+@parametrize_with_checks(
+    [CNNEnsembleClassifier(_members()), CNNEnsembleClassifier(_members(), weights=[1, 3])],
+    # Every check passes: nothing is expected to fail.
+    expected_failed_checks=lambda est: {},
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+# ----------------------------------------------------------------------
+# Soft voting
+# ----------------------------------------------------------------------
+def _independent_proba(X, y, representation, estimator, X_test):
+    """A member fitted by hand on the encoded labels, as the ensemble should."""
+    classes, y_enc = np.unique(y, return_inverse=True)
+    if representation is not None:
+        representation = clone(representation)
+        X, X_test = representation.fit_transform(X, y_enc), representation.transform(X_test)
+    return clone(estimator).fit(X, y_enc).predict_proba(X_test)
+
+
+@pytest.mark.parametrize("weights", [None, [1, 1], [3, 1], [0.2, 0.7]])
+def test_proba_is_exactly_the_weighted_mean_of_members(blobs, weights):
+    X, y = blobs
+    members = _members()
+    ens = CNNEnsembleClassifier(members, weights=weights).fit(X, y)
+    P = [_independent_proba(X, y, r, e, X) for _, r, e in members]
+    w = np.ones(2) if weights is None else np.asarray(weights, dtype=float)
+    expected = (w[0] * P[0] + w[1] * P[1]) / w.sum()
+    np.testing.assert_allclose(ens.predict_proba(X), expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(ens.predict(X), ens.classes_[expected.argmax(1)])
+    # and the fitted members are the ones that vote
+    for member, p in zip(ens.estimators_, P):
+        np.testing.assert_allclose(member.predict_proba(X), p, rtol=1e-12)
+    np.testing.assert_array_equal(ens.weights_, w)
+
+
+def test_weights_change_the_result(blobs):
+    X, y = blobs
+    # Two members that disagree: raw pixels vs. only the last 6 (noise) pixels.
+    members = [
+        ("signal", None, _lr()),
+        ("noise", FunctionTransformer(lambda Z: Z[:, -6:]), _lr()),
+    ]
+    p_signal = CNNEnsembleClassifier(members, weights=[1, 0]).fit(X, y).predict_proba(X)
+    p_noise = CNNEnsembleClassifier(members, weights=[0, 1]).fit(X, y).predict_proba(X)
+    p_mix = CNNEnsembleClassifier(members, weights=[1, 3]).fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(p_signal, _independent_proba(X, y, None, _lr(), X))
+    assert not np.allclose(p_signal, p_noise)
+    np.testing.assert_allclose(p_mix, (p_signal + 3 * p_noise) / 4)
+    acc = {
+        w: np.mean(CNNEnsembleClassifier(members, weights=w).fit(X, y).predict(X) == y)
+        for w in [(1, 0), (0, 1)]
+    }
+    assert acc[(1, 0)] > acc[(0, 1)] + 0.2
+
+
+def test_drop_member(blobs):
+    X, y = blobs
+    members = [("raw", None, _lr()), ("off", StandardScaler(), "drop")]
+    ens = CNNEnsembleClassifier(members, weights=[1, 5]).fit(X, y)
+    assert len(ens.estimators_) == 1
+    assert ens.named_estimators_["off"] == "drop"
+    assert ens.named_estimators_["raw"] is ens.estimators_[0]
+    np.testing.assert_array_equal(ens.weights_, [1.0])
+    np.testing.assert_allclose(
+        ens.predict_proba(X), _independent_proba(X, y, None, _lr(), X), rtol=1e-12
+    )
+    # a dropped member's zero weight does not count as "all zero"
+    CNNEnsembleClassifier(members, weights=[1, 0]).fit(X, y)
+    with pytest.raises(ValueError, match="all zero"):
+        CNNEnsembleClassifier(members, weights=[0, 1]).fit(X, y)
+
+
+def test_string_labels_and_encoded_members(blobs):
+    X, y = blobs
+    ens = CNNEnsembleClassifier(_members()).fit(X, y)
+    np.testing.assert_array_equal(ens.classes_, ["angry", "happy", "sad"])
+    pred = ens.predict(X)
+    assert pred.dtype == y.dtype and set(pred) <= set(y)
+    assert np.mean(pred == y) > 0.8
+    # every member learned the same encoded classes: y was encoded once
+    for member in ens.estimators_:
+        np.testing.assert_array_equal(member.classes_, [0, 1, 2])
+    np.testing.assert_array_equal(
+        ens.classes_[ens.estimators_[0].predict(X)],
+        ens.classes_[ens.estimators_[0].predict_proba(X).argmax(1)],
+    )
+    assert ens.predict_proba(X).shape == (90, 3)
+
+
+def test_image_batches_and_layout(blobs):
+    X, y = blobs
+    images = X.reshape(-1, 6, 6)
+    flatten = FunctionTransformer(_flatten)
+    members = [
+        ("raw", flatten, _lr()),
+        ("scaled", make_pipeline(FunctionTransformer(_flatten), StandardScaler()), _lr()),
+    ]
+    ens = CNNEnsembleClassifier(members).fit(images, y)
+    assert ens.n_features_in_ == 36 and ens.input_shape_ == (6, 6)
+    flat_ens = CNNEnsembleClassifier(members).fit(X, y)
+    assert flat_ens.input_shape_ == (36,)
+    np.testing.assert_allclose(ens.predict_proba(images), flat_ens.predict_proba(X))
+    with pytest.raises(ValueError, match=r"fitted on samples of shape \(6, 6\)"):
+        ens.predict(X)  # flattened rows after fitting on a batch
+    with pytest.raises(ValueError, match="shape"):
+        ens.predict(images[:, :5, :])
+    # 4-D colour batches are accepted too
+    rgb = np.repeat(images[..., None], 3, axis=-1)
+    assert CNNEnsembleClassifier(members).fit(rgb, y).predict(rgb).shape == (90,)
+
+
+def test_parallel_fit_equals_sequential(blobs):
+    X, y = blobs
+    seq = CNNEnsembleClassifier(_members()).fit(X, y).predict_proba(X)
+    par = CNNEnsembleClassifier(_members(), n_jobs=2).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(seq, par)
+
+
+def test_verbose_reports_each_member(blobs, capsys):
+    X, y = blobs
+    CNNEnsembleClassifier(_members(), verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "(1 of 2) fitting member 'raw'" in out
+    assert "(2 of 2) fitting member 'scaled': StandardScaler -> LogisticRegression" in out
+    assert "member 'scaled' fitted in" in out
+    CNNEnsembleClassifier(_members()).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+# ----------------------------------------------------------------------
+# Parameters: get/set, clone, GridSearchCV, persistence
+# ----------------------------------------------------------------------
+def test_get_params_exposes_members_around_the_same_objects():
+    members = _members()
+    ens = CNNEnsembleClassifier(members)
+    params = ens.get_params(deep=True)
+    view = params["scaled"]
+    assert isinstance(view, Pipeline)
+    assert view.named_steps["representation"] is members[1][1]
+    assert view.named_steps["network"] is members[1][2]
+    assert params["raw"].named_steps["representation"] == "passthrough"
+    assert params["raw__representation"] is None
+    assert params["scaled__network"] is members[1][2]
+    assert params["scaled__network__C"] == 0.05
+    assert params["scaled__representation__with_mean"] is True
+    assert not any(k.endswith(("__steps", "__memory")) for k in params)
+    assert set(ens.get_params(deep=False)) == {"estimators", "weights", "n_jobs", "verbose"}
+
+
+def test_set_params_nested_mutates_members_in_place():
+    members = _members()
+    original = list(members)
+    ens = CNNEnsembleClassifier(members)
+    ens.set_params(scaled__network__C=7.0, scaled__representation__with_mean=False)
+    assert members[1][2].C == 7.0 and members[1][1].with_mean is False
+    assert ens.get_params()["scaled__network__C"] == 7.0
+
+    # replacing parts builds a new list; the user's list is untouched
+    new_lr = _lr(C=3.0)
+    ens.set_params(raw__network=new_lr, raw__representation=StandardScaler())
+    assert ens.estimators[0][2] is new_lr and isinstance(ens.estimators[0][1], StandardScaler)
+    assert members == original
+
+    # whole member: 'drop' keeps the representation; network brings it back
+    ens.set_params(raw="drop")
+    assert ens.estimators[0][2] == "drop" and isinstance(ens.estimators[0][1], StandardScaler)
+    assert ens.get_params()["raw"] == "drop"
+    ens.set_params(raw__network=_lr())
+    assert isinstance(ens.estimators[0][2], LogisticRegression)
+    # a (representation, estimator) pair, or the Pipeline view
+    ens.set_params(raw=(None, _lr(C=2.0)))
+    assert ens.estimators[0][1] is None and ens.estimators[0][2].C == 2.0
+    ens.set_params(raw=Pipeline([("representation", "passthrough"), ("network", _lr(C=4.0))]))
+    assert ens.estimators[0][1] == "passthrough" and ens.estimators[0][2].C == 4.0
+    # own parameters next to member ones
+    ens.set_params(weights=[1, 2], raw__network__C=9.0)
+    assert ens.weights == [1, 2] and ens.estimators[0][2].C == 9.0
+
+
+def test_set_params_round_trip_and_clone(blobs):
+    X, y = blobs
+    ens = CNNEnsembleClassifier(_members(), weights=[2, 1], verbose=0)
+    deep = ens.get_params(deep=True)
+    ens.set_params(**deep)
+    assert ens.get_params(deep=True).keys() == deep.keys()
+    cloned = clone(ens)
+    assert cloned.estimators is not ens.estimators
+    assert cloned.estimators[1][2] is not ens.estimators[1][2]
+    assert cloned.get_params()["scaled__network__C"] == 0.05
+    cloned.set_params(scaled__network__C=1e-3)
+    assert ens.get_params()["scaled__network__C"] == 0.05
+    np.testing.assert_allclose(
+        clone(ens).fit(X, y).predict_proba(X), ens.fit(X, y).predict_proba(X)
+    )
+    # fit does not touch the parameters (members are cloned)
+    assert not hasattr(ens.estimators[0][2], "coef_")
+
+
+def test_set_params_errors():
+    ens = CNNEnsembleClassifier(_members())
+    with pytest.raises(ValueError, match="Invalid parameter 'raw__foo'"):
+        ens.set_params(raw__foo=1)
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        ens.set_params(raw__network__not_a_param=1)
+    with pytest.raises(ValueError, match="representation of member 'raw' is None"):
+        ens.set_params(raw__representation__with_mean=False)
+    with pytest.raises(ValueError, match="raw__network="):
+        ens.set_params(raw=_lr())
+    with pytest.raises(ValueError, match="steps 'representation' and 'network'"):
+        ens.set_params(raw=make_pipeline(StandardScaler(), _lr()))
+    with pytest.raises(ValueError, match="Invalid parameter 'nobody'"):
+        ens.set_params(nobody=1)
+
+
+def test_grid_search_over_nested_params(blobs):
+    X, y = blobs
+    ens = CNNEnsembleClassifier(_members())
+    test_fold = np.where(np.arange(len(y)) % 3 == 0, 0, -1)  # one predefined split
+    grid = {
+        "raw__network__C": [1e-4, 1.0],
+        "scaled": ["drop", (StandardScaler(), _lr())],
+    }
+    search = GridSearchCV(ens, grid, cv=PredefinedSplit(test_fold)).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert len(scores) == 4 and len(set(np.round(scores, 6))) > 1
+    best = search.best_estimator_
+    assert best.estimators[0][2].C == search.best_params_["raw__network__C"]
+    assert best.estimators[0][2] is not ens.estimators[0][2]
+    assert ens.estimators[0][2].C == 1.0  # the template is not modified
+    # C=1e-4 shrinks the raw member to near-uniform probabilities: worse
+    by_c = dict(zip(search.cv_results_["param_raw__network__C"], scores))
+    assert search.best_params_["raw__network__C"] == 1.0 or by_c[1.0] >= by_c[1e-4]
+    # the ensemble inside a Pipeline: keys nest one level further
+    pipe = Pipeline([("ens", CNNEnsembleClassifier(_members()))])
+    pipe.set_params(ens__raw__network__C=0.5)
+    assert pipe.named_steps["ens"].estimators[0][2].C == 0.5
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_persistence_round_trip(blobs, tmp_path, dump):
+    X, y = blobs
+    ens = CNNEnsembleClassifier(
+        [("raw", FunctionTransformer(_flatten), _lr()), ("scaled", StandardScaler(), _lr())],
+        weights=[1, 2],
+    ).fit(X, y)
+    path = tmp_path / "ens.bin"
+    if dump == "pickle":
+        path.write_bytes(pickle.dumps(ens))
+        loaded = pickle.loads(path.read_bytes())
+    else:
+        joblib.dump(ens, path)
+        loaded = joblib.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), ens.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), ens.predict(X))
+
+
+def test_html_repr_shows_members():
+    html = estimator_html_repr(CNNEnsembleClassifier(_members()))
+    assert "raw" in html and "scaled" in html and "StandardScaler" in html
+
+
+# ----------------------------------------------------------------------
+# Validation
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"estimators": []}, "non-empty"),
+        ({"estimators": [("raw", _lr())]}, "entry 0"),
+        ({"estimators": [(1, None, _lr())]}, "names in estimators must be strings"),
+        ({"estimators": [("a", None, _lr()), ("a", None, _lr())]}, "not unique"),
+        ({"estimators": [("a__b", None, _lr())]}, "must not contain __"),
+        ({"estimators": [("weights", None, _lr())]}, "conflict with constructor"),
+        ({"estimators": [("a", None, "drop")]}, "at least one"),
+        ({"estimators": [("a", None, SVC())]}, "must be a classifier with predict_proba"),
+        ({"estimators": [("a", _lr(), _lr())]}, "must be a transformer"),
+        ({"estimators": _members(), "weights": [1]}, "one number per member"),
+        ({"estimators": _members(), "weights": [1, -1]}, "non-negative"),
+        ({"estimators": _members(), "weights": [1, np.nan]}, "finite"),
+        ({"estimators": _members(), "weights": [0, 0]}, "all zero"),
+        ({"estimators": _members(), "weights": ["a", "b"]}, "must be numbers"),
+        ({"estimators": _members(), "n_jobs": "two"}, "n_jobs"),
+        ({"estimators": (("a", None, _lr()),)}, "'estimators' parameter"),
+    ],
+)
+def test_bad_parameters(blobs, kwargs, match):
+    X, y = blobs
+    with pytest.raises(ValueError, match=match):
+        CNNEnsembleClassifier(**kwargs).fit(X, y)
+
+
+def test_class_instead_of_instance(blobs):
+    with pytest.raises(TypeError, match=r"pass an instance \(LogisticRegression\(\)\)"):
+        CNNEnsembleClassifier([("a", None, LogisticRegression)]).fit(*blobs)
+
+
+def test_bad_input(blobs):
+    X, y = blobs
+    ens = CNNEnsembleClassifier(_members())
+    with pytest.raises(NotFittedError):
+        ens.predict(X)
+    with pytest.raises(NotFittedError):
+        ens.predict_proba(X)
+    with pytest.raises(ValueError, match="0 sample"):
+        ens.fit(X[:0], y[:0])
+    X_nan = X.copy()
+    X_nan[3, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ens.fit(X_nan, y)
+    with pytest.raises(ValueError, match="1-D input"):
+        ens.fit(X[0], y)
+    with pytest.raises(ValueError, match="5-D input"):
+        ens.fit(X.reshape(90, 1, 6, 6, 1), y)
+    with pytest.raises(ValueError, match="requires y"):
+        ens.fit(X, None)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        ens.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="Unknown label type"):
+        ens.fit(X, np.linspace(0, 1, 90))
+    ens.fit(X, y)
+    with pytest.raises(ValueError, match="NaN"):
+        ens.predict(X_nan)
+    with pytest.raises(ValueError, match="35 features"):
+        ens.predict(X[:, :35])
+
+
+# ----------------------------------------------------------------------
+# Real faces
+# ----------------------------------------------------------------------
+def test_real_faces_lbp_and_raw_members(fer_train_small, fer_small):
+    X_train, y_train, _ = fer_train_small  # 350 Training faces
+    X_test, y_test, _ = fer_small  # 140 PublicTest faces
+    ens = CNNEnsembleClassifier(
+        [
+            ("lbp", make_pipeline(LBPHistogram(grid=(4, 4)), StandardScaler()), _lr(C=0.01)),
+            ("raw", make_pipeline(FunctionTransformer(_flatten), StandardScaler()), _lr(C=1e-3)),
+        ],
+    ).fit(X_train, y_train)
+    np.testing.assert_array_equal(ens.classes_, np.arange(7))
+    proba = ens.predict_proba(X_test)
+    pred = ens.predict(X_test)
+    assert proba.shape == (140, 7) and pred.shape == (140,)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(pred, ens.classes_[proba.argmax(axis=1)])
+    members = [ens.named_estimators_[n].predict_proba(X_test) for n in ("lbp", "raw")]
+    np.testing.assert_allclose(proba, (members[0] + members[1]) / 2)
+    # real faces, 50 per class: clearly better than the 1/7 chance level
+    assert np.mean(pred == y_test) > 0.2
+
+
+# ----------------------------------------------------------------------
+# With the fersk networks and mapped LBP (once those modules exist)
+# ----------------------------------------------------------------------
+_HAS_CLASSIFIERS = importlib.util.find_spec("fersk.classifiers") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not _HAS_CLASSIFIERS,
+    reason="fersk.classifiers (CNNClassifier) is not delivered yet",
+)
+def test_cnn_members_on_raw_and_mapped_lbp(fer_train_small, fer_small):
+    from fersk import CNNClassifier, MDSMappedLBP
+
+    X_train, y_train, _ = fer_train_small
+    X_train, y_train = X_train[::7], y_train[::7]  # 50 faces, every class
+    X_test = fer_small[0][::4]
+
+    def cnn():
+        return CNNClassifier(
+            architecture="kaggle_cnn", epochs=1, batch_size=16, random_state=0
+        )
+
+    ens = CNNEnsembleClassifier(
+        [("raw", None, cnn()), ("mapped", MDSMappedLBP(random_state=0), cnn())]
+    )
+    ens.set_params(mapped__network__epochs=1, mapped__representation__n_components=3)
+    ens.fit(X_train, y_train)
+    proba = ens.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 7)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    members = [m.predict_proba(X_test) for m in ens.estimators_]
+    np.testing.assert_allclose(proba, (members[0] + members[1]) / 2, rtol=1e-6)
+    # same random_state, same ensemble
+    again = clone(ens).fit(X_train, y_train).predict_proba(X_test)
+    np.testing.assert_allclose(again, proba, rtol=1e-5, atol=1e-6)
