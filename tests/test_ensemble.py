@@ -421,7 +421,11 @@ def test_cnn_members_on_raw_and_mapped_lbp(fer_train_small, fer_small):
 
     def cnn():
         return CNNClassifier(
-            architecture="kaggle_cnn", epochs=1, batch_size=16, random_state=0
+            architecture="kaggle_cnn",
+            architecture_params={"width": 0.125, "dense_units": 32},
+            epochs=1,
+            batch_size=16,
+            random_state=0,
         )
 
     ens = CNNEnsembleClassifier(
