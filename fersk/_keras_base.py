@@ -1,0 +1,440 @@
+"""One scikit-learn base class for every fersk Keras network.
+
+:class:`BaseKerasImageClassifier` does what all network estimators need:
+image validation (batches or flattened rows), label encoding, building the
+network from the parameters in ``fit``, input scaling and augmentation
+inside the model, training through ``model.fit`` (validation split, early
+stopping with best-weights restore, class weights), seeding, batched
+prediction and pickling through Keras's own ``.keras`` format.
+
+Subclasses implement ``_build_network(input_shape, n_classes, seed)``
+returning an uncompiled :class:`keras.Model` with a softmax output.
+"""
+
+import os
+import random
+import tempfile
+from numbers import Integral, Real
+
+import keras
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import compute_class_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+
+import fersk.layers  # noqa: F401  (registers the custom layers for loading)
+from fersk._validation import check_random_state_int, validate_images
+
+OPTIMIZERS = {"adam", "adamw", "sgd", "rmsprop", "adamax", "nadam", "adagrad", "adadelta"}
+
+#: Fits of at most this many optimisation steps in all (batches x epochs)
+#: run eagerly: tracing a training graph costs seconds, more than the whole
+#: computation of such a fit (e.g. cross-validating on a few images).
+EAGER_MAX_STEPS = 32
+
+#: Strength of the ``augment=True`` transformations (standard FER practice:
+#: horizontal flips, shifts and zoom of 10 %, rotations of +-10 degrees).
+AUGMENTATION = {"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}
+
+
+class _KerasModelBytes:
+    """A Keras model serialised in the ``.keras`` zip format (for pickling)."""
+
+    def __init__(self, model):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.keras")
+            model.save(path)
+            with open(path, "rb") as f:
+                self.data = f.read()
+
+    def load(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.keras")
+            with open(path, "wb") as f:
+                f.write(self.data)
+            return keras.saving.load_model(path, safe_mode=True)
+
+
+class _SeededContext:
+    """Seed Python, NumPy and the backend; restore Python's and NumPy's state after.
+
+    ``keras.utils.set_random_seed`` seeds the global generators that Keras
+    draws layer seeds, initial weights, dropout masks and shuffling from.
+    The global Python and NumPy states are put back afterwards, so fitting
+    does not change the caller's random streams.
+    """
+
+    def __init__(self, seed):
+        self.seed = seed
+
+    def __enter__(self):
+        if self.seed is not None:
+            self._py = random.getstate()
+            self._np = np.random.get_state()
+            keras.utils.set_random_seed(self.seed)
+        return self
+
+    def __exit__(self, *exc):
+        if self.seed is not None:
+            random.setstate(self._py)
+            np.random.set_state(self._np)
+        return False
+
+
+def _count(weights):
+    return int(sum(int(np.prod(w.shape)) for w in weights))
+
+
+class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
+    """Base of the fersk Keras classifiers (private; see the subclasses).
+
+    The model fitted is ``input -> [Normalization] -> [augmentation] ->
+    network``, where the network comes from ``_build_network``.  With
+    ``input_scaling="standardize"`` the ``keras.layers.Normalization`` is
+    given the per-channel mean and variance of the training images (after
+    any validation split), so raw uint8 faces, float images or mapped-LBP
+    codes all reach the network standardised, and the scaling is saved with
+    the model.  The augmentation layers are Keras's random preprocessing
+    layers, which are active only in training.
+
+    Parameters
+    ----------
+    image_shape : tuple of int or None, default=None
+        How flattened rows are images; see :func:`fersk._validation.resolve_image_shape`.
+    batch_size : int, default=64
+        Training mini-batch size.
+    epochs : int, default=30
+        Maximum number of epochs.
+    optimizer : str, default="adam"
+        Keras optimizer name.
+    learning_rate : float, default=1e-3
+        Its learning rate.
+    validation_fraction : float or None, default=None
+        Stratified, seeded hold-out for early stopping.
+    n_iter_no_change : int or None, default=10
+        Early stopping patience in epochs.
+    class_weight : dict, "balanced" or None, default=None
+        Per-class loss weights.
+    augment : bool, default=False
+        Random flips, shifts, zoom and rotations during training.
+    input_scaling : {"standardize", "none"}, default="standardize"
+        Scaling layer at the model's input.
+    random_state : int, RandomState or None, default=None
+        Seed of everything random.
+    verbose : int, default=0
+        0 silent, 1 one line per epoch, 2 Keras progress bars.
+    predict_batch_size : int or None, default=None
+        Batch size of prediction (None: ``max(batch_size, 256)``).
+    """
+
+    _parameter_constraints = {
+        "image_shape": [tuple, list, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions(OPTIMIZERS)],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "augment": ["boolean"],
+        "input_scaling": [StrOptions({"standardize", "none"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "predict_batch_size": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        image_shape=None,
+        batch_size=64,
+        epochs=30,
+        optimizer="adam",
+        learning_rate=1e-3,
+        validation_fraction=None,
+        n_iter_no_change=10,
+        class_weight=None,
+        augment=False,
+        input_scaling="standardize",
+        random_state=None,
+        verbose=0,
+        predict_batch_size=None,
+    ):
+        self.image_shape = image_shape
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.augment = augment
+        self.input_scaling = input_scaling
+        self.random_state = random_state
+        self.verbose = verbose
+        self.predict_batch_size = predict_batch_size
+
+    # ------------------------------------------------------------------ hooks
+    def _build_network(self, input_shape, n_classes, seed):  # pragma: no cover
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- helpers
+    @staticmethod
+    def _as_model_input(images):
+        x = np.asarray(images, dtype=np.float32)
+        return x[..., np.newaxis] if x.ndim == 3 else x
+
+    def _validate_X(self, X, *, reset, input_name="X"):
+        images, _ = validate_images(
+            self, X, reset=reset, image_shape=self.image_shape, input_name=input_name
+        )
+        return self._as_model_input(images)
+
+    def _encode_validation(self, validation_data):
+        try:
+            Xv, yv = validation_data
+        except (TypeError, ValueError):
+            raise ValueError(
+                "validation_data must be a pair (X_val, y_val); got "
+                f"{type(validation_data).__name__}."
+            ) from None
+        xv = self._validate_X(Xv, reset=False, input_name="validation_data X")
+        yv = column_or_1d(yv, warn=True)
+        check_consistent_length(xv, yv)
+        unknown = np.setdiff1d(yv, self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"validation_data y has labels not seen in y: {unknown.tolist()}; "
+                f"classes are {self.classes_.tolist()}."
+            )
+        return xv, np.searchsorted(self.classes_, yv).astype(np.int64)
+
+    def _class_weight_dict(self, y_enc):
+        if self.class_weight is None:
+            return None
+        if isinstance(self.class_weight, dict):
+            unknown = [k for k in self.class_weight if k not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(
+                    f"class_weight has keys that are not classes of y: {unknown}; "
+                    f"classes are {self.classes_.tolist()}."
+                )
+        weights = compute_class_weight(
+            self.class_weight, classes=self.classes_, y=self.classes_[y_enc]
+        )
+        return {i: float(w) for i, w in enumerate(weights)}
+
+    def _augmentation_layers(self, seed):
+        def s(i):
+            return None if seed is None else seed + 101 + i
+
+        a = AUGMENTATION
+        return [
+            keras.layers.RandomFlip("horizontal", seed=s(0), name="augment_flip"),
+            keras.layers.RandomTranslation(
+                a["shift"], a["shift"], fill_mode="nearest", seed=s(1), name="augment_shift"
+            ),
+            keras.layers.RandomZoom(a["zoom"], fill_mode="nearest", seed=s(2), name="augment_zoom"),
+            keras.layers.RandomRotation(
+                a["rotation_degrees"] / 360.0, fill_mode="nearest", seed=s(3), name="augment_rotate"
+            ),
+        ]
+
+    def _assemble_model(self, x_train, n_classes, seed):
+        input_shape = tuple(x_train.shape[1:])
+        network = self._build_network(input_shape, n_classes, seed)
+        if not isinstance(network, keras.Model):
+            raise ValueError(
+                f"the network builder must return a keras.Model; got {type(network).__name__}."
+            )
+        out_shape = tuple(network.output_shape)
+        if out_shape[1:] != (n_classes,):
+            raise ValueError(
+                f"the network must output one probability per class, shape (None, "
+                f"{n_classes}); it outputs {out_shape}."
+            )
+        inputs = keras.Input(shape=input_shape, name="images")
+        z = inputs
+        if self.input_scaling == "standardize":
+            flat = x_train.reshape(-1, input_shape[-1]).astype(np.float64)
+            z = keras.layers.Normalization(
+                axis=-1, mean=flat.mean(axis=0), variance=flat.var(axis=0), name="standardize"
+            )(z)
+        if self.augment:
+            for layer in self._augmentation_layers(seed):
+                z = layer(z)
+        outputs = network(z)
+        return keras.Model(inputs, outputs, name=f"fersk_{network.name}")
+
+    # ------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, validation_data=None):
+        """Build the network from the parameters and train it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or (n_samples, n_features)
+            Training images (flattened rows are reshaped with
+            ``image_shape``; square grey images when it is None).
+        y : array-like of shape (n_samples,)
+            Labels of any type (integers, strings...), at least two classes.
+        validation_data : tuple (X_val, y_val) or None, default=None
+            Held-out images for early stopping and best-weights restore;
+            takes precedence over ``validation_fraction``.  Labels must be
+            classes of ``y``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        x = self._validate_X(X, reset=True)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(x, y)
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in y; got 1 "
+                f"class ({self.classes_[0]!r})."
+            )
+        y_enc = encoder.transform(y).astype(np.int64)
+        n_classes = len(self.classes_)
+        seed = check_random_state_int(self.random_state)
+
+        if validation_data is not None:
+            x_train, y_train = x, y_enc
+            x_val, y_val = self._encode_validation(validation_data)
+        elif self.validation_fraction is not None:
+            try:
+                x_train, x_val, y_train, y_val = train_test_split(
+                    x, y_enc, test_size=self.validation_fraction, stratify=y_enc,
+                    random_state=seed,
+                )
+            except ValueError as exc:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} cannot make a "
+                    f"stratified split of these {len(y_enc)} samples ({exc}); lower it, "
+                    "set it to None or pass validation_data."
+                ) from None
+        else:
+            x_train, y_train, x_val, y_val = x, y_enc, None, None
+        has_val = x_val is not None
+        class_weight = self._class_weight_dict(y_train)
+
+        monitor = "val_loss" if has_val else "loss"
+        callbacks = []
+        stopper = None
+        if has_val or self.n_iter_no_change is not None:
+            stopper = keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                patience=self.n_iter_no_change or self.epochs,
+                restore_best_weights=has_val,
+            )
+            callbacks.append(stopper)
+        keras_verbose = {0: 0, 1: 2}.get(int(self.verbose), 1)
+        n_steps = -(-len(x_train) // self.batch_size) * self.epochs
+
+        with _SeededContext(seed):
+            model = self._assemble_model(x_train, n_classes, seed)
+            model.compile(
+                optimizer=keras.optimizers.get(
+                    {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}}
+                ),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+                run_eagerly=n_steps <= EAGER_MAX_STEPS,
+            )
+            history = model.fit(
+                x_train,
+                y_train,
+                batch_size=self.batch_size,
+                epochs=self.epochs,
+                verbose=keras_verbose,
+                validation_data=(x_val, y_val) if has_val else None,
+                class_weight=class_weight,
+                shuffle=True,
+                callbacks=callbacks,
+            )
+        self.model_ = model
+        self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        self.n_epochs_ = len(self.history_["loss"])
+        if has_val:
+            self.best_epoch_ = int(np.argmin(self.history_["val_loss"]))
+        else:
+            self.best_epoch_ = self.n_epochs_ - 1
+        self.n_trainable_params_ = _count(model.trainable_weights)
+        self.n_fixed_params_ = _count(model.non_trainable_weights)
+        return self
+
+    # --------------------------------------------------------------- predict
+    def predict_proba(self, X):
+        """Class probabilities, computed in batches.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or (n_samples, n_features)
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities in the order of ``classes_`` (float64, rows sum
+            to 1).
+        """
+        check_is_fitted(self)
+        x = self._validate_X(X, reset=False)
+        batch = self.predict_batch_size or max(self.batch_size, 256)
+        # Direct calls in inference mode, batch by batch: no per-model tracing
+        # of a predict function, the same on every backend and device.
+        proba = np.concatenate(
+            [
+                keras.ops.convert_to_numpy(self.model_(x[i : i + batch], training=False))
+                for i in range(0, len(x), batch)
+            ]
+        ).astype(np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or (n_samples, n_features)
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            The most probable class of each image, from ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    # ----------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        if isinstance(state.get("model_"), keras.Model):
+            state["model_"] = _KerasModelBytes(state["model_"])
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        if isinstance(state.get("model_"), _KerasModelBytes):
+            state["model_"] = state["model_"].load()
+        super().__setstate__(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False  # random_state makes CPU runs repeatable
+        tags.input_tags.allow_nan = False
+        return tags

@@ -1,0 +1,423 @@
+"""Keras networks as scikit-learn classifiers of face images.
+
+* :class:`CNNClassifier` - a named architecture (VGG-S-like, FaceChannel,
+  Kaggle FER CNN, MTCNN-pipeline CNN, LBCNN) or your own builder;
+* :class:`LBCNNClassifier` - the Local Binary CNN with its
+  hyper-parameters as estimator parameters.
+
+Both take image batches ``(n, h, w)``/``(n, h, w, c)`` (grey faces, RGB,
+or any fersk representation such as :class:`~fersk.MDSMappedLBP` output)
+or flattened rows with ``image_shape``; they work in ``Pipeline``,
+``GridSearchCV``, ``cross_validate``, ``clone`` and pickle/joblib (the
+Keras model travels in Keras's own ``.keras`` format and is loaded with
+``safe_mode=True``).  The GPU is used whenever the Keras backend sees one.
+
+Parallel model selection (``n_jobs=k``) starts ``k`` worker processes,
+each importing TensorFlow (about 0.5-1 GB of resident memory per worker
+before any data) and holding its own copy of the training images and of
+one network; on a small CPU machine ``n_jobs=1`` is usually as fast.
+"""
+
+import inspect
+from numbers import Integral, Real
+
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from fersk._keras_base import BaseKerasImageClassifier
+from fersk.architectures import ARCHITECTURES, lbcnn
+
+__all__ = ["CNNClassifier", "LBCNNClassifier"]
+
+_BASE_DOC = """
+    image_shape : tuple of int or None, default=None
+        How flattened 2-D rows are images, ``(height, width[, channels])``
+        (one entry may be -1); None means square grey images.  Ignored for
+        3-D/4-D input.
+    batch_size : int, default=64
+        Training mini-batch size.
+    epochs : int, default=30
+        Maximum number of training epochs.
+    optimizer : str, default="adam"
+        Keras optimizer name: "adam", "adamw", "sgd", "rmsprop", "adamax",
+        "nadam", "adagrad" or "adadelta".
+    learning_rate : float, default=1e-3
+        Learning rate of the optimizer.
+    validation_fraction : float in (0, 1) or None, default=None
+        Fraction of the training set held out (stratified, seeded by
+        ``random_state``) to monitor ``val_loss``; the weights of the best
+        epoch are restored at the end.  ``fit(X, y, validation_data=(Xv,
+        yv))`` gives an explicit validation set instead (e.g. FER-2013's
+        PublicTest).
+    n_iter_no_change : int or None, default=10
+        Early stopping patience: training stops after this many epochs
+        without improvement of ``val_loss`` (or of the training loss when
+        there is no validation data; then the last weights are kept).
+        None trains all ``epochs`` (still restoring the best epoch when
+        there is validation data).
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss; "balanced" uses
+        ``n_samples / (n_classes * bincount(y))`` (FER-2013 is imbalanced:
+        "disgust" has 16 times fewer faces than "happy").  Dict keys are
+        labels of ``y``; an unknown key is a ValueError.
+    augment : bool, default=False
+        Standard FER augmentation in training only: random horizontal
+        flips, shifts and zoom of up to 10 %, rotations up to +-10 degrees
+        (Keras random preprocessing layers, seeded from ``random_state``).
+    input_scaling : {"standardize", "none"}, default="standardize"
+        "standardize" puts a ``keras.layers.Normalization`` with the
+        per-channel mean and variance of the training images at the
+        model's input (saved with the model); "none" feeds values as they
+        are.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, anchors, dropout, shuffling, augmentation and the
+        validation split (``keras.utils.set_random_seed``; Python's and
+        NumPy's global states are restored after ``fit``).  The same value
+        gives identical predictions on CPU.
+    verbose : int, default=0
+        0 silent; 1 one line per epoch (loss, accuracy, validation
+        metrics); 2 Keras's progress bars.
+    predict_batch_size : int or None, default=None
+        Batch size of ``predict``/``predict_proba``; None uses
+        ``max(batch_size, 256)``."""
+
+_NOTES_DOC = """
+    Notes
+    -----
+    The fitted ``model_`` is ``input -> Normalization -> [augmentation] ->
+    network``; it runs on the GPU whenever the Keras backend sees one.
+    Fits of at most 32 optimisation steps in all (batches times epochs) run
+    eagerly, because tracing a training graph costs seconds, more than such
+    a fit computes; larger fits run as a compiled graph.  Prediction calls
+    the model in inference mode batch by batch.
+
+    Pickle/joblib store the model as Keras ``.keras`` zip bytes and load it
+    with ``keras.saving.load_model(..., safe_mode=True)``; predictions of a
+    reloaded estimator, in any process, are identical.
+
+    Parallel model selection (``GridSearchCV``/``cross_validate`` with
+    ``n_jobs=k``) runs ``k`` worker processes, each importing TensorFlow
+    (roughly 0.5-1 GB resident before any data) and holding its own copy
+    of the training images and one network; on a small CPU machine
+    ``n_jobs=1`` is usually as fast, since Keras already uses every core."""
+
+_ATTRS_DOC = """
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    model_ : keras.Model
+        The trained model (input scaling, augmentation, network).
+    n_features_in_ : int
+        Values per image seen in ``fit`` (pixels times channels).
+    image_shape_ : tuple of int
+        Shape of one image seen in ``fit``.
+    history_ : dict of list of float
+        Per-epoch ``loss``, ``accuracy`` and, with validation data,
+        ``val_loss``, ``val_accuracy``.
+    n_epochs_ : int
+        Epochs actually run.
+    best_epoch_ : int
+        0-based index (into ``history_`` lists) of the epoch whose weights
+        the model holds: the lowest ``val_loss`` with validation data, else
+        the last epoch.
+    n_trainable_params_ : int
+        Learnable parameters.
+    n_fixed_params_ : int
+        Non-trainable parameters (fixed LBC anchors, batch-norm statistics;
+        the input normalisation's mean and variance live in the layer's
+        config and are not counted)."""
+
+
+class CNNClassifier(BaseKerasImageClassifier):
+    __doc__ = (
+        """Convolutional network classifier of face images.
+
+    The network is built in ``fit`` from ``architecture`` and
+    ``architecture_params`` (so ``set_params`` then ``fit`` rebuilds it), put
+    behind the input scaling and optional augmentation, and trained with
+    sparse categorical cross-entropy.
+
+    Parameters
+    ----------
+    architecture : str or callable, default="kaggle_cnn"
+        "vgg_s" (:func:`fersk.architectures.vgg_s`), "facechannel"
+        (:func:`~fersk.architectures.facechannel`), "kaggle_cnn"
+        (:func:`~fersk.architectures.kaggle_cnn`), "mtcnn_cnn"
+        (:func:`~fersk.architectures.mtcnn_cnn`), "lbcnn"
+        (:func:`~fersk.architectures.lbcnn`), or a callable
+        ``f(input_shape, n_classes, **architecture_params) -> keras.Model``
+        whose output is a softmax over ``n_classes``; if it accepts a
+        ``seed`` keyword it receives the int drawn from ``random_state``.
+        A callable must be importable (module level) for pickling, and
+        custom layers in it must be registered with
+        ``keras.saving.register_keras_serializable``.
+    architecture_params : dict or None, default=None
+        Keyword arguments of the builder (e.g. ``{"width": 0.5}`` halves
+        every channel count)."""
+        + _BASE_DOC
+        + "\n"
+        + _ATTRS_DOC
+        + "\n"
+        + _NOTES_DOC
+        + """
+
+    See Also
+    --------
+    LBCNNClassifier : the Local Binary CNN with its parameters exposed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fersk import CNNClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.rand(40, 16, 16)
+    >>> y = np.repeat(["bright", "dark"], 20)
+    >>> X[y == "bright"] += 1.0
+    >>> clf = CNNClassifier(architecture="kaggle_cnn",
+    ...                     architecture_params={"width": 0.0625, "dense_units": 8},
+    ...                     epochs=3, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X).shape
+    (40, 2)
+    >>> clf.classes_.tolist()
+    ['bright', 'dark']
+    """
+    )
+
+    _parameter_constraints = {
+        **BaseKerasImageClassifier._parameter_constraints,
+        "architecture": [StrOptions(set(ARCHITECTURES)), callable],
+        "architecture_params": [dict, None],
+    }
+
+    def __init__(
+        self,
+        architecture="kaggle_cnn",
+        architecture_params=None,
+        *,
+        image_shape=None,
+        batch_size=64,
+        epochs=30,
+        optimizer="adam",
+        learning_rate=1e-3,
+        validation_fraction=None,
+        n_iter_no_change=10,
+        class_weight=None,
+        augment=False,
+        input_scaling="standardize",
+        random_state=None,
+        verbose=0,
+        predict_batch_size=None,
+    ):
+        super().__init__(
+            image_shape=image_shape,
+            batch_size=batch_size,
+            epochs=epochs,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            class_weight=class_weight,
+            augment=augment,
+            input_scaling=input_scaling,
+            random_state=random_state,
+            verbose=verbose,
+            predict_batch_size=predict_batch_size,
+        )
+        self.architecture = architecture
+        self.architecture_params = architecture_params
+
+    def _build_network(self, input_shape, n_classes, seed):
+        builder = (
+            ARCHITECTURES[self.architecture]
+            if isinstance(self.architecture, str)
+            else self.architecture
+        )
+        kwargs = dict(self.architecture_params or {})
+        try:
+            accepts_seed = "seed" in inspect.signature(builder).parameters
+        except (TypeError, ValueError):
+            accepts_seed = False
+        if accepts_seed and "seed" not in kwargs and seed is not None:
+            kwargs["seed"] = seed
+        try:
+            return builder(tuple(input_shape), n_classes, **kwargs)
+        except TypeError as exc:
+            raise ValueError(
+                f"architecture_params={self.architecture_params!r} do not fit the "
+                f"architecture {getattr(builder, '__name__', builder)!r}: {exc}"
+            ) from exc
+
+
+class LBCNNClassifier(BaseKerasImageClassifier):
+    __doc__ = (
+        """Local Binary Convolutional Neural Network classifier.
+
+    Juefei-Xu, Boddeti & Savvides, "Local Binary Convolutional Neural
+    Networks", CVPR 2017: a ResNet-like stack of local binary convolution
+    blocks (:class:`fersk.layers.LocalBinaryConv2D`), each a set of fixed,
+    sparse ternary anchor filters, a ReLU and a learnable 1x1 convolution;
+    see :func:`fersk.architectures.lbcnn` for the layers.  Only the 1x1
+    convolutions, batch norms, stem and head learn, so the network has far
+    fewer learnable parameters than a CNN of the same shape
+    (``n_trainable_params_`` against ``n_fixed_params_``).  Defaults are
+    sized for 48x48 FER faces on a CPU.
+
+    Parameters
+    ----------
+    depth : int, default=6
+        Number of LBC blocks.
+    n_anchors : int, default=64
+        Fixed anchor filters per block.
+    filters : int, default=32
+        Output channels of each block's learnable 1x1 conv.
+    sparsity : float in (0, 1], default=0.5
+        Fraction of non-zero anchor weights.
+    head_units : int, default=256
+        Hidden units of the fully connected head.
+    dropout : float in [0, 1), default=0.5
+        Dropout of the head.
+    shortcut : bool, default=True
+        Identity shortcut around each block (LBCNN-ResNet)."""
+        + _BASE_DOC
+        + "\n"
+        + _ATTRS_DOC
+        + """
+    n_anchor_params_ : int
+        Fixed anchor weights (part of ``n_fixed_params_``).
+"""
+        + _NOTES_DOC
+        + """
+
+    See Also
+    --------
+    CNNClassifier : other architectures, including ``"lbcnn"`` by name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fersk import LBCNNClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.rand(40, 16, 16)
+    >>> y = np.repeat([0, 1], 20)
+    >>> clf = LBCNNClassifier(depth=2, n_anchors=8, filters=4, head_units=8,
+    ...                       epochs=2, random_state=0).fit(X, y)
+    >>> clf.predict(X).shape
+    (40,)
+    >>> clf.n_anchor_params_
+    576
+    """
+    )
+
+    _parameter_constraints = {
+        **BaseKerasImageClassifier._parameter_constraints,
+        "depth": [Interval(Integral, 0, None, closed="left")],
+        "n_anchors": [Interval(Integral, 1, None, closed="left")],
+        "filters": [Interval(Integral, 1, None, closed="left")],
+        "sparsity": [Interval(Real, 0, 1, closed="right")],
+        "head_units": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "shortcut": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        depth=6,
+        n_anchors=64,
+        filters=32,
+        sparsity=0.5,
+        head_units=256,
+        dropout=0.5,
+        shortcut=True,
+        *,
+        image_shape=None,
+        batch_size=64,
+        epochs=30,
+        optimizer="adam",
+        learning_rate=1e-3,
+        validation_fraction=None,
+        n_iter_no_change=10,
+        class_weight=None,
+        augment=False,
+        input_scaling="standardize",
+        random_state=None,
+        verbose=0,
+        predict_batch_size=None,
+    ):
+        super().__init__(
+            image_shape=image_shape,
+            batch_size=batch_size,
+            epochs=epochs,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            class_weight=class_weight,
+            augment=augment,
+            input_scaling=input_scaling,
+            random_state=random_state,
+            verbose=verbose,
+            predict_batch_size=predict_batch_size,
+        )
+        self.depth = depth
+        self.n_anchors = n_anchors
+        self.filters = filters
+        self.sparsity = sparsity
+        self.head_units = head_units
+        self.dropout = dropout
+        self.shortcut = shortcut
+
+    def _build_network(self, input_shape, n_classes, seed):
+        return lbcnn(
+            tuple(input_shape),
+            n_classes,
+            depth=self.depth,
+            n_anchors=self.n_anchors,
+            filters=self.filters,
+            sparsity=self.sparsity,
+            head_units=self.head_units,
+            dropout=self.dropout,
+            shortcut=self.shortcut,
+            seed=seed,
+        )
+
+    def fit(self, X, y, validation_data=None):
+        """Build the LBCNN from the parameters and train it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or (n_samples, n_features)
+            Training images.
+        y : array-like of shape (n_samples,)
+            Labels, at least two classes.
+        validation_data : tuple (X_val, y_val) or None, default=None
+            Held-out images for early stopping and best-weights restore.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        super().fit(X, y, validation_data=validation_data)
+        from fersk.layers import LocalBinaryConv2D
+
+        self.n_anchor_params_ = sum(
+            _prod(layer.anchors.shape)
+            for layer in _iter_layers(self.model_)
+            if isinstance(layer, LocalBinaryConv2D)
+        )
+        return self
+
+
+def _prod(shape):
+    out = 1
+    for s in shape:
+        out *= int(s)
+    return out
+
+
+def _iter_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            yield from _iter_layers(layer)
+        else:
+            yield layer

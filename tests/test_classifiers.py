@@ -1,0 +1,418 @@
+"""CNNClassifier and LBCNNClassifier: scikit-learn behaviour and real learning.
+
+Networks are tiny (``width``/depth parameters), images few and epochs 1-10,
+so the whole module runs in a couple of minutes on a 2-core CPU; fitted
+models are shared through module-scoped fixtures.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.model_selection import GridSearchCV, PredefinedSplit, cross_validate  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import FunctionTransformer  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from fersk.architectures import ARCHITECTURES  # noqa: E402
+from fersk.classifiers import CNNClassifier, LBCNNClassifier  # noqa: E402
+
+TINY = {
+    "vgg_s": {"width": 0.0625, "dense_units": 16},
+    "facechannel": {"width": 0.0625, "dense_units": 16},
+    "kaggle_cnn": {"width": 0.0625, "dense_units": 16},
+    "mtcnn_cnn": {"width": 0.25, "dense_units": 16},
+    "lbcnn": {"depth": 2, "n_anchors": 8, "filters": 4, "head_units": 16},
+}
+TINY_LBCNN = dict(depth=2, n_anchors=8, filters=4, head_units=16)
+
+
+def _halves(n=80, side=16, seed=0):
+    """Two classes: the left or the right half is brighter (noisy)."""
+    rng = np.random.RandomState(seed)
+    X = rng.rand(n, side, side).astype(np.float32)
+    y = np.arange(n) % 2
+    X[y == 0, :, : side // 2] += 0.6
+    X[y == 1, :, side // 2 :] += 0.6
+    return X, y
+
+
+def _double(x):
+    return 2.0 * x
+
+
+# ---------------------------------------------------------------- architectures
+@pytest.fixture(scope="module")
+def fitted_per_architecture(fer_small):
+    X, y, _ = fer_small
+    out = {}
+    for name in ARCHITECTURES:
+        clf = CNNClassifier(name, TINY[name], epochs=1, batch_size=32, random_state=0)
+        out[name] = clf.fit(X, y)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_each_architecture_trains_on_real_faces(name, fitted_per_architecture, fer_small):
+    X, y, _ = fer_small
+    clf = fitted_per_architecture[name]
+    proba = clf.predict_proba(X[:9])
+    assert proba.shape == (9, 7)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(clf.predict(X)) <= set(range(7))
+    np.testing.assert_array_equal(clf.classes_, np.arange(7))
+    assert clf.n_features_in_ == 48 * 48 and clf.image_shape_ == (48, 48)
+    assert clf.n_epochs_ == 1 and len(clf.history_["loss"]) == 1
+    assert clf.n_trainable_params_ == sum(int(np.prod(w.shape)) for w in clf.model_.trainable_weights)
+    assert clf.n_trainable_params_ > 0
+    assert (clf.n_fixed_params_ > 0) == (name != "mtcnn_cnn")  # no batch norm in O-Net
+    # flattened rows give the same probabilities as the batch layout
+    np.testing.assert_allclose(clf.predict_proba(X[:9].reshape(9, -1)), proba, atol=1e-6)
+
+
+def test_facechannel_has_shunting_inhibition(fitted_per_architecture):
+    net = fitted_per_architecture["facechannel"].model_.layers[-1]
+    assert any(type(layer).__name__ == "ShuntingInhibition" for layer in net.layers)
+
+
+# ------------------------------------------------------------------- learning
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CNNClassifier("kaggle_cnn", {"width": 0.125, "dense_units": 16}),
+        lambda: LBCNNClassifier(**TINY_LBCNN),
+    ],
+    ids=["kaggle_cnn", "lbcnn"],
+)
+def test_learns_easy_task(make):
+    X, y = _halves(120)
+    clf = make().set_params(epochs=8, batch_size=16, learning_rate=3e-3, random_state=0)
+    clf.fit(X[:80], y[:80])
+    assert clf.history_["loss"][-1] < clf.history_["loss"][0]
+    assert clf.score(X[80:], y[80:]) >= 0.9  # chance is 0.5
+
+
+def test_lbcnn_anchors_fixed_and_counted():
+    X, y = _halves(40)
+    clf = LBCNNClassifier(**TINY_LBCNN, epochs=1, random_state=0).fit(X, y)
+    lbc = [w for w in clf.model_.non_trainable_weights if w.name == "anchors"]
+    assert len(lbc) == 2
+    assert clf.n_anchor_params_ == 2 * 3 * 3 * 4 * 8
+    assert clf.n_fixed_params_ >= clf.n_anchor_params_
+    # same seed -> same anchors, and training does not move them
+    other = LBCNNClassifier(**TINY_LBCNN, epochs=3, random_state=0).fit(X, y)
+    for a, b in zip(lbc, [w for w in other.model_.non_trainable_weights if w.name == "anchors"]):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        assert set(np.unique(np.asarray(a))) <= {-1.0, 0.0, 1.0}
+
+
+# --------------------------------------------------------------- determinism
+def test_same_seed_same_result_different_seed_differs():
+    X, y = _halves(48)
+    kw = dict(**TINY_LBCNN, epochs=2, batch_size=16)
+    p0 = LBCNNClassifier(**kw, random_state=0).fit(X, y).predict_proba(X)
+    p0b = LBCNNClassifier(**kw, random_state=0).fit(X, y).predict_proba(X)
+    p1 = LBCNNClassifier(**kw, random_state=1).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(p0, p0b)
+    assert not np.allclose(p0, p1)
+
+
+def test_fit_leaves_global_random_state_alone():
+    X, y = _halves(20)
+    np.random.seed(123)
+    expected = np.random.rand()
+    np.random.seed(123)
+    LBCNNClassifier(**TINY_LBCNN, epochs=1, random_state=0).fit(X, y)
+    assert np.random.rand() == expected
+
+
+# ---------------------------------------------------------------- persistence
+@pytest.fixture(scope="module")
+def small_fitted():
+    X, y = _halves(40)
+    labels = np.where(y == 0, "left", "right")
+    clf = LBCNNClassifier(**TINY_LBCNN, epochs=2, random_state=0).fit(X, labels)
+    pipe = make_pipeline(
+        FunctionTransformer(_double),
+        CNNClassifier("facechannel", TINY["facechannel"], epochs=1, random_state=0),
+    ).fit(X, labels)
+    return X, labels, clf, pipe
+
+
+def _load_and_predict_in_fresh_process(path, X, tmp_path):
+    np.save(tmp_path / "X.npy", X)
+    script = textwrap.dedent(
+        f"""
+        import joblib, numpy as np
+        est = joblib.load({str(path)!r})
+        np.save({str(tmp_path / "proba.npy")!r}, est.predict_proba(np.load({str(tmp_path / "X.npy")!r})))
+        print(est.classes_.tolist())
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(__file__) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return np.load(tmp_path / "proba.npy"), res.stdout
+
+
+def test_pickle_round_trip_in_fresh_process(small_fitted, tmp_path):
+    X, _, clf, _ = small_fitted
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    proba, out = _load_and_predict_in_fresh_process(tmp_path / "clf.joblib", X, tmp_path)
+    np.testing.assert_array_equal(proba, clf.predict_proba(X))
+    assert "'left', 'right'" in out
+
+
+def test_pipeline_pickle_round_trip_in_fresh_process(small_fitted, tmp_path):
+    X, _, _, pipe = small_fitted
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    proba, _ = _load_and_predict_in_fresh_process(tmp_path / "pipe.joblib", X, tmp_path)
+    np.testing.assert_array_equal(proba, pipe.predict_proba(X))
+
+
+def test_pickled_state_holds_keras_zip_not_the_model(small_fitted):
+    import pickle
+
+    _, _, clf, _ = small_fitted
+    state = clf.__getstate__()
+    assert state["model_"].data[:2] == b"PK"  # .keras is a zip archive
+    assert "model_" in clf.__dict__ and isinstance(clf.model_, keras.Model)
+    assert pickle.loads(pickle.dumps(clf.__class__(**TINY_LBCNN))).get_params() == clf.__class__(
+        **TINY_LBCNN
+    ).get_params()
+
+
+def test_string_labels(small_fitted):
+    X, labels, clf, pipe = small_fitted
+    assert clf.classes_.tolist() == ["left", "right"]
+    assert set(clf.predict(X)) <= {"left", "right"}
+    assert set(pipe.predict(X)) <= {"left", "right"}
+
+
+# ---------------------------------------------------------- clone / set_params
+def test_clone_set_params_refit_rebuilds(small_fitted):
+    X, labels, clf, _ = small_fitted
+    fresh = clone(clf)
+    assert not hasattr(fresh, "model_")
+    assert fresh.get_params() == clf.get_params()
+    fresh.set_params(depth=1, filters=6).fit(X, labels)
+    assert fresh.n_anchor_params_ == 3 * 3 * 6 * 8
+    assert fresh.n_trainable_params_ != clf.n_trainable_params_
+    assert fresh.model_ is not clf.model_
+
+
+# --------------------------------------------------------------- model selection
+def test_grid_search_predefined_split():
+    X, y = _halves(60)
+    split = PredefinedSplit(np.r_[-np.ones(40, int), np.zeros(20, int)])
+    search = GridSearchCV(
+        LBCNNClassifier(**TINY_LBCNN, epochs=1, random_state=0),
+        {"learning_rate": [1e-3, 1e-2]},
+        cv=split,
+    ).fit(X, y)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    assert search.best_estimator_.learning_rate in (1e-3, 1e-2)
+    assert search.predict(X).shape == (60,)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_cross_validate(n_jobs):
+    X, y = _halves(40)
+    res = cross_validate(
+        LBCNNClassifier(**TINY_LBCNN, epochs=1, random_state=0), X, y, cv=2, n_jobs=n_jobs
+    )
+    assert res["test_score"].shape == (2,)
+    assert np.all((res["test_score"] >= 0) & (res["test_score"] <= 1))
+
+
+# ----------------------------------------------------- validation / early stopping
+def test_early_stopping_restores_best_weights():
+    X, y = _halves(80)
+    # validation labels are the opposite rule: learning the task makes
+    # val_loss rise, so the best epoch is an early one and training stops.
+    clf = CNNClassifier(
+        "kaggle_cnn", {"width": 0.125, "dense_units": 16}, epochs=15, batch_size=16,
+        learning_rate=3e-3, n_iter_no_change=2, random_state=0,
+    ).fit(X[:60], y[:60], validation_data=(X[60:], 1 - y[60:]))
+    assert clf.n_epochs_ < 15
+    assert clf.best_epoch_ < clf.n_epochs_ - 1
+    assert clf.best_epoch_ == int(np.argmin(clf.history_["val_loss"]))
+    loss = clf.model_.evaluate(clf._as_model_input(X[60:]), 1 - y[60:], verbose=0)[0]
+    np.testing.assert_allclose(loss, clf.history_["val_loss"][clf.best_epoch_], rtol=1e-4)
+    assert not np.isclose(loss, clf.history_["val_loss"][-1], rtol=1e-4)
+
+
+def test_validation_fraction_stratified_split():
+    X, y = _halves(40)
+    clf = LBCNNClassifier(**TINY_LBCNN, epochs=2, validation_fraction=0.25, n_iter_no_change=None,
+                          random_state=0).fit(X, y)
+    assert len(clf.history_["val_loss"]) == 2 and clf.n_epochs_ == 2
+    # the normaliser saw only the 30 training images, not the 10 held out
+    from sklearn.model_selection import train_test_split
+
+    x_tr = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)[0]
+    mean = np.asarray(clf.model_.get_layer("standardize").mean).ravel()[0]
+    np.testing.assert_allclose(mean, x_tr.mean(), rtol=1e-5)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        LBCNNClassifier(**TINY_LBCNN, epochs=1, validation_fraction=0.01).fit(X, y)
+
+
+# ----------------------------------------------------------- class weights / aug
+def test_class_weight_balanced_favours_minority():
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 12, 12).astype(np.float32)
+    y = np.r_[np.zeros(52, int), np.ones(8, int)]
+    kw = dict(**TINY_LBCNN, epochs=3, batch_size=16, random_state=0)
+    plain = LBCNNClassifier(**kw).fit(X, y).predict_proba(X)[:, 1].mean()
+    balanced = LBCNNClassifier(**kw, class_weight="balanced").fit(X, y).predict_proba(X)[:, 1].mean()
+    assert balanced > plain + 0.05
+    with pytest.raises(ValueError, match="class_weight"):
+        LBCNNClassifier(**kw, class_weight={0: 1.0, 7: 2.0}).fit(X, y)
+
+
+def test_augment_runs_only_in_training():
+    X, y = _halves(32)
+    kw = dict(**TINY_LBCNN, epochs=1, batch_size=16, random_state=0)
+    aug = LBCNNClassifier(**kw, augment=True).fit(X, y)
+    names = [layer.name for layer in aug.model_.layers]
+    assert {"augment_flip", "augment_shift", "augment_zoom", "augment_rotate"} <= set(names)
+    np.testing.assert_array_equal(aug.predict_proba(X), aug.predict_proba(X))
+    x = aug._as_model_input(X[:4])
+    flip = aug.model_.get_layer("augment_flip")
+    np.testing.assert_array_equal(np.asarray(flip(x, training=False)), x)
+    plain = LBCNNClassifier(**kw).fit(X, y)
+    assert not np.allclose(aug.predict_proba(X), plain.predict_proba(X))
+
+
+def test_verbose_prints_each_epoch(capsys):
+    X, y = _halves(20)
+    LBCNNClassifier(**TINY_LBCNN, epochs=2, verbose=1, random_state=0).fit(X, y)
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out and "loss" in out
+
+
+def test_custom_callable_architecture():
+    X, y = _halves(20)
+
+    def tiny(input_shape, n_classes, units=4, seed=None):
+        inputs = keras.Input(input_shape)
+        x = keras.layers.Flatten()(inputs)
+        x = keras.layers.Dense(units, activation="relu")(x)
+        return keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax")(x))
+
+    clf = CNNClassifier(tiny, {"units": 3}, epochs=1, random_state=0).fit(X, y)
+    assert clf.n_trainable_params_ == 16 * 16 * 3 + 3 + 3 * 2 + 2
+    with pytest.raises(ValueError, match="architecture_params"):
+        CNNClassifier(tiny, {"nope": 1}, epochs=1).fit(X, y)
+
+    def wrong(input_shape, n_classes):
+        inputs = keras.Input(input_shape)
+        return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
+
+    with pytest.raises(ValueError, match="one probability per class"):
+        CNNClassifier(wrong, epochs=1).fit(X, y)
+
+
+# ----------------------------------------------------------------- bad input
+@pytest.fixture(scope="module")
+def fitted_tiny():
+    X, y = _halves(20)
+    return X, y, LBCNNClassifier(**TINY_LBCNN, epochs=1, random_state=0).fit(X, y)
+
+
+def test_bad_inputs(fitted_tiny):
+    X, y, clf = fitted_tiny
+    with pytest.raises(NotFittedError):
+        LBCNNClassifier().predict(X)
+    with pytest.raises(ValueError, match="fitted on images of shape"):
+        clf.predict(np.zeros((2, 20, 20)))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        LBCNNClassifier(**TINY_LBCNN).fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        LBCNNClassifier(**TINY_LBCNN).fit(X, np.linspace(0, 1, len(X)))
+    with pytest.raises((ValueError, TypeError)):
+        LBCNNClassifier(**TINY_LBCNN).fit(X, np.array([0, "a"] * 10, dtype=object))
+    bad = X.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        LBCNNClassifier(**TINY_LBCNN).fit(bad, y)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        clf.predict(np.where(np.isnan(bad), np.inf, bad))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        LBCNNClassifier(**TINY_LBCNN).fit(X, y[:-1])
+    with pytest.raises(ValueError, match="not seen in y"):
+        LBCNNClassifier(**TINY_LBCNN, epochs=1).fit(X, y, validation_data=(X[:2], [0, 5]))
+    with pytest.raises(ValueError, match="requires y"):
+        LBCNNClassifier(**TINY_LBCNN).fit(X, None)
+    with pytest.raises(ValueError, match="optimizer"):
+        LBCNNClassifier(optimizer="nope").fit(X, y)
+    with pytest.raises(ValueError, match="architecture"):
+        CNNClassifier("resnet999").fit(X, y)
+
+
+# ------------------------------------------------------------ backend neutrality
+def test_architectures_run_on_jax_backend():
+    pytest.importorskip("jax")
+    script = textwrap.dedent(
+        """
+        import os
+        os.environ["KERAS_BACKEND"] = "jax"
+        import keras, numpy as np
+        assert keras.backend.backend() == "jax"
+        from fersk.architectures import ARCHITECTURES
+        x = np.random.RandomState(0).rand(2, 48, 48, 1).astype("float32")
+        for name, build in ARCHITECTURES.items():
+            kw = {"width": 0.0625} if name != "lbcnn" else {"depth": 1, "n_anchors": 4, "filters": 2, "seed": 0}
+            p = np.asarray(build((48, 48, 1), 7, **kw)(x))
+            assert p.shape == (2, 7) and np.allclose(p.sum(1), 1, atol=1e-5), name
+        from fersk import LBCNNClassifier
+        y = np.array([0, 1] * 10)
+        clf = LBCNNClassifier(depth=1, n_anchors=4, filters=2, head_units=4, epochs=1,
+                              random_state=0).fit(np.random.rand(20, 16, 16), y)
+        import pickle
+        assert pickle.loads(pickle.dumps(clf)).predict(np.random.rand(3, 16, 16)).shape == (3,)
+        print("ok")
+        """
+    )
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-3000:]
+
+
+# -------------------------------------------------------- scikit-learn checks
+_ACCURACY = (
+    "demands high accuracy on tiny 2-D blobs (fed as 1-pixel-high images) after one "
+    "epoch of a tiny network; a network needs many epochs for that"
+)
+EXPECTED_FAILED = {
+    "check_classifiers_train": _ACCURACY,
+    "check_classifiers_train(readonly_memmap=True)": _ACCURACY,
+    "check_classifiers_train(readonly_memmap=True,X_dtype=float32)": _ACCURACY,
+    "check_class_weight_classifiers": "asks for accuracy > 0.87 on 2-D blobs after one "
+    "epoch of a tiny network (passes for some seeds, not all)",
+}
+
+
+def _check_instances():
+    return [
+        CNNClassifier("kaggle_cnn", {"width": 1 / 64, "dense_units": 4}, epochs=1, image_shape=(1, -1)),
+        LBCNNClassifier(depth=1, n_anchors=4, filters=2, head_units=4, epochs=1, image_shape=(1, -1)),
+    ]
+
+
+@pytest.mark.slow
+@parametrize_with_checks(_check_instances(), expected_failed_checks=lambda est: EXPECTED_FAILED)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        check(estimator)

@@ -1,0 +1,120 @@
+"""The LBC layer, its ternary anchors and the shunting inhibition layer."""
+
+import numpy as np
+import pytest
+from scipy.signal import correlate2d
+
+keras = pytest.importorskip("keras")
+
+from fersk.layers import LocalBinaryConv2D, ShuntingInhibition, TernaryAnchors  # noqa: E402
+
+
+@pytest.mark.parametrize("sparsity", [0.1, 0.5, 0.9, 1.0])
+def test_anchors_ternary_with_exact_sparsity(sparsity):
+    shape = (3, 3, 4, 32)
+    w = np.asarray(TernaryAnchors(sparsity, seed=3)(shape))
+    assert w.shape == shape
+    assert set(np.unique(w)) <= {-1.0, 0.0, 1.0}
+    assert np.count_nonzero(w) == round(sparsity * w.size)
+    # both signs present, roughly balanced
+    pos, neg = (w > 0).sum(), (w < 0).sum()
+    assert pos > 0 and neg > 0 and abs(pos - neg) < 0.25 * (pos + neg)
+
+
+def test_anchors_reproducible_from_seed():
+    a = np.asarray(TernaryAnchors(0.5, seed=7)((3, 3, 1, 16)))
+    b = np.asarray(TernaryAnchors(0.5, seed=7)((3, 3, 1, 16)))
+    c = np.asarray(TernaryAnchors(0.5, seed=8)((3, 3, 1, 16)))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # the layer draws the same anchors from the same seed
+    l1 = LocalBinaryConv2D(4, n_anchors=16, seed=7)
+    l1.build((None, 8, 8, 1))
+    np.testing.assert_array_equal(np.asarray(l1.anchors), a)
+
+
+def test_bad_sparsity():
+    with pytest.raises(ValueError, match="sparsity"):
+        TernaryAnchors(0.0, seed=0)
+    with pytest.raises(ValueError, match="sparsity"):
+        LocalBinaryConv2D(4, sparsity=1.5)
+
+
+def test_lbc_layer_computes_anchor_relu_pointwise():
+    rng = np.random.RandomState(0)
+    x = rng.randn(2, 7, 9, 1).astype("float32")
+    layer = LocalBinaryConv2D(3, n_anchors=5, sparsity=0.6, seed=1)
+    out = np.asarray(layer(x))
+    anchors = np.asarray(layer.anchors)  # (3, 3, 1, 5)
+    kernel = np.asarray(layer.pointwise_kernel)[0, 0]  # (5, 3)
+    bias = np.asarray(layer.bias)
+    maps = np.stack(
+        [
+            np.stack([correlate2d(x[i, :, :, 0], anchors[:, :, 0, k], mode="same") for k in range(5)], -1)
+            for i in range(2)
+        ]
+    )
+    expected = np.maximum(maps, 0) @ kernel + bias
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    assert [w.name for w in layer.trainable_weights] == ["pointwise_kernel", "bias"]
+    assert [w.name for w in layer.non_trainable_weights] == ["anchors"]
+
+
+def _tiny_lbc_model(seed=0):
+    inputs = keras.Input((8, 8, 1))
+    x = LocalBinaryConv2D(4, n_anchors=6, sparsity=0.5, seed=seed, name="lbc")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_anchors_not_trained_but_pointwise_is():
+    keras.utils.set_random_seed(0)
+    model = _tiny_lbc_model()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    layer = model.get_layer("lbc")
+    anchors0 = np.asarray(layer.anchors).copy()
+    kernel0 = np.asarray(layer.pointwise_kernel).copy()
+    rng = np.random.RandomState(0)
+    model.fit(rng.randn(32, 8, 8, 1), rng.randint(0, 2, 32), epochs=2, verbose=0)
+    np.testing.assert_array_equal(np.asarray(layer.anchors), anchors0)
+    assert not np.allclose(np.asarray(layer.pointwise_kernel), kernel0)
+
+
+def test_lbc_save_load_round_trip(tmp_path):
+    model = _tiny_lbc_model(seed=5)
+    x = np.random.RandomState(1).randn(3, 8, 8, 1).astype("float32")
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(
+        np.asarray(loaded.get_layer("lbc").anchors), np.asarray(model.get_layer("lbc").anchors)
+    )
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+    config = loaded.get_layer("lbc").get_config()
+    assert config["seed"] == 5 and config["n_anchors"] == 6 and config["sparsity"] == 0.5
+
+
+def test_default_seed_drawn_and_kept():
+    keras.utils.set_random_seed(11)
+    a = LocalBinaryConv2D(2).seed
+    keras.utils.set_random_seed(11)
+    b = LocalBinaryConv2D(2).seed
+    assert a == b
+    assert LocalBinaryConv2D.from_config(LocalBinaryConv2D(2, seed=a).get_config()).seed == a
+
+
+def test_shunting_inhibition(tmp_path):
+    exc = np.full((1, 2, 2, 3), 3.0, dtype="float32")
+    inh = np.full((1, 2, 2, 3), 1.0, dtype="float32")
+    np.testing.assert_allclose(np.asarray(ShuntingInhibition(0.5)([exc, inh])), 2.0)
+    np.testing.assert_allclose(np.asarray(ShuntingInhibition(1.0)([exc, inh])), 1.5)
+    with pytest.raises(ValueError, match="decay"):
+        ShuntingInhibition(0.0)
+    a, b = keras.Input((2, 2, 3)), keras.Input((2, 2, 3))
+    layer = ShuntingInhibition(0.5, trainable_decay=True, name="inh")
+    model = keras.Model([a, b], layer([a, b]))
+    assert len(layer.trainable_weights) == 1
+    model.save(tmp_path / "s.keras")
+    loaded = keras.saving.load_model(tmp_path / "s.keras", safe_mode=True)
+    np.testing.assert_allclose(np.asarray(loaded([exc, inh])), 2.0)
