@@ -17,15 +17,18 @@ and average the networks' class probabilities.  Here that is one
 The networks are trained on (a stratified subset of) the Training split and
 the script prints the PublicTest accuracy of each member and of the
 ensemble.  The paper's networks are VGG-S-sized and trained for many
-epochs on a GPU; the defaults here (narrow networks, a 1,400-image subset,
-2 epochs) only show the recipe working and finish in a few minutes on
-2 CPU cores.  ``--full`` uses the whole Training split, full-width networks
+epochs on a GPU; the defaults here (quarter-width networks, a 1,400-image
+subset, 6 epochs, 6 members) only show the recipe working: on 2 shared CPU
+cores they took about 4.5 minutes, the members reached 0.28-0.34 PublicTest
+accuracy and the ensemble 0.347, above its best member (the majority class
+is 0.249).  With ``--epochs 2`` it takes half as long, but most members
+barely leave the majority class.  ``--full`` uses the whole Training split, full-width networks
 and 30 epochs with early stopping on a validation fraction.
 
 Usage::
 
     python examples/levi_hassner_ensemble.py [--data ../shared/data/fer2013]
-        [--n-train 1400] [--n-test N] [--epochs 2] [--width 0.25]
+        [--n-train 1400] [--n-test N] [--epochs 6] [--width 0.25]
         [--architectures kaggle_cnn,mtcnn_cnn] [--radii 1,2] [--full]
 """
 
@@ -82,16 +85,22 @@ def main():
                         help="stratified subset of the Training split (default 1400)")
     parser.add_argument("--n-test", type=int, default=None,
                         help="stratified subset of PublicTest (default: all 3589)")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--width", type=float, default=0.25,
                         help="channel multiplier of every network (1 = published size)")
-    parser.add_argument("--architectures", default="kaggle_cnn,mtcnn_cnn",
-                        help="comma-separated: vgg_s, facechannel, kaggle_cnn, mtcnn_cnn, lbcnn")
+    parser.add_argument(
+        "--architectures",
+        default="kaggle_cnn,mtcnn_cnn",
+        help="comma-separated: vgg_s, facechannel, kaggle_cnn, mtcnn_cnn, lbcnn",
+    )
     parser.add_argument("--radii", default="1,2",
                         help="LBP radii of the mapped-LBP representations")
-    parser.add_argument("--full", action="store_true",
-                        help="whole Training split, width 1, 30 epochs, early stopping, augmentation")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="whole Training split, width 1, 30 epochs, early stopping, augmentation",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.full:

@@ -413,7 +413,9 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseComposition):
                     f"{name}__representation__<param> and {name}__network__<param>."
                 )
             nested[(name, part)][sub] = params.pop(key)
-        members = {name: (rep, est) for name, rep, est in _as_triples(self.estimators)} if nested else {}
+        members = {}
+        if nested:
+            members = {name: (r, e) for name, r, e in _as_triples(self.estimators)}
         for (name, part), sub_params in nested.items():
             obj = members[name][_PARTS.index(part)]
             if not hasattr(obj, "set_params") or isinstance(obj, type):
@@ -716,7 +718,11 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseComposition):
         return self.classes_[np.argmax(proba, axis=1)]
 
     def _fitted_names(self):
-        return [name for name, member in self.named_estimators_.items() if not _is_drop(member)]
+        return [
+            name
+            for name, member in self.named_estimators_.items()
+            if not _is_drop(member)
+        ]
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "estimators_")

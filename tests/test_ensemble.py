@@ -412,7 +412,7 @@ _HAS_CLASSIFIERS = importlib.util.find_spec("fersk.classifiers") is not None
     not _HAS_CLASSIFIERS,
     reason="fersk.classifiers (CNNClassifier) is not delivered yet",
 )
-def test_cnn_members_on_raw_and_mapped_lbp(fer_train_small, fer_small):
+def test_cnn_members_on_raw_and_mapped_lbp(fer_train_small, fer_small, tmp_path):
     from fersk import CNNClassifier, MDSMappedLBP
 
     X_train, y_train, _ = fer_train_small
@@ -438,6 +438,11 @@ def test_cnn_members_on_raw_and_mapped_lbp(fer_train_small, fer_small):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     members = [m.predict_proba(X_test) for m in ens.estimators_]
     np.testing.assert_allclose(proba, (members[0] + members[1]) / 2, rtol=1e-6)
+    assert ens.estimators_[1].named_steps["network"].n_features_in_ == 48 * 48 * 3
+    # the Keras members travel with the ensemble
+    joblib.dump(ens, tmp_path / "cnn_ensemble.joblib")
+    loaded = joblib.load(tmp_path / "cnn_ensemble.joblib")
+    np.testing.assert_allclose(loaded.predict_proba(X_test), proba, rtol=1e-6, atol=1e-7)
     # same random_state, same ensemble
     again = clone(ens).fit(X_train, y_train).predict_proba(X_test)
     np.testing.assert_allclose(again, proba, rtol=1e-5, atol=1e-6)
