@@ -55,6 +55,11 @@ class NoFaceWarning(UserWarning):
 
         warnings.simplefilter("ignore", NoFaceWarning)
 
+    Parameters
+    ----------
+    message : str
+        How many images had no face and what was done with them.
+
     Examples
     --------
     >>> import warnings
