@@ -4,7 +4,7 @@ Transformers turn face images into representations (:class:`LBPCodeTransformer`,
 :class:`LBPHistogram`, :class:`MDSMappedLBP`, :class:`FaceCropper`); estimators
 classify them (:class:`LBCNNClassifier`, :class:`CNNClassifier`,
 :class:`CNNEnsembleClassifier`); :mod:`fersk.datasets` loads FER-2013 and
-image folders.  Keras-based names are imported lazily, so ``import fersk``
+image folders; :mod:`fersk.pretrained` holds ready-to-use pipelines.  Keras-based names are imported lazily, so ``import fersk``
 stays fast and TensorFlow is loaded only when a network is used.
 """
 
@@ -25,6 +25,7 @@ _LAZY = {
     "LBCNNClassifier": "fersk.classifiers",
     "CNNEnsembleClassifier": "fersk.ensemble",
     "datasets": "fersk.datasets",
+    "pretrained": "fersk.pretrained",
 }
 
 __all__ = sorted(_LAZY)

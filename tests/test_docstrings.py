@@ -17,6 +17,7 @@ PUBLIC_MODULES = [
     "fersk.ensemble",
     "fersk.layers",
     "fersk.architectures",
+    "fersk.pretrained",
 ]
 
 
@@ -24,7 +25,9 @@ def _public_objects():
     for name in PUBLIC_MODULES:
         module = importlib.import_module(name)
         for attr in getattr(module, "__all__", []):
-            yield f"{name}.{attr}", getattr(module, attr)
+            obj = getattr(module, attr)
+            if callable(obj):  # constants are documented in their module
+                yield f"{name}.{attr}", obj
 
 
 def _sections(doc):

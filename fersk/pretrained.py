@@ -1,0 +1,313 @@
+"""Pretrained facial-expression pipelines shipped inside the package.
+
+A pretrained model is a folder holding ``pipeline.json`` (the steps, their
+parameters and fitted attributes, the metrics of the model card) and one
+``.keras`` file per network.  It is written by :func:`save` and read by
+:func:`load`, which rebuilds a fitted scikit-learn
+:class:`~sklearn.pipeline.Pipeline`.  Nothing is unpickled: the JSON may
+name only the classes in :data:`SAFE_CLASSES`, and networks are read with
+``keras.saving.load_model(..., safe_mode=True)``, which refuses Python
+code (lambda layers) inside the file.  So a model folder from elsewhere is
+as safe to load as a ``.keras`` file.
+
+The bundled models live in ``fersk/models/``; their training commands and
+PublicTest results are in the model cards of the documentation.
+"""
+
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+__all__ = ["DEFAULT_MODEL", "SAFE_CLASSES", "available", "info", "load", "save"]
+
+#: Name of the model :func:`load` returns when called without a name.
+DEFAULT_MODEL = "fer2013_cnn"
+
+#: The classes a ``pipeline.json`` may name (module-qualified).
+SAFE_CLASSES = (
+    "fersk.face.FaceCropper",
+    "fersk.lbp.LBPCodeTransformer",
+    "fersk.lbp.LBPHistogram",
+    "fersk.mapped_lbp.MDSMappedLBP",
+    "fersk.classifiers.CNNClassifier",
+    "fersk.classifiers.LBCNNClassifier",
+    "sklearn.preprocessing._data.StandardScaler",
+)
+
+FORMAT_VERSION = 1
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+# Records of the last transform call, not fitted state: not saved.
+_TRANSIENT = {"boxes_", "n_faces_", "no_face_indices_", "angles_"}
+
+
+def available():
+    """Names of the pretrained models bundled with fersk.
+
+    Returns
+    -------
+    names : list of str
+        Sorted model names, each accepted by :func:`load` and :func:`info`.
+
+    Examples
+    --------
+    >>> from fersk import pretrained
+    >>> pretrained.DEFAULT_MODEL in pretrained.available()
+    True
+    """
+    if not MODELS_DIR.is_dir():
+        return []
+    return sorted(p.parent.name for p in MODELS_DIR.glob("*/pipeline.json"))
+
+
+def _model_dir(name):
+    name = DEFAULT_MODEL if name is None else name
+    path = Path(name)
+    if (path / "pipeline.json").is_file():
+        return path
+    if isinstance(name, str) and (MODELS_DIR / name / "pipeline.json").is_file():
+        return MODELS_DIR / name
+    raise ValueError(
+        f"no pretrained model {str(name)!r}: give one of {available()} or a folder "
+        "written by fersk.pretrained.save (holding pipeline.json)."
+    )
+
+
+def info(name=None):
+    """Description and metrics of a pretrained model, without loading it.
+
+    Parameters
+    ----------
+    name : str or path-like, default=None
+        A bundled model's name (see :func:`available`) or a folder written
+        by :func:`save`; None means :data:`DEFAULT_MODEL`.
+
+    Returns
+    -------
+    info : dict
+        ``name``, ``description``, ``classes`` (the labels, in output
+        order), ``class_names``, ``steps`` (step names and classes) and
+        ``metrics`` (as given to :func:`save`: PublicTest accuracy,
+        training time and hardware, ...).
+
+    Examples
+    --------
+    >>> from fersk import pretrained
+    >>> meta = pretrained.info()
+    >>> meta["class_names"]
+    ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral']
+    """
+    path = _model_dir(name)
+    spec = json.loads((path / "pipeline.json").read_text())
+    return {
+        "name": spec["name"],
+        "description": spec["description"],
+        "classes": spec["classes"],
+        "class_names": spec["class_names"],
+        "steps": [(s["name"], s["class"]) for s in spec["steps"]],
+        "metrics": spec["metrics"],
+    }
+
+
+def load(name=None):
+    """Load a pretrained model as a fitted scikit-learn Pipeline.
+
+    Parameters
+    ----------
+    name : str or path-like, default=None
+        A bundled model's name (see :func:`available`) or a folder written
+        by :func:`save`; None means :data:`DEFAULT_MODEL`.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted: ``predict``, ``predict_proba`` and ``score`` take photos
+        (the first step, a :class:`~fersk.face.FaceCropper`, finds and crops
+        the face) as arrays, lists of arrays or file paths.  Its labels are
+        FER-2013's integers 0-6; ``info(name)["class_names"]`` names them.
+
+    Raises
+    ------
+    ValueError
+        If the model is unknown, or its description names a class outside
+        :data:`SAFE_CLASSES` or a newer format.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> from fersk import pretrained
+    >>> model = pretrained.load()
+    >>> proba = model.predict_proba([data.astronaut()])
+    >>> proba.shape
+    (1, 7)
+    >>> names = pretrained.info()["class_names"]
+    >>> names[model.predict([data.astronaut()])[0]] in names
+    True
+    """
+    import keras
+
+    import fersk.layers  # noqa: F401  (registers fersk's layers for safe loading)
+
+    path = _model_dir(name)
+    spec = json.loads((path / "pipeline.json").read_text())
+    if spec.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format version {spec['format_version']}; this fersk reads "
+            f"up to {FORMAT_VERSION}: upgrade fersk."
+        )
+    steps = []
+    for step in spec["steps"]:
+        est = _safe_class(step["class"])(**_decode(step["params"]))
+        for attr, value in _decode(step["fitted"]).items():
+            setattr(est, attr, value)
+        if "keras_file" in step:
+            est.model_ = keras.saving.load_model(path / step["keras_file"], safe_mode=True)
+        steps.append((step["name"], est))
+    return Pipeline(steps)
+
+
+def save(pipeline, path, *, description="", metrics=None):
+    """Write a fitted pipeline as a pretrained-model folder.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps of the classes in :data:`SAFE_CLASSES`, the last a fitted
+        fersk network estimator; parameters must be JSON values (a named
+        ``architecture``, not a callable).
+    path : str or path-like
+        Folder to create (or overwrite) with ``pipeline.json`` and the
+        ``.keras`` network files.
+    description : str, default=""
+        One line on what the model is.
+    metrics : dict or None, default=None
+        JSON-serialisable results for the model card (accuracy, training
+        time, hardware, command...).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The folder written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from fersk import CNNClassifier, FaceCropper, pretrained
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), np.arange(20) % 2
+    >>> pipe = make_pipeline(
+    ...     FaceCropper(detector=None, size=(16, 16)),
+    ...     CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+    ...                   random_state=0),
+    ... ).fit(X, y)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = pretrained.save(pipe, tmp, description="a toy")
+    ...     again = pretrained.load(folder)
+    ...     same = np.allclose(again.predict_proba(X), pipe.predict_proba(X))
+    >>> same
+    True
+    """
+    import keras
+
+    from fersk._keras_base import BaseKerasImageClassifier
+
+    if not isinstance(pipeline, Pipeline):
+        raise TypeError(f"pipeline must be a sklearn Pipeline; got {type(pipeline).__name__}.")
+    network = pipeline.steps[-1][1]
+    if not isinstance(network, BaseKerasImageClassifier) or not hasattr(network, "model_"):
+        raise ValueError("the pipeline's last step must be a fitted fersk network estimator.")
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    steps = []
+    for step_name, est in pipeline.steps:
+        qualname = f"{type(est).__module__}.{type(est).__qualname__}"
+        if qualname not in SAFE_CLASSES:
+            raise ValueError(
+                f"step {step_name!r} is a {qualname}, which pretrained models cannot hold; "
+                f"allowed: {list(SAFE_CLASSES)}."
+            )
+        fitted = {
+            k: v for k, v in vars(est).items()
+            if k.endswith("_") and not k.startswith("_") and k not in _TRANSIENT and k != "model_"
+        }
+        entry = {
+            "name": step_name,
+            "class": qualname,
+            "params": _encode(est.get_params(deep=False), f"{step_name} parameters"),
+            "fitted": _encode(fitted, f"{step_name} fitted attributes"),
+        }
+        if isinstance(getattr(est, "model_", None), keras.Model):
+            entry["keras_file"] = f"{step_name}.keras"
+            est.model_.save(path / entry["keras_file"])
+        steps.append(entry)
+    classes = network.classes_.tolist()
+    spec = {
+        "format_version": FORMAT_VERSION,
+        "name": path.name,
+        "description": description,
+        "classes": classes,
+        "class_names": _class_names(classes),
+        "steps": steps,
+        "metrics": metrics or {},
+    }
+    (path / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
+    return path
+
+
+def _class_names(classes):
+    from fersk.datasets import FER2013_CLASSES
+
+    if all(isinstance(c, int) and 0 <= c < len(FER2013_CLASSES) for c in classes):
+        return [FER2013_CLASSES[c] for c in classes]
+    return [str(c) for c in classes]
+
+
+def _safe_class(qualname):
+    if qualname not in SAFE_CLASSES:
+        raise ValueError(f"pipeline.json names {qualname!r}, which is not in fersk.pretrained.SAFE_CLASSES.")
+    module, _, cls = qualname.rpartition(".")
+    return getattr(importlib.import_module(module), cls)
+
+
+def _encode(value, where):
+    """JSON form of parameters and fitted attributes (arrays tagged)."""
+    if isinstance(value, dict):
+        return {str(k): _encode(v, where) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, where) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v, where) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            if value.dtype.kind in "UO" and all(isinstance(v, str) for v in value.ravel()):
+                return {"__ndarray__": value.tolist(), "dtype": "str", "shape": list(value.shape)}
+            raise ValueError(f"{where}: cannot store an array of dtype {value.dtype}.")
+        return {"__ndarray__": value.ravel().tolist(), "dtype": value.dtype.str, "shape": list(value.shape)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        if isinstance(value, float) and not np.isfinite(value):
+            return {"__float__": repr(value)}
+        return value
+    raise ValueError(f"{where}: cannot store a {type(value).__name__} ({value!r}) in JSON.")
+
+
+def _decode(value):
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tuple__" in value:
+        return tuple(_decode(v) for v in value["__tuple__"])
+    if "__float__" in value:
+        return float(value["__float__"])
+    if "__ndarray__" in value:
+        if value["dtype"] == "str":
+            return np.array(value["__ndarray__"], dtype=str).reshape(value["shape"])
+        return np.array(value["__ndarray__"], dtype=np.dtype(value["dtype"])).reshape(value["shape"])
+    return {k: _decode(v) for k, v in value.items()}

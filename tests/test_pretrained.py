@@ -1,0 +1,134 @@
+"""Pretrained-model folders: safe save/load round trips and the bundled model."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from skimage import data
+from sklearn.pipeline import make_pipeline
+
+from fersk import CNNClassifier, FaceCropper, LBCNNClassifier, MDSMappedLBP, pretrained
+
+
+@pytest.fixture(scope="module")
+def toy_data():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (24, 16, 16), dtype=np.uint8)
+    return X, np.array(["happy", "sad", "fear"] * 8)
+
+
+@pytest.fixture(scope="module")
+def mapped_lbcnn(toy_data):
+    """FaceCropper -> MDSMappedLBP (fitted arrays) -> LBCNN (custom layers)."""
+    X, y = toy_data
+    return make_pipeline(
+        FaceCropper(detector=None, size=(16, 16)),
+        MDSMappedLBP(random_state=0),
+        LBCNNClassifier(depth=1, n_anchors=4, filters=2, head_units=4, epochs=1, random_state=0),
+    ).fit(X, y)
+
+
+def test_round_trip_is_exact_with_fitted_arrays_and_custom_layers(mapped_lbcnn, toy_data, tmp_path):
+    X, _ = toy_data
+    folder = pretrained.save(mapped_lbcnn, tmp_path / "m", description="toy", metrics={"a": 1})
+    loaded = pretrained.load(folder)
+    np.testing.assert_array_equal(loaded.predict_proba(X), mapped_lbcnn.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), mapped_lbcnn.predict(X))
+    mds = loaded.named_steps["mdsmappedlbp"]
+    np.testing.assert_array_equal(mds.embedding_, mapped_lbcnn.named_steps["mdsmappedlbp"].embedding_)
+    assert loaded.classes_.tolist() == ["fear", "happy", "sad"]
+    meta = pretrained.info(folder)
+    assert meta["description"] == "toy" and meta["metrics"] == {"a": 1}
+    assert meta["class_names"] == ["fear", "happy", "sad"]
+    assert [s for s, _ in meta["steps"]] == ["facecropper", "mdsmappedlbp", "lbcnnclassifier"]
+    # Only JSON and .keras files: nothing to unpickle.
+    assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".keras"]
+
+
+def test_load_refuses_classes_outside_the_allow_list(mapped_lbcnn, tmp_path):
+    folder = pretrained.save(mapped_lbcnn, tmp_path / "m")
+    spec = json.loads((folder / "pipeline.json").read_text())
+    spec["steps"][0]["class"] = "subprocess.Popen"
+    (folder / "pipeline.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match="subprocess.Popen.*SAFE_CLASSES"):
+        pretrained.load(folder)
+
+
+def test_load_refuses_newer_format(mapped_lbcnn, tmp_path):
+    folder = pretrained.save(mapped_lbcnn, tmp_path / "m")
+    spec = json.loads((folder / "pipeline.json").read_text())
+    spec["format_version"] = pretrained.FORMAT_VERSION + 1
+    (folder / "pipeline.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match="format version.*upgrade fersk"):
+        pretrained.load(folder)
+
+
+def test_unknown_model_names_the_available_ones(tmp_path):
+    with pytest.raises(ValueError, match="no pretrained model 'nope'.*fer2013_cnn"):
+        pretrained.load("nope")
+    with pytest.raises(ValueError, match="pipeline.json"):
+        pretrained.info(tmp_path)
+
+
+def test_save_refuses_what_it_cannot_store_safely(toy_data, tmp_path):
+    X, y = toy_data
+    from sklearn.preprocessing import FunctionTransformer
+
+    net = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0)
+    with pytest.raises(TypeError, match="Pipeline"):
+        pretrained.save(net.fit(X, y), tmp_path / "a")
+    with pytest.raises(ValueError, match="fitted fersk network"):
+        pretrained.save(make_pipeline(FaceCropper(detector=None), CNNClassifier()), tmp_path / "b")
+    pipe = make_pipeline(FunctionTransformer(), net)
+    with pytest.raises(ValueError, match="FunctionTransformer.*cannot hold"):
+        pretrained.save(pipe, tmp_path / "c")
+
+    def build(input_shape, n_classes):
+        import keras
+
+        inputs = keras.Input(input_shape)
+        x = keras.layers.Flatten()(inputs)
+        return keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax")(x))
+
+    custom = make_pipeline(CNNClassifier(build, epochs=1, random_state=0)).fit(X, y)
+    with pytest.raises(ValueError, match="cannot store a function"):
+        pretrained.save(custom, tmp_path / "d")
+
+
+# ---------------------------------------------------------------- bundled
+
+
+def test_default_model_is_bundled_and_described():
+    assert pretrained.DEFAULT_MODEL in pretrained.available()
+    meta = pretrained.info()
+    assert meta["class_names"] == list(pretrained._class_names(list(range(7))))
+    assert meta["steps"][0] == ("facecropper", "fersk.face.FaceCropper")
+    for key in ("publictest_accuracy", "train_seconds", "hardware", "command"):
+        assert key in meta["metrics"]
+
+
+def test_default_model_finds_and_classifies_the_astronaut():
+    model = pretrained.load()
+    proba = model.predict_proba([data.astronaut()])
+    assert proba.shape == (1, 7) and np.isclose(proba.sum(), 1)
+    np.testing.assert_array_equal(model.named_steps["facecropper"].boxes_, [[65, 175, 99, 99]])
+
+
+def test_default_model_accuracy_on_real_publictest_faces(fer_small):
+    X, y = fer_small[:2]
+    model = pretrained.load().set_params(facecropper__detector=None)  # FER faces are crops
+    # 20 faces per class: chance is 1/7.
+    assert model.score(X, y) > 0.4
+
+
+def test_default_model_loads_in_a_fresh_process():
+    code = (
+        "from fersk import pretrained; from skimage import data; "
+        "print(pretrained.load().predict_proba([data.astronaut()]).round(6).tolist())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    fresh = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
+    here = pretrained.load().predict_proba([data.astronaut()]).round(6)
+    np.testing.assert_allclose(fresh, here, atol=1e-6)
