@@ -10,7 +10,10 @@ Usage::
 
     python examples/lbp_svm_fer2013.py [--data ../shared/data/fer2013] [--n-train N]
 
-Takes a few minutes on 2 CPU cores with the full Training split.
+Takes a few minutes on 2 CPU cores with the full Training split.  Measured
+(all 28,555 Training faces, 2-core AMD EPYC): C=1e-4 chosen, PublicTest
+accuracy 0.4762 (C=1e-3: 0.4700, C=1e-2: 0.4664); happy (recall 0.79) and
+surprise (0.66) are recognised best, disgust (56 faces) almost never.
 """
 
 import argparse
