@@ -129,7 +129,10 @@ def _build_parser():
         "instead of the table)",
     )
     predict.add_argument(
-        "--annotate", default=None, metavar="DIR", help="write a copy of each image with box and label"
+        "--annotate",
+        default=None,
+        metavar="DIR",
+        help="write a copy of each image with its box and label",
     )
     predict.add_argument(
         "--on-no-face",
@@ -141,10 +144,18 @@ def _build_parser():
         "classify the whole image / its centre when no face is found",
     )
     predict.add_argument(
-        "--every", type=_positive_int, default=1, metavar="N", help="videos: every N-th frame (default 1)"
+        "--every",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="videos: every N-th frame (default 1)",
     )
     predict.add_argument(
-        "--batch-size", type=_positive_int, default=32, metavar="N", help="images per batch (default 32)"
+        "--batch-size",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="images per batch (default 32)",
     )
     predict.add_argument("-v", "--verbose", action="store_true", help="progress to stderr")
     predict.set_defaults(handler=_cmd_predict)
@@ -156,7 +167,9 @@ def _build_parser():
         "validation data (early stopping, best weights restored), and write a "
         "pretrained-model folder (FaceCropper + network) with its metrics.",
     )
-    train.add_argument("--data", required=True, metavar="PATH", help="fer2013.csv or the image-folder root")
+    train.add_argument(
+        "--data", required=True, metavar="PATH", help="fer2013.csv or the image-folder root"
+    )
     train.add_argument(
         "--model",
         required=True,
@@ -164,12 +177,20 @@ def _build_parser():
         help="architecture: kaggle_cnn, lbcnn, facechannel, mtcnn_cnn or vgg_s",
     )
     train.add_argument("--out", required=True, metavar="FOLDER", help="model folder to write")
-    train.add_argument("--epochs", type=_positive_int, default=30, help="maximum epochs (default 30)")
     train.add_argument(
-        "--patience", type=_positive_int, default=8, help="early-stopping patience in epochs (default 8)"
+        "--epochs", type=_positive_int, default=30, help="maximum epochs (default 30)"
     )
     train.add_argument(
-        "--width", type=_positive_float, default=None, help="channel multiplier (default: the architecture's, 1.0)"
+        "--patience",
+        type=_positive_int,
+        default=8,
+        help="early-stopping patience in epochs (default 8)",
+    )
+    train.add_argument(
+        "--width",
+        type=_positive_float,
+        default=None,
+        help="channel multiplier (default: the architecture's, 1.0)",
     )
     train.add_argument(
         "--dense-units",
@@ -181,10 +202,18 @@ def _build_parser():
     train.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="default 0.001")
     train.add_argument("--augment", action="store_true", help="flips, shifts, zoom, rotations")
     train.add_argument(
-        "--n-train", type=_positive_int, default=None, metavar="N", help="stratified Training subset (smoke runs)"
+        "--n-train",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="stratified Training subset (smoke runs)",
     )
     train.add_argument(
-        "--n-test", type=_positive_int, default=None, metavar="N", help="stratified PublicTest subset (smoke runs)"
+        "--n-test",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="stratified PublicTest subset (smoke runs)",
     )
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--description", default=None, help="one line for the model card")
@@ -200,7 +229,9 @@ def _build_parser():
         "FER-2013 split. FER-2013's faces are crops already, so face detection is "
         "switched off (the cropper's detector=None) unless --detect is given.",
     )
-    evaluate.add_argument("--data", required=True, metavar="PATH", help="fer2013.csv or the image-folder root")
+    evaluate.add_argument(
+        "--data", required=True, metavar="PATH", help="fer2013.csv or the image-folder root"
+    )
     evaluate.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
     evaluate.add_argument(
         "--usage",
@@ -211,7 +242,8 @@ def _build_parser():
         "--out",
         default=None,
         metavar="DIR",
-        help="write confusion_matrix.png, training_curve.png and evaluation.json (needs matplotlib)",
+        help="write confusion_matrix.png, training_curve.png and evaluation.json "
+        "(needs matplotlib)",
     )
     evaluate.add_argument("--json", action="store_true", help="print one JSON document")
     evaluate.add_argument(
@@ -281,7 +313,9 @@ def main(argv=None):
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors
-        return exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else EXIT_USAGE)
+        if exc.code is None:
+            return EXIT_OK
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:
         parser.print_usage(sys.stderr)
         print("fersk: error: give a command: demo, predict, train or evaluate.", file=sys.stderr)
@@ -438,7 +472,9 @@ def _read_image(path):
             grey = len(im.getbands()) == 1 or im.mode in ("LA", "La")
             return np.asarray(im.convert("L" if grey else "RGB"))
     except Exception as exc:  # any decoding failure is this file's problem only
-        raise _FileError(f"cannot read an image from this file ({type(exc).__name__}: {exc})") from None
+        raise _FileError(
+            f"cannot read an image from this file ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _video_backends():
@@ -460,7 +496,10 @@ def _iter_video(path, every):
             "reading videos needs imageio: pip install 'fersk[video]' (imageio and av)"
         ) from None
     try:
-        reader = iio.imopen(path, "r")
+        with warnings.catch_warnings():
+            # imageio probes its plugins; the legacy ones warn of deprecation.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            reader = iio.imopen(path, "r")
     except Exception as exc:
         if path.suffix.lower() in VIDEO_EXTENSIONS and not _video_backends():
             raise _FileError(
@@ -561,8 +600,12 @@ class _Reporter:
         self.prob_widths = [max(len(name), 5) for name in model.class_names]
 
     def _header(self):
-        probs = "  ".join(f"{name:>{w}}" for name, w in zip(self.model.class_names, self.prob_widths))
-        print(f"{'file':<{self.width}}  {'face':<8}  {'box (row col h w)':<18}  {'emotion':<8}  {probs}")
+        names = zip(self.model.class_names, self.prob_widths)
+        probs = "  ".join(f"{name:>{w}}" for name, w in names)
+        print(
+            f"{'file':<{self.width}}  {'face':<8}  {'box (row col h w)':<18}  "
+            f"{'emotion':<8}  {probs}"
+        )
 
     def record(self, rec):
         if self.json:
@@ -573,7 +616,11 @@ class _Reporter:
             self.csv.writerow(
                 [rec["file"], rec.get("frame", ""), _fmt_time(rec.get("time_s")), rec["face"], *box,
                  rec["emotion"] or ""]
-                + ([f"{p:.4f}" for p in probs.values()] if probs else [""] * len(self.model.class_names))
+                + (
+                    [f"{p:.4f}" for p in probs.values()]
+                    if probs
+                    else [""] * len(self.model.class_names)
+                )
             )
         if self.table:
             if self.n_rows == 0:
@@ -588,7 +635,10 @@ class _Reporter:
                 f"{(f'{probs[n]:.3f}' if probs else '-'):>{w}}"
                 for n, w in zip(self.model.class_names, self.prob_widths)
             )
-            print(f"{name:<{self.width}}  {rec['face']:<8}  {box:<18}  {rec['emotion'] or '-':<8}  {cells}")
+            print(
+                f"{name:<{self.width}}  {rec['face']:<8}  {box:<18}  "
+                f"{rec['emotion'] or '-':<8}  {cells}"
+            )
         self.n_rows += 1
 
     def error(self, file, message):
@@ -639,14 +689,40 @@ def _label(model, result):
     return f"{model.class_names[k]} {result.proba[k]:.2f}"
 
 
+def _draw_box(rgb, box, thickness, color=(0, 255, 0)):
+    """Draw the edges of ``box`` (row, col, height, width) into ``rgb``.
+
+    Four filled bars of :func:`skimage.draw.rectangle` (its
+    ``rectangle_perimeter`` needs matplotlib), clipped to the image.
+    """
+    from skimage.draw import rectangle
+
+    h, w = rgb.shape[:2]
+    r, c, bh, bw = box
+    r0, c0 = int(round(r)), int(round(c))
+    r1, c1 = r0 + max(1, int(round(bh))) - 1, c0 + max(1, int(round(bw))) - 1
+    t = thickness - 1
+    bars = (
+        ((r0, c0), (r0 + t, c1)),
+        ((r1 - t, c0), (r1, c1)),
+        ((r0, c0), (r1, c0 + t)),
+        ((r0, c1 - t), (r1, c1)),
+    )
+    for (ra, ca), (rb, cb) in bars:
+        ra, rb = max(ra, 0), min(rb, h - 1)
+        ca, cb = max(ca, 0), min(cb, w - 1)
+        if ra <= rb and ca <= cb:
+            rr, cc = rectangle((ra, ca), end=(rb, cb), shape=(h, w))
+            rgb[rr, cc] = color
+
+
 def _annotate(image, box, label, path):
     """Write ``image`` with ``box`` drawn and ``label`` written, as a PNG.
 
-    The box is drawn with :func:`skimage.draw.rectangle_perimeter`; the label
-    needs matplotlib.  Returns whether the label could be written.
+    The box is drawn with :func:`skimage.draw.rectangle`; the label needs
+    matplotlib.  Returns whether the label could be written.
     """
     import numpy as np
-    from skimage.draw import rectangle_perimeter
 
     rgb = np.asarray(image)
     if rgb.ndim == 2:
@@ -654,7 +730,10 @@ def _annotate(image, box, label, path):
     rgb = rgb[..., :3]
     if rgb.dtype != np.uint8:
         lo, hi = float(rgb.min()), float(rgb.max())
-        rgb = np.zeros(rgb.shape, np.uint8) if hi <= lo else ((rgb - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+        if hi <= lo:
+            rgb = np.zeros(rgb.shape, np.uint8)
+        else:
+            rgb = ((rgb - lo) * (255.0 / (hi - lo))).astype(np.uint8)
     scale = max(1, math.ceil(_ANNOTATE_MIN_SIDE / min(rgb.shape[:2])))
     if scale > 1:  # small faces: enlarge (nearest neighbour) so the label is legible
         rgb = rgb.repeat(scale, axis=0).repeat(scale, axis=1)
@@ -663,12 +742,7 @@ def _annotate(image, box, label, path):
     h, w = rgb.shape[:2]
     thickness = max(1, round(min(h, w) / 150))
     if box is not None:
-        r, c, bh, bw = (v * scale for v in box)
-        for t in range(thickness):
-            rr, cc = rectangle_perimeter(
-                (r + t, c + t), end=(r + bh - 1 - t, c + bw - 1 - t), shape=(h, w), clip=True
-            )
-            rgb[rr, cc] = (0, 255, 0)
+        _draw_box(rgb, [v * scale for v in box], thickness)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -814,10 +888,14 @@ def _cmd_predict(args):
             flush()
             progress.update(done, len(reporter.errors))
     flush()
-    progress.update(len(entries), len(reporter.errors), final=True)
+    progress.update(len(entries), len(reporter.errors))
     if annotator is not None and args.verbose:
-        print(f"fersk predict: {annotator.written} annotated images in {args.annotate}", file=sys.stderr)
-    return reporter.close(args.on_no_face, len(entries) + len(path_errors), time.perf_counter() - start)
+        print(
+            f"fersk predict: {annotator.written} annotated images in {args.annotate}",
+            file=sys.stderr,
+        )
+    n_files = len(entries) + len(path_errors)
+    return reporter.close(args.on_no_face, n_files, time.perf_counter() - start)
 
 
 def _predict_video(model, name, path, args, reporter, progress):
@@ -848,7 +926,7 @@ class _Progress:
     def __init__(self, total, verbose, start):
         self.total, self.verbose, self.start = total, verbose, start
 
-    def update(self, done, n_errors, final=False):
+    def update(self, done, n_errors):
         if self.verbose:
             print(
                 f"[fersk predict] {done}/{self.total} files, {n_errors} problems, "
@@ -888,7 +966,10 @@ def _machine():
 
         gpus = tf.config.list_physical_devices("GPU")
         devices = f"{len(gpus)} GPU" if gpus else "CPU only"
-    return f"{cpu}, {os.cpu_count()} cores, {devices}, Keras {keras.__version__} ({keras.backend.backend()})"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {devices}, Keras {keras.__version__} "
+        f"({keras.backend.backend()})"
+    )
 
 
 def _train_fer2013(
@@ -998,7 +1079,8 @@ def _architecture_params(architecture, width, dense_units):
 
     if architecture not in ARCHITECTURES:
         raise _UsageError(
-            f"--model: unknown architecture {architecture!r}; choose one of {sorted(ARCHITECTURES)}."
+            f"--model: unknown architecture {architecture!r}; choose one of "
+            f"{sorted(ARCHITECTURES)}."
         )
     accepted = inspect.signature(ARCHITECTURES[architecture]).parameters
     params = {}
@@ -1127,7 +1209,9 @@ def _cmd_evaluate(args):
     if args.out is not None:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        files["confusion_matrix"] = str(_plot_confusion(y, y_pred, labels, names, model.name, usage, out))
+        files["confusion_matrix"] = str(
+            _plot_confusion(y, y_pred, labels, names, model.name, usage, out)
+        )
         if history:
             best = getattr(pipe.steps[-1][1], "best_epoch_", None)
             files["training_curve"] = str(_plot_history(history, best, model.name, out))
@@ -1156,9 +1240,10 @@ def _cmd_evaluate(args):
         print()
         return EXIT_OK
     print(f"model: {model.name} - {model.info['description']}")
-    detection = f"with face detection ({n_no_face} without a face, classified whole)" if args.detect else (
-        "faces taken as crops (no detection)"
-    )
+    if args.detect:
+        detection = f"with face detection ({n_no_face} without a face, classified whole)"
+    else:
+        detection = "faces taken as crops (no detection)"
     print(f"data: {args.data} ({usage}, {len(y)} images), {detection}")
     print(f"accuracy: {acc:.4f}  ({seconds:.1f} s)")
     recorded = model.info["metrics"].get("publictest_accuracy")

@@ -1,0 +1,480 @@
+"""The ``fersk`` command line, run through ``main([...])`` on real photos.
+
+A tiny real model folder (a 1-epoch network behind the default
+FaceCropper, written with ``fersk.pretrained.save``) stands in for the
+bundled model, so these tests do not depend on it; its predictions are
+meaningless, so the tests compare the command line's output with the
+pipeline's own ``predict_proba`` on the same images instead.
+"""
+
+import csv
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+from skimage.transform import resize
+
+from fersk.cli import _architecture_params, _video_backends, main
+
+FER = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+ASTRONAUT_BOX = "65 175 99 99"  # FaceCropper's documented box on the astronaut
+
+
+@pytest.fixture(scope="session")
+def toy_model(tmp_path_factory):
+    """A real but tiny pretrained-model folder (7 FER classes, 1 epoch)."""
+    from sklearn.pipeline import Pipeline
+
+    from fersk import CNNClassifier, FaceCropper, pretrained
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (28, 48, 48), dtype=np.uint8)
+    y = np.arange(28) % 7
+    net = CNNClassifier(
+        "mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0
+    ).fit(X, y, validation_data=(X[:14], y[:14]))
+    pipe = Pipeline([("facecropper", FaceCropper(size=(48, 48))), ("network", net)])
+    folder = tmp_path_factory.mktemp("models") / "toy"
+    pretrained.save(pipe, folder, description="a 1-epoch toy", metrics={"n_publictest": 14})
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def pipeline(toy_model):
+    from fersk import pretrained
+
+    return pretrained.load(toy_model)
+
+
+def _proba(pipeline, images, **cropper_params):
+    """The pipeline's own probabilities, the cropper's parameters changed."""
+    cropper = pipeline.steps[0][1]
+    old = cropper.get_params()
+    cropper.set_params(**cropper_params)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pipeline.predict_proba(images)
+    finally:
+        cropper.set_params(**old)
+
+
+def _face_crop():
+    """The astronaut's face as a 48x48 grey crop (a FER-like image)."""
+    grey = np.asarray(Image.fromarray(data.astronaut()).convert("L"))
+    face = grey[55:175, 165:285]
+    return np.rint(resize(face, (48, 48), anti_aliasing=True, preserve_range=True)).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory):
+    """Real files: a photo with a face, a face crop, a photo without a face,
+    a broken file, an empty folder."""
+    root = tmp_path_factory.mktemp("photos")
+    Image.fromarray(data.astronaut()).save(root / "astronaut.png")
+    Image.fromarray(_face_crop()).save(root / "crop.png")
+    Image.fromarray(data.coffee()).save(root / "coffee.jpg")
+    (root / "broken.jpg").write_bytes(b"this is not a JPEG")
+    (root / "empty").mkdir()
+    return root
+
+
+def _run(capsys, *argv):
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# ------------------------------------------------------------------ basics
+
+
+def test_help_does_not_import_tensorflow():
+    code = (
+        "import sys\n"
+        "from fersk.cli import main\n"
+        "status = main(['--help'])\n"
+        "assert not {'tensorflow', 'keras', 'sklearn'} & set(sys.modules), sorted(sys.modules)\n"
+        "sys.exit(status)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    for command in ("demo", "predict", "train", "evaluate"):
+        assert command in res.stdout
+    res = subprocess.run(
+        [sys.executable, "-m", "fersk.cli", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0 and res.stdout.startswith("fersk ")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "give a command"),
+        (["predict"], "PATH"),
+        (["predict", "x.png", "--every", "0"], "--every"),
+        (["predict", "x.png", "--on-no-face", "never"], "--on-no-face"),
+        (["train", "--data", "/nonexistent/fer", "--model", "kaggle_cnn", "--out", "m"], "--data"),
+        (["evaluate", "--data", "/nonexistent/fer.csv"], "--data"),
+    ],
+)
+def test_usage_errors_exit_2(capsys, argv, message):
+    status, out, err = _run(capsys, *argv)
+    assert status == 2
+    assert message in err
+
+
+def test_unknown_model_and_architecture_are_usage_errors(capsys, tmp_path, photos):
+    status, _, err = _run(
+        capsys, "predict", photos / "astronaut.png", "--model", tmp_path / "nothing"
+    )
+    assert status == 2 and "--model" in err and "pipeline.json" in err
+    status, _, err = _run(
+        capsys, "train", "--data", photos, "--model", "resnet50", "--out", tmp_path / "m"
+    )
+    assert status == 2 and "unknown architecture 'resnet50'" in err
+
+
+def test_dense_units_maps_to_each_architecture():
+    assert _architecture_params("kaggle_cnn", 0.5, 64) == {"width": 0.5, "dense_units": 64}
+    assert _architecture_params("lbcnn", None, 64) == {"head_units": 64}
+    assert _architecture_params("vgg_s", None, None) == {}
+
+
+# -------------------------------------------------------------------- demo
+
+
+def test_demo(capsys, tmp_path, toy_model, pipeline):
+    out_png = tmp_path / "demo.png"
+    status, out, _ = _run(capsys, "demo", "--model", toy_model, "--out", out_png)
+    assert status == 0
+    assert f"face box (row col height width): {ASTRONAUT_BOX}" in out
+    expected = _proba(pipeline, [data.astronaut()])[0]
+    assert f"emotion: {FER[expected.argmax()]} ({expected.max():.2f})" in out
+    lines = [line.split() for line in out.splitlines() if line.startswith("  ")]
+    assert sorted(name for name, _ in lines) == sorted(FER)
+    assert {name: float(p) for name, p in lines} == pytest.approx(
+        dict(zip(FER, expected)), abs=6e-4
+    )
+    image = np.asarray(Image.open(out_png).convert("RGB"))
+    assert image.shape == (512, 512, 3)
+    # The box is drawn in green on the face's edge; the label sits above it.
+    assert tuple(image[65, 200]) == (0, 255, 0) and tuple(image[120, 175]) == (0, 255, 0)
+    assert not np.array_equal(image[40:63, 175:260], data.astronaut()[40:63, 175:260])
+
+
+def test_demo_without_matplotlib_draws_the_box_only(capsys, tmp_path, toy_model, monkeypatch):
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out_png = tmp_path / "demo.png"
+    status, out, _ = _run(capsys, "demo", "--model", toy_model, "--out", out_png)
+    assert status == 0 and "matplotlib is not installed" in out
+    image = np.asarray(Image.open(out_png).convert("RGB"))
+    assert tuple(image[65, 200]) == (0, 255, 0)
+    # No label: above the box the photo is untouched.
+    assert np.array_equal(image[40:63, 175:260], data.astronaut()[40:63, 175:260])
+
+
+# ----------------------------------------------------------------- predict
+
+
+def test_predict_reports_each_file_and_exits_1(capsys, photos, toy_model, pipeline):
+    status, out, err = _run(
+        capsys,
+        "predict",
+        photos / "astronaut.png",
+        photos / "crop.png",
+        photos / "coffee.jpg",
+        photos / "broken.jpg",
+        photos / "empty",
+        photos / "missing.png",
+        "--model",
+        toy_model,
+    )
+    assert status == 1
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert out.splitlines()[0].split()[:2] == ["file", "face"]
+    assert set(rows) == {str(photos / "astronaut.png"), str(photos / "crop.png")}
+    astro = rows[str(photos / "astronaut.png")]
+    assert astro[1] == "detected" and " ".join(astro[2:6]) == ASTRONAUT_BOX
+    expected = _proba(pipeline, [data.astronaut()])[0]
+    assert astro[6] == FER[expected.argmax()]
+    np.testing.assert_allclose([float(v) for v in astro[7:]], expected, atol=6e-4)
+    crop = rows[str(photos / "crop.png")]
+    # <= 64 px: taken as a face crop, classified whole, without detection.
+    assert crop[1] == "crop" and crop[2:6] == ["0", "0", "48", "48"]
+    expected = _proba(pipeline, _face_crop()[np.newaxis], detector=None)[0]
+    np.testing.assert_allclose([float(v) for v in crop[7:]], expected, atol=6e-4)
+    problems = {
+        "coffee.jpg": "no face found",
+        "broken.jpg": "cannot read an image",
+        "empty": "folder with no image",
+        "missing.png": "no such file",
+    }
+    for name, message in problems.items():
+        assert any(name in line and message in line for line in err.splitlines()), (name, err)
+    assert "2 rows from 6 files, 4 problems" in err
+
+
+def test_predict_folder_json_and_batches(capsys, tmp_path, photos, toy_model):
+    folder = tmp_path / "shots"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("astronaut.png", "crop.png"):
+        (folder / "sub" / name).write_bytes((photos / name).read_bytes())
+    (folder / "b_crop.png").write_bytes((photos / "crop.png").read_bytes())
+    (folder / "notes.txt").write_text("not an image")
+    status, out, err = _run(capsys, "predict", folder, "--model", toy_model, "--json")
+    assert status == 0 and err == ""
+    doc = json.loads(out)
+    assert doc["errors"] == [] and doc["class_names"] == FER
+    files = [rec["file"] for rec in doc["records"]]
+    assert files == [str(folder / p) for p in ("b_crop.png", "sub/astronaut.png", "sub/crop.png")]
+    for rec in doc["records"]:
+        assert sum(rec["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+        assert rec["emotion"] == max(rec["probabilities"], key=rec["probabilities"].get)
+    assert doc["records"][1]["box"] == [65, 175, 99, 99]
+    # One image per batch gives the same records.
+    status, out_small, _ = _run(
+        capsys, "predict", folder, "--model", toy_model, "--json", "--batch-size", "1"
+    )
+    assert json.loads(out_small)["records"] == doc["records"]
+
+
+def test_predict_json_reports_errors(capsys, photos, toy_model):
+    status, out, err = _run(
+        capsys,
+        "predict",
+        photos / "broken.jpg",
+        photos / "coffee.jpg",
+        "--model",
+        toy_model,
+        "--json",
+    )
+    assert status == 1 and err == ""
+    doc = json.loads(out)
+    assert doc["records"] == []
+    files = [str(photos / "broken.jpg"), str(photos / "coffee.jpg")]
+    assert [e["file"] for e in doc["errors"]] == files
+    assert doc["summary"] == {**doc["summary"], "files": 2, "rows": 0, "failed": 2}
+
+
+def test_on_no_face_whole_classifies_the_whole_photo(capsys, photos, toy_model, pipeline):
+    status, out, _ = _run(
+        capsys,
+        "predict",
+        photos / "coffee.jpg",
+        "--model",
+        toy_model,
+        "--json",
+        "--on-no-face",
+        "whole",
+    )
+    assert status == 0
+    (rec,) = json.loads(out)["records"]
+    assert rec["face"] == "none" and rec["box"] is None
+    # The pipeline's own 'whole' policy on the same (JPEG) file.
+    expected = _proba(pipeline, [str(photos / "coffee.jpg")])[0]
+    np.testing.assert_allclose(list(rec["probabilities"].values()), expected, atol=6e-5)
+
+
+def test_skip_policy_detects_even_in_small_images(capsys, photos, toy_model):
+    status, out, _ = _run(
+        capsys,
+        "predict",
+        photos / "crop.png",
+        "--model",
+        toy_model,
+        "--json",
+        "--on-no-face",
+        "skip",
+    )
+    (rec,) = json.loads(out)["records"]
+    # Detection ran: a box inside the crop, not the whole 48x48 image.
+    assert status == 0 and rec["face"] == "detected"
+    assert rec["box"] != [0, 0, 48, 48] and rec["box"][2] < 48
+
+
+def test_predict_fer_faces(capsys, tmp_path, fer_small, toy_model, pipeline):
+    images, labels, names = fer_small
+    picked = images[::20]  # one face per class
+    for i, face in enumerate(picked):
+        Image.fromarray(face).save(tmp_path / f"face_{i}.png")
+    status, out, _ = _run(capsys, "predict", tmp_path, "--model", toy_model, "--json")
+    assert status == 0
+    records = json.loads(out)["records"]
+    assert len(records) == 7 and all(r["face"] == "crop" for r in records)
+    got = np.array([list(r["probabilities"].values()) for r in records])
+    np.testing.assert_allclose(got, _proba(pipeline, picked, detector=None), atol=6e-5)
+
+
+def test_annotate_writes_labelled_copies(capsys, tmp_path, photos, toy_model):
+    out_dir = tmp_path / "annotated"
+    status, _, _ = _run(
+        capsys,
+        "predict",
+        photos / "astronaut.png",
+        photos / "crop.png",
+        photos / "coffee.jpg",
+        "--model",
+        toy_model,
+        "--annotate",
+        out_dir,
+    )
+    assert status == 1  # coffee has no face, but still gets its annotated copy
+    written = sorted(p.name for p in out_dir.iterdir())
+    assert written == ["astronaut.png", "coffee.png", "crop.png"]
+    astro = np.asarray(Image.open(out_dir / "astronaut.png").convert("RGB"))
+    assert astro.shape == (512, 512, 3) and tuple(astro[65, 200]) == (0, 255, 0)
+    crop = np.asarray(Image.open(out_dir / "crop.png").convert("RGB"))
+    assert min(crop.shape[:2]) >= 192  # small faces are enlarged for the label
+
+
+# ------------------------------------------------------------------- video
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory):
+    """An animated GIF (imageio's Pillow writer): face, mirrored face, no face."""
+    import imageio.v3 as iio
+
+    face = data.astronaut()[:256, 100:356]
+    frames = np.stack([face, face[:, ::-1], data.coffee()[:256, :256], face])
+    path = tmp_path_factory.mktemp("video") / "clip.gif"
+    iio.imwrite(path, frames, duration=[100, 200, 100, 100], loop=0)
+    return path
+
+
+def test_video_csv_time_series(capsys, tmp_path, clip, toy_model, pipeline):
+    import imageio.v3 as iio
+
+    out_csv = tmp_path / "clip.csv"
+    status, _, _ = _run(capsys, "predict", clip, "--model", toy_model, "--csv", out_csv)
+    assert status == 0  # frames without a face are rows, not failures
+    with open(out_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [
+        "file", "frame", "time_s", "face", "row", "col", "height", "width", "emotion", *FER
+    ]
+    assert [r["frame"] for r in rows] == ["0", "1", "2", "3"]
+    assert [float(r["time_s"]) for r in rows] == [0.0, 0.1, 0.3, 0.4]  # GIF frame durations
+    assert [r["face"] for r in rows] == ["detected", "detected", "none", "detected"]
+    assert rows[2]["emotion"] == "" and rows[2]["happy"] == "" and rows[2]["row"] == ""
+    frames = iio.imread(clip)
+    expected = _proba(pipeline, [frames[0]])[0]
+    np.testing.assert_allclose([float(rows[0][n]) for n in FER], expected, atol=6e-5)
+    assert rows[0]["emotion"] == FER[expected.argmax()]
+
+
+def test_video_every_n_frames(capsys, clip, toy_model):
+    status, out, _ = _run(capsys, "predict", clip, "--model", toy_model, "--json", "--every", "2")
+    assert status == 0
+    records = json.loads(out)["records"]
+    assert [(r["frame"], r["time_s"]) for r in records] == [(0, 0.0), (2, 0.3)]
+    assert records[1]["face"] == "none" and records[1]["emotion"] is None
+
+
+def test_unreadable_video_is_a_file_error(capsys, tmp_path, photos, toy_model):
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
+    status, out, _ = _run(
+        capsys, "predict", bad, photos / "astronaut.png", "--model", toy_model, "--json"
+    )
+    assert status == 1
+    doc = json.loads(out)
+    assert [r["file"] for r in doc["records"]] == [str(photos / "astronaut.png")]
+    (error,) = doc["errors"]
+    assert error["file"] == str(bad) and "cannot read this video" in error["error"]
+    if not _video_backends():
+        assert "pip install av" in error["error"]
+
+
+# ------------------------------------------------------- train and evaluate
+
+
+@pytest.mark.slow
+def test_train_writes_a_loadable_model(capsys, tmp_path, fer2013_root):
+    from fersk import pretrained
+
+    out = tmp_path / "model"
+    argv = [
+        "train", "--data", fer2013_root, "--model", "mtcnn_cnn", "--out", out,
+        "--width", "0.125", "--dense-units", "8", "--epochs", "1",
+        "--n-train", "60", "--n-test", "70", "--seed", "3",
+    ]
+    status, stdout, _ = _run(capsys, *argv)
+    assert status == 0, stdout
+    assert "60 Training / 70 PublicTest images" in stdout
+    assert "val_accuracy" in stdout  # Keras's line for the epoch
+    assert f"saved {out}" in stdout
+    metrics = pretrained.info(out)["metrics"]
+    assert metrics["n_train"] == 60 and metrics["n_publictest"] == 70
+    assert metrics["architecture"] == "mtcnn_cnn" and metrics["epochs_run"] == 1
+    assert metrics["architecture_params"] == {"width": 0.125, "dense_units": 8}
+    assert {"train_seconds", "hardware", "publictest_accuracy", "command"} <= set(metrics)
+    model = pretrained.load(out)
+    assert model.predict_proba([data.astronaut()]).shape == (1, 7)
+    # The folder is not overwritten by accident.
+    status, _, err = _run(capsys, *argv)
+    assert status == 2 and "--overwrite" in err
+
+
+@pytest.fixture()
+def fer_csv(tmp_path, fer_small, monkeypatch):
+    """fer_small's 140 PublicTest faces as a Kaggle-format CSV."""
+    monkeypatch.setenv("FERSK_CACHE", str(tmp_path / "cache"))
+    images, labels, _ = fer_small
+    path = tmp_path / "fer2013.csv"
+    with open(path, "w") as f:
+        f.write("emotion,pixels,Usage\n")
+        for image, label in zip(images, labels):
+            f.write(f"{label},{' '.join(map(str, image.ravel()))},PublicTest\n")
+    return path
+
+
+def test_evaluate_json_and_plots(capsys, tmp_path, fer_csv, fer_small, toy_model, pipeline):
+    images, labels, _ = fer_small
+    out_dir = tmp_path / "eval"
+    status, out, _ = _run(
+        capsys, "evaluate", "--data", fer_csv, "--model", toy_model, "--out", out_dir, "--json"
+    )
+    assert status == 0
+    doc = json.loads(out)
+    expected = _proba(pipeline, images, detector=None).argmax(axis=1)
+    assert doc["n_samples"] == 140 and doc["usage"] == "PublicTest" and not doc["detection"]
+    assert doc["accuracy"] == pytest.approx(np.mean(expected == labels), abs=1e-4)
+    cm = np.array(doc["confusion_matrix"])
+    assert cm.shape == (7, 7) and cm.sum() == 140 and cm.sum(axis=1).tolist() == [20] * 7
+    assert set(FER) <= set(doc["classification_report"])
+    for key in ("confusion_matrix", "training_curve", "evaluation"):
+        assert Path(doc["files"][key]).is_file()
+    for png in ("confusion_matrix.png", "training_curve.png"):
+        with Image.open(out_dir / png) as im:
+            assert im.format == "PNG" and min(im.size) >= 300
+    assert json.loads((out_dir / "evaluation.json").read_text())["accuracy"] == doc["accuracy"]
+
+
+def test_evaluate_table_and_bad_usage(capsys, fer_csv, toy_model):
+    status, out, _ = _run(capsys, "evaluate", "--data", fer_csv, "--model", toy_model)
+    assert status == 0
+    assert "accuracy:" in out and "precision" in out and "confusion matrix" in out
+    assert "140 images" in out and "no detection" in out
+    # The CSV holds no Training rows: reported as a failure, not a crash.
+    status, _, err = _run(
+        capsys, "evaluate", "--data", fer_csv, "--model", toy_model, "--usage", "Training"
+    )
+    assert status == 1 and "Training" in err
+
+
+def test_bundled_model_demo(capsys, tmp_path):
+    from fersk import pretrained
+
+    if pretrained.DEFAULT_MODEL not in pretrained.available():
+        pytest.skip("the bundled model is not there yet")
+    status, out, _ = _run(capsys, "demo", "--out", tmp_path / "demo.png")
+    assert status == 0 and ASTRONAUT_BOX in out and (tmp_path / "demo.png").is_file()
