@@ -178,28 +178,35 @@ def _build_parser():
     )
     train.add_argument("--out", required=True, metavar="FOLDER", help="model folder to write")
     train.add_argument(
-        "--epochs", type=_positive_int, default=30, help="maximum epochs (default 30)"
+        "--epochs", type=_positive_int, default=30, metavar="N", help="maximum epochs (default 30)"
     )
     train.add_argument(
         "--patience",
         type=_positive_int,
         default=8,
+        metavar="N",
         help="early-stopping patience in epochs (default 8)",
     )
     train.add_argument(
         "--width",
         type=_positive_float,
         default=None,
+        metavar="W",
         help="channel multiplier (default: the architecture's, 1.0)",
     )
     train.add_argument(
         "--dense-units",
         type=_positive_int,
         default=None,
+        metavar="N",
         help="units of the dense layer (head_units for lbcnn; default: the architecture's)",
     )
-    train.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
-    train.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="default 0.001")
+    train.add_argument(
+        "--batch-size", type=_positive_int, default=64, metavar="N", help="default 64"
+    )
+    train.add_argument(
+        "--learning-rate", type=_positive_float, default=1e-3, metavar="LR", help="default 0.001"
+    )
     train.add_argument("--augment", action="store_true", help="flips, shifts, zoom, rotations")
     train.add_argument(
         "--n-train",
@@ -215,8 +222,10 @@ def _build_parser():
         metavar="N",
         help="stratified PublicTest subset (smoke runs)",
     )
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--description", default=None, help="one line for the model card")
+    train.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    train.add_argument(
+        "--description", default=None, metavar="TEXT", help="one line for the model card"
+    )
     train.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     train.add_argument("--no-cache", action="store_true", help="do not use load_fer2013's cache")
     train.add_argument("-v", "--verbose", action="store_true", help="data-loading details")
@@ -236,6 +245,7 @@ def _build_parser():
     evaluate.add_argument(
         "--usage",
         default="PublicTest",
+        metavar="USAGE",
         help="split to score: Training, PublicTest (default) or PrivateTest",
     )
     evaluate.add_argument(
@@ -460,7 +470,12 @@ def _record(model, file, result, **extra):
 
 
 def _read_image(path):
-    """Read one image file as uint8 grey or RGB; 'video' if it is animated."""
+    """Read one image file as uint8 grey or RGB; 'video' if it is animated.
+
+    As :func:`fersk.datasets.load_fer2013` does: 16-bit images keep their
+    high byte (Pillow's ``convert`` would clip them at 255), floating-point
+    images are refused, palette images become RGB, alpha is dropped.
+    """
     import numpy as np
     from PIL import Image, ImageOps
 
@@ -469,8 +484,21 @@ def _read_image(path):
             if path.suffix.lower() in _ANIMATABLE and getattr(im, "is_animated", False):
                 return "video"
             im = ImageOps.exif_transpose(im)
-            grey = len(im.getbands()) == 1 or im.mode in ("LA", "La")
+            mode = im.mode
+            if mode == "F":
+                raise _FileError(
+                    "floating-point image (Pillow mode 'F'): save it with 8 or 16 bits "
+                    "per channel"
+                )
+            if mode == "I" or mode.startswith("I;16"):
+                wide = np.asarray(im)
+                if wide.min() < 0 or wide.max() > 65535:
+                    raise _FileError(f"{mode!r} image with values outside 0..65535")
+                return (wide.astype(np.uint32) >> 8).astype(np.uint8)
+            grey = mode in ("1", "L", "LA", "La")
             return np.asarray(im.convert("L" if grey else "RGB"))
+    except _FileError:
+        raise
     except Exception as exc:  # any decoding failure is this file's problem only
         raise _FileError(
             f"cannot read an image from this file ({type(exc).__name__}: {exc})"

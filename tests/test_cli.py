@@ -300,6 +300,20 @@ def test_skip_policy_detects_even_in_small_images(capsys, photos, toy_model):
     assert rec["box"] != [0, 0, 48, 48] and rec["box"][2] < 48
 
 
+def test_16_bit_images_keep_their_high_byte(capsys, tmp_path, photos, toy_model):
+    wide = _face_crop().astype(np.uint16) * 257  # the same grey levels on 16 bits
+    Image.fromarray(wide).save(tmp_path / "crop16.png")
+    assert Image.open(tmp_path / "crop16.png").mode.startswith("I;16")
+    status, out, _ = _run(
+        capsys, "predict", tmp_path / "crop16.png", photos / "crop.png", "--model", toy_model,
+        "--json",
+    )
+    assert status == 0
+    wide_rec, narrow_rec = json.loads(out)["records"]
+    # Pillow's convert("L") would clip at 255 and give a white image.
+    assert wide_rec["probabilities"] == narrow_rec["probabilities"]
+
+
 def test_predict_fer_faces(capsys, tmp_path, fer_small, toy_model, pipeline):
     images, labels, names = fer_small
     picked = images[::20]  # one face per class
