@@ -342,6 +342,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"fersk {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `fersk predict ... | head`: stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_FAILED
 
 
 # --------------------------------------------------------------------------
@@ -857,10 +863,15 @@ def _cmd_demo(args):
         print("probabilities:")
         for name, p in sorted(zip(model.class_names, result.proba), key=lambda t: -t[1]):
             print(f"  {name:<9} {p:.3f}")
-    labelled = _annotate(image, result.box, _label(model, result), out)
+    try:
+        labelled = _annotate(image, result.box, _label(model, result), out)
+    except OSError as exc:
+        raise _Failure(f"cannot write {str(out)!r} ({exc})") from None
     if not labelled:
-        print("matplotlib is not installed: the box is drawn without its label "
-              "(pip install matplotlib).")
+        print(
+            "matplotlib is not installed: the box is drawn without its label "
+            "(pip install matplotlib)."
+        )
     print(f"annotated image written to {out}")
     return EXIT_OK if result.proba is not None else EXIT_FAILED
 
@@ -887,8 +898,21 @@ def _cmd_predict(args):
     def flush():
         if not batch:
             return
-        results = _classify(model, [image for _, _, image in batch], args.on_no_face)
+        images = [image for _, _, image in batch]
+        try:
+            results = _classify(model, images, args.on_no_face)
+        except ValueError:
+            # An image the cropper refuses must not sink its batch: one by one.
+            results = []
+            for image in images:
+                try:
+                    results.append(_classify(model, [image], args.on_no_face)[0])
+                except ValueError as exc:
+                    results.append(exc)
         for (name, rel, image), result in zip(batch, results):
+            if isinstance(result, ValueError):
+                reporter.error(name, f"cannot classify this image ({result})")
+                continue
             if result.proba is None:
                 reporter.error(
                     name,
@@ -898,7 +922,10 @@ def _cmd_predict(args):
             else:
                 reporter.record(_record(model, name, result))
             if annotator is not None:
-                annotator.write(model, rel, image, result)
+                try:
+                    annotator.write(model, rel, image, result)
+                except OSError as exc:
+                    reporter.error(name, f"cannot write its annotated copy ({exc})")
         batch.clear()
 
     for done, (name, path, rel) in enumerate(entries, 1):
