@@ -1165,6 +1165,10 @@ def _cmd_train(args):
         raise _UsageError(
             f"--out: {args.out!r} exists and is not empty; give another folder or --overwrite."
         )
+    try:  # before training, not after it
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _UsageError(f"--out: cannot create {args.out!r} ({exc}).") from None
     command = "fersk " + " ".join(args.argv)
     from fersk.face import NoFaceWarning
 
@@ -1211,10 +1215,14 @@ def _cmd_train(args):
 def _cmd_evaluate(args):
     from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
 
-    from fersk.datasets import FER2013_CLASSES, load_fer2013
+    from fersk.datasets import FER2013_CLASSES, FER2013_USAGES, load_fer2013
     from fersk.face import NoFaceWarning
 
     _check_data(args.data)
+    usages = {u.lower(): u for u in FER2013_USAGES}
+    if args.usage.lower() not in usages:
+        raise _UsageError(f"--usage: {args.usage!r} is not one of {list(FER2013_USAGES)}.")
+    args.usage = usages[args.usage.lower()]
     if args.out is not None:
         try:
             import matplotlib  # noqa: F401

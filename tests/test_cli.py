@@ -121,6 +121,7 @@ def test_help_does_not_import_tensorflow():
         (["predict", "x.png", "--on-no-face", "never"], "--on-no-face"),
         (["train", "--data", "/nonexistent/fer", "--model", "kaggle_cnn", "--out", "m"], "--data"),
         (["evaluate", "--data", "/nonexistent/fer.csv"], "--data"),
+        (["evaluate", "--data", ".", "--usage", "PrivateTrain"], "--usage"),
     ],
 )
 def test_usage_errors_exit_2(capsys, argv, message):
