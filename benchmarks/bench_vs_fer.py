@@ -82,7 +82,8 @@ batches of ``--batch-size`` (fer itself calls the model once per photo).
 Ratios are fersk / peer: above 1 means fersk is more accurate or faster;
 for parameters and file size, above 1 means fersk is larger.
 
-Usage (a few minutes on 2 CPU cores)::
+Usage (the defaults took 5 minutes of wall time, 3.5 minutes of CPU, on 2
+CPU cores shared with a training job)::
 
     python benchmarks/bench_vs_fer.py
     python benchmarks/bench_vs_fer.py --model /path/to/model_folder --repeat 5
