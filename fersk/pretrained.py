@@ -243,7 +243,7 @@ def save(pipeline, path, *, description="", metrics=None):
         }
         if isinstance(getattr(est, "model_", None), keras.Model):
             entry["keras_file"] = f"{step_name}.keras"
-            est.model_.save(path / entry["keras_file"])
+            _inference_copy(est.model_).save(path / entry["keras_file"])
         steps.append(entry)
     classes = network.classes_.tolist()
     spec = {
@@ -257,6 +257,17 @@ def save(pipeline, path, *, description="", metrics=None):
     }
     (path / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
     return path
+
+
+def _inference_copy(model):
+    """The model without its compiled optimizer: its state (Adam's moments)
+    would double the file and is of no use for prediction."""
+    import keras
+
+    # clone_model would copy the compiled state too; from_config does not.
+    copy = keras.Model.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _class_names(classes):
