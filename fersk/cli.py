@@ -697,8 +697,7 @@ class _Reporter:
                     "seconds": round(seconds, 2),
                 },
             }
-            json.dump(doc, sys.stdout, indent=1)
-            print()
+            _dump_rows_json(doc)
         else:
             print(
                 f"fersk predict: {self.n_rows} rows from {n_files} files, "
@@ -706,6 +705,21 @@ class _Reporter:
                 file=sys.stderr,
             )
         return EXIT_FAILED if self.errors else EXIT_OK
+
+
+def _dump_rows_json(doc):
+    """Print ``doc`` as indented JSON, each record and error on one line."""
+    lines = ["{"]
+    items = list(doc.items())
+    for k, (key, value) in enumerate(items):
+        comma = "," if k < len(items) - 1 else ""
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            rows = ",\n".join(f"  {json.dumps(v)}" for v in value)
+            lines.append(f" {json.dumps(key)}: [\n{rows}\n ]{comma}")
+        else:
+            lines.append(f" {json.dumps(key)}: {json.dumps(value)}{comma}")
+    lines.append("}")
+    print("\n".join(lines))
 
 
 def _fmt_time(t):
