@@ -284,6 +284,30 @@ def test_on_no_face_whole_classifies_the_whole_photo(capsys, photos, toy_model, 
     np.testing.assert_allclose(list(rec["probabilities"].values()), expected, atol=6e-5)
 
 
+def test_on_no_face_center_and_progress(capsys, photos, toy_model, pipeline):
+    status, out, err = _run(
+        capsys,
+        "predict",
+        photos / "coffee.jpg",
+        photos / "astronaut.png",
+        "--model",
+        toy_model,
+        "--csv",
+        "-",
+        "--on-no-face",
+        "center",
+        "--batch-size",
+        "1",
+        "--verbose",
+    )
+    assert status == 0
+    rows = list(csv.DictReader(out.splitlines()))
+    assert [(r["face"], r["row"]) for r in rows] == [("none", ""), ("detected", "65")]
+    expected = _proba(pipeline, [str(photos / "coffee.jpg")], on_no_face="center")[0]
+    np.testing.assert_allclose([float(rows[0][n]) for n in FER], expected, atol=6e-5)
+    assert "[fersk predict] 1/2 files" in err and "[fersk predict] 2/2 files" in err
+
+
 def test_skip_policy_detects_even_in_small_images(capsys, photos, toy_model):
     status, out, _ = _run(
         capsys,
