@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "fersk.layers",
     "fersk.architectures",
     "fersk.pretrained",
+    "fersk.cli",
 ]
 
 
