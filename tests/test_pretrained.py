@@ -132,3 +132,16 @@ def test_default_model_loads_in_a_fresh_process():
     fresh = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
     here = pretrained.load().predict_proba([data.astronaut()]).round(6)
     np.testing.assert_allclose(fresh, here, atol=1e-6)
+
+
+def test_predict_photos_example_reports_every_photo(capsys):
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "predict_photos.py"
+    runpy.run_path(str(example), run_name="example")["main"]([])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("astronaut: face at [65, 175, 99, 99]: ")
+    assert out[1].startswith("face in a brick scene: face at ")
+    assert out[2].startswith("grass: no face found, whole image: ")
+    assert "No face found in 1 of 3 images (indices 2)" in out[3]
