@@ -482,27 +482,19 @@ def _read_image(path):
     high byte (Pillow's ``convert`` would clip them at 255), floating-point
     images are refused, palette images become RGB, alpha is dropped.
     """
-    import numpy as np
     from PIL import Image, ImageOps
+
+    from fersk._image_files import pil_to_uint8
 
     try:
         with Image.open(path) as im:
             if path.suffix.lower() in _ANIMATABLE and getattr(im, "is_animated", False):
                 return "video"
             im = ImageOps.exif_transpose(im)
-            mode = im.mode
-            if mode == "F":
-                raise _FileError(
-                    "floating-point image (Pillow mode 'F'): save it with 8 or 16 bits "
-                    "per channel"
-                )
-            if mode == "I" or mode.startswith("I;16"):
-                wide = np.asarray(im)
-                if wide.min() < 0 or wide.max() > 65535:
-                    raise _FileError(f"{mode!r} image with values outside 0..65535")
-                return (wide.astype(np.uint32) >> 8).astype(np.uint8)
-            grey = mode in ("1", "L", "LA", "La")
-            return np.asarray(im.convert("L" if grey else "RGB"))
+            try:
+                return pil_to_uint8(im)
+            except ValueError as exc:
+                raise _FileError(str(exc)) from None
     except _FileError:
         raise
     except Exception as exc:  # any decoding failure is this file's problem only

@@ -37,6 +37,8 @@ from sklearn.model_selection import PredefinedSplit
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ._image_files import pil_to_uint8
+
 __all__ = [
     "load_fer2013",
     "fer2013_predefined_split",
@@ -281,20 +283,10 @@ def _read_image(path, mode, shape, shape_hint=""):
                 f"image is {im.size[1]}x{im.size[0]} (height x width) pixels, not "
                 f"{shape[0]}x{shape[1]}{shape_hint}"
             )
-        if im.mode == mode:
-            return np.array(im)
-        if im.mode == "F":
-            raise _BadImage("floating-point image (Pillow mode 'F'): save it with "
-                            "8 or 16 bits per channel")
-        if im.mode == "I" or im.mode.startswith("I;16"):
-            # Pillow's convert() would clip 16-bit values at 255: drop the low
-            # byte instead, as 16-bit to 8-bit conversions usually do.
-            wide = np.asarray(im)
-            if wide.min() < 0 or wide.max() > 65535:
-                raise _BadImage(f"{im.mode!r} image with values outside 0..65535")
-            grey = (wide.astype(np.uint32) >> 8).astype(np.uint8)
-            return grey if mode == "L" else np.repeat(grey[..., None], 3, axis=2)
-        return np.array(im.convert(mode))
+        try:
+            return pil_to_uint8(im, mode)
+        except ValueError as exc:
+            raise _BadImage(str(exc)) from None
 
 
 def _decode_files(paths, *, mode, shape, n_jobs, progress, shape_hint=""):

@@ -29,6 +29,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._image_files import pil_to_uint8
 from ._validation import restore_layout, to_gray, validate_images
 
 __all__ = ["FaceCropper", "NoFaceWarning"]
@@ -384,10 +385,7 @@ def _read_file(path, index):
 
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            bands = len(im.getbands())
-            grey = bands == 1 or im.mode in ("LA", "La")
-            return np.asarray(im.convert("L" if grey else "RGB"))
+            return pil_to_uint8(ImageOps.exif_transpose(im))
     except (OSError, ValueError, SyntaxError) as exc:
         raise ValueError(
             f"X[{index}]: cannot read an image from the file {os.fspath(path)!r} "

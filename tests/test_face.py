@@ -474,3 +474,25 @@ def test_mtcnn_backend(astronaut):
     big = FaceCropper("mtcnn", min_face_size=0.15)
     big.fit_transform([astronaut])
     assert big.n_faces_[0] == 1
+
+
+def test_file_paths_16_bit_and_palette_images_are_read_faithfully(tmp_path):
+    """16-bit files keep their high byte (not clipped white); palette files
+    keep their colours with color=True (one rule for every reader)."""
+    from PIL import Image
+
+    ramp = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "wide.png")
+    out = FaceCropper(detector=None, size=(64, 64)).fit_transform([str(tmp_path / "wide.png")])
+    np.testing.assert_array_equal(out[0], (ramp >> 8).astype(np.uint8))
+
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    rgb[:, :16] = (200, 30, 30)
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=4).save(tmp_path / "pal.png")
+    out = FaceCropper(detector=None, size=(32, 32), color=True).fit_transform([str(tmp_path / "pal.png")])
+    assert out.shape == (1, 32, 32, 3)
+    np.testing.assert_array_equal(out[0, 5, 5], (200, 30, 30))
+
+    Image.fromarray(np.ones((8, 8), np.float32)).save(tmp_path / "float.tif")
+    with pytest.raises(ValueError, match=r"X\[0\].*float.tif.*floating-point"):
+        FaceCropper(detector=None).fit_transform([str(tmp_path / "float.tif")])
