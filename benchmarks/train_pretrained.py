@@ -22,17 +22,11 @@ Usage (the bundled ``fer2013_cnn`` model; about an hour on 2 CPU cores)::
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("FERSK_FER2013", ROOT.parent / "shared/data/fer2013"))
-
-
-def machine():
-    """A short description of where the training ran."""
-    from fersk.cli import _machine
-
-    return _machine()
 
 
 def main(argv=None):
@@ -71,7 +65,7 @@ def main(argv=None):
         augment=args.augment,
         n_train=args.n_train,
         seed=args.seed,
-        command="python benchmarks/train_pretrained.py " + " ".join(argv or os.sys.argv[1:]),
+        command="python benchmarks/train_pretrained.py " + " ".join(argv or sys.argv[1:]),
         checkpoint=work / f"{args.name}.joblib",
         from_checkpoint=args.from_checkpoint,
     )
