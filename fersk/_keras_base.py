@@ -36,6 +36,12 @@ OPTIMIZERS = {"adam", "adamw", "sgd", "rmsprop", "adamax", "nadam", "adagrad", "
 #: computation of such a fit (e.g. cross-validating on a few images).
 EAGER_MAX_STEPS = 32
 
+#: Values of ``learning_rate_schedule``.  "plateau" halves the rate after
+#: half the early-stopping patience without improvement (Keras's
+#: ReduceLROnPlateau); "cosine" decays it to 0 over all the fit's steps
+#: (Keras's CosineDecay, Loshchilov & Hutter's SGDR without restarts).
+LEARNING_RATE_SCHEDULES = ("constant", "plateau", "cosine")
+
 #: Strength of the ``augment=True`` transformations (standard FER practice:
 #: horizontal flips, shifts and zoom of 10 %, rotations of +-10 degrees).
 AUGMENTATION = {"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}
@@ -112,7 +118,9 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
     optimizer : str, default="adam"
         Keras optimizer name.
     learning_rate : float, default=1e-3
-        Its learning rate.
+        Its (initial) learning rate.
+    learning_rate_schedule : {"constant", "plateau", "cosine"}, default="constant"
+        How the learning rate changes during a fit.
     validation_fraction : float or None, default=None
         Stratified, seeded hold-out for early stopping.
     n_iter_no_change : int or None, default=10
@@ -129,6 +137,10 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         0 silent, 1 one line per epoch, 2 Keras progress bars.
     predict_batch_size : int or None, default=None
         Batch size of prediction (None: ``max(batch_size, 256)``).
+    test_time_flip : bool, default=False
+        Average the probabilities of each image and of its mirror image.
+    warm_start : bool, default=False
+        Continue training the fitted model instead of building a new one.
     """
 
     _parameter_constraints = {
@@ -137,6 +149,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(OPTIMIZERS)],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_schedule": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
@@ -145,6 +158,8 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "predict_batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "test_time_flip": ["boolean"],
+        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -155,6 +170,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         epochs=30,
         optimizer="adam",
         learning_rate=1e-3,
+        learning_rate_schedule="constant",
         validation_fraction=None,
         n_iter_no_change=10,
         class_weight=None,
@@ -163,12 +179,15 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         verbose=0,
         predict_batch_size=None,
+        test_time_flip=False,
+        warm_start=False,
     ):
         self.image_shape = image_shape
         self.batch_size = batch_size
         self.epochs = epochs
         self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.class_weight = class_weight
@@ -177,6 +196,8 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.predict_batch_size = predict_batch_size
+        self.test_time_flip = test_time_flip
+        self.warm_start = warm_start
 
     # ------------------------------------------------------------------ hooks
     def _build_network(self, input_shape, n_classes, seed):  # pragma: no cover
@@ -296,11 +317,18 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        x = self._validate_X(X, reset=True)
+        warm = self.warm_start and hasattr(self, "model_")
+        x = self._validate_X(X, reset=not warm)
         y = column_or_1d(y, warn=True)
         check_consistent_length(x, y)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
+        if warm and not np.array_equal(encoder.classes_, self.classes_):
+            raise ValueError(
+                "warm_start=True continues training on the classes of the previous fit, "
+                f"{self.classes_.tolist()}; y has {encoder.classes_.tolist()}. Set "
+                "warm_start=False to train a new network."
+            )
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
             raise ValueError(
@@ -333,22 +361,42 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
 
         monitor = "val_loss" if has_val else "loss"
         callbacks = []
-        stopper = None
         if has_val or self.n_iter_no_change is not None:
-            stopper = keras.callbacks.EarlyStopping(
-                monitor=monitor,
-                patience=self.n_iter_no_change or self.epochs,
-                restore_best_weights=has_val,
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=monitor,
+                    patience=self.n_iter_no_change or self.epochs,
+                    restore_best_weights=has_val,
+                )
             )
-            callbacks.append(stopper)
+        if self.learning_rate_schedule == "plateau":
+            callbacks.append(
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor=monitor, factor=0.5, patience=max(1, (self.n_iter_no_change or 10) // 2)
+                )
+            )
         keras_verbose = {0: 0, 1: 2}.get(int(self.verbose), 1)
-        n_steps = -(-len(x_train) // self.batch_size) * self.epochs
+        steps_per_epoch = -(-len(x_train) // self.batch_size)
+        n_steps = steps_per_epoch * self.epochs
 
         with _SeededContext(seed):
-            model = self._assemble_model(x_train, n_classes, seed)
+            # A warm start keeps the network, its input scaling and its
+            # augmentation; only the training (optimizer, rate, epochs) is new.
+            model = self.model_ if warm else self._assemble_model(x_train, n_classes, seed)
+            learning_rate = self.learning_rate
+            if self.learning_rate_schedule == "cosine":
+                learning_rate = keras.optimizers.schedules.CosineDecay(
+                    self.learning_rate, decay_steps=n_steps
+                )
+            # Recorded first, so a plateau reduction shows from the next epoch.
+            callbacks.insert(0, keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: logs.update(
+                    learning_rate=float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+                )
+            ))
             model.compile(
                 optimizer=keras.optimizers.get(
-                    {"class_name": self.optimizer, "config": {"learning_rate": self.learning_rate}}
+                    {"class_name": self.optimizer, "config": {"learning_rate": learning_rate}}
                 ),
                 loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"],
@@ -397,12 +445,17 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         # Direct calls in inference mode, batch by batch: no per-model tracing
         # of a predict function, the same on every backend and device.
         proba = np.concatenate(
-            [
-                keras.ops.convert_to_numpy(self.model_(x[i : i + batch], training=False))
-                for i in range(0, len(x), batch)
-            ]
-        ).astype(np.float64)
+            [self._batch_proba(x[i : i + batch]) for i in range(0, len(x), batch)]
+        )
         return proba / proba.sum(axis=1, keepdims=True)
+
+    def _batch_proba(self, x):
+        proba = keras.ops.convert_to_numpy(self.model_(x, training=False)).astype(np.float64)
+        if self.test_time_flip:
+            mirrored = np.ascontiguousarray(x[:, :, ::-1])
+            proba += keras.ops.convert_to_numpy(self.model_(mirrored, training=False))
+            proba /= 2
+        return proba
 
     def predict(self, X):
         """Predicted class labels.

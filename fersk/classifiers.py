@@ -41,7 +41,17 @@ _BASE_DOC = """
         Keras optimizer name: "adam", "adamw", "sgd", "rmsprop", "adamax",
         "nadam", "adagrad" or "adadelta".
     learning_rate : float, default=1e-3
-        Learning rate of the optimizer.
+        Learning rate of the optimizer (its initial value under a
+        schedule).
+    learning_rate_schedule : {"constant", "plateau", "cosine"}, default="constant"
+        "constant" keeps ``learning_rate``; "plateau" halves it whenever
+        the monitored loss (``val_loss``, else the training loss) has not
+        improved for ``n_iter_no_change // 2`` epochs (5 when
+        ``n_iter_no_change`` is None; Keras's ``ReduceLROnPlateau``);
+        "cosine" decays it along half a cosine to 0 over the ``epochs``
+        of the fit (Keras's ``CosineDecay``; stopping early cuts the
+        decay short).  ``history_["learning_rate"]`` holds the rate at the
+        end of each epoch (before a plateau reduction).
     validation_fraction : float in (0, 1) or None, default=None
         Fraction of the training set held out (stratified, seeded by
         ``random_state``) to monitor ``val_loss``; the weights of the best
@@ -78,7 +88,24 @@ _BASE_DOC = """
         metrics); 2 Keras's progress bars.
     predict_batch_size : int or None, default=None
         Batch size of ``predict``/``predict_proba``; None uses
-        ``max(batch_size, 256)``."""
+        ``max(batch_size, 256)``.
+    test_time_flip : bool, default=False
+        Test-time augmentation: ``predict_proba`` averages the
+        probabilities of each image and of its horizontal mirror image
+        (faces are nearly symmetric, so the two views err differently;
+        twice the prediction work).  Used by ``predict`` and ``score``
+        too; training is unchanged.
+    warm_start : bool, default=False
+        When True and the estimator is fitted, ``fit`` continues training
+        ``model_`` (e.g. a fine-tuning phase with a lower
+        ``learning_rate``) instead of building a new network, as in
+        scikit-learn's ``MLPClassifier``.  The network, its input scaling
+        and augmentation stay those of the first fit (``architecture``,
+        ``augment``, ``input_scaling`` and the image shape are not read
+        again); the optimizer is new, with this fit's ``optimizer``,
+        ``learning_rate`` and schedule.  ``y`` must have the classes of
+        the previous fit (a ValueError otherwise); ``history_``,
+        ``n_epochs_`` and ``best_epoch_`` describe the last fit."""
 
 _NOTES_DOC = """
     Notes
@@ -112,8 +139,8 @@ _ATTRS_DOC = """
     image_shape_ : tuple of int
         Shape of one image seen in ``fit``.
     history_ : dict of list of float
-        Per-epoch ``loss``, ``accuracy`` and, with validation data,
-        ``val_loss``, ``val_accuracy``.
+        Per-epoch ``loss``, ``accuracy``, ``learning_rate`` and, with
+        validation data, ``val_loss``, ``val_accuracy``.
     n_epochs_ : int
         Epochs actually run.
     best_epoch_ : int
@@ -199,6 +226,7 @@ class CNNClassifier(BaseKerasImageClassifier):
         epochs=30,
         optimizer="adam",
         learning_rate=1e-3,
+        learning_rate_schedule="constant",
         validation_fraction=None,
         n_iter_no_change=10,
         class_weight=None,
@@ -207,6 +235,8 @@ class CNNClassifier(BaseKerasImageClassifier):
         random_state=None,
         verbose=0,
         predict_batch_size=None,
+        test_time_flip=False,
+        warm_start=False,
     ):
         super().__init__(
             image_shape=image_shape,
@@ -214,6 +244,7 @@ class CNNClassifier(BaseKerasImageClassifier):
             epochs=epochs,
             optimizer=optimizer,
             learning_rate=learning_rate,
+            learning_rate_schedule=learning_rate_schedule,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             class_weight=class_weight,
@@ -222,6 +253,8 @@ class CNNClassifier(BaseKerasImageClassifier):
             random_state=random_state,
             verbose=verbose,
             predict_batch_size=predict_batch_size,
+            test_time_flip=test_time_flip,
+            warm_start=warm_start,
         )
         self.architecture = architecture
         self.architecture_params = architecture_params
@@ -334,6 +367,7 @@ class LBCNNClassifier(BaseKerasImageClassifier):
         epochs=30,
         optimizer="adam",
         learning_rate=1e-3,
+        learning_rate_schedule="constant",
         validation_fraction=None,
         n_iter_no_change=10,
         class_weight=None,
@@ -342,6 +376,8 @@ class LBCNNClassifier(BaseKerasImageClassifier):
         random_state=None,
         verbose=0,
         predict_batch_size=None,
+        test_time_flip=False,
+        warm_start=False,
     ):
         super().__init__(
             image_shape=image_shape,
@@ -349,6 +385,7 @@ class LBCNNClassifier(BaseKerasImageClassifier):
             epochs=epochs,
             optimizer=optimizer,
             learning_rate=learning_rate,
+            learning_rate_schedule=learning_rate_schedule,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             class_weight=class_weight,
@@ -357,6 +394,8 @@ class LBCNNClassifier(BaseKerasImageClassifier):
             random_state=random_state,
             verbose=verbose,
             predict_batch_size=predict_batch_size,
+            test_time_flip=test_time_flip,
+            warm_start=warm_start,
         )
         self.depth = depth
         self.n_anchors = n_anchors

@@ -294,6 +294,77 @@ def test_augment_runs_only_in_training():
     assert not np.allclose(aug.predict_proba(X), plain.predict_proba(X))
 
 
+# ------------------------------------------- schedules, warm start, test-time flip
+def test_learning_rate_schedules():
+    X, y = _halves(64)
+    kw = dict(**TINY_LBCNN, epochs=4, batch_size=16, learning_rate=1e-2, random_state=0)
+    constant = LBCNNClassifier(**kw).fit(X, y)
+    np.testing.assert_allclose(constant.history_["learning_rate"], 1e-2, rtol=1e-6)
+
+    cosine = LBCNNClassifier(**kw, learning_rate_schedule="cosine", n_iter_no_change=None).fit(X, y)
+    # CosineDecay over 4 epochs of 4 steps: after epoch e the rate is
+    # lr * (1 + cos(pi * 4e / 16)) / 2, reaching 0 at the end.
+    expected = 1e-2 * (1 + np.cos(np.pi * np.arange(1, 5) / 4)) / 2
+    np.testing.assert_allclose(cosine.history_["learning_rate"], expected, atol=1e-7)
+
+    # Validation labels opposite to the rule: val_loss rises from the first
+    # epochs on, so the rate halves every n_iter_no_change // 2 = 1 epochs
+    # without improvement.
+    plateau = LBCNNClassifier(
+        **{**kw, "epochs": 5}, learning_rate_schedule="plateau", n_iter_no_change=3
+    ).fit(X[:48], y[:48], validation_data=(X[48:], 1 - y[48:]))
+    rates = np.array(plateau.history_["learning_rate"])
+    assert rates[0] == pytest.approx(1e-2)
+    assert np.all(np.diff(rates) <= 0) and rates[-1] < 1e-2
+    assert set(np.round(rates / 1e-2, 6)) <= {1.0, 0.5, 0.25, 0.125, 0.0625}
+    with pytest.raises(ValueError, match="learning_rate_schedule"):
+        LBCNNClassifier(**TINY_LBCNN, learning_rate_schedule="step").fit(X, y)
+
+
+def test_warm_start_continues_training():
+    X, y = _halves(64)
+    kw = dict(**TINY_LBCNN, epochs=3, batch_size=16, learning_rate=3e-3, random_state=0)
+    clf = LBCNNClassifier(**kw).fit(X, y)
+    first_loss = clf.history_["loss"]
+    model = clf.model_
+    before = [w.copy() for w in model.get_weights()]
+    # Brighter images would move a rebuilt normaliser; a warm fit keeps it.
+    clf.set_params(warm_start=True, epochs=2, learning_rate=1e-3).fit(X + 1.0, y)
+    assert clf.model_ is model
+    np.testing.assert_allclose(
+        np.asarray(model.get_layer("standardize").mean).ravel()[0], X.mean(), rtol=1e-5
+    )
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert clf.n_epochs_ == 2 and len(clf.history_["loss"]) == 2
+    np.testing.assert_allclose(clf.history_["learning_rate"], 1e-3, rtol=1e-6)
+    # A cold fit of the same data starts from scratch, far above where the
+    # warm fit starts.
+    assert LBCNNClassifier(**kw).fit(X, y).history_["loss"][0] == pytest.approx(first_loss[0])
+    warm = LBCNNClassifier(**kw).fit(X, y).set_params(warm_start=True, epochs=1).fit(X, y)
+    assert warm.history_["loss"][0] < first_loss[0]
+    # Not fitted yet (or cloned): warm_start=True is a cold fit.
+    fresh = clone(clf).fit(X, y)
+    assert fresh.model_ is not model and fresh.n_epochs_ == 2
+    with pytest.raises(ValueError, match="classes of the previous fit"):
+        clf.fit(X, y + 1)
+    with pytest.raises(ValueError, match="fitted on images of shape"):
+        clf.fit(X[:, :8], y)
+
+
+def test_test_time_flip_averages_mirror_images():
+    X, y = _halves(32)
+    X = X * np.linspace(0.5, 1.5, 16)[np.newaxis, :]  # not mirror-symmetric
+    clf = LBCNNClassifier(**TINY_LBCNN, epochs=1, random_state=0).fit(X, y)
+    plain, mirrored = clf.predict_proba(X), clf.predict_proba(X[:, :, ::-1])
+    assert not np.allclose(plain, mirrored)
+    clf.set_params(test_time_flip=True)
+    both = clf.predict_proba(X)
+    np.testing.assert_allclose(both, (plain + mirrored) / 2, rtol=1e-5)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[both.argmax(axis=1)])
+    # flattened rows are mirrored as images, not as rows
+    np.testing.assert_allclose(clf.predict_proba(X.reshape(32, -1)), both, rtol=1e-5)
+
+
 def test_verbose_prints_each_epoch(capsys):
     X, y = _halves(20)
     LBCNNClassifier(**TINY_LBCNN, epochs=2, verbose=1, random_state=0).fit(X, y)
