@@ -207,6 +207,16 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseComposition):
     construction; a member that nonetheless learns other classes (e.g. one
     that subsamples its data) makes :meth:`fit` fail, naming the member.
 
+    **Trained members.**  A member already fitted elsewhere joins as a
+    :class:`~sklearn.frozen.FrozenEstimator` (whose ``fit`` does nothing
+    and which :func:`~sklearn.base.clone` keeps fitted): its network is
+    not retrained, only its representation is fitted (for
+    :class:`~fersk.MDSMappedLBP`, a function of its parameters alone).
+    Such a member may have learned the labels themselves instead of their
+    codes; it must have learned exactly the ensemble's ``classes_``.
+    This is how the networks of a slow training run, each trained with
+    its own validation data, are combined.
+
     **Nested parameters.**  ``get_params(deep=True)`` exposes every member
     under its name as a ``Pipeline([("representation", transformer or
     "passthrough"), ("network", estimator)])`` built around the very
@@ -652,14 +662,17 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseComposition):
         )
         for (name, _, _), member in zip(active, fitted):
             member_classes = getattr(member, "classes_", None)
-            if member_classes is not None and not np.array_equal(
-                member_classes, np.arange(n_classes)
+            # A prefit member (FrozenEstimator) knows the labels themselves;
+            # sorted like the codes, its columns are in the same order.
+            if member_classes is not None and not (
+                np.array_equal(member_classes, np.arange(n_classes))
+                or np.array_equal(member_classes, self.classes_)
             ):
                 raise ValueError(
-                    f"Member {name!r} learned the classes {list(member_classes)}, "
-                    f"but it was fitted on the encoded labels 0..{n_classes - 1} of "
-                    f"the classes {list(self.classes_)}; every member must learn "
-                    "all of them."
+                    f"Member {name!r} learned the classes {list(member_classes)}, not "
+                    f"the classes of y, {list(self.classes_)}, nor their codes "
+                    f"0..{n_classes - 1} that members are fitted on; every member must "
+                    "learn all of them."
                 )
         self.estimators_ = fitted
         self.weights_ = weights

@@ -2,7 +2,9 @@
 
 A pretrained model is a folder holding ``pipeline.json`` (the steps, their
 parameters and fitted attributes, the metrics of the model card) and one
-``.keras`` file per network.  It is written by :func:`save` and read by
+``.keras`` file per network.  The last step is a fersk network or a
+:class:`~fersk.CNNEnsembleClassifier` of them, each member with its own
+representation (Levi & Hassner's recipe).  It is written by :func:`save` and read by
 :func:`load`, which rebuilds a fitted scikit-learn
 :class:`~sklearn.pipeline.Pipeline`.  Nothing is unpickled: the JSON may
 name only the classes in :data:`SAFE_CLASSES`, and networks are read with
@@ -34,10 +36,12 @@ SAFE_CLASSES = (
     "fersk.mapped_lbp.MDSMappedLBP",
     "fersk.classifiers.CNNClassifier",
     "fersk.classifiers.LBCNNClassifier",
+    "fersk.ensemble.CNNEnsembleClassifier",
     "sklearn.preprocessing._data.StandardScaler",
 )
 
-FORMAT_VERSION = 1
+#: Version of the ``pipeline.json`` layout written (2 added ensembles).
+FORMAT_VERSION = 2
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 # Records of the last transform call, not fitted state: not saved.
@@ -158,15 +162,46 @@ def load(name=None):
             f"{path} has format version {spec['format_version']}; this fersk reads "
             f"up to {FORMAT_VERSION}: upgrade fersk."
         )
-    steps = []
-    for step in spec["steps"]:
-        est = _safe_class(step["class"])(**_decode(step["params"]))
-        for attr, value in _decode(step["fitted"]).items():
-            setattr(est, attr, value)
-        if "keras_file" in step:
-            est.model_ = keras.saving.load_model(path / step["keras_file"], safe_mode=True)
-        steps.append((step["name"], est))
-    return Pipeline(steps)
+    return Pipeline([(step["name"], _load_step(step, path)) for step in spec["steps"]])
+
+
+def _load_step(entry, folder):
+    import keras
+
+    cls = _safe_class(entry["class"])
+    if "members" in entry:
+        return _load_ensemble(cls, entry, folder)
+    est = cls(**_decode(entry["params"]))
+    for attr, value in _decode(entry["fitted"]).items():
+        setattr(est, attr, value)
+    if "keras_file" in entry:
+        est.model_ = keras.saving.load_model(folder / entry["keras_file"], safe_mode=True)
+    return est
+
+
+def _load_ensemble(cls, entry, folder):
+    """A fitted CNNEnsembleClassifier whose members are the loaded steps."""
+    from sklearn.utils import Bunch
+
+    triples = []
+    for member in entry["members"]:
+        rep = member["representation"]
+        triples.append((
+            member["name"],
+            None if rep is None else _load_step(rep, folder),
+            _load_step(member["network"], folder),
+        ))
+    ensemble = cls(triples, **_decode(entry["params"]))
+    for attr, value in _decode(entry["fitted"]).items():
+        setattr(ensemble, attr, value)
+    ensemble.estimators_ = [
+        Pipeline([("representation", "passthrough" if rep is None else rep), ("network", net)])
+        for _, rep, net in triples
+    ]
+    ensemble.named_estimators_ = Bunch(
+        **{name: member for (name, _, _), member in zip(triples, ensemble.estimators_)}
+    )
+    return ensemble
 
 
 def save(pipeline, path, *, description="", metrics=None):
@@ -176,8 +211,13 @@ def save(pipeline, path, *, description="", metrics=None):
     ----------
     pipeline : sklearn.pipeline.Pipeline
         Steps of the classes in :data:`SAFE_CLASSES`, the last a fitted
-        fersk network estimator; parameters must be JSON values (a named
-        ``architecture``, not a callable).
+        fersk network estimator or a fitted
+        :class:`~fersk.CNNEnsembleClassifier` whose members are such
+        networks on representations of :data:`SAFE_CLASSES` (members that
+        are :class:`~sklearn.frozen.FrozenEstimator` s are stored as the
+        networks they wrap; dropped members are not stored, and the saved
+        ``weights`` are the fitted members' ``weights_``); parameters must
+        be JSON values (a named ``architecture``, not a callable).
     path : str or path-like
         Folder to create (or overwrite) with ``pipeline.json`` and the
         ``.keras`` network files.
@@ -212,39 +252,24 @@ def save(pipeline, path, *, description="", metrics=None):
     >>> same
     True
     """
-    import keras
-
     from fersk._keras_base import BaseKerasImageClassifier
+    from fersk.ensemble import CNNEnsembleClassifier
 
     if not isinstance(pipeline, Pipeline):
         raise TypeError(f"pipeline must be a sklearn Pipeline; got {type(pipeline).__name__}.")
-    network = pipeline.steps[-1][1]
-    if not isinstance(network, BaseKerasImageClassifier) or not hasattr(network, "model_"):
-        raise ValueError("the pipeline's last step must be a fitted fersk network estimator.")
+    network = _unfrozen(pipeline.steps[-1][1])
+    fitted_network = isinstance(network, BaseKerasImageClassifier) and hasattr(network, "model_")
+    fitted_ensemble = isinstance(network, CNNEnsembleClassifier) and hasattr(
+        network, "estimators_"
+    )
+    if not (fitted_network or fitted_ensemble):
+        raise ValueError(
+            "the pipeline's last step must be a fitted fersk network estimator or a fitted "
+            "CNNEnsembleClassifier of them."
+        )
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    steps = []
-    for step_name, est in pipeline.steps:
-        qualname = f"{type(est).__module__}.{type(est).__qualname__}"
-        if qualname not in SAFE_CLASSES:
-            raise ValueError(
-                f"step {step_name!r} is a {qualname}, which pretrained models cannot hold; "
-                f"allowed: {list(SAFE_CLASSES)}."
-            )
-        fitted = {
-            k: v for k, v in vars(est).items()
-            if k.endswith("_") and not k.startswith("_") and k not in _TRANSIENT and k != "model_"
-        }
-        entry = {
-            "name": step_name,
-            "class": qualname,
-            "params": _encode(est.get_params(deep=False), f"{step_name} parameters"),
-            "fitted": _encode(fitted, f"{step_name} fitted attributes"),
-        }
-        if isinstance(getattr(est, "model_", None), keras.Model):
-            entry["keras_file"] = f"{step_name}.keras"
-            _inference_copy(est.model_).save(path / entry["keras_file"])
-        steps.append(entry)
+    steps = [_step_entry(name, est, path, name) for name, est in pipeline.steps]
     classes = network.classes_.tolist()
     spec = {
         "format_version": FORMAT_VERSION,
@@ -257,6 +282,78 @@ def save(pipeline, path, *, description="", metrics=None):
     }
     (path / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
     return path
+
+
+def _unfrozen(est):
+    """The fitted estimator inside a FrozenEstimator (how trained networks
+    join an ensemble), stored as itself."""
+    from sklearn.frozen import FrozenEstimator
+
+    return est.estimator if isinstance(est, FrozenEstimator) else est
+
+
+def _step_entry(step_name, est, folder, stem):
+    """JSON entry of one fitted step; its network, if any, written as ``stem.keras``."""
+    import keras
+
+    from fersk._keras_base import BaseKerasImageClassifier
+    from fersk.ensemble import CNNEnsembleClassifier
+
+    est = _unfrozen(est)
+    qualname = f"{type(est).__module__}.{type(est).__qualname__}"
+    if qualname not in SAFE_CLASSES:
+        raise ValueError(
+            f"step {step_name!r} is a {qualname}, which pretrained models cannot hold; "
+            f"allowed: {list(SAFE_CLASSES)}."
+        )
+    if isinstance(est, CNNEnsembleClassifier):
+        return _ensemble_entry(step_name, est, folder, stem)
+    fitted = {
+        k: v for k, v in vars(est).items()
+        if k.endswith("_") and not k.startswith("_") and k not in _TRANSIENT and k != "model_"
+    }
+    entry = {
+        "name": step_name,
+        "class": qualname,
+        "params": _encode(est.get_params(deep=False), f"{step_name} parameters"),
+        "fitted": _encode(fitted, f"{step_name} fitted attributes"),
+    }
+    if isinstance(est, BaseKerasImageClassifier) and not hasattr(est, "model_"):
+        raise ValueError(f"{stem}: the network is not fitted.")
+    if isinstance(getattr(est, "model_", None), keras.Model):
+        entry["keras_file"] = f"{stem}.keras"
+        _inference_copy(est.model_).save(folder / entry["keras_file"])
+    return entry
+
+
+def _ensemble_entry(step_name, ensemble, folder, stem):
+    """The fitted members (dropped ones are not stored) and their weights."""
+    members = []
+    for name, member in zip(ensemble._fitted_names(), ensemble.estimators_):
+        rep = member.named_steps["representation"]
+        members.append({
+            "name": name,
+            "representation": None if rep == "passthrough" else _step_entry(
+                "representation", rep, folder, f"{stem}.{name}.representation"
+            ),
+            "network": _step_entry("network", member.named_steps["network"], folder,
+                                   f"{stem}.{name}"),
+        })
+    params = ensemble.get_params(deep=False)
+    del params["estimators"]
+    params["weights"] = ensemble.weights_.tolist()
+    fitted = {
+        k: v for k, v in vars(ensemble).items()
+        if k.endswith("_") and not k.startswith("_")
+        and k not in ("estimators_", "named_estimators_")
+    }
+    return {
+        "name": step_name,
+        "class": "fersk.ensemble.CNNEnsembleClassifier",
+        "params": _encode(params, f"{step_name} parameters"),
+        "fitted": _encode(fitted, f"{step_name} fitted attributes"),
+        "members": members,
+    }
 
 
 def _inference_copy(model):

@@ -140,6 +140,28 @@ def test_string_labels_and_encoded_members(blobs):
     assert ens.predict_proba(X).shape == (90, 3)
 
 
+def test_prefit_members_join_frozen(blobs):
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = blobs
+    # Fitted elsewhere, on the labels themselves (not their codes).
+    prefit = _lr().fit(X, y)
+    scaled = make_pipeline(StandardScaler(), _lr(C=0.05)).fit(X, y)
+    coef = prefit.coef_.copy()
+    ens = CNNEnsembleClassifier(
+        [("a", None, FrozenEstimator(prefit)), ("b", None, FrozenEstimator(scaled))]
+    )
+    # The labels of fit must be the members' own.
+    with pytest.raises(ValueError, match="Member 'a' learned the classes.*not the classes of y"):
+        ens.fit(X, np.where(y == "sad", "unhappy", y))
+    ens.fit(X, y)
+    np.testing.assert_array_equal(prefit.coef_, coef)  # not refitted
+    np.testing.assert_allclose(
+        ens.predict_proba(X), (prefit.predict_proba(X) + scaled.predict_proba(X)) / 2
+    )
+    np.testing.assert_array_equal(clone(ens).fit(X, y).predict_proba(X), ens.predict_proba(X))
+
+
 def test_image_batches_and_layout(blobs):
     X, y = blobs
     images = X.reshape(-1, 6, 6)

@@ -9,7 +9,9 @@ import pytest
 from skimage import data
 from sklearn.pipeline import make_pipeline
 
-from fersk import CNNClassifier, FaceCropper, LBCNNClassifier, MDSMappedLBP, pretrained
+from fersk import (
+    CNNClassifier, CNNEnsembleClassifier, FaceCropper, LBCNNClassifier, MDSMappedLBP, pretrained,
+)
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +97,84 @@ def test_save_refuses_what_it_cannot_store_safely(toy_data, tmp_path):
     custom = make_pipeline(CNNClassifier(build, epochs=1, random_state=0)).fit(X, y)
     with pytest.raises(ValueError, match="cannot store a function"):
         pretrained.save(custom, tmp_path / "d")
+
+
+@pytest.fixture(scope="module")
+def ensemble_pipe(toy_data, mapped_lbcnn):
+    """Levi & Hassner's recipe from trained parts: a raw-pixel network and the
+    mapped-LBP network of ``mapped_lbcnn`` joined as frozen members."""
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = toy_data
+    raw = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                        random_state=0).fit(X, y)
+    ensemble = CNNEnsembleClassifier(
+        [
+            ("raw", None, FrozenEstimator(raw)),
+            ("mapped_lbp", MDSMappedLBP(random_state=0),
+             FrozenEstimator(mapped_lbcnn.named_steps["lbcnnclassifier"])),
+        ],
+        weights=[2, 1],
+    )
+    return make_pipeline(FaceCropper(detector=None, size=(16, 16)), ensemble).fit(X, y)
+
+
+def test_ensemble_round_trip(ensemble_pipe, mapped_lbcnn, toy_data, tmp_path):
+    X, y = toy_data
+    ensemble = ensemble_pipe[-1]
+    # The frozen members were not retrained: the ensemble averages them.
+    np.testing.assert_allclose(
+        ensemble_pipe.predict_proba(X),
+        (2 * ensemble.estimators_[0].predict_proba(X) + mapped_lbcnn[1:].predict_proba(X)) / 3,
+    )
+    folder = pretrained.save(ensemble_pipe, tmp_path / "ens", description="two members")
+    loaded = pretrained.load(folder)
+    np.testing.assert_array_equal(loaded.predict_proba(X), ensemble_pipe.predict_proba(X))
+    again = loaded[-1]
+    assert isinstance(again, CNNEnsembleClassifier)
+    assert list(again.named_estimators_) == ["raw", "mapped_lbp"]
+    np.testing.assert_array_equal(again.weights_, [2.0, 1.0])
+    assert again.get_params()["weights"] == [2.0, 1.0]
+    assert again.classes_.tolist() == ["fear", "happy", "sad"]
+    assert isinstance(again.estimators[1][1], MDSMappedLBP)
+    assert isinstance(again.estimators[0][2], CNNClassifier)  # stored unfrozen
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "cnnensembleclassifier.mapped_lbp.keras", "cnnensembleclassifier.raw.keras",
+        "pipeline.json",
+    ]
+    assert json.loads((folder / "pipeline.json").read_text())["format_version"] == 2
+    # A loaded ensemble is an ordinary estimator: clone and refit work.
+    from sklearn.base import clone
+
+    refit = clone(again).set_params(raw__network__epochs=1).fit(X, y)
+    assert refit.predict_proba(X).shape == (len(X), 3)
+
+
+def test_ensemble_keeps_only_fitted_members(toy_data, tmp_path):
+    X, y = toy_data
+    tiny = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0)
+    ensemble = CNNEnsembleClassifier(
+        [("a", None, tiny), ("gone", None, "drop"), ("b", MDSMappedLBP(random_state=0), tiny)],
+        weights=[1, 5, 3],
+    )
+    pipe = make_pipeline(ensemble).fit(X, y)
+    loaded = pretrained.load(pretrained.save(pipe, tmp_path / "e"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+    assert list(loaded[-1].named_estimators_) == ["a", "b"]
+    assert loaded[-1].weights == [1.0, 3.0]
+
+
+def test_ensemble_members_must_be_storable(toy_data, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = toy_data
+    ensemble = CNNEnsembleClassifier([("lr", None, LogisticRegression())])
+    pipe = make_pipeline(ensemble).fit(X.reshape(len(X), -1), y)
+    with pytest.raises(ValueError, match="LogisticRegression.*cannot hold"):
+        pretrained.save(pipe, tmp_path / "x")
+    with pytest.raises(ValueError, match="fitted CNNEnsembleClassifier"):
+        pretrained.save(make_pipeline(CNNEnsembleClassifier([("a", None, CNNClassifier())])),
+                        tmp_path / "y")
 
 
 # ---------------------------------------------------------------- bundled
