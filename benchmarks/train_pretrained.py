@@ -41,6 +41,17 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--augment", action="store_true")
+    parser.add_argument("--representation", choices=("raw", "mapped_lbp"), default="raw")
+    parser.add_argument("--schedule", choices=("constant", "plateau", "cosine"), default="constant")
+    parser.add_argument("--test-time-flip", action="store_true")
+    parser.add_argument("--init", default=None, help="fine-tune this pretrained model")
+    parser.add_argument(
+        "--ensemble", nargs="+", default=None, metavar="MODEL",
+        help="instead of training, join these trained models (names or folders) into a "
+        "soft-voting CNNEnsembleClassifier",
+    )
+    parser.add_argument("--weights", nargs="+", type=float, default=None,
+                        help="ensemble weights, one per --ensemble model")
     parser.add_argument("--n-train", type=int, default=None, help="stratified subset (smoke runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default="/tmp/fersk_train")
@@ -48,7 +59,27 @@ def main(argv=None):
     parser.add_argument("--from-checkpoint", action="store_true", help="skip training")
     args = parser.parse_args(argv)
 
-    from fersk.cli import _train_fer2013
+    from fersk import pretrained
+    from fersk.cli import _ensemble_fer2013, _train_fer2013
+
+    command = "python benchmarks/train_pretrained.py " + " ".join(argv or sys.argv[1:])
+    if args.ensemble:
+        pipe, metrics = _ensemble_fer2013(
+            args.data, args.ensemble, weights=args.weights, seed=args.seed, command=command
+        )
+        print(json.dumps({k: v for k, v in metrics.items() if "matrix" not in k}, indent=1))
+        members = ", ".join(
+            f"{name} ({pretrained.info(model)['metrics'].get('representation', 'raw')})"
+            for name, model in zip(metrics["members"], args.ensemble)
+        )
+        path = pretrained.save(
+            pipe, Path(args.out) / args.name, metrics=metrics,
+            description=f"Soft-voting ensemble (Levi & Hassner) of {len(args.ensemble)} "
+            f"networks, each on its own representation: {members}; FaceCropper in front "
+            "for photos.",
+        )
+        print(f"saved {path}")
+        return
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -63,25 +94,33 @@ def main(argv=None):
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         augment=args.augment,
+        representation=args.representation,
+        learning_rate_schedule=args.schedule,
+        test_time_flip=args.test_time_flip,
+        init_from=args.init,
         n_train=args.n_train,
         seed=args.seed,
-        command="python benchmarks/train_pretrained.py " + " ".join(argv or sys.argv[1:]),
+        command=command,
         checkpoint=work / f"{args.name}.joblib",
         from_checkpoint=args.from_checkpoint,
     )
     print(json.dumps({k: v for k, v in metrics.items() if "matrix" not in k}, indent=1))
 
-    from fersk import pretrained
-
-    path = pretrained.save(
-        pipe,
-        Path(args.out) / args.name,
-        description=(
-            f"{args.architecture} (width {args.width}) on raw 48x48 grey faces, trained on "
-            "FER-2013 Training, selected on PublicTest; FaceCropper in front for photos."
-        ),
-        metrics=metrics,
-    )
+    if args.init is not None:
+        description = (
+            f"{pretrained.info(args.init)['description']} Fine-tuned on FER-2013 Training "
+            f"(warm start, learning rate {args.learning_rate:g}, {args.schedule} schedule), "
+            "selected on PublicTest."
+        )
+    else:
+        what = {"raw": "raw 48x48 grey faces",
+                "mapped_lbp": "mapped-LBP images (Levi & Hassner) of 48x48 grey faces"}
+        description = (
+            f"{args.architecture} (width {args.width}) on {what[args.representation]}, trained "
+            "on FER-2013 Training, selected on PublicTest; FaceCropper in front for photos."
+        )
+    path = pretrained.save(pipe, Path(args.out) / args.name, description=description,
+                           metrics=metrics)
     print(f"saved {path}")
 
 

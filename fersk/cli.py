@@ -172,9 +172,10 @@ def _build_parser():
     )
     train.add_argument(
         "--model",
-        required=True,
+        default=None,
         metavar="ARCH",
-        help="architecture: kaggle_cnn, lbcnn, facechannel, mtcnn_cnn or vgg_s",
+        help="architecture: kaggle_cnn, lbcnn, facechannel, mtcnn_cnn or vgg_s (required "
+        "unless --init)",
     )
     train.add_argument("--out", required=True, metavar="FOLDER", help="model folder to write")
     train.add_argument(
@@ -208,6 +209,31 @@ def _build_parser():
         "--learning-rate", type=_positive_float, default=1e-3, metavar="LR", help="default 0.001"
     )
     train.add_argument("--augment", action="store_true", help="flips, shifts, zoom, rotations")
+    train.add_argument(
+        "--representation",
+        choices=REPRESENTATIONS,
+        default="raw",
+        help="what the network reads: the grey face (raw, default) or Levi & Hassner's "
+        "mapped-LBP image",
+    )
+    train.add_argument(
+        "--schedule",
+        choices=("constant", "plateau", "cosine"),
+        default="constant",
+        help="learning-rate schedule (default constant; see CNNClassifier)",
+    )
+    train.add_argument(
+        "--test-time-flip",
+        action="store_true",
+        help="the model averages each face and its mirror image when predicting",
+    )
+    train.add_argument(
+        "--init",
+        default=None,
+        metavar="NAME_OR_FOLDER",
+        help="fine-tune this pretrained model (warm start) instead of training a new "
+        "network; its architecture, representation and augmentation are kept",
+    )
     train.add_argument(
         "--n-train",
         type=_positive_int,
@@ -1033,38 +1059,24 @@ def _machine():
     )
 
 
-def _train_fer2013(
-    data,
-    *,
-    architecture,
-    architecture_params,
-    epochs,
-    patience,
-    batch_size,
-    learning_rate,
-    augment,
-    n_train=None,
-    n_test=None,
-    seed=0,
-    command="",
-    checkpoint=None,
-    from_checkpoint=False,
-    load_verbose=1,
-    cache=True,
-):
-    """Train a network on FER-2013 Training, selected on PublicTest.
+#: Image representations a trained network can read (``--representation``).
+REPRESENTATIONS = ("raw", "mapped_lbp")
 
-    Returns the pipeline ``FaceCropper -> network`` and the metrics of its
-    model card.  The fitted network and the fit time are dumped with joblib
-    to ``checkpoint`` (when given), and read back from it instead of
-    training when ``from_checkpoint``.
-    """
-    import joblib
-    from sklearn.metrics import accuracy_score, confusion_matrix
+
+def _representation_steps(representation, seed):
+    """The pipeline steps between the cropper and the network."""
+    if representation == "mapped_lbp":
+        from fersk import MDSMappedLBP
+
+        return [("mdsmappedlbp", MDSMappedLBP(random_state=seed))]
+    return []
+
+
+def _fer_splits(data, *, n_train=None, n_test=None, seed=0, load_verbose=1, cache=True):
+    """FER-2013 Training and PublicTest images and labels (optionally
+    stratified subsets, for smoke runs)."""
     from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import Pipeline
 
-    from fersk import CNNClassifier, FaceCropper
     from fersk.datasets import load_fer2013
 
     fer = load_fer2013(data, usage=["Training", "PublicTest"], verbose=load_verbose, cache=cache)
@@ -1085,50 +1097,211 @@ def _train_fer2013(
             X_test, y_test, train_size=n_test, stratify=y_test, random_state=seed
         )
     print(f"{len(X_train)} Training / {len(X_test)} PublicTest images", flush=True)
+    return X_train, y_train, X_test, y_test
 
-    if from_checkpoint:
-        net, fit_seconds = joblib.load(checkpoint)
-    else:
-        net = CNNClassifier(
-            architecture,
-            architecture_params,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            n_iter_no_change=patience,
-            augment=augment,
-            random_state=seed,
-            verbose=1,
-        )
-        start = time.perf_counter()
-        net.fit(X_train, y_train, validation_data=(X_test, y_test))
-        fit_seconds = time.perf_counter() - start
-        if checkpoint is not None:
-            joblib.dump((net, fit_seconds), checkpoint)
 
+def _publictest_metrics(steps, X_test, y_test):
+    """The end-to-end pipeline ``FaceCropper -> steps`` and its PublicTest
+    accuracy: on FER-2013's faces as they are (crops already, see
+    FaceCropper's notes) and through face detection, as photos would go."""
+    from sklearn.metrics import accuracy_score, confusion_matrix
+    from sklearn.pipeline import Pipeline
+
+    from fersk import FaceCropper
+    from fersk.face import NoFaceWarning
+
+    model = Pipeline(steps)
     start = time.perf_counter()
-    y_pred = net.predict(X_test)
+    proba = model.predict_proba(X_test)
     infer = len(X_test) / (time.perf_counter() - start)
-    acc = accuracy_score(y_test, y_pred)
-    # The end-to-end pipeline: detection on photos; FER-2013's own faces are
-    # crops already (see FaceCropper's notes), scored without detection.
-    pipe = Pipeline([("facecropper", FaceCropper(size=(48, 48))), ("network", net)])
-    pipe_acc = pipe.score(X_test, y_test)
-    metrics = {
-        "publictest_accuracy": round(float(acc), 4),
-        "publictest_accuracy_with_detection": round(float(pipe_acc), 4),
+    y_pred = model.classes_[proba.argmax(axis=1)]
+    pipe = Pipeline([("facecropper", FaceCropper(size=(48, 48))), *steps])
+    with warnings.catch_warnings():
+        # Detection misses faces in many of FER's tight crops; that is measured.
+        warnings.simplefilter("ignore", NoFaceWarning)
+        detection_acc = pipe.score(X_test, y_test)
+    return pipe, {
+        "publictest_accuracy": round(float(accuracy_score(y_test, y_pred)), 4),
+        "publictest_accuracy_with_detection": round(float(detection_acc), 4),
         "publictest_confusion_matrix": confusion_matrix(y_test, y_pred).tolist(),
+        "inference_images_per_second": round(infer, 1),
+    }
+
+
+def _train_fer2013(
+    data,
+    *,
+    architecture,
+    architecture_params,
+    epochs,
+    patience,
+    batch_size,
+    learning_rate,
+    augment,
+    representation="raw",
+    learning_rate_schedule="constant",
+    test_time_flip=False,
+    init_from=None,
+    n_train=None,
+    n_test=None,
+    seed=0,
+    command="",
+    checkpoint=None,
+    from_checkpoint=False,
+    load_verbose=1,
+    cache=True,
+):
+    """Train a network on FER-2013 Training, selected on PublicTest.
+
+    Returns the pipeline ``FaceCropper -> [representation] -> network`` and
+    the metrics of its model card.  With ``init_from`` (a pretrained model's
+    name or folder) its network is trained further (``warm_start``) on its
+    own representation; ``architecture``, ``architecture_params``,
+    ``augment`` and ``representation`` are then the model's, not read.  The
+    fitted steps after the cropper and the fit time are dumped with joblib
+    to ``checkpoint`` (when given), and read back from it instead of
+    training when ``from_checkpoint``.
+    """
+    import joblib
+    from sklearn.pipeline import Pipeline
+
+    from fersk import CNNClassifier, pretrained
+
+    X_train, y_train, X_test, y_test = _fer_splits(
+        data, n_train=n_train, n_test=n_test, seed=seed, load_verbose=load_verbose, cache=cache
+    )
+    training = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "learning_rate_schedule": learning_rate_schedule,
+        "n_iter_no_change": patience,
+        "test_time_flip": test_time_flip,
+        "random_state": seed,
+        "verbose": 1,
+    }
+    init_metrics = {}
+    if from_checkpoint:
+        steps, fit_seconds = joblib.load(checkpoint)
+    else:
+        if init_from is not None:
+            start_pipe = pretrained.load(init_from)
+            init_metrics = pretrained.info(init_from)["metrics"]
+            steps = start_pipe.steps[1:]
+            steps[-1][1].set_params(warm_start=True, **training)
+        else:
+            net = CNNClassifier(
+                architecture, architecture_params, augment=augment, **training
+            )
+            steps = [*_representation_steps(representation, seed), ("network", net)]
+        start = time.perf_counter()
+        Xt_train, Xt_test = X_train, X_test
+        if len(steps) > 1:  # the representation; a loaded one is fitted already
+            representation_pipe = Pipeline(steps[:-1])
+            if init_from is None:
+                Xt_train = representation_pipe.fit_transform(X_train)
+            else:
+                Xt_train = representation_pipe.transform(X_train)
+            Xt_test = representation_pipe.transform(X_test)
+        steps[-1][1].fit(Xt_train, y_train, validation_data=(Xt_test, y_test))
+        fit_seconds = time.perf_counter() - start
+        # The saved model's own fit builds a new network, as any estimator's.
+        steps[-1][1].set_params(warm_start=False)
+        if checkpoint is not None:
+            joblib.dump((steps, fit_seconds), checkpoint)
+
+    net = steps[-1][1]
+    pipe, metrics = _publictest_metrics(steps, X_test, y_test)
+    metrics["test_time_flip"] = bool(net.test_time_flip)
+    if net.test_time_flip:
+        net.set_params(test_time_flip=False)
+        metrics["publictest_accuracy_without_flip"] = round(
+            float(Pipeline(steps).score(X_test, y_test)), 4
+        )
+        net.set_params(test_time_flip=True)
+    metrics.update({
+        "representation": "mapped_lbp" if len(steps) > 1 else "raw",
         "n_train": int(len(X_train)),
         "n_publictest": int(len(X_test)),
         "epochs_run": int(net.n_epochs_),
         "best_epoch": int(net.best_epoch_ + 1),
         "train_seconds": round(fit_seconds, 1),
-        "inference_images_per_second": round(infer, 1),
         "learnable_parameters": int(net.n_trainable_params_),
         "fixed_parameters": int(net.n_fixed_params_),
         "hardware": _machine(),
         "command": command,
-    }
+    })
+    if init_from is not None:
+        metrics["init_from"] = {
+            "model": str(init_from),
+            **{k: init_metrics[k] for k in ("command", "train_seconds", "publictest_accuracy",
+                                            "hardware") if k in init_metrics},
+        }
+    return pipe, metrics
+
+
+def _ensemble_fer2013(
+    data, members, *, weights=None, n_test=None, seed=0, command="", load_verbose=1, cache=True
+):
+    """Join trained models into Levi & Hassner's soft-voting ensemble.
+
+    ``members`` are pretrained models (names or folders) with the same
+    FaceCropper; their networks join a :class:`~fersk.CNNEnsembleClassifier`
+    as :class:`~sklearn.frozen.FrozenEstimator` s, each behind its own
+    representation, and are not retrained.  Returns the pipeline
+    ``FaceCropper -> ensemble`` and the metrics of its model card (PublicTest
+    accuracy of the ensemble and of each member).
+    """
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.pipeline import Pipeline
+
+    from fersk import CNNEnsembleClassifier, pretrained
+
+    X_train, y_train, X_test, y_test = _fer_splits(
+        data, n_test=n_test, seed=seed, load_verbose=load_verbose, cache=cache
+    )
+    triples, member_metrics = [], {}
+    cropper = None
+    for member in members:
+        meta = pretrained.info(member)
+        pipe = pretrained.load(member)
+        if cropper is None:
+            cropper = pipe.steps[0][1]
+        if pipe.steps[0][1].get_params() != cropper.get_params() or len(pipe.steps) > 3:
+            raise ValueError(
+                f"{member}: an ensemble member must be FaceCropper -> [representation] -> "
+                f"network with the first member's FaceCropper; it has {meta['steps']}."
+            )
+        representation = clone(pipe.steps[1][1]) if len(pipe.steps) == 3 else None
+        triples.append((meta["name"], representation, FrozenEstimator(pipe.steps[-1][1])))
+        recorded = meta["metrics"]
+        member_metrics[meta["name"]] = {
+            "publictest_accuracy": round(float(pipe[1:].score(X_test, y_test)), 4),
+            "description": meta["description"],
+            **{k: recorded[k] for k in ("command", "train_seconds", "hardware",
+                                        "learnable_parameters", "init_from") if k in recorded},
+        }
+    # Only the representations are fitted (MDSMappedLBP: from its parameters).
+    ensemble = CNNEnsembleClassifier(triples, weights=weights).fit(X_train, y_train)
+    pipe, metrics = _publictest_metrics([("cnnensembleclassifier", ensemble)], X_test, y_test)
+    train_seconds = sum(
+        m.get("train_seconds", 0) + m.get("init_from", {}).get("train_seconds", 0)
+        for m in member_metrics.values()
+    )
+    metrics.update({
+        "members": member_metrics,
+        "weights": ensemble.weights_.tolist(),
+        "n_train": int(len(X_train)),
+        "n_publictest": int(len(X_test)),
+        "train_seconds": round(train_seconds, 1),
+        "learnable_parameters": sum(
+            m.get("learnable_parameters", 0) for m in member_metrics.values()
+        ),
+        "hardware": _machine(),
+        "command": command,
+    })
+    pipe.steps[0] = ("facecropper", clone(cropper))
     return pipe, metrics
 
 
@@ -1165,7 +1338,28 @@ def _cmd_train(args):
     from fersk import pretrained
 
     _check_data(args.data)
-    params = _architecture_params(args.model, args.width, args.dense_units)
+    if args.init is not None:
+        given = [
+            flag for flag, value in (
+                ("--model", args.model), ("--width", args.width),
+                ("--dense-units", args.dense_units), ("--augment", args.augment or None),
+                ("--representation", None if args.representation == "raw" else 1),
+            ) if value is not None
+        ]
+        if given:
+            raise _UsageError(
+                f"--init fine-tunes a model with its own architecture, representation and "
+                f"augmentation; drop {', '.join(given)}."
+            )
+        try:
+            init_info = pretrained.info(args.init)
+        except ValueError as exc:
+            raise _UsageError(f"--init: {exc}") from None
+        params = None
+    elif args.model is None:
+        raise _UsageError("give --model ARCH (a new network) or --init MODEL (fine-tuning).")
+    else:
+        params = _architecture_params(args.model, args.width, args.dense_units)
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
         raise _UsageError(
@@ -1176,43 +1370,53 @@ def _cmd_train(args):
     except OSError as exc:
         raise _UsageError(f"--out: cannot create {args.out!r} ({exc}).") from None
     command = "fersk " + " ".join(args.argv)
-    from fersk.face import NoFaceWarning
-
     try:
-        with warnings.catch_warnings():
-            # Scoring the pipeline with detection on FER's crops misses faces.
-            warnings.simplefilter("ignore", NoFaceWarning)
-            pipe, metrics = _train_fer2013(
-                args.data,
-                architecture=args.model,
-                architecture_params=params,
-                epochs=args.epochs,
-                patience=args.patience,
-                batch_size=args.batch_size,
-                learning_rate=args.learning_rate,
-                augment=args.augment,
-                n_train=args.n_train,
-                n_test=args.n_test,
-                seed=args.seed,
-                command=command,
-                load_verbose=int(args.verbose),
-                cache=not args.no_cache,
-            )
+        pipe, metrics = _train_fer2013(
+            args.data,
+            architecture=args.model,
+            architecture_params=params,
+            epochs=args.epochs,
+            patience=args.patience,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            augment=args.augment,
+            representation=args.representation,
+            learning_rate_schedule=args.schedule,
+            test_time_flip=args.test_time_flip,
+            init_from=args.init,
+            n_train=args.n_train,
+            n_test=args.n_test,
+            seed=args.seed,
+            command=command,
+            load_verbose=int(args.verbose),
+            cache=not args.no_cache,
+        )
     except ValueError as exc:
         raise _Failure(str(exc)) from None
+    net = pipe.steps[-1][1]
     metrics.update(
-        architecture=args.model,
-        architecture_params=params,
-        augment=bool(args.augment),
+        architecture=getattr(net, "architecture", type(net).__name__),
+        architecture_params=getattr(net, "architecture_params", None),
+        augment=bool(net.augment),
         seed=args.seed,
     )
     print(json.dumps({k: v for k, v in metrics.items() if "matrix" not in k}, indent=1))
-    shape = ", ".join(f"{k} {v}" for k, v in params.items())
-    subset = f" ({metrics['n_train']} images)" if args.n_train else ""
-    description = args.description or (
-        f"{args.model}{f' ({shape})' if shape else ''} on raw 48x48 grey faces, trained on "
-        f"FER-2013 Training{subset}, selected on PublicTest; FaceCropper in front for photos."
-    )
+    if args.init is not None:
+        description = args.description or (
+            f"{init_info['description']} Fine-tuned on FER-2013 Training (warm start, "
+            f"learning rate {args.learning_rate:g}, {args.schedule} schedule), selected on "
+            "PublicTest."
+        )
+    else:
+        shape = ", ".join(f"{k} {v}" for k, v in params.items())
+        subset = f" ({metrics['n_train']} images)" if args.n_train else ""
+        what = {"raw": "raw 48x48 grey faces",
+                "mapped_lbp": "mapped-LBP images (Levi & Hassner) of 48x48 grey faces"}
+        description = args.description or (
+            f"{args.model}{f' ({shape})' if shape else ''} on {what[args.representation]}, "
+            f"trained on FER-2013 Training{subset}, selected on PublicTest; FaceCropper in "
+            "front for photos."
+        )
     path = pretrained.save(pipe, out, description=description, metrics=metrics)
     print(f"saved {path}")
     return EXIT_OK

@@ -463,6 +463,99 @@ def test_train_writes_a_loadable_model(capsys, tmp_path, fer2013_root):
     assert status == 2 and "--overwrite" in err
 
 
+@pytest.mark.slow
+def test_train_mapped_lbp_then_fine_tune_then_ensemble(capsys, tmp_path, fer2013_root):
+    """The recipe of the bundled ensemble, in miniature: a mapped-LBP
+    network, a fine-tuning phase (--init) and the two joined as members."""
+    import runpy
+
+    from sklearn.pipeline import Pipeline
+
+    from fersk import CNNEnsembleClassifier, MDSMappedLBP, pretrained
+    from fersk.datasets import load_fer2013
+
+    tiny = ["--width", "0.125", "--dense-units", "8", "--n-train", "60", "--n-test", "70"]
+    lbp = tmp_path / "lbp"
+    status, stdout, _ = _run(
+        capsys, "train", "--data", fer2013_root, "--model", "mtcnn_cnn", "--out", lbp,
+        "--representation", "mapped_lbp", "--schedule", "cosine", "--test-time-flip",
+        "--epochs", "2", *tiny,
+    )
+    assert status == 0, stdout
+    meta = pretrained.info(lbp)
+    assert [cls for _, cls in meta["steps"]] == [
+        "fersk.face.FaceCropper", "fersk.mapped_lbp.MDSMappedLBP", "fersk.classifiers.CNNClassifier",
+    ]
+    assert "mapped-LBP images" in meta["description"]
+    metrics = meta["metrics"]
+    assert metrics["representation"] == "mapped_lbp" and metrics["test_time_flip"] is True
+    assert 0 <= metrics["publictest_accuracy_without_flip"] <= 1
+    net = pretrained.load(lbp)[-1]
+    assert net.test_time_flip and net.learning_rate_schedule == "cosine" and not net.warm_start
+
+    # Fine-tuning keeps the architecture and representation of the model.
+    tuned = tmp_path / "tuned"
+    status, stdout, _ = _run(
+        capsys, "train", "--data", fer2013_root, "--init", lbp, "--out", tuned,
+        "--learning-rate", "1e-4", "--epochs", "1", "--n-train", "60", "--n-test", "70",
+    )
+    assert status == 0, stdout
+    meta = pretrained.info(tuned)
+    assert meta["steps"] == pretrained.info(lbp)["steps"]
+    assert meta["metrics"]["init_from"]["model"] == str(lbp)
+    assert meta["metrics"]["architecture_params"] == {"width": 0.125, "dense_units": 8}
+    assert "Fine-tuned" in meta["description"] and meta["metrics"]["epochs_run"] == 1
+    before, after = pretrained.load(lbp)[-1], pretrained.load(tuned)[-1]
+    assert after.learning_rate == 1e-4 and not after.warm_start
+    # same normaliser (kept), other weights (trained further)
+    assert before.model_.get_layer("standardize").get_config() == (
+        after.model_.get_layer("standardize").get_config()
+    )
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(before.model_.get_weights(), after.model_.get_weights())
+    )
+
+    # Both models joined, neither retrained.
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "train_pretrained.py"
+    runpy.run_path(str(script), run_name="recipe")["main"]([
+        "--data", str(fer2013_root), "--name", "ens", "--out", str(tmp_path),
+        "--ensemble", str(lbp), str(tuned), "--weights", "1", "3",
+    ])
+    ens_meta = pretrained.info(tmp_path / "ens")
+    assert ens_meta["steps"] == [
+        ("facecropper", "fersk.face.FaceCropper"),
+        ("cnnensembleclassifier", "fersk.ensemble.CNNEnsembleClassifier"),
+    ]
+    assert list(ens_meta["metrics"]["members"]) == ["lbp", "tuned"]
+    assert "lbp (mapped_lbp), tuned (mapped_lbp)" in ens_meta["description"]
+    ens = pretrained.load(tmp_path / "ens")
+    assert isinstance(ens[-1], CNNEnsembleClassifier)
+    assert isinstance(ens[-1].named_estimators_["lbp"][0], MDSMappedLBP)
+    fer = load_fer2013(fer2013_root, usage="PublicTest")
+    X = fer.images[:30]
+    members = [Pipeline(pretrained.load(m).steps[1:]) for m in (lbp, tuned)]
+    np.testing.assert_allclose(
+        ens[1:].predict_proba(X),
+        (members[0].predict_proba(X) + 3 * members[1].predict_proba(X)) / 4,
+        rtol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--init", "fer2013_cnn", "--model", "kaggle_cnn"], "drop --model"),
+        (["--init", "fer2013_cnn", "--representation", "mapped_lbp"], "drop --representation"),
+        (["--init", "no_such_model"], "--init: no pretrained model"),
+        ([], "give --model ARCH"),
+    ],
+)
+def test_train_init_usage_errors(capsys, tmp_path, photos, extra, message):
+    status, _, err = _run(capsys, "train", "--data", photos, "--out", tmp_path / "m", *extra)
+    assert status == 2 and message in err
+
+
 @pytest.fixture()
 def fer_csv(tmp_path, fer_small, monkeypatch):
     """fer_small's 140 PublicTest faces as a Kaggle-format CSV."""
