@@ -65,7 +65,8 @@ def main(argv=None):
     command = "python benchmarks/train_pretrained.py " + " ".join(argv or sys.argv[1:])
     if args.ensemble:
         pipe, metrics = _ensemble_fer2013(
-            args.data, args.ensemble, weights=args.weights, seed=args.seed, command=command
+            args.data, args.ensemble, weights=args.weights,
+            test_time_flip=args.test_time_flip, seed=args.seed, command=command,
         )
         print(json.dumps({k: v for k, v in metrics.items() if "matrix" not in k}, indent=1))
         members = ", ".join(

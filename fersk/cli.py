@@ -1241,14 +1241,16 @@ def _train_fer2013(
 
 
 def _ensemble_fer2013(
-    data, members, *, weights=None, n_test=None, seed=0, command="", load_verbose=1, cache=True
+    data, members, *, weights=None, test_time_flip=False, n_test=None, seed=0, command="",
+    load_verbose=1, cache=True,
 ):
     """Join trained models into Levi & Hassner's soft-voting ensemble.
 
     ``members`` are pretrained models (names or folders) with the same
     FaceCropper; their networks join a :class:`~fersk.CNNEnsembleClassifier`
     as :class:`~sklearn.frozen.FrozenEstimator` s, each behind its own
-    representation, and are not retrained.  Returns the pipeline
+    representation, and are not retrained (``test_time_flip`` switches each
+    member's mirror-image averaging on).  Returns the pipeline
     ``FaceCropper -> ensemble`` and the metrics of its model card (PublicTest
     accuracy of the ensemble and of each member).
     """
@@ -1274,6 +1276,8 @@ def _ensemble_fer2013(
                 f"network with the first member's FaceCropper; it has {meta['steps']}."
             )
         representation = clone(pipe.steps[1][1]) if len(pipe.steps) == 3 else None
+        if test_time_flip:
+            pipe.steps[-1][1].set_params(test_time_flip=True)
         triples.append((meta["name"], representation, FrozenEstimator(pipe.steps[-1][1])))
         recorded = meta["metrics"]
         member_metrics[meta["name"]] = {
@@ -1292,6 +1296,7 @@ def _ensemble_fer2013(
     metrics.update({
         "members": member_metrics,
         "weights": ensemble.weights_.tolist(),
+        "test_time_flip": bool(test_time_flip),
         "n_train": int(len(X_train)),
         "n_publictest": int(len(X_test)),
         "train_seconds": round(train_seconds, 1),

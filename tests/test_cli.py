@@ -520,7 +520,7 @@ def test_train_mapped_lbp_then_fine_tune_then_ensemble(capsys, tmp_path, fer2013
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "train_pretrained.py"
     runpy.run_path(str(script), run_name="recipe")["main"]([
         "--data", str(fer2013_root), "--name", "ens", "--out", str(tmp_path),
-        "--ensemble", str(lbp), str(tuned), "--weights", "1", "3",
+        "--ensemble", str(lbp), str(tuned), "--weights", "1", "3", "--test-time-flip",
     ])
     ens_meta = pretrained.info(tmp_path / "ens")
     assert ens_meta["steps"] == [
@@ -534,7 +534,11 @@ def test_train_mapped_lbp_then_fine_tune_then_ensemble(capsys, tmp_path, fer2013
     assert isinstance(ens[-1].named_estimators_["lbp"][0], MDSMappedLBP)
     fer = load_fer2013(fer2013_root, usage="PublicTest")
     X = fer.images[:30]
-    members = [Pipeline(pretrained.load(m).steps[1:]) for m in (lbp, tuned)]
+    assert ens_meta["metrics"]["test_time_flip"] is True
+    members = [
+        Pipeline(pretrained.load(m).steps[1:]).set_params(network__test_time_flip=True)
+        for m in (lbp, tuned)
+    ]
     np.testing.assert_allclose(
         ens[1:].predict_proba(X),
         (members[0].predict_proba(X) + 3 * members[1].predict_proba(X)) / 4,
