@@ -304,8 +304,10 @@ def main(argv=None):
       a row per image with a face (file, box, emotion, probabilities); a
       row per sampled frame of a video.
     - ``fersk train --data PATH --model ARCH --out FOLDER [--epochs N]
-      [--width W] [--augment] [--n-train N] [--seed S]``: train on
-      FER-2013 and write a model folder that ``--model`` accepts.
+      [--width W] [--augment] [--representation raw|mapped_lbp]
+      [--schedule S] [--test-time-flip] [--n-train N] [--seed S]``: train on
+      FER-2013 and write a model folder that ``--model`` accepts;
+      ``--init M`` instead of ``--model`` fine-tunes a saved model.
     - ``fersk evaluate --data PATH [--model M] [--usage PublicTest]
       [--out DIR] [--json]``: accuracy, per-class report, confusion
       matrix and training-curve plots.
