@@ -410,6 +410,28 @@ def test_video_csv_time_series(capsys, tmp_path, clip, toy_model, pipeline):
     assert rows[0]["emotion"] == FER[expected.argmax()]
 
 
+def test_mp4_video_time_series(capsys, tmp_path, toy_model, pipeline):
+    """An H.264 mp4 (the usual camera file), read through imageio's pyav plugin."""
+    pytest.importorskip("av", reason="mp4 decoding needs the video extra (av)")
+    import imageio.v3 as iio
+
+    face = data.astronaut()[:256, 100:356]
+    frames = np.stack([face, face[:, ::-1], data.coffee()[:256, :256], face])
+    video = tmp_path / "clip.mp4"
+    iio.imwrite(video, frames, plugin="pyav", codec="libx264", fps=10)
+    out_csv = tmp_path / "clip.csv"
+    status, _, _ = _run(capsys, "predict", video, "--model", toy_model, "--csv", out_csv)
+    assert status == 0
+    with open(out_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["frame"] for r in rows] == ["0", "1", "2", "3"]
+    assert [float(r["time_s"]) for r in rows] == [0.0, 0.1, 0.2, 0.3]  # from the 10 fps
+    assert [r["face"] for r in rows] == ["detected", "detected", "none", "detected"]
+    decoded = iio.imread(video, plugin="pyav")  # lossy: compare with what was decoded
+    expected = _proba(pipeline, [decoded[3]])[0]
+    np.testing.assert_allclose([float(rows[3][n]) for n in FER], expected, atol=6e-5)
+
+
 def test_video_every_n_frames(capsys, clip, toy_model):
     status, out, _ = _run(capsys, "predict", clip, "--model", toy_model, "--json", "--every", "2")
     assert status == 0
