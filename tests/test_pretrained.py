@@ -214,6 +214,41 @@ def test_default_model_loads_in_a_fresh_process():
     np.testing.assert_allclose(fresh, here, atol=1e-6)
 
 
+def test_bundled_ensemble_is_levi_hassner(fer_small):
+    """fer2013_ensemble: a raw-face and a mapped-LBP network, flip-averaged,
+    soft-voting with the weights on its card."""
+    from fersk import CNNEnsembleClassifier
+
+    assert "fer2013_ensemble" in pretrained.available()
+    meta = pretrained.info("fer2013_ensemble")
+    metrics = meta["metrics"]
+    assert list(metrics["members"]) == ["fer2013_cnn", "fer2013_mapped_lbp"]
+    for key in ("publictest_accuracy", "train_seconds", "hardware", "command", "weights"):
+        assert key in metrics
+    model = pretrained.load("fer2013_ensemble")
+    ensemble = model[-1]
+    assert isinstance(ensemble, CNNEnsembleClassifier)
+    raw, lbp = ensemble.estimators_
+    assert raw[0] == "passthrough" and isinstance(lbp[0], MDSMappedLBP)
+    assert raw[-1].test_time_flip and lbp[-1].test_time_flip
+    np.testing.assert_array_equal(ensemble.weights_, metrics["weights"])
+
+    X, y = fer_small[:2]
+    model.set_params(facecropper__detector=None)  # FER faces are crops
+    w = ensemble.weights_
+    np.testing.assert_allclose(
+        model.predict_proba(X),
+        (w[0] * raw.predict_proba(X) + w[1] * lbp.predict_proba(X)) / w.sum(),
+        rtol=1e-6,
+    )
+    assert model.score(X, y) > 0.4  # 20 faces per class: chance is 1/7
+
+    model.set_params(facecropper__detector="skimage")
+    names = meta["class_names"]
+    assert names[model.predict([data.astronaut()])[0]] == "happy"
+    np.testing.assert_array_equal(model.named_steps["facecropper"].boxes_, [[65, 175, 99, 99]])
+
+
 def test_predict_photos_example_reports_every_photo(capsys):
     import runpy
     from pathlib import Path
