@@ -60,7 +60,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from fersk import pretrained
-    from fersk.cli import _ensemble_fer2013, _train_fer2013
+    from fersk.cli import _description, _ensemble_fer2013, _train_fer2013
 
     command = "python benchmarks/train_pretrained.py " + " ".join(argv or sys.argv[1:])
     if args.ensemble:
@@ -107,19 +107,14 @@ def main(argv=None):
     )
     print(json.dumps({k: v for k, v in metrics.items() if "matrix" not in k}, indent=1))
 
-    if args.init is not None:
-        description = (
-            f"{pretrained.info(args.init)['description']} Fine-tuned on FER-2013 Training "
-            f"(warm start, learning rate {args.learning_rate:g}, {args.schedule} schedule), "
-            "selected on PublicTest."
-        )
-    else:
-        what = {"raw": "raw 48x48 grey faces",
-                "mapped_lbp": "mapped-LBP images (Levi & Hassner) of 48x48 grey faces"}
-        description = (
-            f"{args.architecture} (width {args.width}) on {what[args.representation]}, trained "
-            "on FER-2013 Training, selected on PublicTest; FaceCropper in front for photos."
-        )
+    description = _description(
+        architecture=args.architecture,
+        shape=f"width {args.width}",
+        representation=args.representation,
+        init_from=args.init,
+        learning_rate=args.learning_rate,
+        schedule=args.schedule,
+    )
     path = pretrained.save(pipe, Path(args.out) / args.name, description=description,
                            metrics=metrics)
     print(f"saved {path}")

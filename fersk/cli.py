@@ -1312,6 +1312,29 @@ def _ensemble_fer2013(
     return pipe, metrics
 
 
+def _description(
+    *, architecture, shape, representation, subset="", init_from=None, learning_rate=None,
+    schedule=None,
+):
+    """The one-line description of a trained model, for its card."""
+    if init_from is not None:
+        from fersk import pretrained
+
+        return (
+            f"{pretrained.info(init_from)['description']} Fine-tuned on FER-2013 Training "
+            f"(warm start, learning rate {learning_rate:g}, {schedule} schedule), selected "
+            "on PublicTest."
+        )
+    what = {
+        "raw": "raw 48x48 grey faces",
+        "mapped_lbp": "mapped-LBP images (Levi & Hassner) of 48x48 grey faces",
+    }[representation]
+    return (
+        f"{architecture}{f' ({shape})' if shape else ''} on {what}, trained on FER-2013 "
+        f"Training{subset}, selected on PublicTest; FaceCropper in front for photos."
+    )
+
+
 def _architecture_params(architecture, width, dense_units):
     """Builder keyword arguments from --width/--dense-units, checked."""
     import inspect
@@ -1359,7 +1382,7 @@ def _cmd_train(args):
                 f"augmentation; drop {', '.join(given)}."
             )
         try:
-            init_info = pretrained.info(args.init)
+            pretrained.info(args.init)
         except ValueError as exc:
             raise _UsageError(f"--init: {exc}") from None
         params = None
@@ -1408,22 +1431,15 @@ def _cmd_train(args):
         seed=args.seed,
     )
     print(json.dumps({k: v for k, v in metrics.items() if "matrix" not in k}, indent=1))
-    if args.init is not None:
-        description = args.description or (
-            f"{init_info['description']} Fine-tuned on FER-2013 Training (warm start, "
-            f"learning rate {args.learning_rate:g}, {args.schedule} schedule), selected on "
-            "PublicTest."
-        )
-    else:
-        shape = ", ".join(f"{k} {v}" for k, v in params.items())
-        subset = f" ({metrics['n_train']} images)" if args.n_train else ""
-        what = {"raw": "raw 48x48 grey faces",
-                "mapped_lbp": "mapped-LBP images (Levi & Hassner) of 48x48 grey faces"}
-        description = args.description or (
-            f"{args.model}{f' ({shape})' if shape else ''} on {what[args.representation]}, "
-            f"trained on FER-2013 Training{subset}, selected on PublicTest; FaceCropper in "
-            "front for photos."
-        )
+    description = args.description or _description(
+        architecture=args.model,
+        shape=", ".join(f"{k} {v}" for k, v in (params or {}).items()),
+        representation=args.representation,
+        subset=f" ({metrics['n_train']} images)" if args.n_train else "",
+        init_from=args.init,
+        learning_rate=args.learning_rate,
+        schedule=args.schedule,
+    )
     path = pretrained.save(pipe, out, description=description, metrics=metrics)
     print(f"saved {path}")
     return EXIT_OK
