@@ -292,6 +292,14 @@ def _unfrozen(est):
     return est.estimator if isinstance(est, FrozenEstimator) else est
 
 
+def _fitted_attributes(est, skip):
+    """Public fitted attributes (``name_``) other than those in ``skip``."""
+    return {
+        k: v for k, v in vars(est).items()
+        if k.endswith("_") and not k.startswith("_") and k not in skip
+    }
+
+
 def _step_entry(step_name, est, folder, stem):
     """JSON entry of one fitted step; its network, if any, written as ``stem.keras``."""
     import keras
@@ -308,10 +316,7 @@ def _step_entry(step_name, est, folder, stem):
         )
     if isinstance(est, CNNEnsembleClassifier):
         return _ensemble_entry(step_name, est, folder, stem)
-    fitted = {
-        k: v for k, v in vars(est).items()
-        if k.endswith("_") and not k.startswith("_") and k not in _TRANSIENT and k != "model_"
-    }
+    fitted = _fitted_attributes(est, skip=_TRANSIENT | {"model_"})
     entry = {
         "name": step_name,
         "class": qualname,
@@ -342,11 +347,7 @@ def _ensemble_entry(step_name, ensemble, folder, stem):
     params = ensemble.get_params(deep=False)
     del params["estimators"]
     params["weights"] = ensemble.weights_.tolist()
-    fitted = {
-        k: v for k, v in vars(ensemble).items()
-        if k.endswith("_") and not k.startswith("_")
-        and k not in ("estimators_", "named_estimators_")
-    }
+    fitted = _fitted_attributes(ensemble, skip={"estimators_", "named_estimators_"})
     return {
         "name": step_name,
         "class": "fersk.ensemble.CNNEnsembleClassifier",
