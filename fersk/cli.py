@@ -1258,7 +1258,6 @@ def _ensemble_fer2013(
     """
     from sklearn.base import clone
     from sklearn.frozen import FrozenEstimator
-    from sklearn.pipeline import Pipeline
 
     from fersk import CNNEnsembleClassifier, pretrained
 

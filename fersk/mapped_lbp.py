@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.spatial.distance import pdist, squareform
+from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.manifold import MDS
 from sklearn.utils._param_validation import Interval, StrOptions

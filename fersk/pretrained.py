@@ -151,7 +151,6 @@ def load(name=None):
     >>> names[model.predict([data.astronaut()])[0]] in names
     True
     """
-    import keras
 
     import fersk.layers  # noqa: F401  (registers fersk's layers for safe loading)
 

@@ -337,8 +337,8 @@ def test_warm_start_continues_training():
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert clf.n_epochs_ == 2 and len(clf.history_["loss"]) == 2
     np.testing.assert_allclose(clf.history_["learning_rate"], 1e-3, rtol=1e-6)
-    # A cold fit of the same data starts from scratch, far above where the
-    # warm fit starts.
+    # A cold fit starts from scratch (the same first loss again); a warm fit
+    # of the same data starts below it.
     assert LBCNNClassifier(**kw).fit(X, y).history_["loss"][0] == pytest.approx(first_loss[0])
     warm = LBCNNClassifier(**kw).fit(X, y).set_params(warm_start=True, epochs=1).fit(X, y)
     assert warm.history_["loss"][0] < first_loss[0]
