@@ -59,20 +59,39 @@ def model_params(name, width):
 
 
 def plain_fit_seconds(est, X, y):
-    """Time a hand-written model.fit of the estimator's network on the same data."""
+    """Time a hand-written model.fit of the estimator's network on the same
+    data, with the same optimizer, schedule, loss and XLA setting."""
     import keras
 
     x = est._as_model_input(X)
     keras.utils.set_random_seed(0)
-    model = est._assemble_model(x, len(np.unique(y)), 0)
+    n_classes = len(np.unique(y))
+    model = est._assemble_model(x, n_classes, 0)
+    n_steps = -(-len(x) // est.batch_size) * est.epochs
+    if est.label_smoothing:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=est.label_smoothing)
+        y = np.eye(n_classes, dtype=np.float32)[y]
+    else:
+        loss = "sparse_categorical_crossentropy"
     model.compile(
-        optimizer=keras.optimizers.get({"class_name": est.optimizer, "config": {"learning_rate": est.learning_rate}}),
-        loss="sparse_categorical_crossentropy",
+        optimizer=est._make_optimizer(est._learning_rate(n_steps)),
+        loss=loss,
         metrics=["accuracy"],
+        jit_compile=est.jit_compile,
     )
     t = time.perf_counter()
     model.fit(x, y, batch_size=est.batch_size, epochs=est.epochs, verbose=0, shuffle=True)
     return time.perf_counter() - t
+
+
+def _param(text):
+    import json
+
+    key, _, value = text.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def main(argv=None):
@@ -89,6 +108,11 @@ def main(argv=None):
     )
     parser.add_argument("--overhead-model", default=None, help="architecture for the overhead test (default: first)")
     parser.add_argument("--augment", action="store_true")
+    parser.add_argument(
+        "--param", action="append", default=[], type=_param, metavar="KEY=VALUE",
+        help="another CNNClassifier parameter for every network, VALUE in JSON "
+        "(e.g. crop_size=40, optimizer=sgd, jit_compile=true); repeatable",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -111,6 +135,7 @@ def main(argv=None):
         est = CNNClassifier(
             name, model_params(name, args.width), epochs=args.epochs, batch_size=args.batch_size,
             augment=args.augment, n_iter_no_change=5, random_state=args.seed, verbose=1,
+            **dict(args.param),
         )
         t = time.perf_counter()
         est.fit(X_train, y_train, validation_data=(X_test, y_test))
@@ -132,7 +157,8 @@ def main(argv=None):
     name = args.overhead_model or args.models.split(",")[0]
     epochs = min(args.epochs, 2)
     est = CNNClassifier(name, model_params(name, args.width), epochs=epochs, batch_size=args.batch_size,
-                        n_iter_no_change=None, random_state=args.seed)
+                        augment=args.augment, n_iter_no_change=None, random_state=args.seed,
+                        **dict(args.param))
     plain, wrapped = [], []
     for _ in range(3):  # alternate; the best of three of each (shared machines are noisy)
         plain.append(plain_fit_seconds(est, X_train, y_train))
@@ -140,9 +166,11 @@ def main(argv=None):
         est.fit(X_train, y_train)
         wrapped.append(time.perf_counter() - t)
     ratio = min(wrapped) / min(plain)
+    n_seen = len(X_train) * epochs
     print(
         f"\nwrapper overhead ({name}, {epochs} epochs, {len(X_train)} images): "
-        f"plain model.fit {min(plain):.1f}s, CNNClassifier.fit {min(wrapped):.1f}s, ratio {ratio:.3f} "
+        f"plain model.fit {min(plain):.1f}s ({n_seen / min(plain):.0f} img/s), "
+        f"CNNClassifier.fit {min(wrapped):.1f}s ({n_seen / min(wrapped):.0f} img/s), ratio {ratio:.3f} "
         f"(all runs: plain {[round(v, 1) for v in plain]}, wrapped {[round(v, 1) for v in wrapped]})"
     )
 

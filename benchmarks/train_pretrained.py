@@ -25,8 +25,30 @@ import os
 import sys
 from pathlib import Path
 
+from fersk._keras_base import LEARNING_RATE_SCHEDULES
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("FERSK_FER2013", ROOT.parent / "shared/data/fer2013"))
+
+
+def _param(text):
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value  # a bare string: optimizer=sgd
+
+
+def _training_state(folder, resume):
+    """The run's training-state folder; one left by an interrupted run is
+    continued with --resume and refused without it (it would be resumed
+    silently by a run with other settings)."""
+    if folder.exists() and any(folder.iterdir()) and not resume:
+        sys.exit(f"{folder} holds an interrupted run: pass --resume to continue it, or "
+                 "delete the folder to start again.")
+    return folder
 
 
 def main(argv=None):
@@ -42,7 +64,16 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--augment", action="store_true")
     parser.add_argument("--representation", choices=("raw", "mapped_lbp"), default="raw")
-    parser.add_argument("--schedule", choices=("constant", "plateau", "cosine"), default="constant")
+    parser.add_argument("--schedule", choices=LEARNING_RATE_SCHEDULES, default="constant")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", type=_param,
+        help="any other CNNClassifier parameter, VALUE in JSON (crop_size=40, "
+        "optimizer=sgd, augment='{\"zoom\": 0}'); repeatable",
+    )
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue the run interrupted in --work (weights, optimizer, schedule, epoch)",
+    )
     parser.add_argument("--test-time-flip", action="store_true")
     parser.add_argument("--init", default=None, help="fine-tune this pretrained model")
     parser.add_argument(
@@ -58,6 +89,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(ROOT / "fersk" / "models"), help="models folder")
     parser.add_argument("--from-checkpoint", action="store_true", help="skip training")
     args = parser.parse_args(argv)
+    network_params = dict(args.param)
 
     from fersk import pretrained
     from fersk.cli import _description, _ensemble_fer2013, _train_fer2013
@@ -99,6 +131,8 @@ def main(argv=None):
         learning_rate_schedule=args.schedule,
         test_time_flip=args.test_time_flip,
         init_from=args.init,
+        network_params=network_params,
+        training_state=_training_state(work / f"{args.name}.state", args.resume),
         n_train=args.n_train,
         seed=args.seed,
         command=command,

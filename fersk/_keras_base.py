@@ -14,6 +14,7 @@ returning an uncompiled :class:`keras.Model` with a softmax output.
 import os
 import random
 import tempfile
+import weakref
 from numbers import Integral, Real
 
 import keras
@@ -28,6 +29,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 
 import fersk.layers  # noqa: F401  (registers the custom layers for loading)
 from fersk._validation import check_random_state_int, validate_images
+from fersk.layers import RandomAffine, RandomCenterCrop, RandomErasing
 
 OPTIMIZERS = {"adam", "adamw", "sgd", "rmsprop", "adamax", "nadam", "adagrad", "adadelta"}
 
@@ -40,11 +42,21 @@ EAGER_MAX_STEPS = 32
 #: half the early-stopping patience without improvement (Keras's
 #: ReduceLROnPlateau); "cosine" decays it to 0 over all the fit's steps
 #: (Keras's CosineDecay, Loshchilov & Hutter's SGDR without restarts).
-LEARNING_RATE_SCHEDULES = ("constant", "plateau", "cosine")
+LEARNING_RATE_SCHEDULES = ("constant", "plateau", "cosine", "warmup_cosine")
+
+#: Values of ``test_time_crops``: the centre window only, or the five
+#: windows of the ten-crop protocol (four corners and the centre; with
+#: ``test_time_flip`` their mirror images too, ten views).
+TEST_TIME_CROPS = ("center", "five")
 
 #: Strength of the ``augment=True`` transformations (standard FER practice:
 #: horizontal flips, shifts and zoom of 10 %, rotations of +-10 degrees).
 AUGMENTATION = {"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}
+
+
+#: Inference models (test-time views + network) of fitted Keras models, by
+#: setting; an entry goes with its fitted model.
+_INFERENCE_MODELS = weakref.WeakKeyDictionary()
 
 
 class _KerasModelBytes:
@@ -141,6 +153,26 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         Average the probabilities of each image and of its mirror image.
     warm_start : bool, default=False
         Continue training the fitted model instead of building a new one.
+    crop_size : int, tuple of int or None, default=None
+        Random crops of this size in training, the centre crop in inference.
+    test_time_crops : {"center", "five"}, default="center"
+        Windows averaged at prediction (with ``crop_size``).
+    label_smoothing : float, default=0.0
+        Label smoothing of the cross-entropy.
+    momentum : float, default=0.9
+        Momentum of SGD.
+    nesterov : bool, default=True
+        Nesterov momentum for SGD.
+    weight_decay : float or None, default=None
+        Decoupled weight decay of the optimizer.
+    warmup_fraction : float, default=0.1
+        Share of the steps of linear warm-up ("warmup_cosine").
+    random_erasing : float, default=0.0
+        Probability of erasing a random rectangle of a training image.
+    jit_compile : bool or "auto", default="auto"
+        XLA compilation of training and prediction.
+    checkpoint_dir : str, path or None, default=None
+        Folder of the resumable training state.
     """
 
     _parameter_constraints = {
@@ -153,13 +185,23 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
-        "augment": ["boolean"],
+        "augment": ["boolean", dict],
         "input_scaling": [StrOptions({"standardize", "none"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "predict_batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "test_time_flip": ["boolean"],
         "warm_start": ["boolean"],
+        "crop_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+        "test_time_crops": [StrOptions(set(TEST_TIME_CROPS))],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterov": ["boolean"],
+        "weight_decay": [Interval(Real, 0, None, closed="left"), None],
+        "warmup_fraction": [Interval(Real, 0, 1, closed="left")],
+        "random_erasing": [Interval(Real, 0, 1, closed="both")],
+        "jit_compile": ["boolean", StrOptions({"auto"})],
+        "checkpoint_dir": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -181,6 +223,16 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         predict_batch_size=None,
         test_time_flip=False,
         warm_start=False,
+        crop_size=None,
+        test_time_crops="center",
+        label_smoothing=0.0,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=None,
+        warmup_fraction=0.1,
+        random_erasing=0.0,
+        jit_compile="auto",
+        checkpoint_dir=None,
     ):
         self.image_shape = image_shape
         self.batch_size = batch_size
@@ -198,6 +250,16 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         self.predict_batch_size = predict_batch_size
         self.test_time_flip = test_time_flip
         self.warm_start = warm_start
+        self.crop_size = crop_size
+        self.test_time_crops = test_time_crops
+        self.label_smoothing = label_smoothing
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weight_decay = weight_decay
+        self.warmup_fraction = warmup_fraction
+        self.random_erasing = random_erasing
+        self.jit_compile = jit_compile
+        self.checkpoint_dir = checkpoint_dir
 
     # ------------------------------------------------------------------ hooks
     def _build_network(self, input_shape, n_classes, seed):  # pragma: no cover
@@ -249,25 +311,58 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         )
         return {i: float(w) for i, w in enumerate(weights)}
 
+    def _augmentation_strengths(self):
+        if not isinstance(self.augment, dict):
+            return AUGMENTATION if self.augment else None
+        unknown = sorted(set(self.augment) - set(AUGMENTATION))
+        if unknown:
+            raise ValueError(
+                f"augment has unknown keys {unknown}; use some of {sorted(AUGMENTATION)}."
+            )
+        strengths = {**AUGMENTATION, **self.augment}
+        for key, value in strengths.items():
+            if not isinstance(value, Real) or not value >= 0:
+                raise ValueError(f"augment[{key!r}] must be a number >= 0; got {value!r}.")
+        return strengths
+
+    def _crop_shape(self, input_shape):
+        """The (height, width) of ``crop_size`` for images of ``input_shape``, or None."""
+        if self.crop_size is None:
+            return None
+        size = self.crop_size
+        size = (size, size) if isinstance(size, Integral) else tuple(size)
+        if len(size) != 2 or not all(isinstance(v, Integral) and v >= 1 for v in size):
+            raise ValueError(
+                f"crop_size must be an int or a pair of ints >= 1; got {self.crop_size!r}."
+            )
+        if size[0] > input_shape[0] or size[1] > input_shape[1]:
+            raise ValueError(
+                f"crop_size={self.crop_size!r} is larger than the images "
+                f"({input_shape[0]}x{input_shape[1]})."
+            )
+        return tuple(int(v) for v in size)
+
     def _augmentation_layers(self, seed):
         def s(i):
             return None if seed is None else seed + 101 + i
 
-        a = AUGMENTATION
-        return [
-            keras.layers.RandomFlip("horizontal", seed=s(0), name="augment_flip"),
-            keras.layers.RandomTranslation(
-                a["shift"], a["shift"], fill_mode="nearest", seed=s(1), name="augment_shift"
-            ),
-            keras.layers.RandomZoom(a["zoom"], fill_mode="nearest", seed=s(2), name="augment_zoom"),
-            keras.layers.RandomRotation(
-                a["rotation_degrees"] / 360.0, fill_mode="nearest", seed=s(3), name="augment_rotate"
-            ),
-        ]
+        a = self._augmentation_strengths()
+        if a is None:
+            return []
+        layers = [keras.layers.RandomFlip("horizontal", seed=s(0), name="augment_flip")]
+        if a["shift"] or a["zoom"] or a["rotation_degrees"]:
+            # One XLA-compilable resampling (Keras's rotation and
+            # translation layers would switch jit_compile off).
+            layers.append(RandomAffine(
+                a["rotation_degrees"], a["shift"], a["zoom"], seed=s(1), name="augment_affine"
+            ))
+        return layers
 
     def _assemble_model(self, x_train, n_classes, seed):
         input_shape = tuple(x_train.shape[1:])
-        network = self._build_network(input_shape, n_classes, seed)
+        crop = self._crop_shape(input_shape)
+        net_shape = input_shape if crop is None else (*crop, input_shape[-1])
+        network = self._build_network(net_shape, n_classes, seed)
         if not isinstance(network, keras.Model):
             raise ValueError(
                 f"the network builder must return a keras.Model; got {type(network).__name__}."
@@ -285,9 +380,17 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
             z = keras.layers.Normalization(
                 axis=-1, mean=flat.mean(axis=0), variance=flat.var(axis=0), name="standardize"
             )(z)
-        if self.augment:
-            for layer in self._augmentation_layers(seed):
-                z = layer(z)
+        for layer in self._augmentation_layers(seed):
+            z = layer(z)
+        # The crop comes after the geometric augmentation, so rotated and
+        # shifted faces are cut without their filled-in borders.
+        if crop is not None:
+            z = RandomCenterCrop(*crop, seed=None if seed is None else seed + 201, name="crop")(z)
+        if self.random_erasing > 0:
+            z = RandomErasing(
+                rate=self.random_erasing, seed=None if seed is None else seed + 202,
+                name="augment_erase",
+            )(z)
         outputs = network(z)
         return keras.Model(inputs, outputs, name=f"fersk_{network.name}")
 
@@ -375,19 +478,31 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
                     monitor=monitor, factor=0.5, patience=max(1, (self.n_iter_no_change or 10) // 2)
                 )
             )
+        if self.checkpoint_dir is not None:
+            # Weights, optimizer state (its step count drives the schedule)
+            # and the epoch reached, saved after every epoch and read back
+            # by a fit that finds them; removed when the fit completes.
+            callbacks.append(keras.callbacks.BackupAndRestore(
+                os.fspath(self.checkpoint_dir), save_freq="epoch", delete_checkpoint=True
+            ))
         keras_verbose = {0: 0, 1: 2}.get(int(self.verbose), 1)
         steps_per_epoch = -(-len(x_train) // self.batch_size)
         n_steps = steps_per_epoch * self.epochs
+        eager = n_steps <= EAGER_MAX_STEPS
+        if self.label_smoothing > 0:
+            # Keras smooths one-hot targets only.
+            loss = keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
+            y_train = np.eye(n_classes, dtype=np.float32)[y_train]
+            if has_val:
+                y_val = np.eye(n_classes, dtype=np.float32)[y_val]
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy()
 
         with _SeededContext(seed):
             # A warm start keeps the network, its input scaling and its
             # augmentation; only the training (optimizer, rate, epochs) is new.
             model = self.model_ if warm else self._assemble_model(x_train, n_classes, seed)
-            learning_rate = self.learning_rate
-            if self.learning_rate_schedule == "cosine":
-                learning_rate = keras.optimizers.schedules.CosineDecay(
-                    self.learning_rate, decay_steps=n_steps
-                )
+            learning_rate = self._learning_rate(n_steps)
             # Recorded first, so a plateau reduction shows from the next epoch.
             callbacks.insert(0, keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs: logs.update(
@@ -395,12 +510,11 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
                 )
             ))
             model.compile(
-                optimizer=keras.optimizers.get(
-                    {"class_name": self.optimizer, "config": {"learning_rate": learning_rate}}
-                ),
-                loss="sparse_categorical_crossentropy",
+                optimizer=self._make_optimizer(learning_rate),
+                loss=loss,
                 metrics=["accuracy"],
-                run_eagerly=n_steps <= EAGER_MAX_STEPS,
+                run_eagerly=eager,
+                jit_compile=False if eager else self.jit_compile,
             )
             history = model.fit(
                 x_train,
@@ -424,6 +538,26 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         self.n_fixed_params_ = _count(model.non_trainable_weights)
         return self
 
+    def _learning_rate(self, n_steps):
+        """The learning rate or schedule of a fit of ``n_steps`` steps."""
+        if self.learning_rate_schedule == "cosine":
+            return keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=n_steps)
+        if self.learning_rate_schedule == "warmup_cosine":
+            warmup = int(round(self.warmup_fraction * n_steps))
+            return keras.optimizers.schedules.CosineDecay(
+                0.0, decay_steps=max(1, n_steps - warmup), warmup_target=self.learning_rate,
+                warmup_steps=warmup,
+            )
+        return self.learning_rate
+
+    def _make_optimizer(self, learning_rate):
+        config = {"learning_rate": learning_rate}
+        if self.optimizer == "sgd":
+            config.update(momentum=float(self.momentum), nesterov=bool(self.nesterov))
+        if self.weight_decay is not None:
+            config["weight_decay"] = float(self.weight_decay)
+        return keras.optimizers.get({"class_name": self.optimizer, "config": config})
+
     # --------------------------------------------------------------- predict
     def predict_proba(self, X):
         """Class probabilities, computed in batches.
@@ -442,20 +576,70 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         x = self._validate_X(X, reset=False)
         batch = self.predict_batch_size or max(self.batch_size, 256)
-        # Direct calls in inference mode, batch by batch: no per-model tracing
-        # of a predict function, the same on every backend and device.
-        proba = np.concatenate(
-            [self._batch_proba(x[i : i + batch]) for i in range(0, len(x), batch)]
-        )
+        infer = self._inference_model()
+        if len(x) > batch:
+            # Keras's compiled predict step, traced once per inference
+            # model (cached) and reused for every batch.
+            proba = np.concatenate(
+                [infer.predict_on_batch(x[i : i + batch]) for i in range(0, len(x), batch)]
+            )
+        else:
+            # One batch: tracing would cost more than it saves.
+            proba = keras.ops.convert_to_numpy(infer(x, training=False))
+        proba = np.asarray(proba, dtype=np.float64)
         return proba / proba.sum(axis=1, keepdims=True)
 
-    def _batch_proba(self, x):
-        proba = keras.ops.convert_to_numpy(self.model_(x, training=False)).astype(np.float64)
+    def _views(self, z):
+        """The test-time views of standardised images ``z`` (a Keras tensor)."""
+        crop = self._crop_layer()
+        if crop is None:
+            if self.test_time_crops == "five":
+                raise ValueError(
+                    "test_time_crops='five' needs a network trained on crops; this one was "
+                    "fitted with crop_size=None."
+                )
+            views = [z]
+        else:
+            h, w = crop.height, crop.width
+            height, width = self.model_.input_shape[1:3]
+            top, left = (height - h) // 2, (width - w) // 2
+            corners = [(top, left)]
+            if self.test_time_crops == "five":
+                corners += [(0, 0), (0, width - w), (height - h, 0), (height - h, width - w)]
+            views = [z[:, t : t + h, c : c + w, :] for t, c in corners]
         if self.test_time_flip:
-            mirrored = np.ascontiguousarray(x[:, :, ::-1])
-            proba += keras.ops.convert_to_numpy(self.model_(mirrored, training=False))
-            proba /= 2
-        return proba
+            views += [keras.ops.flip(v, axis=2) for v in views]
+        return views
+
+    def _crop_layer(self):
+        return next((la for la in self.model_.layers if isinstance(la, RandomCenterCrop)), None)
+
+    def _inference_model(self):
+        """``model_``'s inference path with the test-time views averaged.
+
+        Built from the fitted layers (shared weights: input scaling, then
+        the views, then the network); cached per fitted model and per
+        test-time setting, outside the estimator (prediction leaves its
+        ``__dict__`` alone, as scikit-learn requires).
+        """
+        key = (self.test_time_flip, self.test_time_crops, self.jit_compile is True)
+        cached = _INFERENCE_MODELS.setdefault(self.model_, {})
+        if key in cached:
+            return cached[key]
+        inputs = keras.Input(shape=self.model_.input_shape[1:], name="images")
+        z = inputs
+        for layer in self.model_.layers:
+            if isinstance(layer, keras.layers.Normalization):
+                z = layer(z)
+        network = self.model_.layers[-1]
+        probas = [network(v) for v in self._views(z)]
+        outputs = probas[0] if len(probas) == 1 else keras.layers.Average()(probas)
+        infer = keras.Model(inputs, outputs, name="fersk_inference")
+        # XLA only when asked for: Keras's "auto" picks it, and on CPUs its
+        # convolutions are slower than TensorFlow's own (bench_predict.py).
+        infer.compile(jit_compile=self.jit_compile is True)
+        cached[key] = infer
+        return infer
 
     def predict(self, X):
         """Predicted class labels.

@@ -43,15 +43,19 @@ _BASE_DOC = """
     learning_rate : float, default=1e-3
         Learning rate of the optimizer (its initial value under a
         schedule).
-    learning_rate_schedule : {"constant", "plateau", "cosine"}, default="constant"
+    learning_rate_schedule : {"constant", "plateau", "cosine", "warmup_cosine"}, default="constant"
         "constant" keeps ``learning_rate``; "plateau" halves it whenever
         the monitored loss (``val_loss``, else the training loss) has not
         improved for ``n_iter_no_change // 2`` epochs (5 when
         ``n_iter_no_change`` is None; Keras's ``ReduceLROnPlateau``);
         "cosine" decays it along half a cosine to 0 over the ``epochs``
         of the fit (Keras's ``CosineDecay``; stopping early cuts the
-        decay short).  ``history_["learning_rate"]`` holds the rate at the
-        end of each epoch (before a plateau reduction).
+        decay short); "warmup_cosine" first rises linearly from 0 to
+        ``learning_rate`` over ``warmup_fraction`` of the steps, then
+        decays along half a cosine to 0 (Goyal et al. 2017's warm-up, the
+        schedule of the strong FER-2013 recipes; Keras's ``CosineDecay``
+        with ``warmup_steps``).  ``history_["learning_rate"]`` holds the
+        rate at the end of each epoch (before a plateau reduction).
     validation_fraction : float in (0, 1) or None, default=None
         Fraction of the training set held out (stratified, seeded by
         ``random_state``) to monitor ``val_loss``; the weights of the best
@@ -69,10 +73,14 @@ _BASE_DOC = """
         ``n_samples / (n_classes * bincount(y))`` (FER-2013 is imbalanced:
         "disgust" has 16 times fewer faces than "happy").  Dict keys are
         labels of ``y``; an unknown key is a ValueError.
-    augment : bool, default=False
+    augment : bool or dict, default=False
         Standard FER augmentation in training only: random horizontal
-        flips, shifts and zoom of up to 10 %, rotations up to +-10 degrees
-        (Keras random preprocessing layers, seeded from ``random_state``).
+        flips, then shifts and zoom of up to 10 % and rotations up to +-10
+        degrees in one bilinear resampling
+        (:class:`fersk.layers.RandomAffine`, which XLA compiles), seeded
+        from ``random_state``.  A dict sets the strengths, any of
+        ``{"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}`` (the
+        defaults; 0 turns one off), e.g. ``{"shift": 0.05, "zoom": 0}``.
     input_scaling : {"standardize", "none"}, default="standardize"
         "standardize" puts a ``keras.layers.Normalization`` with the
         per-channel mean and variance of the training images at the
@@ -105,7 +113,56 @@ _BASE_DOC = """
         again); the optimizer is new, with this fit's ``optimizer``,
         ``learning_rate`` and schedule.  ``y`` must have the classes of
         the previous fit (a ValueError otherwise); ``history_``,
-        ``n_epochs_`` and ``best_epoch_`` describe the last fit."""
+        ``n_epochs_`` and ``best_epoch_`` describe the last fit.
+    crop_size : int, (int, int) or None, default=None
+        Random-crop training: each training image is cut to a random
+        ``crop_size`` window (a new one per image and epoch, after the
+        ``augment`` transformations), and prediction uses the centre window
+        (:class:`fersk.layers.RandomCenterCrop`), so the network sees faces
+        at one scale; e.g. 40 or 44 for FER-2013's 48x48 faces.  None
+        trains on whole images.
+    test_time_crops : {"center", "five"}, default="center"
+        Windows averaged at prediction by a network trained with
+        ``crop_size``: the centre one, or the four corners and the centre.
+        With ``test_time_flip=True``, "five" is the ten-crop protocol (each
+        window and its mirror image, ten views, ten times the work).
+    label_smoothing : float in [0, 1), default=0.0
+        Cross-entropy against targets mixed with the uniform distribution
+        (Szegedy et al. 2016): the true class gets ``1 - label_smoothing +
+        label_smoothing / n_classes``.  Discourages over-confidence on
+        FER-2013's noisy labels.
+    momentum : float in [0, 1), default=0.9
+        Momentum of the "sgd" optimizer (other optimizers ignore it).
+    nesterov : bool, default=True
+        Nesterov momentum for "sgd".
+    weight_decay : float >= 0 or None, default=None
+        Decoupled weight decay of the optimizer (Loshchilov & Hutter;
+        Keras's ``weight_decay``: each step shrinks every weight by
+        ``learning_rate * weight_decay``).  None keeps the optimizer's
+        default (0, or 0.004 for "adamw").
+    warmup_fraction : float in [0, 1), default=0.1
+        Share of all the fit's steps spent warming up under
+        ``learning_rate_schedule="warmup_cosine"`` (ignored otherwise).
+    random_erasing : float in [0, 1], default=0.0
+        Probability that a training image has a random rectangle (2-25 %
+        of it) set to the mean pixel (Zhong et al., AAAI 2020;
+        :class:`fersk.layers.RandomErasing`); 0 turns it off.
+    jit_compile : bool or "auto", default="auto"
+        XLA compilation of the training step and of prediction (Keras's
+        ``jit_compile``).  Every fersk layer, the augmentation included,
+        supports it; "auto" lets Keras decide (XLA on JAX).  Numbers
+        differ from a run without XLA in the last digits.
+    checkpoint_dir : str, path-like or None, default=None
+        Folder where ``fit`` saves its state after every epoch (weights,
+        optimizer state including its step count, so the learning-rate
+        schedule, and the epoch; Keras's ``BackupAndRestore``).  A fit with
+        the same parameters and data that finds a state there continues
+        from it instead of starting again, so an interrupted long run
+        resumes where it stopped; the state is deleted when the fit
+        completes.  The resumed epochs see the batches shuffled anew, so
+        the result equals an uninterrupted run's in schedule and epochs
+        but not bit for bit; ``history_`` and early stopping cover the
+        resumed epochs only."""
 
 _NOTES_DOC = """
     Notes
@@ -114,8 +171,12 @@ _NOTES_DOC = """
     network``; it runs on the GPU whenever the Keras backend sees one.
     Fits of at most 32 optimisation steps in all (batches times epochs) run
     eagerly, because tracing a training graph costs seconds, more than such
-    a fit computes; larger fits run as a compiled graph.  Prediction calls
-    the model in inference mode batch by batch.
+    a fit computes; larger fits run as a compiled graph.  Prediction of
+    more than one batch (``predict_batch_size``) runs through Keras's
+    compiled predict loop on an inference model (input scaling, the
+    test-time views, the network; built once per fitted model and
+    setting), one batch is computed directly, where tracing would cost
+    more than it saves.
 
     Pickle/joblib store the model as Keras ``.keras`` zip bytes and load it
     with ``keras.saving.load_model(..., safe_mode=True)``; predictions of a
@@ -153,6 +214,25 @@ _ATTRS_DOC = """
         Non-trainable parameters (fixed LBC anchors, batch-norm statistics;
         the input normalisation's mean and variance live in the layer's
         config and are not counted)."""
+
+
+#: Keyword arguments shared by the named architectures, with what they
+#: must be: a bad value is a clear error here, not a tiny network or a
+#: failure deep inside Keras.
+_COMMON_ARCHITECTURE_PARAMS = {
+    "width": (Real, lambda v: v > 0, "a number > 0"),
+    "dense_units": (Integral, lambda v: v >= 1, "an int >= 1"),
+    "head_units": (Integral, lambda v: v >= 1, "an int >= 1"),
+    "dropout": (Real, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+}
+
+
+def _check_architecture_params(kwargs):
+    for key, (kind, ok, what) in _COMMON_ARCHITECTURE_PARAMS.items():
+        if key in kwargs:
+            value = kwargs[key]
+            if isinstance(value, bool) or not isinstance(value, kind) or not ok(value):
+                raise ValueError(f"architecture_params[{key!r}] must be {what}; got {value!r}.")
 
 
 class CNNClassifier(BaseKerasImageClassifier):
@@ -237,6 +317,16 @@ class CNNClassifier(BaseKerasImageClassifier):
         predict_batch_size=None,
         test_time_flip=False,
         warm_start=False,
+        crop_size=None,
+        test_time_crops="center",
+        label_smoothing=0.0,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=None,
+        warmup_fraction=0.1,
+        random_erasing=0.0,
+        jit_compile="auto",
+        checkpoint_dir=None,
     ):
         super().__init__(
             image_shape=image_shape,
@@ -255,6 +345,16 @@ class CNNClassifier(BaseKerasImageClassifier):
             predict_batch_size=predict_batch_size,
             test_time_flip=test_time_flip,
             warm_start=warm_start,
+            crop_size=crop_size,
+            test_time_crops=test_time_crops,
+            label_smoothing=label_smoothing,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            warmup_fraction=warmup_fraction,
+            random_erasing=random_erasing,
+            jit_compile=jit_compile,
+            checkpoint_dir=checkpoint_dir,
         )
         self.architecture = architecture
         self.architecture_params = architecture_params
@@ -266,6 +366,7 @@ class CNNClassifier(BaseKerasImageClassifier):
             else self.architecture
         )
         kwargs = dict(self.architecture_params or {})
+        _check_architecture_params(kwargs)
         try:
             accepts_seed = "seed" in inspect.signature(builder).parameters
         except (TypeError, ValueError):
@@ -378,6 +479,16 @@ class LBCNNClassifier(BaseKerasImageClassifier):
         predict_batch_size=None,
         test_time_flip=False,
         warm_start=False,
+        crop_size=None,
+        test_time_crops="center",
+        label_smoothing=0.0,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=None,
+        warmup_fraction=0.1,
+        random_erasing=0.0,
+        jit_compile="auto",
+        checkpoint_dir=None,
     ):
         super().__init__(
             image_shape=image_shape,
@@ -396,6 +507,16 @@ class LBCNNClassifier(BaseKerasImageClassifier):
             predict_batch_size=predict_batch_size,
             test_time_flip=test_time_flip,
             warm_start=warm_start,
+            crop_size=crop_size,
+            test_time_crops=test_time_crops,
+            label_smoothing=label_smoothing,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            warmup_fraction=warmup_fraction,
+            random_erasing=random_erasing,
+            jit_compile=jit_compile,
+            checkpoint_dir=checkpoint_dir,
         )
         self.depth = depth
         self.n_anchors = n_anchors

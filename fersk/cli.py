@@ -20,6 +20,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -43,6 +44,8 @@ _CROP_MAX_SIDE = 64
 _ANNOTATE_MIN_SIDE = 192
 _VIDEO_HINT = "pip install av (or pip install imageio-ffmpeg)"
 _DEMO_OUT = "fersk_demo.png"
+#: Files ``fersk demo --out`` writes: formats both matplotlib and Pillow save.
+_DEMO_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 
 
 class _UsageError(Exception):
@@ -174,8 +177,8 @@ def _build_parser():
         "--model",
         default=None,
         metavar="ARCH",
-        help="architecture: kaggle_cnn, lbcnn, facechannel, mtcnn_cnn or vgg_s (required "
-        "unless --init)",
+        help="architecture: vgg_fer, kaggle_cnn, lbcnn, facechannel, mtcnn_cnn or vgg_s "
+        "(required unless --init)",
     )
     train.add_argument("--out", required=True, metavar="FOLDER", help="model folder to write")
     train.add_argument(
@@ -218,9 +221,25 @@ def _build_parser():
     )
     train.add_argument(
         "--schedule",
-        choices=("constant", "plateau", "cosine"),
+        choices=("constant", "plateau", "cosine", "warmup_cosine"),
         default="constant",
         help="learning-rate schedule (default constant; see CNNClassifier)",
+    )
+    train.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=_network_param,
+        metavar="KEY=VALUE",
+        help="any other CNNClassifier parameter, VALUE in JSON or a bare word: "
+        "crop_size=40, optimizer=sgd, label_smoothing=0.1, augment='{\"zoom\": 0}'; "
+        "repeatable",
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run whose state is in --out/training_state "
+        "(weights, optimizer, schedule, epoch); give the same options again",
     )
     train.add_argument(
         "--test-time-flip",
@@ -305,9 +324,12 @@ def main(argv=None):
       row per sampled frame of a video.
     - ``fersk train --data PATH --model ARCH --out FOLDER [--epochs N]
       [--width W] [--augment] [--representation raw|mapped_lbp]
-      [--schedule S] [--test-time-flip] [--n-train N] [--seed S]``: train on
-      FER-2013 and write a model folder that ``--model`` accepts;
-      ``--init M`` instead of ``--model`` fine-tunes a saved model.
+      [--schedule S] [--test-time-flip] [--param KEY=VALUE]... [--resume]
+      [--n-train N] [--seed S]``: train on FER-2013 and write a model folder
+      that ``--model`` accepts; ``--init M`` instead of ``--model``
+      fine-tunes a saved model; ``--param`` sets any other network
+      parameter (``crop_size=40``, ``optimizer=sgd``...); an interrupted
+      run continues with ``--resume``.
     - ``fersk evaluate --data PATH [--model M] [--usage PublicTest]
       [--out DIR] [--json]``: accuracy, per-class report, confusion
       matrix and training-curve plots.
@@ -368,7 +390,9 @@ def main(argv=None):
         print(f"fersk {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print(f"fersk {args.command}: interrupted", file=sys.stderr)
+        hint = (" (the last finished epoch is saved: run the same command with --resume to "
+                "continue)" if args.command == "train" else "")
+        print(f"fersk {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `fersk predict ... | head`: stop quietly
         try:
@@ -880,6 +904,13 @@ def _cmd_demo(args):
     from skimage import data
 
     out = Path(args.out)
+    if out.is_dir():  # a folder: the default file name inside it
+        out = out / _DEMO_OUT
+    if out.suffix.lower() not in _DEMO_SUFFIXES:
+        raise _UsageError(
+            f"--out: {args.out!r} is not an image file name; end it in "
+            f"{', '.join(sorted(_DEMO_SUFFIXES))} (or give a folder)."
+        )
     if not out.parent.is_dir():
         raise _UsageError(f"--out: the folder {str(out.parent)!r} does not exist.")
     model = _load_model(args.model)
@@ -1130,6 +1161,27 @@ def _publictest_metrics(steps, X_test, y_test):
     }
 
 
+#: Network parameters that only change prediction: a trained network's
+#: may be set when it is packaged (``--from-checkpoint``).
+_PREDICTION_PARAMS = ("test_time_crops", "predict_batch_size", "jit_compile")
+
+
+def _test_time_ablation(steps, X_test, y_test):
+    """PublicTest accuracy of a crop-trained network with each set of test-time views."""
+    from sklearn.pipeline import Pipeline
+
+    net = steps[-1][1]
+    kept = net.get_params()
+    scores = {}
+    for crops, views in (("center", 1), ("five", 5)):
+        for flip in (False, True):
+            net.set_params(test_time_crops=crops, test_time_flip=flip)
+            name = f"{views * (2 if flip else 1)} views ({crops}{' + mirror' if flip else ''})"
+            scores[name] = round(float(Pipeline(steps).score(X_test, y_test)), 4)
+    net.set_params(test_time_crops=kept["test_time_crops"], test_time_flip=kept["test_time_flip"])
+    return scores
+
+
 def _train_fer2013(
     data,
     *,
@@ -1144,6 +1196,8 @@ def _train_fer2013(
     learning_rate_schedule="constant",
     test_time_flip=False,
     init_from=None,
+    network_params=None,
+    training_state=None,
     n_train=None,
     n_test=None,
     seed=0,
@@ -1159,7 +1213,11 @@ def _train_fer2013(
     the metrics of its model card.  With ``init_from`` (a pretrained model's
     name or folder) its network is trained further (``warm_start``) on its
     own representation; ``architecture``, ``architecture_params``,
-    ``augment`` and ``representation`` are then the model's, not read.  The
+    ``augment`` and ``representation`` are then the model's, not read.
+    ``network_params`` are further :class:`~fersk.CNNClassifier` parameters
+    (the recipe: ``crop_size``, ``optimizer``, ``label_smoothing``...).
+    ``training_state`` is the network's ``checkpoint_dir``: a fit
+    interrupted there continues where it stopped when run again.  The
     fitted steps after the cropper and the fit time are dumped with joblib
     to ``checkpoint`` (when given), and read back from it instead of
     training when ``from_checkpoint``.
@@ -1181,10 +1239,16 @@ def _train_fer2013(
         "test_time_flip": test_time_flip,
         "random_state": seed,
         "verbose": 1,
+        **(network_params or {}),
+        "checkpoint_dir": None if training_state is None else str(training_state),
     }
     init_metrics = {}
     if from_checkpoint:
         steps, fit_seconds = joblib.load(checkpoint)
+        # Prediction-time settings may be chosen after training.
+        steps[-1][1].set_params(test_time_flip=test_time_flip, **{
+            k: v for k, v in (network_params or {}).items() if k in _PREDICTION_PARAMS
+        })
     else:
         if init_from is not None:
             start_pipe = pretrained.load(init_from)
@@ -1193,7 +1257,7 @@ def _train_fer2013(
             steps[-1][1].set_params(warm_start=True, **training)
         else:
             net = CNNClassifier(
-                architecture, architecture_params, augment=augment, **training
+                architecture, architecture_params, **{"augment": augment, **training}
             )
             steps = [*_representation_steps(representation, seed), ("network", net)]
         start = time.perf_counter()
@@ -1207,8 +1271,9 @@ def _train_fer2013(
             Xt_test = representation_pipe.transform(X_test)
         steps[-1][1].fit(Xt_train, y_train, validation_data=(Xt_test, y_test))
         fit_seconds = time.perf_counter() - start
-        # The saved model's own fit builds a new network, as any estimator's.
-        steps[-1][1].set_params(warm_start=False)
+        # The saved model's own fit builds a new network, as any estimator's,
+        # and does not look for this run's training state.
+        steps[-1][1].set_params(warm_start=False, checkpoint_dir=None)
         if checkpoint is not None:
             joblib.dump((steps, fit_seconds), checkpoint)
 
@@ -1221,6 +1286,10 @@ def _train_fer2013(
             float(Pipeline(steps).score(X_test, y_test)), 4
         )
         net.set_params(test_time_flip=True)
+    if getattr(net, "crop_size", None) is not None:
+        metrics["publictest_accuracy_by_test_time_views"] = _test_time_ablation(
+            steps, X_test, y_test
+        )
     metrics.update({
         "representation": "mapped_lbp" if len(steps) > 1 else "raw",
         "n_train": int(len(X_train)),
@@ -1355,6 +1424,21 @@ def _architecture_params(architecture, width, dense_units):
     return params
 
 
+def _network_param(text):
+    """``KEY=VALUE`` of --param: VALUE read as JSON, else as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+#: The folder of ``fersk train --out`` holding an unfinished run's state.
+TRAINING_STATE = "training_state"
+
+
 def _check_data(path):
     if not Path(path).exists():
         raise _UsageError(
@@ -1389,8 +1473,31 @@ def _cmd_train(args):
         raise _UsageError("give --model ARCH (a new network) or --init MODEL (fine-tuning).")
     else:
         params = _architecture_params(args.model, args.width, args.dense_units)
+    network_params = dict(args.param)
+    if network_params:
+        from fersk import CNNClassifier
+
+        own = {"architecture", "architecture_params", "checkpoint_dir", "random_state"}
+        unknown = sorted(set(network_params) - (set(CNNClassifier().get_params()) - own))
+        if unknown:
+            raise _UsageError(
+                f"--param: {', '.join(unknown)} is not a CNNClassifier parameter this "
+                "command lets you set."
+            )
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+    state = out / TRAINING_STATE
+    interrupted = state.is_dir() and any(state.iterdir())
+    if args.resume and not interrupted:
+        raise _UsageError(f"--resume: {args.out!r} holds no interrupted run ({state} is empty).")
+    if interrupted and not args.resume and not args.overwrite:
+        raise _UsageError(
+            f"--out: {args.out!r} holds an interrupted run; --resume continues it, "
+            "--overwrite starts again."
+        )
+    if interrupted and args.overwrite and not args.resume:
+        shutil.rmtree(state)
+    if (out.exists() and (not out.is_dir() or any(p.name != TRAINING_STATE for p in out.iterdir()))
+            and not args.overwrite):
         raise _UsageError(
             f"--out: {args.out!r} exists and is not empty; give another folder or --overwrite."
         )
@@ -1413,6 +1520,8 @@ def _cmd_train(args):
             learning_rate_schedule=args.schedule,
             test_time_flip=args.test_time_flip,
             init_from=args.init,
+            network_params=network_params,
+            training_state=state,
             n_train=args.n_train,
             n_test=args.n_test,
             seed=args.seed,
@@ -1422,6 +1531,8 @@ def _cmd_train(args):
         )
     except ValueError as exc:
         raise _Failure(str(exc)) from None
+    if state.is_dir() and not any(state.iterdir()):
+        state.rmdir()  # the completed fit removed its files
     net = pipe.steps[-1][1]
     metrics.update(
         architecture=getattr(net, "architecture", type(net).__name__),

@@ -7,7 +7,12 @@
   Networks", CVPR 2017: fixed sparse ternary anchor filters, a
   non-linearity, then a learnable 1x1 convolution;
 * :class:`ShuntingInhibition` - the shunting inhibitory field of the
-  FaceChannel (Barros, Churamani & Sciutti, 2020).
+  FaceChannel (Barros, Churamani & Sciutti, 2020);
+* :class:`RandomCenterCrop` - a random crop per image in training, the
+  centre crop in inference (the crop augmentation of the FER recipes);
+* :class:`RandomErasing` - Zhong et al.'s random erasing (AAAI 2020);
+* :class:`RandomAffine` - random rotation, shift and zoom in one
+  bilinear resampling that XLA can compile.
 
 Every layer is registered with
 ``keras.saving.register_keras_serializable(package="fersk")``, so models
@@ -22,7 +27,10 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["TernaryAnchors", "LocalBinaryConv2D", "ShuntingInhibition"]
+__all__ = [
+    "TernaryAnchors", "LocalBinaryConv2D", "ShuntingInhibition", "RandomCenterCrop",
+    "RandomErasing", "RandomAffine",
+]
 
 
 def _default_seed():
@@ -265,4 +273,245 @@ class ShuntingInhibition(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(decay=self.decay, trainable_decay=self.trainable_decay)
+        return config
+
+
+def _crop_offsets(size, crop):
+    if crop > size:
+        raise ValueError(f"the crop ({crop} pixels) is larger than the image ({size} pixels).")
+    return (size - crop) // 2
+
+
+@keras.saving.register_keras_serializable(package="fersk")
+class RandomCenterCrop(keras.layers.Layer):
+    """A random ``height`` x ``width`` window of each image in training, the centre one otherwise.
+
+    The crop augmentation of the strong FER-2013 recipes (random 40x40 or
+    44x44 windows of the 48x48 faces; Pramerdorfer & Kampel 2016,
+    Khaireddin & Chen 2021).  Unlike ``keras.layers.RandomCrop``, whose
+    inference mode resizes the whole image, inference here takes the
+    centre window, so training and prediction see faces at the same scale;
+    and every image of a batch gets its own window.  The window is selected
+    with two one-hot matrix products (``keras.ops.einsum``), which stay
+    differentiable, batched and compilable on every backend.
+
+    Parameters
+    ----------
+    height, width : int
+        Size of the window.
+    seed : int or None, default=None
+        Seed of the windows' positions.
+    **kwargs
+        Passed to :class:`keras.layers.Layer`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(36, dtype="float32").reshape(1, 6, 6, 1)
+    >>> np.asarray(RandomCenterCrop(2, 2)(x))[0, :, :, 0].tolist()
+    [[14.0, 15.0], [20.0, 21.0]]
+    >>> np.asarray(RandomCenterCrop(2, 2, seed=0)(x, training=True)).shape
+    (1, 2, 2, 1)
+    """
+
+    def __init__(self, height, width, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.height = int(height)
+        self.width = int(width)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        h, w = ops.shape(inputs)[1], ops.shape(inputs)[2]
+        if not training:
+            top, left = _crop_offsets(h, self.height), _crop_offsets(w, self.width)
+            return inputs[:, top : top + self.height, left : left + self.width, :]
+        n = ops.shape(inputs)[0]
+        top = keras.random.randint((n, 1), 0, h - self.height + 1, seed=self.seed_generator)
+        left = keras.random.randint((n, 1), 0, w - self.width + 1, seed=self.seed_generator)
+        # rows[b, i, y] = 1 where y == top[b] + i (and the same for columns)
+        rows = ops.cast(
+            ops.expand_dims(top + ops.arange(self.height), -1) == ops.arange(h), inputs.dtype
+        )
+        cols = ops.cast(
+            ops.expand_dims(left + ops.arange(self.width), -1) == ops.arange(w), inputs.dtype
+        )
+        out = ops.einsum("biy,byxc->bixc", rows, inputs)
+        return ops.einsum("bjx,bixc->bijc", cols, out)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[3])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(height=self.height, width=self.width, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="fersk")
+class RandomErasing(keras.layers.Layer):
+    """Random erasing (Zhong, Zheng, Kang, Li & Yang, AAAI 2020), training only.
+
+    With probability ``rate`` each image gets one rectangle of area
+    ``scale`` (a fraction of the image, uniform in the range) and aspect
+    ratio ``ratio`` (log-uniform in the range) set to ``value``; placed
+    after the input standardisation, the default 0 is the mean pixel.  It
+    teaches the network to use the whole face rather than one region (an
+    occluded mouth, a hand over an eye).  Inference passes images through.
+
+    Parameters
+    ----------
+    rate : float in [0, 1], default=0.5
+        Probability that an image is erased.
+    scale : tuple of float, default=(0.02, 0.25)
+        Range of the erased area as a fraction of the image.
+    ratio : tuple of float, default=(0.3, 3.3)
+        Range of the rectangle's height/width ratio.
+    value : float, default=0.0
+        Value written into the rectangle.
+    seed : int or None, default=None
+        Seed of the draws.
+    **kwargs
+        Passed to :class:`keras.layers.Layer`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.ones((4, 8, 8, 1), dtype="float32")
+    >>> erased = np.asarray(RandomErasing(rate=1.0, seed=0)(x, training=True))
+    >>> bool((erased == 0).any(axis=(1, 2, 3)).all()), float(np.asarray(RandomErasing()(x)).min())
+    (True, 1.0)
+    """
+
+    def __init__(self, rate=0.5, scale=(0.02, 0.25), ratio=(0.3, 3.3), value=0.0, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.scale = tuple(float(v) for v in scale)
+        self.ratio = tuple(float(v) for v in ratio)
+        self.value = float(value)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        shape = ops.shape(inputs)
+        n, h, w = shape[0], shape[1], shape[2]
+        hf, wf = ops.cast(h, "float32"), ops.cast(w, "float32")
+
+        def uniform(low, high):
+            return keras.random.uniform((n, 1, 1), low, high, seed=self.seed_generator)
+
+        area = uniform(*self.scale) * hf * wf
+        aspect = ops.exp(uniform(np.log(self.ratio[0]), np.log(self.ratio[1])))
+        eh = ops.minimum(ops.sqrt(area * aspect), hf)
+        ew = ops.minimum(ops.sqrt(area / aspect), wf)
+        top = uniform(0.0, 1.0) * (hf - eh)
+        left = uniform(0.0, 1.0) * (wf - ew)
+        ys = ops.reshape(ops.cast(ops.arange(h), "float32"), (1, -1, 1))
+        xs = ops.reshape(ops.cast(ops.arange(w), "float32"), (1, 1, -1))
+        inside = (ys >= top) & (ys < top + eh) & (xs >= left) & (xs < left + ew)
+        erase = inside & (uniform(0.0, 1.0) < self.rate)
+        return ops.where(ops.expand_dims(erase, -1), ops.cast(self.value, inputs.dtype), inputs)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, scale=list(self.scale), ratio=list(self.ratio),
+                      value=self.value, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="fersk")
+class RandomAffine(keras.layers.Layer):
+    """Random rotation, shift and zoom of each image in training, in one resampling.
+
+    The geometric augmentation of FER training (rotations of about 10
+    degrees, shifts and zooms of 5-10 %) as one bilinear resampling per
+    image, edges repeated outwards (Keras's ``fill_mode="nearest"``).
+    Keras's ``RandomRotation``/``RandomTranslation``/``RandomZoom`` do the
+    same in three resamplings through TensorFlow image ops that XLA cannot
+    compile (``supports_jit=False``, which turns ``jit_compile`` off for the
+    whole model); this layer is written with ``keras.ops`` gathers, so it
+    compiles on every backend.  Inference passes images through.
+
+    Parameters
+    ----------
+    rotation_degrees : float, default=10.0
+        Largest rotation, either way (uniform).
+    shift : float, default=0.1
+        Largest shift as a fraction of the height (vertical) and width
+        (horizontal), each uniform.
+    zoom : float, default=0.0
+        Largest relative change of scale, either way (uniform).
+    seed : int or None, default=None
+        Seed of the draws.
+    **kwargs
+        Passed to :class:`keras.layers.Layer`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.RandomState(0).rand(2, 8, 8, 1).astype("float32")
+    >>> np.allclose(RandomAffine(0.0, 0.0)(x, training=True), x, atol=1e-6)
+    True
+    >>> out = np.asarray(RandomAffine(10.0, 0.1, seed=0)(x, training=True))
+    >>> out.shape, bool(np.allclose(out, x))
+    ((2, 8, 8, 1), False)
+    """
+
+    def __init__(self, rotation_degrees=10.0, shift=0.1, zoom=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rotation_degrees = float(rotation_degrees)
+        self.shift = float(shift)
+        self.zoom = float(zoom)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        shape = ops.shape(inputs)
+        n, h, w, c = shape[0], shape[1], shape[2], shape[3]
+        hf, wf = ops.cast(h, "float32"), ops.cast(w, "float32")
+
+        def uniform(limit):
+            return keras.random.uniform((n, 1, 1), -limit, limit, seed=self.seed_generator)
+
+        angle = uniform(self.rotation_degrees) * (np.pi / 180.0)
+        scale = 1.0 + uniform(self.zoom)
+        ty, tx = uniform(self.shift) * hf, uniform(self.shift) * wf
+        cy, cx = (hf - 1.0) / 2.0, (wf - 1.0) / 2.0
+        dy = ops.reshape(ops.cast(ops.arange(h), "float32"), (1, -1, 1)) - cy
+        dx = ops.reshape(ops.cast(ops.arange(w), "float32"), (1, 1, -1)) - cx
+        # Where each output pixel comes from: the inverse transform.
+        cos, sin = ops.cos(angle), ops.sin(angle)
+        sy = (cos * dy - sin * dx) / scale + cy - ty
+        sx = (sin * dy + cos * dx) / scale + cx - tx
+        y0, x0 = ops.floor(sy), ops.floor(sx)
+        wy, wx = ops.expand_dims(sy - y0, -1), ops.expand_dims(sx - x0, -1)
+        flat = ops.reshape(inputs, (n, h * w, c))
+
+        def pixels(yy, xx):
+            yy = ops.cast(ops.clip(yy, 0.0, hf - 1.0), "int32")
+            xx = ops.cast(ops.clip(xx, 0.0, wf - 1.0), "int32")
+            index = ops.reshape(yy * w + xx, (n, h * w, 1))
+            taken = ops.take_along_axis(flat, ops.broadcast_to(index, (n, h * w, c)), axis=1)
+            return ops.reshape(taken, (n, h, w, c))
+
+        wy, wx = ops.cast(wy, inputs.dtype), ops.cast(wx, inputs.dtype)
+        top = pixels(y0, x0) * (1 - wx) + pixels(y0, x0 + 1) * wx
+        bottom = pixels(y0 + 1, x0) * (1 - wx) + pixels(y0 + 1, x0 + 1) * wx
+        return top * (1 - wy) + bottom * wy
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rotation_degrees=self.rotation_degrees, shift=self.shift, zoom=self.zoom,
+                      seed=self.seed)
         return config

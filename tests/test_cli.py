@@ -182,6 +182,16 @@ def test_demo_without_matplotlib_draws_the_box_only(capsys, tmp_path, toy_model,
     assert np.array_equal(image[40:63, 175:260], data.astronaut()[40:63, 175:260])
 
 
+def test_demo_out_is_an_image_file_or_a_folder(capsys, tmp_path, toy_model):
+    status, out, err = _run(capsys, "demo", "--model", toy_model, "--out", tmp_path / "x.txt")
+    assert status == 2 and "not an image file name" in err and not out
+    assert not (tmp_path / "x.txt").exists()
+    status, out, _ = _run(capsys, "demo", "--model", toy_model, "--out", tmp_path)
+    assert status == 0
+    assert f"annotated image written to {tmp_path / 'fersk_demo.png'}" in out
+    assert Image.open(tmp_path / "fersk_demo.png").size == (512, 512)
+
+
 # ----------------------------------------------------------------- predict
 
 
@@ -566,6 +576,47 @@ def test_train_mapped_lbp_then_fine_tune_then_ensemble(capsys, tmp_path, fer2013
         (members[0].predict_proba(X) + 3 * members[1].predict_proba(X)) / 4,
         rtol=1e-6,
     )
+
+
+@pytest.mark.slow
+def test_train_recipe_params_interrupted_then_resumed(capsys, tmp_path, fer2013_root,
+                                                      monkeypatch):
+    import keras
+
+    from fersk import pretrained
+
+    out = tmp_path / "vgg"
+    argv = [
+        "train", "--data", fer2013_root, "--model", "vgg_fer", "--out", out, "--width", "0.125",
+        "--dense-units", "8", "--epochs", "2", "--batch-size", "16", "--n-train", "60",
+        "--n-test", "70", "--schedule", "warmup_cosine", "--param", "optimizer=sgd",
+        "--param", "crop_size=40", "--param", "label_smoothing=0.1",
+        "--param", "test_time_crops=five", "--param", 'augment={"zoom": 0}', "--test-time-flip",
+    ]
+    original = keras.callbacks.BackupAndRestore.on_epoch_end
+
+    def ctrl_c_after_first_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", ctrl_c_after_first_epoch)
+    status, _, err = _run(capsys, *argv)
+    assert status == 130 and "--resume" in err
+    assert any((out / "training_state").iterdir())
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", original)
+    status, _, err = _run(capsys, *argv)  # without --resume: refused, state kept
+    assert status == 2 and "interrupted run" in err
+    status, stdout, _ = _run(capsys, *argv, "--resume")
+    assert status == 0, stdout
+    assert "Epoch 2/2" in stdout and "Epoch 1/2" not in stdout
+    assert not (out / "training_state").exists()
+    net = pretrained.load(out)[-1]
+    assert (net.crop_size, net.optimizer, net.label_smoothing) == (40, "sgd", 0.1)
+    assert net.test_time_crops == "five" and net.test_time_flip and net.checkpoint_dir is None
+    status, _, err = _run(capsys, *argv, "--param", "no_such=1", "--overwrite")
+    assert status == 2 and "no_such is not a CNNClassifier parameter" in err
+    status, _, err = _run(capsys, *argv, "--resume", "--overwrite")
+    assert status == 2 and "holds no interrupted run" in err
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,240 @@
+"""The FER training recipe as estimator parameters.
+
+Random crops (``crop_size``) with centre-crop inference, ten-crop test-time
+averaging (``test_time_crops`` + ``test_time_flip``), label smoothing,
+SGD with Nesterov momentum and weight decay, the warm-up cosine schedule,
+random erasing, XLA compilation and resumable fits (``checkpoint_dir``).
+Each test checks what the parameter does, on tiny networks and images.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+
+from fersk.classifiers import CNNClassifier  # noqa: E402
+from fersk.layers import RandomAffine, RandomCenterCrop, RandomErasing  # noqa: E402
+
+TINY_VGG = dict(architecture="vgg_fer", architecture_params={"width": 0.125, "dense_units": 8})
+
+
+def _faces(n=64, side=12, seed=0):
+    """Two classes of asymmetric images: the left or the right half brighter."""
+    rng = np.random.RandomState(seed)
+    X = rng.rand(n, side, side).astype(np.float32) * np.linspace(0.5, 1.5, side)
+    y = np.arange(n) % 2
+    X[y == 0, :, : side // 2] += 0.6
+    X[y == 1, :, side // 2 :] += 0.6
+    return X, y
+
+
+def _network_proba(clf, views):
+    """Mean over views (standardised images) of the fitted network's output."""
+    std = clf.model_.get_layer("standardize")
+    network = clf.model_.layers[-1]
+    return np.mean(
+        [np.asarray(network(std(v), training=False)) for v in views], axis=0
+    )
+
+
+def test_crop_size_random_windows_in_training_centre_crop_in_inference():
+    X, y = _faces()
+    clf = CNNClassifier(**TINY_VGG, crop_size=8, epochs=1, random_state=0).fit(X, y)
+    crop = clf.model_.get_layer("crop")
+    assert isinstance(crop, RandomCenterCrop) and clf.model_.layers[-1].input_shape[1:3] == (8, 8)
+    x = X[..., np.newaxis]
+    centre = x[:, 2:10, 2:10]
+    np.testing.assert_allclose(clf.predict_proba(X), _network_proba(clf, [centre]), rtol=1e-5)
+    # In training each image gets its own window, always one of the 25.
+    windows = {
+        (t, c): x[:, t : t + 8, c : c + 8] for t in range(5) for c in range(5)
+    }
+    out = np.asarray(crop(x, training=True))
+    found = [
+        next(k for k, w in windows.items() if np.allclose(out[i], w[i], atol=1e-6)) for i in range(len(x))
+    ]
+    assert len(set(found)) > 5
+    with pytest.raises(ValueError, match="larger than the images"):
+        CNNClassifier(**TINY_VGG, crop_size=13, epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="pair of ints"):
+        CNNClassifier(**TINY_VGG, crop_size=(8, 8, 1), epochs=1).fit(X, y)
+
+
+def test_ten_crop_averages_corners_centre_and_mirrors():
+    X, y = _faces(32)
+    clf = CNNClassifier(**TINY_VGG, crop_size=(8, 10), epochs=1, random_state=0).fit(X, y)
+    x = X[..., np.newaxis]
+    corners = [(2, 1), (0, 0), (0, 2), (4, 0), (4, 2)]
+    views = [x[:, t : t + 8, c : c + 10] for t, c in corners]
+    mirrored = [v[:, :, ::-1] for v in views]
+    clf.set_params(test_time_crops="five")
+    np.testing.assert_allclose(clf.predict_proba(X), _network_proba(clf, views), rtol=1e-5)
+    clf.set_params(test_time_flip=True)
+    ten = clf.predict_proba(X)
+    np.testing.assert_allclose(ten, _network_proba(clf, views + mirrored), rtol=1e-5)
+    # Many images go through Keras's compiled predict loop: same numbers.
+    clf.set_params(predict_batch_size=8)
+    np.testing.assert_allclose(clf.predict_proba(X), ten, rtol=1e-5, atol=1e-6)
+    plain = CNNClassifier(**TINY_VGG, epochs=1, test_time_crops="five").fit(X, y)
+    with pytest.raises(ValueError, match="trained on crops"):
+        plain.predict(X)
+
+
+def test_label_smoothing_sets_the_loss_and_bounds_confidence():
+    X, y = _faces()
+    kw = dict(**TINY_VGG, epochs=30, batch_size=16, learning_rate=3e-3, random_state=0)
+    sharp = CNNClassifier(**kw).fit(X, y)
+    smooth = CNNClassifier(**kw, label_smoothing=0.4).fit(X, y)
+    assert smooth.model_.loss.get_config()["label_smoothing"] == pytest.approx(0.4)
+    # Smoothed targets are 0.8 / 0.2 for two classes: the network is
+    # trained away from certainty.
+    assert smooth.predict_proba(X).max() < sharp.predict_proba(X).max()
+    assert smooth.predict_proba(X).max() < 0.95
+    assert smooth.score(X, y) > 0.9
+
+
+def test_optimizer_momentum_nesterov_and_weight_decay():
+    X, y = _faces(32)
+    kw = dict(**TINY_VGG, epochs=1)
+    sgd = CNNClassifier(**kw, optimizer="sgd", weight_decay=5e-4).fit(X, y).model_.optimizer
+    assert isinstance(sgd, keras.optimizers.SGD)
+    assert sgd.momentum == pytest.approx(0.9) and sgd.nesterov and sgd.weight_decay == 5e-4
+    plain = CNNClassifier(**kw, optimizer="sgd", momentum=0.0, nesterov=False).fit(X, y)
+    assert plain.model_.optimizer.momentum == 0 and not plain.model_.optimizer.nesterov
+    adamw = CNNClassifier(**kw, optimizer="adamw", weight_decay=1e-2).fit(X, y).model_.optimizer
+    assert isinstance(adamw, keras.optimizers.AdamW) and adamw.weight_decay == 1e-2
+
+
+def test_warmup_cosine_schedule_follows_its_formula():
+    X, y = _faces(64)
+    clf = CNNClassifier(
+        **TINY_VGG, epochs=5, batch_size=16, learning_rate=0.1, optimizer="sgd",
+        learning_rate_schedule="warmup_cosine", warmup_fraction=0.2, n_iter_no_change=None,
+        random_state=0,
+    ).fit(X, y)
+    # 5 epochs of 4 steps: 4 steps of linear warm-up to 0.1, then 16 steps
+    # of cosine decay to 0.
+    steps = 4 * np.arange(1, 6)
+    expected = np.where(
+        steps <= 4, 0.1 * steps / 4, 0.1 * (1 + np.cos(np.pi * (steps - 4) / 16)) / 2
+    )
+    np.testing.assert_allclose(clf.history_["learning_rate"], expected, atol=1e-7)
+
+
+def test_random_erasing_erases_rectangles_in_training_only():
+    X, y = _faces(40)
+    clf = CNNClassifier(**TINY_VGG, random_erasing=1.0, epochs=1, random_state=0).fit(X, y)
+    layer = clf.model_.get_layer("augment_erase")
+    assert isinstance(layer, RandomErasing) and layer.rate == 1.0
+    x = np.ones((200, 20, 20, 1), np.float32)
+    erased = np.asarray(layer(x, training=True))[..., 0] == 0
+    area = erased.mean(axis=(1, 2))
+    # up to a quarter of the image, plus the pixels a rectangle's edges cut
+    assert area.min() > 0 and area.max() < 0.32 and 0.08 < area.mean() < 0.18
+    rows, cols = erased.any(axis=2), erased.any(axis=1)
+    # each erased region is one rectangle: its bounding box, filled
+    assert np.array_equal(erased.sum(axis=(1, 2)), rows.sum(axis=1) * cols.sum(axis=1))
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    half = np.asarray(RandomErasing(rate=0.5, seed=0)(x, training=True))
+    assert 0.3 < (half == 0).any(axis=(1, 2, 3)).mean() < 0.7
+
+
+def test_augment_dict_sets_strengths_in_one_compilable_layer():
+    X, y = _faces(32)
+    clf = CNNClassifier(
+        **TINY_VGG, augment={"shift": 0.05, "zoom": 0.0}, epochs=1, random_state=0
+    ).fit(X, y)
+    affine = clf.model_.get_layer("augment_affine")
+    assert isinstance(affine, RandomAffine) and affine.supports_jit
+    assert (affine.rotation_degrees, affine.shift, affine.zoom) == (10.0, 0.05, 0.0)
+    flip_only = CNNClassifier(
+        **TINY_VGG, augment={"shift": 0, "zoom": 0, "rotation_degrees": 0}, epochs=1
+    ).fit(X, y)
+    assert [la.name for la in flip_only.model_.layers if la.name.startswith("augment")] == [
+        "augment_flip"
+    ]
+    with pytest.raises(ValueError, match="unknown keys"):
+        CNNClassifier(**TINY_VGG, augment={"scale": 0.1}, epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="must be a number"):
+        CNNClassifier(**TINY_VGG, augment={"shift": -1}, epochs=1).fit(X, y)
+
+
+def test_jit_compile_is_kept_with_the_whole_recipe():
+    # 40 steps: compiled, not eager.  Keras silently turns XLA off when one
+    # layer does not support it (its own rotation/translation layers).
+    X, y = _faces(160)
+    clf = CNNClassifier(
+        **TINY_VGG, epochs=2, batch_size=8, augment=True, crop_size=10, random_erasing=0.5,
+        jit_compile=True, random_state=0,
+    ).fit(X, y)
+    assert clf.model_.jit_compile is True
+    assert all(layer.supports_jit for layer in clf.model_._flatten_layers())
+
+
+def test_recipe_parameters_tunable_by_grid_search():
+    X, y = _faces(48)
+    search = GridSearchCV(
+        CNNClassifier(**TINY_VGG, epochs=1, crop_size=8, random_state=0),
+        {"label_smoothing": [0.0, 0.1], "test_time_crops": ["center", "five"]},
+        cv=2,
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_checkpoint_dir_resumes_an_interrupted_fit(tmp_path, monkeypatch):
+    X, y = _faces(96)
+    state = tmp_path / "state"
+    kw = dict(
+        **TINY_VGG, epochs=3, batch_size=16, optimizer="sgd", learning_rate=0.01,
+        learning_rate_schedule="warmup_cosine", n_iter_no_change=None, random_state=0,
+    )
+    full = CNNClassifier(**kw).fit(X, y)
+
+    original = keras.callbacks.BackupAndRestore.on_epoch_end
+
+    def stop_after_first_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        raise _Interrupt  # as a killed process: the state of epoch 1 is on disk
+
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", stop_after_first_epoch)
+    with pytest.raises(_Interrupt):
+        CNNClassifier(**kw, checkpoint_dir=state).fit(X, y)
+    assert os.listdir(state)
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", original)
+
+    resumed = CNNClassifier(**kw, checkpoint_dir=str(state)).fit(X, y)
+    # Epochs 2 and 3 only, with the optimizer's step count (and so the
+    # schedule) continued, then the state is removed.
+    assert resumed.n_epochs_ == 2
+    assert int(resumed.model_.optimizer.iterations) == int(full.model_.optimizer.iterations) == 18
+    np.testing.assert_allclose(
+        resumed.history_["learning_rate"], full.history_["learning_rate"][1:], atol=1e-7
+    )
+    assert not state.exists() or not os.listdir(state)
+    # The first epoch's weights are the uninterrupted run's; the batches of
+    # the resumed epochs are shuffled anew, so the end point differs a little.
+    assert resumed.score(X, y) == pytest.approx(full.score(X, y), abs=0.15)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"width": -1.0}, r"architecture_params\['width'\] must be a number > 0"),
+        ({"width": 0}, "must be a number > 0"),
+        ({"dense_units": -5}, r"\['dense_units'\] must be an int >= 1"),
+        ({"dense_units": 2.5}, "must be an int >= 1"),
+        ({"dropout": 1.0}, r"must be a number in \[0, 1\)"),
+    ],
+)
+def test_bad_architecture_params_are_clear_errors(params, message):
+    X, y = _faces(16)
+    with pytest.raises(ValueError, match=message):
+        CNNClassifier("vgg_fer", params, epochs=1).fit(X, y)
