@@ -17,7 +17,10 @@ PublicTest results are in the model cards of the documentation.
 """
 
 import importlib
+import inspect
 import json
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -69,11 +72,18 @@ def available():
 
 def _model_dir(name):
     name = DEFAULT_MODEL if name is None else name
-    path = Path(name)
+    # A bundled model's name means the bundled model, whatever folders the
+    # current directory holds: a planted ./fer2013_cnn/ must not shadow it.
+    if isinstance(name, str) and name in available():
+        return MODELS_DIR / name
+    try:
+        path = Path(name)
+    except TypeError:
+        raise ValueError(
+            f"a model is a bundled name or a folder; got a {type(name).__name__}."
+        ) from None
     if (path / "pipeline.json").is_file():
         return path
-    if isinstance(name, str) and (MODELS_DIR / name / "pipeline.json").is_file():
-        return MODELS_DIR / name
     raise ValueError(
         f"no pretrained model {str(name)!r}: give one of {available()} or a folder "
         "written by fersk.pretrained.save (holding pipeline.json)."
@@ -105,15 +115,72 @@ def info(name=None):
     ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral']
     """
     path = _model_dir(name)
-    spec = json.loads((path / "pipeline.json").read_text())
+    spec = _read_spec(path)
     return {
-        "name": spec["name"],
-        "description": spec["description"],
-        "classes": spec["classes"],
-        "class_names": spec["class_names"],
+        "name": spec.get("name", path.name),
+        "description": spec.get("description", ""),
+        "classes": spec.get("classes", []),
+        "class_names": spec.get("class_names", []),
         "steps": [(s["name"], s["class"]) for s in spec["steps"]],
-        "metrics": spec["metrics"],
+        "metrics": spec.get("metrics", {}),
     }
+
+
+def _read_spec(path):
+    """``pipeline.json`` parsed and checked in shape; ValueError naming what is wrong."""
+    file = path / "pipeline.json"
+    try:
+        spec = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{file} is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise ValueError(f"{file} is nested too deeply to describe a model.") from None
+    if not isinstance(spec, dict):
+        raise ValueError(f"{file} must hold a JSON object; it holds a {type(spec).__name__}.")
+    version = spec.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ValueError(f"{file}: format_version must be a whole number; got {version!r}.")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format version {version}; this fersk reads up to "
+            f"{FORMAT_VERSION}: upgrade fersk."
+        )
+    _expect(spec, "steps", list, file)
+    if not spec["steps"]:
+        raise ValueError(f"{file}: 'steps' is empty.")
+    for key, kind in (("name", str), ("description", str), ("classes", list),
+                      ("class_names", list), ("metrics", dict)):
+        if key in spec:
+            _expect(spec, key, kind, file)
+    for step in spec["steps"]:
+        _check_step(step, file)
+    return spec
+
+
+def _expect(entry, key, kind, where):
+    if not isinstance(entry, dict) or key not in entry:
+        raise ValueError(f"{where}: an entry lacks {key!r}.")
+    if not isinstance(entry[key], kind) or isinstance(entry[key], bool) != (kind is bool):
+        raise ValueError(
+            f"{where}: {key!r} must be a {kind.__name__}; got {type(entry[key]).__name__}."
+        )
+
+
+def _check_step(step, where):
+    if not isinstance(step, dict):
+        raise ValueError(f"{where}: each step must be a JSON object; got {type(step).__name__}.")
+    for key, kind in (("name", str), ("class", str), ("params", dict), ("fitted", dict)):
+        _expect(step, key, kind, where)
+    if "keras_file" in step:
+        _expect(step, "keras_file", str, where)
+    if "members" in step:
+        _expect(step, "members", list, where)
+        for member in step["members"]:
+            _expect(member, "name", str, where)
+            _expect(member, "network", dict, where)
+            _check_step(member["network"], where)
+            if member.get("representation") is not None:
+                _check_step(member["representation"], where)
 
 
 def load(name=None):
@@ -155,13 +222,52 @@ def load(name=None):
     import fersk.layers  # noqa: F401  (registers fersk's layers for safe loading)
 
     path = _model_dir(name)
-    spec = json.loads((path / "pipeline.json").read_text())
-    if spec.get("format_version", 0) > FORMAT_VERSION:
+    spec = _read_spec(path)
+    try:
+        pipe = Pipeline([(step["name"], _load_step(step, path)) for step in spec["steps"]])
+        _check_classes(pipe, spec)
+    except ValueError:
+        raise
+    except (TypeError, KeyError, AttributeError, IndexError, RecursionError, OverflowError,
+            OSError, zipfile.BadZipFile) as exc:
+        # The checks above name the usual problems; anything else a
+        # mutated file provokes still surfaces as the documented ValueError.
         raise ValueError(
-            f"{path} has format version {spec['format_version']}; this fersk reads "
-            f"up to {FORMAT_VERSION}: upgrade fersk."
+            f"{path / 'pipeline.json'} does not describe a loadable model "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
+    return pipe
+
+
+def _check_classes(pipe, spec):
+    """The labels saved must be the network's: one per output."""
+    last = pipe.steps[-1][1]
+    model = getattr(last, "model_", None)
+    n_outputs = None if model is None else model.output_shape[-1]
+    classes = getattr(last, "classes_", None)
+    if classes is None:
+        raise ValueError("the model's last step has no classes_.")
+    if n_outputs is not None and len(classes) != n_outputs:
+        raise ValueError(
+            f"the model has {len(classes)} classes_ but its network has {n_outputs} "
+            "outputs."
         )
-    return Pipeline([(step["name"], _load_step(step, path)) for step in spec["steps"]])
+    if "classes" in spec and list(spec["classes"]) != np.asarray(classes).tolist():
+        raise ValueError("pipeline.json's 'classes' differ from the last step's classes_.")
+
+
+#: Fitted state a ``pipeline.json`` may not set: the network comes from its
+#: ``.keras`` file, ensemble members from their entries.
+_NOT_FROM_JSON = {"model_", "estimators_", "named_estimators_"} | _TRANSIENT
+
+
+def _declared_attributes(cls):
+    """The fitted attributes a class documents (its numpydoc Attributes section)."""
+    doc = inspect.getdoc(cls) or ""
+    section = re.search(r"^Attributes\n-+\n(.*?)(?:^\S[^\n]*\n-+\n|\Z)", doc, re.S | re.M)
+    if section is None:
+        return set()
+    return set(re.findall(r"^(\w+_) :", section.group(1), re.M))
 
 
 def _load_step(entry, folder):
@@ -170,12 +276,52 @@ def _load_step(entry, folder):
     cls = _safe_class(entry["class"])
     if "members" in entry:
         return _load_ensemble(cls, entry, folder)
-    est = cls(**_decode(entry["params"]))
-    for attr, value in _decode(entry["fitted"]).items():
-        setattr(est, attr, value)
+    est = _construct(cls, entry)
+    _set_fitted(est, cls, entry)
     if "keras_file" in entry:
-        est.model_ = keras.saving.load_model(folder / entry["keras_file"], safe_mode=True)
+        est.model_ = keras.saving.load_model(_keras_path(folder, entry["keras_file"]),
+                                             safe_mode=True)
     return est
+
+
+def _construct(cls, entry, **extra):
+    """``cls`` from the entry's parameters, validated as ``fit`` would."""
+    params = _decode(entry["params"])
+    unknown = sorted(set(params) - set(inspect.signature(cls).parameters))
+    if unknown:
+        raise ValueError(f"{entry['name']}: {cls.__name__} has no parameter(s) {unknown}.")
+    est = cls(**extra, **params)
+    try:
+        est._validate_params()
+    except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError is a ValueError
+        raise ValueError(f"{entry['name']}: {exc}") from None
+    return est
+
+
+def _set_fitted(est, cls, entry):
+    fitted = _decode(entry["fitted"])
+    allowed = _declared_attributes(cls) - _NOT_FROM_JSON
+    unknown = sorted(set(fitted) - allowed)
+    if unknown:
+        raise ValueError(
+            f"{entry['name']}: {unknown} are not fitted attributes of {cls.__name__} that a "
+            f"model folder may set (allowed: {sorted(allowed)})."
+        )
+    for attr, value in fitted.items():
+        setattr(est, attr, value)
+
+
+def _keras_path(folder, name):
+    """The network file: a ``.keras`` file inside the model folder, nothing else."""
+    root = Path(folder).resolve()
+    target = (root / name).resolve()
+    if not target.is_relative_to(root) or target.suffix != ".keras":
+        raise ValueError(
+            f"keras_file {name!r} must name a .keras file inside the model folder {root}."
+        )
+    if not target.is_file():
+        raise ValueError(f"keras_file {name!r} is missing from {root}.")
+    return target
 
 
 def _load_ensemble(cls, entry, folder):
@@ -190,9 +336,8 @@ def _load_ensemble(cls, entry, folder):
             None if rep is None else _load_step(rep, folder),
             _load_step(member["network"], folder),
         ))
-    ensemble = cls(triples, **_decode(entry["params"]))
-    for attr, value in _decode(entry["fitted"]).items():
-        setattr(ensemble, attr, value)
+    ensemble = _construct(cls, entry, estimators=triples)
+    _set_fitted(ensemble, cls, entry)
     ensemble.estimators_ = [
         Pipeline([("representation", "passthrough" if rep is None else rep), ("network", net)])
         for _, rep, net in triples
@@ -415,7 +560,10 @@ def _decode(value):
     if "__float__" in value:
         return float(value["__float__"])
     if "__ndarray__" in value:
-        if value["dtype"] == "str":
+        dtype = value.get("dtype")
+        if dtype == "str":
             return np.array(value["__ndarray__"], dtype=str).reshape(value["shape"])
-        return np.array(value["__ndarray__"], dtype=np.dtype(value["dtype"])).reshape(value["shape"])
+        if not isinstance(dtype, str) or not re.fullmatch(r"[<>|=]?[biuf]\d{0,2}", dtype):
+            raise ValueError(f"an array in pipeline.json has the unsupported dtype {dtype!r}.")
+        return np.array(value["__ndarray__"], dtype=np.dtype(dtype)).reshape(value["shape"])
     return {k: _decode(v) for k, v in value.items()}

@@ -1,0 +1,166 @@
+"""Model folders from elsewhere: malformed or hostile pipeline.json files.
+
+Every way a ``pipeline.json`` can be wrong ends in a ValueError that names
+the problem (never KeyError, TypeError, RecursionError...), and nothing in
+the folder can make fersk read files outside it, set arbitrary attributes
+or run code.  The fuzz test mutates a real model folder at random.
+"""
+
+import json
+import os
+import random
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.pipeline import make_pipeline
+
+from fersk import CNNClassifier, FaceCropper, pretrained
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (24, 16, 16), dtype=np.uint8), np.arange(24) % 3
+    pipe = make_pipeline(
+        FaceCropper(detector=None, size=(16, 16)),
+        CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0),
+    ).fit(X, y)
+    return pretrained.save(pipe, tmp_path_factory.mktemp("models") / "toy")
+
+
+def _mutated(folder, tmp_path, edit):
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    spec = json.loads((copy / "pipeline.json").read_text())
+    spec = edit(spec)
+    text = spec if isinstance(spec, str) else json.dumps(spec)
+    (copy / "pipeline.json").write_text(text)
+    return copy
+
+
+def _set(path, value):
+    def edit(spec):
+        target = spec
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return spec
+    return edit
+
+
+def _drop(key):
+    def edit(spec):
+        del spec[key]
+        return spec
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_drop("steps"), "lacks 'steps'"),
+        (lambda spec: [spec], "must hold a JSON object; it holds a list"),
+        (_set(["format_version"], "abc"), "format_version must be a whole number"),
+        (lambda spec: "[" * 100000 + "]" * 100000, "nested too deeply|not valid JSON"),
+        (lambda spec: "{not json", "not valid JSON"),
+        (_set(["steps", 1, "params", "no_such"], 1), r"has no parameter\(s\) \['no_such'\]"),
+        (_set(["steps", 1, "params", "architecture"], "bogus"), "architecture"),
+        (_set(["steps", 1, "params", "epochs"], -3), "epochs"),
+        (_set(["steps", 1, "fitted", "__dict__"], {}), "not fitted attributes"),
+        (_set(["steps", 1, "fitted", "predict"], 1), "not fitted attributes"),
+        (_set(["steps", 1, "fitted", "model_"], 1), "not fitted attributes"),
+        (_set(["steps", 1, "fitted", "classes_"],
+               {"__ndarray__": [0, 1, 2], "dtype": "O", "shape": [3]}), "unsupported dtype"),
+        (_set(["steps", 1, "fitted", "classes_"],
+               {"__ndarray__": [0, 1], "dtype": "<i8", "shape": [2]}), "2 classes_ but its network"),
+        (_set(["steps", 1, "keras_file"], "../elsewhere.keras"), "inside the model folder"),
+        (_set(["steps", 1, "keras_file"], "/tmp/x.keras"), "inside the model folder"),
+        (_set(["steps", 1, "keras_file"], "network.h5"), "must name a .keras file"),
+        (_set(["steps", 1, "keras_file"], "gone.keras"), "missing"),
+        (_set(["steps", 1, "keras_file"], 3), "'keras_file' must be a str"),
+        (_set(["steps"], []), "'steps' is empty"),
+        (_set(["steps", 0], "facecropper"), "each step must be a JSON object"),
+    ],
+)
+def test_malformed_pipeline_json_is_a_clear_value_error(folder, tmp_path, edit, message):
+    bad = _mutated(folder, tmp_path, edit)
+    with pytest.raises(ValueError, match=message):
+        pretrained.load(bad)
+
+
+def test_keras_file_outside_the_folder_is_never_read(folder, tmp_path):
+    # A real, loadable network beside the folder: refused all the same.
+    outside = tmp_path / "outside.keras"
+    shutil.copy(folder / "toy.keras" if (folder / "toy.keras").exists()
+                else next(folder.glob("*.keras")), outside)
+    bad = _mutated(folder, tmp_path, _set(["steps", 1, "keras_file"], str(outside)))
+    with pytest.raises(ValueError, match="inside the model folder"):
+        pretrained.load(bad)
+    link = tmp_path / "copy" / "link.keras"
+    os.symlink(outside, link)
+    spec = json.loads((tmp_path / "copy" / "pipeline.json").read_text())
+    spec["steps"][1]["keras_file"] = "link.keras"  # resolves outside: refused too
+    (tmp_path / "copy" / "pipeline.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match="inside the model folder"):
+        pretrained.load(tmp_path / "copy")
+
+
+def test_bundled_names_are_not_shadowed_by_local_folders(folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(folder, tmp_path / pretrained.DEFAULT_MODEL)
+    loaded = pretrained.load(pretrained.DEFAULT_MODEL)
+    assert loaded.steps[-1][1].model_.output_shape[-1] == 7  # the bundled one, not the toy
+    # given as a path, the local folder is what loads
+    local = pretrained.load(f"./{pretrained.DEFAULT_MODEL}")
+    assert local.steps[-1][1].model_.output_shape[-1] == 3
+
+
+def _mutations(spec, rng):
+    """Random edits of a JSON document: drop, retype or replace values."""
+    nodes = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k in list(node):
+                nodes.append((node, k))
+                walk(node[k])
+        elif isinstance(node, list):
+            for i in range(len(node)):
+                nodes.append((node, i))
+                walk(node[i])
+
+    walk(spec)
+    container, key = rng.choice(nodes)
+    choice = rng.randrange(6)
+    if choice == 0 and isinstance(container, dict):
+        del container[key]
+    else:
+        container[key] = rng.choice([
+            None, True, -1, 0, 10**30, 1e308, "x", "../../x.keras", [], {}, [[[]]],
+            {"__ndarray__": [1], "dtype": "V8", "shape": [1]},
+            {"__tuple__": 3}, {"__float__": "nan"}, {"__float__": "1e"},
+            "os.system", "fersk.classifiers.CNNClassifier",
+        ])
+    return spec
+
+
+def test_fuzzed_pipeline_json_loads_or_raises_value_error(folder, tmp_path):
+    rng = random.Random(0)
+    original = json.loads((folder / "pipeline.json").read_text())
+    outcomes = {"loaded": 0, "ValueError": 0}
+    for i in range(150):
+        spec = json.loads(json.dumps(original))
+        for _ in range(rng.randint(1, 3)):
+            spec = _mutations(spec, rng)
+        copy = tmp_path / f"m{i}"
+        shutil.copytree(folder, copy)
+        (copy / "pipeline.json").write_text(json.dumps(spec))
+        try:
+            pretrained.load(copy)
+            outcomes["loaded"] += 1
+        except ValueError as exc:
+            assert str(exc)
+            outcomes["ValueError"] += 1
+        shutil.rmtree(copy)
+    assert outcomes["ValueError"] > 50 and sum(outcomes.values()) == 150
