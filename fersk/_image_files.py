@@ -7,7 +7,7 @@ means the same everywhere.
 
 import numpy as np
 
-__all__ = ["pil_to_uint8"]
+__all__ = ["pil_to_uint8", "array_to_uint8"]
 
 _GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N")
 
@@ -60,3 +60,84 @@ def pil_to_uint8(im, mode=None):
         grey = (wide.astype(np.uint32) >> 8).astype(np.uint8)
         return grey if mode == "L" else np.repeat(grey[..., None], 3, axis=2)
     return np.array(im.convert(mode))
+
+
+def array_to_uint8(image, where="X", float_max=1.0):
+    """Pixel values of an image array as uint8, by fersk's one rule.
+
+    The rule every photo entry point uses (:class:`~fersk.FaceCropper`, so
+    the pretrained pipelines and the command line), the same as for files:
+
+    * uint8: as is;
+    * bool: False 0, True 255;
+    * uint16: the high byte, as 16-bit image files are read
+      (:func:`pil_to_uint8`; scikit-image's ``img_as_ubyte`` does the same);
+    * other integer types: their values, which must lie in 0..255 (a list
+      of Python ints becomes int64: it is read as 8-bit values); outside
+      that range there is no agreed scale, so it is a ValueError;
+    * floats: intensities from 0 to ``float_max`` (1.0, scikit-image's
+      convention, or 255.0), scaled and rounded to 0..255; values outside
+      that range, NaN or infinity are a ValueError.
+
+    Parameters
+    ----------
+    image : ndarray
+        An image or a batch of images.
+    where : str, default="X"
+        Name used in error messages.
+    float_max : float, default=1.0
+        The value of white in float images.
+
+    Returns
+    -------
+    image : ndarray of uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> array_to_uint8(np.array([[0.0, 0.5, 1.0]]))
+    array([[  0, 128, 255]], dtype=uint8)
+    >>> array_to_uint8(np.array([[0, 4096, 65535]], dtype=np.uint16))
+    array([[  0,  16, 255]], dtype=uint8)
+    """
+    kind = image.dtype.kind
+    if image.dtype == np.uint8:
+        return image
+    if kind == "b":
+        return image.astype(np.uint8) * np.uint8(255)
+    if image.dtype == np.uint16:
+        return (image >> 8).astype(np.uint8)
+    if kind in "ui":
+        lo, hi = (int(image.min()), int(image.max())) if image.size else (0, 0)
+        if lo < 0 or hi > 255:
+            raise ValueError(
+                ("Negative values in data: " if lo < 0 else "")
+                + f"{where} holds {image.dtype} pixel values from {lo} to {hi}, outside "
+                "0..255, and fersk cannot tell their scale: give 8-bit values as uint8, "
+                "16-bit ones as uint16 (read by their high byte, as 16-bit files), or "
+                "scale them to uint8 yourself."
+            )
+        return image.astype(np.uint8)
+    if kind == "f":
+        if not np.all(np.isfinite(image)):
+            raise ValueError(f"{where} contains NaN or infinity.")
+        lo, hi = (float(image.min()), float(image.max())) if image.size else (0.0, 0.0)
+        if lo < 0 or hi > float_max:
+            fix = (
+                "divide 0-255 values by 255, give them as uint8, or set "
+                "FaceCropper(float_max=255)" if float_max == 1.0 else
+                f"scale them into 0..{float_max:g}"
+            )
+            convention = (
+                "as scikit-image does, intensities from 0 to 1" if float_max == 1.0
+                else f"as intensities from 0 to {float_max:g}"
+            )
+            raise ValueError(
+                ("Negative values in data: " if lo < 0 else "")
+                + f"{where} is a float image with values from {lo:.4g} to {hi:.4g}; fersk "
+                f"reads float pixels {convention}: {fix}."
+            )
+        return np.rint(image * (255.0 / float_max)).astype(np.uint8)
+    raise ValueError(
+        f"{where} must hold numeric pixel values; got an array of dtype {image.dtype}."
+    )

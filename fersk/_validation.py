@@ -22,6 +22,11 @@ from sklearn.utils.validation import check_array, validate_data
 
 __all__ = ["validate_images", "restore_layout", "resolve_image_shape"]
 
+#: A 3-D array (n, h, 3 or 4) with h at least this is refused as ambiguous:
+#: it looks like one colour image (h, w, c), not n grey images 3-4 pixels
+#: wide.
+_NARROW = 16
+
 
 def resolve_image_shape(n_features, image_shape, input_name="X"):
     """Return the ``(height, width[, channels])`` of flattened rows.
@@ -167,6 +172,16 @@ def validate_images(
         if 0 in images.shape[1:]:
             raise ValueError(
                 f"{input_name} has an empty image dimension: shape {images.shape}."
+            )
+        if ndim == 3 and images.shape[2] in (3, 4) and images.shape[1] >= _NARROW:
+            n, h, c = images.shape
+            raise ValueError(
+                f"{input_name} has shape {images.shape}: one {n}x{h} colour image, or {n} "
+                f"grey images of {h}x{c} pixels? fersk reads a 3-D array as a batch of "
+                "grey images; images this narrow are almost surely one colour image "
+                "without its batch axis. Pass [image] or image[np.newaxis] for one "
+                "image; for a batch of narrow grey images, add the channel axis: "
+                "X[..., np.newaxis]."
             )
         if ndim == 4 and images.shape[-1] not in (1, 3, 4):
             raise ValueError(

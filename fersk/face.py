@@ -29,7 +29,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._image_files import pil_to_uint8
+from ._image_files import array_to_uint8, pil_to_uint8
 from ._validation import restore_layout, to_gray, validate_images
 
 __all__ = ["FaceCropper", "NoFaceWarning"]
@@ -393,8 +393,8 @@ def _read_file(path, index):
         ) from exc
 
 
-def _check_image(image, index):
-    """Validate one list item that is an array; return (h, w) or (h, w, c)."""
+def _check_image(image, index, float_max=1.0):
+    """Validate one list item that is an array; return it as uint8 (h, w) or (h, w, c)."""
     try:
         image = np.asarray(image)
     except Exception as exc:  # ragged nested lists and the like
@@ -415,9 +415,7 @@ def _check_image(image, index):
         )
     if 0 in image.shape:
         raise ValueError(f"X[{index}] is an empty image of shape {image.shape}.")
-    if image.dtype.kind == "f" and not np.all(np.isfinite(image)):
-        raise ValueError(f"X[{index}] contains NaN or infinity.")
-    return image
+    return array_to_uint8(image, f"X[{index}]", float_max)
 
 
 def _as_image_list(X):
@@ -616,6 +614,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         Overlapping detections needed to accept a face (cascades only:
         scikit-image's ``min_neighbor_number``, OpenCV's ``minNeighbors``).
         Larger means fewer false faces.
+    float_max : float, default=1.0
+        The value of white in float images: 1.0 reads them as
+        scikit-image does (intensities in [0, 1]); 255.0 reads 0-255
+        values stored as floats.  Float values outside ``[0, float_max]``
+        are a ValueError (see the pixel rule in the Notes).
     image_shape : tuple of int, default=None
         Shape ``(height, width[, channels])`` of each row when ``X`` comes as
         flattened rows; None means square grey images.  One entry may be -1.
@@ -673,12 +676,16 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     rows ``(n, height * width[* 3])``.  Colour is converted to grey by
     luminance (:func:`fersk._validation.to_gray`).
 
-    **Dtype.** Crops keep the input's values: uint8 input (and image files)
-    give uint8 crops (the resized values rounded); float32 input gives
-    float32; any other input (other integer types, float64, a list mixing
-    dtypes other than uint8 and float32) gives float64 on the input's own
-    scale.  The 8-bit detectors ('opencv', 'mtcnn') see a min-max
-    stretched 8-bit copy of non-uint8 images.
+    **Pixel values.** One rule for arrays and files, so that the same
+    image gives the same answer however it is passed
+    (:func:`fersk._image_files.array_to_uint8`): uint8 as is; bool as 0/255;
+    uint16 by its high byte (as 16-bit files are read); other integer types
+    by their values, which must lie in 0..255 (int64 from a list of Python
+    ints is fine; 0..1020 is a ValueError: its scale is unknown); floats as
+    intensities from 0 to ``float_max`` (1.0: scikit-image's convention, so
+    ``img_as_float(photo)`` gives the answer of ``photo``), values outside
+    it a ValueError.  Crops are uint8 (the resized values rounded), the
+    values the bundled networks were trained on.
 
     **Detection.** With the default 'skimage' detector, windows from
     ``min_face_size`` of the shorter side (at least 24 pixels) up to the
@@ -746,6 +753,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         "scale_factor": [Interval(numbers.Real, 1, None, closed="neither")],
         "step_ratio": [Interval(numbers.Real, 0, None, closed="neither")],
         "min_neighbors": [Interval(numbers.Integral, 0, None, closed="left")],
+        "float_max": [Interval(numbers.Real, 0, None, closed="neither")],
         "image_shape": [None, tuple, list],
         "n_jobs": [None, numbers.Integral],
         "verbose": ["verbose"],
@@ -764,6 +772,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         scale_factor=1.1,
         step_ratio=1.0,
         min_neighbors=4,
+        float_max=1.0,
         image_shape=None,
         n_jobs=None,
         verbose=0,
@@ -778,6 +787,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self.scale_factor = scale_factor
         self.step_ratio = step_ratio
         self.min_neighbors = min_neighbors
+        self.float_max = float_max
         self.image_shape = image_shape
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -807,11 +817,12 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self._config(np.uint8)
         items = _as_image_list(X)
         if items is None:
-            validate_images(self, X, reset=True, image_shape=self.image_shape)
+            images, _ = validate_images(self, X, reset=True, image_shape=self.image_shape)
+            array_to_uint8(images, "X", self.float_max)  # refused in fit as in transform
         else:
             for i, item in enumerate(items):
                 if not _is_path(item):
-                    _check_image(item, i)
+                    _check_image(item, i, self.float_max)
             for name in ("n_features_in_", "feature_names_in_", "image_shape_"):
                 if hasattr(self, name):
                     delattr(self, name)
@@ -831,9 +842,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         -------
         crops : ndarray of shape (n_samples, height, width[, 3]) or \
                 (n_samples, height * width[* 3])
-            One crop per image, in order; flattened when ``X`` was.  Dtype:
-            uint8 for uint8 input and files, float32 for float32, else
-            float64.
+            One crop per image, in order; flattened when ``X`` was; uint8
+            (see the pixel rule in the Notes).
 
         Raises
         ------
@@ -848,14 +858,13 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             images, flat = validate_images(
                 self, X, reset=False, image_shape=self.image_shape, check_shape=False
             )
-            dtype = images.dtype
+            images = array_to_uint8(images, "X", self.float_max)
         else:
-            items = [item if _is_path(item) else _check_image(item, i) for i, item in enumerate(items)]
-            dtype = np.result_type(
-                *(np.uint8 if _is_path(item) else item.dtype for item in items)
-            )
-            images = items
-        cfg = self._config(dtype)
+            images = [
+                item if _is_path(item) else _check_image(item, i, self.float_max)
+                for i, item in enumerate(items)
+            ]
+        cfg = self._config(np.uint8)
         results = self._run(images, cfg)
 
         crops = np.stack([res[0] for res in results])
@@ -947,5 +956,6 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.requires_fit = False
         tags.input_tags.three_d_array = True
-        tags.transformer_tags.preserves_dtype = ["float64", "float32", "uint8"]
+        tags.transformer_tags.preserves_dtype = []  # crops are uint8 (one pixel rule)
+        tags.input_tags.positive_only = True
         return tags

@@ -14,6 +14,7 @@ from skimage.transform import resize, rotate
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from skimage.util import img_as_float
 
 from fersk import FaceCropper, LBPHistogram
 from fersk._validation import to_gray
@@ -248,23 +249,46 @@ def test_array_layouts_and_dtype_policy(fer_small, astronaut):
     flat = FaceCropper(detector=None, size=(24, 24)).fit_transform(X.reshape(6, -1))
     assert flat.shape == (6, 24 * 24)
     np.testing.assert_array_equal(flat, batch.reshape(6, -1))
-    # values keep their scale; the dtype is uint8, float32 or float64
-    f64 = FaceCropper(detector=None, size=(24, 24)).fit_transform(X / 255.0)
-    assert f64.dtype == np.float64 and f64.max() <= 1.0
-    np.testing.assert_allclose(f64 * 255, batch, atol=0.5 + 1e-9)
-    f32 = FaceCropper(detector=None, size=(24, 24)).fit_transform(X.astype(np.float32))
-    assert f32.dtype == np.float32
-    np.testing.assert_array_equal(FaceCropper(detector=None, size=24).fit_transform(X), batch)
-    i64 = FaceCropper(detector=None, size=(24, 24)).fit_transform(X.astype(np.int64) * 10)
-    assert i64.dtype == np.float64 and i64.max() > 255
+    # One pixel rule (arrays as files): every dtype of the same image gives
+    # the same uint8 crops.
+    def crops(images, **kw):
+        return FaceCropper(detector=None, size=(24, 24), **kw).fit_transform(images)
+
+    np.testing.assert_array_equal(crops(X / 255.0), batch)
+    np.testing.assert_array_equal(crops(X.astype(np.float32) / 255), batch)
+    np.testing.assert_array_equal(crops(X.astype(np.float32), float_max=255), batch)
+    np.testing.assert_array_equal(crops(X.astype(np.uint16) * 257), batch)
+    np.testing.assert_array_equal(crops(X.astype(np.int64)), batch)
+    assert crops(X / 255.0).dtype == np.uint8
+    np.testing.assert_array_equal(crops(X > 127), crops((X > 127).astype(np.uint8) * 255))
+    with pytest.raises(ValueError, match=r"values from 0 to 2550, outside 0\.\.255"):
+        crops(X.astype(np.int64) * 10)
+    with pytest.raises(ValueError, match=r"values from -1 to .*outside 0\.\.255"):
+        crops(X.astype(np.int16) - 1)
+    with pytest.raises(ValueError, match=r"float image with values from 0 to 255; .*float_max=255"):
+        crops(X.astype(np.float64))
+    with pytest.raises(ValueError, match=r"X\[1\] is a float image"):
+        crops([X[0] / 255, X[1] * 1.0])
     # detection does not depend on the scale of the values
     c8, cf = FaceCropper(), FaceCropper()
-    c8.fit_transform([astronaut])
-    cf.fit_transform([astronaut / 255.0])
+    faces8 = c8.fit_transform([astronaut])
+    facesf = cf.fit_transform([img_as_float(astronaut)])
     np.testing.assert_array_equal(c8.boxes_, cf.boxes_)
+    np.testing.assert_array_equal(faces8, facesf)
     # batch of colour images
     both = FaceCropper(size=(99, 99), color=True).fit_transform(np.stack([astronaut] * 2))
     np.testing.assert_array_equal(both[1], astronaut[65:164, 175:274])
+
+
+def test_one_colour_image_without_batch_axis_is_refused(astronaut):
+    from fersk import LBPCodeTransformer, MDSMappedLBP
+
+    for est in (FaceCropper(), LBPCodeTransformer(), MDSMappedLBP()):
+        with pytest.raises(ValueError, match=r"\[image\] or image\[np.newaxis\]"):
+            est.fit_transform(astronaut)
+    # narrow grey images are still possible, with their channel axis
+    narrow = np.zeros((40, 20, 3, 1), np.uint8)
+    assert FaceCropper(detector=None, size=(4, 4)).fit_transform(narrow).shape == (40, 4, 4)
 
 
 @pytest.mark.parametrize(
@@ -420,8 +444,10 @@ def test_fit_records_shape_for_arrays_only(fer_small):
     [
         # sklearn's checks feed 2-D data with any number of features: read
         # each row as a one-row image (no face is ever found in those).
-        FaceCropper(image_shape=(1, -1), size=(4, 4)),
-        FaceCropper(image_shape=(1, -1), detector=None, color=True, size=(3, 5)),
+        # Their values are not pixels: float_max=255 reads them as 0-255
+        # levels (the checks shift them to be non-negative: positive_only).
+        FaceCropper(image_shape=(1, -1), size=(4, 4), float_max=255),
+        FaceCropper(image_shape=(1, -1), detector=None, color=True, size=(3, 5), float_max=255),
     ],
     expected_failed_checks=lambda est: {
         "check_dict_unchanged": "transform records boxes_, n_faces_, "

@@ -260,3 +260,22 @@ def test_predict_photos_example_reports_every_photo(capsys):
     assert out[1].startswith("face in a brick scene: face at ")
     assert out[2].startswith("grass: no face found, whole image: ")
     assert "No face found in 1 of 3 images (indices 2)" in out[3]
+
+
+def test_pixel_rule_same_answer_for_every_dtype_of_a_photo():
+    """uint8, float in [0, 1] (scikit-image) and uint16 of the astronaut
+    give the same probabilities; one colour image without its batch axis,
+    and values of unknown scale, are refused with the fix."""
+    from skimage.util import img_as_float, img_as_uint
+
+    model = pretrained.load()
+    photo = data.astronaut()
+    expected = model.predict_proba([photo])
+    for variant in (img_as_float(photo), img_as_float(photo).astype(np.float32),
+                    img_as_uint(photo)):
+        np.testing.assert_allclose(model.predict_proba([variant]), expected, atol=1e-6)
+    assert pretrained.info()["class_names"][expected.argmax()] == "happy"
+    with pytest.raises(ValueError, match=r"\[image\] or image\[np.newaxis\]"):
+        model.predict_proba(photo)
+    with pytest.raises(ValueError, match="outside 0..255"):
+        model.predict_proba([photo.astype(np.int64) * 4])
