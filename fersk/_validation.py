@@ -138,6 +138,11 @@ def validate_images(
     >>> images.shape, flat, est.image_shape_
     ((2, 4, 4), True, (4, 4))
     """
+    if np.iscomplexobj(X) if hasattr(X, "dtype") else False:
+        # check_array would print the whole array in its message.
+        raise ValueError(
+            f"{input_name} has complex values (dtype {X.dtype}); images are real numbers."
+        )
     ndim = getattr(X, "ndim", None)
     if ndim is None:
         ndim = np.asarray(X, dtype=object).ndim if not hasattr(X, "iloc") else 2
@@ -202,6 +207,7 @@ def validate_images(
             )
         flat = False
     else:
+        _explain_ragged(X, input_name)
         raise ValueError(
             f"{input_name} must be a batch of images of shape (n_samples, height, "
             f"width[, channels]) or flattened rows (n_samples, n_features); got a "
@@ -221,6 +227,30 @@ def validate_images(
             f"{tuple(estimator.image_shape_)}."
         )
     return images, flat
+
+
+def _explain_ragged(X, input_name):
+    """Name the usual causes of a 1-D input before the generic message."""
+    if not isinstance(X, (list, tuple)) and not (
+        isinstance(X, np.ndarray) and X.dtype.kind in "OUS"
+    ):
+        return
+    items = list(X)
+    if not items:
+        raise ValueError(f"{input_name} is empty: there are no images.")
+    if any(isinstance(item, (str, bytes)) or hasattr(item, "__fspath__") for item in items):
+        raise ValueError(
+            f"{input_name} holds file paths; this estimator takes image arrays. Read "
+            "them first (fersk.datasets.load_image_folder), or put FaceCropper, which "
+            "reads files, in front of it."
+        )
+    shapes = sorted({np.shape(item) for item in items}, key=str)
+    if len(shapes) > 1:
+        shown = ", ".join(str(s) for s in shapes[:4]) + (", ..." if len(shapes) > 4 else "")
+        raise ValueError(
+            f"{input_name} holds images of different shapes ({shown}); a batch needs one "
+            "size: resize them first, e.g. with FaceCropper(size=...)."
+        )
 
 
 def restore_layout(out, flat):

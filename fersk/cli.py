@@ -310,6 +310,44 @@ def _build_parser():
     return parser
 
 
+def _warning_printer(command):
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"fersk {command}: warning: {message}", file=sys.stderr if file is None else file)
+
+    return show
+
+
+def _import_keras_quietly():
+    """Import Keras (and TensorFlow) without their native start-up lines.
+
+    TensorFlow's C++ layer writes oneDNN and CUDA-probing lines straight to
+    file descriptor 2 at import, before its log level applies, and a
+    cuInit error at first use unless ``TF_CPP_MIN_LOG_LEVEL`` hides it: on
+    a terminal they drown the command's own messages, and in ``--json``
+    mode they are not JSON.  Both are silenced here (a level the user set
+    is kept); Python-level errors still reach stderr.
+    """
+    if "keras" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real file descriptor 2 (embedded interpreters)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        try:
+            import keras  # noqa: F401
+        except ImportError:
+            pass  # reported where a command needs it
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv=None):
     """Run the ``fersk`` command line.
 
@@ -381,8 +419,13 @@ def main(argv=None):
         print("fersk: error: give a command: demo, predict, train or evaluate.", file=sys.stderr)
         return EXIT_USAGE
     args.argv = argv
+    _import_keras_quietly()
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            # One line per warning, as the command's other messages, not
+            # Python's "file:line: Category" form with a source line.
+            warnings.showwarning = _warning_printer(args.command)
+            return args.handler(args)
     except _UsageError as exc:
         print(f"fersk {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -1014,7 +1057,7 @@ def _cmd_predict(args):
             f"fersk predict: {annotator.written} annotated images in {args.annotate}",
             file=sys.stderr,
         )
-    n_files = len(entries) + len(path_errors)
+    n_files = len(entries)  # files found; missing paths are counted as problems only
     return reporter.close(args.on_no_face, n_files, time.perf_counter() - start)
 
 
@@ -1530,7 +1573,7 @@ def _cmd_train(args):
             cache=not args.no_cache,
         )
     except ValueError as exc:
-        raise _Failure(str(exc)) from None
+        raise _Failure(getattr(exc, "without_python_hint", str(exc))) from None
     if state.is_dir() and not any(state.iterdir()):
         state.rmdir()  # the completed fit removed its files
     net = pipe.steps[-1][1]
@@ -1586,7 +1629,7 @@ def _cmd_evaluate(args):
             args.data, usage=args.usage, verbose=int(args.verbose), cache=not args.no_cache
         )
     except ValueError as exc:
-        raise _Failure(str(exc)) from None
+        raise _Failure(getattr(exc, "without_python_hint", str(exc))) from None
     pipe = model.pipeline
     first = pipe.steps[0][0]
     pipe.set_params(**{f"{first}__verbose": int(args.verbose)})

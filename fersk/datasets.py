@@ -338,11 +338,14 @@ def _apply_errors_policy(bad, errors, what, func, name_fmt=str):
     shown = "; ".join(f"{name_fmt(name)}: {reason}" for name, reason in bad[:_MAX_NAMED])
     more = f" (and {len(bad) - _MAX_NAMED} more)" if len(bad) > _MAX_NAMED else ""
     if errors == "raise":
-        raise ValueError(
-            f"{len(bad)} {what} could not be loaded: {shown}{more}. Fix or remove "
-            f"them, or pass errors='skip' to drop them (with a warning; the "
+        summary = f"{len(bad)} {what} could not be loaded: {shown}{more}. Fix or remove them"
+        error = ValueError(
+            f"{summary}, or pass errors='skip' to drop them (with a warning; the "
             f"dropped names are recorded in the result's 'skipped')."
         )
+        # The command line has no errors= argument: it prints this instead.
+        error.without_python_hint = f"{summary}."
+        raise error
     _warn(
         f"{func} skipped {len(bad)} {what} (errors='skip'): {shown}{more}. "
         f"All are listed, with the reason, in the result's 'skipped'.",

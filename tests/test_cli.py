@@ -9,6 +9,7 @@ pipeline's own ``predict_proba`` on the same images instead.
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -182,6 +183,48 @@ def test_demo_without_matplotlib_draws_the_box_only(capsys, tmp_path, toy_model,
     assert np.array_equal(image[40:63, 175:260], data.astronaut()[40:63, 175:260])
 
 
+def test_json_mode_keeps_tensorflow_start_up_lines_off_stderr(tmp_path, toy_model):
+    code = (
+        "import sys\n"
+        "from fersk.cli import main\n"
+        f"sys.exit(main(['predict', {str(tmp_path / 'missing.png')!r}, '--model', "
+        f"{str(toy_model)!r}, '--json']))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 1 and run.stderr == "", run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["summary"]["files"] == 0 and doc["summary"]["failed"] == 1
+
+
+def test_data_errors_give_no_python_only_advice(capsys, tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "fer"
+    for split in ("train", "test"):
+        (root / split / "happy").mkdir(parents=True)
+        Image.fromarray(np.zeros((48, 48), np.uint8)).save(root / split / "happy" / "a.png")
+    (root / "train" / "happy" / "b.png").write_bytes(b"not an image")
+    status, _, err = _run(capsys, "evaluate", "--data", root, "--usage", "Training")
+    assert status == 1 and "could not be loaded" in err and "b.png" in err
+    assert "errors=" not in err
+
+
+def test_train_warnings_are_one_clean_line(capsys, tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "fer"
+    (root / "train" / "happy").mkdir(parents=True)  # no test/ split
+    image = Image.fromarray(np.zeros((48, 48), np.uint8))
+    image.save(root / "train" / "happy" / "Training_1.png")
+    status, _, err = _run(capsys, "train", "--data", root, "--model", "kaggle_cnn",
+                          "--out", tmp_path / "m")
+    assert status == 1
+    assert "fersk train: warning: load_fer2013: no sample of usage" in err
+    assert "UserWarning" not in err and ".py:" not in err
+    assert err.strip().splitlines()[-1].startswith("fersk train: ")
+
+
 def test_demo_out_is_an_image_file_or_a_folder(capsys, tmp_path, toy_model):
     status, out, err = _run(capsys, "demo", "--model", toy_model, "--out", tmp_path / "x.txt")
     assert status == 2 and "not an image file name" in err and not out
@@ -230,7 +273,8 @@ def test_predict_reports_each_file_and_exits_1(capsys, photos, toy_model, pipeli
     }
     for name, message in problems.items():
         assert any(name in line and message in line for line in err.splitlines()), (name, err)
-    assert "2 rows from 6 files, 4 problems" in err
+    # the empty folder and the missing path are problems, not files
+    assert "2 rows from 4 files, 4 problems" in err
 
 
 def test_predict_folder_json_and_batches(capsys, tmp_path, photos, toy_model):

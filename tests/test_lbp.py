@@ -187,3 +187,19 @@ def test_joblib_round_trip_identical(tmp_path, fer_small):
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        ([np.zeros((8, 8)), np.zeros((9, 9))], r"different shapes \(\(8, 8\), \(9, 9\)\)"),
+        ([], "X is empty"),
+        (["a.png", "b.png"], "holds file paths"),
+        (np.zeros((2, 8, 8), complex), r"complex values \(dtype complex128\)"),
+    ],
+)
+def test_unusable_inputs_say_what_is_wrong(X, message):
+    for est in (LBPCodeTransformer(), LBPHistogram()):
+        with pytest.raises(ValueError, match=message) as info:
+            est.fit_transform(X)
+        assert "np.newaxis" not in str(info.value) and len(str(info.value)) < 300
