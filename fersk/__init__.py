@@ -21,6 +21,7 @@ _LAZY = {
     "lbp_code_distances": "fersk.mapped_lbp",
     "FaceCropper": "fersk.face",
     "NoFaceWarning": "fersk.face",
+    "predict_faces": "fersk.face",
     "CNNClassifier": "fersk.classifiers",
     "LBCNNClassifier": "fersk.classifiers",
     "CNNEnsembleClassifier": "fersk.ensemble",

@@ -141,7 +141,8 @@ def validate_images(
     if np.iscomplexobj(X) if hasattr(X, "dtype") else False:
         # check_array would print the whole array in its message.
         raise ValueError(
-            f"{input_name} has complex values (dtype {X.dtype}); images are real numbers."
+            f"Complex data not supported: {input_name} has dtype {X.dtype}; images are "
+            "real numbers."
         )
     ndim = getattr(X, "ndim", None)
     if ndim is None:

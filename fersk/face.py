@@ -32,7 +32,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._image_files import array_to_uint8, pil_to_uint8
 from ._validation import restore_layout, to_gray, validate_images
 
-__all__ = ["FaceCropper", "NoFaceWarning"]
+__all__ = ["FaceCropper", "NoFaceWarning", "predict_faces"]
 
 _BACKENDS = ("skimage", "opencv", "mtcnn")
 _OPENCV_HINT = (
@@ -170,7 +170,7 @@ def _detect_skimage(gray, cfg):
         max_size=(short, short),
         min_neighbor_number=cfg.min_neighbors,
     )
-    return [(d["r"], d["c"], d["height"], d["width"], None) for d in found]
+    return [(d["r"], d["c"], d["height"], d["width"], None, None) for d in found]
 
 
 def _detect_opencv(gray, cfg):
@@ -188,12 +188,10 @@ def _detect_opencv(gray, cfg):
         minSize=(side, side),
         maxSize=(short, short),
     )
-    faces = [(int(y), int(x), int(h), int(w), None) for x, y, w, h in boxes]
-    if cfg.align and faces:
-        # Eyes only for the face that will be cropped (the largest).
-        k = _largest(faces)
-        r, c, h, w, _ = faces[k]
-        faces[k] = (r, c, h, w, _opencv_eyes(eye_cascade, g, r, c, h, w))
+    faces = [(int(y), int(x), int(h), int(w), None, None) for x, y, w, h in boxes]
+    if cfg.align:
+        faces = [(r, c, h, w, _opencv_eyes(eye_cascade, g, r, c, h, w), None)
+                 for r, c, h, w, _, _ in faces]
     return faces
 
 
@@ -237,7 +235,7 @@ def _detect_mtcnn(image, gray, cfg):
             # MTCNN gives (x, y); fersk uses (row, col).
             eyes = tuple((float(p[1]), float(p[0])) for p in (kp["left_eye"], kp["right_eye"]))
         if w > 0 and h > 0 and max(w, h) >= side:
-            faces.append((y, x, h, w, eyes))
+            faces.append((y, x, h, w, eyes, float(d.get("confidence", np.nan))))
     return faces
 
 
@@ -259,7 +257,7 @@ def _detect_callable(detector, image, index):
                 "row and col must be finite and height and width positive."
             )
         eyes = _parse_eyes(face[4], index) if len(face) == 5 else None
-        faces.append((*box.tolist(), eyes))
+        faces.append((*box.tolist(), eyes, None))
     return faces
 
 
@@ -282,11 +280,6 @@ def _parse_eyes(landmarks, index):
             f"'right_eye'; got {landmarks!r}."
         )
     return tuple(map(tuple, eyes.tolist()))
-
-
-def _largest(faces):
-    """Index of the largest box (first one on ties)."""
-    return max(range(len(faces)), key=lambda k: (faces[k][2] * faces[k][3], -k))
 
 
 # --------------------------------------------------------------------------
@@ -466,8 +459,8 @@ class _Config:
     dtype: Any
 
 
-def _crop_one(item, index, cfg):
-    """Crop one image; return (crop, box, n_faces, angle_degrees)."""
+def _find_faces(item, index, cfg):
+    """Read one image and detect its faces, largest first: (image, gray, faces)."""
     if _is_path(item):
         image = _read_file(item, index)
     else:
@@ -478,7 +471,7 @@ def _crop_one(item, index, cfg):
     h, w = gray.shape
 
     if cfg.detector is None:
-        faces = [(0, 0, h, w, None)]
+        faces = [(0, 0, h, w, None, None)]
     elif cfg.detector == "skimage":
         faces = _detect_skimage(gray, cfg)
     elif cfg.detector == "opencv":
@@ -487,25 +480,68 @@ def _crop_one(item, index, cfg):
         faces = _detect_mtcnn(image, gray, cfg)
     else:
         faces = _detect_callable(cfg.detector, image, index)
+    # Largest first (the face transform crops), ties in detection order.
+    order = sorted(range(len(faces)), key=lambda k: (-faces[k][2] * faces[k][3], k))
+    return image, gray, [faces[k] for k in order]
 
-    if cfg.color:
-        source = image if image.ndim == 3 else gray
+
+def _face_record(face):
+    """The public description of one detected face."""
+    r, c, h, w, eyes, confidence = face
+    return {
+        "box": (float(r), float(c), float(h), float(w)),
+        "confidence": None if confidence is None else float(confidence),
+        "eyes": None if eyes is None else tuple(tuple(float(v) for v in e) for e in eyes),
+    }
+
+
+def _crop_face(image, gray, face, cfg):
+    """The crop of one detected face (resized, cast): (crop, angle_degrees)."""
+    source = (image if image.ndim == 3 else gray) if cfg.color else gray
+    out_h, out_w = cfg.size
+    r, c, fh, fw, eyes, _ = face
+    top, left, H, W = _crop_box(r, c, fh, fw, out_w / out_h, cfg.margin)
+    angle = np.nan
+    if cfg.align and eyes is not None:
+        (r1, c1), (r2, c2) = sorted(eyes, key=lambda e: (e[1], e[0]))
+        theta = math.atan2(r2 - r1, c2 - c1)
+        patch = _rotated_cut(source, top, left, H, W, theta)
+        angle = math.degrees(theta)
     else:
-        source = gray
+        patch = _cut(source, top, left, H, W)
+    crop = _resize(patch, cfg.size)
+    if cfg.color and crop.ndim == 2:
+        crop = np.stack([crop] * 3, axis=-1)
+    return _cast(crop, cfg.dtype), angle
+
+
+def _detect_one(item, index, cfg):
+    return [_face_record(face) for face in _find_faces(item, index, cfg)[2]]
+
+
+def _crop_every_face(item, index, cfg):
+    """Every face of one image: a list of (crop, record)."""
+    image, gray, faces = _find_faces(item, index, cfg)
+    out = []
+    for k, face in enumerate(faces):
+        crop, angle = _crop_face(image, gray, face, cfg)
+        out.append((crop, {"image": index, "face": k, **_face_record(face),
+                           "angle": None if np.isnan(angle) else float(angle)}))
+    return out
+
+
+def _crop_one(item, index, cfg):
+    """Crop one image; return (crop, box, n_faces, angle_degrees)."""
+    image, gray, faces = _find_faces(item, index, cfg)
+    h, w = gray.shape
+    source = (image if image.ndim == 3 else gray) if cfg.color else gray
     out_h, out_w = cfg.size
     aspect = out_w / out_h
     angle = np.nan
     if faces:
-        r, c, fh, fw, eyes = faces[_largest(faces)]
-        box = (float(r), float(c), float(fh), float(fw))
-        top, left, H, W = _crop_box(r, c, fh, fw, aspect, cfg.margin)
-        if cfg.align and eyes is not None:
-            (r1, c1), (r2, c2) = sorted(eyes, key=lambda e: (e[1], e[0]))
-            theta = math.atan2(r2 - r1, c2 - c1)
-            patch = _rotated_cut(source, top, left, H, W, theta)
-            angle = math.degrees(theta)
-        else:
-            patch = _cut(source, top, left, H, W)
+        crop, angle = _crop_face(image, gray, faces[0], cfg)
+        box = tuple(float(v) for v in faces[0][:4])
+        return crop, box, len(faces), angle
     else:
         box = (np.nan,) * 4
         if cfg.on_no_face == "raise":
@@ -531,8 +567,8 @@ def _crop_one(item, index, cfg):
     return _cast(crop, cfg.dtype), box, len(faces), angle
 
 
-def _crop_chunk(items, start, cfg):
-    return [_crop_one(item, start + k, cfg) for k, item in enumerate(items)]
+def _chunk(func, items, start, cfg):
+    return [func(item, start + k, cfg) for k, item in enumerate(items)]
 
 
 def _detector_name(detector):
@@ -851,21 +887,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             For invalid input, an unreadable file (named), or, with
             ``on_no_face='raise'``, an image without a face (named).
         """
-        self._validate_params()
-        items = _as_image_list(X)
-        flat = False
-        if items is None:
-            images, flat = validate_images(
-                self, X, reset=False, image_shape=self.image_shape, check_shape=False
-            )
-            images = array_to_uint8(images, "X", self.float_max)
-        else:
-            images = [
-                item if _is_path(item) else _check_image(item, i, self.float_max)
-                for i, item in enumerate(items)
-            ]
+        images, flat = self._images(X)
         cfg = self._config(np.uint8)
-        results = self._run(images, cfg)
+        results = self._run(images, cfg, _crop_one)
 
         crops = np.stack([res[0] for res in results])
         self.boxes_ = np.array([res[1] for res in results], dtype=np.float64).reshape(-1, 4)
@@ -886,6 +910,95 @@ class FaceCropper(TransformerMixin, BaseEstimator):
                 stacklevel=3,
             )
         return restore_layout(crops, flat)
+
+    def _images(self, X):
+        """Validated images (uint8 arrays or paths) and whether X was flat rows."""
+        self._validate_params()
+        items = _as_image_list(X)
+        if items is None:
+            images, flat = validate_images(
+                self, X, reset=False, image_shape=self.image_shape, check_shape=False
+            )
+            return array_to_uint8(images, "X", self.float_max), flat
+        return [
+            item if _is_path(item) else _check_image(item, i, self.float_max)
+            for i, item in enumerate(items)
+        ], False
+
+    def detect(self, X):
+        """Every face of every image: boxes, confidences, eye landmarks.
+
+        Parameters
+        ----------
+        X : list of (array-like or path) or array-like of shape \
+                (n_samples, height, width[, channels]) or (n_samples, n_features)
+            Images or image files (see Notes of :class:`FaceCropper`).
+
+        Returns
+        -------
+        faces : list of list of dict
+            For each image, in order, its faces, largest first (empty when
+            none is found), each a dict with ``"box"`` ``(row, col, height,
+            width)`` in the image's pixels, ``"confidence"`` (MTCNN's score;
+            None for the cascades, callables and ``detector=None``) and
+            ``"eyes"`` (``((row, col), (row, col))``, or None when the
+            detector gives no landmarks).  Nothing is stored on the
+            estimator.
+
+        Examples
+        --------
+        >>> from skimage import data
+        >>> from fersk import FaceCropper
+        >>> faces = FaceCropper().detect([data.astronaut()])
+        >>> faces[0][0]["box"]
+        (65.0, 175.0, 99.0, 99.0)
+        """
+        images, _ = self._images(X)
+        return self._run(images, self._config(np.uint8), _detect_one)
+
+    def crop_faces(self, X):
+        """A crop of every face of every image, with what each one is.
+
+        :meth:`transform` gives one crop per image (the largest face);
+        this gives one per face, for photos of several people.
+
+        Parameters
+        ----------
+        X : list of (array-like or path) or array-like of shape \
+                (n_samples, height, width[, channels]) or (n_samples, n_features)
+            Images or image files.
+
+        Returns
+        -------
+        crops : ndarray of shape (n_faces, height, width[, 3])
+            The faces, image by image, largest first within an image;
+            uint8.
+        faces : list of dict
+            One per crop: ``"image"`` (index into ``X``), ``"face"`` (rank
+            within the image, 0 the largest), ``"box"``, ``"confidence"``,
+            ``"eyes"`` as in :meth:`detect`, and ``"angle"`` (degrees the
+            crop was rotated by ``align``, or None).  Images without a face
+            have no entry; :func:`predict_faces` lists them.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skimage import data
+        >>> from fersk import FaceCropper
+        >>> crops, faces = FaceCropper().crop_faces([data.astronaut(), np.zeros((64, 64))])
+        >>> crops.shape, [(f["image"], f["face"], f["box"]) for f in faces]
+        ((2, 48, 48), [(0, 0, (65.0, 175.0, 99.0, 99.0)), (0, 1, (421.0, 405.0, 59.0, 59.0))])
+
+        The second "face" is a false detection of the default cascade on
+        the suit; ``min_face_size=0.15`` (of the shorter side) drops it.
+        """
+        images, _ = self._images(X)
+        cfg = self._config(np.uint8)
+        per_image = self._run(images, cfg, _crop_every_face)
+        pairs = [pair for faces in per_image for pair in faces]
+        shape = (0, *cfg.size) + ((3,) if cfg.color else ())
+        crops = np.stack([c for c, _ in pairs]) if pairs else np.zeros(shape, np.uint8)
+        return crops, [record for _, record in pairs]
 
     def _config(self, dtype):
         """Check the parameters' combination; the settings for the workers."""
@@ -925,13 +1038,13 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             dtype=dtype,
         )
 
-    def _run(self, images, cfg):
-        """Crop all images, in chunks, in parallel when asked; in order."""
+    def _run(self, images, cfg, func):
+        """``func`` on every image, in chunks, in parallel when asked; in order."""
         n = len(images)
         n_workers = effective_n_jobs(self.n_jobs)
         step = max(1, min(_MAX_CHUNK, math.ceil(n / (4 * n_workers))))
         starts = range(0, n, step)
-        tasks = (delayed(_crop_chunk)(images[s : s + step], s, cfg) for s in starts)
+        tasks = (delayed(_chunk)(func, images[s : s + step], s, cfg) for s in starts)
         results = []
         t0 = time.perf_counter()
         n_missing = 0
@@ -939,9 +1052,13 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         for chunk in parallel(tasks):
             results.extend(chunk)
             if self.verbose:
-                n_missing += sum(res[2] == 0 for res in chunk)
+                # _crop_one gives (crop, box, n_faces, angle); the others a list of faces
+                n_missing += sum(
+                    (res[2] if isinstance(res, tuple) else len(res)) == 0 for res in chunk
+                )
                 print(
-                    f"[FaceCropper] {len(results)}/{n} images cropped, "
+                    f"[FaceCropper] {len(results)}/{n} images "
+                    f"{'cropped' if func is _crop_one else 'searched'}, "
                     f"{n_missing} without a face, {time.perf_counter() - t0:.1f} s",
                     file=sys.stderr,
                     flush=True,
@@ -959,3 +1076,68 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []  # crops are uint8 (one pixel rule)
         tags.input_tags.positive_only = True
         return tags
+
+
+def predict_faces(model, X):
+    """Classify every face of every photo with a fitted pipeline.
+
+    A fitted pipeline starting with a :class:`FaceCropper` (such as
+    :func:`fersk.pretrained.load`'s) classifies one face per image, the
+    largest; this finds every face (:meth:`FaceCropper.crop_faces`) and
+    runs each crop through the rest of the pipeline.
+
+    Parameters
+    ----------
+    model : sklearn.pipeline.Pipeline
+        Fitted, its first step a :class:`FaceCropper`, its last a
+        classifier with ``predict_proba``.
+    X : list of (array-like or path) or array-like
+        Photos or image files, as :class:`FaceCropper` takes them.
+
+    Returns
+    -------
+    records : list of dict
+        One per face, image by image and largest face first: ``"image"``
+        (index into ``X``), ``"face"`` (rank in its image), ``"box"``
+        ``(row, col, height, width)``, ``"confidence"``, ``"eyes"``,
+        ``"label"`` (a class of the model) and ``"proba"`` (ndarray over
+        ``model.classes_``).  An image without a face is not dropped: it
+        has one record with ``"face"``, ``"box"``, ``"label"`` and
+        ``"proba"`` set to None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage import data
+    >>> from fersk import pretrained, predict_faces
+    >>> model = pretrained.load()
+    >>> records = predict_faces(model, [data.astronaut(), np.zeros((64, 64))])
+    >>> [(r["image"], r["face"], r["box"]) for r in records]  # 2nd: a cascade false alarm
+    [(0, 0, (65.0, 175.0, 99.0, 99.0)), (0, 1, (421.0, 405.0, 59.0, 59.0)), (1, None, None)]
+    >>> pretrained.info()["class_names"][records[0]["label"]]
+    'happy'
+    """
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(model, Pipeline) or not isinstance(model.steps[0][1], FaceCropper):
+        raise ValueError(
+            "predict_faces needs a fitted Pipeline whose first step is a FaceCropper; "
+            f"got {type(model).__name__}."
+        )
+    cropper = model.steps[0][1]
+    rest = model[1:]
+    crops, faces = cropper.crop_faces(X)
+    proba = rest.predict_proba(crops) if len(crops) else np.zeros((0, len(model.classes_)))
+    by_image = {}
+    for face, p in zip(faces, proba):
+        face = {**face, "label": model.classes_[int(np.argmax(p))], "proba": p}
+        face.pop("angle")
+        by_image.setdefault(face["image"], []).append(face)
+    n = len(X) if hasattr(X, "__len__") else len(faces)
+    records = []
+    for i in range(n):
+        records.extend(by_image.get(i) or [{
+            "image": i, "face": None, "box": None, "confidence": None, "eyes": None,
+            "label": None, "proba": None,
+        }])
+    return records

@@ -522,3 +522,70 @@ def test_file_paths_16_bit_and_palette_images_are_read_faithfully(tmp_path):
     Image.fromarray(np.ones((8, 8), np.float32)).save(tmp_path / "float.tif")
     with pytest.raises(ValueError, match=r"X\[0\].*float.tif.*floating-point"):
         FaceCropper(detector=None).fit_transform([str(tmp_path / "float.tif")])
+
+
+# ------------------------------------------------------ every face of a photo
+def _two_boxes(image):
+    """A detector: a small and a large face, eyes for the large one."""
+    return [(5, 5, 10, 10), (20, 30, 30, 40, ((30, 40), (30, 60)))]
+
+
+def test_detect_returns_every_face_largest_first_and_stores_nothing():
+    photos = [np.full((64, 80), 100, np.uint8), np.zeros((32, 32), np.uint8)]
+    cropper = FaceCropper(detector=_two_boxes, size=(16, 16))
+    before = dict(vars(cropper))
+    faces = cropper.detect(photos)
+    assert vars(cropper) == before
+    assert len(faces) == 2 and len(faces[0]) == 2
+    big, small = faces[0]
+    assert big == {"box": (20.0, 30.0, 30.0, 40.0), "confidence": None,
+                   "eyes": ((30.0, 40.0), (30.0, 60.0))}
+    assert small["box"] == (5.0, 5.0, 10.0, 10.0) and small["eyes"] is None
+    whole = FaceCropper(detector=None).detect(photos)
+    assert [f[0]["box"] for f in whole] == [(0.0, 0.0, 64.0, 80.0), (0.0, 0.0, 32.0, 32.0)]
+    assert FaceCropper().detect([np.zeros((64, 64), np.uint8)]) == [[]]
+
+
+def test_crop_faces_gives_one_crop_per_face_as_transform_would(astronaut):
+    photos = [astronaut, np.zeros((40, 40, 3), np.uint8), astronaut]
+    cropper = FaceCropper(detector=_two_boxes, size=(16, 16))
+    crops, faces = cropper.crop_faces(photos)
+    assert crops.shape == (6, 16, 16) and crops.dtype == np.uint8
+    assert [(f["image"], f["face"]) for f in faces] == [
+        (0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)
+    ]
+    # each crop is the single-face crop of its box
+    for crop, face in zip(crops, faces):
+        r, c, h, w = face["box"]
+        single = FaceCropper(detector=lambda im, b=(r, c, h, w): [b], size=(16, 16))
+        np.testing.assert_array_equal(crop, single.transform([photos[face["image"]]])[0])
+    none = FaceCropper().crop_faces([np.zeros((64, 64), np.uint8)])
+    assert none[0].shape == (0, 48, 48) and none[1] == []
+
+
+def test_predict_faces_classifies_every_face_and_lists_images_without_one(astronaut):
+    from sklearn.pipeline import make_pipeline
+
+    from fersk import CNNClassifier, predict_faces
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), np.arange(20) % 2
+    pipe = make_pipeline(
+        FaceCropper(detector=_two_boxes, size=(16, 16)),
+        CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0),
+    ).fit(X, y)
+    photos = [astronaut, astronaut]
+    records = predict_faces(pipe, photos)
+    assert [(r["image"], r["face"]) for r in records] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    crops, _ = pipe[0].crop_faces(photos)
+    expected = pipe[1:].predict_proba(crops)
+    for record, p in zip(records, expected):
+        np.testing.assert_allclose(record["proba"], p)
+        assert record["label"] == pipe.classes_[p.argmax()]
+    pipe.set_params(facecropper__detector="skimage", facecropper__size=(16, 16))
+    records = predict_faces(pipe, [np.zeros((64, 64), np.uint8), astronaut])
+    assert records[0] == {"image": 0, "face": None, "box": None, "confidence": None,
+                          "eyes": None, "label": None, "proba": None}
+    assert records[1]["box"] == (65.0, 175.0, 99.0, 99.0) and records[1]["face"] == 0
+    with pytest.raises(ValueError, match="first step is a FaceCropper"):
+        predict_faces(pipe[1:], crops)
