@@ -466,13 +466,14 @@ def main(argv=None):
     peer_cropper = clone(cropper).set_params(size=(64, 64))
 
     def fersk_photos(photos):
-        pred = pipe.predict(photos)
-        return pred, pipe.named_steps[cropper_name].boxes_.copy()
+        # the pipeline's own steps, with the cropper's record of the boxes
+        crops, info = pipe.named_steps[cropper_name].crop(photos)
+        return pipe[1:].predict(crops), info.boxes
 
     def peer_same(photos):
-        crops = peer_cropper.transform(photos)
+        crops, info = peer_cropper.crop(photos)
         p = run_model(peer, peer_scale(crops), args.batch_size)
-        return peer_to_fer[p.argmax(1)], peer_cropper.boxes_.copy()
+        return peer_to_fer[p.argmax(1)], info.boxes
 
     def peer_haar(photos):
         crops, boxes = fer_haar_faces(cv2, haar, photos)

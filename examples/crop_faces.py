@@ -86,18 +86,18 @@ def main():
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoFaceWarning)
-        faces = cropper.fit_transform(X)
+        faces, info = cropper.fit(X).crop(X)
     for w in caught:
         print(f"warning: {w.message}")
 
     for i, name in enumerate(names):
-        if cropper.n_faces_[i] == 0:
+        if info.n_faces[i] == 0:
             what = "no face: kept whole"
         else:
-            r, c, h, w = cropper.boxes_[i]
-            what = f"{cropper.n_faces_[i]} face(s); largest at row {r:.0f}, col {c:.0f}, {h:.0f}x{w:.0f}"
-            if not np.isnan(cropper.angles_[i]):
-                what += f", rotated {cropper.angles_[i]:+.1f} deg"
+            r, c, h, w = info.boxes[i]
+            what = f"{info.n_faces[i]} face(s); largest at row {r:.0f}, col {c:.0f}, {h:.0f}x{w:.0f}"
+            if not np.isnan(info.angles[i]):
+                what += f", rotated {info.angles[i]:+.1f} deg"
         print(f"{i:3d} {name}: {what}")
 
     n_cols = min(len(faces), 8)
@@ -107,7 +107,7 @@ def main():
         ax.axis("off")
     for i, (ax, face) in enumerate(zip(axes.ravel(), faces)):
         ax.imshow(face, cmap="gray", vmin=0, vmax=255)
-        ax.set_title(f"{i}" + ("" if cropper.n_faces_[i] else " (no face)"), fontsize=8)
+        ax.set_title(f"{i}" + ("" if info.n_faces[i] else " (no face)"), fontsize=8)
     fig.tight_layout()
     fig.savefig(args.sheet, dpi=100)
     print(f"wrote {args.sheet}")

@@ -5,7 +5,7 @@ Pipeline), runs it on photos given on the command line - or, with none, on
 scikit-image's astronaut and on a FER-2013 face pasted into a larger scene
 built from scikit-image's textures - and prints, per photo, the face box,
 the emotion and the probabilities.  Photos without a detected face are
-listed by index (``no_face_indices_``), never dropped: they are classified
+listed (``FaceCropper.crop`` returns them), never dropped: they are classified
 whole, as the model's ``on_no_face="whole"`` policy says.
 
 Usage::
@@ -40,9 +40,10 @@ def main(argv=None):
     names = pretrained.info()["class_names"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoFaceWarning)
-        proba = model.predict_proba(list(photos.values()))
-    cropper = model.named_steps["facecropper"]
-    for (name, _), p, box in zip(photos.items(), proba, cropper.boxes_):
+        # the pipeline's steps one by one, to keep the cropper's record of the boxes
+        crops, info = model.named_steps["facecropper"].crop(list(photos.values()))
+        proba = model[1:].predict_proba(crops)
+    for (name, _), p, box in zip(photos.items(), proba, info.boxes):
         where = "no face found, whole image" if np.isnan(box).any() else f"face at {box.astype(int).tolist()}"
         top = np.argsort(p)[::-1][:3]
         print(f"{name}: {where}: {names[top[0]]} "

@@ -41,8 +41,8 @@ def main():
 
     photo = data.astronaut()
     cropper = FaceCropper(size=(96, 96), margin=0.1)
-    faces = cropper.fit_transform([photo])
-    r, c, h, w = cropper.boxes_[0]
+    faces, info = cropper.crop([photo])
+    r, c, h, w = info.boxes[0]
     print(f"astronaut photo {photo.shape}: face at row {r:.0f}, col {c:.0f}, "
           f"{h:.0f}x{w:.0f} px -> crop {faces.shape[1:]}")
 

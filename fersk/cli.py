@@ -528,10 +528,10 @@ def _classify(model, images, policy):
         cropper = clone(model.cropper).set_params(**params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NoFaceWarning)
-            out = cropper.transform([images[i] for i in indices])
+            out, info = cropper.crop([images[i] for i in indices])
         for k, i in enumerate(indices):
-            found = bool(cropper.n_faces_[k])
-            box = tuple(float(v) for v in cropper.boxes_[k]) if found else None
+            found = bool(info.n_faces[k])
+            box = tuple(float(v) for v in info.boxes[k]) if found else None
             face = "detected" if kind == "detect" and detects else "crop"
             if not found:
                 face = "none"
@@ -1638,9 +1638,10 @@ def _cmd_evaluate(args):
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoFaceWarning)
-        y_pred = pipe.predict(fer.images)
+        crops, info = pipe.steps[0][1].crop(fer.images)
+        y_pred = pipe[1:].predict(crops)
     seconds = time.perf_counter() - start
-    n_no_face = len(model.cropper.no_face_indices_) if args.detect else 0
+    n_no_face = len(info.no_face_indices) if args.detect else 0
     y = fer.target
     labels = model.classes
     names = model.class_names

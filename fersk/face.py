@@ -52,7 +52,7 @@ class NoFaceWarning(UserWarning):
     """Warning issued when :class:`FaceCropper` finds no face in some images.
 
     The images are kept (cropped as ``on_no_face`` says); their indices are in
-    ``FaceCropper.no_face_indices_``.  Filter it as any warning::
+    ``FaceCropper.crop(X)[1].no_face_indices``.  Filter it as any warning::
 
         warnings.simplefilter("ignore", NoFaceWarning)
 
@@ -624,7 +624,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         Rotate each crop about the face centre so that the eyes are level.
         Needs eye landmarks: 'opencv', 'mtcnn', or a callable that returns
         them; refused for 'skimage' and None.  A face whose eyes are not
-        found is cropped unrotated (its ``angles_`` entry is NaN).
+        found is cropped unrotated (its angle in :meth:`crop`'s info is NaN).
     color : bool, default=False
         Output RGB crops ``(n, height, width, 3)`` instead of grey ones.
         Grey inputs are repeated over the three channels; alpha is dropped.
@@ -633,8 +633,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         resized to ``size`` (aspect not kept); 'center' the largest centred
         region with the output's aspect ratio, resized; 'raise' a
         ValueError naming the image (and its file).  With 'whole' and
-        'center' a :class:`NoFaceWarning` gives the count, and the indices
-        are in ``no_face_indices_``.
+        'center' a :class:`NoFaceWarning` gives the count and the first
+        indices; :meth:`crop` returns them all.
     min_face_size : float, default=0.1
         Smallest face searched for, as a fraction of the image's shorter
         side; never below the detector's own window (24 pixels for the
@@ -674,21 +674,6 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         Names of features seen in :meth:`fit`, when ``X`` is a DataFrame.
     image_shape_ : tuple of int
         Shape of one image, when :meth:`fit` saw an array.
-    boxes_ : ndarray of shape (n_samples, 4)
-        ``(row, col, height, width)`` of the face box chosen in each image of
-        the last :meth:`transform` (before aspect and margin), NaN where
-        none was found.  Set by :meth:`transform`.
-    n_faces_ : ndarray of shape (n_samples,)
-        Number of faces found in each image of the last :meth:`transform`
-        (1 for every image with ``detector=None``).
-    no_face_indices_ : ndarray of int
-        Indices, in the last :meth:`transform`, of the images without a
-        face (cropped as ``on_no_face`` says).
-    angles_ : ndarray of shape (n_samples,)
-        Angle in degrees of the eye line (from the eye on the image's left to
-        the other; positive when that one is lower) by which each crop of
-        the last :meth:`transform` was rotated; NaN where it was not (no
-        ``align``, no face, or no eyes found).
 
     See Also
     --------
@@ -755,9 +740,12 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     turns into an image array, e.g. a PIL image.
 
     The estimator is stateless: :meth:`fit` only validates the parameters
-    and the input, and :meth:`transform` may be called without it.  The
-    ``boxes_``, ``n_faces_``, ``no_face_indices_`` and ``angles_`` records
-    describe the last :meth:`transform` call.
+    and the input, and :meth:`transform` may be called without it.
+    :meth:`transform` returns the crops only; :meth:`crop` returns what was
+    found in each image too (boxes, face counts, images without a face,
+    rotation angles), :meth:`detect` every face with its confidence and
+    landmarks, :meth:`crop_faces` a crop of every face.  Nothing is stored
+    on the estimator by any of them.
 
     Examples
     --------
@@ -768,8 +756,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     >>> faces = cropper.fit_transform([data.astronaut()])
     >>> faces.shape, faces.dtype
     ((1, 64, 64), dtype('uint8'))
-    >>> cropper.boxes_  # (row, col, height, width) of the face found
-    array([[ 65., 175.,  99.,  99.]])
+    >>> cropper.detect([data.astronaut()])[0][0]["box"]  # (row, col, height, width)
+    (65.0, 175.0, 99.0, 99.0)
 
     Faces that are crops already, such as FER-2013's, need no detection:
 
@@ -887,29 +875,68 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             For invalid input, an unreadable file (named), or, with
             ``on_no_face='raise'``, an image without a face (named).
         """
+        return self.crop(X)[0]
+
+    def crop(self, X):
+        """:meth:`transform`, with what was found in each image.
+
+        Parameters
+        ----------
+        X : list of (array-like or path) or array-like of shape \
+                (n_samples, height, width[, channels]) or (n_samples, n_features)
+            Images of any size (see Notes of :class:`FaceCropper`).
+
+        Returns
+        -------
+        crops : ndarray
+            As :meth:`transform` returns them.
+        info : sklearn.utils.Bunch
+            ``boxes`` (n_samples, 4): ``(row, col, height, width)`` of the
+            face cropped from each image (the largest; before aspect and
+            margin), NaN where none was found; ``n_faces`` (n_samples,):
+            faces found per image (1 with ``detector=None``);
+            ``no_face_indices``: the images without a face (cropped as
+            ``on_no_face`` says); ``angles`` (n_samples,): degrees each crop
+            was rotated by ``align`` (the eye line's angle, positive when
+            the eye on the image's right is lower), NaN where it was not.
+            Nothing is stored on the estimator, so one cropper can serve
+            several threads.
+
+        Examples
+        --------
+        >>> from skimage import data
+        >>> from fersk import FaceCropper
+        >>> crops, info = FaceCropper(size=(64, 64)).crop([data.astronaut()])
+        >>> crops.shape, info.boxes
+        ((1, 64, 64), array([[ 65., 175.,  99.,  99.]]))
+        """
+        from sklearn.utils import Bunch
+
         images, flat = self._images(X)
         cfg = self._config(np.uint8)
         results = self._run(images, cfg, _crop_one)
-
         crops = np.stack([res[0] for res in results])
-        self.boxes_ = np.array([res[1] for res in results], dtype=np.float64).reshape(-1, 4)
-        self.n_faces_ = np.array([res[2] for res in results], dtype=np.intp)
-        self.angles_ = np.array([res[3] for res in results], dtype=np.float64)
-        self.no_face_indices_ = np.flatnonzero(self.n_faces_ == 0)
-        n_missing = len(self.no_face_indices_)
+        n_faces = np.array([res[2] for res in results], dtype=np.intp)
+        info = Bunch(
+            boxes=np.array([res[1] for res in results], dtype=np.float64).reshape(-1, 4),
+            n_faces=n_faces,
+            no_face_indices=np.flatnonzero(n_faces == 0),
+            angles=np.array([res[3] for res in results], dtype=np.float64),
+        )
+        n_missing = len(info.no_face_indices)
         if n_missing:
-            shown = self.no_face_indices_[:10].tolist()
+            shown = info.no_face_indices[:10].tolist()
             more = ", ..." if n_missing > 10 else ""
             what = "resized whole" if cfg.on_no_face == "whole" else "centre-cropped"
             warnings.warn(
                 f"No face found in {n_missing} of {len(results)} images (indices "
                 f"{str(shown)[1:-1]}{more}); they were {what} "
-                f"(on_no_face={cfg.on_no_face!r}). Their indices are in "
-                "no_face_indices_.",
+                f"(on_no_face={cfg.on_no_face!r}). FaceCropper.crop returns their "
+                "indices.",
                 NoFaceWarning,
                 stacklevel=3,
             )
-        return restore_layout(crops, flat)
+        return restore_layout(crops, flat), info
 
     def _images(self, X):
         """Validated images (uint8 arrays or paths) and whether X was flat rows."""

@@ -47,8 +47,6 @@ SAFE_CLASSES = (
 FORMAT_VERSION = 2
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
-# Records of the last transform call, not fitted state: not saved.
-_TRANSIENT = {"boxes_", "n_faces_", "no_face_indices_", "angles_"}
 
 
 def available():
@@ -258,7 +256,7 @@ def _check_classes(pipe, spec):
 
 #: Fitted state a ``pipeline.json`` may not set: the network comes from its
 #: ``.keras`` file, ensemble members from their entries.
-_NOT_FROM_JSON = {"model_", "estimators_", "named_estimators_"} | _TRANSIENT
+_NOT_FROM_JSON = {"model_", "estimators_", "named_estimators_"}
 
 
 def _declared_attributes(cls):
@@ -460,7 +458,7 @@ def _step_entry(step_name, est, folder, stem):
         )
     if isinstance(est, CNNEnsembleClassifier):
         return _ensemble_entry(step_name, est, folder, stem)
-    fitted = _fitted_attributes(est, skip=_TRANSIENT | {"model_"})
+    fitted = _fitted_attributes(est, skip={"model_"})
     entry = {
         "name": step_name,
         "class": qualname,

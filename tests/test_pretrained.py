@@ -193,7 +193,8 @@ def test_default_model_finds_and_classifies_the_astronaut():
     model = pretrained.load()
     proba = model.predict_proba([data.astronaut()])
     assert proba.shape == (1, 7) and np.isclose(proba.sum(), 1)
-    np.testing.assert_array_equal(model.named_steps["facecropper"].boxes_, [[65, 175, 99, 99]])
+    _, info = model.named_steps["facecropper"].crop([data.astronaut()])
+    np.testing.assert_array_equal(info.boxes, [[65, 175, 99, 99]])
 
 
 def test_default_model_accuracy_on_real_publictest_faces(fer_small):
@@ -246,7 +247,8 @@ def test_bundled_ensemble_is_levi_hassner(fer_small):
     model.set_params(facecropper__detector="skimage")
     names = meta["class_names"]
     assert names[model.predict([data.astronaut()])[0]] == "happy"
-    np.testing.assert_array_equal(model.named_steps["facecropper"].boxes_, [[65, 175, 99, 99]])
+    _, info = model.named_steps["facecropper"].crop([data.astronaut()])
+    np.testing.assert_array_equal(info.boxes, [[65, 175, 99, 99]])
 
 
 def test_predict_photos_example_reports_every_photo(capsys):
