@@ -44,6 +44,8 @@ _MTCNN_HINT = "pip install mtcnn (it needs TensorFlow, which fersk already uses)
 # training window and MTCNN's 12x12 proposal network.
 _MIN_SIDE = {"skimage": 24, "opencv": 24, "mtcnn": 12}
 _MTCNN_MAX_MIN_FACE = 20
+# Longest side of the copy MTCNN searches in a large photo.
+_MTCNN_MAX_SIDE = 640
 # Images per task: small enough for progress reports and load balancing.
 _MAX_CHUNK = 64
 
@@ -213,29 +215,40 @@ def _opencv_eyes(eye_cascade, g, r, c, h, w):
 
 def _detect_mtcnn(image, gray, cfg):
     model = _mtcnn_model()
-    rgb = image if image.ndim == 3 else gray
+    rgb = image if image.ndim == 3 else np.stack([gray] * 3, axis=-1)
     rgb = _to_uint8(rgb)
-    if rgb.ndim == 2:
-        rgb = np.stack([rgb] * 3, axis=-1)
-    short = min(gray.shape)
+    h, w = gray.shape
+    short = min(h, w)
     side = max(_MIN_SIDE["mtcnn"], int(round(cfg.min_face_size * short)))
     if side > short:
         return []
+    # Large photos are searched on a copy at most _MTCNN_MAX_SIDE pixels
+    # long (the pyramid's cost grows with the area), unless that would
+    # shrink the smallest face searched for below 20 pixels; boxes and
+    # landmarks are mapped back to the original, which the crops come from.
+    scale = min(1.0, max(_MTCNN_MAX_SIDE / max(h, w), _MTCNN_MAX_MIN_FACE / side))
+    if scale < 1.0:
+        small = _resize(rgb, (max(1, round(h * scale)), max(1, round(w * scale))))
+        rgb = np.clip(np.rint(small), 0, 255).astype(np.uint8)
     # mtcnn 1.0 sizes its image pyramid as if min_face_size were at most 20
-    # and fails (empty convolution) beyond it: search from 20 pixels on the
-    # full-resolution image (keypoints keep their precision) and drop the
-    # faces smaller than asked.
-    found = model.detect_faces(rgb, min_face_size=min(side, _MTCNN_MAX_MIN_FACE))
+    # and fails (empty convolution) beyond it: search from 20 pixels and
+    # drop the faces smaller than asked.
+    found = model.detect_faces(
+        rgb, min_face_size=min(max(_MIN_SIDE["mtcnn"], side * scale), _MTCNN_MAX_MIN_FACE)
+    )
     faces = []
     for d in found:
-        x, y, w, h = (float(v) for v in d["box"])
+        x, y, fw, fh = (float(v) / scale for v in d["box"])
         kp = d.get("keypoints") or {}
         eyes = None
         if "left_eye" in kp and "right_eye" in kp:
             # MTCNN gives (x, y); fersk uses (row, col).
-            eyes = tuple((float(p[1]), float(p[0])) for p in (kp["left_eye"], kp["right_eye"]))
-        if w > 0 and h > 0 and max(w, h) >= side:
-            faces.append((y, x, h, w, eyes, float(d.get("confidence", np.nan))))
+            eyes = tuple(
+                (float(p[1]) / scale, float(p[0]) / scale)
+                for p in (kp["left_eye"], kp["right_eye"])
+            )
+        if fw > 0 and fh > 0 and max(fw, fh) >= side:
+            faces.append((y, x, fh, fw, eyes, float(d.get("confidence", np.nan))))
     return faces
 
 

@@ -589,3 +589,26 @@ def test_predict_faces_classifies_every_face_and_lists_images_without_one(astron
     assert records[1]["box"] == (65.0, 175.0, 99.0, 99.0) and records[1]["face"] == 0
     with pytest.raises(ValueError, match="first step is a FaceCropper"):
         predict_faces(pipe[1:], crops)
+
+
+@pytest.mark.slow
+def test_mtcnn_searches_large_photos_on_a_small_copy(astronaut, monkeypatch):
+    pytest.importorskip("mtcnn")
+    import fersk.face
+
+    big = np.repeat(np.repeat(astronaut, 4, axis=0), 4, axis=1)  # 2048 x 2048
+    model = fersk.face._mtcnn_model()
+    seen = []
+    original = model.detect_faces
+
+    def spy(image, **kw):
+        seen.append(image.shape)
+        return original(image, **kw)
+
+    monkeypatch.setattr(model, "detect_faces", spy)
+    small_face = FaceCropper("mtcnn").detect([astronaut])[0][0]
+    big_face = FaceCropper("mtcnn").detect([big])[0][0]
+    assert seen == [(512, 512, 3), (640, 640, 3)]
+    # boxes and eyes come back in the big photo's pixels
+    np.testing.assert_allclose(big_face["box"], np.multiply(small_face["box"], 4), rtol=0.1)
+    np.testing.assert_allclose(big_face["eyes"], np.multiply(small_face["eyes"], 4), rtol=0.05)

@@ -1,0 +1,105 @@
+"""Face detection in web photos: recall and speed of FaceCropper's detectors.
+
+On the ExpW development photos (``../shared/data/expw-dev``: web photos
+with labelled face boxes), each detector finds faces with
+:meth:`fersk.FaceCropper.detect` (every face of every photo); a labelled
+face counts as found when a detected box overlaps it with
+intersection-over-union >= 0.4 (the data's own rule).  All detectors run in
+one process on the same photos, in turn, so their photos/s compare
+(shared machines are noisy: read the ratios to the default).
+
+``mtcnn (full resolution)`` is MTCNN searching the whole photo, as fersk
+did before large photos were searched on a copy of at most 640 pixels.
+
+Usage::
+
+    python benchmarks/bench_detectors.py [--n 200] [--detectors skimage,opencv,mtcnn]
+"""
+
+import argparse
+import csv
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_DATA = Path(os.environ.get(
+    "FERSK_EXPW", Path(__file__).resolve().parents[2] / "shared" / "data" / "expw-dev"
+))
+
+
+def iou(a, b):
+    """IoU of two (row, col, height, width) boxes."""
+    r0, c0 = max(a[0], b[0]), max(a[1], b[1])
+    r1, c1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0.0, r1 - r0) * max(0.0, c1 - c0)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def labelled_faces(root, n):
+    """The first ``n`` photos (sorted) and their labelled (row, col, h, w) boxes."""
+    faces = {}
+    with open(root / "faces.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            box = tuple(float(row[k]) for k in ("y", "x", "h", "w"))
+            faces.setdefault(row["file"], []).append(box)
+    files = sorted(faces)[:n]
+    return [root / "images" / name for name in files], [faces[name] for name in files]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="the expw-dev folder")
+    parser.add_argument("--n", type=int, default=200, help="photos (default 200)")
+    parser.add_argument("--detectors", default="skimage,opencv,mtcnn_full,mtcnn")
+    args = parser.parse_args(argv)
+    root = Path(args.data)
+    if not (root / "faces.csv").is_file():
+        raise SystemExit(f"no expw-dev data at {root}; pass --data or set FERSK_EXPW")
+
+    import fersk.face
+    from fersk import FaceCropper
+
+    paths, truth = labelled_faces(root, args.n)
+    n_faces = sum(len(t) for t in truth)
+    print(f"{len(paths)} photos, {n_faces} labelled faces from {root}")
+    rows = []
+    for name in args.detectors.split(","):
+        detector = "mtcnn" if name.startswith("mtcnn") else name
+        full = name == "mtcnn_full"
+        cropper = FaceCropper(detector)
+        try:
+            cropper.detect([np.zeros((64, 64), np.uint8)])  # builds the model, untimed
+        except ImportError as exc:
+            print(f"{name}: skipped ({exc})")
+            continue
+        saved = fersk.face._MTCNN_MAX_SIDE
+        if full:
+            fersk.face._MTCNN_MAX_SIDE = 10**9
+        try:
+            start = time.perf_counter()
+            found = cropper.detect(paths)
+            seconds = time.perf_counter() - start
+        finally:
+            fersk.face._MTCNN_MAX_SIDE = saved
+        hits = sum(
+            any(iou(t, f["box"]) >= 0.4 for f in faces)
+            for boxes, faces in zip(truth, found) for t in boxes
+        )
+        extra = sum(len(f) for f in found) - hits
+        rows.append((name, hits / n_faces, len(paths) / seconds, extra))
+        print(f"{name}: {hits}/{n_faces} found in {seconds:.1f} s", flush=True)
+
+    default = next((r for r in rows if r[0] == "skimage"), rows[0])
+    header = (f"{'detector':<28} {'faces found':>11} {'photos/s':>9} {'speed vs skimage':>17} "
+              f"{'other boxes':>11}")
+    print("\n" + header + "\n" + "-" * len(header))
+    labels = {"mtcnn_full": "mtcnn (full resolution)", "mtcnn": "mtcnn (<= 640 px copy)"}
+    for name, recall, rate, extra in rows:
+        print(f"{labels.get(name, name):<28} {recall:>10.1%} {rate:>9.2f} "
+              f"{rate / default[2]:>17.2f} {extra:>11d}")
+
+
+if __name__ == "__main__":
+    main()
