@@ -147,6 +147,13 @@ def _build_parser():
         "classify the whole image / its centre when no face is found",
     )
     predict.add_argument(
+        "--faces",
+        choices=("largest", "all"),
+        default="largest",
+        help="largest (default): one row per image, its largest face; all: a row per "
+        "face found (group photos), and --annotate draws every face",
+    )
+    predict.add_argument(
         "--every",
         type=_positive_int,
         default=1,
@@ -492,6 +499,7 @@ class _Result:
     face: str  # "detected", "crop" (taken as a face crop) or "none"
     box: tuple  # (row, col, height, width) or None
     proba: object  # ndarray of shape (n_classes,) or None (not classified)
+    index: object = None  # rank of the face in its image (0: the largest) or None
 
 
 def _classify(model, images, policy):
@@ -546,6 +554,42 @@ def _classify(model, images, policy):
     return results
 
 
+def _classify_all(model, images, policy):
+    """Every face of each image, classified: a list of _Result per image.
+
+    Images taken whole ('auto' and small) or without a face give the one
+    result :func:`_classify` gives them.
+    """
+    import numpy as np
+    from sklearn.base import clone
+
+    from fersk.face import NoFaceWarning
+
+    results = _classify(model, images, policy)
+    detect = [
+        i for i, r in enumerate(results) if r.face == "detected" or (
+            r.face == "none" and policy in ("whole", "center"))
+    ]
+    per_image = [[r] for r in results]
+    if not detect or model.cropper.detector is None:
+        return per_image
+    cropper = clone(model.cropper)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoFaceWarning)
+        crops, faces = cropper.crop_faces([images[i] for i in detect])
+    if not len(crops):
+        return per_image
+    proba = model.rest.predict_proba(crops)
+    found = {}
+    for face, p in zip(faces, proba):
+        found.setdefault(detect[face["image"]], []).append(
+            _Result("detected", face["box"], np.asarray(p), face["face"])
+        )
+    for i, faces_i in found.items():
+        per_image[i] = faces_i
+    return per_image
+
+
 def _box_list(box):
     if box is None:
         return None
@@ -555,6 +599,8 @@ def _box_list(box):
 def _record(model, file, result, **extra):
     """The JSON-able record of one classified (or face-less) image/frame."""
     rec = {"file": file, **extra, "face": result.face, "box": _box_list(result.box)}
+    if result.index is not None:
+        rec["face_index"] = result.index
     if result.proba is None:
         rec["emotion"] = None
         rec["probabilities"] = None
@@ -705,6 +751,7 @@ class _Reporter:
         self.csv_file = None
         self.csv = None
         self.table = not args.json and args.csv != "-"
+        self.all_faces = getattr(args, "faces", "largest") == "all"
         if args.csv is not None:
             if args.csv == "-":
                 self.csv_file = sys.stdout
@@ -715,7 +762,9 @@ class _Reporter:
                     raise _UsageError(f"--csv: cannot write {args.csv!r} ({exc})") from None
             self.csv = csv.writer(self.csv_file)
             self.csv.writerow(
-                ["file", "frame", "time_s", "face", "row", "col", "height", "width", "emotion"]
+                ["file", "frame", "time_s", "face"]
+                + (["face_index"] if self.all_faces else [])
+                + ["row", "col", "height", "width", "emotion"]
                 + model.class_names
             )
         self.prob_widths = [max(len(name), 5) for name in model.class_names]
@@ -735,8 +784,9 @@ class _Reporter:
             box = rec["box"] or [""] * 4
             probs = rec["probabilities"]
             self.csv.writerow(
-                [rec["file"], rec.get("frame", ""), _fmt_time(rec.get("time_s")), rec["face"], *box,
-                 rec["emotion"] or ""]
+                [rec["file"], rec.get("frame", ""), _fmt_time(rec.get("time_s")), rec["face"]]
+                + ([rec.get("face_index", "")] if self.all_faces else [])
+                + [*box, rec["emotion"] or ""]
                 + (
                     [f"{p:.4f}" for p in probs.values()]
                     if probs
@@ -756,8 +806,9 @@ class _Reporter:
                 f"{(f'{probs[n]:.3f}' if probs else '-'):>{w}}"
                 for n, w in zip(self.model.class_names, self.prob_widths)
             )
+            face = rec["face"] + (f"#{rec['face_index']}" if "face_index" in rec else "")
             print(
-                f"{name:<{self.width}}  {rec['face']:<8}  {box:<18}  "
+                f"{name:<{self.width}}  {face:<8}  {box:<18}  "
                 f"{rec['emotion'] or '-':<8}  {cells}"
             )
         self.n_rows += 1
@@ -851,8 +902,11 @@ def _draw_box(rgb, box, thickness, color=(0, 255, 0)):
             rgb[rr, cc] = color
 
 
-def _annotate(image, box, label, path):
-    """Write ``image`` with ``box`` drawn and ``label`` written, as a PNG.
+def _annotate(image, faces, path):
+    """Write ``image`` with each face's box drawn and label written, as a PNG.
+
+    ``faces`` is a list of ``(box, label)``; a None box (no face) puts its
+    label in the top-left corner.
 
     The box is drawn with :func:`skimage.draw.rectangle`; the label needs
     matplotlib.  Returns whether the label could be written.
@@ -876,8 +930,9 @@ def _annotate(image, box, label, path):
         rgb = rgb.copy()
     h, w = rgb.shape[:2]
     thickness = max(1, round(min(h, w) / 150))
-    if box is not None:
-        _draw_box(rgb, [v * scale for v in box], thickness)
+    for box, _ in faces:
+        if box is not None:
+            _draw_box(rgb, [v * scale for v in box], thickness)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -894,21 +949,19 @@ def _annotate(image, box, label, path):
     ax.imshow(rgb, interpolation="nearest")
     ax.set_axis_off()
     font_px = max(10.0, min(h, w) / 25)
-    if box is not None:
-        r, c = box[0] * scale, box[1] * scale
-    else:
-        r, c = 0, 0
-    above = r >= font_px + 2 * thickness + 4
-    ax.text(
-        max(c, 0),
-        r - thickness if above else max(r, 0) + thickness,
-        label,
-        fontsize=font_px * 72 / dpi,
-        color="black",
-        va="bottom" if above else "top",
-        ha="left",
-        bbox={"facecolor": (0, 1, 0), "edgecolor": "none", "pad": 1.5},
-    )
+    for box, label in faces:
+        r, c = (box[0] * scale, box[1] * scale) if box is not None else (0, 0)
+        above = r >= font_px + 2 * thickness + 4
+        ax.text(
+            max(c, 0),
+            r - thickness if above else max(r, 0) + thickness,
+            label,
+            fontsize=font_px * 72 / dpi,
+            color="black",
+            va="bottom" if above else "top",
+            ha="left",
+            bbox={"facecolor": (0, 1, 0), "edgecolor": "none", "pad": 1.5},
+        )
     fig.savefig(path, dpi=dpi)
     return True
 
@@ -922,14 +975,15 @@ class _Annotator:
         self.warned = False
         self.written = 0
 
-    def write(self, model, rel, image, result):
+    def write(self, model, rel, image, faces):
         target = self.folder / rel.with_suffix(".png")
         k = 2
         while target in self.used:
             target = self.folder / rel.with_name(f"{rel.stem}_{k}.png")
             k += 1
         self.used.add(target)
-        if not _annotate(image, result.box, _label(model, result), target) and not self.warned:
+        labelled = _annotate(image, [(f.box, _label(model, f)) for f in faces], target)
+        if not labelled and not self.warned:
             print(
                 "fersk: matplotlib is not installed: annotated images show the box only "
                 "(pip install matplotlib for the label).",
@@ -972,7 +1026,7 @@ def _cmd_demo(args):
         for name, p in sorted(zip(model.class_names, result.proba), key=lambda t: -t[1]):
             print(f"  {name:<9} {p:.3f}")
     try:
-        labelled = _annotate(image, result.box, _label(model, result), out)
+        labelled = _annotate(image, [(result.box, _label(model, result))], out)
     except OSError as exc:
         raise _Failure(f"cannot write {str(out)!r} ({exc})") from None
     if not labelled:
@@ -1007,31 +1061,34 @@ def _cmd_predict(args):
         if not batch:
             return
         images = [image for _, _, image in batch]
+        classify = _classify_all if args.faces == "all" else _classify
         try:
-            results = _classify(model, images, args.on_no_face)
+            results = classify(model, images, args.on_no_face)
         except ValueError:
             # An image the cropper refuses must not sink its batch: one by one.
             results = []
             for image in images:
                 try:
-                    results.append(_classify(model, [image], args.on_no_face)[0])
+                    results.append(classify(model, [image], args.on_no_face)[0])
                 except ValueError as exc:
                     results.append(exc)
         for (name, rel, image), result in zip(batch, results):
             if isinstance(result, ValueError):
                 reporter.error(name, f"cannot classify this image ({result})")
                 continue
-            if result.proba is None:
+            faces = result if isinstance(result, list) else [result]
+            if faces[0].proba is None:
                 reporter.error(
                     name,
                     "no face found (use --on-no-face whole to classify the whole image, "
                     "e.g. for face crops larger than 64 px)",
                 )
             else:
-                reporter.record(_record(model, name, result))
+                for face in faces:
+                    reporter.record(_record(model, name, face))
             if annotator is not None:
                 try:
-                    annotator.write(model, rel, image, result)
+                    annotator.write(model, rel, image, faces)
                 except OSError as exc:
                     reporter.error(name, f"cannot write its annotated copy ({exc})")
         batch.clear()
@@ -1379,8 +1436,7 @@ def _ensemble_fer2013(
     triples, member_metrics = [], {}
     cropper = None
     for member in members:
-        meta = pretrained.info(member)
-        pipe = pretrained.load(member)
+        meta, pipe = _ensemble_member(member)
         if cropper is None:
             cropper = pipe.steps[0][1]
         if pipe.steps[0][1].get_params() != cropper.get_params() or len(pipe.steps) > 3:
@@ -1421,6 +1477,32 @@ def _ensemble_fer2013(
     })
     pipe.steps[0] = ("facecropper", clone(cropper))
     return pipe, metrics
+
+
+def _ensemble_member(member):
+    """(info, pipeline) of a pretrained model, or of one member of a pretrained
+    ensemble named ``MODEL:MEMBER`` (e.g. ``fer2013_ensemble:fer2013_mapped_lbp``),
+    as ``FaceCropper -> [representation] -> network``."""
+    from sklearn.pipeline import Pipeline
+
+    from fersk import pretrained
+
+    model, sep, name = str(member).rpartition(":")
+    if not sep or not model:
+        return pretrained.info(member), pretrained.load(member)
+    meta, pipe = pretrained.info(model), pretrained.load(model)
+    ensemble = pipe.steps[-1][1]
+    named = getattr(ensemble, "named_estimators_", {})
+    if name not in named:
+        raise ValueError(f"{member}: {model} has no ensemble member {name!r} ({sorted(named)}).")
+    sub = named[name]
+    steps = [pipe.steps[0]] + [
+        (step, est) for step, est in sub.steps if not (isinstance(est, str) and est == "passthrough")
+    ]
+    recorded = meta["metrics"].get("members", {}).get(name, {})
+    return {**meta, "name": name, "description": recorded.get("description", meta["description"]),
+            "steps": [(s, f"{type(e).__module__}.{type(e).__qualname__}") for s, e in steps],
+            "metrics": recorded}, Pipeline(steps)
 
 
 def _description(

@@ -225,6 +225,32 @@ def test_train_warnings_are_one_clean_line(capsys, tmp_path):
     assert err.strip().splitlines()[-1].startswith("fersk train: ")
 
 
+def test_predict_faces_all_gives_a_row_per_face(capsys, tmp_path, toy_model, pipeline):
+    from fersk.face import predict_faces
+
+    group = np.concatenate([data.astronaut(), data.astronaut()[:, ::-1]], axis=1)
+    Image.fromarray(group).save(tmp_path / "group.png")
+    out_csv = tmp_path / "faces.csv"
+    status, _, err = _run(capsys, "predict", tmp_path / "group.png", "--model", toy_model,
+                          "--faces", "all", "--csv", out_csv, "--annotate", tmp_path / "ann")
+    assert status == 0, err
+    with open(out_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    expected = predict_faces(pipeline, [group])
+    assert len(rows) == len(expected) >= 2
+    assert [int(r["face_index"]) for r in rows] == list(range(len(expected)))
+    for row, rec in zip(rows, expected):
+        assert [float(row[k]) for k in ("row", "col", "height", "width")] == list(rec["box"])
+        assert float(row[FER[int(rec["label"])]]) == pytest.approx(rec["proba"].max(), abs=6e-4)
+    # every face is boxed in the annotated copy
+    drawn = np.asarray(Image.open(tmp_path / "ann" / "group.png").convert("RGB"))
+    for rec in expected:
+        r, c, h, w = (int(v) for v in rec["box"])
+        assert tuple(drawn[r, c + w // 2]) == (0, 255, 0)
+    status, out, _ = _run(capsys, "predict", tmp_path / "group.png", "--model", toy_model)
+    assert status == 0 and len([ln for ln in out.splitlines() if "group.png" in ln]) == 1
+
+
 def test_demo_out_is_an_image_file_or_a_folder(capsys, tmp_path, toy_model):
     status, out, err = _run(capsys, "demo", "--model", toy_model, "--out", tmp_path / "x.txt")
     assert status == 2 and "not an image file name" in err and not out

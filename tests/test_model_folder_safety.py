@@ -149,7 +149,7 @@ def test_fuzzed_pipeline_json_loads_or_raises_value_error(folder, tmp_path):
     rng = random.Random(0)
     original = json.loads((folder / "pipeline.json").read_text())
     outcomes = {"loaded": 0, "ValueError": 0}
-    for i in range(150):
+    for i in range(100):
         spec = json.loads(json.dumps(original))
         for _ in range(rng.randint(1, 3)):
             spec = _mutations(spec, rng)
@@ -163,4 +163,4 @@ def test_fuzzed_pipeline_json_loads_or_raises_value_error(folder, tmp_path):
             assert str(exc)
             outcomes["ValueError"] += 1
         shutil.rmtree(copy)
-    assert outcomes["ValueError"] > 50 and sum(outcomes.values()) == 150
+    assert outcomes["ValueError"] > 30 and sum(outcomes.values()) == 100
