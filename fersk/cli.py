@@ -1428,7 +1428,7 @@ def _ensemble_fer2013(
     from sklearn.base import clone
     from sklearn.frozen import FrozenEstimator
 
-    from fersk import CNNEnsembleClassifier, pretrained
+    from fersk import CNNEnsembleClassifier
 
     X_train, y_train, X_test, y_test = _fer_splits(
         data, n_test=n_test, seed=seed, load_verbose=load_verbose, cache=cache
