@@ -92,11 +92,11 @@ def main(argv=None):
     network_params = dict(args.param)
 
     from fersk import pretrained
-    from fersk.cli import _description, _ensemble_fer2013, _train_fer2013
+    from fersk.training import describe, ensemble_fer2013, train_fer2013
 
     command = "python benchmarks/train_pretrained.py " + " ".join(argv or sys.argv[1:])
     if args.ensemble:
-        pipe, metrics = _ensemble_fer2013(
+        pipe, metrics = ensemble_fer2013(
             args.data, args.ensemble, weights=args.weights,
             test_time_flip=args.test_time_flip, seed=args.seed, command=command,
         )
@@ -118,7 +118,7 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     # The shared recipe (also behind `fersk train`): Training for fit,
     # PublicTest for early stopping, metrics of the model card.
-    pipe, metrics = _train_fer2013(
+    pipe, metrics = train_fer2013(
         args.data,
         architecture=args.architecture,
         architecture_params={"width": args.width, "dense_units": args.dense_units},
@@ -141,7 +141,7 @@ def main(argv=None):
     )
     print(json.dumps({k: v for k, v in metrics.items() if "matrix" not in k}, indent=1))
 
-    description = _description(
+    description = describe(
         architecture=args.architecture,
         shape=f"width {args.width}",
         representation=args.representation,

@@ -19,6 +19,7 @@ PUBLIC_MODULES = [
     "fersk.architectures",
     "fersk.pretrained",
     "fersk.cli",
+    "fersk.training",
 ]
 
 
