@@ -7,7 +7,68 @@ means the same everywhere.
 
 import numpy as np
 
-__all__ = ["pil_to_uint8", "array_to_uint8"]
+__all__ = [
+    "IMAGE_EXTENSIONS", "pil_to_uint8", "open_image", "array_to_uint8", "stretch_to_uint8",
+    "n_workers",
+]
+
+#: File extensions fersk reads as images (compared case-insensitively):
+#: datasets' folders, the CLI's folders and FaceCropper's paths alike.
+IMAGE_EXTENSIONS = (
+    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+    ".pgm", ".ppm", ".pbm", ".pnm",
+)
+
+
+def open_image(im):
+    """An opened Pillow image as fersk reads every file: EXIF orientation applied.
+
+    Phones store photos sideways with an orientation tag; the dataset
+    loaders, FaceCropper and the CLI must see the same upright pixels.
+
+    Parameters
+    ----------
+    im : PIL.Image.Image
+        An opened image.
+
+    Returns
+    -------
+    image : PIL.Image.Image
+        Upright (``PIL.ImageOps.exif_transpose``); the same object when no
+        tag says otherwise.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> open_image(Image.new("L", (4, 2))).size
+    (4, 2)
+    """
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(im) or im
+
+
+def n_workers(n_jobs):
+    """Workers for ``n_jobs`` by joblib's rule (None 1, -1 all CPUs, -2 all but one).
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        The estimator's ``n_jobs``.
+
+    Returns
+    -------
+    n : int
+        At least 1.
+
+    Examples
+    --------
+    >>> n_workers(None), n_workers(1), n_workers(-1) >= 1
+    (1, 1, True)
+    """
+    from joblib import effective_n_jobs
+
+    return max(1, effective_n_jobs(n_jobs))
 
 _GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N")
 
@@ -141,3 +202,32 @@ def array_to_uint8(image, where="X", float_max=1.0):
     raise ValueError(
         f"{where} must hold numeric pixel values; got an array of dtype {image.dtype}."
     )
+
+
+def stretch_to_uint8(image):
+    """Min-max stretch to 0..255, rounded: for display and 8-bit-only detectors.
+
+    Unlike :func:`array_to_uint8` (the pixel rule, which keeps values), this
+    maps the image's own range onto 0..255; a constant image becomes 0.
+
+    Parameters
+    ----------
+    image : ndarray
+        Any real image.
+
+    Returns
+    -------
+    image : ndarray of uint8
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stretch_to_uint8(np.array([[1.0, 1.5, 2.0]]))
+    array([[  0, 128, 255]], dtype=uint8)
+    """
+    if image.dtype == np.uint8:
+        return image
+    lo, hi = float(image.min()), float(image.max())
+    if hi <= lo:
+        return np.zeros(image.shape, dtype=np.uint8)
+    return np.rint((image - lo) * (255.0 / (hi - lo))).astype(np.uint8)

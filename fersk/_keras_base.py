@@ -103,7 +103,9 @@ class _SeededContext:
         return False
 
 
-def _count(weights):
+def count_params(weights):
+    """Number of values in ``weights`` (Keras variables or arrays): one rule for
+    every parameter count of fersk's networks."""
     return int(sum(int(np.prod(w.shape)) for w in weights))
 
 
@@ -275,6 +277,19 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         images, _ = validate_images(
             self, X, reset=reset, image_shape=self.image_shape, input_name=input_name
         )
+        if reset:
+            self.input_dtype_ = images.dtype.str
+        elif (
+            getattr(self, "input_dtype_", None) == "|u1" and images.dtype.kind == "f"
+            and images.size and float(images.max()) <= 1.0
+        ):
+            # Standardised with 0-255 statistics, [0, 1] floats would all look
+            # black to the network: a silent wrong answer.
+            raise ValueError(
+                f"{type(self).__name__} was fitted on uint8 pixel values (0-255); "
+                f"{input_name} holds floats in [0, 1], scikit-image's convention. Pass "
+                "them on the training scale: skimage.util.img_as_ubyte(X), or X * 255."
+            )
         return self._as_model_input(images)
 
     def _encode_validation(self, validation_data):
@@ -534,8 +549,8 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
             self.best_epoch_ = int(np.argmin(self.history_["val_loss"]))
         else:
             self.best_epoch_ = self.n_epochs_ - 1
-        self.n_trainable_params_ = _count(model.trainable_weights)
-        self.n_fixed_params_ = _count(model.non_trainable_weights)
+        self.n_trainable_params_ = count_params(model.trainable_weights)
+        self.n_fixed_params_ = count_params(model.non_trainable_weights)
         return self
 
     def _learning_rate(self, n_steps):

@@ -23,7 +23,7 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from fersk._keras_base import BaseKerasImageClassifier
+from fersk._keras_base import BaseKerasImageClassifier, count_params
 from fersk.architectures import ARCHITECTURES, lbcnn
 
 __all__ = ["CNNClassifier", "LBCNNClassifier"]
@@ -199,6 +199,10 @@ _ATTRS_DOC = """
         Values per image seen in ``fit`` (pixels times channels).
     image_shape_ : tuple of int
         Shape of one image seen in ``fit``.
+    input_dtype_ : str
+        NumPy dtype string of the images seen in ``fit`` (``'|u1'`` for
+        uint8).  A network fitted on uint8 pixels refuses float images in
+        [0, 1] at prediction (the training scale is 0-255).
     history_ : dict of list of float
         Per-epoch ``loss``, ``accuracy``, ``learning_rate`` and, with
         validation data, ``val_loss``, ``val_accuracy``.
@@ -560,19 +564,14 @@ class LBCNNClassifier(BaseKerasImageClassifier):
         super().fit(X, y, validation_data=validation_data)
         from fersk.layers import LocalBinaryConv2D
 
-        self.n_anchor_params_ = sum(
-            _prod(layer.anchors.shape)
-            for layer in _iter_layers(self.model_)
+        self.n_anchor_params_ = count_params(
+            layer.anchors for layer in _iter_layers(self.model_)
             if isinstance(layer, LocalBinaryConv2D)
         )
         return self
 
 
-def _prod(shape):
-    out = 1
-    for s in shape:
-        out *= int(s)
-    return out
+
 
 
 def _iter_layers(model):

@@ -27,14 +27,14 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from fersk import training
+from fersk import _image_files, training
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 #: Files read as images when found in a folder (compared case-insensitively).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = _image_files.IMAGE_EXTENSIONS
 #: Files read as videos (with imageio) when given or found in a folder.
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 # Image formats that may be animated: read as a video when they are.
@@ -625,7 +625,7 @@ def _read_image(path):
     high byte (Pillow's ``convert`` would clip them at 255), floating-point
     images are refused, palette images become RGB, alpha is dropped.
     """
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     from fersk._image_files import pil_to_uint8
 
@@ -633,7 +633,7 @@ def _read_image(path):
         with Image.open(path) as im:
             if path.suffix.lower() in _ANIMATABLE and getattr(im, "is_animated", False):
                 return "video"
-            im = ImageOps.exif_transpose(im)
+            im = _image_files.open_image(im)
             try:
                 return pil_to_uint8(im)
             except ValueError as exc:
@@ -919,12 +919,7 @@ def _annotate(image, faces, path):
     if rgb.ndim == 2:
         rgb = np.stack([rgb] * 3, axis=-1)
     rgb = rgb[..., :3]
-    if rgb.dtype != np.uint8:
-        lo, hi = float(rgb.min()), float(rgb.max())
-        if hi <= lo:
-            rgb = np.zeros(rgb.shape, np.uint8)
-        else:
-            rgb = ((rgb - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+    rgb = _image_files.stretch_to_uint8(rgb)  # display: the image's own range
     scale = max(1, math.ceil(_ANNOTATE_MIN_SIDE / min(rgb.shape[:2])))
     if scale > 1:  # small faces: enlarge (nearest neighbour) so the label is legible
         rgb = rgb.repeat(scale, axis=0).repeat(scale, axis=1)

@@ -32,11 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from joblib import effective_n_jobs
 from sklearn.model_selection import PredefinedSplit
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from . import _image_files
 from ._image_files import pil_to_uint8
 
 __all__ = [
@@ -52,11 +52,9 @@ FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neut
 FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
 #: Shape of a FER-2013 image.
 FER2013_SHAPE = (48, 48)
-#: File extensions read by default (compared case-insensitively).
-IMAGE_EXTENSIONS = (
-    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
-    ".pgm", ".ppm", ".pbm", ".pnm",
-)
+#: File extensions read by default (compared case-insensitively; one list
+#: for all of fersk: :data:`fersk._image_files.IMAGE_EXTENSIONS`).
+IMAGE_EXTENSIONS = _image_files.IMAGE_EXTENSIONS
 
 _CLASS_INDEX = {name: i for i, name in enumerate(FER2013_CLASSES)}
 _USAGE_CANON = {u.lower(): u for u in FER2013_USAGES}
@@ -171,7 +169,7 @@ def _resolve_n_jobs(n_jobs):
     if n_jobs == 0:
         raise ValueError("n_jobs=0 has no meaning: use None or 1 (one thread), "
                          "-1 (one per CPU) or a positive count.")
-    return max(1, effective_n_jobs(n_jobs))
+    return _image_files.n_workers(n_jobs)
 
 
 def _check_usages(usage, name="usage"):
@@ -284,7 +282,7 @@ def _read_image(path, mode, shape, shape_hint=""):
                 f"{shape[0]}x{shape[1]}{shape_hint}"
             )
         try:
-            return pil_to_uint8(im, mode)
+            return pil_to_uint8(_image_files.open_image(im), mode)
         except ValueError as exc:
             raise _BadImage(str(exc)) from None
 

@@ -29,7 +29,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._image_files import array_to_uint8, pil_to_uint8
+from ._image_files import array_to_uint8, open_image, pil_to_uint8, stretch_to_uint8
 from ._validation import restore_layout, to_gray, validate_images
 
 __all__ = ["FaceCropper", "NoFaceWarning", "predict_faces"]
@@ -148,14 +148,8 @@ def _check_backend(detector):
         _import_mtcnn()
 
 
-def _to_uint8(image):
-    """8-bit copy for the detectors that need one (OpenCV, MTCNN)."""
-    if image.dtype == np.uint8:
-        return image
-    lo, hi = float(image.min()), float(image.max())
-    if hi <= lo:
-        return np.zeros(image.shape, dtype=np.uint8)
-    return np.rint((image - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+# 8-bit copy for the detectors that need one (OpenCV, MTCNN).
+_to_uint8 = stretch_to_uint8
 
 
 def _detect_skimage(gray, cfg):
@@ -387,11 +381,11 @@ def _is_path(item):
 
 
 def _read_file(path, index):
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     try:
         with Image.open(path) as im:
-            return pil_to_uint8(ImageOps.exif_transpose(im))
+            return pil_to_uint8(open_image(im))
     except (OSError, ValueError, SyntaxError) as exc:
         raise ValueError(
             f"X[{index}]: cannot read an image from the file {os.fspath(path)!r} "

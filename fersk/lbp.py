@@ -13,7 +13,6 @@ classic LBP face descriptors (Ahonen et al. 2006; Shan et al. 2009).
 
 import functools
 import math
-import os
 import numbers
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,6 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._image_files import n_workers
 from ._validation import restore_layout, to_gray, validate_images
 
 __all__ = [
@@ -313,7 +313,7 @@ def local_binary_pattern_batch(
         )
 
     starts = range(0, n, step)
-    n_threads = 1 if n_jobs is None else (_cpu_count() if n_jobs < 0 else n_jobs)
+    n_threads = n_workers(n_jobs)  # joblib's rule: -1 all CPUs, -2 all but one
     if n_threads <= 1 or len(starts) == 1:
         for start in starts:
             run(start)
@@ -322,11 +322,6 @@ def local_binary_pattern_batch(
             list(pool.map(run, starts))
     return out
 
-
-def _cpu_count():
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _as_pairs(P, R):

@@ -629,3 +629,26 @@ def test_image_folder_16_bit_and_float_images(tmp_path):
     Image.fromarray(skdata.camera().astype(np.float32)).save(tmp_path / "deep" / "f.tif")
     with pytest.raises(ValueError, match=r"deep/f\.tif: floating-point image"):
         load_image_folder(tmp_path)
+
+
+def test_one_list_of_image_extensions_and_exif_orientation_everywhere(tmp_path):
+    """The CLI reads the same files as the loaders (.pgm & co.), and the
+    loaders apply EXIF orientation as FaceCropper and the CLI do."""
+    from PIL import Image
+
+    from fersk import FaceCropper, cli, datasets
+    from fersk._image_files import IMAGE_EXTENSIONS
+
+    assert cli.IMAGE_EXTENSIONS == datasets.IMAGE_EXTENSIONS == IMAGE_EXTENSIONS
+    assert ".pgm" in cli.IMAGE_EXTENSIONS
+    tall = np.zeros((6, 4), np.uint8)
+    tall[0, 0] = 255
+    im = Image.fromarray(tall)
+    exif = im.getexif()
+    exif[0x0112] = 6  # stored rotated: turn 90 degrees clockwise to show
+    (tmp_path / "happy").mkdir()
+    im.save(tmp_path / "happy" / "a.jpg", exif=exif, quality=100)
+    loaded = datasets.load_image_folder(tmp_path).images[0]
+    via_cropper = FaceCropper(detector=None, size=(4, 6)).transform([tmp_path / "happy" / "a.jpg"])[0]
+    assert loaded.shape == (4, 6)
+    np.testing.assert_array_equal(loaded, via_cropper)

@@ -203,3 +203,18 @@ def test_unusable_inputs_say_what_is_wrong(X, message):
         with pytest.raises(ValueError, match=message) as info:
             est.fit_transform(X)
         assert "np.newaxis" not in str(info.value) and len(str(info.value)) < 300
+
+
+def test_n_jobs_follows_joblibs_rule(monkeypatch):
+    """-2 is all CPUs but one (joblib), not all of them."""
+    import fersk.lbp
+
+    seen = []
+    real = fersk.lbp.n_workers
+    monkeypatch.setattr(fersk.lbp, "n_workers", lambda n: seen.append(real(n)) or seen[-1])
+    X = np.random.RandomState(0).randint(0, 256, (4, 16, 16)).astype(np.uint8)
+    from joblib import cpu_count
+
+    for n_jobs, expected in ((None, 1), (1, 1), (-1, cpu_count()), (-2, max(1, cpu_count() - 1))):
+        LBPCodeTransformer(n_jobs=n_jobs).fit_transform(X)
+        assert seen[-1] == expected

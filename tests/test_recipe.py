@@ -238,3 +238,16 @@ def test_bad_architecture_params_are_clear_errors(params, message):
     X, y = _faces(16)
     with pytest.raises(ValueError, match=message):
         CNNClassifier("vgg_fer", params, epochs=1).fit(X, y)
+
+
+def test_network_fitted_on_uint8_refuses_unit_floats():
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (24, 12, 12), dtype=np.uint8), np.arange(24) % 2
+    clf = CNNClassifier(**TINY_VGG, epochs=1, random_state=0).fit(X, y)
+    assert clf.input_dtype_ == "|u1"
+    with pytest.raises(ValueError, match=r"img_as_ubyte\(X\), or X \* 255"):
+        clf.predict(X / 255.0)
+    np.testing.assert_allclose(clf.predict_proba(X.astype(np.float32)), clf.predict_proba(X),
+                               rtol=1e-5)
+    floats = CNNClassifier(**TINY_VGG, epochs=1, random_state=0).fit(X / 255.0, y)
+    assert floats.predict(X / 255.0).shape == (24,)
