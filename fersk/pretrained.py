@@ -29,7 +29,7 @@ from sklearn.pipeline import Pipeline
 __all__ = ["DEFAULT_MODEL", "SAFE_CLASSES", "available", "info", "load", "save"]
 
 #: Name of the model :func:`load` returns when called without a name.
-DEFAULT_MODEL = "fer2013_cnn"
+DEFAULT_MODEL = "fer2013_vgg"
 
 #: The classes a ``pipeline.json`` may name (module-qualified).
 SAFE_CLASSES = (
