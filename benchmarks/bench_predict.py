@@ -11,8 +11,9 @@ one run, alternating the paths and keeping each one's best of ``--rounds``
 * ``keras model.predict``: Keras's own compiled predict loop on the same
   ``model_``;
 * ``fersk predict_proba``: the estimator as users call it (validation,
-  the cached inference model, float64 probabilities), with its
-  ``jit_compile`` setting, and with ``jit_compile=True`` (XLA).
+  the cached inference model, float64 probabilities), traced without XLA
+  (``jit_compile`` False or "auto") and with ``jit_compile=True`` (XLA);
+  and the bundled test-time views, when the model has several.
 
 Usage::
 
@@ -57,6 +58,13 @@ def main(argv=None):
 
     faces = load_fer2013(args.data, usage="PublicTest", verbose=0).images[: args.n]
     net = pretrained.load(args.model).steps[-1][1]
+    # One view per face on every path (model_ itself has no test-time
+    # augmentation); the bundled setting is timed separately below.
+    bundled = {"test_time_flip": net.test_time_flip,
+               "test_time_crops": getattr(net, "test_time_crops", "center")}
+    net.set_params(test_time_flip=False)
+    if hasattr(net, "test_time_crops"):
+        net.set_params(test_time_crops="center")
     x = net._as_model_input(faces)
     batch = net.predict_batch_size or max(net.batch_size, 256)
 
@@ -69,22 +77,35 @@ def main(argv=None):
     def keras_predict():
         return net.model_.predict(x, batch_size=batch, verbose=0)
 
-    def fersk_default():
-        return net.set_params(jit_compile=default_jit).predict_proba(faces)
+    def fersk_traced():
+        return net.set_params(jit_compile=False).predict_proba(faces)
 
     def fersk_xla():
         return net.set_params(jit_compile=True).predict_proba(faces)
+
+    def fersk_bundled():
+        net.set_params(jit_compile=default_jit, **bundled)
+        try:
+            return net.predict_proba(faces)
+        finally:
+            net.set_params(test_time_flip=False)
+            if hasattr(net, "test_time_crops"):
+                net.set_params(test_time_crops="center")
 
     default_jit = net.jit_compile
     paths = {
         "eager calls per batch (before)": eager,
         "keras model.predict": keras_predict,
-        f"fersk predict_proba (jit_compile={default_jit!r})": fersk_default,
-        "fersk predict_proba (jit_compile=True)": fersk_xla,
+        "fersk predict_proba (traced, no XLA)": fersk_traced,
+        "fersk predict_proba (jit_compile=True: XLA)": fersk_xla,
     }
+    views = (5 if bundled["test_time_crops"] == "five" else 1) * (2 if bundled["test_time_flip"] else 1)
     reference = eager()
     for fn in paths.values():  # warm-up: tracing and compilation are not timed
         assert np.allclose(fn(), reference, atol=1e-4)
+    if views > 1:
+        paths[f"fersk predict_proba, bundled ({views} test-time views)"] = fersk_bundled
+        fersk_bundled()
     best = {name: float("inf") for name in paths}
     for _ in range(args.rounds):
         for name, fn in paths.items():
