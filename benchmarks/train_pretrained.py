@@ -26,19 +26,10 @@ import sys
 from pathlib import Path
 
 from fersk._keras_base import LEARNING_RATE_SCHEDULES
+from fersk.training import parse_param
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("FERSK_FER2013", ROOT.parent / "shared/data/fer2013"))
-
-
-def _param(text):
-    key, sep, value = text.partition("=")
-    if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value  # a bare string: optimizer=sgd
 
 
 def _training_state(folder, resume):
@@ -66,7 +57,7 @@ def main(argv=None):
     parser.add_argument("--representation", choices=("raw", "mapped_lbp"), default="raw")
     parser.add_argument("--schedule", choices=LEARNING_RATE_SCHEDULES, default="constant")
     parser.add_argument(
-        "--param", action="append", default=[], metavar="KEY=VALUE", type=_param,
+        "--param", action="append", default=[], metavar="KEY=VALUE", type=parse_param,
         help="any other CNNClassifier parameter, VALUE in JSON (crop_size=40, "
         "optimizer=sgd, augment='{\"zoom\": 0}'); repeatable",
     )

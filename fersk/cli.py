@@ -238,7 +238,7 @@ def _build_parser():
         "--param",
         action="append",
         default=[],
-        type=_network_param,
+        type=training.parse_param,
         metavar="KEY=VALUE",
         help="any other CNNClassifier parameter, VALUE in JSON or a bare word: "
         "crop_size=40, optimizer=sgd, label_smoothing=0.1, augment='{\"zoom\": 0}'; "
@@ -1180,17 +1180,6 @@ def _architecture_params(architecture, width, dense_units):
         key = "dense_units" if "dense_units" in accepted else "head_units"
         params[key] = dense_units
     return params
-
-
-def _network_param(text):
-    """``KEY=VALUE`` of --param: VALUE read as JSON, else as a string."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 #: The folder of ``fersk train --out`` holding an unfinished run's state.

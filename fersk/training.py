@@ -25,8 +25,45 @@ import warnings
 __all__ = [
     "REPRESENTATIONS", "PREDICTION_PARAMS", "machine_description", "representation_steps",
     "fer2013_splits", "publictest_metrics", "ablate_test_time_views", "train_fer2013",
-    "ensemble_fer2013", "ensemble_member", "describe",
+    "ensemble_fer2013", "ensemble_member", "describe", "parse_param",
 ]
+
+
+def parse_param(text):
+    """One ``KEY=VALUE`` network parameter of the command lines (``--param``).
+
+    Parameters
+    ----------
+    text : str
+        ``KEY=VALUE``; VALUE is read as JSON (numbers, true/false, lists,
+        objects, quoted strings) or, failing that, taken as a bare word.
+
+    Returns
+    -------
+    pair : (str, object)
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        When ``text`` is not ``KEY=VALUE`` with an identifier as KEY.
+
+    Examples
+    --------
+    >>> parse_param("crop_size=40"), parse_param("optimizer=sgd")
+    (('crop_size', 40), ('optimizer', 'sgd'))
+    >>> parse_param('augment={"zoom": 0}')
+    ('augment', {'zoom': 0})
+    """
+    import argparse
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value  # a bare word: optimizer=sgd
 
 
 def machine_description():
