@@ -559,36 +559,38 @@ def _classify(model, images, policy):
 def _classify_all(model, images, policy):
     """Every face of each image, classified: a list of _Result per image.
 
-    Images taken whole ('auto' and small) or without a face give the one
-    result :func:`_classify` gives them.
+    Detection runs once per image (:meth:`FaceCropper.crop_faces`); images
+    taken whole ('auto' and small) or without a face give the one result
+    :func:`_classify` gives them.
     """
     import numpy as np
     from sklearn.base import clone
 
     from fersk.face import NoFaceWarning
 
-    results = _classify(model, images, policy)
-    detect = [
-        i for i, r in enumerate(results) if r.face == "detected" or (
-            r.face == "none" and policy in ("whole", "center"))
-    ]
-    per_image = [[r] for r in results]
-    if not detect or model.cropper.detector is None:
-        return per_image
-    cropper = clone(model.cropper)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NoFaceWarning)
-        crops, faces = cropper.crop_faces([images[i] for i in detect])
-    if not len(crops):
-        return per_image
-    proba = model.rest.predict_proba(crops)
-    found = {}
-    for face, p in zip(faces, proba):
-        found.setdefault(detect[face["image"]], []).append(
-            _Result("detected", face["box"], np.asarray(p), face["face"])
-        )
-    for i, faces_i in found.items():
-        per_image[i] = faces_i
+    if model.cropper.detector is None:
+        return [[r] for r in _classify(model, images, policy)]
+    whole = {
+        i for i, image in enumerate(images)
+        if policy == "auto" and max(image.shape[:2]) <= _CROP_MAX_SIDE
+    }
+    detect = [i for i in range(len(images)) if i not in whole]
+    per_image = [None] * len(images)
+    if detect:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoFaceWarning)
+            crops, faces = clone(model.cropper).crop_faces([images[i] for i in detect])
+        proba = model.rest.predict_proba(crops) if len(crops) else []
+        for face, p in zip(faces, proba):
+            i = detect[face["image"]]
+            per_image[i] = (per_image[i] or []) + [
+                _Result("detected", face["box"], np.asarray(p), face["face"])
+            ]
+    # Taken whole, or no face: as without --faces all (the policy decides).
+    rest = [i for i in range(len(images)) if per_image[i] is None]
+    if rest:
+        for i, result in zip(rest, _classify(model, [images[i] for i in rest], policy)):
+            per_image[i] = [result]
     return per_image
 
 
