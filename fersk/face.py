@@ -540,38 +540,35 @@ def _crop_every_face(item, index, cfg):
 def _crop_one(item, index, cfg):
     """Crop one image; return (crop, box, n_faces, angle_degrees)."""
     image, gray, faces = _find_faces(item, index, cfg)
+    if faces:
+        crop, angle = _crop_face(image, gray, faces[0], cfg)
+        return crop, tuple(float(v) for v in faces[0][:4]), len(faces), angle
+    # No face: the on_no_face policy.
     h, w = gray.shape
     source = (image if image.ndim == 3 else gray) if cfg.color else gray
     out_h, out_w = cfg.size
     aspect = out_w / out_h
-    angle = np.nan
-    if faces:
-        crop, angle = _crop_face(image, gray, faces[0], cfg)
-        box = tuple(float(v) for v in faces[0][:4])
-        return crop, box, len(faces), angle
-    else:
-        box = (np.nan,) * 4
-        if cfg.on_no_face == "raise":
-            where = f" (file {os.fspath(item)!r})" if _is_path(item) else ""
-            raise ValueError(
-                f"No face found in X[{index}]{where} with detector="
-                f"{_detector_name(cfg.detector)!r}; on_no_face='raise'. Use "
-                "on_no_face='center' or 'whole' to keep such images, lower "
-                "min_face_size, or detector=None for images that are face crops "
-                "already."
-            )
-        if cfg.on_no_face == "center":
-            if w < h * aspect:
-                H, W = max(1, int(round(w / aspect))), w
-            else:
-                H, W = h, max(1, int(round(h * aspect)))
-            patch = _cut(source, (h - H) // 2, (w - W) // 2, H, W)
-        else:  # whole
-            patch = source
+    if cfg.on_no_face == "raise":
+        where = f" (file {os.fspath(item)!r})" if _is_path(item) else ""
+        raise ValueError(
+            f"No face found in X[{index}]{where} with detector="
+            f"{_detector_name(cfg.detector)!r}; on_no_face='raise'. Use "
+            "on_no_face='center' or 'whole' to keep such images, lower "
+            "min_face_size, or detector=None for images that are face crops "
+            "already."
+        )
+    if cfg.on_no_face == "center":
+        if w < h * aspect:
+            H, W = max(1, int(round(w / aspect))), w
+        else:
+            H, W = h, max(1, int(round(h * aspect)))
+        patch = _cut(source, (h - H) // 2, (w - W) // 2, H, W)
+    else:  # whole
+        patch = source
     crop = _resize(patch, cfg.size)
     if cfg.color and crop.ndim == 2:
         crop = np.stack([crop] * 3, axis=-1)
-    return _cast(crop, cfg.dtype), box, len(faces), angle
+    return _cast(crop, cfg.dtype), (np.nan,) * 4, 0, np.nan
 
 
 def _chunk(func, items, start, cfg):
