@@ -25,6 +25,9 @@ _LAZY = {
     "CNNClassifier": "fersk.classifiers",
     "LBCNNClassifier": "fersk.classifiers",
     "CNNEnsembleClassifier": "fersk.ensemble",
+    "CNNRegressor": "fersk.regressors",
+    "concordance_correlation_coefficient": "fersk.metrics",
+    "metrics": "fersk.metrics",
     "datasets": "fersk.datasets",
     "pretrained": "fersk.pretrained",
 }

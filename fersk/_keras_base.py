@@ -25,7 +25,12 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 
 import fersk.layers  # noqa: F401  (registers the custom layers for loading)
 from fersk._validation import check_random_state_int, validate_images
@@ -107,6 +112,26 @@ def count_params(weights):
     """Number of values in ``weights`` (Keras variables or arrays): one rule for
     every parameter count of fersk's networks."""
     return int(sum(int(np.prod(w.shape)) for w in weights))
+
+
+def _check_sample_proba(sample_proba, n_samples, n_classes):
+    """Validated soft targets: float32 (n_samples, n_classes), rows summing to 1."""
+    proba = check_array(sample_proba, dtype=np.float64, input_name="sample_proba")
+    if proba.shape != (n_samples, n_classes):
+        raise ValueError(
+            f"sample_proba must have shape (n_samples, n_classes) = ({n_samples}, "
+            f"{n_classes}), one column per class of y in the order of classes_; got "
+            f"{proba.shape}."
+        )
+    if np.any(proba < 0):
+        raise ValueError("sample_proba has negative values; it must hold distributions.")
+    sums = proba.sum(axis=1, keepdims=True)
+    if np.any(sums <= 0):
+        raise ValueError(
+            f"sample_proba has {int(np.sum(sums <= 0))} all-zero rows; each row must have "
+            "a positive sum (it is normalised to 1)."
+        )
+    return (proba / sums).astype(np.float32)
 
 
 class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
@@ -411,7 +436,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X, y, validation_data=None, sample_proba=None):
         """Build the network from the parameters and train it.
 
         Parameters
@@ -425,6 +450,25 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
             Held-out images for early stopping and best-weights restore;
             takes precedence over ``validation_fraction``.  Labels must be
             classes of ``y``.
+        sample_proba : array-like of shape (n_samples, n_classes) or None, default=None
+            Soft targets: each image's distribution over the classes, in
+            the order of ``classes_`` (the sorted unique labels of ``y``),
+            e.g. FER+'s vote distributions
+            (:func:`fersk.datasets.load_ferplus`).  Rows must be
+            non-negative with a positive sum; they are normalised to sum to
+            1.  The network is then trained with the cross-entropy against
+            these distributions instead of the one-hot labels (``y`` still
+            gives ``classes_``, the stratification of
+            ``validation_fraction`` and the classes of ``class_weight``,
+            which Keras applies by each row's most probable class);
+            ``label_smoothing`` mixes them with the uniform distribution
+            like one-hot targets.  Validation images held out by
+            ``validation_fraction`` keep their distributions;
+            ``validation_data`` is scored against its one-hot labels.  A
+            metadata-routed parameter: in a ``Pipeline`` or
+            ``GridSearchCV`` under ``sklearn.set_config(
+            enable_metadata_routing=True)``, request it with
+            ``set_fit_request(sample_proba=True)``.
 
         Returns
         -------
@@ -456,14 +500,17 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         y_enc = encoder.transform(y).astype(np.int64)
         n_classes = len(self.classes_)
         seed = check_random_state_int(self.random_state)
+        proba = None if sample_proba is None else _check_sample_proba(sample_proba, len(y_enc), n_classes)
 
+        p_train = p_val = None
         if validation_data is not None:
-            x_train, y_train = x, y_enc
+            x_train, y_train, p_train = x, y_enc, proba
             x_val, y_val = self._encode_validation(validation_data)
         elif self.validation_fraction is not None:
+            arrays = (x, y_enc) if proba is None else (x, y_enc, proba)
             try:
-                x_train, x_val, y_train, y_val = train_test_split(
-                    x, y_enc, test_size=self.validation_fraction, stratify=y_enc,
+                parts = train_test_split(
+                    *arrays, test_size=self.validation_fraction, stratify=y_enc,
                     random_state=seed,
                 )
             except ValueError as exc:
@@ -472,11 +519,53 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
                     f"stratified split of these {len(y_enc)} samples ({exc}); lower it, "
                     "set it to None or pass validation_data."
                 ) from None
+            x_train, x_val, y_train, y_val = parts[:4]
+            if proba is not None:
+                p_train, p_val = parts[4:]
         else:
-            x_train, y_train, x_val, y_val = x, y_enc, None, None
-        has_val = x_val is not None
+            x_train, y_train, x_val, y_val, p_train = x, y_enc, None, None, proba
         class_weight = self._class_weight_dict(y_train)
+        loss, t_train = self._loss_and_targets(y_train, p_train, n_classes)
+        if x_val is None or np.ndim(t_train) == 1:
+            t_val = y_val
+        else:  # validation labels as distributions too (one-hot without their own)
+            p_val = np.eye(n_classes, dtype=np.float32)[y_val] if p_val is None else p_val
+            t_val = self._loss_and_targets(y_val, p_val, n_classes)[1]
+        self._train(
+            x_train, t_train, x_val, t_val, loss=loss, metrics=["accuracy"],
+            n_outputs=n_classes, seed=seed, warm=warm, class_weight=class_weight,
+        )
+        return self
 
+    def _head_activation(self):
+        """Activation of the network's output layer: "softmax" (or "tanh")."""
+        return "softmax"
+
+    def _loss_and_targets(self, y_enc, proba, n_classes):
+        """The Keras loss and the targets of encoded labels (or soft targets).
+
+        Softmax heads: sparse cross-entropy on the labels, or categorical
+        cross-entropy (with ``label_smoothing``) on one-hot or soft targets.
+        Tanh heads (FaceChannel's published training): mean squared error
+        against the same targets, smoothed the same way.
+        """
+        if proba is None and self.label_smoothing == 0 and self._head_activation() == "softmax":
+            return keras.losses.SparseCategoricalCrossentropy(), y_enc
+        targets = np.eye(n_classes, dtype=np.float32)[y_enc] if proba is None else proba
+        targets = np.asarray(targets, dtype=np.float32)
+        if self._head_activation() == "tanh":
+            if self.label_smoothing > 0:
+                targets = (1 - self.label_smoothing) * targets + self.label_smoothing / n_classes
+            return keras.losses.MeanSquaredError(), targets
+        # Keras smooths one-hot and soft targets alike.
+        return keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing), targets
+
+    def _train(
+        self, x_train, y_train, x_val, y_val, *, loss, metrics, n_outputs, seed, warm,
+        class_weight=None,
+    ):
+        """Build (unless ``warm``), compile and train ``model_``; set the fit attributes."""
+        has_val = x_val is not None
         monitor = "val_loss" if has_val else "loss"
         callbacks = []
         if has_val or self.n_iter_no_change is not None:
@@ -504,19 +593,11 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         steps_per_epoch = -(-len(x_train) // self.batch_size)
         n_steps = steps_per_epoch * self.epochs
         eager = n_steps <= EAGER_MAX_STEPS
-        if self.label_smoothing > 0:
-            # Keras smooths one-hot targets only.
-            loss = keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
-            y_train = np.eye(n_classes, dtype=np.float32)[y_train]
-            if has_val:
-                y_val = np.eye(n_classes, dtype=np.float32)[y_val]
-        else:
-            loss = keras.losses.SparseCategoricalCrossentropy()
 
         with _SeededContext(seed):
             # A warm start keeps the network, its input scaling and its
             # augmentation; only the training (optimizer, rate, epochs) is new.
-            model = self.model_ if warm else self._assemble_model(x_train, n_classes, seed)
+            model = self.model_ if warm else self._assemble_model(x_train, n_outputs, seed)
             learning_rate = self._learning_rate(n_steps)
             # Recorded first, so a plateau reduction shows from the next epoch.
             callbacks.insert(0, keras.callbacks.LambdaCallback(
@@ -527,7 +608,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
             model.compile(
                 optimizer=self._make_optimizer(learning_rate),
                 loss=loss,
-                metrics=["accuracy"],
+                metrics=metrics,
                 run_eagerly=eager,
                 jit_compile=False if eager else self.jit_compile,
             )
@@ -601,8 +682,26 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         else:
             # One batch: tracing would cost more than it saves.
             proba = keras.ops.convert_to_numpy(infer(x, training=False))
-        proba = np.asarray(proba, dtype=np.float64)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return self._outputs_to_proba(np.asarray(proba, dtype=np.float64))
+
+    def _outputs_to_proba(self, outputs):
+        """Probabilities from the network's (view-averaged) outputs."""
+        if self._fitted_head_activation() == "tanh":
+            # A tanh output trained by squared error on one-hot targets
+            # estimates P(class | image) (the regression function of a 0/1
+            # target): clipped to [0, 1] and normalised; uniform where every
+            # output is <= 0.
+            outputs = np.clip(outputs, 0.0, 1.0)
+            empty = outputs.sum(axis=1) == 0
+            outputs[empty] = 1.0
+        return outputs / outputs.sum(axis=1, keepdims=True)
+
+    def _fitted_head_activation(self):
+        """The activation of the fitted network's output layer (by name)."""
+        last = self.model_.layers[-1]
+        last = last.layers[-1] if hasattr(last, "layers") else last
+        activation = getattr(last, "activation", None)
+        return getattr(activation, "__name__", "softmax")
 
     def _views(self, z):
         """The test-time views of standardised images ``z`` (a Keras tensor)."""

@@ -36,9 +36,9 @@ def _ch(n, width):
     return max(1, int(round(n * width)))
 
 
-def _conv_bn_relu(x, filters, kernel_size, strides=1, name=None, l2=None):
+def _conv_bn_relu(x, filters, kernel_size, strides=1, name=None, l2=None, use_bias=False):
     x = layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same", use_bias=False, name=name,
+        filters, kernel_size, strides=strides, padding="same", use_bias=use_bias, name=name,
         kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
     )(x)
     x = layers.BatchNormalization()(x)
@@ -113,7 +113,8 @@ def vgg_s(input_shape, n_classes, *, width=1.0, dense_units=4096, dropout=0.5):
 
 
 def facechannel(
-    input_shape, n_classes, *, width=1.0, dense_units=200, dropout=0.25, trainable_decay=False
+    input_shape, n_classes, *, width=1.0, dense_units=200, dropout=0.25, trainable_decay=False,
+    conv_bias=False,
 ):
     """The FaceChannel (Barros, Churamani & Sciutti, 2020), categorical head.
 
@@ -138,12 +139,24 @@ def facechannel(
     6. max pool 2x2; dropout 0.25; flatten;
     7. dense 200 ReLU; output layer over ``n_classes``.
 
-    Deviations: the published categorical head is a ``tanh`` output
-    trained with mean squared error, here it is a softmax trained with
-    cross-entropy (a classifier needs probabilities); the published input
-    is a 64x64 grey face, here any size (at 48x48 the last maps are 3x3
-    instead of 4x4).  The arousal/valence regression heads of the paper
-    are out of scope for a classifier.
+    The output layer here is a softmax (fersk's classifiers train it with
+    cross-entropy); the published categorical head is a ``tanh`` layer
+    trained with mean squared error (Adamax, learning rate 0.002,
+    ``ReduceLROnPlateau``), which ``CNNClassifier("facechannel",
+    head="tanh", optimizer="adamax", learning_rate=0.002,
+    learning_rate_schedule="plateau")`` reproduces; the published
+    dimensional model (two ``tanh`` units, arousal and valence) is
+    :class:`fersk.CNNRegressor`'s default.  Both replace only this output
+    layer, so the parameter count is the published one: 3,592,016 at 64x64
+    with 8 outputs.  The published input is a 64x64 grey face, here any
+    size (at 48x48 the last maps are 3x3 instead of 4x4).
+
+    Parameter count: the authors' convolutions conv1-conv9 have biases
+    (Keras's default), each followed by batch norm, which subtracts the
+    batch mean and so cancels them; fersk leaves those 1,280 biases out by
+    default, for 3,592,016 parameters at 64x64 with 8 outputs, and
+    ``conv_bias=True`` keeps them, for the published code's 3,593,296.  The
+    two compute the same functions.
 
     Parameters
     ----------
@@ -160,6 +173,9 @@ def facechannel(
     trainable_decay : bool, default=False
         Learn the inhibition's decay per channel instead of the published
         fixed 0.5.
+    conv_bias : bool, default=False
+        Biases in conv1-conv9 as in the published code (redundant before
+        batch norm; see above).
 
     Returns
     -------
@@ -180,11 +196,11 @@ def facechannel(
     for filters, n_convs in stages:
         for _ in range(n_convs):
             i += 1
-            x = _conv_bn_relu(x, _ch(filters, width), 3, name=f"conv{i}")
+            x = _conv_bn_relu(x, _ch(filters, width), 3, name=f"conv{i}", use_bias=conv_bias)
         x = layers.MaxPooling2D(2, padding="same")(x)
         x = layers.Dropout(dropout)(x)
-    x = _conv_bn_relu(x, _ch(nch, width), 3, name="conv8")
-    x = _conv_bn_relu(x, _ch(nch, width), 3, name="conv9")
+    x = _conv_bn_relu(x, _ch(nch, width), 3, name="conv8", use_bias=conv_bias)
+    x = _conv_bn_relu(x, _ch(nch, width), 3, name="conv9", use_bias=conv_bias)
     excitation = layers.Conv2D(_ch(nch, width), 3, padding="same", activation="relu", name="conv10")(x)
     inhibition = layers.Conv2D(
         _ch(nch, width), 3, padding="same", activation="relu", name="conv10_inhibition"
@@ -476,6 +492,25 @@ def lbcnn(
     x = layers.Dense(head_units, activation="relu", name="hidden")(x)
     x = layers.Dropout(dropout)(x)
     return keras.Model(inputs, _head(x, n_classes), name="lbcnn")
+
+
+def _replace_head(network, n_outputs, activation, name):
+    """``network`` with its output layer replaced by a dense layer of ``n_outputs``.
+
+    The new layer (``activation``, named ``name``) reads the features the
+    old output layer read; every other layer (and weight) is shared.  Used
+    for FaceChannel's published tanh heads (categorical, or arousal and
+    valence) on any fersk architecture.
+    """
+    last = network.layers[-1]
+    if not isinstance(last, layers.Dense):
+        raise ValueError(
+            f"the network {network.name!r} does not end in a Dense output layer "
+            f"({type(last).__name__}); its head cannot be replaced. Give a builder whose "
+            f"output is already {n_outputs} {activation} values."
+        )
+    outputs = layers.Dense(n_outputs, activation=activation, name=name)(last.input)
+    return keras.Model(network.inputs, outputs, name=network.name)
 
 
 #: Named architectures accepted by ``CNNClassifier(architecture=...)``.

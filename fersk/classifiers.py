@@ -24,7 +24,7 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from fersk._keras_base import BaseKerasImageClassifier, count_params
-from fersk.architectures import ARCHITECTURES, lbcnn
+from fersk.architectures import ARCHITECTURES, _replace_head, lbcnn
 
 __all__ = ["CNNClassifier", "LBCNNClassifier"]
 
@@ -246,7 +246,10 @@ class CNNClassifier(BaseKerasImageClassifier):
     The network is built in ``fit`` from ``architecture`` and
     ``architecture_params`` (so ``set_params`` then ``fit`` rebuilds it), put
     behind the input scaling and optional augmentation, and trained with
-    sparse categorical cross-entropy.
+    categorical cross-entropy against the labels, or against per-image
+    distributions given as ``fit(X, y, sample_proba=...)`` (FER+'s vote
+    distributions, :func:`fersk.datasets.load_ferplus`); ``head="tanh"``
+    trains FaceChannel's published tanh head with squared error instead.
 
     Parameters
     ----------
@@ -264,7 +267,18 @@ class CNNClassifier(BaseKerasImageClassifier):
         ``keras.saving.register_keras_serializable``.
     architecture_params : dict or None, default=None
         Keyword arguments of the builder (e.g. ``{"width": 0.5}`` halves
-        every channel count)."""
+        every channel count).
+    head : {"softmax", "tanh"}, default="softmax"
+        The output layer and its loss.  "softmax": a softmax over the
+        classes trained with cross-entropy.  "tanh": FaceChannel's
+        published categorical head (Barros et al. 2020): the builder's
+        output layer is replaced by a dense ``tanh`` layer of one unit per
+        class, trained with mean squared error against the one-hot (or
+        ``sample_proba``) targets, which it then estimates;
+        ``predict_proba`` clips its outputs to [0, 1] and normalises each
+        row (uniform when all are <= 0).  The authors trained it with
+        ``optimizer="adamax", learning_rate=0.002,
+        learning_rate_schedule="plateau"``."""
         + _BASE_DOC
         + "\n"
         + _ATTRS_DOC
@@ -298,12 +312,14 @@ class CNNClassifier(BaseKerasImageClassifier):
         **BaseKerasImageClassifier._parameter_constraints,
         "architecture": [StrOptions(set(ARCHITECTURES)), callable],
         "architecture_params": [dict, None],
+        "head": [StrOptions({"softmax", "tanh"})],
     }
 
     def __init__(
         self,
         architecture="kaggle_cnn",
         architecture_params=None,
+        head="softmax",
         *,
         image_shape=None,
         batch_size=64,
@@ -362,28 +378,42 @@ class CNNClassifier(BaseKerasImageClassifier):
         )
         self.architecture = architecture
         self.architecture_params = architecture_params
+        self.head = head
+
+    def _head_activation(self):
+        return self.head
 
     def _build_network(self, input_shape, n_classes, seed):
-        builder = (
-            ARCHITECTURES[self.architecture]
-            if isinstance(self.architecture, str)
-            else self.architecture
+        network = _build_named(
+            self.architecture, self.architecture_params, input_shape, n_classes, seed
         )
-        kwargs = dict(self.architecture_params or {})
-        _check_architecture_params(kwargs)
-        try:
-            accepts_seed = "seed" in inspect.signature(builder).parameters
-        except (TypeError, ValueError):
-            accepts_seed = False
-        if accepts_seed and "seed" not in kwargs and seed is not None:
-            kwargs["seed"] = seed
-        try:
-            return builder(tuple(input_shape), n_classes, **kwargs)
-        except TypeError as exc:
-            raise ValueError(
-                f"architecture_params={self.architecture_params!r} do not fit the "
-                f"architecture {getattr(builder, '__name__', builder)!r}: {exc}"
-            ) from exc
+        if self.head == "tanh":
+            network = _replace_head(network, n_classes, "tanh", "tanh_outputs")
+        return network
+
+
+def _build_named(architecture, architecture_params, input_shape, n_classes, seed):
+    """The network of a named architecture or builder callable, checked."""
+    builder = (
+        ARCHITECTURES[architecture]
+        if isinstance(architecture, str)
+        else architecture
+    )
+    kwargs = dict(architecture_params or {})
+    _check_architecture_params(kwargs)
+    try:
+        accepts_seed = "seed" in inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        accepts_seed = False
+    if accepts_seed and "seed" not in kwargs and seed is not None:
+        kwargs["seed"] = seed
+    try:
+        return builder(tuple(input_shape), n_classes, **kwargs)
+    except TypeError as exc:
+        raise ValueError(
+            f"architecture_params={architecture_params!r} do not fit the "
+            f"architecture {getattr(builder, '__name__', builder)!r}: {exc}"
+        ) from exc
 
 
 class LBCNNClassifier(BaseKerasImageClassifier):
@@ -544,7 +574,7 @@ class LBCNNClassifier(BaseKerasImageClassifier):
             seed=seed,
         )
 
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X, y, validation_data=None, sample_proba=None):
         """Build the LBCNN from the parameters and train it.
 
         Parameters
@@ -555,13 +585,16 @@ class LBCNNClassifier(BaseKerasImageClassifier):
             Labels, at least two classes.
         validation_data : tuple (X_val, y_val) or None, default=None
             Held-out images for early stopping and best-weights restore.
+        sample_proba : array-like of shape (n_samples, n_classes) or None, default=None
+            Soft targets (distributions over ``classes_``) trained with
+            cross-entropy; see :meth:`CNNClassifier.fit`.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        super().fit(X, y, validation_data=validation_data)
+        super().fit(X, y, validation_data=validation_data, sample_proba=sample_proba)
         from fersk.layers import LocalBinaryConv2D
 
         self.n_anchor_params_ = count_params(

@@ -14,6 +14,8 @@ PUBLIC_MODULES = [
     "fersk.face",
     "fersk.datasets",
     "fersk.classifiers",
+    "fersk.regressors",
+    "fersk.metrics",
     "fersk.ensemble",
     "fersk.layers",
     "fersk.architectures",

@@ -1,0 +1,257 @@
+"""CNNRegressor and the concordance correlation coefficient.
+
+No face set labelled with arousal and valence is available offline, so the
+regressor learns targets that are a known function of synthetic images:
+the brightness of the left and of the right half, scaled to [-1, 1].
+Networks are tiny and epochs few.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from sklearn.base import clone, is_regressor  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_validate  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import FunctionTransformer  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from fersk import CNNRegressor  # noqa: E402
+from fersk.architectures import ARCHITECTURES, facechannel  # noqa: E402
+from fersk.metrics import ccc_scorer, concordance_correlation_coefficient  # noqa: E402
+
+TINY_FC = {"width": 0.0625, "dense_units": 16}
+
+
+def _halves_av(n=96, side=16, seed=0):
+    """Images whose (arousal, valence) is the brightness of their two halves.
+
+    Each half has a random level in [0, 1] plus noise; the targets are the
+    levels mapped to [-1, 1]: arousal = left half, valence = right half.
+    """
+    rng = np.random.RandomState(seed)
+    levels = rng.rand(n, 2)
+    X = 0.3 * rng.rand(n, side, side)
+    X[:, :, : side // 2] += levels[:, :1, None]
+    X[:, :, side // 2 :] += levels[:, 1:, None]
+    return X.astype(np.float32), (2 * levels - 1).astype(np.float64)
+
+
+def _double(x):
+    return 2.0 * x
+
+
+# ------------------------------------------------------------------- the CCC
+def test_ccc_matches_lins_formula():
+    rng = np.random.RandomState(0)
+    t, p = rng.randn(50, 2), rng.randn(50, 2) * 0.5 + 0.2
+    raw = concordance_correlation_coefficient(t, p, multioutput="raw_values")
+    for j in range(2):
+        a, b = t[:, j], p[:, j]
+        cov = np.mean((a - a.mean()) * (b - b.mean()))
+        expected = 2 * cov / (a.var() + b.var() + (a.mean() - b.mean()) ** 2)
+        assert raw[j] == pytest.approx(expected)
+    assert concordance_correlation_coefficient(t, p) == pytest.approx(raw.mean())
+
+
+def test_ccc_special_values():
+    t = np.linspace(-1, 1, 11)
+    assert concordance_correlation_coefficient(t, t) == pytest.approx(1.0)
+    assert concordance_correlation_coefficient(t, -t) == pytest.approx(-1.0)
+    # perfectly correlated but shifted or scaled: below 1 (Pearson's r is 1)
+    assert concordance_correlation_coefficient(t, t + 0.3) < 0.95
+    assert concordance_correlation_coefficient(t, 0.5 * t) < 0.95
+    assert concordance_correlation_coefficient(np.ones(5), np.ones(5)) == 1.0
+    assert concordance_correlation_coefficient(t, np.zeros_like(t)) == 0.0
+    # weights: zero weight drops a sample
+    w = np.r_[np.ones(10), 0.0]
+    p = t.copy()
+    p[-1] = 5.0
+    assert concordance_correlation_coefficient(t, p, sample_weight=w) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="outputs"):
+        concordance_correlation_coefficient(np.zeros((3, 2)), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="multioutput"):
+        concordance_correlation_coefficient(t, t, multioutput="variance_weighted")
+
+
+# -------------------------------------------------------------- learning
+@pytest.fixture(scope="module")
+def fitted_av():
+    X, y = _halves_av(160)
+    # Few steps leave batch norm's moving statistics far from the data's
+    # with the default rate: a higher rate, no dropout.
+    reg = CNNRegressor(
+        architecture_params={"width": 0.125, "dense_units": 16, "dropout": 0.0},
+        learning_rate=0.01, epochs=15, batch_size=16, random_state=0,
+    ).fit(X[:120], y[:120])
+    return X, y, reg
+
+
+def test_learns_a_known_function_of_the_image(fitted_av):
+    X, y, reg = fitted_av
+    pred = reg.predict(X[120:])
+    assert pred.shape == (40, 2) and pred.dtype == np.float64
+    assert np.all(np.abs(pred) <= 1.0)
+    ccc = concordance_correlation_coefficient(y[120:], pred, multioutput="raw_values")
+    assert np.all(ccc > 0.5), ccc  # 0 for a constant or unrelated prediction
+    assert reg.score(X[120:], y[120:]) > 0.2
+    assert ccc_scorer(reg, X[120:], y[120:]) == pytest.approx(ccc.mean())
+    assert reg.history_["loss"][-1] < reg.history_["loss"][0]
+
+
+def test_default_is_facechannels_dimensional_model(fitted_av):
+    _, _, reg = fitted_av
+    assert is_regressor(reg) and not hasattr(reg, "predict_proba")
+    assert reg.n_outputs_ == 2
+    p = CNNRegressor().get_params()
+    assert (p["architecture"], p["output_activation"], p["optimizer"]) == ("facechannel", "tanh", "adamax")
+    assert (p["learning_rate"], p["learning_rate_schedule"]) == (0.002, "plateau")
+    net = reg.model_.layers[-1]
+    out = net.layers[-1]
+    assert out.name == "outputs" and out.activation.__name__ == "tanh" and out.units == 2
+    assert net.get_layer("dense").units == 16
+    assert any(type(layer).__name__ == "ShuntingInhibition" for layer in net.layers)
+    # Published sizes: the categorical FaceChannel has 3,592,016 parameters at
+    # 64x64 with 8 outputs; the dimensional one differs by the output layer only.
+    full = CNNRegressor()._build_network((64, 64, 1), 2, seed=0)
+    assert full.count_params() == 3_592_016 - 201 * 8 + 201 * 2
+    assert facechannel((64, 64, 1), 8).count_params() == 3_592_016
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_every_architecture_takes_the_dimensional_head(name):
+    tiny = {"lbcnn": {"depth": 1, "n_anchors": 4, "filters": 2, "head_units": 8}}.get(
+        name, {"width": 0.0625 if name != "mtcnn_cnn" else 0.25, "dense_units": 8}
+    )
+    X, y = _halves_av(16)
+    reg = CNNRegressor(name, tiny, epochs=1, random_state=0).fit(X, y)
+    assert reg.predict(X).shape == (16, 2)
+
+
+def test_one_dimensional_y_and_linear_outputs():
+    X, y = _halves_av(32)
+    reg = CNNRegressor(architecture_params=TINY_FC, epochs=1, random_state=0).fit(X, y[:, 0])
+    assert reg.n_outputs_ == 1 and reg.predict(X).shape == (32,)
+    with pytest.warns(UserWarning, match=r"outside \[-1, 1\]"):
+        CNNRegressor(architecture_params=TINY_FC, epochs=1, random_state=0).fit(X, 5 * y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        lin = CNNRegressor(architecture_params=TINY_FC, output_activation="linear", epochs=1,
+                           random_state=0).fit(X, 5 * y)
+    assert lin.model_.layers[-1].layers[-1].activation.__name__ == "linear"
+
+
+def test_same_seed_same_predictions():
+    X, y = _halves_av(32)
+    kw = dict(architecture_params=TINY_FC, epochs=2, batch_size=16)
+    a = CNNRegressor(**kw, random_state=0).fit(X, y).predict(X)
+    b = CNNRegressor(**kw, random_state=0).fit(X, y).predict(X)
+    c = CNNRegressor(**kw, random_state=1).fit(X, y).predict(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_validation_data_and_fraction():
+    X, y = _halves_av(48)
+    reg = CNNRegressor(architecture_params=TINY_FC, epochs=3, n_iter_no_change=None,
+                       random_state=0).fit(X[:32], y[:32], validation_data=(X[32:], y[32:]))
+    assert len(reg.history_["val_loss"]) == 3 and "val_mae" in reg.history_
+    assert reg.best_epoch_ == int(np.argmin(reg.history_["val_loss"]))
+    reg = CNNRegressor(architecture_params=TINY_FC, epochs=2, validation_fraction=0.25,
+                       random_state=0).fit(X, y)
+    assert len(reg.history_["val_loss"]) == 2
+    with pytest.raises(ValueError, match="outputs"):
+        CNNRegressor(architecture_params=TINY_FC, epochs=1).fit(
+            X[:32], y[:32], validation_data=(X[32:], y[32:, 0:1])
+        )
+
+
+def test_bad_inputs():
+    X, y = _halves_av(16)
+    with pytest.raises(ValueError, match="requires y"):
+        CNNRegressor().fit(X, None)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        CNNRegressor(architecture_params=TINY_FC).fit(X, y[:-1])
+    bad = y.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        CNNRegressor(architecture_params=TINY_FC).fit(X, bad)
+    with pytest.raises(ValueError, match="output_activation"):
+        CNNRegressor(output_activation="sigmoid").fit(X, y)
+    with pytest.raises(TypeError, match="class_weight"):  # a classifier's parameter
+        CNNRegressor(class_weight="balanced")
+    with pytest.raises(AttributeError, match="predict_proba"):
+        CNNRegressor().predict_proba
+
+
+# ------------------------------------------------------------ model selection
+def test_grid_search_with_ccc_scorer():
+    X, y = _halves_av(48)
+    search = GridSearchCV(
+        CNNRegressor(architecture_params=TINY_FC, epochs=2, batch_size=16, random_state=0),
+        {"learning_rate": [1e-3, 1e-2]},
+        scoring={"ccc": ccc_scorer, "r2": "r2"},
+        refit="ccc",
+        cv=2,
+    ).fit(X, y)
+    assert search.cv_results_["mean_test_ccc"].shape == (2,)
+    assert np.all(np.abs(search.cv_results_["mean_test_ccc"]) <= 1)
+    assert search.best_estimator_.learning_rate in (1e-3, 1e-2)
+    assert search.predict(X).shape == (48, 2)
+
+
+def test_cross_validate_pipeline_and_clone():
+    X, y = _halves_av(32)
+    pipe = make_pipeline(
+        FunctionTransformer(_double),
+        CNNRegressor(architecture_params=TINY_FC, epochs=1, random_state=0),
+    )
+    res = cross_validate(pipe, X, y, cv=2, scoring=ccc_scorer)
+    assert res["test_score"].shape == (2,)
+    fresh = clone(pipe[-1])
+    assert not hasattr(fresh, "model_") and fresh.get_params() == pipe[-1].get_params()
+
+
+def test_pickle_round_trip_in_fresh_process(fitted_av, tmp_path):
+    X, _, reg = fitted_av
+    joblib.dump(reg, tmp_path / "reg.joblib")
+    np.save(tmp_path / "X.npy", X[:10])
+    script = textwrap.dedent(
+        f"""
+        import joblib, numpy as np
+        reg = joblib.load({str(tmp_path / "reg.joblib")!r})
+        np.save({str(tmp_path / "pred.npy")!r}, reg.predict(np.load({str(tmp_path / "X.npy")!r})))
+        """
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=dict(os.environ), timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "pred.npy"), reg.predict(X[:10]))
+
+
+# -------------------------------------------------------- scikit-learn checks
+EXPECTED_FAILED = {}
+
+
+def _check_instances():
+    return [
+        CNNRegressor(
+            "kaggle_cnn", {"width": 1 / 64, "dense_units": 4}, epochs=1, image_shape=(1, -1)
+        ),
+    ]
+
+
+@pytest.mark.slow
+@parametrize_with_checks(_check_instances(), expected_failed_checks=lambda est: EXPECTED_FAILED)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        check(estimator)
