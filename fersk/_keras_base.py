@@ -82,6 +82,12 @@ class _KerasModelBytes:
             return keras.saving.load_model(path, safe_mode=True)
 
 
+try:  # where Keras 3 draws the seeds it is not given (Python's global ``random``)
+    from keras.src.random import seed_generator as _keras_seed_generator
+except ImportError:  # pragma: no cover  (another Keras layout: global seeding only)
+    _keras_seed_generator = None
+
+
 class _SeededContext:
     """Seed Python, NumPy and the backend; restore Python's and NumPy's state after.
 
@@ -89,6 +95,14 @@ class _SeededContext:
     draws layer seeds, initial weights, dropout masks and shuffling from.
     The global Python and NumPy states are put back afterwards, so fitting
     does not change the caller's random streams.
+
+    Keras draws the seed of every layer, initializer and random op made
+    without one from Python's global generator, which the other threads of
+    the process draw from too (a Dask worker's or client's event loop:
+    retry jitter, worker choice), so the same seed could build another
+    network there.  Inside the context Keras draws them from a private
+    generator with the same seed instead (the same draws as the global one
+    gives a process with no other thread), which no other thread touches.
     """
 
     def __init__(self, seed):
@@ -99,10 +113,15 @@ class _SeededContext:
             self._py = random.getstate()
             self._np = np.random.get_state()
             keras.utils.set_random_seed(self.seed)
+            self._keras_random = getattr(_keras_seed_generator, "python_random", None)
+            if self._keras_random is not None:
+                _keras_seed_generator.python_random = random.Random(self.seed)
         return self
 
     def __exit__(self, *exc):
         if self.seed is not None:
+            if self._keras_random is not None:
+                _keras_seed_generator.python_random = self._keras_random
             random.setstate(self._py)
             np.random.set_state(self._np)
         return False
