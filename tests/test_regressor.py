@@ -255,3 +255,32 @@ def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         check(estimator)
+
+
+def test_regressor_and_tanh_head_on_jax_backend():
+    pytest.importorskip("jax")
+    script = textwrap.dedent(
+        """
+        import os
+        os.environ["KERAS_BACKEND"] = "jax"
+        import keras, numpy as np
+        assert keras.backend.backend() == "jax"
+        from fersk import CNNClassifier, CNNRegressor
+        rng = np.random.RandomState(0)
+        X = rng.rand(20, 16, 16)
+        y = np.c_[X.mean(axis=(1, 2)), -X.mean(axis=(1, 2))]
+        reg = CNNRegressor(architecture_params={"width": 0.0625, "dense_units": 4}, epochs=1,
+                           random_state=0).fit(X, y)
+        p = reg.predict(X)
+        assert p.shape == (20, 2) and np.all(np.abs(p) <= 1)
+        clf = CNNClassifier("facechannel", {"width": 0.0625, "dense_units": 4}, head="tanh",
+                            epochs=1, random_state=0).fit(X, np.arange(20) % 2,
+                                                          sample_proba=np.full((20, 2), 0.5))
+        assert np.allclose(clf.predict_proba(X).sum(axis=1), 1)
+        print("ok")
+        """
+    )
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-3000:]
