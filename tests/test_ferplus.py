@@ -11,7 +11,6 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import FER2013_ROOT, requires_fer2013
 from fersk.datasets import (
     FERPLUS_CLASSES,
     FERPLUS_VOTE_COLUMNS,
@@ -119,10 +118,9 @@ def test_load_ferplus_verbose_and_errors(tmp_path, capsys):
 
 
 # ------------------------------------------------------------- real votes
-@requires_fer2013
-def test_load_ferplus_real_votes_publictest():
+def test_load_ferplus_real_votes_publictest(fer2013_root):
     with pytest.warns(UserWarning, match="10 image"):
-        data = load_ferplus(FER2013_ROOT, usage="PublicTest")
+        data = load_ferplus(fer2013_root, usage="PublicTest")
     assert data.images.shape == (3199, 48, 48)
     assert data.dropped_counts == {"no_majority": 367, "unknown": 13, "not_a_face": 0,
                                    "no_votes": 10}
@@ -240,11 +238,10 @@ def test_metadata_routing_pipeline_and_grid_search():
             plain.fit(X, y, sample_proba=proba)
 
 
-@requires_fer2013
-def test_soft_label_training_on_real_ferplus_votes():
+def test_soft_label_training_on_real_ferplus_votes(fer2013_root):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = load_ferplus(FER2013_ROOT, usage="PublicTest")
+        data = load_ferplus(fer2013_root, usage="PublicTest")
     rng = np.random.RandomState(0)
     idx = np.sort(np.concatenate([
         rng.choice(np.flatnonzero(data.target == k), min(12, np.sum(data.target == k)),
