@@ -3,8 +3,9 @@
 Transformers turn face images into representations (:class:`LBPCodeTransformer`,
 :class:`LBPHistogram`, :class:`MDSMappedLBP`, :class:`FaceCropper`); estimators
 classify them (:class:`LBCNNClassifier`, :class:`CNNClassifier`,
-:class:`CNNEnsembleClassifier`); :mod:`fersk.datasets` loads FER-2013 and
-image folders; :mod:`fersk.pretrained` holds ready-to-use pipelines.  Keras-based names are imported lazily, so ``import fersk``
+:class:`CNNEnsembleClassifier`) or regress arousal and valence
+(:class:`CNNRegressor`, scored by :mod:`fersk.metrics`); :mod:`fersk.datasets`
+loads FER-2013, FER+ and image folders; :mod:`fersk.pretrained` holds ready-to-use pipelines.  Keras-based names are imported lazily, so ``import fersk``
 stays fast and TensorFlow is loaded only when a network is used.
 """
 
