@@ -473,7 +473,12 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
             Soft targets: each image's distribution over the classes, in
             the order of ``classes_`` (the sorted unique labels of ``y``),
             e.g. FER+'s vote distributions
-            (:func:`fersk.datasets.load_ferplus`).  Rows must be
+            (:func:`fersk.datasets.load_ferplus`).  When ``y`` holds
+            integer labels and ``sample_proba`` has more columns than
+            ``y`` has classes, the columns are the classes
+            ``0..n_columns-1`` and ``classes_`` lists them all, so a class
+            without a label in ``y`` (a rare class missing from a
+            cross-validation fold) keeps its share.  Rows must be
             non-negative with a positive sum; they are normalised to sum to
             1.  The network is then trained with the cross-entropy against
             these distributions instead of the one-hot labels (``y`` still
@@ -504,6 +509,15 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         check_consistent_length(x, y)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
+        n_columns = np.shape(sample_proba)[1] if np.ndim(sample_proba) == 2 else 0
+        if (
+            n_columns > len(encoder.classes_) and y.dtype.kind in "iu"
+            and encoder.classes_[0] >= 0 and encoder.classes_[-1] < n_columns
+        ):
+            # Integer labels and wider distributions: the columns are the
+            # classes 0..n_columns-1, also those without a label in y (a
+            # rare class missing from a cross-validation fold).
+            encoder.classes_ = np.arange(n_columns, dtype=y.dtype)
         if warm and not np.array_equal(encoder.classes_, self.classes_):
             raise ValueError(
                 "warm_start=True continues training on the classes of the previous fit, "

@@ -1157,8 +1157,8 @@ def load_ferplus(
             Each image's emotion votes after the outlier removal,
             normalised to sum to 1, in the order of ``target_names``: the
             soft targets of ``CNNClassifier.fit(X, y, sample_proba=...)``
-            (when ``y`` has all 8 classes; otherwise keep the columns of
-            ``np.unique(y)``).
+            (all 8 columns, also for a subset of images whose majority
+            labels miss a class: the fitted ``classes_`` are then 0-7).
         votes : ndarray of shape (n_samples, 10), dtype int64
             The raw votes, columns ``vote_names``.
         vote_names : ndarray of str

@@ -197,6 +197,18 @@ def test_soft_targets_with_validation_fraction_label_smoothing_and_class_weight(
     assert clf.predict_proba(X).shape == (48, 3)
 
 
+def test_distribution_columns_are_the_classes_when_y_misses_one():
+    X, y, proba = _three_classes()
+    two = y < 2  # no image labelled 2, but every image has votes for it
+    clf = CNNClassifier(**TINY, epochs=1).fit(X[two], y[two], sample_proba=proba[two])
+    assert clf.classes_.tolist() == [0, 1, 2]
+    assert clf.predict_proba(X).shape == (48, 3)
+    # string labels name their classes: the columns must match them
+    with pytest.raises(ValueError, match=r"\(32, 2\)"):
+        CNNClassifier(**TINY, epochs=1).fit(X[two], np.array(["a", "b"])[y[two]],
+                                            sample_proba=proba[two])
+
+
 def test_soft_targets_are_validated():
     X, y, proba = _three_classes()
     clf = CNNClassifier(**TINY, epochs=1)
