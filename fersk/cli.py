@@ -143,8 +143,10 @@ def _build_parser():
         "--on-no-face",
         choices=("auto", "skip", "whole", "center"),
         default="auto",
-        help="auto (default): images of at most 64x64 pixels are taken to be face crops "
-        "already and classified whole, larger ones without a face are reported as "
+        help="auto (default): images no larger than the model's FaceCropper "
+        "precropped_max_side (64 pixels for the bundled models and models saved without "
+        "one) are taken to be face crops already and classified whole, as the Python "
+        "pipeline does; larger ones without a face are reported as "
         "'no face'; skip: detect in every image, report 'no face'; whole/center: "
         "classify the whole image / its centre when no face is found",
     )
@@ -504,11 +506,22 @@ class _Result:
     index: object = None  # rank of the face in its image (0: the largest) or None
 
 
+def _taken_whole(model, image, policy):
+    """Whether ``image`` is a face crop already: under 'auto', the model's
+    FaceCropper rule (``precropped_max_side``; the bundled models' 64 pixels
+    for a model saved without one), so that the CLI answers as the
+    pipeline does; the other policies detect in every image."""
+    if policy != "auto":
+        return False
+    rule = model.cropper.precropped_max_side
+    return max(image.shape[:2]) <= (_CROP_MAX_SIDE if rule is None else rule)
+
+
 def _classify(model, images, policy):
     """Find the face of each image and classify it.
 
     ``images`` is a list of arrays of any sizes.  Under ``policy`` 'auto',
-    images of at most ``_CROP_MAX_SIDE`` pixels a side are taken whole as
+    images within the model's ``precropped_max_side`` are taken whole as
     face crops; larger ones (and all under the other policies) go through
     detection.  Images without a face are left unclassified ('auto',
     'skip') or classified whole / centre-cropped ('whole', 'center').
@@ -521,14 +534,13 @@ def _classify(model, images, policy):
     n = len(images)
     results = [None] * n
     crops = [None] * n
-    is_crop = [
-        policy == "auto" and max(image.shape[:2]) <= _CROP_MAX_SIDE for image in images
-    ]
+    is_crop = [_taken_whole(model, image, policy) for image in images]
     groups = {
         "crop": ([i for i in range(n) if is_crop[i]], {"detector": None}),
         "detect": (
             [i for i in range(n) if not is_crop[i]],
-            {"on_no_face": policy if policy in ("whole", "center") else "whole"},
+            {"on_no_face": policy if policy in ("whole", "center") else "whole",
+             "precropped_max_side": None},
         ),
     }
     detects = model.cropper.detector is not None
@@ -570,16 +582,14 @@ def _classify_all(model, images, policy):
 
     if model.cropper.detector is None:
         return [[r] for r in _classify(model, images, policy)]
-    whole = {
-        i for i, image in enumerate(images)
-        if policy == "auto" and max(image.shape[:2]) <= _CROP_MAX_SIDE
-    }
+    whole = {i for i, image in enumerate(images) if _taken_whole(model, image, policy)}
     detect = [i for i in range(len(images)) if i not in whole]
     per_image = [None] * len(images)
     if detect:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NoFaceWarning)
-            crops, faces = clone(model.cropper).crop_faces([images[i] for i in detect])
+            cropper = clone(model.cropper).set_params(precropped_max_side=None)
+            crops, faces = cropper.crop_faces([images[i] for i in detect])
         proba = model.rest.predict_proba(crops) if len(crops) else []
         for face, p in zip(faces, proba):
             i = detect[face["image"]]

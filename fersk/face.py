@@ -46,6 +46,12 @@ _MIN_SIDE = {"skimage": 24, "opencv": 24, "mtcnn": 12}
 _MTCNN_MAX_MIN_FACE = 20
 # Longest side of the copy MTCNN searches in a large photo.
 _MTCNN_MAX_SIDE = 640
+# Longest side of the copy the cascades search in a large photo (unless
+# the smallest face asked for would shrink below their 24-pixel window).
+_CASCADE_MAX_SIDE = 1024
+# Patches of more pixels than this are first averaged over blocks before
+# the anti-aliased resize, which works in float64 (memory stays bounded).
+_BIG_PIXELS = 1 << 22
 # Images per task: small enough for progress reports and load balancing.
 _MAX_CHUNK = 64
 
@@ -152,13 +158,83 @@ def _check_backend(detector):
 _to_uint8 = stretch_to_uint8
 
 
-def _detect_skimage(gray, cfg):
-    short = min(gray.shape)
-    cascade = _skimage_cascade()
-    side = max(_MIN_SIDE["skimage"], int(round(cfg.min_face_size * short)))
+def _min_side(cfg, short, backend):
+    """The smallest face searched for, in pixels (``min_face_size`` is
+    pixels when an int, a fraction of the shorter side when a float)."""
+    if isinstance(cfg.min_face_size, numbers.Integral):
+        asked = int(cfg.min_face_size)
+    else:
+        asked = int(round(cfg.min_face_size * short))
+    return max(_MIN_SIDE[backend], asked)
+
+
+def _block_mean(image, factor):
+    """Rounded means of ``factor`` x ``factor`` blocks of a uint8 image.
+
+    Computed in strips of rows, so that no float copy of a large photo is
+    made; the last rows and columns that do not fill a block are left out.
+    """
+    h, w = (s // factor for s in image.shape[:2])
+    out = np.empty((h, w, *image.shape[2:]), dtype=np.uint8)
+    rows = max(1, (1 << 20) // max(1, w * factor * factor))  # output rows per strip
+    for r in range(0, h, rows):
+        n = min(rows, h - r)
+        strip = image[r * factor : (r + n) * factor, : w * factor]
+        blocks = strip.reshape(n, factor, w, factor, *image.shape[2:])
+        out[r : r + n] = np.rint(blocks.mean(axis=(1, 3)))
+    return out
+
+
+def _downscale(image, scale):
+    """A uint8 ``image`` resized by ``scale`` <= 1 (the image itself at 1).
+
+    Block means by the whole part of the reduction, then Pillow's
+    anti-aliased bilinear resize: uint8 throughout, so a large photo costs
+    little more memory than itself.
+    """
+    from PIL import Image
+
+    if scale >= 1.0:
+        return image
+    h, w = image.shape[:2]
+    shape = (max(1, round(h * scale)), max(1, round(w * scale)))
+    factor = int(1.0 / scale)
+    if factor >= 2:
+        image = _block_mean(image, factor)
+    if image.shape[:2] == shape:
+        return image
+    resized = Image.fromarray(np.ascontiguousarray(image)).resize(
+        (shape[1], shape[0]), Image.Resampling.BILINEAR
+    )
+    return np.asarray(resized)
+
+
+def _grey(image):
+    """Grey levels of an RGB (or grey) image, as :func:`to_gray` computes them."""
+    return image if image.ndim == 2 else to_gray(image[np.newaxis])[0]
+
+
+def _cascade_search(image, cfg, backend):
+    """The copy a cascade searches and its scale, with the smallest face
+    (pixels, in the copy): None when no face fits the image."""
+    h, w = image.shape[:2]
+    short = min(h, w)
+    side = _min_side(cfg, short, backend)
     if side > short:
+        return None
+    # The copy's window of 24 pixels still finds the smallest face asked for.
+    scale = min(1.0, max(_MIN_SIDE[backend] / side, _CASCADE_MAX_SIDE / max(h, w)))
+    gray = _grey(_downscale(image, scale)).astype(np.float64)
+    return gray, scale, max(_MIN_SIDE[backend], int(round(side * scale)))
+
+
+def _detect_skimage(image, cfg):
+    search = _cascade_search(image, cfg, "skimage")
+    if search is None:
         return []
-    found = cascade.detect_multi_scale(
+    gray, scale, side = search
+    short = min(gray.shape)
+    found = _skimage_cascade().detect_multi_scale(
         gray,
         scale_factor=cfg.scale_factor,
         step_ratio=cfg.step_ratio,
@@ -166,16 +242,20 @@ def _detect_skimage(gray, cfg):
         max_size=(short, short),
         min_neighbor_number=cfg.min_neighbors,
     )
-    return [(d["r"], d["c"], d["height"], d["width"], None, None) for d in found]
+    return [
+        (d["r"] / scale, d["c"] / scale, d["height"] / scale, d["width"] / scale, None, None)
+        for d in found
+    ]
 
 
-def _detect_opencv(gray, cfg):
+def _detect_opencv(image, cfg):
     cv2 = _import_cv2()
     face_cascade, eye_cascade = _opencv_cascades()
-    short = min(gray.shape)
-    side = max(_MIN_SIDE["opencv"], int(round(cfg.min_face_size * short)))
-    if side > short:
+    search = _cascade_search(image, cfg, "opencv")
+    if search is None:
         return []
+    gray, scale, side = search
+    short = min(gray.shape)
     g = cv2.equalizeHist(_to_uint8(gray))
     boxes = face_cascade.detectMultiScale(
         g,
@@ -188,7 +268,11 @@ def _detect_opencv(gray, cfg):
     if cfg.align:
         faces = [(r, c, h, w, _opencv_eyes(eye_cascade, g, r, c, h, w), None)
                  for r, c, h, w, _, _ in faces]
-    return faces
+    return [
+        (r / scale, c / scale, h / scale, w / scale,
+         None if eyes is None else tuple((er / scale, ec / scale) for er, ec in eyes), None)
+        for r, c, h, w, eyes, _ in faces
+    ]
 
 
 def _opencv_eyes(eye_cascade, g, r, c, h, w):
@@ -207,13 +291,11 @@ def _opencv_eyes(eye_cascade, g, r, c, h, w):
     )
 
 
-def _detect_mtcnn(image, gray, cfg):
+def _detect_mtcnn(image, cfg):
     model = _mtcnn_model()
-    rgb = image if image.ndim == 3 else np.stack([gray] * 3, axis=-1)
-    rgb = _to_uint8(rgb)
-    h, w = gray.shape
+    h, w = image.shape[:2]
     short = min(h, w)
-    side = max(_MIN_SIDE["mtcnn"], int(round(cfg.min_face_size * short)))
+    side = _min_side(cfg, short, "mtcnn")
     if side > short:
         return []
     # Large photos are searched on a copy at most _MTCNN_MAX_SIDE pixels
@@ -221,9 +303,11 @@ def _detect_mtcnn(image, gray, cfg):
     # shrink the smallest face searched for below 20 pixels; boxes and
     # landmarks are mapped back to the original, which the crops come from.
     scale = min(1.0, max(_MTCNN_MAX_SIDE / max(h, w), _MTCNN_MAX_MIN_FACE / side))
-    if scale < 1.0:
-        small = _resize(rgb, (max(1, round(h * scale)), max(1, round(w * scale))))
-        rgb = np.clip(np.rint(small), 0, 255).astype(np.uint8)
+    small = _downscale(image, scale)
+    if small.ndim == 2:  # grey photos: stretched to 0..255, repeated as RGB
+        rgb = np.stack([_to_uint8(small.astype(np.float64))] * 3, axis=-1)
+    else:
+        rgb = small
     # mtcnn 1.0 sizes its image pyramid as if min_face_size were at most 20
     # and fails (empty convolution) beyond it: search from 20 pixels and
     # drop the faces smaller than asked.
@@ -459,37 +543,49 @@ class _Config:
     align: bool
     color: bool
     on_no_face: str
-    min_face_size: float
+    min_face_size: Any
+    precropped_max_side: Any
     scale_factor: float
     step_ratio: float
     min_neighbors: int
     dtype: Any
 
 
+def _is_precropped(image, cfg):
+    """Whether ``image`` is taken whole as a face crop, without detection."""
+    return cfg.detector is None or (
+        cfg.precropped_max_side is not None and max(image.shape[:2]) <= cfg.precropped_max_side
+    )
+
+
 def _find_faces(item, index, cfg):
-    """Read one image and detect its faces, largest first: (image, gray, faces)."""
+    """Read one image and detect its faces, largest first: (image, faces).
+
+    The image is kept as read (uint8, grey or RGB): detectors search their
+    own reduced copies and crops convert only what they cut out, so a large
+    photo is never held as a float image.
+    """
     if _is_path(item):
         image = _read_file(item, index)
     else:
         image = item
     if image.ndim == 3:
         image = image[..., 0] if image.shape[-1] == 1 else image[..., :3]
-    gray = to_gray(image[np.newaxis])[0].astype(np.float64, copy=False)
-    h, w = gray.shape
+    h, w = image.shape[:2]
 
-    if cfg.detector is None:
+    if _is_precropped(image, cfg):
         faces = [(0, 0, h, w, None, None)]
     elif cfg.detector == "skimage":
-        faces = _detect_skimage(gray, cfg)
+        faces = _detect_skimage(image, cfg)
     elif cfg.detector == "opencv":
-        faces = _detect_opencv(gray, cfg)
+        faces = _detect_opencv(image, cfg)
     elif cfg.detector == "mtcnn":
-        faces = _detect_mtcnn(image, gray, cfg)
+        faces = _detect_mtcnn(image, cfg)
     else:
         faces = _detect_callable(cfg.detector, image, index)
     # Largest first (the face transform crops), ties in detection order.
     order = sorted(range(len(faces)), key=lambda k: (-faces[k][2] * faces[k][3], k))
-    return image, gray, [faces[k] for k in order]
+    return image, [faces[k] for k in order]
 
 
 def _face_record(face):
@@ -502,9 +598,24 @@ def _face_record(face):
     }
 
 
-def _crop_face(image, gray, face, cfg):
+def _as_output(patch, cfg):
+    """A cut-out patch (uint8 or float) made the output crop: grey unless
+    ``color``, resized to ``size``, cast."""
+    if patch.shape[0] * patch.shape[1] > _BIG_PIXELS and patch.dtype == np.uint8:
+        # Block means first: the float64 resize of a huge patch would not fit.
+        factor = int(min(patch.shape[0] / cfg.size[0], patch.shape[1] / cfg.size[1]) // 2)
+        if factor >= 2:
+            patch = _block_mean(patch, factor)
+    if not cfg.color:
+        patch = _grey(patch)
+    crop = _resize(patch, cfg.size)
+    if cfg.color and crop.ndim == 2:
+        crop = np.stack([crop] * 3, axis=-1)
+    return _cast(crop, cfg.dtype)
+
+
+def _crop_face(image, face, cfg):
     """The crop of one detected face (resized, cast): (crop, angle_degrees)."""
-    source = (image if image.ndim == 3 else gray) if cfg.color else gray
     out_h, out_w = cfg.size
     r, c, fh, fw, eyes, _ = face
     top, left, H, W = _crop_box(r, c, fh, fw, out_w / out_h, cfg.margin)
@@ -512,26 +623,31 @@ def _crop_face(image, gray, face, cfg):
     if cfg.align and eyes is not None:
         (r1, c1), (r2, c2) = sorted(eyes, key=lambda e: (e[1], e[0]))
         theta = math.atan2(r2 - r1, c2 - c1)
-        patch = _rotated_cut(source, top, left, H, W, theta)
+        # The rotated box lies in the square of its diagonal about its
+        # centre: rotate within that region only (edge pixels repeated
+        # outside the image, as the rotation's own edge mode does).
+        d = int(math.ceil(math.hypot(H, W))) + 2
+        region_top, region_left = top + (H - d) // 2, left + (W - d) // 2
+        region = _cut(image, region_top, region_left, d, d)
+        if not cfg.color:
+            region = _grey(region)
+        patch = _rotated_cut(region, top - region_top, left - region_left, H, W, theta)
         angle = math.degrees(theta)
     else:
-        patch = _cut(source, top, left, H, W)
-    crop = _resize(patch, cfg.size)
-    if cfg.color and crop.ndim == 2:
-        crop = np.stack([crop] * 3, axis=-1)
-    return _cast(crop, cfg.dtype), angle
+        patch = _cut(image, top, left, H, W)
+    return _as_output(patch, cfg), angle
 
 
 def _detect_one(item, index, cfg):
-    return [_face_record(face) for face in _find_faces(item, index, cfg)[2]]
+    return [_face_record(face) for face in _find_faces(item, index, cfg)[1]]
 
 
 def _crop_every_face(item, index, cfg):
     """Every face of one image: a list of (crop, record)."""
-    image, gray, faces = _find_faces(item, index, cfg)
+    image, faces = _find_faces(item, index, cfg)
     out = []
     for k, face in enumerate(faces):
-        crop, angle = _crop_face(image, gray, face, cfg)
+        crop, angle = _crop_face(image, face, cfg)
         out.append((crop, {"image": index, "face": k, **_face_record(face),
                            "angle": None if np.isnan(angle) else float(angle)}))
     return out
@@ -539,13 +655,12 @@ def _crop_every_face(item, index, cfg):
 
 def _crop_one(item, index, cfg):
     """Crop one image; return (crop, box, n_faces, angle_degrees)."""
-    image, gray, faces = _find_faces(item, index, cfg)
+    image, faces = _find_faces(item, index, cfg)
     if faces:
-        crop, angle = _crop_face(image, gray, faces[0], cfg)
+        crop, angle = _crop_face(image, faces[0], cfg)
         return crop, tuple(float(v) for v in faces[0][:4]), len(faces), angle
     # No face: the on_no_face policy.
-    h, w = gray.shape
-    source = (image if image.ndim == 3 else gray) if cfg.color else gray
+    h, w = image.shape[:2]
     out_h, out_w = cfg.size
     aspect = out_w / out_h
     if cfg.on_no_face == "raise":
@@ -562,13 +677,10 @@ def _crop_one(item, index, cfg):
             H, W = max(1, int(round(w / aspect))), w
         else:
             H, W = h, max(1, int(round(h * aspect)))
-        patch = _cut(source, (h - H) // 2, (w - W) // 2, H, W)
+        patch = _cut(image, (h - H) // 2, (w - W) // 2, H, W)
     else:  # whole
-        patch = source
-    crop = _resize(patch, cfg.size)
-    if cfg.color and crop.ndim == 2:
-        crop = np.stack([crop] * 3, axis=-1)
-    return _cast(crop, cfg.dtype), (np.nan,) * 4, 0, np.nan
+        patch = image
+    return _as_output(patch, cfg), (np.nan,) * 4, 0, np.nan
 
 
 def _chunk(func, items, start, cfg):
@@ -639,11 +751,23 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         ValueError naming the image (and its file).  With 'whole' and
         'center' a :class:`NoFaceWarning` gives the count and the first
         indices; :meth:`crop` returns them all.
-    min_face_size : float, default=0.1
-        Smallest face searched for, as a fraction of the image's shorter
-        side; never below the detector's own window (24 pixels for the
-        cascades, 12 for MTCNN).  Larger values are faster and ignore small
-        background faces.
+    min_face_size : float or int, default=0.1
+        Smallest face searched for: a float is a fraction of the image's
+        shorter side, an int is pixels (as scikit-learn's ``max_features``
+        reads floats and ints); never below the detector's own window (24
+        pixels for the cascades, 12 for MTCNN).  Larger values are faster
+        and ignore small background faces.  Large photos are searched on a
+        reduced copy (longest side 1024 pixels for the cascades, 640 for
+        MTCNN) unless that would shrink this smallest face below the
+        detector's window: a 99-pixel face is found in a 10000 x 10000
+        photo with ``min_face_size=99``.
+    precropped_max_side : int or None, default=None
+        Images whose height and width are both at most this many pixels
+        are face crops already: the whole image is the face (as with
+        ``detector=None``), without detection.  FER-2013's faces are 48 x
+        48; the bundled models use 64, so their pipelines classify such
+        crops exactly as their networks do.  None: every image goes
+        through the detector.
     scale_factor : float, default=1.1
         Growth of the search window from one scale to the next (cascades
         only; 'opencv' ``scaleFactor``).  Smaller is slower and finds more.
@@ -777,7 +901,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         "align": ["boolean"],
         "color": ["boolean"],
         "on_no_face": [StrOptions({"whole", "center", "raise"})],
-        "min_face_size": [Interval(numbers.Real, 0, 1, closed="right")],
+        "min_face_size": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            Interval(numbers.Real, 0, 1, closed="right"),
+        ],
+        "precropped_max_side": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "scale_factor": [Interval(numbers.Real, 1, None, closed="neither")],
         "step_ratio": [Interval(numbers.Real, 0, None, closed="neither")],
         "min_neighbors": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -797,6 +925,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         color=False,
         on_no_face="whole",
         min_face_size=0.1,
+        precropped_max_side=None,
         scale_factor=1.1,
         step_ratio=1.0,
         min_neighbors=4,
@@ -812,6 +941,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         self.color = color
         self.on_no_face = on_no_face
         self.min_face_size = min_face_size
+        self.precropped_max_side = precropped_max_side
         self.scale_factor = scale_factor
         self.step_ratio = step_ratio
         self.min_neighbors = min_neighbors
@@ -1062,7 +1192,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             align=bool(self.align),
             color=bool(self.color),
             on_no_face=self.on_no_face,
-            min_face_size=float(self.min_face_size),
+            min_face_size=(
+                int(self.min_face_size) if isinstance(self.min_face_size, numbers.Integral)
+                else float(self.min_face_size)
+            ),
+            precropped_max_side=self.precropped_max_side,
             scale_factor=float(self.scale_factor),
             step_ratio=float(self.step_ratio),
             min_neighbors=int(self.min_neighbors),
@@ -1142,9 +1276,13 @@ def predict_faces(model, X):
     >>> from skimage import data
     >>> from fersk import pretrained, predict_faces
     >>> model = pretrained.load()
-    >>> records = predict_faces(model, [data.astronaut(), np.zeros((64, 64))])
+    >>> records = predict_faces(model, [data.astronaut(), np.zeros((100, 100))])
     >>> [(r["image"], r["face"], r["box"]) for r in records]  # 2nd: a cascade false alarm
     [(0, 0, (65.0, 175.0, 99.0, 99.0)), (0, 1, (421.0, 405.0, 59.0, 59.0)), (1, None, None)]
+
+    The bundled models take images of up to 64 pixels a side whole, as
+    face crops (``precropped_max_side``): ``np.zeros((64, 64))`` would be
+    one face, box ``(0.0, 0.0, 64.0, 64.0)``.
     >>> pretrained.info()["class_names"][records[0]["label"]]
     'happy'
     """

@@ -612,3 +612,107 @@ def test_mtcnn_searches_large_photos_on_a_small_copy(astronaut, monkeypatch):
     # boxes and eyes come back in the big photo's pixels
     np.testing.assert_allclose(big_face["box"], np.multiply(small_face["box"], 4), rtol=0.1)
     np.testing.assert_allclose(big_face["eyes"], np.multiply(small_face["eyes"], 4), rtol=0.05)
+
+
+# --- already-cropped faces and large photos ---------------------------------
+
+
+def test_precropped_max_side_takes_small_images_whole(astronaut, fer_small):
+    faces = fer_small[0][:6]
+    rule = FaceCropper(precropped_max_side=64)
+    expected = FaceCropper(detector=None).fit_transform(faces)
+    np.testing.assert_array_equal(rule.fit_transform(faces), expected)
+    found = rule.detect(list(faces[:2]) + [astronaut])
+    assert [f[0]["box"] for f in found[:2]] == [(0.0, 0.0, 48.0, 48.0)] * 2
+    # larger images still go through the detector
+    assert found[2][0]["box"] == ASTRO_BOX
+    np.testing.assert_array_equal(
+        rule.transform([astronaut]), FaceCropper().transform([astronaut])
+    )
+    with pytest.raises(ValueError, match="precropped_max_side"):
+        FaceCropper(precropped_max_side=0).fit(faces)
+
+
+def test_min_face_size_in_pixels_or_as_a_fraction(astronaut):
+    # the face is 99 pixels: searched for from 90 pixels it is found, from
+    # 180 pixels (an int) or 0.35 of the 512-pixel side (a float) it is not
+    found = FaceCropper(min_face_size=90).detect([astronaut])[0]
+    np.testing.assert_allclose(found[0]["box"], ASTRO_BOX, atol=10)  # on a reduced copy
+    assert FaceCropper(min_face_size=180).detect([astronaut])[0] == []
+    assert FaceCropper(min_face_size=0.35).detect([astronaut])[0] == []
+    # an int is pixels: 1 is "any size" (the detector's window), 1.0 the whole side
+    found = FaceCropper(min_face_size=1).detect([astronaut])[0]
+    np.testing.assert_allclose(found[0]["box"], ASTRO_BOX, atol=10)
+    assert FaceCropper(min_face_size=1.0).detect([astronaut])[0] == []
+    for bad in (0, -3, 1.5):
+        with pytest.raises(ValueError, match="min_face_size"):
+            FaceCropper(min_face_size=bad).fit([astronaut])
+
+
+def _scene_with_face(astronaut, side, top, left, rgb=False):
+    """A flat grey photo of side x side pixels with the astronaut's head pasted in."""
+    head = astronaut[40:190, 150:300]  # the 99-pixel face at (25, 25) of this patch
+    scene = np.full((side, side, 3) if rgb else (side, side), 120, np.uint8)
+    scene[top : top + 150, left : left + 150] = head if rgb else to_gray(head[None])[0]
+    return scene
+
+
+def test_small_face_in_a_large_photo_is_found_in_bounded_memory(astronaut):
+    import tracemalloc
+
+    scene = _scene_with_face(astronaut, 3000, 2100, 1300, rgb=True)
+    cropper = FaceCropper(min_face_size=90)
+    tracemalloc.start()
+    try:
+        crops, info = cropper.crop([scene])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the face at (2125, 1325), 99 pixels, in the photo's own pixels
+    np.testing.assert_allclose(info.boxes[0], (2125, 1325, 99, 99), atol=12)
+    assert crops.shape == (1, 48, 48)
+    # the 27 MB photo is searched on a reduced copy and never held as a
+    # float image (that alone would be 72 MB as grey, 216 MB as RGB)
+    assert peak < 2 * scene.nbytes
+
+
+def test_large_photo_crop_equals_the_crop_of_its_region(astronaut):
+    scene = _scene_with_face(astronaut, 3000, 2100, 1300)
+    box = (2125, 1325, 99, 99)
+    crop = FaceCropper(detector=lambda image: [box]).transform([scene])[0]
+    region = scene[2100:2250, 1300:1450]
+    shifted = FaceCropper(detector=lambda image: [(25, 25, 99, 99)]).transform([region])[0]
+    np.testing.assert_array_equal(crop, shifted)
+
+
+def test_whole_image_policy_on_a_huge_image_stays_small():
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    tile = rng.integers(0, 256, (50, 50), dtype=np.uint8)
+    huge = np.tile(tile, (60, 60))  # 3000 x 3000, no face
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoFaceWarning)
+            crop = FaceCropper(min_face_size=0.5).transform([huge])[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert crop.shape == (48, 48)
+    assert peak < 4 * huge.nbytes  # not the 72 MB float64 copy of the photo
+
+
+def test_alignment_rotates_within_the_face_region_only(astronaut):
+    # the same eyes in a small and in a large photo: the same aligned crop
+    eyes = ((2160.0, 1345.0), (2170.0, 1395.0))
+    box = (2125, 1325, 99, 99)
+    scene = _scene_with_face(astronaut, 3000, 2100, 1300)
+    region = scene[2000:2400, 1200:1600]
+    big = FaceCropper(detector=lambda im: [(*box, eyes)], align=True).transform([scene])[0]
+    small = FaceCropper(
+        detector=lambda im: [(box[0] - 2000, box[1] - 1200, 99, 99,
+                              tuple((r - 2000, c - 1200) for r, c in eyes))],
+        align=True,
+    ).transform([region])[0]
+    np.testing.assert_array_equal(big, small)

@@ -199,9 +199,20 @@ def test_default_model_finds_and_classifies_the_astronaut():
 
 def test_default_model_accuracy_on_real_publictest_faces(fer_small):
     X, y = fer_small[:2]
-    model = pretrained.load().set_params(facecropper__detector=None)  # FER faces are crops
+    model = pretrained.load()
     # 20 faces per class: chance is 1/7.
     assert model.score(X, y) > 0.4
+
+
+@pytest.mark.parametrize("name", pretrained.available())
+def test_bundled_pipelines_take_fer_faces_whole_as_their_networks_do(name, fer_small):
+    # The one rule for faces that are crops already lives in FaceCropper
+    # (precropped_max_side), so the pipeline answers as its network does
+    # on 48x48 faces, and as `fersk predict` does.
+    X = fer_small[0][:24]
+    model = pretrained.load(name)
+    assert model.named_steps["facecropper"].precropped_max_side == 64
+    np.testing.assert_array_equal(model.predict_proba(X), model[1:].predict_proba(X))
 
 
 def test_default_model_loads_in_a_fresh_process():
