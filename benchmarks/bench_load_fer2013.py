@@ -108,7 +108,7 @@ def main():
         check(data)
         rows.append(("fersk warm (cache hit)", t))
 
-    print(f"FER-2013 folders at {root}: {n} images of 48x48 "
+    print(f"FER-2013 folders ({Path(root).name}/): {n} images of 48x48 "
           f"({np.sum(np.char.startswith(names_ref, 'train/'))} train, "
           f"{np.sum(np.char.startswith(names_ref, 'test/'))} test), "
           f"{os.cpu_count()} CPU cores, best of {args.repeat}; OS file cache warm; "

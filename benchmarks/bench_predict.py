@@ -11,7 +11,8 @@ one run, alternating the paths and keeping each one's best of ``--rounds``
 * ``keras model.predict``: Keras's own compiled predict loop on the same
   ``model_``;
 * ``fersk predict_proba``: the estimator as users call it (validation,
-  the cached inference model, float64 probabilities), traced without XLA
+  the cached inference model with batch norm folded into the
+  convolutions, float64 probabilities), traced without XLA
   (``jit_compile`` False or "auto") and with ``jit_compile=True`` (XLA);
   and the bundled test-time views, when the model has several.
 

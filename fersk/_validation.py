@@ -254,6 +254,50 @@ def _explain_ragged(X, input_name):
         )
 
 
+def image_feature_names(estimator, input_features, shape, name):
+    """Names of an image transformer's outputs when they come flattened.
+
+    One name per value of an output image of ``shape`` ``(height, width[,
+    k])``, in the order of ``reshape(n, -1)``: ``{name(k)}_row{i}_col{j}``
+    with ``name(k)`` the name of channel ``k`` (``name(None)`` for a 2-D
+    output).  ``input_features`` is checked against the names seen in
+    ``fit``, as scikit-learn's transformers do.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        The fitted transformer.
+    input_features : array-like of str or None
+        Checked against ``feature_names_in_`` / ``n_features_in_`` when
+        the estimator has them.
+    shape : tuple of int
+        Shape of one output image.
+    name : callable
+        ``name(channel index or None) -> str``.
+
+    Returns
+    -------
+    feature_names_out : ndarray of str
+
+    Examples
+    --------
+    >>> from sklearn.base import BaseEstimator
+    >>> est = BaseEstimator()
+    >>> image_feature_names(est, None, (1, 2, 2), lambda k: f"c{k}").tolist()
+    ['c0_row0_col0', 'c1_row0_col0', 'c0_row0_col1', 'c1_row0_col1']
+    """
+    from sklearn.utils.validation import _check_feature_names_in
+
+    if hasattr(estimator, "n_features_in_"):
+        _check_feature_names_in(estimator, input_features)
+    h, w, *rest = shape
+    channels = [None] if not rest else list(range(rest[0]))
+    return np.asarray(
+        [f"{name(k)}_row{i}_col{j}" for i in range(h) for j in range(w) for k in channels],
+        dtype=object,
+    )
+
+
 def restore_layout(out, flat):
     """Flatten per-sample output when the input came as flattened rows.
 

@@ -30,7 +30,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._image_files import array_to_uint8, open_image, pil_to_uint8, stretch_to_uint8
-from ._validation import restore_layout, to_gray, validate_images
+from ._validation import image_feature_names, restore_layout, to_gray, validate_images
 
 __all__ = ["FaceCropper", "NoFaceWarning", "predict_faces"]
 
@@ -1229,6 +1229,33 @@ class FaceCropper(TransformerMixin, BaseEstimator):
                     flush=True,
                 )
         return results
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the crop's pixels when the output is flattened rows.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked against the names seen in :meth:`fit` when given.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+            ``pixel_row{i}_col{j}`` (grey) or ``{red,green,blue}_row{i}_col{j}``
+            (``color=True``), in the order of the flattened crops.
+
+        Examples
+        --------
+        >>> from fersk import FaceCropper
+        >>> FaceCropper(size=(2, 2)).get_feature_names_out().tolist()
+        ['pixel_row0_col0', 'pixel_row0_col1', 'pixel_row1_col0', 'pixel_row1_col1']
+        """
+        size = self._config(np.uint8).size
+        if self.color:
+            return image_feature_names(
+                self, input_features, (*size, 3), lambda k: ("red", "green", "blue")[k]
+            )
+        return image_feature_names(self, input_features, size, lambda k: "pixel")
 
     def __sklearn_is_fitted__(self):
         # Stateless: transform needs nothing from fit.

@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._image_files import n_workers
-from ._validation import restore_layout, to_gray, validate_images
+from ._validation import image_feature_names, restore_layout, to_gray, validate_images
 
 __all__ = [
     "local_binary_pattern_batch",
@@ -504,6 +504,38 @@ class LBPCodeTransformer(TransformerMixin, BaseEstimator):
         ]
         return maps[0] if len(maps) == 1 else np.stack(maps, axis=-1)
 
+    def get_feature_names_out(self, input_features=None):
+        """Names of the code values when the output is flattened rows.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked against the names seen in :meth:`fit` when given.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+            ``lbp_p{P}_r{R}_row{i}_col{j}``, in the order of the flattened
+            output (pixel by pixel, then (P, R) pair).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fersk import LBPCodeTransformer
+        >>> lbp = LBPCodeTransformer(P=8, R=1).fit(np.zeros((2, 16)))
+        >>> lbp.get_feature_names_out()[:2].tolist()
+        ['lbp_p8_r1_row0_col0', 'lbp_p8_r1_row0_col1']
+        """
+        check_is_fitted(self)
+        h, w = self.image_shape_[:2]
+        shape = (h, w) if len(self.pairs_) == 1 else (h, w, len(self.pairs_))
+
+        def name(k):
+            p, r = self.pairs_[k or 0]
+            return f"lbp_p{p}_r{r:g}".replace(".", "_")
+
+        return image_feature_names(self, input_features, shape, name)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
@@ -707,6 +739,8 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
             ``lbp_p{P}_r{R}_cell{row}_{col}_code{k}`` for every bin.
         """
         check_is_fitted(self)
+        if hasattr(self, "n_features_in_"):
+            _check_feature_names_in(self, input_features)
         gh, gw = self.grid
         names = []
         for (p, r), n_codes in zip(self.pairs_, self.n_codes_):

@@ -19,7 +19,7 @@ from sklearn.manifold import MDS
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import restore_layout, to_gray, validate_images
+from ._validation import image_feature_names, restore_layout, to_gray, validate_images
 from .lbp import local_binary_pattern_batch
 
 __all__ = ["lbp_code_distances", "MDSMappedLBP"]
@@ -327,6 +327,34 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
             n_jobs=self.n_jobs,
         )
         return restore_layout(self.embedding_[codes], flat)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the mapped values when the output is flattened rows.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked against the names seen in :meth:`fit` when given.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+            ``mapped_lbp{k}_row{i}_col{j}`` for embedding dimension ``k``,
+            in the order of the flattened output.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fersk import MDSMappedLBP
+        >>> mapped = MDSMappedLBP(n_components=2).fit(np.zeros((2, 16)))
+        >>> mapped.get_feature_names_out()[:3].tolist()
+        ['mapped_lbp0_row0_col0', 'mapped_lbp1_row0_col0', 'mapped_lbp0_row0_col1']
+        """
+        check_is_fitted(self)
+        h, w = self.image_shape_[:2]
+        return image_feature_names(
+            self, input_features, (h, w, self.embedding_.shape[1]), lambda k: f"mapped_lbp{k}"
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -17,11 +17,6 @@ FER2013_ROOT = Path(
 )
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
-requires_fer2013 = pytest.mark.skipif(
-    not (FER2013_ROOT / "test").is_dir(),
-    reason=f"FER-2013 image folders not found at {FER2013_ROOT} "
-    "(set FERSK_FER2013 to the folder holding train/ and test/)",
-)
 
 
 def _read_subset(split, per_class, seed=0):

@@ -1,6 +1,5 @@
 """CNNEnsembleClassifier: soft voting, members, nested parameters, validation."""
 
-import importlib.util
 import pickle
 
 import joblib
@@ -426,14 +425,7 @@ def test_real_faces_lbp_and_raw_members(fer_train_small, fer_small):
 # ----------------------------------------------------------------------
 # With the fersk networks and mapped LBP (once those modules exist)
 # ----------------------------------------------------------------------
-_HAS_CLASSIFIERS = importlib.util.find_spec("fersk.classifiers") is not None
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not _HAS_CLASSIFIERS,
-    reason="fersk.classifiers (CNNClassifier) is not delivered yet",
-)
 def test_cnn_members_on_raw_and_mapped_lbp(fer_train_small, fer_small, tmp_path):
     from fersk import CNNClassifier, MDSMappedLBP
 

@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from fersk import FaceCropper, LBPHistogram, MDSMappedLBP
+from fersk import FaceCropper, LBPCodeTransformer, LBPHistogram, MDSMappedLBP
 from fersk.datasets import fer2013_predefined_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,3 +106,20 @@ def test_lbp_svm_example_runs_on_a_subset(fer2013_root, monkeypatch, capsys):
     runpy.run_path(str(ROOT / "examples" / "lbp_svm_fer2013.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "PublicTest accuracy" in out and "joblib round trip: identical predictions" in out
+
+
+@pytest.mark.parametrize(
+    "transformer",
+    [LBPCodeTransformer(P=8, R=1), LBPCodeTransformer(P=[8, 16], R=[1, 2]),
+     MDSMappedLBP(n_components=3), FaceCropper(detector=None, size=(6, 5)),
+     FaceCropper(detector=None, size=(4, 4), color=True), LBPHistogram(grid=(2, 2))],
+    ids=lambda t: type(t).__name__,
+)
+def test_flat_outputs_have_one_name_per_column(transformer):
+    X = np.random.default_rng(0).integers(0, 256, (3, 64)).astype(np.uint8)
+    Xt = transformer.fit(X).transform(X)
+    names = transformer.get_feature_names_out()
+    assert names.shape == (Xt.shape[1],) and len(set(names)) == len(names)
+    assert list(transformer.get_feature_names_out([f"x{i}" for i in range(64)])) == list(names)
+    with pytest.raises(ValueError, match="input_features"):
+        transformer.get_feature_names_out(["x0", "x1"])
