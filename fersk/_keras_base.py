@@ -525,12 +525,12 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.classes_.tolist()}; y has {encoder.classes_.tolist()}. Set "
                 "warm_start=False to train a new network."
             )
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
+        if len(encoder.classes_) < 2:  # checked before anything is set on self
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in y; got 1 "
-                f"class ({self.classes_[0]!r})."
+                f"class ({encoder.classes_[0]!r})."
             )
+        self.classes_ = encoder.classes_
         y_enc = encoder.transform(y).astype(np.int64)
         n_classes = len(self.classes_)
         seed = check_random_state_int(self.random_state)

@@ -408,8 +408,10 @@ def test_bad_inputs(fitted_tiny):
         LBCNNClassifier().predict(X)
     with pytest.raises(ValueError, match="fitted on images of shape"):
         clf.predict(np.zeros((2, 20, 20)))
+    one_class = LBCNNClassifier(**TINY_LBCNN)
     with pytest.raises(ValueError, match="at least 2 classes"):
-        LBCNNClassifier(**TINY_LBCNN).fit(X, np.zeros(len(X)))
+        one_class.fit(X, np.zeros(len(X)))
+    assert not hasattr(one_class, "classes_")  # nothing half-fitted is left behind
     with pytest.raises(ValueError, match="Unknown label type"):
         LBCNNClassifier(**TINY_LBCNN).fit(X, np.linspace(0, 1, len(X)))
     with pytest.raises((ValueError, TypeError)):
