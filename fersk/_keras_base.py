@@ -11,6 +11,7 @@ Subclasses implement ``_build_network(input_shape, n_classes, seed)``
 returning an uncompiled :class:`keras.Model` with a softmax output.
 """
 
+import inspect
 import os
 import random
 import tempfile
@@ -823,6 +824,12 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         state = dict(state)
         if isinstance(state.get("model_"), _KerasModelBytes):
             state["model_"] = state["model_"].load()
+        # Pickled by an older fersk: parameters added since take their
+        # defaults, which keep the old behaviour (get_params and clone work).
+        defaults = inspect.signature(type(self).__init__).parameters
+        for name in self._get_param_names():
+            if name not in state and defaults[name].default is not inspect.Parameter.empty:
+                state[name] = defaults[name].default
         super().__setstate__(state)
 
     def __sklearn_tags__(self):

@@ -77,3 +77,18 @@ def test_warm_start_refit_is_not_predicted_with_stale_folded_weights(tiny_faces)
     expected = np.asarray(clf.model_(X[..., None].astype("float32"), training=False), dtype=np.float64)
     assert not np.allclose(before, after)
     np.testing.assert_allclose(after, expected / expected.sum(1, keepdims=True), atol=1e-5)
+
+
+def test_estimators_pickled_before_a_parameter_existed_load_with_its_default(tiny_faces):
+    import pickle
+
+    X, y = tiny_faces
+    clf = CNNClassifier("vgg_fer", {"width": 0.125, "dense_units": 8}, epochs=1, batch_size=16,
+                        random_state=0).fit(X, y)
+    state = clf.__getstate__()
+    del state["test_time_crops"], state["label_smoothing"]  # as an older fersk pickled it
+    old = CNNClassifier.__new__(CNNClassifier)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert old.get_params()["test_time_crops"] == "center"
+    assert old.get_params()["label_smoothing"] == 0.0
+    np.testing.assert_allclose(old.predict_proba(X), clf.predict_proba(X), atol=1e-6)
