@@ -13,12 +13,13 @@ Usage::
 
     pip install -e ".[dask]"
     python examples/search_on_dask.py --check           # LocalCluster: 2 worker processes
-    python examples/search_on_dask.py --scheduler tcp://HOST:8786  # a running Dask cluster
+    OMP_NUM_THREADS=1 python examples/search_on_dask.py --scheduler tcp://HOST:8786 --check
     OMP_NUM_THREADS=1 python examples/search_on_dask.py --backend ray --check  # Ray (pip install ray)
 
 A Dask cluster over several machines: on one, ``dask scheduler``; on each
-machine, ``dask worker tcp://HOST:8786 --nworkers 2 --nthreads 1``; then
-``--scheduler tcp://HOST:8786`` here.  The workers need fersk and the same
+machine, ``OMP_NUM_THREADS=1 dask worker tcp://HOST:8786 --nworkers 1
+--nthreads 1`` (distributed's workers run with ``OMP_NUM_THREADS=1``: set
+it here too for ``--check``); then ``--scheduler tcp://HOST:8786`` here.  The workers need fersk and the same
 versions of TensorFlow, Keras and scikit-learn as this process.
 """
 
@@ -38,7 +39,8 @@ def load_faces(path, n):
         from fersk.datasets import load_fer2013
 
         X, y = load_fer2013(path, usage="PublicTest", return_X_y=True)
-        return X[:n], y[:n]
+        keep = np.random.RandomState(0).permutation(len(y))[:n]  # the files come by class
+        return X[keep], y[keep]
     rng = np.random.RandomState(0)
     X = rng.randint(0, 200, size=(n, 48, 48))
     y = np.arange(n) % 7
