@@ -1304,8 +1304,8 @@ def predict_faces(model, X):
     >>> from fersk import pretrained, predict_faces
     >>> model = pretrained.load()
     >>> records = predict_faces(model, [data.astronaut(), np.zeros((100, 100))])
-    >>> [(r["image"], r["face"], r["box"]) for r in records]  # 2nd: a cascade false alarm
-    [(0, 0, (65.0, 175.0, 99.0, 99.0)), (0, 1, (421.0, 405.0, 59.0, 59.0)), (1, None, None)]
+    >>> [(r["image"], r["face"], r["box"]) for r in records]  # MTCNN's box
+    [(0, 0, (64.0, 182.0, 107.0, 83.0)), (1, None, None)]
 
     The bundled models take images of up to 64 pixels a side whole, as
     face crops (``precropped_max_side``): ``np.zeros((64, 64))`` would be

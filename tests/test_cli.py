@@ -752,5 +752,6 @@ def test_evaluate_table_and_bad_usage(capsys, fer_csv, toy_model):
 
 def test_bundled_model_demo(capsys, tmp_path):
     status, out, _ = _run(capsys, "demo", "--out", tmp_path / "demo.png")
-    assert status == 0 and ASTRONAUT_BOX in out and (tmp_path / "demo.png").is_file()
+    # the bundled models find faces in photos with MTCNN
+    assert status == 0 and "64 182 107 83" in out and (tmp_path / "demo.png").is_file()
     assert "emotion: happy" in out  # the astronaut smiles (0.996 with fer2013_cnn)
