@@ -90,7 +90,9 @@ _BASE_DOC = """
         Seeds weights, anchors, dropout, shuffling, augmentation and the
         validation split (``keras.utils.set_random_seed``; Python's and
         NumPy's global states are restored after ``fit``).  The same value
-        gives identical predictions on CPU.
+        gives identical predictions on CPU, in any process or thread, under
+        the same TensorFlow thread settings (the number of intra-op threads
+        changes the rounding; see the "Scaling out" page for clusters).
     verbose : int, default=0
         0 silent; 1 one line per epoch (loss, accuracy, validation
         metrics); 2 Keras's progress bars.
