@@ -52,3 +52,14 @@ def fer_small(fer2013_root):
 def fer_train_small(fer2013_root):
     """(images uint8 (350, 48, 48), labels, names): 50 Training faces per class."""
     return _read_subset("train", 50)
+
+
+def half_bright_faces(n=48, side=24, seed=0):
+    """Two classes of uint8 'faces': the left or the right half brighter
+    (a tiny network separates them in an epoch; no data files needed)."""
+    rng = np.random.RandomState(seed)
+    X = rng.randint(0, 160, size=(n, side, side))
+    y = np.arange(n) % 2
+    X[y == 0, :, : side // 2] += 90
+    X[y == 1, :, side // 2 :] += 90
+    return X.astype(np.uint8), y

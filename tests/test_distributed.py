@@ -26,6 +26,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
 
+from conftest import half_bright_faces  # noqa: E402
 from fersk import (  # noqa: E402
     CNNClassifier,
     CNNEnsembleClassifier,
@@ -43,13 +44,7 @@ TINY_CNN = {"width": 0.0625, "dense_units": 8}
 
 
 def _faces(n=48, side=24, seed=0):
-    """Two classes of uint8 'faces': the left or the right half brighter."""
-    rng = np.random.RandomState(seed)
-    X = rng.randint(0, 160, size=(n, side, side))
-    y = np.arange(n) % 2
-    X[y == 0, :, : side // 2] += 90
-    X[y == 1, :, side // 2 :] += 90
-    return X.astype(np.uint8), y
+    return half_bright_faces(n, side, seed)
 
 
 @pytest.fixture(scope="module")

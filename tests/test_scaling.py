@@ -22,18 +22,14 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from conftest import half_bright_faces  # noqa: E402
 from fersk import CNNClassifier  # noqa: E402
 
 TINY_CNN = {"width": 0.0625, "dense_units": 8}
 
 
 def _faces(n=48, side=16, seed=0):
-    rng = np.random.RandomState(seed)
-    X = rng.randint(0, 160, size=(n, side, side))
-    y = np.arange(n) % 2
-    X[y == 0, :, : side // 2] += 90
-    X[y == 1, :, side // 2 :] += 90
-    return X.astype(np.uint8), y
+    return half_bright_faces(n, side, seed)
 
 
 def test_same_seed_same_network_while_other_threads_draw_random():
