@@ -113,6 +113,36 @@ def test_help_does_not_import_tensorflow():
     assert res.returncode == 0 and res.stdout.startswith("fersk ")
 
 
+def test_command_help_imports_no_command_module():
+    # Each command's module (TensorFlow, Keras, the face detector) is imported
+    # only when that command runs: not by the parser, nor by its --help.
+    code = (
+        "import sys\n"
+        "from fersk.cli import main\n"
+        "for command in ('demo', 'predict', 'train', 'evaluate'):\n"
+        "    assert main([command, '--help']) == 0\n"
+        "heavy = {'tensorflow', 'keras', 'sklearn', 'mtcnn', 'fersk.face', 'fersk.cli._faces',\n"
+        "         'fersk.cli.demo', 'fersk.cli.predict', 'fersk.cli.train', 'fersk.cli.evaluate'}\n"
+        "assert not heavy & set(sys.modules), sorted(heavy & set(sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "usage: fersk predict" in res.stdout and "--on-no-face" in res.stdout
+
+
+def test_names_of_the_former_cli_module_still_resolve():
+    import fersk.cli
+    from fersk.cli import predict, train
+
+    for name in fersk.cli._MOVED:
+        assert getattr(fersk.cli, name) is not None, name
+        assert name in dir(fersk.cli)
+    assert fersk.cli._cmd_predict is predict.run
+    assert fersk.cli._architecture_params is train._architecture_params
+    with pytest.raises(AttributeError, match="no_such_name"):
+        fersk.cli.no_such_name  # noqa: B018
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

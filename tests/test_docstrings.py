@@ -21,6 +21,10 @@ PUBLIC_MODULES = [
     "fersk.architectures",
     "fersk.pretrained",
     "fersk.cli",
+    "fersk.cli.demo",
+    "fersk.cli.predict",
+    "fersk.cli.train",
+    "fersk.cli.evaluate",
     "fersk.training",
 ]
 

@@ -1,0 +1,457 @@
+"""The ``fersk`` command line: demo, predict, train and evaluate.
+
+``fersk demo`` runs a pretrained model on scikit-image's astronaut photo;
+``fersk predict`` classifies the faces in image files, folders and videos;
+``fersk train`` trains a network on FER-2013 and writes a pretrained-model
+folder; ``fersk evaluate`` scores a model on a FER-2013 split.  Nothing
+here touches the network.  TensorFlow is imported only by the commands
+that run a model, so ``fersk --help`` is fast.
+
+This package holds :func:`main` and the argument parser, which import
+nothing heavy; each command lives in its own module
+(:mod:`fersk.cli.demo`, :mod:`fersk.cli.predict`, :mod:`fersk.cli.train`,
+:mod:`fersk.cli.evaluate`, with the helpers they share in ``_common`` and
+``_faces``), imported only when that command runs.
+
+Exit status: 0 when everything went well, 1 when some input failed (a file
+that cannot be read, a photo without a face, bad data), 2 for usage errors
+(unknown option or model, missing data path); see :func:`main`.
+
+The reference is ``docs/cli.rst``; ``fersk COMMAND --help`` lists the
+options of each command.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+import warnings
+
+from fersk import __version__, training
+
+from ._common import (
+    _DEMO_OUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    _Failure,
+    _positive_float,
+    _positive_int,
+    _UsageError,
+)
+
+__all__ = ["main"]
+
+# The commands: each is run by the ``run`` function of the module of its name,
+# imported only when that command runs.
+_COMMANDS = ("demo", "predict", "train", "evaluate")
+
+# Names of the former single-module fersk/cli.py that now live in one of this
+# package's modules.  They resolve on first use (module __getattr__), so that
+# ``import fersk.cli`` still loads no command module.
+_MOVED = {
+    name: (module, name)
+    for module, names in {
+        "fersk.cli._common": (
+            "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "_FileError", "_check_data",
+        ),
+        "fersk.cli._faces": (
+            "_CROP_MAX_SIDE", "_ANNOTATE_MIN_SIDE", "_Model", "_load_model", "_Result",
+            "_taken_whole", "_classify", "_classify_all", "_box_list", "_record", "_label",
+            "_draw_box", "_annotate",
+        ),
+        "fersk.cli.predict": (
+            "_ANIMATABLE", "_VIDEO_HINT", "_read_image", "_video_backends", "_iter_video",
+            "_collect", "_Reporter", "_dump_rows_json", "_fmt_time", "_Annotator",
+            "_predict_video", "_Progress",
+        ),
+        "fersk.cli.demo": ("_DEMO_SUFFIXES",),
+        "fersk.cli.train": ("TRAINING_STATE", "_architecture_params"),
+        "fersk.cli.evaluate": ("_plot_confusion", "_plot_history"),
+    }.items()
+    for name in names
+}
+_MOVED.update({f"_cmd_{command}": (f"fersk.cli.{command}", "run") for command in _COMMANDS})
+
+
+def __getattr__(name):
+    """A name of the former ``fersk/cli.py``, from the module that now holds it."""
+    if name in _MOVED:
+        module, attr = _MOVED[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'fersk.cli' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_MOVED))
+
+
+# --------------------------------------------------------------------------
+# Argument parsing.
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(
+        prog="fersk",
+        description="Facial expression recognition from the command line (no network "
+        "access). Exit status: 0 all fine, 1 some input failed, 2 usage error.",
+    )
+    parser.add_argument("--version", action="version", version=f"fersk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    model_help = (
+        "a bundled model's name or a folder written by fersk.pretrained.save / "
+        "'fersk train' (default: the bundled fer2013_vgg)"
+    )
+
+    demo = sub.add_parser(
+        "demo",
+        help="run a model on scikit-image's astronaut photo",
+        description="Run a pretrained model on skimage.data.astronaut(): print the face "
+        "box, the emotion and the 7 probabilities, and write an annotated PNG.",
+    )
+    demo.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
+    demo.add_argument(
+        "--out", default=_DEMO_OUT, metavar="PNG", help=f"annotated image (default: ./{_DEMO_OUT})"
+    )
+
+    predict = sub.add_parser(
+        "predict",
+        help="classify the faces in images, folders and videos",
+        description="Classify the face in each image file, each image in folders "
+        "(recursed), and each sampled frame of videos. Problems (unreadable files, "
+        "folders without images, photos without a face) are reported per file and "
+        "make the exit status 1; the other files are still classified.",
+    )
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="image/video files or folders")
+    predict.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
+    predict.add_argument(
+        "--json", action="store_true", help="print one JSON document (records and errors)"
+    )
+    predict.add_argument(
+        "--csv",
+        default=None,
+        metavar="OUT",
+        help="write the rows (image results and video frames) as CSV to OUT ('-': stdout, "
+        "instead of the table)",
+    )
+    predict.add_argument(
+        "--annotate",
+        default=None,
+        metavar="DIR",
+        help="write a copy of each image with its box and label",
+    )
+    predict.add_argument(
+        "--on-no-face",
+        choices=("auto", "skip", "whole", "center"),
+        default="auto",
+        help="auto (default): images no larger than the model's FaceCropper "
+        "precropped_max_side (64 pixels for the bundled models and models saved without "
+        "one) are taken to be face crops already and classified whole, as the Python "
+        "pipeline does; larger ones without a face are reported as "
+        "'no face'; skip: detect in every image, report 'no face'; whole/center: "
+        "classify the whole image / its centre when no face is found",
+    )
+    predict.add_argument(
+        "--faces",
+        choices=("largest", "all"),
+        default="largest",
+        help="largest (default): one row per image, its largest face; all: a row per "
+        "face found (group photos), and --annotate draws every face",
+    )
+    predict.add_argument(
+        "--every",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="videos: every N-th frame (default 1)",
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="images per batch (default 32)",
+    )
+    predict.add_argument("-v", "--verbose", action="store_true", help="progress to stderr")
+
+    train = sub.add_parser(
+        "train",
+        help="train a network on FER-2013 and write a model folder",
+        description="Train a network on the FER-2013 Training split, with PublicTest as "
+        "validation data (early stopping, best weights restored), and write a "
+        "pretrained-model folder (FaceCropper + network) with its metrics.",
+    )
+    train.add_argument(
+        "--data", required=True, metavar="PATH", help="fer2013.csv or the image-folder root"
+    )
+    train.add_argument(
+        "--model",
+        default=None,
+        metavar="ARCH",
+        help="architecture: vgg_fer, kaggle_cnn, lbcnn, facechannel, mtcnn_cnn or vgg_s "
+        "(required unless --init)",
+    )
+    train.add_argument("--out", required=True, metavar="FOLDER", help="model folder to write")
+    train.add_argument(
+        "--epochs", type=_positive_int, default=30, metavar="N", help="maximum epochs (default 30)"
+    )
+    train.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="early-stopping patience in epochs (default 8)",
+    )
+    train.add_argument(
+        "--width",
+        type=_positive_float,
+        default=None,
+        metavar="W",
+        help="channel multiplier (default: the architecture's, 1.0)",
+    )
+    train.add_argument(
+        "--dense-units",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="units of the dense layer (head_units for lbcnn; default: the architecture's)",
+    )
+    train.add_argument(
+        "--batch-size", type=_positive_int, default=64, metavar="N", help="default 64"
+    )
+    train.add_argument(
+        "--learning-rate", type=_positive_float, default=1e-3, metavar="LR", help="default 0.001"
+    )
+    train.add_argument("--augment", action="store_true", help="flips, shifts, zoom, rotations")
+    train.add_argument(
+        "--representation",
+        choices=training.REPRESENTATIONS,
+        default="raw",
+        help="what the network reads: the grey face (raw, default) or Levi & Hassner's "
+        "mapped-LBP image",
+    )
+    train.add_argument(
+        "--schedule",
+        choices=("constant", "plateau", "cosine", "warmup_cosine"),
+        default="constant",
+        help="learning-rate schedule (default constant; see CNNClassifier)",
+    )
+    train.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=training.parse_param,
+        metavar="KEY=VALUE",
+        help="any other CNNClassifier parameter, VALUE in JSON or a bare word: "
+        "crop_size=40, optimizer=sgd, label_smoothing=0.1, augment='{\"zoom\": 0}'; "
+        "repeatable",
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run whose state is in --out/training_state "
+        "(weights, optimizer, schedule, epoch); give the same options again",
+    )
+    train.add_argument(
+        "--test-time-flip",
+        action="store_true",
+        help="the model averages each face and its mirror image when predicting",
+    )
+    train.add_argument(
+        "--init",
+        default=None,
+        metavar="NAME_OR_FOLDER",
+        help="fine-tune this pretrained model (warm start) instead of training a new "
+        "network; its architecture, representation and augmentation are kept",
+    )
+    train.add_argument(
+        "--n-train",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="stratified Training subset (smoke runs)",
+    )
+    train.add_argument(
+        "--n-test",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="stratified PublicTest subset (smoke runs)",
+    )
+    train.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    train.add_argument(
+        "--description", default=None, metavar="TEXT", help="one line for the model card"
+    )
+    train.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    train.add_argument("--no-cache", action="store_true", help="do not use load_fer2013's cache")
+    train.add_argument("-v", "--verbose", action="store_true", help="data-loading details")
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score a model on a FER-2013 split",
+        description="Accuracy, per-class report and confusion matrix of a model on a "
+        "FER-2013 split. FER-2013's faces are crops already, so face detection is "
+        "switched off (the cropper's detector=None) unless --detect is given.",
+    )
+    evaluate.add_argument(
+        "--data", required=True, metavar="PATH", help="fer2013.csv or the image-folder root"
+    )
+    evaluate.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
+    evaluate.add_argument(
+        "--usage",
+        default="PublicTest",
+        metavar="USAGE",
+        help="split to score: Training, PublicTest (default) or PrivateTest",
+    )
+    evaluate.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="write confusion_matrix.png, training_curve.png and evaluation.json "
+        "(needs matplotlib)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print one JSON document")
+    evaluate.add_argument(
+        "--detect", action="store_true", help="keep face detection (scores the end-to-end pipeline)"
+    )
+    evaluate.add_argument("--no-cache", action="store_true", help="do not use load_fer2013's cache")
+    evaluate.add_argument("-v", "--verbose", action="store_true", help="progress to stderr")
+    return parser
+
+
+def _warning_printer(command):
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"fersk {command}: warning: {message}", file=sys.stderr if file is None else file)
+
+    return show
+
+
+def _import_keras_quietly():
+    """Import Keras (and TensorFlow) without their native start-up lines.
+
+    TensorFlow's C++ layer writes oneDNN and CUDA-probing lines straight to
+    file descriptor 2 at import, before its log level applies, and a
+    cuInit error at first use unless ``TF_CPP_MIN_LOG_LEVEL`` hides it: on
+    a terminal they drown the command's own messages, and in ``--json``
+    mode they are not JSON.  Both are silenced here (a level the user set
+    is kept); Python-level errors still reach stderr.
+    """
+    if "keras" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real file descriptor 2 (embedded interpreters)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        try:
+            import keras  # noqa: F401
+        except ImportError:
+            pass  # reported where a command needs it
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def main(argv=None):
+    """Run the ``fersk`` command line.
+
+    Commands (``fersk COMMAND --help`` for their options):
+
+    - ``fersk demo [--model M] [--out PNG]``: the model on scikit-image's
+      astronaut photo; prints the face box, the emotion and the
+      probabilities, writes an annotated PNG.
+    - ``fersk predict PATH... [--model M] [--json] [--csv OUT]
+      [--annotate DIR] [--on-no-face auto|skip|whole|center] [--every N]``:
+      a row per image with a face (file, box, emotion, probabilities); a
+      row per sampled frame of a video.
+    - ``fersk train --data PATH --model ARCH --out FOLDER [--epochs N]
+      [--width W] [--augment] [--representation raw|mapped_lbp]
+      [--schedule S] [--test-time-flip] [--param KEY=VALUE]... [--resume]
+      [--n-train N] [--seed S]``: train on FER-2013 and write a model folder
+      that ``--model`` accepts; ``--init M`` instead of ``--model``
+      fine-tunes a saved model; ``--param`` sets any other network
+      parameter (``crop_size=40``, ``optimizer=sgd``...); an interrupted
+      run continues with ``--resume``.
+    - ``fersk evaluate --data PATH [--model M] [--usage PublicTest]
+      [--out DIR] [--json]``: accuracy, per-class report, confusion
+      matrix and training-curve plots.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        The arguments after the program name; None reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    status : int
+        0 when everything went well; 1 when some input failed (an
+        unreadable file, a folder without images, a photo without a face,
+        bad FER-2013 data), the rest still being processed and reported; 2
+        for a usage error (unknown option, model or architecture, missing
+        data path, existing output folder without ``--overwrite``).  Help
+        and ``--version`` return 0.
+
+    See Also
+    --------
+    fersk.pretrained.load : The models that ``--model`` names.
+
+    Examples
+    --------
+    >>> from fersk.cli import main
+    >>> main(["--version"])
+    fersk 0.1.0.dev0
+    0
+    >>> main(["predict"])  # a usage error: PATH is missing (message on stderr)
+    2
+
+    Classify the faces of a folder of photos as JSON, or a video's frames
+    as a CSV time series (shell)::
+
+        fersk predict photos/ --json > emotions.json
+        fersk predict clip.mp4 --every 5 --csv clip_emotions.csv
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        if exc.code is None:
+            return EXIT_OK
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command is None:
+        parser.print_usage(sys.stderr)
+        print("fersk: error: give a command: demo, predict, train or evaluate.", file=sys.stderr)
+        return EXIT_USAGE
+    args.argv = argv
+    _import_keras_quietly()
+    try:
+        with warnings.catch_warnings():
+            # One line per warning, as the command's other messages, not
+            # Python's "file:line: Category" form with a source line.
+            warnings.showwarning = _warning_printer(args.command)
+            # The command's module (and what it imports: TensorFlow, the face
+            # detector...) is loaded only now, for this command.
+            command = importlib.import_module(f"fersk.cli.{args.command}")
+            return command.run(args)
+    except _UsageError as exc:
+        print(f"fersk {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except _Failure as exc:
+        print(f"fersk {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        hint = (" (the last finished epoch is saved: run the same command with --resume to "
+                "continue)" if args.command == "train" else "")
+        print(f"fersk {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `fersk predict ... | head`: stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_FAILED

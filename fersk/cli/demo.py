@@ -1,0 +1,98 @@
+"""``fersk demo``: a pretrained model on scikit-image's astronaut photo.
+
+Imported by :func:`fersk.cli.main` only when this command runs; the
+argument parser (in :mod:`fersk.cli`) describes its options.
+"""
+
+from pathlib import Path
+
+from skimage import data
+
+from ._common import _DEMO_OUT, EXIT_FAILED, EXIT_OK, _Failure, _UsageError
+from ._faces import _annotate, _box_list, _classify, _label, _load_model
+
+__all__ = ["run"]
+
+#: Files ``fersk demo --out`` writes: formats both matplotlib and Pillow save.
+_DEMO_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+
+
+def run(args):
+    """Run ``fersk demo``: classify the astronaut's face and draw it.
+
+    Prints the model, the face box, the emotion and the probabilities of
+    the face in :func:`skimage.data.astronaut`, and writes a copy of the
+    photo with the box and its label (the label needs matplotlib).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of ``fersk demo`` as :func:`fersk.cli.main` parses them:
+        ``model`` (a bundled model's name, a model folder or None for the
+        default) and ``out`` (the image to write, or a folder for
+        ``fersk_demo.png`` in it).
+
+    Returns
+    -------
+    status : int
+        0 when a face was found and classified, 1 when none was.
+
+    Raises
+    ------
+    _UsageError
+        An ``--out`` that is not an image file name or lies in a missing
+        folder, or an unknown model (:func:`fersk.cli.main` returns 2).
+    _Failure
+        The image could not be written (:func:`fersk.cli.main` returns 1).
+
+    See Also
+    --------
+    fersk.cli.main : Parses the command line and calls this function.
+
+    Examples
+    --------
+    >>> from fersk.cli import main
+    >>> main(["demo", "--out", "astronaut.txt"])  # not an image file name: usage error
+    2
+
+    From the shell::
+
+        fersk demo --out astronaut.png
+    """
+    out = Path(args.out)
+    if out.is_dir():  # a folder: the default file name inside it
+        out = out / _DEMO_OUT
+    if out.suffix.lower() not in _DEMO_SUFFIXES:
+        raise _UsageError(
+            f"--out: {args.out!r} is not an image file name; end it in "
+            f"{', '.join(sorted(_DEMO_SUFFIXES))} (or give a folder)."
+        )
+    if not out.parent.is_dir():
+        raise _UsageError(f"--out: the folder {str(out.parent)!r} does not exist.")
+    model = _load_model(args.model)
+    image = data.astronaut()
+    result = _classify(model, [image], "skip")[0]
+    print(f"model: {model.name} - {model.info['description']}")
+    print(f"image: skimage.data.astronaut() ({image.shape[0]}x{image.shape[1]} RGB)")
+    if result.proba is None:
+        print("no face found")
+    else:
+        box = " ".join(str(v) for v in _box_list(result.box))
+        k = int(result.proba.argmax())
+        print(f"face box (row col height width): {box}")
+        print(f"emotion: {model.class_names[k]} ({result.proba[k]:.2f})")
+        print("probabilities:")
+        for name, p in sorted(zip(model.class_names, result.proba), key=lambda t: -t[1]):
+            print(f"  {name:<9} {p:.3f}")
+    try:
+        labelled = _annotate(image, [(result.box, _label(model, result))], out)
+    except OSError as exc:
+        raise _Failure(f"cannot write {str(out)!r} ({exc})") from None
+    if not labelled:
+        print(
+            "matplotlib is not installed: the box is drawn without its label "
+            "(pip install matplotlib)."
+        )
+    print(f"annotated image written to {out}")
+    return EXIT_OK if result.proba is not None else EXIT_FAILED
+

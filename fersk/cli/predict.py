@@ -1,0 +1,468 @@
+"""``fersk predict``: classify the faces in image files, folders and videos.
+
+Imported by :func:`fersk.cli.main` only when this command runs; the
+argument parser (in :mod:`fersk.cli`) describes its options.
+"""
+
+import csv
+import importlib.util
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from PIL import Image
+
+from fersk import _image_files
+from fersk._image_files import pil_to_uint8
+
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    _FileError,
+    _UsageError,
+)
+from ._faces import _annotate, _classify, _classify_all, _label, _load_model, _record
+
+__all__ = ["run"]
+
+# Image formats that may be animated: read as a video when they are.
+_ANIMATABLE = (".gif", ".webp", ".png")
+_VIDEO_HINT = "pip install av (or pip install imageio-ffmpeg)"
+
+
+def run(args):
+    """Run ``fersk predict``: a row per face found, problems reported per file.
+
+    Each image file (folders are recursed) is read, its face found and
+    classified, in batches; each sampled frame of a video (or an animated
+    image) gives a row.  Rows are printed as a table, written as CSV
+    (``--csv``) or gathered in one JSON document (``--json``); annotated
+    copies go to ``--annotate``.  A file that cannot be read, a folder
+    without images or an image without a face is reported and the others
+    are still classified.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of ``fersk predict``, as :func:`fersk.cli.main` parses
+        them (``paths``, ``model``, ``json``, ``csv``, ``annotate``,
+        ``on_no_face``, ``faces``, ``every``, ``batch_size``, ``verbose``).
+
+    Returns
+    -------
+    status : int
+        0 when every file gave its rows, 1 when some input failed.
+
+    Raises
+    ------
+    _UsageError
+        Conflicting options, an ``--annotate`` path that is not a folder, an
+        unknown model or an unwritable ``--csv`` file (:func:`fersk.cli.main`
+        reports it and returns 2).
+
+    See Also
+    --------
+    fersk.cli.main : Parses the command line and calls this function.
+
+    Examples
+    --------
+    >>> from fersk.cli import main
+    >>> main(["predict", "photo.png", "--json", "--csv", "-"])  # both on stdout: usage error
+    2
+
+    From the shell::
+
+        fersk predict photos/ --json > emotions.json
+        fersk predict clip.mp4 --every 5 --csv clip_emotions.csv
+    """
+    if args.annotate is not None:
+        folder = Path(args.annotate)
+        if folder.exists() and not folder.is_dir():
+            raise _UsageError(f"--annotate: {args.annotate!r} exists and is not a folder.")
+    if args.json and args.csv == "-":
+        raise _UsageError("--json and --csv - both write to stdout; give --csv a file name.")
+    entries, path_errors = _collect(args.paths)
+    model = _load_model(args.model)
+    width = min(max([len(name) for name, _, _ in entries] + [4]), 60)
+    reporter = _Reporter(args, model, width)
+    annotator = _Annotator(args.annotate) if args.annotate is not None else None
+    for file, message in path_errors:
+        reporter.error(file, message)
+    start = time.perf_counter()
+    progress = _Progress(len(entries), args.verbose, start)
+
+    batch = []  # (name, rel, image)
+
+    def flush():
+        if not batch:
+            return
+        images = [image for _, _, image in batch]
+        classify = _classify_all if args.faces == "all" else _classify
+        try:
+            results = classify(model, images, args.on_no_face)
+        except ValueError:
+            # An image the cropper refuses must not sink its batch: one by one.
+            results = []
+            for image in images:
+                try:
+                    results.append(classify(model, [image], args.on_no_face)[0])
+                except ValueError as exc:
+                    results.append(exc)
+        for (name, rel, image), result in zip(batch, results):
+            if isinstance(result, ValueError):
+                reporter.error(name, f"cannot classify this image ({result})")
+                continue
+            faces = result if isinstance(result, list) else [result]
+            if faces[0].proba is None:
+                reporter.error(
+                    name,
+                    "no face found (use --on-no-face whole to classify the whole image, "
+                    "e.g. for face crops larger than 64 px)",
+                )
+            else:
+                for face in faces:
+                    reporter.record(_record(model, name, face))
+            if annotator is not None:
+                try:
+                    annotator.write(model, rel, image, faces)
+                except OSError as exc:
+                    reporter.error(name, f"cannot write its annotated copy ({exc})")
+        batch.clear()
+
+    for done, (name, path, rel) in enumerate(entries, 1):
+        try:
+            is_video = path.suffix.lower() in VIDEO_EXTENSIONS
+            image = None if is_video else _read_image(path)
+            if is_video or (isinstance(image, str) and image == "video"):
+                flush()
+                _predict_video(model, name, path, args, reporter, progress)
+            else:
+                batch.append((name, rel, image))
+        except _FileError as exc:
+            reporter.error(name, str(exc))
+        if len(batch) >= args.batch_size:
+            flush()
+            progress.update(done, len(reporter.errors))
+    flush()
+    progress.update(len(entries), len(reporter.errors))
+    if annotator is not None and args.verbose:
+        print(
+            f"fersk predict: {annotator.written} annotated images in {args.annotate}",
+            file=sys.stderr,
+        )
+    n_files = len(entries)  # files found; missing paths are counted as problems only
+    return reporter.close(args.on_no_face, n_files, time.perf_counter() - start)
+
+
+def _predict_video(model, name, path, args, reporter, progress):
+    frames = []  # (index, time, frame)
+    n_sampled = 0
+
+    def flush():
+        if not frames:
+            return
+        results = _classify(model, [f for _, _, f in frames], args.on_no_face)
+        for (index, t, _), result in zip(frames, results):
+            reporter.record(_record(model, name, result, frame=index, time_s=t))
+        frames.clear()
+
+    try:
+        for index, t, frame in _iter_video(path, args.every):
+            frames.append((index, None if t is None else round(t, 3), frame))
+            n_sampled += 1
+            if len(frames) >= args.batch_size:
+                flush()
+                progress.note(f"{name}: {n_sampled} frames classified")
+    finally:
+        flush()  # the frames read before an error are still reported
+    progress.note(f"{name}: {n_sampled} frames classified")
+
+
+class _Progress:
+    def __init__(self, total, verbose, start):
+        self.total, self.verbose, self.start = total, verbose, start
+
+    def update(self, done, n_errors):
+        if self.verbose:
+            print(
+                f"[fersk predict] {done}/{self.total} files, {n_errors} problems, "
+                f"{time.perf_counter() - self.start:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def note(self, text):
+        if self.verbose:
+            print(f"[fersk predict] {text}", file=sys.stderr, flush=True)
+
+
+def _read_image(path):
+    """Read one image file as uint8 grey or RGB; 'video' if it is animated.
+
+    As :func:`fersk.datasets.load_fer2013` does: 16-bit images keep their
+    high byte (Pillow's ``convert`` would clip them at 255), floating-point
+    images are refused, palette images become RGB, alpha is dropped.
+    """
+    try:
+        with Image.open(path) as im:
+            if path.suffix.lower() in _ANIMATABLE and getattr(im, "is_animated", False):
+                return "video"
+            im = _image_files.open_image(im)
+            try:
+                return pil_to_uint8(im)
+            except ValueError as exc:
+                raise _FileError(str(exc)) from None
+    except _FileError:
+        raise
+    except Exception as exc:  # any decoding failure is this file's problem only
+        raise _FileError(
+            f"cannot read an image from this file ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _video_backends():
+    return [m for m in ("av", "imageio_ffmpeg") if importlib.util.find_spec(m) is not None]
+
+
+def _iter_video(path, every):
+    """Yield ``(frame_index, time_s, frame)`` for every ``every``-th frame.
+
+    Times come from the file's frame rate (``fps`` metadata) or, for
+    animated images, from the frames' durations; None when unknown.
+    """
+    try:
+        import imageio.v3 as iio  # optional (fersk[video]): needed for videos only
+    except ImportError:
+        raise _FileError(
+            "reading videos needs imageio: pip install 'fersk[video]' (imageio and av)"
+        ) from None
+    try:
+        with warnings.catch_warnings():
+            # imageio probes its plugins; the legacy ones warn of deprecation.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            reader = iio.imopen(path, "r")
+    except Exception as exc:
+        if path.suffix.lower() in VIDEO_EXTENSIONS and not _video_backends():
+            raise _FileError(
+                f"cannot read this video: imageio has no {path.suffix.lower()} reader "
+                f"installed; {_VIDEO_HINT}"
+            ) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise _FileError(f"cannot read this video ({type(exc).__name__}: {first})") from None
+    with reader:
+        try:
+            meta = reader.metadata()
+        except Exception:
+            meta = {}
+        fps = meta.get("fps")
+        fps = float(fps) if fps and math.isfinite(float(fps)) and float(fps) > 0 else None
+        per_frame = fps is None and type(reader).__name__ == "PillowPlugin"
+        elapsed = 0.0
+        index = -1
+        try:
+            for index, frame in enumerate(reader.iter()):
+                if fps is not None:
+                    t = index / fps
+                elif per_frame:
+                    t = elapsed
+                    elapsed += float(reader.metadata(index=index).get("duration", 0) or 0) / 1000.0
+                else:
+                    t = None
+                if index % every == 0:
+                    yield index, t, frame
+        except _FileError:
+            raise
+        except Exception as exc:
+            raise _FileError(
+                f"reading stopped after {index + 1} frames ({type(exc).__name__}: {exc})"
+            ) from None
+        if index < 0:
+            raise _FileError("the video has no frames")
+
+
+def _collect(paths):
+    """Expand PATH arguments: (display name, Path, annotate name) or errors."""
+    entries, errors = [], []
+    wanted = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+    for arg in paths:
+        path = Path(arg)
+        if path.is_dir():
+            found = []
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith(".") and name.lower().endswith(wanted):
+                        found.append(Path(root) / name)
+            if not found:
+                errors.append(
+                    (arg, f"folder with no image or video files ({' '.join(wanted)})")
+                )
+            for file in found:
+                rel = file.relative_to(path)
+                entries.append((os.path.join(arg, str(rel)), file, Path(path.resolve().name) / rel))
+        elif path.is_file():
+            entries.append((arg, path, Path(path.name)))
+        elif path.exists():
+            errors.append((arg, "not a regular file or folder"))
+        else:
+            errors.append((arg, "no such file or folder"))
+    return entries, errors
+
+
+class _Reporter:
+    """Streams predict's rows (table or CSV) and problems; JSON at the end."""
+
+    def __init__(self, args, model, width):
+        self.model = model
+        self.json = args.json
+        self.records, self.errors = [], []
+        self.width = max(width, 4)
+        self.n_rows = 0
+        self.csv_file = None
+        self.csv = None
+        self.table = not args.json and args.csv != "-"
+        self.all_faces = getattr(args, "faces", "largest") == "all"
+        if args.csv is not None:
+            if args.csv == "-":
+                self.csv_file = sys.stdout
+            else:
+                try:
+                    self.csv_file = open(args.csv, "w", newline="")
+                except OSError as exc:
+                    raise _UsageError(f"--csv: cannot write {args.csv!r} ({exc})") from None
+            self.csv = csv.writer(self.csv_file)
+            self.csv.writerow(
+                ["file", "frame", "time_s", "face"]
+                + (["face_index"] if self.all_faces else [])
+                + ["row", "col", "height", "width", "emotion"]
+                + model.class_names
+            )
+        self.prob_widths = [max(len(name), 5) for name in model.class_names]
+
+    def _header(self):
+        names = zip(self.model.class_names, self.prob_widths)
+        probs = "  ".join(f"{name:>{w}}" for name, w in names)
+        print(
+            f"{'file':<{self.width}}  {'face':<8}  {'box (row col h w)':<18}  "
+            f"{'emotion':<8}  {probs}"
+        )
+
+    def record(self, rec):
+        if self.json:
+            self.records.append(rec)
+        if self.csv is not None:
+            box = rec["box"] or [""] * 4
+            probs = rec["probabilities"]
+            self.csv.writerow(
+                [rec["file"], rec.get("frame", ""), _fmt_time(rec.get("time_s")), rec["face"]]
+                + ([rec.get("face_index", "")] if self.all_faces else [])
+                + [*box, rec["emotion"] or ""]
+                + (
+                    [f"{p:.4f}" for p in probs.values()]
+                    if probs
+                    else [""] * len(self.model.class_names)
+                )
+            )
+        if self.table:
+            if self.n_rows == 0:
+                self._header()
+            name = rec["file"]
+            if "frame" in rec:
+                t = rec.get("time_s")
+                name += f"#{rec['frame']}" + (f" ({t:.2f} s)" if t is not None else "")
+            box = " ".join(str(v) for v in rec["box"]) if rec["box"] else "-"
+            probs = rec["probabilities"]
+            cells = "  ".join(
+                f"{(f'{probs[n]:.3f}' if probs else '-'):>{w}}"
+                for n, w in zip(self.model.class_names, self.prob_widths)
+            )
+            face = rec["face"] + (f"#{rec['face_index']}" if "face_index" in rec else "")
+            print(
+                f"{name:<{self.width}}  {face:<8}  {box:<18}  "
+                f"{rec['emotion'] or '-':<8}  {cells}"
+            )
+        self.n_rows += 1
+
+    def error(self, file, message):
+        self.errors.append({"file": file, "error": message})
+        if not self.json:
+            print(f"fersk predict: {file}: {message}", file=sys.stderr)
+
+    def close(self, policy, n_files, seconds):
+        if self.csv_file is not None and self.csv_file is not sys.stdout:
+            self.csv_file.close()
+        if self.json:
+            doc = {
+                "model": self.model.name,
+                "on_no_face": policy,
+                "class_names": self.model.class_names,
+                "records": self.records,
+                "errors": self.errors,
+                "summary": {
+                    "files": n_files,
+                    "rows": self.n_rows,
+                    "failed": len(self.errors),
+                    "seconds": round(seconds, 2),
+                },
+            }
+            _dump_rows_json(doc)
+        else:
+            print(
+                f"fersk predict: {self.n_rows} rows from {n_files} files, "
+                f"{len(self.errors)} problems, {seconds:.1f} s",
+                file=sys.stderr,
+            )
+        return EXIT_FAILED if self.errors else EXIT_OK
+
+
+def _dump_rows_json(doc):
+    """Print ``doc`` as indented JSON, each record and error on one line."""
+    lines = ["{"]
+    items = list(doc.items())
+    for k, (key, value) in enumerate(items):
+        comma = "," if k < len(items) - 1 else ""
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            rows = ",\n".join(f"  {json.dumps(v)}" for v in value)
+            lines.append(f" {json.dumps(key)}: [\n{rows}\n ]{comma}")
+        else:
+            lines.append(f" {json.dumps(key)}: {json.dumps(value)}{comma}")
+    lines.append("}")
+    print("\n".join(lines))
+
+
+def _fmt_time(t):
+    return "" if t is None else f"{t:.3f}"
+
+
+class _Annotator:
+    """Unique PNG names under DIR; says once when labels cannot be drawn."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.used = set()
+        self.warned = False
+        self.written = 0
+
+    def write(self, model, rel, image, faces):
+        target = self.folder / rel.with_suffix(".png")
+        k = 2
+        while target in self.used:
+            target = self.folder / rel.with_name(f"{rel.stem}_{k}.png")
+            k += 1
+        self.used.add(target)
+        labelled = _annotate(image, [(f.box, _label(model, f)) for f in faces], target)
+        if not labelled and not self.warned:
+            print(
+                "fersk: matplotlib is not installed: annotated images show the box only "
+                "(pip install matplotlib for the label).",
+                file=sys.stderr,
+            )
+            self.warned = True
+        self.written += 1
+

@@ -1,0 +1,193 @@
+"""``fersk train``: train a network on FER-2013 and write a model folder.
+
+Imported by :func:`fersk.cli.main` only when this command runs; the
+argument parser (in :mod:`fersk.cli`) describes its options.  The training
+itself is :func:`fersk.training.train_fer2013`, shared with
+``benchmarks/train_pretrained.py``.
+"""
+
+import inspect
+import json
+import shutil
+from pathlib import Path
+
+from fersk import pretrained, training
+from fersk.architectures import ARCHITECTURES
+from fersk.classifiers import CNNClassifier
+
+from ._common import EXIT_OK, _check_data, _Failure, _UsageError
+
+__all__ = ["run"]
+
+
+def _architecture_params(architecture, width, dense_units):
+    """Builder keyword arguments from --width/--dense-units, checked."""
+    if architecture not in ARCHITECTURES:
+        raise _UsageError(
+            f"--model: unknown architecture {architecture!r}; choose one of "
+            f"{sorted(ARCHITECTURES)}."
+        )
+    accepted = inspect.signature(ARCHITECTURES[architecture]).parameters
+    params = {}
+    if width is not None:
+        params["width"] = width
+    if dense_units is not None:
+        key = "dense_units" if "dense_units" in accepted else "head_units"
+        params[key] = dense_units
+    return params
+
+
+#: The folder of ``fersk train --out`` holding an unfinished run's state.
+TRAINING_STATE = "training_state"
+
+
+def run(args):
+    """Run ``fersk train``: train on FER-2013, write a pretrained-model folder.
+
+    Checks the options and the output folder first, then trains with
+    :func:`fersk.training.train_fer2013` (Training split, PublicTest as
+    validation data, early stopping), prints the metrics as JSON and saves
+    the pipeline with :func:`fersk.pretrained.save`.  An interrupted run
+    keeps its state in ``--out/training_state`` for ``--resume``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of ``fersk train`` as :func:`fersk.cli.main` parses them
+        (``data``, ``model``, ``out``, ``epochs``, ``init``, ``param``,
+        ``resume``...), plus ``argv``, the command line recorded in the
+        model card.
+
+    Returns
+    -------
+    status : int
+        0 once the model folder is written.
+
+    Raises
+    ------
+    _UsageError
+        Missing data, an unknown architecture or parameter, conflicting
+        options or an output folder in the way (:func:`fersk.cli.main`
+        returns 2).
+    _Failure
+        Unreadable FER-2013 data (:func:`fersk.cli.main` returns 1).
+
+    See Also
+    --------
+    fersk.cli.main : Parses the command line and calls this function.
+    fersk.training.train_fer2013 : The training itself.
+
+    Examples
+    --------
+    >>> from fersk.cli import main
+    >>> main(["train", "--data", "/nonexistent/fer2013.csv", "--model", "kaggle_cnn",
+    ...       "--out", "model"])  # no such data: usage error
+    2
+
+    From the shell::
+
+        fersk train --data fer2013.csv --model vgg_fer --augment --out my_model
+        fersk predict photos/ --model my_model
+    """
+    _check_data(args.data)
+    if args.init is not None:
+        given = [
+            flag for flag, value in (
+                ("--model", args.model), ("--width", args.width),
+                ("--dense-units", args.dense_units), ("--augment", args.augment or None),
+                ("--representation", None if args.representation == "raw" else 1),
+            ) if value is not None
+        ]
+        if given:
+            raise _UsageError(
+                f"--init fine-tunes a model with its own architecture, representation and "
+                f"augmentation; drop {', '.join(given)}."
+            )
+        try:
+            pretrained.info(args.init)
+        except ValueError as exc:
+            raise _UsageError(f"--init: {exc}") from None
+        params = None
+    elif args.model is None:
+        raise _UsageError("give --model ARCH (a new network) or --init MODEL (fine-tuning).")
+    else:
+        params = _architecture_params(args.model, args.width, args.dense_units)
+    network_params = dict(args.param)
+    if network_params:
+        own = {"architecture", "architecture_params", "checkpoint_dir", "random_state"}
+        unknown = sorted(set(network_params) - (set(CNNClassifier().get_params()) - own))
+        if unknown:
+            raise _UsageError(
+                f"--param: {', '.join(unknown)} is not a CNNClassifier parameter this "
+                "command lets you set."
+            )
+    out = Path(args.out)
+    state = out / TRAINING_STATE
+    interrupted = state.is_dir() and any(state.iterdir())
+    if args.resume and not interrupted:
+        raise _UsageError(f"--resume: {args.out!r} holds no interrupted run ({state} is empty).")
+    if interrupted and not args.resume and not args.overwrite:
+        raise _UsageError(
+            f"--out: {args.out!r} holds an interrupted run; --resume continues it, "
+            "--overwrite starts again."
+        )
+    if interrupted and args.overwrite and not args.resume:
+        shutil.rmtree(state)
+    if (out.exists() and (not out.is_dir() or any(p.name != TRAINING_STATE for p in out.iterdir()))
+            and not args.overwrite):
+        raise _UsageError(
+            f"--out: {args.out!r} exists and is not empty; give another folder or --overwrite."
+        )
+    try:  # before training, not after it
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _UsageError(f"--out: cannot create {args.out!r} ({exc}).") from None
+    command = "fersk " + " ".join(args.argv)
+    try:
+        pipe, metrics = training.train_fer2013(
+            args.data,
+            architecture=args.model,
+            architecture_params=params,
+            epochs=args.epochs,
+            patience=args.patience,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            augment=args.augment,
+            representation=args.representation,
+            learning_rate_schedule=args.schedule,
+            test_time_flip=args.test_time_flip,
+            init_from=args.init,
+            network_params=network_params,
+            training_state=state,
+            n_train=args.n_train,
+            n_test=args.n_test,
+            seed=args.seed,
+            command=command,
+            load_verbose=int(args.verbose),
+            cache=not args.no_cache,
+        )
+    except ValueError as exc:
+        raise _Failure(getattr(exc, "without_python_hint", str(exc))) from None
+    if state.is_dir() and not any(state.iterdir()):
+        state.rmdir()  # the completed fit removed its files
+    net = pipe.steps[-1][1]
+    metrics.update(
+        architecture=getattr(net, "architecture", type(net).__name__),
+        architecture_params=getattr(net, "architecture_params", None),
+        augment=bool(net.augment),
+        seed=args.seed,
+    )
+    print(json.dumps({k: v for k, v in metrics.items() if "matrix" not in k}, indent=1))
+    description = args.description or training.describe(
+        architecture=args.model,
+        shape=", ".join(f"{k} {v}" for k, v in (params or {}).items()),
+        representation=args.representation,
+        subset=f" ({metrics['n_train']} images)" if args.n_train else "",
+        init_from=args.init,
+        learning_rate=args.learning_rate,
+        schedule=args.schedule,
+    )
+    path = pretrained.save(pipe, out, description=description, metrics=metrics)
+    print(f"saved {path}")
+    return EXIT_OK
+
