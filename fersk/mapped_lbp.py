@@ -181,7 +181,9 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
     image_shape_ : tuple of int
         Shape of one input image.
     code_distances_ : ndarray of shape (2**P, 2**P)
-        Distances between codes.
+        Distances between codes (a function of ``P``, ``distance`` and
+        ``unmatched_cost``: model folders do not store it, it is recomputed
+        when one is loaded).
     embedding_ : ndarray of shape (2**P, n_components), float32
         The point of each code, scaled into [0, 1] (see Notes).
     stress_ : float
@@ -227,6 +229,10 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
         "image_shape": [None, tuple, list],
         "n_jobs": [None, numbers.Integral],
     }
+
+    #: Fitted attributes that follow from the parameters: not stored in a
+    #: model folder (fersk.pretrained), recomputed by _restore_derived().
+    _derived_attributes = ("code_distances_",)
 
     def __init__(
         self,
@@ -280,15 +286,13 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
                 f"n_components={self.n_components} must be smaller than the "
                 f"{n_codes} codes of P={self.P}."
             )
-        D = lbp_code_distances(
-            self.P, self.distance, unmatched_cost=self.unmatched_cost
-        )
+        self._restore_derived()
+        D = self.code_distances_
         mds = _metric_mds(self.n_components, self.max_iter, self.random_state)
         points = mds.fit_transform(np.array(D))
         points = points - points.min(axis=0)
         scale = points.max()
         self.embedding_ = (points / (scale if scale > 0 else 1.0)).astype(np.float32)
-        self.code_distances_ = D
         self.stress_ = float(mds.stress_)
         self.n_iter_ = int(mds.n_iter_)
         upper = np.triu_indices(n_codes, 1)
@@ -296,6 +300,12 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
             np.corrcoef(D[upper], pdist(self.embedding_.astype(np.float64)))[0, 1]
         )
         return self
+
+    def _restore_derived(self):
+        """Recompute ``code_distances_`` from the parameters (cached)."""
+        self.code_distances_ = lbp_code_distances(
+            self.P, self.distance, unmatched_cost=self.unmatched_cost
+        )
 
     def transform(self, X):
         """Map every pixel's LBP code to its point of the embedding.

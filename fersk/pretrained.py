@@ -1,12 +1,29 @@
 """Pretrained facial-expression pipelines shipped inside the package.
 
 A pretrained model is a folder holding ``pipeline.json`` (the steps, their
-parameters and fitted attributes, the metrics of the model card) and one
+parameters and fitted state, the metrics of the model card) and one
 ``.keras`` file per network.  The last step is a fersk network or a
 :class:`~fersk.CNNEnsembleClassifier` of them, each member with its own
 representation (Levi & Hassner's recipe).  It is written by :func:`save` and read by
 :func:`load`, which rebuilds a fitted scikit-learn
-:class:`~sklearn.pipeline.Pipeline`.  Nothing is unpickled: the JSON may
+:class:`~sklearn.pipeline.Pipeline`.
+
+Every estimator is stored by one rule, whatever its class:
+
+* its class and its parameters, ``get_params(deep=False)`` (or what the
+  class's ``_saved_params()`` returns: a fitted ensemble gives its fitted
+  members in place of the unfitted ones).  Estimators inside parameters (a
+  Pipeline's steps, an ensemble's members) are stored the same way, nested;
+  a :class:`~sklearn.frozen.FrozenEstimator` as the estimator it wraps;
+* its fitted state: its public fitted attributes (names ending in ``_``),
+  except a Keras ``model_`` (its own ``.keras`` file) and the attributes the
+  class lists in ``_derived_attributes``: those follow from the parameters
+  and the rest of the state, are not stored, and are recomputed at load by
+  the class's ``_restore_derived()`` (e.g. :class:`~fersk.MDSMappedLBP`'s
+  ``code_distances_``, the ensemble's ``estimators_``).
+
+Folders of earlier formats (1 and 2) load as they are: they are converted
+while read (:func:`convert` writes the converted folder).  Nothing is unpickled: the JSON may
 name only the classes in :data:`SAFE_CLASSES`, and networks are read with
 ``keras.saving.load_model(..., safe_mode=True)``, which refuses Python
 code (lambda layers) inside the file.  So a model folder from elsewhere is
@@ -26,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-__all__ = ["DEFAULT_MODEL", "SAFE_CLASSES", "available", "info", "load", "save"]
+__all__ = ["DEFAULT_MODEL", "SAFE_CLASSES", "available", "convert", "info", "load", "save"]
 
 #: Name of the model :func:`load` returns when called without a name.
 DEFAULT_MODEL = "fer2013_vgg"
@@ -41,10 +58,13 @@ SAFE_CLASSES = (
     "fersk.classifiers.LBCNNClassifier",
     "fersk.ensemble.CNNEnsembleClassifier",
     "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.pipeline.Pipeline",
 )
 
-#: Version of the ``pipeline.json`` layout written (2 added ensembles).
-FORMAT_VERSION = 2
+#: Version of the ``pipeline.json`` layout written: 2 added ensembles, 3
+#: stores every estimator by one rule (an ensemble's members as its
+#: ``estimators`` parameter, nothing derivable).  1 and 2 are read too.
+FORMAT_VERSION = 3
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
@@ -152,7 +172,45 @@ def _read_spec(path):
             _expect(spec, key, kind, file)
     for step in spec["steps"]:
         _check_step(step, file)
+    if version < FORMAT_VERSION:
+        for step in spec["steps"]:
+            _upgrade_entry(step)
+        spec["format_version"] = FORMAT_VERSION
     return spec
+
+
+def _upgrade_entry(entry):
+    """A step of format 1 or 2 as format 3 (in place).
+
+    Format 2 stored an ensemble's members under ``members`` as
+    ``(name, representation or null, network)``; format 3 stores them as
+    the ensemble's ``estimators`` parameter: the network alone, or
+    ``Pipeline([("representation", ...), ("network", ...)])``.  Attributes
+    that format 3 derives at load (``code_distances_``, ``weights_``...) are
+    dropped and the ensemble's ``input_shape_`` is now ``image_shape_``.
+    """
+    if "members" in entry:
+        pairs = []
+        for member in entry.pop("members"):
+            network, representation = member["network"], member.get("representation")
+            _upgrade_entry(network)
+            estimator = network
+            if representation is not None:
+                _upgrade_entry(representation)
+                estimator = {
+                    "name": member["name"], "class": "sklearn.pipeline.Pipeline",
+                    "params": {"steps": [
+                        {"__tuple__": ["representation", {"__estimator__": representation}]},
+                        {"__tuple__": ["network", {"__estimator__": network}]},
+                    ]},
+                    "fitted": {},
+                }
+            pairs.append({"__tuple__": [member["name"], {"__estimator__": estimator}]})
+        entry["params"]["estimators"] = pairs
+        if "input_shape_" in entry["fitted"]:
+            entry["fitted"]["image_shape_"] = entry["fitted"].pop("input_shape_")
+    for attr in getattr(_safe_class(entry["class"]), "_derived_attributes", ()):
+        entry["fitted"].pop(attr, None)
 
 
 def _expect(entry, key, kind, where):
@@ -255,8 +313,12 @@ def _check_classes(pipe, spec):
 
 
 #: Fitted state a ``pipeline.json`` may not set: the network comes from its
-#: ``.keras`` file, ensemble members from their entries.
+#: ``.keras`` file, ensemble members from the ensemble's parameters.
 _NOT_FROM_JSON = {"model_", "estimators_", "named_estimators_"}
+
+#: Parameters that must keep their default in a model folder: a Pipeline's
+#: ``memory`` would make a later fit read joblib's (pickled) cache.
+_DEFAULT_ONLY = {"sklearn.pipeline.Pipeline": {"memory": None}}
 
 
 def _declared_attributes(cls):
@@ -269,26 +331,31 @@ def _declared_attributes(cls):
 
 
 def _load_step(entry, folder):
+    """One fitted estimator from its entry (nested estimators included)."""
     import keras
 
     cls = _safe_class(entry["class"])
-    if "members" in entry:
-        return _load_ensemble(cls, entry, folder)
-    est = _construct(cls, entry)
+    est = _construct(cls, entry, folder)
     _set_fitted(est, cls, entry)
     if "keras_file" in entry:
         est.model_ = keras.saving.load_model(_keras_path(folder, entry["keras_file"]),
                                              safe_mode=True)
+    restore = getattr(est, "_restore_derived", None)
+    if restore is not None:
+        restore()
     return est
 
 
-def _construct(cls, entry, **extra):
+def _construct(cls, entry, folder):
     """``cls`` from the entry's parameters, validated as ``fit`` would."""
-    params = _decode(entry["params"])
+    params = _decode(entry["params"], folder)
     unknown = sorted(set(params) - set(inspect.signature(cls).parameters))
     if unknown:
         raise ValueError(f"{entry['name']}: {cls.__name__} has no parameter(s) {unknown}.")
-    est = cls(**extra, **params)
+    for key, default in _DEFAULT_ONLY.get(entry["class"], {}).items():
+        if params.get(key, default) is not default:
+            raise ValueError(f"{entry['name']}: {cls.__name__}'s {key} must be {default!r}.")
+    est = cls(**params)
     try:
         est._validate_params()
     except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError is a ValueError
@@ -297,8 +364,9 @@ def _construct(cls, entry, **extra):
 
 
 def _set_fitted(est, cls, entry):
-    fitted = _decode(entry["fitted"])
-    allowed = _declared_attributes(cls) - _NOT_FROM_JSON
+    fitted = _decode(entry["fitted"], None)
+    allowed = (_declared_attributes(cls) - _NOT_FROM_JSON
+               - set(getattr(cls, "_derived_attributes", ())))
     unknown = sorted(set(fitted) - allowed)
     if unknown:
         raise ValueError(
@@ -322,30 +390,6 @@ def _keras_path(folder, name):
     return target
 
 
-def _load_ensemble(cls, entry, folder):
-    """A fitted CNNEnsembleClassifier whose members are the loaded steps."""
-    from sklearn.utils import Bunch
-
-    triples = []
-    for member in entry["members"]:
-        rep = member["representation"]
-        triples.append((
-            member["name"],
-            None if rep is None else _load_step(rep, folder),
-            _load_step(member["network"], folder),
-        ))
-    ensemble = _construct(cls, entry, estimators=triples)
-    _set_fitted(ensemble, cls, entry)
-    ensemble.estimators_ = [
-        Pipeline([("representation", "passthrough" if rep is None else rep), ("network", net)])
-        for _, rep, net in triples
-    ]
-    ensemble.named_estimators_ = Bunch(
-        **{name: member for (name, _, _), member in zip(triples, ensemble.estimators_)}
-    )
-    return ensemble
-
-
 def save(pipeline, path, *, description="", metrics=None):
     """Write a fitted pipeline as a pretrained-model folder.
 
@@ -357,9 +401,11 @@ def save(pipeline, path, *, description="", metrics=None):
         :class:`~fersk.CNNEnsembleClassifier` whose members are such
         networks on representations of :data:`SAFE_CLASSES` (members that
         are :class:`~sklearn.frozen.FrozenEstimator` s are stored as the
-        networks they wrap; dropped members are not stored, and the saved
-        ``weights`` are the fitted members' ``weights_``); parameters must
-        be JSON values (a named ``architecture``, not a callable).
+        estimators they wrap, dropped members as ``'drop'``); parameters
+        must be JSON values (a named ``architecture``, not a callable).
+        A pipeline returned by :func:`load` can be saved again: that is how
+        a folder of an earlier format is re-saved in this one (see
+        :func:`convert`).
     path : str or path-like
         Folder to create (or overwrite) with ``pipeline.json`` and the
         ``.keras`` network files.
@@ -434,8 +480,46 @@ def _unfrozen(est):
     return est.estimator if isinstance(est, FrozenEstimator) else est
 
 
-def _fitted_attributes(est, skip):
-    """Public fitted attributes (``name_``) other than those in ``skip``."""
+def convert(source, path):
+    """Re-save a model folder of an earlier format in the current one.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A bundled model's name or a model folder, of any format :func:`load`
+        reads (folders of formats 1 and 2 are converted while read).
+    path : str or path-like
+        Folder to write, as by :func:`save`.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The folder written: the same predictions, description and metrics,
+        in format :data:`FORMAT_VERSION`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fersk import pretrained
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = pretrained.convert("fer2013_cnn", tmp + "/fer2013_cnn")
+    ...     same = pretrained.info(folder)["metrics"] == pretrained.info("fer2013_cnn")["metrics"]
+    >>> same
+    True
+    """
+    meta = info(source)
+    return save(load(source), path, description=meta["description"], metrics=meta["metrics"])
+
+
+def _saved_params(est):
+    """The parameters stored: ``_saved_params()`` where a class defines it."""
+    own = getattr(est, "_saved_params", None)
+    return est.get_params(deep=False) if own is None else own()
+
+
+def _saved_state(est):
+    """Public fitted attributes, less ``model_`` and the class's derived ones."""
+    skip = {"model_", *getattr(est, "_derived_attributes", ())}
     return {
         k: v for k, v in vars(est).items()
         if k.endswith("_") and not k.startswith("_") and k not in skip
@@ -443,11 +527,11 @@ def _fitted_attributes(est, skip):
 
 
 def _step_entry(step_name, est, folder, stem):
-    """JSON entry of one fitted step; its network, if any, written as ``stem.keras``."""
+    """JSON entry of one fitted estimator; its network, if any, written as
+    ``stem.keras``, those of nested estimators as ``stem.<name>.keras``."""
     import keras
 
     from fersk._keras_base import BaseKerasImageClassifier
-    from fersk.ensemble import CNNEnsembleClassifier
 
     est = _unfrozen(est)
     qualname = f"{type(est).__module__}.{type(est).__qualname__}"
@@ -456,47 +540,18 @@ def _step_entry(step_name, est, folder, stem):
             f"step {step_name!r} is a {qualname}, which pretrained models cannot hold; "
             f"allowed: {list(SAFE_CLASSES)}."
         )
-    if isinstance(est, CNNEnsembleClassifier):
-        return _ensemble_entry(step_name, est, folder, stem)
-    fitted = _fitted_attributes(est, skip={"model_"})
+    if isinstance(est, BaseKerasImageClassifier) and not hasattr(est, "model_"):
+        raise ValueError(f"{stem}: the network is not fitted.")
     entry = {
         "name": step_name,
         "class": qualname,
-        "params": _encode(est.get_params(deep=False), f"{step_name} parameters"),
-        "fitted": _encode(fitted, f"{step_name} fitted attributes"),
+        "params": _encode(_saved_params(est), f"{step_name} parameters", folder, stem),
+        "fitted": _encode(_saved_state(est), f"{step_name} fitted attributes"),
     }
-    if isinstance(est, BaseKerasImageClassifier) and not hasattr(est, "model_"):
-        raise ValueError(f"{stem}: the network is not fitted.")
     if isinstance(getattr(est, "model_", None), keras.Model):
         entry["keras_file"] = f"{stem}.keras"
         _inference_copy(est.model_).save(folder / entry["keras_file"])
     return entry
-
-
-def _ensemble_entry(step_name, ensemble, folder, stem):
-    """The fitted members (dropped ones are not stored) and their weights."""
-    members = []
-    for name, member in zip(ensemble._fitted_names(), ensemble.estimators_):
-        rep = member.named_steps["representation"]
-        members.append({
-            "name": name,
-            "representation": None if rep == "passthrough" else _step_entry(
-                "representation", rep, folder, f"{stem}.{name}.representation"
-            ),
-            "network": _step_entry("network", member.named_steps["network"], folder,
-                                   f"{stem}.{name}"),
-        })
-    params = ensemble.get_params(deep=False)
-    del params["estimators"]
-    params["weights"] = ensemble.weights_.tolist()
-    fitted = _fitted_attributes(ensemble, skip={"estimators_", "named_estimators_"})
-    return {
-        "name": step_name,
-        "class": "fersk.ensemble.CNNEnsembleClassifier",
-        "params": _encode(params, f"{step_name} parameters"),
-        "fitted": _encode(fitted, f"{step_name} fitted attributes"),
-        "members": members,
-    }
 
 
 def _inference_copy(model):
@@ -525,14 +580,21 @@ def _safe_class(qualname):
     return getattr(importlib.import_module(module), cls)
 
 
-def _encode(value, where):
-    """JSON form of parameters and fitted attributes (arrays tagged)."""
+def _encode(value, where, folder=None, stem=None):
+    """JSON form of parameters and fitted attributes (arrays, tuples and
+    estimators tagged); an estimator in a ``(name, estimator)`` pair is
+    stored under ``stem.name``."""
+    if hasattr(value, "get_params") and not isinstance(value, type) and folder is not None:
+        name = stem.rpartition(".")[2]
+        return {"__estimator__": _step_entry(name, value, folder, stem)}
     if isinstance(value, dict):
-        return {str(k): _encode(v, where) for k, v in value.items()}
+        return {str(k): _encode(v, where, folder, stem) for k, v in value.items()}
     if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, where) for v in value]}
+        if value and isinstance(value[0], str):
+            stem = f"{stem}.{value[0]}"
+        return {"__tuple__": [_encode(v, where, folder, stem) for v in value]}
     if isinstance(value, list):
-        return [_encode(v, where) for v in value]
+        return [_encode(v, where, folder, stem) for v in value]
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biuf":
             if value.dtype.kind in "UO" and all(isinstance(v, str) for v in value.ravel()):
@@ -548,13 +610,20 @@ def _encode(value, where):
     raise ValueError(f"{where}: cannot store a {type(value).__name__} ({value!r}) in JSON.")
 
 
-def _decode(value):
+def _decode(value, folder):
+    """Values from their JSON form; nested estimators (parameters only, as
+    ``folder`` is None for fitted attributes) are loaded from ``folder``."""
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [_decode(v, folder) for v in value]
     if not isinstance(value, dict):
         return value
+    if "__estimator__" in value:
+        if folder is None:
+            raise ValueError("pipeline.json: an estimator may only be a parameter.")
+        _check_step(value["__estimator__"], "pipeline.json")
+        return _load_step(value["__estimator__"], folder)
     if "__tuple__" in value:
-        return tuple(_decode(v) for v in value["__tuple__"])
+        return tuple(_decode(v, folder) for v in value["__tuple__"])
     if "__float__" in value:
         return float(value["__float__"])
     if "__ndarray__" in value:
@@ -564,4 +633,4 @@ def _decode(value):
         if not isinstance(dtype, str) or not re.fullmatch(r"[<>|=]?[biuf]\d{0,2}", dtype):
             raise ValueError(f"an array in pipeline.json has the unsupported dtype {dtype!r}.")
         return np.array(value["__ndarray__"], dtype=np.dtype(dtype)).reshape(value["shape"])
-    return {k: _decode(v) for k, v in value.items()}
+    return {k: _decode(v, folder) for k, v in value.items()}

@@ -494,9 +494,10 @@ def ensemble_fer2013(
 ):
     """Join trained models into Levi & Hassner's soft-voting ensemble.
 
-    The members' networks join a :class:`~fersk.CNNEnsembleClassifier` as
-    :class:`~sklearn.frozen.FrozenEstimator` s, each behind its own
-    representation, and are not retrained.
+    Each member joins a :class:`~fersk.CNNEnsembleClassifier` as its model
+    without the FaceCropper: the network as a
+    :class:`~sklearn.frozen.FrozenEstimator`, behind its own representation
+    when it has one (a Pipeline), and is not retrained.
 
     Parameters
     ----------
@@ -537,13 +538,14 @@ def ensemble_fer2013(
     """
     from sklearn.base import clone
     from sklearn.frozen import FrozenEstimator
+    from sklearn.pipeline import Pipeline
 
     from fersk import CNNEnsembleClassifier
 
     X_train, y_train, X_test, y_test = fer2013_splits(
         data, n_test=n_test, seed=seed, load_verbose=load_verbose, cache=cache
     )
-    triples, member_metrics = [], {}
+    pairs, member_metrics = [], {}
     cropper = None
     for member in members:
         meta, pipe = ensemble_member(member)
@@ -554,10 +556,13 @@ def ensemble_fer2013(
                 f"{member}: an ensemble member must be FaceCropper -> [representation] -> "
                 f"network with the first member's FaceCropper; it has {meta['steps']}."
             )
-        representation = clone(pipe.steps[1][1]) if len(pipe.steps) == 3 else None
         if test_time_flip:
             pipe.steps[-1][1].set_params(test_time_flip=True)
-        triples.append((meta["name"], representation, FrozenEstimator(pipe.steps[-1][1])))
+        network = FrozenEstimator(pipe.steps[-1][1])
+        if len(pipe.steps) == 3:
+            (rep_name, representation), (net_name, _) = pipe.steps[1:]
+            network = Pipeline([(rep_name, clone(representation)), (net_name, network)])
+        pairs.append((meta["name"], network))
         recorded = meta["metrics"]
         member_metrics[meta["name"]] = {
             "publictest_accuracy": round(float(pipe[1:].score(X_test, y_test)), 4),
@@ -566,7 +571,7 @@ def ensemble_fer2013(
                                         "learnable_parameters", "init_from") if k in recorded},
         }
     # Only the representations are fitted (MDSMappedLBP: from its parameters).
-    ensemble = CNNEnsembleClassifier(triples, weights=weights).fit(X_train, y_train)
+    ensemble = CNNEnsembleClassifier(pairs, weights=weights).fit(X_train, y_train)
     pipe, metrics = publictest_metrics([("cnnensembleclassifier", ensemble)], X_test, y_test)
     train_seconds = sum(
         m.get("train_seconds", 0) + m.get("init_from", {}).get("train_seconds", 0)
@@ -626,9 +631,7 @@ def ensemble_member(member):
     if name not in named:
         raise ValueError(f"{member}: {model} has no ensemble member {name!r} ({sorted(named)}).")
     sub = named[name]
-    steps = [pipe.steps[0]] + [
-        (step, est) for step, est in sub.steps if not (isinstance(est, str) and est == "passthrough")
-    ]
+    steps = [pipe.steps[0]] + (sub.steps if isinstance(sub, Pipeline) else [("network", sub)])
     recorded = meta["metrics"].get("members", {}).get(name, {})
     return {**meta, "name": name, "description": recorded.get("description", meta["description"]),
             "steps": [(s, f"{type(e).__module__}.{type(e).__qualname__}") for s, e in steps],

@@ -29,8 +29,8 @@ def _lr(**kw):
 
 def _members():
     return [
-        ("raw", None, _lr()),
-        ("scaled", StandardScaler(), _lr(C=0.05)),
+        ("raw", _lr()),
+        ("scaled", make_pipeline(StandardScaler(), _lr(C=0.05))),
     ]
 
 
@@ -60,12 +60,9 @@ def test_sklearn_compatible(estimator, check):
 # ----------------------------------------------------------------------
 # Soft voting
 # ----------------------------------------------------------------------
-def _independent_proba(X, y, representation, estimator, X_test):
+def _independent_proba(X, y, estimator, X_test):
     """A member fitted by hand on the encoded labels, as the ensemble should."""
     classes, y_enc = np.unique(y, return_inverse=True)
-    if representation is not None:
-        representation = clone(representation)
-        X, X_test = representation.fit_transform(X, y_enc), representation.transform(X_test)
     return clone(estimator).fit(X, y_enc).predict_proba(X_test)
 
 
@@ -74,7 +71,7 @@ def test_proba_is_exactly_the_weighted_mean_of_members(blobs, weights):
     X, y = blobs
     members = _members()
     ens = CNNEnsembleClassifier(members, weights=weights).fit(X, y)
-    P = [_independent_proba(X, y, r, e, X) for _, r, e in members]
+    P = [_independent_proba(X, y, e, X) for _, e in members]
     w = np.ones(2) if weights is None else np.asarray(weights, dtype=float)
     expected = (w[0] * P[0] + w[1] * P[1]) / w.sum()
     np.testing.assert_allclose(ens.predict_proba(X), expected, rtol=1e-12, atol=1e-15)
@@ -89,13 +86,13 @@ def test_weights_change_the_result(blobs):
     X, y = blobs
     # Two members that disagree: raw pixels vs. only the last 6 (noise) pixels.
     members = [
-        ("signal", None, _lr()),
-        ("noise", FunctionTransformer(lambda Z: Z[:, -6:]), _lr()),
+        ("signal", _lr()),
+        ("noise", make_pipeline(FunctionTransformer(lambda Z: Z[:, -6:]), _lr())),
     ]
     p_signal = CNNEnsembleClassifier(members, weights=[1, 0]).fit(X, y).predict_proba(X)
     p_noise = CNNEnsembleClassifier(members, weights=[0, 1]).fit(X, y).predict_proba(X)
     p_mix = CNNEnsembleClassifier(members, weights=[1, 3]).fit(X, y).predict_proba(X)
-    np.testing.assert_allclose(p_signal, _independent_proba(X, y, None, _lr(), X))
+    np.testing.assert_allclose(p_signal, _independent_proba(X, y, _lr(), X))
     assert not np.allclose(p_signal, p_noise)
     np.testing.assert_allclose(p_mix, (p_signal + 3 * p_noise) / 4)
     acc = {
@@ -107,14 +104,14 @@ def test_weights_change_the_result(blobs):
 
 def test_drop_member(blobs):
     X, y = blobs
-    members = [("raw", None, _lr()), ("off", StandardScaler(), "drop")]
+    members = [("raw", _lr()), ("off", "drop")]
     ens = CNNEnsembleClassifier(members, weights=[1, 5]).fit(X, y)
     assert len(ens.estimators_) == 1
     assert ens.named_estimators_["off"] == "drop"
     assert ens.named_estimators_["raw"] is ens.estimators_[0]
     np.testing.assert_array_equal(ens.weights_, [1.0])
     np.testing.assert_allclose(
-        ens.predict_proba(X), _independent_proba(X, y, None, _lr(), X), rtol=1e-12
+        ens.predict_proba(X), _independent_proba(X, y, _lr(), X), rtol=1e-12
     )
     # a dropped member's zero weight does not count as "all zero"
     CNNEnsembleClassifier(members, weights=[1, 0]).fit(X, y)
@@ -148,7 +145,7 @@ def test_prefit_members_join_frozen(blobs):
     scaled = make_pipeline(StandardScaler(), _lr(C=0.05)).fit(X, y)
     coef = prefit.coef_.copy()
     ens = CNNEnsembleClassifier(
-        [("a", None, FrozenEstimator(prefit)), ("b", None, FrozenEstimator(scaled))]
+        [("a", FrozenEstimator(prefit)), ("b", FrozenEstimator(scaled))]
     )
     # The labels of fit must be the members' own.
     with pytest.raises(ValueError, match="Member 'a' learned the classes.*not the classes of y"):
@@ -164,15 +161,16 @@ def test_prefit_members_join_frozen(blobs):
 def test_image_batches_and_layout(blobs):
     X, y = blobs
     images = X.reshape(-1, 6, 6)
-    flatten = FunctionTransformer(_flatten)
     members = [
-        ("raw", flatten, _lr()),
-        ("scaled", make_pipeline(FunctionTransformer(_flatten), StandardScaler()), _lr()),
+        ("raw", make_pipeline(FunctionTransformer(_flatten), _lr())),
+        ("scaled", make_pipeline(FunctionTransformer(_flatten), StandardScaler(), _lr())),
     ]
     ens = CNNEnsembleClassifier(members).fit(images, y)
-    assert ens.n_features_in_ == 36 and ens.input_shape_ == (6, 6)
+    # the same attributes as every fersk estimator
+    assert ens.n_features_in_ == 36 and ens.image_shape_ == (6, 6)
+    assert not hasattr(ens, "input_shape_")
     flat_ens = CNNEnsembleClassifier(members).fit(X, y)
-    assert flat_ens.input_shape_ == (36,)
+    assert flat_ens.image_shape_ == (36,)
     np.testing.assert_allclose(ens.predict_proba(images), flat_ens.predict_proba(X))
     with pytest.raises(ValueError, match=r"fitted on samples of shape \(6, 6\)"):
         ens.predict(X)  # flattened rows after fitting on a batch
@@ -194,61 +192,64 @@ def test_verbose_reports_each_member(blobs, capsys):
     X, y = blobs
     CNNEnsembleClassifier(_members(), verbose=1).fit(X, y)
     out = capsys.readouterr().out
-    assert "(1 of 2) fitting member 'raw'" in out
-    assert "(2 of 2) fitting member 'scaled': StandardScaler -> LogisticRegression" in out
-    assert "member 'scaled' fitted in" in out
+    assert "[CNNEnsembleClassifier]" in out
+    assert "(1 of 2) member 'raw'" in out and "(2 of 2) member 'scaled'" in out
+    assert "total=" in out  # the time it took, as scikit-learn's ensembles print it
     CNNEnsembleClassifier(_members()).fit(X, y)
     assert capsys.readouterr().out == ""
 
 
 # ----------------------------------------------------------------------
+# The triples of earlier versions
+# ----------------------------------------------------------------------
+def test_old_triples_are_read_as_pairs(blobs):
+    X, y = blobs
+    old = CNNEnsembleClassifier(
+        [("raw", None, _lr()), ("scaled", StandardScaler(), _lr(C=0.05)),
+         ("off", "passthrough", "drop")],
+        weights=[1, 2, 5],
+    ).fit(X, y)
+    new = CNNEnsembleClassifier(_members() + [("off", "drop")], weights=[1, 2, 5]).fit(X, y)
+    np.testing.assert_allclose(old.predict_proba(X), new.predict_proba(X), rtol=1e-12)
+    raw, scaled = old.estimators_
+    assert isinstance(raw, LogisticRegression)
+    assert [name for name, _ in scaled.steps] == ["representation", "network"]
+    assert old.named_estimators_["off"] == "drop"
+    # clone and cross-validation need nothing more
+    np.testing.assert_allclose(clone(old).fit(X, y).predict_proba(X), old.predict_proba(X))
+    with pytest.raises(ValueError, match="representation of member 'bad' must be a transformer"):
+        CNNEnsembleClassifier([("bad", _lr(), _lr())]).fit(X, y)
+
+
+# ----------------------------------------------------------------------
 # Parameters: get/set, clone, GridSearchCV, persistence
 # ----------------------------------------------------------------------
-def test_get_params_exposes_members_around_the_same_objects():
+def test_get_params_exposes_the_members_themselves():
     members = _members()
     ens = CNNEnsembleClassifier(members)
     params = ens.get_params(deep=True)
-    view = params["scaled"]
-    assert isinstance(view, Pipeline)
-    assert view.named_steps["representation"] is members[1][1]
-    assert view.named_steps["network"] is members[1][2]
-    assert params["raw"].named_steps["representation"] == "passthrough"
-    assert params["raw__representation"] is None
-    assert params["scaled__network"] is members[1][2]
-    assert params["scaled__network__C"] == 0.05
-    assert params["scaled__representation__with_mean"] is True
-    assert not any(k.endswith(("__steps", "__memory")) for k in params)
+    assert params["raw"] is members[0][1] and params["scaled"] is members[1][1]
+    assert params["raw__C"] == 1.0
+    assert params["scaled__logisticregression__C"] == 0.05
+    assert params["scaled__standardscaler__with_mean"] is True
     assert set(ens.get_params(deep=False)) == {"estimators", "weights", "n_jobs", "verbose"}
 
 
-def test_set_params_nested_mutates_members_in_place():
+def test_set_params_nested_and_whole_members():
     members = _members()
     original = list(members)
     ens = CNNEnsembleClassifier(members)
-    ens.set_params(scaled__network__C=7.0, scaled__representation__with_mean=False)
-    assert members[1][2].C == 7.0 and members[1][1].with_mean is False
-    assert ens.get_params()["scaled__network__C"] == 7.0
-
-    # replacing parts builds a new list; the user's list is untouched
+    ens.set_params(scaled__logisticregression__C=7.0, scaled__standardscaler__with_mean=False)
+    assert members[1][1][-1].C == 7.0 and members[1][1][0].with_mean is False
+    # replacing a member builds a new list; the user's list is untouched
     new_lr = _lr(C=3.0)
-    ens.set_params(raw__network=new_lr, raw__representation=StandardScaler())
-    assert ens.estimators[0][2] is new_lr and isinstance(ens.estimators[0][1], StandardScaler)
-    assert members == original
-
-    # whole member: 'drop' keeps the representation; network brings it back
+    ens.set_params(raw=new_lr)
+    assert ens.estimators[0][1] is new_lr and members == original
     ens.set_params(raw="drop")
-    assert ens.estimators[0][2] == "drop" and isinstance(ens.estimators[0][1], StandardScaler)
     assert ens.get_params()["raw"] == "drop"
-    ens.set_params(raw__network=_lr())
-    assert isinstance(ens.estimators[0][2], LogisticRegression)
-    # a (representation, estimator) pair, or the Pipeline view
-    ens.set_params(raw=(None, _lr(C=2.0)))
-    assert ens.estimators[0][1] is None and ens.estimators[0][2].C == 2.0
-    ens.set_params(raw=Pipeline([("representation", "passthrough"), ("network", _lr(C=4.0))]))
-    assert ens.estimators[0][1] == "passthrough" and ens.estimators[0][2].C == 4.0
     # own parameters next to member ones
-    ens.set_params(weights=[1, 2], raw__network__C=9.0)
-    assert ens.weights == [1, 2] and ens.estimators[0][2].C == 9.0
+    ens.set_params(weights=[1, 2], raw=_lr(), raw__C=9.0)
+    assert ens.weights == [1, 2] and ens.estimators[0][1].C == 9.0
 
 
 def test_set_params_round_trip_and_clone(blobs):
@@ -259,29 +260,22 @@ def test_set_params_round_trip_and_clone(blobs):
     assert ens.get_params(deep=True).keys() == deep.keys()
     cloned = clone(ens)
     assert cloned.estimators is not ens.estimators
-    assert cloned.estimators[1][2] is not ens.estimators[1][2]
-    assert cloned.get_params()["scaled__network__C"] == 0.05
-    cloned.set_params(scaled__network__C=1e-3)
-    assert ens.get_params()["scaled__network__C"] == 0.05
+    assert cloned.estimators[1][1] is not ens.estimators[1][1]
+    cloned.set_params(scaled__logisticregression__C=1e-3)
+    assert ens.get_params()["scaled__logisticregression__C"] == 0.05
     np.testing.assert_allclose(
         clone(ens).fit(X, y).predict_proba(X), ens.fit(X, y).predict_proba(X)
     )
     # fit does not touch the parameters (members are cloned)
-    assert not hasattr(ens.estimators[0][2], "coef_")
+    assert not hasattr(ens.estimators[0][1], "coef_")
 
 
 def test_set_params_errors():
     ens = CNNEnsembleClassifier(_members())
-    with pytest.raises(ValueError, match="Invalid parameter 'raw__foo'"):
+    with pytest.raises(ValueError, match="Invalid parameter"):
         ens.set_params(raw__foo=1)
     with pytest.raises(ValueError, match="Invalid parameter"):
-        ens.set_params(raw__network__not_a_param=1)
-    with pytest.raises(ValueError, match="representation of member 'raw' is None"):
-        ens.set_params(raw__representation__with_mean=False)
-    with pytest.raises(ValueError, match="raw__network="):
-        ens.set_params(raw=_lr())
-    with pytest.raises(ValueError, match="steps 'representation' and 'network'"):
-        ens.set_params(raw=make_pipeline(StandardScaler(), _lr()))
+        ens.set_params(scaled__logisticregression__not_a_param=1)
     with pytest.raises(ValueError, match="Invalid parameter 'nobody'"):
         ens.set_params(nobody=1)
 
@@ -291,30 +285,31 @@ def test_grid_search_over_nested_params(blobs):
     ens = CNNEnsembleClassifier(_members())
     test_fold = np.where(np.arange(len(y)) % 3 == 0, 0, -1)  # one predefined split
     grid = {
-        "raw__network__C": [1e-4, 1.0],
-        "scaled": ["drop", (StandardScaler(), _lr())],
+        "raw__C": [1e-4, 1.0],
+        "scaled": ["drop", make_pipeline(StandardScaler(), _lr())],
     }
     search = GridSearchCV(ens, grid, cv=PredefinedSplit(test_fold)).fit(X, y)
     scores = search.cv_results_["mean_test_score"]
     assert len(scores) == 4 and len(set(np.round(scores, 6))) > 1
     best = search.best_estimator_
-    assert best.estimators[0][2].C == search.best_params_["raw__network__C"]
-    assert best.estimators[0][2] is not ens.estimators[0][2]
-    assert ens.estimators[0][2].C == 1.0  # the template is not modified
+    assert best.estimators[0][1].C == search.best_params_["raw__C"]
+    assert best.estimators[0][1] is not ens.estimators[0][1]
+    assert ens.estimators[0][1].C == 1.0  # the template is not modified
     # C=1e-4 shrinks the raw member to near-uniform probabilities: worse
-    by_c = dict(zip(search.cv_results_["param_raw__network__C"], scores))
-    assert search.best_params_["raw__network__C"] == 1.0 or by_c[1.0] >= by_c[1e-4]
+    by_c = dict(zip(search.cv_results_["param_raw__C"], scores))
+    assert search.best_params_["raw__C"] == 1.0 or by_c[1.0] >= by_c[1e-4]
     # the ensemble inside a Pipeline: keys nest one level further
     pipe = Pipeline([("ens", CNNEnsembleClassifier(_members()))])
-    pipe.set_params(ens__raw__network__C=0.5)
-    assert pipe.named_steps["ens"].estimators[0][2].C == 0.5
+    pipe.set_params(ens__raw__C=0.5)
+    assert pipe.named_steps["ens"].estimators[0][1].C == 0.5
 
 
 @pytest.mark.parametrize("dump", ["pickle", "joblib"])
 def test_persistence_round_trip(blobs, tmp_path, dump):
     X, y = blobs
     ens = CNNEnsembleClassifier(
-        [("raw", FunctionTransformer(_flatten), _lr()), ("scaled", StandardScaler(), _lr())],
+        [("raw", make_pipeline(FunctionTransformer(_flatten), _lr())),
+         ("scaled", make_pipeline(StandardScaler(), _lr()))],
         weights=[1, 2],
     ).fit(X, y)
     path = tmp_path / "ens.bin"
@@ -340,21 +335,20 @@ def test_html_repr_shows_members():
     "kwargs, match",
     [
         ({"estimators": []}, "non-empty"),
-        ({"estimators": [("raw", _lr())]}, "entry 0"),
-        ({"estimators": [(1, None, _lr())]}, "names in estimators must be strings"),
-        ({"estimators": [("a", None, _lr()), ("a", None, _lr())]}, "not unique"),
-        ({"estimators": [("a__b", None, _lr())]}, "must not contain __"),
-        ({"estimators": [("weights", None, _lr())]}, "conflict with constructor"),
-        ({"estimators": [("a", None, "drop")]}, "at least one"),
-        ({"estimators": [("a", None, SVC())]}, "must be a classifier with predict_proba"),
-        ({"estimators": [("a", _lr(), _lr())]}, "must be a transformer"),
+        ({"estimators": [("raw",)]}, "entry 0"),
+        ({"estimators": [(1, _lr())]}, "names must be strings"),
+        ({"estimators": [("a", _lr()), ("a", _lr())]}, "not unique"),
+        ({"estimators": [("a__b", _lr())]}, "must not contain __"),
+        ({"estimators": [("weights", _lr())]}, "conflict with constructor"),
+        ({"estimators": [("a", "drop")]}, "at least one"),
+        ({"estimators": [("a", SVC())]}, "must be a classifier with predict_proba"),
         ({"estimators": _members(), "weights": [1]}, "one number per member"),
         ({"estimators": _members(), "weights": [1, -1]}, "non-negative"),
         ({"estimators": _members(), "weights": [1, np.nan]}, "finite"),
         ({"estimators": _members(), "weights": [0, 0]}, "all zero"),
         ({"estimators": _members(), "weights": ["a", "b"]}, "must be numbers"),
         ({"estimators": _members(), "n_jobs": "two"}, "n_jobs"),
-        ({"estimators": (("a", None, _lr()),)}, "'estimators' parameter"),
+        ({"estimators": (("a", _lr()),)}, "'estimators' parameter"),
     ],
 )
 def test_bad_parameters(blobs, kwargs, match):
@@ -365,7 +359,7 @@ def test_bad_parameters(blobs, kwargs, match):
 
 def test_class_instead_of_instance(blobs):
     with pytest.raises(TypeError, match=r"pass an instance \(LogisticRegression\(\)\)"):
-        CNNEnsembleClassifier([("a", None, LogisticRegression)]).fit(*blobs)
+        CNNEnsembleClassifier([("a", LogisticRegression)]).fit(*blobs)
 
 
 def test_bad_input(blobs):
@@ -406,8 +400,8 @@ def test_real_faces_lbp_and_raw_members(fer_train_small, fer_small):
     X_test, y_test, _ = fer_small  # 140 PublicTest faces
     ens = CNNEnsembleClassifier(
         [
-            ("lbp", make_pipeline(LBPHistogram(grid=(4, 4)), StandardScaler()), _lr(C=0.01)),
-            ("raw", make_pipeline(FunctionTransformer(_flatten), StandardScaler()), _lr(C=1e-3)),
+            ("lbp", make_pipeline(LBPHistogram(grid=(4, 4)), StandardScaler(), _lr(C=0.01))),
+            ("raw", make_pipeline(FunctionTransformer(_flatten), StandardScaler(), _lr(C=1e-3))),
         ],
     ).fit(X_train, y_train)
     np.testing.assert_array_equal(ens.classes_, np.arange(7))
@@ -443,16 +437,16 @@ def test_cnn_members_on_raw_and_mapped_lbp(fer_train_small, fer_small, tmp_path)
         )
 
     ens = CNNEnsembleClassifier(
-        [("raw", None, cnn()), ("mapped", MDSMappedLBP(random_state=0), cnn())]
+        [("raw", cnn()), ("mapped", make_pipeline(MDSMappedLBP(random_state=0), cnn()))]
     )
-    ens.set_params(mapped__network__epochs=1, mapped__representation__n_components=3)
+    ens.set_params(mapped__cnnclassifier__epochs=1, mapped__mdsmappedlbp__n_components=3)
     ens.fit(X_train, y_train)
     proba = ens.predict_proba(X_test)
     assert proba.shape == (len(X_test), 7)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     members = [m.predict_proba(X_test) for m in ens.estimators_]
     np.testing.assert_allclose(proba, (members[0] + members[1]) / 2, rtol=1e-6)
-    assert ens.estimators_[1].named_steps["network"].n_features_in_ == 48 * 48 * 3
+    assert ens.estimators_[1].named_steps["cnnclassifier"].n_features_in_ == 48 * 48 * 3
     # the Keras members travel with the ensemble
     joblib.dump(ens, tmp_path / "cnn_ensemble.joblib")
     loaded = joblib.load(tmp_path / "cnn_ensemble.joblib")

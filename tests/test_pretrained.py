@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 from skimage import data
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 
 from fersk import (
     CNNClassifier, CNNEnsembleClassifier, FaceCropper, LBCNNClassifier, MDSMappedLBP, pretrained,
@@ -40,6 +40,12 @@ def test_round_trip_is_exact_with_fitted_arrays_and_custom_layers(mapped_lbcnn, 
     np.testing.assert_array_equal(loaded.predict(X), mapped_lbcnn.predict(X))
     mds = loaded.named_steps["mdsmappedlbp"]
     np.testing.assert_array_equal(mds.embedding_, mapped_lbcnn.named_steps["mdsmappedlbp"].embedding_)
+    # Derivable state is not stored, but recomputed at load.
+    stored = json.loads((folder / "pipeline.json").read_text())["steps"][1]["fitted"]
+    assert "code_distances_" not in stored and "embedding_" in stored
+    np.testing.assert_array_equal(
+        mds.code_distances_, mapped_lbcnn.named_steps["mdsmappedlbp"].code_distances_
+    )
     assert loaded.classes_.tolist() == ["fear", "happy", "sad"]
     meta = pretrained.info(folder)
     assert meta["description"] == "toy" and meta["metrics"] == {"a": 1}
@@ -110,9 +116,11 @@ def ensemble_pipe(toy_data, mapped_lbcnn):
                         random_state=0).fit(X, y)
     ensemble = CNNEnsembleClassifier(
         [
-            ("raw", None, FrozenEstimator(raw)),
-            ("mapped_lbp", MDSMappedLBP(random_state=0),
-             FrozenEstimator(mapped_lbcnn.named_steps["lbcnnclassifier"])),
+            ("raw", FrozenEstimator(raw)),
+            ("mapped_lbp", Pipeline([
+                ("mdsmappedlbp", MDSMappedLBP(random_state=0)),
+                ("network", FrozenEstimator(mapped_lbcnn.named_steps["lbcnnclassifier"])),
+            ])),
         ],
         weights=[2, 1],
     )
@@ -136,17 +144,20 @@ def test_ensemble_round_trip(ensemble_pipe, mapped_lbcnn, toy_data, tmp_path):
     np.testing.assert_array_equal(again.weights_, [2.0, 1.0])
     assert again.get_params()["weights"] == [2.0, 1.0]
     assert again.classes_.tolist() == ["fear", "happy", "sad"]
-    assert isinstance(again.estimators[1][1], MDSMappedLBP)
-    assert isinstance(again.estimators[0][2], CNNClassifier)  # stored unfrozen
+    assert isinstance(again.estimators[1][1][0], MDSMappedLBP)
+    assert isinstance(again.estimators[0][1], CNNClassifier)  # stored unfrozen
+    assert again.estimators_[0] is again.estimators[0][1]  # derived at load
     assert sorted(p.name for p in folder.iterdir()) == [
-        "cnnensembleclassifier.mapped_lbp.keras", "cnnensembleclassifier.raw.keras",
-        "pipeline.json",
+        "cnnensembleclassifier.mapped_lbp.network.keras",
+        "cnnensembleclassifier.raw.keras", "pipeline.json",
     ]
-    assert json.loads((folder / "pipeline.json").read_text())["format_version"] == 2
+    stored = json.loads((folder / "pipeline.json").read_text())
+    assert stored["format_version"] == pretrained.FORMAT_VERSION == 3
+    assert set(stored["steps"][1]["fitted"]) == {"classes_", "n_features_in_", "image_shape_"}
     # A loaded ensemble is an ordinary estimator: clone and refit work.
     from sklearn.base import clone
 
-    refit = clone(again).set_params(raw__network__epochs=1).fit(X, y)
+    refit = clone(again).set_params(raw__epochs=1).fit(X, y)
     assert refit.predict_proba(X).shape == (len(X), 3)
 
 
@@ -154,26 +165,28 @@ def test_ensemble_keeps_only_fitted_members(toy_data, tmp_path):
     X, y = toy_data
     tiny = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0)
     ensemble = CNNEnsembleClassifier(
-        [("a", None, tiny), ("gone", None, "drop"), ("b", MDSMappedLBP(random_state=0), tiny)],
+        [("a", tiny), ("gone", "drop"), ("b", make_pipeline(MDSMappedLBP(random_state=0), tiny))],
         weights=[1, 5, 3],
     )
     pipe = make_pipeline(ensemble).fit(X, y)
     loaded = pretrained.load(pretrained.save(pipe, tmp_path / "e"))
     np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
-    assert list(loaded[-1].named_estimators_) == ["a", "b"]
-    assert loaded[-1].weights == [1.0, 3.0]
+    assert dict(loaded[-1].named_estimators_)["gone"] == "drop"  # kept, as in the parameters
+    assert list(loaded[-1].named_estimators_) == ["a", "gone", "b"]
+    assert loaded[-1].weights == [1, 5, 3]
+    np.testing.assert_array_equal(loaded[-1].weights_, [1.0, 3.0])
 
 
 def test_ensemble_members_must_be_storable(toy_data, tmp_path):
     from sklearn.linear_model import LogisticRegression
 
     X, y = toy_data
-    ensemble = CNNEnsembleClassifier([("lr", None, LogisticRegression())])
+    ensemble = CNNEnsembleClassifier([("lr", LogisticRegression())])
     pipe = make_pipeline(ensemble).fit(X.reshape(len(X), -1), y)
     with pytest.raises(ValueError, match="LogisticRegression.*cannot hold"):
         pretrained.save(pipe, tmp_path / "x")
     with pytest.raises(ValueError, match="fitted CNNEnsembleClassifier"):
-        pretrained.save(make_pipeline(CNNEnsembleClassifier([("a", None, CNNClassifier())])),
+        pretrained.save(make_pipeline(CNNEnsembleClassifier([("a", CNNClassifier())])),
                         tmp_path / "y")
 
 
@@ -243,8 +256,8 @@ def test_bundled_ensemble_is_levi_hassner(fer_small):
     ensemble = model[-1]
     assert isinstance(ensemble, CNNEnsembleClassifier)
     raw, lbp = ensemble.estimators_
-    assert raw[0] == "passthrough" and isinstance(lbp[0], MDSMappedLBP)
-    assert raw[-1].test_time_flip and lbp[-1].test_time_flip
+    assert isinstance(raw, CNNClassifier) and isinstance(lbp[0], MDSMappedLBP)
+    assert raw.test_time_flip and lbp[-1].test_time_flip
     np.testing.assert_array_equal(ensemble.weights_, metrics["weights"])
 
     X, y = fer_small[:2]
@@ -294,3 +307,33 @@ def test_pixel_rule_same_answer_for_every_dtype_of_a_photo():
         model.predict_proba(photo)
     with pytest.raises(ValueError, match="outside 0..255"):
         model.predict_proba([photo.astype(np.int64) * 4])
+
+
+# ------------------------------------------------------- earlier formats
+
+
+@pytest.mark.parametrize("name", ["fer2013_cnn", "fer2013_ensemble"])
+def test_earlier_formats_load_and_convert(name, tmp_path):
+    """fer2013_cnn is format 1, fer2013_ensemble format 2: both load as they
+    are (converted while read); convert() re-saves them in format 3 with the
+    same predictions, description and metrics."""
+    bundled = pretrained.MODELS_DIR / name
+    assert json.loads((bundled / "pipeline.json").read_text())["format_version"] < 3
+    X = np.random.default_rng(1).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    before = pretrained.load(name).set_params(facecropper__detector=None).predict_proba(X)
+    folder = pretrained.convert(name, tmp_path / name)
+    after = pretrained.load(folder).set_params(facecropper__detector=None).predict_proba(X)
+    np.testing.assert_array_equal(after, before)
+    old, new = pretrained.info(name), pretrained.info(folder)
+    assert new["description"] == old["description"] and new["metrics"] == old["metrics"]
+    assert new["steps"] == old["steps"] and new["classes"] == old["classes"]
+    text = (folder / "pipeline.json").read_text()
+    assert json.loads(text)["format_version"] == pretrained.FORMAT_VERSION
+    steps = json.dumps(json.loads(text)["steps"])
+    assert "code_distances_" not in steps and '"members"' not in steps
+    if name == "fer2013_ensemble":
+        # the 256x256 code distances made the old file about 1 MB
+        assert len(text) < 100_000 < (bundled / "pipeline.json").stat().st_size
+        members = pretrained.load(folder)[-1].named_estimators_
+        assert list(members) == ["fer2013_cnn", "fer2013_mapped_lbp"]
+        assert [s for s, _ in members["fer2013_mapped_lbp"].steps] == ["representation", "network"]
