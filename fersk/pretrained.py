@@ -408,7 +408,8 @@ def save(pipeline, path, *, description="", metrics=None):
         :func:`convert`).
     path : str or path-like
         Folder to create (or overwrite) with ``pipeline.json`` and the
-        ``.keras`` network files.
+        ``.keras`` network files; network files that the folder's previous
+        ``pipeline.json`` named and the new one does not are removed.
     description : str, default=""
         One line on what the model is.
     metrics : dict or None, default=None
@@ -457,6 +458,10 @@ def save(pipeline, path, *, description="", metrics=None):
         )
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    try:  # the networks of a model saved here before (re-saved in place)
+        before = _keras_files(json.loads((path / "pipeline.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, RecursionError):
+        before = set()
     steps = [_step_entry(name, est, path, name) for name, est in pipeline.steps]
     classes = network.classes_.tolist()
     spec = {
@@ -469,7 +474,22 @@ def save(pipeline, path, *, description="", metrics=None):
         "metrics": metrics or {},
     }
     (path / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
+    for stale in before - _keras_files(spec):
+        try:
+            _keras_path(path, stale).unlink()
+        except ValueError:  # not a .keras file inside the folder, or gone
+            pass
     return path
+
+
+def _keras_files(node):
+    """The ``keras_file`` names in a ``pipeline.json`` document."""
+    if isinstance(node, dict):
+        own = {node["keras_file"]} if isinstance(node.get("keras_file"), str) else set()
+        return own.union(*(_keras_files(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_keras_files(value) for value in node))
+    return set()
 
 
 def _unfrozen(est):

@@ -1,6 +1,7 @@
 """Pretrained-model folders: safe save/load round trips and the bundled model."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -337,3 +338,18 @@ def test_earlier_formats_load_and_convert(name, tmp_path):
         members = pretrained.load(folder)[-1].named_estimators_
         assert list(members) == ["fer2013_cnn", "fer2013_mapped_lbp"]
         assert [s for s, _ in members["fer2013_mapped_lbp"].steps] == ["representation", "network"]
+        # Re-saved in place (how the bundled folders are converted): the
+        # network file of the old layout is removed, nothing else.
+        (folder / "notes.keras.txt").write_text("kept")
+        stale = folder / "cnnensembleclassifier.fer2013_mapped_lbp.keras"
+        shutil.copy(bundled / stale.name, stale)
+        spec = json.loads((bundled / "pipeline.json").read_text())
+        (folder / "pipeline.json").write_text(json.dumps(spec))
+        pretrained.convert(folder, folder)
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "cnnensembleclassifier.fer2013_cnn.keras",
+            "cnnensembleclassifier.fer2013_mapped_lbp.network.keras",
+            "notes.keras.txt", "pipeline.json",
+        ]
+        again = pretrained.load(folder).set_params(facecropper__detector=None)
+        np.testing.assert_array_equal(again.predict_proba(X), before)
