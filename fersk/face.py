@@ -7,18 +7,24 @@ input and in order, as a scikit-learn transformer, so that
 ``make_pipeline(FaceCropper(), LBPHistogram(), LinearSVC())`` works on raw
 photographs.
 
-The default detector needs nothing beyond scikit-image: its multi-block LBP
-frontal-face cascade (:class:`skimage.feature.Cascade` with
-:func:`skimage.data.lbp_frontal_face_cascade_filename`).  OpenCV's Haar
-cascades (with an eye cascade for alignment) and the MTCNN network (with
-eye keypoints) are used when installed, and any callable can be a detector.
+The default detector is the MTCNN network of the ``mtcnn`` package (a
+dependency of fersk; its weights ship in the wheel and it runs on the
+TensorFlow fersk uses), with eye keypoints for alignment: on web photos it
+finds far more faces than the cascades, and as fast (benchmarks/RESULTS.md).
+scikit-image's multi-block LBP frontal-face cascade
+(:class:`skimage.feature.Cascade` with
+:func:`skimage.data.lbp_frontal_face_cascade_filename`, no TensorFlow) and
+OpenCV's Haar cascades (with an eye cascade for alignment, when installed)
+are the alternatives, and any callable can be a detector.
 """
 
+import contextlib
 import functools
 import math
 import numbers
 import os
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -54,6 +60,9 @@ _CASCADE_MAX_SIDE = 1024
 _BIG_PIXELS = 1 << 22
 # Images per task: small enough for progress reports and load balancing.
 _MAX_CHUNK = 64
+# Most pixels (of the searched copies) sent to MTCNN in one batch: the
+# pyramid's float32 tensors and first activations stay near 100 MB.
+_MTCNN_BATCH_PIXELS = 1 << 21
 
 
 class NoFaceWarning(UserWarning):
@@ -291,13 +300,29 @@ def _opencv_eyes(eye_cascade, g, r, c, h, w):
     )
 
 
-def _detect_mtcnn(image, cfg):
-    model = _mtcnn_model()
+@dataclass(frozen=True)
+class _MtcnnSearch:
+    """The copy of one photo that MTCNN searches, and how it maps back."""
+
+    rgb: Any  # uint8 (h, w, 3): the photo, or its reduced copy
+    scale: float  # the copy's pixels per photo pixel (at most 1)
+    side: int  # smallest face kept, in the photo's pixels
+    min_face: float  # mtcnn's min_face_size, in the copy's pixels
+
+    @property
+    def key(self):
+        """Searches of one key can go to MTCNN together (one batch)."""
+        return self.rgb.shape, self.min_face
+
+
+def _mtcnn_search(image, cfg):
+    """What MTCNN searches in ``image``: an :class:`_MtcnnSearch`, or None
+    when no face of the smallest size asked for fits the image."""
     h, w = image.shape[:2]
     short = min(h, w)
     side = _min_side(cfg, short, "mtcnn")
     if side > short:
-        return []
+        return None
     # Large photos are searched on a copy at most _MTCNN_MAX_SIDE pixels
     # long (the pyramid's cost grows with the area), unless that would
     # shrink the smallest face searched for below 20 pixels; boxes and
@@ -307,13 +332,77 @@ def _detect_mtcnn(image, cfg):
     if small.ndim == 2:  # grey photos: stretched to 0..255, repeated as RGB
         rgb = np.stack([_to_uint8(small.astype(np.float64))] * 3, axis=-1)
     else:
-        rgb = small
+        rgb = np.ascontiguousarray(small)
     # mtcnn 1.0 sizes its image pyramid as if min_face_size were at most 20
     # and fails (empty convolution) beyond it: search from 20 pixels and
     # drop the faces smaller than asked.
-    found = model.detect_faces(
-        rgb, min_face_size=min(max(_MIN_SIDE["mtcnn"], side * scale), _MTCNN_MAX_MIN_FACE)
-    )
+    min_face = min(max(_MIN_SIDE["mtcnn"], side * scale), _MTCNN_MAX_MIN_FACE)
+    return _MtcnnSearch(rgb, scale, side, min_face)
+
+
+def _stable_sort_by_scores(tensor, scores, ascending=True):
+    """mtcnn's ``sort_by_scores``, with equal scores kept in their order."""
+    return tensor[np.argsort(scores if ascending else -scores, kind="stable")]
+
+
+_MTCNN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _stable_mtcnn_sort():
+    """Run mtcnn with a stable sort of its boxes by score.
+
+    mtcnn 1.0 sorts the boxes of a whole batch by score with NumPy's
+    default (unstable) sort before each non-maximum suppression.  Equal
+    scores are common (PNet's face probability saturates at 1.0 in
+    float32), so which of two tied boxes survives depended on the other
+    images of the batch: 4 of 61 web photos sent in batches of their size
+    got other boxes than alone.  With a stable sort each image's boxes
+    keep the order they have alone, so a batch gives every image exactly
+    what a call on that image alone gives.  The sort is swapped in for
+    fersk's calls only (under a lock), not for other users of mtcnn.
+    """
+    from mtcnn.utils import bboxes
+
+    with _MTCNN_LOCK:
+        saved = bboxes.sort_by_scores
+        bboxes.sort_by_scores = _stable_sort_by_scores
+        try:
+            yield
+        finally:
+            bboxes.sort_by_scores = saved
+
+
+@functools.lru_cache(maxsize=None)
+def _mtcnn_batches_are_exact():
+    """Whether the installed mtcnn has the sort :func:`_stable_mtcnn_sort`
+    replaces (mtcnn 1.0); other versions get one image per call."""
+    try:
+        from mtcnn.utils import bboxes
+    except ImportError:
+        return False
+    return callable(getattr(bboxes, "sort_by_scores", None))
+
+
+def _detect_mtcnn_batch(searches):
+    """MTCNN on searches of one key (same copy shape and ``min_face``), in
+    one call: the faces of each, in the photo's pixels."""
+    model = _mtcnn_model()
+    if _mtcnn_batches_are_exact():
+        with _stable_mtcnn_sort():
+            found = model.detect_faces(
+                [s.rgb for s in searches], min_face_size=searches[0].min_face
+            )
+    else:
+        found = [
+            model.detect_faces([s.rgb], min_face_size=s.min_face)[0] for s in searches
+        ]
+    return [_mtcnn_faces(f, s) for f, s in zip(found, searches)]
+
+
+def _mtcnn_faces(found, search):
+    """mtcnn's faces of one copy as fersk's faces in the photo's pixels."""
+    scale = search.scale
     faces = []
     for d in found:
         x, y, fw, fh = (float(v) / scale for v in d["box"])
@@ -325,9 +414,14 @@ def _detect_mtcnn(image, cfg):
                 (float(p[1]) / scale, float(p[0]) / scale)
                 for p in (kp["left_eye"], kp["right_eye"])
             )
-        if fw > 0 and fh > 0 and max(fw, fh) >= side:
+        if fw > 0 and fh > 0 and max(fw, fh) >= search.side:
             faces.append((y, x, fh, fw, eyes, float(d.get("confidence", np.nan))))
     return faces
+
+
+def _detect_mtcnn(image, cfg):
+    search = _mtcnn_search(image, cfg)
+    return [] if search is None else _detect_mtcnn_batch([search])[0]
 
 
 def _detect_callable(detector, image, index):
@@ -558,21 +652,27 @@ def _is_precropped(image, cfg):
     )
 
 
-def _find_faces(item, index, cfg):
-    """Read one image and detect its faces, largest first: (image, faces).
+def _load(item, index):
+    """One input image as read: uint8, grey or RGB (alpha dropped).
 
-    The image is kept as read (uint8, grey or RGB): detectors search their
-    own reduced copies and crops convert only what they cut out, so a large
-    photo is never held as a float image.
+    Detectors search their own reduced copies and crops convert only what
+    they cut out, so a large photo is never held as a float image.
     """
-    if _is_path(item):
-        image = _read_file(item, index)
-    else:
-        image = item
+    image = _read_file(item, index) if _is_path(item) else item
     if image.ndim == 3:
         image = image[..., 0] if image.shape[-1] == 1 else image[..., :3]
-    h, w = image.shape[:2]
+    return image
 
+
+def _largest_first(faces):
+    """Faces largest first (the face transform crops), ties in detection order."""
+    order = sorted(range(len(faces)), key=lambda k: (-faces[k][2] * faces[k][3], k))
+    return [faces[k] for k in order]
+
+
+def _find_faces(image, index, cfg):
+    """The faces of one image as read, largest first."""
+    h, w = image.shape[:2]
     if _is_precropped(image, cfg):
         faces = [(0, 0, h, w, None, None)]
     elif cfg.detector == "skimage":
@@ -583,9 +683,7 @@ def _find_faces(item, index, cfg):
         faces = _detect_mtcnn(image, cfg)
     else:
         faces = _detect_callable(cfg.detector, image, index)
-    # Largest first (the face transform crops), ties in detection order.
-    order = sorted(range(len(faces)), key=lambda k: (-faces[k][2] * faces[k][3], k))
-    return image, [faces[k] for k in order]
+    return _largest_first(faces)
 
 
 def _face_record(face):
@@ -638,13 +736,12 @@ def _crop_face(image, face, cfg):
     return _as_output(patch, cfg), angle
 
 
-def _detect_one(item, index, cfg):
-    return [_face_record(face) for face in _find_faces(item, index, cfg)[1]]
+def _detect_one(image, faces, item, index, cfg):
+    return [_face_record(face) for face in faces]
 
 
-def _crop_every_face(item, index, cfg):
+def _crop_every_face(image, faces, item, index, cfg):
     """Every face of one image: a list of (crop, record)."""
-    image, faces = _find_faces(item, index, cfg)
     out = []
     for k, face in enumerate(faces):
         crop, angle = _crop_face(image, face, cfg)
@@ -653,9 +750,8 @@ def _crop_every_face(item, index, cfg):
     return out
 
 
-def _crop_one(item, index, cfg):
+def _crop_one(image, faces, item, index, cfg):
     """Crop one image; return (crop, box, n_faces, angle_degrees)."""
-    image, faces = _find_faces(item, index, cfg)
     if faces:
         crop, angle = _crop_face(image, faces[0], cfg)
         return crop, tuple(float(v) for v in faces[0][:4]), len(faces), angle
@@ -684,7 +780,59 @@ def _crop_one(item, index, cfg):
 
 
 def _chunk(func, items, start, cfg):
-    return [func(item, start + k, cfg) for k, item in enumerate(items)]
+    """``func(image, faces, item, index, cfg)`` for each item, in order.
+
+    With MTCNN, images whose searched copies have the same shape (and
+    smallest face) go to its networks together, in batches of at most
+    _MTCNN_BATCH_PIXELS pixels: one call per network and pyramid level
+    instead of one per image, the same faces (see
+    :func:`_stable_mtcnn_sort`).  A large photo read from a file is
+    searched and cropped at once, alone, so that at most one such photo is
+    held at a time.  Results, and the first error, come in input order.
+    """
+    out = [None] * len(items)
+    pending = []  # (k, image, search): searched later, in batches
+    pending_pixels = 0
+
+    def flush():
+        nonlocal pending_pixels
+        groups = {}
+        for entry in pending:
+            groups.setdefault(entry[2].key, []).append(entry)
+        faces = {}
+        for group in groups.values():
+            for (k, _, _), found in zip(group, _detect_mtcnn_batch([e[2] for e in group])):
+                faces[k] = _largest_first(found)
+        for k, image, _ in pending:  # in input order
+            out[k] = func(image, faces[k], items[k], start + k, cfg)
+        pending.clear()
+        pending_pixels = 0
+
+    for k, item in enumerate(items):
+        index = start + k
+        image = _load(item, index)
+        if cfg.detector == "mtcnn" and not _is_precropped(image, cfg):
+            search = _mtcnn_search(image, cfg)
+            if search is None:
+                faces = []
+            elif not _is_path(item) or search.scale == 1.0:
+                # an array (held anyway) or a photo no larger than its copy
+                pending.append((k, image, search))
+                pending_pixels += search.rgb.shape[0] * search.rgb.shape[1]
+                if pending_pixels >= _MTCNN_BATCH_PIXELS:
+                    flush()
+                continue
+            else:
+                faces = _largest_first(_detect_mtcnn_batch([search])[0])
+        else:
+            faces = _find_faces(image, index, cfg)
+        try:
+            out[k] = func(image, faces, item, index, cfg)
+        except ValueError:
+            flush()  # an earlier image's error comes first
+            raise
+    flush()
+    return out
 
 
 def _detector_name(detector):
@@ -704,21 +852,23 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    detector : {'skimage', 'opencv', 'mtcnn'}, callable or None, \
-            default='skimage'
+    detector : {'mtcnn', 'skimage', 'opencv'}, callable or None, \
+            default='mtcnn'
         Face detector.
 
+        - 'mtcnn': the MTCNN network of the ``mtcnn`` package (a dependency
+          of fersk; its weights ship in the wheel), run on the CPU, with eye
+          keypoints for alignment and a confidence per face.  Built once
+          per process; images whose searched copies have the same size go
+          through its networks together (see Notes).
         - 'skimage': scikit-image's multi-block LBP frontal-face cascade
-          (:class:`skimage.feature.Cascade`), nothing extra to install.
-          It gives no landmarks, so ``align=True`` is refused.
+          (:class:`skimage.feature.Cascade`), without TensorFlow.  It gives
+          no landmarks, so ``align=True`` is refused.
         - 'opencv': OpenCV's Haar cascade ``haarcascade_frontalface_default``
           on the histogram-equalised grey image, and ``haarcascade_eye`` in
           the upper part of the face for alignment.  Needs OpenCV 4
           (``pip install 'opencv-python-headless<5'``; OpenCV 5 dropped the
           cascades).
-        - 'mtcnn': the MTCNN network of the ``mtcnn`` package (its weights
-          ship in the wheel; ``pip install mtcnn``), run on the CPU, with
-          eye keypoints for alignment.
         - a callable ``detector(image) -> list of faces``: ``image`` is one
           input image as given (``(h, w)`` grey or ``(h, w, 3)`` RGB, alpha
           dropped, its own dtype); each face is ``(row, col, height, width)``
@@ -733,12 +883,13 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         Output ``(height, width)``; an int means a square.
     margin : float, default=0.0
         Fraction of the face box added on each side (0.1 makes the crop 20%
-        larger; negative values, above -0.5, crop tighter).  With the
-        default detector, 0 frames faces as FER-2013 does (see Notes).
+        larger; negative values, above -0.5, crop tighter).  0 frames
+        faces best for networks trained on FER-2013, with MTCNN's boxes on
+        web photos and with the cascade's on FER faces (see Notes).
         Parts of the crop outside the image repeat the edge pixels.
     align : bool, default=False
         Rotate each crop about the face centre so that the eyes are level.
-        Needs eye landmarks: 'opencv', 'mtcnn', or a callable that returns
+        Needs eye landmarks: 'mtcnn', 'opencv', or a callable that returns
         them; refused for 'skimage' and None.  A face whose eyes are not
         found is cropped unrotated (its angle in :meth:`crop`'s info is NaN).
     color : bool, default=False
@@ -788,7 +939,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         flattened rows; None means square grey images.  One entry may be -1.
     n_jobs : int, default=None
         Processes (joblib) over chunks of images; None means 1, -1 all cores.
-        Results do not depend on it.
+        Results do not depend on it (MTCNN's confidences up to their last
+        float32 digit, see Notes).
     verbose : int, default=0
         When positive, progress (images done, images without a face,
         elapsed time) is printed to stderr after each chunk of images.
@@ -805,7 +957,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     See Also
     --------
-    skimage.feature.Cascade : The default detector.
+    mtcnn.MTCNN : The default detector.
+    skimage.feature.Cascade : The cascade of ``detector='skimage'``.
     LBPHistogram : LBP descriptors of the crops.
 
     Notes
@@ -836,26 +989,40 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     it a ValueError.  Crops are uint8 (the resized values rounded), the
     values the bundled networks were trained on.
 
-    **Detection.** With the default 'skimage' detector, windows from
-    ``min_face_size`` of the shorter side (at least 24 pixels) up to the
-    shorter side are searched, growing by ``scale_factor`` = 1.1, stepping
-    by ``step_ratio`` = 1 times the window scale, and a face needs
-    ``min_neighbors`` = 4 overlapping detections: about 0.2 s for a 512x512
-    photograph.  On scikit-image's astronaut the face box found is
-    ``(65, 175, 99, 99)``.  Cascades are frontal-face detectors: profiles
-    and strongly tilted faces are often missed.  When several faces are
-    found the largest is cropped.
+    **Detection.** The default 'mtcnn' detector searches faces from
+    ``min_face_size`` of the shorter side (at least 12 pixels) on the photo,
+    or on a reduced copy at most 640 pixels long for large photos, and maps
+    its boxes and eye keypoints back to the photo's pixels.  Its boxes are
+    taller than wide (they are widened about their centre to the output's
+    aspect ratio when cropped): on scikit-image's astronaut the face box is
+    ``(64, 182, 107, 83)``.  It takes about 0.1-0.2 s for a 512x512
+    photograph on one CPU core; images whose searched copies have the same
+    size (48x48 faces, frames of a video, photos resized alike) go through
+    its networks together, by up to 2 million pixels, which is several
+    times faster for small images (about 10x for 48x48 faces) and gives the
+    same boxes and eyes as one image at a time (confidences may differ in
+    their last float32 digit).  The cascades ('skimage', 'opencv') search
+    windows from ``min_face_size`` (at least 24 pixels) up to the shorter
+    side, growing by ``scale_factor`` = 1.1 (scikit-image also steps by
+    ``step_ratio`` = 1 times the window scale), and a face needs
+    ``min_neighbors`` = 4 overlapping detections; on the astronaut
+    scikit-image's box is ``(65, 175, 99, 99)``.  Cascades are frontal-face
+    detectors: profiles and strongly tilted faces are often missed.  When
+    several faces are found the largest is cropped.
 
-    **Faces already cropped (FER-2013).**  The cascade needs some context
-    around a face, so on 48x48 FER-2013 faces, which the face fills, it
-    finds a (smaller, tighter) face in only about a quarter of the images,
-    and the rest fall to ``on_no_face``: the crops would be framed
-    inconsistently.  For such datasets use ``detector=None``: no detection,
-    each image is resized whole (the cropper is then a pass-through resize,
-    with ``margin`` < 0 to zoom in).  Conversely, FER-2013 frames faces as
-    the default detector's box with ``margin=0``: on FER faces padded so
-    the cascade can find them, the median box side is 47.5 of 48 pixels,
-    centred.
+    **Faces already cropped (FER-2013).**  Detectors need some context
+    around a face, so on 48x48 FER-2013 faces, which the face fills, MTCNN
+    finds a face in only about a fifth of the images (the cascade in about
+    a quarter), and the rest fall to ``on_no_face``: the crops would be
+    framed inconsistently.  For such datasets use ``detector=None``: no
+    detection, each image is resized whole (the cropper is then a
+    pass-through resize, with ``margin`` < 0 to zoom in), or
+    ``precropped_max_side`` for a mix of crops and photos.  Conversely,
+    FER-2013 frames faces as the scikit-image cascade's box with
+    ``margin=0``: on FER faces padded so the cascade can find them, the
+    median box side is 47.5 of 48 pixels, centred.  MTCNN's boxes are
+    framed best with ``margin=0`` too (for networks trained on FER-2013, on
+    web photos: benchmarks/RESULTS.md).
 
     **Pickling and parallelism.** The detectors are built lazily, once per
     process, and are never stored on the estimator, so a FaceCropper
@@ -863,8 +1030,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     their own (scikit-image's Cascade cannot be pickled at all).  A callable
     ``detector`` must itself be picklable for ``joblib.dump`` (a
     module-level function, not a lambda); ``n_jobs`` works with any.
-    'mtcnn' loads TensorFlow in every worker (seconds), so ``n_jobs`` pays
-    off only for long lists.  A list item may also be any object NumPy
+    'mtcnn' (the default) loads TensorFlow and builds its networks in every
+    worker (seconds), so ``n_jobs`` pays off only for long lists.  A list item may also be any object NumPy
     turns into an image array, e.g. a PIL image.
 
     The estimator is stateless: :meth:`fit` only validates the parameters
@@ -885,7 +1052,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     >>> faces.shape, faces.dtype
     ((1, 64, 64), dtype('uint8'))
     >>> cropper.detect([data.astronaut()])[0][0]["box"]  # (row, col, height, width)
-    (65.0, 175.0, 99.0, 99.0)
+    (64.0, 182.0, 107.0, 83.0)
 
     Faces that are crops already, such as FER-2013's, need no detection:
 
@@ -917,7 +1084,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        detector="skimage",
+        detector="mtcnn",
         *,
         size=(48, 48),
         margin=0.0,
@@ -1042,7 +1209,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         >>> from fersk import FaceCropper
         >>> crops, info = FaceCropper(size=(64, 64)).crop([data.astronaut()])
         >>> crops.shape, info.boxes
-        ((1, 64, 64), array([[ 65., 175.,  99.,  99.]]))
+        ((1, 64, 64), array([[ 64., 182., 107.,  83.]]))
         """
         from sklearn.utils import Bunch
 
@@ -1111,8 +1278,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         >>> from skimage import data
         >>> from fersk import FaceCropper
         >>> faces = FaceCropper().detect([data.astronaut()])
-        >>> faces[0][0]["box"]
-        (65.0, 175.0, 99.0, 99.0)
+        >>> faces[0][0]["box"], round(faces[0][0]["confidence"], 3)
+        ((64.0, 182.0, 107.0, 83.0), 0.999)
         """
         images, _ = self._images(X)
         return self._run(images, self._config(np.uint8), _detect_one)
@@ -1148,10 +1315,14 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         >>> from fersk import FaceCropper
         >>> crops, faces = FaceCropper().crop_faces([data.astronaut(), np.zeros((64, 64))])
         >>> crops.shape, [(f["image"], f["face"], f["box"]) for f in faces]
-        ((2, 48, 48), [(0, 0, (65.0, 175.0, 99.0, 99.0)), (0, 1, (421.0, 405.0, 59.0, 59.0))])
+        ((1, 48, 48), [(0, 0, (64.0, 182.0, 107.0, 83.0))])
 
-        The second "face" is a false detection of the default cascade on
-        the suit; ``min_face_size=0.15`` (of the shorter side) drops it.
+        The black image has no face, hence no entry.  scikit-image's
+        cascade also "finds" a face on the suit; ``min_face_size=0.15`` (of
+        the shorter side) drops it:
+
+        >>> [f["box"] for f in FaceCropper("skimage").crop_faces([data.astronaut()])[1]]
+        [(65.0, 175.0, 99.0, 99.0), (421.0, 405.0, 59.0, 59.0)]
         """
         images, _ = self._images(X)
         cfg = self._config(np.uint8)

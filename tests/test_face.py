@@ -20,8 +20,10 @@ from fersk import FaceCropper, LBPHistogram
 from fersk._validation import to_gray
 from fersk.face import NoFaceWarning
 
-# Where scikit-image's LBP cascade finds the astronaut's face (row, col, h, w);
-# by eye the head spans rows 20-230 and columns 150-300 of the 512x512 image.
+# Where the default detector, MTCNN, finds the astronaut's face (row, col, h,
+# w), and where scikit-image's LBP cascade does; by eye the head spans rows
+# 20-230 and columns 150-300 of the 512x512 image.
+MTCNN_BOX = (64, 182, 107, 83)
 ASTRO_BOX = (65, 175, 99, 99)
 
 
@@ -57,28 +59,36 @@ def test_astronaut_face_found_and_cropped_exactly(astronaut, astro_gray):
     assert crops.shape == (1, 48, 48) and crops.dtype == np.uint8
     np.testing.assert_array_equal(cropper.transform([astronaut]), crops)
     r, c, h, w = info.boxes[0]
-    assert (r, c, h, w) == ASTRO_BOX
+    assert (r, c, h, w) == MTCNN_BOX
     assert 20 <= r and r + h <= 230 and 150 <= c and c + w <= 300  # on the face
-    assert info.no_face_indices.size == 0 and info.n_faces[0] >= 1
+    assert info.no_face_indices.size == 0 and info.n_faces[0] == 1
     assert np.isnan(info.angles[0])  # no alignment asked
-    # The crop is exactly the box, resized with anti-aliasing.
-    patch = astro_gray[65:164, 175:274]
+    # The crop is exactly the box widened to a square about its centre
+    # (107 x 107 at (64, 170)), resized with anti-aliasing.
+    patch = astro_gray[64:171, 170:277]
     np.testing.assert_array_equal(crops[0], _resized(patch, (48, 48)))
     # At the box's own size nothing is resampled: the pixels themselves.
-    same = FaceCropper(size=(99, 99)).fit_transform([astronaut])[0]
+    same = FaceCropper(size=(107, 107)).fit_transform([astronaut])[0]
     np.testing.assert_array_equal(same, patch)
 
 
 def test_margin_and_aspect_enlarge_the_box_about_its_centre(astronaut, astro_gray):
-    # margin 0.1 adds 9.9 px a side: a 119 px box centred on the face.
-    out = FaceCropper(size=(119, 119), margin=0.1).fit_transform([astronaut])[0]
-    np.testing.assert_array_equal(out, astro_gray[55:174, 165:284])
-    # A 2:1 (width:height) output widens the box to 198 x 99 about its centre.
-    wide = FaceCropper(size=(99, 198)).fit_transform([astronaut])[0]
-    np.testing.assert_array_equal(wide, astro_gray[65:164, 126:324])
+    # MTCNN's 107 x 83 box, centre (117.5, 223.5), is first widened to the
+    # output's aspect ratio; margin 0.1 then adds 10.7 px a side: a 128 px
+    # square centred on the face.
+    out = FaceCropper(size=(128, 128), margin=0.1).fit_transform([astronaut])[0]
+    np.testing.assert_array_equal(out, astro_gray[54:182, 160:288])
+    # A 2:1 (width:height) output widens the box to 214 x 107 about its centre.
+    wide = FaceCropper(size=(107, 214)).fit_transform([astronaut])[0]
+    np.testing.assert_array_equal(wide, astro_gray[64:171, 116:330])
     # A negative margin crops tighter.
-    tight = FaceCropper(size=(79, 79), margin=-0.1).fit_transform([astronaut])[0]
-    np.testing.assert_array_equal(tight, astro_gray[75:154, 185:264])
+    tight = FaceCropper(size=(86, 86), margin=-0.1).fit_transform([astronaut])[0]
+    np.testing.assert_array_equal(tight, astro_gray[74:160, 180:266])
+    # The cascade's square box needs no widening.
+    cascade = FaceCropper("skimage", size=(119, 119), margin=0.1)
+    np.testing.assert_array_equal(
+        cascade.fit_transform([astronaut])[0], astro_gray[55:174, 165:284]
+    )
 
 
 def test_box_beyond_the_border_repeats_edge_pixels(astro_gray):
@@ -91,12 +101,12 @@ def test_box_beyond_the_border_repeats_edge_pixels(astro_gray):
 
 
 def test_colour_output(astronaut):
-    crops = FaceCropper(color=True, size=(99, 99)).fit_transform([astronaut])
-    assert crops.shape == (1, 99, 99, 3) and crops.dtype == np.uint8
-    np.testing.assert_array_equal(crops[0], astronaut[65:164, 175:274])
+    crops = FaceCropper(color=True, size=(107, 107)).fit_transform([astronaut])
+    assert crops.shape == (1, 107, 107, 3) and crops.dtype == np.uint8
+    np.testing.assert_array_equal(crops[0], astronaut[64:171, 170:277])
     rgba = np.concatenate([astronaut, np.full(astronaut.shape[:2] + (1,), 7, np.uint8)], -1)
     np.testing.assert_array_equal(
-        FaceCropper(color=True, size=(99, 99)).fit_transform([rgba]), crops
+        FaceCropper(color=True, size=(107, 107)).fit_transform([rgba]), crops
     )
     # Grey input, colour output: the grey crop on all three channels.
     grey = FaceCropper(color=True).fit_transform([to_gray(astronaut[None])[0]])[0]
@@ -130,8 +140,9 @@ def test_largest_of_several_faces_is_cropped(astronaut):
 
 def test_fer_faces_documented_behaviour(fer_small):
     X = fer_small[0]
-    # The default detector finds a face in only some of the 48x48 crops (the
-    # face fills the frame); the others are kept whole, with a warning.
+    # The default detector (MTCNN) finds a face in only some of the 48x48
+    # crops (the face fills the frame): 27 of these 140; the others are kept
+    # whole, with a warning.
     cropper = FaceCropper()
     with pytest.warns(NoFaceWarning, match=r"No face found in \d+ of 140 images") as rec:
         crops, info = cropper.fit(X).crop(X)
@@ -162,7 +173,7 @@ def test_fer_framing_is_the_cascade_box_with_zero_margin(fer_small):
     # face best, as documented.
     X = fer_small[0][::4]
     big = [_resized(np.pad(x, 24, mode="edge"), (192, 192)) for x in X]
-    cropper = FaceCropper()
+    cropper = FaceCropper("skimage")
     _, info = _quiet(cropper, big)
     found = np.flatnonzero(info.n_faces > 0)
     assert len(found) >= len(X) // 2
@@ -278,8 +289,8 @@ def test_array_layouts_and_dtype_policy(fer_small, astronaut):
                                   cf.crop([img_as_float(astronaut)])[1].boxes)
     np.testing.assert_array_equal(faces8, facesf)
     # batch of colour images
-    both = FaceCropper(size=(99, 99), color=True).fit_transform(np.stack([astronaut] * 2))
-    np.testing.assert_array_equal(both[1], astronaut[65:164, 175:274])
+    both = FaceCropper(size=(107, 107), color=True).fit_transform(np.stack([astronaut] * 2))
+    np.testing.assert_array_equal(both[1], astronaut[64:171, 170:277])
 
 
 def test_one_colour_image_without_batch_axis_is_refused(astronaut):
@@ -417,13 +428,13 @@ def test_verbose_reports_progress(capsys, fer_small):
 
 def test_pickle_clone_and_pipeline(tmp_path, astronaut, fer_small):
     cropper = FaceCropper(margin=0.1, size=(32, 32))
-    expected = cropper.fit_transform([astronaut])  # builds the cascade
+    expected = cropper.fit_transform([astronaut])  # builds MTCNN
     path = tmp_path / "cropper.joblib"
     joblib.dump(cropper, path)
-    assert path.stat().st_size < 10_000  # the cascade is not in it
+    assert path.stat().st_size < 10_000  # the network is not in it
     loaded = joblib.load(path)
     np.testing.assert_array_equal(loaded.transform([astronaut]), expected)
-    np.testing.assert_array_equal(loaded.crop([astronaut])[1].boxes, [ASTRO_BOX])
+    np.testing.assert_array_equal(loaded.crop([astronaut])[1].boxes, [MTCNN_BOX])
     assert pickle.loads(pickle.dumps(clone(cropper))).get_params() == cropper.get_params()
     # stateless: transform without fit
     np.testing.assert_array_equal(FaceCropper(margin=0.1, size=(32, 32)).transform([astronaut]), expected)
@@ -601,9 +612,9 @@ def test_mtcnn_searches_large_photos_on_a_small_copy(astronaut, monkeypatch):
     seen = []
     original = model.detect_faces
 
-    def spy(image, **kw):
-        seen.append(image.shape)
-        return original(image, **kw)
+    def spy(images, **kw):
+        seen.extend(image.shape for image in images)
+        return original(images, **kw)
 
     monkeypatch.setattr(model, "detect_faces", spy)
     small_face = FaceCropper("mtcnn").detect([astronaut])[0][0]
@@ -625,7 +636,7 @@ def test_precropped_max_side_takes_small_images_whole(astronaut, fer_small):
     found = rule.detect(list(faces[:2]) + [astronaut])
     assert [f[0]["box"] for f in found[:2]] == [(0.0, 0.0, 48.0, 48.0)] * 2
     # larger images still go through the detector
-    assert found[2][0]["box"] == ASTRO_BOX
+    assert found[2][0]["box"] == MTCNN_BOX
     np.testing.assert_array_equal(
         rule.transform([astronaut]), FaceCropper().transform([astronaut])
     )
@@ -637,13 +648,17 @@ def test_min_face_size_in_pixels_or_as_a_fraction(astronaut):
     # the face is 99 pixels: searched for from 90 pixels it is found, from
     # 180 pixels (an int) or 0.35 of the 512-pixel side (a float) it is not
     found = FaceCropper(min_face_size=90).detect([astronaut])[0]
-    np.testing.assert_allclose(found[0]["box"], ASTRO_BOX, atol=10)  # on a reduced copy
+    assert [f["box"] for f in found] == [MTCNN_BOX]
     assert FaceCropper(min_face_size=180).detect([astronaut])[0] == []
     assert FaceCropper(min_face_size=0.35).detect([astronaut])[0] == []
     # an int is pixels: 1 is "any size" (the detector's window), 1.0 the whole side
     found = FaceCropper(min_face_size=1).detect([astronaut])[0]
-    np.testing.assert_allclose(found[0]["box"], ASTRO_BOX, atol=10)
+    np.testing.assert_allclose(found[0]["box"], MTCNN_BOX, atol=10)  # a finer pyramid
     assert FaceCropper(min_face_size=1.0).detect([astronaut])[0] == []
+    # the cascade: on a reduced copy from 90 pixels
+    found = FaceCropper("skimage", min_face_size=90).detect([astronaut])[0]
+    np.testing.assert_allclose(found[0]["box"], ASTRO_BOX, atol=10)
+    assert FaceCropper("skimage", min_face_size=180).detect([astronaut])[0] == []
     for bad in (0, -3, 1.5):
         with pytest.raises(ValueError, match="min_face_size"):
             FaceCropper(min_face_size=bad).fit([astronaut])
@@ -662,14 +677,17 @@ def test_small_face_in_a_large_photo_is_found_in_bounded_memory(astronaut):
 
     scene = _scene_with_face(astronaut, 3000, 2100, 1300, rgb=True)
     cropper = FaceCropper(min_face_size=90)
+    cropper.detect([astronaut])  # MTCNN is built (once) outside the measurement
     tracemalloc.start()
     try:
         crops, info = cropper.crop([scene])
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    # the face at (2125, 1325), 99 pixels, in the photo's own pixels
-    np.testing.assert_allclose(info.boxes[0], (2125, 1325, 99, 99), atol=12)
+    # MTCNN's box of the astronaut at full resolution is (24, 32, 107, 83)
+    # in the pasted head, so (2124, 1332, 107, 83) in the photo's own
+    # pixels; it is found there on a copy of 0.22 times the size
+    np.testing.assert_allclose(info.boxes[0], (2124, 1332, 107, 83), atol=8)
     assert crops.shape == (1, 48, 48)
     # the 27 MB photo is searched on a reduced copy and never held as a
     # float image (that alone would be 72 MB as grey, 216 MB as RGB)
@@ -691,6 +709,7 @@ def test_whole_image_policy_on_a_huge_image_stays_small():
     rng = np.random.default_rng(0)
     tile = rng.integers(0, 256, (50, 50), dtype=np.uint8)
     huge = np.tile(tile, (60, 60))  # 3000 x 3000, no face
+    FaceCropper().detect([tile])  # MTCNN is built (once) outside the measurement
     tracemalloc.start()
     try:
         with warnings.catch_warnings():
@@ -716,3 +735,75 @@ def test_alignment_rotates_within_the_face_region_only(astronaut):
         align=True,
     ).transform([region])[0]
     np.testing.assert_array_equal(big, small)
+
+
+# --- MTCNN, the default: batches of images -----------------------------------
+
+
+def _spy_on_mtcnn(monkeypatch):
+    """The images of each call to MTCNN's detector (a list per call)."""
+    import fersk.face
+
+    model = fersk.face._mtcnn_model()
+    calls = []
+    original = model.detect_faces
+
+    def spy(images, **kw):
+        calls.append([image.shape for image in images])
+        return original(images, **kw)
+
+    monkeypatch.setattr(model, "detect_faces", spy)
+    return calls
+
+
+def test_images_of_one_size_go_to_mtcnn_together_with_the_same_faces(
+    astronaut, fer_small, monkeypatch, tmp_path
+):
+    from mtcnn.utils import bboxes
+
+    faces = list(fer_small[0][:40])
+    path = tmp_path / "astro.png"
+    Image.fromarray(astronaut).save(path)
+    X = faces[:20] + [astronaut, str(path), np.zeros((30, 30), np.uint8)] + faces[20:]
+    cropper = FaceCropper()
+    alone = [cropper.detect([x])[0] for x in X]
+    calls = _spy_on_mtcnn(monkeypatch)
+    together = cropper.detect(X)
+    # 43 images: chunks of 11, 11, 11 and 10 (FaceCropper._run); in each,
+    # one call per size: the FER faces of a chunk together, the astronaut's
+    # array and file (no larger than the copy MTCNN searches) together
+    assert sorted(map(len, calls)) == [1, 2, 9, 10, 10, 11]
+    assert [(512, 512, 3)] * 2 in calls and [(30, 30, 3)] in calls
+    # the same faces as one image at a time: boxes and eyes exactly,
+    # confidences to float32 rounding
+    assert sum(map(len, together)) >= 8  # faces were found
+    for one, many in zip(alone, together):
+        assert [(f["box"], f["eyes"]) for f in one] == [(f["box"], f["eyes"]) for f in many]
+        np.testing.assert_allclose(
+            [f["confidence"] for f in one], [f["confidence"] for f in many], rtol=1e-6
+        )
+    # crop and crop_faces go the same way
+    crops, info = _quiet(cropper, X)
+    np.testing.assert_array_equal(
+        info.boxes[info.n_faces > 0], [f[0]["box"] for f in together if f]
+    )
+    np.testing.assert_array_equal(crops[20], cropper.transform([astronaut])[0])
+    assert len(cropper.crop_faces(X)[1]) == sum(map(len, together))
+    # mtcnn's own sort is back once fersk's calls are done
+    assert bboxes.sort_by_scores.__module__ == "mtcnn.utils.bboxes"
+
+
+def test_batches_are_bounded_and_errors_come_in_input_order(fer_small, monkeypatch):
+    import fersk.face
+
+    faces = list(fer_small[0][:40])
+    monkeypatch.setattr(fersk.face, "_MTCNN_BATCH_PIXELS", 4 * 48 * 48)
+    calls = _spy_on_mtcnn(monkeypatch)
+    FaceCropper().detect(faces)  # 4 chunks of 10 images
+    assert [len(c) for c in calls] == [4, 4, 2] * 4
+    # the first image without a face is named, whichever batch it is in
+    black = np.zeros((48, 48), np.uint8)
+    found = [i for i, f in enumerate(FaceCropper().detect(faces)) if f]
+    X = [faces[found[0]], black, faces[found[1]], np.zeros((80, 80), np.uint8)]
+    with pytest.raises(ValueError, match=r"No face found in X\[1\]"):
+        FaceCropper(on_no_face="raise").transform(X)
