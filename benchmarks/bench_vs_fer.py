@@ -352,7 +352,8 @@ def ratio(a, b):
 def fersk_networks(step):
     """The Keras network estimators of fersk's last step (an ensemble's members')."""
     if hasattr(step, "estimators_"):
-        return [member.steps[-1][1] for member in step.estimators_]
+        # A member is a network, or a Pipeline ending in one (its representation first).
+        return [getattr(member, "steps", [(None, member)])[-1][1] for member in step.estimators_]
     return [step]
 
 
@@ -363,7 +364,7 @@ def fersk_input(pipe):
     last = pipe.steps[-1][1]
     members = last.estimators_ if hasattr(last, "estimators_") else [pipe[1:]]
     inputs = [
-        "mapped LBP" if any(isinstance(s, MDSMappedLBP) for _, s in m.steps) else "grey"
+        "mapped LBP" if any(isinstance(s, MDSMappedLBP) for _, s in getattr(m, "steps", [])) else "grey"
         for m in members
     ]
     return "48x48 " + " + ".join(inputs)
