@@ -23,172 +23,15 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from fersk._keras_base import BaseKerasImageClassifier, count_params
+from fersk._keras_base import (
+    NOTES_DOC,
+    BaseKerasImageClassifier,
+    count_params,
+    document_parameters,
+)
 from fersk.architectures import ARCHITECTURES, _replace_head, lbcnn
 
 __all__ = ["CNNClassifier", "LBCNNClassifier"]
-
-_BASE_DOC = """
-    image_shape : tuple of int or None, default=None
-        How flattened 2-D rows are images, ``(height, width[, channels])``
-        (one entry may be -1); None means square grey images.  Ignored for
-        3-D/4-D input.
-    batch_size : int, default=64
-        Training mini-batch size.
-    epochs : int, default=30
-        Maximum number of training epochs.
-    optimizer : str, default="adam"
-        Keras optimizer name: "adam", "adamw", "sgd", "rmsprop", "adamax",
-        "nadam", "adagrad" or "adadelta".
-    learning_rate : float, default=1e-3
-        Learning rate of the optimizer (its initial value under a
-        schedule).
-    learning_rate_schedule : {"constant", "plateau", "cosine", "warmup_cosine"}, default="constant"
-        "constant" keeps ``learning_rate``; "plateau" halves it whenever
-        the monitored loss (``val_loss``, else the training loss) has not
-        improved for ``n_iter_no_change // 2`` epochs (5 when
-        ``n_iter_no_change`` is None; Keras's ``ReduceLROnPlateau``);
-        "cosine" decays it along half a cosine to 0 over the ``epochs``
-        of the fit (Keras's ``CosineDecay``; stopping early cuts the
-        decay short); "warmup_cosine" first rises linearly from 0 to
-        ``learning_rate`` over ``warmup_fraction`` of the steps, then
-        decays along half a cosine to 0 (Goyal et al. 2017's warm-up, the
-        schedule of the strong FER-2013 recipes; Keras's ``CosineDecay``
-        with ``warmup_steps``).  ``history_["learning_rate"]`` holds the
-        rate at the end of each epoch (before a plateau reduction).
-    validation_fraction : float in (0, 1) or None, default=None
-        Fraction of the training set held out (stratified, seeded by
-        ``random_state``) to monitor ``val_loss``; the weights of the best
-        epoch are restored at the end.  ``fit(X, y, validation_data=(Xv,
-        yv))`` gives an explicit validation set instead (e.g. FER-2013's
-        PublicTest).
-    n_iter_no_change : int or None, default=10
-        Early stopping patience: training stops after this many epochs
-        without improvement of ``val_loss`` (or of the training loss when
-        there is no validation data; then the last weights are kept).
-        None trains all ``epochs`` (still restoring the best epoch when
-        there is validation data).
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss; "balanced" uses
-        ``n_samples / (n_classes * bincount(y))`` (FER-2013 is imbalanced:
-        "disgust" has 16 times fewer faces than "happy").  Dict keys are
-        labels of ``y``; an unknown key is a ValueError.
-    augment : bool or dict, default=False
-        Standard FER augmentation in training only: random horizontal
-        flips, then shifts and zoom of up to 10 % and rotations up to +-10
-        degrees in one bilinear resampling
-        (:class:`fersk.layers.RandomAffine`, which XLA compiles), seeded
-        from ``random_state``.  A dict sets the strengths, any of
-        ``{"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}`` (the
-        defaults; 0 turns one off), e.g. ``{"shift": 0.05, "zoom": 0}``.
-    input_scaling : {"standardize", "none"}, default="standardize"
-        "standardize" puts a ``keras.layers.Normalization`` with the
-        per-channel mean and variance of the training images at the
-        model's input (saved with the model); "none" feeds values as they
-        are.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weights, anchors, dropout, shuffling, augmentation and the
-        validation split (``keras.utils.set_random_seed``; Python's and
-        NumPy's global states are restored after ``fit``).  The same value
-        gives identical predictions on CPU, in any process or thread, under
-        the same TensorFlow thread settings (the number of intra-op threads
-        changes the rounding; see the "Scaling out" page for clusters).
-    verbose : int, default=0
-        0 silent; 1 one line per epoch (loss, accuracy, validation
-        metrics); 2 Keras's progress bars.
-    predict_batch_size : int or None, default=None
-        Batch size of ``predict``/``predict_proba``; None uses
-        ``max(batch_size, 256)``.
-    test_time_flip : bool, default=False
-        Test-time augmentation: ``predict_proba`` averages the
-        probabilities of each image and of its horizontal mirror image
-        (faces are nearly symmetric, so the two views err differently;
-        twice the prediction work).  Used by ``predict`` and ``score``
-        too; training is unchanged.
-    warm_start : bool, default=False
-        When True and the estimator is fitted, ``fit`` continues training
-        ``model_`` (e.g. a fine-tuning phase with a lower
-        ``learning_rate``) instead of building a new network, as in
-        scikit-learn's ``MLPClassifier``.  The network, its input scaling
-        and augmentation stay those of the first fit (``architecture``,
-        ``augment``, ``input_scaling`` and the image shape are not read
-        again); the optimizer is new, with this fit's ``optimizer``,
-        ``learning_rate`` and schedule.  ``y`` must have the classes of
-        the previous fit (a ValueError otherwise); ``history_``,
-        ``n_epochs_`` and ``best_epoch_`` describe the last fit.
-    crop_size : int, (int, int) or None, default=None
-        Random-crop training: each training image is cut to a random
-        ``crop_size`` window (a new one per image and epoch, after the
-        ``augment`` transformations), and prediction uses the centre window
-        (:class:`fersk.layers.RandomCenterCrop`), so the network sees faces
-        at one scale; e.g. 40 or 44 for FER-2013's 48x48 faces.  None
-        trains on whole images.
-    test_time_crops : {"center", "five"}, default="center"
-        Windows averaged at prediction by a network trained with
-        ``crop_size``: the centre one, or the four corners and the centre.
-        With ``test_time_flip=True``, "five" is the ten-crop protocol (each
-        window and its mirror image, ten views, ten times the work).
-    label_smoothing : float in [0, 1), default=0.0
-        Cross-entropy against targets mixed with the uniform distribution
-        (Szegedy et al. 2016): the true class gets ``1 - label_smoothing +
-        label_smoothing / n_classes``.  Discourages over-confidence on
-        FER-2013's noisy labels.
-    momentum : float in [0, 1), default=0.9
-        Momentum of the "sgd" optimizer (other optimizers ignore it).
-    nesterov : bool, default=True
-        Nesterov momentum for "sgd".
-    weight_decay : float >= 0 or None, default=None
-        Decoupled weight decay of the optimizer (Loshchilov & Hutter;
-        Keras's ``weight_decay``: each step shrinks every weight by
-        ``learning_rate * weight_decay``).  None keeps the optimizer's
-        default (0, or 0.004 for "adamw").
-    warmup_fraction : float in [0, 1), default=0.1
-        Share of all the fit's steps spent warming up under
-        ``learning_rate_schedule="warmup_cosine"`` (ignored otherwise).
-    random_erasing : float in [0, 1], default=0.0
-        Probability that a training image has a random rectangle (2-25 %
-        of it) set to the mean pixel (Zhong et al., AAAI 2020;
-        :class:`fersk.layers.RandomErasing`); 0 turns it off.
-    jit_compile : bool or "auto", default="auto"
-        XLA compilation of the training step and of prediction (Keras's
-        ``jit_compile``).  Every fersk layer, the augmentation included,
-        supports it; "auto" lets Keras decide (XLA on JAX).  Numbers
-        differ from a run without XLA in the last digits.
-    checkpoint_dir : str, path-like or None, default=None
-        Folder where ``fit`` saves its state after every epoch (weights,
-        optimizer state including its step count, so the learning-rate
-        schedule, and the epoch; Keras's ``BackupAndRestore``).  A fit with
-        the same parameters and data that finds a state there continues
-        from it instead of starting again, so an interrupted long run
-        resumes where it stopped; the state is deleted when the fit
-        completes.  The resumed epochs see the batches shuffled anew, so
-        the result equals an uninterrupted run's in schedule and epochs
-        but not bit for bit; ``history_`` and early stopping cover the
-        resumed epochs only."""
-
-_NOTES_DOC = """
-    Notes
-    -----
-    The fitted ``model_`` is ``input -> Normalization -> [augmentation] ->
-    network``; it runs on the GPU whenever the Keras backend sees one.
-    Fits of at most 32 optimisation steps in all (batches times epochs) run
-    eagerly, because tracing a training graph costs seconds, more than such
-    a fit computes; larger fits run as a compiled graph.  Prediction of
-    more than one batch (``predict_batch_size``) runs through Keras's
-    compiled predict loop on an inference model (input scaling, the
-    test-time views, the network; built once per fitted model and
-    setting), one batch is computed directly, where tracing would cost
-    more than it saves.
-
-    Pickle/joblib store the model as Keras ``.keras`` zip bytes and load it
-    with ``keras.saving.load_model(..., safe_mode=True)``; predictions of a
-    reloaded estimator, in any process, are identical.
-
-    Parallel model selection (``GridSearchCV``/``cross_validate`` with
-    ``n_jobs=k``) runs ``k`` worker processes, each importing TensorFlow
-    (roughly 0.5-1 GB resident before any data) and holding its own copy
-    of the training images and one network; on a small CPU machine
-    ``n_jobs=1`` is usually as fast, since Keras already uses every core."""
 
 _ATTRS_DOC = """
     Attributes
@@ -241,6 +84,7 @@ def _check_architecture_params(kwargs):
                 raise ValueError(f"architecture_params[{key!r}] must be {what}; got {value!r}.")
 
 
+@document_parameters
 class CNNClassifier(BaseKerasImageClassifier):
     __doc__ = (
         """Convolutional network classifier of face images.
@@ -258,7 +102,8 @@ class CNNClassifier(BaseKerasImageClassifier):
     architecture : str or callable, default="kaggle_cnn"
         "vgg_s" (:func:`fersk.architectures.vgg_s`), "facechannel"
         (:func:`~fersk.architectures.facechannel`), "kaggle_cnn"
-        (:func:`~fersk.architectures.kaggle_cnn`), "mtcnn_cnn"
+        (:func:`~fersk.architectures.kaggle_cnn`), "vgg_fer"
+        (:func:`~fersk.architectures.vgg_fer`), "mtcnn_cnn"
         (:func:`~fersk.architectures.mtcnn_cnn`), "lbcnn"
         (:func:`~fersk.architectures.lbcnn`), or a callable
         ``f(input_shape, n_classes, **architecture_params) -> keras.Model``
@@ -280,12 +125,12 @@ class CNNClassifier(BaseKerasImageClassifier):
         ``predict_proba`` clips its outputs to [0, 1] and normalises each
         row (uniform when all are <= 0).  The authors trained it with
         ``optimizer="adamax", learning_rate=0.002,
-        learning_rate_schedule="plateau"``."""
-        + _BASE_DOC
-        + "\n"
+        learning_rate_schedule="plateau"``.
+    {keras_parameters}
+"""
         + _ATTRS_DOC
         + "\n"
-        + _NOTES_DOC
+        + NOTES_DOC
         + """
 
     See Also
@@ -418,6 +263,7 @@ def _build_named(architecture, architecture_params, input_shape, n_classes, seed
         ) from exc
 
 
+@document_parameters
 class LBCNNClassifier(BaseKerasImageClassifier):
     __doc__ = (
         """Local Binary Convolutional Neural Network classifier.
@@ -447,15 +293,15 @@ class LBCNNClassifier(BaseKerasImageClassifier):
     dropout : float in [0, 1), default=0.5
         Dropout of the head.
     shortcut : bool, default=True
-        Identity shortcut around each block (LBCNN-ResNet)."""
-        + _BASE_DOC
-        + "\n"
+        Identity shortcut around each block (LBCNN-ResNet).
+    {keras_parameters}
+"""
         + _ATTRS_DOC
         + """
     n_anchor_params_ : int
         Fixed anchor weights (part of ``n_fixed_params_``).
 """
-        + _NOTES_DOC
+        + NOTES_DOC
         + """
 
     See Also

@@ -26,39 +26,15 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
-from fersk._keras_base import BaseKerasImageClassifier
+from fersk._keras_base import NOTES_DOC, BaseKerasImageClassifier, document_parameters
 from fersk._validation import check_random_state_int
 from fersk.architectures import ARCHITECTURES, _replace_head
-from fersk.classifiers import _BASE_DOC, _NOTES_DOC, _build_named
+from fersk.classifiers import _build_named
 
 __all__ = ["CNNRegressor"]
 
 # Parameters of the classifiers that mean nothing for a regressor.
 _CLASSIFIER_ONLY = ("class_weight", "label_smoothing")
-
-
-#: The classifiers' parameter text -> the regressor's (its defaults differ).
-_DOC_CHANGES = [
-    ('optimizer : str, default="adam"', 'optimizer : str, default="adamax"'),
-    ("learning_rate : float, default=1e-3", "learning_rate : float, default=0.002"),
-    ('"warmup_cosine"}, default="constant"', '"warmup_cosine"}, default="plateau"'),
-    ("held out (stratified, seeded by", "held out (seeded by"),
-]
-
-
-def _regressor_doc(doc):
-    """The classifiers' parameter text without the classifier-only entries."""
-    for old, new in _DOC_CHANGES:
-        if old not in doc:  # pragma: no cover (the shared text changed)
-            raise RuntimeError(f"CNNRegressor's docstring: {old!r} not found")
-        doc = doc.replace(old, new)
-    out, skip = [], False
-    for line in doc.split("\n"):
-        if line.startswith("    ") and not line.startswith("     "):
-            skip = line.strip().split(" : ")[0] in _CLASSIFIER_ONLY
-        if not skip:
-            out.append(line)
-    return "\n".join(out)
 
 
 _REG_ATTRS_DOC = """
@@ -93,6 +69,7 @@ def _no_predict_proba(estimator):
     )
 
 
+@document_parameters
 class CNNRegressor(RegressorMixin, BaseKerasImageClassifier):
     __doc__ = (
         """Convolutional network regressor of face images (arousal and valence).
@@ -131,12 +108,12 @@ class CNNRegressor(RegressorMixin, BaseKerasImageClassifier):
     output_activation : {"tanh", "linear"}, default="tanh"
         Activation of the outputs: "tanh" bounds them to [-1, 1], the
         range of arousal and valence (targets outside it cannot be reached,
-        and ``fit`` warns); "linear" leaves them unbounded."""
-        + _regressor_doc(_BASE_DOC)
-        + "\n"
+        and ``fit`` warns); "linear" leaves them unbounded.
+    {keras_parameters}
+"""
         + _REG_ATTRS_DOC
         + "\n"
-        + _NOTES_DOC
+        + NOTES_DOC
         + """
 
     See Also
