@@ -42,6 +42,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from . import _image_files
 from ._image_files import pil_to_uint8
+from ._progress import Progress, log
 
 __all__ = [
     "load_fer2013",
@@ -134,10 +135,6 @@ class SkippedImagesWarning(UserWarning):
 # Small helpers
 
 
-def _log(func, message):
-    print(f"[{func}] {message}", file=sys.stdout, flush=True)
-
-
 def _warn(message, category=UserWarning):
     """Warn at the user's call site (past this module and sklearn's
     parameter-validation wrapper)."""
@@ -148,27 +145,9 @@ def _warn(message, category=UserWarning):
     warnings.warn(message, category, stacklevel=level)
 
 
-class _Progress:
-    """Print decoding progress: every ~10% (verbose=1) or every chunk (>1)."""
-
-    def __init__(self, func, total, verbose):
-        self.func, self.total, self.verbose = func, total, verbose
-        self.done, self.next_report = 0, 0.1
-        self.start = time.perf_counter()
-
-    def update(self, n):
-        self.done += n
-        if not self.verbose or not self.total:
-            return
-        fraction = self.done / self.total
-        if self.verbose > 1 or fraction >= self.next_report or self.done == self.total:
-            while self.next_report <= fraction:
-                self.next_report += 0.1
-            _log(
-                self.func,
-                f"decoded {self.done}/{self.total} images "
-                f"({time.perf_counter() - self.start:.1f} s)",
-            )
+def _decoding_progress(func, total, verbose):
+    """Decoding progress: every ~10% (verbose=1) or every chunk (>1)."""
+    return Progress(func, total, verbose, text="decoded {done}/{total} images")
 
 
 def _resolve_n_jobs(n_jobs):
@@ -318,16 +297,18 @@ def _decode_files(paths, *, mode, shape, n_jobs, progress, shape_hint=""):
         return stop - start, failed
 
     chunks = [(s, min(s + _CHUNK, n)) for s in range(0, n, _CHUNK)]
-    failures = {}
+    failures, n_done = {}, 0
     if n_jobs == 1 or len(chunks) <= 1:
         results = map(work, chunks)
         for done, failed in results:
-            progress.update(done)
+            n_done += done
+            progress.update(n_done)
             failures.update(failed)
     else:
         with ThreadPoolExecutor(max_workers=min(n_jobs, len(chunks))) as pool:
             for done, failed in pool.map(work, chunks):
-                progress.update(done)
+                n_done += done
+                progress.update(n_done)
                 failures.update(failed)
     return images, failures
 
@@ -392,7 +373,7 @@ def _cache_load(file, key, func, verbose):
               "it will be rebuilt.")
         return None
     if verbose:
-        _log(func, f"read from cache {file}")
+        log(func, f"read from cache {file}")
     return content
 
 
@@ -417,7 +398,7 @@ def _cache_save(file, prefix, key, content, func, verbose):
               "cache=False or another cache_dir.")
         return
     if verbose:
-        _log(func, f"wrote cache {file}")
+        log(func, f"wrote cache {file}")
 
 
 # --------------------------------------------------------------------------
@@ -508,8 +489,8 @@ def _load_fer_folder(root, usages, errors, cache, cache_dir, n_jobs, verbose, ex
             UserWarning,
         )
     if verbose:
-        _log(func, f"found {len(files)} image files of usage {list(usages)} under "
-                   f"{root} ({time.perf_counter() - start:.2f} s)")
+        log(func, f"found {len(files)} image files of usage {list(usages)} under "
+                  f"{root} ({time.perf_counter() - start:.2f} s)")
     key = _digest("\n".join(
         [f"fersk-fer2013-folder v{_CACHE_VERSION}", str(root)]
         + [f"{rel}\t{size}\t{mtime}" for rel, _, size, mtime, _, _ in files]
@@ -521,7 +502,7 @@ def _load_fer_folder(root, usages, errors, cache, cache_dir, n_jobs, verbose, ex
         if content is not None and len(content["images"]) != len(files):
             content = None
     if content is None:
-        progress = _Progress(func, len(files), verbose)
+        progress = _decoding_progress(func, len(files), verbose)
         images, failures = _decode_files(
             [f[1] for f in files], mode="L", shape=FER2013_SHAPE, n_jobs=n_jobs,
             progress=progress, shape_hint=" as FER-2013 images are",
@@ -631,11 +612,11 @@ def _parse_fer_csv(path, usages, verbose):
                 usage_col.append(usage)
                 row_ids.append(row)
                 if verbose > 1 and len(images) % 5000 == 0:
-                    _log(func, f"parsed {len(images)} rows "
-                               f"({time.perf_counter() - start:.1f} s)")
+                    log(func, f"parsed {len(images)} rows "
+                              f"({time.perf_counter() - start:.1f} s)")
     if verbose:
-        _log(func, f"parsed {row + 1} rows of {path}, {len(images)} selected "
-                   f"({time.perf_counter() - start:.1f} s)")
+        log(func, f"parsed {row + 1} rows of {path}, {len(images)} selected "
+                  f"({time.perf_counter() - start:.1f} s)")
     return {
         "images": (np.stack(images) if images
                    else np.zeros((0,) + FER2013_SHAPE, np.uint8)),
@@ -752,7 +733,8 @@ def load_fer2013(
         per-file Python overhead, so threads help only on machines with idle
         cores.  The result does not depend on it.  Not used for the CSV.
     verbose : int, default=0
-        When positive, prints to stdout what is read (cache hit or miss,
+        When positive, prints to stdout (to stderr under the ``fersk
+        predict``/``evaluate`` commands) what is read (cache hit or miss,
         file counts, timings) and decoding progress every 10%; above 1 after
         every chunk of 512 images or 5,000 CSV rows.
     return_X_y : bool, default=False
@@ -1245,8 +1227,8 @@ def load_ferplus(
             f"are dropped, e.g. {names}."
         )
     if verbose > 0:
-        _log(func, f"kept {int(keep.sum())} of {len(keep)} images; dropped "
-                   + ", ".join(f"{n} {r}" for r, n in counts.items()))
+        log(func, f"kept {int(keep.sum())} of {len(keep)} images; dropped "
+                  + ", ".join(f"{n} {r}" for r, n in counts.items()))
     if not keep.any():
         raise ValueError(f"No FER+ image with a majority emotion in {str(root)!r}.")
     images = fer.images[keep]
@@ -1333,7 +1315,8 @@ def load_image_folder(
         does not depend on it.
     verbose : int, default=0
         When positive, prints file counts, timings and decoding progress
-        every 10% to stdout; above 1 after every chunk of 512 images.
+        every 10% to stdout (to stderr under the ``fersk predict``/
+        ``evaluate`` commands); above 1 after every chunk of 512 images.
     return_X_y : bool, default=False
         Return ``(images, target)`` instead of the Bunch.
 
@@ -1434,12 +1417,12 @@ def load_image_folder(
         _warn(f"{func}: class folder(s) {empty} hold no image file; kept in "
               "target_names.")
     if verbose:
-        _log(func, f"found {len(files)} files in {len(class_dirs)} class folders "
-                   f"({time.perf_counter() - start:.2f} s)")
+        log(func, f"found {len(files)} files in {len(class_dirs)} class folders "
+                  f"({time.perf_counter() - start:.2f} s)")
     mode = "RGB" if color else "L"
     images, failures = _decode_files(
         [f[1] for f in files], mode=mode, shape=None, n_jobs=n_jobs,
-        progress=_Progress(func, len(files), verbose),
+        progress=_decoding_progress(func, len(files), verbose),
     )
     bad = [(files[i][0], failures[i]) for i in sorted(failures)]
     _apply_errors_policy(bad, errors, "image file(s)", func)
@@ -1454,8 +1437,8 @@ def load_image_folder(
         out = np.empty(len(images), dtype=object)
         out[:] = images
     if verbose:
-        _log(func, f"loaded {len(images)} images, {len(shapes)} distinct shape(s) "
-                   f"({time.perf_counter() - start:.1f} s)")
+        log(func, f"loaded {len(images)} images, {len(shapes)} distinct shape(s) "
+                  f"({time.perf_counter() - start:.1f} s)")
     target = np.array([target[i] for i in keep], dtype=np.int64)
     if return_X_y:
         return out, target

@@ -22,6 +22,8 @@ import os
 import time
 import warnings
 
+from fersk._progress import log
+
 __all__ = [
     "REPRESENTATIONS", "PREDICTION_PARAMS", "machine_description", "representation_steps",
     "fer2013_splits", "publictest_metrics", "ablate_test_time_views", "train_fer2013",
@@ -187,7 +189,7 @@ def fer2013_splits(data, *, n_train=None, n_test=None, seed=0, load_verbose=1, c
         X_test, _, y_test, _ = train_test_split(
             X_test, y_test, train_size=n_test, stratify=y_test, random_state=seed
         )
-    print(f"{len(X_train)} Training / {len(X_test)} PublicTest images", flush=True)
+    log(None, f"{len(X_train)} Training / {len(X_test)} PublicTest images")
     return X_train, y_train, X_test, y_test
 
 

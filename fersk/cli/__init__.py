@@ -27,7 +27,7 @@ import os
 import sys
 import warnings
 
-from fersk import __version__, training
+from fersk import __version__, _progress, training
 
 from ._common import (
     _DEMO_OUT,
@@ -46,6 +46,12 @@ __all__ = ["main"]
 # imported only when that command runs.
 _COMMANDS = ("demo", "predict", "train", "evaluate")
 
+# Where each command's progress lines go, its own and those of the library
+# code it calls (the stream rule of fersk._progress): stderr where stdout
+# carries the results; stdout for ``train``, whose output is its log.
+_PROGRESS_STREAM = {"demo": "stderr", "predict": "stderr", "train": "stdout",
+                    "evaluate": "stderr"}
+
 # Names of the former single-module fersk/cli.py that now live in one of this
 # package's modules.  They resolve on first use (module __getattr__), so that
 # ``import fersk.cli`` still loads no command module.
@@ -63,7 +69,7 @@ _MOVED = {
         "fersk.cli.predict": (
             "_ANIMATABLE", "_VIDEO_HINT", "_read_image", "_video_backends", "_iter_video",
             "_collect", "_Reporter", "_dump_rows_json", "_fmt_time", "_Annotator",
-            "_predict_video", "_Progress",
+            "_predict_video",
         ),
         "fersk.cli.demo": ("_DEMO_SUFFIXES",),
         "fersk.cli.train": ("TRAINING_STATE", "_architecture_params"),
@@ -430,7 +436,7 @@ def main(argv=None):
     args.argv = argv
     _import_keras_quietly()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _progress.printing_to(_PROGRESS_STREAM[args.command]):
             # One line per warning, as the command's other messages, not
             # Python's "file:line: Category" form with a source line.
             warnings.showwarning = _warning_printer(args.command)

@@ -18,6 +18,7 @@ from PIL import Image
 
 from fersk import _image_files
 from fersk._image_files import pil_to_uint8
+from fersk._progress import Progress
 
 from ._common import (
     EXIT_FAILED,
@@ -95,7 +96,9 @@ def run(args):
     for file, message in path_errors:
         reporter.error(file, message)
     start = time.perf_counter()
-    progress = _Progress(len(entries), args.verbose, start)
+    # Every batch, not every 10 %: a video or a large batch takes a while.
+    progress = Progress("fersk predict", len(entries), args.verbose, text="{done}/{total} files",
+                        every=0)
 
     batch = []  # (name, rel, image)
 
@@ -148,14 +151,11 @@ def run(args):
             reporter.error(name, str(exc))
         if len(batch) >= args.batch_size:
             flush()
-            progress.update(done, len(reporter.errors))
+            progress.update(done, f"{len(reporter.errors)} problems")
     flush()
-    progress.update(len(entries), len(reporter.errors))
-    if annotator is not None and args.verbose:
-        print(
-            f"fersk predict: {annotator.written} annotated images in {args.annotate}",
-            file=sys.stderr,
-        )
+    progress.update(len(entries), f"{len(reporter.errors)} problems")
+    if annotator is not None:
+        progress.note(f"{annotator.written} annotated images in {args.annotate}")
     n_files = len(entries)  # files found; missing paths are counted as problems only
     return reporter.close(args.on_no_face, n_files, time.perf_counter() - start)
 
@@ -182,24 +182,6 @@ def _predict_video(model, name, path, args, reporter, progress):
     finally:
         flush()  # the frames read before an error are still reported
     progress.note(f"{name}: {n_sampled} frames classified")
-
-
-class _Progress:
-    def __init__(self, total, verbose, start):
-        self.total, self.verbose, self.start = total, verbose, start
-
-    def update(self, done, n_errors):
-        if self.verbose:
-            print(
-                f"[fersk predict] {done}/{self.total} files, {n_errors} problems, "
-                f"{time.perf_counter() - self.start:.1f} s",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def note(self, text):
-        if self.verbose:
-            print(f"[fersk predict] {text}", file=sys.stderr, flush=True)
 
 
 def _read_image(path):
