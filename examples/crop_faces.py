@@ -12,7 +12,7 @@ folder is beside the project, a few of its (already cropped) faces.
 Usage::
 
     python examples/crop_faces.py [FILE_OR_FOLDER ...] [--size 48] [--margin 0]
-        [--detector skimage|opencv|mtcnn] [--align] [--n-jobs 1]
+        [--detector mtcnn|skimage|opencv] [--align] [--n-jobs 1]
         [--sheet faces.png] [--out-dir DIR]
 """
 
@@ -66,8 +66,9 @@ def main():
     parser.add_argument("inputs", nargs="*", help="image files or folders")
     parser.add_argument("--size", type=int, default=48)
     parser.add_argument("--margin", type=float, default=0.0)
-    parser.add_argument("--detector", default="skimage", choices=["skimage", "opencv", "mtcnn"])
-    parser.add_argument("--align", action="store_true", help="level the eyes (opencv, mtcnn)")
+    parser.add_argument("--detector", default="mtcnn", choices=["mtcnn", "skimage", "opencv"],
+                        help="face detector (default: mtcnn, FaceCropper's default)")
+    parser.add_argument("--align", action="store_true", help="level the eyes (mtcnn, opencv)")
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--sheet", default="faces.png", help="contact sheet to write")
     parser.add_argument("--out-dir", default=None, help="also write one PNG per crop here")

@@ -3,7 +3,7 @@
 Runs offline on the astronaut photo that ships with scikit-image (and, when
 the FER-2013 folder is beside the project, on one of its faces too):
 
-1. ``FaceCropper`` finds the face with scikit-image's LBP cascade and crops it;
+1. ``FaceCropper`` finds the face with MTCNN (its default detector) and crops it;
 2. ``LBPCodeTransformer`` computes the LBP code maps (default and uniform);
 3. ``MDSMappedLBP`` maps every code to a point of a 3-D metric space, giving
    the colour image Levi & Hassner feed to CNNs;
