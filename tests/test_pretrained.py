@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -313,28 +314,40 @@ def test_pixel_rule_same_answer_for_every_dtype_of_a_photo():
 # ------------------------------------------------------- earlier formats
 
 
-@pytest.mark.parametrize("name", ["fer2013_cnn", "fer2013_ensemble"])
-def test_earlier_formats_load_and_convert(name, tmp_path):
-    """fer2013_cnn is format 1, fer2013_ensemble format 2: both load as they
-    are (converted while read); convert() re-saves them in format 3 with the
-    same predictions, description and metrics."""
-    bundled = pretrained.MODELS_DIR / name
-    assert json.loads((bundled / "pipeline.json").read_text())["format_version"] < 3
-    X = np.random.default_rng(1).integers(0, 256, (5, 48, 48), dtype=np.uint8)
-    before = pretrained.load(name).set_params(facecropper__detector=None).predict_proba(X)
-    folder = pretrained.convert(name, tmp_path / name)
+OLD_FORMATS = Path(__file__).resolve().parent / "data" / "old_formats"
+
+
+@pytest.mark.parametrize("name, version", [("format1_cnn", 1), ("format2_ensemble", 2)])
+def test_earlier_formats_load_and_convert(name, version, tmp_path):
+    """Tiny folders written by the fersk that wrote formats 1 and 2
+    (tests/data/old_formats/make_fixtures.py: format1_cnn like the old
+    fer2013_cnn, format2_ensemble like the old fer2013_ensemble) load as they
+    are (converted while read), with the probabilities the old code gave;
+    convert() re-saves them in format 3 with the same predictions,
+    description, metrics and classes."""
+    source = OLD_FORMATS / name
+    assert json.loads((source / "pipeline.json").read_text())["format_version"] == version
+    X = np.load(source / "inputs.npy")
+    recorded = np.load(source / "expected_proba.npy")  # by the old code
+    before = pretrained.load(source).set_params(facecropper__detector=None).predict_proba(X)
+    np.testing.assert_allclose(before, recorded, rtol=0, atol=1e-6)
+    folder = pretrained.convert(source, tmp_path / name)
     after = pretrained.load(folder).set_params(facecropper__detector=None).predict_proba(X)
     np.testing.assert_array_equal(after, before)
-    old, new = pretrained.info(name), pretrained.info(folder)
+    np.testing.assert_allclose(after, recorded, rtol=0, atol=1e-6)
+    old, new = pretrained.info(source), pretrained.info(folder)
     assert new["description"] == old["description"] and new["metrics"] == old["metrics"]
     assert new["steps"] == old["steps"] and new["classes"] == old["classes"]
+    assert new["class_names"] == old["class_names"]
     text = (folder / "pipeline.json").read_text()
     assert json.loads(text)["format_version"] == pretrained.FORMAT_VERSION
     steps = json.dumps(json.loads(text)["steps"])
     assert "code_distances_" not in steps and '"members"' not in steps
-    if name == "fer2013_ensemble":
-        # the 256x256 code distances made the old file about 1 MB
-        assert len(text) < 100_000 < (bundled / "pipeline.json").stat().st_size
+    if name == "format2_ensemble":
+        # the old file stored the code distances (256x256, about 1 MB, in
+        # the old bundled fer2013_ensemble; 16x16 in this P=4 fixture)
+        old_text = (source / "pipeline.json").read_text()
+        assert "code_distances_" in old_text and len(text) < len(old_text)
         members = pretrained.load(folder)[-1].named_estimators_
         assert list(members) == ["fer2013_cnn", "fer2013_mapped_lbp"]
         assert [s for s, _ in members["fer2013_mapped_lbp"].steps] == ["representation", "network"]
@@ -342,8 +355,8 @@ def test_earlier_formats_load_and_convert(name, tmp_path):
         # network file of the old layout is removed, nothing else.
         (folder / "notes.keras.txt").write_text("kept")
         stale = folder / "cnnensembleclassifier.fer2013_mapped_lbp.keras"
-        shutil.copy(bundled / stale.name, stale)
-        spec = json.loads((bundled / "pipeline.json").read_text())
+        shutil.copy(source / stale.name, stale)
+        spec = json.loads(old_text)
         (folder / "pipeline.json").write_text(json.dumps(spec))
         pretrained.convert(folder, folder)
         assert sorted(p.name for p in folder.iterdir()) == [
