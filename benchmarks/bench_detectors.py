@@ -8,12 +8,19 @@ intersection-over-union >= 0.4 (the data's own rule).  All detectors run in
 one process on the same photos, in turn, so their photos/s compare
 (shared machines are noisy: read the ratios to the default).
 
-``mtcnn (full resolution)`` is MTCNN searching the whole photo, as fersk
-did before large photos were searched on a copy of at most 640 pixels.
+``mtcnn`` is the default detector (``FaceCropper()``): photos of the same
+size go through its networks together.  ``mtcnn (one photo per call)`` is
+the same detector sending every photo alone, as fersk did before;
+``mtcnn (full resolution)`` searches the whole photo, as fersk did before
+large photos were searched on a copy of at most 640 pixels.  ``skimage``
+was the default before MTCNN; speeds are given relative to it.
+
+``--fer N`` also times N FER-2013 PublicTest faces (48x48, the same size
+throughout), batched and one per call.
 
 Usage::
 
-    python benchmarks/bench_detectors.py [--n 200] [--detectors skimage,opencv,mtcnn]
+    python benchmarks/bench_detectors.py [--n 200] [--detectors skimage,opencv,mtcnn] [--fer 140]
 """
 
 import argparse
@@ -52,7 +59,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="the expw-dev folder")
     parser.add_argument("--n", type=int, default=200, help="photos (default 200)")
-    parser.add_argument("--detectors", default="skimage,opencv,mtcnn_full,mtcnn")
+    parser.add_argument("--detectors", default="skimage,opencv,mtcnn_full,mtcnn_single,mtcnn")
+    parser.add_argument("--fer", type=int, default=0,
+                        help="also time this many 48x48 FER-2013 faces (default 0: no)")
     args = parser.parse_args(argv)
     root = Path(args.data)
     if not (root / "faces.csv").is_file():
@@ -68,21 +77,24 @@ def main(argv=None):
     for name in args.detectors.split(","):
         detector = "mtcnn" if name.startswith("mtcnn") else name
         full = name == "mtcnn_full"
+        single = name == "mtcnn_single"
         cropper = FaceCropper(detector)
         try:
             cropper.detect([np.zeros((64, 64), np.uint8)])  # builds the model, untimed
         except ImportError as exc:
             print(f"{name}: skipped ({exc})")
             continue
-        saved = fersk.face._MTCNN_MAX_SIDE
+        saved = fersk.face._MTCNN_MAX_SIDE, fersk.face._MTCNN_BATCH_PIXELS
         if full:
             fersk.face._MTCNN_MAX_SIDE = 10**9
+        if full or single:
+            fersk.face._MTCNN_BATCH_PIXELS = 0  # every photo alone
         try:
             start = time.perf_counter()
             found = cropper.detect(paths)
             seconds = time.perf_counter() - start
         finally:
-            fersk.face._MTCNN_MAX_SIDE = saved
+            fersk.face._MTCNN_MAX_SIDE, fersk.face._MTCNN_BATCH_PIXELS = saved
         hits = sum(
             any(iou(t, f["box"]) >= 0.4 for f in faces)
             for boxes, faces in zip(truth, found) for t in boxes
@@ -91,14 +103,57 @@ def main(argv=None):
         rows.append((name, hits / n_faces, len(paths) / seconds, extra))
         print(f"{name}: {hits}/{n_faces} found in {seconds:.1f} s", flush=True)
 
-    default = next((r for r in rows if r[0] == "skimage"), rows[0])
-    header = (f"{'detector':<28} {'faces found':>11} {'photos/s':>9} {'speed vs skimage':>17} "
+    old = next((r for r in rows if r[0] == "skimage"), rows[0])
+    header = (f"{'detector':<34} {'faces found':>11} {'photos/s':>9} {'speed vs skimage':>17} "
               f"{'other boxes':>11}")
     print("\n" + header + "\n" + "-" * len(header))
-    labels = {"mtcnn_full": "mtcnn (full resolution)", "mtcnn": "mtcnn (<= 640 px copy)"}
+    labels = {
+        "mtcnn_full": "mtcnn (full resolution)",
+        "mtcnn_single": "mtcnn (<= 640 px, one photo/call)",
+        "mtcnn": "mtcnn (default: batched)",
+    }
     for name, recall, rate, extra in rows:
-        print(f"{labels.get(name, name):<28} {recall:>10.1%} {rate:>9.2f} "
-              f"{rate / default[2]:>17.2f} {extra:>11d}")
+        print(f"{labels.get(name, name):<34} {recall:>10.1%} {rate:>9.2f} "
+              f"{rate / old[2]:>17.2f} {extra:>11d}")
+    if args.fer:
+        fer_faces(args.fer)
+
+
+def fer_faces(n):
+    """The default detector on ``n`` 48x48 FER-2013 PublicTest faces, batched
+    and one face per call: faces/s and whether the boxes agree."""
+    import fersk.face
+    from fersk import FaceCropper
+
+    folder = DEFAULT_DATA.parent / "fer2013" / "test"
+    files = sorted(folder.glob("*/*.jpg"))
+    files = files[:: max(1, len(files) // n)][:n]  # spread over the classes
+    if not files:
+        print(f"no FER-2013 faces under {folder}")
+        return
+    from PIL import Image
+
+    faces = [np.asarray(Image.open(f).convert("L")) for f in files]
+    cropper = FaceCropper()
+    rates = {}
+    found = {}
+    for name, budget in (("one face per call", 0), ("batched", fersk.face._MTCNN_BATCH_PIXELS)):
+        saved = fersk.face._MTCNN_BATCH_PIXELS
+        fersk.face._MTCNN_BATCH_PIXELS = budget
+        try:
+            start = time.perf_counter()
+            found[name] = cropper.detect(faces)
+            rates[name] = len(faces) / (time.perf_counter() - start)
+        finally:
+            fersk.face._MTCNN_BATCH_PIXELS = saved
+    same = all(
+        [f["box"] for f in a] == [f["box"] for f in b]
+        for a, b in zip(found["one face per call"], found["batched"])
+    )
+    print(f"\n{len(faces)} FER-2013 faces (48x48), default detector: "
+          + ", ".join(f"{k} {v:.1f} faces/s" for k, v in rates.items())
+          + f" ({rates['batched'] / rates['one face per call']:.1f}x); "
+          f"{sum(map(len, found['batched']))} faces found; same boxes: {same}")
 
 
 if __name__ == "__main__":
