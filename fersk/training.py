@@ -615,9 +615,9 @@ def ensemble_member(member):
     Examples
     --------
     >>> from fersk.training import ensemble_member
-    >>> info, pipe = ensemble_member("fer2013_ensemble:fer2013_mapped_lbp")
+    >>> info, pipe = ensemble_member("fer2013_ensemble:gpu_vgg_lbp")
     >>> info["name"], [type(est).__name__ for _, est in pipe.steps]
-    ('fer2013_mapped_lbp', ['FaceCropper', 'MDSMappedLBP', 'CNNClassifier'])
+    ('gpu_vgg_lbp', ['FaceCropper', 'MDSMappedLBP', 'CNNClassifier'])
     """
     from sklearn.pipeline import Pipeline
 

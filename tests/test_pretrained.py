@@ -244,22 +244,23 @@ def test_default_model_loads_in_a_fresh_process():
 
 
 def test_bundled_ensemble_is_levi_hassner(fer_small):
-    """fer2013_ensemble: a raw-face and a mapped-LBP network, flip-averaged,
-    soft-voting with the weights on its card."""
+    """fer2013_ensemble: two raw-face networks and a mapped-LBP one, each
+    averaging its test-time views, soft-voting with the weights on its card."""
     from fersk import CNNEnsembleClassifier
 
     assert "fer2013_ensemble" in pretrained.available()
     meta = pretrained.info("fer2013_ensemble")
     metrics = meta["metrics"]
-    assert list(metrics["members"]) == ["fer2013_cnn", "fer2013_mapped_lbp"]
+    assert list(metrics["members"]) == ["gpu_vgg_a", "gpu_vgg_b", "gpu_vgg_lbp"]
     for key in ("publictest_accuracy", "train_seconds", "hardware", "command", "weights"):
         assert key in metrics
     model = pretrained.load("fer2013_ensemble")
     ensemble = model[-1]
     assert isinstance(ensemble, CNNEnsembleClassifier)
-    raw, lbp = ensemble.estimators_
-    assert isinstance(raw, CNNClassifier) and isinstance(lbp[0], MDSMappedLBP)
-    assert raw.test_time_flip and lbp[-1].test_time_flip
+    raw_a, raw_b, lbp = ensemble.estimators_
+    assert isinstance(raw_a, CNNClassifier) and isinstance(raw_b, CNNClassifier)
+    assert isinstance(lbp[0], MDSMappedLBP)
+    assert raw_a.test_time_flip and raw_b.test_time_flip and lbp[-1].test_time_flip
     np.testing.assert_array_equal(ensemble.weights_, metrics["weights"])
 
     X, y = fer_small[:2]
@@ -267,7 +268,7 @@ def test_bundled_ensemble_is_levi_hassner(fer_small):
     w = ensemble.weights_
     np.testing.assert_allclose(
         model.predict_proba(X),
-        (w[0] * raw.predict_proba(X) + w[1] * lbp.predict_proba(X)) / w.sum(),
+        sum(wi * m.predict_proba(X) for wi, m in zip(w, (raw_a, raw_b, lbp))) / w.sum(),
         rtol=1e-6,
     )
     assert model.score(X, y) > 0.4  # 20 faces per class: chance is 1/7
