@@ -9,10 +9,9 @@ and average the networks' class probabilities.  Here that is one
 :class:`fersk.CNNEnsembleClassifier` whose members are every
 (architecture, representation) pair::
 
-    members = [(f"{arch}_{rep}", representation, CNNClassifier(arch, ...))
-               for arch in architectures
-               for rep, representation in [("raw", None),
-                                           ("mlbp_r1", MDSMappedLBP(R=1)), ...]]
+    members = [("cnn_raw", CNNClassifier(arch, ...)),
+               ("cnn_mlbp_r1", make_pipeline(MDSMappedLBP(R=1), CNNClassifier(arch, ...))),
+               ...]   # every architecture x representation
 
 The networks are trained on (a stratified subset of) the Training split and
 the script prints the PublicTest accuracy of each member and of the
@@ -38,7 +37,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
 
 from fersk import CNNClassifier, CNNEnsembleClassifier, MDSMappedLBP
 from fersk.datasets import load_fer2013
@@ -74,7 +75,11 @@ def build_ensemble(architectures, radii, *, width, epochs, batch_size, full, see
                 augment=full,
                 random_state=seed,
             )
-            members.append((f"{arch}_{rep_name}", representation, network))
+            # A member is a network, or a pipeline of its representation and network.
+            member = network if representation is None else make_pipeline(
+                clone(representation), network
+            )
+            members.append((f"{arch}_{rep_name}", member))
     return CNNEnsembleClassifier(members, verbose=verbose)
 
 
