@@ -67,6 +67,9 @@ def main(argv=None):
     )
     parser.add_argument("--test-time-flip", action="store_true")
     parser.add_argument("--init", default=None, help="fine-tune this pretrained model")
+    parser.add_argument("--teacher", default=None, help="distil this pretrained model")
+    parser.add_argument("--teacher-weight", type=float, default=0.5,
+                        help="the teacher's share of the targets")
     parser.add_argument(
         "--ensemble", nargs="+", default=None, metavar="MODEL",
         help="instead of training, join these trained models (names or folders) into a "
@@ -122,6 +125,8 @@ def main(argv=None):
         learning_rate_schedule=args.schedule,
         test_time_flip=args.test_time_flip,
         init_from=args.init,
+        teacher=args.teacher,
+        teacher_weight=args.teacher_weight,
         network_params=network_params,
         training_state=_training_state(work / f"{args.name}.state", args.resume),
         n_train=args.n_train,

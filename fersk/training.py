@@ -22,12 +22,14 @@ import os
 import time
 import warnings
 
+import numpy as np
+
 from fersk._progress import log
 
 __all__ = [
     "REPRESENTATIONS", "PREDICTION_PARAMS", "machine_description", "representation_steps",
     "fer2013_splits", "publictest_metrics", "ablate_test_time_views", "train_fer2013",
-    "ensemble_fer2013", "ensemble_member", "describe", "parse_param",
+    "distillation_targets", "ensemble_fer2013", "ensemble_member", "describe", "parse_param",
 ]
 
 
@@ -318,6 +320,8 @@ def train_fer2013(
     learning_rate_schedule="constant",
     test_time_flip=False,
     init_from=None,
+    teacher=None,
+    teacher_weight=0.5,
     network_params=None,
     training_state=None,
     n_train=None,
@@ -358,6 +362,14 @@ def train_fer2013(
         further (``warm_start``) on its own representation;
         ``architecture``, ``architecture_params``, ``augment`` and
         ``representation`` are then the model's, not read.
+    teacher : str or None, default=None
+        A pretrained model (name or folder) to distil (Hinton et al.,
+        2015): the network is trained against ``(1 - teacher_weight)`` times
+        the one-hot labels plus ``teacher_weight`` times the teacher's
+        probabilities for each Training face (its own test-time views), as
+        the estimator's ``sample_proba``.
+    teacher_weight : float, default=0.5
+        The teacher's share of the targets, in ``[0, 1]``.
     network_params : dict or None, default=None
         Any other :class:`~fersk.CNNClassifier` parameters (the FER-2013
         recipe: ``crop_size``, ``optimizer``, ``label_smoothing``...).
@@ -422,6 +434,9 @@ def train_fer2013(
         "checkpoint_dir": None if training_state is None else str(training_state),
     }
     init_metrics = {}
+    sample_proba = None
+    if teacher is not None and not from_checkpoint:
+        sample_proba = distillation_targets(teacher, X_train, y_train, teacher_weight)
     if from_checkpoint:
         steps, fit_seconds = joblib.load(checkpoint)
         # Prediction-time settings may be chosen after training.
@@ -448,7 +463,9 @@ def train_fer2013(
             else:
                 Xt_train = representation_pipe.transform(X_train)
             Xt_test = representation_pipe.transform(X_test)
-        steps[-1][1].fit(Xt_train, y_train, validation_data=(Xt_test, y_test))
+        steps[-1][1].fit(
+            Xt_train, y_train, validation_data=(Xt_test, y_test), sample_proba=sample_proba
+        )
         fit_seconds = time.perf_counter() - start
         # The saved model's own fit builds a new network, as any estimator's,
         # and does not look for this run's training state.
@@ -487,7 +504,56 @@ def train_fer2013(
             **{k: init_metrics[k] for k in ("command", "train_seconds", "publictest_accuracy",
                                             "hardware") if k in init_metrics},
         }
+    if teacher is not None:
+        metrics["teacher"] = {
+            "model": str(teacher), "weight": teacher_weight,
+            "publictest_accuracy": pretrained.info(teacher)["metrics"].get("publictest_accuracy"),
+        }
     return pipe, metrics
+
+
+def distillation_targets(teacher, X, y, weight=0.5):
+    """Soft targets mixing one-hot labels with a teacher model's probabilities.
+
+    Parameters
+    ----------
+    teacher : str, path-like or sklearn.pipeline.Pipeline
+        A pretrained model (name or folder, see :func:`fersk.pretrained.load`)
+        or any fitted classifier with ``predict_proba`` and ``classes_``.
+    X : array-like
+        The images the teacher classifies (those the student trains on).
+    y : array-like of shape (n_samples,)
+        Their labels; each must be one of the teacher's classes.
+    weight : float, default=0.5
+        The teacher's share, in ``[0, 1]``: 0 gives the one-hot labels.
+
+    Returns
+    -------
+    sample_proba : ndarray of shape (n_samples, n_teacher_classes)
+        Rows summing to 1, columns in the order of the teacher's
+        ``classes_``: the ``sample_proba`` of a fersk network's ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from fersk.training import distillation_targets
+    >>> X, y = np.zeros((4, 1)), np.array([0, 0, 0, 1])
+    >>> teacher = DummyClassifier(strategy="prior").fit(X, y)
+    >>> distillation_targets(teacher, X, y, weight=0.5)[0]
+    array([0.875, 0.125])
+    """
+    from fersk import pretrained
+
+    if not 0 <= weight <= 1:
+        raise ValueError(f"teacher_weight must be in [0, 1]; got {weight!r}.")
+    model = teacher if hasattr(teacher, "predict_proba") else pretrained.load(teacher)
+    y = np.asarray(y)
+    unknown = sorted(set(np.unique(y).tolist()) - set(model.classes_.tolist()))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not classes of the teacher {model.classes_.tolist()}.")
+    onehot = (y[:, None] == model.classes_[None, :]).astype(np.float64)
+    return (1 - weight) * onehot + weight * np.asarray(model.predict_proba(X), dtype=np.float64)
 
 
 def ensemble_fer2013(

@@ -738,12 +738,77 @@ def test_train_recipe_params_interrupted_then_resumed(capsys, tmp_path, fer2013_
     assert status == 2 and "holds no interrupted run" in err
 
 
+@pytest.mark.slow
+def test_narrow_then_distil(capsys, tmp_path, fer2013_root):
+    """A network pruned to a narrower width, fine-tuned against a teacher."""
+    import runpy
+
+    from fersk import pretrained
+    from fersk.datasets import load_fer2013
+
+    wide = tmp_path / "wide"
+    status, stdout, _ = _run(
+        capsys, "train", "--data", fer2013_root, "--model", "vgg_fer", "--out", wide,
+        "--width", "0.25", "--dense-units", "8", "--epochs", "1", "--batch-size", "16",
+        "--n-train", "60", "--n-test", "70", "--param", "crop_size=40",
+    )
+    assert status == 0, stdout
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "narrow_vgg.py"
+    narrow = runpy.run_path(str(script), run_name="narrow")["main"]
+    # Keeping every channel is the same network.
+    narrow([str(wide), "--width", "0.25", "--data", str(fer2013_root), "--n-test", "70",
+            "--out", str(tmp_path / "same")])
+    X = load_fer2013(fer2013_root, usage="PublicTest").images[:20]
+    np.testing.assert_allclose(
+        pretrained.load(tmp_path / "same").predict_proba(X),
+        pretrained.load(wide).predict_proba(X), rtol=1e-5, atol=1e-6,
+    )
+    narrow([str(wide), "--width", "0.125", "--data", str(fer2013_root), "--n-test", "70",
+            "--out", str(tmp_path / "pruned")])
+    pruned = pretrained.load(tmp_path / "pruned")
+    convs = [l for l in pruned[-1].model_.layers[-1].layers if type(l).__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [4, 4, 8, 8, 16, 16, 32, 32]
+    assert pruned[-1].architecture_params["width"] == 0.125
+    assert pruned.predict_proba(X).shape == (20, 7)
+
+    # Fine-tuned against the wide network's probabilities.
+    status, stdout, _ = _run(
+        capsys, "train", "--data", fer2013_root, "--init", tmp_path / "pruned",
+        "--out", tmp_path / "distilled", "--teacher", wide, "--teacher-weight", "0.7",
+        "--epochs", "1", "--batch-size", "16", "--n-train", "60", "--n-test", "70",
+    )
+    assert status == 0, stdout
+    metrics = pretrained.info(tmp_path / "distilled")["metrics"]
+    assert metrics["teacher"]["model"] == str(wide) and metrics["teacher"]["weight"] == 0.7
+    assert pretrained.load(tmp_path / "distilled")[-1].architecture_params["width"] == 0.125
+
+
+def test_distillation_targets():
+    from sklearn.dummy import DummyClassifier
+
+    from fersk.training import distillation_targets
+
+    X, y = np.zeros((4, 1)), np.array(["a", "a", "b", "c"])
+    teacher = DummyClassifier(strategy="prior").fit(X, y)
+    np.testing.assert_allclose(distillation_targets(teacher, X, y, 0), np.eye(3)[[0, 0, 1, 2]])
+    soft = distillation_targets(teacher, X, y, 0.5)
+    np.testing.assert_allclose(soft.sum(axis=1), 1)
+    np.testing.assert_allclose(soft[2], [0.25, 0.625, 0.125])
+    with pytest.raises(ValueError, match=r"labels \['d'\] are not classes"):
+        distillation_targets(teacher, X, np.array(["a", "b", "c", "d"]))
+    with pytest.raises(ValueError, match="teacher_weight must be in"):
+        distillation_targets(teacher, X, y, 1.5)
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
         (["--init", "fer2013_cnn", "--model", "kaggle_cnn"], "drop --model"),
         (["--init", "fer2013_cnn", "--representation", "mapped_lbp"], "drop --representation"),
         (["--init", "no_such_model"], "--init: no pretrained model"),
+        (["--model", "vgg_fer", "--teacher", "no_such_model"], "--teacher: no pretrained model"),
+        (["--model", "vgg_fer", "--teacher", "fer2013_vgg", "--teacher-weight", "2"],
+         "--teacher-weight must be in [0, 1]"),
         ([], "give --model ARCH"),
     ],
 )

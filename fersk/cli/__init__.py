@@ -271,6 +271,20 @@ def _build_parser():
         "network; its architecture, representation and augmentation are kept",
     )
     train.add_argument(
+        "--teacher",
+        default=None,
+        metavar="NAME_OR_FOLDER",
+        help="distil this pretrained model: train against a mix of the labels and its "
+        "probabilities for each Training face (e.g. a narrower network from fer2013_vgg)",
+    )
+    train.add_argument(
+        "--teacher-weight",
+        type=float,
+        default=0.5,
+        metavar="W",
+        help="the teacher's share of the targets, 0 to 1 (default: %(default)s)",
+    )
+    train.add_argument(
         "--n-train",
         type=_positive_int,
         default=None,

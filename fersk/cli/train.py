@@ -112,6 +112,13 @@ def run(args):
         raise _UsageError("give --model ARCH (a new network) or --init MODEL (fine-tuning).")
     else:
         params = _architecture_params(args.model, args.width, args.dense_units)
+    if args.teacher is not None:
+        if not 0 <= args.teacher_weight <= 1:
+            raise _UsageError(f"--teacher-weight must be in [0, 1]; got {args.teacher_weight}.")
+        try:
+            pretrained.info(args.teacher)
+        except ValueError as exc:
+            raise _UsageError(f"--teacher: {exc}") from None
     network_params = dict(args.param)
     if network_params:
         own = {"architecture", "architecture_params", "checkpoint_dir", "random_state"}
@@ -157,6 +164,8 @@ def run(args):
             learning_rate_schedule=args.schedule,
             test_time_flip=args.test_time_flip,
             init_from=args.init,
+            teacher=args.teacher,
+            teacher_weight=args.teacher_weight,
             network_params=network_params,
             training_state=state,
             n_train=args.n_train,
