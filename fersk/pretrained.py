@@ -46,7 +46,7 @@ from sklearn.pipeline import Pipeline
 __all__ = ["DEFAULT_MODEL", "SAFE_CLASSES", "available", "convert", "info", "load", "save"]
 
 #: Name of the model :func:`load` returns when called without a name.
-DEFAULT_MODEL = "fer2013_vgg"
+DEFAULT_MODEL = "fer2013_vgg_fast"
 
 #: The classes a ``pipeline.json`` may name (module-qualified).
 SAFE_CLASSES = (

@@ -106,7 +106,7 @@ def _build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     model_help = (
         "a bundled model's name or a folder written by fersk.pretrained.save / "
-        "'fersk train' (default: the bundled fer2013_vgg)"
+        "'fersk train' (default: the bundled fer2013_vgg_fast)"
     )
 
     demo = sub.add_parser(
