@@ -783,6 +783,24 @@ def test_narrow_then_distil(capsys, tmp_path, fer2013_root):
     assert pretrained.load(tmp_path / "distilled")[-1].architecture_params["width"] == 0.125
 
 
+@pytest.mark.slow
+def test_recipe_ablation_runs_each_variant_once(capsys, tmp_path, fer2013_root):
+    import runpy
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ablate_recipe.py"
+    ablate = runpy.run_path(str(script), run_name="ablate")["main"]
+    argv = ["--data", str(fer2013_root), "--width", "0.125", "--epochs", "1", "--n-train",
+            "60", "--n-test", "70", "--variants", "0,2", "--work", str(tmp_path)]
+    ablate(argv)
+    done = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert done == ["full_recipe.json", "no_label_smoothing.json"]
+    first = capsys.readouterr().out
+    assert "| no label smoothing |" in first and "| full recipe |" in first
+    ablate(argv)  # both done: read back, not trained again
+    again = capsys.readouterr().out
+    assert "Epoch" not in again and again.splitlines()[-2:] == first.splitlines()[-2:]
+
+
 def test_distillation_targets():
     from sklearn.dummy import DummyClassifier
 
