@@ -41,6 +41,19 @@ def test_embedding_preserves_code_distances():
     assert m5.distance_correlation_ > m.distance_correlation_
 
 
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_embedding_does_not_depend_on_blas_threads(threads):
+    # SMACOF's numbers moved with the BLAS thread count, so a Dask worker
+    # (OMP_NUM_THREADS=1 by default) and the client fitted other embeddings.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    X = np.zeros((1, 8, 8))
+    reference = MDSMappedLBP(random_state=0).fit(X)
+    with threadpoolctl.threadpool_limits(limits=threads):
+        m = MDSMappedLBP(random_state=0).fit(X)
+    np.testing.assert_array_equal(m.embedding_, reference.embedding_)
+    assert m.stress_ == reference.stress_
+
+
 def test_transform_looks_up_codes_on_real_faces(fer_small):
     X = fer_small[0][:12]
     m = MDSMappedLBP(random_state=0).fit(X)
