@@ -13,8 +13,10 @@ Prints a table of PublicTest accuracy (centre window and ten views)
 against the full recipe.
 
 Short schedules rank ingredients, they do not reproduce the bundled
-models' numbers: a 15-epoch width-0.5 run is about 10-15 minutes on the
-project's two CPU cores.
+models' numbers: a 15-epoch width-0.5 run took 19-21 minutes on the
+project's two CPU cores (75-140 s an epoch with the host's load).  The
+seconds column counts the variant's last sitting only (a resumed variant
+shows less).
 
     python benchmarks/ablate_recipe.py --width 0.5 --epochs 15 --work runs/ablation
 """
