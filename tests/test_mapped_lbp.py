@@ -3,6 +3,7 @@
 import joblib
 import numpy as np
 import pytest
+import threadpoolctl
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fersk import MDSMappedLBP
@@ -45,7 +46,6 @@ def test_embedding_preserves_code_distances():
 def test_embedding_does_not_depend_on_blas_threads(threads):
     # SMACOF's numbers moved with the BLAS thread count, so a Dask worker
     # (OMP_NUM_THREADS=1 by default) and the client fitted other embeddings.
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     X = np.zeros((1, 8, 8))
     reference = MDSMappedLBP(random_state=0).fit(X)
     with threadpoolctl.threadpool_limits(limits=threads):
