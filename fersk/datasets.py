@@ -51,6 +51,11 @@ __all__ = [
     "load_ferplus",
     "ferplus_majority",
     "SkippedImagesWarning",
+    "load_sfew",
+    "load_expw",
+    "load_muxspace",
+    "load_in_the_wild",
+    "bundled_cropper",
 ]
 
 #: FER-2013 class names, index = label.
@@ -1473,3 +1478,13 @@ def _resize_all(images, size, n_jobs):
         return [_resize_one(im, size) for im in images]
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
         return list(pool.map(lambda im: _resize_one(im, size), images))
+
+
+# Faces in the wild (other sources than FER-2013), in their own module.
+from fersk._wild_data import (  # noqa: E402
+    bundled_cropper,
+    load_expw,
+    load_in_the_wild,
+    load_muxspace,
+    load_sfew,
+)

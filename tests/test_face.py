@@ -140,10 +140,11 @@ def test_largest_of_several_faces_is_cropped(astronaut):
 
 def test_fer_faces_documented_behaviour(fer_small):
     X = fer_small[0]
-    # The default detector (MTCNN) finds a face in only some of the 48x48
+    # MTCNN on the frames themselves finds a face in only some of the 48x48
     # crops (the face fills the frame): 27 of these 140; the others are kept
-    # whole, with a warning.
-    cropper = FaceCropper()
+    # whole, with a warning.  (The default second search on a padded copy
+    # finds most of the others: below.)
+    cropper = FaceCropper(retry_padding=0)
     with pytest.warns(NoFaceWarning, match=r"No face found in \d+ of 140 images") as rec:
         crops, info = cropper.fit(X).crop(X)
     assert crops.shape == X.shape and crops.dtype == np.uint8
@@ -155,6 +156,11 @@ def test_fer_faces_documented_behaviour(fer_small):
     np.testing.assert_array_equal(crops[missing], X[missing])  # whole, 48 -> 48
     found = info.boxes[~np.isnan(info.boxes[:, 0])]
     assert (found[:, :2] >= 0).all() and (found[:, :2] + found[:, 2:] <= 48).all()
+    # The default searches the misses again with room around the face.
+    with pytest.warns(NoFaceWarning):
+        _, padded = FaceCropper().crop(X)
+    assert len(padded.no_face_indices) < 0.5 * len(missing)
+    assert set(padded.no_face_indices) <= set(missing)
     # detector=None: a pass-through resize, no detection, no warning.
     passthrough = FaceCropper(detector=None)
     with warnings.catch_warnings():
@@ -765,7 +771,7 @@ def test_images_of_one_size_go_to_mtcnn_together_with_the_same_faces(
     path = tmp_path / "astro.png"
     Image.fromarray(astronaut).save(path)
     X = faces[:20] + [astronaut, str(path), np.zeros((30, 30), np.uint8)] + faces[20:]
-    cropper = FaceCropper()
+    cropper = FaceCropper(retry_padding=0)  # the calls of the first search only
     alone = [cropper.detect([x])[0] for x in X]
     calls = _spy_on_mtcnn(monkeypatch)
     together = cropper.detect(X)
@@ -799,8 +805,12 @@ def test_batches_are_bounded_and_errors_come_in_input_order(fer_small, monkeypat
     faces = list(fer_small[0][:40])
     monkeypatch.setattr(fersk.face, "_MTCNN_BATCH_PIXELS", 4 * 48 * 48)
     calls = _spy_on_mtcnn(monkeypatch)
-    FaceCropper().detect(faces)  # 4 chunks of 10 images
+    FaceCropper(retry_padding=0).detect(faces)  # 4 chunks of 10 images
     assert [len(c) for c in calls] == [4, 4, 2] * 4
+    # the second, padded search of the misses is batched the same way
+    del calls[:]
+    FaceCropper().detect(faces)
+    assert max(sum(s[0] * s[1] for s in c) for c in calls) <= 4 * 48 * 48 * 2.7
     # the first image without a face is named, whichever batch it is in
     black = np.zeros((48, 48), np.uint8)
     found = [i for i, f in enumerate(FaceCropper().detect(faces)) if f]

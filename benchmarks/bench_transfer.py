@@ -1,0 +1,84 @@
+"""Transfer across sources: models against fer's mini-Xception, per source, one run.
+
+Rows: FER-2013 PublicTest and the 20 % held-out part of each development
+source beyond it (SFEW 2.0 Train film frames, ExpW web faces, muxspace web
+photos; the split of ``train_in_the_wild.py``, stratified, seed 0), every face
+cut by the bundled pipeline's FaceCropper (``fersk.datasets.load_in_the_wild``).
+Columns: bundled models as loaded, models trained by
+``train_in_the_wild.py`` (``--runs``: ``<work>/<name>/model``), the
+leave-one-source-out model of each row (``no_<source>``, trained without that
+source at all), and the ``fer`` package's mini-Xception on the same crops
+resized to its 64 x 64 input.  Accuracy; ratios to fer in the last lines.
+
+    python benchmarks/bench_transfer.py --runs runs/wild
+"""
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from bench_vs_fer import load_peer, locate_peer, peer_scale, resize_faces, run_model
+from train_in_the_wild import DATA, split_sources
+
+ROWS = ("fer2013", "sfew", "expw", "muxspace")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--runs", default="runs/wild")
+    parser.add_argument("--models", default="fer2013_vgg_fast,fer2013_vgg,fer2013_ensemble")
+    parser.add_argument("--trained", default="mix", help="names under --runs, comma-separated")
+    parser.add_argument("--json", default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+
+    from fersk import pretrained
+    from fersk.datasets import load_fer2013, load_in_the_wild
+
+    data = load_in_the_wild(args.data)
+    public = load_fer2013(Path(args.data) / "fer2013", usage="PublicTest")
+    _, tests = split_sources(data, None)
+    rows = {"fer2013": (public.images, public.target)}
+    rows.update({s: (data.images[idx], data.target[idx]) for s, idx in tests.items()})
+
+    columns = {m: pretrained.load(m) for m in args.models.split(",") if m}
+    for name in [n for n in args.trained.split(",") if n]:
+        folder = Path(args.runs) / name / "model"
+        if folder.is_dir():
+            columns[name] = pretrained.load(folder)
+    loso = {s: Path(args.runs) / f"no_{s}" / "model" for s in ROWS}
+    loso = {s: pretrained.load(f) for s, f in loso.items() if f.is_dir()}
+    peer = load_peer(locate_peer())
+
+    table = {}
+    for row, (X, y) in rows.items():
+        scores = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for name, pipe in columns.items():
+                scores[name] = float(pipe.score(X, y))
+            if row in loso:
+                scores["leave-source-out"] = float(loso[row].score(X, y))
+            proba = run_model(peer, peer_scale(resize_faces(X, 64)), 512)
+        scores["fer"] = float((proba.argmax(1) == y).mean())
+        table[row] = {"n": int(len(y)), **{k: round(v, 4) for k, v in scores.items()}}
+
+    names = list(columns) + (["leave-source-out"] if loso else []) + ["fer"]
+    print("| source | faces | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for row, scores in table.items():
+        cells = [f"{scores[n]:.3f}" if n in scores else "–" for n in names]
+        print(f"| {row} | {scores['n']} | " + " | ".join(cells) + " |")
+    print("\nratio to fer:")
+    for row, scores in table.items():
+        print(f"  {row}: " + ", ".join(f"{n} {scores[n] / scores['fer']:.2f}x"
+                                       for n in names if n in scores and n != "fer"))
+    if args.json:
+        Path(args.json).write_text(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()

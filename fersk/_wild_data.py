@@ -1,0 +1,501 @@
+"""Faces in the wild: loaders for the development sources beyond FER-2013.
+
+Each loader returns the Bunch of :func:`fersk.datasets.load_fer2013`
+(``images``, ``target``, ``filenames``...) plus ``source``, the domain of
+every face, so that a user can group cross-validation by source
+(``GroupKFold``, ``LeaveOneGroupOut``).  Faces are cut by the *same*
+:class:`~fersk.FaceCropper` configuration that the bundled pipelines use at
+prediction time (read from the default model's folder), so that a network
+sees the same geometry when it trains as when it predicts.
+
+Photos without a detected face are never dropped: they become what the
+cropper's ``on_no_face`` says (the whole image for the bundled cropper),
+exactly as at prediction time, and ``face_found`` marks them.
+"""
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+from sklearn.utils._param_validation import StrOptions, validate_params
+
+from fersk._progress import log
+
+#: FER-2013's classes, in label order.
+FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+#: muxspace folder names -> FER-2013 labels.  ``contempt`` has no FER-2013
+#: class: see ``contempt`` in :func:`load_muxspace`.
+MUXSPACE_LABELS = {
+    "anger": 0, "disgust": 1, "fear": 2, "happiness": 3,
+    "sadness": 4, "surprise": 5, "neutral": 6,
+}
+
+#: The development sources :func:`load_in_the_wild` knows.
+SOURCES = ("fer2013", "sfew", "expw", "muxspace")
+
+_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+_CACHE_VERSION = "1"
+
+
+def bundled_cropper(model=None):
+    """The :class:`~fersk.FaceCropper` of a bundled pipeline, unfitted.
+
+    Parameters
+    ----------
+    model : str or None, default=None
+        A bundled model's name; None is the default model.
+
+    Returns
+    -------
+    cropper : FaceCropper
+        With the parameters saved in the model's folder, so that faces cut
+        for training have the geometry of faces cut at prediction time.
+
+    Examples
+    --------
+    >>> from fersk.datasets import bundled_cropper
+    >>> cropper = bundled_cropper()
+    >>> cropper.detector, cropper.size, cropper.margin
+    ('mtcnn', (48, 48), 0.0)
+    """
+    from fersk import FaceCropper, pretrained
+
+    folder = pretrained._model_dir(model or pretrained.DEFAULT_MODEL)
+    spec = json.loads((Path(folder) / "pipeline.json").read_text())
+    first = spec["steps"][0]
+    if not first["class"].endswith("FaceCropper"):
+        raise ValueError(f"model {model!r} does not start with a FaceCropper.")
+    params = {k: pretrained._decode(v, folder) for k, v in first["params"].items()}
+    return FaceCropper(**params)
+
+
+def _files(folder, classes):
+    """(relative path, class folder) of every image under folder/<class>/."""
+    out = []
+    for name in sorted(os.listdir(folder)):
+        sub = Path(folder) / name
+        if not sub.is_dir() or name.startswith("."):
+            continue
+        if name.lower() not in classes:
+            raise ValueError(
+                f"unknown class folder {str(sub)!r}; expected folders among "
+                f"{sorted(classes)}."
+            )
+        for file in sorted(os.listdir(sub)):
+            if file.lower().endswith(_EXTENSIONS) and not file.startswith("."):
+                out.append((f"{name}/{file}", name.lower()))
+    return out
+
+
+def _key(root, entries, cropper, extra=""):
+    """Cache key: the files (name, size, mtime), the cropper, the version."""
+    h = hashlib.sha256()
+    h.update(f"{_CACHE_VERSION}|{extra}|{sorted(cropper.get_params().items())!r}".encode())
+    for rel in entries:
+        st = os.stat(Path(root) / rel)
+        h.update(f"|{rel}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()
+
+
+def _cached(kind, root, key, cache, cache_dir, build, func, verbose):
+    from fersk.datasets import _cache_load, _cache_save, _default_cache_dir, _digest
+
+    if not cache:
+        return build()
+    prefix = f"{kind}-{_digest(str(Path(root).resolve()))[:12]}"
+    file = Path(cache_dir or _default_cache_dir()) / f"{prefix}-{key[:24]}.npz"
+    content = _cache_load(file, key, func, verbose)
+    if content is None:
+        content = build()
+        _cache_save(file, prefix, key, content, func, verbose)
+    return content
+
+
+def _crop_files(paths, cropper, func, verbose):
+    """Crop each file with the cropper, in chunks so that progress shows."""
+    from fersk.face import NoFaceWarning
+    import warnings
+
+    crops, found, boxes = [], [], []
+    start, chunk = time.perf_counter(), 256
+    for i in range(0, len(paths), chunk):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoFaceWarning)  # recorded in face_found
+            c, info = cropper.crop(list(paths[i:i + chunk]))
+        crops.append(c)
+        found.append(info.n_faces > 0)
+        boxes.append(info.boxes)
+        if verbose:
+            done = min(i + chunk, len(paths))
+            log(func, f"cropped {done}/{len(paths)} images, "
+                      f"{int(sum((~f).sum() for f in found))} without a face, "
+                      f"{time.perf_counter() - start:.0f} s")
+    return np.concatenate(crops), np.concatenate(found), np.concatenate(boxes)
+
+
+def _bunch(content, root, source, DESCR, **extra):
+    n = len(content["target"])
+    return Bunch(
+        images=content["images"],
+        data=content["images"].reshape(n, -1),
+        target=content["target"].astype(np.int64),
+        target_names=np.array(FER2013_CLASSES),
+        source=np.full(n, source, dtype="<U16"),
+        filenames=np.array([str(Path(root) / f) for f in content["filenames"]], dtype=str),
+        face_found=content["face_found"].astype(bool),
+        boxes=content["boxes"],
+        DESCR=DESCR,
+        **extra,
+    )
+
+
+@validate_params(
+    {
+        "root": [str, os.PathLike],
+        "cropper": [None, object],
+        "cache": ["boolean"],
+        "cache_dir": [str, os.PathLike, None],
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def load_sfew(root, *, cropper=None, cache=True, cache_dir=None, verbose=0):
+    """Load SFEW 2.0 film frames (the Train split) as cropped faces.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The folder with one sub-folder per class, named as FER-2013's
+        classes (``angry``, ``disgust``, ``fear``, ``happy``, ``sad``,
+        ``surprise``, ``neutral``); any other folder is a ValueError.
+    cropper : FaceCropper or None, default=None
+        Cuts the faces; None is the bundled default pipeline's cropper
+        (:func:`bundled_cropper`), the geometry the bundled models predict
+        with.
+    cache : bool, default=True
+        Keep the crops in ``cache_dir`` (written atomically, keyed on the
+        files and the cropper's parameters).
+    cache_dir : str, os.PathLike or None, default=None
+        Where; None is ``$FERSK_CACHE`` or ``~/.cache/fersk``.
+    verbose : int, default=0
+        Progress of the cropping.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``images`` (n, h, w) uint8 crops, ``data`` (flattened),
+        ``target`` (FER-2013 labels), ``target_names``, ``source`` (all
+        ``"sfew"``), ``filenames``, ``face_found`` (False where the cropper
+        found no face and applied its ``on_no_face`` policy: the frame is
+        kept, never dropped), ``boxes`` (the face box in the frame, NaN
+        where none) and ``DESCR``.
+
+    Examples
+    --------
+    >>> from fersk.datasets import load_sfew
+    >>> sfew = load_sfew("../shared/data/sfew-train")  # doctest: +SKIP
+    >>> sfew.images.shape, set(sfew.source)  # doctest: +SKIP
+    ((859, 48, 48), {'sfew'})
+    """
+    func = "load_sfew"
+    cropper = bundled_cropper() if cropper is None else cropper
+    files = _files(root, {c: i for i, c in enumerate(FER2013_CLASSES)})
+    if not files:
+        raise ValueError(f"no images under {str(root)!r}.")
+    labels = {c: i for i, c in enumerate(FER2013_CLASSES)}
+
+    def build():
+        crops, found, boxes = _crop_files(
+            [str(Path(root) / f) for f, _ in files], cropper, func, verbose)
+        return {"images": crops, "target": np.array([labels[c] for _, c in files]),
+                "filenames": np.array([f for f, _ in files]), "face_found": found,
+                "boxes": boxes}
+
+    key = _key(root, [f for f, _ in files], cropper)
+    content = _cached("sfew", root, key, cache, cache_dir, build, func, verbose)
+    return _bunch(content, root, "sfew",
+                  f"SFEW 2.0 Train film frames from {root}: {len(files)} faces.")
+
+
+@validate_params(
+    {
+        "root": [str, os.PathLike],
+        "cropper": [None, object],
+        "contempt": [StrOptions({"exclude", "raise"})],
+        "cache": ["boolean"],
+        "cache_dir": [str, os.PathLike, None],
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def load_muxspace(root, *, cropper=None, contempt="exclude", cache=True, cache_dir=None,
+                  verbose=0):
+    """Load the muxspace ``facial_expressions`` web photos as cropped faces.
+
+    The photos are not face crops: every one goes through the detector.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The folder with one sub-folder per class: ``anger``, ``disgust``,
+        ``fear``, ``happiness``, ``sadness``, ``surprise``, ``neutral``
+        and ``contempt``.
+    cropper : FaceCropper or None, default=None
+        As in :func:`load_sfew`.
+    contempt : {"exclude", "raise"}, default="exclude"
+        ``contempt`` has no FER-2013 class.  "exclude" leaves those photos
+        out and lists them in ``excluded`` (nothing is left out silently);
+        "raise" makes them a ValueError.
+    cache, cache_dir, verbose
+        As in :func:`load_sfew`.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        As :func:`load_sfew` (``source`` is ``"muxspace"``), plus
+        ``excluded``: the files left out and why.
+
+    Examples
+    --------
+    >>> from fersk.datasets import load_muxspace
+    >>> web = load_muxspace("../shared/data/muxspace-faces")  # doctest: +SKIP
+    >>> len(web.target), len(web.excluded)  # doctest: +SKIP
+    (13674, 9)
+    """
+    func = "load_muxspace"
+    cropper = bundled_cropper() if cropper is None else cropper
+    files = _files(root, {**MUXSPACE_LABELS, "contempt": -1})
+    if not files:
+        raise ValueError(f"no images under {str(root)!r}.")
+    out = [(f, c) for f, c in files if c == "contempt"]
+    if out and contempt == "raise":
+        raise ValueError(
+            f"{len(out)} contempt photo(s) under {str(root)!r} (first {out[0][0]!r}) "
+            "have no FER-2013 class; pass contempt='exclude' to leave them out."
+        )
+    files = [(f, c) for f, c in files if c != "contempt"]
+
+    def build():
+        crops, found, boxes = _crop_files(
+            [str(Path(root) / f) for f, _ in files], cropper, func, verbose)
+        return {"images": crops, "target": np.array([MUXSPACE_LABELS[c] for _, c in files]),
+                "filenames": np.array([f for f, _ in files]), "face_found": found,
+                "boxes": boxes}
+
+    key = _key(root, [f for f, _ in files], cropper)
+    content = _cached("muxspace", root, key, cache, cache_dir, build, func, verbose)
+    excluded = [(str(Path(root) / f), "contempt: no FER-2013 class") for f, _ in out]
+    return _bunch(content, root, "muxspace",
+                  f"muxspace web photos from {root}: {len(files)} faces, "
+                  f"{len(excluded)} contempt photos excluded.", excluded=excluded)
+
+
+def _iou(a, b):
+    """Intersection over union of two (row, col, height, width) boxes."""
+    r0, c0 = max(a[0], b[0]), max(a[1], b[1])
+    r1 = min(a[0] + a[2], b[0] + b[2])
+    c1 = min(a[1] + a[3], b[1] + b[3])
+    inter = max(0.0, r1 - r0) * max(0.0, c1 - c0)
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+@validate_params(
+    {
+        "root": [str, os.PathLike],
+        "cropper": [None, object],
+        "min_iou": [float],
+        "cache": ["boolean"],
+        "cache_dir": [str, os.PathLike, None],
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, verbose=0):
+    """Load ExpW web photos with labelled face boxes as cropped faces.
+
+    Each labelled face is matched to the cropper's detections on its
+    photo (the detected box with the largest intersection over union, if
+    at least ``min_iou``), and that detected box is cut with the cropper's
+    geometry: the box a user's photo would give at prediction time.  A
+    labelled face that the detector misses is cut from its labelled box
+    (clipped to the photo) with the same geometry, and ``face_found`` is
+    False for it.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The folder with ``faces.csv`` (``file, face_id, x, y, w, h,
+        label_id, label``) and ``images/``.
+    cropper : FaceCropper or None, default=None
+        As in :func:`load_sfew`.
+    min_iou : float, default=0.4
+        Overlap for a detection to be the labelled face.
+    cache, cache_dir, verbose
+        As in :func:`load_sfew`.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        As :func:`load_sfew`, one entry per labelled face (``source`` is
+        ``"expw"``, ``filenames`` repeat for photos with several faces),
+        plus ``face_ids`` and ``label_boxes`` (the labelled boxes as
+        ``(row, col, height, width)``).
+
+    Examples
+    --------
+    >>> from fersk.datasets import load_expw
+    >>> expw = load_expw("../shared/data/expw-dev")  # doctest: +SKIP
+    >>> len(expw.target), expw.face_found.mean() > 0.8  # doctest: +SKIP
+    (566, True)
+    """
+    import csv
+
+    from fersk import FaceCropper
+
+    func = "load_expw"
+    cropper = bundled_cropper() if cropper is None else cropper
+    table = Path(root) / "faces.csv"
+    if not table.is_file():
+        raise ValueError(f"{str(table)!r} not found: load_expw needs faces.csv and images/.")
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for i, row in enumerate(rows):
+        if int(row["label_id"]) not in range(7):
+            raise ValueError(f"{table}: row {i + 2} has the unknown label {row['label_id']!r}.")
+    photos = sorted({row["file"] for row in rows})
+
+    def build():
+        from PIL import Image
+
+        index = {p: k for k, p in enumerate(photos)}
+        paths = [str(Path(root) / "images" / p) for p in photos]
+        detected = []
+        start = time.perf_counter()
+        for i in range(0, len(paths), 64):
+            detected += cropper.detect(paths[i:i + 64])
+            if verbose:
+                log(func, f"detected {min(i + 64, len(paths))}/{len(paths)} photos, "
+                          f"{time.perf_counter() - start:.0f} s")
+        crops, found, boxes, label_boxes = [], [], [], []
+        for row in rows:
+            faces = detected[index[row["file"]]]
+            x, y, w, h = (float(row[k]) for k in ("x", "y", "w", "h"))
+            with Image.open(paths[index[row["file"]]]) as im:
+                W, H = im.size
+            r0, c0 = max(0.0, y), max(0.0, x)
+            label_box = (r0, c0, min(H, y + h) - r0, min(W, x + w) - c0)
+            best = max(faces, key=lambda f: _iou(f["box"], label_box), default=None)
+            hit = best is not None and _iou(best["box"], label_box) >= min_iou
+            face = (*best["box"], best["eyes"]) if hit else label_box
+            one = FaceCropper(**{**cropper.get_params(), "detector": lambda _, face=face: [face],
+                                 "precropped_max_side": None, "n_jobs": None, "verbose": 0})
+            crops.append(one.fit_transform([paths[index[row["file"]]]])[0])
+            found.append(hit)
+            boxes.append(face[:4])
+            label_boxes.append(label_box)
+        return {"images": np.stack(crops), "target": np.array([int(r["label_id"]) for r in rows]),
+                "filenames": np.array([f"images/{r['file']}" for r in rows]),
+                "face_found": np.array(found), "boxes": np.array(boxes, dtype=float),
+                "label_boxes": np.array(label_boxes, dtype=float),
+                "face_ids": np.array([int(r["face_id"]) for r in rows])}
+
+    key = _key(root, ["faces.csv"] + [f"images/{p}" for p in photos], cropper, f"iou{min_iou}")
+    content = _cached("expw", root, key, cache, cache_dir, build, func, verbose)
+    return _bunch(content, root, "expw",
+                  f"ExpW web photos from {root}: {len(rows)} labelled faces in "
+                  f"{len(photos)} photos.",
+                  face_ids=content["face_ids"], label_boxes=content["label_boxes"])
+
+
+_LOADERS = {"sfew": ("sfew-train", load_sfew), "expw": ("expw-dev", load_expw),
+            "muxspace": ("muxspace-faces", load_muxspace)}
+
+
+@validate_params(
+    {
+        "data_home": [str, os.PathLike],
+        "sources": [list, tuple],
+        "fer2013_usage": [str, list, tuple],
+        "cropper": [None, object],
+        "cache": ["boolean"],
+        "cache_dir": [str, os.PathLike, None],
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cropper=None,
+                     cache=True, cache_dir=None, verbose=0):
+    """Several development sources as one set of faces, with their source.
+
+    Parameters
+    ----------
+    data_home : str or os.PathLike
+        The folder holding ``fer2013/``, ``sfew-train/``, ``expw-dev/`` and
+        ``muxspace-faces/`` (``../shared/data`` beside the repository).
+    sources : list of str, default=("fer2013", "sfew", "expw", "muxspace")
+        Which, in this order.
+    fer2013_usage : str or list of str, default="Training"
+        FER-2013's usages to include (:func:`load_fer2013`'s ``usage``).
+        FER-2013 faces are 48 x 48 crops already; the bundled cropper takes
+        them whole, as it does at prediction time.
+    cropper, cache, cache_dir, verbose
+        As in :func:`load_sfew`.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``images``, ``data``, ``target``, ``target_names``, ``source``,
+        ``filenames``, ``face_found`` as in :func:`load_sfew`, concatenated
+        in the order of ``sources``; ``excluded`` as in
+        :func:`load_muxspace`.  Group cross-validation by ``source``:
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import LeaveOneGroupOut
+    >>> from fersk.datasets import load_in_the_wild
+    >>> wild = load_in_the_wild("../shared/data", sources=["sfew", "expw"])  # doctest: +SKIP
+    >>> LeaveOneGroupOut().get_n_splits(groups=wild.source)  # doctest: +SKIP
+    2
+    """
+    from fersk.datasets import load_fer2013
+
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown or not sources:
+        raise ValueError(f"sources must be a non-empty list among {list(SOURCES)}; got "
+                         f"{list(sources)!r}.")
+    cropper = bundled_cropper() if cropper is None else cropper
+    parts, excluded = [], []
+    for source in sources:
+        if source == "fer2013":
+            fer = load_fer2013(Path(data_home) / "fer2013", usage=fer2013_usage, cache=cache,
+                               cache_dir=cache_dir, verbose=verbose)
+            images = cropper.fit_transform(fer.images)
+            n = len(images)
+            parts.append(Bunch(images=images, target=fer.target, source=np.full(n, "fer2013"),
+                               filenames=fer.filenames if fer.filenames is not None
+                               else np.array([f"row {i}" for i in fer.row_ids]),
+                               face_found=np.ones(n, bool)))
+            continue
+        folder, loader = _LOADERS[source]
+        part = loader(Path(data_home) / folder, cropper=cropper, cache=cache,
+                      cache_dir=cache_dir, verbose=verbose)
+        excluded += part.get("excluded", [])
+        parts.append(part)
+    images = np.concatenate([p.images for p in parts])
+    return Bunch(
+        images=images,
+        data=images.reshape(len(images), -1),
+        target=np.concatenate([p.target for p in parts]).astype(np.int64),
+        target_names=np.array(FER2013_CLASSES),
+        source=np.concatenate([p.source for p in parts]).astype("<U16"),
+        filenames=np.concatenate([np.asarray(p.filenames, dtype=str) for p in parts]),
+        face_found=np.concatenate([p.face_found for p in parts]),
+        excluded=excluded,
+        DESCR=f"{len(images)} faces from {list(sources)} under {data_home}.",
+    )

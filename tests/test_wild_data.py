@@ -1,0 +1,192 @@
+"""Faces in the wild: loaders with a source per face, the padded second
+search of MTCNN, and the domain degradations.
+
+Loader tests build small folders of real files (links into ``../shared``)
+so that they run in seconds; they skip when the shared data is absent.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+from fersk import FaceCropper
+from fersk.datasets import (
+    bundled_cropper,
+    load_expw,
+    load_in_the_wild,
+    load_muxspace,
+    load_sfew,
+)
+from fersk.degrade import DEGRADATIONS, degrade_faces
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "sfew-train").is_dir(),
+    reason=f"in-the-wild development data not found at {SHARED}",
+)
+
+
+def _link_subset(src, dst, per_class, classes=None):
+    for cls in sorted(os.listdir(src)):
+        if classes is not None and cls not in classes:
+            continue
+        (dst / cls).mkdir(parents=True)
+        for f in sorted(os.listdir(src / cls))[:per_class]:
+            os.symlink(src / cls / f, dst / cls / f)
+
+
+def test_bundled_cropper_is_the_default_pipelines_first_step():
+    from fersk import pretrained
+
+    cropper = bundled_cropper()
+    loaded = pretrained.load()[0]
+    assert cropper.get_params() == loaded.get_params()
+
+
+def test_retry_padding_finds_a_face_that_fills_the_frame():
+    # The astronaut's face cut tight: MTCNN misses a face with no room around it.
+    face = skdata.astronaut()[70:165, 180:270]
+    crops, info = FaceCropper(retry_padding=0).crop([face])
+    assert info.n_faces[0] == 0
+    crops, info = FaceCropper().crop([face])
+    assert info.n_faces[0] == 1
+    r, c, h, w = info.boxes[0]
+    # The box is in the frame's own pixels (it may reach past its edges).
+    assert -0.3 * face.shape[0] < r < face.shape[0] / 2 and h > face.shape[0] / 2
+
+
+def test_retry_padding_changes_nothing_when_a_face_is_found():
+    photo = skdata.astronaut()
+    a = FaceCropper(retry_padding=0).crop([photo])
+    b = FaceCropper().crop([photo])
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1].boxes, b[1].boxes)
+
+
+def test_retry_padding_is_validated():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="retry_padding"):
+        FaceCropper(retry_padding=-1).fit([skdata.astronaut()])
+
+
+@needs_shared
+def test_load_sfew_sources_labels_and_no_face_flag(tmp_path):
+    root = tmp_path / "sfew"
+    _link_subset(SHARED / "sfew-train", root, 2)
+    sfew = load_sfew(root, cache_dir=tmp_path / "cache")
+    assert sfew.images.shape == (14, 48, 48) and sfew.images.dtype == np.uint8
+    assert set(sfew.source) == {"sfew"}
+    names = list(sfew.target_names)
+    for f, t in zip(sfew.filenames, sfew.target):
+        assert Path(f).parent.name == names[t]
+    assert sfew.face_found.dtype == bool and sfew.face_found.mean() > 0.5
+    # Frames without a face are kept (cropped whole), never dropped.
+    assert len(sfew.target) == len(sfew.face_found) == 14
+    # Cached: the same arrays, read back.
+    again = load_sfew(root, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(again.images, sfew.images)
+    assert len(list((tmp_path / "cache").glob("sfew-*.npz"))) == 1
+
+
+@needs_shared
+def test_load_sfew_crops_as_the_bundled_pipeline_does(tmp_path):
+    root = tmp_path / "sfew"
+    _link_subset(SHARED / "sfew-train", root, 1, classes=["happy", "sad"])
+    sfew = load_sfew(root, cache=False)
+    expected = bundled_cropper().fit_transform(list(sfew.filenames))
+    np.testing.assert_array_equal(sfew.images, expected)
+
+
+def test_load_sfew_refuses_unknown_class_folders(tmp_path):
+    (tmp_path / "joy").mkdir()
+    with pytest.raises(ValueError, match="unknown class folder"):
+        load_sfew(tmp_path, cache=False)
+
+
+@needs_shared
+def test_load_muxspace_excludes_contempt_explicitly(tmp_path):
+    root = tmp_path / "mux"
+    _link_subset(SHARED / "muxspace-faces", root, 2,
+                 classes=["contempt", "happiness", "fear"])
+    web = load_muxspace(root, cache=False)
+    assert len(web.target) == 4 and set(web.target) == {2, 3}
+    assert len(web.excluded) == 2 and all("contempt" in why for _, why in web.excluded)
+    with pytest.raises(ValueError, match="contempt"):
+        load_muxspace(root, contempt="raise", cache=False)
+
+
+@needs_shared
+def test_load_expw_one_face_per_labelled_box(tmp_path):
+    import csv
+
+    root = tmp_path / "expw"
+    (root / "images").mkdir(parents=True)
+    with open(SHARED / "expw-dev" / "faces.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    two = [r for r in rows if sum(s["file"] == r["file"] for s in rows) == 2][:2]
+    rows = rows[:4] + two
+    with open(root / "faces.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    for r in {r["file"] for r in rows}:
+        os.symlink(SHARED / "expw-dev" / "images" / r, root / "images" / r)
+    expw = load_expw(root, cache=False)
+    assert len(expw.target) == len(rows)
+    np.testing.assert_array_equal(expw.target, [int(r["label_id"]) for r in rows])
+    assert set(expw.source) == {"expw"}
+    # The two faces of one photo are two different crops.
+    assert not np.array_equal(expw.images[-1], expw.images[-2])
+    assert expw.face_found.mean() >= 0.5
+
+
+@needs_shared
+def test_load_in_the_wild_groups_by_source(tmp_path):
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    home = tmp_path / "data"
+    _link_subset(SHARED / "sfew-train", home / "sfew-train", 1)
+    _link_subset(SHARED / "muxspace-faces", home / "muxspace-faces", 1,
+                 classes=["happiness", "sadness", "contempt"])
+    wild = load_in_the_wild(home, sources=["sfew", "muxspace"], cache=False)
+    assert len(wild.target) == len(wild.source) == len(wild.images) == 9
+    assert list(np.unique(wild.source)) == ["muxspace", "sfew"]
+    assert len(wild.excluded) == 1
+    assert LeaveOneGroupOut().get_n_splits(groups=wild.source) == 2
+    with pytest.raises(ValueError, match="sources"):
+        load_in_the_wild(home, sources=["imagenet"])
+
+
+def test_degrade_faces_is_seeded_and_keeps_shape():
+    faces = np.random.RandomState(0).randint(0, 256, (10, 48, 48)).astype(np.uint8)
+    a = degrade_faces(faces, random_state=3)
+    b = degrade_faces(faces, random_state=3)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == faces.shape and a.dtype == np.uint8
+    assert (a != faces).any()
+
+
+@pytest.mark.parametrize("kind", sorted(DEGRADATIONS))
+def test_each_degradation_changes_faces_and_none_changes_nothing(kind):
+    face = skdata.camera()[::10, ::10][:48, :48]
+    faces = np.stack([face] * 3)
+    only = {k: float(k == kind) for k in DEGRADATIONS}
+    assert (degrade_faces(faces, probabilities=only, random_state=0) != faces).any()
+    off = {k: 0.0 for k in DEGRADATIONS}
+    np.testing.assert_array_equal(degrade_faces(faces, probabilities=off, random_state=0), faces)
+
+
+def test_degrade_faces_colour_and_errors():
+    faces = np.zeros((2, 32, 32, 3), dtype=np.uint8) + 100
+    out = degrade_faces(faces, probabilities={"jpeg": 1.0, "noise": 1.0}, random_state=0)
+    assert out.shape == faces.shape
+    with pytest.raises(ValueError, match="uint8"):
+        degrade_faces(faces.astype(float))
+    with pytest.raises(ValueError, match="unknown keys"):
+        degrade_faces(faces, probabilities={"rain": 1.0})
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        degrade_faces(faces, probabilities={"blur": 2})
