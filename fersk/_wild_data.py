@@ -21,7 +21,10 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import StrOptions, validate_params
+from numbers import Integral
+
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from fersk._progress import log
 
@@ -227,14 +230,16 @@ def load_sfew(root, *, cropper=None, cache=True, cache_dir=None, verbose=0):
         "root": [str, os.PathLike],
         "cropper": [None, object],
         "contempt": [StrOptions({"exclude", "raise"})],
+        "max_per_class": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
         "cache": ["boolean"],
         "cache_dir": [str, os.PathLike, None],
         "verbose": ["verbose"],
     },
     prefer_skip_nested_validation=True,
 )
-def load_muxspace(root, *, cropper=None, contempt="exclude", cache=True, cache_dir=None,
-                  verbose=0):
+def load_muxspace(root, *, cropper=None, contempt="exclude", max_per_class=None,
+                  random_state=0, cache=True, cache_dir=None, verbose=0):
     """Load the muxspace ``facial_expressions`` web photos as cropped faces.
 
     The photos are not face crops: every one goes through the detector.
@@ -251,6 +256,12 @@ def load_muxspace(root, *, cropper=None, contempt="exclude", cache=True, cache_d
         ``contempt`` has no FER-2013 class.  "exclude" leaves those photos
         out and lists them in ``excluded`` (nothing is left out silently);
         "raise" makes them a ValueError.
+    max_per_class : int or None, default=None
+        At most this many photos of any one class, drawn at random (the
+        collection is half neutral and 40 % happy; cropping all of it takes
+        long).  The others are listed in ``excluded``.  None keeps all.
+    random_state : int, RandomState instance or None, default=0
+        Draws the photos kept by ``max_per_class``.
     cache, cache_dir, verbose
         As in :func:`load_sfew`.
 
@@ -279,6 +290,16 @@ def load_muxspace(root, *, cropper=None, contempt="exclude", cache=True, cache_d
             "have no FER-2013 class; pass contempt='exclude' to leave them out."
         )
     files = [(f, c) for f, c in files if c != "contempt"]
+    excluded = [(str(Path(root) / f), "contempt: no FER-2013 class") for f, _ in out]
+    if max_per_class is not None:
+        rng = check_random_state(random_state)
+        keep = set()
+        for c in sorted({c for _, c in files}):
+            members = [k for k, (_, cc) in enumerate(files) if cc == c]
+            keep.update(rng.permutation(members)[:max_per_class].tolist())
+        excluded += [(str(Path(root) / f), f"over max_per_class={max_per_class}")
+                     for k, (f, _) in enumerate(files) if k not in keep]
+        files = [fc for k, fc in enumerate(files) if k in keep]
 
     def build():
         crops, found, boxes = _crop_files(
@@ -289,10 +310,9 @@ def load_muxspace(root, *, cropper=None, contempt="exclude", cache=True, cache_d
 
     key = _key(root, [f for f, _ in files], cropper)
     content = _cached("muxspace", root, key, cache, cache_dir, build, func, verbose)
-    excluded = [(str(Path(root) / f), "contempt: no FER-2013 class") for f, _ in out]
     return _bunch(content, root, "muxspace",
                   f"muxspace web photos from {root}: {len(files)} faces, "
-                  f"{len(excluded)} contempt photos excluded.", excluded=excluded)
+                  f"{len(excluded)} photos excluded.", excluded=excluded)
 
 
 def _iou(a, b):
@@ -423,6 +443,7 @@ _LOADERS = {"sfew": ("sfew-train", load_sfew), "expw": ("expw-dev", load_expw),
         "sources": [list, tuple],
         "fer2013_usage": [str, list, tuple],
         "cropper": [None, object],
+        "muxspace_max_per_class": [Interval(Integral, 1, None, closed="left"), None],
         "cache": ["boolean"],
         "cache_dir": [str, os.PathLike, None],
         "verbose": ["verbose"],
@@ -430,7 +451,7 @@ _LOADERS = {"sfew": ("sfew-train", load_sfew), "expw": ("expw-dev", load_expw),
     prefer_skip_nested_validation=True,
 )
 def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cropper=None,
-                     cache=True, cache_dir=None, verbose=0):
+                     muxspace_max_per_class=1500, cache=True, cache_dir=None, verbose=0):
     """Several development sources as one set of faces, with their source.
 
     Parameters
@@ -444,6 +465,8 @@ def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cr
         FER-2013's usages to include (:func:`load_fer2013`'s ``usage``).
         FER-2013 faces are 48 x 48 crops already; the bundled cropper takes
         them whole, as it does at prediction time.
+    muxspace_max_per_class : int or None, default=1500
+        :func:`load_muxspace`'s ``max_per_class`` (drawn with seed 0).
     cropper, cache, cache_dir, verbose
         As in :func:`load_sfew`.
 
@@ -483,8 +506,9 @@ def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cr
                                face_found=np.ones(n, bool)))
             continue
         folder, loader = _LOADERS[source]
+        extra = {"max_per_class": muxspace_max_per_class} if source == "muxspace" else {}
         part = loader(Path(data_home) / folder, cropper=cropper, cache=cache,
-                      cache_dir=cache_dir, verbose=verbose)
+                      cache_dir=cache_dir, verbose=verbose, **extra)
         excluded += part.get("excluded", [])
         parts.append(part)
     images = np.concatenate([p.images for p in parts])

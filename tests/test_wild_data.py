@@ -117,6 +117,10 @@ def test_load_muxspace_excludes_contempt_explicitly(tmp_path):
     assert len(web.excluded) == 2 and all("contempt" in why for _, why in web.excluded)
     with pytest.raises(ValueError, match="contempt"):
         load_muxspace(root, contempt="raise", cache=False)
+    capped = load_muxspace(root, max_per_class=1, cache=False)
+    assert sorted(capped.target) == [2, 3]
+    assert sum("max_per_class" in why for _, why in capped.excluded) == 2
+    assert len(capped.target) + len(capped.excluded) == 6
 
 
 @needs_shared
