@@ -11,6 +11,10 @@ stays fast and TensorFlow is loaded only when a network is used.
 
 import importlib
 
+from fersk import _quiet
+
+_quiet.install()  # TensorFlow's native start-up lines, off stderr (FERSK_TF_LOGS=1 shows them)
+
 __version__ = "0.1.0.dev0"
 
 # public name -> module that defines it
