@@ -87,7 +87,8 @@ def main(argv=None):
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--work", default="runs/wild")
     parser.add_argument("--name", default="mix")
-    parser.add_argument("--init", default="fer2013_vgg_fast")
+    parser.add_argument("--init", default="fer2013_vgg_fast",
+                        help="a bundled model or model folder to train further, or 'scratch'")
     parser.add_argument("--exclude", choices=("fer2013", *WILD), default=None)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--learning-rate", type=float, default=0.01)
@@ -116,9 +117,15 @@ def main(argv=None):
           + ", ".join(f"{s} {n}" for s, n in zip(*np.unique(src, return_counts=True))),
           flush=True)
 
-    pipe = pretrained.load(args.init)
+    if args.init == "scratch":  # the default's network and recipe, new weights
+        from sklearn.base import clone
+
+        pipe = pretrained.load()
+        pipe.steps[-1] = (pipe.steps[-1][0], clone(pipe.steps[-1][1]))
+    else:
+        pipe = pretrained.load(args.init)
     net = pipe.steps[-1][1]
-    net.set_params(warm_start=True, epochs=args.epochs, learning_rate=args.learning_rate,
+    net.set_params(warm_start=args.init != "scratch", epochs=args.epochs, learning_rate=args.learning_rate,
                    learning_rate_schedule="warmup_cosine", n_iter_no_change=1000,
                    random_state=args.seed, verbose=2, checkpoint_dir=str(out / "state"))
     start = time.perf_counter()
