@@ -279,7 +279,7 @@ def _check_rows(estimator, X, image_shape, input_name):
     match) or by ``image_shape``; anything else, such as ``(256, 256)`` given
     to a FaceCropper never fitted on an array, is most likely one grey image.
     """
-    shape = np.shape(X)
+    shape = tuple(X.shape) if hasattr(X, "shape") else np.asarray(X, dtype=object).shape
     n_features = getattr(estimator, "n_features_in_", None)
     wrap = (
         f"A single grey image must be wrapped: [image] or image[np.newaxis] (shape "
