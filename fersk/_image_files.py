@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = [
     "IMAGE_EXTENSIONS", "pil_to_uint8", "open_image", "array_to_uint8", "stretch_to_uint8",
-    "n_workers",
+    "n_workers", "pixels_for_network",
 ]
 
 #: File extensions fersk reads as images (compared case-insensitively):
@@ -132,7 +132,10 @@ def array_to_uint8(image, where="X", float_max=1.0):
     * uint8: as is;
     * bool: False 0, True 255;
     * uint16: the high byte, as 16-bit image files are read
-      (:func:`pil_to_uint8`; scikit-image's ``img_as_ubyte`` does the same);
+      (:func:`pil_to_uint8`; scikit-image's ``img_as_ubyte`` does the same).
+      A uint16 array of at least 64 values that are all at most 255 is
+      almost surely 8-bit values in a wider type (it would become black):
+      a :class:`UserWarning` says so and gives the fix, ``.astype(np.uint8)``;
     * other integer types: their values, which must lie in 0..255 (a list
       of Python ints becomes int64: it is read as 8-bit values); outside
       that range there is no agreed scale, so it is a ValueError;
@@ -167,6 +170,7 @@ def array_to_uint8(image, where="X", float_max=1.0):
     if kind == "b":
         return image.astype(np.uint8) * np.uint8(255)
     if image.dtype == np.uint16:
+        _warn_8bit_in_uint16(image, where)
         return (image >> 8).astype(np.uint8)
     if kind in "ui":
         lo, hi = (int(image.min()), int(image.max())) if image.size else (0, 0)
@@ -202,6 +206,89 @@ def array_to_uint8(image, where="X", float_max=1.0):
     raise ValueError(
         f"{where} must hold numeric pixel values; got an array of dtype {image.dtype}."
     )
+
+
+#: uint16 arrays with fewer values than this are not warned about: a few
+#: dark 16-bit pixels are plausible, a dark 8x8 image is not.
+_MIN_WARN_SIZE = 64
+
+
+def _warn_8bit_in_uint16(image, where):
+    """Warn when a uint16 array holds only 8-bit values (max <= 255)."""
+    if image.size >= _MIN_WARN_SIZE and int(image.max()) <= 255:
+        import warnings
+
+        warnings.warn(
+            f"{where} is uint16 but all its values are at most 255: 8-bit pixel values "
+            "stored as uint16? fersk reads uint16 as 16-bit pixels (by their high "
+            "byte, as 16-bit image files), so these are nearly black. If they are "
+            "8-bit values, pass X.astype(np.uint8).",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def pixels_for_network(images, input_dtype, owner, where="X"):
+    """Images for a network fitted on ``input_dtype`` input, by the pixel rule.
+
+    A network fitted on uint8 pixels (``input_dtype_ == '|u1'``, as every
+    bundled network) takes its input by the rule of :func:`array_to_uint8`,
+    so that the network step alone agrees with its pipeline: uint8 as is;
+    bool, uint16 (high byte, with the 8-bit warning) and other integers
+    (values 0..255) as uint8; floats on the training scale, 0 to 255, as is.
+    Floats all within [0, 1] (scikit-image's convention, which a network
+    fitted on 0-255 values would see as a black image) and floats outside
+    0..255 are a ValueError.  Networks fitted on any other dtype (features
+    such as mapped LBP codes, floats) take their input as is.
+
+    Parameters
+    ----------
+    images : ndarray
+        Validated images (finite).
+    input_dtype : str or None
+        The network's ``input_dtype_`` (None when it has none).
+    owner : str
+        Name of the network's class, for messages.
+    where : str, default="X"
+        Name used in messages.
+
+    Returns
+    -------
+    images : ndarray
+        uint8 or float images on the 0-255 scale for a uint8 network;
+        ``images`` unchanged otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pixels_for_network(np.array([[0, 32768]], np.uint16), "|u1", "Net")
+    array([[  0, 128]], dtype=uint8)
+    >>> pixels_for_network(np.array([[0.0, 0.5]]), "<f4", "Net")
+    array([[0. , 0.5]])
+    """
+    if input_dtype != "|u1" or images.dtype == np.uint8:
+        return images
+    if images.dtype.kind != "f":
+        return array_to_uint8(images, where)
+    if not images.size:
+        return images
+    lo, hi = float(images.min()), float(images.max())
+    if hi <= 1.0 and lo >= 0:
+        # Standardised with 0-255 statistics, [0, 1] floats would all look
+        # black to the network: a silent wrong answer.
+        raise ValueError(
+            f"{owner} was fitted on uint8 pixel values (0-255); {where} holds floats "
+            "in [0, 1], scikit-image's convention. Pass them on the training scale: "
+            f"skimage.util.img_as_ubyte({where}), or {where} * 255."
+        )
+    if lo < 0 or hi > 255:
+        raise ValueError(
+            f"{owner} was fitted on uint8 pixel values (0-255); {where} holds floats "
+            f"from {lo:.4g} to {hi:.4g}, which are not on that scale (already "
+            "standardised, or 16-bit values?). Pass the pixels as uint8, or as floats "
+            "from 0 to 255."
+        )
+    return images
 
 
 def stretch_to_uint8(image):

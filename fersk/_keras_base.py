@@ -34,6 +34,7 @@ from sklearn.utils.validation import (
 )
 
 import fersk.layers  # noqa: F401  (registers the custom layers for loading)
+from fersk._image_files import pixels_for_network
 from fersk._inference import fold_batch_norm
 from fersk._validation import check_random_state_int, validate_images
 from fersk.layers import RandomAffine, RandomCenterCrop, RandomErasing
@@ -224,6 +225,22 @@ NOTES_DOC = f"""
     test-time views, the network; built once per fitted model and
     setting), one batch is computed directly, where tracing would cost
     more than it saves.
+
+    **Input.** ``X`` is a batch ``(n_samples, height, width[, channels])``
+    or flattened rows ``(n_samples, n_features)``.  A single image must be
+    wrapped, ``[image]`` or ``image[np.newaxis]``; it is never read as a
+    batch: after ``fit`` a 2-D array must have the ``n_features_in_``
+    values per row seen in ``fit``, and a 3-D array ``(a, b, c)`` whose
+    last axis is at most 4 and shorter than the one before is refused as
+    one image with channels, unless ``fit`` saw images of shape ``(b, c)``
+    (pass grey images that narrow as ``(a, b, c, 1)``).  A network fitted
+    on uint8 pixels (``input_dtype_ == '|u1'``, as every bundled one) reads
+    the input of ``predict`` by the pipeline's pixel rule, so the network
+    step alone gives its pipeline's answer or a ValueError, never a silent
+    wrong one: uint8 as is; uint16 by its high byte (a warning when it
+    holds only 8-bit values); other integers with values 0..255; floats on
+    the training scale, 0 to 255, as is; floats in [0, 1] or outside
+    0..255 refused.
 
     Pickle/joblib store the model as Keras ``.keras`` zip bytes and load it
     with ``keras.saving.load_model(..., safe_mode=True)``; predictions of a
@@ -494,16 +511,11 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         )
         if reset:
             self.input_dtype_ = images.dtype.str
-        elif (
-            getattr(self, "input_dtype_", None) == "|u1" and images.dtype.kind == "f"
-            and images.size and float(images.max()) <= 1.0
-        ):
-            # Standardised with 0-255 statistics, [0, 1] floats would all look
-            # black to the network: a silent wrong answer.
-            raise ValueError(
-                f"{type(self).__name__} was fitted on uint8 pixel values (0-255); "
-                f"{input_name} holds floats in [0, 1], scikit-image's convention. Pass "
-                "them on the training scale: skimage.util.img_as_ubyte(X), or X * 255."
+        else:
+            # The pipeline's pixel rule, for the network step on its own too.
+            images = pixels_for_network(
+                images, getattr(self, "input_dtype_", None), type(self).__name__,
+                input_name,
             )
         return self._as_model_input(images)
 

@@ -12,6 +12,23 @@ The flat layout lets fersk estimators take part in ordinary 2-D
 scikit-learn workflows (and in scikit-learn's estimator checks); the batch
 layout is what users of images normally hold.  Output keeps the layout of
 the input.
+
+A single image without its batch axis must never be read as a batch
+(``UNBATCHED_RULE``, checked here for every estimator):
+
+* a 2-D array is flattened rows in ``fit`` (scikit-learn's convention);
+  after ``fit`` it is read as rows only when they have the
+  ``n_features_in_`` values per row that ``fit`` saw, or when
+  ``image_shape`` declares how a row is an image (a stateless FaceCropper,
+  never fitted on an array, refuses other 2-D arrays: ``(256, 256)`` is one
+  grey image far more often than 256 images of 16x16);
+* a 3-D array ``(a, b, c)`` whose last axis is at most 4 and shorter than
+  the one before (``b > c``) is one image with channels (1 grey, 2 grey and
+  alpha, 3 RGB, 4 RGBA), not ``a`` grey images ``c`` pixels wide: refused,
+  unless the estimator was fitted on images of shape ``(b, c)``; grey
+  images that narrow are passed with their channel axis, ``(a, b, c, 1)``.
+
+The fix named in every refusal: ``[image]`` or ``image[np.newaxis]``.
 """
 
 import math
@@ -22,10 +39,19 @@ from sklearn.utils.validation import check_array, validate_data
 
 __all__ = ["validate_images", "restore_layout", "resolve_image_shape"]
 
-#: A 3-D array (n, h, 3 or 4) with h at least this is refused as ambiguous:
-#: it looks like one colour image (h, w, c), not n grey images 3-4 pixels
-#: wide.
-_NARROW = 16
+#: The most channels an image has (RGBA): a 3-D array whose last axis is
+#: at most this, and shorter than the axis before it, is one image with
+#: channels, not a batch of grey images that narrow.
+_MAX_CHANNELS = 4
+
+#: The rule, as the docstrings of the estimators that take images state it.
+UNBATCHED_RULE = (
+    "A single image must be wrapped: [image] or image[np.newaxis]. A 2-D array is "
+    "flattened rows in fit; after fit, only rows with the n_features_in_ values fit "
+    "saw (or with image_shape set) are read as rows. A 3-D array (a, b, c) with "
+    "c <= 4 and b > c is one image with channels, refused unless fit saw images of "
+    "shape (b, c); pass grey images that narrow as (a, b, c, 1)."
+)
 
 
 def resolve_image_shape(n_features, image_shape, input_name="X"):
@@ -147,6 +173,8 @@ def validate_images(
     ndim = getattr(X, "ndim", None)
     if ndim is None:
         ndim = np.asarray(X, dtype=object).ndim if not hasattr(X, "iloc") else 2
+    if ndim == 2 and not reset:
+        _check_rows(estimator, X, image_shape, input_name)
     if ndim == 2:
         X2 = validate_data(
             estimator,
@@ -179,15 +207,15 @@ def validate_images(
             raise ValueError(
                 f"{input_name} has an empty image dimension: shape {images.shape}."
             )
-        if ndim == 3 and images.shape[2] in (3, 4) and images.shape[1] >= _NARROW:
-            n, h, c = images.shape
+        if ndim == 3 and _one_image_with_channels(estimator, images.shape, reset):
+            a, b, c = images.shape
             raise ValueError(
-                f"{input_name} has shape {images.shape}: one {n}x{h} colour image, or {n} "
-                f"grey images of {h}x{c} pixels? fersk reads a 3-D array as a batch of "
-                "grey images; images this narrow are almost surely one colour image "
-                "without its batch axis. Pass [image] or image[np.newaxis] for one "
-                "image; for a batch of narrow grey images, add the channel axis: "
-                "X[..., np.newaxis]."
+                f"{input_name} has shape {images.shape}: one {a}x{b} image with {c} "
+                f"channel{'s' if c > 1 else ''}, or {a} grey images of {b}x{c} pixels? "
+                "fersk reads a 3-D array as a batch of grey images; images this narrow "
+                "are almost surely one image without its batch axis. Pass [image] or "
+                "image[np.newaxis] for one image; for a batch of narrow grey images, "
+                f"add the channel axis: {input_name}[..., np.newaxis]."
             )
         if ndim == 4 and images.shape[-1] not in (1, 3, 4):
             raise ValueError(
@@ -228,6 +256,53 @@ def validate_images(
             f"{tuple(estimator.image_shape_)}."
         )
     return images, flat
+
+
+def _one_image_with_channels(estimator, shape, reset):
+    """Whether a 3-D ``shape`` (a, b, c) is one image with c channels.
+
+    Grey images at most 4 pixels wide and taller than wide are not images
+    anyone classifies; one (h, w, c) image is.  A fitted estimator that saw
+    images of shape (b, c) in ``fit`` was given such narrow images knowingly.
+    """
+    _, b, c = shape
+    if c > _MAX_CHANNELS or b <= c:
+        return False
+    fitted = getattr(estimator, "image_shape_", None)
+    return reset or fitted is None or tuple(fitted) != (b, c)
+
+
+def _check_rows(estimator, X, image_shape, input_name):
+    """After ``fit``, refuse a 2-D array that is not declared rows.
+
+    Rows are declared by ``fit`` (``n_features_in_``, which they must
+    match) or by ``image_shape``; anything else, such as ``(256, 256)`` given
+    to a FaceCropper never fitted on an array, is most likely one grey image.
+    """
+    shape = tuple(X.shape) if hasattr(X, "shape") else np.asarray(X, dtype=object).shape
+    n_features = getattr(estimator, "n_features_in_", None)
+    wrap = (
+        f"A single grey image must be wrapped: [image] or image[np.newaxis] (shape "
+        f"(1, {shape[0]}, {shape[1]}))."
+    )
+    if n_features is not None:
+        if shape[1] != n_features:
+            # The first sentence is scikit-learn's, which its checks expect.
+            raise ValueError(
+                f"{input_name} has {shape[1]} features, but {type(estimator).__name__} "
+                f"is expecting {n_features} features as input. fersk reads a 2-D "
+                f"array as flattened rows of {n_features} values; {input_name} has shape "
+                f"{shape}. {wrap}"
+            )
+        return
+    if image_shape is None:
+        raise ValueError(
+            f"{input_name} is a 2-D array of shape {shape}: one grey image, or "
+            f"{shape[0]} flattened images? {type(estimator).__name__} was not fitted on "
+            f"rows and image_shape is None, so fersk will not guess. {wrap} For "
+            "flattened rows, set image_shape=(height, width), or pass them as a batch "
+            "of shape (n_samples, height, width)."
+        )
 
 
 def _explain_ragged(X, input_name):

@@ -46,8 +46,15 @@ _ATTRS_DOC = """
         Shape of one image seen in ``fit``.
     input_dtype_ : str
         NumPy dtype string of the images seen in ``fit`` (``'|u1'`` for
-        uint8).  A network fitted on uint8 pixels refuses float images in
-        [0, 1] at prediction (the training scale is 0-255).
+        uint8).  A network fitted on uint8 pixels reads its input at
+        prediction by fersk's pixel rule, as its pipeline does
+        (:func:`fersk._image_files.pixels_for_network`): uint8 as is;
+        uint16 by its high byte (with a warning when it holds only 8-bit
+        values); other integers 0..255; floats on the training scale, 0 to
+        255.  Floats in [0, 1] (scikit-image's convention) and floats
+        outside 0..255 are a ValueError: mis-scaled input is refused, not
+        silently misread.  Networks fitted on other dtypes take input as
+        is.
     history_ : dict of list of float
         Per-epoch ``loss``, ``accuracy``, ``learning_rate`` and, with
         validation data, ``val_loss``, ``val_accuracy``.

@@ -33,6 +33,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._image_files import pixels_for_network
 from ._validation import validate_images
 
 __all__ = ["CNNEnsembleClassifier"]
@@ -326,6 +327,12 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
             X = validate_data(self, X, reset=reset, ensure_all_finite=True)
         else:
             X, _ = validate_images(self, X, reset=reset, check_shape=False)
+        if not reset and any(
+            getattr(est, "input_dtype_", None) == "|u1" for est in self.estimators_
+        ):
+            # Members fitted on uint8 pixels: X is pixels, read once by the
+            # pixel rule, so that every member (mapped LBP too) sees the same.
+            X = pixels_for_network(X, "|u1", type(self).__name__)
         if reset:
             self.image_shape_ = tuple(X.shape[1:])
         elif tuple(X.shape[1:]) != tuple(self.image_shape_):

@@ -60,6 +60,9 @@ _CASCADE_MAX_SIDE = 1024
 _BIG_PIXELS = 1 << 22
 # Images per task: small enough for progress reports and load balancing.
 _MAX_CHUNK = 64
+#: Largest ``size`` side: a crop is a network's input (48 to a few hundred
+#: pixels); (100000, 100000) would be 10 GB a crop, found only at predict.
+MAX_CROP_SIDE = 4096
 # Most pixels (of the searched copies) sent to MTCNN in one batch: the
 # pyramid's float32 tensors and first activations stay near 100 MB.
 _MTCNN_BATCH_PIXELS = 1 << 21
@@ -915,7 +918,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
           (the whole image is the face box), e.g. FER-2013.  See Notes.
 
     size : int or tuple of (int, int), default=(48, 48)
-        Output ``(height, width)``; an int means a square.
+        Output ``(height, width)``; an int means a square.  Each side is at
+        most 4096 pixels (``fersk.face.MAX_CROP_SIDE``): larger is refused by
+        :meth:`fit`, not found out of memory at prediction.
     margin : float, default=0.0
         Fraction of the face box added on each side (0.1 makes the crop 20%
         larger; negative values, above -0.5, crop tighter).  0 frames
@@ -1014,7 +1019,16 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     ``X`` may also be an array: a batch ``(n, h, w)`` or ``(n, h, w, c)``, or
     flattened rows ``(n, h*w)`` read as in the rest of fersk (square grey
     images unless ``image_shape`` says otherwise).  A single image must be
-    wrapped: ``[image]`` or ``image[np.newaxis]``.
+    wrapped: ``[image]`` or ``image[np.newaxis]``; it is never read as a
+    batch.  A 2-D array is read as rows by :meth:`fit`, and after it only
+    when its rows have the ``n_features_in_`` values that :meth:`fit` saw,
+    or when ``image_shape`` is set: given to a cropper never fitted on an
+    array (as in the pretrained pipelines), ``(256, 256)`` is refused, not
+    cropped as 256 images of 16x16.  A 3-D array ``(a, b, c)`` whose last
+    axis is at most 4 and shorter than the one before is one image with
+    channels (``(48, 48, 3)``, ``(40, 15, 3)``, ``(48, 48, 1)``) and is
+    refused, unless the cropper was fitted on images of shape ``(b, c)``;
+    pass grey images that narrow with their channel axis, ``(a, b, c, 1)``.
 
     **Output.** ``(n, height, width)`` grey or ``(n, height, width, 3)``
     colour crops, one per input in order; for flattened input, flattened
@@ -1026,7 +1040,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     (:func:`fersk._image_files.array_to_uint8`): uint8 as is; bool as 0/255;
     uint16 by its high byte (as 16-bit files are read); other integer types
     by their values, which must lie in 0..255 (int64 from a list of Python
-    ints is fine; 0..1020 is a ValueError: its scale is unknown); floats as
+    ints is fine; 0..1020 is a ValueError: its scale is unknown).  A uint16
+    image of at least 64 values all at most 255 is almost surely 8-bit values
+    in a wider type, which the high byte would turn black: a
+    :class:`UserWarning` says so and gives the fix, ``.astype(np.uint8)``.
+    Floats as
     intensities from 0 to ``float_max`` (1.0: scikit-image's convention, so
     ``img_as_float(photo)`` gives the answer of ``photo``), values outside
     it a ValueError.  Crops are uint8 (the resized values rounded), the
@@ -1390,6 +1408,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         ):
             raise ValueError(
                 f"size must be (height, width) of positive ints; got {self.size!r}."
+            )
+        if max(size) > MAX_CROP_SIDE:
+            raise ValueError(
+                f"size must be at most {MAX_CROP_SIDE} pixels a side (a crop is a "
+                f"network's input); got {self.size!r}."
             )
         if self.align and (self.detector is None or self.detector == "skimage"):
             raise ValueError(

@@ -1,0 +1,108 @@
+"""Nothing silently wrong at the input (issue #20): the pixel rule holds for
+every network step on its own, a single image is never read as a batch,
+uint16 holding 8-bit values warns, an absurd crop size is refused at fit,
+and the Keras floor admits no release with a known loading flaw."""
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fersk import FaceCropper, pretrained
+from fersk._image_files import array_to_uint8
+
+BUNDLED = ["fer2013_cnn", "fer2013_vgg", "fer2013_vgg_fast", "fer2013_ensemble"]
+
+
+@pytest.fixture(scope="module")
+def faces():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (4, 48, 48), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_network_step_alone_follows_the_pixel_rule(name, faces):
+    """faces / 255 to the network step alone: a clear error (never another
+    answer); uint16 of the same faces: the uint8 answer."""
+    model = pretrained.load(name)
+    step = model[-1]
+    expected = step.predict_proba(faces)
+    with pytest.raises(ValueError, match=r"fitted on uint8 pixel values .* \[0, 1\]"):
+        step.predict_proba(faces / 255)
+    np.testing.assert_array_equal(step.predict_proba(faces.astype(np.uint16) * 257), expected)
+    np.testing.assert_array_equal(step.predict_proba(faces.astype(np.float32)), expected)
+    with pytest.raises(ValueError, match="not on that scale"):
+        step.predict_proba(faces * 300.0)
+
+
+def test_bundled_cnn_records_its_input_dtype():
+    assert pretrained.load("fer2013_cnn")[-1].input_dtype_ == "|u1"
+
+
+@pytest.mark.parametrize(
+    "shape, n_out",
+    [((40, 15, 3), None), ((256, 256), None), ((48, 48), None), ((48, 48, 3), None),
+     ((48, 48, 1), None), ((1, 48, 48), 1)],
+)
+def test_single_image_is_never_a_batch(shape, n_out):
+    """Through a bundled pipeline: an error naming the fix, or exactly one
+    prediction; never one prediction per row."""
+    model = pretrained.load("fer2013_cnn").set_params(facecropper__detector=None)
+    image = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    if n_out is None:
+        with pytest.raises(ValueError, match=re.escape("[image] or image[np.newaxis]")):
+            model.predict(image)
+        with pytest.raises(ValueError, match=re.escape("[image] or image[np.newaxis]")):
+            model[-1].predict(image)  # the network step alone too
+    else:
+        assert model.predict(image).shape == (n_out,)
+    if n_out is None and shape[-1] != 1:
+        assert model.predict([image]).shape == (1,)  # wrapped: one prediction
+
+
+def test_declared_rows_are_still_rows():
+    X = np.random.default_rng(2).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    rows = X.reshape(3, -1)
+    batch = FaceCropper(detector=None).fit_transform(X)
+    np.testing.assert_array_equal(
+        FaceCropper(detector=None, image_shape=(48, 48)).transform(rows), batch.reshape(3, -1)
+    )
+    np.testing.assert_array_equal(
+        FaceCropper(detector=None).fit(rows).transform(rows), batch.reshape(3, -1)
+    )
+    # narrow grey images, fitted knowingly, stay a batch
+    narrow = np.zeros((40, 15, 3), np.uint8)
+    cropper = FaceCropper(detector=None, size=(4, 4)).fit(narrow[..., np.newaxis])
+    assert cropper.transform(narrow[..., np.newaxis]).shape == (40, 4, 4)
+
+
+def test_uint16_with_8bit_values_warns():
+    X = np.random.default_rng(3).integers(0, 256, (2, 48, 48)).astype(np.uint16)
+    with pytest.warns(UserWarning, match=r"at most 255: 8-bit .*astype\(np.uint8\)"):
+        FaceCropper(detector=None).fit_transform(X)
+    with pytest.warns(UserWarning, match="at most 255"):
+        FaceCropper(detector=None).fit_transform([X[0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        array_to_uint8(X * 257)  # true 16-bit values: no warning
+        array_to_uint8(np.zeros((2, 2), np.uint16))  # tiny: no warning
+
+
+def test_uint16_with_8bit_values_warns_at_the_network_step(faces):
+    step = pretrained.load("fer2013_cnn")[-1]
+    with pytest.warns(UserWarning, match="at most 255"):
+        step.predict(faces.astype(np.uint16))
+
+
+@pytest.mark.parametrize("size", [(100000, 100000), 5000, (48, 4097)])
+def test_size_too_large_is_refused_at_fit(size):
+    with pytest.raises(ValueError, match=r"size must be at most 4096 pixels a side"):
+        FaceCropper(detector=None, size=size).fit(np.zeros((1, 48, 48), np.uint8))
+    FaceCropper(detector=None, size=4096).fit(np.zeros((1, 48, 48), np.uint8))
+
+
+def test_keras_floor():
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert '"keras>=3.13.2",' in text
