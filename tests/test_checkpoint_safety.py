@@ -264,3 +264,35 @@ def test_cross_validate_in_parallel_with_one_checkpoint_dir(tmp_path):
     assert [est.n_epochs_ for est in result["estimator"]] == [3, 3]
     assert [int(est.model_.optimizer.iterations) for est in result["estimator"]] == [STEPS] * 2
     assert _state_folders(ckpt) == [] and _user_files_intact(ckpt)
+
+
+@pytest.mark.slow
+def test_fersk_train_keeps_the_state_until_the_model_is_saved(capsys, tmp_path, fer2013_root,
+                                                              monkeypatch):
+    from fersk import pretrained
+    from fersk.cli import main
+
+    out = tmp_path / "model"
+    argv = [
+        "train", "--data", str(fer2013_root), "--model", "kaggle_cnn", "--out", str(out),
+        "--width", "0.0625", "--dense-units", "8", "--epochs", "2", "--batch-size", "32",
+        "--n-train", "64", "--n-test", "70",
+    ]
+    save = pretrained.save
+
+    def killed_while_saving(*args, **kwargs):
+        raise KeyboardInterrupt  # as a kill after training, before the folder is written
+
+    monkeypatch.setattr(pretrained, "save", killed_while_saving)
+    assert main(argv) == 130
+    capsys.readouterr()
+    (state,) = _state_folders(out / "training_state")
+    assert (state / "final.json").is_file()
+    monkeypatch.setattr(pretrained, "save", save)
+
+    # The trained network is in the state: --resume saves it, training nothing.
+    assert main([*argv, "--resume"]) == 0
+    stdout = capsys.readouterr().out
+    assert "Epoch" not in stdout and "saved" in stdout
+    assert not (out / "training_state").exists()
+    assert pretrained.info(out)["metrics"]["epochs_run"] == 2
