@@ -200,14 +200,22 @@ jit_compile : bool or "auto"
 checkpoint_dir : str, path-like or None
     Folder where ``fit`` saves its state after every epoch (weights,
     optimizer state including its step count, so the learning-rate
-    schedule, and the epoch; Keras's ``BackupAndRestore``).  A fit with
-    the same parameters and data that finds a state there continues
-    from it instead of starting again, so an interrupted long run
-    resumes where it stopped; the state is deleted when the fit
-    completes.  The resumed epochs see the batches shuffled anew, so
-    the result equals an uninterrupted run's in schedule and epochs
-    but not bit for bit; ``history_`` and early stopping cover the
-    resumed epochs only.""".replace("{schedules}", _choices(LEARNING_RATE_SCHEDULES)).replace(
+    schedule, and the epoch), in a sub-folder of its own,
+    ``fersk-state-<key>``, keyed on the parameters (less ``verbose``,
+    ``checkpoint_dir`` and the prediction-time ones) and the training
+    data: a fit with the same parameters and data that finds a state
+    there continues from it instead of starting again, so an interrupted
+    long run resumes where it stopped, while other fits (cross-validation
+    folds, even in parallel) keep apart.  Files are written under a
+    temporary name then renamed, the previous epoch's state is kept too,
+    and a damaged file is set aside with a warning; a second process
+    fitting the same data meanwhile gets an error (a lock file).  The
+    sub-folder is removed when the fit completes; nothing else in the
+    folder is touched.  The resumed epochs see the batches shuffled
+    anew, so the result equals an uninterrupted run's in schedule and
+    epochs but not bit for bit; ``history_`` and early stopping cover
+    the resumed epochs only.  The docs' "What survives a crash" says
+    more.""".replace("{schedules}", _choices(LEARNING_RATE_SCHEDULES)).replace(
     "{crops}", _choices(TEST_TIME_CROPS)
 )
 

@@ -541,6 +541,23 @@ def discard_training_state(pipe):
         ``keep_training_state=True``; its network's state (a sub-folder of
         ``training_state``) is removed, nothing else.  Does nothing when no
         state was kept.
+
+    Examples
+    --------
+    >>> from fersk import pretrained
+    >>> from fersk.training import discard_training_state, train_fer2013
+    >>> pipe, metrics = train_fer2013(  # doctest: +SKIP
+    ...     "fer2013.csv", architecture="kaggle_cnn", architecture_params={}, epochs=30,
+    ...     patience=5, batch_size=64, learning_rate=1e-3, augment=True,
+    ...     training_state="runs/cnn.state", keep_training_state=True)
+    >>> pretrained.save(pipe, "my_model", metrics=metrics)  # doctest: +SKIP
+    >>> discard_training_state(pipe)  # after the save  # doctest: +SKIP
+
+    A pipeline whose network kept no state is left as it is:
+
+    >>> from sklearn.pipeline import Pipeline
+    >>> from fersk import CNNClassifier
+    >>> discard_training_state(Pipeline([("network", CNNClassifier())]))
     """
     discard = getattr(pipe.steps[-1][1], "_discard_checkpoint", None)
     if discard is not None:
