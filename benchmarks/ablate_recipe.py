@@ -68,7 +68,7 @@ def main(argv=None):
     parser.add_argument("--work", default="runs/ablation")
     args = parser.parse_args(argv)
 
-    from fersk.training import train_fer2013
+    from fersk.training import discard_training_state, train_fer2013
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -84,14 +84,15 @@ def main(argv=None):
         params = {**RECIPE, **VARIANTS[name]}
         augment = params.pop("augment")
         start = time.perf_counter()
-        _, metrics = train_fer2013(
+        pipe, metrics = train_fer2013(
             args.data, architecture="vgg_fer",
             architecture_params={"width": args.width, "dense_units": 256},
             epochs=args.epochs, patience=10**6, batch_size=args.batch_size,
             learning_rate=params.pop("learning_rate"), augment=augment,
             learning_rate_schedule=params.pop("learning_rate_schedule"),
             test_time_flip=params.pop("test_time_flip"), network_params=params,
-            training_state=work / f"{slug(name)}.state", n_train=args.n_train,
+            training_state=work / f"{slug(name)}.state", keep_training_state=True,
+            n_train=args.n_train,
             n_test=args.n_test, seed=args.seed, command=f"ablate_recipe.py: {name}",
         )
         views = metrics.get("publictest_accuracy_by_test_time_views", {})
@@ -102,6 +103,7 @@ def main(argv=None):
             "seconds": round(time.perf_counter() - start),
         }
         done.write_text(json.dumps(results[name]))
+        discard_training_state(pipe)  # only once the variant's results are written
 
     base = results.get("full recipe")
     print(f"\nvgg_fer width {args.width}, {args.epochs} epochs, seed {args.seed}; PublicTest\n")

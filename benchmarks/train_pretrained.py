@@ -86,7 +86,7 @@ def main(argv=None):
     network_params = dict(args.param)
 
     from fersk import pretrained
-    from fersk.training import describe, ensemble_fer2013, train_fer2013
+    from fersk.training import describe, discard_training_state, ensemble_fer2013, train_fer2013
 
     command = "python benchmarks/train_pretrained.py " + " ".join(argv or sys.argv[1:])
     if args.ensemble:
@@ -129,6 +129,7 @@ def main(argv=None):
         teacher_weight=args.teacher_weight,
         network_params=network_params,
         training_state=_training_state(work / f"{args.name}.state", args.resume),
+        keep_training_state=True,
         n_train=args.n_train,
         seed=args.seed,
         command=command,
@@ -147,6 +148,7 @@ def main(argv=None):
     )
     path = pretrained.save(pipe, Path(args.out) / args.name, description=description,
                            metrics=metrics)
+    discard_training_state(pipe)  # only once the model is saved
     print(f"saved {path}")
 
 

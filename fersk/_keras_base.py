@@ -34,6 +34,7 @@ from sklearn.utils.validation import (
 )
 
 import fersk.layers  # noqa: F401  (registers the custom layers for loading)
+from fersk import _checkpoint
 from fersk._image_files import pixels_for_network
 from fersk._inference import fold_batch_norm
 from fersk._validation import check_random_state_int, validate_images
@@ -200,14 +201,22 @@ jit_compile : bool or "auto"
 checkpoint_dir : str, path-like or None
     Folder where ``fit`` saves its state after every epoch (weights,
     optimizer state including its step count, so the learning-rate
-    schedule, and the epoch; Keras's ``BackupAndRestore``).  A fit with
-    the same parameters and data that finds a state there continues
-    from it instead of starting again, so an interrupted long run
-    resumes where it stopped; the state is deleted when the fit
-    completes.  The resumed epochs see the batches shuffled anew, so
-    the result equals an uninterrupted run's in schedule and epochs
-    but not bit for bit; ``history_`` and early stopping cover the
-    resumed epochs only.""".replace("{schedules}", _choices(LEARNING_RATE_SCHEDULES)).replace(
+    schedule, and the epoch), in a sub-folder of its own,
+    ``fersk-state-<key>``, keyed on the parameters (less ``verbose``,
+    ``checkpoint_dir`` and the prediction-time ones) and the training
+    data: a fit with the same parameters and data that finds a state
+    there continues from it instead of starting again, so an interrupted
+    long run resumes where it stopped, while other fits (cross-validation
+    folds, even in parallel) keep apart.  Files are written under a
+    temporary name then renamed, the previous epoch's state is kept too,
+    and a damaged file is set aside with a warning; a second process
+    fitting the same data meanwhile gets an error (a lock file).  The
+    sub-folder is removed when the fit completes; nothing else in the
+    folder is touched.  The resumed epochs see the batches shuffled
+    anew, so the result equals an uninterrupted run's in schedule and
+    epochs but not bit for bit; ``history_`` and early stopping cover
+    the resumed epochs only.  The docs' "What survives a crash" says
+    more.""".replace("{schedules}", _choices(LEARNING_RATE_SCHEDULES)).replace(
     "{crops}", _choices(TEST_TIME_CROPS)
 )
 
@@ -798,60 +807,99 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
                     monitor=monitor, factor=0.5, patience=max(1, (self.n_iter_no_change or 10) // 2)
                 )
             )
+        state = None
         if self.checkpoint_dir is not None:
+            # This fit's own sub-folder (keyed on the parameters and data, so
+            # cross-validation folds never share one), locked while it runs.
+            key = _checkpoint.fit_key(
+                self, seed, (x_train, y_train, x_val, y_val), extra=class_weight,
+                warm_model=self.model_ if warm else None,
+            )
+            state = _checkpoint.TrainingState.of_fit(self.checkpoint_dir, key).acquire()
             # Weights, optimizer state (its step count drives the schedule)
-            # and the epoch reached, saved after every epoch and read back
-            # by a fit that finds them; removed when the fit completes.
-            callbacks.append(keras.callbacks.BackupAndRestore(
-                os.fspath(self.checkpoint_dir), save_freq="epoch", delete_checkpoint=True
-            ))
+            # and the epoch reached, saved after every epoch.
+            callbacks.append(_checkpoint.SaveEachEpoch(state))
         keras_verbose = {0: 0, 1: 2}.get(int(self.verbose), 1)
         steps_per_epoch = -(-len(x_train) // self.batch_size)
         n_steps = steps_per_epoch * self.epochs
         eager = n_steps <= EAGER_MAX_STEPS
 
-        with _SeededContext(seed):
-            # A warm start keeps the network, its input scaling and its
-            # augmentation; only the training (optimizer, rate, epochs) is new.
-            model = self.model_ if warm else self._assemble_model(x_train, n_outputs, seed)
-            learning_rate = self._learning_rate(n_steps)
-            # Recorded first, so a plateau reduction shows from the next epoch.
-            callbacks.insert(0, keras.callbacks.LambdaCallback(
-                on_epoch_end=lambda epoch, logs: logs.update(
-                    learning_rate=float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        try:
+            with _SeededContext(seed):
+                # A warm start keeps the network, its input scaling and its
+                # augmentation; only the training (optimizer, rate, epochs) is new.
+                model = self.model_ if warm else self._assemble_model(x_train, n_outputs, seed)
+                learning_rate = self._learning_rate(n_steps)
+                # Recorded first, so a plateau reduction shows from the next epoch.
+                callbacks.insert(0, keras.callbacks.LambdaCallback(
+                    on_epoch_end=lambda epoch, logs: logs.update(learning_rate=float(
+                        keras.ops.convert_to_numpy(model.optimizer.learning_rate)
+                    ))
+                ))
+                model.compile(
+                    optimizer=self._make_optimizer(learning_rate),
+                    loss=loss,
+                    metrics=metrics,
+                    run_eagerly=eager,
+                    jit_compile=False if eager else self.jit_compile,
                 )
-            ))
-            model.compile(
-                optimizer=self._make_optimizer(learning_rate),
-                loss=loss,
-                metrics=metrics,
-                run_eagerly=eager,
-                jit_compile=False if eager else self.jit_compile,
-            )
-            history = model.fit(
-                x_train,
-                y_train,
-                batch_size=self.batch_size,
-                epochs=self.epochs,
-                verbose=keras_verbose,
-                validation_data=(x_val, y_val) if has_val else None,
-                class_weight=class_weight,
-                shuffle=True,
-                callbacks=callbacks,
-            )
+                initial_epoch, history = 0, None
+                if state is not None:
+                    initial_epoch, history = state.restore(model)
+                if history is None:  # a final state (history) needs no more training
+                    history = model.fit(
+                        x_train,
+                        y_train,
+                        batch_size=self.batch_size,
+                        epochs=self.epochs,
+                        initial_epoch=initial_epoch,
+                        verbose=keras_verbose,
+                        validation_data=(x_val, y_val) if has_val else None,
+                        class_weight=class_weight,
+                        shuffle=True,
+                        callbacks=callbacks,
+                    ).history
+            history = {k: [float(v) for v in vals] for k, vals in history.items()}
+            if state is not None:
+                if getattr(self, "_keep_checkpoint", False):
+                    # The caller removes it once the model is saved
+                    # (_discard_checkpoint): a kill before then loses nothing.
+                    state.save_final(model, history)
+                    self._kept_checkpoint = str(state.folder)
+                else:
+                    state.discard()
+        finally:
+            if state is not None:
+                state.release()
         self.model_ = model
         # A warm start trained the same model further: its inference
         # copies (folded weights) are stale.
         _INFERENCE_MODELS.pop(model, None)
-        self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        # A state saved after the last epoch leaves no epoch to train.
+        self.history_ = history or {"loss": []}
         self.n_epochs_ = len(self.history_["loss"])
-        if has_val:
+        if has_val and self.n_epochs_:
             self.best_epoch_ = int(np.argmin(self.history_["val_loss"]))
         else:
             self.best_epoch_ = self.n_epochs_ - 1
         self.n_trainable_params_ = count_params(model.trainable_weights)
         self.n_fixed_params_ = count_params(model.non_trainable_weights)
         return self
+
+    def _discard_checkpoint(self):
+        """Remove the training state a fit kept, once its model is saved.
+
+        A fit with ``checkpoint_dir`` removes its state when it ends,
+        unless ``_keep_checkpoint`` was set to True on the estimator
+        beforehand (:func:`fersk.training.train_fer2013` does): then the
+        state stays, holding the fitted network, so that a process killed
+        before the model is saved resumes without training again, and the
+        caller calls this method after saving.  Does nothing when no state
+        was kept.
+        """
+        folder = self.__dict__.pop("_kept_checkpoint", None)
+        if folder is not None:
+            _checkpoint.TrainingState(folder).discard()
 
     def _learning_rate(self, n_steps):
         """The learning rate or schedule of a fit of ``n_steps`` steps."""

@@ -30,6 +30,7 @@ __all__ = [
     "REPRESENTATIONS", "PREDICTION_PARAMS", "machine_description", "representation_steps",
     "fer2013_splits", "publictest_metrics", "ablate_test_time_views", "train_fer2013",
     "distillation_targets", "ensemble_fer2013", "ensemble_member", "describe", "parse_param",
+    "discard_training_state",
 ]
 
 
@@ -324,6 +325,7 @@ def train_fer2013(
     teacher_weight=0.5,
     network_params=None,
     training_state=None,
+    keep_training_state=False,
     n_train=None,
     n_test=None,
     seed=0,
@@ -376,6 +378,15 @@ def train_fer2013(
     training_state : str, path-like or None, default=None
         The network's ``checkpoint_dir``: a fit interrupted there continues
         where it stopped when this is called again with the same arguments.
+        The state is removed when this function returns (unless
+        ``keep_training_state``), not when the fit ends: a run killed while
+        scoring or dumping ``checkpoint`` resumes without training again.
+    keep_training_state : bool, default=False
+        Leave the state in ``training_state`` (holding the fitted network)
+        for the caller to remove with :func:`discard_training_state` once it
+        has saved the model (``fersk train`` does, after
+        :func:`fersk.pretrained.save`): a kill before the save then loses
+        no training.
     n_train, n_test : int or None, default=None
         Stratified subsets (smoke runs).
     seed : int, default=0
@@ -454,6 +465,9 @@ def train_fer2013(
                 architecture, architecture_params, **{"augment": augment, **training}
             )
             steps = [*representation_steps(representation, seed), ("network", net)]
+        if training_state is not None:
+            # Kept past the fit, until the model is saved (discard_training_state).
+            steps[-1][1]._keep_checkpoint = True
         start = time.perf_counter()
         Xt_train, Xt_test = X_train, X_test
         if len(steps) > 1:  # the representation; a loaded one is fitted already
@@ -463,9 +477,12 @@ def train_fer2013(
             else:
                 Xt_train = representation_pipe.transform(X_train)
             Xt_test = representation_pipe.transform(X_test)
-        steps[-1][1].fit(
-            Xt_train, y_train, validation_data=(Xt_test, y_test), sample_proba=sample_proba
-        )
+        try:
+            steps[-1][1].fit(
+                Xt_train, y_train, validation_data=(Xt_test, y_test), sample_proba=sample_proba
+            )
+        finally:
+            steps[-1][1].__dict__.pop("_keep_checkpoint", None)
         fit_seconds = time.perf_counter() - start
         # The saved model's own fit builds a new network, as any estimator's,
         # and does not look for this run's training state.
@@ -509,7 +526,42 @@ def train_fer2013(
             "model": str(teacher), "weight": teacher_weight,
             "publictest_accuracy": pretrained.info(teacher)["metrics"].get("publictest_accuracy"),
         }
+    if not keep_training_state:
+        discard_training_state(pipe)
     return pipe, metrics
+
+
+def discard_training_state(pipe):
+    """Remove the training state :func:`train_fer2013` kept, once the model is saved.
+
+    Parameters
+    ----------
+    pipe : sklearn.pipeline.Pipeline
+        The pipeline :func:`train_fer2013` returned with
+        ``keep_training_state=True``; its network's state (a sub-folder of
+        ``training_state``) is removed, nothing else.  Does nothing when no
+        state was kept.
+
+    Examples
+    --------
+    >>> from fersk import pretrained
+    >>> from fersk.training import discard_training_state, train_fer2013
+    >>> pipe, metrics = train_fer2013(  # doctest: +SKIP
+    ...     "fer2013.csv", architecture="kaggle_cnn", architecture_params={}, epochs=30,
+    ...     patience=5, batch_size=64, learning_rate=1e-3, augment=True,
+    ...     training_state="runs/cnn.state", keep_training_state=True)
+    >>> pretrained.save(pipe, "my_model", metrics=metrics)  # doctest: +SKIP
+    >>> discard_training_state(pipe)  # after the save  # doctest: +SKIP
+
+    A pipeline whose network kept no state is left as it is:
+
+    >>> from sklearn.pipeline import Pipeline
+    >>> from fersk import CNNClassifier
+    >>> discard_training_state(Pipeline([("network", CNNClassifier())]))
+    """
+    discard = getattr(pipe.steps[-1][1], "_discard_checkpoint", None)
+    if discard is not None:
+        discard()
 
 
 def distillation_targets(teacher, X, y, weight=0.5):

@@ -700,9 +700,8 @@ def test_train_mapped_lbp_then_fine_tune_then_ensemble(capsys, tmp_path, fer2013
 @pytest.mark.slow
 def test_train_recipe_params_interrupted_then_resumed(capsys, tmp_path, fer2013_root,
                                                       monkeypatch):
-    import keras
-
     from fersk import pretrained
+    from fersk._checkpoint import SaveEachEpoch
 
     out = tmp_path / "vgg"
     argv = [
@@ -712,17 +711,17 @@ def test_train_recipe_params_interrupted_then_resumed(capsys, tmp_path, fer2013_
         "--param", "crop_size=40", "--param", "label_smoothing=0.1",
         "--param", "test_time_crops=five", "--param", 'augment={"zoom": 0}', "--test-time-flip",
     ]
-    original = keras.callbacks.BackupAndRestore.on_epoch_end
+    original = SaveEachEpoch.on_epoch_end
 
     def ctrl_c_after_first_epoch(self, epoch, logs=None):
         original(self, epoch, logs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", ctrl_c_after_first_epoch)
+    monkeypatch.setattr(SaveEachEpoch, "on_epoch_end", ctrl_c_after_first_epoch)
     status, _, err = _run(capsys, *argv)
     assert status == 130 and "--resume" in err
     assert any((out / "training_state").iterdir())
-    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", original)
+    monkeypatch.setattr(SaveEachEpoch, "on_epoch_end", original)
     status, _, err = _run(capsys, *argv)  # without --resume: refused, state kept
     assert status == 2 and "interrupted run" in err
     status, stdout, _ = _run(capsys, *argv, "--resume")

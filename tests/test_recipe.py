@@ -16,6 +16,7 @@ keras = pytest.importorskip("keras")
 
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
+from fersk._checkpoint import SaveEachEpoch  # noqa: E402
 from fersk.classifiers import CNNClassifier  # noqa: E402
 from fersk.layers import RandomAffine, RandomCenterCrop, RandomErasing  # noqa: E402
 
@@ -198,17 +199,17 @@ def test_checkpoint_dir_resumes_an_interrupted_fit(tmp_path, monkeypatch):
     )
     full = CNNClassifier(**kw).fit(X, y)
 
-    original = keras.callbacks.BackupAndRestore.on_epoch_end
+    original = SaveEachEpoch.on_epoch_end
 
     def stop_after_first_epoch(self, epoch, logs=None):
         original(self, epoch, logs)
         raise _Interrupt  # as a killed process: the state of epoch 1 is on disk
 
-    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", stop_after_first_epoch)
+    monkeypatch.setattr(SaveEachEpoch, "on_epoch_end", stop_after_first_epoch)
     with pytest.raises(_Interrupt):
         CNNClassifier(**kw, checkpoint_dir=state).fit(X, y)
     assert os.listdir(state)
-    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", original)
+    monkeypatch.setattr(SaveEachEpoch, "on_epoch_end", original)
 
     resumed = CNNClassifier(**kw, checkpoint_dir=str(state)).fit(X, y)
     # Epochs 2 and 3 only, with the optimizer's step count (and so the

@@ -48,7 +48,8 @@ def run(args):
     :func:`fersk.training.train_fer2013` (Training split, PublicTest as
     validation data, early stopping), prints the metrics as JSON and saves
     the pipeline with :func:`fersk.pretrained.save`.  An interrupted run
-    keeps its state in ``--out/training_state`` for ``--resume``.
+    keeps its state in ``--out/training_state`` for ``--resume``; it is
+    removed once the model folder is saved.
 
     Parameters
     ----------
@@ -168,6 +169,7 @@ def run(args):
             teacher_weight=args.teacher_weight,
             network_params=network_params,
             training_state=state,
+            keep_training_state=True,
             n_train=args.n_train,
             n_test=args.n_test,
             seed=args.seed,
@@ -177,8 +179,6 @@ def run(args):
         )
     except ValueError as exc:
         raise _Failure(getattr(exc, "without_python_hint", str(exc))) from None
-    if state.is_dir() and not any(state.iterdir()):
-        state.rmdir()  # the completed fit removed its files
     net = pipe.steps[-1][1]
     metrics.update(
         architecture=getattr(net, "architecture", type(net).__name__),
@@ -197,6 +197,11 @@ def run(args):
         schedule=args.schedule,
     )
     path = pretrained.save(pipe, out, description=description, metrics=metrics)
+    # Only now: a kill before the save leaves the fitted network in the
+    # state, and --resume then saves it without training again.
+    training.discard_training_state(pipe)
+    if state.is_dir() and not any(state.iterdir()):
+        state.rmdir()
     print(f"saved {path}")
     return EXIT_OK
 

@@ -1,0 +1,431 @@
+"""Crash-safe training state of the Keras estimators (``checkpoint_dir``).
+
+A fit with ``checkpoint_dir`` works in a sub-folder of its own,
+``<checkpoint_dir>/fersk-state-<key>/``, where ``key`` digests the
+estimator's training parameters and the training data, so two fits (two
+cross-validation folds, two runs on other data) never share a state, and
+a fit run again with the same parameters and data finds its own.  In it:
+
+``lock``
+    The pid and host of the process fitting (created with ``O_EXCL``); a
+    second process fitting the very same data gets a
+    :class:`CheckpointInUseError` instead of writing the same state.  The
+    lock of a dead process on this host is taken over.
+``epoch-<NNNNN>-<digest>.weights.h5``
+    Weights, optimizer state (its step count drives the learning-rate
+    schedule) after epoch ``NNNNN``; the newest two are kept.  Each is
+    written to a ``tmp-*`` file, flushed to disk, then renamed into place,
+    so a name always holds a complete file; ``digest`` (BLAKE2b of the
+    content) is checked before it is read back.
+``final-<digest>.weights.h5`` and ``final.json``
+    The fitted network (best weights restored) and its history, written
+    when the caller keeps the state past the end of the fit
+    (``_keep_checkpoint``) until it has saved the model; a fit that finds
+    them trains no more.
+
+Nothing else in ``checkpoint_dir`` is touched: only these names are
+removed, and the sub-folder only when it is empty.
+"""
+
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+
+#: Parameters that do not change what a fit computes: a fit that differs
+#: only in these resumes the same state.
+NOT_IN_KEY = frozenset(
+    {"verbose", "checkpoint_dir", "predict_batch_size", "test_time_flip", "test_time_crops"}
+)
+
+STATE_PREFIX = "fersk-state-"
+LOCK = "lock"
+FINAL_JSON = "final.json"
+_EPOCH_FILE = re.compile(r"^epoch-(\d+)-([0-9a-f]{16})\.weights\.h5$")
+_FINAL_FILE = re.compile(r"^final-([0-9a-f]{16})\.weights\.h5$")
+_TEMPORARY = re.compile(r"^tmp-\d+-[0-9a-f]+\.(weights\.h5|json)$")
+_DAMAGED = re.compile(r"^(epoch|final)-.*\.damaged$")
+
+#: An unreadable lock younger than this may be one being written.
+_FRESH_LOCK_SECONDS = 10.0
+
+
+class CheckpointInUseError(RuntimeError):
+    """Another live process is fitting with the same training state."""
+
+
+# ----------------------------------------------------------------- the key
+def _update_with_array(h, a):
+    if a is None:
+        h.update(b"None;")
+        return
+    a = np.ascontiguousarray(a)
+    h.update(f"{a.dtype.str}{a.shape};".encode())
+    h.update(a.data if a.dtype.kind != "O" else repr(a.tolist()).encode())
+
+
+def fit_key(estimator, seed, arrays, extra=None, warm_model=None):
+    """The sub-folder key of one fit: 16 hex digits.
+
+    Parameters
+    ----------
+    estimator : BaseKerasImageClassifier
+        Its class and parameters (less :data:`NOT_IN_KEY`; ``random_state``
+        as the integer seed drawn from it) enter the key.
+    seed : int or None
+        The seed drawn from ``random_state``.
+    arrays : sequence of ndarray or None
+        The training and validation arrays (shapes, dtypes and content).
+    extra : object, default=None
+        Anything else the fit depends on (class weights), by ``repr``.
+    warm_model : keras.Model or None, default=None
+        A warm start's starting network: its weights enter the key.
+    """
+    import joblib
+
+    params = {
+        k: v for k, v in estimator.get_params(deep=False).items() if k not in NOT_IN_KEY
+    }
+    params["random_state"] = seed
+    try:
+        params_digest = joblib.hash(params)
+    except Exception:  # an unpicklable parameter: its repr is the next best thing
+        params_digest = repr(sorted(params.items(), key=lambda kv: kv[0]))
+    h = hashlib.blake2b(digest_size=8)
+    h.update(f"{type(estimator).__module__}.{type(estimator).__qualname__};".encode())
+    h.update(f"{params_digest};{extra!r};".encode())
+    for a in arrays:
+        _update_with_array(h, a)
+    if warm_model is not None:
+        for w in warm_model.weights:
+            _update_with_array(h, keras.ops.convert_to_numpy(w))
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------ file helpers
+def _fsync_folder(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows: folders cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _digest_and_sync(path):
+    """BLAKE2b (16 hex digits) of a file's content, after flushing it to disk."""
+    h = hashlib.blake2b(digest_size=8)
+    with open(path, "r+b") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+        os.fsync(f.fileno())
+    return h.hexdigest()
+
+
+def _file_digest(path):
+    h = hashlib.blake2b(digest_size=8)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _commit(tmp, final):
+    """Put the complete file ``tmp`` at ``final`` in one step (``os.replace``)."""
+    os.replace(tmp, final)
+    _fsync_folder(final.parent)
+
+
+def _pid_alive(pid):
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)
+        if not handle:
+            return False
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _read_lock(path):
+    """``(pid, host)`` written in a lock file, or None if it holds neither."""
+    try:
+        text = Path(path).read_text()
+        pid, host = text.split()[:2]
+        return int(pid), host
+    except (OSError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------ state
+class TrainingState:
+    """The training state of one fit: its sub-folder of ``checkpoint_dir``.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The sub-folder (``<checkpoint_dir>/fersk-state-<key>``).
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self._locked = False
+
+    @classmethod
+    def of_fit(cls, checkpoint_dir, key):
+        return cls(Path(os.fspath(checkpoint_dir)) / f"{STATE_PREFIX}{key}")
+
+    # ------------------------------------------------------------- lock
+    def acquire(self):
+        """Create the folder and take its lock, or raise CheckpointInUseError."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lock = self.folder / LOCK
+        me = f"{os.getpid()} {socket.gethostname()}\n"
+        for _ in range(5):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._take_over_stale(lock)
+                continue
+            try:
+                os.write(fd, me.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._locked = True
+            return self
+        raise CheckpointInUseError(self._in_use_message(lock, _read_lock(lock)))
+
+    def _in_use_message(self, lock, owner):
+        who = "another process" if owner is None else f"process {owner[0]} on {owner[1]}"
+        return (
+            f"the training state {self.folder} is in use by {who} fitting the same "
+            f"estimator on the same data (lock file {lock}). Wait for it to finish, give "
+            "this fit another checkpoint_dir, or delete the lock file if no such fit runs."
+        )
+
+    def _take_over_stale(self, lock):
+        """Remove the lock of a dead process; raise if its owner may be alive."""
+        owner = _read_lock(lock)
+        if owner is None:
+            try:
+                age = time.time() - lock.stat().st_mtime
+            except FileNotFoundError:
+                return  # released meanwhile: try again
+            if age < _FRESH_LOCK_SECONDS:  # perhaps being written right now
+                raise CheckpointInUseError(self._in_use_message(lock, None))
+        elif owner[1] != socket.gethostname() or _pid_alive(owner[0]):
+            raise CheckpointInUseError(self._in_use_message(lock, owner))
+        # Renamed away rather than deleted: of two processes taking over the
+        # same stale lock only one succeeds, and the other cannot remove the
+        # fresh lock of the winner.
+        moved = lock.with_name(f"{LOCK}.stale-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(lock, moved)
+        except FileNotFoundError:
+            return
+        if _read_lock(moved) != owner:  # a live lock taken meanwhile: put it back
+            try:
+                os.link(moved, lock)
+            except OSError:
+                pass
+            moved.unlink(missing_ok=True)
+            raise CheckpointInUseError(self._in_use_message(lock, _read_lock(lock)))
+        moved.unlink(missing_ok=True)
+
+    def release(self):
+        if self._locked:
+            self._locked = False
+            lock = self.folder / LOCK
+            if _read_lock(lock) == (os.getpid(), socket.gethostname()):
+                lock.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ write
+    def _temporary(self, suffix):
+        return self.folder / f"tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}{suffix}"
+
+    def _write_weights(self, model, stem):
+        tmp = self._temporary(".weights.h5")
+        try:
+            model.save_weights(tmp)
+            digest = _digest_and_sync(tmp)
+            final = self.folder / f"{stem}-{digest}.weights.h5"
+            _commit(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return final
+
+    def _write_json(self, name, content):
+        tmp = self._temporary(".json")
+        try:
+            with open(tmp, "w") as f:
+                json.dump(content, f)
+                f.flush()
+                os.fsync(f.fileno())
+            _commit(tmp, self.folder / name)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _epoch_files(self):
+        """``(epoch, path)`` of the epoch checkpoints, newest last."""
+        found = []
+        for path in self.folder.iterdir():
+            m = _EPOCH_FILE.match(path.name)
+            if m:
+                found.append((int(m.group(1)), path.stat().st_mtime_ns, path))
+        return [(epoch, path) for epoch, _, path in sorted(found)]
+
+    def save_epoch(self, model, epoch):
+        """Save the state after ``epoch`` epochs; keep it and the one before."""
+        self._write_weights(model, f"epoch-{epoch:05d}")
+        for _, old in self._epoch_files()[:-2]:
+            old.unlink(missing_ok=True)
+
+    def save_final(self, model, history):
+        """Save the fitted network and its history; drop the epoch checkpoints."""
+        weights = self._write_weights(model, "final")
+        self._write_json(FINAL_JSON, {"weights": weights.name, "history": history})
+        for _, old in self._epoch_files():
+            old.unlink(missing_ok=True)
+        for path in self.folder.iterdir():
+            if _FINAL_FILE.match(path.name) and path != weights:
+                path.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------- read
+    def _candidates(self):
+        """``(path, epoch, history)`` to try, best first."""
+        found = []
+        final = self.folder / FINAL_JSON
+        if final.exists():
+            try:
+                content = json.loads(final.read_text())
+                path = self.folder / content["weights"]
+                history = {k: list(v) for k, v in content["history"].items()}
+                if not _FINAL_FILE.match(path.name):
+                    raise ValueError(f"unexpected weights file name {path.name!r}")
+                found.append((path, None, history))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                self._set_aside(final, f"{type(exc).__name__}: {exc}")
+        found += [(path, epoch, None) for epoch, path in reversed(self._epoch_files())]
+        return found
+
+    def _set_aside(self, path, reason):
+        warnings.warn(
+            f"fersk checkpoint {path} is damaged ({reason}); it is set aside as "
+            f"{path.name}.damaged and the fit falls back to the previous checkpoint.",
+            UserWarning, stacklevel=4,
+        )
+        try:
+            os.replace(path, path.with_name(path.name + ".damaged"))
+        except OSError:
+            pass
+
+    def restore(self, model):
+        """Load the newest sound state into ``model`` (compiled).
+
+        Returns
+        -------
+        epoch : int
+            Epochs done (0: nothing saved, train from the start).
+        history : dict or None
+            The finished fit's history when the state is final (train no
+            more), else None.
+        """
+        for path in self.folder.iterdir():
+            if _TEMPORARY.match(path.name):  # a write cut short; we hold the lock
+                path.unlink(missing_ok=True)
+        damaged = []
+        for path, epoch, history in self._candidates():
+            expected = (_EPOCH_FILE.match(path.name) or _FINAL_FILE.match(path.name)).groups()[-1]
+            try:
+                actual = _file_digest(path)
+                if actual != expected:
+                    raise ValueError(
+                        f"its content digest is {actual}, not the {expected} it was "
+                        f"written with ({path.stat().st_size} bytes)"
+                    )
+                if model.optimizer is not None and not model.optimizer.built:
+                    model.optimizer.build(model.trainable_variables)
+                model.load_weights(path)
+            except Exception as exc:  # truncated, garbage, other network...
+                damaged.append(path)
+                self._set_aside(path, f"{type(exc).__name__}: {exc}")
+                continue
+            return (len(next(iter(history.values()), [])) if history else epoch), history
+        if damaged:
+            raise ValueError(
+                f"no usable training state in {self.folder}: "
+                f"{', '.join(p.name for p in damaged)} "
+                "(now *.damaged) could not be read back. Delete that folder to train from "
+                "the start."
+            )
+        return 0, None
+
+    # ----------------------------------------------------------- remove
+    def discard(self):
+        """Remove fersk's files and, if empty then, the folder."""
+        if not self.folder.is_dir():
+            return
+        if not self._locked:
+            try:
+                self.acquire()
+            except CheckpointInUseError as exc:
+                warnings.warn(f"training state not removed: {exc}", UserWarning, stacklevel=3)
+                return
+        try:
+            for path in self.folder.iterdir():
+                name = path.name
+                if (
+                    _EPOCH_FILE.match(name) or _FINAL_FILE.match(name) or _TEMPORARY.match(name)
+                    or _DAMAGED.match(name) or name in (FINAL_JSON, FINAL_JSON + ".damaged")
+                ):
+                    path.unlink(missing_ok=True)
+        finally:
+            self.release()
+        try:
+            self.folder.rmdir()
+        except OSError:  # something else is in it: not ours to delete
+            pass
+
+
+class SaveEachEpoch(keras.callbacks.Callback):
+    """Saves the :class:`TrainingState` after every epoch.
+
+    A save that fails (a full disk) warns and keeps the previous state:
+    the run goes on.
+    """
+
+    def __init__(self, state):
+        super().__init__()
+        self.state = state
+
+    def on_epoch_end(self, epoch, logs=None):
+        try:
+            self.state.save_epoch(self.model, epoch + 1)
+        except OSError as exc:
+            warnings.warn(
+                f"could not save the training state of epoch {epoch + 1} in "
+                f"{self.state.folder} ({exc}); the previous one is kept.",
+                UserWarning, stacklevel=2,
+            )

@@ -1,0 +1,298 @@
+"""Fault injection on ``checkpoint_dir``: nothing lost, nothing silently wrong.
+
+Tiny fits (12x12 images, a vgg_fer of width 0.125, 3 epochs of 2 batches)
+killed with SIGKILL at chosen write points in a child process, damaged
+checkpoint files, a held lock, and a shared ``checkpoint_dir`` under
+parallel cross-validation.  The user's own files in ``checkpoint_dir``
+must survive all of it.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from sklearn.model_selection import cross_validate  # noqa: E402
+
+import fersk  # noqa: E402
+from fersk import _checkpoint  # noqa: E402
+from fersk._checkpoint import CheckpointInUseError, SaveEachEpoch  # noqa: E402
+from fersk.classifiers import CNNClassifier  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL and pid locks: POSIX")
+
+KW = dict(
+    architecture="vgg_fer", architecture_params={"width": 0.125, "dense_units": 8},
+    epochs=3, batch_size=16, optimizer="sgd", learning_rate=0.01,
+    learning_rate_schedule="warmup_cosine", n_iter_no_change=None, random_state=0,
+)
+STEPS = 3 * 2  # epochs x batches of 32 images
+
+
+def _faces(n=32, side=12, seed=0):
+    """Two classes: the left or the right half brighter."""
+    rng = np.random.RandomState(seed)
+    X = rng.rand(n, side, side).astype(np.float32)
+    y = np.arange(n) % 2
+    X[y == 0, :, : side // 2] += 0.6
+    X[y == 1, :, side // 2 :] += 0.6
+    return X, y
+
+
+def _with_user_files(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "notes.txt").write_text("mine")
+    (folder / "runs").mkdir()
+    (folder / "runs" / "old.weights.h5").write_bytes(b"not fersk's")
+    return folder
+
+
+def _user_files_intact(folder):
+    return (
+        (folder / "notes.txt").read_text() == "mine"
+        and (folder / "runs" / "old.weights.h5").read_bytes() == b"not fersk's"
+    )
+
+
+def _state_folders(folder):
+    return sorted(p for p in folder.iterdir() if p.name.startswith(_checkpoint.STATE_PREFIX))
+
+
+def _interrupt_after(monkeypatch, n_epochs):
+    """Make the next fit stop (as killed) once ``n_epochs`` states are saved."""
+    original = SaveEachEpoch.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch + 1 == n_epochs:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(SaveEachEpoch, "on_epoch_end", on_epoch_end)
+
+
+CHILD = textwrap.dedent("""
+    import json, os, signal, sys
+    import numpy as np
+    from fersk import _checkpoint
+    from fersk.classifiers import CNNClassifier
+
+    data = np.load(sys.argv[1])
+    kw = json.loads(sys.argv[2])
+    kill_at, how = int(sys.argv[3]), sys.argv[4]
+    calls = [0]
+    commit = _checkpoint._commit
+
+    def killed_at_a_write(tmp, final):
+        calls[0] += 1
+        if calls[0] == kill_at:
+            if how == "half-written":  # killed while h5py was writing
+                with open(tmp, "r+b") as f:
+                    f.truncate(os.path.getsize(tmp) // 2)
+            os.kill(os.getpid(), signal.SIGKILL)
+        commit(tmp, final)
+
+    _checkpoint._commit = killed_at_a_write
+    CNNClassifier(**kw).fit(data["X"], data["y"])
+""")
+
+
+def _fit_in_child_killed(tmp_path, kw, kill_at, how):
+    X, y = _faces()
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    env = {
+        **os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(fersk.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path / "data.npz"), json.dumps(kw), str(kill_at),
+         how],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.mark.parametrize("how", ["half-written", "before-rename"])
+def test_sigkill_during_a_checkpoint_write_resumes_from_the_last_epoch(tmp_path, how):
+    ckpt = _with_user_files(tmp_path / "ckpt")
+    # The second commit is epoch 2's: the kill leaves epoch 1's state and a
+    # temporary file (half-written, or complete but not renamed).
+    child = _fit_in_child_killed(tmp_path, {**KW, "checkpoint_dir": str(ckpt)}, 2, how)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    (state,) = _state_folders(ckpt)
+    names = sorted(p.name for p in state.iterdir())
+    assert [n for n in names if n.startswith("epoch-")][0].startswith("epoch-00001-"), names
+    assert any(n.startswith("tmp-") for n in names) and "lock" in names, names
+    assert _user_files_intact(ckpt)
+
+    X, y = _faces()
+    with warnings.catch_warnings():  # the temporary file is no checkpoint: silently dropped
+        warnings.filterwarnings("error", message=".*damaged")
+        resumed = CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
+    # Epochs 2 and 3 only (not from zero), the schedule's step count continued.
+    assert resumed.n_epochs_ == 2
+    assert int(resumed.model_.optimizer.iterations) == STEPS
+    assert np.isfinite(resumed.history_["loss"]).all()
+    # Done: fersk's sub-folder is gone, the user's files are not.
+    assert _state_folders(ckpt) == [] and _user_files_intact(ckpt)
+
+
+def test_a_completed_fit_removes_only_its_own_files(tmp_path):
+    ckpt = _with_user_files(tmp_path / "ckpt")
+    X, y = _faces()
+    CNNClassifier(**{**KW, "epochs": 1}, checkpoint_dir=str(ckpt)).fit(X, y)
+    assert ckpt.is_dir() and _user_files_intact(ckpt)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["notes.txt", "runs"]
+
+
+def test_fits_on_other_data_use_other_sub_folders(tmp_path):
+    ckpt = _with_user_files(tmp_path / "ckpt")
+    kw = {**KW, "epochs": 1, "checkpoint_dir": ckpt}
+    fitted = []
+    for seed in (0, 1):
+        clf = CNNClassifier(**kw)
+        clf._keep_checkpoint = True  # as train_fer2013 does: kept until discarded
+        fitted.append(clf.fit(*_faces(seed=seed)))
+    folders = _state_folders(ckpt)
+    assert len(folders) == 2
+    assert sorted(str(c._kept_checkpoint) for c in fitted) == [str(f) for f in folders]
+
+    # The same fit again (verbose and prediction settings apart) finds its
+    # own final state: the fitted network, without training again.
+    X, y = _faces(seed=1)
+    again = CNNClassifier(**{**kw, "verbose": 1, "test_time_flip": True})
+    again._keep_checkpoint = True
+    again.fit(X, y)
+    assert str(again._kept_checkpoint) == str(fitted[1]._kept_checkpoint)
+    assert int(again.model_.optimizer.iterations) == int(fitted[1].model_.optimizer.iterations)
+    again.set_params(test_time_flip=False)
+    np.testing.assert_allclose(again.predict_proba(X), fitted[1].predict_proba(X), rtol=1e-6)
+    assert again.history_ == fitted[1].history_
+
+    for clf in fitted:
+        clf._discard_checkpoint()
+    again._discard_checkpoint()  # already removed: nothing to do
+    assert _state_folders(ckpt) == [] and _user_files_intact(ckpt)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_a_damaged_checkpoint_falls_back_to_the_previous_with_a_warning(
+    tmp_path, monkeypatch, damage
+):
+    ckpt = tmp_path / "ckpt"
+    X, y = _faces()
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
+    monkeypatch.undo()
+    (state,) = _state_folders(ckpt)
+    epochs = sorted(state.glob("epoch-*.weights.h5"))
+    assert [p.name[:11] for p in epochs] == ["epoch-00001", "epoch-00002"]
+    content = epochs[1].read_bytes()
+    epochs[1].write_bytes({
+        "empty": b"",
+        "truncated": content[: len(content) // 3],
+        "garbage": np.random.RandomState(0).bytes(len(content)),
+    }[damage])
+
+    with pytest.warns(UserWarning, match=r"epoch-00002-.*is damaged"):
+        resumed = CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
+    assert resumed.n_epochs_ == 2  # from epoch 1, the last sound state
+    assert int(resumed.model_.optimizer.iterations) == STEPS
+    assert _state_folders(ckpt) == []
+
+
+def test_no_sound_checkpoint_is_a_clear_error_naming_the_files(tmp_path, monkeypatch):
+    ckpt = tmp_path / "ckpt"
+    X, y = _faces()
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
+    monkeypatch.undo()
+    (state,) = _state_folders(ckpt)
+    for path in state.glob("epoch-*.weights.h5"):
+        path.write_bytes(b"")
+    with pytest.warns(UserWarning, match="damaged"), pytest.raises(
+        ValueError, match=r"no usable training state .*epoch-00002-.*epoch-00001-.*Delete"
+    ):
+        CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
+    # Nothing is lost by the error: the files are set aside, not deleted.
+    assert len(list(state.glob("*.damaged"))) == 2
+
+
+def test_a_live_lock_refuses_a_second_fit_and_a_dead_ones_is_taken_over(tmp_path):
+    ckpt = tmp_path / "ckpt"
+    X, y = _faces()
+    kw = {**KW, "epochs": 1, "checkpoint_dir": ckpt}
+    first = CNNClassifier(**kw)
+    first._keep_checkpoint = True
+    first.fit(X, y)
+    state = Path(first._kept_checkpoint)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (state / "lock").write_text(f"{other.pid} {socket.gethostname()}\n")
+        with pytest.raises(CheckpointInUseError, match=rf"in use by process {other.pid}"):
+            CNNClassifier(**kw).fit(X, y)
+    finally:
+        other.kill()
+        other.wait()
+    # Its owner is dead now: the lock is stale and taken over.
+    second = CNNClassifier(**kw).fit(X, y)
+    np.testing.assert_allclose(second.predict_proba(X), first.predict_proba(X), rtol=1e-6)
+    assert not state.exists()
+
+
+def test_cross_validate_in_parallel_with_one_checkpoint_dir(tmp_path):
+    ckpt = _with_user_files(tmp_path / "ckpt")
+    X, y = _faces(64)
+    result = cross_validate(
+        CNNClassifier(**KW, checkpoint_dir=str(ckpt)), X, y, cv=2, n_jobs=2,
+        return_estimator=True,
+    )
+    assert np.isfinite(result["test_score"]).all()
+    # Each fold trained all its epochs, none resumed another fold's state.
+    assert [est.n_epochs_ for est in result["estimator"]] == [3, 3]
+    assert [int(est.model_.optimizer.iterations) for est in result["estimator"]] == [STEPS] * 2
+    assert _state_folders(ckpt) == [] and _user_files_intact(ckpt)
+
+
+@pytest.mark.slow
+def test_fersk_train_keeps_the_state_until_the_model_is_saved(capsys, tmp_path, fer2013_root,
+                                                              monkeypatch):
+    from fersk import pretrained
+    from fersk.cli import main
+
+    out = tmp_path / "model"
+    argv = [
+        "train", "--data", str(fer2013_root), "--model", "kaggle_cnn", "--out", str(out),
+        "--width", "0.0625", "--dense-units", "8", "--epochs", "2", "--batch-size", "32",
+        "--n-train", "64", "--n-test", "70",
+    ]
+    save = pretrained.save
+
+    def killed_while_saving(*args, **kwargs):
+        raise KeyboardInterrupt  # as a kill after training, before the folder is written
+
+    monkeypatch.setattr(pretrained, "save", killed_while_saving)
+    assert main(argv) == 130
+    capsys.readouterr()
+    (state,) = _state_folders(out / "training_state")
+    assert (state / "final.json").is_file()
+    monkeypatch.setattr(pretrained, "save", save)
+
+    # The trained network is in the state: --resume saves it, training nothing.
+    assert main([*argv, "--resume"]) == 0
+    stdout = capsys.readouterr().out
+    assert "Epoch" not in stdout and "saved" in stdout
+    assert not (out / "training_state").exists()
+    assert pretrained.info(out)["metrics"]["epochs_run"] == 2
