@@ -245,9 +245,12 @@ def _walk_files(folder, extensions, rel_prefix):
 
 def _describe(exc):
     from PIL import UnidentifiedImageError
+    from PIL.Image import DecompressionBombError
 
     if isinstance(exc, _BadImage):
         return str(exc)
+    if isinstance(exc, DecompressionBombError):
+        return f"too many pixels to decode safely (Pillow: {exc})"
     if isinstance(exc, UnidentifiedImageError):
         return "not a readable image (Pillow cannot identify its format)"
     return f"unreadable image ({type(exc).__name__}: {exc})"

@@ -600,7 +600,9 @@ def _read_file(path, index):
     try:
         with Image.open(path) as im:
             return pil_to_uint8(open_image(im))
-    except (OSError, ValueError, SyntaxError) as exc:
+    # DecompressionBombError (a huge image, refused by Pillow before it is
+    # decoded) derives from Exception only: it is this file's problem too.
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(
             f"X[{index}]: cannot read an image from the file {os.fspath(path)!r} "
             f"({type(exc).__name__}: {exc})."

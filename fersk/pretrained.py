@@ -22,7 +22,11 @@ Every estimator is stored by one rule, whatever its class:
   the class's ``_restore_derived()`` (e.g. :class:`~fersk.MDSMappedLBP`'s
   ``code_distances_``, the ensemble's ``estimators_``).
 
-Folders of earlier formats (1 and 2) load as they are: they are converted
+``pipeline.json`` also records each network file's size, SHA-256,
+parameter count and shapes (format 4): :func:`load` refuses a folder whose
+files do not belong together, and :func:`save` writes a folder whole beside
+its place before renaming it in, so that a crash never leaves a mixture.
+Folders of earlier formats (1 to 3) load as they are: they are converted
 while read (:func:`convert` writes the converted folder).  Nothing is unpickled: the JSON may
 name only the classes in :data:`SAFE_CLASSES`, and networks are read with
 ``keras.saving.load_model(..., safe_mode=True)``, which refuses Python
@@ -33,11 +37,16 @@ The bundled models live in ``fersk/models/``; their training commands and
 PublicTest results are in the model cards of the documentation.
 """
 
+import hashlib
 import importlib
 import inspect
 import json
+import os
 import re
+import secrets
+import shutil
 import zipfile
+from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +72,9 @@ SAFE_CLASSES = (
 
 #: Version of the ``pipeline.json`` layout written: 2 added ensembles, 3
 #: stores every estimator by one rule (an ensemble's members as its
-#: ``estimators`` parameter, nothing derivable).  1 and 2 are read too.
-FORMAT_VERSION = 3
+#: ``estimators`` parameter, nothing derivable), 4 records each network
+#: file's size, SHA-256 and shapes under ``networks``.  1-3 are read too.
+FORMAT_VERSION = 4
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 
 
@@ -85,7 +95,9 @@ def available():
     """
     if not MODELS_DIR.is_dir():
         return []
-    return sorted(p.parent.name for p in MODELS_DIR.glob("*/pipeline.json"))
+    # A save in progress (or killed) leaves <name>.tmp-<hex>: not a model.
+    return sorted(p.parent.name for p in MODELS_DIR.glob("*/pipeline.json")
+                  if not re.search(r"\.(tmp|old)-[0-9a-f]{8}$", p.parent.name))
 
 
 def _model_dir(name):
@@ -102,6 +114,12 @@ def _model_dir(name):
         ) from None
     if (path / "pipeline.json").is_file():
         return path
+    aside = sorted(path.parent.glob(f"{glob_escape(path.name)}.old-*"))
+    if aside and not path.exists():
+        raise ValueError(
+            f"no model folder {str(name)!r}: a save was interrupted while replacing it; the "
+            f"previous model is whole in {str(aside[-1])!r} (rename it back)."
+        )
     raise ValueError(
         f"no pretrained model {str(name)!r}: give one of {available()} or a folder "
         "written by fersk.pretrained.save (holding pipeline.json)."
@@ -172,11 +190,31 @@ def _read_spec(path):
             _expect(spec, key, kind, file)
     for step in spec["steps"]:
         _check_step(step, file)
+    if version >= 4:
+        _check_networks(spec, file)
+    else:  # earlier formats recorded nothing to check the files against
+        spec.pop("networks", None)
     if version < FORMAT_VERSION:
         for step in spec["steps"]:
             _upgrade_entry(step)
         spec["format_version"] = FORMAT_VERSION
     return spec
+
+
+#: What format 4 records of each network file, and the JSON type of each.
+_NETWORK_RECORD = {"size": int, "sha256": str, "n_params": int, "input_shape": list,
+                   "output_shape": list}
+
+
+def _check_networks(spec, file):
+    """Format 4's ``networks``: well-formed records (one per ``keras_file``,
+    checked as each network is loaded)."""
+    _expect(spec, "networks", dict, file)
+    for name, record in spec["networks"].items():
+        for key, kind in _NETWORK_RECORD.items():
+            _expect(record, key, kind, f"{file}: networks[{name!r}]")
+        if not re.fullmatch(r"[0-9a-f]{64}", record["sha256"]):
+            raise ValueError(f"{file}: networks[{name!r}]['sha256'] is not a SHA-256 digest.")
 
 
 def _upgrade_entry(entry):
@@ -260,7 +298,18 @@ def load(name=None):
     ------
     ValueError
         If the model is unknown, or its description names a class outside
-        :data:`SAFE_CLASSES` or a newer format.
+        :data:`SAFE_CLASSES` or a newer format, or its files do not belong
+        together: a network file missing, damaged (not a valid Keras file)
+        or differing from what ``pipeline.json`` records of it (size,
+        SHA-256, parameter count, shapes), a network unlike the one its
+        parameters build, ``class_names`` that do not name ``classes``.
+        The message names the folder and the file.
+
+    Notes
+    -----
+    Parameters that hold paths (a network's ``checkpoint_dir``) are set to
+    None: a model folder never makes a later ``fit`` write or delete files
+    elsewhere.
 
     Examples
     --------
@@ -279,8 +328,10 @@ def load(name=None):
 
     path = _model_dir(name)
     spec = _read_spec(path)
+    networks = spec.get("networks")
     try:
-        pipe = Pipeline([(step["name"], _load_step(step, path)) for step in spec["steps"]])
+        pipe = Pipeline([(step["name"], _load_step(step, path, networks))
+                         for step in spec["steps"]])
         _check_classes(pipe, spec)
     except ValueError:
         raise
@@ -310,6 +361,16 @@ def _check_classes(pipe, spec):
         )
     if "classes" in spec and list(spec["classes"]) != np.asarray(classes).tolist():
         raise ValueError("pipeline.json's 'classes' differ from the last step's classes_.")
+    if "class_names" in spec:
+        # What save writes: FER-2013's names for its integer labels 0-6,
+        # else the labels as text.  Names that disagree would mislabel
+        # every prediction shown to a user.
+        expected = _class_names(np.asarray(classes).tolist())
+        if spec["class_names"] != expected:
+            raise ValueError(
+                f"pipeline.json's 'class_names' {spec['class_names']} do not name its classes "
+                f"{np.asarray(classes).tolist()} (expected {expected})."
+            )
 
 
 #: Fitted state a ``pipeline.json`` may not set: the network comes from its
@@ -330,25 +391,35 @@ def _declared_attributes(cls):
     return set(re.findall(r"^(\w+_) :", section.group(1), re.M))
 
 
-def _load_step(entry, folder):
-    """One fitted estimator from its entry (nested estimators included)."""
-    import keras
-
+def _load_step(entry, folder, networks=None):
+    """One fitted estimator from its entry (nested estimators included);
+    ``networks`` is format 4's record of the network files (None before)."""
     cls = _safe_class(entry["class"])
-    est = _construct(cls, entry, folder)
+    est = _construct(cls, entry, folder, networks)
     _set_fitted(est, cls, entry)
     if "keras_file" in entry:
-        est.model_ = keras.saving.load_model(_keras_path(folder, entry["keras_file"]),
-                                             safe_mode=True)
+        est.model_ = _load_network(folder, entry["keras_file"], networks)
+        _check_network_params(est, folder, entry["keras_file"])
     restore = getattr(est, "_restore_derived", None)
     if restore is not None:
         restore()
     return est
 
 
-def _construct(cls, entry, folder):
+def _path_params(cls):
+    """Parameters of ``cls`` that may hold a path (``checkpoint_dir``)."""
+    constraints = getattr(cls, "_parameter_constraints", {})
+    return {name for name, allowed in constraints.items()
+            if any(c is os.PathLike for c in allowed)}
+
+
+def _construct(cls, entry, folder, networks=None):
     """``cls`` from the entry's parameters, validated as ``fit`` would."""
-    params = _decode(entry["params"], folder)
+    params = _decode(entry["params"], folder, networks)
+    # A path from elsewhere is not this machine's: a later fit would write
+    # there (and delete a checkpoint_dir when done).
+    for key in _path_params(cls) & set(params):
+        params[key] = None
     unknown = sorted(set(params) - set(inspect.signature(cls).parameters))
     if unknown:
         raise ValueError(f"{entry['name']}: {cls.__name__} has no parameter(s) {unknown}.")
@@ -375,6 +446,98 @@ def _set_fitted(est, cls, entry):
         )
     for attr, value in fitted.items():
         setattr(est, attr, value)
+
+
+def _sha256(file):
+    digest = hashlib.sha256()
+    with open(file, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _network_record(model, file):
+    """What format 4 records of a network and its file."""
+    return {
+        "size": file.stat().st_size,
+        "sha256": _sha256(file),
+        "n_params": int(model.count_params()),
+        "input_shape": json.loads(json.dumps(model.input_shape)),
+        "output_shape": json.loads(json.dumps(model.output_shape)),
+    }
+
+
+def _load_network(folder, name, networks):
+    """The network of ``keras_file`` ``name``, checked against its record."""
+    import keras
+
+    target = _keras_path(folder, name)
+    record = None if networks is None else networks.get(name)
+    if networks is not None and record is None:
+        raise ValueError(
+            f"{Path(folder) / 'pipeline.json'} records no size, SHA-256 and shapes for {name!r} "
+            "under 'networks'."
+        )
+    mismatch = (f"{target} is not the network {Path(folder) / 'pipeline.json'} describes "
+                "(a save interrupted, or files of different folders mixed)")
+    if record is not None:
+        size = target.stat().st_size
+        if size != record["size"]:
+            raise ValueError(f"{mismatch}: {size} bytes, recorded {record['size']}.")
+        if _sha256(target) != record["sha256"]:
+            raise ValueError(f"{mismatch}: its SHA-256 differs from the one recorded.")
+    # Keras reports a damaged zip as "File not found"; say what it is.
+    try:
+        with zipfile.ZipFile(target) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ValueError(f"{target} is not a valid Keras file ({exc}).") from None
+    if damaged is not None:
+        raise ValueError(f"{target} is not a valid Keras file ({damaged} is damaged).")
+    try:
+        model = keras.saving.load_model(target, safe_mode=True)
+    except Exception as exc:  # whatever a malformed archive provokes inside Keras
+        what = "is refused by Keras's safe mode" if "safe_mode" in str(exc) else (
+            "is not a valid Keras file")
+        raise ValueError(f"{target} {what} ({type(exc).__name__}: {exc}).") from exc
+    if record is not None:
+        found = _network_record(model, target)
+        for key in ("n_params", "input_shape", "output_shape"):
+            if found[key] != record[key]:
+                raise ValueError(f"{mismatch}: {key} {found[key]}, recorded {record[key]}.")
+    return model
+
+
+def _check_network_params(est, folder, name):
+    """The network file must be the one the estimator's parameters build
+    (same parameter count): a card saying width 0.5 over a width-0.25
+    network gives other probabilities than the card's."""
+    import keras
+
+    from fersk._keras_base import BaseKerasImageClassifier
+
+    if not isinstance(est, BaseKerasImageClassifier):
+        return
+    inner = [layer for layer in est.model_.layers if isinstance(layer, keras.Model)]
+    if len(inner) != 1:
+        return  # not a network assembled by fit: nothing to rebuild
+    network = inner[-1]
+    try:
+        # the outputs found: classes_ are checked against them apart
+        n_outputs = network.output_shape[-1]
+        built = est._build_network(tuple(network.input_shape[1:]), n_outputs, 0)
+        expected = int(built.count_params())
+    except Exception as exc:  # parameters that cannot build this network
+        raise ValueError(
+            f"{Path(folder) / name}: the parameters in pipeline.json cannot build its network "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
+    if expected != int(network.count_params()):
+        raise ValueError(
+            f"{Path(folder) / name} holds a network of {network.count_params()} parameters; "
+            f"the parameters in pipeline.json build one of {expected}: they do not belong "
+            "together."
+        )
 
 
 def _keras_path(folder, name):
@@ -407,9 +570,12 @@ def save(pipeline, path, *, description="", metrics=None):
         a folder of an earlier format is re-saved in this one (see
         :func:`convert`).
     path : str or path-like
-        Folder to create (or overwrite) with ``pipeline.json`` and the
-        ``.keras`` network files; network files that the folder's previous
-        ``pipeline.json`` named and the new one does not are removed.
+        Folder to create with ``pipeline.json`` and the ``.keras`` network
+        files, or a model folder to replace.  The new folder is written
+        beside it (``<path>.tmp-<random>``), flushed to disk and renamed
+        into place, so that a crash leaves the old model or the new one,
+        never a mixture.  The old folder's files other than its
+        ``pipeline.json`` and the networks it named are kept.
     description : str, default=""
         One line on what the model is.
     metrics : dict or None, default=None
@@ -420,6 +586,13 @@ def save(pipeline, path, *, description="", metrics=None):
     -------
     path : pathlib.Path
         The folder written.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is a file, or a non-empty folder that is not a model
+        folder (no readable ``pipeline.json``): save never replaces what
+        fersk did not write.
 
     Examples
     --------
@@ -457,29 +630,150 @@ def save(pipeline, path, *, description="", metrics=None):
             "CNNEnsembleClassifier of them."
         )
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    try:  # the networks of a model saved here before (re-saved in place)
-        before = _keras_files(json.loads((path / "pipeline.json").read_text(encoding="utf-8")))
+    name = path.name
+    if path.is_symlink():  # replace the folder linked to, not the link
+        path = path.resolve()
+    previous = _replaceable(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The folder is written whole beside its place, then renamed into it:
+    # killed at any point, ``path`` holds the old model or the new one,
+    # never the new networks under the old pipeline.json.
+    staging = _sibling(path, "tmp")
+    staging.mkdir()
+    try:
+        records = {}
+        steps = [_step_entry(step, est, staging, step, records) for step, est in pipeline.steps]
+        classes = network.classes_.tolist()
+        spec = {
+            "format_version": FORMAT_VERSION,
+            "name": name,
+            "description": description,
+            "classes": classes,
+            "class_names": _class_names(classes),
+            "steps": steps,
+            "networks": records,
+            "metrics": metrics or {},
+        }
+        _write_json(staging / "pipeline.json", spec)
+        if previous is not None:
+            _carry_foreign_files(path, previous, staging)
+        _fsync_tree(staging)
+        _move_into_place(staging, path, replace=previous is not None)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Path(path)
+
+
+def _replaceable(path, ignore=()):
+    """The ``pipeline.json`` of the model folder at ``path``, None if there is
+    nothing there (or an empty folder); ValueError for anything else.
+
+    ``ignore``: names of entries that do not count (``fersk train``'s own
+    training state).
+    """
+    if not path.exists():
+        return None
+    if not path.is_dir():
+        raise ValueError(f"{path} exists and is not a folder: give a folder to save the model in.")
+    if not any(p.name not in ignore for p in path.iterdir()):
+        return None
+    try:
+        spec = json.loads((path / "pipeline.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
-        before = set()
-    steps = [_step_entry(name, est, path, name) for name, est in pipeline.steps]
-    classes = network.classes_.tolist()
-    spec = {
-        "format_version": FORMAT_VERSION,
-        "name": path.name,
-        "description": description,
-        "classes": classes,
-        "class_names": _class_names(classes),
-        "steps": steps,
-        "metrics": metrics or {},
-    }
-    (path / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
-    for stale in before - _keras_files(spec):
-        try:
-            _keras_path(path, stale).unlink()
-        except ValueError:  # not a .keras file inside the folder, or gone
-            pass
-    return path
+        spec = None
+    if not isinstance(spec, dict) or not isinstance(spec.get("steps"), list):
+        raise ValueError(
+            f"{path} is not empty and is not a fersk model folder (no readable pipeline.json): "
+            "fersk will not replace it; give a new or empty folder, or remove it yourself."
+        )
+    return spec
+
+
+def _sibling(path, kind):
+    """A fresh name beside ``path``: ``<path>.tmp-<random>`` (or ``.old-``)."""
+    return path.parent / f"{path.name}.{kind}-{secrets.token_hex(4)}"
+
+
+def _write_json(file, spec):
+    with open(file, "w", encoding="utf-8") as f:
+        f.write(json.dumps(spec, indent=1) + "\n")
+
+
+def _carry_foreign_files(path, previous, staging):
+    """Copy into the new folder what the old one held besides its model
+    (notes, a licence...): fersk deletes only files it wrote."""
+    own = {"pipeline.json", *_keras_files(previous)}
+    for entry in path.iterdir():
+        target = staging / entry.name
+        if entry.name in own or target.exists():
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, target, symlinks=True)
+        else:
+            shutil.copy2(entry, target, follow_symlinks=False)
+
+
+def _fsync(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # a folder cannot be opened on Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(folder):
+    """Everything under ``folder`` on disk before it is renamed into place
+    (else a power cut could leave the rename without the data)."""
+    for root, _, files in os.walk(folder):
+        for file in files:
+            if not os.path.islink(os.path.join(root, file)):
+                _fsync(os.path.join(root, file))
+        _fsync(root)
+
+
+def _exchange(a, b):
+    """Swap two paths in one step (Linux's ``renameat2(RENAME_EXCHANGE)``);
+    False where the system or the file system does not offer it."""
+    import ctypes
+    import errno
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError, TypeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), os.fspath(b))
+
+
+def _move_into_place(staging, path, replace):
+    """Rename the finished folder ``staging`` to ``path``; the model folder
+    there before, if ``replace``, is removed once the new one is in place."""
+    if not replace:
+        os.replace(staging, path)  # also over an empty folder
+    elif _exchange(staging, path):
+        shutil.rmtree(staging)  # now the old folder
+    else:
+        # Two renames: killed between them, ``path`` is missing and the old
+        # model waits, whole, in ``<path>.old-<random>`` (load says so).
+        aside = _sibling(path, "old")
+        os.rename(path, aside)
+        os.rename(staging, path)
+        _fsync(path.parent)
+        shutil.rmtree(aside)
+    _fsync(path.parent)
 
 
 def _keras_files(node):
@@ -507,7 +801,7 @@ def convert(source, path):
     ----------
     source : str or path-like
         A bundled model's name or a model folder, of any format :func:`load`
-        reads (folders of formats 1 and 2 are converted while read).
+        reads (folders of formats 1 to 3 are converted while read).
     path : str or path-like
         Folder to write, as by :func:`save`.
 
@@ -546,7 +840,7 @@ def _saved_state(est):
     }
 
 
-def _step_entry(step_name, est, folder, stem):
+def _step_entry(step_name, est, folder, stem, records):
     """JSON entry of one fitted estimator; its network, if any, written as
     ``stem.keras``, those of nested estimators as ``stem.<name>.keras``."""
     import keras
@@ -562,15 +856,20 @@ def _step_entry(step_name, est, folder, stem):
         )
     if isinstance(est, BaseKerasImageClassifier) and not hasattr(est, "model_"):
         raise ValueError(f"{stem}: the network is not fitted.")
+    params = dict(_saved_params(est))
+    for key in _path_params(type(est)) & set(params):
+        params[key] = None  # this machine's paths mean nothing where the folder goes
     entry = {
         "name": step_name,
         "class": qualname,
-        "params": _encode(_saved_params(est), f"{step_name} parameters", folder, stem),
+        "params": _encode(params, f"{step_name} parameters", folder, stem, records),
         "fitted": _encode(_saved_state(est), f"{step_name} fitted attributes"),
     }
     if isinstance(getattr(est, "model_", None), keras.Model):
         entry["keras_file"] = f"{stem}.keras"
-        _inference_copy(est.model_).save(folder / entry["keras_file"])
+        copy = _inference_copy(est.model_)
+        copy.save(folder / entry["keras_file"])
+        records[entry["keras_file"]] = _network_record(copy, folder / entry["keras_file"])
     return entry
 
 
@@ -600,21 +899,21 @@ def _safe_class(qualname):
     return getattr(importlib.import_module(module), cls)
 
 
-def _encode(value, where, folder=None, stem=None):
+def _encode(value, where, folder=None, stem=None, records=None):
     """JSON form of parameters and fitted attributes (arrays, tuples and
     estimators tagged); an estimator in a ``(name, estimator)`` pair is
     stored under ``stem.name``."""
     if hasattr(value, "get_params") and not isinstance(value, type) and folder is not None:
         name = stem.rpartition(".")[2]
-        return {"__estimator__": _step_entry(name, value, folder, stem)}
+        return {"__estimator__": _step_entry(name, value, folder, stem, records)}
     if isinstance(value, dict):
-        return {str(k): _encode(v, where, folder, stem) for k, v in value.items()}
+        return {str(k): _encode(v, where, folder, stem, records) for k, v in value.items()}
     if isinstance(value, tuple):
         if value and isinstance(value[0], str):
             stem = f"{stem}.{value[0]}"
-        return {"__tuple__": [_encode(v, where, folder, stem) for v in value]}
+        return {"__tuple__": [_encode(v, where, folder, stem, records) for v in value]}
     if isinstance(value, list):
-        return [_encode(v, where, folder, stem) for v in value]
+        return [_encode(v, where, folder, stem, records) for v in value]
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biuf":
             if value.dtype.kind in "UO" and all(isinstance(v, str) for v in value.ravel()):
@@ -630,20 +929,20 @@ def _encode(value, where, folder=None, stem=None):
     raise ValueError(f"{where}: cannot store a {type(value).__name__} ({value!r}) in JSON.")
 
 
-def _decode(value, folder):
+def _decode(value, folder, networks=None):
     """Values from their JSON form; nested estimators (parameters only, as
     ``folder`` is None for fitted attributes) are loaded from ``folder``."""
     if isinstance(value, list):
-        return [_decode(v, folder) for v in value]
+        return [_decode(v, folder, networks) for v in value]
     if not isinstance(value, dict):
         return value
     if "__estimator__" in value:
         if folder is None:
             raise ValueError("pipeline.json: an estimator may only be a parameter.")
         _check_step(value["__estimator__"], "pipeline.json")
-        return _load_step(value["__estimator__"], folder)
+        return _load_step(value["__estimator__"], folder, networks)
     if "__tuple__" in value:
-        return tuple(_decode(v, folder) for v in value["__tuple__"])
+        return tuple(_decode(v, folder, networks) for v in value["__tuple__"])
     if "__float__" in value:
         return float(value["__float__"])
     if "__ndarray__" in value:
@@ -653,4 +952,4 @@ def _decode(value, folder):
         if not isinstance(dtype, str) or not re.fullmatch(r"[<>|=]?[biuf]\d{0,2}", dtype):
             raise ValueError(f"an array in pipeline.json has the unsupported dtype {dtype!r}.")
         return np.array(value["__ndarray__"], dtype=np.dtype(dtype)).reshape(value["shape"])
-    return {k: _decode(v, folder) for k, v in value.items()}
+    return {k: _decode(v, folder, networks) for k, v in value.items()}

@@ -582,6 +582,15 @@ def test_image_folder_bad_files(photo_folder):
         "people/astronaut.png", "things/camera.png", "things/rocket.png"]
 
 
+def test_image_folder_decompression_bomb_names_the_file(photo_folder, monkeypatch):
+    from PIL import Image
+
+    # Pillow's limit lowered so that these photos stand for a huge image.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ValueError, match=r"people/astronaut\.png: too many pixels to decode"):
+        load_image_folder(photo_folder)
+
+
 def test_image_folder_empty_and_layout_errors(tmp_path, photo_folder):
     with pytest.raises(ValueError, match="has no class sub-folders"):
         load_image_folder(tmp_path / "photos" / "people" / "nested")

@@ -260,6 +260,17 @@ def test_unreadable_or_missing_file_names_the_file(tmp_path, astronaut):
         cropper.transform(missing)  # ... transform does
 
 
+def test_decompression_bomb_is_a_value_error_naming_the_file(tmp_path, monkeypatch):
+    # Pillow refuses an image of more than 2 * MAX_IMAGE_PIXELS pixels with
+    # DecompressionBombError, which is no ValueError: lowered here so that
+    # a 64x64 file stands for a huge one.
+    huge = tmp_path / "huge.png"
+    Image.new("L", (64, 64)).save(huge)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ValueError, match=r"X\[0\]: cannot read .*huge\.png.*DecompressionBomb"):
+        FaceCropper(detector=None, size=(16, 16)).fit_transform([huge])
+
+
 def test_array_layouts_and_dtype_policy(fer_small, astronaut):
     X = fer_small[0][:6]
     # flattened rows -> flattened crops, identical to the batch layout

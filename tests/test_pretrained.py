@@ -154,7 +154,7 @@ def test_ensemble_round_trip(ensemble_pipe, mapped_lbcnn, toy_data, tmp_path):
         "cnnensembleclassifier.raw.keras", "pipeline.json",
     ]
     stored = json.loads((folder / "pipeline.json").read_text())
-    assert stored["format_version"] == pretrained.FORMAT_VERSION == 3
+    assert stored["format_version"] == pretrained.FORMAT_VERSION == 4
     assert set(stored["steps"][1]["fitted"]) == {"classes_", "n_features_in_", "image_shape_"}
     # A loaded ensemble is an ordinary estimator: clone and refit work.
     from sklearn.base import clone
@@ -324,7 +324,7 @@ def test_earlier_formats_load_and_convert(name, version, tmp_path):
     (tests/data/old_formats/make_fixtures.py: format1_cnn like the old
     fer2013_cnn, format2_ensemble like the old fer2013_ensemble) load as they
     are (converted while read), with the probabilities the old code gave;
-    convert() re-saves them in format 3 with the same predictions,
+    convert() re-saves them in the current format with the same predictions,
     description, metrics and classes."""
     source = OLD_FORMATS / name
     assert json.loads((source / "pipeline.json").read_text())["format_version"] == version

@@ -146,6 +146,10 @@ def run(args):
         raise _UsageError(
             f"--out: {args.out!r} exists and is not empty; give another folder or --overwrite."
         )
+    try:  # --overwrite replaces a model folder, nothing else: said before training
+        pretrained._replaceable(out, ignore={TRAINING_STATE})
+    except ValueError as exc:
+        raise _UsageError(f"--out: {exc}") from None
     try:  # before training, not after it
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
