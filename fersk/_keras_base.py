@@ -27,6 +27,7 @@ from sklearn.utils import compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
+    _check_sample_weight,
     check_array,
     check_consistent_length,
     check_is_fitted,
@@ -35,6 +36,7 @@ from sklearn.utils.validation import (
 
 import fersk.layers  # noqa: F401  (registers the custom layers for loading)
 from fersk import _checkpoint
+from fersk._batches import DegradedBatches
 from fersk._image_files import pixels_for_network
 from fersk._inference import fold_batch_norm
 from fersk._validation import check_random_state_int, validate_images
@@ -193,6 +195,15 @@ random_erasing : float in [0, 1]
     Probability that a training image has a random rectangle (2-25 %
     of it) set to the mean pixel (Zhong et al., AAAI 2020;
     :class:`fersk.layers.RandomErasing`); 0 turns it off.
+degrade : bool, dict or None
+    Domain-robust augmentation, in training only: each training image is,
+    anew every epoch, blurred, JPEG re-encoded, given sensor noise,
+    re-exposed (gamma and contrast), shifted and scaled as a detector's
+    boxes are, or partly covered, each with its own probability
+    (:func:`fersk.degrade.degrade_faces`; a dict sets some of the
+    probabilities of :data:`fersk.degrade.DEGRADATIONS`, True uses them
+    all).  Runs on the CPU beside the network; needs uint8 images (the
+    crops of :class:`~fersk.FaceCropper`).  None or False: off.
 jit_compile : bool or "auto"
     XLA compilation of the training step and of prediction (Keras's
     ``jit_compile``).  Every fersk layer, the augmentation included,
@@ -443,6 +454,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left"), None],
         "warmup_fraction": [Interval(Real, 0, 1, closed="left")],
         "random_erasing": [Interval(Real, 0, 1, closed="both")],
+        "degrade": ["boolean", dict, None],
         "jit_compile": ["boolean", StrOptions({"auto"})],
         "checkpoint_dir": [str, os.PathLike, None],
     }
@@ -474,6 +486,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         weight_decay=None,
         warmup_fraction=0.1,
         random_erasing=0.0,
+        degrade=None,
         jit_compile="auto",
         checkpoint_dir=None,
     ):
@@ -501,6 +514,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.warmup_fraction = warmup_fraction
         self.random_erasing = random_erasing
+        self.degrade = degrade
         self.jit_compile = jit_compile
         self.checkpoint_dir = checkpoint_dir
 
@@ -647,7 +661,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, validation_data=None, sample_proba=None):
+    def fit(self, X, y, validation_data=None, sample_proba=None, sample_weight=None):
         """Build the network from the parameters and train it.
 
         Parameters
@@ -685,6 +699,12 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
             ``GridSearchCV`` under ``sklearn.set_config(
             enable_metadata_routing=True)``, request it with
             ``set_fit_request(sample_proba=True)``.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weight of each image in the loss (times ``class_weight``'s
+            weight of its class), e.g. per source of a multi-domain
+            training set (:func:`fersk.datasets.source_sample_weight`).
+            Held-out images of ``validation_fraction`` keep theirs out of
+            training.  Metadata-routed like ``sample_proba``.
 
         Returns
         -------
@@ -726,16 +746,29 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         n_classes = len(self.classes_)
         seed = check_random_state_int(self.random_state)
         proba = None if sample_proba is None else _check_sample_proba(sample_proba, len(y_enc), n_classes)
+        weight = None
+        if sample_weight is not None:
+            weight = _check_sample_weight(
+                sample_weight, x, dtype=np.float64, ensure_non_negative=True
+            )
+        if self.degrade and getattr(self, "input_dtype_", None) != "|u1":
+            raise ValueError(
+                f"degrade needs uint8 images (face crops as FaceCropper gives them); "
+                f"{type(self).__name__} was fitted on {np.dtype(self.input_dtype_)}."
+            )
 
         p_train = p_val = None
+        w_train = weight
         if validation_data is not None:
             x_train, y_train, p_train = x, y_enc, proba
             x_val, y_val = self._encode_validation(validation_data)
         elif self.validation_fraction is not None:
             arrays = (x, y_enc) if proba is None else (x, y_enc, proba)
+            # The split draws the same rows with or without weights.
+            index = np.arange(len(y_enc))
             try:
                 parts = train_test_split(
-                    *arrays, test_size=self.validation_fraction, stratify=y_enc,
+                    *arrays, index, test_size=self.validation_fraction, stratify=y_enc,
                     random_state=seed,
                 )
             except ValueError as exc:
@@ -746,10 +779,18 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
                 ) from None
             x_train, x_val, y_train, y_val = parts[:4]
             if proba is not None:
-                p_train, p_val = parts[4:]
+                p_train, p_val = parts[4:6]
+            if weight is not None:
+                w_train = weight[parts[-2]]
         else:
             x_train, y_train, x_val, y_val, p_train = x, y_enc, None, None, proba
         class_weight = self._class_weight_dict(y_train)
+        if w_train is not None or self.degrade:
+            # One weight per image: the sample's times its class's.
+            w_train = np.ones(len(y_train)) if w_train is None else w_train
+            if class_weight is not None:
+                w_train = w_train * np.array([class_weight[c] for c in y_train])
+            class_weight = None
         loss, t_train = self._loss_and_targets(y_train, p_train, n_classes)
         if x_val is None or np.ndim(t_train) == 1:
             t_val = y_val
@@ -759,6 +800,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         self._train(
             x_train, t_train, x_val, t_val, loss=loss, metrics=["accuracy"],
             n_outputs=n_classes, seed=seed, warm=warm, class_weight=class_weight,
+            sample_weight=w_train,
         )
         return self
 
@@ -787,7 +829,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
 
     def _train(
         self, x_train, y_train, x_val, y_val, *, loss, metrics, n_outputs, seed, warm,
-        class_weight=None,
+        class_weight=None, sample_weight=None,
     ):
         """Build (unless ``warm``), compile and train ``model_``; set the fit attributes."""
         has_val = x_val is not None
@@ -812,7 +854,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
             # This fit's own sub-folder (keyed on the parameters and data, so
             # cross-validation folds never share one), locked while it runs.
             key = _checkpoint.fit_key(
-                self, seed, (x_train, y_train, x_val, y_val), extra=class_weight,
+                self, seed, (x_train, y_train, x_val, y_val, sample_weight), extra=class_weight,
                 warm_model=self.model_ if warm else None,
             )
             state = _checkpoint.TrainingState.of_fit(self.checkpoint_dir, key).acquire()
@@ -847,16 +889,22 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
                 if state is not None:
                     initial_epoch, history = state.restore(model)
                 if history is None:  # a final state (history) needs no more training
+                    if self.degrade:
+                        probabilities = self.degrade if isinstance(self.degrade, dict) else None
+                        data = {"x": DegradedBatches(
+                            x_train, y_train, sample_weight, self.batch_size, probabilities,
+                            seed=0 if seed is None else seed, initial_epoch=initial_epoch,
+                        )}
+                    else:
+                        data = {"x": x_train, "y": y_train, "batch_size": self.batch_size,
+                                "sample_weight": sample_weight, "class_weight": class_weight,
+                                "shuffle": True}
                     history = model.fit(
-                        x_train,
-                        y_train,
-                        batch_size=self.batch_size,
+                        **data,
                         epochs=self.epochs,
                         initial_epoch=initial_epoch,
                         verbose=keras_verbose,
                         validation_data=(x_val, y_val) if has_val else None,
-                        class_weight=class_weight,
-                        shuffle=True,
                         callbacks=callbacks,
                     ).history
             history = {k: [float(v) for v in vals] for k, vals in history.items()}

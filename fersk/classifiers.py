@@ -199,6 +199,7 @@ class CNNClassifier(BaseKerasImageClassifier):
         weight_decay=None,
         warmup_fraction=0.1,
         random_erasing=0.0,
+        degrade=None,
         jit_compile="auto",
         checkpoint_dir=None,
     ):
@@ -227,6 +228,7 @@ class CNNClassifier(BaseKerasImageClassifier):
             weight_decay=weight_decay,
             warmup_fraction=warmup_fraction,
             random_erasing=random_erasing,
+            degrade=degrade,
             jit_compile=jit_compile,
             checkpoint_dir=checkpoint_dir,
         )
@@ -376,6 +378,7 @@ class LBCNNClassifier(BaseKerasImageClassifier):
         weight_decay=None,
         warmup_fraction=0.1,
         random_erasing=0.0,
+        degrade=None,
         jit_compile="auto",
         checkpoint_dir=None,
     ):
@@ -404,6 +407,7 @@ class LBCNNClassifier(BaseKerasImageClassifier):
             weight_decay=weight_decay,
             warmup_fraction=warmup_fraction,
             random_erasing=random_erasing,
+            degrade=degrade,
             jit_compile=jit_compile,
             checkpoint_dir=checkpoint_dir,
         )
@@ -429,7 +433,7 @@ class LBCNNClassifier(BaseKerasImageClassifier):
             seed=seed,
         )
 
-    def fit(self, X, y, validation_data=None, sample_proba=None):
+    def fit(self, X, y, validation_data=None, sample_proba=None, sample_weight=None):
         """Build the LBCNN from the parameters and train it.
 
         Parameters
@@ -443,13 +447,16 @@ class LBCNNClassifier(BaseKerasImageClassifier):
         sample_proba : array-like of shape (n_samples, n_classes) or None, default=None
             Soft targets (distributions over ``classes_``) trained with
             cross-entropy; see :meth:`CNNClassifier.fit`.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weight of each image in the loss; see :meth:`CNNClassifier.fit`.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        super().fit(X, y, validation_data=validation_data, sample_proba=sample_proba)
+        super().fit(X, y, validation_data=validation_data, sample_proba=sample_proba,
+                    sample_weight=sample_weight)
         from fersk.layers import LocalBinaryConv2D
 
         self.n_anchor_params_ = count_params(

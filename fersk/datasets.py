@@ -56,6 +56,7 @@ __all__ = [
     "load_muxspace",
     "load_in_the_wild",
     "bundled_cropper",
+    "source_sample_weight",
 ]
 
 #: FER-2013 class names, index = label.
@@ -1490,4 +1491,5 @@ from fersk._wild_data import (  # noqa: E402
     load_in_the_wild,
     load_muxspace,
     load_sfew,
+    source_sample_weight,
 )

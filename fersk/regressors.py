@@ -185,6 +185,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageClassifier):
         weight_decay=None,
         warmup_fraction=0.1,
         random_erasing=0.0,
+        degrade=None,
         jit_compile="auto",
         checkpoint_dir=None,
     ):
@@ -215,6 +216,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageClassifier):
         self.weight_decay = weight_decay
         self.warmup_fraction = warmup_fraction
         self.random_erasing = random_erasing
+        self.degrade = degrade
         self.jit_compile = jit_compile
         self.checkpoint_dir = checkpoint_dir
 

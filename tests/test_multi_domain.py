@@ -1,0 +1,123 @@
+"""Multi-domain training as estimator parameters: per-sample (per-source)
+weights, class balancing, the ``degrade`` augmentation, and cross-validation
+grouped by source inside GridSearchCV."""
+
+import numpy as np
+import pytest
+from sklearn import config_context
+from sklearn.model_selection import GridSearchCV, GroupKFold, LeaveOneGroupOut
+from sklearn.pipeline import make_pipeline
+
+from conftest import half_bright_faces
+from fersk import CNNClassifier, FaceCropper
+from fersk.datasets import source_sample_weight
+
+TINY = dict(architecture="kaggle_cnn", architecture_params={"width": 0.0625, "dense_units": 8},
+            batch_size=16, random_state=0, epochs=2)
+
+
+def _proba(clf, X):
+    return clf.predict_proba(X)
+
+
+def test_unit_weights_equal_no_weights():
+    X, y = half_bright_faces(48, 16)
+    a = CNNClassifier(**TINY).fit(X, y)
+    b = CNNClassifier(**TINY).fit(X, y, sample_weight=np.ones(len(y)))
+    np.testing.assert_allclose(_proba(a, X), _proba(b, X), atol=1e-6)
+
+
+def test_weights_decide_how_much_samples_count():
+    X, y = half_bright_faces(48, 16)
+    extra, _ = half_bright_faces(16, 16, seed=5)
+    # Extra images labelled 0 whatever they show: heavy, the network leans
+    # towards 0 on them; weightless, it does not learn them at all.
+    Xa = np.concatenate([X, extra])
+    ya = np.concatenate([y, np.zeros(16, int)])
+    params = {**TINY, "epochs": 6, "learning_rate": 0.01}
+    heavy = CNNClassifier(**params).fit(Xa, ya, sample_weight=np.r_[np.ones(len(y)),
+                                                                    np.full(16, 50.0)])
+    light = CNNClassifier(**params).fit(Xa, ya, sample_weight=np.r_[np.ones(len(y)),
+                                                                    np.zeros(16)])
+    assert heavy.predict_proba(extra)[:, 0].mean() > light.predict_proba(extra)[:, 0].mean()
+
+
+def test_sample_weight_errors():
+    X, y = half_bright_faces(32, 16)
+    with pytest.raises(ValueError, match="sample_weight"):
+        CNNClassifier(**TINY).fit(X, y, sample_weight=np.ones(5))
+    with pytest.raises(ValueError, match="(?i)negative"):
+        CNNClassifier(**TINY).fit(X, y, sample_weight=-np.ones(len(y)))
+    with pytest.raises(ValueError, match="non-zero"):
+        CNNClassifier(**TINY).fit(X, y, sample_weight=np.zeros(len(y)))
+
+
+def test_sample_weight_with_class_weight_and_validation_fraction():
+    X, y = half_bright_faces(48, 16)
+    clf = CNNClassifier(**TINY, class_weight="balanced", validation_fraction=0.25)
+    clf.fit(X, y, sample_weight=np.linspace(0.5, 2, len(y)))
+    assert clf.predict(X).shape == y.shape
+
+
+def test_degrade_is_seeded_and_changes_training():
+    X, y = half_bright_faces(48, 16)
+    a = CNNClassifier(**TINY, degrade=True).fit(X, y)
+    b = CNNClassifier(**TINY, degrade=True).fit(X, y)
+    np.testing.assert_allclose(_proba(a, X), _proba(b, X), atol=1e-6)
+    c = CNNClassifier(**TINY, degrade={"noise": 1.0, "blur": 1.0}).fit(X, y)
+    assert not np.allclose(_proba(a, X), _proba(c, X), atol=1e-4)
+    assert a.n_epochs_ == 2
+
+
+def test_degrade_batches_differ_by_epoch_and_follow_the_seed():
+    from fersk._batches import DegradedBatches
+
+    X, y = half_bright_faces(32, 16)
+    x = X[..., np.newaxis].astype(np.float32)
+    data = DegradedBatches(x, y, np.ones(len(y)), 8, {"noise": 1.0}, seed=3)
+    first = data[0][0].copy()
+    np.testing.assert_array_equal(first, DegradedBatches(
+        x, y, np.ones(len(y)), 8, {"noise": 1.0}, seed=3)[0][0])
+    data.on_epoch_end()
+    assert not np.array_equal(first, data[0][0])
+    # A fit resumed at epoch 1 sees epoch 1's batches.
+    resumed = DegradedBatches(x, y, np.ones(len(y)), 8, {"noise": 1.0}, seed=3, initial_epoch=1)
+    np.testing.assert_array_equal(resumed[0][0], data[0][0])
+    assert data[0][0].shape == (8, 16, 16, 1) and data[0][2].shape == (8,)
+
+
+def test_degrade_needs_uint8_images():
+    X, y = half_bright_faces(32, 16)
+    with pytest.raises(ValueError, match="degrade needs uint8"):
+        CNNClassifier(**TINY, degrade=True).fit(X.astype(np.float32), y)
+    with pytest.raises(ValueError, match="unknown keys"):
+        CNNClassifier(**TINY, degrade={"rain": 0.5}).fit(X, y)
+
+
+def test_source_sample_weight():
+    w = source_sample_weight(["a", "a", "a", "b"])
+    assert w.sum() == pytest.approx(4) and w[3] == pytest.approx(3 * w[0])
+    np.testing.assert_array_equal(source_sample_weight(["a", "b"], {"b": 3}), [1, 3])
+    with pytest.raises(ValueError, match="not in source"):
+        source_sample_weight(["a"], {"c": 2})
+    with pytest.raises(ValueError, match=">= 0"):
+        source_sample_weight(["a"], {"a": -1})
+
+
+@pytest.mark.parametrize("cv", [LeaveOneGroupOut(), GroupKFold(3)])
+def test_grid_search_grouped_by_source_with_routed_weights(cv):
+    X, y = half_bright_faces(60, 16)
+    source = np.array(["fer2013", "sfew", "expw"] * 20)
+    weight = source_sample_weight(source)
+    with config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(
+            FaceCropper(detector=None, size=(16, 16)),
+            CNNClassifier(**{**TINY, "epochs": 1})
+            .set_fit_request(sample_weight=True).set_score_request(sample_weight=True),
+        )
+        search = GridSearchCV(pipe, {"cnnclassifier__degrade": [None, {"noise": 0.5}]},
+                              cv=cv, error_score="raise")
+        search.fit(X, y, groups=source, sample_weight=weight)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    assert search.n_splits_ == 3
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
