@@ -95,6 +95,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=4, help="copies of sfew and expw faces")
     parser.add_argument("--muxspace-cap", type=int, default=1500)
     parser.add_argument("--fer-degraded", type=float, default=0.3)
+    parser.add_argument("--fer-max", type=int, default=None,
+                        help="at most this many FER-2013 Training faces (a random subset)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -110,6 +112,10 @@ def main(argv=None):
           flush=True)
     public = load_fer2013(Path(args.data) / "fer2013", usage="PublicTest")
     train, tests = split_sources(data, args.exclude, args.seed)
+    fer = train[data.source[train] == "fer2013"]
+    if args.fer_max is not None and len(fer) > args.fer_max:
+        drop = np.random.RandomState(args.seed).permutation(fer)[args.fer_max:]
+        train = np.setdiff1d(train, drop)
     X, y, src = training_set(
         data, train, repeats={"sfew": args.repeat, "expw": args.repeat},
         caps={"muxspace": args.muxspace_cap}, fer_degraded=args.fer_degraded, seed=args.seed)
@@ -127,7 +133,7 @@ def main(argv=None):
     net = pipe.steps[-1][1]
     net.set_params(warm_start=args.init != "scratch", epochs=args.epochs, learning_rate=args.learning_rate,
                    learning_rate_schedule="warmup_cosine", n_iter_no_change=1000,
-                   random_state=args.seed, verbose=2, checkpoint_dir=str(out / "state"))
+                   random_state=args.seed, verbose=1, checkpoint_dir=str(out / "state"))
     start = time.perf_counter()
     net.fit(X, y, validation_data=(public.images, public.target))
     seconds = time.perf_counter() - start

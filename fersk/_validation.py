@@ -108,7 +108,8 @@ def resolve_image_shape(n_features, image_shape, input_name="X"):
     if math.prod(shape) != n_features:
         raise ValueError(
             f"image_shape={image_shape!r} holds {math.prod(shape)} values but "
-            f"{input_name} has {n_features} features per row."
+            f"{input_name} has {n_features} features per row. A single image must be "
+            "wrapped: [image] or image[np.newaxis]."
         )
     return shape
 

@@ -106,3 +106,16 @@ def test_size_too_large_is_refused_at_fit(size):
 def test_keras_floor():
     text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert '"keras>=3.13.2",' in text
+
+
+def test_bundled_pipelines_read_fer_rows_and_refuse_one_square_image():
+    # The Kaggle CSV's rows (n, 2304) are FER-2013's 48x48 faces; one grey
+    # photo (256, 256) is not 256 rows.
+    from fersk import pretrained
+
+    model = pretrained.load("fer2013_cnn")
+    faces = np.random.RandomState(0).randint(0, 256, (4, 48, 48)).astype(np.uint8)
+    np.testing.assert_array_equal(model.predict_proba(faces.reshape(4, -1)),
+                                  model.predict_proba(faces))
+    with pytest.raises(ValueError, match=r"wrapped: \[image\]"):
+        model.predict(np.zeros((256, 256), np.uint8))
