@@ -277,7 +277,7 @@ def _check_step(step, where):
                 _check_step(member["representation"], where)
 
 
-def load(name=None):
+def load(name=None, *, labels="codes"):
     """Load a pretrained model as a fitted scikit-learn Pipeline.
 
     Parameters
@@ -285,6 +285,13 @@ def load(name=None):
     name : str or path-like, default=None
         A bundled model's name (see :func:`available`) or a folder written
         by :func:`save`; None means :data:`DEFAULT_MODEL`.
+    labels : {"codes", "names"}, default="codes"
+        What ``predict`` returns and ``classes_`` holds: "codes", the labels
+        the model was trained on (FER-2013's integers 0-6 for the bundled
+        models, what :func:`fersk.datasets.load_fer2013`'s ``target``
+        holds, so ``score`` compares like with like); "names", their names
+        (``"happy"``), as ``fer`` and deepface answer.  Probabilities are
+        the same either way.
 
     Returns
     -------
@@ -292,7 +299,8 @@ def load(name=None):
         Fitted: ``predict``, ``predict_proba`` and ``score`` take photos
         (the first step, a :class:`~fersk.face.FaceCropper`, finds and crops
         the face) as arrays, lists of arrays or file paths.  Its labels are
-        FER-2013's integers 0-6; ``info(name)["class_names"]`` names them.
+        FER-2013's integers 0-6 (``info(name)["class_names"]`` names them),
+        or the names with ``labels="names"``.
 
     Raises
     ------
@@ -322,7 +330,11 @@ def load(name=None):
     >>> names = pretrained.info()["class_names"]
     >>> names[model.predict([data.astronaut()])[0]] in names
     True
+    >>> pretrained.load(labels="names").predict([data.astronaut()])
+    array(['happy'], dtype='<U8')
     """
+    if labels not in ("codes", "names"):
+        raise ValueError(f"labels must be 'codes' or 'names'; got {labels!r}.")
 
     import fersk.layers  # noqa: F401  (registers fersk's layers for safe loading)
 
@@ -333,6 +345,11 @@ def load(name=None):
         pipe = Pipeline([(step["name"], _load_step(step, path, networks))
                          for step in spec["steps"]])
         _check_classes(pipe, spec)
+        if labels == "names":
+            # Ensemble members keep their codes: the ensemble maps columns
+            # to its own classes_.
+            pipe.steps[-1][1].classes_ = np.array(
+                spec.get("class_names") or _class_names(pipe.classes_.tolist()))
     except ValueError:
         raise
     except (TypeError, KeyError, AttributeError, IndexError, RecursionError, OverflowError,

@@ -367,3 +367,16 @@ def test_earlier_formats_load_and_convert(name, version, tmp_path):
         ]
         again = pretrained.load(folder).set_params(facecropper__detector=None)
         np.testing.assert_array_equal(again.predict_proba(X), before)
+
+
+def test_load_with_names_predicts_emotion_names_and_same_probabilities():
+    from skimage import data
+
+    codes = pretrained.load("fer2013_cnn")
+    names = pretrained.load("fer2013_cnn", labels="names")
+    photo = [data.astronaut()]
+    np.testing.assert_array_equal(codes.predict_proba(photo), names.predict_proba(photo))
+    assert list(names.classes_) == pretrained.info("fer2013_cnn")["class_names"]
+    assert names.predict(photo)[0] == names.classes_[codes.predict(photo)[0]]
+    with pytest.raises(ValueError, match="labels"):
+        pretrained.load("fer2013_cnn", labels="words")
