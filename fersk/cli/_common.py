@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: Files read as images when found in a folder (compared case-insensitively).
 IMAGE_EXTENSIONS = _image_files.IMAGE_EXTENSIONS
 #: Files read as videos (with imageio) when given or found in a folder.
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+VIDEO_EXTENSIONS = _image_files.VIDEO_EXTENSIONS
 _DEMO_OUT = "fersk_demo.png"
 
 
