@@ -93,11 +93,15 @@ def iter_video(path, every=1):
             "reading videos needs imageio: pip install 'fersk[video]' (imageio and av)"
         ) from None
     suffix = os.path.splitext(os.fspath(path))[1].lower()
+    # PyAV for videos when installed, whatever else imageio finds: its
+    # OpenCV plugin (present with fersk[live]) "opens" a broken mp4 as a
+    # video without frames instead of saying it cannot be read.
+    plugin = "pyav" if suffix in VIDEO_EXTENSIONS and "av" in _video_backends() else None
     try:
         with warnings.catch_warnings():
             # imageio probes its plugins; the legacy ones warn of deprecation.
             warnings.simplefilter("ignore", DeprecationWarning)
-            reader = iio.imopen(path, "r")
+            reader = iio.imopen(path, "r", plugin=plugin)
     except Exception as exc:
         if suffix in VIDEO_EXTENSIONS and not _video_backends():
             raise VideoError(
