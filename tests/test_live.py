@@ -267,3 +267,20 @@ def test_fersk_live_usage_errors(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)  # as if OpenCV were not installed
     assert main(["live", "--camera", "0"]) == 1
     assert "pip install 'fersk[live]'" in capsys.readouterr().err
+
+
+def test_detect_scale_maps_boxes_back_to_the_frame(bundled):
+    from fersk import stream
+
+    frames, boxes = make_frames(n=3, step=8)
+    detector = CountingDetector()
+    model = _with_detector(bundled, detector)
+    full = list(stream(model, frames, alpha=1.0))
+    half = list(stream(model, frames, alpha=1.0, detect_scale=0.5))
+    assert detector.calls == 6 and [r["frame"] for r in half] == [0, 1, 2]
+    for r, f in zip(half, full):
+        # Found on the half-size copy, mapped back: within the reduction's rounding.
+        np.testing.assert_allclose(r["box"], f["box"], atol=2.5)
+        assert r["name"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    with pytest.raises(ValueError, match="detect_scale"):
+        list(stream(model, frames, detect_scale=0))
