@@ -37,6 +37,8 @@ DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # Decoded images larger than this are refused (a small file may hold a
 # huge image: the decompression-bomb guard).
 _MAX_PIXELS = 40_000_000
+# Bytes past the upload limit read (and dropped) before answering 413.
+_DRAIN_BYTES = 256 * 1024 * 1024
 
 
 def _import_starlette():
@@ -61,24 +63,32 @@ def _error(status, code, message):
 
 
 async def _read_body(request, limit):
-    """The request body, refused (413) as soon as it passes ``limit`` bytes."""
+    """The request body, refused (413) once it passes ``limit`` bytes.
+
+    What comes past the limit is read and dropped (never kept) up to
+    ``_DRAIN_BYTES``: a client still sending its upload would otherwise
+    see the connection reset instead of the JSON answer.
+    """
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _UploadError(
-            413, "too_large",
-            f"the upload is {int(declared)} bytes; the limit is {limit} bytes "
-            "(fersk serve --max-upload-mb)."
-        )
-    chunks, size = [], 0
+    declared = int(declared) if declared is not None and declared.isdigit() else None
+    chunks, size, cut = [], 0, False
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _UploadError(
-                413, "too_large",
-                f"the upload is more than {limit} bytes, the limit "
-                "(fersk serve --max-upload-mb)."
-            )
+            chunks = None
+            if size > limit + _DRAIN_BYTES:
+                cut = True
+                break
+            continue
         chunks.append(chunk)
+    if chunks is None or (declared is not None and declared > limit):
+        total = declared if declared is not None else size
+        more = "more than " if cut and declared is None else ""
+        raise _UploadError(
+            413, "too_large",
+            f"the upload is {more}{total} bytes; the limit is {limit} bytes "
+            "(fersk serve --max-upload-mb)."
+        )
     return b"".join(chunks)
 
 
