@@ -8,7 +8,7 @@ warm-up) are not timed.  Prints a table; the rates depend on the machine
 and on what else runs on it.
 
     python benchmarks/bench_live.py [--frames 40] [--every 1 3 5 10] [--scale 1 0.5]
-                                    [--faces 1 3] [--model NAME]
+                                    [--views model center] [--faces 1 3] [--model NAME]
 """
 
 import argparse
@@ -34,10 +34,10 @@ def make_frames(n, faces, shape=(480, 640)):
     return frames
 
 
-def rate(model, frames, every, warmup, scale=1.0):
+def rate(model, frames, every, warmup, scale=1.0, views="model"):
     from fersk.live import FaceStream
 
-    faces = FaceStream(model, detect_every=every, detect_scale=scale)
+    faces = FaceStream(model, detect_every=every, detect_scale=scale, views=views)
     for frame in frames[:warmup]:
         faces.update(frame)
     faces.reset()
@@ -58,6 +58,8 @@ def main(argv=None):
     parser.add_argument("--faces", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--scale", type=float, nargs="+", default=[1.0, 0.5],
                         help="detect_scale values")
+    parser.add_argument("--views", nargs="+", default=["model", "center"],
+                        choices=("model", "center"))
     parser.add_argument("--model", default=None)
     args = parser.parse_args(argv)
 
@@ -66,15 +68,16 @@ def main(argv=None):
     model = pretrained.load(args.model)
     print(f"model {args.model or 'default'}, 640x480 frames, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'faces':>5}  {'detect every':>12}  {'detect scale':>12}  {'frames/s':>8}  "
-          f"{'faces/frame':>11}")
+    print(f"{'faces':>5}  {'views':>6}  {'detect every':>12}  {'detect scale':>12}  "
+          f"{'frames/s':>8}  {'faces/frame':>11}")
     for n_faces in args.faces:
         frames = make_frames(args.frames + args.warmup, n_faces)
-        for scale in args.scale:
-            for every in args.every:
-                fps, per_frame = rate(model, frames, every, args.warmup, scale)
-                print(f"{n_faces:>5}  {every:>12}  {scale:>12}  {fps:>8.1f}  {per_frame:>11.2f}",
-                      flush=True)
+        for views in args.views:
+            for scale in args.scale:
+                for every in args.every:
+                    fps, per_frame = rate(model, frames, every, args.warmup, scale, views)
+                    print(f"{n_faces:>5}  {views:>6}  {every:>12}  {scale:>12}  {fps:>8.1f}  "
+                          f"{per_frame:>11.2f}", flush=True)
 
 
 if __name__ == "__main__":

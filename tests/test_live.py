@@ -284,3 +284,21 @@ def test_detect_scale_maps_boxes_back_to_the_frame(bundled):
         assert r["name"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
     with pytest.raises(ValueError, match="detect_scale"):
         list(stream(model, frames, detect_scale=0))
+
+
+def test_center_view_is_the_network_with_one_view(bundled):
+    import copy
+
+    from fersk import stream
+
+    frames, _ = make_frames(n=2)
+    model = _with_detector(bundled, CountingDetector())
+    records = list(stream(model, frames, alpha=1.0, views="center"))
+    one = copy.deepcopy(model)
+    one.steps[-1][1].set_params(test_time_crops="center", test_time_flip=False)
+    crops, _ = model.steps[0][1].crop_faces(frames)
+    np.testing.assert_allclose([r["proba"] for r in records], one[1:].predict_proba(crops),
+                               rtol=1e-4, atol=1e-6)
+    assert model.steps[-1][1].test_time_crops == "five"  # the user's model is unchanged
+    with pytest.raises(ValueError, match="views"):
+        list(stream(model, frames, views="all"))

@@ -226,7 +226,7 @@ def run(args):
     ----------
     args : argparse.Namespace
         The options of ``fersk live`` as :func:`fersk.cli.main` parses them
-        (``camera``, ``video``, ``model``, ``detect_every``, ``detect_scale``, ``alpha``,
+        (``camera``, ``video``, ``model``, ``detect_every``, ``detect_scale``, ``views``, ``alpha``,
         ``out``, ``json``, ``plot``, ``window``, ``max_frames``, ``fps``).
 
     Returns
@@ -277,7 +277,7 @@ def run(args):
     model = _load_model(args.model)
     names = model.class_names
     faces = FaceStream(model.pipeline, detect_every=args.detect_every, alpha=args.alpha,
-                       detect_scale=args.detect_scale, class_names=names)
+                       detect_scale=args.detect_scale, views=args.views, class_names=names)
     frames = read_frames(source, max_frames=args.max_frames)
 
     cv2 = _open_window() if args.window != "no" else None
