@@ -107,7 +107,7 @@ class FaceStream:
     detect_scale : float, default=1.0
         Detect faces on a copy of the frame reduced by this factor, in
         (0, 1]; the boxes (and eyes) are mapped back and the faces cropped
-        from the full frame.  0.5 makes MTCNN about 3 times faster on
+        from the full frame.  0.5 makes MTCNN about twice as fast on
         640x480 frames and still finds faces from 24 pixels (at the
         cropper's default ``min_face_size``, a tenth of the shorter side).
     class_names : list of str or None, default=None

@@ -364,8 +364,8 @@ def _build_parser():
     )
     live.add_argument(
         "--detect-scale", type=_unit_float, default=1.0, metavar="S",
-        help="detect faces on frames reduced by S, in (0, 1] (0.5: about 3x faster "
-        "detection on 640x480); faces are cropped from the full frames (default 1)",
+        help="detect faces on frames reduced by S, in (0, 1] (0.5: detection about "
+        "twice as fast on 640x480); faces are cropped from the full frames (default 1)",
     )
     live.add_argument(
         "--views", choices=("model", "center"), default="model",
