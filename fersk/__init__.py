@@ -5,7 +5,8 @@ Transformers turn face images into representations (:class:`LBPCodeTransformer`,
 classify them (:class:`LBCNNClassifier`, :class:`CNNClassifier`,
 :class:`CNNEnsembleClassifier`) or regress arousal and valence
 (:class:`CNNRegressor`, scored by :mod:`fersk.metrics`); :mod:`fersk.datasets`
-loads FER-2013, FER+ and image folders; :mod:`fersk.pretrained` holds ready-to-use pipelines.  Keras-based names are imported lazily, so ``import fersk``
+loads FER-2013, FER+ and image folders; :mod:`fersk.pretrained` holds ready-to-use pipelines;
+:func:`stream` classifies the faces of cameras and videos live (:mod:`fersk.live`).  Keras-based names are imported lazily, so ``import fersk``
 stays fast and TensorFlow is loaded only when a network is used.
 """
 
@@ -27,6 +28,8 @@ _LAZY = {
     "FaceCropper": "fersk.face",
     "NoFaceWarning": "fersk.face",
     "predict_faces": "fersk.face",
+    "stream": "fersk.live",
+    "FaceStream": "fersk.live",
     "CNNClassifier": "fersk.classifiers",
     "LBCNNClassifier": "fersk.classifiers",
     "CNNEnsembleClassifier": "fersk.ensemble",

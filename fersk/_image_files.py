@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = [
     "IMAGE_EXTENSIONS", "pil_to_uint8", "open_image", "array_to_uint8", "stretch_to_uint8",
-    "n_workers", "pixels_for_network",
+    "n_workers", "pixels_for_network", "VIDEO_EXTENSIONS", "VideoError", "iter_video",
 ]
 
 #: File extensions fersk reads as images (compared case-insensitively):
@@ -18,6 +18,125 @@ IMAGE_EXTENSIONS = (
     ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
     ".pgm", ".ppm", ".pbm", ".pnm",
 )
+
+#: Files read as videos (with imageio): ``fersk predict``, ``fersk live``
+#: and :func:`fersk.stream.stream` alike.
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+# Image formats that may be animated: read as a video when they are.
+ANIMATABLE = (".gif", ".webp", ".png")
+VIDEO_HINT = "pip install av (or pip install imageio-ffmpeg)"
+
+
+class VideoError(ValueError):
+    """A video (or animated image) that cannot be read; the message says why.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong, without the file name (callers add it).
+
+    Examples
+    --------
+    >>> str(VideoError("the video has no frames"))
+    'the video has no frames'
+    """
+
+
+def _video_backends():
+    import importlib.util
+
+    return [m for m in ("av", "imageio_ffmpeg") if importlib.util.find_spec(m) is not None]
+
+
+def iter_video(path, every=1):
+    """Yield ``(frame_index, time_s, frame)`` for every ``every``-th frame.
+
+    Times come from the file's frame rate (``fps`` metadata) or, for
+    animated images, from the frames' durations; None when unknown.
+    Frames are read one at a time (a long video is never held whole).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A video file (read with imageio and PyAV or ffmpeg) or an animated
+        image.
+    every : int, default=1
+        Yield every ``every``-th frame (indices stay those of the file).
+
+    Yields
+    ------
+    frame_index : int
+    time_s : float or None
+    frame : ndarray of shape (height, width[, 3])
+
+    Raises
+    ------
+    VideoError
+        imageio or a video back end missing (with what to install), a file
+        that cannot be read, no frames, or a decoding error part way (after
+        the frames read before it were yielded).
+
+    Examples
+    --------
+    >>> next(iter_video("missing.mp4"))  # doctest: +SKIP
+    Traceback (most recent call last):
+    VideoError: cannot read this video (...)
+    """
+    import math
+    import os
+    import warnings
+
+    try:
+        import imageio.v3 as iio  # optional (fersk[video]): needed for videos only
+    except ImportError:
+        raise VideoError(
+            "reading videos needs imageio: pip install 'fersk[video]' (imageio and av)"
+        ) from None
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    # PyAV for videos when installed, whatever else imageio finds: its
+    # OpenCV plugin (present with fersk[live]) "opens" a broken mp4 as a
+    # video without frames instead of saying it cannot be read.
+    plugin = "pyav" if suffix in VIDEO_EXTENSIONS and "av" in _video_backends() else None
+    try:
+        with warnings.catch_warnings():
+            # imageio probes its plugins; the legacy ones warn of deprecation.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            reader = iio.imopen(path, "r", plugin=plugin)
+    except Exception as exc:
+        if suffix in VIDEO_EXTENSIONS and not _video_backends():
+            raise VideoError(
+                f"cannot read this video: imageio has no {suffix} reader "
+                f"installed; {VIDEO_HINT}"
+            ) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise VideoError(f"cannot read this video ({type(exc).__name__}: {first})") from None
+    with reader:
+        try:
+            meta = reader.metadata()
+        except Exception:
+            meta = {}
+        fps = meta.get("fps")
+        fps = float(fps) if fps and math.isfinite(float(fps)) and float(fps) > 0 else None
+        per_frame = fps is None and type(reader).__name__ == "PillowPlugin"
+        elapsed = 0.0
+        index = -1
+        try:
+            for index, frame in enumerate(reader.iter()):
+                if fps is not None:
+                    t = index / fps
+                elif per_frame:
+                    t = elapsed
+                    elapsed += float(reader.metadata(index=index).get("duration", 0) or 0) / 1000.0
+                else:
+                    t = None
+                if index % every == 0:
+                    yield index, t, frame
+        except Exception as exc:
+            raise VideoError(
+                f"reading stopped after {index + 1} frames ({type(exc).__name__}: {exc})"
+            ) from None
+        if index < 0:
+            raise VideoError("the video has no frames")
 
 
 def open_image(im):

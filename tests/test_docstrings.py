@@ -12,6 +12,8 @@ PUBLIC_MODULES = [
     "fersk.lbp",
     "fersk.mapped_lbp",
     "fersk.face",
+    "fersk.live",
+    "fersk.serve",
     "fersk.datasets",
     "fersk.classifiers",
     "fersk.regressors",
@@ -25,6 +27,8 @@ PUBLIC_MODULES = [
     "fersk.cli.predict",
     "fersk.cli.train",
     "fersk.cli.evaluate",
+    "fersk.cli.live",
+    "fersk.cli.serve",
     "fersk.training",
 ]
 

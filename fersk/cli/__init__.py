@@ -1,16 +1,18 @@
-"""The ``fersk`` command line: demo, predict, train and evaluate.
+"""The ``fersk`` command line: demo, predict, train, evaluate, live and serve.
 
 ``fersk demo`` runs a pretrained model on scikit-image's astronaut photo;
 ``fersk predict`` classifies the faces in image files, folders and videos;
 ``fersk train`` trains a network on FER-2013 and writes a pretrained-model
-folder; ``fersk evaluate`` scores a model on a FER-2013 split.  Nothing
-here touches the network.  TensorFlow is imported only by the commands
+folder; ``fersk evaluate`` scores a model on a FER-2013 split; ``fersk
+live`` classifies a camera's or a video's faces frame by frame; ``fersk
+serve`` runs a local web app (webcam page and JSON API).  Nothing
+here touches the network (``fersk serve`` binds 127.0.0.1 by default).  TensorFlow is imported only by the commands
 that run a model, so ``fersk --help`` is fast.
 
 This package holds :func:`main` and the argument parser, which import
 nothing heavy; each command lives in its own module
 (:mod:`fersk.cli.demo`, :mod:`fersk.cli.predict`, :mod:`fersk.cli.train`,
-:mod:`fersk.cli.evaluate`, with the helpers they share in ``_common`` and
+:mod:`fersk.cli.evaluate`, :mod:`fersk.cli.live`, :mod:`fersk.cli.serve`, with the helpers they share in ``_common`` and
 ``_faces``), imported only when that command runs.
 
 Exit status: 0 when everything went well, 1 when some input failed (a file
@@ -36,7 +38,10 @@ from ._common import (
     EXIT_USAGE,
     _Failure,
     _positive_float,
+    _nonnegative_int,
+    _port,
     _positive_int,
+    _unit_float,
     _UsageError,
 )
 
@@ -44,13 +49,13 @@ __all__ = ["main"]
 
 # The commands: each is run by the ``run`` function of the module of its name,
 # imported only when that command runs.
-_COMMANDS = ("demo", "predict", "train", "evaluate")
+_COMMANDS = ("demo", "predict", "train", "evaluate", "live", "serve")
 
 # Where each command's progress lines go, its own and those of the library
 # code it calls (the stream rule of fersk._progress): stderr where stdout
 # carries the results; stdout for ``train``, whose output is its log.
 _PROGRESS_STREAM = {"demo": "stderr", "predict": "stderr", "train": "stdout",
-                    "evaluate": "stderr"}
+                    "evaluate": "stderr", "live": "stderr", "serve": "stderr"}
 
 # Names of the former single-module fersk/cli.py that now live in one of this
 # package's modules.  They resolve on first use (module __getattr__), so that
@@ -336,6 +341,71 @@ def _build_parser():
     )
     evaluate.add_argument("--no-cache", action="store_true", help="do not use load_fer2013's cache")
     evaluate.add_argument("-v", "--verbose", action="store_true", help="progress to stderr")
+
+    live = sub.add_parser(
+        "live",
+        help="classify the faces of a camera or a video, frame by frame",
+        description="Follow and classify every face of a camera's or a video's frames "
+        "(fersk.stream). With a display and OpenCV's GUI the annotated frames are shown "
+        "in a window (q or Esc quits); --out writes them as an mp4, --json writes a JSON "
+        "line per face per frame, --plot draws each track's emotions over time. Without a "
+        "window, --out or --json, JSON lines go to stdout. A camera needs OpenCV: pip "
+        "install 'fersk[live]'.",
+    )
+    source = live.add_mutually_exclusive_group(required=True)
+    source.add_argument("--camera", type=_nonnegative_int, metavar="N",
+                        help="camera index (0: the first camera; needs OpenCV)")
+    source.add_argument("--video", metavar="PATH", help="a video file (or an animated GIF)")
+    live.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
+    live.add_argument(
+        "--detect-every", type=_positive_int, default=1, metavar="K",
+        help="run the face detector every K frames, reusing the faces' last boxes in "
+        "between (faster; default 1)",
+    )
+    live.add_argument(
+        "--detect-scale", type=_unit_float, default=1.0, metavar="S",
+        help="detect faces on frames reduced by S, in (0, 1] (0.5: detection about "
+        "twice as fast on 640x480); faces are cropped from the full frames (default 1)",
+    )
+    live.add_argument(
+        "--views", choices=("model", "center"), default="model",
+        help="model (default): the network's own test-time views; center: one centre "
+        "view, about 5x cheaper per face, slightly different answers",
+    )
+    live.add_argument(
+        "--alpha", type=_unit_float, default=0.5, metavar="A",
+        help="weight of the newest frame in each face's moving average of probabilities, "
+        "in (0, 1]; 1: no smoothing (default 0.5)",
+    )
+    live.add_argument("--out", default=None, metavar="MP4", help="write the annotated video")
+    live.add_argument("--json", default=None, metavar="OUT",
+                      help="write a JSON line per face per frame to OUT ('-': stdout)")
+    live.add_argument("--plot", default=None, metavar="PNG",
+                      help="plot each track's emotions over time (needs matplotlib)")
+    live.add_argument("--window", choices=("auto", "yes", "no"), default="auto",
+                      help="show the frames in an OpenCV window: auto (default) when there is "
+                      "a display and OpenCV has its GUI")
+    live.add_argument("--max-frames", type=_positive_int, default=None, metavar="N",
+                      help="stop after N frames")
+    live.add_argument("--fps", type=_positive_float, default=None, metavar="F",
+                      help="frame rate of --out (default: the video's, 15 for a camera)")
+
+    serve = sub.add_parser(
+        "serve",
+        help="a local web app: webcam page and JSON API",
+        description="Serve a page that classifies the browser's webcam or a photo live, "
+        "and a JSON API: POST /api/predict (an image as the body or a form file: every "
+        "face's box, emotion and probabilities), GET /api/health, GET /api/model. The "
+        "model is loaded once. Needs pip install 'fersk[serve]'.",
+    )
+    serve.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=_port, default=8000, metavar="PORT",
+                       help="TCP port (default 8000)")
+    serve.add_argument("--max-upload-mb", type=_positive_float, default=10.0, metavar="MB",
+                       help="largest upload accepted, in MiB (default 10); larger ones get a "
+                       "413 JSON error")
     return parser
 
 
@@ -400,6 +470,13 @@ def main(argv=None):
     - ``fersk evaluate --data PATH [--model M] [--usage PublicTest]
       [--out DIR] [--json]``: accuracy, per-class report, confusion
       matrix and training-curve plots.
+    - ``fersk live (--camera N | --video PATH) [--model M] [--detect-every K]
+      [--detect-scale S] [--views model|center] [--alpha A] [--out MP4]
+      [--json OUT] [--plot PNG]``: every face of
+      every frame followed and classified; a window, an annotated video,
+      JSON lines, a plot of each track's emotions.
+    - ``fersk serve [--model M] [--host H] [--port P] [--max-upload-mb MB]``:
+      a local web app (webcam page, JSON API).
 
     Parameters
     ----------
@@ -445,7 +522,8 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:
         parser.print_usage(sys.stderr)
-        print("fersk: error: give a command: demo, predict, train or evaluate.", file=sys.stderr)
+        print("fersk: error: give a command: demo, predict, train, evaluate, live or serve.",
+              file=sys.stderr)
         return EXIT_USAGE
     args.argv = argv
     _import_keras_quietly()

@@ -5,13 +5,10 @@ argument parser (in :mod:`fersk.cli`) describes its options.
 """
 
 import csv
-import importlib.util
 import json
-import math
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from PIL import Image
@@ -33,8 +30,8 @@ from ._faces import _annotate, _classify, _classify_all, _label, _load_model, _r
 __all__ = ["run"]
 
 # Image formats that may be animated: read as a video when they are.
-_ANIMATABLE = (".gif", ".webp", ".png")
-_VIDEO_HINT = "pip install av (or pip install imageio-ffmpeg)"
+_ANIMATABLE = _image_files.ANIMATABLE
+_VIDEO_HINT = _image_files.VIDEO_HINT
 
 
 def run(args):
@@ -209,63 +206,16 @@ def _read_image(path):
 
 
 def _video_backends():
-    return [m for m in ("av", "imageio_ffmpeg") if importlib.util.find_spec(m) is not None]
+    return _image_files._video_backends()
 
 
 def _iter_video(path, every):
-    """Yield ``(frame_index, time_s, frame)`` for every ``every``-th frame.
-
-    Times come from the file's frame rate (``fps`` metadata) or, for
-    animated images, from the frames' durations; None when unknown.
-    """
+    """Yield ``(frame_index, time_s, frame)`` for every ``every``-th frame
+    (:func:`fersk._image_files.iter_video`; its errors are this file's)."""
     try:
-        import imageio.v3 as iio  # optional (fersk[video]): needed for videos only
-    except ImportError:
-        raise _FileError(
-            "reading videos needs imageio: pip install 'fersk[video]' (imageio and av)"
-        ) from None
-    try:
-        with warnings.catch_warnings():
-            # imageio probes its plugins; the legacy ones warn of deprecation.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            reader = iio.imopen(path, "r")
-    except Exception as exc:
-        if path.suffix.lower() in VIDEO_EXTENSIONS and not _video_backends():
-            raise _FileError(
-                f"cannot read this video: imageio has no {path.suffix.lower()} reader "
-                f"installed; {_VIDEO_HINT}"
-            ) from None
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise _FileError(f"cannot read this video ({type(exc).__name__}: {first})") from None
-    with reader:
-        try:
-            meta = reader.metadata()
-        except Exception:
-            meta = {}
-        fps = meta.get("fps")
-        fps = float(fps) if fps and math.isfinite(float(fps)) and float(fps) > 0 else None
-        per_frame = fps is None and type(reader).__name__ == "PillowPlugin"
-        elapsed = 0.0
-        index = -1
-        try:
-            for index, frame in enumerate(reader.iter()):
-                if fps is not None:
-                    t = index / fps
-                elif per_frame:
-                    t = elapsed
-                    elapsed += float(reader.metadata(index=index).get("duration", 0) or 0) / 1000.0
-                else:
-                    t = None
-                if index % every == 0:
-                    yield index, t, frame
-        except _FileError:
-            raise
-        except Exception as exc:
-            raise _FileError(
-                f"reading stopped after {index + 1} frames ({type(exc).__name__}: {exc})"
-            ) from None
-        if index < 0:
-            raise _FileError("the video has no frames")
+        yield from _image_files.iter_video(path, every)
+    except _image_files.VideoError as exc:
+        raise _FileError(str(exc)) from None
 
 
 def _collect(paths):

@@ -1,0 +1,360 @@
+"""``fersk live``: the faces of a camera or a video, classified frame by frame.
+
+Imported by :func:`fersk.cli.main` only when this command runs; the
+argument parser (in :mod:`fersk.cli`) describes its options.  The work is
+:class:`fersk.live.FaceStream`'s; this module reads the frames, shows them
+in an OpenCV window when there is a display, and writes what was asked:
+an annotated video, JSON lines, a plot of each track's emotions.
+"""
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fersk import _image_files
+
+from ._common import EXIT_OK, _Failure, _UsageError
+from ._faces import _draw_box, _load_model
+
+__all__ = ["run"]
+
+_LIVE_HINT = "pip install 'fersk[live]' (opencv-python-headless<5; for a window, opencv-python<5)"
+# Colours (RGB) of FER-2013's emotions in annotated frames; others cycle.
+_COLOURS = {
+    "angry": (229, 57, 53), "disgust": (142, 36, 170), "fear": (94, 53, 177),
+    "happy": (253, 216, 53), "sad": (30, 136, 229), "surprise": (251, 140, 0),
+    "neutral": (158, 158, 158),
+}
+_WINDOW = "fersk live (q or Esc to quit)"
+
+
+def _colour(name, names):
+    if name in _COLOURS:
+        return _COLOURS[name]
+    palette = list(_COLOURS.values())
+    return palette[names.index(name) % len(palette)] if name in names else palette[0]
+
+
+def _has_display():
+    if sys.platform.startswith(("win", "darwin")):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _annotated(frame, records, names):
+    """An RGB uint8 copy of ``frame`` with each face's box, track and emotion."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rgb = np.asarray(frame)
+    if rgb.ndim == 2:
+        rgb = np.stack([rgb] * 3, axis=-1)
+    rgb = _image_files.array_to_uint8(rgb[..., :3], "frame")
+    rgb = rgb.copy()
+    h, w = rgb.shape[:2]
+    thickness = max(2, round(min(h, w) / 200))
+    for rec in records:
+        _draw_box(rgb, rec["box"], thickness, _colour(rec["name"], names))
+    if not records:
+        return rgb
+    image = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(image)
+    size = max(12, round(min(h, w) / 28))
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: a fixed bitmap font
+        font = ImageFont.load_default()
+    for rec in records:
+        r, c = rec["box"][:2]
+        k = rec["proba"].argmax()
+        text = f"#{rec['track']} {rec['name']} {rec['proba'][k]:.2f}"
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        y = r - (bottom - top) - 6 if r >= (bottom - top) + 6 else r + thickness
+        x = max(0, c)
+        draw.rectangle((x, y, x + right - left + 6, y + bottom - top + 6),
+                       fill=_colour(rec["name"], names))
+        draw.text((x + 3 - left, y + 3 - top), text, fill=(0, 0, 0), font=font)
+    return np.asarray(image)
+
+
+def _temp_beside(path):
+    """A new temporary file next to ``path`` (same folder: the rename is atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
+                               dir=path.parent)
+    os.close(fd)
+    return tmp
+
+
+class _VideoWriter:
+    """An annotated mp4 written to a temporary file, renamed when complete."""
+
+    def __init__(self, path, fps):
+        try:
+            import imageio.v3 as iio
+        except ImportError:
+            raise _Failure(
+                "--out: writing a video needs imageio and av: pip install 'fersk[video]'"
+            ) from None
+        self.path = Path(path)
+        self.tmp = _temp_beside(self.path)
+        try:
+            self.writer = iio.imopen(self.tmp, "w", plugin="pyav")
+            self.writer.init_video_stream("libx264", fps=fps)
+        except Exception as exc:
+            os.unlink(self.tmp)
+            raise _Failure(
+                f"--out: cannot write the video {str(path)!r} ({type(exc).__name__}: {exc}); "
+                f"{_image_files.VIDEO_HINT}"
+            ) from None
+        self.n = 0
+
+    def write(self, rgb):
+        # libx264's yuv420p needs even sides: repeat the last row/column.
+        pad = ((0, rgb.shape[0] % 2), (0, rgb.shape[1] % 2), (0, 0))
+        self.writer.write_frame(np.pad(rgb, pad, mode="edge") if any(p[1] for p in pad) else rgb)
+        self.n += 1
+
+    def close(self, keep=True):
+        self.writer.close()
+        if keep and self.n:
+            os.replace(self.tmp, self.path)
+        else:
+            os.unlink(self.tmp)
+
+
+class _JsonLines:
+    """One JSON record per face per frame: stdout, or a file renamed when complete."""
+
+    def __init__(self, target, names):
+        self.names = names
+        self.path = None if target == "-" else Path(target)
+        if self.path is None:
+            self.file = sys.stdout
+        else:
+            self.tmp = _temp_beside(self.path)
+            self.file = open(self.tmp, "w", encoding="utf-8")
+
+    def write(self, rec):
+        row = {
+            "frame": rec["frame"],
+            "time_s": None if rec["time"] is None else round(rec["time"], 3),
+            "track": rec["track"],
+            "box": [round(v, 1) for v in rec["box"]],
+            "emotion": rec["name"],
+            "probabilities": {n: round(float(p), 4) for n, p in zip(self.names, rec["proba"])},
+            "detected": rec["detected"],
+        }
+        self.file.write(json.dumps(row) + "\n")
+        if self.path is None:
+            self.file.flush()  # a camera's records as they come
+
+    def close(self):
+        if self.path is not None:
+            self.file.close()
+            os.replace(self.tmp, self.path)
+
+
+def _plot_tracks(history, names, path, xlabel="time (s)"):
+    """Each track's smoothed probabilities over time, one panel per track."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise _Failure("--plot needs matplotlib: pip install 'fersk[plots]'") from None
+    tracks = sorted(history)
+    if not tracks:
+        return False
+    shown = tracks[:8]  # the first tracks; a crowd would make unreadable panels
+    fig = Figure(figsize=(9, 2.2 * len(shown) + 0.6), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(shown), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, track in zip(axes, shown):
+        xs = np.array([x for x, _ in history[track]])
+        ps = np.array([p for _, p in history[track]])
+        for k, name in enumerate(names):
+            colour = np.array(_colour(name, names)) / 255
+            ax.plot(xs, ps[:, k], label=name, color=colour, lw=1.5)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"track {track}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(ncol=min(len(names), 7), fontsize=8, loc="upper center",
+                   bbox_to_anchor=(0.5, 1.45), frameon=False)
+    axes[-1].set_xlabel(xlabel)
+    fig.tight_layout()
+    tmp = _temp_beside(path)
+    try:
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return True
+
+
+def _open_window():
+    """cv2 when it can show a window here, else None."""
+    if not _has_display():
+        return None
+    try:
+        import cv2
+
+        cv2.namedWindow(_WINDOW, cv2.WINDOW_NORMAL)
+    except Exception:  # no OpenCV, or a headless build (no GUI functions)
+        return None
+    return cv2
+
+
+def run(args):
+    """Run ``fersk live``: classify a camera's or a video's faces, frame by frame.
+
+    Frames come from ``--camera N`` (OpenCV) or ``--video PATH`` (imageio
+    and PyAV); every face is followed across frames and classified
+    (:class:`fersk.live.FaceStream`).  With a display and an OpenCV that
+    has its GUI, the annotated frames are shown in a window (q or Esc
+    quits); ``--out`` writes them as an mp4, ``--json`` writes a JSON line
+    per face per frame, ``--plot`` draws each track's emotions over time.
+    Without a window and without ``--out``/``--json``, JSON lines go to
+    stdout.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of ``fersk live`` as :func:`fersk.cli.main` parses them
+        (``camera``, ``video``, ``model``, ``detect_every``, ``detect_scale``, ``views``, ``alpha``,
+        ``out``, ``json``, ``plot``, ``window``, ``max_frames``, ``fps``).
+
+    Returns
+    -------
+    status : int
+        0 when the frames were read to the end (or the window was closed).
+
+    Raises
+    ------
+    _UsageError
+        Neither or both of ``--camera`` and ``--video``, an unknown model.
+    _Failure
+        No OpenCV for a camera (saying what to install), an unreadable
+        video, an output that cannot be written.
+
+    See Also
+    --------
+    fersk.live.stream : The same from Python.
+
+    Examples
+    --------
+    >>> from fersk.cli import main
+    >>> main(["live"])  # neither --camera nor --video: a usage error
+    2
+
+    From the shell::
+
+        fersk live --camera 0 --detect-every 3
+        fersk live --video clip.mp4 --out annotated.mp4 --json faces.jsonl --plot tracks.png
+    """
+    from fersk.live import FaceStream, read_frames
+
+    if args.out is not None and Path(args.out).suffix.lower() not in (".mp4", ".mkv", ".mov"):
+        raise _UsageError(f"--out: write an .mp4 (or .mkv, .mov) video; got {args.out!r}.")
+    if args.camera is not None:
+        try:
+            import cv2  # noqa: F401
+        except ImportError:
+            raise _Failure(
+                f"--camera needs OpenCV, which is not installed: {_LIVE_HINT}. A video file "
+                "needs only PyAV: fersk live --video PATH."
+            ) from None
+        source, what = args.camera, f"camera {args.camera}"
+    else:
+        if not Path(args.video).is_file():
+            raise _UsageError(f"--video: no such file: {args.video!r}.")
+        source, what = args.video, args.video
+    model = _load_model(args.model)
+    names = model.class_names
+    faces = FaceStream(model.pipeline, detect_every=args.detect_every, alpha=args.alpha,
+                       detect_scale=args.detect_scale, views=args.views, class_names=names)
+    frames = read_frames(source, max_frames=args.max_frames)
+
+    cv2 = _open_window() if args.window != "no" else None
+    if args.window == "yes" and cv2 is None:
+        raise _Failure(
+            "--window yes: no window can be shown here (no display, or OpenCV without its "
+            "GUI: pip install 'opencv-python<5')."
+        )
+    json_target = args.json
+    if cv2 is None and args.out is None and json_target is None:
+        json_target = "-"  # nothing shown: the records are the output
+    jsonl = _JsonLines(json_target, names) if json_target is not None else None
+    writer = None
+    history = {}  # track -> [(time or frame, smoothed proba)]
+    xlabel = "time (s)"
+    n_frames = n_records = 0
+    start = time.perf_counter()
+    complete = False
+    try:
+        try:
+            for index, t, frame in frames:
+                records = faces.update(frame, index, t)
+                n_frames += 1
+                n_records += len(records)
+                for rec in records:
+                    x = rec["time"] if rec["time"] is not None else rec["frame"]
+                    history.setdefault(rec["track"], []).append((x, rec["proba"]))
+                    if rec["time"] is None:
+                        xlabel = "frame"
+                    if jsonl is not None:
+                        jsonl.write(rec)
+                if args.out is not None or cv2 is not None:
+                    rgb = _annotated(frame, records, names)
+                    if args.out is not None:
+                        if writer is None:
+                            fps = args.fps or _source_fps(args.video) or 15.0
+                            writer = _VideoWriter(args.out, fps)
+                        writer.write(rgb)
+                    if cv2 is not None:
+                        cv2.imshow(_WINDOW, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                            break
+        except ValueError as exc:
+            raise _Failure(str(exc)) from None
+        complete = True
+    finally:
+        if writer is not None:
+            writer.close(keep=complete or n_frames > 0)
+        if jsonl is not None:
+            jsonl.close()
+        if cv2 is not None:
+            cv2.destroyAllWindows()
+    seconds = time.perf_counter() - start
+    n_tracks = len(history)
+    print(
+        f"fersk live: {what}: {n_frames} frames, {n_records} face records, {n_tracks} tracks, "
+        f"{n_frames / seconds if seconds else 0:.1f} frames/s, {faces.n_detections_} detections",
+        file=sys.stderr,
+    )
+    if args.out is not None and writer is not None:
+        print(f"fersk live: annotated video: {args.out}", file=sys.stderr)
+    if args.plot is not None:
+        if _plot_tracks(history, names, args.plot, xlabel):
+            print(f"fersk live: emotions over time: {args.plot}", file=sys.stderr)
+        else:
+            print("fersk live: no face was found: no plot written", file=sys.stderr)
+    return EXIT_OK
+
+
+def _source_fps(video):
+    """A video's frame rate (for the annotated copy), or None."""
+    if video is None:
+        return None
+    try:
+        import imageio.v3 as iio
+
+        fps = iio.immeta(video).get("fps")
+        return float(fps) if fps else None
+    except Exception:
+        return None

@@ -1,0 +1,591 @@
+"""Facial expressions of a live stream: cameras, videos, image sequences.
+
+:func:`stream` reads frames from a camera, a video file, a folder of
+images or any iterable of arrays and classifies every face of every frame
+with a fitted pipeline that starts with a :class:`~fersk.FaceCropper`
+(such as :func:`fersk.pretrained.load`'s).  Faces are followed from frame
+to frame (stable track ids, by the overlap of their boxes), their
+probabilities are smoothed per track (exponential moving average), and the
+detector may run only every ``detect_every`` frames: in between, each
+track's last box is cropped with the same FaceCropper geometry and
+classified, which is far cheaper than a detection.
+
+:class:`FaceStream` does the same one frame at a time (for a loop that also
+draws the frames, as ``fersk live`` does), and :func:`read_frames` gives
+the frames of any source :func:`stream` takes.
+"""
+
+import glob
+import numbers
+import os
+import time
+import warnings
+
+import numpy as np
+
+from . import _image_files
+from ._tracking import Tracker
+
+__all__ = ["FaceStream", "read_frames", "stream"]
+
+_LIVE_HINT = "pip install 'fersk[live]' (opencv-python-headless<5)"
+
+
+def _class_names(classes):
+    """Readable names of a model's classes: FER-2013's for 0..6."""
+    from .datasets import FER2013_CLASSES
+
+    if len(classes) == len(FER2013_CLASSES) and all(
+        isinstance(c, numbers.Integral) and not isinstance(c, bool) and c == k
+        for k, c in enumerate(classes)
+    ):
+        return list(FER2013_CLASSES)
+    return [str(c) for c in classes]
+
+
+class _FixedFaces:
+    """A FaceCropper detector that "finds" the faces it is given: the
+    tracks' boxes (and eyes, for ``align``) between detections."""
+
+    def __init__(self):
+        self.faces = []
+
+    def __call__(self, image):
+        return [(*box, eyes) for box, eyes in self.faces]
+
+
+def _check_model(model):
+    from sklearn.pipeline import Pipeline
+
+    from .face import FaceCropper
+
+    if not isinstance(model, Pipeline) or not isinstance(model.steps[0][1], FaceCropper) \
+            or len(model.steps) < 2:
+        raise ValueError(
+            "model must be a fitted Pipeline whose first step is a FaceCropper followed "
+            f"by a classifier with predict_proba (e.g. fersk.pretrained.load()); got "
+            f"{type(model).__name__}."
+        )
+
+
+class FaceStream:
+    """Classify the faces of successive frames, following each face.
+
+    Feed frames one at a time to :meth:`update`; each call returns a record
+    per face of that frame.  :func:`stream` runs this over a whole source.
+
+    Parameters
+    ----------
+    model : sklearn.pipeline.Pipeline
+        Fitted; its first step a :class:`~fersk.FaceCropper`, its last a
+        classifier with ``predict_proba`` (the bundled models are).
+    detect_every : int, default=1
+        Run the face detector on every ``detect_every``-th frame (the
+        first, then every k-th); in between, the faces found by the last
+        detection are cropped at their last boxes (the FaceCropper's own
+        geometry: margin, size, alignment with the last eyes) and
+        classified.  1 detects in every frame.
+    alpha : float, default=0.5
+        Weight of the newest frame in each track's exponential moving
+        average of probabilities, in (0, 1]:
+        ``smoothed = alpha * proba + (1 - alpha) * previous_smoothed``, the
+        first frame of a track taken as it is.  1 switches smoothing off
+        (every record's ``"proba"`` is that frame's own answer).
+    iou_threshold : float, default=0.3
+        Least intersection over union between a detected box and a track's
+        last box for the face to continue that track, in (0, 1).
+    max_missed : int, default=5
+        Detections in a row that may miss a track's face before the track
+        ends (a face found again within them keeps its id and smoothing).
+    views : {'model', 'center'}, default='model'
+        'model': the network's own test-time views (the bundled models
+        average ten: five crops and their mirror images).  'center': one
+        centre view, no mirror -- about 5 times cheaper per face, with
+        slightly different (less accurate) answers.  Applies to fersk's
+        networks (``test_time_crops``/``test_time_flip``); other
+        classifiers are used as they are.
+    detect_scale : float, default=1.0
+        Detect faces on a copy of the frame reduced by this factor, in
+        (0, 1]; the boxes (and eyes) are mapped back and the faces cropped
+        from the full frame.  0.5 makes MTCNN about twice as fast on
+        640x480 frames and still finds faces from 24 pixels (at the
+        cropper's default ``min_face_size``, a tenth of the shorter side).
+    class_names : list of str or None, default=None
+        Names of ``model.classes_`` for the records' ``"name"``; None uses
+        FER-2013's emotion names for classes 0..6, else ``str(class)``.
+
+    Attributes
+    ----------
+    n_detections_ : int
+        Frames the detector has run on so far.
+    n_frames_ : int
+        Frames seen so far.
+
+    See Also
+    --------
+    stream : This over every frame of a camera, a video or a sequence.
+    fersk.predict_faces : Every face of independent photos.
+
+    Notes
+    -----
+    A frame without a face gives no record.  Between detections a face
+    that left the picture is still cropped at its last box until the next
+    detection; ``detect_every`` trades that lag for speed.  The detector is
+    the model's own FaceCropper, so a model whose cropper takes small
+    images whole (``precropped_max_side``) does so for small frames too.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage import data
+    >>> from fersk import pretrained
+    >>> from fersk.live import FaceStream
+    >>> faces = FaceStream(pretrained.load(), detect_every=5)
+    >>> frame = data.astronaut()
+    >>> [(r["frame"], r["track"], r["box"], r["name"]) for r in faces.update(frame)]
+    [(0, 0, (64.0, 182.0, 107.0, 83.0), 'happy')]
+    >>> [(r["frame"], r["track"], r["detected"]) for r in faces.update(frame)]
+    [(1, 0, False)]
+    """
+
+    def __init__(self, model, *, detect_every=1, alpha=0.5, iou_threshold=0.3, max_missed=5,
+                 detect_scale=1.0, views="model", class_names=None):
+        import copy
+
+        from sklearn.base import clone
+
+        _check_model(model)
+        if isinstance(detect_every, bool) or not isinstance(detect_every, numbers.Integral) \
+                or detect_every < 1:
+            raise ValueError(f"detect_every must be a positive int; got {detect_every!r}.")
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) \
+                or not 0 < alpha <= 1:
+            raise ValueError(f"alpha must be a number in (0, 1] (1: no smoothing); got {alpha!r}.")
+        if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, numbers.Real) \
+                or not 0 < iou_threshold < 1:
+            raise ValueError(f"iou_threshold must be a number in (0, 1); got {iou_threshold!r}.")
+        if isinstance(max_missed, bool) or not isinstance(max_missed, numbers.Integral) \
+                or max_missed < 0:
+            raise ValueError(f"max_missed must be an int >= 0; got {max_missed!r}.")
+        if isinstance(detect_scale, bool) or not isinstance(detect_scale, numbers.Real) \
+                or not 0 < detect_scale <= 1:
+            raise ValueError(f"detect_scale must be a number in (0, 1]; got {detect_scale!r}.")
+        if views not in ("model", "center"):
+            raise ValueError(f"views must be 'model' or 'center'; got {views!r}.")
+        self.model = model
+        self.detect_scale = float(detect_scale)
+        self.views = views
+        self.detect_every = int(detect_every)
+        self.alpha = float(alpha)
+        self.iou_threshold = float(iou_threshold)
+        self.max_missed = int(max_missed)
+        self.classes = list(model.classes_)
+        if class_names is None:
+            class_names = _class_names(self.classes)
+        elif len(class_names) != len(self.classes):
+            raise ValueError(
+                f"class_names must name the model's {len(self.classes)} classes; got "
+                f"{len(class_names)} names."
+            )
+        self.class_names = [str(n) for n in class_names]
+        self.cropper = model.steps[0][1]
+        self.rest = model[1:]
+        self._net = self.rest[-1]
+        if views == "center" and hasattr(self._net, "test_time_crops"):
+            # A shallow copy shares the fitted network; only the views differ
+            # (the user's model is left as it is).
+            self._net = copy.copy(self._net)
+            self._net.test_time_crops, self._net.test_time_flip = "center", False
+        # The same cropper, its detector replaced by the tracks' boxes: the
+        # crops between detections are framed exactly as detected ones.
+        self._fixed = clone(self.cropper).set_params(
+            detector=_FixedFaces(), precropped_max_side=None
+        )
+        self._tracker = Tracker(self.iou_threshold, self.max_missed)
+        self.n_detections_ = 0
+        self.n_frames_ = 0
+
+    def reset(self):
+        """Forget the tracks (a new video): ids start again from 0.
+
+        Returns
+        -------
+        self : FaceStream
+            The stream, emptied.
+
+        Examples
+        --------
+        >>> from fersk import pretrained
+        >>> from fersk.live import FaceStream
+        >>> FaceStream(pretrained.load()).reset().n_frames_
+        0
+        """
+        self._tracker.reset()
+        self.n_detections_ = 0
+        self.n_frames_ = 0
+        return self
+
+    def update(self, frame, index=None, time=None):
+        """Classify the faces of the next frame.
+
+        Parameters
+        ----------
+        frame : array-like of shape (height, width[, 3 or 4]) or path
+            One image, as :class:`~fersk.FaceCropper` takes it.
+        index : int or None, default=None
+            The frame's index for the records; None counts the frames fed.
+        time : float or None, default=None
+            The frame's time in seconds for the records.
+
+        Returns
+        -------
+        records : list of dict
+            One per face, largest first: ``"frame"`` (index), ``"time"``
+            (seconds or None), ``"track"`` (id, stable while the face is
+            followed), ``"box"`` ``(row, col, height, width)`` in the
+            frame's pixels, ``"label"`` (a class of the model, the argmax of
+            ``"proba"``), ``"name"`` (its name), ``"proba"`` (smoothed
+            probabilities over ``model.classes_``), ``"raw_proba"`` (this
+            frame's own) and ``"detected"`` (True when the detector ran on
+            this frame, False for a box carried from the last detection).
+            Empty when the frame has no face.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fersk import pretrained
+        >>> from fersk.live import FaceStream
+        >>> FaceStream(pretrained.load()).update(np.zeros((120, 160), np.uint8))
+        []
+        """
+        index = self.n_frames_ if index is None else int(index)
+        detect = self.n_frames_ % self.detect_every == 0
+        self.n_frames_ += 1
+        if isinstance(frame, (str, os.PathLike)):
+            frame = _read_image(frame)
+        if detect:
+            self.n_detections_ += 1
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a frame without a face is no news
+                if self.detect_scale < 1:
+                    crops, faces = self._detect_reduced(frame)
+                else:
+                    crops, faces = self.cropper.crop_faces([frame])
+            tracks = self._tracker.update(faces)
+        else:
+            tracks = self._tracker.active()
+            if not tracks:
+                return []
+            self._fixed.detector.faces = [(t.box, t.eyes) for t in tracks]
+            crops, faces = self._fixed.crop_faces([frame])
+            # crop_faces orders faces largest first: back to their tracks.
+            by_box = {}
+            for t in tracks:
+                by_box.setdefault(tuple(float(v) for v in t.box), []).append(t)
+            tracks = [by_box[f["box"]].pop(0) for f in faces]
+        if not len(crops):
+            return []
+        proba = self._predict_proba(crops)
+        records = []
+        for track, face, p in zip(tracks, faces, proba):
+            smoothed = track.smooth(p, self.alpha)
+            k = int(np.argmax(smoothed))
+            records.append({
+                "frame": index,
+                "time": None if time is None else float(time),
+                "track": track.id,
+                "box": tuple(float(v) for v in face["box"]),
+                "label": self.classes[k],
+                "name": self.class_names[k],
+                "proba": smoothed.copy(),
+                "raw_proba": np.asarray(p, dtype=np.float64),
+                "detected": detect,
+            })
+        return records
+
+
+    def _detect_reduced(self, frame):
+        """Detect on the frame reduced by ``detect_scale``; crop the full frame."""
+        from .face import _downscale
+
+        image = _image_files.array_to_uint8(np.asarray(frame), "frame",
+                                            self.cropper.float_max)
+        if image.ndim == 3:
+            image = image[..., :3]
+        small = _downscale(image, self.detect_scale)
+        back = image.shape[0] / small.shape[0], image.shape[1] / small.shape[1]
+        found = self.cropper.detect([small])[0]
+        self._fixed.detector.faces = [(
+            (f["box"][0] * back[0], f["box"][1] * back[1], f["box"][2] * back[0],
+             f["box"][3] * back[1]),
+            None if f["eyes"] is None else tuple((r * back[0], c * back[1]) for r, c in f["eyes"]),
+        ) for f in found]
+        if not found:
+            return [], []
+        return self._fixed.crop_faces([image])
+
+    def _predict_proba(self, crops):
+        """``model[1:].predict_proba(crops)``, through the network's traced
+        predict step when it is a fersk Keras network.
+
+        ``predict_proba`` calls the network eagerly for one small batch
+        (tracing would not pay for one call), but a stream sends a batch of
+        the same few shapes every frame: the traced (compiled) step is 5-10
+        times faster there.  Batches are padded to a power of two so that
+        a changing number of faces traces only a few shapes.  Other final
+        steps use their own ``predict_proba``.
+        """
+        net = self._net
+        if not all(hasattr(net, name) for name in
+                   ("_inference_model", "_validate_X", "_outputs_to_proba")):
+            return self.rest.predict_proba(crops)
+        x = self.rest[:-1].transform(crops) if len(self.rest) > 1 else crops
+        x = net._validate_X(x, reset=False)
+        n = len(x)
+        size = 1 << (n - 1).bit_length()
+        if size > n:
+            x = np.concatenate([x, np.repeat(x[-1:], size - n, axis=0)])
+        outputs = net._inference_model().predict_on_batch(x)
+        return net._outputs_to_proba(np.asarray(outputs, dtype=np.float64)[:n])
+
+
+def _is_image_file(path):
+    return os.path.splitext(path)[1].lower() in _image_files.IMAGE_EXTENSIONS
+
+
+def _is_video_file(path):
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in _image_files.VIDEO_EXTENSIONS:
+        return True
+    if suffix in _image_files.ANIMATABLE:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as im:
+                return bool(getattr(im, "is_animated", False))
+        except OSError:
+            return False
+    return False
+
+
+def _read_image(path):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return _image_files.pil_to_uint8(_image_files.open_image(im))
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ValueError(f"source: cannot read the image {os.fspath(path)!r} ({exc}).") from exc
+
+
+def _camera_frames(index, max_frames):
+    try:
+        import cv2
+    except ImportError:
+        raise ImportError(
+            f"source={index!r} is a camera, which needs OpenCV: {_LIVE_HINT}. Video files "
+            "and image sequences need only imageio and av (pip install 'fersk[video]')."
+        ) from None
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        raise ValueError(f"source={index!r}: cannot open camera {index} (is it connected?).")
+    try:
+        start = time.monotonic()
+        n = 0
+        while max_frames is None or n < max_frames:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            yield n, time.monotonic() - start, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            n += 1
+    finally:
+        capture.release()
+
+
+def _sequence_frames(items, fps, max_frames):
+    for n, item in enumerate(items):
+        if max_frames is not None and n >= max_frames:
+            return
+        if isinstance(item, (str, os.PathLike)):
+            item = _read_image(item)
+        yield n, (None if fps is None else n / fps), item
+
+
+def read_frames(source, *, fps=None, max_frames=None):
+    """The frames of a camera, a video, an image sequence or arrays.
+
+    Parameters
+    ----------
+    source : int, str, os.PathLike or iterable
+        - int: a camera index (OpenCV, ``pip install 'fersk[live]'``);
+          frames come until the camera stops or ``max_frames``.
+        - a video file (.mp4, .avi, .mov, .mkv, .webm... or an animated
+          GIF/WebP/PNG; read with imageio and PyAV, ``fersk[video]``).
+        - a folder: its image files in name order; a glob pattern
+          (``"frames/*.png"``): the matching files in name order; an
+          image file: that one frame.
+        - an ndarray ``(n_frames, height, width[, channels])``, or any
+          iterable (list, generator) of image arrays or image paths.  A
+          single frame must be wrapped in a list.
+    fps : float or None, default=None
+        Frames per second of an image sequence or iterable, for the times;
+        None gives them no time.  Videos use their own frame rate, cameras
+        the clock.
+    max_frames : int or None, default=None
+        Stop after this many frames (cameras never end otherwise).
+
+    Yields
+    ------
+    index : int
+        The frame's index in the source.
+    time : float or None
+        Its time in seconds.
+    frame : ndarray
+        The frame (RGB or grey; arrays as given).
+
+    Raises
+    ------
+    ValueError
+        A source that is none of these, a missing file, an unreadable
+        video or image (naming it), a camera that cannot be opened.
+    ImportError
+        A camera without OpenCV (saying what to install).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fersk.live import read_frames
+    >>> [(i, t, f.shape) for i, t, f in read_frames(np.zeros((2, 4, 6)), fps=10)]
+    [(0, 0.0, (4, 6)), (1, 0.1, (4, 6))]
+    """
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, numbers.Real)
+                            or not fps > 0):
+        raise ValueError(f"fps must be a positive number or None; got {fps!r}.")
+    if max_frames is not None and (isinstance(max_frames, bool)
+                                   or not isinstance(max_frames, numbers.Integral)
+                                   or max_frames < 0):
+        raise ValueError(f"max_frames must be an int >= 0 or None; got {max_frames!r}.")
+    if isinstance(source, numbers.Integral) and not isinstance(source, bool):
+        return _camera_frames(int(source), max_frames)
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            files = sorted(
+                os.path.join(path, name) for name in os.listdir(path)
+                if not name.startswith(".") and _is_image_file(name)
+            )
+            if not files:
+                raise ValueError(f"source: the folder {path!r} has no image files.")
+            return _sequence_frames(files, fps, max_frames)
+        if os.path.isfile(path):
+            if _is_video_file(path):
+                return _video_frames(path, max_frames)
+            return _sequence_frames([path], fps, max_frames)
+        if glob.has_magic(path):
+            files = sorted(f for f in glob.glob(path) if _is_image_file(f))
+            if not files:
+                raise ValueError(f"source: no image file matches {path!r}.")
+            return _sequence_frames(files, fps, max_frames)
+        raise ValueError(f"source: no such file or folder: {path!r}.")
+    if isinstance(source, np.ndarray):
+        if source.ndim not in (3, 4):
+            raise ValueError(
+                "source: an array must hold frames, of shape (n_frames, height, width"
+                f"[, channels]); got shape {source.shape}."
+            )
+        return _sequence_frames(source, fps, max_frames)
+    try:
+        items = iter(source)
+    except TypeError:
+        raise ValueError(
+            "source must be a camera index (int), a video file, a folder or glob of "
+            f"images, or an iterable of frames; got {type(source).__name__}."
+        ) from None
+    return _sequence_frames(items, fps, max_frames)
+
+
+def _video_frames(path, max_frames):
+    n = 0
+    try:
+        for index, t, frame in _image_files.iter_video(path):
+            if max_frames is not None and n >= max_frames:
+                return
+            yield index, t, frame
+            n += 1
+    except _image_files.VideoError as exc:
+        raise ValueError(f"source: {path!r}: {exc}") from None
+
+
+def stream(model, source, *, detect_every=1, alpha=0.5, iou_threshold=0.3, max_missed=5,
+           detect_scale=1.0, views="model", fps=None, max_frames=None, class_names=None):
+    """Classify every face of every frame of a camera, video or sequence.
+
+    A generator: frames are read, classified and their records yielded one
+    frame at a time, so a camera runs for as long as it is iterated.
+
+    Parameters
+    ----------
+    model : sklearn.pipeline.Pipeline
+        Fitted, its first step a :class:`~fersk.FaceCropper` (the bundled
+        models: ``fersk.pretrained.load()``).
+    source : int, str, os.PathLike or iterable
+        A camera index, a video file, a folder or glob pattern of images,
+        or an iterable of image arrays or paths (see :func:`read_frames`).
+    detect_every : int, default=1
+        Detect faces on every ``detect_every``-th frame; in between, crop
+        and classify the tracks' last boxes (see :class:`FaceStream`).
+    alpha : float, default=0.5
+        Weight of the newest frame in the per-track exponential moving
+        average of probabilities; 1 is no smoothing.
+    iou_threshold : float, default=0.3
+        Least box overlap (IoU) for a detected face to continue a track.
+    max_missed : int, default=5
+        Detections that may miss a face before its track ends.
+    detect_scale : float, default=1.0
+        Detect on a copy of each frame reduced by this factor (faster);
+        faces are cropped from the full frame.
+    views : {'model', 'center'}, default='model'
+        The network's own test-time views, or one centre view (faster;
+        see :class:`FaceStream`).
+    fps : float or None, default=None
+        Frame rate of a sequence or iterable, for the records' times.
+    max_frames : int or None, default=None
+        Stop after this many frames.
+    class_names : list of str or None, default=None
+        Names of the model's classes (default: FER-2013's for 0..6).
+
+    Yields
+    ------
+    record : dict
+        One per face per frame, frames in order: ``"frame"``, ``"time"``,
+        ``"track"``, ``"box"`` ``(row, col, height, width)``, ``"label"``,
+        ``"name"``, ``"proba"`` (smoothed), ``"raw_proba"``, ``"detected"``
+        (see :meth:`FaceStream.update`).  Frames without a face yield
+        nothing.
+
+    See Also
+    --------
+    FaceStream : The same, one frame at a time.
+    fersk.predict_faces : Every face of independent photos.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage import data
+    >>> from fersk import pretrained, stream
+    >>> frames = [data.astronaut(), np.roll(data.astronaut(), 8, axis=1)]
+    >>> for r in stream(pretrained.load(), frames, fps=25):
+    ...     print(r["frame"], r["time"], r["track"], r["box"], r["name"])
+    0 0.0 0 (64.0, 182.0, 107.0, 83.0) happy
+    1 0.04 0 (62.0, 188.0, 109.0, 86.0) happy
+
+    A webcam, detecting every third frame (needs ``fersk[live]``)::
+
+        for record in stream(pretrained.load(), 0, detect_every=3):
+            print(record["track"], record["name"])
+    """
+    faces = FaceStream(model, detect_every=detect_every, alpha=alpha,
+                       iou_threshold=iou_threshold, max_missed=max_missed,
+                       detect_scale=detect_scale, views=views, class_names=class_names)
+    for index, t, frame in read_frames(source, fps=fps, max_frames=max_frames):
+        yield from faces.update(frame, index, t)

@@ -1,0 +1,341 @@
+"""A local web app: the browser's webcam or a photo, classified live.
+
+:func:`create_app` builds a Starlette application around one fitted model
+(loaded once): a page that takes the browser's webcam (``getUserMedia``) or
+an uploaded photo and draws every face's box and emotion, and a JSON REST
+API.  :func:`serve` runs it with uvicorn; ``fersk serve`` is the command.
+Both need the ``serve`` extra: ``pip install 'fersk[serve]'``.
+
+REST API (all answers JSON):
+
+- ``GET /api/health``: ``{"status": "ok"}``.
+- ``GET /api/model``: the model's name, classes, class names, detector and
+  upload limit.
+- ``POST /api/predict``: an image as the raw request body (any
+  ``Content-Type``, e.g. ``image/jpeg``) or as the one file of a
+  ``multipart/form-data`` form; the answer lists every face (``box``,
+  ``label``, ``class``, ``probabilities``).  A bad upload gets a 4xx answer
+  ``{"error": {"status": ..., "code": ..., "message": ...}}``: 400 empty or
+  not an image, 413 larger than the limit.
+
+Uploads are read into memory only (nothing is written to disk) and refused
+as soon as they pass the limit.
+"""
+
+import asyncio
+import email.parser
+import email.policy
+import io
+import threading
+import time
+from importlib import resources
+
+__all__ = ["create_app", "serve"]
+
+_SERVE_HINT = "pip install 'fersk[serve]' (starlette and uvicorn)"
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+# Decoded images larger than this are refused (a small file may hold a
+# huge image: the decompression-bomb guard).
+_MAX_PIXELS = 40_000_000
+# Bytes past the upload limit read (and dropped) before answering 413.
+_DRAIN_BYTES = 256 * 1024 * 1024
+
+
+def _import_starlette():
+    try:
+        import starlette  # noqa: F401
+    except ImportError:
+        raise ImportError(f"fersk serve needs Starlette: {_SERVE_HINT}.") from None
+
+
+class _UploadError(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error(status, code, message):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(
+        {"error": {"status": status, "code": code, "message": message}}, status_code=status
+    )
+
+
+async def _read_body(request, limit):
+    """The request body, refused (413) once it passes ``limit`` bytes.
+
+    What comes past the limit is read and dropped (never kept) up to
+    ``_DRAIN_BYTES``: a client still sending its upload would otherwise
+    see the connection reset instead of the JSON answer.
+    """
+    declared = request.headers.get("content-length")
+    declared = int(declared) if declared is not None and declared.isdigit() else None
+    chunks, size, cut = [], 0, False
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            chunks = None
+            if size > limit + _DRAIN_BYTES:
+                cut = True
+                break
+            continue
+        chunks.append(chunk)
+    if chunks is None or (declared is not None and declared > limit):
+        total = declared if declared is not None else size
+        more = "more than " if cut and declared is None else ""
+        raise _UploadError(
+            413, "too_large",
+            f"the upload is {more}{total} bytes; the limit is {limit} bytes "
+            "(fersk serve --max-upload-mb)."
+        )
+    return b"".join(chunks)
+
+
+def _form_file(body, content_type):
+    """The bytes of the one file (or first field) of a multipart form,
+    parsed in memory (Starlette's own parser spools large files to disk)."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        raise _UploadError(400, "bad_form", "the multipart form could not be parsed.")
+    parts = list(message.iter_parts())
+    files = [p for p in parts if p.get_filename() is not None]
+    chosen = (files or parts or [None])[0]
+    if chosen is None:
+        raise _UploadError(400, "empty", "the form holds no file: send the image as a file field.")
+    return chosen.get_payload(decode=True) or b""
+
+
+def _decode_image(data):
+    """An uploaded file as a uint8 grey or RGB array (fersk's reading rule)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from ._image_files import open_image, pil_to_uint8
+
+    if not data:
+        raise _UploadError(400, "empty", "the upload is empty: send an image file.")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > _MAX_PIXELS:
+                raise _UploadError(
+                    413, "too_many_pixels",
+                    f"the image is {im.width}x{im.height} pixels; at most {_MAX_PIXELS} "
+                    "pixels are accepted."
+                )
+            return pil_to_uint8(open_image(im))
+    except _UploadError:
+        raise
+    except UnidentifiedImageError:
+        raise _UploadError(
+            400, "not_an_image",
+            "the upload is not an image fersk can read (JPEG, PNG, WebP, GIF, BMP, TIFF...)."
+        ) from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise _UploadError(
+            400, "corrupt_image", f"the image could not be decoded ({type(exc).__name__}: {exc})."
+        ) from None
+
+
+def _faces_json(model, class_names, image):
+    """predict_faces on one image, as the API's JSON (no face: no entry)."""
+    from .face import predict_faces
+
+    classes = list(model.classes_)
+    faces = []
+    for rec in predict_faces(model, [image]):
+        if rec["box"] is None:  # no face: no record, not a label
+            continue
+        k = classes.index(rec["label"])
+        r, c, h, w = rec["box"]
+        faces.append({
+            "box": {"row": r, "col": c, "height": h, "width": w},
+            "label": class_names[k],
+            "class": rec["label"].item() if hasattr(rec["label"], "item") else rec["label"],
+            "confidence": rec["confidence"],
+            "probabilities": {
+                name: round(float(p), 6) for name, p in zip(class_names, rec["proba"])
+            },
+        })
+    return faces
+
+
+def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_name=None):
+    """The web app: the live page and the JSON API around one model.
+
+    Parameters
+    ----------
+    model : str, os.PathLike, sklearn.pipeline.Pipeline or None, default=None
+        A bundled model's name or a model folder (loaded here, once, by
+        :func:`fersk.pretrained.load`; None is the default bundled model),
+        or a fitted Pipeline that starts with a :class:`~fersk.FaceCropper`.
+    max_upload_bytes : int, default=10485760
+        Largest upload accepted (10 MiB); larger ones get a 413 JSON error
+        and are not read further.
+    model_name : str or None, default=None
+        The name ``GET /api/model`` reports (default: the bundled model's
+        name, the folder, or the pipeline's class name).
+
+    Returns
+    -------
+    app : starlette.applications.Starlette
+        An ASGI application: run it with uvicorn (:func:`serve`) or test it
+        with ``starlette.testclient.TestClient``.
+
+    Raises
+    ------
+    ImportError
+        Starlette is not installed (saying what to install).
+    ValueError
+        An unknown model, a pipeline that does not start with a
+        FaceCropper, or a non-positive ``max_upload_bytes``.
+
+    Examples
+    --------
+    >>> from starlette.testclient import TestClient  # doctest: +SKIP
+    >>> from fersk.serve import create_app
+    >>> client = TestClient(create_app())  # doctest: +SKIP
+    >>> client.get("/api/health").json()  # doctest: +SKIP
+    {'status': 'ok'}
+    >>> with open("photo.jpg", "rb") as f:  # doctest: +SKIP
+    ...     faces = client.post("/api/predict", content=f.read()).json()["faces"]
+    """
+    import numbers
+
+    _import_starlette()
+    from sklearn.pipeline import Pipeline
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import HTMLResponse, JSONResponse
+    from starlette.routing import Route
+
+    from . import pretrained
+    from .live import _check_model, _class_names
+
+    if isinstance(max_upload_bytes, bool) or not isinstance(max_upload_bytes, numbers.Integral) \
+            or max_upload_bytes < 1:
+        raise ValueError(f"max_upload_bytes must be a positive int; got {max_upload_bytes!r}.")
+    limit = int(max_upload_bytes)
+    if isinstance(model, Pipeline):
+        _check_model(model)
+        pipeline, name, description = model, model_name or type(model).__name__, ""
+        class_names = _class_names(list(model.classes_))
+    else:
+        meta = pretrained.info(model)
+        pipeline = pretrained.load(model)
+        _check_model(pipeline)
+        name = model_name or (meta["name"] if model is None else str(model))
+        description = meta.get("description", "")
+        class_names = list(meta["class_names"])
+    cropper = pipeline.steps[0][1]
+    detector = cropper.detector if isinstance(cropper.detector, (str, type(None))) else "callable"
+    model_info = {
+        "name": name,
+        "description": description,
+        "classes": [c.item() if hasattr(c, "item") else c for c in pipeline.classes_],
+        "class_names": class_names,
+        "steps": [step for step, _ in pipeline.steps],
+        "detector": detector,
+        "max_upload_bytes": limit,
+    }
+    page = resources.files("fersk").joinpath("static", "live.html").read_text("utf-8")
+    # One prediction at a time: Keras and the detector are not re-entrant,
+    # and a second request waits rather than doubling the memory.
+    lock = threading.Lock()
+
+    def predict(image):
+        with lock:
+            return _faces_json(pipeline, class_names, image)
+
+    async def index(request):
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    async def health(request):
+        return JSONResponse({"status": "ok"})
+
+    async def model_route(request):
+        return JSONResponse(model_info)
+
+    async def predict_route(request):
+        start = time.perf_counter()
+        try:
+            body = await _read_body(request, limit)
+            content_type = request.headers.get("content-type", "")
+            if content_type.lower().startswith("multipart/"):
+                body = _form_file(body, content_type)
+            image = _decode_image(body)
+        except _UploadError as exc:
+            return _error(exc.status, exc.code, exc.message)
+        faces = await run_in_threadpool(predict, image)
+        return JSONResponse({
+            "width": int(image.shape[1]),
+            "height": int(image.shape[0]),
+            "faces": faces,
+            "model": name,
+            "seconds": round(time.perf_counter() - start, 4),
+        })
+
+    async def not_found(request, exc):
+        return _error(exc.status_code, "not_found" if exc.status_code == 404 else "http_error",
+                      f"{request.method} {request.url.path}: {exc.detail}")
+
+    async def server_error(request, exc):
+        return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
+
+    from starlette.exceptions import HTTPException
+
+    app = Starlette(
+        routes=[
+            Route("/", index, methods=["GET"]),
+            Route("/api/health", health, methods=["GET"]),
+            Route("/api/model", model_route, methods=["GET"]),
+            Route("/api/predict", predict_route, methods=["POST"]),
+        ],
+        exception_handlers={HTTPException: not_found, 500: server_error},
+    )
+    app.state.model = pipeline
+    app.state.model_info = model_info
+    return app
+
+
+def serve(model=None, *, host="127.0.0.1", port=8000, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES,
+          log_level="warning"):
+    """Run the web app with uvicorn until interrupted.
+
+    Parameters
+    ----------
+    model : str, os.PathLike, sklearn.pipeline.Pipeline or None, default=None
+        As :func:`create_app` takes it.
+    host : str, default="127.0.0.1"
+        Address to bind: this machine only by default.  ``"0.0.0.0"``
+        exposes the app (and its model) to the network.
+    port : int, default=8000
+        TCP port (0 lets the system choose).
+    max_upload_bytes : int, default=10485760
+        Largest upload accepted.
+    log_level : str, default="warning"
+        uvicorn's log level ("info" logs every request).
+
+    Returns
+    -------
+    None
+        When the server stops (Ctrl-C).
+
+    Examples
+    --------
+    >>> from fersk.serve import serve
+    >>> serve(port=8000)  # doctest: +SKIP
+    """
+    _import_starlette()
+    try:
+        import uvicorn
+    except ImportError:
+        raise ImportError(f"fersk serve needs uvicorn: {_SERVE_HINT}.") from None
+    app = create_app(model, max_upload_bytes=max_upload_bytes)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
+    server = uvicorn.Server(config)
+    try:
+        asyncio.run(server.serve())
+    except KeyboardInterrupt:
+        pass

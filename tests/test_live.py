@@ -1,0 +1,304 @@
+"""fersk.stream over videos the tests make: records, tracks, smoothing, detect-every-k.
+
+The frames are black with the astronaut's face (scikit-image) pasted at
+moving positions.  Most tests use the bundled network behind a FaceCropper
+whose detector is a counting stand-in (the bounding boxes of the non-black
+regions: exact, fast, and its calls can be counted); one runs the bundled
+model end to end with MTCNN over an mp4 written with PyAV, and one runs
+``fersk live`` on it.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+from skimage import data
+
+from fersk.cli import main
+
+# The astronaut's face with some context (MTCNN needs it): rows, cols.
+FACE = data.astronaut()[40:200, 160:310]
+H, W = 240, 320
+
+
+def _face(side):
+    """The face patch resized to ``side`` pixels high."""
+    h, w = FACE.shape[:2]
+    patch = np.asarray(Image.fromarray(FACE).resize((round(w * side / h), side)))
+    return np.maximum(patch, 1)  # no black pixel: the stand-in detector sees one region
+
+
+def make_frames(n=8, faces=1, step=6, side=100, shape=(H, W)):
+    """``n`` black frames with ``faces`` copies of the face moving right by
+    ``step`` pixels a frame; the pasted boxes (row, col, height, width)."""
+    patch = _face(side)
+    ph, pw = patch.shape[:2]
+    frames, boxes = [], []
+    for t in range(n):
+        frame = np.zeros((*shape, 3), np.uint8)
+        frame_boxes = []
+        for k in range(faces):
+            r, c = 20 + 10 * k, 10 + k * (pw + 20) + step * t
+            frame[r : r + ph, c : c + pw] = patch
+            frame_boxes.append((r, c, ph, pw))
+        frames.append(frame)
+        boxes.append(frame_boxes)
+    return frames, boxes
+
+
+class CountingDetector:
+    """The bounding boxes of the non-black regions, counting its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, image):
+        self.calls += 1
+        grey = image.max(axis=-1) if image.ndim == 3 else image
+        labels, _ = ndimage.label(grey > 0)
+        return [
+            (s[0].start, s[1].start, s[0].stop - s[0].start, s[1].stop - s[1].start)
+            for s in ndimage.find_objects(labels)
+        ]
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    from fersk import pretrained
+
+    return pretrained.load()
+
+
+def _with_detector(bundled, detector):
+    """The bundled network behind a FaceCropper with ``detector``."""
+    from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
+
+    cropper = clone(bundled.steps[0][1]).set_params(detector=detector, precropped_max_side=None)
+    return Pipeline([("facecropper", cropper), *bundled.steps[1:]])
+
+
+def test_records_aligned_to_frames_and_tracks_stable(bundled):
+    from fersk import stream
+
+    frames, boxes = make_frames(n=6, faces=2)
+    model = _with_detector(bundled, CountingDetector())
+    records = list(stream(model, frames, fps=10))
+    assert [r["frame"] for r in records] == [t for t in range(6) for _ in range(2)]
+    assert [r["time"] for r in records[::2]] == pytest.approx([t / 10 for t in range(6)])
+    for r in records:
+        assert r["box"] in [tuple(map(float, b)) for b in boxes[r["frame"]]]
+        assert r["name"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+        assert r["proba"].shape == (7,) and r["proba"].sum() == pytest.approx(1)
+        assert r["label"] == model.classes_[r["proba"].argmax()]
+    # Each pasted face keeps its track id while it moves.
+    assert sorted({r["track"] for r in records}) == [0, 1]
+    left = {r["track"] for r in records if r["box"][1] < boxes[r["frame"]][1][1]}
+    assert len(left) == 1  # the left face is always the same track
+
+
+def test_alpha_one_is_the_raw_per_frame_answer(bundled):
+    from fersk import stream
+    from fersk.face import predict_faces
+
+    frames, _ = make_frames(n=4)
+    model = _with_detector(bundled, CountingDetector())
+    records = list(stream(model, frames, alpha=1.0))
+    assert len(records) == 4
+    expected = predict_faces(model, frames)
+    for r, e in zip(records, expected):
+        # The stream runs the network's traced step: equal up to float rounding.
+        np.testing.assert_allclose(r["proba"], e["proba"], rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(r["proba"], r["raw_proba"])
+
+
+def test_smoothing_is_the_documented_moving_average(bundled):
+    from fersk import stream
+
+    frames, boxes = make_frames(n=5, step=6)
+    r, c, h, w = boxes[2][0]
+    frames[2][r : r + h, c : c + w] = frames[2][r : r + h, c : c + w][::-1]  # another answer
+    model = _with_detector(bundled, CountingDetector())
+    alpha = 0.3
+    records = list(stream(model, frames, alpha=alpha))
+    assert {r["track"] for r in records} == {0}
+    raw = np.array([r["raw_proba"] for r in records])
+    expected = raw[0]
+    np.testing.assert_allclose(records[0]["proba"], raw[0])
+    for r, p in zip(records[1:], raw[1:]):
+        expected = alpha * p + (1 - alpha) * expected
+        np.testing.assert_allclose(r["proba"], expected, rtol=1e-12)
+    assert not np.allclose(raw[0], raw[2])  # the check has something to smooth
+
+
+@pytest.mark.parametrize("k", [1, 3, 4])
+def test_detect_every_k_frames(bundled, k):
+    from fersk import FaceCropper, stream
+
+    n = 10
+    frames, boxes = make_frames(n=n, step=3)
+    detector = CountingDetector()
+    model = _with_detector(bundled, detector)
+    records = list(stream(model, frames, detect_every=k, alpha=1.0))
+    assert detector.calls == len(range(0, n, k))
+    assert [r["detected"] for r in records] == [t % k == 0 for t in range(n)]
+    assert {r["track"] for r in records} == {0}
+    for r in records:
+        # Between detections: the last detected box, cropped as the cropper crops it.
+        last = r["frame"] - r["frame"] % k
+        assert r["box"] == tuple(map(float, boxes[last][0]))
+    # The carried box is cropped with the same geometry as a detected one.
+    cropper = model.steps[0][1]
+    crop = FaceCropper(detector=lambda im: [boxes[0][0]], size=cropper.size,
+                       margin=cropper.margin).fit_transform([frames[1]])
+    expected = model[1:].predict_proba(crop)[0]
+    if k > 1:
+        np.testing.assert_allclose(records[1]["proba"], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_image_sequence_folder_and_glob(bundled, tmp_path):
+    from fersk import stream
+
+    frames, _ = make_frames(n=3)
+    for t, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / f"frame_{t:03d}.png")
+    (tmp_path / "notes.txt").write_text("not a frame")
+    model = _with_detector(bundled, CountingDetector())
+    from_arrays = list(stream(model, frames, fps=5))
+    for source in (tmp_path, str(tmp_path / "frame_*.png"), sorted(tmp_path.glob("*.png"))):
+        records = list(stream(model, source, fps=5))
+        assert [(r["frame"], r["time"], r["box"]) for r in records] == [
+            (r["frame"], r["time"], r["box"]) for r in from_arrays
+        ]
+        np.testing.assert_allclose([r["proba"] for r in records],
+                                   [r["proba"] for r in from_arrays])
+
+
+def test_frames_without_a_face_give_no_record(bundled):
+    from fersk import stream
+
+    frames, _ = make_frames(n=3)
+    frames.insert(1, np.zeros_like(frames[0]))
+    model = _with_detector(bundled, CountingDetector())
+    records = list(stream(model, frames))
+    assert [r["frame"] for r in records] == [0, 2, 3]
+    assert {r["track"] for r in records} == {0}  # a frame missed keeps the track
+
+
+def test_parameters_are_checked_by_name(bundled):
+    from fersk import stream
+
+    model = _with_detector(bundled, CountingDetector())
+    for kwargs, name in [({"detect_every": 0}, "detect_every"), ({"alpha": 0}, "alpha"),
+                         ({"alpha": 1.5}, "alpha"), ({"iou_threshold": 1}, "iou_threshold"),
+                         ({"max_missed": -1}, "max_missed"), ({"fps": 0}, "fps")]:
+        with pytest.raises(ValueError, match=name):
+            list(stream(model, [np.zeros((8, 8))], **kwargs))
+    with pytest.raises(ValueError, match="source"):
+        list(stream(model, "no/such/video.mp4"))
+    with pytest.raises(ValueError, match="source"):
+        list(stream(model, 3.5))
+    with pytest.raises(ValueError, match="FaceCropper"):
+        list(stream(bundled[1:], [np.zeros((8, 8))]))
+
+
+@pytest.fixture(scope="module")
+def mp4(tmp_path_factory):
+    iio = pytest.importorskip("imageio.v3")
+    pytest.importorskip("av", reason="writing the test video needs PyAV (the test extra)")
+    frames, boxes = make_frames(n=6, step=8)
+    path = tmp_path_factory.mktemp("live") / "clip.mp4"
+    iio.imwrite(path, np.stack(frames), plugin="pyav", codec="libx264", fps=10)
+    return path, boxes
+
+
+def test_bundled_model_over_an_mp4(bundled, mp4):
+    from fersk import stream
+
+    path, boxes = mp4
+    records = list(stream(bundled, path, detect_every=2))
+    assert [r["frame"] for r in records] == list(range(6))
+    assert [r["time"] for r in records] == pytest.approx([t / 10 for t in range(6)])
+    assert {r["track"] for r in records} == {0}
+    for r in records:  # MTCNN's box lies on the pasted face
+        row, col, h, w = boxes[r["frame"] - r["frame"] % 2][0]
+        cy, cx = r["box"][0] + r["box"][2] / 2, r["box"][1] + r["box"][3] / 2
+        assert row < cy < row + h and col < cx < col + w
+    assert records[0]["name"] == "happy"
+
+
+def test_fersk_live_on_a_video(capsys, mp4, tmp_path):
+    path, _ = mp4
+    out, jsonl, plot = tmp_path / "annotated.mp4", tmp_path / "faces.jsonl", tmp_path / "tracks.png"
+    status = main(["live", "--video", str(path), "--out", str(out), "--json", str(jsonl),
+                   "--plot", str(plot), "--window", "no", "--detect-every", "3"])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [row["frame"] for row in rows] == list(range(6))
+    assert {row["track"] for row in rows} == {0}
+    assert [row["detected"] for row in rows] == [True, False, False, True, False, False]
+    assert rows[0]["emotion"] == "happy" and len(rows[0]["probabilities"]) == 7
+    import imageio.v3 as iio
+
+    assert iio.imread(out, plugin="pyav").shape[0] == 6
+    assert Image.open(plot).size[0] > 0
+    assert "6 frames" in err and "2 detections" in err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_fersk_live_json_to_stdout_without_window(capsys, mp4):
+    path, _ = mp4
+    status = main(["live", "--video", str(path), "--window", "no", "--max-frames", "2"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert [json.loads(line)["frame"] for line in out.splitlines()] == [0, 1]
+
+
+def test_fersk_live_usage_errors(capsys, monkeypatch):
+    import sys
+
+    assert main(["live"]) == 2
+    assert main(["live", "--camera", "0", "--video", "x.mp4"]) == 2
+    assert main(["live", "--video", "missing.mp4"]) == 2
+    assert main(["live", "--video", "x.mp4", "--alpha", "0"]) == 2
+    monkeypatch.setitem(sys.modules, "cv2", None)  # as if OpenCV were not installed
+    assert main(["live", "--camera", "0"]) == 1
+    assert "pip install 'fersk[live]'" in capsys.readouterr().err
+
+
+def test_detect_scale_maps_boxes_back_to_the_frame(bundled):
+    from fersk import stream
+
+    frames, boxes = make_frames(n=3, step=8)
+    detector = CountingDetector()
+    model = _with_detector(bundled, detector)
+    full = list(stream(model, frames, alpha=1.0))
+    half = list(stream(model, frames, alpha=1.0, detect_scale=0.5))
+    assert detector.calls == 6 and [r["frame"] for r in half] == [0, 1, 2]
+    for r, f in zip(half, full):
+        # Found on the half-size copy, mapped back: within the reduction's rounding.
+        np.testing.assert_allclose(r["box"], f["box"], atol=2.5)
+        assert r["name"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    with pytest.raises(ValueError, match="detect_scale"):
+        list(stream(model, frames, detect_scale=0))
+
+
+def test_center_view_is_the_network_with_one_view(bundled):
+    import copy
+
+    from fersk import stream
+
+    frames, _ = make_frames(n=2)
+    model = _with_detector(bundled, CountingDetector())
+    records = list(stream(model, frames, alpha=1.0, views="center"))
+    one = copy.deepcopy(model)
+    one.steps[-1][1].set_params(test_time_crops="center", test_time_flip=False)
+    crops, _ = model.steps[0][1].crop_faces(frames)
+    np.testing.assert_allclose([r["proba"] for r in records], one[1:].predict_proba(crops),
+                               rtol=1e-4, atol=1e-6)
+    assert model.steps[-1][1].test_time_crops == "five"  # the user's model is unchanged
+    with pytest.raises(ValueError, match="views"):
+        list(stream(model, frames, views="all"))

@@ -1,0 +1,284 @@
+"""``fersk serve``: the REST API through Starlette's test client, a real
+server in a subprocess, and the page in a real headless Chromium fed a
+fake camera (a .y4m video of faces the test writes).
+
+The browser test needs Chromium (Debian: ``apt-get install chromium``,
+which ``.ci/run`` does) and Playwright's Python package (the test extra);
+it drives the system Chromium (Playwright's own browser download is not
+needed) and skips, saying why, where either is missing.  Set
+``FERSK_SCREENSHOT=path.png`` to keep a screenshot of the page.
+"""
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+pytest.importorskip("starlette", reason="fersk serve needs the serve extra (starlette)")
+pytest.importorskip("httpx", reason="Starlette's test client needs httpx (the test extra)")
+
+EMOTIONS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+LIMIT = 300_000  # bytes: the upload limit of the test app
+
+
+def _jpeg(image, quality=90):
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _png(image):
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette 1.x would rather have httpx2
+        from starlette.testclient import TestClient
+
+    from fersk.serve import create_app
+
+    with TestClient(create_app(max_upload_bytes=LIMIT)) as client:
+        yield client
+
+
+def test_health_and_model(client):
+    assert client.get("/api/health").json() == {"status": "ok"}
+    info = client.get("/api/model").json()
+    assert info["name"] == "fer2013_vgg_fast"
+    assert set(info["class_names"]) == EMOTIONS and info["classes"] == list(range(7))
+    assert info["max_upload_bytes"] == LIMIT and info["detector"] == "mtcnn"
+
+
+def test_predict_raw_body_and_form(client):
+    photo = _jpeg(data.astronaut())
+    raw = client.post("/api/predict", content=photo, headers={"content-type": "image/jpeg"})
+    form = client.post("/api/predict", files={"image": ("astronaut.jpg", photo, "image/jpeg")})
+    for answer in (raw, form):
+        assert answer.status_code == 200
+        body = answer.json()
+        assert (body["width"], body["height"]) == (512, 512)
+        (face,) = body["faces"]
+        assert face["label"] == "happy" and face["class"] == 3
+        assert set(face["probabilities"]) == EMOTIONS
+        assert sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+        box = face["box"]
+        assert 40 < box["row"] < 90 and 160 < box["col"] < 210 and box["height"] > 80
+    assert raw.json()["faces"] == form.json()["faces"]
+
+
+def test_two_faces_and_no_face(client):
+    two = np.concatenate([data.astronaut(), data.astronaut()[:, ::-1]], axis=1)
+    faces = client.post("/api/predict", content=_jpeg(two)).json()["faces"]
+    assert len(faces) == 2 and all(f["label"] in EMOTIONS for f in faces)
+    # No face: no record (not a label).
+    blank = client.post("/api/predict", content=_png(np.full((200, 300), 128, np.uint8)))
+    assert blank.status_code == 200 and blank.json()["faces"] == []
+
+
+@pytest.mark.parametrize("payload,status,code", [
+    (b"just some text\n", 400, "not_an_image"),
+    (b"", 400, "empty"),
+    (_jpeg(data.astronaut())[:3000], 400, "corrupt_image"),  # a JPEG cut short
+    (b"x" * (LIMIT + 1), 413, "too_large"),
+], ids=["text", "empty", "truncated_jpeg", "oversized"])
+def test_bad_uploads_are_json_errors(client, payload, status, code):
+    answer = client.post("/api/predict", content=payload)
+    assert answer.status_code == status
+    error = answer.json()["error"]
+    assert error["status"] == status and error["code"] == code and error["message"]
+    assert client.get("/api/health").json() == {"status": "ok"}  # still answering
+
+
+def test_bad_form_uploads(client):
+    text = client.post("/api/predict", files={"file": ("notes.txt", b"hello", "text/plain")})
+    assert text.status_code == 400 and text.json()["error"]["code"] == "not_an_image"
+    truncated = _jpeg(data.astronaut())[:3000]
+    corrupt = client.post("/api/predict", files={"file": ("cut.jpg", truncated, "image/jpeg")})
+    assert corrupt.status_code == 400 and corrupt.json()["error"]["code"] == "corrupt_image"
+    big = client.post("/api/predict", files={"file": ("big.bin", b"\0" * (LIMIT + 10), "x/y")})
+    assert big.status_code == 413 and "limit" in big.json()["error"]["message"]
+
+
+def test_unknown_routes_are_json(client):
+    assert client.get("/nope").json()["error"]["status"] == 404
+    assert client.get("/api/predict").json()["error"]["status"] == 405
+
+
+def test_page_is_self_contained(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "getUserMedia" in page.text
+    # Nothing from elsewhere: no external script, style or font.
+    assert "http://" not in page.text and "https://" not in page.text
+
+
+def test_create_app_checks_its_parameters():
+    from fersk.serve import create_app
+
+    with pytest.raises(ValueError, match="max_upload_bytes"):
+        create_app(max_upload_bytes=0)
+    with pytest.raises(ValueError, match="no_such_model"):
+        create_app("no_such_model")
+
+
+# --------------------------------------------------------------------------
+# A real server: `fersk serve` in a subprocess on a free port.
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, json.loads(r.read())
+
+
+def _post(url, payload, content_type="application/octet-stream", timeout=60):
+    request = urllib.request.Request(url, data=payload, method="POST",
+                                     headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    pytest.importorskip("uvicorn", reason="fersk serve needs the serve extra (uvicorn)")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(root)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fersk.cli", "serve", "--port", str(port),
+             "--max-upload-mb", "0.5"],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180  # loading TensorFlow and the model on a busy machine
+        while True:
+            try:
+                if _get(f"{url}/api/health")[1] == {"status": "ok"}:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"fersk serve did not start:\n{log.read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_real_server(server):
+    status, answer = _post(f"{server}/api/predict", _jpeg(data.astronaut()), "image/jpeg")
+    assert status == 200 and [f["label"] for f in answer["faces"]] == ["happy"]
+    status, answer = _post(f"{server}/api/predict", b"plain text", "text/plain")
+    assert status == 400 and answer["error"]["code"] == "not_an_image"
+    status, answer = _post(f"{server}/api/predict", b"\0" * 600_000)
+    assert status == 413 and answer["error"]["code"] == "too_large"
+    assert _get(f"{server}/api/health") == (200, {"status": "ok"})
+    assert _get(f"{server}/api/model")[1]["name"] == "fer2013_vgg_fast"
+
+
+# --------------------------------------------------------------------------
+# The page in headless Chromium with a fake camera.
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def write_y4m(path, n_frames=20, size=(640, 480)):
+    """A YUV4MPEG2 (4:2:0) video of the astronaut's face moving, for
+    Chromium's --use-file-for-fake-video-capture."""
+    w, h = size
+    face = np.asarray(Image.fromarray(data.astronaut()[20:230, 140:330]).resize((190, 210)))
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for t in range(n_frames):
+            frame = np.full((h, w, 3), 60, np.uint8)
+            r, c = 120, 100 + 10 * t
+            frame[r : r + face.shape[0], c : c + face.shape[1]] = face
+            ycc = np.asarray(Image.fromarray(frame).convert("YCbCr"))
+            planes = [ycc[..., 0]] + [
+                np.asarray(Image.fromarray(ycc[..., k]).resize((w // 2, h // 2),
+                                                               Image.Resampling.BILINEAR))
+                for k in (1, 2)
+            ]
+            f.write(b"FRAME\n" + b"".join(p.tobytes() for p in planes))
+
+
+def test_page_in_headless_chromium_with_a_fake_camera(server, tmp_path):
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the browser test drives Chromium with Playwright "
+        "(pip install playwright; its browser download is not needed)"
+    )
+    video = tmp_path / "faces.y4m"
+    write_y4m(video)
+    args = [
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+        "--no-sandbox",  # CI runs as root
+        "--disable-dev-shm-usage",
+    ]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=args)
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 900})
+            errors = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(server + "/")
+            page.click("#start")
+            face = page.wait_for_selector("#faces li.face", timeout=120_000)
+            label = face.get_attribute("data-label")
+            box = [float(v) for v in face.get_attribute("data-box").split()]
+            text = page.inner_text("#faces")
+            status = page.inner_text("#status")
+            page.wait_for_timeout(500)
+            shot = os.environ.get("FERSK_SCREENSHOT")
+            if shot:
+                page.screenshot(path=shot)
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert label in EMOTIONS and label in text
+    # In the camera frame's pixels: the face of the 190x210 patch at row 120.
+    assert len(box) == 4 and 60 < box[2] < 200 and 40 < box[3] < 190
+    assert 120 < box[0] < 260 and 100 < box[1] < 560
+    assert "camera:" in status and "face(s)" in status
