@@ -49,7 +49,6 @@ __all__ = [
     "cache_dir",
     "export_mtcnn",
     "export_network",
-    "quantize_network",
 ]
 
 #: ONNX opset of the exported graphs.
@@ -157,9 +156,13 @@ def _tf2onnx():
     except ImportError as exc:
         raise ImportError(f"cannot export to ONNX ({exc}): {_EXPORT_HINT}.") from exc
     try:  # tf2onnx 1.17 still uses np.object (removed in NumPy 2): Keras patches it
+        import warnings
+
         from keras.src.export.tf2onnx_lib import patch_tf2onnx
 
-        patch_tf2onnx()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            patch_tf2onnx()
     except ImportError:  # pragma: no cover
         pass
     return tf, tf2onnx

@@ -20,11 +20,13 @@ PUBLIC_MODULES = [
     "fersk.layers",
     "fersk.architectures",
     "fersk.pretrained",
+    "fersk.onnx",
     "fersk.cli",
     "fersk.cli.demo",
     "fersk.cli.predict",
     "fersk.cli.train",
     "fersk.cli.evaluate",
+    "fersk.cli.export",
     "fersk.training",
 ]
 
