@@ -49,6 +49,7 @@ __all__ = [
     "cache_dir",
     "export_mtcnn",
     "export_network",
+    "quantize_network",
 ]
 
 #: ONNX opset of the exported graphs.
@@ -268,6 +269,61 @@ def export_network(estimator, path):
 
     signature = [tf.TensorSpec((None, *shape), tf.float32, name="images")]
     return _atomic_write(path, _convert(infer, signature))
+
+
+def quantize_network(path, out, calibration_images):
+    """An int8 copy of an exported network (static quantisation, QDQ).
+
+    Weights per output channel and activations are quantised to int8 by
+    ``onnxruntime.quantization.quantize_static``, activations calibrated
+    on ``calibration_images`` (min-max).  fersk does not use int8 copies
+    by default: measure their accuracy first (``benchmarks/bench_onnx.py``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        An ONNX file written by :func:`export_network`.
+    out : str or path-like
+        The int8 ONNX file to write (atomically).
+    calibration_images : ndarray of shape (n, height, width[, channels])
+        A few hundred training images, on the network's input scale.
+
+    Returns
+    -------
+    out : pathlib.Path
+        The file written.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fersk.onnx import quantize_network
+    >>> calib = np.random.default_rng(0).integers(0, 256, (64, 48, 48)).astype("float32")
+    >>> quantize_network("net.onnx", "net-int8.onnx", calib)  # doctest: +SKIP
+    PosixPath('net-int8.onnx')
+    """
+    _import_ort()
+    from onnxruntime.quantization import (
+        CalibrationDataReader, QuantFormat, QuantType, quantize_static,
+    )
+
+    x = np.asarray(calibration_images, dtype=np.float32)
+    x = x[..., np.newaxis] if x.ndim == 3 else x
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"images": x[i : i + 32]} for i in range(0, len(x), 32)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    out = Path(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "int8.onnx"
+        quantize_static(
+            str(path), str(target), Reader(), quant_format=QuantFormat.QDQ,
+            per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QInt8,
+        )
+        return _atomic_write(out, target.read_bytes())
 
 
 # ------------------------------------------------------------- classifier
