@@ -409,6 +409,11 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X, y : ignored
 
+        Returns
+        -------
+        self : OnnxNetworkClassifier
+            Never: it always raises.
+
         Raises
         ------
         NotImplementedError
