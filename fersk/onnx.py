@@ -613,6 +613,7 @@ def _mtcnn_missing_message():
     )
 
 
+@functools.lru_cache(maxsize=256)
 def _resize_area_weights(n_in, n_out):
     """(n_out, n_in) float32 weights of TensorFlow's area resize along one
     axis (resize_area_op.cc, align_corners=False), and the axis scale."""
