@@ -40,7 +40,10 @@ from ._validation import image_feature_names, restore_layout, to_gray, validate_
 
 __all__ = ["FaceCropper", "NoFaceWarning", "predict_faces"]
 
-_BACKENDS = ("skimage", "opencv", "mtcnn")
+_BACKENDS = ("skimage", "opencv", "mtcnn", "mtcnn-onnx")
+# The MTCNN detectors: the mtcnn package (TensorFlow), or its networks
+# exported to ONNX (fersk.onnx.OnnxMTCNN, no TensorFlow).
+_MTCNN_DETECTORS = ("mtcnn", "mtcnn-onnx")
 _OPENCV_HINT = (
     "pip install 'opencv-python-headless<5' (OpenCV 4: OpenCV 5 no longer "
     "ships CascadeClassifier and the Haar cascade files)"
@@ -48,7 +51,7 @@ _OPENCV_HINT = (
 _MTCNN_HINT = "pip install mtcnn (it needs TensorFlow, which fersk already uses)"
 # Smallest face side (pixels) each backend searches for: the cascades' 24x24
 # training window and MTCNN's 12x12 proposal network.
-_MIN_SIDE = {"skimage": 24, "opencv": 24, "mtcnn": 12}
+_MIN_SIDE = {"skimage": 24, "opencv": 24, "mtcnn": 12, "mtcnn-onnx": 12}
 _MTCNN_MAX_MIN_FACE = 20
 # Longest side of the copy MTCNN searches in a large photo.
 _MTCNN_MAX_SIDE = 640
@@ -164,6 +167,16 @@ def _check_backend(detector):
         _import_cv2()
     elif detector == "mtcnn":
         _import_mtcnn()
+    elif detector == "mtcnn-onnx":
+        _onnx_mtcnn_model()
+
+
+@functools.lru_cache(maxsize=None)
+def _onnx_mtcnn_model():
+    from fersk.onnx import OnnxMTCNN, _import_ort
+
+    _import_ort()
+    return OnnxMTCNN()
 
 
 # 8-bit copy for the detectors that need one (OpenCV, MTCNN).
@@ -406,9 +419,14 @@ def _mtcnn_batches_are_exact():
     return callable(getattr(bboxes, "sort_by_scores", None))
 
 
-def _detect_mtcnn_batch(searches):
+def _detect_mtcnn_batch(searches, detector="mtcnn"):
     """MTCNN on searches of one key (same copy shape and ``min_face``), in
     one call: the faces of each, in the photo's pixels."""
+    if detector == "mtcnn-onnx":  # its sorts are stable already
+        found = _onnx_mtcnn_model().detect_faces(
+            [s.rgb for s in searches], min_face_size=searches[0].min_face
+        )
+        return [_mtcnn_faces(f, s) for f, s in zip(found, searches)]
     model = _mtcnn_model()
     if _mtcnn_batches_are_exact():
         with _stable_mtcnn_sort():
@@ -422,13 +440,15 @@ def _detect_mtcnn_batch(searches):
     return [_mtcnn_faces(f, s) for f, s in zip(found, searches)]
 
 
-def _detect_mtcnn_searches(searches, retry_padding):
+def _detect_mtcnn_searches(searches, retry_padding, detector="mtcnn"):
     """:func:`_detect_mtcnn_batch`, then the searches without a face once
     more on a padded copy (:func:`_padded`) when ``retry_padding`` > 0."""
-    found = _detect_mtcnn_batch(searches)
+    found = _detect_mtcnn_batch(searches, detector)
     missed = [k for k, faces in enumerate(found) if not faces]
     if retry_padding and missed:
-        again = _detect_mtcnn_batch([_padded(searches[k], retry_padding) for k in missed])
+        again = _detect_mtcnn_batch(
+            [_padded(searches[k], retry_padding) for k in missed], detector
+        )
         for k, faces in zip(missed, again):
             found[k] = faces
     return found
@@ -457,7 +477,9 @@ def _mtcnn_faces(found, search):
 
 def _detect_mtcnn(image, cfg):
     search = _mtcnn_search(image, cfg)
-    return [] if search is None else _detect_mtcnn_searches([search], cfg.retry_padding)[0]
+    if search is None:
+        return []
+    return _detect_mtcnn_searches([search], cfg.retry_padding, cfg.detector)[0]
 
 
 def _detect_callable(detector, image, index):
@@ -718,7 +740,7 @@ def _find_faces(image, index, cfg):
         faces = _detect_skimage(image, cfg)
     elif cfg.detector == "opencv":
         faces = _detect_opencv(image, cfg)
-    elif cfg.detector == "mtcnn":
+    elif cfg.detector in _MTCNN_DETECTORS:
         faces = _detect_mtcnn(image, cfg)
     else:
         faces = _detect_callable(cfg.detector, image, index)
@@ -840,7 +862,9 @@ def _chunk(func, items, start, cfg):
             groups.setdefault(entry[2].key, []).append(entry)
         faces = {}
         for group in groups.values():
-            found_all = _detect_mtcnn_searches([e[2] for e in group], cfg.retry_padding)
+            found_all = _detect_mtcnn_searches(
+                [e[2] for e in group], cfg.retry_padding, cfg.detector
+            )
             for (k, _, _), found in zip(group, found_all):
                 faces[k] = _largest_first(found)
         for k, image, _ in pending:  # in input order
@@ -851,7 +875,7 @@ def _chunk(func, items, start, cfg):
     for k, item in enumerate(items):
         index = start + k
         image = _load(item, index)
-        if cfg.detector == "mtcnn" and not _is_precropped(image, cfg):
+        if cfg.detector in _MTCNN_DETECTORS and not _is_precropped(image, cfg):
             search = _mtcnn_search(image, cfg)
             if search is None:
                 faces = []
@@ -863,7 +887,9 @@ def _chunk(func, items, start, cfg):
                     flush()
                 continue
             else:
-                faces = _largest_first(_detect_mtcnn_searches([search], cfg.retry_padding)[0])
+                faces = _largest_first(
+                    _detect_mtcnn_searches([search], cfg.retry_padding, cfg.detector)[0]
+                )
         else:
             faces = _find_faces(image, index, cfg)
         try:
@@ -892,7 +918,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    detector : {'mtcnn', 'skimage', 'opencv'}, callable or None, \
+    detector : {'mtcnn', 'mtcnn-onnx', 'skimage', 'opencv'}, callable or None, \
             default='mtcnn'
         Face detector.
 
@@ -901,6 +927,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
           keypoints for alignment and a confidence per face.  Built once
           per process; images whose searched copies have the same size go
           through its networks together (see Notes).
+        - 'mtcnn-onnx': the same networks exported to ONNX and run by
+          ONNX Runtime, their glue in NumPy (:class:`fersk.onnx.OnnxMTCNN`):
+          the same faces without TensorFlow.  Needs ``pip install
+          'fersk[onnx]'`` and the networks exported once where TensorFlow
+          is installed (``fersk export``).
         - 'skimage': scikit-image's multi-block LBP frontal-face cascade
           (:class:`skimage.feature.Cascade`), without TensorFlow.  It gives
           no landmarks, so ``align=True`` is refused.

@@ -52,10 +52,17 @@ from pathlib import Path
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-__all__ = ["DEFAULT_MODEL", "SAFE_CLASSES", "available", "convert", "info", "load", "save"]
+__all__ = [
+    "BACKENDS", "DEFAULT_MODEL", "SAFE_CLASSES", "available", "convert", "export", "info",
+    "load", "save",
+]
 
 #: Name of the model :func:`load` returns when called without a name.
 DEFAULT_MODEL = "fer2013_vgg_fast"
+
+#: What :func:`load` runs the networks with: Keras on TensorFlow, or ONNX
+#: Runtime (no TensorFlow; see :mod:`fersk.onnx`).
+BACKENDS = ("keras", "onnx")
 
 #: The classes a ``pipeline.json`` may name (module-qualified).
 SAFE_CLASSES = (
@@ -277,7 +284,7 @@ def _check_step(step, where):
                 _check_step(member["representation"], where)
 
 
-def load(name=None, *, labels="codes"):
+def load(name=None, *, labels="codes", backend="keras"):
     """Load a pretrained model as a fitted scikit-learn Pipeline.
 
     Parameters
@@ -292,6 +299,16 @@ def load(name=None, *, labels="codes"):
         holds, so ``score`` compares like with like); "names", their names
         (``"happy"``), as ``fer`` and deepface answer.  Probabilities are
         the same either way.
+    backend : {"keras", "onnx"}, default="keras"
+        What runs the networks.  "onnx": ONNX Runtime, without importing
+        TensorFlow: each network is a
+        :class:`~fersk.onnx.OnnxNetworkClassifier` (its test-time views
+        included: the same probabilities to about 1e-6) and MTCNN is
+        ``FaceCropper(detector="mtcnn-onnx")``.  Their ONNX files are read
+        from the cache (:func:`fersk.onnx.cache_dir`); those missing are
+        exported first, which needs TensorFlow once (:func:`export`, or
+        ``fersk export`` on a machine that has it).  Needs ``pip install
+        'fersk[onnx]'``.
 
     Returns
     -------
@@ -311,7 +328,10 @@ def load(name=None, *, labels="codes"):
         or differing from what ``pipeline.json`` records of it (size,
         SHA-256, parameter count, shapes), a network unlike the one its
         parameters build, ``class_names`` that do not name ``classes``.
-        The message names the folder and the file.
+        The message names the folder and the file; or ``backend`` is unknown.
+    ImportError
+        With ``backend="onnx"``, if onnxruntime is not installed, or if
+        ONNX files are missing and TensorFlow (needed to export them) is.
 
     Notes
     -----
@@ -332,17 +352,29 @@ def load(name=None, *, labels="codes"):
     True
     >>> pretrained.load(labels="names").predict([data.astronaut()])
     array(['happy'], dtype='<U8')
+
+    Without TensorFlow (the ONNX files exported once, then cached):
+
+    >>> fast = pretrained.load(backend="onnx")  # doctest: +SKIP
+    >>> bool(abs(fast.predict_proba([data.astronaut()]) - proba).max() < 1e-4)  # doctest: +SKIP
+    True
     """
     if labels not in ("codes", "names"):
         raise ValueError(f"labels must be 'codes' or 'names'; got {labels!r}.")
-
-    import fersk.layers  # noqa: F401  (registers fersk's layers for safe loading)
-
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}; got {backend!r}.")
     path = _model_dir(name)
     spec = _read_spec(path)
     networks = spec.get("networks")
+    if backend == "onnx":
+        from fersk.onnx import _import_ort
+
+        _import_ort()
+        _ensure_exported(path, spec)
+    else:
+        import fersk.layers  # noqa: F401  (registers fersk's layers for safe loading)
     try:
-        pipe = Pipeline([(step["name"], _load_step(step, path, networks))
+        pipe = Pipeline([(step["name"], _load_step(step, path, networks, backend))
                          for step in spec["steps"]])
         _check_classes(pipe, spec)
         if labels == "names":
@@ -408,9 +440,11 @@ def _declared_attributes(cls):
     return set(re.findall(r"^(\w+_) :", section.group(1), re.M))
 
 
-def _load_step(entry, folder, networks=None):
+def _load_step(entry, folder, networks=None, backend="keras"):
     """One fitted estimator from its entry (nested estimators included);
     ``networks`` is format 4's record of the network files (None before)."""
+    if backend == "onnx":
+        return _load_onnx_step(entry, folder)
     cls = _safe_class(entry["class"])
     est = _construct(cls, entry, folder, networks)
     _set_fitted(est, cls, entry)
@@ -430,9 +464,9 @@ def _path_params(cls):
             if any(c is os.PathLike for c in allowed)}
 
 
-def _construct(cls, entry, folder, networks=None):
+def _construct(cls, entry, folder, networks=None, backend="keras"):
     """``cls`` from the entry's parameters, validated as ``fit`` would."""
-    params = _decode(entry["params"], folder, networks)
+    params = _decode(entry["params"], folder, networks, backend)
     # A path from elsewhere is not this machine's: a later fit would write
     # there (and delete a checkpoint_dir when done).
     for key in _path_params(cls) & set(params):
@@ -946,20 +980,20 @@ def _encode(value, where, folder=None, stem=None, records=None):
     raise ValueError(f"{where}: cannot store a {type(value).__name__} ({value!r}) in JSON.")
 
 
-def _decode(value, folder, networks=None):
+def _decode(value, folder, networks=None, backend="keras"):
     """Values from their JSON form; nested estimators (parameters only, as
     ``folder`` is None for fitted attributes) are loaded from ``folder``."""
     if isinstance(value, list):
-        return [_decode(v, folder, networks) for v in value]
+        return [_decode(v, folder, networks, backend) for v in value]
     if not isinstance(value, dict):
         return value
     if "__estimator__" in value:
         if folder is None:
             raise ValueError("pipeline.json: an estimator may only be a parameter.")
         _check_step(value["__estimator__"], "pipeline.json")
-        return _load_step(value["__estimator__"], folder, networks)
+        return _load_step(value["__estimator__"], folder, networks, backend)
     if "__tuple__" in value:
-        return tuple(_decode(v, folder, networks) for v in value["__tuple__"])
+        return tuple(_decode(v, folder, networks, backend) for v in value["__tuple__"])
     if "__float__" in value:
         return float(value["__float__"])
     if "__ndarray__" in value:
@@ -969,4 +1003,174 @@ def _decode(value, folder, networks=None):
         if not isinstance(dtype, str) or not re.fullmatch(r"[<>|=]?[biuf]\d{0,2}", dtype):
             raise ValueError(f"an array in pipeline.json has the unsupported dtype {dtype!r}.")
         return np.array(value["__ndarray__"], dtype=np.dtype(dtype)).reshape(value["shape"])
-    return {k: _decode(v, folder, networks) for k, v in value.items()}
+    return {k: _decode(v, folder, networks, backend) for k, v in value.items()}
+
+
+# ------------------------------------------------------------------- ONNX
+#: The fitted attributes of a network entry its ONNX twin takes.
+_ONNX_FITTED = ("classes_", "image_shape_", "n_features_in_", "input_dtype_")
+
+
+def _network_entries(node):
+    """The entries of a ``pipeline.json`` document that hold a network."""
+    if isinstance(node, dict):
+        own = [node] if isinstance(node.get("keras_file"), str) else []
+        return own + [e for value in node.values() for e in _network_entries(value)]
+    if isinstance(node, list):
+        return [e for value in node for e in _network_entries(value)]
+    return []
+
+
+def _onnx_file(folder, spec, entry):
+    """The cache file of a network entry's ONNX graph: named after the
+    model and the network, hashed from the ``.keras`` file and the
+    parameters the graph bakes in (so a changed model is exported anew)."""
+    from fersk import onnx
+
+    params = _decode(entry["params"], None)
+    keras_file = _keras_path(folder, entry["keras_file"])
+    digest = onnx._digest(
+        keras_file.read_bytes(), onnx.OPSET, params.get("test_time_flip"),
+        params.get("test_time_crops"), params.get("crop_size"), params.get("input_scaling"),
+    )
+    model = re.sub(r"[^\w.-]", "_", spec.get("name") or Path(folder).name)
+    return onnx.cache_dir() / f"{model}.{keras_file.stem}-{digest}.onnx"
+
+
+def _uses_mtcnn(spec):
+    return any(
+        isinstance(e, dict) and e.get("class") == "fersk.face.FaceCropper"
+        and e.get("params", {}).get("detector") == "mtcnn"
+        for e in _all_entries(spec["steps"])
+    )
+
+
+def _all_entries(node):
+    if isinstance(node, dict):
+        own = [node] if "class" in node and "params" in node else []
+        return own + [e for value in node.values() for e in _all_entries(value)]
+    if isinstance(node, list):
+        return [e for value in node for e in _all_entries(value)]
+    return []
+
+
+def _ensure_exported(folder, spec):
+    """Export the ONNX files the model needs and the cache lacks (with
+    TensorFlow); nothing is imported when they are all there."""
+    from fersk import onnx
+
+    missing = [e for e in _network_entries(spec["steps"]) if not _onnx_file(folder, spec, e).is_file()]
+    mtcnn = onnx._mtcnn_paths()
+    mtcnn_missing = _uses_mtcnn(spec) and (
+        mtcnn is None or not all(p.is_file() for p in mtcnn.values())
+    )
+    if missing or mtcnn_missing:
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(
+                f"backend='onnx': {folder.name}'s ONNX files are not in {onnx.cache_dir()} and "
+                f"exporting them needs TensorFlow ({exc}); run `fersk export {folder.name}` "
+                "where TensorFlow is installed and copy that folder (or set FERSK_CACHE)."
+            ) from exc
+        export(folder)
+
+
+def _load_onnx_step(entry, folder):
+    """One fitted estimator of the ONNX pipeline: networks as
+    OnnxNetworkClassifier, MTCNN as detector='mtcnn-onnx', the rest as
+    stored (nothing here imports TensorFlow)."""
+    from fersk.onnx import OnnxNetworkClassifier
+
+    spec = _read_spec(Path(folder))
+    if "keras_file" in entry:
+        params = _decode(entry["params"], None)
+        fitted = _decode(entry["fitted"], None)
+        est = OnnxNetworkClassifier(
+            _onnx_file(folder, spec, entry), image_shape=params.get("image_shape")
+        )
+        for attr in _ONNX_FITTED:
+            if attr in fitted:
+                setattr(est, attr, fitted[attr])
+        est.head_ = params.get("head", "softmax")
+        return est
+    cls = _safe_class(entry["class"])
+    if entry["class"] == "fersk.face.FaceCropper" and entry["params"].get("detector") == "mtcnn":
+        entry = {**entry, "params": {**entry["params"], "detector": "mtcnn-onnx"}}
+    est = _construct(cls, entry, folder, None, "onnx")
+    _set_fitted(est, cls, entry)
+    restore = getattr(est, "_restore_derived", None)
+    if restore is not None:
+        restore()
+    return est
+
+
+def export(name=None, *, overwrite=False):
+    """Export a model's networks (and MTCNN) to ONNX, into the cache.
+
+    Each network of the model, with its input scaling and test-time views,
+    becomes one ONNX file (:func:`fersk.onnx.export_network`); a
+    :class:`~fersk.face.FaceCropper` with ``detector="mtcnn"`` adds the
+    three MTCNN networks (:func:`fersk.onnx.export_mtcnn`).  They go to
+    :func:`fersk.onnx.cache_dir`, named after the model with a hash of
+    what they were made from, written atomically.  Needs TensorFlow and
+    ``tf2onnx`` (``pip install 'fersk[onnx]'``); afterwards
+    ``load(name, backend="onnx")`` needs neither.
+
+    Parameters
+    ----------
+    name : str or path-like, default=None
+        A bundled model's name or a folder written by :func:`save`; None
+        means :data:`DEFAULT_MODEL`.  (An in-memory pipeline: :func:`save`
+        it first.)
+    overwrite : bool, default=False
+        Export again the files that are in the cache already.
+
+    Returns
+    -------
+    paths : list of pathlib.Path
+        The ONNX files the model uses (networks, then MTCNN's).
+
+    Examples
+    --------
+    >>> from fersk import pretrained
+    >>> paths = pretrained.export("fer2013_cnn")  # doctest: +SKIP
+    >>> [p.suffix for p in paths][:1]  # doctest: +SKIP
+    ['.onnx']
+    """
+    from fersk import onnx
+
+    path = _model_dir(name)
+    spec = _read_spec(path)
+    entries = _network_entries(spec["steps"])
+    targets = [_onnx_file(path, spec, e) for e in entries]
+    if overwrite or not all(t.is_file() for t in targets):
+        pipe = load(path)
+        estimators = _network_estimators(spec["steps"], [est for _, est in pipe.steps])
+        if len(estimators) != len(entries):  # pragma: no cover
+            raise ValueError(f"{path}: cannot match the networks to pipeline.json's entries.")
+        for target, est in zip(targets, estimators):
+            if overwrite or not target.is_file():
+                onnx.export_network(est, target)
+    out = list(targets)
+    if _uses_mtcnn(spec):
+        out += list(onnx.export_mtcnn(overwrite=overwrite).values())
+    return out
+
+
+def _network_estimators(entries, estimators):
+    """The loaded network estimators, in the order of :func:`_network_entries`."""
+    found = []
+    for entry, est in zip(entries, estimators):
+        if "keras_file" in entry:
+            found.append(est)
+        for key in ("estimators", "steps"):
+            items = entry.get("params", {}).get(key)
+            if not isinstance(items, list):
+                continue
+            subs = [i["__tuple__"][1] for i in items]
+            sub_ests = [e for _, e in getattr(est, key)]
+            pairs = [(s["__estimator__"], e) for s, e in zip(subs, sub_ests)
+                     if isinstance(s, dict) and "__estimator__" in s]
+            found += _network_estimators([p[0] for p in pairs], [p[1] for p in pairs])
+    return found

@@ -22,6 +22,7 @@ PUBLIC_MODULES = [
     "fersk.layers",
     "fersk.architectures",
     "fersk.pretrained",
+    "fersk.onnx",
     "fersk.cli",
     "fersk.cli.demo",
     "fersk.cli.predict",
@@ -29,6 +30,7 @@ PUBLIC_MODULES = [
     "fersk.cli.evaluate",
     "fersk.cli.live",
     "fersk.cli.serve",
+    "fersk.cli.export",
     "fersk.training",
 ]
 

@@ -49,13 +49,14 @@ __all__ = ["main"]
 
 # The commands: each is run by the ``run`` function of the module of its name,
 # imported only when that command runs.
-_COMMANDS = ("demo", "predict", "train", "evaluate", "live", "serve")
+_COMMANDS = ("demo", "predict", "train", "evaluate", "live", "serve", "export")
 
 # Where each command's progress lines go, its own and those of the library
 # code it calls (the stream rule of fersk._progress): stderr where stdout
 # carries the results; stdout for ``train``, whose output is its log.
 _PROGRESS_STREAM = {"demo": "stderr", "predict": "stderr", "train": "stdout",
-                    "evaluate": "stderr", "live": "stderr", "serve": "stderr"}
+                    "evaluate": "stderr", "live": "stderr", "serve": "stderr",
+                    "export": "stderr"}
 
 # Names of the former single-module fersk/cli.py that now live in one of this
 # package's modules.  They resolve on first use (module __getattr__), so that
@@ -122,6 +123,12 @@ def _build_parser():
     )
     demo.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
     demo.add_argument(
+        "--backend", choices=("keras", "onnx"), default="keras",
+        help="run the networks with Keras (TensorFlow) or ONNX Runtime, without TensorFlow "
+        "(needs pip install 'fersk[onnx]'; the ONNX files are exported on first use, see "
+        "'fersk export')",
+    )
+    demo.add_argument(
         "--out", default=_DEMO_OUT, metavar="PNG", help=f"annotated image (default: ./{_DEMO_OUT})"
     )
 
@@ -135,6 +142,12 @@ def _build_parser():
     )
     predict.add_argument("paths", nargs="+", metavar="PATH", help="image/video files or folders")
     predict.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
+    predict.add_argument(
+        "--backend", choices=("keras", "onnx"), default="keras",
+        help="run the networks with Keras (TensorFlow) or ONNX Runtime, without TensorFlow "
+        "(needs pip install 'fersk[onnx]'; the ONNX files are exported on first use, see "
+        "'fersk export')",
+    )
     predict.add_argument(
         "--json", action="store_true", help="print one JSON document (records and errors)"
     )
@@ -311,6 +324,23 @@ def _build_parser():
     train.add_argument("--no-cache", action="store_true", help="do not use load_fer2013's cache")
     train.add_argument("-v", "--verbose", action="store_true", help="data-loading details")
 
+    export = sub.add_parser(
+        "export",
+        help="export a model's networks to ONNX (for --backend onnx)",
+        description="Export the networks of a model (with their test-time views) and, "
+        "when it detects faces with MTCNN, MTCNN's three networks to ONNX files in the "
+        "cache folder ($FERSK_CACHE/onnx or ~/.cache/fersk/onnx), written atomically. "
+        "Needs TensorFlow and tf2onnx; predicting from them afterwards needs neither. "
+        "Prints the files.",
+    )
+    export.add_argument(
+        "models", nargs="*", metavar="NAME_OR_FOLDER",
+        help="bundled model names or model folders (default: the bundled fer2013_vgg_fast)",
+    )
+    export.add_argument(
+        "--overwrite", action="store_true", help="export again files already in the cache"
+    )
+
     evaluate = sub.add_parser(
         "evaluate",
         help="score a model on a FER-2013 split",
@@ -322,6 +352,12 @@ def _build_parser():
         "--data", required=True, metavar="PATH", help="fer2013.csv or the image-folder root"
     )
     evaluate.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
+    evaluate.add_argument(
+        "--backend", choices=("keras", "onnx"), default="keras",
+        help="run the networks with Keras (TensorFlow) or ONNX Runtime, without TensorFlow "
+        "(needs pip install 'fersk[onnx]'; the ONNX files are exported on first use, see "
+        "'fersk export')",
+    )
     evaluate.add_argument(
         "--usage",
         default="PublicTest",
@@ -477,6 +513,9 @@ def main(argv=None):
       JSON lines, a plot of each track's emotions.
     - ``fersk serve [--model M] [--host H] [--port P] [--max-upload-mb MB]``:
       a local web app (webcam page, JSON API).
+    - ``fersk export [M...] [--overwrite]``: a model's networks (and
+      MTCNN) as ONNX files in the cache, for ``--backend onnx`` (demo,
+      predict and evaluate), which then runs without TensorFlow.
 
     Parameters
     ----------

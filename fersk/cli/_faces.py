@@ -40,11 +40,11 @@ class _Model:
     info: dict
 
 
-def _load_model(name):
+def _load_model(name, backend="keras"):
     """Load a pretrained model; unknown models are usage errors."""
     try:
         meta = pretrained.info(name)
-        pipeline = pretrained.load(name)
+        pipeline = pretrained.load(name, backend=backend)
     except ValueError as exc:
         raise _UsageError(f"--model: {exc}") from None
     first_name, first = pipeline.steps[0]

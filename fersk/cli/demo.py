@@ -69,7 +69,7 @@ def run(args):
         )
     if not out.parent.is_dir():
         raise _UsageError(f"--out: the folder {str(out.parent)!r} does not exist.")
-    model = _load_model(args.model)
+    model = _load_model(args.model, getattr(args, "backend", "keras"))
     image = data.astronaut()
     result = _classify(model, [image], "skip")[0]
     print(f"model: {model.name} - {model.info['description']}")

@@ -88,7 +88,7 @@ def run(args):
             ) from None
         if Path(args.out).exists() and not Path(args.out).is_dir():
             raise _UsageError(f"--out: {args.out!r} exists and is not a folder.")
-    model = _load_model(args.model)
+    model = _load_model(args.model, getattr(args, "backend", "keras"))
     if not set(model.classes) <= set(range(len(FER2013_CLASSES))):
         raise _UsageError(
             f"--model: its classes {model.classes} are not FER-2013 labels (0-6)."

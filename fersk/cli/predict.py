@@ -86,7 +86,7 @@ def run(args):
     if args.json and args.csv == "-":
         raise _UsageError("--json and --csv - both write to stdout; give --csv a file name.")
     entries, path_errors = _collect(args.paths)
-    model = _load_model(args.model)
+    model = _load_model(args.model, getattr(args, "backend", "keras"))
     width = min(max([len(name) for name, _, _ in entries] + [4]), 60)
     reporter = _Reporter(args, model, width)
     annotator = _Annotator(args.annotate) if args.annotate is not None else None
