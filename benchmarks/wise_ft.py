@@ -1,0 +1,81 @@
+"""Weight-space ensembles of a bundled network and its in-the-wild fine-tune.
+
+WiSE-FT (Wortsman et al., CVPR 2022): the weights ``(1 - a) * start + a *
+fine_tuned`` of two networks of one architecture, one fine-tuned from the
+other, keep most of the fine-tune's gain on the new domains and most of the
+start's accuracy on the old one, for no cost at prediction.  Prints, for
+each ``a``, accuracy as loaded (the model's own test-time views) on
+FER-2013 PublicTest and on the 20 % held-out part of each development
+source (the split of ``train_in_the_wild.py``), and saves the model of
+``--save-alpha`` as a model folder.
+
+    python benchmarks/wise_ft.py --start fer2013_vgg_fast --tuned runs/wild/mix/model \\
+        --alphas 0,0.25,0.5,0.75,1 --save-alpha 0.5 --out runs/wild/wise
+"""
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from train_in_the_wild import DATA, split_sources
+
+
+def interpolate(start, tuned, alpha):
+    """``tuned`` (a fitted pipeline) with its network's weights mixed with ``start``'s."""
+    from fersk._keras_base import _INFERENCE_MODELS
+
+    a, b = start.steps[-1][1].model_, tuned.steps[-1][1].model_
+    wa, wb = a.get_weights(), b.get_weights()
+    if [w.shape for w in wa] != [w.shape for w in wb]:
+        raise SystemExit("the two networks differ in shape: not one architecture")
+    b.set_weights([(1 - alpha) * x + alpha * y for x, y in zip(wa, wb)])
+    _INFERENCE_MODELS.pop(b, None)  # its folded inference copy is stale
+    return tuned
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--start", default="fer2013_vgg_fast")
+    parser.add_argument("--tuned", default="runs/wild/mix/model")
+    parser.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
+    parser.add_argument("--save-alpha", type=float, default=None)
+    parser.add_argument("--out", default="runs/wild/wise")
+    args = parser.parse_args(argv)
+
+    from fersk import pretrained
+    from fersk.datasets import load_fer2013, load_in_the_wild
+
+    data = load_in_the_wild(args.data)
+    public = load_fer2013(Path(args.data) / "fer2013", usage="PublicTest")
+    _, tests = split_sources(data, None)
+    rows = {"fer2013": (public.images, public.target)}
+    rows.update({s: (data.images[i], data.target[i]) for s, i in tests.items()})
+    start = pretrained.load(args.start)
+    table = {}
+    for alpha in [float(a) for a in args.alphas.split(",")]:
+        pipe = interpolate(start, pretrained.load(args.tuned), alpha)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table[alpha] = {r: round(float(pipe.score(X, y)), 4) for r, (X, y) in rows.items()}
+        wild = [table[alpha][r] for r in rows if r != "fer2013"]
+        table[alpha]["wild mean"] = round(float(np.mean(wild)), 4)
+        print(alpha, table[alpha], flush=True)
+        if args.save_alpha is not None and alpha == args.save_alpha:
+            meta = pretrained.info(args.tuned)
+            pretrained.save(pipe, Path(args.out), description=meta.get("description", ""),
+                            metrics={**meta.get("metrics", {}), "wise_ft": {
+                                "start": args.start, "tuned": args.tuned, "alpha": alpha}})
+    names = list(next(iter(table.values())))
+    print("\n| a | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    for alpha, scores in table.items():
+        print(f"| {alpha:g} | " + " | ".join(f"{scores[n]:.3f}" for n in names) + " |")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    (Path(args.out).parent / "wise_ft.json").write_text(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()
