@@ -9,10 +9,14 @@ run() {  # name, then train_in_the_wild.py arguments
   [ -f "$W/$name/results.json" ] || python benchmarks/train_in_the_wild.py --work "$W" --name "$name" "$@"
 }
 run mix --epochs 5                                   # the new default's network
+# The default keeps FER-2013: the start and the fine-tune mixed in weight space
+python benchmarks/wise_ft.py --start fer2013_vgg_fast --tuned "$W/mix/model" \
+    --alphas 0,0.25,0.5,0.75,1 --save-alpha 0.5 --out "$W/wise/model"
 # Leave-one-source-out rows (the first is also stage 1 of the two stages):
 run no_sfew --exclude sfew --epochs 3 --fer-max 10000
 python benchmarks/sfew_two_stage.py --stage1 "$W/no_sfew/model" --work "$W/sfew_two_stage"
+python benchmarks/bench_transfer.py --runs "$W" --trained mix,wise --json "$W/transfer.json"
 run no_expw --exclude expw --epochs 3 --fer-max 10000
 run no_muxspace --exclude muxspace --epochs 3 --fer-max 10000
 run no_fer2013 --exclude fer2013 --init scratch --learning-rate 0.05 --epochs 12
-python benchmarks/bench_transfer.py --runs "$W" --trained mix --json "$W/transfer.json"
+python benchmarks/bench_transfer.py --runs "$W" --trained mix,wise --json "$W/transfer.json"
