@@ -98,7 +98,10 @@ def _files(folder, classes):
 def _key(root, entries, cropper, extra=""):
     """Cache key: the files (name, size, mtime), the cropper, the version."""
     h = hashlib.sha256()
-    h.update(f"{_CACHE_VERSION}|{extra}|{sorted(cropper.get_params().items())!r}".encode())
+    # Parameters that do not change a crop read from a file count as their
+    # defaults: other settings of them share the cache.
+    params = {**cropper.get_params(), "image_shape": None, "n_jobs": None, "verbose": 0}
+    h.update(f"{_CACHE_VERSION}|{extra}|{sorted(params.items())!r}".encode())
     for rel in entries:
         st = os.stat(Path(root) / rel)
         h.update(f"|{rel}:{st.st_size}:{int(st.st_mtime)}".encode())

@@ -604,7 +604,7 @@ def _keras_path(folder, name):
     return target
 
 
-def save(pipeline, path, *, description="", metrics=None):
+def save(pipeline, path, *, description="", metrics=None, keep=()):
     """Write a fitted pipeline as a pretrained-model folder.
 
     Parameters
@@ -638,12 +638,18 @@ def save(pipeline, path, *, description="", metrics=None):
     path : pathlib.Path
         The folder written.
 
+    keep : tuple of str, default=()
+        Names of entries of the folder at ``path`` that are not a model's
+        and go on living in it (``fersk train`` keeps its ``training_state``
+        there until the model is saved): they neither make the folder
+        refused nor are lost; the new folder gets a copy of them.
+
     Raises
     ------
     ValueError
         If ``path`` is a file, or a non-empty folder that is not a model
-        folder (no readable ``pipeline.json``): save never replaces what
-        fersk did not write.
+        folder (no readable ``pipeline.json``) besides ``keep``: save never
+        replaces what fersk did not write.
 
     Examples
     --------
@@ -684,7 +690,8 @@ def save(pipeline, path, *, description="", metrics=None):
     name = path.name
     if path.is_symlink():  # replace the folder linked to, not the link
         path = path.resolve()
-    previous = _replaceable(path)
+    previous = _replaceable(path, ignore=set(keep))
+    kept = [path / k for k in keep if (path / k).exists()] if path.is_dir() else []
     path.parent.mkdir(parents=True, exist_ok=True)
     # The folder is written whole beside its place, then renamed into it:
     # killed at any point, ``path`` holds the old model or the new one,
@@ -706,10 +713,10 @@ def save(pipeline, path, *, description="", metrics=None):
             "metrics": metrics or {},
         }
         _write_json(staging / "pipeline.json", spec)
-        if previous is not None:
-            _carry_foreign_files(path, previous, staging)
+        if previous is not None or kept:  # what is not the old model comes along
+            _carry_foreign_files(path, previous or {}, staging)
         _fsync_tree(staging)
-        _move_into_place(staging, path, replace=previous is not None)
+        _move_into_place(staging, path, replace=previous is not None or bool(kept))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

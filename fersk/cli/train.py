@@ -200,7 +200,8 @@ def run(args):
         learning_rate=args.learning_rate,
         schedule=args.schedule,
     )
-    path = pretrained.save(pipe, out, description=description, metrics=metrics)
+    path = pretrained.save(pipe, out, description=description, metrics=metrics,
+                           keep=(TRAINING_STATE,))
     # Only now: a kill before the save leaves the fitted network in the
     # state, and --resume then saves it without training again.
     training.discard_training_state(pipe)
