@@ -35,8 +35,8 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._image_files import array_to_uint8, open_image, pil_to_uint8, stretch_to_uint8
-from ._validation import image_feature_names, restore_layout, to_gray, validate_images
+from .._image_files import array_to_uint8, open_image, pil_to_uint8, stretch_to_uint8
+from .._validation import image_feature_names, restore_layout, to_gray, validate_images
 
 __all__ = ["FaceCropper", "NoFaceWarning", "predict_faces"]
 
