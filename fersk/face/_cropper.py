@@ -1,910 +1,34 @@
-"""Find, crop, optionally align and resize faces: :class:`FaceCropper`.
+"""The cropper: :class:`FaceCropper`, a scikit-learn transformer over photos.
 
-Expression recognisers such as those trained on FER-2013 expect small grey
-face crops (48x48 pixels, face filling the frame).  :class:`FaceCropper`
-turns photographs of any size, or image files, into such crops, one per
-input and in order, as a scikit-learn transformer, so that
-``make_pipeline(FaceCropper(), LBPHistogram(), LinearSVC())`` works on raw
-photographs.
-
-The default detector is the MTCNN network of the ``mtcnn`` package (a
-dependency of fersk; its weights ship in the wheel and it runs on the
-TensorFlow fersk uses), with eye keypoints for alignment: on web photos it
-finds far more faces than the cascades, and as fast (benchmarks/RESULTS.md).
-scikit-image's multi-block LBP frontal-face cascade
-(:class:`skimage.feature.Cascade` with
-:func:`skimage.data.lbp_frontal_face_cascade_filename`, no TensorFlow) and
-OpenCV's Haar cascades (with an eye cascade for alignment, when installed)
-are the alternatives, and any callable can be a detector.
+It validates its parameters and input, splits the images into chunks for
+joblib, runs the per-image work of :mod:`fersk.face._records` on each
+(detection through :mod:`fersk.face._detectors`) and gathers the results.
 """
 
-import contextlib
-import functools
 import math
 import numbers
-import os
-import sys
-import threading
-import time
-import warnings
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._image_files import array_to_uint8, open_image, pil_to_uint8, stretch_to_uint8
-from .._validation import image_feature_names, restore_layout, to_gray, validate_images
+from .._image_files import array_to_uint8
+from .._progress import Progress
+from .._validation import check_image, image_feature_names, restore_layout, validate_images
+from ._detectors import _BACKENDS, _MTCNN_HINT, _OPENCV_HINT, _check_backend, _chunk, _Config
+from ._inputs import _as_image_list, _is_path
+from ._records import _crop_every_face, _crop_one, _detect_one, _warn_no_face
 
-__all__ = ["FaceCropper", "NoFaceWarning", "predict_faces"]
+__all__ = ["FaceCropper"]
 
-_BACKENDS = ("skimage", "opencv", "mtcnn", "mtcnn-onnx")
-# The MTCNN detectors: the mtcnn package (TensorFlow), or its networks
-# exported to ONNX (fersk.onnx.OnnxMTCNN, no TensorFlow).
-_MTCNN_DETECTORS = ("mtcnn", "mtcnn-onnx")
-_OPENCV_HINT = (
-    "pip install 'opencv-python-headless<5' (OpenCV 4: OpenCV 5 no longer "
-    "ships CascadeClassifier and the Haar cascade files)"
-)
-_MTCNN_HINT = "pip install mtcnn (it needs TensorFlow, which fersk already uses)"
-# Smallest face side (pixels) each backend searches for: the cascades' 24x24
-# training window and MTCNN's 12x12 proposal network.
-_MIN_SIDE = {"skimage": 24, "opencv": 24, "mtcnn": 12, "mtcnn-onnx": 12}
-_MTCNN_MAX_MIN_FACE = 20
-# Longest side of the copy MTCNN searches in a large photo.
-_MTCNN_MAX_SIDE = 640
-# Longest side of the copy the cascades search in a large photo (unless
-# the smallest face asked for would shrink below their 24-pixel window).
-_CASCADE_MAX_SIDE = 1024
-# Patches of more pixels than this are first averaged over blocks before
-# the anti-aliased resize, which works in float64 (memory stays bounded).
-_BIG_PIXELS = 1 << 22
-# Images per task: small enough for progress reports and load balancing.
-_MAX_CHUNK = 64
 #: Largest ``size`` side: a crop is a network's input (48 to a few hundred
 #: pixels); (100000, 100000) would be 10 GB a crop, found only at predict.
 MAX_CROP_SIDE = 4096
-# Most pixels (of the searched copies) sent to MTCNN in one batch: the
-# pyramid's float32 tensors and first activations stay near 100 MB.
-_MTCNN_BATCH_PIXELS = 1 << 21
 
 
-class NoFaceWarning(UserWarning):
-    """Warning issued when :class:`FaceCropper` finds no face in some images.
-
-    The images are kept (cropped as ``on_no_face`` says); their indices are in
-    ``FaceCropper.crop(X)[1].no_face_indices``.  Filter it as any warning::
-
-        warnings.simplefilter("ignore", NoFaceWarning)
-
-    Parameters
-    ----------
-    message : str
-        How many images had no face and what was done with them.
-
-    Examples
-    --------
-    >>> import warnings
-    >>> import numpy as np
-    >>> from fersk.face import FaceCropper, NoFaceWarning
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     _ = FaceCropper().fit_transform(np.zeros((2, 64, 64), dtype=np.uint8))
-    >>> [w.category.__name__ for w in caught]
-    ['NoFaceWarning']
-    """
-
-
-# --------------------------------------------------------------------------
-# Detector back ends, created lazily once per process (and so never pickled
-# with the estimator: joblib workers build their own).
-
-
-@functools.lru_cache(maxsize=None)
-def _skimage_cascade():
-    from skimage.data import lbp_frontal_face_cascade_filename
-    from skimage.feature import Cascade
-
-    return Cascade(lbp_frontal_face_cascade_filename())
-
-
-def _import_cv2():
-    try:
-        import cv2
-    except ImportError as exc:
-        raise ImportError(
-            f"detector='opencv' needs OpenCV, which is not installed: {_OPENCV_HINT}."
-        ) from exc
-    data_dir = getattr(getattr(cv2, "data", None), "haarcascades", None)
-    if not hasattr(cv2, "CascadeClassifier") or data_dir is None or not os.path.isfile(
-        os.path.join(data_dir, "haarcascade_frontalface_default.xml")
-    ):
-        raise ImportError(
-            f"detector='opencv' needs OpenCV's Haar cascades (CascadeClassifier "
-            f"and cv2.data.haarcascades), which the installed OpenCV "
-            f"{getattr(cv2, '__version__', '?')} lacks: {_OPENCV_HINT}."
-        )
-    return cv2
-
-
-@functools.lru_cache(maxsize=None)
-def _opencv_cascades():
-    cv2 = _import_cv2()
-    face = cv2.CascadeClassifier(
-        os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
-    )
-    eye = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_eye.xml"))
-    if face.empty() or eye.empty():
-        raise ImportError(
-            f"OpenCV could not load its Haar cascade files from "
-            f"{cv2.data.haarcascades}: reinstall it ({_OPENCV_HINT})."
-        )
-    return face, eye
-
-
-def _import_mtcnn():
-    try:
-        from mtcnn import MTCNN
-    except ImportError as exc:
-        raise ImportError(
-            f"detector='mtcnn' needs the mtcnn package, which is not installed "
-            f"({exc}): {_MTCNN_HINT}."
-        ) from exc
-    return MTCNN
-
-
-@functools.lru_cache(maxsize=None)
-def _mtcnn_model():
-    # On the CPU so that results are reproducible.
-    return _import_mtcnn()(device="CPU:0")
-
-
-def _check_backend(detector):
-    """Fail early, with what to install, when a back end is unavailable."""
-    if detector == "opencv":
-        _import_cv2()
-    elif detector == "mtcnn":
-        _import_mtcnn()
-    elif detector == "mtcnn-onnx":
-        _onnx_mtcnn_model()
-
-
-@functools.lru_cache(maxsize=None)
-def _onnx_mtcnn_model():
-    from fersk.onnx import OnnxMTCNN, _import_ort
-
-    _import_ort()
-    return OnnxMTCNN()
-
-
-# 8-bit copy for the detectors that need one (OpenCV, MTCNN).
-_to_uint8 = stretch_to_uint8
-
-
-def _min_side(cfg, short, backend):
-    """The smallest face searched for, in pixels (``min_face_size`` is
-    pixels when an int, a fraction of the shorter side when a float)."""
-    if isinstance(cfg.min_face_size, numbers.Integral):
-        asked = int(cfg.min_face_size)
-    else:
-        asked = int(round(cfg.min_face_size * short))
-    return max(_MIN_SIDE[backend], asked)
-
-
-def _block_mean(image, factor):
-    """Rounded means of ``factor`` x ``factor`` blocks of a uint8 image.
-
-    Computed in strips of rows, so that no float copy of a large photo is
-    made; the last rows and columns that do not fill a block are left out.
-    """
-    h, w = (s // factor for s in image.shape[:2])
-    out = np.empty((h, w, *image.shape[2:]), dtype=np.uint8)
-    rows = max(1, (1 << 20) // max(1, w * factor * factor))  # output rows per strip
-    for r in range(0, h, rows):
-        n = min(rows, h - r)
-        strip = image[r * factor : (r + n) * factor, : w * factor]
-        blocks = strip.reshape(n, factor, w, factor, *image.shape[2:])
-        out[r : r + n] = np.rint(blocks.mean(axis=(1, 3)))
-    return out
-
-
-def _downscale(image, scale):
-    """A uint8 ``image`` resized by ``scale`` <= 1 (the image itself at 1).
-
-    Block means by the whole part of the reduction, then Pillow's
-    anti-aliased bilinear resize: uint8 throughout, so a large photo costs
-    little more memory than itself.
-    """
-    from PIL import Image
-
-    if scale >= 1.0:
-        return image
-    h, w = image.shape[:2]
-    shape = (max(1, round(h * scale)), max(1, round(w * scale)))
-    factor = int(1.0 / scale)
-    if factor >= 2:
-        image = _block_mean(image, factor)
-    if image.shape[:2] == shape:
-        return image
-    resized = Image.fromarray(np.ascontiguousarray(image)).resize(
-        (shape[1], shape[0]), Image.Resampling.BILINEAR
-    )
-    return np.asarray(resized)
-
-
-def _grey(image):
-    """Grey levels of an RGB (or grey) image, as :func:`to_gray` computes them."""
-    return image if image.ndim == 2 else to_gray(image[np.newaxis])[0]
-
-
-def _cascade_search(image, cfg, backend):
-    """The copy a cascade searches and its scale, with the smallest face
-    (pixels, in the copy): None when no face fits the image."""
-    h, w = image.shape[:2]
-    short = min(h, w)
-    side = _min_side(cfg, short, backend)
-    if side > short:
-        return None
-    # The copy's window of 24 pixels still finds the smallest face asked for.
-    scale = min(1.0, max(_MIN_SIDE[backend] / side, _CASCADE_MAX_SIDE / max(h, w)))
-    gray = _grey(_downscale(image, scale)).astype(np.float64)
-    return gray, scale, max(_MIN_SIDE[backend], int(round(side * scale)))
-
-
-def _detect_skimage(image, cfg):
-    search = _cascade_search(image, cfg, "skimage")
-    if search is None:
-        return []
-    gray, scale, side = search
-    short = min(gray.shape)
-    found = _skimage_cascade().detect_multi_scale(
-        gray,
-        scale_factor=cfg.scale_factor,
-        step_ratio=cfg.step_ratio,
-        min_size=(side, side),
-        max_size=(short, short),
-        min_neighbor_number=cfg.min_neighbors,
-    )
-    return [
-        (d["r"] / scale, d["c"] / scale, d["height"] / scale, d["width"] / scale, None, None)
-        for d in found
-    ]
-
-
-def _detect_opencv(image, cfg):
-    cv2 = _import_cv2()
-    face_cascade, eye_cascade = _opencv_cascades()
-    search = _cascade_search(image, cfg, "opencv")
-    if search is None:
-        return []
-    gray, scale, side = search
-    short = min(gray.shape)
-    g = cv2.equalizeHist(_to_uint8(gray))
-    boxes = face_cascade.detectMultiScale(
-        g,
-        scaleFactor=cfg.scale_factor,
-        minNeighbors=cfg.min_neighbors,
-        minSize=(side, side),
-        maxSize=(short, short),
-    )
-    faces = [(int(y), int(x), int(h), int(w), None, None) for x, y, w, h in boxes]
-    if cfg.align:
-        faces = [(r, c, h, w, _opencv_eyes(eye_cascade, g, r, c, h, w), None)
-                 for r, c, h, w, _, _ in faces]
-    return [
-        (r / scale, c / scale, h / scale, w / scale,
-         None if eyes is None else tuple((er / scale, ec / scale) for er, ec in eyes), None)
-        for r, c, h, w, eyes, _ in faces
-    ]
-
-
-def _opencv_eyes(eye_cascade, g, r, c, h, w):
-    """Eye centres (row, col) in the upper 60% of a face box, or None."""
-    top = g[r : r + int(round(0.6 * h)), c : c + w]
-    side = max(5, w // 8)
-    eyes = eye_cascade.detectMultiScale(top, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))
-    left = [e for e in eyes if e[0] + e[2] / 2 < w / 2]
-    right = [e for e in eyes if e[0] + e[2] / 2 >= w / 2]
-    if not left or not right:
-        return None
-    (lx, ly, lw, lh), (rx, ry, rw, rh) = (max(s, key=lambda e: e[2] * e[3]) for s in (left, right))
-    return (
-        (r + ly + lh / 2, c + lx + lw / 2),
-        (r + ry + rh / 2, c + rx + rw / 2),
-    )
-
-
-@dataclass(frozen=True)
-class _MtcnnSearch:
-    """The copy of one photo that MTCNN searches, and how it maps back."""
-
-    rgb: Any  # uint8 (h, w, 3): the photo, or its reduced copy
-    scale: float  # the copy's pixels per photo pixel (at most 1)
-    side: int  # smallest face kept, in the photo's pixels
-    min_face: float  # mtcnn's min_face_size, in the copy's pixels
-    pad: tuple = (0, 0)  # black border (rows, cols) added around the copy
-
-    @property
-    def key(self):
-        """Searches of one key can go to MTCNN together (one batch)."""
-        return self.rgb.shape, self.min_face
-
-
-def _mtcnn_search(image, cfg):
-    """What MTCNN searches in ``image``: an :class:`_MtcnnSearch`, or None
-    when no face of the smallest size asked for fits the image."""
-    h, w = image.shape[:2]
-    short = min(h, w)
-    side = _min_side(cfg, short, "mtcnn")
-    if side > short:
-        return None
-    # Large photos are searched on a copy at most _MTCNN_MAX_SIDE pixels
-    # long (the pyramid's cost grows with the area), unless that would
-    # shrink the smallest face searched for below 20 pixels; boxes and
-    # landmarks are mapped back to the original, which the crops come from.
-    scale = min(1.0, max(_MTCNN_MAX_SIDE / max(h, w), _MTCNN_MAX_MIN_FACE / side))
-    small = _downscale(image, scale)
-    if small.ndim == 2:  # grey photos: stretched to 0..255, repeated as RGB
-        rgb = np.stack([_to_uint8(small.astype(np.float64))] * 3, axis=-1)
-    else:
-        rgb = np.ascontiguousarray(small)
-    # mtcnn 1.0 sizes its image pyramid as if min_face_size were at most 20
-    # and fails (empty convolution) beyond it: search from 20 pixels and
-    # drop the faces smaller than asked.
-    min_face = min(max(_MIN_SIDE["mtcnn"], side * scale), _MTCNN_MAX_MIN_FACE)
-    return _MtcnnSearch(rgb, scale, side, min_face)
-
-
-def _padded(search, fraction):
-    """The search on its copy framed by a black border of ``fraction`` of
-    its height and width on each side: MTCNN misses faces that fill the
-    whole image (aligned film frames, webcam close-ups) and finds them
-    once the face has room around it."""
-    rgb, scale, min_face = search.rgb, search.scale, search.min_face
-    # The padded copy stays within the searched size (time and memory).
-    shrink = _MTCNN_MAX_SIDE / ((1 + 2 * fraction) * max(rgb.shape[:2]))
-    if shrink < 1:
-        rgb = _downscale(rgb, shrink)
-        scale *= rgb.shape[0] / search.rgb.shape[0]
-        min_face = min(max(_MIN_SIDE["mtcnn"], search.side * scale), _MTCNN_MAX_MIN_FACE)
-    h, w = rgb.shape[:2]
-    pr, pc = int(round(fraction * h)), int(round(fraction * w))
-    rgb = np.pad(rgb, ((pr, pr), (pc, pc), (0, 0)))
-    return _MtcnnSearch(rgb, scale, search.side, min_face, (pr, pc))
-
-
-def _stable_sort_by_scores(tensor, scores, ascending=True):
-    """mtcnn's ``sort_by_scores``, with equal scores kept in their order."""
-    return tensor[np.argsort(scores if ascending else -scores, kind="stable")]
-
-
-_MTCNN_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _stable_mtcnn_sort():
-    """Run mtcnn with a stable sort of its boxes by score.
-
-    mtcnn 1.0 sorts the boxes of a whole batch by score with NumPy's
-    default (unstable) sort before each non-maximum suppression.  Equal
-    scores are common (PNet's face probability saturates at 1.0 in
-    float32), so which of two tied boxes survives depended on the other
-    images of the batch: 4 of 61 web photos sent in batches of their size
-    got other boxes than alone.  With a stable sort each image's boxes
-    keep the order they have alone, so a batch gives every image exactly
-    what a call on that image alone gives.  The sort is swapped in for
-    fersk's calls only (under a lock), not for other users of mtcnn.
-    """
-    from mtcnn.utils import bboxes
-
-    with _MTCNN_LOCK:
-        saved = bboxes.sort_by_scores
-        bboxes.sort_by_scores = _stable_sort_by_scores
-        try:
-            yield
-        finally:
-            bboxes.sort_by_scores = saved
-
-
-@functools.lru_cache(maxsize=None)
-def _mtcnn_batches_are_exact():
-    """Whether the installed mtcnn has the sort :func:`_stable_mtcnn_sort`
-    replaces (mtcnn 1.0); other versions get one image per call."""
-    try:
-        from mtcnn.utils import bboxes
-    except ImportError:
-        return False
-    return callable(getattr(bboxes, "sort_by_scores", None))
-
-
-def _detect_mtcnn_batch(searches, detector="mtcnn"):
-    """MTCNN on searches of one key (same copy shape and ``min_face``), in
-    one call: the faces of each, in the photo's pixels."""
-    if detector == "mtcnn-onnx":  # its sorts are stable already
-        found = _onnx_mtcnn_model().detect_faces(
-            [s.rgb for s in searches], min_face_size=searches[0].min_face
-        )
-        return [_mtcnn_faces(f, s) for f, s in zip(found, searches)]
-    model = _mtcnn_model()
-    if _mtcnn_batches_are_exact():
-        with _stable_mtcnn_sort():
-            found = model.detect_faces(
-                [s.rgb for s in searches], min_face_size=searches[0].min_face
-            )
-    else:
-        found = [
-            model.detect_faces([s.rgb], min_face_size=s.min_face)[0] for s in searches
-        ]
-    return [_mtcnn_faces(f, s) for f, s in zip(found, searches)]
-
-
-def _detect_mtcnn_searches(searches, retry_padding, detector="mtcnn"):
-    """:func:`_detect_mtcnn_batch`, then the searches without a face once
-    more on a padded copy (:func:`_padded`) when ``retry_padding`` > 0."""
-    found = _detect_mtcnn_batch(searches, detector)
-    missed = [k for k, faces in enumerate(found) if not faces]
-    if retry_padding and missed:
-        again = _detect_mtcnn_batch(
-            [_padded(searches[k], retry_padding) for k in missed], detector
-        )
-        for k, faces in zip(missed, again):
-            found[k] = faces
-    return found
-
-
-def _mtcnn_faces(found, search):
-    """mtcnn's faces of one copy as fersk's faces in the photo's pixels."""
-    scale = search.scale
-    pr, pc = search.pad
-    faces = []
-    for d in found:
-        bx, by, bw, bh = (float(v) for v in d["box"])
-        x, y, fw, fh = (bx - pc) / scale, (by - pr) / scale, bw / scale, bh / scale
-        kp = d.get("keypoints") or {}
-        eyes = None
-        if "left_eye" in kp and "right_eye" in kp:
-            # MTCNN gives (x, y); fersk uses (row, col).
-            eyes = tuple(
-                ((float(p[1]) - pr) / scale, (float(p[0]) - pc) / scale)
-                for p in (kp["left_eye"], kp["right_eye"])
-            )
-        if fw > 0 and fh > 0 and max(fw, fh) >= search.side:
-            faces.append((y, x, fh, fw, eyes, float(d.get("confidence", np.nan))))
-    return faces
-
-
-def _detect_mtcnn(image, cfg):
-    search = _mtcnn_search(image, cfg)
-    if search is None:
-        return []
-    return _detect_mtcnn_searches([search], cfg.retry_padding, cfg.detector)[0]
-
-
-def _detect_callable(detector, image, index):
-    found = detector(image)
-    faces = []
-    for k, face in enumerate(found if found is not None else []):
-        face = tuple(face)
-        if len(face) not in (4, 5):
-            raise ValueError(
-                f"detector returned {face!r} as face {k} of image {index}; each face "
-                "must be (row, col, height, width) or (row, col, height, width, "
-                "landmarks)."
-            )
-        box = np.asarray(face[:4], dtype=np.float64)
-        if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-            raise ValueError(
-                f"detector returned the box {tuple(face[:4])!r} for image {index}; "
-                "row and col must be finite and height and width positive."
-            )
-        eyes = _parse_eyes(face[4], index) if len(face) == 5 else None
-        faces.append((*box.tolist(), eyes, None))
-    return faces
-
-
-def _parse_eyes(landmarks, index):
-    """Two eye positions (row, col) from a callable's landmarks, or None."""
-    if landmarks is None:
-        return None
-    if hasattr(landmarks, "keys"):
-        if "left_eye" not in landmarks or "right_eye" not in landmarks:
-            raise ValueError(
-                f"detector landmarks for image {index} are a mapping without "
-                f"'left_eye' and 'right_eye' keys: {sorted(landmarks)!r}."
-            )
-        landmarks = (landmarks["left_eye"], landmarks["right_eye"])
-    eyes = np.asarray(landmarks, dtype=np.float64)
-    if eyes.shape != (2, 2) or not np.all(np.isfinite(eyes)):
-        raise ValueError(
-            f"detector landmarks for image {index} must be the two eyes as "
-            f"((row, col), (row, col)) or a mapping with 'left_eye' and "
-            f"'right_eye'; got {landmarks!r}."
-        )
-    return tuple(map(tuple, eyes.tolist()))
-
-
-# --------------------------------------------------------------------------
-# Geometry.
-
-
-def _crop_box(r, c, h, w, aspect, margin):
-    """Integer (top, left, height, width) around a box: aspect, then margin.
-
-    The box is widened or heightened (never shrunk) about its centre to the
-    output's aspect ratio (width / height), then ``margin`` of its size is
-    added on each side.
-    """
-    cy, cx = r + h / 2.0, c + w / 2.0
-    if w < h * aspect:
-        w = h * aspect
-    else:
-        h = w / aspect
-    h *= 1 + 2 * margin
-    w *= 1 + 2 * margin
-    H, W = max(1, int(round(h))), max(1, int(round(w)))
-    return int(round(cy - H / 2.0)), int(round(cx - W / 2.0)), H, W
-
-
-def _cut(image, top, left, H, W):
-    """``image[top:top+H, left:left+W]``, edge pixels repeated outside."""
-    h, w = image.shape[:2]
-    r0, r1 = max(top, 0), min(top + H, h)
-    c0, c1 = max(left, 0), min(left + W, w)
-    if r0 >= r1 or c0 >= c1:  # wholly outside: the nearest edge pixel
-        r0 = min(max(top, 0), h - 1)
-        c0 = min(max(left, 0), w - 1)
-        r1, c1 = r0 + 1, c0 + 1
-    patch = image[r0:r1, c0:c1]
-    pad = [(r0 - top, top + H - r1), (c0 - left, left + W - c1)]
-    if any(p for pair in pad for p in pair):
-        pad = [(max(a, 0), max(b, 0)) for a, b in pad]
-        pad += [(0, 0)] * (image.ndim - 2)
-        patch = np.pad(patch, pad, mode="edge")
-    return patch[:H, :W]
-
-
-def _rotated_cut(image, top, left, H, W, angle):
-    """The H x W box at (top, left) rotated by ``angle`` (radians) about its
-    centre: output pixel (row, col) reads the input at the box centre plus
-    the offset rotated by ``angle``, so a line at ``angle`` becomes level."""
-    from skimage.transform import EuclideanTransform, warp
-
-    # skimage's coordinates are (x, y) = (col, row) of pixel centres.
-    centre_in = np.array([left + (W - 1) / 2.0, top + (H - 1) / 2.0])
-    centre_out = np.array([(W - 1) / 2.0, (H - 1) / 2.0])
-    tform = (
-        EuclideanTransform(translation=-centre_out)
-        + EuclideanTransform(rotation=angle)
-        + EuclideanTransform(translation=centre_in)
-    )
-    return warp(
-        image.astype(np.float64, copy=False),
-        tform,
-        output_shape=(H, W),
-        order=1,
-        mode="edge",
-        preserve_range=True,
-    )
-
-
-def _resize(patch, size):
-    from skimage.transform import resize
-
-    return resize(
-        patch.astype(np.float64, copy=False),
-        size,
-        order=1,
-        mode="reflect",
-        anti_aliasing=True,
-        preserve_range=True,
-    )
-
-
-def _cast(out, dtype):
-    if dtype == np.uint8:
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    return out.astype(dtype, copy=False)
-
-
-# --------------------------------------------------------------------------
-# Reading and checking images.
-
-
-def _is_path(item):
-    return isinstance(item, (str, os.PathLike))
-
-
-def _read_file(path, index):
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return pil_to_uint8(open_image(im))
-    # DecompressionBombError (a huge image, refused by Pillow before it is
-    # decoded) derives from Exception only: it is this file's problem too.
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ValueError(
-            f"X[{index}]: cannot read an image from the file {os.fspath(path)!r} "
-            f"({type(exc).__name__}: {exc})."
-        ) from exc
-
-
-def _check_image(image, index, float_max=1.0):
-    """Validate one list item that is an array; return it as uint8 (h, w) or (h, w, c)."""
-    try:
-        image = np.asarray(image)
-    except Exception as exc:  # ragged nested lists and the like
-        raise ValueError(f"X[{index}] is not an image array: {exc}") from exc
-    if image.dtype == bool:
-        image = image.astype(np.uint8)
-    if image.dtype.kind not in "uif":
-        raise ValueError(
-            f"X[{index}] must be a numeric image array or a file path; got an "
-            f"array of dtype {image.dtype}."
-        )
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
-        raise ValueError(
-            f"X[{index}] must be a grey (height, width) or colour (height, width, "
-            f"3 or 4) image; got shape {image.shape}."
-        )
-    if 0 in image.shape:
-        raise ValueError(f"X[{index}] is an empty image of shape {image.shape}.")
-    return array_to_uint8(image, f"X[{index}]", float_max)
-
-
-def _as_image_list(X):
-    """Return X as a list of images/paths when it is one, else None."""
-    if isinstance(X, (str, os.PathLike)):
-        raise ValueError(
-            f"X must be a list of images or file paths, or an array; got the "
-            f"single path {os.fspath(X)!r} (wrap it in a list)."
-        )
-    if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "OUS":
-        X = X.tolist()  # e.g. a DataFrame column of file names
-    elif hasattr(X, "iloc") and getattr(X, "ndim", 0) == 1:
-        X = list(X)
-    if not isinstance(X, (list, tuple)):
-        return None
-    if len(X) == 0:
-        raise ValueError("X is an empty list: there are no images to crop.")
-    if any(_is_path(item) or _is_image_array(item) for item in X):
-        return list(X)
-    # Nested lists of numbers (e.g. rows of flattened images) are an array.
-    return None
-
-
-def _is_image_array(item):
-    """An array-like object (not a nested list) of at least 2 dimensions."""
-    if not (hasattr(item, "__array__") or hasattr(item, "__array_interface__")):
-        return False
-    ndim = getattr(item, "ndim", None)
-    return (np.asarray(item).ndim if ndim is None else ndim) >= 2
-
-
-# --------------------------------------------------------------------------
-# The per-image work, run in joblib workers.
-
-
-@dataclass(frozen=True)
-class _Config:
-    detector: Any
-    size: tuple
-    margin: float
-    align: bool
-    color: bool
-    on_no_face: str
-    min_face_size: Any
-    precropped_max_side: Any
-    scale_factor: float
-    step_ratio: float
-    min_neighbors: int
-    dtype: Any
-    retry_padding: float = 0.0
-
-
-def _is_precropped(image, cfg):
-    """Whether ``image`` is taken whole as a face crop, without detection."""
-    return cfg.detector is None or (
-        cfg.precropped_max_side is not None and max(image.shape[:2]) <= cfg.precropped_max_side
-    )
-
-
-def _load(item, index):
-    """One input image as read: uint8, grey or RGB (alpha dropped).
-
-    Detectors search their own reduced copies and crops convert only what
-    they cut out, so a large photo is never held as a float image.
-    """
-    image = _read_file(item, index) if _is_path(item) else item
-    if image.ndim == 3:
-        image = image[..., 0] if image.shape[-1] == 1 else image[..., :3]
-    return image
-
-
-def _largest_first(faces):
-    """Faces largest first (the face transform crops), ties in detection order."""
-    order = sorted(range(len(faces)), key=lambda k: (-faces[k][2] * faces[k][3], k))
-    return [faces[k] for k in order]
-
-
-def _find_faces(image, index, cfg):
-    """The faces of one image as read, largest first."""
-    h, w = image.shape[:2]
-    if _is_precropped(image, cfg):
-        faces = [(0, 0, h, w, None, None)]
-    elif cfg.detector == "skimage":
-        faces = _detect_skimage(image, cfg)
-    elif cfg.detector == "opencv":
-        faces = _detect_opencv(image, cfg)
-    elif cfg.detector in _MTCNN_DETECTORS:
-        faces = _detect_mtcnn(image, cfg)
-    else:
-        faces = _detect_callable(cfg.detector, image, index)
-    return _largest_first(faces)
-
-
-def _face_record(face):
-    """The public description of one detected face."""
-    r, c, h, w, eyes, confidence = face
-    return {
-        "box": (float(r), float(c), float(h), float(w)),
-        "confidence": None if confidence is None else float(confidence),
-        "eyes": None if eyes is None else tuple(tuple(float(v) for v in e) for e in eyes),
-    }
-
-
-def _as_output(patch, cfg):
-    """A cut-out patch (uint8 or float) made the output crop: grey unless
-    ``color``, resized to ``size``, cast."""
-    if patch.shape[0] * patch.shape[1] > _BIG_PIXELS and patch.dtype == np.uint8:
-        # Block means first: the float64 resize of a huge patch would not fit.
-        factor = int(min(patch.shape[0] / cfg.size[0], patch.shape[1] / cfg.size[1]) // 2)
-        if factor >= 2:
-            patch = _block_mean(patch, factor)
-    if not cfg.color:
-        patch = _grey(patch)
-    crop = _resize(patch, cfg.size)
-    if cfg.color and crop.ndim == 2:
-        crop = np.stack([crop] * 3, axis=-1)
-    return _cast(crop, cfg.dtype)
-
-
-def _crop_face(image, face, cfg):
-    """The crop of one detected face (resized, cast): (crop, angle_degrees)."""
-    out_h, out_w = cfg.size
-    r, c, fh, fw, eyes, _ = face
-    top, left, H, W = _crop_box(r, c, fh, fw, out_w / out_h, cfg.margin)
-    angle = np.nan
-    if cfg.align and eyes is not None:
-        (r1, c1), (r2, c2) = sorted(eyes, key=lambda e: (e[1], e[0]))
-        theta = math.atan2(r2 - r1, c2 - c1)
-        # The rotated box lies in the square of its diagonal about its
-        # centre: rotate within that region only (edge pixels repeated
-        # outside the image, as the rotation's own edge mode does).
-        d = int(math.ceil(math.hypot(H, W))) + 2
-        region_top, region_left = top + (H - d) // 2, left + (W - d) // 2
-        region = _cut(image, region_top, region_left, d, d)
-        if not cfg.color:
-            region = _grey(region)
-        patch = _rotated_cut(region, top - region_top, left - region_left, H, W, theta)
-        angle = math.degrees(theta)
-    else:
-        patch = _cut(image, top, left, H, W)
-    return _as_output(patch, cfg), angle
-
-
-def _detect_one(image, faces, item, index, cfg):
-    return [_face_record(face) for face in faces]
-
-
-def _crop_every_face(image, faces, item, index, cfg):
-    """Every face of one image: a list of (crop, record)."""
-    out = []
-    for k, face in enumerate(faces):
-        crop, angle = _crop_face(image, face, cfg)
-        out.append((crop, {"image": index, "face": k, **_face_record(face),
-                           "angle": None if np.isnan(angle) else float(angle)}))
-    return out
-
-
-def _crop_one(image, faces, item, index, cfg):
-    """Crop one image; return (crop, box, n_faces, angle_degrees)."""
-    if faces:
-        crop, angle = _crop_face(image, faces[0], cfg)
-        return crop, tuple(float(v) for v in faces[0][:4]), len(faces), angle
-    # No face: the on_no_face policy.
-    h, w = image.shape[:2]
-    out_h, out_w = cfg.size
-    aspect = out_w / out_h
-    if cfg.on_no_face == "raise":
-        where = f" (file {os.fspath(item)!r})" if _is_path(item) else ""
-        raise ValueError(
-            f"No face found in X[{index}]{where} with detector="
-            f"{_detector_name(cfg.detector)!r}; on_no_face='raise'. Use "
-            "on_no_face='center' or 'whole' to keep such images, lower "
-            "min_face_size, or detector=None for images that are face crops "
-            "already."
-        )
-    if cfg.on_no_face == "center":
-        if w < h * aspect:
-            H, W = max(1, int(round(w / aspect))), w
-        else:
-            H, W = h, max(1, int(round(h * aspect)))
-        patch = _cut(image, (h - H) // 2, (w - W) // 2, H, W)
-    else:  # whole
-        patch = image
-    return _as_output(patch, cfg), (np.nan,) * 4, 0, np.nan
-
-
-def _chunk(func, items, start, cfg):
-    """``func(image, faces, item, index, cfg)`` for each item, in order.
-
-    With MTCNN, images whose searched copies have the same shape (and
-    smallest face) go to its networks together, in batches of at most
-    _MTCNN_BATCH_PIXELS pixels: one call per network and pyramid level
-    instead of one per image, the same faces (see
-    :func:`_stable_mtcnn_sort`).  A large photo read from a file is
-    searched and cropped at once, alone, so that at most one such photo is
-    held at a time.  Results, and the first error, come in input order.
-    """
-    out = [None] * len(items)
-    pending = []  # (k, image, search): searched later, in batches
-    pending_pixels = 0
-
-    def flush():
-        nonlocal pending_pixels
-        groups = {}
-        for entry in pending:
-            groups.setdefault(entry[2].key, []).append(entry)
-        faces = {}
-        for group in groups.values():
-            found_all = _detect_mtcnn_searches(
-                [e[2] for e in group], cfg.retry_padding, cfg.detector
-            )
-            for (k, _, _), found in zip(group, found_all):
-                faces[k] = _largest_first(found)
-        for k, image, _ in pending:  # in input order
-            out[k] = func(image, faces[k], items[k], start + k, cfg)
-        pending.clear()
-        pending_pixels = 0
-
-    for k, item in enumerate(items):
-        index = start + k
-        image = _load(item, index)
-        if cfg.detector in _MTCNN_DETECTORS and not _is_precropped(image, cfg):
-            search = _mtcnn_search(image, cfg)
-            if search is None:
-                faces = []
-            elif not _is_path(item) or search.scale == 1.0:
-                # an array (held anyway) or a photo no larger than its copy
-                pending.append((k, image, search))
-                pending_pixels += search.rgb.shape[0] * search.rgb.shape[1]
-                if pending_pixels >= _MTCNN_BATCH_PIXELS:
-                    flush()
-                continue
-            else:
-                faces = _largest_first(
-                    _detect_mtcnn_searches([search], cfg.retry_padding, cfg.detector)[0]
-                )
-        else:
-            faces = _find_faces(image, index, cfg)
-        try:
-            out[k] = func(image, faces, item, index, cfg)
-        except ValueError:
-            flush()  # an earlier image's error comes first
-            raise
-    flush()
-    return out
-
-
-def _detector_name(detector):
-    if detector is None or isinstance(detector, str):
-        return detector
-    return getattr(detector, "__name__", type(detector).__name__)
+# Images per task: small enough for progress reports and load balancing.
+_MAX_CHUNK = 64
 
 
 class FaceCropper(TransformerMixin, BaseEstimator):
@@ -975,6 +99,13 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         ValueError naming the image (and its file).  With 'whole' and
         'center' a :class:`NoFaceWarning` gives the count and the first
         indices; :meth:`crop` returns them all.
+
+        The no-face policy of fersk: the bundled pipelines use 'whole', so
+        ``model.predict`` labels every image, and ``fersk predict`` does the
+        same by default, marking such rows "none (whole image)" (its
+        ``--on-no-face skip`` reports "no face" instead; see
+        docs/model_safety.rst).  :func:`predict_faces` says which records
+        had no face (``"kind"`` 'none').
     min_face_size : float or int, default=0.1
         Smallest face searched for: a float is a fraction of the image's
         shorter side, an int is pixels (as scikit-learn's ``max_features``
@@ -1024,7 +155,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         float32 digit, see Notes).
     verbose : int, default=0
         When positive, progress (images done, images without a face,
-        elapsed time) is printed to stderr after each chunk of images.
+        elapsed time) is printed after each chunk of images, as fersk's
+        other progress lines are (:mod:`fersk._progress`: stdout, or
+        stderr under the ``fersk`` commands).
 
     Attributes
     ----------
@@ -1125,7 +258,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     ``detector`` must itself be picklable for ``joblib.dump`` (a
     module-level function, not a lambda); ``n_jobs`` works with any.
     'mtcnn' (the default) loads TensorFlow and builds its networks in every
-    worker (seconds), so ``n_jobs`` pays off only for long lists.  A list item may also be any object NumPy
+    worker (seconds), so ``n_jobs`` pays off only for long lists.  A list
+    item may also be any object NumPy
     turns into an image array, e.g. a PIL image.
 
     The estimator is stateless: :meth:`fit` only validates the parameters
@@ -1154,6 +288,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     >>> FaceCropper(detector=None, size=(32, 32)).fit_transform(fer_like).shape
     (5, 32, 32)
     """
+
+    # Fitted attributes pipeline.json records (fersk.pretrained reads them).
+    _saved_attributes = ("n_features_in_", "feature_names_in_", "image_shape_")
 
     _parameter_constraints = {
         "detector": [StrOptions(set(_BACKENDS)), callable, None],
@@ -1244,7 +381,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         else:
             for i, item in enumerate(items):
                 if not _is_path(item):
-                    _check_image(item, i, self.float_max)
+                    check_image(item, f"X[{i}]", self.float_max)
             for name in ("n_features_in_", "feature_names_in_", "image_shape_"):
                 if hasattr(self, name):
                     delattr(self, name)
@@ -1321,19 +458,8 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             no_face_indices=np.flatnonzero(n_faces == 0),
             angles=np.array([res[3] for res in results], dtype=np.float64),
         )
-        n_missing = len(info.no_face_indices)
-        if n_missing:
-            shown = info.no_face_indices[:10].tolist()
-            more = ", ..." if n_missing > 10 else ""
-            what = "resized whole" if cfg.on_no_face == "whole" else "centre-cropped"
-            warnings.warn(
-                f"No face found in {n_missing} of {len(results)} images (indices "
-                f"{str(shown)[1:-1]}{more}); they were {what} "
-                f"(on_no_face={cfg.on_no_face!r}). FaceCropper.crop returns their "
-                "indices.",
-                NoFaceWarning,
-                stacklevel=3,
-            )
+        if cfg.on_no_face != "raise":
+            _warn_no_face(info.no_face_indices, len(results), cfg.on_no_face, stacklevel=3)
         return restore_layout(crops, flat), info
 
     def _images(self, X):
@@ -1346,7 +472,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             )
             return array_to_uint8(images, "X", self.float_max), flat
         return [
-            item if _is_path(item) else _check_image(item, i, self.float_max)
+            item if _is_path(item) else check_image(item, f"X[{i}]", self.float_max)
             for i, item in enumerate(items)
         ], False
 
@@ -1478,30 +604,32 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         )
 
     def _run(self, images, cfg, func):
-        """``func`` on every image, in chunks, in parallel when asked; in order."""
+        """``func`` on every image, in chunks, in parallel when asked; in order.
+
+        With ``verbose``, a progress line after each chunk (fersk's
+        progress printer, :mod:`fersk._progress`, so the commands keep it
+        off their results).
+        """
         n = len(images)
         n_workers = effective_n_jobs(self.n_jobs)
         step = max(1, min(_MAX_CHUNK, math.ceil(n / (4 * n_workers))))
         starts = range(0, n, step)
         tasks = (delayed(_chunk)(func, images[s : s + step], s, cfg) for s in starts)
         results = []
-        t0 = time.perf_counter()
         n_missing = 0
+        what = "cropped" if func is _crop_one else "searched"
+        progress = Progress(
+            "FaceCropper", n, self.verbose, text=f"{{done}}/{{total}} images {what}", every=0
+        )
         parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
         for chunk in parallel(tasks):
             results.extend(chunk)
             if self.verbose:
-                # _crop_one gives (crop, box, n_faces, angle); the others a list of faces
+                # _crop_one gives (crop, box, n_faces, angle); the others a list per image
                 n_missing += sum(
                     (res[2] if isinstance(res, tuple) else len(res)) == 0 for res in chunk
                 )
-                print(
-                    f"[FaceCropper] {len(results)}/{n} images "
-                    f"{'cropped' if func is _crop_one else 'searched'}, "
-                    f"{n_missing} without a face, {time.perf_counter() - t0:.1f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                progress.update(len(results), f"{n_missing} without a face")
         return results
 
     def get_feature_names_out(self, input_features=None):
@@ -1542,72 +670,3 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []  # crops are uint8 (one pixel rule)
         tags.input_tags.positive_only = True
         return tags
-
-
-def predict_faces(model, X):
-    """Classify every face of every photo with a fitted pipeline.
-
-    A fitted pipeline starting with a :class:`FaceCropper` (such as
-    :func:`fersk.pretrained.load`'s) classifies one face per image, the
-    largest; this finds every face (:meth:`FaceCropper.crop_faces`) and
-    runs each crop through the rest of the pipeline.
-
-    Parameters
-    ----------
-    model : sklearn.pipeline.Pipeline
-        Fitted, its first step a :class:`FaceCropper`, its last a
-        classifier with ``predict_proba``.
-    X : list of (array-like or path) or array-like
-        Photos or image files, as :class:`FaceCropper` takes them.
-
-    Returns
-    -------
-    records : list of dict
-        One per face, image by image and largest face first: ``"image"``
-        (index into ``X``), ``"face"`` (rank in its image), ``"box"``
-        ``(row, col, height, width)``, ``"confidence"``, ``"eyes"``,
-        ``"label"`` (a class of the model) and ``"proba"`` (ndarray over
-        ``model.classes_``).  An image without a face is not dropped: it
-        has one record with ``"face"``, ``"box"``, ``"label"`` and
-        ``"proba"`` set to None.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skimage import data
-    >>> from fersk import pretrained, predict_faces
-    >>> model = pretrained.load()
-    >>> records = predict_faces(model, [data.astronaut(), np.zeros((100, 100))])
-    >>> [(r["image"], r["face"], r["box"]) for r in records]  # MTCNN's box
-    [(0, 0, (64.0, 182.0, 107.0, 83.0)), (1, None, None)]
-
-    The bundled models take images of up to 64 pixels a side whole, as
-    face crops (``precropped_max_side``): ``np.zeros((64, 64))`` would be
-    one face, box ``(0.0, 0.0, 64.0, 64.0)``.
-    >>> pretrained.info()["class_names"][records[0]["label"]]
-    'happy'
-    """
-    from sklearn.pipeline import Pipeline
-
-    if not isinstance(model, Pipeline) or not isinstance(model.steps[0][1], FaceCropper):
-        raise ValueError(
-            "predict_faces needs a fitted Pipeline whose first step is a FaceCropper; "
-            f"got {type(model).__name__}."
-        )
-    cropper = model.steps[0][1]
-    rest = model[1:]
-    crops, faces = cropper.crop_faces(X)
-    proba = rest.predict_proba(crops) if len(crops) else np.zeros((0, len(model.classes_)))
-    by_image = {}
-    for face, p in zip(faces, proba):
-        face = {**face, "label": model.classes_[int(np.argmax(p))], "proba": p}
-        face.pop("angle")
-        by_image.setdefault(face["image"], []).append(face)
-    n = len(X) if hasattr(X, "__len__") else len(faces)
-    records = []
-    for i in range(n):
-        records.extend(by_image.get(i) or [{
-            "image": i, "face": None, "box": None, "confidence": None, "eyes": None,
-            "label": None, "proba": None,
-        }])
-    return records
