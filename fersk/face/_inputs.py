@@ -13,6 +13,7 @@ from .._image_files import read_image_file
 
 __all__ = []
 
+
 def _is_path(item):
     return isinstance(item, (str, os.PathLike))
 
