@@ -9,7 +9,8 @@ import numpy as np
 
 __all__ = [
     "IMAGE_EXTENSIONS", "pil_to_uint8", "open_image", "array_to_uint8", "stretch_to_uint8",
-    "n_workers", "pixels_for_network", "VIDEO_EXTENSIONS", "VideoError", "iter_video",
+    "n_workers", "pixels_for_network", "read_image_file", "VIDEO_EXTENSIONS", "VideoError",
+    "iter_video",
 ]
 
 #: File extensions fersk reads as images (compared case-insensitively):
@@ -437,3 +438,26 @@ def stretch_to_uint8(image):
     if hi <= lo:
         return np.zeros(image.shape, dtype=np.uint8)
     return np.rint((image - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def read_image_file(path, where="X"):
+    """One image file as uint8 grey ``(h, w)`` or RGB ``(h, w, 3)``.
+
+    Read with Pillow, EXIF orientation applied (:func:`open_image`), by
+    the pixel rule of :func:`pil_to_uint8`; any failure to read it is a
+    ValueError naming ``where`` and the file.
+    """
+    import os
+
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return pil_to_uint8(open_image(im))
+    # DecompressionBombError (a huge image, refused by Pillow before it is
+    # decoded) derives from Exception only: it is this file's problem too.
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ValueError(
+            f"{where}: cannot read an image from the file {os.fspath(path)!r} "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc

@@ -37,7 +37,7 @@ import numbers
 import numpy as np
 from sklearn.utils.validation import check_array, validate_data
 
-__all__ = ["validate_images", "restore_layout", "resolve_image_shape"]
+__all__ = ["validate_images", "restore_layout", "resolve_image_shape", "check_image"]
 
 #: The most channels an image has (RGBA): a 3-D array whose last axis is
 #: at most this, and shorter than the axis before it, is one image with
@@ -460,3 +460,36 @@ def check_random_state_int(random_state):
     if random_state is None or isinstance(random_state, numbers.Integral):
         return None if random_state is None else int(random_state)
     return int(random_state.randint(np.iinfo(np.int32).max))
+
+
+def check_image(image, where="X", float_max=1.0):
+    """One image of a list, as uint8 grey ``(h, w)`` or colour ``(h, w, 3|4)``.
+
+    The checks of a single image array (an item of a list of images of
+    any sizes, as :class:`fersk.face.FaceCropper` takes them): numeric,
+    grey or colour, not empty; its values by the pixel rule of
+    :func:`fersk._image_files.array_to_uint8`.  Errors name ``where``.
+    """
+    from ._image_files import array_to_uint8
+
+    try:
+        image = np.asarray(image)
+    except Exception as exc:  # ragged nested lists and the like
+        raise ValueError(f"{where} is not an image array: {exc}") from exc
+    if image.dtype == bool:
+        image = image.astype(np.uint8)
+    if image.dtype.kind not in "uif":
+        raise ValueError(
+            f"{where} must be a numeric image array or a file path; got an "
+            f"array of dtype {image.dtype}."
+        )
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
+        raise ValueError(
+            f"{where} must be a grey (height, width) or colour (height, width, "
+            f"3 or 4) image; got shape {image.shape}."
+        )
+    if 0 in image.shape:
+        raise ValueError(f"{where} is an empty image of shape {image.shape}.")
+    return array_to_uint8(image, where, float_max)

@@ -40,8 +40,10 @@ def toy_model(tmp_path_factory):
     net = CNNClassifier(
         "mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0
     ).fit(X, y, validation_data=(X[:14], y[:14]))
-    # The cascade: its boxes are the ones docs/cli.rst records.
-    pipe = Pipeline([("facecropper", FaceCropper("skimage", size=(48, 48))), ("network", net)])
+    # The cascade: its boxes are the ones docs/cli.rst records; face crops of
+    # up to 64 pixels taken whole, as the bundled models take them.
+    cropper = FaceCropper("skimage", size=(48, 48), precropped_max_side=64)
+    pipe = Pipeline([("facecropper", cropper), ("network", net)])
     folder = tmp_path_factory.mktemp("models") / "toy"
     pretrained.save(pipe, folder, description="a 1-epoch toy", metrics={"n_publictest": 14})
     return str(folder)
@@ -201,17 +203,19 @@ def test_demo(capsys, tmp_path, toy_model, pipeline):
     assert not np.array_equal(image[40:63, 175:260], data.astronaut()[40:63, 175:260])
 
 
-def test_demo_without_matplotlib_draws_the_box_only(capsys, tmp_path, toy_model, monkeypatch):
+def test_demo_without_matplotlib_still_labels_the_face(capsys, tmp_path, toy_model, monkeypatch):
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     out_png = tmp_path / "demo.png"
     status, out, _ = _run(capsys, "demo", "--model", toy_model, "--out", out_png)
-    assert status == 0 and "matplotlib is not installed" in out
+    assert status == 0 and "not installed" not in out
     image = np.asarray(Image.open(out_png).convert("RGB"))
     assert tuple(image[65, 200]) == (0, 255, 0)
-    # No label: above the box the photo is untouched.
-    assert np.array_equal(image[40:63, 175:260], data.astronaut()[40:63, 175:260])
+    # The label (Pillow's text on a green ground) sits above the box.
+    label = image[40:63, 175:260]
+    assert (label == (0, 255, 0)).all(axis=-1).mean() > 0.3  # its ground
+    assert (label.max(axis=-1) < 60).any()  # its black text
 
 
 def test_json_mode_keeps_tensorflow_start_up_lines_off_stderr(tmp_path, toy_model):
@@ -295,6 +299,20 @@ def test_demo_out_is_an_image_file_or_a_folder(capsys, tmp_path, toy_model):
 # ----------------------------------------------------------------- predict
 
 
+def _table_rows(out):
+    """The table's rows by file: the columns are fixed-width, so cut at the
+    header's column starts (the face column may hold spaces)."""
+    header, *lines = out.splitlines()
+    starts = [header.index(name) for name in ("face", "box", "emotion")]
+    rows = {}
+    for line in lines:
+        name, face = line[: starts[0]].strip(), line[starts[0] : starts[1]].strip()
+        box = line[starts[1] : starts[2]].split()
+        rest = line[starts[2] :].split()
+        rows[name] = [name, face, *box, *rest] if box != ["-"] else [name, face, *rest]
+    return header, rows
+
+
 def test_predict_reports_each_file_and_exits_1(capsys, photos, toy_model, pipeline):
     status, out, err = _run(
         capsys,
@@ -309,9 +327,9 @@ def test_predict_reports_each_file_and_exits_1(capsys, photos, toy_model, pipeli
         toy_model,
     )
     assert status == 1
-    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
-    assert out.splitlines()[0].split()[:2] == ["file", "face"]
-    assert set(rows) == {str(photos / "astronaut.png"), str(photos / "crop.png")}
+    header, rows = _table_rows(out)
+    assert header.split()[:2] == ["file", "face"]
+    assert set(rows) == {str(photos / n) for n in ("astronaut.png", "crop.png", "coffee.jpg")}
     astro = rows[str(photos / "astronaut.png")]
     assert astro[1] == "detected" and " ".join(astro[2:6]) == ASTRONAUT_BOX
     expected = _proba(pipeline, [data.astronaut()])[0]
@@ -322,16 +340,21 @@ def test_predict_reports_each_file_and_exits_1(capsys, photos, toy_model, pipeli
     assert crop[1] == "crop" and crop[2:6] == ["0", "0", "48", "48"]
     expected = _proba(pipeline, _face_crop()[np.newaxis], detector=None)[0]
     np.testing.assert_allclose([float(v) for v in crop[7:]], expected, atol=6e-4)
+    # No face: classified whole, as the pipeline does, and marked so.
+    coffee = rows[str(photos / "coffee.jpg")]
+    assert coffee[1] == "none (whole image)"
+    expected = _proba(pipeline, [str(photos / "coffee.jpg")])[0]
+    assert coffee[2] == FER[expected.argmax()]
     problems = {
-        "coffee.jpg": "no face found",
         "broken.jpg": "cannot read an image",
         "empty": "folder with no image",
         "missing.png": "no such file",
     }
     for name, message in problems.items():
         assert any(name in line and message in line for line in err.splitlines()), (name, err)
+    assert "coffee" not in err.replace("1 without a face", "")
     # the empty folder and the missing path are problems, not files
-    assert "2 rows from 4 files, 4 problems" in err
+    assert "3 rows from 4 files (1 without a face, classified whole), 3 problems" in err
 
 
 def test_predict_folder_json_and_batches(capsys, tmp_path, photos, toy_model):
@@ -367,6 +390,8 @@ def test_predict_json_reports_errors(capsys, photos, toy_model):
         "--model",
         toy_model,
         "--json",
+        "--on-no-face",
+        "skip",
     )
     assert status == 1 and err == ""
     doc = json.loads(out)
@@ -389,7 +414,7 @@ def test_on_no_face_whole_classifies_the_whole_photo(capsys, photos, toy_model, 
     )
     assert status == 0
     (rec,) = json.loads(out)["records"]
-    assert rec["face"] == "none" and rec["box"] is None
+    assert rec["face"] == "none (whole image)" and rec["box"] is None
     # The pipeline's own 'whole' policy on the same (JPEG) file.
     expected = _proba(pipeline, [str(photos / "coffee.jpg")])[0]
     np.testing.assert_allclose(list(rec["probabilities"].values()), expected, atol=6e-5)
@@ -413,27 +438,32 @@ def test_on_no_face_center_and_progress(capsys, photos, toy_model, pipeline):
     )
     assert status == 0
     rows = list(csv.DictReader(out.splitlines()))
-    assert [(r["face"], r["row"]) for r in rows] == [("none", ""), ("detected", "65")]
+    assert [(r["face"], r["row"]) for r in rows] == [("none (centre)", ""), ("detected", "65")]
     expected = _proba(pipeline, [str(photos / "coffee.jpg")], on_no_face="center")[0]
     np.testing.assert_allclose([float(rows[0][n]) for n in FER], expected, atol=6e-5)
     assert "[fersk predict] 1/2 files" in err and "[fersk predict] 2/2 files" in err
 
 
-def test_skip_policy_detects_even_in_small_images(capsys, photos, toy_model):
-    status, out, _ = _run(
+def test_skip_policy_reports_no_face_and_keeps_the_crop_rule(capsys, photos, toy_model):
+    status, out, err = _run(
         capsys,
         "predict",
         photos / "crop.png",
+        photos / "coffee.jpg",
         "--model",
         toy_model,
         "--json",
         "--on-no-face",
         "skip",
     )
-    (rec,) = json.loads(out)["records"]
-    # Detection ran: a box inside the crop, not the whole 48x48 image.
-    assert status == 0 and rec["face"] == "detected"
-    assert rec["box"] != [0, 0, 48, 48] and rec["box"][2] < 48
+    doc = json.loads(out)
+    # The face crop is still taken whole (the model's precropped_max_side) ...
+    assert [(r["file"], r["face"], r["box"]) for r in doc["records"]] == [
+        (str(photos / "crop.png"), "crop", [0, 0, 48, 48])
+    ]
+    # ... and the photo without a face gets no label.
+    assert status == 1 and [e["file"] for e in doc["errors"]] == [str(photos / "coffee.jpg")]
+    assert "no face found" in doc["errors"][0]["error"]
 
 
 def test_16_bit_images_keep_their_high_byte(capsys, tmp_path, photos, toy_model):
@@ -476,13 +506,104 @@ def test_annotate_writes_labelled_copies(capsys, tmp_path, photos, toy_model):
         "--annotate",
         out_dir,
     )
-    assert status == 1  # coffee has no face, but still gets its annotated copy
+    assert status == 0  # coffee has no face: classified whole, annotated too
     written = sorted(p.name for p in out_dir.iterdir())
     assert written == ["astronaut.png", "coffee.png", "crop.png"]
     astro = np.asarray(Image.open(out_dir / "astronaut.png").convert("RGB"))
     assert astro.shape == (512, 512, 3) and tuple(astro[65, 200]) == (0, 255, 0)
     crop = np.asarray(Image.open(out_dir / "crop.png").convert("RGB"))
     assert min(crop.shape[:2]) >= 192  # small faces are enlarged for the label
+
+
+def test_no_face_policy_is_the_same_in_python_and_on_the_command_line(
+    capsys, tmp_path, toy_model, pipeline
+):
+    """Issue #20 item 11: a photo without a face gets the same label from
+    the pipeline (on_no_face='whole', with a NoFaceWarning), from
+    predict_faces(on_no_face='whole') and from ``fersk predict``'s default,
+    whose row says the label is the whole image's."""
+    from fersk.face import NoFaceWarning, predict_faces
+
+    grass = np.full((200, 200, 3), [60, 140, 60], np.uint8)
+    Image.fromarray(grass).save(tmp_path / "grass.png")
+    with pytest.warns(NoFaceWarning, match="indices 0"):
+        label = pipeline.predict([str(tmp_path / "grass.png")])[0]
+    with pytest.warns(NoFaceWarning):
+        (rec,) = predict_faces(pipeline, [grass], on_no_face="whole")
+    assert rec["kind"] == "none" and rec["box"] is None and rec["label"] == label
+    status, out, _ = _run(capsys, "predict", tmp_path / "grass.png", "--model", toy_model,
+                          "--json")
+    doc = json.loads(out)
+    assert status == 0 and doc["on_no_face"] == "whole"
+    (row,) = doc["records"]
+    assert row["face"] == "none (whole image)" and row["emotion"] == FER[int(label)]
+    assert doc["summary"]["without_face"] == 1
+    # The former default's name gives the same; skip gives no label.
+    status, out, _ = _run(capsys, "predict", tmp_path / "grass.png", "--model", toy_model,
+                          "--json", "--on-no-face", "auto")
+    assert json.loads(out)["records"] == doc["records"]
+    status, out, _ = _run(capsys, "predict", tmp_path / "grass.png", "--model", toy_model,
+                          "--json", "--on-no-face", "skip")
+    assert status == 1 and json.loads(out)["records"] == []
+
+
+def test_csv_to_a_file_prints_only_a_summary(capsys, tmp_path, photos, toy_model):
+    out_csv = tmp_path / "rows.csv"
+    status, out, err = _run(capsys, "predict", photos / "astronaut.png", photos / "crop.png",
+                            "--model", toy_model, "--csv", out_csv)
+    assert status == 0 and out == ""  # no table: the rows are in the file
+    assert f"2 rows written to {out_csv} from 2 files" in err
+    with open(out_csv, newline="") as f:
+        assert len(list(csv.DictReader(f))) == 2
+
+
+def test_table_columns_line_up_with_fractional_boxes(capsys):
+    from argparse import Namespace
+
+    from fersk.cli.predict import _Reporter
+
+    class Model:
+        name, class_names = "toy", FER
+
+    reporter = _Reporter(Namespace(json=False, csv=None, faces="largest"), Model(), 12)
+    proba = dict(zip(FER, np.full(7, 1 / 7)))
+    for face, box in [("detected", [64.37, 182.5, 107.25, 83.0]), ("crop", [0, 0, 48, 48]),
+                      ("none (whole image)", None), ("detected", [1234.5, 9.75, 99, 99])]:
+        reporter.record({"file": "a.png", "face": face, "box": box, "emotion": "happy",
+                         "probabilities": proba})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5
+    # Every left-aligned column starts where its header does; boxes are integers.
+    for column in ("face", "emotion"):
+        start = lines[0].index(column)
+        for line in lines[1:]:
+            assert line[start - 2 : start] == "  " and line[start] != " ", line
+    emotion = lines[0].index("emotion")
+    assert {line[emotion:].split()[0] for line in lines[1:]} == {"happy"}
+    box = lines[0].index("box")
+    assert lines[1][box:emotion].split() == ["64", "182", "107", "83"]
+    assert lines[4][box:emotion].split() == ["1234", "10", "99", "99"]
+    assert {len(line) for line in lines[1:]} == {len(lines[1])}
+
+
+def test_labels_are_drawn_inside_the_image(tmp_path):
+    from fersk.cli._faces import _annotate, _place_label
+
+    # Above the box where it fits; else inside; never past an edge.
+    assert _place_label((50, 12), (100, 30, 40, 40), (200, 200), 2) == (30, 86)
+    assert _place_label((50, 12), (5, 30, 40, 40), (200, 200), 2) == (30, 7)
+    assert _place_label((50, 12), (100, 180, 20, 20), (200, 200), 2) == (150, 86)
+    assert _place_label((50, 12), None, (200, 200), 2) == (0, 0)
+    assert _place_label((300, 12), (0, 0, 10, 10), (200, 200), 2) == (0, 2)
+    # A face in the top-right corner: its whole label is in the picture.
+    image = np.full((200, 200, 3), 128, np.uint8)
+    _annotate(image, [((0, 170, 30, 30), "surprise 0.99")], tmp_path / "a.png")
+    drawn = np.asarray(Image.open(tmp_path / "a.png").convert("RGB"))
+    ground = (drawn == (0, 255, 0)).all(axis=-1)
+    rows, cols = np.nonzero(ground[:, :170])  # the label reaches left of the box
+    assert cols.min() > 0 and ground[rows.min():rows.max() + 1, 199].all()
+    text = (drawn.max(axis=-1) < 60)
+    assert text.any() and not text[:, -1].any()  # black text, not cut at the edge
 
 
 # ------------------------------------------------------------------- video
@@ -513,12 +634,13 @@ def test_video_csv_time_series(capsys, tmp_path, clip, toy_model, pipeline):
     ]
     assert [r["frame"] for r in rows] == ["0", "1", "2", "3"]
     assert [float(r["time_s"]) for r in rows] == [0.0, 0.1, 0.3, 0.4]  # GIF frame durations
-    assert [r["face"] for r in rows] == ["detected", "detected", "none", "detected"]
-    assert rows[2]["emotion"] == "" and rows[2]["happy"] == "" and rows[2]["row"] == ""
+    # The frame without a face is classified whole, as the pipeline does, and marked.
+    assert [r["face"] for r in rows] == ["detected", "detected", "none (whole image)", "detected"]
     frames = iio.imread(clip)
-    expected = _proba(pipeline, [frames[0]])[0]
-    np.testing.assert_allclose([float(rows[0][n]) for n in FER], expected, atol=6e-5)
-    assert rows[0]["emotion"] == FER[expected.argmax()]
+    expected = _proba(pipeline, [frames[0], frames[2]])
+    np.testing.assert_allclose([float(rows[0][n]) for n in FER], expected[0], atol=6e-5)
+    assert rows[0]["emotion"] == FER[expected[0].argmax()]
+    assert rows[2]["row"] == "" and rows[2]["emotion"] == FER[expected[1].argmax()]
 
 
 def test_mp4_video_time_series(capsys, tmp_path, toy_model, pipeline):
@@ -537,15 +659,16 @@ def test_mp4_video_time_series(capsys, tmp_path, toy_model, pipeline):
         rows = list(csv.DictReader(f))
     assert [r["frame"] for r in rows] == ["0", "1", "2", "3"]
     assert [float(r["time_s"]) for r in rows] == [0.0, 0.1, 0.2, 0.3]  # from the 10 fps
-    assert [r["face"] for r in rows] == ["detected", "detected", "none", "detected"]
+    assert [r["face"] for r in rows] == ["detected", "detected", "none (whole image)", "detected"]
     decoded = iio.imread(video, plugin="pyav")  # lossy: compare with what was decoded
     expected = _proba(pipeline, [decoded[3]])[0]
     np.testing.assert_allclose([float(rows[3][n]) for n in FER], expected, atol=6e-5)
 
 
 def test_video_every_n_frames(capsys, clip, toy_model):
-    status, out, _ = _run(capsys, "predict", clip, "--model", toy_model, "--json", "--every", "2")
-    assert status == 0
+    status, out, _ = _run(capsys, "predict", clip, "--model", toy_model, "--json", "--every", "2",
+                          "--on-no-face", "skip")
+    assert status == 0  # frames without a face are rows, not failures
     records = json.loads(out)["records"]
     assert [(r["frame"], r["time_s"]) for r in records] == [(0, 0.0), (2, 0.3)]
     assert records[1]["face"] == "none" and records[1]["emotion"] is None

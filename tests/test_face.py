@@ -435,12 +435,13 @@ def test_n_jobs_gives_identical_output(fer_small, astronaut):
 
 
 def test_verbose_reports_progress(capsys, fer_small):
+    # fersk's progress printer (fersk._progress): stdout in library use
     _quiet(FaceCropper(detector=None, verbose=1), fer_small[0])
-    err = capsys.readouterr().err
-    assert "[FaceCropper] 140/140 images cropped, 0 without a face" in err
-    assert err.count("[FaceCropper]") > 1  # one line per chunk
+    out = capsys.readouterr().out
+    assert "[FaceCropper] 140/140 images cropped, 0 without a face" in out
+    assert out.count("[FaceCropper]") > 1  # one line per chunk
     _quiet(FaceCropper(detector=None), fer_small[0])
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr().out == ""
 
 
 def test_pickle_clone_and_pipeline(tmp_path, astronaut, fer_small):
@@ -613,8 +614,30 @@ def test_predict_faces_classifies_every_face_and_lists_images_without_one(astron
     pipe.set_params(facecropper__detector="skimage", facecropper__size=(16, 16))
     records = predict_faces(pipe, [np.zeros((64, 64), np.uint8), astronaut])
     assert records[0] == {"image": 0, "face": None, "box": None, "confidence": None,
-                          "eyes": None, "label": None, "proba": None}
+                          "eyes": None, "kind": "none", "label": None, "proba": None}
     assert records[1]["box"] == (65.0, 175.0, 99.0, 99.0) and records[1]["face"] == 0
+    assert records[1]["kind"] == "detected"
+    # The face model.predict classifies, and the image without one as it does.
+    images = [np.zeros((64, 64), np.uint8), astronaut]
+    with pytest.warns(NoFaceWarning, match="indices 0"):
+        largest = predict_faces(pipe, images, faces="largest", on_no_face="whole")
+    with pytest.warns(NoFaceWarning):
+        expected = pipe.predict_proba(images)
+    assert [(r["image"], r["face"], r["kind"]) for r in largest] == [
+        (0, None, "none"), (1, 0, "detected")
+    ]
+    np.testing.assert_allclose([r["proba"] for r in largest], expected, rtol=1e-5)
+    with pytest.warns(NoFaceWarning, match="centre-cropped"):
+        (centre,) = predict_faces(pipe, images[:1], on_no_face="center")
+    assert centre["kind"] == "none" and centre["label"] is not None
+    # Images the cropper takes whole are face crops.
+    pipe.set_params(facecropper__precropped_max_side=64)
+    (crop,) = predict_faces(pipe, images[:1])
+    assert crop["kind"] == "precropped" and crop["box"] == (0.0, 0.0, 64.0, 64.0)
+    with pytest.raises(ValueError, match="on_no_face must be"):
+        predict_faces(pipe, images, on_no_face="raise")
+    with pytest.raises(ValueError, match="faces must be"):
+        predict_faces(pipe, images, faces="first")
     with pytest.raises(ValueError, match="first step is a FaceCropper"):
         predict_faces(pipe[1:], crops)
 

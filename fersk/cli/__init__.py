@@ -68,9 +68,8 @@ _MOVED = {
             "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "_FileError", "_check_data",
         ),
         "fersk.cli._faces": (
-            "_CROP_MAX_SIDE", "_ANNOTATE_MIN_SIDE", "_Model", "_load_model", "_Result",
-            "_taken_whole", "_classify", "_classify_all", "_box_list", "_record", "_label",
-            "_draw_box", "_annotate",
+            "_ANNOTATE_MIN_SIDE", "_Model", "_load_model", "_predict", "_box_list", "_record",
+            "_label", "_draw_box", "_annotate",
         ),
         "fersk.cli.predict": (
             "_ANIMATABLE", "_VIDEO_HINT", "_read_image", "_video_backends", "_iter_video",
@@ -166,14 +165,14 @@ def _build_parser():
     )
     predict.add_argument(
         "--on-no-face",
-        choices=("auto", "skip", "whole", "center"),
-        default="auto",
-        help="auto (default): images no larger than the model's FaceCropper "
-        "precropped_max_side (64 pixels for the bundled models and models saved without "
-        "one) are taken to be face crops already and classified whole, as the Python "
-        "pipeline does; larger ones without a face are reported as "
-        "'no face'; skip: detect in every image, report 'no face'; whole/center: "
-        "classify the whole image / its centre when no face is found",
+        choices=("whole", "center", "skip", "auto"),
+        default="whole",
+        help="an image without a face: whole (default, as the bundled pipelines' "
+        "predict): classify the whole image, its row marked 'none (whole image)'; center: "
+        "classify its centre, marked 'none (centre)'; skip: report 'no face' and give no "
+        "label; auto: the former name of the default.  Images no larger than the model's "
+        "FaceCropper precropped_max_side (64 pixels for the bundled models) are face "
+        "crops, classified whole, as in Python",
     )
     predict.add_argument(
         "--faces",
@@ -492,9 +491,10 @@ def main(argv=None):
       astronaut photo; prints the face box, the emotion and the
       probabilities, writes an annotated PNG.
     - ``fersk predict PATH... [--model M] [--json] [--csv OUT]
-      [--annotate DIR] [--on-no-face auto|skip|whole|center] [--every N]``:
-      a row per image with a face (file, box, emotion, probabilities); a
-      row per sampled frame of a video.
+      [--annotate DIR] [--on-no-face whole|center|skip] [--every N]``:
+      a row per image (file, face, box, emotion, probabilities; an image
+      without a face is classified whole, its row marked, as the Python
+      pipeline does); a row per sampled frame of a video.
     - ``fersk train --data PATH --model ARCH --out FOLDER [--epochs N]
       [--width W] [--augment] [--representation raw|mapped_lbp]
       [--schedule S] [--test-time-flip] [--param KEY=VALUE]... [--resume]

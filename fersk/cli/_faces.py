@@ -1,7 +1,9 @@
 """Loading a model, classifying faces and drawing them: shared by the commands.
 
-``fersk demo`` and ``fersk predict`` classify and annotate images with
-these helpers; ``fersk evaluate`` loads its model with :func:`_load_model`.
+``fersk demo`` and ``fersk predict`` classify images with the library's
+:func:`fersk.face.predict_faces` (the model's own FaceCropper rules: its
+``precropped_max_side``, the no-face policy of ``--on-no-face``) and
+annotate them with these helpers; ``fersk evaluate`` loads its model with :func:`_load_model`.
 Importing this module loads scikit-learn and fersk's face detection, so
 only the command modules import it, once their command runs.
 """
@@ -13,18 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 from skimage.draw import rectangle
-from sklearn.base import clone
 
 from fersk import _image_files, pretrained
-from fersk.face import FaceCropper, NoFaceWarning
+from fersk.face import FaceCropper, NoFaceWarning, predict_faces
 
 from ._common import _UsageError
 
 __all__ = []
 
-# Images with both sides at most this many pixels are taken to be face
-# crops already under --on-no-face auto (FER-2013's faces are 48x48).
-_CROP_MAX_SIDE = 64
 # Annotated copies of small images are enlarged to about this many pixels.
 _ANNOTATE_MIN_SIDE = 192
 
@@ -64,100 +62,36 @@ def _load_model(name, backend="keras"):
     )
 
 
-@dataclass
-class _Result:
-    face: str  # "detected", "crop" (taken as a face crop) or "none"
-    box: tuple  # (row, col, height, width) or None
-    proba: object  # ndarray of shape (n_classes,) or None (not classified)
-    index: object = None  # rank of the face in its image (0: the largest) or None
+# The face column of an image without a face, by --on-no-face: the label
+# (when there is one) is the whole image's or its centre's, never a face's.
+_NO_FACE_COLUMN = {"whole": "none (whole image)", "center": "none (centre)", "skip": "none"}
+#: Every value of the face column (the table's width).
+_FACE_COLUMNS = ("detected", "crop", *_NO_FACE_COLUMN.values())
 
 
-def _taken_whole(model, image, policy):
-    """Whether ``image`` is a face crop already: under 'auto', the model's
-    FaceCropper rule (``precropped_max_side``; the bundled models' 64 pixels
-    for a model saved without one), so that the CLI answers as the
-    pipeline does; the other policies detect in every image."""
-    if policy != "auto":
-        return False
-    rule = model.cropper.precropped_max_side
-    return max(image.shape[:2]) <= (_CROP_MAX_SIDE if rule is None else rule)
+def _predict(model, images, policy, faces="largest"):
+    """The library's :func:`fersk.face.predict_faces` on ``images``, by image.
 
-
-def _classify(model, images, policy):
-    """Find the face of each image and classify it.
-
-    ``images`` is a list of arrays of any sizes.  Under ``policy`` 'auto',
-    images within the model's ``precropped_max_side`` are taken whole as
-    face crops; larger ones (and all under the other policies) go through
-    detection.  Images without a face are left unclassified ('auto',
-    'skip') or classified whole / centre-cropped ('whole', 'center').
+    ``policy`` is ``--on-no-face`` ('whole', 'center' or 'skip'); images
+    the model's FaceCropper takes whole (its ``precropped_max_side``) are
+    face crops, as ``model.predict`` takes them.  Returns, for each image,
+    its records (one when it has no face); the rows mark those without a
+    face, so the NoFaceWarning is not repeated.
     """
-    n = len(images)
-    results = [None] * n
-    crops = [None] * n
-    is_crop = [_taken_whole(model, image, policy) for image in images]
-    groups = {
-        "crop": ([i for i in range(n) if is_crop[i]], {"detector": None}),
-        "detect": (
-            [i for i in range(n) if not is_crop[i]],
-            {"on_no_face": policy if policy in ("whole", "center") else "whole",
-             "precropped_max_side": None},
-        ),
-    }
-    detects = model.cropper.detector is not None
-    for kind, (indices, params) in groups.items():
-        if not indices:
-            continue
-        cropper = clone(model.cropper).set_params(**params)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NoFaceWarning)
-            out, info = cropper.crop([images[i] for i in indices])
-        for k, i in enumerate(indices):
-            found = bool(info.n_faces[k])
-            box = tuple(float(v) for v in info.boxes[k]) if found else None
-            face = "detected" if kind == "detect" and detects else "crop"
-            if not found:
-                face = "none"
-            results[i] = _Result(face, box, None)
-            if found or policy in ("whole", "center"):
-                crops[i] = out[k]
-    todo = [i for i in range(n) if crops[i] is not None]
-    if todo:
-        proba = model.rest.predict_proba(np.stack([crops[i] for i in todo]))
-        for k, i in enumerate(todo):
-            results[i].proba = proba[k]
-    return results
-
-
-def _classify_all(model, images, policy):
-    """Every face of each image, classified: a list of _Result per image.
-
-    Detection runs once per image (:meth:`FaceCropper.crop_faces`); images
-    taken whole ('auto' and small) or without a face give the one result
-    :func:`_classify` gives them.
-    """
-    if model.cropper.detector is None:
-        return [[r] for r in _classify(model, images, policy)]
-    whole = {i for i, image in enumerate(images) if _taken_whole(model, image, policy)}
-    detect = [i for i in range(len(images)) if i not in whole]
-    per_image = [None] * len(images)
-    if detect:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NoFaceWarning)
-            cropper = clone(model.cropper).set_params(precropped_max_side=None)
-            crops, faces = cropper.crop_faces([images[i] for i in detect])
-        proba = model.rest.predict_proba(crops) if len(crops) else []
-        for face, p in zip(faces, proba):
-            i = detect[face["image"]]
-            per_image[i] = (per_image[i] or []) + [
-                _Result("detected", face["box"], np.asarray(p), face["face"])
-            ]
-    # Taken whole, or no face: as without --faces all (the policy decides).
-    rest = [i for i in range(len(images)) if per_image[i] is None]
-    if rest:
-        for i, result in zip(rest, _classify(model, [images[i] for i in rest], policy)):
-            per_image[i] = [result]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoFaceWarning)
+        records = predict_faces(model.pipeline, images, faces=faces, on_no_face=policy)
+    per_image = [[] for _ in images]
+    for rec in records:
+        per_image[rec["image"]].append(rec)
     return per_image
+
+
+def _face_column(rec, policy):
+    """What the row's label was computed on: a face, a face crop, or none."""
+    if rec["kind"] == "none":
+        return _NO_FACE_COLUMN["skip" if rec["proba"] is None else policy]
+    return "crop" if rec["kind"] == "precropped" else "detected"
 
 
 def _box_list(box):
@@ -166,27 +100,29 @@ def _box_list(box):
     return [int(v) if float(v).is_integer() else round(float(v), 1) for v in box]
 
 
-def _record(model, file, result, **extra):
-    """The JSON-able record of one classified (or face-less) image/frame."""
-    rec = {"file": file, **extra, "face": result.face, "box": _box_list(result.box)}
-    if result.index is not None:
-        rec["face_index"] = result.index
-    if result.proba is None:
-        rec["emotion"] = None
-        rec["probabilities"] = None
+def _record(model, file, rec, policy, all_faces=False, **extra):
+    """The JSON-able row of one record of :func:`_predict` (an image or frame)."""
+    row = {"file": file, **extra, "face": _face_column(rec, policy), "box": _box_list(rec["box"])}
+    if all_faces and rec["face"] is not None:
+        row["face_index"] = rec["face"]
+    if rec["proba"] is None:
+        row["emotion"] = None
+        row["probabilities"] = None
     else:
-        rec["emotion"] = model.class_names[int(result.proba.argmax())]
-        rec["probabilities"] = {
-            name: round(float(p), 4) for name, p in zip(model.class_names, result.proba)
+        row["emotion"] = model.class_names[int(rec["proba"].argmax())]
+        row["probabilities"] = {
+            name: round(float(p), 4) for name, p in zip(model.class_names, rec["proba"])
         }
-    return rec
+    return row
 
 
-def _label(model, result):
-    if result.proba is None:
+def _label(model, rec):
+    """The text drawn by a face: emotion and probability, or 'no face'."""
+    if rec["proba"] is None:
         return "no face"
-    k = int(result.proba.argmax())
-    return f"{model.class_names[k]} {result.proba[k]:.2f}"
+    k = int(rec["proba"].argmax())
+    label = f"{model.class_names[k]} {rec['proba'][k]:.2f}"
+    return label if rec["kind"] != "none" else f"{label} (no face)"
 
 
 def _draw_box(rgb, box, thickness, color=(0, 255, 0)):
@@ -214,15 +150,45 @@ def _draw_box(rgb, box, thickness, color=(0, 255, 0)):
             rgb[rr, cc] = color
 
 
+def _font(px):
+    """Pillow's default font at about ``px`` pixels (its small bitmap font
+    where this Pillow cannot scale it)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=px)
+    except (TypeError, OSError, ImportError):  # Pillow < 10.1, or no FreeType
+        return ImageFont.load_default()
+
+
+def _place_label(size, box, shape, gap):
+    """Top-left ``(x, y)`` of a label of ``size`` (width, height) for ``box``
+    (row, col, height, width, or None: the top-left corner) in an image of
+    ``shape``: above the box where it fits, else inside its top, and always
+    wholly inside the image (clipped labels are unreadable)."""
+    h, w = shape[:2]
+    tw, th = size
+    if box is None:
+        x, y = 0, 0
+    else:
+        r, c = box[0], box[1]
+        x = c
+        y = r - gap - th if r - gap - th >= 0 else r + gap
+    x = min(max(0, int(round(x))), max(0, w - tw))
+    y = min(max(0, int(round(y))), max(0, h - th))
+    return x, y
+
+
 def _annotate(image, faces, path):
     """Write ``image`` with each face's box drawn and label written, as a PNG.
 
     ``faces`` is a list of ``(box, label)``; a None box (no face) puts its
-    label in the top-left corner.
-
-    The box is drawn with :func:`skimage.draw.rectangle`; the label needs
-    matplotlib.  Returns whether the label could be written.
+    label in the top-left corner.  Boxes are drawn with
+    :func:`skimage.draw.rectangle`, labels with Pillow's default font on a
+    green ground, inside the image.
     """
+    from PIL import ImageDraw
+
     rgb = np.asarray(image)
     if rgb.ndim == 2:
         rgb = np.stack([rgb] * 3, axis=-1)
@@ -238,32 +204,16 @@ def _annotate(image, faces, path):
     for box, _ in faces:
         if box is not None:
             _draw_box(rgb, [v * scale for v in box], thickness)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # matplotlib is optional: imported here, where its absence only drops the label
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        Image.fromarray(rgb).save(path)
-        return False
-    dpi = 100
-    fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.imshow(rgb, interpolation="nearest")
-    ax.set_axis_off()
-    font_px = max(10.0, min(h, w) / 25)
+    picture = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(picture)
+    font = _font(max(10, round(min(h, w) / 25)))
+    pad = 2
     for box, label in faces:
-        r, c = (box[0] * scale, box[1] * scale) if box is not None else (0, 0)
-        above = r >= font_px + 2 * thickness + 4
-        ax.text(
-            max(c, 0),
-            r - thickness if above else max(r, 0) + thickness,
-            label,
-            fontsize=font_px * 72 / dpi,
-            color="black",
-            va="bottom" if above else "top",
-            ha="left",
-            bbox={"facecolor": (0, 1, 0), "edgecolor": "none", "pad": 1.5},
-        )
-    fig.savefig(path, dpi=dpi)
-    return True
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        size = (right - left + 2 * pad, bottom - top + 2 * pad)
+        scaled = None if box is None else [v * scale for v in box]
+        x, y = _place_label(size, scaled, (h, w), thickness)
+        draw.rectangle((x, y, x + size[0] - 1, y + size[1] - 1), fill=(0, 255, 0))
+        draw.text((x + pad - left, y + pad - top), label, fill=(0, 0, 0), font=font)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture.save(path)

@@ -25,7 +25,7 @@ from ._common import (
     _FileError,
     _UsageError,
 )
-from ._faces import _annotate, _classify, _classify_all, _label, _load_model, _record
+from ._faces import _FACE_COLUMNS, _annotate, _label, _load_model, _predict, _record
 
 __all__ = ["run"]
 
@@ -86,6 +86,7 @@ def run(args):
     if args.json and args.csv == "-":
         raise _UsageError("--json and --csv - both write to stdout; give --csv a file name.")
     entries, path_errors = _collect(args.paths)
+    policy = _policy(args.on_no_face)
     model = _load_model(args.model, getattr(args, "backend", "keras"))
     width = min(max([len(name) for name, _, _ in entries] + [4]), 60)
     reporter = _Reporter(args, model, width)
@@ -103,31 +104,29 @@ def run(args):
         if not batch:
             return
         images = [image for _, _, image in batch]
-        classify = _classify_all if args.faces == "all" else _classify
         try:
-            results = classify(model, images, args.on_no_face)
+            results = _predict(model, images, policy, args.faces)
         except ValueError:
             # An image the cropper refuses must not sink its batch: one by one.
             results = []
             for image in images:
                 try:
-                    results.append(classify(model, [image], args.on_no_face)[0])
+                    results.append(_predict(model, [image], policy, args.faces)[0])
                 except ValueError as exc:
                     results.append(exc)
-        for (name, rel, image), result in zip(batch, results):
-            if isinstance(result, ValueError):
-                reporter.error(name, f"cannot classify this image ({result})")
+        for (name, rel, image), faces in zip(batch, results):
+            if isinstance(faces, ValueError):
+                reporter.error(name, f"cannot classify this image ({faces})")
                 continue
-            faces = result if isinstance(result, list) else [result]
-            if faces[0].proba is None:
+            if faces[0]["proba"] is None:
                 reporter.error(
                     name,
-                    "no face found (use --on-no-face whole to classify the whole image, "
-                    "e.g. for face crops larger than 64 px)",
+                    "no face found (--on-no-face skip; the default, whole, classifies "
+                    "the whole image and marks its row 'none (whole image)')",
                 )
             else:
                 for face in faces:
-                    reporter.record(_record(model, name, face))
+                    reporter.record(_record(model, name, face, policy, reporter.all_faces))
             if annotator is not None:
                 try:
                     annotator.write(model, rel, image, faces)
@@ -154,7 +153,13 @@ def run(args):
     if annotator is not None:
         progress.note(f"{annotator.written} annotated images in {args.annotate}")
     n_files = len(entries)  # files found; missing paths are counted as problems only
-    return reporter.close(args.on_no_face, n_files, time.perf_counter() - start)
+    return reporter.close(policy, n_files, time.perf_counter() - start)
+
+
+def _policy(on_no_face):
+    """The no-face policy of ``--on-no-face``: 'auto', the former default,
+    is the default 'whole' (the bundled pipelines' ``on_no_face``)."""
+    return "whole" if on_no_face == "auto" else on_no_face
 
 
 def _predict_video(model, name, path, args, reporter, progress):
@@ -164,9 +169,10 @@ def _predict_video(model, name, path, args, reporter, progress):
     def flush():
         if not frames:
             return
-        results = _classify(model, [f for _, _, f in frames], args.on_no_face)
-        for (index, t, _), result in zip(frames, results):
-            reporter.record(_record(model, name, result, frame=index, time_s=t))
+        policy = _policy(args.on_no_face)
+        results = _predict(model, [f for _, _, f in frames], policy)
+        for (index, t, _), (rec,) in zip(frames, results):
+            reporter.record(_record(model, name, rec, policy, frame=index, time_s=t))
         frames.clear()
 
     try:
@@ -248,7 +254,16 @@ def _collect(paths):
 
 
 class _Reporter:
-    """Streams predict's rows (table or CSV) and problems; JSON at the end."""
+    """Streams predict's rows (table or CSV) and problems; JSON at the end.
+
+    The table is printed only when the rows go nowhere else (no ``--json``,
+    no ``--csv``); with ``--csv FILE`` stdout stays empty and the summary
+    line names the file.  Its columns have fixed widths, computed from the
+    class names, the face column's values and the box's integer pixels.
+    """
+
+    # Pixels of one box value in the table (up to 99999, right-aligned).
+    _BOX_DIGITS = 5
 
     def __init__(self, args, model, width):
         self.model = model
@@ -256,9 +271,11 @@ class _Reporter:
         self.records, self.errors = [], []
         self.width = max(width, 4)
         self.n_rows = 0
+        self.n_whole = 0  # rows of images without a face, classified anyway
         self.csv_file = None
         self.csv = None
-        self.table = not args.json and args.csv != "-"
+        self.csv_path = None if args.csv in (None, "-") else args.csv
+        self.table = not args.json and args.csv is None
         self.all_faces = getattr(args, "faces", "largest") == "all"
         if args.csv is not None:
             if args.csv == "-":
@@ -276,14 +293,28 @@ class _Reporter:
                 + model.class_names
             )
         self.prob_widths = [max(len(name), 5) for name in model.class_names]
+        index = len("#99") if self.all_faces else 0
+        self.face_width = max(len(v) for v in _FACE_COLUMNS) + index
+        self.box_width = max(len("box (row col h w)"), 4 * self._BOX_DIGITS + 3)
+        self.emotion_width = max([len("emotion"), *map(len, model.class_names)])
+
+    def _line(self, name, face, box, emotion, cells):
+        return (
+            f"{name:<{self.width}}  {face:<{self.face_width}}  {box:<{self.box_width}}  "
+            f"{emotion:<{self.emotion_width}}  {cells}"
+        )
 
     def _header(self):
         names = zip(self.model.class_names, self.prob_widths)
         probs = "  ".join(f"{name:>{w}}" for name, w in names)
-        print(
-            f"{'file':<{self.width}}  {'face':<8}  {'box (row col h w)':<18}  "
-            f"{'emotion':<8}  {probs}"
-        )
+        print(self._line("file", "face", "box (row col h w)", "emotion", probs))
+
+    def _box_cell(self, box):
+        """The box as integer pixels, right-aligned: columns line up whatever
+        the detector's precision."""
+        if not box:
+            return "-"
+        return " ".join(f"{round(float(v)):>{self._BOX_DIGITS}d}" for v in box)
 
     def record(self, rec):
         if self.json:
@@ -308,18 +339,17 @@ class _Reporter:
             if "frame" in rec:
                 t = rec.get("time_s")
                 name += f"#{rec['frame']}" + (f" ({t:.2f} s)" if t is not None else "")
-            box = " ".join(str(v) for v in rec["box"]) if rec["box"] else "-"
             probs = rec["probabilities"]
             cells = "  ".join(
                 f"{(f'{probs[n]:.3f}' if probs else '-'):>{w}}"
                 for n, w in zip(self.model.class_names, self.prob_widths)
             )
             face = rec["face"] + (f"#{rec['face_index']}" if "face_index" in rec else "")
-            print(
-                f"{name:<{self.width}}  {face:<8}  {box:<18}  "
-                f"{rec['emotion'] or '-':<8}  {cells}"
-            )
+            print(self._line(name, face, self._box_cell(rec["box"]), rec["emotion"] or "-",
+                             cells))
         self.n_rows += 1
+        if rec["face"].startswith("none (") and rec["probabilities"]:
+            self.n_whole += 1
 
     def error(self, file, message):
         self.errors.append({"file": file, "error": message})
@@ -339,18 +369,28 @@ class _Reporter:
                 "summary": {
                     "files": n_files,
                     "rows": self.n_rows,
+                    "without_face": self.n_whole,
                     "failed": len(self.errors),
                     "seconds": round(seconds, 2),
                 },
             }
             _dump_rows_json(doc)
         else:
+            where = f" written to {self.csv_path}" if self.csv_path else ""
+            whole = (
+                f" ({self.n_whole} without a face, classified {_WHOLE_WORDS[policy]})"
+                if self.n_whole else ""
+            )
             print(
-                f"fersk predict: {self.n_rows} rows from {n_files} files, "
+                f"fersk predict: {self.n_rows} rows{where} from {n_files} files{whole}, "
                 f"{len(self.errors)} problems, {seconds:.1f} s",
                 file=sys.stderr,
             )
         return EXIT_FAILED if self.errors else EXIT_OK
+
+
+# How the summary says what images without a face were classified on.
+_WHOLE_WORDS = {"whole": "whole", "center": "on their centre", "skip": ""}
 
 
 def _dump_rows_json(doc):
@@ -373,12 +413,11 @@ def _fmt_time(t):
 
 
 class _Annotator:
-    """Unique PNG names under DIR; says once when labels cannot be drawn."""
+    """Unique PNG names under DIR."""
 
     def __init__(self, folder):
         self.folder = Path(folder)
         self.used = set()
-        self.warned = False
         self.written = 0
 
     def write(self, model, rel, image, faces):
@@ -388,13 +427,6 @@ class _Annotator:
             target = self.folder / rel.with_name(f"{rel.stem}_{k}.png")
             k += 1
         self.used.add(target)
-        labelled = _annotate(image, [(f.box, _label(model, f)) for f in faces], target)
-        if not labelled and not self.warned:
-            print(
-                "fersk: matplotlib is not installed: annotated images show the box only "
-                "(pip install matplotlib for the label).",
-                file=sys.stderr,
-            )
-            self.warned = True
+        _annotate(image, [(f["box"], _label(model, f)) for f in faces], target)
         self.written += 1
 
