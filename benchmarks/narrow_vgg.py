@@ -15,12 +15,10 @@ than training the narrow network from scratch.
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import FER2013  # also puts this checkout first on the path
 
 
 def _channel_scores(conv, bn):
@@ -94,7 +92,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a bundled model's name or a model folder")
     parser.add_argument("--width", type=float, default=0.75)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "fer2013"))
+    parser.add_argument("--data", default=str(FER2013))
     parser.add_argument("--n-test", type=int, default=None, help="stratified subset (smoke runs)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
