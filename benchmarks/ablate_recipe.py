@@ -23,9 +23,13 @@ shows less).
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
+# This folder on the path for _common: the tests run this script with
+# runpy.run_path, which (unlike `python script.py`) does not add it.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import FER2013  # also puts this checkout first on the path
 
 #: The recipe of the bundled vgg_fer networks (CNNClassifier parameters).

@@ -15,9 +15,13 @@ than training the narrow network from scratch.
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
+# This folder on the path for _common: the tests run this script with
+# runpy.run_path, which (unlike `python script.py`) does not add it.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import FER2013  # also puts this checkout first on the path
 
 

@@ -24,6 +24,9 @@ import json
 import sys
 from pathlib import Path
 
+# This folder on the path for _common: the tests run this script with
+# runpy.run_path, which (unlike `python script.py`) does not add it.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import FER2013, ROOT
 from fersk._keras_base import LEARNING_RATE_SCHEDULES
 from fersk.training import parse_param
