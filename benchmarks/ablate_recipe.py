@@ -23,14 +23,14 @@ shows less).
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-DEFAULT_DATA = Path(os.environ.get("FERSK_FER2013", ROOT.parent / "shared/data/fer2013"))
+# This folder on the path for _common: the tests run this script with
+# runpy.run_path, which (unlike `python script.py`) does not add it.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import FER2013  # also puts this checkout first on the path
 
 #: The recipe of the bundled vgg_fer networks (CNNClassifier parameters).
 RECIPE = {
@@ -56,7 +56,7 @@ def slug(name):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="FER-2013 CSV or folder root")
+    parser.add_argument("--data", default=str(FER2013), help="FER-2013 CSV or folder root")
     parser.add_argument("--width", type=float, default=0.5)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=128)

@@ -25,15 +25,11 @@ Usage::
 
 import argparse
 import csv
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DATA = Path(os.environ.get(
-    "FERSK_EXPW", Path(__file__).resolve().parents[2] / "shared" / "data" / "expw-dev"
-))
+from _common import EXPW_DEV, expw_dev
 
 
 def iou(a, b):
@@ -57,15 +53,13 @@ def labelled_faces(root, n):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="the expw-dev folder")
+    parser.add_argument("--data", default=str(EXPW_DEV), help="the expw-dev folder")
     parser.add_argument("--n", type=int, default=200, help="photos (default 200)")
     parser.add_argument("--detectors", default="skimage,opencv,mtcnn_full,mtcnn_single,mtcnn")
     parser.add_argument("--fer", type=int, default=0,
                         help="also time this many 48x48 FER-2013 faces (default 0: no)")
     args = parser.parse_args(argv)
-    root = Path(args.data)
-    if not (root / "faces.csv").is_file():
-        raise SystemExit(f"no expw-dev data at {root}; pass --data or set FERSK_EXPW")
+    root = expw_dev(args.data)
 
     import fersk.face
     from fersk import FaceCropper
@@ -125,7 +119,7 @@ def fer_faces(n):
     import fersk.face
     from fersk import FaceCropper
 
-    folder = DEFAULT_DATA.parent / "fer2013" / "test"
+    folder = EXPW_DEV.parent / "fer2013" / "test"
     files = sorted(folder.glob("*/*.jpg"))
     files = files[:: max(1, len(files) // n)][:n]  # spread over the classes
     if not files:

@@ -30,18 +30,14 @@ CPU and was not run for this project.
 """
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from _common import FER2013
 from fersk import CNNClassifier
 from fersk.datasets import load_fer2013
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("FERSK_FER2013", ROOT.parent / "shared/data/fer2013"))
 
 
 def resize(images, size):
@@ -56,7 +52,7 @@ def resize(images, size):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--data", default=FER2013)
     parser.add_argument("--n-train", type=int, default=5000, help="0: all of Training")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--width", type=float, default=0.25)

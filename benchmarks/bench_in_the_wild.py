@@ -19,11 +19,11 @@ Usage::
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
-from bench_detectors import DEFAULT_DATA, iou
+from _common import EXPW_DEV, expw_dev
+from bench_detectors import iou
 
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
@@ -43,15 +43,13 @@ def labelled(root, n):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="the expw-dev folder")
+    parser.add_argument("--data", default=str(EXPW_DEV), help="the expw-dev folder")
     parser.add_argument("--model", default=None, help="bundled model (default: fersk's default)")
     parser.add_argument("--n", type=int, default=10**6, help="photos (default: all)")
     parser.add_argument("--detectors", default="skimage,mtcnn")
     parser.add_argument("--margins", default="0,0.1,0.2,0.3")
     args = parser.parse_args(argv)
-    root = Path(args.data)
-    if not (root / "faces.csv").is_file():
-        raise SystemExit(f"no expw-dev data at {root}; pass --data or set FERSK_EXPW")
+    root = expw_dev(args.data)
 
     from fersk import FaceCropper, pretrained
     from fersk._image_files import open_image, pil_to_uint8

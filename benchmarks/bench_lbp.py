@@ -11,17 +11,14 @@ Usage::
 
 import argparse
 import os
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 from skimage.feature import local_binary_pattern
 
+from _common import FER2013, best_of
 from fersk.lbp import local_binary_pattern_batch
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("FERSK_FER2013", ROOT.parent / "shared/data/fer2013"))
 
 
 def read_public_test(root):
@@ -33,18 +30,9 @@ def read_public_test(root):
     return np.stack([np.asarray(Image.open(f).convert("L")) for f in files])
 
 
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--data", default=FER2013)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     images = read_public_test(args.data)

@@ -25,15 +25,12 @@ Usage::
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from _common import FER2013, best_of
 from fersk.datasets import FER2013_CLASSES, load_fer2013
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("FERSK_FER2013", ROOT.parent / "shared/data/fer2013"))
 
 
 def naive_load(root):
@@ -50,20 +47,9 @@ def naive_load(root):
     return np.stack(images), np.array(target), np.array(names)
 
 
-def best_of(fn, repeat, before=None):
-    times = []
-    for _ in range(repeat):
-        if before is not None:
-            before()
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DEFAULT_DATA,
+    parser.add_argument("--data", default=FER2013,
                         help="FER-2013 image-folder root (train/, test/)")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()

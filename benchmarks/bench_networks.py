@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from _common import FER2013
+
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fer2013"
 
 
 def load_split(root, split, n=None, seed=0):
@@ -96,7 +97,7 @@ def _param(text):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="FER-2013 folder with train/ and test/")
+    parser.add_argument("--data", default=str(FER2013), help="FER-2013 folder with train/ and test/")
     parser.add_argument("--n-train", type=int, default=None, help="stratified subset of Training (default all)")
     parser.add_argument("--n-test", type=int, default=None, help="subset of PublicTest (default all 3589)")
     parser.add_argument("--epochs", type=int, default=30)

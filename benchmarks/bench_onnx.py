@@ -21,30 +21,19 @@ Usage::
 """
 
 import argparse
-import os
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"
-
-
-def best_time(fn, rounds):
-    best, out = np.inf, None
-    for _ in range(rounds):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
+from _common import FER2013, best_of
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="fer2013_vgg_fast")
-    parser.add_argument("--data", default=os.environ.get("FERSK_FER2013", DATA))
+    parser.add_argument("--data", default=FER2013)
     parser.add_argument("--n", type=int, default=None, help="PublicTest faces (default: all)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--calibration", type=int, default=512)
@@ -85,9 +74,9 @@ def main():
             continue
         model.predict_proba(X[:8])  # warm-up (tracing, sessions)
         model.predict_proba(photos[:1])
-        seconds, proba = best_time(lambda: model.predict_proba(X), args.rounds)
+        seconds, proba = best_of(lambda: model.predict_proba(X), args.rounds)
         acc = float((model.classes_[proba.argmax(1)] == y).mean())
-        photo_s, _ = best_time(lambda: model.predict_proba(photos), args.rounds)
+        photo_s, _ = best_of(lambda: model.predict_proba(photos), args.rounds)
         rows.append((label, len(X) / seconds, acc, len(photos) / photo_s))
         print(f"  {label}: done", flush=True)
     print(f"\n{args.model}: {len(X)} PublicTest faces, {len(photos)} photos, "

@@ -23,29 +23,17 @@ Usage::
 
 import argparse
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DATA = Path(os.environ.get(
-    "FERSK_FER2013", Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"
-))
-
-
-def _best(fn, rounds):
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from _common import FER2013, best_of
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="fer2013_cnn", help="bundled model name or folder")
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="FER-2013 CSV or folder root")
+    parser.add_argument("--data", default=str(FER2013), help="FER-2013 CSV or folder root")
     parser.add_argument("--n", type=int, default=3589, help="PublicTest faces (default all)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
@@ -110,7 +98,7 @@ def main(argv=None):
     best = {name: float("inf") for name in paths}
     for _ in range(args.rounds):
         for name, fn in paths.items():
-            best[name] = min(best[name], _best(fn, 1))
+            best[name] = min(best[name], best_of(fn, 1)[0])
 
     print(f"{args.model}: {len(faces)} PublicTest faces, batch {batch}, "
           f"{os.cpu_count()} CPU cores, Keras {keras.__version__} ({keras.backend.backend()})")

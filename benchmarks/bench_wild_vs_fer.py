@@ -19,24 +19,22 @@ without its dependencies).
 
 import argparse
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-from bench_detectors import DEFAULT_DATA
+from _common import (
+    EXPW_DEV, expw_dev, load_peer, locate_peer, peer_labels, peer_scale, run_model,
+)
 from bench_in_the_wild import labelled
-from bench_vs_fer import load_peer, locate_peer, peer_labels, peer_scale, run_model
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="the expw-dev folder")
+    parser.add_argument("--data", default=str(EXPW_DEV), help="the expw-dev folder")
     parser.add_argument("--models", default="fer2013_vgg_fast,fer2013_vgg,fer2013_ensemble")
     parser.add_argument("--margins", default="0,0.1,0.2")
     args = parser.parse_args(argv)
-    root = Path(args.data)
-    if not (root / "faces.csv").is_file():
-        raise SystemExit(f"no expw-dev data at {root}; pass --data or set FERSK_EXPW")
+    root = expw_dev(args.data)
 
     from PIL import Image
 

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# This folder on the path for _common: the tests run this script with
+# runpy.run_path, which (unlike `python script.py`) does not add it.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import FER2013  # also puts this checkout first on the path
 
 
 def _channel_scores(conv, bn):
@@ -94,7 +96,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a bundled model's name or a model folder")
     parser.add_argument("--width", type=float, default=0.75)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "fer2013"))
+    parser.add_argument("--data", default=str(FER2013))
     parser.add_argument("--n-test", type=int, default=None, help="stratified subset (smoke runs)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)

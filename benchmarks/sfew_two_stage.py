@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train_in_the_wild import DATA
+from _common import DATA
 
 
 def main(argv=None):
@@ -41,7 +41,7 @@ def main(argv=None):
 
     from sklearn.model_selection import StratifiedKFold
 
-    from bench_vs_fer import load_peer, locate_peer, peer_scale, resize_faces, run_model
+    from _common import load_peer, locate_peer, peer_scale, resize_faces, run_model
     from fersk import pretrained
     from fersk.datasets import load_fer2013, load_sfew
     from fersk.degrade import degrade_faces

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from _common import DATA
 WILD = ("sfew", "expw", "muxspace")
 
 

@@ -21,15 +21,15 @@ Usage (the bundled ``fer2013_cnn`` model; about an hour on 2 CPU cores)::
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
+# This folder on the path for _common: the tests run this script with
+# runpy.run_path, which (unlike `python script.py`) does not add it.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import FER2013, ROOT
 from fersk._keras_base import LEARNING_RATE_SCHEDULES
 from fersk.training import parse_param
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("FERSK_FER2013", ROOT.parent / "shared/data/fer2013"))
 
 
 def _training_state(folder, resume):
@@ -44,7 +44,7 @@ def _training_state(folder, resume):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="FER-2013 CSV or folder root")
+    parser.add_argument("--data", default=str(FER2013), help="FER-2013 CSV or folder root")
     parser.add_argument("--name", default="fer2013_cnn")
     parser.add_argument("--architecture", default="kaggle_cnn")
     parser.add_argument("--width", type=float, default=0.25)

@@ -17,6 +17,21 @@ FER2013_ROOT = Path(
 )
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
+# The quick subset (``python -m pytest -m quick``, about 2-3 minutes on two
+# busy cores): the representations, safety of inputs and model folders,
+# data loading, inference and docstrings; not the training, CLI, live, serve
+# or scaling modules, which take most of the full suite's time.
+QUICK_MODULES = {
+    "test_lbp.py", "test_mapped_lbp.py", "test_layers.py", "test_progress.py",
+    "test_inputs_safety.py", "test_model_folder_safety.py", "test_datasets.py",
+    "test_wild_data.py", "test_inference.py", "test_docstrings.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in QUICK_MODULES and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.quick)
 
 
 def _read_subset(split, per_class, seed=0):

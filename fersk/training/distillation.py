@@ -1,0 +1,49 @@
+"""Soft targets for distillation (Hinton et al., 2015): ``fersk train --teacher``."""
+
+import numpy as np
+
+__all__ = ["distillation_targets"]
+
+
+def distillation_targets(teacher, X, y, weight=0.5):
+    """Soft targets mixing one-hot labels with a teacher model's probabilities.
+
+    Parameters
+    ----------
+    teacher : str, path-like or sklearn.pipeline.Pipeline
+        A pretrained model (name or folder, see :func:`fersk.pretrained.load`)
+        or any fitted classifier with ``predict_proba`` and ``classes_``.
+    X : array-like
+        The images the teacher classifies (those the student trains on).
+    y : array-like of shape (n_samples,)
+        Their labels; each must be one of the teacher's classes.
+    weight : float, default=0.5
+        The teacher's share, in ``[0, 1]``: 0 gives the one-hot labels.
+
+    Returns
+    -------
+    sample_proba : ndarray of shape (n_samples, n_teacher_classes)
+        Rows summing to 1, columns in the order of the teacher's
+        ``classes_``: the ``sample_proba`` of a fersk network's ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from fersk.training import distillation_targets
+    >>> X, y = np.zeros((4, 1)), np.array([0, 0, 0, 1])
+    >>> teacher = DummyClassifier(strategy="prior").fit(X, y)
+    >>> distillation_targets(teacher, X, y, weight=0.5)[0]
+    array([0.875, 0.125])
+    """
+    from fersk import pretrained
+
+    if not 0 <= weight <= 1:
+        raise ValueError(f"teacher_weight must be in [0, 1]; got {weight!r}.")
+    model = teacher if hasattr(teacher, "predict_proba") else pretrained.load(teacher)
+    y = np.asarray(y)
+    unknown = sorted(set(np.unique(y).tolist()) - set(model.classes_.tolist()))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not classes of the teacher {model.classes_.tolist()}.")
+    onehot = (y[:, None] == model.classes_[None, :]).astype(np.float64)
+    return (1 - weight) * onehot + weight * np.asarray(model.predict_proba(X), dtype=np.float64)

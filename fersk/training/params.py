@@ -1,0 +1,40 @@
+"""The ``KEY=VALUE`` argument type of ``fersk train --param`` and the benchmark scripts."""
+
+__all__ = ["parse_param"]
+
+
+def parse_param(text):
+    """One ``KEY=VALUE`` network parameter of the command lines (``--param``).
+
+    Parameters
+    ----------
+    text : str
+        ``KEY=VALUE``; VALUE is read as JSON (numbers, true/false, lists,
+        objects, quoted strings) or, failing that, taken as a bare word.
+
+    Returns
+    -------
+    pair : (str, object)
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        When ``text`` is not ``KEY=VALUE`` with an identifier as KEY.
+
+    Examples
+    --------
+    >>> parse_param("crop_size=40"), parse_param("optimizer=sgd")
+    (('crop_size', 40), ('optimizer', 'sgd'))
+    >>> parse_param('augment={"zoom": 0}')
+    ('augment', {'zoom': 0})
+    """
+    import argparse
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value  # a bare word: optimizer=sgd
