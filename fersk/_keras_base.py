@@ -1,14 +1,20 @@
 """One scikit-learn base class for every fersk Keras network.
 
-:class:`BaseKerasImageClassifier` does what all network estimators need:
-image validation (batches or flattened rows), label encoding, building the
-network from the parameters in ``fit``, input scaling and augmentation
-inside the model, training through ``model.fit`` (validation split, early
-stopping with best-weights restore, class weights), seeding, batched
-prediction and pickling through Keras's own ``.keras`` format.
+:class:`BaseKerasImageEstimator` does what all network estimators need,
+whatever their targets: image validation (batches or flattened rows),
+building the network from the parameters in ``fit``, input scaling and
+augmentation inside the model, training through ``model.fit`` (validation
+split, early stopping with best-weights restore, checkpoints), seeding,
+batched prediction of the network's raw outputs with the test-time views,
+and pickling through Keras's own ``.keras`` format.  It knows nothing of
+labels or of what the outputs mean: :class:`fersk._keras_classifier.BaseKerasImageClassifier`
+adds the classifier (labels, class weights, soft targets, probabilities)
+and :class:`fersk.CNNRegressor` the regressor, each with its own ``fit``.
 
-Subclasses implement ``_build_network(input_shape, n_classes, seed)``
-returning an uncompiled :class:`keras.Model` with a softmax output.
+Subclasses implement ``_build_network(input_shape, n_outputs, seed)``
+returning an uncompiled :class:`keras.Model` with ``n_outputs`` outputs.
+The parameter values and their shared documentation are in
+:mod:`fersk._keras_params`.
 """
 
 import inspect
@@ -20,301 +26,32 @@ from numbers import Integral, Real
 
 import keras
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_array,
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
-)
+from sklearn.utils.validation import check_is_fitted
 
 import fersk.layers  # noqa: F401  (registers the custom layers for loading)
 from fersk import _checkpoint
 from fersk._batches import DegradedBatches
 from fersk._image_files import pixels_for_network
 from fersk._inference import fold_batch_norm
-from fersk._validation import check_random_state_int, validate_images
+
+# Re-exported: the estimators' modules (and user code) import them from here.
+from fersk._keras_params import (  # noqa: F401
+    AUGMENTATION,
+    EAGER_MAX_STEPS,
+    LEARNING_RATE_SCHEDULES,
+    NOTES_DOC,
+    OPTIMIZERS,
+    PARAMETERS_DOC,
+    PARAMETERS_MARKER,
+    TEST_TIME_CROPS,
+    document_parameters,
+)
+from fersk._validation import validate_images
 from fersk.layers import RandomAffine, RandomCenterCrop, RandomErasing
 
-OPTIMIZERS = {"adam", "adamw", "sgd", "rmsprop", "adamax", "nadam", "adagrad", "adadelta"}
-
-#: Fits of at most this many optimisation steps in all (batches x epochs)
-#: run eagerly: tracing a training graph costs seconds, more than the whole
-#: computation of such a fit (e.g. cross-validating on a few images).
-EAGER_MAX_STEPS = 32
-
-#: Values of ``learning_rate_schedule``.  "plateau" halves the rate after
-#: half the early-stopping patience without improvement (Keras's
-#: ReduceLROnPlateau); "cosine" decays it to 0 over all the fit's steps
-#: (Keras's CosineDecay, Loshchilov & Hutter's SGDR without restarts).
-LEARNING_RATE_SCHEDULES = ("constant", "plateau", "cosine", "warmup_cosine")
-
-#: Values of ``test_time_crops``: the centre window only, or the five
-#: windows of the ten-crop protocol (four corners and the centre; with
-#: ``test_time_flip`` their mirror images too, ten views).
-TEST_TIME_CROPS = ("center", "five")
-
-#: Strength of the ``augment=True`` transformations (standard FER practice:
-#: horizontal flips, shifts and zoom of 10 %, rotations of +-10 degrees).
-AUGMENTATION = {"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}
-
-
-def _choices(values):
-    return "{" + ", ".join(f'"{v}"' for v in values) + "}"
-
-
-#: The numpydoc entries of the parameters the Keras estimators share,
-#: written once (without defaults: :func:`document_parameters` takes each
-#: estimator's from its signature, and keeps only the parameters it has).
-PARAMETERS_DOC = """
-image_shape : tuple of int or None
-    How flattened 2-D rows are images, ``(height, width[, channels])``
-    (one entry may be -1); None means square grey images.  Ignored for
-    3-D/4-D input.
-batch_size : int
-    Training mini-batch size.
-epochs : int
-    Maximum number of training epochs.
-optimizer : str
-    Keras optimizer name: "adam", "adamw", "sgd", "rmsprop", "adamax",
-    "nadam", "adagrad" or "adadelta".
-learning_rate : float
-    Learning rate of the optimizer: its initial value under "plateau"
-    and "cosine", the peak reached after the warm-up under
-    "warmup_cosine".
-learning_rate_schedule : {schedules}
-    "constant" keeps ``learning_rate``; "plateau" halves it whenever
-    the monitored loss (``val_loss``, else the training loss) has not
-    improved for ``n_iter_no_change // 2`` epochs (at least 1; 5 when
-    ``n_iter_no_change`` is None; Keras's ``ReduceLROnPlateau``);
-    "cosine" decays it along half a cosine to 0 over the ``epochs``
-    of the fit (Keras's ``CosineDecay``; stopping early cuts the
-    decay short); "warmup_cosine" first rises linearly from 0 to
-    ``learning_rate`` over ``warmup_fraction`` of the steps, then
-    decays along half a cosine to 0 (Goyal et al. 2017's warm-up, the
-    schedule of the strong FER-2013 recipes; Keras's ``CosineDecay``
-    with ``warmup_steps``).  ``history_["learning_rate"]`` holds the
-    rate at the end of each epoch (before a plateau reduction).
-validation_fraction : float in (0, 1) or None
-    Fraction of the training set held out (seeded by ``random_state``;
-    stratified by class in the classifiers) to monitor ``val_loss``; the
-    weights of the best epoch are restored at the end.  ``fit(X, y, validation_data=(Xv,
-    yv))`` gives an explicit validation set instead (e.g. FER-2013's
-    PublicTest).
-n_iter_no_change : int or None
-    Early stopping patience: training stops after this many epochs
-    without improvement of ``val_loss`` (or of the training loss when
-    there is no validation data; then the last weights are kept).
-    None trains all ``epochs`` (still restoring the best epoch when
-    there is validation data).
-class_weight : dict, "balanced" or None
-    Weights of the classes in the loss; "balanced" uses
-    ``n_samples / (n_classes * bincount(y))`` (FER-2013 is imbalanced:
-    "disgust" has 16 times fewer faces than "happy").  Dict keys are
-    labels of ``y``; an unknown key is a ValueError.
-augment : bool or dict
-    Standard FER augmentation in training only: random horizontal
-    flips, then shifts and zoom of up to 10 % and rotations up to +-10
-    degrees in one bilinear resampling
-    (:class:`fersk.layers.RandomAffine`, which XLA compiles), seeded
-    from ``random_state``.  A dict sets the strengths, any of
-    ``{"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}`` (the
-    defaults; 0 turns one off), e.g. ``{"shift": 0.05, "zoom": 0}``.
-input_scaling : {"standardize", "none"}
-    "standardize" puts a ``keras.layers.Normalization`` with the
-    per-channel mean and variance of the training images at the
-    model's input (saved with the model); "none" feeds values as they
-    are.
-random_state : int, RandomState instance or None
-    Seeds weights, LBC anchors, dropout, shuffling, augmentation and the
-    validation split (``keras.utils.set_random_seed``; Python's and
-    NumPy's global states are restored after ``fit``).  The same value
-    gives identical predictions on CPU, in any process or thread, under
-    the same TensorFlow thread settings (the number of intra-op threads
-    changes the rounding; see the "Scaling out" page for clusters).
-verbose : int
-    0 silent; 1 one line per epoch (loss, metrics, validation loss and
-    metrics); 2 or more Keras's progress bars.
-predict_batch_size : int or None
-    Batch size of ``predict``/``predict_proba``; None uses
-    ``max(batch_size, 256)``.
-test_time_flip : bool
-    Test-time augmentation: prediction averages the network's outputs
-    (probabilities) for each image and for its horizontal mirror image
-    (faces are nearly symmetric, so the two views err differently;
-    twice the prediction work).  Used by ``predict``, ``predict_proba``
-    and ``score``; training is unchanged.
-warm_start : bool
-    When True and the estimator is fitted, ``fit`` continues training
-    ``model_`` (e.g. a fine-tuning phase with a lower
-    ``learning_rate``) instead of building a new network, as in
-    scikit-learn's ``MLPClassifier``.  The network, its input scaling
-    and augmentation stay those of the first fit (``architecture``,
-    ``augment``, ``input_scaling`` and the image shape are not read
-    again); the optimizer is new, with this fit's ``optimizer``,
-    ``learning_rate`` and schedule.  ``y`` must have the classes (a
-    regressor: the number of outputs) of the previous fit (a ValueError
-    otherwise); ``history_``,
-    ``n_epochs_`` and ``best_epoch_`` describe the last fit.
-crop_size : int, (int, int) or None
-    Random-crop training: each training image is cut to a random
-    ``crop_size`` window (a new one per image and epoch, after the
-    ``augment`` transformations), and prediction uses the centre window
-    (:class:`fersk.layers.RandomCenterCrop`), so the network sees faces
-    at one scale; e.g. 40 or 44 for FER-2013's 48x48 faces.  None
-    trains on whole images.
-test_time_crops : {crops}
-    Windows averaged at prediction by a network trained with
-    ``crop_size``: the centre one, or the four corners and the centre.
-    With ``test_time_flip=True``, "five" is the ten-crop protocol (each
-    window and its mirror image, ten views, ten times the work).
-label_smoothing : float in [0, 1)
-    Cross-entropy against targets mixed with the uniform distribution
-    (Szegedy et al. 2016): the true class gets ``1 - label_smoothing +
-    label_smoothing / n_classes``.  Discourages over-confidence on
-    FER-2013's noisy labels.
-momentum : float in [0, 1)
-    Momentum of the "sgd" optimizer (other optimizers ignore it).
-nesterov : bool
-    Nesterov momentum for "sgd".
-weight_decay : float >= 0 or None
-    Decoupled weight decay of the optimizer (Loshchilov & Hutter;
-    Keras's ``weight_decay``: each step shrinks every weight by
-    ``learning_rate * weight_decay``).  None keeps the optimizer's
-    default (0, or 0.004 for "adamw").
-warmup_fraction : float in [0, 1)
-    Share of all the fit's steps spent warming up under
-    ``learning_rate_schedule="warmup_cosine"`` (ignored otherwise).
-random_erasing : float in [0, 1]
-    Probability that a training image has a random rectangle (2-25 %
-    of it) set to the mean pixel (Zhong et al., AAAI 2020;
-    :class:`fersk.layers.RandomErasing`); 0 turns it off.
-degrade : bool, dict or None
-    Domain-robust augmentation, in training only: each training image is,
-    anew every epoch, blurred, JPEG re-encoded, given sensor noise,
-    re-exposed (gamma and contrast), shifted and scaled as a detector's
-    boxes are, or partly covered, each with its own probability
-    (:func:`fersk.degrade.degrade_faces`; a dict sets some of the
-    probabilities of :data:`fersk.degrade.DEGRADATIONS`, True uses them
-    all).  Runs on the CPU beside the network; needs uint8 images (the
-    crops of :class:`~fersk.FaceCropper`).  None or False: off.
-jit_compile : bool or "auto"
-    XLA compilation of the training step and of prediction (Keras's
-    ``jit_compile``).  Every fersk layer, the augmentation included,
-    supports it; "auto" lets Keras decide (XLA on JAX).  Numbers
-    differ from a run without XLA in the last digits.
-checkpoint_dir : str, path-like or None
-    Folder where ``fit`` saves its state after every epoch (weights,
-    optimizer state including its step count, so the learning-rate
-    schedule, and the epoch), in a sub-folder of its own,
-    ``fersk-state-<key>``, keyed on the parameters (less ``verbose``,
-    ``checkpoint_dir`` and the prediction-time ones) and the training
-    data: a fit with the same parameters and data that finds a state
-    there continues from it instead of starting again, so an interrupted
-    long run resumes where it stopped, while other fits (cross-validation
-    folds, even in parallel) keep apart.  Files are written under a
-    temporary name then renamed, the previous epoch's state is kept too,
-    and a damaged file is set aside with a warning; a second process
-    fitting the same data meanwhile gets an error (a lock file).  The
-    sub-folder is removed when the fit completes; nothing else in the
-    folder is touched.  The resumed epochs see the batches shuffled
-    anew, so the result equals an uninterrupted run's in schedule and
-    epochs but not bit for bit; ``history_`` and early stopping cover
-    the resumed epochs only.  The docs' "What survives a crash" says
-    more.""".replace("{schedules}", _choices(LEARNING_RATE_SCHEDULES)).replace(
-    "{crops}", _choices(TEST_TIME_CROPS)
-)
-
-#: The Notes section of the Keras estimators' docstrings.
-NOTES_DOC = f"""
-    Notes
-    -----
-    The fitted ``model_`` is ``input -> [Normalization] -> [augmentation]
-    -> network``; it runs on the GPU whenever the Keras backend sees one.
-    Fits of at most {EAGER_MAX_STEPS} optimisation steps in all (batches times
-    epochs) run eagerly, because tracing a training graph costs seconds,
-    more than such a fit computes; larger fits run as a compiled graph.  Prediction of
-    more than one batch (``predict_batch_size``) runs through Keras's
-    compiled predict loop on an inference model (input scaling, the
-    test-time views, the network; built once per fitted model and
-    setting), one batch is computed directly, where tracing would cost
-    more than it saves.
-
-    **Input.** ``X`` is a batch ``(n_samples, height, width[, channels])``
-    or flattened rows ``(n_samples, n_features)``.  A single image must be
-    wrapped, ``[image]`` or ``image[np.newaxis]``; it is never read as a
-    batch: after ``fit`` a 2-D array must have the ``n_features_in_``
-    values per row seen in ``fit``, and a 3-D array ``(a, b, c)`` whose
-    last axis is at most 4 and shorter than the one before is refused as
-    one image with channels, unless ``fit`` saw images of shape ``(b, c)``
-    (pass grey images that narrow as ``(a, b, c, 1)``).  A network fitted
-    on uint8 pixels (``input_dtype_ == '|u1'``, as every bundled one) reads
-    the input of ``predict`` by the pipeline's pixel rule, so the network
-    step alone gives its pipeline's answer or a ValueError, never a silent
-    wrong one: uint8 as is; uint16 by its high byte (a warning when it
-    holds only 8-bit values); other integers with values 0..255; floats on
-    the training scale, 0 to 255, as is; floats in [0, 1] or outside
-    0..255 refused.
-
-    Pickle/joblib store the model as Keras ``.keras`` zip bytes and load it
-    with ``keras.saving.load_model(..., safe_mode=True)``; predictions of a
-    reloaded estimator, in any process, are identical.
-
-    Parallel model selection (``GridSearchCV``/``cross_validate`` with
-    ``n_jobs=k``) runs ``k`` worker processes, each importing TensorFlow
-    (roughly 0.5-1 GB resident before any data) and holding its own copy
-    of the training images and one network; on a small CPU machine
-    ``n_jobs=1`` is usually as fast, since Keras already uses every core."""
-
-#: The line of a Keras estimator's docstring that :func:`document_parameters`
-#: replaces by the shared parameter entries.
-PARAMETERS_MARKER = "    {keras_parameters}"
-
-
-def _parameter_entries(doc):
-    """``{name: (header, description lines)}`` of a numpydoc parameter list."""
-    entries = {}
-    for line in doc.strip("\n").split("\n"):
-        if line and not line.startswith(" "):
-            name = line.split(" : ")[0]
-            entries[name] = (line, [])
-        else:
-            entries[name][1].append(line)
-    return entries
-
-
-def _default_text(value):
-    return f'"{value}"' if isinstance(value, str) else repr(value)
-
-
-def document_parameters(cls):
-    """Class decorator: the shared parameter entries in ``cls``'s docstring.
-
-    Replaces its :data:`PARAMETERS_MARKER` line with the entries of
-    :data:`PARAMETERS_DOC` for the parameters of ``cls.__init__`` (in
-    signature order, those ``cls`` has), each with its default as the
-    signature gives it, so one text serves every estimator and no default
-    is written twice.
-    """
-    if cls.__doc__ is None:  # python -OO
-        return cls
-    if cls.__doc__.count(PARAMETERS_MARKER) != 1:
-        raise RuntimeError(f"{cls.__name__}'s docstring needs one {PARAMETERS_MARKER!r} line")
-    shared = _parameter_entries(PARAMETERS_DOC)
-    lines = []
-    for name, param in inspect.signature(cls.__init__).parameters.items():
-        if name in shared:
-            header, description = shared[name]
-            lines.append(f"    {header}, default={_default_text(param.default)}")
-            lines.extend(f"    {line}" if line else "" for line in description)
-    cls.__doc__ = cls.__doc__.replace(PARAMETERS_MARKER, "\n".join(lines))
-    return cls
 
 
 #: Inference models (test-time views + network) of fitted Keras models, by
@@ -391,29 +128,9 @@ def count_params(weights):
     return int(sum(int(np.prod(w.shape)) for w in weights))
 
 
-def _check_sample_proba(sample_proba, n_samples, n_classes):
-    """Validated soft targets: float32 (n_samples, n_classes), rows summing to 1."""
-    proba = check_array(sample_proba, dtype=np.float64, input_name="sample_proba")
-    if proba.shape != (n_samples, n_classes):
-        raise ValueError(
-            f"sample_proba must have shape (n_samples, n_classes) = ({n_samples}, "
-            f"{n_classes}), one column per class of y in the order of classes_; got "
-            f"{proba.shape}."
-        )
-    if np.any(proba < 0):
-        raise ValueError("sample_proba has negative values; it must hold distributions.")
-    sums = proba.sum(axis=1, keepdims=True)
-    if np.any(sums <= 0):
-        raise ValueError(
-            f"sample_proba has {int(np.sum(sums <= 0))} all-zero rows; each row must have "
-            "a positive sum (it is normalised to 1)."
-        )
-    return (proba / sums).astype(np.float32)
-
-
 @document_parameters
-class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
-    """Base of the fersk Keras classifiers (private; see the subclasses).
+class BaseKerasImageEstimator(BaseEstimator):
+    """Base of the fersk Keras estimators (private; see the subclasses).
 
     The model fitted is ``input -> [Normalization] -> [augmentation] ->
     network``, where the network comes from ``_build_network``.  With
@@ -424,10 +141,25 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
     the model.  The augmentation layers are Keras's random preprocessing
     layers, which are active only in training.
 
+    The subclasses' ``fit`` validates the targets, then calls ``_train``;
+    their prediction methods read the network's outputs from
+    ``_predict_outputs``.
+
     Parameters
     ----------
     {keras_parameters}
     """
+
+    #: Fitted attributes a model folder (:mod:`fersk.pretrained`) stores in
+    #: ``pipeline.json``; ``model_`` travels in its own ``.keras`` file.
+    _saved_attributes = (
+        "n_features_in_", "feature_names_in_", "image_shape_", "input_dtype_", "history_",
+        "n_epochs_", "best_epoch_", "n_trainable_params_", "n_fixed_params_",
+    )
+
+    #: What the network's last layer must give, for the error of a builder
+    #: whose output has another shape.
+    _outputs_meaning = "one value per output"
 
     _parameter_constraints = {
         "image_shape": [tuple, list, None],
@@ -438,7 +170,6 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         "learning_rate_schedule": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        "class_weight": [StrOptions({"balanced"}), dict, None],
         "augment": ["boolean", dict],
         "input_scaling": [StrOptions({"standardize", "none"})],
         "random_state": ["random_state"],
@@ -448,7 +179,6 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "crop_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
         "test_time_crops": [StrOptions(set(TEST_TIME_CROPS))],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "nesterov": ["boolean"],
         "weight_decay": [Interval(Real, 0, None, closed="left"), None],
@@ -470,7 +200,6 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         learning_rate_schedule="constant",
         validation_fraction=None,
         n_iter_no_change=10,
-        class_weight=None,
         augment=False,
         input_scaling="standardize",
         random_state=None,
@@ -480,7 +209,6 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         warm_start=False,
         crop_size=None,
         test_time_crops="center",
-        label_smoothing=0.0,
         momentum=0.9,
         nesterov=True,
         weight_decay=None,
@@ -498,7 +226,6 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         self.learning_rate_schedule = learning_rate_schedule
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
-        self.class_weight = class_weight
         self.augment = augment
         self.input_scaling = input_scaling
         self.random_state = random_state
@@ -508,7 +235,6 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.crop_size = crop_size
         self.test_time_crops = test_time_crops
-        self.label_smoothing = label_smoothing
         self.momentum = momentum
         self.nesterov = nesterov
         self.weight_decay = weight_decay
@@ -519,7 +245,8 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
 
     # ------------------------------------------------------------------ hooks
-    def _build_network(self, input_shape, n_classes, seed):  # pragma: no cover
+    def _build_network(self, input_shape, n_outputs, seed):  # pragma: no cover
+        """The uncompiled network for images of ``input_shape``: ``n_outputs`` outputs."""
         raise NotImplementedError
 
     # --------------------------------------------------------------- helpers
@@ -541,40 +268,6 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
                 input_name,
             )
         return self._as_model_input(images)
-
-    def _encode_validation(self, validation_data):
-        try:
-            Xv, yv = validation_data
-        except (TypeError, ValueError):
-            raise ValueError(
-                "validation_data must be a pair (X_val, y_val); got "
-                f"{type(validation_data).__name__}."
-            ) from None
-        xv = self._validate_X(Xv, reset=False, input_name="validation_data X")
-        yv = column_or_1d(yv, warn=True)
-        check_consistent_length(xv, yv)
-        unknown = np.setdiff1d(yv, self.classes_)
-        if unknown.size:
-            raise ValueError(
-                f"validation_data y has labels not seen in y: {unknown.tolist()}; "
-                f"classes are {self.classes_.tolist()}."
-            )
-        return xv, np.searchsorted(self.classes_, yv).astype(np.int64)
-
-    def _class_weight_dict(self, y_enc):
-        if self.class_weight is None:
-            return None
-        if isinstance(self.class_weight, dict):
-            unknown = [k for k in self.class_weight if k not in set(self.classes_.tolist())]
-            if unknown:
-                raise ValueError(
-                    f"class_weight has keys that are not classes of y: {unknown}; "
-                    f"classes are {self.classes_.tolist()}."
-                )
-        weights = compute_class_weight(
-            self.class_weight, classes=self.classes_, y=self.classes_[y_enc]
-        )
-        return {i: float(w) for i, w in enumerate(weights)}
 
     def _augmentation_strengths(self):
         if not isinstance(self.augment, dict):
@@ -623,20 +316,20 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
             ))
         return layers
 
-    def _assemble_model(self, x_train, n_classes, seed):
+    def _assemble_model(self, x_train, n_outputs, seed):
         input_shape = tuple(x_train.shape[1:])
         crop = self._crop_shape(input_shape)
         net_shape = input_shape if crop is None else (*crop, input_shape[-1])
-        network = self._build_network(net_shape, n_classes, seed)
+        network = self._build_network(net_shape, n_outputs, seed)
         if not isinstance(network, keras.Model):
             raise ValueError(
                 f"the network builder must return a keras.Model; got {type(network).__name__}."
             )
         out_shape = tuple(network.output_shape)
-        if out_shape[1:] != (n_classes,):
+        if out_shape[1:] != (n_outputs,):
             raise ValueError(
-                f"the network must output one probability per class, shape (None, "
-                f"{n_classes}); it outputs {out_shape}."
+                f"the network must output {self._outputs_meaning}, shape (None, "
+                f"{n_outputs}); it outputs {out_shape}."
             )
         inputs = keras.Input(shape=input_shape, name="images")
         z = inputs
@@ -659,173 +352,53 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         outputs = network(z)
         return keras.Model(inputs, outputs, name=f"fersk_{network.name}")
 
-    # ------------------------------------------------------------------- fit
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, validation_data=None, sample_proba=None, sample_weight=None):
-        """Build the network from the parameters and train it.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, height, width[, channels]) or (n_samples, n_features)
-            Training images (flattened rows are reshaped with
-            ``image_shape``; square grey images when it is None).
-        y : array-like of shape (n_samples,)
-            Labels of any type (integers, strings...), at least two classes.
-        validation_data : tuple (X_val, y_val) or None, default=None
-            Held-out images for early stopping and best-weights restore;
-            takes precedence over ``validation_fraction``.  Labels must be
-            classes of ``y``.
-        sample_proba : array-like of shape (n_samples, n_classes) or None, default=None
-            Soft targets: each image's distribution over the classes, in
-            the order of ``classes_`` (the sorted unique labels of ``y``),
-            e.g. FER+'s vote distributions
-            (:func:`fersk.datasets.load_ferplus`).  When ``y`` holds
-            integer labels and ``sample_proba`` has more columns than
-            ``y`` has classes, the columns are the classes
-            ``0..n_columns-1`` and ``classes_`` lists them all, so a class
-            without a label in ``y`` (a rare class missing from a
-            cross-validation fold) keeps its share.  Rows must be
-            non-negative with a positive sum; they are normalised to sum to
-            1.  The network is then trained with the cross-entropy against
-            these distributions instead of the one-hot labels (``y`` still
-            gives ``classes_``, the stratification of
-            ``validation_fraction`` and the classes of ``class_weight``,
-            which Keras applies by each row's most probable class);
-            ``label_smoothing`` mixes them with the uniform distribution
-            like one-hot targets.  Validation images held out by
-            ``validation_fraction`` keep their distributions;
-            ``validation_data`` is scored against its one-hot labels.  A
-            metadata-routed parameter: in a ``Pipeline`` or
-            ``GridSearchCV`` under ``sklearn.set_config(
-            enable_metadata_routing=True)``, request it with
-            ``set_fit_request(sample_proba=True)``.
-        sample_weight : array-like of shape (n_samples,) or None, default=None
-            Weight of each image in the loss (times ``class_weight``'s
-            weight of its class), e.g. per source of a multi-domain
-            training set (:func:`fersk.datasets.source_sample_weight`).
-            Held-out images of ``validation_fraction`` keep theirs out of
-            training.  Metadata-routed like ``sample_proba``.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
+    # ------------------------------------------------------- fit (shared)
+    def _start_fit(self, X, y):
+        """``(x, warm)``: the training images, validated (their shape and
+        dtype recorded unless a warm start keeps the previous fit's)."""
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         warm = self.warm_start and hasattr(self, "model_")
-        x = self._validate_X(X, reset=not warm)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(x, y)
-        check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        n_columns = np.shape(sample_proba)[1] if np.ndim(sample_proba) == 2 else 0
-        if (
-            n_columns > len(encoder.classes_) and y.dtype.kind in "iu"
-            and encoder.classes_[0] >= 0 and encoder.classes_[-1] < n_columns
-        ):
-            # Integer labels and wider distributions: the columns are the
-            # classes 0..n_columns-1, also those without a label in y (a
-            # rare class missing from a cross-validation fold).
-            encoder.classes_ = np.arange(n_columns, dtype=y.dtype)
-        if warm and not np.array_equal(encoder.classes_, self.classes_):
-            raise ValueError(
-                "warm_start=True continues training on the classes of the previous fit, "
-                f"{self.classes_.tolist()}; y has {encoder.classes_.tolist()}. Set "
-                "warm_start=False to train a new network."
-            )
-        if len(encoder.classes_) < 2:  # checked before anything is set on self
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in y; got 1 "
-                f"class ({encoder.classes_[0]!r})."
-            )
-        self.classes_ = encoder.classes_
-        y_enc = encoder.transform(y).astype(np.int64)
-        n_classes = len(self.classes_)
-        seed = check_random_state_int(self.random_state)
-        proba = None if sample_proba is None else _check_sample_proba(sample_proba, len(y_enc), n_classes)
-        weight = None
-        if sample_weight is not None:
-            weight = _check_sample_weight(
-                sample_weight, x, dtype=np.float64, ensure_non_negative=True
-            )
+        return self._validate_X(X, reset=not warm), warm
+
+    def _check_degrade(self):
+        """``degrade`` needs the uint8 faces of the fit."""
         if self.degrade and getattr(self, "input_dtype_", None) != "|u1":
             raise ValueError(
                 f"degrade needs uint8 images (face crops as FaceCropper gives them); "
                 f"{type(self).__name__} was fitted on {np.dtype(self.input_dtype_)}."
             )
 
-        p_train = p_val = None
-        w_train = weight
-        if validation_data is not None:
-            x_train, y_train, p_train = x, y_enc, proba
-            x_val, y_val = self._encode_validation(validation_data)
-        elif self.validation_fraction is not None:
-            arrays = (x, y_enc) if proba is None else (x, y_enc, proba)
-            # The split draws the same rows with or without weights.
-            index = np.arange(len(y_enc))
-            try:
-                parts = train_test_split(
-                    *arrays, index, test_size=self.validation_fraction, stratify=y_enc,
-                    random_state=seed,
-                )
-            except ValueError as exc:
-                raise ValueError(
-                    f"validation_fraction={self.validation_fraction} cannot make a "
-                    f"stratified split of these {len(y_enc)} samples ({exc}); lower it, "
-                    "set it to None or pass validation_data."
-                ) from None
-            x_train, x_val, y_train, y_val = parts[:4]
-            if proba is not None:
-                p_train, p_val = parts[4:6]
-            if weight is not None:
-                w_train = weight[parts[-2]]
-        else:
-            x_train, y_train, x_val, y_val, p_train = x, y_enc, None, None, proba
-        class_weight = self._class_weight_dict(y_train)
-        if w_train is not None or self.degrade:
-            # One weight per image: the sample's times its class's.
-            w_train = np.ones(len(y_train)) if w_train is None else w_train
-            if class_weight is not None:
-                w_train = w_train * np.array([class_weight[c] for c in y_train])
-            class_weight = None
-        loss, t_train = self._loss_and_targets(y_train, p_train, n_classes)
-        if x_val is None or np.ndim(t_train) == 1:
-            t_val = y_val
-        else:  # validation labels as distributions too (one-hot without their own)
-            p_val = np.eye(n_classes, dtype=np.float32)[y_val] if p_val is None else p_val
-            t_val = self._loss_and_targets(y_val, p_val, n_classes)[1]
-        self._train(
-            x_train, t_train, x_val, t_val, loss=loss, metrics=["accuracy"],
-            n_outputs=n_classes, seed=seed, warm=warm, class_weight=class_weight,
-            sample_weight=w_train,
-        )
-        return self
+    def _validation_pair(self, validation_data):
+        """``(x_val, y_val)`` of ``validation_data``: the images validated,
+        the targets as given (the subclass checks them)."""
+        try:
+            Xv, yv = validation_data
+        except (TypeError, ValueError):
+            raise ValueError(
+                "validation_data must be a pair (X_val, y_val); got "
+                f"{type(validation_data).__name__}."
+            ) from None
+        return self._validate_X(Xv, reset=False, input_name="validation_data X"), yv
 
-    def _head_activation(self):
-        """Activation of the network's output layer: "softmax" (or "tanh")."""
-        return "softmax"
-
-    def _loss_and_targets(self, y_enc, proba, n_classes):
-        """The Keras loss and the targets of encoded labels (or soft targets).
-
-        Softmax heads: sparse cross-entropy on the labels, or categorical
-        cross-entropy (with ``label_smoothing``) on one-hot or soft targets.
-        Tanh heads (FaceChannel's published training): mean squared error
-        against the same targets, smoothed the same way.
-        """
-        if proba is None and self.label_smoothing == 0 and self._head_activation() == "softmax":
-            return keras.losses.SparseCategoricalCrossentropy(), y_enc
-        targets = np.eye(n_classes, dtype=np.float32)[y_enc] if proba is None else proba
-        targets = np.asarray(targets, dtype=np.float32)
-        if self._head_activation() == "tanh":
-            if self.label_smoothing > 0:
-                targets = (1 - self.label_smoothing) * targets + self.label_smoothing / n_classes
-            return keras.losses.MeanSquaredError(), targets
-        # Keras smooths one-hot and soft targets alike.
-        return keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing), targets
+    def _split_validation(self, *arrays, seed, stratify=None):
+        """``train_test_split`` of ``arrays`` holding out ``validation_fraction``
+        (seeded; stratified when ``stratify`` is given), with an error that
+        says what to change."""
+        try:
+            return train_test_split(
+                *arrays, test_size=self.validation_fraction, stratify=stratify,
+                random_state=seed,
+            )
+        except ValueError as exc:
+            how = "split" if stratify is None else "make a stratified split of"
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} cannot {how} these "
+                f"{len(arrays[0])} samples ({exc}); lower it, set it to None or pass "
+                "validation_data."
+            ) from None
 
     def _train(
         self, x_train, y_train, x_val, y_val, *, loss, metrics, n_outputs, seed, warm,
@@ -970,20 +543,10 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         return keras.optimizers.get({"class_name": self.optimizer, "config": config})
 
     # --------------------------------------------------------------- predict
-    def predict_proba(self, X):
-        """Class probabilities, computed in batches.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, height, width[, channels]) or (n_samples, n_features)
-            Images of the shape seen in ``fit``.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probabilities in the order of ``classes_`` (float64, rows sum
-            to 1).
-        """
+    def _predict_outputs(self, X):
+        """The network's outputs for ``X``, computed in batches (float64,
+        averaged over the test-time views); the subclasses read them as
+        probabilities or as predicted values."""
         check_is_fitted(self)
         x = self._validate_X(X, reset=False)
         batch = self.predict_batch_size or max(self.batch_size, 256)
@@ -991,32 +554,13 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         if len(x) > batch:
             # Keras's compiled predict step, traced once per inference
             # model (cached) and reused for every batch.
-            proba = np.concatenate(
+            outputs = np.concatenate(
                 [infer.predict_on_batch(x[i : i + batch]) for i in range(0, len(x), batch)]
             )
         else:
             # One batch: tracing would cost more than it saves.
-            proba = keras.ops.convert_to_numpy(infer(x, training=False))
-        return self._outputs_to_proba(np.asarray(proba, dtype=np.float64))
-
-    def _outputs_to_proba(self, outputs):
-        """Probabilities from the network's (view-averaged) outputs."""
-        if self._fitted_head_activation() == "tanh":
-            # A tanh output trained by squared error on one-hot targets
-            # estimates P(class | image) (the regression function of a 0/1
-            # target): clipped to [0, 1] and normalised; uniform where every
-            # output is <= 0.
-            outputs = np.clip(outputs, 0.0, 1.0)
-            empty = outputs.sum(axis=1) == 0
-            outputs[empty] = 1.0
-        return outputs / outputs.sum(axis=1, keepdims=True)
-
-    def _fitted_head_activation(self):
-        """The activation of the fitted network's output layer (by name)."""
-        last = self.model_.layers[-1]
-        last = last.layers[-1] if hasattr(last, "layers") else last
-        activation = getattr(last, "activation", None)
-        return getattr(activation, "__name__", "softmax")
+            outputs = keras.ops.convert_to_numpy(infer(x, training=False))
+        return np.asarray(outputs, dtype=np.float64)
 
     def _views(self, z):
         """The test-time views of standardised images ``z`` (a Keras tensor)."""
@@ -1065,30 +609,14 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
             # to float rounding, faster (fersk._inference).
             cached["network"] = fold_batch_norm(self.model_.layers[-1])
         network = cached["network"]
-        probas = [network(v) for v in self._views(z)]
-        outputs = probas[0] if len(probas) == 1 else keras.layers.Average()(probas)
+        views = [network(v) for v in self._views(z)]
+        outputs = views[0] if len(views) == 1 else keras.layers.Average()(views)
         infer = keras.Model(inputs, outputs, name="fersk_inference")
         # XLA only when asked for: Keras's "auto" picks it, and on CPUs its
         # convolutions are slower than TensorFlow's own (bench_predict.py).
         infer.compile(jit_compile=self.jit_compile is True)
         cached[key] = infer
         return infer
-
-    def predict(self, X):
-        """Predicted class labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, height, width[, channels]) or (n_samples, n_features)
-            Images of the shape seen in ``fit``.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            The most probable class of each image, from ``classes_``.
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
 
     # ----------------------------------------------------------- persistence
     def __getstate__(self):
@@ -1114,3 +642,13 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseEstimator):
         tags.non_deterministic = False  # random_state makes CPU runs repeatable
         tags.input_tags.allow_nan = False
         return tags
+
+
+def __getattr__(name):
+    # The classifier base lived here until the neutral estimator base was
+    # split off; code importing it from this module keeps working.
+    if name == "BaseKerasImageClassifier":
+        from fersk._keras_classifier import BaseKerasImageClassifier
+
+        return BaseKerasImageClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,12 +23,8 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from fersk._keras_base import (
-    NOTES_DOC,
-    BaseKerasImageClassifier,
-    count_params,
-    document_parameters,
-)
+from fersk._keras_base import NOTES_DOC, count_params, document_parameters
+from fersk._keras_classifier import BaseKerasImageClassifier
 from fersk.architectures import ARCHITECTURES, _replace_head, lbcnn
 
 __all__ = ["CNNClassifier", "LBCNNClassifier"]
@@ -333,6 +329,8 @@ class LBCNNClassifier(BaseKerasImageClassifier):
     """
     )
 
+    _saved_attributes = (*BaseKerasImageClassifier._saved_attributes, "n_anchor_params_")
+
     _parameter_constraints = {
         **BaseKerasImageClassifier._parameter_constraints,
         "depth": [Interval(Integral, 0, None, closed="left")],
@@ -464,9 +462,6 @@ class LBCNNClassifier(BaseKerasImageClassifier):
             if isinstance(layer, LocalBinaryConv2D)
         )
         return self
-
-
-
 
 
 def _iter_layers(model):

@@ -252,6 +252,9 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         "verbose": ["verbose"],
     }
 
+    #: Fitted attributes a model folder (fersk.pretrained) stores.
+    _saved_attributes = ("classes_", "n_features_in_", "feature_names_in_", "image_shape_")
+
     #: Fitted attributes a model folder does not store (fersk.pretrained):
     #: all follow from the fitted members and ``weights``.
     _derived_attributes = ("estimators_", "named_estimators_", "weights_")

@@ -424,6 +424,11 @@ class LBPCodeTransformer(TransformerMixin, BaseEstimator):
         "n_jobs": [None, numbers.Integral],
     }
 
+    #: Fitted attributes a model folder (fersk.pretrained) stores.
+    _saved_attributes = (
+        "n_features_in_", "feature_names_in_", "image_shape_", "pairs_", "n_codes_",
+    )
+
     def __init__(
         self,
         P=8,
@@ -623,6 +628,12 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
         "image_shape": [None, tuple, list],
         "n_jobs": [None, numbers.Integral],
     }
+
+    #: Fitted attributes a model folder (fersk.pretrained) stores.
+    _saved_attributes = (
+        "n_features_in_", "feature_names_in_", "image_shape_", "pairs_", "n_codes_",
+        "n_features_out_",
+    )
 
     def __init__(
         self,

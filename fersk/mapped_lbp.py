@@ -231,6 +231,12 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
         "n_jobs": [None, numbers.Integral],
     }
 
+    #: Fitted attributes a model folder (fersk.pretrained) stores.
+    _saved_attributes = (
+        "n_features_in_", "feature_names_in_", "image_shape_", "embedding_", "stress_",
+        "n_iter_", "distance_correlation_",
+    )
+
     #: Fitted attributes that follow from the parameters: not stored in a
     #: model folder (fersk.pretrained), recomputed by _restore_derived().
     _derived_attributes = ("code_distances_",)

@@ -15,12 +15,15 @@ Every estimator is stored by one rule, whatever its class:
   members in place of the unfitted ones).  Estimators inside parameters (a
   Pipeline's steps, an ensemble's members) are stored the same way, nested;
   a :class:`~sklearn.frozen.FrozenEstimator` as the estimator it wraps;
-* its fitted state: its public fitted attributes (names ending in ``_``),
-  except a Keras ``model_`` (its own ``.keras`` file) and the attributes the
-  class lists in ``_derived_attributes``: those follow from the parameters
-  and the rest of the state, are not stored, and are recomputed at load by
-  the class's ``_restore_derived()`` (e.g. :class:`~fersk.MDSMappedLBP`'s
-  ``code_distances_``, the ensemble's ``estimators_``).
+* its fitted state: the fitted attributes its class declares in code, in
+  ``_saved_attributes`` (a Keras ``model_`` goes to its own ``.keras``
+  file), never read from docstrings, so that ``python -OO`` loads and saves
+  the same.  The attributes the class lists in ``_derived_attributes``
+  follow from the parameters and the rest of the state, are not stored,
+  and are recomputed at load by the class's ``_restore_derived()`` (e.g.
+  :class:`~fersk.MDSMappedLBP`'s ``code_distances_``, the ensemble's
+  ``estimators_``).  A public fitted attribute (name ending in ``_``) that
+  is neither is refused by :func:`save`, as :func:`load` would refuse it.
 
 ``pipeline.json`` also records each network file's size, SHA-256,
 parameter count and shapes (format 4): :func:`load` refuses a folder whose
@@ -431,13 +434,26 @@ _NOT_FROM_JSON = {"model_", "estimators_", "named_estimators_"}
 _DEFAULT_ONLY = {"sklearn.pipeline.Pipeline": {"memory": None}}
 
 
-def _declared_attributes(cls):
-    """The fitted attributes a class documents (its numpydoc Attributes section)."""
-    doc = inspect.getdoc(cls) or ""
-    section = re.search(r"^Attributes\n-+\n(.*?)(?:^\S[^\n]*\n-+\n|\Z)", doc, re.S | re.M)
-    if section is None:
-        return set()
-    return set(re.findall(r"^(\w+_) :", section.group(1), re.M))
+#: ``_saved_attributes`` of the safe classes that do not declare their own:
+#: scikit-learn's, and FaceCropper until the split of fersk/face.py into a
+#: package lands (the declaration then moves to the class).
+_SAVED_ATTRIBUTES = {
+    "fersk.face.FaceCropper": ("n_features_in_", "image_shape_", "feature_names_in_"),
+    "sklearn.preprocessing._data.StandardScaler": (
+        "mean_", "var_", "scale_", "n_samples_seen_", "n_features_in_", "feature_names_in_",
+    ),
+    # A Pipeline's fitted state is its steps' (its classes_ and
+    # n_features_in_ are properties reading them).
+    "sklearn.pipeline.Pipeline": (),
+}
+
+
+def _saved_attributes(cls):
+    """The fitted attributes ``cls`` keeps in ``pipeline.json``, declared in code."""
+    own = getattr(cls, "_saved_attributes", None)
+    if own is not None:
+        return tuple(own)
+    return _SAVED_ATTRIBUTES.get(f"{cls.__module__}.{cls.__qualname__}", ())
 
 
 def _load_step(entry, folder, networks=None, backend="keras"):
@@ -487,7 +503,7 @@ def _construct(cls, entry, folder, networks=None, backend="keras"):
 
 def _set_fitted(est, cls, entry):
     fitted = _decode(entry["fitted"], None)
-    allowed = (_declared_attributes(cls) - _NOT_FROM_JSON
+    allowed = (set(_saved_attributes(cls)) - _NOT_FROM_JSON
                - set(getattr(cls, "_derived_attributes", ())))
     unknown = sorted(set(fitted) - allowed)
     if unknown:
@@ -565,9 +581,9 @@ def _check_network_params(est, folder, name):
     network gives other probabilities than the card's."""
     import keras
 
-    from fersk._keras_base import BaseKerasImageClassifier
+    from fersk._keras_base import BaseKerasImageEstimator
 
-    if not isinstance(est, BaseKerasImageClassifier):
+    if not isinstance(est, BaseKerasImageEstimator):
         return
     inner = [layer for layer in est.model_.layers if isinstance(layer, keras.Model)]
     if len(inner) != 1:
@@ -671,13 +687,13 @@ def save(pipeline, path, *, description="", metrics=None, keep=()):
     >>> same
     True
     """
-    from fersk._keras_base import BaseKerasImageClassifier
+    from fersk._keras_base import BaseKerasImageEstimator
     from fersk.ensemble import CNNEnsembleClassifier
 
     if not isinstance(pipeline, Pipeline):
         raise TypeError(f"pipeline must be a sklearn Pipeline; got {type(pipeline).__name__}.")
     network = _unfrozen(pipeline.steps[-1][1])
-    fitted_network = isinstance(network, BaseKerasImageClassifier) and hasattr(network, "model_")
+    fitted_network = isinstance(network, BaseKerasImageEstimator) and hasattr(network, "model_")
     fitted_ensemble = isinstance(network, CNNEnsembleClassifier) and hasattr(
         network, "estimators_"
     )
@@ -890,12 +906,24 @@ def _saved_params(est):
 
 
 def _saved_state(est):
-    """Public fitted attributes, less ``model_`` and the class's derived ones."""
-    skip = {"model_", *getattr(est, "_derived_attributes", ())}
-    return {
-        k: v for k, v in vars(est).items()
-        if k.endswith("_") and not k.startswith("_") and k not in skip
-    }
+    """The fitted attributes its class saves (``_saved_attributes``) that it has.
+
+    Any other public fitted attribute, neither saved nor derived, is an
+    error here: :func:`load` would refuse the folder.
+    """
+    saved = _saved_attributes(type(est))
+    skip = {"model_", *saved, *getattr(est, "_derived_attributes", ())}
+    undeclared = sorted(
+        k for k in vars(est) if k.endswith("_") and not k.startswith("_") and k not in skip
+    )
+    if undeclared:
+        raise ValueError(
+            f"{type(est).__name__} has fitted attributes {undeclared} that its class "
+            "declares neither saved (_saved_attributes) nor derived (_derived_attributes); "
+            "a model folder could not restore them."
+        )
+    state = vars(est)
+    return {k: state[k] for k in saved if k in state}
 
 
 def _step_entry(step_name, est, folder, stem, records):
@@ -903,7 +931,7 @@ def _step_entry(step_name, est, folder, stem, records):
     ``stem.keras``, those of nested estimators as ``stem.<name>.keras``."""
     import keras
 
-    from fersk._keras_base import BaseKerasImageClassifier
+    from fersk._keras_base import BaseKerasImageEstimator
 
     est = _unfrozen(est)
     qualname = f"{type(est).__module__}.{type(est).__qualname__}"
@@ -912,7 +940,7 @@ def _step_entry(step_name, est, folder, stem, records):
             f"step {step_name!r} is a {qualname}, which pretrained models cannot hold; "
             f"allowed: {list(SAFE_CLASSES)}."
         )
-    if isinstance(est, BaseKerasImageClassifier) and not hasattr(est, "model_"):
+    if isinstance(est, BaseKerasImageEstimator) and not hasattr(est, "model_"):
         raise ValueError(f"{stem}: the network is not fitted.")
     params = dict(_saved_params(est))
     for key in _path_params(type(est)) & set(params):

@@ -21,21 +21,15 @@ import warnings
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.model_selection import train_test_split
-from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
+from sklearn.utils.validation import check_array, check_consistent_length
 
-from fersk._keras_base import NOTES_DOC, BaseKerasImageClassifier, document_parameters
+from fersk._keras_base import NOTES_DOC, BaseKerasImageEstimator, document_parameters
 from fersk._validation import check_random_state_int
 from fersk.architectures import ARCHITECTURES, _replace_head
 from fersk.classifiers import _build_named
 
 __all__ = ["CNNRegressor"]
-
-# Parameters of the classifiers that mean nothing for a regressor.
-_CLASSIFIER_ONLY = ("class_weight", "label_smoothing")
-
 
 _REG_ATTRS_DOC = """
     Attributes
@@ -72,14 +66,8 @@ _REG_ATTRS_DOC = """
         Non-trainable parameters."""
 
 
-def _no_predict_proba(estimator):
-    raise AttributeError(
-        f"{type(estimator).__name__} is a regressor and has no predict_proba; use predict."
-    )
-
-
 @document_parameters
-class CNNRegressor(RegressorMixin, BaseKerasImageClassifier):
+class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
     __doc__ = (
         """Convolutional network regressor of face images (arousal and valence).
 
@@ -146,12 +134,10 @@ class CNNRegressor(RegressorMixin, BaseKerasImageClassifier):
     """
     )
 
+    _saved_attributes = ("n_outputs_", *BaseKerasImageEstimator._saved_attributes)
+
     _parameter_constraints = {
-        **{
-            k: v
-            for k, v in BaseKerasImageClassifier._parameter_constraints.items()
-            if k not in _CLASSIFIER_ONLY
-        },
+        **BaseKerasImageEstimator._parameter_constraints,
         "architecture": [StrOptions(set(ARCHITECTURES)), callable],
         "architecture_params": [dict, None],
         "output_activation": [StrOptions({"tanh", "linear"})],
@@ -189,36 +175,36 @@ class CNNRegressor(RegressorMixin, BaseKerasImageClassifier):
         jit_compile="auto",
         checkpoint_dir=None,
     ):
-        # Not BaseKerasImageClassifier.__init__: it would also set the
-        # classifier-only parameters, which a regressor does not have.
+        super().__init__(
+            image_shape=image_shape,
+            batch_size=batch_size,
+            epochs=epochs,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            learning_rate_schedule=learning_rate_schedule,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            augment=augment,
+            input_scaling=input_scaling,
+            random_state=random_state,
+            verbose=verbose,
+            predict_batch_size=predict_batch_size,
+            test_time_flip=test_time_flip,
+            warm_start=warm_start,
+            crop_size=crop_size,
+            test_time_crops=test_time_crops,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            warmup_fraction=warmup_fraction,
+            random_erasing=random_erasing,
+            degrade=degrade,
+            jit_compile=jit_compile,
+            checkpoint_dir=checkpoint_dir,
+        )
         self.architecture = architecture
         self.architecture_params = architecture_params
         self.output_activation = output_activation
-        self.image_shape = image_shape
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.learning_rate_schedule = learning_rate_schedule
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.augment = augment
-        self.input_scaling = input_scaling
-        self.random_state = random_state
-        self.verbose = verbose
-        self.predict_batch_size = predict_batch_size
-        self.test_time_flip = test_time_flip
-        self.warm_start = warm_start
-        self.crop_size = crop_size
-        self.test_time_crops = test_time_crops
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.weight_decay = weight_decay
-        self.warmup_fraction = warmup_fraction
-        self.random_erasing = random_erasing
-        self.degrade = degrade
-        self.jit_compile = jit_compile
-        self.checkpoint_dir = checkpoint_dir
 
     def _build_network(self, input_shape, n_outputs, seed):
         network = _build_named(
@@ -256,12 +242,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageClassifier):
         self : object
             The fitted estimator.
         """
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        warm = self.warm_start and hasattr(self, "model_")
-        x = self._validate_X(X, reset=not warm)
+        x, warm = self._start_fit(X, y)
         y = self._check_y(y, len(x))
         t = y.reshape(len(y), -1).astype(np.float32)
         if warm and t.shape[1] != self.n_outputs_:
@@ -279,15 +260,9 @@ class CNNRegressor(RegressorMixin, BaseKerasImageClassifier):
         self.n_outputs_ = t.shape[1]
         self._y_1d = y.ndim == 1
         seed = check_random_state_int(self.random_state)
+        self._check_degrade()
         if validation_data is not None:
-            try:
-                Xv, yv = validation_data
-            except (TypeError, ValueError):
-                raise ValueError(
-                    "validation_data must be a pair (X_val, y_val); got "
-                    f"{type(validation_data).__name__}."
-                ) from None
-            x_val = self._validate_X(Xv, reset=False, input_name="validation_data X")
+            x_val, yv = self._validation_pair(validation_data)
             t_val = self._check_y(yv, len(x_val), "validation_data y")
             t_val = t_val.reshape(len(t_val), -1).astype(np.float32)
             if t_val.shape[1] != self.n_outputs_:
@@ -296,16 +271,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageClassifier):
                 )
             x_train, t_train = x, t
         elif self.validation_fraction is not None:
-            try:
-                x_train, x_val, t_train, t_val = train_test_split(
-                    x, t, test_size=self.validation_fraction, random_state=seed
-                )
-            except ValueError as exc:
-                raise ValueError(
-                    f"validation_fraction={self.validation_fraction} cannot split these "
-                    f"{len(t)} samples ({exc}); lower it, set it to None or pass "
-                    "validation_data."
-                ) from None
+            x_train, x_val, t_train, t_val = self._split_validation(x, t, seed=seed)
         else:
             x_train, t_train, x_val, t_val = x, t, None, None
         import keras
@@ -315,24 +281,6 @@ class CNNRegressor(RegressorMixin, BaseKerasImageClassifier):
             metrics=["mae"], n_outputs=self.n_outputs_, seed=seed, warm=warm,
         )
         return self
-
-    def _outputs_to_proba(self, outputs):
-        return outputs  # the base's batched prediction, without normalisation
-
-    @available_if(_no_predict_proba)
-    def predict_proba(self, X):
-        """Not available: a regressor has no class probabilities (AttributeError).
-
-        Parameters
-        ----------
-        X : array-like
-            Images.
-
-        Returns
-        -------
-        None
-            Never returns: ``hasattr(regressor, "predict_proba")`` is False.
-        """
 
     def predict(self, X):
         """Predicted outputs (e.g. arousal and valence), computed in batches.
@@ -350,8 +298,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageClassifier):
             views (``test_time_flip``, ``test_time_crops``) the views'
             outputs are averaged.
         """
-        check_is_fitted(self)
-        y = BaseKerasImageClassifier.predict_proba(self, X)
+        y = self._predict_outputs(X)
         return y[:, 0] if self._y_1d else y
 
     def __sklearn_tags__(self):

@@ -490,3 +490,14 @@ def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         check(estimator)
+
+
+def test_classifier_base_keeps_its_old_import_path():
+    # User code importing the classifier base from fersk._keras_base keeps working.
+    from sklearn.base import ClassifierMixin
+
+    from fersk._keras_base import BaseKerasImageClassifier, BaseKerasImageEstimator
+
+    for cls in (CNNClassifier, LBCNNClassifier):
+        assert issubclass(cls, BaseKerasImageClassifier)
+        assert cls.__mro__.index(ClassifierMixin) < cls.__mro__.index(BaseKerasImageEstimator)

@@ -83,11 +83,11 @@ def _documented_parameters(doc):
 
 
 def _keras_estimators():
-    from fersk._keras_base import BaseKerasImageClassifier
+    from fersk._keras_base import BaseKerasImageEstimator
 
     return [
         pytest.param(obj, id=qualname) for qualname, obj in _public_objects()
-        if inspect.isclass(obj) and issubclass(obj, BaseKerasImageClassifier)
+        if inspect.isclass(obj) and issubclass(obj, BaseKerasImageEstimator)
     ]
 
 

@@ -284,3 +284,16 @@ def test_regressor_and_tanh_head_on_jax_backend():
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                          timeout=300)
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-3000:]
+
+
+def test_regressor_class_hierarchy_holds_no_classifier():
+    # The regressor shares the neutral Keras estimator base, not the
+    # classifier's: no labels, no predict_proba, no classifier overrides.
+    from sklearn.base import ClassifierMixin, is_classifier
+
+    from fersk._keras_base import BaseKerasImageEstimator
+
+    mro = CNNRegressor.__mro__
+    assert BaseKerasImageEstimator in mro and ClassifierMixin not in mro
+    assert not [cls.__name__ for cls in mro if "Classifier" in cls.__name__]
+    assert not is_classifier(CNNRegressor()) and not hasattr(CNNRegressor, "predict_proba")

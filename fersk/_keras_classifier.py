@@ -1,0 +1,365 @@
+"""The classifier layer of the fersk Keras networks.
+
+:class:`BaseKerasImageClassifier` turns :class:`~fersk._keras_base.BaseKerasImageEstimator`
+into a scikit-learn classifier: labels encoded to ``classes_``,
+``class_weight``, soft targets (``sample_proba``), ``label_smoothing``, the
+loss of the output head (softmax, or FaceChannel's tanh) and
+``predict_proba``/``predict``.  :class:`~fersk.CNNClassifier` and
+:class:`~fersk.LBCNNClassifier` subclass it; the name is also importable
+from :mod:`fersk._keras_base`, as before the estimator base was split off.
+"""
+
+from numbers import Real
+
+import keras
+import numpy as np
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import compute_class_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_consistent_length,
+    column_or_1d,
+)
+
+from fersk._keras_base import BaseKerasImageEstimator, document_parameters
+from fersk._validation import check_random_state_int
+
+__all__ = ["BaseKerasImageClassifier"]
+
+
+def _check_sample_proba(sample_proba, n_samples, n_classes):
+    """Validated soft targets: float32 (n_samples, n_classes), rows summing to 1."""
+    proba = check_array(sample_proba, dtype=np.float64, input_name="sample_proba")
+    if proba.shape != (n_samples, n_classes):
+        raise ValueError(
+            f"sample_proba must have shape (n_samples, n_classes) = ({n_samples}, "
+            f"{n_classes}), one column per class of y in the order of classes_; got "
+            f"{proba.shape}."
+        )
+    if np.any(proba < 0):
+        raise ValueError("sample_proba has negative values; it must hold distributions.")
+    sums = proba.sum(axis=1, keepdims=True)
+    if np.any(sums <= 0):
+        raise ValueError(
+            f"sample_proba has {int(np.sum(sums <= 0))} all-zero rows; each row must have "
+            "a positive sum (it is normalised to 1)."
+        )
+    return (proba / sums).astype(np.float32)
+
+@document_parameters
+class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
+    """Base of the fersk Keras classifiers (private; see the subclasses).
+
+    The network of :class:`~fersk._keras_base.BaseKerasImageEstimator` with
+    one output per class, a softmax by default (``_head_activation``), and
+    the labels of ``y`` as ``classes_``.
+
+    Parameters
+    ----------
+    {keras_parameters}
+    """
+
+    _saved_attributes = ("classes_", *BaseKerasImageEstimator._saved_attributes)
+    _outputs_meaning = "one probability per class"
+
+    _parameter_constraints = {
+        **BaseKerasImageEstimator._parameter_constraints,
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        image_shape=None,
+        batch_size=64,
+        epochs=30,
+        optimizer="adam",
+        learning_rate=1e-3,
+        learning_rate_schedule="constant",
+        validation_fraction=None,
+        n_iter_no_change=10,
+        class_weight=None,
+        augment=False,
+        input_scaling="standardize",
+        random_state=None,
+        verbose=0,
+        predict_batch_size=None,
+        test_time_flip=False,
+        warm_start=False,
+        crop_size=None,
+        test_time_crops="center",
+        label_smoothing=0.0,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=None,
+        warmup_fraction=0.1,
+        random_erasing=0.0,
+        degrade=None,
+        jit_compile="auto",
+        checkpoint_dir=None,
+    ):
+        super().__init__(
+            image_shape=image_shape,
+            batch_size=batch_size,
+            epochs=epochs,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            learning_rate_schedule=learning_rate_schedule,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            augment=augment,
+            input_scaling=input_scaling,
+            random_state=random_state,
+            verbose=verbose,
+            predict_batch_size=predict_batch_size,
+            test_time_flip=test_time_flip,
+            warm_start=warm_start,
+            crop_size=crop_size,
+            test_time_crops=test_time_crops,
+            momentum=momentum,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            warmup_fraction=warmup_fraction,
+            random_erasing=random_erasing,
+            degrade=degrade,
+            jit_compile=jit_compile,
+            checkpoint_dir=checkpoint_dir,
+        )
+        self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+
+    # ---------------------------------------------------------------- labels
+    def _encode_validation(self, validation_data):
+        xv, yv = self._validation_pair(validation_data)
+        yv = column_or_1d(yv, warn=True)
+        check_consistent_length(xv, yv)
+        unknown = np.setdiff1d(yv, self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"validation_data y has labels not seen in y: {unknown.tolist()}; "
+                f"classes are {self.classes_.tolist()}."
+            )
+        return xv, np.searchsorted(self.classes_, yv).astype(np.int64)
+
+    def _class_weight_dict(self, y_enc):
+        if self.class_weight is None:
+            return None
+        if isinstance(self.class_weight, dict):
+            unknown = [k for k in self.class_weight if k not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(
+                    f"class_weight has keys that are not classes of y: {unknown}; "
+                    f"classes are {self.classes_.tolist()}."
+                )
+        weights = compute_class_weight(
+            self.class_weight, classes=self.classes_, y=self.classes_[y_enc]
+        )
+        return {i: float(w) for i, w in enumerate(weights)}
+
+    # ------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, validation_data=None, sample_proba=None, sample_weight=None):
+        """Build the network from the parameters and train it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or (n_samples, n_features)
+            Training images (flattened rows are reshaped with
+            ``image_shape``; square grey images when it is None).
+        y : array-like of shape (n_samples,)
+            Labels of any type (integers, strings...), at least two classes.
+        validation_data : tuple (X_val, y_val) or None, default=None
+            Held-out images for early stopping and best-weights restore;
+            takes precedence over ``validation_fraction``.  Labels must be
+            classes of ``y``.
+        sample_proba : array-like of shape (n_samples, n_classes) or None, default=None
+            Soft targets: each image's distribution over the classes, in
+            the order of ``classes_`` (the sorted unique labels of ``y``),
+            e.g. FER+'s vote distributions
+            (:func:`fersk.datasets.load_ferplus`).  When ``y`` holds
+            integer labels and ``sample_proba`` has more columns than
+            ``y`` has classes, the columns are the classes
+            ``0..n_columns-1`` and ``classes_`` lists them all, so a class
+            without a label in ``y`` (a rare class missing from a
+            cross-validation fold) keeps its share.  Rows must be
+            non-negative with a positive sum; they are normalised to sum to
+            1.  The network is then trained with the cross-entropy against
+            these distributions instead of the one-hot labels (``y`` still
+            gives ``classes_``, the stratification of
+            ``validation_fraction`` and the classes of ``class_weight``,
+            which Keras applies by each row's most probable class);
+            ``label_smoothing`` mixes them with the uniform distribution
+            like one-hot targets.  Validation images held out by
+            ``validation_fraction`` keep their distributions;
+            ``validation_data`` is scored against its one-hot labels.  A
+            metadata-routed parameter: in a ``Pipeline`` or
+            ``GridSearchCV`` under ``sklearn.set_config(
+            enable_metadata_routing=True)``, request it with
+            ``set_fit_request(sample_proba=True)``.
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weight of each image in the loss (times ``class_weight``'s
+            weight of its class), e.g. per source of a multi-domain
+            training set (:func:`fersk.datasets.source_sample_weight`).
+            Held-out images of ``validation_fraction`` keep theirs out of
+            training.  Metadata-routed like ``sample_proba``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        x, warm = self._start_fit(X, y)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(x, y)
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        n_columns = np.shape(sample_proba)[1] if np.ndim(sample_proba) == 2 else 0
+        if (
+            n_columns > len(encoder.classes_) and y.dtype.kind in "iu"
+            and encoder.classes_[0] >= 0 and encoder.classes_[-1] < n_columns
+        ):
+            # Integer labels and wider distributions: the columns are the
+            # classes 0..n_columns-1, also those without a label in y (a
+            # rare class missing from a cross-validation fold).
+            encoder.classes_ = np.arange(n_columns, dtype=y.dtype)
+        if warm and not np.array_equal(encoder.classes_, self.classes_):
+            raise ValueError(
+                "warm_start=True continues training on the classes of the previous fit, "
+                f"{self.classes_.tolist()}; y has {encoder.classes_.tolist()}. Set "
+                "warm_start=False to train a new network."
+            )
+        if len(encoder.classes_) < 2:  # checked before anything is set on self
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in y; got 1 "
+                f"class ({encoder.classes_[0]!r})."
+            )
+        self.classes_ = encoder.classes_
+        y_enc = encoder.transform(y).astype(np.int64)
+        n_classes = len(self.classes_)
+        seed = check_random_state_int(self.random_state)
+        proba = (
+            None if sample_proba is None
+            else _check_sample_proba(sample_proba, len(y_enc), n_classes)
+        )
+        weight = None
+        if sample_weight is not None:
+            weight = _check_sample_weight(
+                sample_weight, x, dtype=np.float64, ensure_non_negative=True
+            )
+        self._check_degrade()
+
+        p_train = p_val = None
+        w_train = weight
+        if validation_data is not None:
+            x_train, y_train, p_train = x, y_enc, proba
+            x_val, y_val = self._encode_validation(validation_data)
+        elif self.validation_fraction is not None:
+            arrays = (x, y_enc) if proba is None else (x, y_enc, proba)
+            # The split draws the same rows with or without weights.
+            index = np.arange(len(y_enc))
+            parts = self._split_validation(*arrays, index, seed=seed, stratify=y_enc)
+            x_train, x_val, y_train, y_val = parts[:4]
+            if proba is not None:
+                p_train, p_val = parts[4:6]
+            if weight is not None:
+                w_train = weight[parts[-2]]
+        else:
+            x_train, y_train, x_val, y_val, p_train = x, y_enc, None, None, proba
+        class_weight = self._class_weight_dict(y_train)
+        if w_train is not None or self.degrade:
+            # One weight per image: the sample's times its class's.
+            w_train = np.ones(len(y_train)) if w_train is None else w_train
+            if class_weight is not None:
+                w_train = w_train * np.array([class_weight[c] for c in y_train])
+            class_weight = None
+        loss, t_train = self._loss_and_targets(y_train, p_train, n_classes)
+        if x_val is None or np.ndim(t_train) == 1:
+            t_val = y_val
+        else:  # validation labels as distributions too (one-hot without their own)
+            p_val = np.eye(n_classes, dtype=np.float32)[y_val] if p_val is None else p_val
+            t_val = self._loss_and_targets(y_val, p_val, n_classes)[1]
+        self._train(
+            x_train, t_train, x_val, t_val, loss=loss, metrics=["accuracy"],
+            n_outputs=n_classes, seed=seed, warm=warm, class_weight=class_weight,
+            sample_weight=w_train,
+        )
+        return self
+
+    def _head_activation(self):
+        """Activation of the network's output layer: "softmax" (or "tanh")."""
+        return "softmax"
+
+    def _loss_and_targets(self, y_enc, proba, n_classes):
+        """The Keras loss and the targets of encoded labels (or soft targets).
+
+        Softmax heads: sparse cross-entropy on the labels, or categorical
+        cross-entropy (with ``label_smoothing``) on one-hot or soft targets.
+        Tanh heads (FaceChannel's published training): mean squared error
+        against the same targets, smoothed the same way.
+        """
+        if proba is None and self.label_smoothing == 0 and self._head_activation() == "softmax":
+            return keras.losses.SparseCategoricalCrossentropy(), y_enc
+        targets = np.eye(n_classes, dtype=np.float32)[y_enc] if proba is None else proba
+        targets = np.asarray(targets, dtype=np.float32)
+        if self._head_activation() == "tanh":
+            if self.label_smoothing > 0:
+                targets = (1 - self.label_smoothing) * targets + self.label_smoothing / n_classes
+            return keras.losses.MeanSquaredError(), targets
+        # Keras smooths one-hot and soft targets alike.
+        return keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing), targets
+
+    # --------------------------------------------------------------- predict
+    def predict_proba(self, X):
+        """Class probabilities, computed in batches.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or (n_samples, n_features)
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities in the order of ``classes_`` (float64, rows sum
+            to 1).
+        """
+        return self._outputs_to_proba(self._predict_outputs(X))
+
+    def _outputs_to_proba(self, outputs):
+        """Probabilities from the network's (view-averaged) outputs."""
+        if self._fitted_head_activation() == "tanh":
+            # A tanh output trained by squared error on one-hot targets
+            # estimates P(class | image) (the regression function of a 0/1
+            # target): clipped to [0, 1] and normalised; uniform where every
+            # output is <= 0.
+            outputs = np.clip(outputs, 0.0, 1.0)
+            empty = outputs.sum(axis=1) == 0
+            outputs[empty] = 1.0
+        return outputs / outputs.sum(axis=1, keepdims=True)
+
+    def _fitted_head_activation(self):
+        """The activation of the fitted network's output layer (by name)."""
+        last = self.model_.layers[-1]
+        last = last.layers[-1] if hasattr(last, "layers") else last
+        activation = getattr(last, "activation", None)
+        return getattr(activation, "__name__", "softmax")
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or (n_samples, n_features)
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            The most probable class of each image, from ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -1,0 +1,283 @@
+"""The parameters of the fersk Keras estimators: their values and their documentation.
+
+The option values (optimizers, schedules, test-time crops, augmentation
+strengths) that the estimators validate, and the numpydoc text of the
+parameters they share, written once: :func:`document_parameters` puts the
+entries each estimator has, with its own defaults, into its docstring.
+"""
+
+import inspect
+
+OPTIMIZERS = {"adam", "adamw", "sgd", "rmsprop", "adamax", "nadam", "adagrad", "adadelta"}
+
+#: Fits of at most this many optimisation steps in all (batches x epochs)
+#: run eagerly: tracing a training graph costs seconds, more than the whole
+#: computation of such a fit (e.g. cross-validating on a few images).
+EAGER_MAX_STEPS = 32
+
+#: Values of ``learning_rate_schedule``.  "plateau" halves the rate after
+#: half the early-stopping patience without improvement (Keras's
+#: ReduceLROnPlateau); "cosine" decays it to 0 over all the fit's steps
+#: (Keras's CosineDecay, Loshchilov & Hutter's SGDR without restarts).
+LEARNING_RATE_SCHEDULES = ("constant", "plateau", "cosine", "warmup_cosine")
+
+#: Values of ``test_time_crops``: the centre window only, or the five
+#: windows of the ten-crop protocol (four corners and the centre; with
+#: ``test_time_flip`` their mirror images too, ten views).
+TEST_TIME_CROPS = ("center", "five")
+
+#: Strength of the ``augment=True`` transformations (standard FER practice:
+#: horizontal flips, shifts and zoom of 10 %, rotations of +-10 degrees).
+AUGMENTATION = {"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}
+
+
+def _choices(values):
+    return "{" + ", ".join(f'"{v}"' for v in values) + "}"
+
+
+#: The numpydoc entries of the parameters the Keras estimators share,
+#: written once (without defaults: :func:`document_parameters` takes each
+#: estimator's from its signature, and keeps only the parameters it has).
+PARAMETERS_DOC = """
+image_shape : tuple of int or None
+    How flattened 2-D rows are images, ``(height, width[, channels])``
+    (one entry may be -1); None means square grey images.  Ignored for
+    3-D/4-D input.
+batch_size : int
+    Training mini-batch size.
+epochs : int
+    Maximum number of training epochs.
+optimizer : str
+    Keras optimizer name: "adam", "adamw", "sgd", "rmsprop", "adamax",
+    "nadam", "adagrad" or "adadelta".
+learning_rate : float
+    Learning rate of the optimizer: its initial value under "plateau"
+    and "cosine", the peak reached after the warm-up under
+    "warmup_cosine".
+learning_rate_schedule : {schedules}
+    "constant" keeps ``learning_rate``; "plateau" halves it whenever
+    the monitored loss (``val_loss``, else the training loss) has not
+    improved for ``n_iter_no_change // 2`` epochs (at least 1; 5 when
+    ``n_iter_no_change`` is None; Keras's ``ReduceLROnPlateau``);
+    "cosine" decays it along half a cosine to 0 over the ``epochs``
+    of the fit (Keras's ``CosineDecay``; stopping early cuts the
+    decay short); "warmup_cosine" first rises linearly from 0 to
+    ``learning_rate`` over ``warmup_fraction`` of the steps, then
+    decays along half a cosine to 0 (Goyal et al. 2017's warm-up, the
+    schedule of the strong FER-2013 recipes; Keras's ``CosineDecay``
+    with ``warmup_steps``).  ``history_["learning_rate"]`` holds the
+    rate at the end of each epoch (before a plateau reduction).
+validation_fraction : float in (0, 1) or None
+    Fraction of the training set held out (seeded by ``random_state``;
+    stratified by class in the classifiers) to monitor ``val_loss``; the
+    weights of the best epoch are restored at the end.  ``fit(X, y, validation_data=(Xv,
+    yv))`` gives an explicit validation set instead (e.g. FER-2013's
+    PublicTest).
+n_iter_no_change : int or None
+    Early stopping patience: training stops after this many epochs
+    without improvement of ``val_loss`` (or of the training loss when
+    there is no validation data; then the last weights are kept).
+    None trains all ``epochs`` (still restoring the best epoch when
+    there is validation data).
+class_weight : dict, "balanced" or None
+    Weights of the classes in the loss; "balanced" uses
+    ``n_samples / (n_classes * bincount(y))`` (FER-2013 is imbalanced:
+    "disgust" has 16 times fewer faces than "happy").  Dict keys are
+    labels of ``y``; an unknown key is a ValueError.
+augment : bool or dict
+    Standard FER augmentation in training only: random horizontal
+    flips, then shifts and zoom of up to 10 % and rotations up to +-10
+    degrees in one bilinear resampling
+    (:class:`fersk.layers.RandomAffine`, which XLA compiles), seeded
+    from ``random_state``.  A dict sets the strengths, any of
+    ``{"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}`` (the
+    defaults; 0 turns one off), e.g. ``{"shift": 0.05, "zoom": 0}``.
+input_scaling : {"standardize", "none"}
+    "standardize" puts a ``keras.layers.Normalization`` with the
+    per-channel mean and variance of the training images at the
+    model's input (saved with the model); "none" feeds values as they
+    are.
+random_state : int, RandomState instance or None
+    Seeds weights, LBC anchors, dropout, shuffling, augmentation and the
+    validation split (``keras.utils.set_random_seed``; Python's and
+    NumPy's global states are restored after ``fit``).  The same value
+    gives identical predictions on CPU, in any process or thread, under
+    the same TensorFlow thread settings (the number of intra-op threads
+    changes the rounding; see the "Scaling out" page for clusters).
+verbose : int
+    0 silent; 1 one line per epoch (loss, metrics, validation loss and
+    metrics); 2 or more Keras's progress bars.
+predict_batch_size : int or None
+    Batch size of ``predict``/``predict_proba``; None uses
+    ``max(batch_size, 256)``.
+test_time_flip : bool
+    Test-time augmentation: prediction averages the network's outputs
+    (probabilities) for each image and for its horizontal mirror image
+    (faces are nearly symmetric, so the two views err differently;
+    twice the prediction work).  Used by ``predict``, ``predict_proba``
+    and ``score``; training is unchanged.
+warm_start : bool
+    When True and the estimator is fitted, ``fit`` continues training
+    ``model_`` (e.g. a fine-tuning phase with a lower
+    ``learning_rate``) instead of building a new network, as in
+    scikit-learn's ``MLPClassifier``.  The network, its input scaling
+    and augmentation stay those of the first fit (``architecture``,
+    ``augment``, ``input_scaling`` and the image shape are not read
+    again); the optimizer is new, with this fit's ``optimizer``,
+    ``learning_rate`` and schedule.  ``y`` must have the classes (a
+    regressor: the number of outputs) of the previous fit (a ValueError
+    otherwise); ``history_``,
+    ``n_epochs_`` and ``best_epoch_`` describe the last fit.
+crop_size : int, (int, int) or None
+    Random-crop training: each training image is cut to a random
+    ``crop_size`` window (a new one per image and epoch, after the
+    ``augment`` transformations), and prediction uses the centre window
+    (:class:`fersk.layers.RandomCenterCrop`), so the network sees faces
+    at one scale; e.g. 40 or 44 for FER-2013's 48x48 faces.  None
+    trains on whole images.
+test_time_crops : {crops}
+    Windows averaged at prediction by a network trained with
+    ``crop_size``: the centre one, or the four corners and the centre.
+    With ``test_time_flip=True``, "five" is the ten-crop protocol (each
+    window and its mirror image, ten views, ten times the work).
+label_smoothing : float in [0, 1)
+    Cross-entropy against targets mixed with the uniform distribution
+    (Szegedy et al. 2016): the true class gets ``1 - label_smoothing +
+    label_smoothing / n_classes``.  Discourages over-confidence on
+    FER-2013's noisy labels.
+momentum : float in [0, 1)
+    Momentum of the "sgd" optimizer (other optimizers ignore it).
+nesterov : bool
+    Nesterov momentum for "sgd".
+weight_decay : float >= 0 or None
+    Decoupled weight decay of the optimizer (Loshchilov & Hutter;
+    Keras's ``weight_decay``: each step shrinks every weight by
+    ``learning_rate * weight_decay``).  None keeps the optimizer's
+    default (0, or 0.004 for "adamw").
+warmup_fraction : float in [0, 1)
+    Share of all the fit's steps spent warming up under
+    ``learning_rate_schedule="warmup_cosine"`` (ignored otherwise).
+random_erasing : float in [0, 1]
+    Probability that a training image has a random rectangle (2-25 %
+    of it) set to the mean pixel (Zhong et al., AAAI 2020;
+    :class:`fersk.layers.RandomErasing`); 0 turns it off.
+degrade : bool, dict or None
+    Domain-robust augmentation, in training only: each training image is,
+    anew every epoch, blurred, JPEG re-encoded, given sensor noise,
+    re-exposed (gamma and contrast), shifted and scaled as a detector's
+    boxes are, or partly covered, each with its own probability
+    (:func:`fersk.degrade.degrade_faces`; a dict sets some of the
+    probabilities of :data:`fersk.degrade.DEGRADATIONS`, True uses them
+    all).  Runs on the CPU beside the network; needs uint8 images (the
+    crops of :class:`~fersk.FaceCropper`).  None or False: off.
+jit_compile : bool or "auto"
+    XLA compilation of the training step and of prediction (Keras's
+    ``jit_compile``).  Every fersk layer, the augmentation included,
+    supports it; "auto" lets Keras decide (XLA on JAX).  Numbers
+    differ from a run without XLA in the last digits.
+checkpoint_dir : str, path-like or None
+    Folder where ``fit`` saves its state after every epoch (weights,
+    optimizer state including its step count, so the learning-rate
+    schedule, and the epoch), in a sub-folder of its own,
+    ``fersk-state-<key>``, keyed on the parameters (less ``verbose``,
+    ``checkpoint_dir`` and the prediction-time ones) and the training
+    data: a fit with the same parameters and data that finds a state
+    there continues from it instead of starting again, so an interrupted
+    long run resumes where it stopped, while other fits (cross-validation
+    folds, even in parallel) keep apart.  Files are written under a
+    temporary name then renamed, the previous epoch's state is kept too,
+    and a damaged file is set aside with a warning; a second process
+    fitting the same data meanwhile gets an error (a lock file).  The
+    sub-folder is removed when the fit completes; nothing else in the
+    folder is touched.  The resumed epochs see the batches shuffled
+    anew, so the result equals an uninterrupted run's in schedule and
+    epochs but not bit for bit; ``history_`` and early stopping cover
+    the resumed epochs only.  The docs' "What survives a crash" says
+    more.""".replace("{schedules}", _choices(LEARNING_RATE_SCHEDULES)).replace(
+    "{crops}", _choices(TEST_TIME_CROPS)
+)
+
+#: The Notes section of the Keras estimators' docstrings.
+NOTES_DOC = f"""
+    Notes
+    -----
+    The fitted ``model_`` is ``input -> [Normalization] -> [augmentation]
+    -> network``; it runs on the GPU whenever the Keras backend sees one.
+    Fits of at most {EAGER_MAX_STEPS} optimisation steps in all (batches times
+    epochs) run eagerly, because tracing a training graph costs seconds,
+    more than such a fit computes; larger fits run as a compiled graph.  Prediction of
+    more than one batch (``predict_batch_size``) runs through Keras's
+    compiled predict loop on an inference model (input scaling, the
+    test-time views, the network; built once per fitted model and
+    setting), one batch is computed directly, where tracing would cost
+    more than it saves.
+
+    **Input.** ``X`` is a batch ``(n_samples, height, width[, channels])``
+    or flattened rows ``(n_samples, n_features)``.  A single image must be
+    wrapped, ``[image]`` or ``image[np.newaxis]``; it is never read as a
+    batch: after ``fit`` a 2-D array must have the ``n_features_in_``
+    values per row seen in ``fit``, and a 3-D array ``(a, b, c)`` whose
+    last axis is at most 4 and shorter than the one before is refused as
+    one image with channels, unless ``fit`` saw images of shape ``(b, c)``
+    (pass grey images that narrow as ``(a, b, c, 1)``).  A network fitted
+    on uint8 pixels (``input_dtype_ == '|u1'``, as every bundled one) reads
+    the input of ``predict`` by the pipeline's pixel rule, so the network
+    step alone gives its pipeline's answer or a ValueError, never a silent
+    wrong one: uint8 as is; uint16 by its high byte (a warning when it
+    holds only 8-bit values); other integers with values 0..255; floats on
+    the training scale, 0 to 255, as is; floats in [0, 1] or outside
+    0..255 refused.
+
+    Pickle/joblib store the model as Keras ``.keras`` zip bytes and load it
+    with ``keras.saving.load_model(..., safe_mode=True)``; predictions of a
+    reloaded estimator, in any process, are identical.
+
+    Parallel model selection (``GridSearchCV``/``cross_validate`` with
+    ``n_jobs=k``) runs ``k`` worker processes, each importing TensorFlow
+    (roughly 0.5-1 GB resident before any data) and holding its own copy
+    of the training images and one network; on a small CPU machine
+    ``n_jobs=1`` is usually as fast, since Keras already uses every core."""
+
+#: The line of a Keras estimator's docstring that :func:`document_parameters`
+#: replaces by the shared parameter entries.
+PARAMETERS_MARKER = "    {keras_parameters}"
+
+
+def _parameter_entries(doc):
+    """``{name: (header, description lines)}`` of a numpydoc parameter list."""
+    entries = {}
+    for line in doc.strip("\n").split("\n"):
+        if line and not line.startswith(" "):
+            name = line.split(" : ")[0]
+            entries[name] = (line, [])
+        else:
+            entries[name][1].append(line)
+    return entries
+
+
+def _default_text(value):
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def document_parameters(cls):
+    """Class decorator: the shared parameter entries in ``cls``'s docstring.
+
+    Replaces its :data:`PARAMETERS_MARKER` line with the entries of
+    :data:`PARAMETERS_DOC` for the parameters of ``cls.__init__`` (in
+    signature order, those ``cls`` has), each with its default as the
+    signature gives it, so one text serves every estimator and no default
+    is written twice.
+    """
+    if cls.__doc__ is None:  # python -OO
+        return cls
+    if cls.__doc__.count(PARAMETERS_MARKER) != 1:
+        raise RuntimeError(f"{cls.__name__}'s docstring needs one {PARAMETERS_MARKER!r} line")
+    shared = _parameter_entries(PARAMETERS_DOC)
+    lines = []
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name in shared:
+            header, description = shared[name]
+            lines.append(f"    {header}, default={_default_text(param.default)}")
+            lines.extend(f"    {line}" if line else "" for line in description)
+    cls.__doc__ = cls.__doc__.replace(PARAMETERS_MARKER, "\n".join(lines))
+    return cls
