@@ -435,10 +435,8 @@ _DEFAULT_ONLY = {"sklearn.pipeline.Pipeline": {"memory": None}}
 
 
 #: ``_saved_attributes`` of the safe classes that do not declare their own:
-#: scikit-learn's, and FaceCropper until the split of fersk/face.py into a
-#: package lands (the declaration then moves to the class).
+#: scikit-learn's (fersk's classes declare theirs next to their code).
 _SAVED_ATTRIBUTES = {
-    "fersk.face.FaceCropper": ("n_features_in_", "image_shape_", "feature_names_in_"),
     "sklearn.preprocessing._data.StandardScaler": (
         "mean_", "var_", "scale_", "n_samples_seen_", "n_features_in_", "feature_names_in_",
     ),

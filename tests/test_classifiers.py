@@ -474,6 +474,9 @@ EXPECTED_FAILED = {
     "check_classifiers_train(readonly_memmap=True,X_dtype=float32)": _ACCURACY,
     "check_class_weight_classifiers": "asks for accuracy > 0.87 on 2-D blobs after one "
     "epoch of a tiny network (passes for some seeds, not all)",
+    "check_sample_weight_equivalence_on_dense_data": "a weight of 2 is not the same fit as "
+    "the sample twice for a network trained by mini-batches: other batches, other "
+    "gradient steps (probabilities about 5e-4 apart, the check allows 1e-7)",
 }
 
 
