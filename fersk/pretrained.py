@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 #: Name of the model :func:`load` returns when called without a name.
-DEFAULT_MODEL = "fer2013_vgg_fast"
+DEFAULT_MODEL = "wild_vgg_fast"
 
 #: What :func:`load` runs the networks with: Keras on TensorFlow, or ONNX
 #: Runtime (no TensorFlow; see :mod:`fersk.onnx`).

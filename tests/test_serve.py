@@ -30,6 +30,8 @@ from skimage import data
 pytest.importorskip("starlette", reason="fersk serve needs the serve extra (starlette)")
 pytest.importorskip("httpx", reason="Starlette's test client needs httpx (the test extra)")
 
+from fersk import pretrained  # noqa: E402
+
 EMOTIONS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
 LIMIT = 300_000  # bytes: the upload limit of the test app
 
@@ -61,7 +63,7 @@ def client():
 def test_health_and_model(client):
     assert client.get("/api/health").json() == {"status": "ok"}
     info = client.get("/api/model").json()
-    assert info["name"] == "fer2013_vgg_fast"
+    assert info["name"] == pretrained.DEFAULT_MODEL
     assert set(info["class_names"]) == EMOTIONS and info["classes"] == list(range(7))
     assert info["max_upload_bytes"] == LIMIT and info["detector"] == "mtcnn"
 
@@ -205,7 +207,7 @@ def test_real_server(server):
     status, answer = _post(f"{server}/api/predict", b"\0" * 600_000)
     assert status == 413 and answer["error"]["code"] == "too_large"
     assert _get(f"{server}/api/health") == (200, {"status": "ok"})
-    assert _get(f"{server}/api/model")[1]["name"] == "fer2013_vgg_fast"
+    assert _get(f"{server}/api/model")[1]["name"] == pretrained.DEFAULT_MODEL
 
 
 # --------------------------------------------------------------------------

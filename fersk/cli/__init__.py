@@ -111,7 +111,7 @@ def _build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     model_help = (
         "a bundled model's name or a folder written by fersk.pretrained.save / "
-        "'fersk train' (default: the bundled fer2013_vgg_fast)"
+        "'fersk train' (default: the bundled wild_vgg_fast)"
     )
 
     demo = sub.add_parser(
@@ -334,7 +334,7 @@ def _build_parser():
     )
     export.add_argument(
         "models", nargs="*", metavar="NAME_OR_FOLDER",
-        help="bundled model names or model folders (default: the bundled fer2013_vgg_fast)",
+        help="bundled model names or model folders (default: the bundled wild_vgg_fast)",
     )
     export.add_argument(
         "--overwrite", action="store_true", help="export again files already in the cache"
