@@ -104,7 +104,8 @@ def test_source_sample_weight():
         source_sample_weight(["a"], {"a": -1})
 
 
-@pytest.mark.parametrize("cv", [LeaveOneGroupOut(), GroupKFold(3)])
+@pytest.mark.parametrize(
+    "cv", [LeaveOneGroupOut(), pytest.param(GroupKFold(3), marks=pytest.mark.extended)])
 def test_grid_search_grouped_by_source_with_routed_weights(cv):
     X, y = half_bright_faces(60, 16)
     source = np.array(["fer2013", "sfew", "expw"] * 20)

@@ -18,7 +18,14 @@ from skimage import data  # noqa: E402
 from fersk import pretrained  # noqa: E402
 from fersk.face import FaceCropper  # noqa: E402
 
-MODELS = ["fer2013_vgg_fast", "fer2013_vgg", "fer2013_cnn", "fer2013_ensemble"]
+# The default and the smallest in every run; the others (minutes of export
+# each on 2 cores) with -m extended.
+MODELS = [
+    "wild_vgg_fast", "fer2013_cnn",
+    pytest.param("fer2013_vgg_fast", marks=pytest.mark.extended),
+    pytest.param("fer2013_vgg", marks=pytest.mark.extended),
+    pytest.param("fer2013_ensemble", marks=pytest.mark.extended),
+]
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +136,8 @@ _NO_TF = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("name", ["fer2013_vgg_fast", "fer2013_ensemble"])
+@pytest.mark.parametrize(
+    "name", ["wild_vgg_fast", pytest.param("fer2013_ensemble", marks=pytest.mark.extended)])
 def test_onnx_backend_never_imports_tensorflow(name, onnx_cache):
     pretrained.export(name)
     env = {**os.environ, "FERSK_CACHE": str(onnx_cache)}
