@@ -104,7 +104,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         ``model.predict`` labels every image, and ``fersk predict`` does the
         same by default, marking such rows "none (whole image)" (its
         ``--on-no-face skip`` reports "no face" instead; see
-        :ref:`no-face-policy`).  :func:`predict_faces` says which records
+        :ref:`the no-face policy <no-face-policy>`).  :func:`predict_faces` says which records
         had no face (``"kind"`` 'none').
     min_face_size : float or int, default=0.1
         Smallest face searched for: a float is a fraction of the image's
