@@ -122,7 +122,8 @@ def _fit_in_child_killed(tmp_path, kw, kill_at, how):
     )
 
 
-@pytest.mark.parametrize("how", ["half-written", "before-rename"])
+@pytest.mark.parametrize(
+    "how", ["half-written", pytest.param("before-rename", marks=pytest.mark.extended)])
 def test_sigkill_during_a_checkpoint_write_resumes_from_the_last_epoch(tmp_path, how):
     ckpt = _with_user_files(tmp_path / "ckpt")
     # The second commit is epoch 2's: the kill leaves epoch 1's state and a
@@ -185,7 +186,8 @@ def test_fits_on_other_data_use_other_sub_folders(tmp_path):
     assert _state_folders(ckpt) == [] and _user_files_intact(ckpt)
 
 
-@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+@pytest.mark.parametrize(
+    "damage", ["truncated", *(pytest.param(d, marks=pytest.mark.extended) for d in ("empty", "garbage"))])
 def test_a_damaged_checkpoint_falls_back_to_the_previous_with_a_warning(
     tmp_path, monkeypatch, damage
 ):

@@ -77,7 +77,8 @@ def _photos():
     ]
 
 
-@pytest.mark.parametrize("min_face_size", [20, 12, 15.3])
+@pytest.mark.parametrize(
+    "min_face_size", [20, *(pytest.param(m, marks=pytest.mark.extended) for m in (12, 15.3))])
 def test_onnx_mtcnn_boxes_match_mtcnn(min_face_size, onnx_cache):
     """OnnxMTCNN gives mtcnn's boxes (within a pixel) and landmarks."""
     from fersk import face

@@ -31,6 +31,7 @@ def test_import_load_and_first_prediction_print_nothing_to_stderr():
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_fersk_tf_logs_shows_tensorflow_lines():
     out = _run({"FERSK_TF_LOGS": "1"})
     assert out.returncode == 0, out.stderr
