@@ -17,19 +17,18 @@ import hashlib
 import json
 import os
 import time
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import Bunch
-from numbers import Integral
-
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from fersk._progress import log
 
-#: FER-2013's classes, in label order.
-FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+from ._cache import _cached, _default_cache_dir, _digest
+from ._common import FER2013_CLASSES, LOADER_CONSTRAINTS
+from ._fer2013 import load_fer2013
 
 #: muxspace folder names -> FER-2013 labels.  ``contempt`` has no FER-2013
 #: class: see ``contempt`` in :func:`load_muxspace`.
@@ -42,6 +41,11 @@ MUXSPACE_LABELS = {
 SOURCES = ("fer2013", "sfew", "expw", "muxspace")
 
 _EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+# The parameters every loader of this module shares, checked alike.
+_CROP_CONSTRAINTS = {
+    "cropper": [None, object],
+    **{k: LOADER_CONSTRAINTS[k] for k in ("cache", "cache_dir", "verbose")},
+}
 _CACHE_VERSION = "1"
 
 
@@ -108,18 +112,25 @@ def _key(root, entries, cropper, extra=""):
     return h.hexdigest()
 
 
-def _cached(kind, root, key, cache, cache_dir, build, func, verbose):
-    from fersk.datasets import _cache_load, _cache_save, _default_cache_dir, _digest
-
-    if not cache:
-        return build()
+def _cached_crops(kind, root, key, cache, cache_dir, build, func, verbose):
+    """``build()``'s crops, through the cache of :mod:`fersk.datasets`."""
     prefix = f"{kind}-{_digest(str(Path(root).resolve()))[:12]}"
-    file = Path(cache_dir or _default_cache_dir()) / f"{prefix}-{key[:24]}.npz"
-    content = _cache_load(file, key, func, verbose)
-    if content is None:
-        content = build()
-        _cache_save(file, prefix, key, content, func, verbose)
-    return content
+    return _cached(cache, cache_dir or _default_cache_dir(), prefix, key, build, func, verbose)
+
+
+def _crop_class_folders(kind, root, files, labels, cropper, cache, cache_dir, func, verbose):
+    """The crops of ``files`` ((relative path, class folder), from
+    :func:`_files`), labelled by ``labels[class folder]``, cached."""
+
+    def build():
+        crops, found, boxes = _crop_files(
+            [str(Path(root) / f) for f, _ in files], cropper, func, verbose)
+        return {"images": crops, "target": np.array([labels[c] for _, c in files]),
+                "filenames": np.array([f for f, _ in files]), "face_found": found,
+                "boxes": boxes}
+
+    key = _key(root, [f for f, _ in files], cropper)
+    return _cached_crops(kind, root, key, cache, cache_dir, build, func, verbose)
 
 
 def _crop_files(paths, cropper, func, verbose):
@@ -163,10 +174,7 @@ def _bunch(content, root, source, DESCR, **extra):
 @validate_params(
     {
         "root": [str, os.PathLike],
-        "cropper": [None, object],
-        "cache": ["boolean"],
-        "cache_dir": [str, os.PathLike, None],
-        "verbose": ["verbose"],
+        **_CROP_CONSTRAINTS,
     },
     prefer_skip_nested_validation=True,
 )
@@ -214,16 +222,8 @@ def load_sfew(root, *, cropper=None, cache=True, cache_dir=None, verbose=0):
     if not files:
         raise ValueError(f"no images under {str(root)!r}.")
     labels = {c: i for i, c in enumerate(FER2013_CLASSES)}
-
-    def build():
-        crops, found, boxes = _crop_files(
-            [str(Path(root) / f) for f, _ in files], cropper, func, verbose)
-        return {"images": crops, "target": np.array([labels[c] for _, c in files]),
-                "filenames": np.array([f for f, _ in files]), "face_found": found,
-                "boxes": boxes}
-
-    key = _key(root, [f for f, _ in files], cropper)
-    content = _cached("sfew", root, key, cache, cache_dir, build, func, verbose)
+    content = _crop_class_folders("sfew", root, files, labels, cropper, cache, cache_dir,
+                                  func, verbose)
     return _bunch(content, root, "sfew",
                   f"SFEW 2.0 Train film frames from {root}: {len(files)} faces.")
 
@@ -231,13 +231,10 @@ def load_sfew(root, *, cropper=None, cache=True, cache_dir=None, verbose=0):
 @validate_params(
     {
         "root": [str, os.PathLike],
-        "cropper": [None, object],
         "contempt": [StrOptions({"exclude", "raise"})],
         "max_per_class": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
-        "cache": ["boolean"],
-        "cache_dir": [str, os.PathLike, None],
-        "verbose": ["verbose"],
+        **_CROP_CONSTRAINTS,
     },
     prefer_skip_nested_validation=True,
 )
@@ -303,16 +300,8 @@ def load_muxspace(root, *, cropper=None, contempt="exclude", max_per_class=None,
         excluded += [(str(Path(root) / f), f"over max_per_class={max_per_class}")
                      for k, (f, _) in enumerate(files) if k not in keep]
         files = [fc for k, fc in enumerate(files) if k in keep]
-
-    def build():
-        crops, found, boxes = _crop_files(
-            [str(Path(root) / f) for f, _ in files], cropper, func, verbose)
-        return {"images": crops, "target": np.array([MUXSPACE_LABELS[c] for _, c in files]),
-                "filenames": np.array([f for f, _ in files]), "face_found": found,
-                "boxes": boxes}
-
-    key = _key(root, [f for f, _ in files], cropper)
-    content = _cached("muxspace", root, key, cache, cache_dir, build, func, verbose)
+    content = _crop_class_folders("muxspace", root, files, MUXSPACE_LABELS, cropper, cache,
+                                  cache_dir, func, verbose)
     return _bunch(content, root, "muxspace",
                   f"muxspace web photos from {root}: {len(files)} faces, "
                   f"{len(excluded)} photos excluded.", excluded=excluded)
@@ -331,11 +320,8 @@ def _iou(a, b):
 @validate_params(
     {
         "root": [str, os.PathLike],
-        "cropper": [None, object],
         "min_iou": [float],
-        "cache": ["boolean"],
-        "cache_dir": [str, os.PathLike, None],
-        "verbose": ["verbose"],
+        **_CROP_CONSTRAINTS,
     },
     prefer_skip_nested_validation=True,
 )
@@ -429,7 +415,7 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
                 "face_ids": np.array([int(r["face_id"]) for r in rows])}
 
     key = _key(root, ["faces.csv"] + [f"images/{p}" for p in photos], cropper, f"iou{min_iou}")
-    content = _cached("expw", root, key, cache, cache_dir, build, func, verbose)
+    content = _cached_crops("expw", root, key, cache, cache_dir, build, func, verbose)
     return _bunch(content, root, "expw",
                   f"ExpW web photos from {root}: {len(rows)} labelled faces in "
                   f"{len(photos)} photos.",
@@ -445,11 +431,8 @@ _LOADERS = {"sfew": ("sfew-train", load_sfew), "expw": ("expw-dev", load_expw),
         "data_home": [str, os.PathLike],
         "sources": [list, tuple],
         "fer2013_usage": [str, list, tuple],
-        "cropper": [None, object],
         "muxspace_max_per_class": [Interval(Integral, 1, None, closed="left"), None],
-        "cache": ["boolean"],
-        "cache_dir": [str, os.PathLike, None],
-        "verbose": ["verbose"],
+        **_CROP_CONSTRAINTS,
     },
     prefer_skip_nested_validation=True,
 )
@@ -489,8 +472,6 @@ def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cr
     >>> LeaveOneGroupOut().get_n_splits(groups=wild.source)  # doctest: +SKIP
     2
     """
-    from fersk.datasets import load_fer2013
-
     unknown = [s for s in sources if s not in SOURCES]
     if unknown or not sources:
         raise ValueError(f"sources must be a non-empty list among {list(SOURCES)}; got "

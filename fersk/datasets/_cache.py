@@ -1,0 +1,93 @@
+"""Decoded data kept on disk, keyed on what it was made from.
+
+One file per source and key, written atomically; a damaged file is
+rebuilt, never trusted.
+"""
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fersk._progress import log
+
+from ._common import _warn
+
+# Bump when the cache content or its meaning changes.
+_CACHE_VERSION = 1
+
+
+def _default_cache_dir():
+    env = os.environ.get("FERSK_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "fersk"
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _cache_load(file, key, func, verbose):
+    try:
+        with np.load(file, allow_pickle=False) as npz:
+            if str(npz["key"]) != key:
+                return None
+            content = {name: npz[name] for name in npz.files if name != "key"}
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a damaged cache is rebuilt, not trusted
+        _warn(f"{func}: ignoring unreadable cache file {file} ({exc}); "
+              "it will be rebuilt.")
+        return None
+    if verbose:
+        log(func, f"read from cache {file}")
+    return content
+
+
+def _cache_save(file, prefix, key, content, func, verbose):
+    """Write atomically; remove older entries of the same source and usages."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=file.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, key=np.array(key), **content)
+            os.replace(tmp, file)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        for old in file.parent.glob(prefix + "-*.npz"):
+            if old != file:
+                old.unlink(missing_ok=True)
+    except OSError as exc:
+        _warn(f"{func}: could not write the cache file {file} ({exc}); "
+              "loading still works, only not faster next time. Pass "
+              "cache=False or another cache_dir.")
+        return
+    if verbose:
+        log(func, f"wrote cache {file}")
+
+
+
+def _cached(use, cache_dir, prefix, key, build, func, verbose, valid=None):
+    """The content stored for ``key`` under ``cache_dir``, else ``build()``'s,
+    stored (when ``use``); ``valid(content)`` False makes a stored one stale.
+
+    The one read-or-build rule of every cached loader (FER-2013's CSV and
+    folders, the faces in the wild).
+    """
+    if not use:
+        return build()
+    file = Path(cache_dir) / f"{prefix}-{key[:24]}.npz"
+    content = _cache_load(file, key, func, verbose)
+    if content is not None and valid is not None and not valid(content):
+        content = None
+    if content is None:
+        content = build()
+        _cache_save(file, prefix, key, content, func, verbose)
+    return content

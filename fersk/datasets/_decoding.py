@@ -1,0 +1,125 @@
+"""Listing image files under a folder and decoding them, in threads."""
+
+import io
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from fersk import _image_files
+from fersk._image_files import pil_to_uint8
+
+# Images per task of the decoding pool (and per progress report).
+_CHUNK = 512
+
+
+def _is_hidden(name):
+    return name.startswith(".") or name.startswith("__")
+
+
+def _has_extension(name, extensions):
+    return extensions is None or os.path.splitext(name)[1].lower() in extensions
+
+
+def _subdirs(folder):
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    dirs = [e for e in entries if e.is_dir() and not _is_hidden(e.name)]
+    files = [e for e in entries if e.is_file() and not _is_hidden(e.name)]
+    return dirs, files
+
+
+def _walk_files(folder, extensions, rel_prefix):
+    """(relative posix path, absolute path, size, mtime_ns) of the files under
+    ``folder`` (recursively, sorted, hidden names left out) with an image
+    extension; ``rel_prefix`` is ``folder`` relative to the root, ending in /."""
+    out = []
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        if _is_hidden(entry.name):
+            continue
+        if entry.is_dir():
+            out += _walk_files(entry.path, extensions, rel_prefix + entry.name + "/")
+        elif entry.is_file() and _has_extension(entry.name, extensions):
+            st = entry.stat()
+            out.append((rel_prefix + entry.name, entry.path, st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _describe(exc):
+    from PIL import UnidentifiedImageError
+    from PIL.Image import DecompressionBombError
+
+    if isinstance(exc, _BadImage):
+        return str(exc)
+    if isinstance(exc, DecompressionBombError):
+        return f"too many pixels to decode safely (Pillow: {exc})"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a readable image (Pillow cannot identify its format)"
+    return f"unreadable image ({type(exc).__name__}: {exc})"
+
+
+class _BadImage(ValueError):
+    pass
+
+
+def _read_image(path, mode, shape, shape_hint=""):
+    """Decode one file to a uint8 array in PIL ``mode`` ('L' or 'RGB')."""
+    from PIL import Image
+
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data:
+        raise _BadImage("empty file (0 bytes)")
+    with Image.open(io.BytesIO(data)) as im:
+        if shape is not None and im.size != (shape[1], shape[0]):
+            raise _BadImage(
+                f"image is {im.size[1]}x{im.size[0]} (height x width) pixels, not "
+                f"{shape[0]}x{shape[1]}{shape_hint}"
+            )
+        try:
+            return pil_to_uint8(_image_files.open_image(im), mode)
+        except ValueError as exc:
+            raise _BadImage(str(exc)) from None
+
+
+def _decode_files(paths, *, mode, shape, n_jobs, progress, shape_hint=""):
+    """Decode ``paths`` with a thread pool (Pillow releases the GIL while it
+    decodes).
+
+    Returns ``(images, failures)``: a uint8 array ``(n,) + shape`` (zeros
+    where decoding failed) when ``shape`` is given, else a list of arrays
+    (None where it failed); ``failures`` maps index -> reason.
+    """
+    n = len(paths)
+    channels = () if mode == "L" else (3,)
+    images = np.zeros((n,) + tuple(shape) + channels, np.uint8) if shape else [None] * n
+
+    def work(bounds):
+        start, stop = bounds
+        failed = []
+        for i in range(start, stop):
+            try:
+                images[i] = _read_image(paths[i], mode, shape, shape_hint)
+            except MemoryError:
+                raise
+            except Exception as exc:  # any decoder error is the file's problem
+                failed.append((i, _describe(exc)))
+        return stop - start, failed
+
+    chunks = [(s, min(s + _CHUNK, n)) for s in range(0, n, _CHUNK)]
+    failures, n_done = {}, 0
+    if n_jobs == 1 or len(chunks) <= 1:
+        results = map(work, chunks)
+        for done, failed in results:
+            n_done += done
+            progress.update(n_done)
+            failures.update(failed)
+    else:
+        with ThreadPoolExecutor(max_workers=min(n_jobs, len(chunks))) as pool:
+            for done, failed in pool.map(work, chunks):
+                n_done += done
+                progress.update(n_done)
+                failures.update(failed)
+    return images, failures
