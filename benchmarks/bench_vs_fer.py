@@ -353,7 +353,7 @@ def main(argv=None):
         raise SystemExit(f"--model: {exc}") from exc
     model_dir = Path(args.model or pretrained.DEFAULT_MODEL)
     if not (model_dir / "pipeline.json").is_file():  # a bundled model's name
-        model_dir = Path(pretrained.__file__).parent / "models" / model_dir
+        model_dir = pretrained.MODELS_DIR / model_dir
     # Everything after the cropper classifies a face: one network, a
     # representation and a network, or an ensemble of such members.
     classify = pipe[1:]

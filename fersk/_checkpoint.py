@@ -40,6 +40,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from fersk._fsync import fsync_path
+
 #: Parameters that do not change what a fit computes: a fit that differs
 #: only in these resumes the same state.
 NOT_IN_KEY = frozenset(
@@ -111,41 +113,27 @@ def fit_key(estimator, seed, arrays, extra=None, warm_model=None):
 
 
 # ------------------------------------------------------------ file helpers
-def _fsync_folder(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows: folders cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _digest_and_sync(path):
     """BLAKE2b (16 hex digits) of a file's content, after flushing it to disk."""
-    h = hashlib.blake2b(digest_size=8)
-    with open(path, "r+b") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-        os.fsync(f.fileno())
-    return h.hexdigest()
+    return _file_digest(path, sync=True)
 
 
-def _file_digest(path):
+def _file_digest(path, sync=False):
+    """BLAKE2b (16 hex digits) of a file's content; ``sync`` also flushes
+    the file to disk (it must then be writable)."""
     h = hashlib.blake2b(digest_size=8)
-    with open(path, "rb") as f:
+    with open(path, "r+b" if sync else "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
+        if sync:
+            os.fsync(f.fileno())
     return h.hexdigest()
 
 
 def _commit(tmp, final):
     """Put the complete file ``tmp`` at ``final`` in one step (``os.replace``)."""
     os.replace(tmp, final)
-    _fsync_folder(final.parent)
+    fsync_path(final.parent)
 
 
 def _pid_alive(pid):

@@ -206,6 +206,7 @@ def test_fuzzed_bytes_load_the_same_model_or_raise_value_error(folders, toy_X, t
 _CHILD = textwrap.dedent("""
     import os, signal, sys
     from fersk import pretrained
+    from fersk.pretrained import _saving  # where save looks these helpers up
 
     source, target, point = sys.argv[1:]
     pipe = pretrained.load(source)
@@ -219,17 +220,17 @@ _CHILD = textwrap.dedent("""
                 f.write("{" + '"format_version": 4, "steps": [')
                 f.flush()
             die()
-        pretrained._write_json = write
+        _saving._write_json = write
     elif point == "before_swap":
-        pretrained._exchange = lambda a, b: die()
+        _saving._exchange = lambda a, b: die()
     elif point == "after_swap":  # the new folder in, the old not yet removed
-        exchange = pretrained._exchange
+        exchange = _saving._exchange
         def swap(a, b):
             assert exchange(a, b)
             die()
-        pretrained._exchange = swap
+        _saving._exchange = swap
     elif point == "between_renames":  # where renameat2 is missing
-        pretrained._exchange = lambda a, b: False
+        _saving._exchange = lambda a, b: False
         rename = os.rename
         calls = []
         def second_kills(a, b):

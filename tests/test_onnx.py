@@ -15,6 +15,7 @@ pytest.importorskip("tf2onnx")
 
 from skimage import data  # noqa: E402
 
+import fersk  # noqa: E402
 from fersk import pretrained  # noqa: E402
 from fersk.face import FaceCropper  # noqa: E402
 
@@ -143,7 +144,7 @@ def test_onnx_backend_never_imports_tensorflow(name, onnx_cache):
     pretrained.export(name)
     env = {**os.environ, "FERSK_CACHE": str(onnx_cache)}
     env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(os.path.dirname(pretrained.__file__)), env.get("PYTHONPATH", "")]
+        [os.path.dirname(os.path.dirname(fersk.__file__)), env.get("PYTHONPATH", "")]
     )
     out = subprocess.run([sys.executable, "-c", _NO_TF, name], env=env, capture_output=True,
                          text=True, timeout=600)

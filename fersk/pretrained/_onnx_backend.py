@@ -1,0 +1,179 @@
+"""The ONNX backend: a model's networks exported to ONNX (with TensorFlow,
+once) and loaded as ONNX Runtime estimators (without it)."""
+
+import re
+from pathlib import Path
+
+from ._codec import _construct, _decode, _set_fitted
+from ._loading import _model_dir, load
+from ._networks import _keras_path
+from ._spec import _read_spec, _safe_class
+
+#: The fitted attributes of a network entry its ONNX twin takes.
+_ONNX_FITTED = ("classes_", "image_shape_", "n_features_in_", "input_dtype_")
+
+
+def _network_entries(node):
+    """The entries of a ``pipeline.json`` document that hold a network."""
+    if isinstance(node, dict):
+        own = [node] if isinstance(node.get("keras_file"), str) else []
+        return own + [e for value in node.values() for e in _network_entries(value)]
+    if isinstance(node, list):
+        return [e for value in node for e in _network_entries(value)]
+    return []
+
+
+def _onnx_file(folder, spec, entry):
+    """The cache file of a network entry's ONNX graph: named after the
+    model and the network, hashed from the ``.keras`` file and the
+    parameters the graph bakes in (so a changed model is exported anew)."""
+    from fersk import onnx
+
+    params = _decode(entry["params"], None)
+    keras_file = _keras_path(folder, entry["keras_file"])
+    digest = onnx._digest(
+        keras_file.read_bytes(), onnx.OPSET, params.get("test_time_flip"),
+        params.get("test_time_crops"), params.get("crop_size"), params.get("input_scaling"),
+    )
+    model = re.sub(r"[^\w.-]", "_", spec.get("name") or Path(folder).name)
+    return onnx.cache_dir() / f"{model}.{keras_file.stem}-{digest}.onnx"
+
+
+def _uses_mtcnn(spec):
+    return any(
+        isinstance(e, dict) and e.get("class") == "fersk.face.FaceCropper"
+        and e.get("params", {}).get("detector") == "mtcnn"
+        for e in _all_entries(spec["steps"])
+    )
+
+
+def _all_entries(node):
+    if isinstance(node, dict):
+        own = [node] if "class" in node and "params" in node else []
+        return own + [e for value in node.values() for e in _all_entries(value)]
+    if isinstance(node, list):
+        return [e for value in node for e in _all_entries(value)]
+    return []
+
+
+def _ensure_exported(folder, spec):
+    """Export the ONNX files the model needs and the cache lacks (with
+    TensorFlow); nothing is imported when they are all there."""
+    from fersk import onnx
+
+    missing = [e for e in _network_entries(spec["steps"]) if not _onnx_file(folder, spec, e).is_file()]
+    mtcnn = onnx._mtcnn_paths()
+    mtcnn_missing = _uses_mtcnn(spec) and (
+        mtcnn is None or not all(p.is_file() for p in mtcnn.values())
+    )
+    if missing or mtcnn_missing:
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(
+                f"backend='onnx': {folder.name}'s ONNX files are not in {onnx.cache_dir()} and "
+                f"exporting them needs TensorFlow ({exc}); run `fersk export {folder.name}` "
+                "where TensorFlow is installed and copy that folder (or set FERSK_CACHE)."
+            ) from exc
+        export(folder)
+
+
+def _load_onnx_step(entry, folder):
+    """One fitted estimator of the ONNX pipeline: networks as
+    OnnxNetworkClassifier, MTCNN as detector='mtcnn-onnx', the rest as
+    stored (nothing here imports TensorFlow)."""
+    from fersk.onnx import OnnxNetworkClassifier
+
+    spec = _read_spec(Path(folder))
+    if "keras_file" in entry:
+        params = _decode(entry["params"], None)
+        fitted = _decode(entry["fitted"], None)
+        est = OnnxNetworkClassifier(
+            _onnx_file(folder, spec, entry), image_shape=params.get("image_shape")
+        )
+        for attr in _ONNX_FITTED:
+            if attr in fitted:
+                setattr(est, attr, fitted[attr])
+        est.head_ = params.get("head", "softmax")
+        return est
+    cls = _safe_class(entry["class"])
+    if entry["class"] == "fersk.face.FaceCropper" and entry["params"].get("detector") == "mtcnn":
+        entry = {**entry, "params": {**entry["params"], "detector": "mtcnn-onnx"}}
+    est = _construct(cls, entry, folder, None, "onnx")
+    _set_fitted(est, cls, entry)
+    restore = getattr(est, "_restore_derived", None)
+    if restore is not None:
+        restore()
+    return est
+
+
+def export(name=None, *, overwrite=False):
+    """Export a model's networks (and MTCNN) to ONNX, into the cache.
+
+    Each network of the model, with its input scaling and test-time views,
+    becomes one ONNX file (:func:`fersk.onnx.export_network`); a
+    :class:`~fersk.face.FaceCropper` with ``detector="mtcnn"`` adds the
+    three MTCNN networks (:func:`fersk.onnx.export_mtcnn`).  They go to
+    :func:`fersk.onnx.cache_dir`, named after the model with a hash of
+    what they were made from, written atomically.  Needs TensorFlow and
+    ``tf2onnx`` (``pip install 'fersk[onnx]'``); afterwards
+    ``load(name, backend="onnx")`` needs neither.
+
+    Parameters
+    ----------
+    name : str or path-like, default=None
+        A bundled model's name or a folder written by :func:`save`; None
+        means :data:`DEFAULT_MODEL`.  (An in-memory pipeline: :func:`save`
+        it first.)
+    overwrite : bool, default=False
+        Export again the files that are in the cache already.
+
+    Returns
+    -------
+    paths : list of pathlib.Path
+        The ONNX files the model uses (networks, then MTCNN's).
+
+    Examples
+    --------
+    >>> from fersk import pretrained
+    >>> paths = pretrained.export("fer2013_cnn")  # doctest: +SKIP
+    >>> [p.suffix for p in paths][:1]  # doctest: +SKIP
+    ['.onnx']
+    """
+    from fersk import onnx
+
+    path = _model_dir(name)
+    spec = _read_spec(path)
+    entries = _network_entries(spec["steps"])
+    targets = [_onnx_file(path, spec, e) for e in entries]
+    if overwrite or not all(t.is_file() for t in targets):
+        pipe = load(path)
+        estimators = _network_estimators(spec["steps"], [est for _, est in pipe.steps])
+        if len(estimators) != len(entries):  # pragma: no cover
+            raise ValueError(f"{path}: cannot match the networks to pipeline.json's entries.")
+        for target, est in zip(targets, estimators):
+            if overwrite or not target.is_file():
+                onnx.export_network(est, target)
+    out = list(targets)
+    if _uses_mtcnn(spec):
+        out += list(onnx.export_mtcnn(overwrite=overwrite).values())
+    return out
+
+
+def _network_estimators(entries, estimators):
+    """The loaded network estimators, in the order of :func:`_network_entries`."""
+    found = []
+    for entry, est in zip(entries, estimators):
+        if "keras_file" in entry:
+            found.append(est)
+        for key in ("estimators", "steps"):
+            items = entry.get("params", {}).get(key)
+            if not isinstance(items, list):
+                continue
+            subs = [i["__tuple__"][1] for i in items]
+            sub_ests = [e for _, e in getattr(est, key)]
+            pairs = [(s["__estimator__"], e) for s, e in zip(subs, sub_ests)
+                     if isinstance(s, dict) and "__estimator__" in s]
+            found += _network_estimators([p[0] for p in pairs], [p[1] for p in pairs])
+    return found
+

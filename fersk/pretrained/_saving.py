@@ -1,0 +1,263 @@
+"""Writing a model folder whole beside its place and renaming it in, so
+that a crash leaves the old model or the new one, never a mixture."""
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from sklearn.pipeline import Pipeline
+
+from fersk._fsync import fsync_path
+
+from ._codec import _step_entry, _unfrozen
+from ._loading import info, load
+from ._spec import FORMAT_VERSION, _class_names, _keras_files
+
+def save(pipeline, path, *, description="", metrics=None, keep=()):
+    """Write a fitted pipeline as a pretrained-model folder.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps of the classes in :data:`SAFE_CLASSES`, the last a fitted
+        fersk network estimator or a fitted
+        :class:`~fersk.CNNEnsembleClassifier` whose members are such
+        networks on representations of :data:`SAFE_CLASSES` (members that
+        are :class:`~sklearn.frozen.FrozenEstimator` s are stored as the
+        estimators they wrap, dropped members as ``'drop'``); parameters
+        must be JSON values (a named ``architecture``, not a callable).
+        A pipeline returned by :func:`load` can be saved again: that is how
+        a folder of an earlier format is re-saved in this one (see
+        :func:`convert`).
+    path : str or path-like
+        Folder to create with ``pipeline.json`` and the ``.keras`` network
+        files, or a model folder to replace.  The new folder is written
+        beside it (``<path>.tmp-<random>``), flushed to disk and renamed
+        into place, so that a crash leaves the old model or the new one,
+        never a mixture.  The old folder's files other than its
+        ``pipeline.json`` and the networks it named are kept.
+    description : str, default=""
+        One line on what the model is.
+    metrics : dict or None, default=None
+        JSON-serialisable results for the model card (accuracy, training
+        time, hardware, command...).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The folder written.
+
+    keep : tuple of str, default=()
+        Names of entries of the folder at ``path`` that are not a model's
+        and go on living in it (``fersk train`` keeps its ``training_state``
+        there until the model is saved): they neither make the folder
+        refused nor are lost; the new folder gets a copy of them.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is a file, or a non-empty folder that is not a model
+        folder (no readable ``pipeline.json``) besides ``keep``: save never
+        replaces what fersk did not write.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from fersk import CNNClassifier, FaceCropper, pretrained
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), np.arange(20) % 2
+    >>> pipe = make_pipeline(
+    ...     FaceCropper(detector=None, size=(16, 16)),
+    ...     CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+    ...                   random_state=0),
+    ... ).fit(X, y)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = pretrained.save(pipe, tmp, description="a toy")
+    ...     again = pretrained.load(folder)
+    ...     same = np.allclose(again.predict_proba(X), pipe.predict_proba(X))
+    >>> same
+    True
+    """
+    from fersk._keras_base import BaseKerasImageEstimator
+    from fersk.ensemble import CNNEnsembleClassifier
+
+    if not isinstance(pipeline, Pipeline):
+        raise TypeError(f"pipeline must be a sklearn Pipeline; got {type(pipeline).__name__}.")
+    network = _unfrozen(pipeline.steps[-1][1])
+    fitted_network = isinstance(network, BaseKerasImageEstimator) and hasattr(network, "model_")
+    fitted_ensemble = isinstance(network, CNNEnsembleClassifier) and hasattr(
+        network, "estimators_"
+    )
+    if not (fitted_network or fitted_ensemble):
+        raise ValueError(
+            "the pipeline's last step must be a fitted fersk network estimator or a fitted "
+            "CNNEnsembleClassifier of them."
+        )
+    path = Path(path)
+    name = path.name
+    if path.is_symlink():  # replace the folder linked to, not the link
+        path = path.resolve()
+    previous = _replaceable(path, ignore=set(keep))
+    kept = [path / k for k in keep if (path / k).exists()] if path.is_dir() else []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The folder is written whole beside its place, then renamed into it:
+    # killed at any point, ``path`` holds the old model or the new one,
+    # never the new networks under the old pipeline.json.
+    staging = _sibling(path, "tmp")
+    staging.mkdir()
+    try:
+        records = {}
+        steps = [_step_entry(step, est, staging, step, records) for step, est in pipeline.steps]
+        classes = network.classes_.tolist()
+        spec = {
+            "format_version": FORMAT_VERSION,
+            "name": name,
+            "description": description,
+            "classes": classes,
+            "class_names": _class_names(classes),
+            "steps": steps,
+            "networks": records,
+            "metrics": metrics or {},
+        }
+        _write_json(staging / "pipeline.json", spec)
+        if previous is not None or kept:  # what is not the old model comes along
+            _carry_foreign_files(path, previous or {}, staging)
+        _fsync_tree(staging)
+        _move_into_place(staging, path, replace=previous is not None or bool(kept))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Path(path)
+
+
+def _replaceable(path, ignore=()):
+    """The ``pipeline.json`` of the model folder at ``path``, None if there is
+    nothing there (or an empty folder); ValueError for anything else.
+
+    ``ignore``: names of entries that do not count (``fersk train``'s own
+    training state).
+    """
+    if not path.exists():
+        return None
+    if not path.is_dir():
+        raise ValueError(f"{path} exists and is not a folder: give a folder to save the model in.")
+    if not any(p.name not in ignore for p in path.iterdir()):
+        return None
+    try:
+        spec = json.loads((path / "pipeline.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        spec = None
+    if not isinstance(spec, dict) or not isinstance(spec.get("steps"), list):
+        raise ValueError(
+            f"{path} is not empty and is not a fersk model folder (no readable pipeline.json): "
+            "fersk will not replace it; give a new or empty folder, or remove it yourself."
+        )
+    return spec
+
+
+def _sibling(path, kind):
+    """A fresh name beside ``path``: ``<path>.tmp-<random>`` (or ``.old-``)."""
+    return path.parent / f"{path.name}.{kind}-{secrets.token_hex(4)}"
+
+
+def _write_json(file, spec):
+    with open(file, "w", encoding="utf-8") as f:
+        f.write(json.dumps(spec, indent=1) + "\n")
+
+
+def _carry_foreign_files(path, previous, staging):
+    """Copy into the new folder what the old one held besides its model
+    (notes, a licence...): fersk deletes only files it wrote."""
+    own = {"pipeline.json", *_keras_files(previous)}
+    for entry in path.iterdir():
+        target = staging / entry.name
+        if entry.name in own or target.exists():
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, target, symlinks=True)
+        else:
+            shutil.copy2(entry, target, follow_symlinks=False)
+
+
+def _fsync_tree(folder):
+    """Everything under ``folder`` on disk before it is renamed into place
+    (else a power cut could leave the rename without the data)."""
+    for root, _, files in os.walk(folder):
+        for file in files:
+            if not os.path.islink(os.path.join(root, file)):
+                fsync_path(os.path.join(root, file))
+        fsync_path(root)
+
+
+def _exchange(a, b):
+    """Swap two paths in one step (Linux's ``renameat2(RENAME_EXCHANGE)``);
+    False where the system or the file system does not offer it."""
+    import ctypes
+    import errno
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError, TypeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), os.fspath(b))
+
+
+def _move_into_place(staging, path, replace):
+    """Rename the finished folder ``staging`` to ``path``; the model folder
+    there before, if ``replace``, is removed once the new one is in place."""
+    if not replace:
+        os.replace(staging, path)  # also over an empty folder
+    elif _exchange(staging, path):
+        shutil.rmtree(staging)  # now the old folder
+    else:
+        # Two renames: killed between them, ``path`` is missing and the old
+        # model waits, whole, in ``<path>.old-<random>`` (load says so).
+        aside = _sibling(path, "old")
+        os.rename(path, aside)
+        os.rename(staging, path)
+        fsync_path(path.parent)
+        shutil.rmtree(aside)
+    fsync_path(path.parent)
+
+
+def convert(source, path):
+    """Re-save a model folder of an earlier format in the current one.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A bundled model's name or a model folder, of any format :func:`load`
+        reads (folders of formats 1 to 3 are converted while read).
+    path : str or path-like
+        Folder to write, as by :func:`save`.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The folder written: the same predictions, description and metrics,
+        in format :data:`FORMAT_VERSION`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fersk import pretrained
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = pretrained.convert("fer2013_cnn", tmp + "/fer2013_cnn")
+    ...     same = pretrained.info(folder)["metrics"] == pretrained.info("fer2013_cnn")["metrics"]
+    >>> same
+    True
+    """
+    meta = info(source)
+    return save(load(source), path, description=meta["description"], metrics=meta["metrics"])
