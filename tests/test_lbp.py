@@ -207,11 +207,12 @@ def test_unusable_inputs_say_what_is_wrong(X, message):
 
 def test_n_jobs_follows_joblibs_rule(monkeypatch):
     """-2 is all CPUs but one (joblib), not all of them."""
-    import fersk.lbp
+    import fersk._lbp_codes  # where local_binary_pattern_batch resolves n_jobs
 
     seen = []
-    real = fersk.lbp.n_workers
-    monkeypatch.setattr(fersk.lbp, "n_workers", lambda n: seen.append(real(n)) or seen[-1])
+    real = fersk._lbp_codes.n_workers
+    monkeypatch.setattr(fersk._lbp_codes, "n_workers",
+                        lambda n: seen.append(real(n)) or seen[-1])
     X = np.random.RandomState(0).randint(0, 256, (4, 16, 16)).astype(np.uint8)
     from joblib import cpu_count
 
