@@ -1,16 +1,12 @@
 """Local binary patterns for whole batches of images.
 
-:func:`local_binary_pattern_batch` computes exactly what
-:func:`skimage.feature.local_binary_pattern` computes, image by image, but
-for a whole batch at once: the circular neighbourhood is sampled with the
-same bilinear interpolation, in the same floating-point operations, so the
-codes are identical, while the work is done by a few vectorised operations
-per neighbour on cache-sized blocks of images instead of a Python call per
-image.  :class:`LBPCodeTransformer` wraps it as a scikit-learn transformer
-and :class:`LBPHistogram` pools codes into the spatial histograms of the
-classic LBP face descriptors (Ahonen et al. 2006; Shan et al. 2009).
-The batch computation lives in the private ``fersk._lbp_codes``; this
-module holds the estimators.
+:func:`local_binary_pattern_batch` gives the codes of
+:func:`skimage.feature.local_binary_pattern`, identical, for a whole batch
+at once (it is computed in the private ``fersk._lbp_codes``, vectorised
+over cache-sized blocks of images).  :class:`LBPCodeTransformer` wraps it
+as a scikit-learn transformer and :class:`LBPHistogram` pools codes into
+the spatial histograms of the classic LBP face descriptors (Ahonen et al.
+2006; Shan et al. 2009).
 """
 
 import numbers
