@@ -141,3 +141,24 @@ def resize_faces(faces, side):
     return np.stack(
         [resize(f.astype(np.float32), (side, side), order=1, anti_aliasing=False, preserve_range=True) for f in faces]
     )
+
+
+def add_options(parser, **defaults):
+    """Add ``--name`` options (underscores become dashes), each typed as its
+    default: the plain options the training scripts share in form."""
+    for name, default in defaults.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
+
+
+def held_out_rows(data_home):
+    """The rows the transfer tables score: FER-2013's PublicTest, then each
+    in-the-wild source's held-out faces, as ``{row: (images, target)}``."""
+    from fersk.datasets import load_fer2013, load_in_the_wild
+    from train_in_the_wild import split_sources
+
+    data = load_in_the_wild(data_home)
+    public = load_fer2013(Path(data_home) / "fer2013", usage="PublicTest")
+    _, tests = split_sources(data, None)
+    rows = {"fer2013": (public.images, public.target)}
+    rows.update({s: (data.images[i], data.target[i]) for s, i in tests.items()})
+    return rows

@@ -18,8 +18,15 @@ import json
 import warnings
 from pathlib import Path
 
-from _common import DATA, load_peer, locate_peer, peer_scale, resize_faces, run_model
-from train_in_the_wild import split_sources
+from _common import (
+    DATA,
+    held_out_rows,
+    load_peer,
+    locate_peer,
+    peer_scale,
+    resize_faces,
+    run_model,
+)
 
 ROWS = ("fer2013", "sfew", "expw", "muxspace")
 
@@ -34,13 +41,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from fersk import pretrained
-    from fersk.datasets import load_fer2013, load_in_the_wild
 
-    data = load_in_the_wild(args.data)
-    public = load_fer2013(Path(args.data) / "fer2013", usage="PublicTest")
-    _, tests = split_sources(data, None)
-    rows = {"fer2013": (public.images, public.target)}
-    rows.update({s: (data.images[idx], data.target[idx]) for s, idx in tests.items()})
+    rows = held_out_rows(args.data)
 
     columns = {m: pretrained.load(m) for m in args.models.split(",") if m}
     for name in [n for n in args.trained.split(",") if n]:

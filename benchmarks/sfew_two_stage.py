@@ -23,20 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import DATA
+from _common import DATA, add_options
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DATA))
-    parser.add_argument("--stage1", default="runs/wild/no_sfew/model")
-    parser.add_argument("--work", default="runs/wild/sfew_two_stage")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--learning-rate", type=float, default=0.005)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--fer", type=int, default=6000)
-    parser.add_argument("--seed", type=int, default=0)
+    add_options(parser, stage1="runs/wild/no_sfew/model", work="runs/wild/sfew_two_stage",
+                folds=5, epochs=4, learning_rate=0.005, repeat=3, fer=6000, seed=0)
     args = parser.parse_args(argv)
 
     from sklearn.model_selection import StratifiedKFold

@@ -27,7 +27,7 @@ from pathlib import Path
 # This folder on the path for _common: the tests run this script with
 # runpy.run_path, which (unlike `python script.py`) does not add it.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import FER2013, ROOT
+from _common import FER2013, ROOT, add_options
 from fersk._keras_base import LEARNING_RATE_SCHEDULES
 from fersk.training import parse_param
 
@@ -45,14 +45,8 @@ def _training_state(folder, resume):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(FER2013), help="FER-2013 CSV or folder root")
-    parser.add_argument("--name", default="fer2013_cnn")
-    parser.add_argument("--architecture", default="kaggle_cnn")
-    parser.add_argument("--width", type=float, default=0.25)
-    parser.add_argument("--dense-units", type=int, default=256)
-    parser.add_argument("--epochs", type=int, default=45)
-    parser.add_argument("--patience", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    add_options(parser, name="fer2013_cnn", architecture="kaggle_cnn", width=0.25,
+                dense_units=256, epochs=45, patience=8, batch_size=64, learning_rate=1e-3)
     parser.add_argument("--augment", action="store_true")
     parser.add_argument("--representation", choices=("raw", "mapped_lbp"), default="raw")
     parser.add_argument("--schedule", choices=LEARNING_RATE_SCHEDULES, default="constant")

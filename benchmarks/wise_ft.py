@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train_in_the_wild import DATA, split_sources
+from _common import DATA, held_out_rows
 
 
 def interpolate(start, tuned, alpha):
@@ -47,13 +47,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from fersk import pretrained
-    from fersk.datasets import load_fer2013, load_in_the_wild
 
-    data = load_in_the_wild(args.data)
-    public = load_fer2013(Path(args.data) / "fer2013", usage="PublicTest")
-    _, tests = split_sources(data, None)
-    rows = {"fer2013": (public.images, public.target)}
-    rows.update({s: (data.images[i], data.target[i]) for s, i in tests.items()})
+    rows = held_out_rows(args.data)
     start = pretrained.load(args.start)
     table = {}
     for alpha in [float(a) for a in args.alphas.split(",")]:

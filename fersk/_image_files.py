@@ -424,7 +424,8 @@ def stretch_to_uint8(image):
 
     Returns
     -------
-    image : ndarray of uint8
+    stretched : ndarray of uint8
+        Of the shape of ``image``.
 
     Examples
     --------
