@@ -35,7 +35,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--runs", default="runs/wild")
-    parser.add_argument("--models", default="fer2013_vgg_fast,fer2013_vgg,fer2013_ensemble")
+    parser.add_argument("--models", default="wild_vgg_fast,fer2013_vgg_fast,fer2013_vgg,fer2013_ensemble")
     parser.add_argument("--trained", default="mix", help="names under --runs, comma-separated")
     parser.add_argument("--json", default=None, help="also write the table here")
     args = parser.parse_args(argv)
