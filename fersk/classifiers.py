@@ -23,6 +23,7 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from fersk._constraints import KeywordDict, store_parameters
 from fersk._keras_base import NOTES_DOC, count_params, document_parameters
 from fersk._keras_classifier import BaseKerasImageClassifier
 from fersk.architectures import ARCHITECTURES, _replace_head, lbcnn
@@ -68,23 +69,19 @@ _ATTRS_DOC = """
         config and are not counted)."""
 
 
-#: Keyword arguments shared by the named architectures, with what they
-#: must be: a bad value is a clear error here, not a tiny network or a
-#: failure deep inside Keras.
-_COMMON_ARCHITECTURE_PARAMS = {
-    "width": (Real, lambda v: v > 0, "a number > 0"),
-    "dense_units": (Integral, lambda v: v >= 1, "an int >= 1"),
-    "head_units": (Integral, lambda v: v >= 1, "an int >= 1"),
-    "dropout": (Real, lambda v: 0 <= v < 1, "a number in [0, 1)"),
-}
-
-
-def _check_architecture_params(kwargs):
-    for key, (kind, ok, what) in _COMMON_ARCHITECTURE_PARAMS.items():
-        if key in kwargs:
-            value = kwargs[key]
-            if isinstance(value, bool) or not isinstance(value, kind) or not ok(value):
-                raise ValueError(f"architecture_params[{key!r}] must be {what}; got {value!r}.")
+#: ``architecture_params``: the keyword arguments shared by the named
+#: architectures are checked with the parameters, so a bad value is a clear
+#: error, not a tiny network or a failure deep inside Keras; other keys go
+#: to the builder as they are (a builder callable has its own).
+ARCHITECTURE_PARAMS = KeywordDict(
+    {
+        "width": Interval(Real, 0, None, closed="neither"),
+        "dense_units": Interval(Integral, 1, None, closed="left"),
+        "head_units": Interval(Integral, 1, None, closed="left"),
+        "dropout": Interval(Real, 0, 1, closed="left"),
+    },
+    others=True,
+)
 
 
 @document_parameters
@@ -161,7 +158,7 @@ class CNNClassifier(BaseKerasImageClassifier):
     _parameter_constraints = {
         **BaseKerasImageClassifier._parameter_constraints,
         "architecture": [StrOptions(set(ARCHITECTURES)), callable],
-        "architecture_params": [dict, None],
+        "architecture_params": [ARCHITECTURE_PARAMS, None],
         "head": [StrOptions({"softmax", "tanh"})],
     }
 
@@ -199,38 +196,7 @@ class CNNClassifier(BaseKerasImageClassifier):
         jit_compile="auto",
         checkpoint_dir=None,
     ):
-        super().__init__(
-            image_shape=image_shape,
-            batch_size=batch_size,
-            epochs=epochs,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            learning_rate_schedule=learning_rate_schedule,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            class_weight=class_weight,
-            augment=augment,
-            input_scaling=input_scaling,
-            random_state=random_state,
-            verbose=verbose,
-            predict_batch_size=predict_batch_size,
-            test_time_flip=test_time_flip,
-            warm_start=warm_start,
-            crop_size=crop_size,
-            test_time_crops=test_time_crops,
-            label_smoothing=label_smoothing,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-            warmup_fraction=warmup_fraction,
-            random_erasing=random_erasing,
-            degrade=degrade,
-            jit_compile=jit_compile,
-            checkpoint_dir=checkpoint_dir,
-        )
-        self.architecture = architecture
-        self.architecture_params = architecture_params
-        self.head = head
+        store_parameters(self, locals())
 
     def _head_activation(self):
         return self.head
@@ -252,7 +218,6 @@ def _build_named(architecture, architecture_params, input_shape, n_classes, seed
         else architecture
     )
     kwargs = dict(architecture_params or {})
-    _check_architecture_params(kwargs)
     try:
         accepts_seed = "seed" in inspect.signature(builder).parameters
     except (TypeError, ValueError):
@@ -380,42 +345,7 @@ class LBCNNClassifier(BaseKerasImageClassifier):
         jit_compile="auto",
         checkpoint_dir=None,
     ):
-        super().__init__(
-            image_shape=image_shape,
-            batch_size=batch_size,
-            epochs=epochs,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            learning_rate_schedule=learning_rate_schedule,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            class_weight=class_weight,
-            augment=augment,
-            input_scaling=input_scaling,
-            random_state=random_state,
-            verbose=verbose,
-            predict_batch_size=predict_batch_size,
-            test_time_flip=test_time_flip,
-            warm_start=warm_start,
-            crop_size=crop_size,
-            test_time_crops=test_time_crops,
-            label_smoothing=label_smoothing,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-            warmup_fraction=warmup_fraction,
-            random_erasing=random_erasing,
-            degrade=degrade,
-            jit_compile=jit_compile,
-            checkpoint_dir=checkpoint_dir,
-        )
-        self.depth = depth
-        self.n_anchors = n_anchors
-        self.filters = filters
-        self.sparsity = sparsity
-        self.head_units = head_units
-        self.dropout = dropout
-        self.shortcut = shortcut
+        store_parameters(self, locals())
 
     def _build_network(self, input_shape, n_classes, seed):
         return lbcnn(
