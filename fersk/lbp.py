@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
+from ._constraints import ImageShape, IntPair, NumberSequence, store_parameters
 from ._image_files import n_workers
 from ._validation import image_feature_names, restore_layout, to_gray, validate_images
 
@@ -37,7 +38,23 @@ LBP_METHODS = ("default", "ror", "uniform", "nri_uniform", "var")
 # the CPU cache while the P neighbours are processed.
 _BLOCK_PIXELS = 1 << 16
 
+#: The parameters shared by the functions and estimators, each with what
+#: it allows (one rule for all).
+_POINTS = Interval(numbers.Integral, 1, 32, closed="both")
+_RADIUS = Interval(numbers.Real, 0, None, closed="neither")
+_CODE_METHODS = ("default", "ror", "uniform", "nri_uniform")
+_INTERPOLATION = [StrOptions({"bilinear", "nearest"})]
+_PADDING = [StrOptions({"constant", "edge"})]
 
+
+@validate_params(
+    {
+        "P": [Interval(numbers.Integral, 1, None, closed="left")],
+        # 'var' gives real values, not codes.
+        "method": [StrOptions(set(_CODE_METHODS))],
+    },
+    prefer_skip_nested_validation=True,
+)
 def n_lbp_codes(P, method):
     """Number of distinct codes an LBP ``method`` with ``P`` points produces.
 
@@ -63,10 +80,7 @@ def n_lbp_codes(P, method):
         return 2**P
     if method == "uniform":
         return P + 2
-    if method == "nri_uniform":
-        return P * (P - 1) + 3
-    raise ValueError(f"method={method!r} has no finite code set (use one of "
-                     "'default', 'ror', 'uniform', 'nri_uniform').")
+    return P * (P - 1) + 3  # "nri_uniform"
 
 
 def _sample_offsets(P, R):
@@ -210,6 +224,18 @@ def _map_codes(codes, P, method):
     return np.where(uniform, out, P * (P - 1) + 2)
 
 
+@validate_params(
+    {
+        "images": ["array-like"],
+        "P": [_POINTS],
+        "R": [_RADIUS],
+        "method": [StrOptions(set(LBP_METHODS))],
+        "interpolation": _INTERPOLATION,
+        "padding": _PADDING,
+        "n_jobs": [None, numbers.Integral],
+    },
+    prefer_skip_nested_validation=True,
+)
 def local_binary_pattern_batch(
     images,
     P,
@@ -282,18 +308,6 @@ def local_binary_pattern_batch(
     >>> bool(np.array_equal(codes[2], local_binary_pattern(images[2], 8, 1, "uniform")))
     True
     """
-    if method not in LBP_METHODS:
-        raise ValueError(f"method must be one of {LBP_METHODS}; got {method!r}.")
-    if interpolation not in ("bilinear", "nearest"):
-        raise ValueError(
-            f"interpolation must be 'bilinear' or 'nearest'; got {interpolation!r}."
-        )
-    if padding not in ("constant", "edge"):
-        raise ValueError(f"padding must be 'constant' or 'edge'; got {padding!r}.")
-    if not isinstance(P, numbers.Integral) or not 1 <= P <= 32:
-        raise ValueError(f"P must be an int in [1, 32]; got {P!r}.")
-    if not isinstance(R, numbers.Real) or not R > 0:
-        raise ValueError(f"R must be a positive number; got {R!r}.")
     images = np.asarray(images)
     if images.ndim != 3:
         raise ValueError(
@@ -325,7 +339,11 @@ def local_binary_pattern_batch(
 
 
 def _as_pairs(P, R):
-    """Normalise P and R (scalars or sequences) to a list of (P, R) pairs."""
+    """Normalise P and R (scalars or sequences) to a list of (P, R) pairs.
+
+    Each value is checked by the estimators' ``_parameter_constraints``;
+    whether the two sequences pair up is checked here.
+    """
     P_list = [P] if isinstance(P, numbers.Integral) else list(P)
     R_list = [R] if isinstance(R, numbers.Real) else list(R)
     if len(R_list) == 1 and len(P_list) > 1:
@@ -335,11 +353,6 @@ def _as_pairs(P, R):
             f"P and R must be numbers or sequences of the same non-zero length; "
             f"got P={P!r} and R={R!r}."
         )
-    for p, r in zip(P_list, R_list):
-        if not isinstance(p, numbers.Integral) or not 1 <= p <= 32:
-            raise ValueError(f"P must hold ints in [1, 32]; got {p!r} in P={P!r}.")
-        if not isinstance(r, numbers.Real) or not r > 0:
-            raise ValueError(f"R must hold positive numbers; got {r!r} in R={R!r}.")
     return [(int(p), float(r)) for p, r in zip(P_list, R_list)]
 
 
@@ -415,12 +428,12 @@ class LBPCodeTransformer(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "P": [Interval(numbers.Integral, 1, 32, closed="both"), "array-like"],
-        "R": [Interval(numbers.Real, 0, None, closed="neither"), "array-like"],
+        "P": [_POINTS, NumberSequence(_POINTS)],
+        "R": [_RADIUS, NumberSequence(_RADIUS)],
         "method": [StrOptions(set(LBP_METHODS))],
-        "interpolation": [StrOptions({"bilinear", "nearest"})],
-        "padding": [StrOptions({"constant", "edge"})],
-        "image_shape": [None, tuple, list],
+        "interpolation": _INTERPOLATION,
+        "padding": _PADDING,
+        "image_shape": [None, ImageShape()],
         "n_jobs": [None, numbers.Integral],
     }
 
@@ -440,13 +453,7 @@ class LBPCodeTransformer(TransformerMixin, BaseEstimator):
         image_shape=None,
         n_jobs=None,
     ):
-        self.P = P
-        self.R = R
-        self.method = method
-        self.interpolation = interpolation
-        self.padding = padding
-        self.image_shape = image_shape
-        self.n_jobs = n_jobs
+        store_parameters(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -619,13 +626,13 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "P": [Interval(numbers.Integral, 1, 32, closed="both"), "array-like"],
-        "R": [Interval(numbers.Real, 0, None, closed="neither"), "array-like"],
-        "method": [StrOptions({"default", "ror", "uniform", "nri_uniform"})],
-        "grid": [tuple, list],
+        "P": [_POINTS, NumberSequence(_POINTS)],
+        "R": [_RADIUS, NumberSequence(_RADIUS)],
+        "method": [StrOptions(set(_CODE_METHODS))],
+        "grid": [IntPair("(rows, columns) of cells")],
         "normalize": ["boolean"],
-        "interpolation": [StrOptions({"bilinear", "nearest"})],
-        "image_shape": [None, tuple, list],
+        "interpolation": _INTERPOLATION,
+        "image_shape": [None, ImageShape()],
         "n_jobs": [None, numbers.Integral],
     }
 
@@ -647,14 +654,7 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
         image_shape=None,
         n_jobs=None,
     ):
-        self.P = P
-        self.R = R
-        self.method = method
-        self.grid = grid
-        self.normalize = normalize
-        self.interpolation = interpolation
-        self.image_shape = image_shape
-        self.n_jobs = n_jobs
+        store_parameters(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -674,13 +674,6 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
             Fitted transformer.
         """
         grid = tuple(self.grid)
-        if len(grid) != 2 or not all(
-            isinstance(g, numbers.Integral) and g >= 1 for g in grid
-        ):
-            raise ValueError(
-                f"grid must be a pair of positive ints (cells along height, "
-                f"width); got {self.grid!r}."
-            )
         self.pairs_ = _as_pairs(self.P, self.R)
         images, _ = validate_images(self, X, reset=True, image_shape=self.image_shape)
         h, w = images.shape[1:3]
