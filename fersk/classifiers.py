@@ -19,14 +19,12 @@ one network; on a small CPU machine ``n_jobs=1`` is usually as fast.
 """
 
 import inspect
-from numbers import Integral, Real
-
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from fersk._constraints import KeywordDict, store_parameters
 from fersk._keras_base import NOTES_DOC, count_params, document_parameters
 from fersk._keras_classifier import BaseKerasImageClassifier
-from fersk.architectures import ARCHITECTURES, _replace_head, lbcnn
+from fersk.architectures import ARCHITECTURES, BUILDER_CONSTRAINTS, _replace_head, lbcnn
 
 __all__ = ["CNNClassifier", "LBCNNClassifier"]
 
@@ -74,12 +72,7 @@ _ATTRS_DOC = """
 #: error, not a tiny network or a failure deep inside Keras; other keys go
 #: to the builder as they are (a builder callable has its own).
 ARCHITECTURE_PARAMS = KeywordDict(
-    {
-        "width": Interval(Real, 0, None, closed="neither"),
-        "dense_units": Interval(Integral, 1, None, closed="left"),
-        "head_units": Interval(Integral, 1, None, closed="left"),
-        "dropout": Interval(Real, 0, 1, closed="left"),
-    },
+    {key: BUILDER_CONSTRAINTS[key][0] for key in ("width", "dense_units", "head_units", "dropout")},
     others=True,
 )
 
@@ -210,6 +203,10 @@ class CNNClassifier(BaseKerasImageClassifier):
         return network
 
 
+#: LBCNNClassifier's own parameters: the lbcnn builder's arguments.
+_LBCNN_PARAMETERS = ("depth", "n_anchors", "filters", "sparsity", "head_units", "dropout", "shortcut")
+
+
 def _build_named(architecture, architecture_params, input_shape, n_classes, seed):
     """The network of a named architecture or builder callable, checked."""
     builder = (
@@ -298,13 +295,8 @@ class LBCNNClassifier(BaseKerasImageClassifier):
 
     _parameter_constraints = {
         **BaseKerasImageClassifier._parameter_constraints,
-        "depth": [Interval(Integral, 0, None, closed="left")],
-        "n_anchors": [Interval(Integral, 1, None, closed="left")],
-        "filters": [Interval(Integral, 1, None, closed="left")],
-        "sparsity": [Interval(Real, 0, 1, closed="right")],
-        "head_units": [Interval(Integral, 1, None, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "shortcut": ["boolean"],
+        # The lbcnn builder's own rules.
+        **{key: BUILDER_CONSTRAINTS[key] for key in _LBCNN_PARAMETERS},
     }
 
     def __init__(
@@ -348,18 +340,8 @@ class LBCNNClassifier(BaseKerasImageClassifier):
         store_parameters(self, locals())
 
     def _build_network(self, input_shape, n_classes, seed):
-        return lbcnn(
-            tuple(input_shape),
-            n_classes,
-            depth=self.depth,
-            n_anchors=self.n_anchors,
-            filters=self.filters,
-            sparsity=self.sparsity,
-            head_units=self.head_units,
-            dropout=self.dropout,
-            shortcut=self.shortcut,
-            seed=seed,
-        )
+        own = {key: getattr(self, key) for key in _LBCNN_PARAMETERS}
+        return lbcnn(tuple(input_shape), n_classes, seed=seed, **own)
 
     def fit(self, X, y, validation_data=None, sample_proba=None, sample_weight=None):
         """Build the LBCNN from the parameters and train it.
