@@ -233,5 +233,5 @@ class NumberSequence(_FerskConstraint):
 
     def __str__(self):
         text = _number_text(self.interval)
-        text = text.replace("an int", "ints", 1).replace("a number", "numbers", 1)
+        text = text.replace("an int", "ints", 1).replace("a number", "finite numbers", 1)
         return f"a non-empty sequence of {text}"
