@@ -14,7 +14,7 @@ Checks that depend on the data (a crop larger than the images, a grid
 with more cells than pixels) stay in ``fit``.
 """
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, Options, _Constraint
