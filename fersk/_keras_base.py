@@ -34,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 import fersk.layers  # noqa: F401  (registers the custom layers for loading)
 from fersk import _checkpoint
 from fersk._batches import DegradedBatches
+from fersk._constraints import ImageShape, IntPair, KeywordDict
 from fersk._image_files import pixels_for_network
 from fersk._inference import fold_batch_norm
 
@@ -50,8 +51,8 @@ from fersk._keras_params import (  # noqa: F401
     document_parameters,
 )
 from fersk._validation import validate_images
+from fersk.degrade import PROBABILITIES
 from fersk.layers import RandomAffine, RandomCenterCrop, RandomErasing
-
 
 
 #: Inference models (test-time views + network) of fitted Keras models, by
@@ -128,7 +129,6 @@ def count_params(weights):
     return int(sum(int(np.prod(w.shape)) for w in weights))
 
 
-@document_parameters
 class BaseKerasImageEstimator(BaseEstimator):
     """Base of the fersk Keras estimators (private; see the subclasses).
 
@@ -145,9 +145,10 @@ class BaseKerasImageEstimator(BaseEstimator):
     their prediction methods read the network's outputs from
     ``_predict_outputs``.
 
-    Parameters
-    ----------
-    {keras_parameters}
+    It has no ``__init__``: each estimator lists its parameters in its own
+    explicit signature (scikit-learn reads them there) and stores them with
+    :func:`store_parameters`; :data:`PARAMETERS_DOC` documents them and
+    ``_parameter_constraints`` validates them.
     """
 
     #: Fitted attributes a model folder (:mod:`fersk.pretrained`) stores in
@@ -162,7 +163,7 @@ class BaseKerasImageEstimator(BaseEstimator):
     _outputs_meaning = "one value per output"
 
     _parameter_constraints = {
-        "image_shape": [tuple, list, None],
+        "image_shape": [ImageShape(), None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(OPTIMIZERS)],
@@ -170,79 +171,26 @@ class BaseKerasImageEstimator(BaseEstimator):
         "learning_rate_schedule": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        "augment": ["boolean", dict],
+        "augment": ["boolean", KeywordDict(
+            dict.fromkeys(AUGMENTATION, Interval(Real, 0, None, closed="left"))
+        )],
         "input_scaling": [StrOptions({"standardize", "none"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "predict_batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "test_time_flip": ["boolean"],
         "warm_start": ["boolean"],
-        "crop_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+        "crop_size": [Interval(Integral, 1, None, closed="left"), IntPair(), None],
         "test_time_crops": [StrOptions(set(TEST_TIME_CROPS))],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "nesterov": ["boolean"],
         "weight_decay": [Interval(Real, 0, None, closed="left"), None],
         "warmup_fraction": [Interval(Real, 0, 1, closed="left")],
         "random_erasing": [Interval(Real, 0, 1, closed="both")],
-        "degrade": ["boolean", dict, None],
+        "degrade": ["boolean", PROBABILITIES, None],
         "jit_compile": ["boolean", StrOptions({"auto"})],
         "checkpoint_dir": [str, os.PathLike, None],
     }
-
-    def __init__(
-        self,
-        *,
-        image_shape=None,
-        batch_size=64,
-        epochs=30,
-        optimizer="adam",
-        learning_rate=1e-3,
-        learning_rate_schedule="constant",
-        validation_fraction=None,
-        n_iter_no_change=10,
-        augment=False,
-        input_scaling="standardize",
-        random_state=None,
-        verbose=0,
-        predict_batch_size=None,
-        test_time_flip=False,
-        warm_start=False,
-        crop_size=None,
-        test_time_crops="center",
-        momentum=0.9,
-        nesterov=True,
-        weight_decay=None,
-        warmup_fraction=0.1,
-        random_erasing=0.0,
-        degrade=None,
-        jit_compile="auto",
-        checkpoint_dir=None,
-    ):
-        self.image_shape = image_shape
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.learning_rate_schedule = learning_rate_schedule
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.augment = augment
-        self.input_scaling = input_scaling
-        self.random_state = random_state
-        self.verbose = verbose
-        self.predict_batch_size = predict_batch_size
-        self.test_time_flip = test_time_flip
-        self.warm_start = warm_start
-        self.crop_size = crop_size
-        self.test_time_crops = test_time_crops
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.weight_decay = weight_decay
-        self.warmup_fraction = warmup_fraction
-        self.random_erasing = random_erasing
-        self.degrade = degrade
-        self.jit_compile = jit_compile
-        self.checkpoint_dir = checkpoint_dir
 
     # ------------------------------------------------------------------ hooks
     def _build_network(self, input_shape, n_outputs, seed):  # pragma: no cover
@@ -270,29 +218,21 @@ class BaseKerasImageEstimator(BaseEstimator):
         return self._as_model_input(images)
 
     def _augmentation_strengths(self):
+        # augment's keys and values are checked by _parameter_constraints.
         if not isinstance(self.augment, dict):
             return AUGMENTATION if self.augment else None
-        unknown = sorted(set(self.augment) - set(AUGMENTATION))
-        if unknown:
-            raise ValueError(
-                f"augment has unknown keys {unknown}; use some of {sorted(AUGMENTATION)}."
-            )
-        strengths = {**AUGMENTATION, **self.augment}
-        for key, value in strengths.items():
-            if not isinstance(value, Real) or not value >= 0:
-                raise ValueError(f"augment[{key!r}] must be a number >= 0; got {value!r}.")
-        return strengths
+        return {**AUGMENTATION, **self.augment}
 
     def _crop_shape(self, input_shape):
-        """The (height, width) of ``crop_size`` for images of ``input_shape``, or None."""
+        """The (height, width) of ``crop_size`` for images of ``input_shape``, or None.
+
+        ``crop_size``'s form is checked by ``_parameter_constraints``; whether
+        it fits the images is known only here.
+        """
         if self.crop_size is None:
             return None
         size = self.crop_size
         size = (size, size) if isinstance(size, Integral) else tuple(size)
-        if len(size) != 2 or not all(isinstance(v, Integral) and v >= 1 for v in size):
-            raise ValueError(
-                f"crop_size must be an int or a pair of ints >= 1; got {self.crop_size!r}."
-            )
         if size[0] > input_shape[0] or size[1] > input_shape[1]:
             raise ValueError(
                 f"crop_size={self.crop_size!r} is larger than the images "

@@ -25,7 +25,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
-from fersk._keras_base import BaseKerasImageEstimator, document_parameters
+from fersk._keras_base import BaseKerasImageEstimator
 from fersk._validation import check_random_state_int
 
 __all__ = ["BaseKerasImageClassifier"]
@@ -50,17 +50,14 @@ def _check_sample_proba(sample_proba, n_samples, n_classes):
         )
     return (proba / sums).astype(np.float32)
 
-@document_parameters
 class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
     """Base of the fersk Keras classifiers (private; see the subclasses).
 
     The network of :class:`~fersk._keras_base.BaseKerasImageEstimator` with
     one output per class, a softmax by default (``_head_activation``), and
-    the labels of ``y`` as ``classes_``.
-
-    Parameters
-    ----------
-    {keras_parameters}
+    the labels of ``y`` as ``classes_``.  Like that base it has no
+    ``__init__``: the subclasses' signatures list the parameters, adding
+    ``class_weight`` and ``label_smoothing``.
     """
 
     _saved_attributes = ("classes_", *BaseKerasImageEstimator._saved_attributes)
@@ -71,67 +68,6 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
-
-    def __init__(
-        self,
-        *,
-        image_shape=None,
-        batch_size=64,
-        epochs=30,
-        optimizer="adam",
-        learning_rate=1e-3,
-        learning_rate_schedule="constant",
-        validation_fraction=None,
-        n_iter_no_change=10,
-        class_weight=None,
-        augment=False,
-        input_scaling="standardize",
-        random_state=None,
-        verbose=0,
-        predict_batch_size=None,
-        test_time_flip=False,
-        warm_start=False,
-        crop_size=None,
-        test_time_crops="center",
-        label_smoothing=0.0,
-        momentum=0.9,
-        nesterov=True,
-        weight_decay=None,
-        warmup_fraction=0.1,
-        random_erasing=0.0,
-        degrade=None,
-        jit_compile="auto",
-        checkpoint_dir=None,
-    ):
-        super().__init__(
-            image_shape=image_shape,
-            batch_size=batch_size,
-            epochs=epochs,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            learning_rate_schedule=learning_rate_schedule,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            augment=augment,
-            input_scaling=input_scaling,
-            random_state=random_state,
-            verbose=verbose,
-            predict_batch_size=predict_batch_size,
-            test_time_flip=test_time_flip,
-            warm_start=warm_start,
-            crop_size=crop_size,
-            test_time_crops=test_time_crops,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-            warmup_fraction=warmup_fraction,
-            random_erasing=random_erasing,
-            degrade=degrade,
-            jit_compile=jit_compile,
-            checkpoint_dir=checkpoint_dir,
-        )
-        self.class_weight = class_weight
-        self.label_smoothing = label_smoothing
 
     # ---------------------------------------------------------------- labels
     def _encode_validation(self, validation_data):

@@ -15,6 +15,7 @@ import numbers
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._image_files import n_workers
 
@@ -24,7 +25,23 @@ LBP_METHODS = ("default", "ror", "uniform", "nri_uniform", "var")
 # the CPU cache while the P neighbours are processed.
 _BLOCK_PIXELS = 1 << 16
 
+#: The parameters shared by the functions and estimators, each with what
+#: it allows (one rule for all).
+_POINTS = Interval(numbers.Integral, 1, 32, closed="both")
+_RADIUS = Interval(numbers.Real, 0, None, closed="neither")
+_CODE_METHODS = ("default", "ror", "uniform", "nri_uniform")
+_INTERPOLATION = [StrOptions({"bilinear", "nearest"})]
+_PADDING = [StrOptions({"constant", "edge"})]
 
+
+@validate_params(
+    {
+        "P": [Interval(numbers.Integral, 1, None, closed="left")],
+        # 'var' gives real values, not codes.
+        "method": [StrOptions(set(_CODE_METHODS))],
+    },
+    prefer_skip_nested_validation=True,
+)
 def n_lbp_codes(P, method):
     """Number of distinct codes an LBP ``method`` with ``P`` points produces.
 
@@ -50,10 +67,7 @@ def n_lbp_codes(P, method):
         return 2**P
     if method == "uniform":
         return P + 2
-    if method == "nri_uniform":
-        return P * (P - 1) + 3
-    raise ValueError(f"method={method!r} has no finite code set (use one of "
-                     "'default', 'ror', 'uniform', 'nri_uniform').")
+    return P * (P - 1) + 3  # "nri_uniform"
 
 
 def _sample_offsets(P, R):
@@ -197,6 +211,18 @@ def _map_codes(codes, P, method):
     return np.where(uniform, out, P * (P - 1) + 2)
 
 
+@validate_params(
+    {
+        "images": ["array-like"],
+        "P": [_POINTS],
+        "R": [_RADIUS],
+        "method": [StrOptions(set(LBP_METHODS))],
+        "interpolation": _INTERPOLATION,
+        "padding": _PADDING,
+        "n_jobs": [None, numbers.Integral],
+    },
+    prefer_skip_nested_validation=True,
+)
 def local_binary_pattern_batch(
     images,
     P,
@@ -269,18 +295,6 @@ def local_binary_pattern_batch(
     >>> bool(np.array_equal(codes[2], local_binary_pattern(images[2], 8, 1, "uniform")))
     True
     """
-    if method not in LBP_METHODS:
-        raise ValueError(f"method must be one of {LBP_METHODS}; got {method!r}.")
-    if interpolation not in ("bilinear", "nearest"):
-        raise ValueError(
-            f"interpolation must be 'bilinear' or 'nearest'; got {interpolation!r}."
-        )
-    if padding not in ("constant", "edge"):
-        raise ValueError(f"padding must be 'constant' or 'edge'; got {padding!r}.")
-    if not isinstance(P, numbers.Integral) or not 1 <= P <= 32:
-        raise ValueError(f"P must be an int in [1, 32]; got {P!r}.")
-    if not isinstance(R, numbers.Real) or not R > 0:
-        raise ValueError(f"R must be a positive number; got {R!r}.")
     images = np.asarray(images)
     if images.ndim != 3:
         raise ValueError(

@@ -37,12 +37,16 @@ import numbers
 import numpy as np
 from sklearn.utils.validation import check_array, validate_data
 
+from fersk._constraints import ImageShape
+
 __all__ = ["validate_images", "restore_layout", "resolve_image_shape", "check_image"]
 
 #: The most channels an image has (RGBA): a 3-D array whose last axis is
 #: at most this, and shorter than the axis before it, is one image with
 #: channels, not a batch of grey images that narrow.
 _MAX_CHANNELS = 4
+
+_IMAGE_SHAPE = ImageShape()
 
 #: The rule, as the docstrings of the estimators that take images state it.
 UNBATCHED_RULE = (
@@ -89,14 +93,11 @@ def resolve_image_shape(n_features, image_shape, input_name="X"):
                 "(n_samples, height, width)."
             )
         return (side, side)
+    # The estimators' constraint, for callers that are not estimators (the
+    # estimators' own check has run in fit).
+    if not _IMAGE_SHAPE.is_satisfied_by(image_shape):
+        raise ValueError(f"image_shape must be {_IMAGE_SHAPE}; got {image_shape!r}.")
     shape = tuple(int(s) for s in image_shape)
-    if len(shape) not in (2, 3) or shape.count(-1) > 1 or any(
-        s == 0 or s < -1 for s in shape
-    ):
-        raise ValueError(
-            f"image_shape must be (height, width) or (height, width, channels) "
-            f"of positive ints (one may be -1); got {image_shape!r}."
-        )
     known = math.prod(s for s in shape if s != -1)
     if -1 in shape:
         if n_features % known:

@@ -24,12 +24,39 @@ Available names (:data:`ARCHITECTURES`): ``"vgg_s"``, ``"facechannel"``,
 ``"kaggle_cnn"``, ``"vgg_fer"``, ``"mtcnn_cnn"``, ``"lbcnn"``.
 """
 
+from numbers import Integral, Real
+
 import keras
 from keras import layers
+from sklearn.utils._param_validation import Interval, validate_params
 
 from fersk.layers import LocalBinaryConv2D, ShuntingInhibition
 
 __all__ = ["vgg_s", "facechannel", "kaggle_cnn", "vgg_fer", "mtcnn_cnn", "lbcnn"]
+
+#: What the builders' arguments allow, written once: each builder validates
+#: its own with it, and the estimators take their entries for
+#: ``architecture_params`` and LBCNNClassifier's parameters (a builder
+#: called inside ``fit`` skips validation, as scikit-learn's nested calls do).
+BUILDER_CONSTRAINTS = {
+    "n_classes": [Interval(Integral, 1, None, closed="left")],
+    "width": [Interval(Real, 0, None, closed="neither")],
+    "dense_units": [Interval(Integral, 1, None, closed="left")],
+    "head_units": [Interval(Integral, 1, None, closed="left")],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "l2": [Interval(Real, 0, None, closed="left"), None],
+    "trainable_decay": ["boolean"],
+    "conv_bias": ["boolean"],
+    "depth": [Interval(Integral, 0, None, closed="left")],
+    "n_anchors": [Interval(Integral, 1, None, closed="left")],
+    "filters": [Interval(Integral, 1, None, closed="left")],
+    "sparsity": [Interval(Real, 0, 1, closed="right")],
+    "shortcut": ["boolean"],
+    "pool_size": [Interval(Integral, 1, None, closed="left")],
+    "seed": [Integral, None],
+}
+
+_validated = validate_params(BUILDER_CONSTRAINTS, prefer_skip_nested_validation=True)
 
 
 def _ch(n, width):
@@ -49,6 +76,7 @@ def _head(x, n_classes):
     return layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
 
 
+@_validated
 def vgg_s(input_shape, n_classes, *, width=1.0, dense_units=4096, dropout=0.5):
     """VGG-S (Chatfield et al., BMVC 2014) adapted to small faces.
 
@@ -112,6 +140,7 @@ def vgg_s(input_shape, n_classes, *, width=1.0, dense_units=4096, dropout=0.5):
     return keras.Model(inputs, _head(x, n_classes), name="vgg_s")
 
 
+@_validated
 def facechannel(
     input_shape, n_classes, *, width=1.0, dense_units=200, dropout=0.25, trainable_decay=False,
     conv_bias=False,
@@ -215,6 +244,7 @@ def facechannel(
     return keras.Model(inputs, _head(x, n_classes), name="facechannel")
 
 
+@_validated
 def kaggle_cnn(input_shape, n_classes, *, width=1.0, dense_units=512, dropout=0.5):
     """A classic FER-2013 Kaggle-protocol CNN.
 
@@ -271,6 +301,7 @@ def kaggle_cnn(input_shape, n_classes, *, width=1.0, dense_units=512, dropout=0.
     return keras.Model(inputs, _head(x, n_classes), name="kaggle_cnn")
 
 
+@_validated
 def vgg_fer(input_shape, n_classes, *, width=1.0, dense_units=256, dropout=0.4, l2=5e-4):
     """A VGG-style network for 40-48 pixel faces (the strong FER-2013 recipe).
 
@@ -331,6 +362,7 @@ def vgg_fer(input_shape, n_classes, *, width=1.0, dense_units=256, dropout=0.4, 
     return keras.Model(inputs, _head(x, n_classes), name="vgg_fer")
 
 
+@_validated
 def mtcnn_cnn(input_shape, n_classes, *, width=1.0, dense_units=256, dropout=0.25):
     """The small CNN of an MTCNN + CNN pipeline: an O-Net-shaped classifier.
 
@@ -394,6 +426,7 @@ def mtcnn_cnn(input_shape, n_classes, *, width=1.0, dense_units=256, dropout=0.2
     return keras.Model(inputs, _head(x, n_classes), name="mtcnn_cnn")
 
 
+@_validated
 def lbcnn(
     input_shape,
     n_classes,

@@ -19,13 +19,12 @@ one network; on a small CPU machine ``n_jobs=1`` is usually as fast.
 """
 
 import inspect
-from numbers import Integral, Real
+from sklearn.utils._param_validation import StrOptions
 
-from sklearn.utils._param_validation import Interval, StrOptions
-
+from fersk._constraints import KeywordDict, store_parameters
 from fersk._keras_base import NOTES_DOC, count_params, document_parameters
 from fersk._keras_classifier import BaseKerasImageClassifier
-from fersk.architectures import ARCHITECTURES, _replace_head, lbcnn
+from fersk.architectures import ARCHITECTURES, BUILDER_CONSTRAINTS, _replace_head, lbcnn
 
 __all__ = ["CNNClassifier", "LBCNNClassifier"]
 
@@ -68,23 +67,14 @@ _ATTRS_DOC = """
         config and are not counted)."""
 
 
-#: Keyword arguments shared by the named architectures, with what they
-#: must be: a bad value is a clear error here, not a tiny network or a
-#: failure deep inside Keras.
-_COMMON_ARCHITECTURE_PARAMS = {
-    "width": (Real, lambda v: v > 0, "a number > 0"),
-    "dense_units": (Integral, lambda v: v >= 1, "an int >= 1"),
-    "head_units": (Integral, lambda v: v >= 1, "an int >= 1"),
-    "dropout": (Real, lambda v: 0 <= v < 1, "a number in [0, 1)"),
-}
-
-
-def _check_architecture_params(kwargs):
-    for key, (kind, ok, what) in _COMMON_ARCHITECTURE_PARAMS.items():
-        if key in kwargs:
-            value = kwargs[key]
-            if isinstance(value, bool) or not isinstance(value, kind) or not ok(value):
-                raise ValueError(f"architecture_params[{key!r}] must be {what}; got {value!r}.")
+#: ``architecture_params``: the keyword arguments shared by the named
+#: architectures are checked with the parameters, so a bad value is a clear
+#: error, not a tiny network or a failure deep inside Keras; other keys go
+#: to the builder as they are (a builder callable has its own).
+ARCHITECTURE_PARAMS = KeywordDict(
+    {key: BUILDER_CONSTRAINTS[key][0] for key in ("width", "dense_units", "head_units", "dropout")},
+    others=True,
+)
 
 
 @document_parameters
@@ -161,7 +151,7 @@ class CNNClassifier(BaseKerasImageClassifier):
     _parameter_constraints = {
         **BaseKerasImageClassifier._parameter_constraints,
         "architecture": [StrOptions(set(ARCHITECTURES)), callable],
-        "architecture_params": [dict, None],
+        "architecture_params": [ARCHITECTURE_PARAMS, None],
         "head": [StrOptions({"softmax", "tanh"})],
     }
 
@@ -199,38 +189,7 @@ class CNNClassifier(BaseKerasImageClassifier):
         jit_compile="auto",
         checkpoint_dir=None,
     ):
-        super().__init__(
-            image_shape=image_shape,
-            batch_size=batch_size,
-            epochs=epochs,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            learning_rate_schedule=learning_rate_schedule,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            class_weight=class_weight,
-            augment=augment,
-            input_scaling=input_scaling,
-            random_state=random_state,
-            verbose=verbose,
-            predict_batch_size=predict_batch_size,
-            test_time_flip=test_time_flip,
-            warm_start=warm_start,
-            crop_size=crop_size,
-            test_time_crops=test_time_crops,
-            label_smoothing=label_smoothing,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-            warmup_fraction=warmup_fraction,
-            random_erasing=random_erasing,
-            degrade=degrade,
-            jit_compile=jit_compile,
-            checkpoint_dir=checkpoint_dir,
-        )
-        self.architecture = architecture
-        self.architecture_params = architecture_params
-        self.head = head
+        store_parameters(self, locals())
 
     def _head_activation(self):
         return self.head
@@ -244,6 +203,10 @@ class CNNClassifier(BaseKerasImageClassifier):
         return network
 
 
+#: LBCNNClassifier's own parameters: the lbcnn builder's arguments.
+_LBCNN_PARAMETERS = ("depth", "n_anchors", "filters", "sparsity", "head_units", "dropout", "shortcut")
+
+
 def _build_named(architecture, architecture_params, input_shape, n_classes, seed):
     """The network of a named architecture or builder callable, checked."""
     builder = (
@@ -252,7 +215,6 @@ def _build_named(architecture, architecture_params, input_shape, n_classes, seed
         else architecture
     )
     kwargs = dict(architecture_params or {})
-    _check_architecture_params(kwargs)
     try:
         accepts_seed = "seed" in inspect.signature(builder).parameters
     except (TypeError, ValueError):
@@ -333,13 +295,8 @@ class LBCNNClassifier(BaseKerasImageClassifier):
 
     _parameter_constraints = {
         **BaseKerasImageClassifier._parameter_constraints,
-        "depth": [Interval(Integral, 0, None, closed="left")],
-        "n_anchors": [Interval(Integral, 1, None, closed="left")],
-        "filters": [Interval(Integral, 1, None, closed="left")],
-        "sparsity": [Interval(Real, 0, 1, closed="right")],
-        "head_units": [Interval(Integral, 1, None, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "shortcut": ["boolean"],
+        # The lbcnn builder's own rules.
+        **{key: BUILDER_CONSTRAINTS[key] for key in _LBCNN_PARAMETERS},
     }
 
     def __init__(
@@ -380,56 +337,11 @@ class LBCNNClassifier(BaseKerasImageClassifier):
         jit_compile="auto",
         checkpoint_dir=None,
     ):
-        super().__init__(
-            image_shape=image_shape,
-            batch_size=batch_size,
-            epochs=epochs,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            learning_rate_schedule=learning_rate_schedule,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            class_weight=class_weight,
-            augment=augment,
-            input_scaling=input_scaling,
-            random_state=random_state,
-            verbose=verbose,
-            predict_batch_size=predict_batch_size,
-            test_time_flip=test_time_flip,
-            warm_start=warm_start,
-            crop_size=crop_size,
-            test_time_crops=test_time_crops,
-            label_smoothing=label_smoothing,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-            warmup_fraction=warmup_fraction,
-            random_erasing=random_erasing,
-            degrade=degrade,
-            jit_compile=jit_compile,
-            checkpoint_dir=checkpoint_dir,
-        )
-        self.depth = depth
-        self.n_anchors = n_anchors
-        self.filters = filters
-        self.sparsity = sparsity
-        self.head_units = head_units
-        self.dropout = dropout
-        self.shortcut = shortcut
+        store_parameters(self, locals())
 
     def _build_network(self, input_shape, n_classes, seed):
-        return lbcnn(
-            tuple(input_shape),
-            n_classes,
-            depth=self.depth,
-            n_anchors=self.n_anchors,
-            filters=self.filters,
-            sparsity=self.sparsity,
-            head_units=self.head_units,
-            dropout=self.dropout,
-            shortcut=self.shortcut,
-            seed=seed,
-        )
+        own = {key: getattr(self, key) for key in _LBCNN_PARAMETERS}
+        return lbcnn(tuple(input_shape), n_classes, seed=seed, **own)
 
     def fit(self, X, y, validation_data=None, sample_proba=None, sample_weight=None):
         """Build the LBCNN from the parameters and train it.

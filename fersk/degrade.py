@@ -8,12 +8,14 @@ those faces in training (:func:`fersk.training.in_the_wild_training_set`).
 """
 
 import io
-import numbers
+from numbers import Real
 
 import numpy as np
 from scipy import ndimage
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
+
+from fersk._constraints import KeywordDict
 
 #: Default probability of each degradation, and its strength.
 DEGRADATIONS = {
@@ -24,6 +26,10 @@ DEGRADATIONS = {
     "jitter": 0.3,  # scale 0.9-1.1 and shift up to 6 % (detector box spread)
     "occlusion": 0.15,  # a grey rectangle over 10-25 % of the face
 }
+
+#: What ``probabilities`` (and the estimators' ``degrade``) may be: some of
+#: :data:`DEGRADATIONS`'s keys, each with a probability in [0, 1].
+PROBABILITIES = KeywordDict(dict.fromkeys(DEGRADATIONS, Interval(Real, 0, 1, closed="both")))
 
 
 def _jpeg(face, quality):
@@ -54,7 +60,7 @@ def _jitter(face, rng):
 @validate_params(
     {
         "images": ["array-like"],
-        "probabilities": [dict, None],
+        "probabilities": [PROBABILITIES, None],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -100,15 +106,7 @@ def degrade_faces(images, *, probabilities=None, random_state=None):
             "images must be uint8 faces of shape (n, height, width) or (n, height, width, 3); "
             f"got {images.dtype} of shape {images.shape}."
         )
-    probs = dict(DEGRADATIONS)
-    unknown = sorted(set(probabilities or {}) - set(DEGRADATIONS))
-    if unknown:
-        raise ValueError(f"probabilities has unknown keys {unknown}; use some of "
-                         f"{sorted(DEGRADATIONS)}.")
-    for key, value in (probabilities or {}).items():
-        if not isinstance(value, numbers.Real) or not 0 <= value <= 1:
-            raise ValueError(f"probabilities[{key!r}] must be in [0, 1]; got {value!r}.")
-        probs[key] = float(value)
+    probs = {key: float(p) for key, p in {**DEGRADATIONS, **(probabilities or {})}.items()}
     rng = check_random_state(random_state)
     out = np.empty_like(images)
     for i, face in enumerate(images):

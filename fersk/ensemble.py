@@ -25,6 +25,7 @@ from sklearn.ensemble._base import _BaseHeterogeneousEnsemble, _fit_single_estim
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import Bunch, get_tags
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_y,
@@ -33,6 +34,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._constraints import NumberSequence
 from ._image_files import pixels_for_network
 from ._validation import validate_images
 
@@ -247,7 +249,7 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
 
     _parameter_constraints: dict = {
         "estimators": [list],
-        "weights": ["array-like", None],
+        "weights": [NumberSequence(Interval(numbers.Real, 0, None, closed="left")), None],
         "n_jobs": [None, numbers.Integral],
         "verbose": ["verbose"],
     }
@@ -296,19 +298,12 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         kept = np.array([not _is_drop(estimator) for _, estimator in pairs])
         if self.weights is None:
             return np.ones(kept.sum())
-        weights = np.asarray(self.weights)
-        if weights.ndim != 1 or len(weights) != len(pairs):
+        # Numbers >= 0 (_parameter_constraints); how many depends on estimators.
+        weights = np.asarray(self.weights, dtype=np.float64)
+        if len(weights) != len(pairs):
             raise ValueError(
                 f"weights must hold one number per member: {len(pairs)} members "
                 f"in estimators, got weights of shape {weights.shape}."
-            )
-        try:
-            weights = weights.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"weights must be numbers; got {self.weights!r}.") from None
-        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-            raise ValueError(
-                f"weights must be finite and non-negative; got {self.weights!r}."
             )
         if not np.any(weights[kept] > 0):
             raise ValueError(

@@ -22,15 +22,34 @@ backend directly, so the layers run on TensorFlow (the default) and on JAX.
 """
 
 import random
+from numbers import Real
 
 import keras
 import numpy as np
 from keras import ops
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 
 __all__ = [
     "TernaryAnchors", "LocalBinaryConv2D", "ShuntingInhibition", "RandomCenterCrop",
     "RandomErasing", "RandomAffine",
 ]
+
+
+#: Fraction of non-zero anchor weights.
+_SPARSITY = Interval(Real, 0, 1, closed="right")
+
+
+def _validate(owner, **arguments):
+    """Check ``__init__`` arguments against ``owner._parameter_constraints``.
+
+    scikit-learn's parameter validation, called from ``__init__`` because
+    ``validate_params`` cannot wrap it here: Keras reads the argument list
+    of a layer's ``__init__`` (``getfullargspec``, which sees the wrapper's
+    ``*args``).
+    """
+    validate_parameter_constraints(
+        owner._parameter_constraints, arguments, caller_name=type(owner).__name__
+    )
 
 
 def _default_seed():
@@ -65,9 +84,10 @@ class TernaryAnchors(keras.initializers.Initializer):
     ([-1.0, 0.0, 1.0], 18)
     """
 
+    _parameter_constraints = {"sparsity": [_SPARSITY]}
+
     def __init__(self, sparsity, seed):
-        if not 0.0 < float(sparsity) <= 1.0:
-            raise ValueError(f"sparsity must be in (0, 1]; got {sparsity!r}.")
+        _validate(self, sparsity=sparsity)
         self.sparsity = float(sparsity)
         self.seed = int(seed)
 
@@ -138,6 +158,8 @@ class LocalBinaryConv2D(keras.layers.Layer):
     (568, 136)
     """
 
+    _parameter_constraints = {"sparsity": [_SPARSITY]}
+
     def __init__(
         self,
         filters,
@@ -150,6 +172,7 @@ class LocalBinaryConv2D(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         **kwargs,
     ):
+        _validate(self, sparsity=sparsity)
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.n_anchors = int(n_anchors)
@@ -159,8 +182,6 @@ class LocalBinaryConv2D(keras.layers.Layer):
         self.seed = _default_seed() if seed is None else int(seed)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        if not 0.0 < self.sparsity <= 1.0:
-            raise ValueError(f"sparsity must be in (0, 1]; got {sparsity!r}.")
 
     def build(self, input_shape):
         in_channels = input_shape[-1]
@@ -246,10 +267,11 @@ class ShuntingInhibition(keras.layers.Layer):
     2.0
     """
 
+    _parameter_constraints = {"decay": [Interval(Real, 0, None, closed="neither")]}
+
     def __init__(self, decay=0.5, trainable_decay=False, **kwargs):
+        _validate(self, decay=decay)
         super().__init__(**kwargs)
-        if not float(decay) > 0:
-            raise ValueError(f"decay must be > 0; got {decay!r}.")
         self.decay = float(decay)
         self.trainable_decay = bool(trainable_decay)
 

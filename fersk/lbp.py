@@ -13,10 +13,14 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._lbp_codes import LBP_METHODS, local_binary_pattern_batch, n_lbp_codes
+from ._constraints import ImageShape, IntPair, NumberSequence, store_parameters
+from ._lbp_codes import (
+    _CODE_METHODS, _INTERPOLATION, _PADDING, _POINTS, _RADIUS, LBP_METHODS,
+    local_binary_pattern_batch, n_lbp_codes,
+)
 from ._validation import image_feature_names, restore_layout, to_gray, validate_images
 
 __all__ = [
@@ -31,7 +35,11 @@ local_binary_pattern_batch.__module__ = n_lbp_codes.__module__ = __name__
 
 
 def _as_pairs(P, R):
-    """Normalise P and R (scalars or sequences) to a list of (P, R) pairs."""
+    """Normalise P and R (scalars or sequences) to a list of (P, R) pairs.
+
+    Each value is checked by the estimators' ``_parameter_constraints``;
+    whether the two sequences pair up is checked here.
+    """
     P_list = [P] if isinstance(P, numbers.Integral) else list(P)
     R_list = [R] if isinstance(R, numbers.Real) else list(R)
     if len(R_list) == 1 and len(P_list) > 1:
@@ -41,11 +49,6 @@ def _as_pairs(P, R):
             f"P and R must be numbers or sequences of the same non-zero length; "
             f"got P={P!r} and R={R!r}."
         )
-    for p, r in zip(P_list, R_list):
-        if not isinstance(p, numbers.Integral) or not 1 <= p <= 32:
-            raise ValueError(f"P must hold ints in [1, 32]; got {p!r} in P={P!r}.")
-        if not isinstance(r, numbers.Real) or not r > 0:
-            raise ValueError(f"R must hold positive numbers; got {r!r} in R={R!r}.")
     return [(int(p), float(r)) for p, r in zip(P_list, R_list)]
 
 
@@ -121,12 +124,12 @@ class LBPCodeTransformer(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "P": [Interval(numbers.Integral, 1, 32, closed="both"), "array-like"],
-        "R": [Interval(numbers.Real, 0, None, closed="neither"), "array-like"],
+        "P": [_POINTS, NumberSequence(_POINTS)],
+        "R": [_RADIUS, NumberSequence(_RADIUS)],
         "method": [StrOptions(set(LBP_METHODS))],
-        "interpolation": [StrOptions({"bilinear", "nearest"})],
-        "padding": [StrOptions({"constant", "edge"})],
-        "image_shape": [None, tuple, list],
+        "interpolation": _INTERPOLATION,
+        "padding": _PADDING,
+        "image_shape": [None, ImageShape()],
         "n_jobs": [None, numbers.Integral],
     }
 
@@ -146,13 +149,7 @@ class LBPCodeTransformer(TransformerMixin, BaseEstimator):
         image_shape=None,
         n_jobs=None,
     ):
-        self.P = P
-        self.R = R
-        self.method = method
-        self.interpolation = interpolation
-        self.padding = padding
-        self.image_shape = image_shape
-        self.n_jobs = n_jobs
+        store_parameters(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -325,13 +322,13 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "P": [Interval(numbers.Integral, 1, 32, closed="both"), "array-like"],
-        "R": [Interval(numbers.Real, 0, None, closed="neither"), "array-like"],
-        "method": [StrOptions({"default", "ror", "uniform", "nri_uniform"})],
-        "grid": [tuple, list],
+        "P": [_POINTS, NumberSequence(_POINTS)],
+        "R": [_RADIUS, NumberSequence(_RADIUS)],
+        "method": [StrOptions(set(_CODE_METHODS))],
+        "grid": [IntPair("(rows, columns) of cells")],
         "normalize": ["boolean"],
-        "interpolation": [StrOptions({"bilinear", "nearest"})],
-        "image_shape": [None, tuple, list],
+        "interpolation": _INTERPOLATION,
+        "image_shape": [None, ImageShape()],
         "n_jobs": [None, numbers.Integral],
     }
 
@@ -353,14 +350,7 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
         image_shape=None,
         n_jobs=None,
     ):
-        self.P = P
-        self.R = R
-        self.method = method
-        self.grid = grid
-        self.normalize = normalize
-        self.interpolation = interpolation
-        self.image_shape = image_shape
-        self.n_jobs = n_jobs
+        store_parameters(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -380,13 +370,6 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
             Fitted transformer.
         """
         grid = tuple(self.grid)
-        if len(grid) != 2 or not all(
-            isinstance(g, numbers.Integral) and g >= 1 for g in grid
-        ):
-            raise ValueError(
-                f"grid must be a pair of positive ints (cells along height, "
-                f"width); got {self.grid!r}."
-            )
         self.pairs_ = _as_pairs(self.P, self.R)
         images, _ = validate_images(self, X, reset=True, image_shape=self.image_shape)
         h, w = images.shape[1:3]

@@ -22,6 +22,7 @@ import time
 import warnings
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from . import _image_files
 from ._tracking import Tracker
@@ -29,6 +30,22 @@ from ._tracking import Tracker
 __all__ = ["FaceStream", "read_frames", "stream"]
 
 _LIVE_HINT = "pip install 'fersk[live]' (opencv-python-headless<5)"
+
+#: The tracking parameters of FaceStream and stream, with what they allow.
+_TRACKING = {
+    "detect_every": [Interval(numbers.Integral, 1, None, closed="left")],
+    "alpha": [Interval(numbers.Real, 0, 1, closed="right")],  # 1: no smoothing
+    "iou_threshold": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "max_missed": [Interval(numbers.Integral, 0, None, closed="left")],
+    "detect_scale": [Interval(numbers.Real, 0, 1, closed="right")],
+    "views": [StrOptions({"model", "center"})],
+}
+
+#: The reading parameters of read_frames and stream.
+_READING = {
+    "fps": [Interval(numbers.Real, 0, None, closed="neither"), None],
+    "max_frames": [Interval(numbers.Integral, 0, None, closed="left"), None],
+}
 
 
 def _class_names(classes):
@@ -148,6 +165,7 @@ class FaceStream:
     [(1, 0, False)]
     """
 
+    @validate_params(_TRACKING, prefer_skip_nested_validation=True)
     def __init__(self, model, *, detect_every=1, alpha=0.5, iou_threshold=0.3, max_missed=5,
                  detect_scale=1.0, views="model", class_names=None):
         import copy
@@ -155,23 +173,6 @@ class FaceStream:
         from sklearn.base import clone
 
         _check_model(model)
-        if isinstance(detect_every, bool) or not isinstance(detect_every, numbers.Integral) \
-                or detect_every < 1:
-            raise ValueError(f"detect_every must be a positive int; got {detect_every!r}.")
-        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) \
-                or not 0 < alpha <= 1:
-            raise ValueError(f"alpha must be a number in (0, 1] (1: no smoothing); got {alpha!r}.")
-        if isinstance(iou_threshold, bool) or not isinstance(iou_threshold, numbers.Real) \
-                or not 0 < iou_threshold < 1:
-            raise ValueError(f"iou_threshold must be a number in (0, 1); got {iou_threshold!r}.")
-        if isinstance(max_missed, bool) or not isinstance(max_missed, numbers.Integral) \
-                or max_missed < 0:
-            raise ValueError(f"max_missed must be an int >= 0; got {max_missed!r}.")
-        if isinstance(detect_scale, bool) or not isinstance(detect_scale, numbers.Real) \
-                or not 0 < detect_scale <= 1:
-            raise ValueError(f"detect_scale must be a number in (0, 1]; got {detect_scale!r}.")
-        if views not in ("model", "center"):
-            raise ValueError(f"views must be 'model' or 'center'; got {views!r}.")
         self.model = model
         self.detect_scale = float(detect_scale)
         self.views = views
@@ -411,6 +412,10 @@ def _sequence_frames(items, fps, max_frames):
         yield n, (None if fps is None else n / fps), item
 
 
+@validate_params(
+    {"source": "no_validation", **_READING},  # source: checked below, by kind
+    prefer_skip_nested_validation=True,
+)
 def read_frames(source, *, fps=None, max_frames=None):
     """The frames of a camera, a video, an image sequence or arrays.
 
@@ -458,13 +463,6 @@ def read_frames(source, *, fps=None, max_frames=None):
     >>> [(i, t, f.shape) for i, t, f in read_frames(np.zeros((2, 4, 6)), fps=10)]
     [(0, 0.0, (4, 6)), (1, 0.1, (4, 6))]
     """
-    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, numbers.Real)
-                            or not fps > 0):
-        raise ValueError(f"fps must be a positive number or None; got {fps!r}.")
-    if max_frames is not None and (isinstance(max_frames, bool)
-                                   or not isinstance(max_frames, numbers.Integral)
-                                   or max_frames < 0):
-        raise ValueError(f"max_frames must be an int >= 0 or None; got {max_frames!r}.")
     if isinstance(source, numbers.Integral) and not isinstance(source, bool):
         return _camera_frames(int(source), max_frames)
     if isinstance(source, (str, os.PathLike)):
@@ -516,6 +514,7 @@ def _video_frames(path, max_frames):
         raise ValueError(f"source: {path!r}: {exc}") from None
 
 
+@validate_params({**_TRACKING, **_READING}, prefer_skip_nested_validation=True)
 def stream(model, source, *, detect_every=1, alpha=0.5, iou_threshold=0.3, max_missed=5,
            detect_scale=1.0, views="model", fps=None, max_frames=None, class_names=None):
     """Classify every face of every frame of a camera, video or sequence.

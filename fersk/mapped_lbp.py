@@ -16,16 +16,19 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.manifold import MDS
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from ._constraints import ImageShape, store_parameters
 from ._validation import image_feature_names, restore_layout, to_gray, validate_images
 from .lbp import local_binary_pattern_batch
 
 __all__ = ["lbp_code_distances", "MDSMappedLBP"]
 
 _MAX_P = 10  # 2**10 codes: about 0.5 M code pairs and an MDS of 1024 points
+_POINTS = Interval(numbers.Integral, 1, _MAX_P, closed="both")
+_UNMATCHED_COST = Interval(numbers.Real, 0, None, closed="neither")
 
 
 def _cyclic_position_distance(P):
@@ -56,6 +59,14 @@ def _emd_matrix(P, unmatched_cost):
     return D
 
 
+@validate_params(
+    {
+        "P": [_POINTS],
+        "metric": [StrOptions({"emd", "hamming"})],
+        "unmatched_cost": [_UNMATCHED_COST, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def lbp_code_distances(P=8, metric="emd", *, unmatched_cost=None):
     """Distances between all ``2**P`` default LBP codes.
 
@@ -96,16 +107,10 @@ def lbp_code_distances(P=8, metric="emd", *, unmatched_cost=None):
     >>> float(lbp_code_distances(8, "hamming")[0b0011, 0b0101])
     2.0
     """
-    if not isinstance(P, numbers.Integral) or not 1 <= P <= _MAX_P:
-        raise ValueError(f"P must be an int in [1, {_MAX_P}]; got {P!r}.")
     if metric == "hamming":
         codes = np.arange(2**P)
         return np.bitwise_count(codes[:, None] ^ codes[None, :]).astype(np.float64)
-    if metric != "emd":
-        raise ValueError(f"metric must be 'emd' or 'hamming'; got {metric!r}.")
     cost = P / 4 if unmatched_cost is None else float(unmatched_cost)
-    if not cost > 0:
-        raise ValueError(f"unmatched_cost must be positive; got {unmatched_cost!r}.")
     return _emd_matrix(int(P), cost)
 
 
@@ -218,16 +223,16 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "P": [Interval(numbers.Integral, 1, _MAX_P, closed="both")],
+        "P": [_POINTS],
         "R": [Interval(numbers.Real, 0, None, closed="neither")],
         "distance": [StrOptions({"emd", "hamming"})],
         "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
         "interpolation": [StrOptions({"bilinear", "nearest"})],
         "padding": [StrOptions({"constant", "edge"})],
-        "unmatched_cost": [None, Interval(numbers.Real, 0, None, closed="neither")],
+        "unmatched_cost": [None, _UNMATCHED_COST],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
-        "image_shape": [None, tuple, list],
+        "image_shape": [None, ImageShape()],
         "n_jobs": [None, numbers.Integral],
     }
 
@@ -256,17 +261,7 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
         image_shape=None,
         n_jobs=None,
     ):
-        self.P = P
-        self.R = R
-        self.distance = distance
-        self.n_components = n_components
-        self.interpolation = interpolation
-        self.padding = padding
-        self.unmatched_cost = unmatched_cost
-        self.max_iter = max_iter
-        self.random_state = random_state
-        self.image_shape = image_shape
-        self.n_jobs = n_jobs
+        store_parameters(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

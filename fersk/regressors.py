@@ -24,10 +24,11 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length
 
+from fersk._constraints import store_parameters
 from fersk._keras_base import NOTES_DOC, BaseKerasImageEstimator, document_parameters
 from fersk._validation import check_random_state_int
 from fersk.architectures import ARCHITECTURES, _replace_head
-from fersk.classifiers import _build_named
+from fersk.classifiers import ARCHITECTURE_PARAMS, _build_named
 
 __all__ = ["CNNRegressor"]
 
@@ -139,7 +140,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
     _parameter_constraints = {
         **BaseKerasImageEstimator._parameter_constraints,
         "architecture": [StrOptions(set(ARCHITECTURES)), callable],
-        "architecture_params": [dict, None],
+        "architecture_params": [ARCHITECTURE_PARAMS, None],
         "output_activation": [StrOptions({"tanh", "linear"})],
     }
 
@@ -175,36 +176,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
         jit_compile="auto",
         checkpoint_dir=None,
     ):
-        super().__init__(
-            image_shape=image_shape,
-            batch_size=batch_size,
-            epochs=epochs,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            learning_rate_schedule=learning_rate_schedule,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            augment=augment,
-            input_scaling=input_scaling,
-            random_state=random_state,
-            verbose=verbose,
-            predict_batch_size=predict_batch_size,
-            test_time_flip=test_time_flip,
-            warm_start=warm_start,
-            crop_size=crop_size,
-            test_time_crops=test_time_crops,
-            momentum=momentum,
-            nesterov=nesterov,
-            weight_decay=weight_decay,
-            warmup_fraction=warmup_fraction,
-            random_erasing=random_erasing,
-            degrade=degrade,
-            jit_compile=jit_compile,
-            checkpoint_dir=checkpoint_dir,
-        )
-        self.architecture = architecture
-        self.architecture_params = architecture_params
-        self.output_activation = output_activation
+        store_parameters(self, locals())
 
     def _build_network(self, input_shape, n_outputs, seed):
         network = _build_named(

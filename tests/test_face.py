@@ -343,7 +343,7 @@ def test_bad_input_is_a_clear_value_error(X, match):
 
 def test_bad_parameters():
     X = [np.zeros((30, 30), dtype=np.uint8)]
-    with pytest.raises(ValueError, match="size must be"):
+    with pytest.raises(ValueError, match=r"'size' parameter of FaceCropper must be"):
         FaceCropper(size=(48, 0)).fit(X)
     with pytest.raises(ValueError, match="on_no_face"):
         FaceCropper(on_no_face="drop").fit(X)
@@ -634,9 +634,9 @@ def test_predict_faces_classifies_every_face_and_lists_images_without_one(astron
     pipe.set_params(facecropper__precropped_max_side=64)
     (crop,) = predict_faces(pipe, images[:1])
     assert crop["kind"] == "precropped" and crop["box"] == (0.0, 0.0, 64.0, 64.0)
-    with pytest.raises(ValueError, match="on_no_face must be"):
+    with pytest.raises(ValueError, match="'on_no_face' parameter of predict_faces must be"):
         predict_faces(pipe, images, on_no_face="raise")
-    with pytest.raises(ValueError, match="faces must be"):
+    with pytest.raises(ValueError, match="'faces' parameter of predict_faces must be"):
         predict_faces(pipe, images, faces="first")
     with pytest.raises(ValueError, match="first step is a FaceCropper"):
         predict_faces(pipe[1:], crops)

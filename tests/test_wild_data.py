@@ -190,7 +190,7 @@ def test_degrade_faces_colour_and_errors():
     assert out.shape == faces.shape
     with pytest.raises(ValueError, match="uint8"):
         degrade_faces(faces.astype(float))
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match=r"'probabilities' parameter .* some of 'blur'"):
         degrade_faces(faces, probabilities={"rain": 1.0})
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         degrade_faces(faces, probabilities={"blur": 2})

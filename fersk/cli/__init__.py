@@ -101,6 +101,23 @@ def __dir__():
 # Argument parsing.
 
 
+_MODEL_HELP = (
+    "a bundled model's name or a folder written by fersk.pretrained.save / "
+    "'fersk train' (default: the bundled wild_vgg_fast)"
+)
+
+
+def _add_model_arguments(command):
+    """--model and --backend, the same for every command that runs a model."""
+    command.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=_MODEL_HELP)
+    command.add_argument(
+        "--backend", choices=("keras", "onnx"), default="keras",
+        help="run the networks with Keras (TensorFlow) or ONNX Runtime, without TensorFlow "
+        "(needs pip install 'fersk[onnx]'; the ONNX files are exported on first use, see "
+        "'fersk export')",
+    )
+
+
 def _build_parser():
     parser = argparse.ArgumentParser(
         prog="fersk",
@@ -109,10 +126,6 @@ def _build_parser():
     )
     parser.add_argument("--version", action="version", version=f"fersk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    model_help = (
-        "a bundled model's name or a folder written by fersk.pretrained.save / "
-        "'fersk train' (default: the bundled wild_vgg_fast)"
-    )
 
     demo = sub.add_parser(
         "demo",
@@ -120,13 +133,7 @@ def _build_parser():
         description="Run a pretrained model on skimage.data.astronaut(): print the face "
         "box, the emotion and the 7 probabilities, and write an annotated PNG.",
     )
-    demo.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
-    demo.add_argument(
-        "--backend", choices=("keras", "onnx"), default="keras",
-        help="run the networks with Keras (TensorFlow) or ONNX Runtime, without TensorFlow "
-        "(needs pip install 'fersk[onnx]'; the ONNX files are exported on first use, see "
-        "'fersk export')",
-    )
+    _add_model_arguments(demo)
     demo.add_argument(
         "--out", default=_DEMO_OUT, metavar="PNG", help=f"annotated image (default: ./{_DEMO_OUT})"
     )
@@ -140,13 +147,7 @@ def _build_parser():
         "make the exit status 1; the other files are still classified.",
     )
     predict.add_argument("paths", nargs="+", metavar="PATH", help="image/video files or folders")
-    predict.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
-    predict.add_argument(
-        "--backend", choices=("keras", "onnx"), default="keras",
-        help="run the networks with Keras (TensorFlow) or ONNX Runtime, without TensorFlow "
-        "(needs pip install 'fersk[onnx]'; the ONNX files are exported on first use, see "
-        "'fersk export')",
-    )
+    _add_model_arguments(predict)
     predict.add_argument(
         "--json", action="store_true", help="print one JSON document (records and errors)"
     )
@@ -350,13 +351,7 @@ def _build_parser():
     evaluate.add_argument(
         "--data", required=True, metavar="PATH", help="fer2013.csv or the image-folder root"
     )
-    evaluate.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
-    evaluate.add_argument(
-        "--backend", choices=("keras", "onnx"), default="keras",
-        help="run the networks with Keras (TensorFlow) or ONNX Runtime, without TensorFlow "
-        "(needs pip install 'fersk[onnx]'; the ONNX files are exported on first use, see "
-        "'fersk export')",
-    )
+    _add_model_arguments(evaluate)
     evaluate.add_argument(
         "--usage",
         default="PublicTest",
@@ -391,7 +386,7 @@ def _build_parser():
     source.add_argument("--camera", type=_nonnegative_int, metavar="N",
                         help="camera index (0: the first camera; needs OpenCV)")
     source.add_argument("--video", metavar="PATH", help="a video file (or an animated GIF)")
-    live.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
+    live.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=_MODEL_HELP)
     live.add_argument(
         "--detect-every", type=_positive_int, default=1, metavar="K",
         help="run the face detector every K frames, reusing the faces' last boxes in "
@@ -433,7 +428,7 @@ def _build_parser():
         "face's box, emotion and probabilities), GET /api/health, GET /api/model. The "
         "model is loaded once. Needs pip install 'fersk[serve]'.",
     )
-    serve.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=model_help)
+    serve.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=_MODEL_HELP)
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=_port, default=8000, metavar="PORT",

@@ -13,6 +13,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._constraints import ImageShape, IntPair
 from .._image_files import array_to_uint8
 from .._progress import Progress
 from .._validation import check_image, image_feature_names, restore_layout, validate_images
@@ -294,7 +295,11 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {
         "detector": [StrOptions(set(_BACKENDS)), callable, None],
-        "size": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
+        # At most MAX_CROP_SIDE a side: a crop is a network's input.
+        "size": [
+            Interval(numbers.Integral, 1, MAX_CROP_SIDE, closed="both"),
+            IntPair(max_value=MAX_CROP_SIDE),
+        ],
         "margin": [Interval(numbers.Real, -0.5, None, closed="neither")],
         "align": ["boolean"],
         "color": ["boolean"],
@@ -309,7 +314,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         "min_neighbors": [Interval(numbers.Integral, 0, None, closed="left")],
         "retry_padding": [Interval(numbers.Real, 0, None, closed="left")],
         "float_max": [Interval(numbers.Real, 0, None, closed="neither")],
-        "image_shape": [None, tuple, list],
+        "image_shape": [None, ImageShape()],
         "n_jobs": [None, numbers.Integral],
         "verbose": ["verbose"],
     }
@@ -556,23 +561,13 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         return crops, [record for _, record in pairs]
 
     def _config(self, dtype):
-        """Check the parameters' combination; the settings for the workers."""
+        """Check the parameters' combination; the settings for the workers.
+
+        Each parameter on its own is checked by ``_parameter_constraints``
+        (``fit`` and :meth:`_images` validate them first).
+        """
         size = self.size
-        if isinstance(size, numbers.Integral):
-            size = (size, size)
-        size = tuple(size)
-        if len(size) != 2 or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
-            for s in size
-        ):
-            raise ValueError(
-                f"size must be (height, width) of positive ints; got {self.size!r}."
-            )
-        if max(size) > MAX_CROP_SIDE:
-            raise ValueError(
-                f"size must be at most {MAX_CROP_SIDE} pixels a side (a crop is a "
-                f"network's input); got {self.size!r}."
-            )
+        size = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
         if self.align and (self.detector is None or self.detector == "skimage"):
             raise ValueError(
                 f"align=True needs eye landmarks, which detector={self.detector!r} "
@@ -652,6 +647,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         >>> FaceCropper(size=(2, 2)).get_feature_names_out().tolist()
         ['pixel_row0_col0', 'pixel_row0_col1', 'pixel_row1_col0', 'pixel_row1_col1']
         """
+        self._validate_params()
         size = self._config(np.uint8).size
         if self.color:
             return image_feature_names(

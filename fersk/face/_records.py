@@ -11,6 +11,7 @@ import os
 import warnings
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ._detectors import _detector_name, _is_precropped
 from ._geometry import _as_output, _crop_face, _cut
@@ -142,6 +143,15 @@ def _warn_no_face(no_face, n, policy, stacklevel):
     )
 
 
+@validate_params(
+    {
+        "model": "no_validation",  # what it must be is checked below, with the fix
+        "X": "no_validation",  # images or files, as FaceCropper takes them
+        "faces": [StrOptions({"all", "largest"})],
+        "on_no_face": [StrOptions({"skip", "whole", "center"})],
+    },
+    prefer_skip_nested_validation=True,
+)
 def predict_faces(model, X, *, faces="all", on_no_face="skip"):
     """Classify every face of every photo with a fitted pipeline.
 
@@ -226,12 +236,6 @@ def predict_faces(model, X, *, faces="all", on_no_face="skip"):
             "predict_faces needs a fitted Pipeline whose first step is a FaceCropper; "
             f"got {type(model).__name__}."
         )
-    if faces not in ("all", "largest"):
-        raise ValueError(f"faces must be 'all' or 'largest'; got {faces!r}.")
-    if on_no_face not in ("skip", "whole", "center"):
-        raise ValueError(
-            f"on_no_face must be 'skip', 'whole' or 'center'; got {on_no_face!r}."
-        )
     cropper = model.steps[0][1]
     images, _ = cropper._images(X)
     cfg = cropper._config(np.uint8)
@@ -250,7 +254,8 @@ def predict_faces(model, X, *, faces="all", on_no_face="skip"):
         by_image.setdefault(record["image"], []).append(record)
     if on_no_face != "skip":
         no_face = [i for i, found in by_image.items() if found[0]["kind"] == "none"]
-        _warn_no_face(no_face, len(images), on_no_face, stacklevel=2)
+        # 3: past validate_params's wrapper, to the caller's line.
+        _warn_no_face(no_face, len(images), on_no_face, stacklevel=3)
     skipped = {"label": None, "proba": None}
     return [
         record

@@ -1,0 +1,237 @@
+"""Parameter constraints of fersk for scikit-learn's parameter validation.
+
+scikit-learn validates ``_parameter_constraints`` (estimators) and
+:func:`~sklearn.utils._param_validation.validate_params` (functions)
+against constraint objects; its own cover numbers, strings, types and
+array-likes.  The objects here cover fersk's structured values - a pair
+of ints such as a crop ``size``, an ``image_shape``, a dict of strengths
+or probabilities such as ``augment`` and ``degrade`` - so that every
+parameter is checked once, at the place scikit-learn checks parameters,
+with its error (:class:`~sklearn.utils._param_validation.InvalidParameterError`,
+a ValueError and a TypeError) naming the parameter and what it allows.
+
+Checks that depend on the data (a crop larger than the images, a grid
+with more cells than pixels) stay in ``fit``.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, Options, _Constraint
+
+__all__ = ["ImageShape", "IntPair", "KeywordDict", "NumberSequence", "store_parameters"]
+
+
+def store_parameters(estimator, arguments):
+    """Set each argument of an ``__init__`` on ``estimator``, as given.
+
+    ``arguments`` is the ``locals()`` of the estimator's ``__init__``: its
+    explicit signature is the parameter list (scikit-learn's ``get_params``
+    and ``clone`` read it, and ``_parameter_constraints`` validates the
+    values in ``fit``), and this one loop stores them all untouched,
+    instead of a line per parameter in every estimator.
+
+    Examples
+    --------
+    >>> from sklearn.base import BaseEstimator
+    >>> from fersk._constraints import store_parameters
+    >>> class Blur(BaseEstimator):
+    ...     def __init__(self, sigma=1.0, *, mode="reflect"):
+    ...         store_parameters(self, locals())
+    >>> Blur(2.0).get_params()
+    {'mode': 'reflect', 'sigma': 2.0}
+    """
+    for name, value in arguments.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
+def _number_text(interval):
+    """``interval`` as words: "an int >= 1", "a number in [0, 1)"..."""
+    kind = "an int" if interval.type is Integral else "a number"
+    left, right = interval.left, interval.right
+    low = ">=" if interval.closed in ("left", "both") else ">"
+    high = "<=" if interval.closed in ("right", "both") else "<"
+    if right is None:
+        return f"{kind} {low} {left:g}"
+    if left is None:
+        return f"{kind} {high} {right:g}"
+    brackets = {"both": "[]", "left": "[)", "right": "(]", "neither": "()"}[interval.closed]
+    return f"{kind} in {brackets[0]}{left:g}, {right:g}{brackets[1]}"
+
+
+def _is_number_in(value, interval):
+    """``value`` is a number (not a bool) of ``interval``'s type inside it."""
+    return (
+        not isinstance(value, (bool, np.bool_))
+        and isinstance(value, interval.type)
+        and interval.is_satisfied_by(value)
+    )
+
+
+class _FerskConstraint(Options):
+    """Base of fersk's constraints.
+
+    A subclass of :class:`~sklearn.utils._param_validation.Options` only
+    because scikit-learn's ``make_constraint`` passes instances of its
+    own constraint classes through and refuses any other object; the
+    options themselves are not used.
+    """
+
+    def __init__(self):
+        _Constraint.__init__(self)
+        self.type, self.options, self.deprecated = object, set(), set()
+
+    def __repr__(self):
+        return f"<{type(self).__name__}: {self}>"
+
+
+class IntPair(_FerskConstraint):
+    """A tuple or list of two ints >= 1 (and <= ``max_value`` when given).
+
+    Parameters
+    ----------
+    names : str, default="(height, width)"
+        What the two ints are, for the error message.
+    max_value : int or None, default=None
+        The largest value allowed.
+
+    Examples
+    --------
+    >>> from fersk._constraints import IntPair
+    >>> pair = IntPair()
+    >>> pair.is_satisfied_by((48, 40)), pair.is_satisfied_by((48, 0)), pair.is_satisfied_by(48)
+    (True, False, False)
+    >>> str(IntPair(max_value=4096))
+    'a pair (height, width) of ints in [1, 4096]'
+    """
+
+    def __init__(self, names="(height, width)", *, max_value=None):
+        super().__init__()
+        self.names = names
+        self.interval = Interval(Integral, 1, max_value, closed="both" if max_value else "left")
+
+    def is_satisfied_by(self, val):
+        return (
+            isinstance(val, (tuple, list))
+            and len(val) == 2
+            and all(_is_number_in(v, self.interval) for v in val)
+        )
+
+    def __str__(self):
+        ints = _number_text(self.interval).replace("an int", "ints", 1)
+        return f"a pair {self.names} of {ints}"
+
+
+class ImageShape(_FerskConstraint):
+    """How flattened rows are images: ``(height, width[, channels])``.
+
+    A tuple or list of two or three ints >= 1, one of which may be -1
+    (inferred from the row length, as in :func:`numpy.reshape`).
+
+    Examples
+    --------
+    >>> from fersk._constraints import ImageShape
+    >>> shape = ImageShape()
+    >>> [shape.is_satisfied_by(s) for s in [(48, 48), [48, -1, 3], (48,), (-1, -1), (48, 0)]]
+    [True, True, False, False, False]
+    """
+
+    def is_satisfied_by(self, val):
+        if not isinstance(val, (tuple, list)) or len(val) not in (2, 3):
+            return False
+        if not all(isinstance(s, Integral) and not isinstance(s, (bool, np.bool_)) for s in val):
+            return False
+        return list(val).count(-1) <= 1 and all(s >= 1 or s == -1 for s in val)
+
+    def __str__(self):
+        return "a tuple (height, width[, channels]) of ints >= 1 (one may be -1)"
+
+
+class KeywordDict(_FerskConstraint):
+    """A dict whose known keys map to numbers of given ranges.
+
+    Parameters
+    ----------
+    entries : dict of str to Interval
+        The keys checked, each with the numbers it allows (bools are not
+        numbers here).
+    others : bool, default=False
+        Whether keys outside ``entries`` are allowed (and not checked).
+
+    Examples
+    --------
+    >>> from numbers import Real
+    >>> from sklearn.utils._param_validation import Interval
+    >>> from fersk._constraints import KeywordDict
+    >>> probabilities = KeywordDict(dict.fromkeys(["blur", "noise"], Interval(Real, 0, 1, closed="both")))
+    >>> probabilities.is_satisfied_by({"blur": 0.5}), probabilities.is_satisfied_by({"blur": 2})
+    (True, False)
+    >>> probabilities.is_satisfied_by({"rain": 0.5})
+    False
+    >>> str(probabilities)
+    "a dict mapping some of 'blur', 'noise' to a number in [0, 1]"
+    """
+
+    def __init__(self, entries, *, others=False):
+        super().__init__()
+        self.entries = dict(entries)
+        self.others = others
+
+    def is_satisfied_by(self, val):
+        if not isinstance(val, dict):
+            return False
+        if not self.others and not set(val) <= set(self.entries):
+            return False
+        return all(
+            _is_number_in(value, self.entries[key])
+            for key, value in val.items() if key in self.entries
+        )
+
+    def __str__(self):
+        keys = sorted(self.entries)
+        texts = {_number_text(self.entries[key]) for key in keys}
+        if not self.others and len(texts) == 1:
+            return f"a dict mapping some of {', '.join(map(repr, keys))} to {texts.pop()}"
+        checked = "; ".join(f"{key!r} {_number_text(self.entries[key])}" for key in keys)
+        return f"a dict of keyword arguments (when given: {checked})"
+
+
+class NumberSequence(_FerskConstraint):
+    """A non-empty 1-D sequence (list, tuple, array) of numbers in a range.
+
+    Parameters
+    ----------
+    interval : Interval
+        The numbers allowed (bools, NaN and infinities are not).
+
+    Examples
+    --------
+    >>> from numbers import Integral
+    >>> from sklearn.utils._param_validation import Interval
+    >>> from fersk._constraints import NumberSequence
+    >>> points = NumberSequence(Interval(Integral, 1, 32, closed="both"))
+    >>> points.is_satisfied_by([8, 16]), points.is_satisfied_by([8, 64]), points.is_satisfied_by([])
+    (True, False, False)
+    >>> str(points)
+    'a non-empty sequence of ints in [1, 32]'
+    """
+
+    def __init__(self, interval):
+        super().__init__()
+        self.interval = interval
+
+    def is_satisfied_by(self, val):
+        if not isinstance(val, (tuple, list, np.ndarray)):
+            return False
+        values = np.asarray(val, dtype=object)
+        if values.ndim != 1 or values.size == 0:
+            return False
+        return all(
+            _is_number_in(v, self.interval) and np.isfinite(float(v)) for v in values
+        )
+
+    def __str__(self):
+        text = _number_text(self.interval)
+        text = text.replace("an int", "ints", 1).replace("a number", "finite numbers", 1)
+        return f"a non-empty sequence of {text}"
