@@ -154,7 +154,6 @@ def held_out_rows(data_home):
     """The rows the transfer tables score: FER-2013's PublicTest, then each
     in-the-wild source's held-out faces, as ``{row: (images, target)}``."""
     from fersk.datasets import load_fer2013, load_in_the_wild
-    from train_in_the_wild import split_sources
 
     data = load_in_the_wild(data_home)
     public = load_fer2013(Path(data_home) / "fer2013", usage="PublicTest")
@@ -162,3 +161,24 @@ def held_out_rows(data_home):
     rows = {"fer2013": (public.images, public.target)}
     rows.update({s: (data.images[i], data.target[i]) for s, i in tests.items()})
     return rows
+
+
+def split_sources(data, exclude, seed=0):
+    """Indices (train, {source: test}) of a load_in_the_wild Bunch."""
+    from sklearn.model_selection import train_test_split
+
+    train, test = [], {}
+    for source in np.unique(data.source):
+        idx = np.flatnonzero(data.source == source)
+        if source == "fer2013":
+            if exclude != "fer2013":
+                train.append(idx)
+            continue
+        if source == exclude:
+            test[source] = idx
+            continue
+        tr, te = train_test_split(idx, test_size=0.2, stratify=data.target[idx],
+                                  random_state=seed)
+        train.append(tr)
+        test[source] = te
+    return np.concatenate(train), test

@@ -27,29 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import DATA
+from _common import DATA, split_sources
 WILD = ("sfew", "expw", "muxspace")
 
-
-def split_sources(data, exclude, seed=0):
-    """Indices (train, {source: test}) of a load_in_the_wild Bunch."""
-    from sklearn.model_selection import train_test_split
-
-    train, test = [], {}
-    for source in np.unique(data.source):
-        idx = np.flatnonzero(data.source == source)
-        if source == "fer2013":
-            if exclude != "fer2013":
-                train.append(idx)
-            continue
-        if source == exclude:
-            test[source] = idx
-            continue
-        tr, te = train_test_split(idx, test_size=0.2, stratify=data.target[idx],
-                                  random_state=seed)
-        train.append(tr)
-        test[source] = te
-    return np.concatenate(train), test
 
 
 def training_set(data, train, *, repeats, caps, fer_degraded, seed):

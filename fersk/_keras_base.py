@@ -582,13 +582,3 @@ class BaseKerasImageEstimator(BaseEstimator):
         tags.non_deterministic = False  # random_state makes CPU runs repeatable
         tags.input_tags.allow_nan = False
         return tags
-
-
-def __getattr__(name):
-    # The classifier base lived here until the neutral estimator base was
-    # split off; code importing it from this module keeps working.
-    if name == "BaseKerasImageClassifier":
-        from fersk._keras_classifier import BaseKerasImageClassifier
-
-        return BaseKerasImageClassifier
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -495,11 +495,16 @@ def test_sklearn_compatible(estimator, check):
         check(estimator)
 
 
-def test_classifier_base_keeps_its_old_import_path():
-    # User code importing the classifier base from fersk._keras_base keeps working.
+def test_classifier_base_is_where_the_classifiers_take_it_from():
+    # The private estimator base knows no classifier (no import back up):
+    # the classifier base is fersk.classifiers', beside the classes built on it.
     from sklearn.base import ClassifierMixin
 
-    from fersk._keras_base import BaseKerasImageClassifier, BaseKerasImageEstimator
+    import fersk._keras_base
+    from fersk._keras_base import BaseKerasImageEstimator
+    from fersk.classifiers import BaseKerasImageClassifier
+
+    assert not hasattr(fersk._keras_base, "BaseKerasImageClassifier")
 
     for cls in (CNNClassifier, LBCNNClassifier):
         assert issubclass(cls, BaseKerasImageClassifier)

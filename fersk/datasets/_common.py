@@ -9,10 +9,9 @@ import warnings
 from sklearn.utils._param_validation import StrOptions
 
 from fersk import _image_files
+from fersk._labels import FER2013_CLASSES  # noqa: F401  (re-exported by fersk.datasets)
 from fersk._progress import Progress
 
-#: FER-2013 class names, index = label.
-FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 #: Values of the ``Usage`` column / file-name prefixes of FER-2013.
 FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
 #: Shape of a FER-2013 image.

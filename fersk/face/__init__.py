@@ -25,8 +25,8 @@ One module per job, one way (photo -> faces -> crops -> records):
 - ``_detectors``: the back ends behind one dispatch, and MTCNN's batches;
 - ``_geometry``: reduced copies, crop boxes, cuts, rotation, resize;
 - ``_cropper``: :class:`FaceCropper`;
-- ``_records``: per-face records, :class:`NoFaceWarning`,
-  :func:`predict_faces`.
+- ``_records``: per-face records, :class:`NoFaceWarning`;
+- ``_predict``: :func:`predict_faces`, a fitted pipeline over every face.
 
 Everything is imported from ``fersk.face``; the submodules are private.
 """
@@ -49,7 +49,8 @@ from ._detectors import (  # noqa: E402, F401  (tests, benchmarks, fersk.onnx, f
     _stable_mtcnn_sort,
 )
 from ._geometry import _downscale  # noqa: E402, F401  (fersk.live)
-from ._records import NoFaceWarning, predict_faces  # noqa: E402
+from ._predict import predict_faces  # noqa: E402
+from ._records import NoFaceWarning  # noqa: E402
 
 # The public names keep the module users know (repr, pickles, pipeline.json's
 # "fersk.face.FaceCropper", Sphinx), wherever they are defined.

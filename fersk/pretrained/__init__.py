@@ -47,22 +47,24 @@ submodules are private:
 - ``_networks``: the ``.keras`` files, what format 4 records of them and
   the checks that they belong to the folder;
 - ``_codec``: estimators to and from JSON entries, by the one rule above;
-- ``_loading``: :func:`available`, :func:`info` and :func:`load`;
+- ``_folders``: :func:`available`, :func:`info`, where a model's folder
+  is, and the Pipeline built from its ``pipeline.json`` by a step loader;
+- ``_loading``: :func:`load`, with Keras's or ONNX Runtime's step loader;
 - ``_saving``: :func:`save` (written whole beside its place, renamed in)
   and :func:`convert`;
 - ``_onnx_backend``: :func:`export` and ``load(..., backend="onnx")``.
 """
 
 from ._codec import _decode, _saved_attributes, _saved_state  # noqa: F401  (fersk.datasets, tests)
-from ._loading import (  # noqa: F401  (_model_dir: fersk.datasets)
+from ._folders import (  # noqa: F401  (_model_dir: fersk.datasets)
     BACKENDS,
     DEFAULT_MODEL,
     MODELS_DIR,
     _model_dir,
     available,
     info,
-    load,
 )
+from ._loading import load
 from ._onnx_backend import export
 from ._saving import _replaceable, convert, save  # noqa: F401  (_replaceable: fersk train)
 from ._spec import FORMAT_VERSION, SAFE_CLASSES, _class_names, _safe_class  # noqa: F401  (tests)

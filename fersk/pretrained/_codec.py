@@ -45,13 +45,9 @@ def _saved_attributes(cls):
     return _SAVED_ATTRIBUTES.get(f"{cls.__module__}.{cls.__qualname__}", ())
 
 
-def _load_step(entry, folder, networks=None, backend="keras"):
+def _load_step(entry, folder, networks=None):
     """One fitted estimator from its entry (nested estimators included);
     ``networks`` is format 4's record of the network files (None before)."""
-    if backend == "onnx":
-        from ._onnx_backend import _load_onnx_step  # it builds on this module
-
-        return _load_onnx_step(entry, folder)
     cls = _safe_class(entry["class"])
     est = _construct(cls, entry, folder, networks)
     _set_fitted(est, cls, entry)
@@ -71,9 +67,10 @@ def _path_params(cls):
             if any(c is os.PathLike for c in allowed)}
 
 
-def _construct(cls, entry, folder, networks=None, backend="keras"):
-    """``cls`` from the entry's parameters, validated as ``fit`` would."""
-    params = _decode(entry["params"], folder, networks, backend)
+def _construct(cls, entry, folder, networks=None, load_step=None):
+    """``cls`` from the entry's parameters, validated as ``fit`` would;
+    nested estimators are made by ``load_step`` (default :func:`_load_step`)."""
+    params = _decode(entry["params"], folder, networks, load_step)
     # A path from elsewhere is not this machine's: a later fit would write
     # there (and delete a checkpoint_dir when done).
     for key in _path_params(cls) & set(params):
@@ -204,20 +201,20 @@ def _encode(value, where, folder=None, stem=None, records=None):
     raise ValueError(f"{where}: cannot store a {type(value).__name__} ({value!r}) in JSON.")
 
 
-def _decode(value, folder, networks=None, backend="keras"):
+def _decode(value, folder, networks=None, load_step=None):
     """Values from their JSON form; nested estimators (parameters only, as
     ``folder`` is None for fitted attributes) are loaded from ``folder``."""
     if isinstance(value, list):
-        return [_decode(v, folder, networks, backend) for v in value]
+        return [_decode(v, folder, networks, load_step) for v in value]
     if not isinstance(value, dict):
         return value
     if "__estimator__" in value:
         if folder is None:
             raise ValueError("pipeline.json: an estimator may only be a parameter.")
         _check_step(value["__estimator__"], "pipeline.json")
-        return _load_step(value["__estimator__"], folder, networks, backend)
+        return (load_step or _load_step)(value["__estimator__"], folder, networks)
     if "__tuple__" in value:
-        return tuple(_decode(v, folder, networks, backend) for v in value["__tuple__"])
+        return tuple(_decode(v, folder, networks, load_step) for v in value["__tuple__"])
     if "__float__" in value:
         return float(value["__float__"])
     if "__ndarray__" in value:
@@ -227,4 +224,4 @@ def _decode(value, folder, networks=None, backend="keras"):
         if not isinstance(dtype, str) or not re.fullmatch(r"[<>|=]?[biuf]\d{0,2}", dtype):
             raise ValueError(f"an array in pipeline.json has the unsupported dtype {dtype!r}.")
         return np.array(value["__ndarray__"], dtype=np.dtype(dtype)).reshape(value["shape"])
-    return {k: _decode(v, folder, networks, backend) for k, v in value.items()}
+    return {k: _decode(v, folder, networks, load_step) for k, v in value.items()}

@@ -4,8 +4,8 @@ once) and loaded as ONNX Runtime estimators (without it)."""
 import re
 from pathlib import Path
 
-from ._codec import _construct, _decode, _set_fitted
-from ._loading import _model_dir, load
+from ._codec import _construct, _decode, _load_step, _set_fitted
+from ._folders import _build_pipeline, _model_dir
 from ._networks import _keras_path
 from ._spec import _read_spec, _safe_class
 
@@ -78,7 +78,7 @@ def _ensure_exported(folder, spec):
         export(folder)
 
 
-def _load_onnx_step(entry, folder):
+def _load_onnx_step(entry, folder, networks=None):
     """One fitted estimator of the ONNX pipeline: networks as
     OnnxNetworkClassifier, MTCNN as detector='mtcnn-onnx', the rest as
     stored (nothing here imports TensorFlow)."""
@@ -99,7 +99,7 @@ def _load_onnx_step(entry, folder):
     cls = _safe_class(entry["class"])
     if entry["class"] == "fersk.face.FaceCropper" and entry["params"].get("detector") == "mtcnn":
         entry = {**entry, "params": {**entry["params"], "detector": "mtcnn-onnx"}}
-    est = _construct(cls, entry, folder, None, "onnx")
+    est = _construct(cls, entry, folder, None, _load_onnx_step)
     _set_fitted(est, cls, entry)
     restore = getattr(est, "_restore_derived", None)
     if restore is not None:
@@ -147,7 +147,9 @@ def export(name=None, *, overwrite=False):
     entries = _network_entries(spec["steps"])
     targets = [_onnx_file(path, spec, e) for e in entries]
     if overwrite or not all(t.is_file() for t in targets):
-        pipe = load(path)
+        import fersk.layers  # noqa: F401  (registers fersk's layers for safe loading)
+
+        pipe = _build_pipeline(path, spec, _load_step)
         estimators = _network_estimators(spec["steps"], [est for _, est in pipe.steps])
         if len(estimators) != len(entries):  # pragma: no cover
             raise ValueError(f"{path}: cannot match the networks to pipeline.json's entries.")

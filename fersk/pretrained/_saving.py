@@ -12,7 +12,8 @@ from sklearn.pipeline import Pipeline
 from fersk._fsync import fsync_path
 
 from ._codec import _step_entry, _unfrozen
-from ._loading import info, load
+from ._folders import info
+from ._loading import load
 from ._spec import FORMAT_VERSION, _class_names, _keras_files
 
 def save(pipeline, path, *, description="", metrics=None, keep=()):

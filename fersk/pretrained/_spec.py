@@ -5,6 +5,8 @@ import importlib
 import json
 import re
 
+from fersk._labels import FER2013_CLASSES
+
 #: The classes a ``pipeline.json`` may name (module-qualified).
 SAFE_CLASSES = (
     "fersk.face.FaceCropper",
@@ -149,8 +151,6 @@ def _safe_class(qualname):
 
 
 def _class_names(classes):
-    from fersk.datasets import FER2013_CLASSES
-
     if all(isinstance(c, int) and 0 <= c < len(FER2013_CLASSES) for c in classes):
         return [FER2013_CLASSES[c] for c in classes]
     return [str(c) for c in classes]

@@ -1,0 +1,159 @@
+"""Finding a model (bundled name or folder), describing it, and building
+the fitted Pipeline its ``pipeline.json`` describes from a step loader."""
+
+import re
+import zipfile
+from glob import escape as glob_escape
+from pathlib import Path
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from ._spec import _class_names, _read_spec
+
+#: Name of the model :func:`load` returns when called without a name.
+DEFAULT_MODEL = "wild_vgg_fast"
+
+
+#: What :func:`load` runs the networks with: Keras on TensorFlow, or ONNX
+#: Runtime (no TensorFlow; see :mod:`fersk.onnx`).
+BACKENDS = ("keras", "onnx")
+
+# The bundled models' folder, beside this package.
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def available():
+    """Names of the pretrained models bundled with fersk.
+
+    Returns
+    -------
+    names : list of str
+        Sorted model names, each accepted by :func:`load` and :func:`info`.
+
+    Examples
+    --------
+    >>> from fersk import pretrained
+    >>> pretrained.DEFAULT_MODEL in pretrained.available()
+    True
+    """
+    if not MODELS_DIR.is_dir():
+        return []
+    # A save in progress (or killed) leaves <name>.tmp-<hex>: not a model.
+    return sorted(p.parent.name for p in MODELS_DIR.glob("*/pipeline.json")
+                  if not re.search(r"\.(tmp|old)-[0-9a-f]{8}$", p.parent.name))
+
+
+def _model_dir(name):
+    name = DEFAULT_MODEL if name is None else name
+    # A bundled model's name means the bundled model, whatever folders the
+    # current directory holds: a planted ./fer2013_cnn/ must not shadow it.
+    if isinstance(name, str) and name in available():
+        return MODELS_DIR / name
+    try:
+        path = Path(name)
+    except TypeError:
+        raise ValueError(
+            f"a model is a bundled name or a folder; got a {type(name).__name__}."
+        ) from None
+    if (path / "pipeline.json").is_file():
+        return path
+    aside = sorted(path.parent.glob(f"{glob_escape(path.name)}.old-*"))
+    if aside and not path.exists():
+        raise ValueError(
+            f"no model folder {str(name)!r}: a save was interrupted while replacing it; the "
+            f"previous model is whole in {str(aside[-1])!r} (rename it back)."
+        )
+    raise ValueError(
+        f"no pretrained model {str(name)!r}: give one of {available()} or a folder "
+        "written by fersk.pretrained.save (holding pipeline.json)."
+    )
+
+
+def info(name=None):
+    """Description and metrics of a pretrained model, without loading it.
+
+    Parameters
+    ----------
+    name : str or path-like, default=None
+        A bundled model's name (see :func:`available`) or a folder written
+        by :func:`save`; None means :data:`DEFAULT_MODEL`.
+
+    Returns
+    -------
+    info : dict
+        ``name``, ``description``, ``classes`` (the labels, in output
+        order), ``class_names``, ``steps`` (step names and classes) and
+        ``metrics`` (as given to :func:`save`: PublicTest accuracy,
+        training time and hardware, ...).
+
+    Examples
+    --------
+    >>> from fersk import pretrained
+    >>> meta = pretrained.info()
+    >>> meta["class_names"]
+    ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral']
+    """
+    path = _model_dir(name)
+    spec = _read_spec(path)
+    return {
+        "name": spec.get("name", path.name),
+        "description": spec.get("description", ""),
+        "classes": spec.get("classes", []),
+        "class_names": spec.get("class_names", []),
+        "steps": [(s["name"], s["class"]) for s in spec["steps"]],
+        "metrics": spec.get("metrics", {}),
+    }
+
+
+def _build_pipeline(path, spec, load_step, labels="codes"):
+    """The fitted Pipeline of the folder ``path`` whose ``pipeline.json``
+    reads ``spec``, each step made by ``load_step(entry, folder, networks)``
+    (Keras networks or their ONNX twins)."""
+    networks = spec.get("networks")
+    try:
+        pipe = Pipeline([(step["name"], load_step(step, path, networks))
+                         for step in spec["steps"]])
+        _check_classes(pipe, spec)
+        if labels == "names":
+            # Ensemble members keep their codes: the ensemble maps columns
+            # to its own classes_.
+            pipe.steps[-1][1].classes_ = np.array(
+                spec.get("class_names") or _class_names(pipe.classes_.tolist()))
+    except ValueError:
+        raise
+    except (TypeError, KeyError, AttributeError, IndexError, RecursionError, OverflowError,
+            OSError, zipfile.BadZipFile) as exc:
+        # The checks above name the usual problems; anything else a
+        # mutated file provokes still surfaces as the documented ValueError.
+        raise ValueError(
+            f"{path / 'pipeline.json'} does not describe a loadable model "
+            f"({type(exc).__name__}: {exc})."
+        ) from exc
+    return pipe
+
+def _check_classes(pipe, spec):
+    """The labels saved must be the network's: one per output."""
+    last = pipe.steps[-1][1]
+    model = getattr(last, "model_", None)
+    n_outputs = None if model is None else model.output_shape[-1]
+    classes = getattr(last, "classes_", None)
+    if classes is None:
+        raise ValueError("the model's last step has no classes_.")
+    if n_outputs is not None and len(classes) != n_outputs:
+        raise ValueError(
+            f"the model has {len(classes)} classes_ but its network has {n_outputs} "
+            "outputs."
+        )
+    if "classes" in spec and list(spec["classes"]) != np.asarray(classes).tolist():
+        raise ValueError("pipeline.json's 'classes' differ from the last step's classes_.")
+    if "class_names" in spec:
+        # What save writes: FER-2013's names for its integer labels 0-6,
+        # else the labels as text.  Names that disagree would mislabel
+        # every prediction shown to a user.
+        expected = _class_names(np.asarray(classes).tolist())
+        if spec["class_names"] != expected:
+            raise ValueError(
+                f"pipeline.json's 'class_names' {spec['class_names']} do not name its classes "
+                f"{np.asarray(classes).tolist()} (expected {expected})."
+            )
