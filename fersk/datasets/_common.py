@@ -112,20 +112,12 @@ def _check_usages(usage, name="usage"):
     return tuple(out)
 
 
-def _check_size(size):
+def _size_pair(size):
+    """``(height, width)`` of a ``size`` its constraints admitted."""
     if size is None:
         return None
-    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+    if isinstance(size, numbers.Integral):
         size = (size, size)
-    size = tuple(size)
-    if len(size) != 2 or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
-        for s in size
-    ):
-        raise ValueError(
-            f"size must be None, a positive int or (height, width) of positive "
-            f"ints; got {size!r}."
-        )
     return tuple(int(s) for s in size)
 
 

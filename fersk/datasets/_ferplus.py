@@ -1,14 +1,16 @@
 """FER+: the crowd votes of Barsoum et al. (2016) joined to FER-2013's images."""
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import validate_params
 
 from fersk._progress import log
 
-from ._common import _MAX_NAMED, _warn
+from ._common import _MAX_NAMED, LOADER_CONSTRAINTS, _warn
 from ._fer2013 import load_fer2013
 
 #: FER+ class names (Barsoum et al. 2016), index = label of :func:`load_ferplus`.
@@ -129,6 +131,14 @@ def ferplus_majority(votes):
     return labels, distribution
 
 
+@validate_params(
+    {
+        **LOADER_CONSTRAINTS,
+        "votes": [str, os.PathLike, None],
+        "usage": [str, list, tuple, None],  # names checked by load_fer2013
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_ferplus(path, *, votes=None, usage=None, cache=True, cache_dir=None, n_jobs=None,
                  verbose=0, return_X_y=False):
     """Load FER+ (FER-2013 images with crowd-sourced labels): 8 classes.

@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_params
 
+from fersk._constraints import IntPair
 from fersk._progress import log
 
 from ._common import (
@@ -17,9 +18,9 @@ from ._common import (
     LOADER_CONSTRAINTS,
     _apply_errors_policy,
     _check_extensions,
-    _check_size,
     _decoding_progress,
     _resolve_n_jobs,
+    _size_pair,
     _warn,
 )
 from ._decoding import _decode_files, _has_extension, _subdirs, _walk_files
@@ -28,7 +29,7 @@ from ._decoding import _decode_files, _has_extension, _subdirs, _walk_files
 @validate_params(
     {
         **LOADER_CONSTRAINTS,
-        "size": [None, Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
+        "size": [None, Interval(numbers.Integral, 1, None, closed="left"), IntPair()],
         "color": ["boolean"],
         "extensions": [None, str, list, tuple],
     },
@@ -141,7 +142,7 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
     >>> import shutil; shutil.rmtree(root)
     """
     func = "load_image_folder"
-    size = _check_size(size)
+    size = _size_pair(size)
     exts = _check_extensions(extensions)
     n_jobs = _resolve_n_jobs(n_jobs)
     root = Path(path).expanduser().absolute()
