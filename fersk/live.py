@@ -119,8 +119,9 @@ class FaceStream:
         average ten: five crops and their mirror images).  'center': one
         centre view, no mirror -- about 5 times cheaper per face, with
         slightly different (less accurate) answers.  Applies to fersk's
-        networks (``test_time_crops``/``test_time_flip``); other
-        classifiers are used as they are.
+        networks (``test_time_crops``/``test_time_flip``), those inside a
+        :class:`~fersk.CNNEnsembleClassifier` too (:func:`fersk.ensemble.one_view`);
+        other classifiers are used as they are.
     detect_scale : float, default=1.0
         Detect faces on a copy of the frame reduced by this factor, in
         (0, 1]; the boxes (and eyes) are mapped back and the faces cropped
@@ -168,9 +169,9 @@ class FaceStream:
     @validate_params(_TRACKING, prefer_skip_nested_validation=True)
     def __init__(self, model, *, detect_every=1, alpha=0.5, iou_threshold=0.3, max_missed=5,
                  detect_scale=1.0, views="model", class_names=None):
-        import copy
-
         from sklearn.base import clone
+
+        from .ensemble import one_view
 
         _check_model(model)
         self.model = model
@@ -190,13 +191,10 @@ class FaceStream:
             )
         self.class_names = [str(n) for n in class_names]
         self.cropper = model.steps[0][1]
-        self.rest = model[1:]
+        # Shallow copies share the fitted networks; only the views differ
+        # (the user's model is left as it is), ensemble members' included.
+        self.rest = one_view(model[1:]) if views == "center" else model[1:]
         self._net = self.rest[-1]
-        if views == "center" and hasattr(self._net, "test_time_crops"):
-            # A shallow copy shares the fitted network; only the views differ
-            # (the user's model is left as it is).
-            self._net = copy.copy(self._net)
-            self._net.test_time_crops, self._net.test_time_flip = "center", False
         # The same cropper, its detector replaced by the tracks' boxes: the
         # crops between detections are framed exactly as detected ones.
         self._fixed = clone(self.cropper).set_params(

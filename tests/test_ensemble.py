@@ -232,7 +232,7 @@ def test_get_params_exposes_the_members_themselves():
     assert params["raw__C"] == 1.0
     assert params["scaled__logisticregression__C"] == 0.05
     assert params["scaled__standardscaler__with_mean"] is True
-    assert set(ens.get_params(deep=False)) == {"estimators", "weights", "n_jobs", "verbose"}
+    assert set(ens.get_params(deep=False)) == {"estimators", "weights", "n_jobs", "verbose", "test_time_views"}
 
 
 def test_set_params_nested_and_whole_members():
@@ -454,3 +454,48 @@ def test_cnn_members_on_raw_and_mapped_lbp(fer_train_small, fer_small, tmp_path)
     # same random_state, same ensemble
     again = clone(ens).fit(X_train, y_train).predict_proba(X_test)
     np.testing.assert_allclose(again, proba, rtol=1e-5, atol=1e-6)
+
+
+
+def test_one_view_reaches_the_members_of_a_fitted_ensemble():
+    # test_time_views="center" (and fersk.ensemble.one_view, which fersk.stream's
+    # views="center" uses) must reach every member's network, in a Pipeline or
+    # a FrozenEstimator too, and leave the fitted members as they were.
+    from sklearn.frozen import FrozenEstimator
+
+    from conftest import half_bright_faces
+    from fersk import CNNClassifier, MDSMappedLBP
+    from fersk.ensemble import one_view
+
+    X, y = half_bright_faces(24, 20, 0)
+
+    def cnn(seed):
+        return CNNClassifier("kaggle_cnn", {"width": 0.0625, "dense_units": 8}, epochs=1,
+                             crop_size=16, test_time_crops="five", test_time_flip=True,
+                             random_state=seed)
+
+    ens = CNNEnsembleClassifier([
+        ("raw", cnn(0)),
+        ("mapped", make_pipeline(MDSMappedLBP(n_components=3), cnn(1))),
+        ("frozen", FrozenEstimator(cnn(2).fit(X, y))),
+    ]).fit(X, y)
+    ten = ens.predict_proba(X)
+    # The expected one-view answer, member by member.
+    networks = [ens.estimators_[0], ens.estimators_[1][-1], ens.estimators_[2].estimator]
+    settings = [(n.test_time_crops, n.test_time_flip) for n in networks]
+    for n in networks:
+        n.set_params(test_time_crops="center", test_time_flip=False)
+    expected = np.mean([m.predict_proba(X) for m in ens.estimators_], axis=0)
+    for n, (crops, flip) in zip(networks, settings):
+        n.set_params(test_time_crops=crops, test_time_flip=flip)
+    assert not np.allclose(expected, ten)
+
+    np.testing.assert_allclose(one_view(ens).predict_proba(X), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        ens.set_params(test_time_views="center").predict_proba(X), expected, rtol=1e-6
+    )
+    # The fitted members are as they were.
+    assert [(n.test_time_crops, n.test_time_flip) for n in networks] == settings
+    np.testing.assert_allclose(ens.set_params(test_time_views="model").predict_proba(X), ten)
+    with pytest.raises(ValueError, match="test_time_views"):
+        clone(ens).set_params(test_time_views="one").fit(X, y)
