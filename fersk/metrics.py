@@ -14,7 +14,7 @@ differently when a model is well correlated but biased.
 """
 
 import numpy as np
-from sklearn.utils._param_validation import StrOptions, validate_params
+from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 from sklearn.utils.validation import check_array, check_consistent_length
 
 __all__ = ["concordance_correlation_coefficient", "ccc_scorer"]
@@ -104,6 +104,15 @@ def concordance_correlation_coefficient(
     return float(np.mean(ccc))
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["predict"])],
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "sample_weight": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def ccc_scorer(estimator, X, y, sample_weight=None):
     """Scorer of the concordance correlation coefficient (greater is better).
 

@@ -26,9 +26,14 @@ import asyncio
 import email.parser
 import email.policy
 import io
+import numbers
+import os
 import threading
 import time
 from importlib import resources
+
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 __all__ = ["create_app", "serve"]
 
@@ -161,6 +166,17 @@ def _faces_json(model, class_names, image):
     return faces
 
 
+#: The constraints of the arguments create_app and serve share.
+_APP_CONSTRAINTS = {
+    # Which names and folders are models, fersk.pretrained says.
+    "model": [str, os.PathLike, Pipeline, None],
+    "max_upload_bytes": [Interval(numbers.Integral, 1, None, closed="left")],
+}
+
+
+@validate_params(
+    {**_APP_CONSTRAINTS, "model_name": [str, None]}, prefer_skip_nested_validation=True
+)
 def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_name=None):
     """The web app: the live page and the JSON API around one model.
 
@@ -201,10 +217,7 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
     >>> with open("photo.jpg", "rb") as f:  # doctest: +SKIP
     ...     faces = client.post("/api/predict", content=f.read()).json()["faces"]
     """
-    import numbers
-
     _import_starlette()
-    from sklearn.pipeline import Pipeline
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import HTMLResponse, JSONResponse
@@ -213,9 +226,6 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
     from . import pretrained
     from .live import _check_model, _class_names
 
-    if isinstance(max_upload_bytes, bool) or not isinstance(max_upload_bytes, numbers.Integral) \
-            or max_upload_bytes < 1:
-        raise ValueError(f"max_upload_bytes must be a positive int; got {max_upload_bytes!r}.")
     limit = int(max_upload_bytes)
     if isinstance(model, Pipeline):
         _check_model(model)
@@ -299,6 +309,15 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
     return app
 
 
+@validate_params(
+    {
+        **_APP_CONSTRAINTS,
+        "host": [str],
+        "port": [Interval(numbers.Integral, 0, 65535, closed="both")],
+        "log_level": [StrOptions({"critical", "error", "warning", "info", "debug", "trace"})],
+    },
+    prefer_skip_nested_validation=True,
+)
 def serve(model=None, *, host="127.0.0.1", port=8000, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES,
           log_level="warning"):
     """Run the web app with uvicorn until interrupted.
@@ -311,10 +330,11 @@ def serve(model=None, *, host="127.0.0.1", port=8000, max_upload_bytes=DEFAULT_M
         Address to bind: this machine only by default.  ``"0.0.0.0"``
         exposes the app (and its model) to the network.
     port : int, default=8000
-        TCP port (0 lets the system choose).
+        TCP port, 0 to 65535 (0 lets the system choose).
     max_upload_bytes : int, default=10485760
         Largest upload accepted.
-    log_level : str, default="warning"
+    log_level : {"critical", "error", "warning", "info", "debug", "trace"}, \
+            default="warning"
         uvicorn's log level ("info" logs every request).
 
     Returns

@@ -936,7 +936,7 @@ def test_distillation_targets():
     np.testing.assert_allclose(soft[2], [0.25, 0.625, 0.125])
     with pytest.raises(ValueError, match=r"labels \['d'\] are not classes"):
         distillation_targets(teacher, X, np.array(["a", "b", "c", "d"]))
-    with pytest.raises(ValueError, match="teacher_weight must be in"):
+    with pytest.raises(ValueError, match="'weight' parameter of distillation_targets must be a float"):
         distillation_targets(teacher, X, y, 1.5)
 
 

@@ -89,7 +89,7 @@ def test_save_refuses_what_it_cannot_store_safely(toy_data, tmp_path):
     from sklearn.preprocessing import FunctionTransformer
 
     net = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0)
-    with pytest.raises(TypeError, match="Pipeline"):
+    with pytest.raises(TypeError, match="'pipeline' parameter of save must be .*Pipeline"):
         pretrained.save(net.fit(X, y), tmp_path / "a")
     with pytest.raises(ValueError, match="fitted fersk network"):
         pretrained.save(make_pipeline(FaceCropper(detector=None), CNNClassifier()), tmp_path / "b")

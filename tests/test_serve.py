@@ -133,8 +133,10 @@ def test_page_is_self_contained(client):
 def test_create_app_checks_its_parameters():
     from fersk.serve import create_app
 
-    with pytest.raises(ValueError, match="max_upload_bytes"):
+    with pytest.raises(ValueError, match=r"'max_upload_bytes' parameter of create_app must be an int"):
         create_app(max_upload_bytes=0)
+    with pytest.raises(TypeError, match="'model' parameter of create_app"):
+        create_app(5)
     with pytest.raises(ValueError, match="no_such_model"):
         create_app("no_such_model")
 

@@ -77,6 +77,7 @@ def _read_ferplus_votes(path):
     return votes
 
 
+@validate_params({"votes": ["array-like"]}, prefer_skip_nested_validation=True)
 def ferplus_majority(votes):
     """FER+ majority labels of vote counts, with FER+'s own rule.
 

@@ -49,13 +49,19 @@ _CROP_CONSTRAINTS = {
 _CACHE_VERSION = "1"
 
 
+@validate_params(
+    # Which names and folders there are, pretrained._model_dir says.
+    {"model": [str, os.PathLike, None]},
+    prefer_skip_nested_validation=True,
+)
 def bundled_cropper(model=None):
     """The :class:`~fersk.FaceCropper` of a bundled pipeline, unfitted.
 
     Parameters
     ----------
-    model : str or None, default=None
-        A bundled model's name; None is the default model.
+    model : str, os.PathLike or None, default=None
+        A bundled model's name or a model folder (see
+        :func:`fersk.pretrained.load`); None is the default model.
 
     Returns
     -------

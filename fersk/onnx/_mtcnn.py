@@ -2,9 +2,11 @@
 its NumPy glue: :class:`OnnxMTCNN`."""
 
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils._param_validation import validate_params
 
 from ._common import OPSET, _atomic_write, _convert, _digest, _session, _tf2onnx, cache_dir
 
@@ -49,6 +51,10 @@ def _mtcnn_paths(folder=None, digest=None):
     return {net: folder / f"mtcnn-{digest}-{net}.onnx" for net in _MTCNN_NETS}
 
 
+@validate_params(
+    {"folder": [str, os.PathLike, None], "overwrite": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def export_mtcnn(folder=None, *, overwrite=False):
     """Export the ``mtcnn`` package's PNet, RNet and ONet to ONNX files.
 

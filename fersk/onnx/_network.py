@@ -1,11 +1,13 @@
 """A fersk network as an ONNX graph: export, quantisation and the
 classifier that runs it with ONNX Runtime."""
 
+import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import HasMethods, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from fersk._validation import validate_images
@@ -23,6 +25,12 @@ def _network_digest(keras_file, est):
     )
 
 
+@validate_params(
+    # A fersk network's fitted state is checked by check_is_fitted below; its
+    # class is not named here, as that would import Keras with this module.
+    {"estimator": [HasMethods(["predict_proba"])], "path": [str, os.PathLike]},
+    prefer_skip_nested_validation=True,
+)
 def export_network(estimator, path):
     """Write a fitted fersk network's inference graph as an ONNX file.
 
@@ -102,6 +110,10 @@ def export_network(estimator, path):
     return _atomic_write(path, _convert(infer, signature))
 
 
+@validate_params(
+    {"path": [str, os.PathLike], "out": [str, os.PathLike], "calibration_images": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def quantize_network(path, out, calibration_images):
     """An int8 copy of an exported network (static quantisation, QDQ).
 

@@ -1,6 +1,7 @@
 """Finding a model (bundled name or folder), describing it, and building
 the fitted Pipeline its ``pipeline.json`` describes from a step loader."""
 
+import os
 import re
 import zipfile
 from glob import escape as glob_escape
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import validate_params
 
 from ._spec import _class_names, _read_spec
 
@@ -18,6 +20,10 @@ DEFAULT_MODEL = "wild_vgg_fast"
 #: What :func:`load` runs the networks with: Keras on TensorFlow, or ONNX
 #: Runtime (no TensorFlow; see :mod:`fersk.onnx`).
 BACKENDS = ("keras", "onnx")
+
+#: What every public function taking a model accepts (:func:`_model_dir`
+#: then says which names and folders there are).
+MODEL_CONSTRAINT = [str, os.PathLike, None]
 
 # The bundled models' folder, beside this package.
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -45,17 +51,14 @@ def available():
 
 
 def _model_dir(name):
+    """The folder of a model: a bundled name, a folder or None (the default);
+    its type is checked by the public functions' ``MODEL_CONSTRAINT``."""
     name = DEFAULT_MODEL if name is None else name
     # A bundled model's name means the bundled model, whatever folders the
     # current directory holds: a planted ./fer2013_cnn/ must not shadow it.
     if isinstance(name, str) and name in available():
         return MODELS_DIR / name
-    try:
-        path = Path(name)
-    except TypeError:
-        raise ValueError(
-            f"a model is a bundled name or a folder; got a {type(name).__name__}."
-        ) from None
+    path = Path(name)
     if (path / "pipeline.json").is_file():
         return path
     aside = sorted(path.parent.glob(f"{glob_escape(path.name)}.old-*"))
@@ -70,6 +73,7 @@ def _model_dir(name):
     )
 
 
+@validate_params({"name": MODEL_CONSTRAINT}, prefer_skip_nested_validation=True)
 def info(name=None):
     """Description and metrics of a pretrained model, without loading it.
 

@@ -4,14 +4,14 @@ networks run by Keras or by ONNX Runtime."""
 from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ._codec import _load_step
-from ._folders import BACKENDS, _build_pipeline, _model_dir
+from ._folders import BACKENDS, MODEL_CONSTRAINT, _build_pipeline, _model_dir
 from ._onnx_backend import _ensure_exported, _load_onnx_step
 from ._spec import _read_spec
 
 
 @validate_params(
     {
-        "name": "no_validation",  # _model_dir says which names and folders there are
+        "name": MODEL_CONSTRAINT,
         "labels": [StrOptions({"codes", "names"})],
         "backend": [StrOptions(set(BACKENDS))],
     },

@@ -4,8 +4,10 @@ once) and loaded as ONNX Runtime estimators (without it)."""
 import re
 from pathlib import Path
 
+from sklearn.utils._param_validation import validate_params
+
 from ._codec import _construct, _decode, _load_step, _set_fitted
-from ._folders import _build_pipeline, _model_dir
+from ._folders import MODEL_CONSTRAINT, _build_pipeline, _model_dir
 from ._networks import _keras_path
 from ._spec import _read_spec, _safe_class
 
@@ -107,6 +109,10 @@ def _load_onnx_step(entry, folder, networks=None):
     return est
 
 
+@validate_params(
+    {"name": MODEL_CONSTRAINT, "overwrite": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def export(name=None, *, overwrite=False):
     """Export a model's networks (and MTCNN) to ONNX, into the cache.
 

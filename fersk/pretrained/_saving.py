@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import validate_params
 
 from fersk._fsync import fsync_path
 
@@ -16,6 +17,17 @@ from ._folders import info
 from ._loading import load
 from ._spec import FORMAT_VERSION, _class_names, _keras_files
 
+
+@validate_params(
+    {
+        "pipeline": [Pipeline],
+        "path": [str, os.PathLike],
+        "description": [str],
+        "metrics": [dict, None],
+        "keep": [tuple, list],
+    },
+    prefer_skip_nested_validation=True,
+)
 def save(pipeline, path, *, description="", metrics=None, keep=()):
     """Write a fitted pipeline as a pretrained-model folder.
 
@@ -44,17 +56,16 @@ def save(pipeline, path, *, description="", metrics=None, keep=()):
     metrics : dict or None, default=None
         JSON-serialisable results for the model card (accuracy, training
         time, hardware, command...).
+    keep : tuple or list of str, default=()
+        Names of entries of the folder at ``path`` that are not a model's
+        and go on living in it (``fersk train`` keeps its ``training_state``
+        there until the model is saved): they neither make the folder
+        refused nor are lost; the new folder gets a copy of them.
 
     Returns
     -------
     path : pathlib.Path
         The folder written.
-
-    keep : tuple of str, default=()
-        Names of entries of the folder at ``path`` that are not a model's
-        and go on living in it (``fersk train`` keeps its ``training_state``
-        there until the model is saved): they neither make the folder
-        refused nor are lost; the new folder gets a copy of them.
 
     Raises
     ------
@@ -86,8 +97,6 @@ def save(pipeline, path, *, description="", metrics=None, keep=()):
     from fersk._keras_base import BaseKerasImageEstimator
     from fersk.ensemble import CNNEnsembleClassifier
 
-    if not isinstance(pipeline, Pipeline):
-        raise TypeError(f"pipeline must be a sklearn Pipeline; got {type(pipeline).__name__}.")
     network = _unfrozen(pipeline.steps[-1][1])
     fitted_network = isinstance(network, BaseKerasImageEstimator) and hasattr(network, "model_")
     fitted_ensemble = isinstance(network, CNNEnsembleClassifier) and hasattr(
@@ -233,6 +242,10 @@ def _move_into_place(staging, path, replace):
     fsync_path(path.parent)
 
 
+@validate_params(
+    {"source": [str, os.PathLike], "path": [str, os.PathLike]},
+    prefer_skip_nested_validation=True,
+)
 def convert(source, path):
     """Re-save a model folder of an earlier format in the current one.
 

@@ -1,10 +1,28 @@
 """Soft targets for distillation (Hinton et al., 2015): ``fersk train --teacher``."""
 
+import os
+
 import numpy as np
+
+from fersk._lazy_validation import validate_params_on_call
 
 __all__ = ["distillation_targets"]
 
 
+def _constraints():
+    from numbers import Real
+
+    from sklearn.utils._param_validation import HasMethods, Interval
+
+    return {
+        "teacher": [str, os.PathLike, HasMethods(["predict_proba"])],
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "weight": [Interval(Real, 0, 1, closed="both")],
+    }
+
+
+@validate_params_on_call(_constraints)
 def distillation_targets(teacher, X, y, weight=0.5):
     """Soft targets mixing one-hot labels with a teacher model's probabilities.
 
@@ -38,8 +56,6 @@ def distillation_targets(teacher, X, y, weight=0.5):
     """
     from fersk import pretrained
 
-    if not 0 <= weight <= 1:
-        raise ValueError(f"teacher_weight must be in [0, 1]; got {weight!r}.")
     model = teacher if hasattr(teacher, "predict_proba") else pretrained.load(teacher)
     y = np.asarray(y)
     unknown = sorted(set(np.unique(y).tolist()) - set(model.classes_.tolist()))

@@ -1,12 +1,32 @@
 """Trained models joined into Levi & Hassner's soft-voting ensemble, without retraining."""
 
+import os
+
+from fersk._lazy_validation import validate_params_on_call
 from fersk.training.machine import machine_description
 from fersk.training.model_card import publictest_metrics
-from fersk.training.recipes import fer2013_splits
+from fersk.training.recipes import _seed, _subset, fer2013_splits
 
 __all__ = ["ensemble_fer2013", "ensemble_member"]
 
 
+def _ensemble_constraints():
+    from fersk.ensemble import CNNEnsembleClassifier
+
+    return {
+        "data": [str, os.PathLike],
+        "members": [list, tuple],  # each checked by ensemble_member
+        "weights": CNNEnsembleClassifier._parameter_constraints["weights"],
+        "test_time_flip": ["boolean"],
+        "n_test": _subset(),
+        "seed": _seed(),
+        "command": [str],
+        "load_verbose": ["verbose"],
+        "cache": ["boolean"],
+    }
+
+
+@validate_params_on_call(_ensemble_constraints)
 def ensemble_fer2013(
     data, members, *, weights=None, test_time_flip=False, n_test=None, seed=0, command="",
     load_verbose=1, cache=True,
@@ -22,7 +42,7 @@ def ensemble_fer2013(
     ----------
     data : str or path-like
         FER-2013 (PublicTest scores the ensemble and each member).
-    members : list of str
+    members : list or tuple of str
         Pretrained models (names or folders) with the same FaceCropper, or
         ``MODEL:MEMBER`` for one member of a pretrained ensemble (see
         :func:`ensemble_member`).
@@ -112,12 +132,13 @@ def ensemble_fer2013(
     return pipe, metrics
 
 
+@validate_params_on_call({"member": [str, os.PathLike]})
 def ensemble_member(member):
     """A pretrained model, or one member of a pretrained ensemble, as a pipeline.
 
     Parameters
     ----------
-    member : str
+    member : str or path-like
         A pretrained model's name or folder, or ``MODEL:MEMBER`` for the
         member named MEMBER of the ensemble MODEL.
 

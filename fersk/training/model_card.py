@@ -1,11 +1,38 @@
 """What a trained model's card records: PublicTest metrics, test-time views, description."""
 
+import os
 import time
 import warnings
 
+from fersk._lazy_validation import validate_params_on_call
+
 __all__ = ["publictest_metrics", "ablate_test_time_views", "describe"]
 
+# Whether the steps fit together (their last a fitted network) is for
+# scikit-learn's Pipeline to say.
+_STEPS_AND_DATA = {"steps": [list], "X_test": ["array-like"], "y_test": ["array-like"]}
 
+
+def _describe_constraints():
+    from numbers import Real
+
+    from sklearn.utils._param_validation import Interval, StrOptions
+
+    from fersk._keras_params import LEARNING_RATE_SCHEDULES
+    from fersk.training.recipes import REPRESENTATIONS
+
+    return {
+        "architecture": [str, None],
+        "shape": [str],
+        "representation": [StrOptions(set(REPRESENTATIONS))],
+        "subset": [str],
+        "init_from": [str, os.PathLike, None],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "schedule": [StrOptions(set(LEARNING_RATE_SCHEDULES)), None],
+    }
+
+
+@validate_params_on_call(_STEPS_AND_DATA)
 def publictest_metrics(steps, X_test, y_test):
     """The end-to-end pipeline ``FaceCropper -> steps`` and its PublicTest metrics.
 
@@ -75,6 +102,7 @@ def publictest_metrics(steps, X_test, y_test):
     }
 
 
+@validate_params_on_call(_STEPS_AND_DATA)
 def ablate_test_time_views(steps, X_test, y_test):
     """PublicTest accuracy of a crop-trained network with each set of test-time views.
 
@@ -112,6 +140,7 @@ def ablate_test_time_views(steps, X_test, y_test):
     return scores
 
 
+@validate_params_on_call(_describe_constraints)
 def describe(
     *, architecture, shape, representation, subset="", init_from=None, learning_rate=None,
     schedule=None,
@@ -120,20 +149,20 @@ def describe(
 
     Parameters
     ----------
-    architecture : str
-        The network's architecture.
+    architecture : str or None
+        The network's architecture (not read with ``init_from``).
     shape : str
         Its size in words (e.g. "width 0.25"), or "".
     representation : {"raw", "mapped_lbp"}
         What it reads.
     subset : str, default=""
         Said after "Training" (e.g. " (700 images)").
-    init_from : str or None, default=None
+    init_from : str, path-like or None, default=None
         The model it was fine-tuned from.
     learning_rate : float or None, default=None
-        The fine-tuning rate.
-    schedule : str or None, default=None
-        The fine-tuning schedule.
+        The fine-tuning rate (needed with ``init_from``).
+    schedule : {"constant", "plateau", "cosine", "warmup_cosine"} or None, default=None
+        The fine-tuning schedule (needed with ``init_from``).
 
     Returns
     -------
@@ -146,6 +175,11 @@ def describe(
     'vgg_fer on raw 48x48 grey faces, trained on FER-2013 Training, selected on PublicTest; FaceCropper in front for photos.'
     """
     if init_from is not None:
+        if learning_rate is None or schedule is None:
+            raise ValueError(
+                "describe: a fine-tuned model's description (init_from) needs its "
+                f"learning_rate and schedule; got {learning_rate!r} and {schedule!r}."
+            )
         from fersk import pretrained
 
         return (

@@ -1,8 +1,13 @@
 """The ``KEY=VALUE`` argument type of ``fersk train --param`` and the benchmark scripts."""
 
+from fersk._lazy_validation import validate_params_on_call
+
 __all__ = ["parse_param"]
 
 
+# argparse passes a str; only a caller from Python can give anything else.
+# An ill-formed one stays argparse.ArgumentTypeError, what argparse reports.
+@validate_params_on_call({"text": [str]})
 def parse_param(text):
     """One ``KEY=VALUE`` network parameter of the command lines (``--param``).
 

@@ -4,8 +4,10 @@ PrivateTest is never read: models are selected on PublicTest, as the
 Kaggle protocol says.
 """
 
+import os
 import time
 
+from fersk._lazy_validation import validate_params_on_call
 from fersk._progress import log
 from fersk.training.distillation import distillation_targets
 from fersk.training.machine import machine_description
@@ -21,6 +23,83 @@ __all__ = [
 REPRESENTATIONS = ("raw", "mapped_lbp")
 
 
+def _seed():
+    """The constraint of a seed: what NumPy and Keras take as one."""
+    from numbers import Integral
+
+    from sklearn.utils._param_validation import Interval
+
+    return [Interval(Integral, 0, 2**32 - 1, closed="both")]
+
+
+def _subset():
+    """The constraint of ``n_train`` and ``n_test``: a size, or None for all."""
+    from numbers import Integral
+
+    from sklearn.utils._param_validation import Interval
+
+    return [Interval(Integral, 1, None, closed="left"), None]
+
+
+def _representation_constraints():
+    from sklearn.utils._param_validation import StrOptions
+
+    return {"representation": [StrOptions(set(REPRESENTATIONS))], "seed": _seed()}
+
+
+def _splits_constraints():
+    return {
+        "data": [str, os.PathLike],
+        "n_train": _subset(),
+        "n_test": _subset(),
+        "seed": _seed(),
+        "load_verbose": ["verbose"],
+        "cache": ["boolean"],
+    }
+
+
+def _train_constraints():
+    # The network's parameters are checked as CNNClassifier checks them,
+    # here before the data are loaded (fersk.classifiers imports Keras,
+    # which the training needs anyway).
+    from numbers import Real
+
+    from sklearn.utils._param_validation import Interval
+
+    from fersk.classifiers import CNNClassifier
+
+    net = CNNClassifier._parameter_constraints
+    return {
+        **_splits_constraints(),
+        **_representation_constraints(),
+        "architecture": [*net["architecture"], None],  # None: with init_from
+        "architecture_params": net["architecture_params"],
+        "epochs": net["epochs"],
+        "patience": net["n_iter_no_change"],
+        "batch_size": net["batch_size"],
+        "learning_rate": net["learning_rate"],
+        "augment": net["augment"],
+        "learning_rate_schedule": net["learning_rate_schedule"],
+        "test_time_flip": net["test_time_flip"],
+        "init_from": [str, os.PathLike, None],
+        "teacher": [str, os.PathLike, None],
+        "teacher_weight": [Interval(Real, 0, 1, closed="both")],
+        "network_params": [dict, None],
+        "training_state": net["checkpoint_dir"],
+        "keep_training_state": ["boolean"],
+        "command": [str],
+        "checkpoint": [str, os.PathLike, None],
+        "from_checkpoint": ["boolean"],
+    }
+
+
+def _discard_constraints():
+    from sklearn.pipeline import Pipeline
+
+    return {"pipe": [Pipeline]}
+
+
+@validate_params_on_call(_representation_constraints)
 def representation_steps(representation, seed):
     """The pipeline steps between the cropper and the network.
 
@@ -49,6 +128,7 @@ def representation_steps(representation, seed):
     return []
 
 
+@validate_params_on_call(_splits_constraints)
 def fer2013_splits(data, *, n_train=None, n_test=None, seed=0, load_verbose=1, cache=True):
     """FER-2013 Training and PublicTest images and labels.
 
@@ -106,6 +186,7 @@ def fer2013_splits(data, *, n_train=None, n_test=None, seed=0, load_verbose=1, c
 PREDICTION_PARAMS = ("test_time_crops", "predict_batch_size", "jit_compile")
 
 
+@validate_params_on_call(_train_constraints)
 def train_fer2013(
     data,
     *,
@@ -145,9 +226,10 @@ def train_fer2013(
     ----------
     data : str or path-like
         The Kaggle ``fer2013.csv`` or the image-folder root.
-    architecture, architecture_params : str, dict
-        The network (:data:`fersk.architectures.ARCHITECTURES`).
-    epochs, patience, batch_size, learning_rate : int, int, int, float
+    architecture, architecture_params : str or callable, dict or None
+        The network (:data:`fersk.architectures.ARCHITECTURES`), as
+        :class:`~fersk.CNNClassifier` takes them; None with ``init_from``.
+    epochs, patience, batch_size, learning_rate : int, int or None, int, float
         The network's ``epochs``, ``n_iter_no_change``, ``batch_size`` and
         ``learning_rate``.
     augment : bool or dict
@@ -158,12 +240,12 @@ def train_fer2013(
         The network's schedule.
     test_time_flip : bool, default=False
         The saved network averages each face and its mirror image.
-    init_from : str or None, default=None
+    init_from : str, path-like or None, default=None
         A pretrained model (name or folder) whose network is trained
         further (``warm_start``) on its own representation;
         ``architecture``, ``architecture_params``, ``augment`` and
         ``representation`` are then the model's, not read.
-    teacher : str or None, default=None
+    teacher : str, path-like or None, default=None
         A pretrained model (name or folder) to distil (Hinton et al.,
         2015): the network is trained against ``(1 - teacher_weight)`` times
         the one-hot labels plus ``teacher_weight`` times the teacher's
@@ -195,7 +277,8 @@ def train_fer2013(
     checkpoint : str, path-like or None, default=None
         Where the fitted steps and the fit time are dumped with joblib.
     from_checkpoint : bool, default=False
-        Read them back from ``checkpoint`` instead of training (packaging
+        Read them back from ``checkpoint`` (which must then be given)
+        instead of training (packaging
         again, e.g. with other prediction-time settings: ``test_time_flip``
         and the :data:`PREDICTION_PARAMS` in ``network_params`` apply).
     load_verbose : int, default=1
@@ -228,6 +311,8 @@ def train_fer2013(
 
     from fersk import CNNClassifier, pretrained
 
+    if from_checkpoint and checkpoint is None:
+        raise ValueError("from_checkpoint=True reads the fitted steps from checkpoint: give it.")
     X_train, y_train, X_test, y_test = fer2013_splits(
         data, n_train=n_train, n_test=n_test, seed=seed, load_verbose=load_verbose, cache=cache
     )
@@ -330,6 +415,7 @@ def train_fer2013(
     return pipe, metrics
 
 
+@validate_params_on_call(_discard_constraints)
 def discard_training_state(pipe):
     """Remove the training state :func:`train_fer2013` kept, once the model is saved.
 
