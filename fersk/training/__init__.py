@@ -29,10 +29,9 @@ from fersk.training.distillation import distillation_targets
 from fersk.training.ensembling import ensemble_fer2013, ensemble_member
 from fersk.training.machine import machine_description
 from fersk.training.model_card import ablate_test_time_views, describe, publictest_metrics
-from fersk.training.params import parse_param
+from fersk.training.params import REPRESENTATIONS, parse_param
 from fersk.training.recipes import (
     PREDICTION_PARAMS,
-    REPRESENTATIONS,
     discard_training_state,
     fer2013_splits,
     representation_steps,

@@ -19,7 +19,7 @@ def _describe_constraints():
     from sklearn.utils._param_validation import Interval, StrOptions
 
     from fersk._keras_params import LEARNING_RATE_SCHEDULES
-    from fersk.training.recipes import REPRESENTATIONS
+    from fersk.training.params import REPRESENTATIONS
 
     return {
         "architecture": [str, None],

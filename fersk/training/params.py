@@ -1,8 +1,12 @@
-"""The ``KEY=VALUE`` argument type of ``fersk train --param`` and the benchmark scripts."""
+"""What the training command lines take: the ``KEY=VALUE`` argument type of
+``fersk train --param`` and the benchmark scripts, and the representations."""
 
 from fersk._lazy_validation import validate_params_on_call
 
-__all__ = ["parse_param"]
+__all__ = ["REPRESENTATIONS", "parse_param"]
+
+#: Image representations a trained network can read (``--representation``).
+REPRESENTATIONS = ("raw", "mapped_lbp")
 
 
 # argparse passes a str; only a caller from Python can give anything else.

@@ -12,15 +12,13 @@ from fersk._progress import log
 from fersk.training.distillation import distillation_targets
 from fersk.training.machine import machine_description
 from fersk.training.model_card import ablate_test_time_views, publictest_metrics
+from fersk.training.params import REPRESENTATIONS
 
 __all__ = [
-    "REPRESENTATIONS", "PREDICTION_PARAMS", "representation_steps", "fer2013_splits",
+    "PREDICTION_PARAMS", "representation_steps", "fer2013_splits",
     "train_fer2013", "discard_training_state",
 ]
 
-
-#: Image representations a trained network can read (``--representation``).
-REPRESENTATIONS = ("raw", "mapped_lbp")
 
 
 def _seed():
