@@ -8,6 +8,10 @@ detector is first used; that one import (and TensorFlow's device discovery,
 where the cuInit line comes from) runs with descriptor 2 pointed at
 /dev/null.  Python exceptions still propagate; nothing else is hidden.
 
+TensorFlow's own Python logger is set to show errors only (its warnings,
+such as tf.function retracing notices, are about TensorFlow's internals,
+not the user's call).
+
 Set ``FERSK_TF_LOGS=1`` to see those lines (e.g. to check that a GPU is
 found).
 """
@@ -15,6 +19,7 @@ found).
 import contextlib
 import importlib.abc
 import importlib.machinery
+import logging
 import os
 import sys
 
@@ -58,6 +63,11 @@ class _QuietLoader(importlib.abc.Loader):
                 module.config.list_physical_devices()
             except Exception:
                 pass
+        # TensorFlow's Python-side warnings (e.g. "5 out of the last 5 calls
+        # ... triggered tf.function retracing", once a session has predicted
+        # with a few models: an ensemble's members in both view settings) go
+        # to its own logger; errors still show.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):

@@ -11,6 +11,8 @@ import fersk
 from fersk import pretrained
 from skimage import data
 print(pretrained.load().predict([data.astronaut()]))
+import logging
+print("tensorflow logger level", logging.getLogger("tensorflow").level)
 """
 
 
@@ -28,6 +30,8 @@ def test_import_load_and_first_prediction_print_nothing_to_stderr():
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
     assert out.stdout.strip().startswith("[")
+    # TensorFlow's Python warnings (retracing notices) stay off the terminal too.
+    assert "tensorflow logger level 40" in out.stdout
 
 
 @pytest.mark.slow
