@@ -284,6 +284,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         last = last.layers[-1] if hasattr(last, "layers") else last
         activation = getattr(last, "activation", None)
         return getattr(activation, "__name__", "softmax")
+
     def predict(self, X):
         """Predicted class labels.
 
