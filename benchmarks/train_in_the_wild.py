@@ -11,11 +11,19 @@ at the end and stored in ``<work>/<name>/results.json``.
 ``--exclude S`` leaves source S out of training altogether and tests on all
 of it (a leave-one-source-out row); for ``fer2013`` the test is PublicTest.
 
+``--teacher A,B`` distils: the targets mix the labels with the mean of the
+named models' probabilities (each as loaded, ten views) on the very faces
+trained on, degraded copies included (``--teacher-weight`` its share; the
+probabilities are computed once and kept in ``<work>/<name>/teacher.npz``).
+``--views center`` saves the network predicting from one centre view.
+
 Interrupted runs continue from their last completed epoch: run the same
 command again.
 
     python benchmarks/train_in_the_wild.py --work runs/wild --name mix --epochs 12
     python benchmarks/train_in_the_wild.py --work runs/wild --name no_sfew --exclude sfew
+    python benchmarks/train_in_the_wild.py --name student --init runs/student/pruned \
+        --teacher fer2013_ensemble,wild_vgg_fast --views center --epochs 30
 """
 
 import argparse
@@ -25,10 +33,38 @@ import sys
 import time
 from pathlib import Path
 
+import hashlib
+
 import numpy as np
 
 from _common import DATA, split_sources
+
 WILD = ("sfew", "expw", "muxspace")
+
+
+def teacher_probabilities(teachers, X, y, path):
+    """Mean ten-view probabilities of the ``teachers`` (names or folders) on
+    ``X``, columns in label order; cached at ``path`` keyed on the faces."""
+    from fersk import pretrained
+
+    key = hashlib.sha256(X.tobytes() + ",".join(teachers).encode()).hexdigest()
+    if path.is_file():
+        cached = np.load(path)
+        if str(cached["key"]) == key:
+            return cached["proba"]
+    total = 0.0
+    for name in teachers:
+        t0 = time.perf_counter()
+        model = pretrained.load(name)
+        total = total + model.predict_proba(X)
+        accuracy = np.mean(model.classes_[total.argmax(1)] == y)
+        print(f"teacher {name}: {time.perf_counter() - t0:.0f} s, running mean's accuracy on the "
+              f"training faces {accuracy:.4f}", flush=True)
+    proba = total / len(teachers)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, key=key, proba=proba)
+    os.replace(tmp, path)
+    return proba
 
 
 
@@ -78,6 +114,11 @@ def main(argv=None):
     parser.add_argument("--fer-max", type=int, default=None,
                         help="at most this many FER-2013 Training faces (a random subset)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--teacher", default=None,
+                        help="comma-separated models whose mean probabilities are distilled")
+    parser.add_argument("--teacher-weight", type=float, default=0.5)
+    parser.add_argument("--views", choices=("as-init", "center"), default="as-init",
+                        help="test-time views of the saved network")
     args = parser.parse_args(argv)
 
     from fersk import pretrained
@@ -114,8 +155,15 @@ def main(argv=None):
     net.set_params(warm_start=args.init != "scratch", epochs=args.epochs, learning_rate=args.learning_rate,
                    learning_rate_schedule="warmup_cosine", n_iter_no_change=1000,
                    random_state=args.seed, verbose=1, checkpoint_dir=str(out / "state"))
+    fit_params = {}
+    if args.teacher:
+        teacher = teacher_probabilities(args.teacher.split(","), X, y, out / "teacher.npz")
+        onehot = (y[:, None] == np.arange(teacher.shape[1])[None, :]).astype(np.float64)
+        fit_params["sample_proba"] = (1 - args.teacher_weight) * onehot + args.teacher_weight * teacher
+    if args.views == "center":  # the validation score below is then the one view's
+        net.set_params(test_time_crops="center", test_time_flip=False)
     start = time.perf_counter()
-    net.fit(X, y, validation_data=(public.images, public.target))
+    net.fit(X, y, validation_data=(public.images, public.target), **fit_params)
     seconds = time.perf_counter() - start
     net.set_params(warm_start=False, checkpoint_dir=None, verbose=0)
 
