@@ -684,6 +684,34 @@ def test_precropped_max_side_takes_small_images_whole(astronaut, fer_small):
         FaceCropper(precropped_max_side=0).fit(faces)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"detector": None},  # each face its own crop: the batch is returned as is
+        {"precropped_max_side": 64},
+        {"detector": None, "margin": 0.1},  # the per-image path: edges repeated
+        {"detector": None, "size": (40, 40)},
+        {"detector": None, "color": True},
+    ],
+)
+def test_face_sized_batches_crop_as_image_by_image(fer_small, params):
+    # A batch of face crops goes a vectorised way when each image is its own
+    # crop; the crops and what crop() reports equal the per-image path's
+    # (a list of the same images).
+    faces = fer_small[0][:8]
+    cropper = FaceCropper(**{"size": (48, 48), **params}).fit(faces)
+    crops, info = cropper.crop(faces)
+    crops_one_by_one, info_one_by_one = cropper.crop(list(faces))
+    np.testing.assert_array_equal(crops, crops_one_by_one)
+    assert crops is not faces and not np.shares_memory(crops, faces)
+    for key in info_one_by_one:
+        np.testing.assert_array_equal(info[key], info_one_by_one[key])
+    rows = cropper.set_params(image_shape=(48, 48)).fit(faces.reshape(8, -1))
+    np.testing.assert_array_equal(
+        rows.transform(faces.reshape(8, -1)), crops_one_by_one.reshape(8, -1)
+    )
+
+
 def test_min_face_size_in_pixels_or_as_a_fraction(astronaut):
     # the face is 99 pixels: searched for from 90 pixels it is found, from
     # 180 pixels (an int) or 0.35 of the 512-pixel side (a float) it is not

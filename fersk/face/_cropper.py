@@ -17,7 +17,16 @@ from .._constraints import ImageShape, IntPair
 from .._image_files import array_to_uint8
 from .._progress import Progress
 from .._validation import check_image, image_feature_names, restore_layout, validate_images
-from ._detectors import _BACKENDS, _MTCNN_HINT, _OPENCV_HINT, _check_backend, _chunk, _Config
+from ._detectors import (
+    _BACKENDS,
+    _MTCNN_HINT,
+    _OPENCV_HINT,
+    _check_backend,
+    _chunk,
+    _Config,
+    _is_precropped,
+)
+from ._geometry import _is_own_crop
 from ._inputs import _as_image_list, _is_path
 from ._records import _crop_every_face, _crop_one, _detect_one, _warn_no_face
 
@@ -454,6 +463,16 @@ class FaceCropper(TransformerMixin, BaseEstimator):
 
         images, flat = self._images(X)
         cfg = self._config(np.uint8)
+        if isinstance(images, np.ndarray) and len(images) and not self.verbose \
+                and _is_precropped(images[0], cfg) and _is_own_crop(images.shape[1:], cfg):
+            # Face crops of the output's size (what a pipeline's network step
+            # is fed): each is its own crop, as the per-image path (which
+            # reports progress when verbose) finds.
+            n = len(images)
+            info = Bunch(boxes=np.tile(np.array([0.0, 0.0, *images.shape[1:3]]), (n, 1)),
+                         n_faces=np.ones(n, dtype=np.intp), no_face_indices=np.zeros(0, np.intp),
+                         angles=np.full(n, np.nan))
+            return restore_layout(images.copy(), flat), info
         results = self._run(images, cfg, _crop_one)
         crops = np.stack([res[0] for res in results])
         n_faces = np.array([res[2] for res in results], dtype=np.intp)

@@ -127,6 +127,8 @@ def _rotated_cut(image, top, left, H, W, angle):
 def _resize(patch, size):
     from skimage.transform import resize
 
+    if patch.shape[:2] == tuple(size):  # what resize gives then, bit for bit, for free
+        return patch.astype(np.float64)
     return resize(
         patch.astype(np.float64, copy=False),
         size,
@@ -157,6 +159,19 @@ def _as_output(patch, cfg):
     if cfg.color and crop.ndim == 2:
         crop = np.stack([crop] * 3, axis=-1)
     return _cast(crop, cfg.dtype)
+
+
+def _is_own_crop(shape, cfg):
+    """Whether an image of ``shape``, taken whole as a face crop, is its own
+    crop: the box is the image, no resize, no rotation, no colour change."""
+    h, w = shape[:2]
+    channels_in = shape[2] if len(shape) == 3 else 1
+    return (
+        (h, w) == tuple(cfg.size)
+        and _crop_box(0, 0, h, w, cfg.size[1] / cfg.size[0], cfg.margin) == (0, 0, h, w)
+        and (channels_in == 3 if cfg.color else channels_in == 1)
+        and cfg.dtype == np.uint8
+    )
 
 
 def _crop_face(image, face, cfg):
