@@ -123,3 +123,14 @@ def test_flat_outputs_have_one_name_per_column(transformer):
     assert list(transformer.get_feature_names_out([f"x{i}" for i in range(64)])) == list(names)
     with pytest.raises(ValueError, match="input_features"):
         transformer.get_feature_names_out(["x0", "x1"])
+
+
+def test_pipeline_overhead_benchmark_prints_its_table(fer2013_root, capsys):
+    # benchmarks/bench_pipeline_overhead.py: the parts of one call, timed on
+    # the same faces (the table of RESULTS.md); a smoke run on 40 faces.
+    script = runpy.run_path(str(ROOT / "benchmarks" / "bench_pipeline_overhead.py"), run_name="bench")
+    script["main"](["--data", str(fer2013_root), "--n", "40", "--rounds", "1"])
+    out = capsys.readouterr().out
+    for part in ("whole call", "FaceCropper step", "image by image", "input checks",
+                 "compiled inference", "outputs to probabilities"):
+        assert part in out

@@ -1,0 +1,86 @@
+"""Where a bundled pipeline's prediction time goes, on face-sized inputs.
+
+``pretrained.load(model)`` (one view with ``--views center``, as
+``fersk.ensemble.one_view`` gives it) predicts FER-2013 PublicTest faces
+(48x48, what a user holding face crops passes); the same call is then
+taken apart, each part timed alone on the same faces (best of
+``--rounds``):
+
+* the ``FaceCropper`` step as it runs (a batch of face crops of the output
+  size is returned as is) and as it ran before (image by image: the same
+  crops, forced here by passing a list);
+* the network step's input checks (``validate_images`` and the pixel rule);
+* the network's compiled inference calls alone (batches of 256);
+* turning outputs into probabilities.
+
+Prints seconds per 1,000 faces and each part's share of the whole call.
+
+    python benchmarks/bench_pipeline_overhead.py [--model wild_vgg_fast] [--views center]
+"""
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import FER2013, best_of, machine  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=None, help="bundled model or folder (default: the default)")
+    parser.add_argument("--views", choices=("as-loaded", "center"), default="center")
+    parser.add_argument("--data", default=str(FER2013))
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    from fersk import pretrained
+    from fersk.datasets import load_fer2013
+    from fersk.ensemble import one_view
+
+    faces = load_fer2013(args.data, usage="PublicTest").images[: args.n]
+    model = pretrained.load(args.model) if args.model else pretrained.load()
+    if args.views == "center":
+        model = one_view(model)
+    cropper, net = model[0], model[-1]
+    model.predict_proba(faces[:300])  # trace the compiled paths once
+    model.predict_proba(faces)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t_pipe, _ = best_of(lambda: model.predict_proba(faces), args.rounds)
+        t_crop, crops = best_of(lambda: cropper.transform(faces), args.rounds)
+        t_crop_list, crops_list = best_of(lambda: cropper.transform(list(faces)), args.rounds)
+    assert np.array_equal(crops, crops_list)
+    t_check, x = best_of(lambda: net._validate_X(crops, reset=False), args.rounds)
+    infer = net._inference_model()
+
+    def network():
+        return np.concatenate([infer.predict_on_batch(x[i : i + 256]) for i in range(0, len(x), 256)])
+
+    t_net, outputs = best_of(network, args.rounds)
+    outputs = np.asarray(outputs, dtype=np.float64)
+    t_post, _ = best_of(lambda: net._outputs_to_proba(outputs), args.rounds)
+
+    per_k = 1000 / len(faces)
+    rows = [
+        ("whole call: pipeline.predict_proba", t_pipe),
+        ("FaceCropper step (batch of face crops)", t_crop),
+        ("FaceCropper, image by image (before)", t_crop_list),
+        ("network step: input checks", t_check),
+        ("network step: compiled inference", t_net),
+        ("network step: outputs to probabilities", t_post),
+    ]
+    name = args.model or pretrained.DEFAULT_MODEL
+    print(f"{name}, {args.views} view(s), {len(faces)} PublicTest faces, best of {args.rounds}; {machine()}")
+    print(f"{'part':<42} {'s / 1,000 faces':>16} {'share of the call':>18} {'faces/s':>9}")
+    for label, t in rows:
+        print(f"{label:<42} {t * per_k:>16.3f} {t / t_pipe:>17.1%} {len(faces) / t:>9.0f}")
+
+
+if __name__ == "__main__":
+    main()
