@@ -127,8 +127,32 @@ def test_cross_validate_ensemble_same_models_on_dask(dask_client):
     local = cross_validate(ensemble, X, y, cv=2, return_estimator=True)
     with joblib.parallel_backend("dask"):
         remote = cross_validate(ensemble, X, y, cv=2, return_estimator=True)
-    np.testing.assert_array_equal(local["test_score"], remote["test_score"])
+    # A second local run tells, when the first disagrees with the workers,
+    # whether the client's first fit drew on state left by earlier tests
+    # (the second then agrees) or the client computes differently for good.
+    again = cross_validate(ensemble, X, y, cv=2, return_estimator=True)
+    gaps = [
+        (k, name, _weight_gap(a, b), _weight_gap(a, c), _weight_gap(c, b))
+        for k, (ea, eb, ec) in enumerate(zip(local["estimator"], remote["estimator"],
+                                              again["estimator"]))
+        for (name, a), b, c in zip(ea.named_estimators_.items(), eb.estimators_, ec.estimators_)
+    ]
+    why = "; ".join(
+        f"fold {k} member {name}: local-remote {lr:.3g}, local-again {la:.3g}, again-remote {ar:.3g}"
+        for k, name, lr, la, ar in gaps
+    )
+    if any(max(g[2:]) > 0 for g in gaps):
+        # An xfail hides its assertion's message; the warnings summary shows this.
+        warnings.warn(f"ensemble fits differ: {why}", UserWarning, stacklevel=1)
+    np.testing.assert_array_equal(local["test_score"], remote["test_score"], err_msg=why)
     # The fitted networks came back from the workers (pickled as .keras
     # bytes): the same weights, so the same probabilities.
     for a, b in zip(local["estimator"], remote["estimator"]):
-        np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+        np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X), err_msg=why)
+
+
+def _weight_gap(a, b):
+    """Largest difference between two fitted members' network weights."""
+    wa, wb = (m[-1].model_.get_weights() if hasattr(m, "steps") else m.model_.get_weights()
+              for m in (a, b))
+    return max(float(np.abs(x - z).max()) for x, z in zip(wa, wb))
