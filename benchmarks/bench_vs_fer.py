@@ -303,6 +303,8 @@ def main(argv=None):
     parser.add_argument("--n-copies", type=int, default=5, help="copies of each skimage photo in the timing")
     parser.add_argument("--seed", type=int, default=0, help="scene sampling and placement")
     parser.add_argument("--verbose", type=int, default=1, help="0: only the table; 1: progress on stderr")
+    parser.add_argument("--no-onnx", action="store_true",
+                        help="skip the rows of the ONNX back end (pretrained.load(..., backend='onnx'))")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.batch_size < 1 or args.n_photos < 7 or args.n_copies < 1:
         parser.error("--repeat, --batch-size and --n-copies must be >= 1 and --n-photos >= 7.")
@@ -347,6 +349,12 @@ def main(argv=None):
     photo_detector = cropper.detector
     tta = any(n.test_time_flip or getattr(n, "test_time_crops", "center") != "center"
               for n in networks)
+    onnx_pipe = None
+    if not args.no_onnx:
+        try:  # the same model on ONNX Runtime, as pretrained.load(..., backend="onnx") gives it
+            onnx_pipe = pretrained.load(args.model, backend="onnx")
+        except (ImportError, ValueError) as exc:
+            log(v, f"ONNX rows skipped: {exc}")
     peer = load_peer(peer_dir)
     cv2 = import_cv2()
     haar = None
@@ -368,6 +376,8 @@ def main(argv=None):
     # Warm-up (graph tracing, thread pools) outside the timings.
     classify.predict_proba(faces[: args.batch_size])
     run_model(peer, x_peer[: args.batch_size], args.batch_size)
+    if onnx_pipe is not None:
+        onnx_pipe[1:].predict_proba(faces[: args.batch_size])
 
     # ---------------------------------------------------------------- (a)
     pipe.set_params(**{f"{cropper_name}__detector": None})
@@ -391,10 +401,15 @@ def main(argv=None):
             timings, "a_peer_path",
         )
         results["a_peer_path_pred"] = peer_to_fer[p.argmax(1)]
+        if onnx_pipe is not None:
+            p = best_time(lambda: onnx_pipe[1:].predict_proba(faces), timings, "a_onnx_cls")
+            results["a_onnx_pred"] = onnx_pipe.classes_[p.argmax(1)]
     pipe.set_params(**{f"{cropper_name}__detector": photo_detector})
     acc = {k: float(np.mean(results[f"a_{k}_pred"] == y)) for k in ("fersk", "peer")}
     if tta:
         acc["fersk_1view"] = float(np.mean(results["a_fersk_1view_pred"] == y))
+    if onnx_pipe is not None:
+        acc["onnx"] = float(np.mean(results["a_onnx_pred"] == y))
 
     # ---------------------------------------------------------------- (b)
     scenes, y_scenes, truth = pasted_scenes(faces, y, args.n_photos, args.seed)
@@ -420,7 +435,13 @@ def main(argv=None):
             pred[have] = peer_to_fer[p.argmax(1)]
         return pred, boxes
 
+    def onnx_photos(photos):
+        crops, info = onnx_pipe[0].crop(photos)
+        return onnx_pipe[1:].predict(crops), info.boxes
+
     systems = {"fersk": fersk_photos, "peer": peer_same}
+    if onnx_pipe is not None:
+        systems["onnx"] = onnx_photos
     if haar is not None:
         systems["haar"] = peer_haar
     for r in range(args.repeat):
@@ -446,6 +467,16 @@ def main(argv=None):
         }
 
     st = {name: scene_stats(name) for name in systems}
+    onnx_rows = []
+    if onnx_pipe is not None:
+        o = st.pop("onnx")
+        onnx_rows = [
+            [f"ONNX back end: (a) PublicTest accuracy", fmt(acc["onnx"], "acc"), fmt(acc["peer"], "acc"), ratio(acc["onnx"], acc["peer"])],
+            [f"ONNX back end: (a) classify only, images/s", fmt(n_a / timings["a_onnx_cls"], "rate"), fmt(n_a / timings["a_peer_cls"], "rate"), ratio(timings["a_peer_cls"], timings["a_onnx_cls"])],
+            [f"ONNX back end: {SCENE_ROWS[0].format(n=len(scenes))[4:]}", str(o["found"]), str(st["peer"]["found"]), ratio(o["found"], st["peer"]["found"])],
+            [f"ONNX back end: {SCENE_ROWS[2][4:]}", fmt(o["rate"], "rate"), fmt(st["peer"]["rate"], "rate"), ratio(o["rate"], st["peer"]["rate"])],
+            [f"ONNX back end: {SCENE_ROWS[3][4:]}", fmt(o["real_rate"], "rate"), fmt(st["peer"]["real_rate"], "rate"), ratio(o["real_rate"], st["peer"]["real_rate"])],
+        ]
     label = lambda k: FER2013_CLASSES[k] if k >= 0 else "(no face)"  # noqa: E731
 
     head = ["", f"fersk `{meta['name']}`", "peer: fer mini-Xception, faces from fersk's FaceCropper", "fersk/peer"]
@@ -474,7 +505,7 @@ def main(argv=None):
         [SCENE_ROWS[2], fmt(st["fersk"]["rate"], "rate"), fmt(st["peer"]["rate"], "rate"), ratio(st["fersk"]["rate"], st["peer"]["rate"])],
         [SCENE_ROWS[3], fmt(st["fersk"]["real_rate"], "rate"), fmt(st["peer"]["real_rate"], "rate"), ratio(st["fersk"]["real_rate"], st["peer"]["real_rate"])],
         [SCENE_ROWS[4], label(st["fersk"]["astronaut"]), label(st["peer"]["astronaut"]), ""],
-    ]
+    ] + onnx_rows
     if haar is not None:
         h = st["haar"]
         extra = {
