@@ -912,3 +912,30 @@ def test_tf_image_ops_equal_tensorflow_bit_for_bit():
             expected = tf.image.crop_and_resize(images, boxes, indices, size).numpy()
             np.testing.assert_array_equal(crop_and_resize(images, boxes, indices, size), expected)
 
+
+def test_mtcnn_image_steps_in_numpy_give_the_same_faces(astronaut, fer_small):
+    """mtcnn with its pyramid and patches made in NumPy finds exactly the
+    faces (boxes, confidences, landmarks) it finds with TensorFlow's."""
+    pytest.importorskip("mtcnn")
+    import mtcnn.stages.stage_pnet as stage_pnet
+
+    import fersk.face
+    from fersk.face import _detectors
+
+    assert _detectors._mtcnn_batches_are_exact()
+    model = fersk.face._mtcnn_model()
+    frame = np.asarray(Image.fromarray(astronaut).resize((640, 480)))
+    batches = [[astronaut], [frame, frame[:, ::-1].copy()], list(fer_small[0][:6])]
+    n_faces = 0
+    for images in batches:
+        images = [np.stack([i] * 3, axis=-1) if i.ndim == 2 else i for i in images]
+        with _detectors._stable_mtcnn_sort():
+            expected = model.detect_faces(images, min_face_size=20)
+        with _detectors._stable_mtcnn_sort(), _detectors._numpy_mtcnn_image_steps():
+            assert stage_pnet.apply_scales is _detectors._numpy_apply_scales
+            found = model.detect_faces(images, min_face_size=20)
+        assert found == expected
+        n_faces += sum(map(len, found))
+    assert n_faces >= 3
+    # mtcnn's own steps are back once fersk's calls are done
+    assert stage_pnet.apply_scales.__module__ == "mtcnn.utils.images"
