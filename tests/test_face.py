@@ -879,3 +879,63 @@ def test_batches_are_bounded_and_errors_come_in_input_order(fer_small, monkeypat
     X = [faces[found[0]], black, faces[found[1]], np.zeros((80, 80), np.uint8)]
     with pytest.raises(ValueError, match=r"No face found in X\[1\]"):
         FaceCropper(on_no_face="raise").transform(X)
+
+
+# --- MTCNN's image steps in NumPy ----------------------------------------------
+
+
+def test_tf_image_ops_equal_tensorflow_bit_for_bit():
+    """fersk._tf_image_ops gives TensorFlow's float32 values exactly: area
+    resizes down and up, odd sizes, float64 input as mtcnn hands it, and
+    crops inside, across and outside the image."""
+    tf = pytest.importorskip("tensorflow")
+    from fersk._tf_image_ops import AreaPyramid, crop_and_resize, resize_area
+
+    rng = np.random.default_rng(0)
+    for n, h, w in ((1, 480, 640), (2, 97, 131), (3, 13, 700)):
+        images = (rng.integers(0, 256, (n, h, w, 3)) - 127.5) / 128
+        pyramid = AreaPyramid(images)
+        shapes = [(int(h * s), int(w * s)) for s in 0.6 * 0.709 ** np.arange(4)]
+        shapes += [(1, 1), (h, w), (2 * h + 1, w // 3 + 1)]
+        for shape in shapes:
+            if min(shape) < 1:
+                continue
+            expected = tf.image.resize(images, shape, method="area").numpy()
+            np.testing.assert_array_equal(pyramid.resize(shape), expected)
+        np.testing.assert_array_equal(
+            resize_area(images, shapes[0]),
+            tf.image.resize(images, shapes[0], method="area").numpy(),
+        )
+        boxes = rng.uniform(-0.3, 1.3, (25, 4))
+        indices = rng.integers(0, n, 25)
+        for size in ((24, 24), (48, 48)):
+            expected = tf.image.crop_and_resize(images, boxes, indices, size).numpy()
+            np.testing.assert_array_equal(crop_and_resize(images, boxes, indices, size), expected)
+
+
+def test_mtcnn_image_steps_in_numpy_give_the_same_faces(astronaut, fer_small):
+    """mtcnn with its pyramid and patches made in NumPy finds exactly the
+    faces (boxes, confidences, landmarks) it finds with TensorFlow's."""
+    pytest.importorskip("mtcnn")
+    import mtcnn.stages.stage_pnet as stage_pnet
+
+    import fersk.face
+    from fersk.face import _detectors
+
+    assert _detectors._mtcnn_batches_are_exact()
+    model = fersk.face._mtcnn_model()
+    frame = np.asarray(Image.fromarray(astronaut).resize((640, 480)))
+    batches = [[astronaut], [frame, frame[:, ::-1].copy()], list(fer_small[0][:6])]
+    n_faces = 0
+    for images in batches:
+        images = [np.stack([i] * 3, axis=-1) if i.ndim == 2 else i for i in images]
+        with _detectors._stable_mtcnn_sort():
+            expected = model.detect_faces(images, min_face_size=20)
+        with _detectors._stable_mtcnn_sort(), _detectors._numpy_mtcnn_image_steps():
+            assert stage_pnet.apply_scales is _detectors._numpy_apply_scales
+            found = model.detect_faces(images, min_face_size=20)
+        assert found == expected
+        n_faces += sum(map(len, found))
+    assert n_faces >= 3
+    # mtcnn's own steps are back once fersk's calls are done
+    assert stage_pnet.apply_scales.__module__ == "mtcnn.utils.images"

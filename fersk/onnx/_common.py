@@ -87,16 +87,20 @@ _SESSIONS = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-def _session(path):
-    """One ``onnxruntime.InferenceSession`` per file (and modification time)."""
+def _session(path, spinning=True):
+    """One ``onnxruntime.InferenceSession`` per file (and modification time)
+    and setting of ``spinning`` (whether idle worker threads spin, waiting
+    for work, rather than sleep)."""
     ort = _import_ort()
     path = Path(path)
-    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, spinning)
     with _SESSIONS_LOCK:
         session = _SESSIONS.get(key)
         if session is None:
             options = ort.SessionOptions()
             options.log_severity_level = 3
+            if not spinning:
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )

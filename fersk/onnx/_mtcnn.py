@@ -1,22 +1,22 @@
 """MTCNN (the ``mtcnn`` package's three networks) as ONNX graphs, with
 its NumPy glue: :class:`OnnxMTCNN`."""
 
-import functools
 import os
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils._param_validation import validate_params
 
+from .._tf_image_ops import AreaPyramid, crop_and_resize
 from ._common import OPSET, _atomic_write, _convert, _digest, _session, _tf2onnx, cache_dir
 
 # The numpy glue below follows the mtcnn package (1.0, MIT licence:
 # mtcnn/utils/bboxes.py, images.py, landmarks.py and the three stages) step
 # by step, with the same dtypes, so that the boxes are the package's up to
 # float rounding; its TensorFlow image operations (tf.image.resize with
-# method="area", tf.image.crop_and_resize) are re-implemented as TensorFlow
-# computes them.  Sorts by score are stable, as fersk pins them for the
-# Keras path (fersk.face._stable_mtcnn_sort).
+# method="area", tf.image.crop_and_resize) are fersk._tf_image_ops, equal
+# to TensorFlow's bit for bit.  Sorts by score are stable, as fersk pins
+# them for the Keras path (fersk.face._stable_mtcnn_sort).
 
 _MTCNN_NETS = ("pnet", "rnet", "onet")
 
@@ -107,71 +107,6 @@ def _mtcnn_missing_message():
         f"detector='mtcnn-onnx' needs MTCNN exported to ONNX in {cache_dir()}; run "
         "`fersk export` (or fersk.onnx.export_mtcnn()) once where TensorFlow is installed."
     )
-
-
-@functools.lru_cache(maxsize=256)
-def _resize_area_weights(n_in, n_out):
-    """(n_out, n_in) float32 weights of TensorFlow's area resize along one
-    axis (resize_area_op.cc, align_corners=False), and the axis scale."""
-    scale = np.float32(n_in) / np.float32(n_out)
-    w = np.zeros((n_out, n_in), dtype=np.float32)
-    for y in range(n_out):
-        in_y = np.float32(y) * scale
-        in_y1 = np.float32(y + 1) * scale
-        for i in range(int(np.floor(in_y)), int(np.ceil(in_y1))):
-            if i < in_y:
-                s = min(np.float32(i + 1) - in_y, in_y1 - in_y)
-            elif i + 1 > in_y1:
-                s = in_y1 - np.float32(i)
-            else:
-                s = np.float32(1.0)
-            w[y, min(max(i, 0), n_in - 1)] += s
-    return w, scale
-
-
-def _resize_area(images, shape):
-    """``tf.image.resize(images, shape, method="area")`` in NumPy (float32)."""
-    h, w = int(shape[0]), int(shape[1])
-    wy, sy = _resize_area_weights(images.shape[1], h)
-    wx, sx = _resize_area_weights(images.shape[2], w)
-    x = images.astype(np.float32)
-    out = np.einsum("yi,bijc->byjc", wy, x, optimize=True)
-    out = np.einsum("xj,byjc->byxc", wx, out, optimize=True)
-    return (out * np.float32(1.0 / (sy * sx))).astype(np.float32)
-
-
-def _crop_and_resize(images, boxes, box_indices, size):
-    """``tf.image.crop_and_resize`` (bilinear, extrapolation 0) in NumPy."""
-    images = images.astype(np.float32)
-    _, ih, iw, c = images.shape
-    ch, cw = size
-    boxes = np.asarray(boxes, dtype=np.float32)
-    out = np.zeros((len(boxes), ch, cw, c), dtype=np.float32)
-    ys = np.arange(ch, dtype=np.float32)
-    xs = np.arange(cw, dtype=np.float32)
-    for k, ((y1, x1, y2, x2), b) in enumerate(zip(boxes, box_indices)):
-        hs = (y2 - y1) * np.float32(ih - 1) / np.float32(ch - 1)
-        ws = (x2 - x1) * np.float32(iw - 1) / np.float32(cw - 1)
-        in_y = y1 * np.float32(ih - 1) + ys * hs
-        in_x = x1 * np.float32(iw - 1) + xs * ws
-        vy = (in_y >= 0) & (in_y <= ih - 1)
-        vx = (in_x >= 0) & (in_x <= iw - 1)
-        top = np.floor(in_y).astype(np.int64).clip(0, ih - 1)
-        bottom = np.ceil(in_y).astype(np.int64).clip(0, ih - 1)
-        left = np.floor(in_x).astype(np.int64).clip(0, iw - 1)
-        right = np.ceil(in_x).astype(np.int64).clip(0, iw - 1)
-        y_lerp = (in_y - np.floor(in_y)).astype(np.float32)[:, None, None]
-        x_lerp = (in_x - np.floor(in_x)).astype(np.float32)[None, :, None]
-        img = images[int(b)]
-        tl, tr = img[top][:, left], img[top][:, right]
-        bl, br = img[bottom][:, left], img[bottom][:, right]
-        t = tl + (tr - tl) * x_lerp
-        bt = bl + (br - bl) * x_lerp
-        crop = t + (bt - t) * y_lerp
-        crop[~vy] = 0.0
-        crop[:, ~vx] = 0.0
-        out[k] = crop
-    return out
 
 
 def _sort_by_scores(tensor, scores, ascending=True):
@@ -266,7 +201,7 @@ def _adjust_boxes(boxes, offsets):
 def _extract_patches(images, boxes, size):
     shape = images.shape
     coords = boxes[:, [2, 1, 4, 3]] / np.asarray([[shape[1], shape[2], shape[1], shape[2]]])
-    return _crop_and_resize(images, coords, boxes[:, 0].astype(int), size)
+    return crop_and_resize(images, coords, boxes[:, 0].astype(int), size)
 
 
 class OnnxMTCNN:
@@ -297,7 +232,10 @@ class OnnxMTCNN:
         if paths is None or not all(p.is_file() for p in paths.values()):
             raise FileNotFoundError(_mtcnn_missing_message())
         self.paths = paths
-        self._sessions = {net: _session(p) for net, p in paths.items()}
+        # MTCNN runs many short networks (a pyramid level each) between
+        # steps in NumPy: threads spinning between runs took the CPU those
+        # steps, and other processes, need (half the speed on 2 busy cores).
+        self._sessions = {net: _session(p, spinning=False) for net, p in paths.items()}
 
     def _run(self, net, x):
         session = self._sessions[net]
@@ -335,7 +273,12 @@ nms_pnet1, nms_pnet2, nms_rnet, nms_onet : float
         if n == 0:
             return []
         padded, shapes, pad = _pad_stack(images)
-        normalized = ((padded - 127.5) / 128).astype(np.float32)
+        if padded.dtype == np.uint8:  # exact in float32: mtcnn's float64 values
+            normalized = padded.astype(np.float32)
+            normalized -= np.float32(127.5)
+            normalized /= np.float32(128)
+        else:
+            normalized = ((padded - 127.5) / 128).astype(np.float32)
         boxes = self._stages(normalized, shapes, min_face_size, scale_factor, threshold_pnet,
                              threshold_rnet, threshold_onet, nms_pnet1, nms_pnet2, nms_rnet,
                              nms_onet)
@@ -350,12 +293,13 @@ nms_pnet1, nms_pnet2, nms_rnet, nms_onet : float
         groups = [_build_scale_pyramid(s[1], s[0], min_face_size, scale_factor) for s in shapes]
         scales = groups[int(np.argmax([g.shape[0] for g in groups]))]
         batch = len(normalized)
+        pyramid = AreaPyramid(normalized)
         proposals = []
         for scale in scales:
             new_shape = (np.asarray(normalized.shape[1:3]) * scale).astype(np.int32)
             if new_shape.min() < 12:  # TensorFlow fails there: mtcnn reports no face
                 return None
-            level = _resize_area(normalized, new_shape)
+            level = pyramid.resize(new_shape)
             reg, cls = self._run("pnet", level)
             b = _generate_bounding_box(reg, cls, t_pnet)
             b[:, 1:5] = b[:, 1:5] / np.expand_dims(np.asarray([scale] * batch)[b[:, 0].astype(int)], -1)
