@@ -918,6 +918,7 @@ def test_mtcnn_image_steps_in_numpy_give_the_same_faces(astronaut, fer_small):
     faces (boxes, confidences, landmarks) it finds with TensorFlow's."""
     pytest.importorskip("mtcnn")
     import mtcnn.stages.stage_pnet as stage_pnet
+    import mtcnn.utils.images as images_module
 
     import fersk.face
     from fersk.face import _detectors
@@ -939,3 +940,35 @@ def test_mtcnn_image_steps_in_numpy_give_the_same_faces(astronaut, fer_small):
     assert n_faces >= 3
     # mtcnn's own steps are back once fersk's calls are done
     assert stage_pnet.apply_scales.__module__ == "mtcnn.utils.images"
+    assert images_module.normalize_images.__module__ == "mtcnn.utils.images"
+
+
+def test_mtcnn_networks_as_graphs_give_the_same_faces(astronaut, fer_small):
+    """mtcnn's networks run as TensorFlow graphs find exactly the faces
+    (boxes, confidences, landmarks) they find run eagerly, with one trace
+    per network for every pyramid level and number of patches, and
+    mtcnn's own networks are back after fersk's calls."""
+    pytest.importorskip("mtcnn")
+    import fersk.face
+    from fersk.face import _detectors
+
+    model = fersk.face._mtcnn_model()
+    networks = [stage._model for stage in model.stages]
+    frame = np.asarray(Image.fromarray(astronaut).resize((640, 480)))
+    batches = [[astronaut], [frame, frame[:, ::-1].copy()], list(fer_small[0][:6])]
+    n_faces = 0
+    for images in batches:
+        images = [np.stack([i] * 3, axis=-1) if i.ndim == 2 else i for i in images]
+        with _detectors._stable_mtcnn_sort(), _detectors._numpy_mtcnn_image_steps():
+            expected = model.detect_faces(images, min_face_size=20)
+            with _detectors._graph_mtcnn_networks(model):
+                assert not any(s._model is n for s, n in zip(model.stages, networks))
+                found = model.detect_faces(images, min_face_size=20)
+        assert found == expected
+        n_faces += sum(map(len, found))
+    assert n_faces >= 3
+    for network in networks:
+        assert _detectors._MTCNN_GRAPHS[id(network)][2].experimental_get_tracing_count() == 1
+    # fersk's calls leave mtcnn's Keras networks in place
+    FaceCropper().detect([frame])
+    assert all(s._model is n for s, n in zip(model.stages, networks))

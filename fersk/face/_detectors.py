@@ -349,9 +349,29 @@ def _numpy_extract_patches(images_normalized, bboxes_batch, expected_size=(24, 2
     )
 
 
-# mtcnn 1.0's steps that call TensorFlow's image operations, by the module
-# that calls them, and their NumPy replacements.
+def _float32_normalize_images(images):
+    """mtcnn's ``normalize_images``, ``(images - 127.5) / 128``, in float32
+    for uint8 batches.
+
+    mtcnn computes it in float64, and every later step takes the values as
+    float32: for uint8 pixels the result is exact in both (half-integers
+    divided by a power of two), so the values are the same, and the batch
+    is made, and read by the pyramid and patches, at half the size, with
+    no float64 to float32 conversion of the whole batch for the pyramid.
+    """
+    if getattr(images, "dtype", None) != np.uint8:
+        return (images - 127.5) / 128  # as mtcnn does
+    normalized = images.astype(np.float32)
+    normalized -= np.float32(127.5)
+    normalized /= np.float32(128)
+    return normalized
+
+
+# mtcnn 1.0's steps that call TensorFlow's image operations (and the float64
+# normalisation before them), by the module that calls them, and their
+# NumPy replacements.
 _MTCNN_IMAGE_STEPS = (
+    ("mtcnn.utils.images", "normalize_images", _float32_normalize_images),
     ("mtcnn.stages.stage_pnet", "apply_scales", _numpy_apply_scales),
     ("mtcnn.stages.stage_rnet", "extract_patches", _numpy_extract_patches),
     ("mtcnn.stages.stage_onet", "extract_patches", _numpy_extract_patches),
@@ -386,6 +406,81 @@ def _numpy_mtcnn_image_steps():
             setattr(m, attr, original)
 
 
+# mtcnn's networks run as TensorFlow graphs: (network, callable, tf.function)
+# by the network's id; the network is kept, so its id is not reused.
+_MTCNN_GRAPHS = {}
+
+# The smallest image side PNet's convolutions take (its cell is 12 pixels).
+_MTCNN_NET_MIN_SIDE = 12
+
+
+def _mtcnn_graph(network):
+    """``network``'s forward pass as one TensorFlow graph, traced once.
+
+    mtcnn calls its Keras networks eagerly: Python dispatches every layer's
+    operations one at a time, for each pyramid level and batch of patches,
+    and on a 640x480 photo that overhead was most of the time left.  The
+    graph (``tf.function`` with the batch and image sides left open, so that
+    every pyramid level and number of patches runs the one trace) runs the
+    same kernels on the same float32 values: the outputs are equal bit for
+    bit (tested), about twice as fast.  XLA (``jit_compile``) would compile
+    anew for each shape and its kernels round differently.
+
+    Parameters
+    ----------
+    network : keras.Model
+        PNet, RNet or ONet of an mtcnn stage.
+
+    Returns
+    -------
+    callable
+        Takes the network's input batch and returns its outputs, as
+        ``network(batch)`` does.
+    """
+    entry = _MTCNN_GRAPHS.get(id(network))
+    if entry is None or entry[0] is not network:
+        import tensorflow as tf
+
+        graph = tf.function(
+            network.call,
+            input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)],
+        )
+
+        def run(batch):
+            # Too small for the convolutions: Keras raises where the graph
+            # would raise TensorFlow's error, which mtcnn reads as "no face".
+            if min(batch.shape[1:3]) < _MTCNN_NET_MIN_SIDE:
+                return network(batch)
+            if getattr(batch, "dtype", None) != np.float32:
+                batch = tf.cast(batch, tf.float32)  # as Keras casts its input
+            return graph(batch)
+
+        entry = _MTCNN_GRAPHS[id(network)] = (network, run, graph)
+    return entry[1]
+
+
+@contextlib.contextmanager
+def _graph_mtcnn_networks(model):
+    """Run ``model``'s stages with their networks as graphs
+    (:func:`_mtcnn_graph`): same outputs, bit for bit, in less time.
+
+    Swapped in on fersk's own MTCNN for fersk's calls only, under
+    :func:`_stable_mtcnn_sort`'s lock; the Keras networks are put back
+    after each call.
+    """
+    stages = [
+        s for s in model.stages if callable(getattr(getattr(s, "_model", None), "call", None))
+    ]
+    saved = [s._model for s in stages]
+    try:
+        for stage, network in zip(stages, saved):
+            stage._model = _mtcnn_graph(network)
+        yield
+    finally:
+        for stage, network in zip(stages, saved):
+            stage._model = network
+
+
 @functools.lru_cache(maxsize=None)
 def _mtcnn_batches_are_exact():
     """Whether the installed mtcnn has the sort :func:`_stable_mtcnn_sort`
@@ -413,7 +508,7 @@ def _detect_mtcnn_batch(searches, detector="mtcnn"):
         return [_mtcnn_faces(f, s) for f, s in zip(found, searches)]
     model = _mtcnn_model()
     if _mtcnn_batches_are_exact():
-        with _stable_mtcnn_sort(), _numpy_mtcnn_image_steps():
+        with _stable_mtcnn_sort(), _numpy_mtcnn_image_steps(), _graph_mtcnn_networks(model):
             found = model.detect_faces(
                 [s.rgb for s in searches], min_face_size=searches[0].min_face
             )
