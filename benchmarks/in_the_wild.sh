@@ -19,4 +19,9 @@ python benchmarks/bench_transfer.py --runs "$W" --trained mix,wise --json "$W/tr
 run no_expw --exclude expw --epochs 3 --fer-max 10000
 run no_muxspace --exclude muxspace --epochs 3 --fer-max 10000
 run no_fer2013 --exclude fer2013 --init scratch --learning-rate 0.05 --epochs 12
-python benchmarks/bench_transfer.py --runs "$W" --trained mix,wise --json "$W/transfer.json"
+# The bundled wild_ensemble: mix and the leave-one-source-out networks (no training)
+[ -f "$W/wild_ensemble/pipeline.json" ] || python benchmarks/wild_ensemble.py --work "$W/ensemble" \
+    --mixture "$W/mix/model" --mixture "$W/no_sfew/model" --mixture "$W/no_expw/model" \
+    --mixture "$W/no_muxspace/model" --save mix+no_sfew+no_expw+no_muxspace --out "$W/wild_ensemble"
+python benchmarks/bench_transfer.py --runs "$W" --models wild_vgg_fast,wild_ensemble,fer2013_ensemble \
+    --trained mix --json "$W/transfer.json"
