@@ -30,7 +30,7 @@ import keras
 from keras import layers
 from sklearn.utils._param_validation import Interval, validate_params
 
-from fersk.layers import LocalBinaryConv2D, ShuntingInhibition
+from fersk.layers import LocalBinaryConv2D, ShuntingInhibition, _default_seed
 
 __all__ = ["vgg_s", "facechannel", "kaggle_cnn", "vgg_fer", "mtcnn_cnn", "lbcnn"]
 
@@ -500,10 +500,8 @@ def lbcnn(
     >>> model.output_shape
     (None, 7)
     """
-    import random
-
-    if seed is None:
-        seed = random.randint(1, int(1e9))
+    if seed is None:  # Keras's draw, as the layer's own (fersk.layers._default_seed)
+        seed = _default_seed()
     n_filters = _ch(filters, width)
     inputs = keras.Input(shape=tuple(input_shape))
     x = _conv_bn_relu(inputs, n_filters, 3, name="stem")

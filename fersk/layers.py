@@ -53,9 +53,16 @@ def _validate(owner, **arguments):
 
 
 def _default_seed():
-    # What Keras itself does for seed=None: draw from Python's generator,
-    # which keras.utils.set_random_seed seeds.
-    return random.randint(1, int(1e9))
+    # Keras's own draw for seed=None.  Inside a fersk fit that is a private
+    # generator seeded with random_state (fersk._keras_base._SeededContext),
+    # which other threads (a Dask client's or worker's event loop) cannot
+    # advance as they can Python's global one; elsewhere it is the global
+    # one, which keras.utils.set_random_seed seeds.
+    try:
+        from keras.src.random.seed_generator import make_default_seed
+    except ImportError:  # pragma: no cover  (another Keras layout)
+        return random.randint(1, int(1e9))
+    return make_default_seed()
 
 
 @keras.saving.register_keras_serializable(package="fersk")

@@ -104,6 +104,22 @@ def test_default_seed_drawn_and_kept():
     assert LocalBinaryConv2D.from_config(LocalBinaryConv2D(2, seed=a).get_config()).seed == a
 
 
+def test_default_seed_inside_a_fit_ignores_other_threads_draws():
+    # Inside fersk's seeded fit a layer's drawn seed comes from Keras's
+    # private generator, so another thread drawing from Python's global one
+    # (as a Dask event loop does) does not change the network built.
+    import random
+
+    from fersk._keras_base import _SeededContext
+
+    with _SeededContext(3):
+        a = LocalBinaryConv2D(2).seed
+    with _SeededContext(3):
+        random.random()  # "another thread's" draw
+        b = LocalBinaryConv2D(2).seed
+    assert a == b
+
+
 def test_shunting_inhibition(tmp_path):
     exc = np.full((1, 2, 2, 3), 3.0, dtype="float32")
     inh = np.full((1, 2, 2, 3), 1.0, dtype="float32")
