@@ -921,19 +921,19 @@ def test_mtcnn_image_steps_in_numpy_give_the_same_faces(astronaut, fer_small):
     import mtcnn.utils.images as images_module
 
     import fersk.face
-    from fersk.face import _detectors
+    from fersk.face import _mtcnn_calls
 
-    assert _detectors._mtcnn_batches_are_exact()
+    assert _mtcnn_calls._mtcnn_batches_are_exact()
     model = fersk.face._mtcnn_model()
     frame = np.asarray(Image.fromarray(astronaut).resize((640, 480)))
     batches = [[astronaut], [frame, frame[:, ::-1].copy()], list(fer_small[0][:6])]
     n_faces = 0
     for images in batches:
         images = [np.stack([i] * 3, axis=-1) if i.ndim == 2 else i for i in images]
-        with _detectors._stable_mtcnn_sort():
+        with _mtcnn_calls._stable_mtcnn_sort():
             expected = model.detect_faces(images, min_face_size=20)
-        with _detectors._stable_mtcnn_sort(), _detectors._numpy_mtcnn_image_steps():
-            assert stage_pnet.apply_scales is _detectors._numpy_apply_scales
+        with _mtcnn_calls._stable_mtcnn_sort(), _mtcnn_calls._numpy_mtcnn_image_steps():
+            assert stage_pnet.apply_scales is _mtcnn_calls._numpy_apply_scales
             found = model.detect_faces(images, min_face_size=20)
         assert found == expected
         n_faces += sum(map(len, found))
@@ -950,7 +950,7 @@ def test_mtcnn_networks_as_graphs_give_the_same_faces(astronaut, fer_small):
     mtcnn's own networks are back after fersk's calls."""
     pytest.importorskip("mtcnn")
     import fersk.face
-    from fersk.face import _detectors
+    from fersk.face import _mtcnn_calls
 
     model = fersk.face._mtcnn_model()
     networks = [stage._model for stage in model.stages]
@@ -959,16 +959,16 @@ def test_mtcnn_networks_as_graphs_give_the_same_faces(astronaut, fer_small):
     n_faces = 0
     for images in batches:
         images = [np.stack([i] * 3, axis=-1) if i.ndim == 2 else i for i in images]
-        with _detectors._stable_mtcnn_sort(), _detectors._numpy_mtcnn_image_steps():
+        with _mtcnn_calls._stable_mtcnn_sort(), _mtcnn_calls._numpy_mtcnn_image_steps():
             expected = model.detect_faces(images, min_face_size=20)
-            with _detectors._graph_mtcnn_networks(model):
+            with _mtcnn_calls._graph_mtcnn_networks(model):
                 assert not any(s._model is n for s, n in zip(model.stages, networks))
                 found = model.detect_faces(images, min_face_size=20)
         assert found == expected
         n_faces += sum(map(len, found))
     assert n_faces >= 3
     for network in networks:
-        assert _detectors._MTCNN_GRAPHS[id(network)][2].experimental_get_tracing_count() == 1
+        assert _mtcnn_calls._MTCNN_GRAPHS[id(network)][2].experimental_get_tracing_count() == 1
     # fersk's calls leave mtcnn's Keras networks in place
     FaceCropper().detect([frame])
     assert all(s._model is n for s, n in zip(model.stages, networks))

@@ -46,8 +46,8 @@ from ._detectors import (  # noqa: E402, F401  (tests, benchmarks, fersk.onnx, f
     _check_backend,
     _mtcnn_model,
     _onnx_mtcnn_model,
-    _stable_mtcnn_sort,
 )
+from ._mtcnn_calls import _stable_mtcnn_sort  # noqa: E402, F401  (tests, fersk.onnx)
 from ._geometry import _downscale  # noqa: E402, F401  (fersk.live)
 from ._predict import predict_faces  # noqa: E402
 from ._records import NoFaceWarning  # noqa: E402
