@@ -129,7 +129,8 @@ def main(argv=None):
             "Probabilities averaged (weights " + ", ".join(f"{w:g}" for w in weights.values())
             + ") over " + " and ".join(parts)), metrics=metrics)
         print(f"saved {path}")
-        (work / "table.json").write_text(json.dumps(table, indent=1))
+        (work / "table.json.tmp").write_text(json.dumps(table, indent=1))
+        os.replace(work / "table.json.tmp", work / "table.json")
 
 
 if __name__ == "__main__":
