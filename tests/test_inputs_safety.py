@@ -13,8 +13,7 @@ import pytest
 from fersk import FaceCropper, pretrained
 from fersk._image_files import array_to_uint8
 
-BUNDLED = ["fer2013_cnn", "fer2013_vgg", "fer2013_vgg_fast", "fer2013_ensemble", "wild_vgg_fast",
-           "wild_ensemble"]
+BUNDLED = pretrained.available()
 
 
 @pytest.fixture(scope="module")

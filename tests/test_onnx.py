@@ -22,7 +22,7 @@ from fersk.face import FaceCropper  # noqa: E402
 # The default and the smallest in every run; the others (minutes of export
 # each on 2 cores) with -m extended.
 MODELS = [
-    "wild_vgg_fast", "fer2013_cnn",
+    "wild_vgg_fast", "wild_vgg_small", "fer2013_cnn",
     pytest.param("fer2013_vgg_fast", marks=pytest.mark.extended),
     pytest.param("fer2013_vgg", marks=pytest.mark.extended),
     pytest.param("fer2013_ensemble", marks=pytest.mark.extended),

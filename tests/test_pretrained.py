@@ -282,6 +282,30 @@ def test_bundled_ensemble_is_levi_hassner(fer_small):
     np.testing.assert_array_equal(info.boxes, [[65, 175, 99, 99]])
 
 
+def test_bundled_wild_vgg_small_is_a_one_view_student(fer_small):
+    """wild_vgg_small: a vgg_fer of width 0.5 distilled from
+    fer2013_ensemble and wild_vgg_fast on the in-the-wild mixture, that
+    predicts from one centre view as loaded (one network pass a face, issue
+    #23); ten views stay a parameter and answer differently."""
+    from fersk.ensemble import one_view
+
+    metrics = pretrained.info("wild_vgg_small")["metrics"]
+    assert metrics["teachers"] == ["fer2013_ensemble", "wild_vgg_fast"]
+    rows = ("fer2013", "expw", "muxspace", "sfew")
+    for key in ("held_out_accuracy", "peer_fer_same_run"):
+        assert set(rows) <= set(metrics[key])
+    model = pretrained.load("wild_vgg_small")
+    net = model.named_steps["network"]
+    assert net.architecture == "vgg_fer" and net.architecture_params["width"] == 0.5
+    assert net.test_time_crops == "center" and net.test_time_flip is False
+    X, y = fer_small[:2]
+    proba = model.predict_proba(X)
+    np.testing.assert_array_equal(proba, one_view(model).predict_proba(X))
+    assert model.score(X, y) > 0.4  # 20 faces per class: chance is 1/7
+    model.set_params(network__test_time_crops="five", network__test_time_flip=True)
+    assert np.abs(model.predict_proba(X) - proba).max() > 1e-3
+
+
 def test_bundled_wild_ensemble_averages_its_mixture_networks(fer_small):
     """wild_ensemble: four vgg_fer networks trained on FER-2013 and the
     in-the-wild sources (benchmarks/wild_ensemble.py), equal weights, and
