@@ -124,11 +124,15 @@ def peer_scale(faces64):
     return ((x - 0.5) * 2.0)[..., np.newaxis]
 
 
-def run_model(model, x, batch):
-    """Probabilities by direct inference-mode calls, ``batch`` images at a time
-    (what fersk's ``predict_proba`` does)."""
+def run_model(model, x, batch, compiled=False):
+    """Probabilities, ``batch`` images at a time: direct inference-mode calls
+    (what the ``fer`` package itself does), or with ``compiled`` Keras's
+    traced ``predict_on_batch`` (the peer's fastest Keras path, as fersk's
+    ``predict_proba`` uses), so that a ratio never rests on the slower one."""
     import keras
 
+    if compiled:
+        return np.concatenate([model.predict_on_batch(x[i : i + batch]) for i in range(0, len(x), batch)])
     return np.concatenate(
         [keras.ops.convert_to_numpy(model(x[i : i + batch], training=False)) for i in range(0, len(x), batch)]
     )
