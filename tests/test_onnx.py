@@ -19,7 +19,7 @@ import fersk  # noqa: E402
 from fersk import pretrained  # noqa: E402
 from fersk.face import FaceCropper  # noqa: E402
 
-# The default and the smallest in every run; the others (minutes of export
+# The default, the fast one-view model and the smallest in every run; the others (minutes of export
 # each on 2 cores) with -m extended.
 MODELS = [
     "wild_vgg_fast", "wild_vgg_small", "fer2013_cnn",
