@@ -51,6 +51,13 @@ def _is_drop(estimator):
     return _is_str(estimator, "drop")
 
 
+def _has_triples(estimators):
+    """Whether ``estimators`` holds a triple of earlier fersk versions."""
+    return isinstance(estimators, (list, tuple)) and any(
+        isinstance(m, (list, tuple)) and len(m) == 3 for m in estimators
+    )
+
+
 def _as_pairs(estimators):
     """``estimators`` as ``(name, estimator)`` pairs; old triples converted.
 
@@ -122,8 +129,9 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         ``(name, representation, estimator)`` of earlier fersk versions are
         still accepted and read as ``(name, estimator)`` (representation
         None or ``'passthrough'``) or ``(name, Pipeline([("representation",
-        representation), ("network", estimator)]))``; nested parameters
-        (``name__param``) need the pairs.
+        representation), ("network", estimator)]))``; ``set_params``
+        first replaces such triples by these pairs (nested parameters are
+        ``name__representation__param`` and ``name__network__param``).
     weights : array-like of shape (n_members,), default=None
         Weight of each member's probabilities in the average, one per entry
         of ``estimators`` (dropped members included; their weight is
@@ -280,6 +288,57 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.test_time_views = test_time_views
+
+    # ------------------------------------------------------------------
+    # Parameters: triples of earlier versions read as the pairs they stand for
+    # ------------------------------------------------------------------
+    def get_params(self, deep=True):
+        """Parameters of the ensemble and, with ``deep``, of its members.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the members (by name) and their parameters
+            (``name__param``); members given as triples are listed as the
+            pairs they stand for.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        if deep and _has_triples(self.estimators):
+            view = copy.copy(self)
+            view.estimators = _as_pairs(self.estimators)
+            params = view.get_params(deep=True)
+            params["estimators"] = self.estimators
+            return params
+        return super().get_params(deep=deep)
+
+    def set_params(self, **params):
+        """Set the ensemble's and its members' parameters.
+
+        Members given as triples are first replaced by the pairs they stand
+        for (the same representation and network objects, in a Pipeline),
+        so that every parameter, nested ones included, can be set.
+
+        Parameters
+        ----------
+        **params : dict
+            ``estimators``, ``weights``, ``n_jobs``, ``verbose``,
+            ``test_time_views``, a member by name (an estimator or
+            ``'drop'``) or a member's parameter as ``name__param``.
+
+        Returns
+        -------
+        self : CNNEnsembleClassifier
+            This ensemble.
+        """
+        if "estimators" in params:  # first, as scikit-learn's ensembles do
+            self.estimators = params.pop("estimators")
+        if params and _has_triples(self.estimators):
+            self.estimators = _as_pairs(self.estimators)
+        return super().set_params(**params)
 
     # ------------------------------------------------------------------
     # Validation

@@ -221,6 +221,26 @@ def test_old_triples_are_read_as_pairs(blobs):
         CNNEnsembleClassifier([("bad", _lr(), _lr())]).fit(X, y)
 
 
+def test_old_triples_take_set_params_as_pairs(blobs):
+    # set_params on triples failed with "too many values to unpack", so
+    # GridSearchCV could not tune such an ensemble at all.
+    X, y = blobs
+    scaler, lr = StandardScaler(), _lr()
+    old = CNNEnsembleClassifier([("raw", None, _lr()), ("scaled", scaler, lr)])
+    params = old.get_params(deep=True)
+    assert params["estimators"] is old.estimators  # the parameter as given
+    assert params["scaled__network"] is lr and params["scaled__representation"] is scaler
+    assert params["raw__C"] == 1.0
+    old.set_params(n_jobs=2, raw__C=3.0, scaled__network__C=0.5)
+    assert old.n_jobs == 2 and old.get_params()["raw__C"] == 3.0
+    assert old.named_estimators["scaled"].steps[1][1] is lr and lr.C == 0.5
+    search = GridSearchCV(
+        CNNEnsembleClassifier([("raw", None, _lr()), ("scaled", StandardScaler(), _lr())]),
+        {"scaled__network__C": [0.05, 1.0]}, cv=2,
+    ).fit(X, y)
+    assert search.best_params_["scaled__network__C"] in (0.05, 1.0)
+
+
 # ----------------------------------------------------------------------
 # Parameters: get/set, clone, GridSearchCV, persistence
 # ----------------------------------------------------------------------
