@@ -21,6 +21,7 @@ import inspect
 import os
 import random
 import tempfile
+import threading
 import weakref
 from numbers import Integral, Real
 
@@ -84,6 +85,43 @@ except ImportError:  # pragma: no cover  (another Keras layout: global seeding o
     _keras_seed_generator = None
 
 
+class _ThreadRandom:
+    """Keras's source of missing seeds, one per thread.
+
+    Keras draws every seed it is not given (layers, initializers, seed
+    generators) from ``keras.src.random.seed_generator.python_random``,
+    Python's global generator.  This stands in for it: a thread inside a
+    seeded fersk fit draws from that fit's private generator, every other
+    thread from Python's global one as before.  So a model built in another
+    thread meanwhile (a prediction's inference model, a user's layers, a
+    Dask event loop's jitter) neither takes draws from the fit's generator
+    nor gets them.
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def __getattr__(self, name):
+        return getattr(getattr(self._local, "rng", None) or random, name)
+
+    def swap(self, rng):
+        """Make ``rng`` this thread's generator (None: Python's global one);
+        return the previous one."""
+        previous = getattr(self._local, "rng", None)
+        self._local.rng = rng
+        return previous
+
+
+_THREAD_RANDOM = None
+if _keras_seed_generator is not None and hasattr(_keras_seed_generator, "python_random"):
+    _THREAD_RANDOM = _keras_seed_generator.python_random
+    if not isinstance(_THREAD_RANDOM, _ThreadRandom):  # a reload of this module keeps the first
+        _THREAD_RANDOM = _keras_seed_generator.python_random = _ThreadRandom()
+
+#: Held by every fit while it builds and trains its network (see _SeededContext).
+_FIT_LOCK = threading.RLock()
+
+
 class _SeededContext:
     """Seed Python, NumPy and the backend; restore Python's and NumPy's state after.
 
@@ -95,31 +133,50 @@ class _SeededContext:
     Keras draws the seed of every layer, initializer and random op made
     without one from Python's global generator, which the other threads of
     the process draw from too (a Dask worker's or client's event loop:
-    retry jitter, worker choice), so the same seed could build another
-    network there.  Inside the context Keras draws them from a private
-    generator with the same seed instead (the same draws as the global one
-    gives a process with no other thread), which no other thread touches.
+    retry jitter, worker choice; a prediction building its inference
+    model), so the same seed could build another network there.  Inside
+    the context this thread's Keras draws come from a private generator
+    with the same seed instead (:class:`_ThreadRandom`; the same draws as
+    the global one gives a process with no other thread), which no other
+    thread touches.
+
+    TensorFlow's global seed and its operation-seed counter (the data
+    shuffling draws from them) are one per process: two fits running at
+    once in threads of one process would reseed and advance each other's
+    (nested ``joblib`` calls on Dask run an ensemble's members as tasks in
+    threads of one worker; ``prefer="threads"``).  So every fit, seeded or
+    not, holds one process-wide lock while inside: fits in threads of one
+    process run one after the other, each as it would alone.  Fits in
+    separate processes (joblib's default ``loky``, Dask workers) still run
+    in parallel.
     """
 
     def __init__(self, seed):
         self.seed = seed
 
     def __enter__(self):
-        if self.seed is not None:
-            self._py = random.getstate()
-            self._np = np.random.get_state()
-            keras.utils.set_random_seed(self.seed)
-            self._keras_random = getattr(_keras_seed_generator, "python_random", None)
-            if self._keras_random is not None:
-                _keras_seed_generator.python_random = random.Random(self.seed)
+        _FIT_LOCK.acquire()
+        try:
+            if self.seed is not None:
+                self._py = random.getstate()
+                self._np = np.random.get_state()
+                keras.utils.set_random_seed(self.seed)
+                if _THREAD_RANDOM is not None:
+                    self._previous = _THREAD_RANDOM.swap(random.Random(self.seed))
+        except BaseException:
+            _FIT_LOCK.release()
+            raise
         return self
 
     def __exit__(self, *exc):
-        if self.seed is not None:
-            if self._keras_random is not None:
-                _keras_seed_generator.python_random = self._keras_random
-            random.setstate(self._py)
-            np.random.set_state(self._np)
+        try:
+            if self.seed is not None:
+                if _THREAD_RANDOM is not None:
+                    _THREAD_RANDOM.swap(self._previous)
+                random.setstate(self._py)
+                np.random.set_state(self._np)
+        finally:
+            _FIT_LOCK.release()
         return False
 
 
@@ -404,10 +461,13 @@ class BaseKerasImageEstimator(BaseEstimator):
                 if history is None:  # a final state (history) needs no more training
                     if self.degrade:
                         probabilities = self.degrade if isinstance(self.degrade, dict) else None
+                        # The batches come in their own seeded order per epoch;
+                        # Keras would shuffle them again with Python's global
+                        # random, which other threads draw from too.
                         data = {"x": DegradedBatches(
                             x_train, y_train, sample_weight, self.batch_size, probabilities,
                             seed=0 if seed is None else seed, initial_epoch=initial_epoch,
-                        )}
+                        ), "shuffle": False}
                     else:
                         data = {"x": x_train, "y": y_train, "batch_size": self.batch_size,
                                 "sample_weight": sample_weight, "class_weight": class_weight,

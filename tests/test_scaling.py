@@ -2,7 +2,9 @@
 
 * The same ``random_state`` gives the same network while other threads of
   the process draw from Python's global ``random`` (as a Dask worker's or
-  client's event loop does).
+  client's event loop does), build Keras models (a prediction) or fit
+  networks of their own (an ensemble's members as nested Dask tasks or
+  joblib threads), with or without ``degrade``.
 * One ``CNNClassifier`` trains data-parallel on two devices: TensorFlow's
   ``MirroredStrategy`` and Keras's ``DataParallel`` on JAX, each on the CPU
   split into two logical devices in a fresh process (the split must come
@@ -11,19 +13,24 @@
 """
 
 import os
+import pickle
 import random
 import subprocess
 import sys
 import textwrap
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
+import joblib
 import numpy as np
 import pytest
+from sklearn.pipeline import make_pipeline
 
 keras = pytest.importorskip("keras")
 
 from conftest import half_bright_faces  # noqa: E402
-from fersk import CNNClassifier  # noqa: E402
+from fersk import CNNClassifier, CNNEnsembleClassifier, MDSMappedLBP  # noqa: E402
 
 TINY_CNN = {"width": 0.0625, "dense_units": 8}
 
@@ -54,6 +61,87 @@ def test_same_seed_same_network_while_other_threads_draw_random():
         stop.set()
         thread.join()
     np.testing.assert_array_equal(alone, busy)
+
+
+def _draw_random_meanwhile(work):
+    """``work()`` while another thread draws from Python's global ``random``."""
+    stop = threading.Event()
+
+    def draw():
+        while not stop.is_set():
+            random.random()
+            time.sleep(1e-4)  # thousands of draws a second, without holding the GIL
+
+    thread = threading.Thread(target=draw, daemon=True)
+    thread.start()
+    try:
+        return work()
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_degraded_fit_same_while_other_threads_draw_random():
+    # Keras shuffles a PyDataset's batches with Python's global random; the
+    # degraded batches keep their own seeded order instead.
+    X, y = _faces()
+
+    def fit():
+        clf = CNNClassifier("kaggle_cnn", TINY_CNN, epochs=2, batch_size=8, degrade=True,
+                            random_state=0)
+        return clf.fit(X, y).model_.get_weights()
+
+    alone = fit()
+    for a, b in zip(alone, _draw_random_meanwhile(fit)):
+        np.testing.assert_array_equal(a, b)
+
+
+def _fit_weights(seed, X, y):
+    clf = CNNClassifier("kaggle_cnn", TINY_CNN, epochs=2, batch_size=8, random_state=seed)
+    return clf.fit(X, y).model_.get_weights()
+
+
+def test_seeded_fits_in_two_threads_same_as_one_after_the_other():
+    # TensorFlow's global seed and Keras's seed source are one per process:
+    # unguarded, two fits at once reseeded each other (max |dw| ~0.02-0.17).
+    X, y = _faces()
+    alone = [_fit_weights(s, X, y) for s in (0, 1)]
+    for _ in range(2):
+        with ThreadPoolExecutor(2) as pool:
+            together = list(pool.map(lambda s: _fit_weights(s, X, y), (0, 1)))
+        for a, b in zip(alone, together):
+            for u, v in zip(a, b):
+                np.testing.assert_array_equal(u, v)
+
+
+def test_fit_same_while_another_thread_predicts():
+    # A prediction builds its inference model (new Keras layers), which drew
+    # seeds from the fit's private generator (max |dp| ~0.11 before).
+    X, y = _faces()
+    other = CNNClassifier("kaggle_cnn", TINY_CNN, epochs=1, random_state=1).fit(X, y)
+    alone = _fit_weights(0, X, y)
+    for _ in range(2):
+        fresh = pickle.loads(pickle.dumps(other))  # no inference model built yet
+        with ThreadPoolExecutor(2) as pool:
+            fit = pool.submit(_fit_weights, 0, X, y)
+            pool.submit(fresh.predict_proba, X).result()
+            for u, v in zip(alone, fit.result()):
+                np.testing.assert_array_equal(u, v)
+
+
+def test_ensemble_members_fitted_in_threads_same_as_in_turn():
+    # What a Dask worker does with an ensemble's members (nested joblib
+    # tasks in threads of one process), here with joblib's threads.
+    X, y = _faces(seed=1)
+    ensemble = CNNEnsembleClassifier([
+        ("raw", CNNClassifier("kaggle_cnn", TINY_CNN, epochs=2, batch_size=8, random_state=0)),
+        ("lbp", make_pipeline(MDSMappedLBP(), CNNClassifier("kaggle_cnn", TINY_CNN, epochs=2,
+                                                            batch_size=8, random_state=1))),
+    ])
+    in_turn = ensemble.fit(X, y).predict_proba(X)
+    with joblib.parallel_backend("threading", n_jobs=2):
+        threads = ensemble.set_params(n_jobs=2).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(in_turn, threads)
 
 
 #: Builds the same data and a network without batch norm or dropout, then
