@@ -93,9 +93,8 @@ class _ThreadRandom:
     Python's global generator.  This stands in for it: a thread inside a
     seeded fersk fit draws from that fit's private generator, every other
     thread from Python's global one as before.  So a model built in another
-    thread meanwhile (a prediction's inference model, a user's layers, a
-    Dask event loop's jitter) neither takes draws from the fit's generator
-    nor gets them.
+    thread meanwhile (a prediction's inference model, a user's layers)
+    takes no draws from the fit's generator.
     """
 
     def __init__(self):
