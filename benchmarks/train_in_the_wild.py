@@ -14,7 +14,7 @@ of it (a leave-one-source-out row); for ``fer2013`` the test is PublicTest.
 ``--teacher A,B`` distils: the targets mix the labels with the mean of the
 named models' probabilities (each as loaded, ten views) on the very faces
 trained on, degraded copies included (``--teacher-weight`` its share; the
-probabilities are computed once and kept in ``<work>/<name>/teacher.npz``).
+probabilities are computed once a teacher and kept in ``<work>/<name>/teacher-*.npz``).
 ``--views center`` saves the network predicting from one centre view.
 
 Interrupted runs continue from their last completed epoch: run the same
@@ -44,28 +44,31 @@ WILD = ("sfew", "expw", "muxspace")
 
 def teacher_probabilities(teachers, X, y, path):
     """Mean ten-view probabilities of the ``teachers`` (names or folders) on
-    ``X``, columns in label order; cached at ``path`` keyed on the faces."""
+    ``X``, columns in label order; each teacher's kept beside ``path`` keyed
+    on the faces, so an interrupted run does not compute a finished one again."""
     from fersk import pretrained
 
-    key = hashlib.sha256(X.tobytes() + ",".join(teachers).encode()).hexdigest()
-    if path.is_file():
-        cached = np.load(path)
-        if str(cached["key"]) == key:
-            return cached["proba"]
+    faces_key = hashlib.sha256(X.tobytes()).hexdigest()
     total = 0.0
     for name in teachers:
+        slug = hashlib.sha256(name.encode()).hexdigest()[:12]
+        kept = path.with_name(f"{path.stem}-{Path(name).name}-{slug}.npz")
+        proba = None
+        if kept.is_file():
+            cached = np.load(kept)
+            if str(cached["key"]) == faces_key:
+                proba = cached["proba"]
         t0 = time.perf_counter()
-        model = pretrained.load(name)
-        total = total + model.predict_proba(X)
-        accuracy = np.mean(model.classes_[total.argmax(1)] == y)
+        if proba is None:
+            proba = pretrained.load(name).predict_proba(X)
+            tmp = kept.with_suffix(".tmp.npz")
+            np.savez(tmp, key=faces_key, proba=proba)
+            os.replace(tmp, kept)  # atomic: a killed run leaves no half-written file
+        total = total + proba
+        accuracy = np.mean(total.argmax(1) == y)
         print(f"teacher {name}: {time.perf_counter() - t0:.0f} s, running mean's accuracy on the "
               f"training faces {accuracy:.4f}", flush=True)
-    proba = total / len(teachers)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, key=key, proba=proba)
-    os.replace(tmp, path)
-    return proba
-
+    return total / len(teachers)
 
 
 def training_set(data, train, *, repeats, caps, fer_degraded, seed):
