@@ -923,6 +923,45 @@ def test_recipe_ablation_runs_each_variant_once(capsys, tmp_path, fer2013_root):
     assert "Epoch" not in again and again.splitlines()[-2:] == first.splitlines()[-2:]
 
 
+def test_train_in_the_wild_keeps_each_teacher(tmp_path, monkeypatch, capsys):
+    """benchmarks/train_in_the_wild.py: each teacher's probabilities are kept
+    on disk when computed and read back by a rerun (a killed distillation
+    does not compute the finished teachers again); other faces, computed anew."""
+    import runpy
+
+    from fersk import pretrained
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(bench))
+    teacher_probabilities = runpy.run_path(
+        str(bench / "train_in_the_wild.py"), run_name="wild")["teacher_probabilities"]
+    real_load, loaded = pretrained.load, []
+
+    def load(name, backend="keras"):
+        loaded.append(name)
+        return real_load(name)  # Keras here: no ONNX export in the test
+
+    monkeypatch.setattr(pretrained, "load", load)
+    X = np.random.RandomState(0).randint(0, 256, size=(6, 48, 48)).astype(np.uint8)
+    y = np.arange(6)
+    path = tmp_path / "teacher.npz"
+    first = teacher_probabilities(["fer2013_cnn", "wild_vgg_small"], X, y, path)
+    assert loaded == ["fer2013_cnn", "wild_vgg_small"]
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert len(kept) == 2 and all(k.startswith("teacher-") for k in kept), kept
+    expected = (real_load("fer2013_cnn").predict_proba(X)
+                + real_load("wild_vgg_small").predict_proba(X)) / 2
+    np.testing.assert_allclose(first, expected, rtol=1e-6, atol=1e-7)
+
+    (tmp_path / kept[1]).unlink()  # as if killed during the second teacher
+    np.testing.assert_array_equal(
+        teacher_probabilities(["fer2013_cnn", "wild_vgg_small"], X, y, path), first)
+    assert loaded[2:] == ["wild_vgg_small"]
+    teacher_probabilities(["fer2013_cnn"], X[::-1], y, path)  # other faces
+    assert loaded[3:] == ["fer2013_cnn"]
+    assert "running mean's accuracy" in capsys.readouterr().out
+
+
 def test_distillation_targets():
     from sklearn.dummy import DummyClassifier
 
