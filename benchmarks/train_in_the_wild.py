@@ -27,13 +27,13 @@ command again.
 """
 
 import argparse
+import hashlib
+import importlib.util
 import json
 import os
 import sys
 import time
 from pathlib import Path
-
-import hashlib
 
 import numpy as np
 
@@ -42,17 +42,9 @@ from _common import DATA, split_sources
 WILD = ("sfew", "expw", "muxspace")
 
 
-def _onnx_available():
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 # The teachers' probabilities are the same on ONNX Runtime (within 1e-4: tests/test_onnx.py),
 # and a ten-view ensemble runs ~1.6x faster there on the 2 cores.
-_TEACHER_BACKEND = "onnx" if _onnx_available() else "keras"
+_TEACHER_BACKEND = "onnx" if importlib.util.find_spec("onnxruntime") else "keras"
 
 
 def _predict_in_chunks(model, X, name, chunk=4096):
