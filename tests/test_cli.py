@@ -962,6 +962,46 @@ def test_train_in_the_wild_keeps_each_teacher(tmp_path, monkeypatch, capsys):
     assert "running mean's accuracy" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL: POSIX")
+def test_train_in_the_wild_teacher_file_killed_at_its_write(tmp_path, monkeypatch):
+    """A distillation killed while a teacher's probabilities are written
+    leaves no file under the kept name (temporary file, then rename), and the
+    rerun computes that teacher again."""
+    import runpy
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    child = f"""
+import os, signal, sys
+import numpy as np
+sys.path.insert(0, {str(bench)!r})
+import train_in_the_wild as wild
+from pathlib import Path
+wild._TEACHER_BACKEND = "keras"
+wild.os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)  # killed before the rename
+X = np.random.RandomState(0).randint(0, 256, size=(6, 48, 48)).astype(np.uint8)
+wild.teacher_probabilities(["fer2013_cnn"], X, np.arange(6), Path({str(tmp_path)!r}) / "teacher.npz")
+"""
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=300)
+    assert done.returncode == -9, done.stderr.decode()[-2000:]
+    assert not list(tmp_path.glob("teacher-*fer2013_cnn-????????????.npz"))
+
+    sys.path.insert(0, str(bench))
+    try:
+        teacher_probabilities = runpy.run_path(
+            str(bench / "train_in_the_wild.py"), run_name="wild")["teacher_probabilities"]
+    finally:
+        sys.path.remove(str(bench))
+    X = np.random.RandomState(0).randint(0, 256, size=(6, 48, 48)).astype(np.uint8)
+    from fersk import pretrained
+
+    real_load = pretrained.load
+    monkeypatch.setattr(pretrained, "load", lambda name, backend="keras": real_load(name))
+    proba = teacher_probabilities(["fer2013_cnn"], X, np.arange(6), tmp_path / "teacher.npz")
+    np.testing.assert_allclose(proba, pretrained.load("fer2013_cnn").predict_proba(X),
+                               rtol=1e-6, atol=1e-7)
+    assert len(list(tmp_path.glob("teacher-*fer2013_cnn-????????????.npz"))) == 1
+
+
 def test_distillation_targets():
     from sklearn.dummy import DummyClassifier
 
