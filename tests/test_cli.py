@@ -923,25 +923,37 @@ def test_recipe_ablation_runs_each_variant_once(capsys, tmp_path, fer2013_root):
     assert "Epoch" not in again and again.splitlines()[-2:] == first.splitlines()[-2:]
 
 
-def test_train_in_the_wild_keeps_each_teacher(tmp_path, monkeypatch, capsys):
-    """benchmarks/train_in_the_wild.py: each teacher's probabilities are kept
-    on disk when computed and read back by a rerun (a killed distillation
-    does not compute the finished teachers again); other faces, computed anew."""
+_BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _teacher_probabilities(monkeypatch, loaded=None):
+    """train_in_the_wild's teacher_probabilities, its teachers loaded on Keras
+    (no ONNX export in the tests); their names appended to ``loaded``."""
     import runpy
 
     from fersk import pretrained
 
-    bench = Path(__file__).resolve().parents[1] / "benchmarks"
-    monkeypatch.syspath_prepend(str(bench))
-    teacher_probabilities = runpy.run_path(
-        str(bench / "train_in_the_wild.py"), run_name="wild")["teacher_probabilities"]
-    real_load, loaded = pretrained.load, []
+    monkeypatch.syspath_prepend(str(_BENCHMARKS))
+    real_load = pretrained.load
 
     def load(name, backend="keras"):
-        loaded.append(name)
-        return real_load(name)  # Keras here: no ONNX export in the test
+        if loaded is not None:
+            loaded.append(name)
+        return real_load(name)
 
     monkeypatch.setattr(pretrained, "load", load)
+    return runpy.run_path(
+        str(_BENCHMARKS / "train_in_the_wild.py"), run_name="wild")["teacher_probabilities"]
+
+
+def test_train_in_the_wild_keeps_each_teacher(tmp_path, monkeypatch, capsys):
+    """benchmarks/train_in_the_wild.py: each teacher's probabilities are kept
+    on disk when computed and read back by a rerun (a killed distillation
+    does not compute the finished teachers again); other faces, computed anew."""
+    from fersk import pretrained
+
+    real_load, loaded = pretrained.load, []
+    teacher_probabilities = _teacher_probabilities(monkeypatch, loaded)
     X = np.random.RandomState(0).randint(0, 256, size=(6, 48, 48)).astype(np.uint8)
     y = np.arange(6)
     path = tmp_path / "teacher.npz"
@@ -967,9 +979,7 @@ def test_train_in_the_wild_teacher_file_killed_at_its_write(tmp_path, monkeypatc
     """A distillation killed while a teacher's probabilities are written
     leaves no file under the kept name (temporary file, then rename), and the
     rerun computes that teacher again."""
-    import runpy
-
-    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    bench = _BENCHMARKS
     child = f"""
 import os, signal, sys
 import numpy as np
@@ -985,19 +995,13 @@ wild.teacher_probabilities(["fer2013_cnn"], X, np.arange(6), Path({str(tmp_path)
     assert done.returncode == -9, done.stderr.decode()[-2000:]
     assert not list(tmp_path.glob("teacher-*fer2013_cnn-????????????.npz"))
 
-    sys.path.insert(0, str(bench))
-    try:
-        teacher_probabilities = runpy.run_path(
-            str(bench / "train_in_the_wild.py"), run_name="wild")["teacher_probabilities"]
-    finally:
-        sys.path.remove(str(bench))
-    X = np.random.RandomState(0).randint(0, 256, size=(6, 48, 48)).astype(np.uint8)
     from fersk import pretrained
 
-    real_load = pretrained.load
-    monkeypatch.setattr(pretrained, "load", lambda name, backend="keras": real_load(name))
+    expected = pretrained.load("fer2013_cnn")
+    teacher_probabilities = _teacher_probabilities(monkeypatch)
+    X = np.random.RandomState(0).randint(0, 256, size=(6, 48, 48)).astype(np.uint8)
     proba = teacher_probabilities(["fer2013_cnn"], X, np.arange(6), tmp_path / "teacher.npz")
-    np.testing.assert_allclose(proba, pretrained.load("fer2013_cnn").predict_proba(X),
+    np.testing.assert_allclose(proba, expected.predict_proba(X),
                                rtol=1e-6, atol=1e-7)
     assert len(list(tmp_path.glob("teacher-*fer2013_cnn-????????????.npz"))) == 1
 
