@@ -115,10 +115,11 @@ class FaceStream:
         Detections in a row that may miss a track's face before the track
         ends (a face found again within them keeps its id and smoothing).
     views : {'model', 'center'}, default='model'
-        'model': the network's own test-time views (the bundled models
-        average ten: five crops and their mirror images).  'center': one
-        centre view, no mirror -- about 5 times cheaper per face, with
-        slightly different (less accurate) answers.  Applies to fersk's
+        'model': the network's own test-time views (the default,
+        ``wild_vgg_fast``, averages two: the centre window and its mirror
+        image; other bundled models one or ten).  'center': one centre
+        view, no mirror -- half the default's work per face (a fifth for
+        ten views), with slightly different (less accurate) answers.  Applies to fersk's
         networks (``test_time_crops``/``test_time_flip``), those inside a
         :class:`~fersk.CNNEnsembleClassifier` too (:func:`fersk.ensemble.one_view`);
         other classifiers are used as they are.

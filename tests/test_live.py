@@ -299,6 +299,7 @@ def test_center_view_is_the_network_with_one_view(bundled):
     crops, _ = model.steps[0][1].crop_faces(frames)
     np.testing.assert_allclose([r["proba"] for r in records], one[1:].predict_proba(crops),
                                rtol=1e-4, atol=1e-6)
-    assert model.steps[-1][1].test_time_crops == "five"  # the user's model is unchanged
+    net = model.steps[-1][1]
+    assert (net.test_time_crops, net.test_time_flip) == ("center", True)  # the user's model is unchanged
     with pytest.raises(ValueError, match="views"):
         list(stream(model, frames, views="all"))
