@@ -12,9 +12,11 @@ at the end and stored in ``<work>/<name>/results.json``.
 of it (a leave-one-source-out row); for ``fer2013`` the test is PublicTest.
 
 ``--teacher A,B`` distils: the targets mix the labels with the mean of the
-named models' probabilities (each as loaded, ten views) on the very faces
-trained on, degraded copies included (``--teacher-weight`` its share; the
-probabilities are computed once a teacher and kept in ``<work>/<name>/teacher-*.npz``).
+named models' probabilities (each as loaded, with its own test-time views)
+on the very faces trained on, degraded copies included (``--teacher-weight``
+its share; the probabilities are computed once a teacher and kept in
+``<work>/<name>/teacher-*.npz``, keyed on the faces and on the teacher's
+``pipeline.json``, so a model re-saved under the same name is asked again).
 ``--views center`` saves the network predicting from one centre view.
 
 Interrupted runs continue from their last completed epoch: run the same
@@ -59,26 +61,31 @@ def _predict_in_chunks(model, X, name, chunk=4096):
 
 
 def teacher_probabilities(teachers, X, y, path):
-    """Mean ten-view probabilities of the ``teachers`` (names or folders) on
-    ``X``, columns in label order; each teacher's kept beside ``path`` keyed
-    on the faces, so an interrupted run does not compute a finished one again."""
+    """Mean probabilities of the ``teachers`` (names or folders, each as
+    loaded) on ``X``, columns in label order; each teacher's kept beside
+    ``path`` keyed on the faces and on the teacher's ``pipeline.json``
+    (weights' SHA-256, test-time views), so an interrupted run does not
+    compute a finished one again and a changed teacher is never read stale."""
     from fersk import pretrained
+    from fersk.pretrained._folders import _model_dir
 
-    faces_key = hashlib.sha256(X.tobytes()).hexdigest()
+    faces = hashlib.sha256(X.tobytes()).hexdigest()
     total = 0.0
     for name in teachers:
         slug = hashlib.sha256(name.encode()).hexdigest()[:12]
         kept = path.with_name(f"{path.stem}-{Path(name).name}-{slug}.npz")
+        spec = (_model_dir(name) / "pipeline.json").read_bytes()
+        key = faces + "-" + hashlib.sha256(spec).hexdigest()
         proba = None
         if kept.is_file():
             cached = np.load(kept)
-            if str(cached["key"]) == faces_key:
+            if str(cached["key"]) == key:
                 proba = cached["proba"]
         t0 = time.perf_counter()
         if proba is None:
             proba = _predict_in_chunks(pretrained.load(name, backend=_TEACHER_BACKEND), X, name)
             tmp = kept.with_suffix(".tmp.npz")
-            np.savez(tmp, key=faces_key, proba=proba)
+            np.savez(tmp, key=key, proba=proba)
             os.replace(tmp, kept)  # atomic: a killed run leaves no half-written file
         total = total + proba
         accuracy = np.mean(total.argmax(1) == y)

@@ -973,6 +973,19 @@ def test_train_in_the_wild_keeps_each_teacher(tmp_path, monkeypatch, capsys):
     assert loaded[3:] == ["fer2013_cnn"]
     assert "running mean's accuracy" in capsys.readouterr().out
 
+    # A teacher re-saved under the same name (other views here; other weights
+    # alike) is asked again, never read from the file of the model it replaced.
+    folder = tmp_path / "teacher_model"
+    model = real_load("fer2013_cnn")
+    pretrained.save(model, folder)
+    before = teacher_probabilities([str(folder)], X, y, path)
+    model.set_params(network__test_time_flip=not model[-1].test_time_flip)
+    pretrained.save(model, folder)
+    after = teacher_probabilities([str(folder)], X, y, path)
+    assert loaded[4:] == [str(folder), str(folder)]
+    np.testing.assert_allclose(after, model.predict_proba(X), rtol=1e-6, atol=1e-7)
+    assert np.abs(after - before).max() > 1e-4
+
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL: POSIX")
 def test_train_in_the_wild_teacher_file_killed_at_its_write(tmp_path, monkeypatch):
