@@ -10,8 +10,10 @@ run() {  # name, then train_in_the_wild.py arguments
 }
 run mix --epochs 5                                   # the new default's network
 # The default keeps FER-2013: the start and the fine-tune mixed in weight space
+# (bundled since 2026-12-04: a = 0.75 with two views, the centre and its mirror; a = 0.65 with ten before)
 [ -f "$W/wise/model/pipeline.json" ] || python benchmarks/wise_ft.py --start fer2013_vgg_fast \
-    --tuned "$W/mix/model" --alphas 0,0.25,0.5,0.65,0.7,0.75,1 --save-alpha 0.65 --out "$W/wise/model"
+    --tuned "$W/mix/model" --alphas 0.65,0.75,0.85,1 --save-alpha 0.75 --test-time-crops center \
+    --out "$W/wise/model"
 # Leave-one-source-out rows (the first is also stage 1 of the two stages):
 run no_sfew --exclude sfew --epochs 3 --fer-max 10000
 python benchmarks/sfew_two_stage.py --stage1 "$W/no_sfew/model" --work "$W/sfew_two_stage"

@@ -4,13 +4,14 @@ WiSE-FT (Wortsman et al., CVPR 2022): the weights ``(1 - a) * start + a *
 fine_tuned`` of two networks of one architecture, one fine-tuned from the
 other, keep most of the fine-tune's gain on the new domains and most of the
 start's accuracy on the old one, for no cost at prediction.  Prints, for
-each ``a``, accuracy as loaded (the model's own test-time views) on
+each ``a``, accuracy as loaded (the model's own test-time views, or
+``--test-time-crops``) on
 FER-2013 PublicTest and on the 20 % held-out part of each development
 source (the split of ``train_in_the_wild.py``), and saves the model of
 ``--save-alpha`` as a model folder.
 
     python benchmarks/wise_ft.py --start fer2013_vgg_fast --tuned runs/wild/mix/model \\
-        --alphas 0,0.25,0.5,0.75,1 --save-alpha 0.5 --out runs/wild/wise
+        --alphas 0.65,0.75,0.85,1 --save-alpha 0.75 --test-time-crops center --out runs/wild/wise
 """
 
 import argparse
@@ -44,6 +45,9 @@ def main(argv=None):
     parser.add_argument("--alphas", default="0,0.25,0.5,0.75,1")
     parser.add_argument("--save-alpha", type=float, default=None)
     parser.add_argument("--out", default="runs/wild/wise")
+    parser.add_argument("--test-time-crops", default=None, choices=["center", "five"],
+                        help="score and save with these crops (the tuned model's flip kept): "
+                             "'center' gives the bundled default's two views")
     args = parser.parse_args(argv)
 
     from fersk import pretrained
@@ -53,6 +57,8 @@ def main(argv=None):
     table = {}
     for alpha in [float(a) for a in args.alphas.split(",")]:
         pipe = interpolate(start, pretrained.load(args.tuned), alpha)
+        if args.test_time_crops is not None:
+            pipe.steps[-1][1].set_params(test_time_crops=args.test_time_crops)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             table[alpha] = {r: round(float(pipe.score(X, y)), 4) for r, (X, y) in rows.items()}
