@@ -119,10 +119,11 @@ class FaceStream:
         ``wild_vgg_fast``, averages two: the centre window and its mirror
         image; other bundled models one or ten).  'center': one centre
         view, no mirror -- half the default's work per face (a fifth for
-        ten views), with slightly different (less accurate) answers.  Applies to fersk's
-        networks (``test_time_crops``/``test_time_flip``), those inside a
-        :class:`~fersk.CNNEnsembleClassifier` too (:func:`fersk.ensemble.one_view`);
-        other classifiers are used as they are.
+        ten views), with slightly different (less accurate) answers.
+        Applies to fersk's networks (``test_time_crops``/``test_time_flip``),
+        those inside a :class:`~fersk.CNNEnsembleClassifier` too
+        (:func:`fersk.ensemble.one_view`); other classifiers are used as
+        they are.
     detect_scale : float, default=1.0
         Detect faces on a copy of the frame reduced by this factor, in
         (0, 1]; the boxes (and eyes) are mapped back and the faces cropped
