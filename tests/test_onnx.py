@@ -198,3 +198,110 @@ def test_cli_export_and_predict_onnx(onnx_cache, tmp_path, capsys):
     assert main(["predict", str(photo), "--model", "fer2013_cnn", "--json"]) == 0
     keras_out = json.loads(capsys.readouterr().out)
     assert onnx_out["records"][0]["emotion"] == keras_out["records"][0]["emotion"]
+
+
+def test_onnx_views_follow_the_parameters(onnx_cache):
+    """The graph runs one view; the views are parameters of the ONNX
+    network as of the Keras one: ``one_view`` and ``test_time_crops``
+    reach it (before, they were baked into the graph and silently kept)."""
+    from fersk.ensemble import one_view
+
+    keras_model = pretrained.load("wild_vgg_fast")
+    onnx_model = pretrained.load("wild_vgg_fast", backend="onnx")
+    net = onnx_model[-1]
+    assert (net.test_time_crops, net.test_time_flip) == ("center", True)
+    X = _faces()
+    loaded = onnx_model.predict_proba(X)
+    single = one_view(onnx_model)
+    assert (single[-1].test_time_crops, single[-1].test_time_flip) == ("center", False)
+    p_single = single.predict_proba(X)
+    assert np.abs(p_single - one_view(keras_model).predict_proba(X)).max() <= 1e-4
+    assert np.abs(p_single - loaded).max() > 1e-3  # the mirror is gone indeed
+    assert np.abs(onnx_model.predict_proba(X) - loaded).max() == 0  # the original is left alone
+    ten = {"network__test_time_crops": "five"}
+    gap = np.abs(onnx_model.set_params(**ten).predict_proba(X)
+                 - keras_model.set_params(**ten).predict_proba(X)).max()
+    assert gap <= 1e-4, gap
+    with pytest.raises(ValueError, match="test_time_crops"):
+        onnx_model.set_params(network__test_time_crops="nine").predict_proba(X)
+
+
+def _tiny_ensemble_folder(tmp_path):
+    from sklearn.pipeline import Pipeline
+
+    from fersk import CNNClassifier, CNNEnsembleClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (24, 16, 16), dtype=np.uint8), np.arange(24) % 3
+    net = dict(architecture="mtcnn_cnn", architecture_params={"width": 0.125, "dense_units": 4},
+               epochs=1, crop_size=12, test_time_flip=True, random_state=0)
+    ensemble = CNNEnsembleClassifier([
+        ("a", CNNClassifier(**net, test_time_crops="five")),
+        ("b", CNNClassifier(**{**net, "random_state": 1})),
+    ]).fit(X, y)
+    folder = tmp_path / "tiny_ensemble"
+    pretrained.save(Pipeline([("ensemble", ensemble)]), folder)
+    return folder, X
+
+
+def test_onnx_ensemble_members_take_the_centre_view(onnx_cache, tmp_path):
+    """``test_time_views="center"`` of an ensemble reaches ONNX members."""
+    folder, X = _tiny_ensemble_folder(tmp_path)
+    keras_model, onnx_model = pretrained.load(folder), pretrained.load(folder, backend="onnx")
+    assert np.abs(keras_model.predict_proba(X) - onnx_model.predict_proba(X)).max() <= 1e-4
+    center = {"ensemble__test_time_views": "center"}
+    p_keras = keras_model.set_params(**center).predict_proba(X)
+    p_onnx = onnx_model.set_params(**center).predict_proba(X)
+    assert np.abs(p_keras - p_onnx).max() <= 1e-4
+    assert np.abs(p_onnx - pretrained.load(folder, backend="onnx").predict_proba(X)).max() > 1e-6
+
+
+def test_onnx_graph_of_an_older_fersk_is_refused(onnx_cache, tmp_path):
+    """A graph that averages the views itself (fersk before the views moved
+    out) would average them twice: it is refused, with what to do."""
+    import onnx
+
+    from fersk.onnx import OnnxNetworkClassifier
+
+    model = pretrained.load("fer2013_cnn", backend="onnx")
+    old = onnx.load(str(model[-1].path))
+    del old.metadata_props[:]
+    path = tmp_path / "old.onnx"
+    onnx.save(old, str(path))
+    net = model[-1]
+    stale = OnnxNetworkClassifier(path, image_shape=net.image_shape)
+    for attr in ("classes_", "image_shape_", "n_features_in_", "input_dtype_", "head_"):
+        setattr(stale, attr, getattr(net, attr))
+    with pytest.raises(ValueError, match="older fersk.*export"):
+        stale.predict_proba(_faces(3))
+
+
+def test_quantized_copy_predicts_like_its_float_graph(onnx_cache, tmp_path):
+    """int8 copy: calibrated on the centre windows of full faces, it keeps
+    the graph's metadata (so the classifier accepts it) and its answers."""
+    from fersk.onnx import quantize_network
+
+    model = pretrained.load("wild_vgg_fast", backend="onnx")
+    X = _faces(60, seed=1)
+    int8 = quantize_network(model[-1].path, tmp_path / "int8.onnx", X.astype(np.float32))
+    quantized = pretrained.load("wild_vgg_fast", backend="onnx")
+    quantized[-1].path = int8
+    p, q = model.predict_proba(X), quantized.predict_proba(X)
+    assert q.shape == p.shape and np.allclose(q.sum(axis=1), 1)
+    assert np.abs(p - q).max() < 0.25
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_stream_centre_view_reaches_the_onnx_network(onnx_cache):
+    """``fersk.stream(..., views="center")`` (and so ``fersk live --views
+    center --backend onnx``) runs the ONNX network on one view."""
+    from fersk import stream
+    from fersk.ensemble import one_view
+
+    onnx_model = pretrained.load("wild_vgg_fast", backend="onnx")
+    frames = [data.astronaut()] * 2
+    records = list(stream(onnx_model, frames, alpha=1.0, views="center"))
+    crops, _ = onnx_model[0].crop_faces(frames)
+    expected = one_view(pretrained.load("wild_vgg_fast"))[1:].predict_proba(crops)
+    np.testing.assert_allclose([r["proba"] for r in records], expected, atol=1e-4)
+    assert np.abs(onnx_model[1:].predict_proba(crops) - expected).max() > 1e-4

@@ -327,7 +327,7 @@ def _build_parser():
     export = sub.add_parser(
         "export",
         help="export a model's networks to ONNX (for --backend onnx)",
-        description="Export the networks of a model (with their test-time views) and, "
+        description="Export the networks of a model (one graph each, for every view setting) and, "
         "when it detects faces with MTCNN, MTCNN's three networks to ONNX files in the "
         "cache folder ($FERSK_CACHE/onnx or ~/.cache/fersk/onnx), written atomically. "
         "Needs TensorFlow and tf2onnx; predicting from them afterwards needs neither. "

@@ -1,9 +1,9 @@
 """Prediction with ONNX Runtime, without TensorFlow.
 
-A fitted fersk network (its input scaling, the test-time views it averages
-and the network with batch norm folded in) is exported once as an ONNX
-graph, with TensorFlow; from then on :class:`OnnxNetworkClassifier` runs it
-with ``onnxruntime`` alone.  The face detector of the bundled pipelines,
+A fitted fersk network (its input scaling and the network with batch norm
+folded in, for one view) is exported once as an ONNX graph, with
+TensorFlow; from then on :class:`OnnxNetworkClassifier` runs it with
+``onnxruntime`` alone, cutting and averaging the test-time views itself.  The face detector of the bundled pipelines,
 MTCNN, is exported the same way (its three networks, PNet, RNet and ONet),
 and :class:`OnnxMTCNN` runs its glue (image pyramid, non-maximum
 suppression, box regression, landmarks) in NumPy, as the ``mtcnn`` package
@@ -11,8 +11,8 @@ does with TensorFlow.  ``FaceCropper(detector="mtcnn-onnx")`` uses it.
 
 Exported files go to a cache folder (:func:`cache_dir`): ``$FERSK_CACHE``
 if set, else ``~/.cache/fersk``, sub-folder ``onnx``.  Their names hold a
-hash of what they were made from (the ``.keras`` file, the test-time
-views, the opset), so a changed model is exported anew and never read from
+hash of what they were made from (the ``.keras`` file, the view window
+and input scaling, the opset), so a changed model is exported anew and never read from
 a stale file.  Files are written atomically (a temporary file, then
 ``os.replace``) and fersk deletes nothing there.
 

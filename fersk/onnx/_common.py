@@ -128,8 +128,9 @@ def _tf2onnx():
     return tf, tf2onnx
 
 
-def _convert(fn, signature):
-    """ONNX bytes of a ``tf.function`` over ``signature``."""
+def _convert(fn, signature, metadata=None):
+    """ONNX bytes of a ``tf.function`` over ``signature``, with ``metadata``
+    (a dict of strings) as the model's metadata properties."""
     import logging
 
     tf, tf2onnx = _tf2onnx()
@@ -137,6 +138,9 @@ def _convert(fn, signature):
     proto, _ = tf2onnx.convert.from_function(
         tf.function(fn, input_signature=signature), input_signature=signature, opset=OPSET
     )
+    for key, value in (metadata or {}).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
     return proto.SerializeToString()
 
 

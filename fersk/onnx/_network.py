@@ -7,12 +7,18 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils._param_validation import HasMethods, validate_params
+from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from fersk._validation import validate_images
 
 from ._common import _atomic_write, _convert, _file_digest, _import_ort, _session, _tf2onnx
+
+#: What every exported network graph says of itself (ONNX metadata): it runs
+#: one view, and the classifier makes the views.  Graphs of fersk before
+#: this averaged the views inside; they lack the key and are refused.
+_GRAPH_KEY, _GRAPH_KIND = "fersk_graph", "network-one-view"
+
 
 def network_onnx_name(estimator_keras_file, estimator, stem):
     """Cache file name of a network: ``<stem>-<hash>.onnx`` (internal)."""
@@ -20,9 +26,14 @@ def network_onnx_name(estimator_keras_file, estimator, stem):
 
 
 def _network_digest(keras_file, est):
-    return _file_digest(
-        keras_file, est.test_time_flip, est.test_time_crops, est.crop_size, est.input_scaling
-    )
+    return _graph_digest(keras_file, est.crop_size, est.input_scaling)
+
+
+def _graph_digest(keras_file, crop_size, input_scaling):
+    """The hash in a network graph's cache name: the ``.keras`` file and what
+    the graph bakes in (the view window, the input scaling), not the views
+    themselves, so one file serves every ``test_time_*`` setting."""
+    return _file_digest(keras_file, _GRAPH_KIND, crop_size, input_scaling)
 
 
 @validate_params(
@@ -34,12 +45,16 @@ def _network_digest(keras_file, est):
 def export_network(estimator, path):
     """Write a fitted fersk network's inference graph as an ONNX file.
 
-    The graph is what ``estimator.predict_proba`` computes before its last
-    normalisation: the input scaling, the test-time views
-    (``test_time_crops``, ``test_time_flip``), the network on each view
-    with batch norm folded into its convolutions, and the mean of the
-    views' outputs.  It takes float32 images ``(n, height, width,
-    channels)`` named ``images`` and gives ``(n, n_classes)``.  Needs
+    The graph is what ``estimator.predict_proba`` computes for one view
+    before its last normalisation: the input scaling and the network with
+    batch norm folded into its convolutions.  It takes float32 images
+    ``(n, h, w, channels)`` named ``images`` -- the network's view window
+    (``crop_size``; the whole image when the network was fitted without
+    crops) -- and gives ``(n, n_classes)``.  The test-time views
+    (``test_time_crops``, ``test_time_flip``) are not in the graph:
+    :class:`OnnxNetworkClassifier` cuts them and averages their outputs,
+    so one file serves every view setting (and
+    :func:`fersk.ensemble.one_view` reaches ONNX networks too).  Needs
     TensorFlow and ``tf2onnx``.
 
     Parameters
@@ -92,7 +107,14 @@ def export_network(estimator, path):
                 keras.ops.convert_to_numpy(layer.variance).astype(np.float32),
             ))
     eps = keras.config.epsilon()
+    # Per-channel scaling (axis -1) commutes with cropping and mirroring, so
+    # the graph can take one view's window of raw pixels.
+    if any(mean.size != model.input_shape[-1] for mean, _ in scalers):  # pragma: no cover
+        raise ValueError("cannot export a network whose input scaling is not per channel.")
+    crop = estimator._crop_layer()
     shape = tuple(model.input_shape[1:])
+    if crop is not None:
+        shape = (crop.height, crop.width, shape[-1])
 
     def infer(images):
         z = images
@@ -100,14 +122,10 @@ def export_network(estimator, path):
         # graph (captured tensors would become inputs of the ONNX graph).
         for mean, variance in scalers:
             z = (z - tf.constant(mean)) / tf.maximum(tf.sqrt(tf.constant(variance)), eps)
-        outputs = [network(v, training=False) for v in estimator._views(z)]
-        total = outputs[0]
-        for out in outputs[1:]:  # keras.layers.Average's order
-            total = total + out
-        return tf.identity(total / len(outputs) if len(outputs) > 1 else total, name="proba")
+        return tf.identity(network(z, training=False), name="proba")
 
     signature = [tf.TensorSpec((None, *shape), tf.float32, name="images")]
-    return _atomic_write(path, _convert(infer, signature))
+    return _atomic_write(path, _convert(infer, signature, metadata={_GRAPH_KEY: _GRAPH_KIND}))
 
 
 @validate_params(
@@ -129,7 +147,9 @@ def quantize_network(path, out, calibration_images):
     out : str or path-like
         The int8 ONNX file to write (atomically).
     calibration_images : ndarray of shape (n, height, width[, channels])
-        A few hundred training images, on the network's input scale.
+        A few hundred training images, on the network's input scale
+        (images larger than the graph's view window are calibrated on
+        their centre window).
 
     Returns
     -------
@@ -149,8 +169,15 @@ def quantize_network(path, out, calibration_images):
         CalibrationDataReader, QuantFormat, QuantType, quantize_static,
     )
 
+    import onnx
+
     x = np.asarray(calibration_images, dtype=np.float32)
     x = x[..., np.newaxis] if x.ndim == 3 else x
+    source = onnx.load(str(path))
+    dims = source.graph.input[0].type.tensor_type.shape.dim
+    h, w = dims[1].dim_value, dims[2].dim_value
+    top, left = (x.shape[1] - h) // 2, (x.shape[2] - w) // 2
+    x = np.ascontiguousarray(x[:, top : top + h, left : left + w])
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -166,7 +193,9 @@ def quantize_network(path, out, calibration_images):
             str(path), str(target), Reader(), quant_format=QuantFormat.QDQ,
             per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QInt8,
         )
-        return _atomic_write(out, target.read_bytes())
+        quantized = onnx.load(str(target))
+        quantized.metadata_props.extend(source.metadata_props)  # what the graph is
+        return _atomic_write(out, quantized.SerializeToString())
 
 
 class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
@@ -174,9 +203,12 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
 
     Predicts as the network it was exported from (:func:`export_network`):
     the same input checks, test-time views and probabilities (to about
-    1e-6).  It cannot be trained: ``fit`` raises.  Built by
-    :func:`fersk.pretrained.load` with ``backend="onnx"`` or
-    :meth:`from_estimator`.
+    1e-6).  The graph runs one view; the views are cut here (NumPy) and
+    their outputs averaged, so they are parameters as on the Keras
+    estimator (:func:`fersk.ensemble.one_view` sets them).  It cannot be
+    trained: ``fit`` raises.  Built by :func:`fersk.pretrained.load` with
+    ``backend="onnx"`` or :meth:`from_estimator` (both take the views of
+    the Keras network).
 
     Parameters
     ----------
@@ -185,6 +217,12 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
     image_shape : tuple or None, default=None
         As the original network's ``image_shape`` (how flattened rows are
         images).
+    test_time_crops : {"center", "five"}, default="center"
+        Views at prediction: the centre window of the graph's input size,
+        or the four corner windows and the centre ("five"; needs a network
+        trained on crops), as the Keras estimator's parameter.
+    test_time_flip : bool, default=False
+        Add the mirror image of each view.
 
     Attributes
     ----------
@@ -212,9 +250,18 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
     'OnnxNetworkClassifier'
     """
 
-    def __init__(self, path, image_shape=None):
+    _parameter_constraints = {
+        "path": [str, os.PathLike],
+        "image_shape": [tuple, list, None],
+        "test_time_crops": [StrOptions({"center", "five"})],
+        "test_time_flip": ["boolean"],
+    }
+
+    def __init__(self, path, image_shape=None, test_time_crops="center", test_time_flip=False):
         self.path = path
         self.image_shape = image_shape
+        self.test_time_crops = test_time_crops
+        self.test_time_flip = test_time_flip
 
     @classmethod
     def from_estimator(cls, estimator, path):
@@ -237,7 +284,10 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         See :func:`export_network`.
         """
         check_is_fitted(estimator)
-        out = cls(path, image_shape=estimator.image_shape)
+        out = cls(
+            path, image_shape=estimator.image_shape, test_time_crops=estimator.test_time_crops,
+            test_time_flip=estimator.test_time_flip,
+        )
         for attr in ("classes_", "image_shape_", "n_features_in_", "input_dtype_"):
             if hasattr(estimator, attr):
                 setattr(out, attr, getattr(estimator, attr))
@@ -301,15 +351,52 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         See :func:`export_network`.
         """
         check_is_fitted(self)
+        self._validate_params()
         x = self._validate_X(X)
         session = _session(self.path)
+        if session.get_modelmeta().custom_metadata_map.get(_GRAPH_KEY) != _GRAPH_KIND:
+            raise ValueError(
+                f"{self.path} was exported by an older fersk (its graph averages the test-time "
+                "views itself): export the network again (fersk.onnx.export_network, or "
+                "`fersk export --overwrite` for a model)."
+            )
         name = session.get_inputs()[0].name
+        corners = self._view_corners(x.shape[1:3], session.get_inputs()[0].shape[1:3])
         batch = 256
         if not len(x):
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
-        return np.concatenate(
-            [session.run(None, {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)]
-        )
+        return np.concatenate([
+            self._mean_of_views(session, name, x[i : i + batch], corners)
+            for i in range(0, len(x), batch)
+        ])
+
+    def _view_corners(self, image_hw, window_hw):
+        """Top-left corners of the views, as the Keras estimator cuts them."""
+        (height, width), (h, w) = image_hw, window_hw
+        if (h, w) == (height, width):
+            if self.test_time_crops == "five":
+                raise ValueError(
+                    "test_time_crops='five' needs a network trained on crops; this one was "
+                    "fitted with crop_size=None."
+                )
+            return [(0, 0)]
+        corners = [((height - h) // 2, (width - w) // 2)]
+        if self.test_time_crops == "five":
+            corners += [(0, 0), (0, width - w), (height - h, 0), (height - h, width - w)]
+        return corners
+
+    def _mean_of_views(self, session, name, x, corners):
+        h, w = session.get_inputs()[0].shape[1:3]
+        views = [x[:, t : t + h, c : c + w] for t, c in corners]
+        if self.test_time_flip:
+            views += [v[:, :, ::-1] for v in views]
+        # One graph call for all the views of the batch.
+        out = session.run(None, {name: np.ascontiguousarray(np.concatenate(views))})[0]
+        out = out.reshape(len(views), len(x), -1)
+        total = out[0]
+        for view in out[1:]:  # keras.layers.Average's order
+            total = total + view
+        return total / np.float32(len(views)) if len(views) > 1 else total
 
     def predict_proba(self, X):
         """Class probabilities, as the Keras network's ``predict_proba``.

@@ -35,8 +35,9 @@ def load(name=None, *, labels="codes", backend="keras"):
     backend : {"keras", "onnx"}, default="keras"
         What runs the networks.  "onnx": ONNX Runtime, without importing
         TensorFlow: each network is a
-        :class:`~fersk.onnx.OnnxNetworkClassifier` (its test-time views
-        included: the same probabilities to about 1e-6) and MTCNN is
+        :class:`~fersk.onnx.OnnxNetworkClassifier` (the same test-time
+        views, parameters as on the Keras network, and the same
+        probabilities to about 1e-6) and MTCNN is
         ``FaceCropper(detector="mtcnn-onnx")``.  Their ONNX files are read
         from the cache (:func:`fersk.onnx.cache_dir`); those missing are
         exported first, which needs TensorFlow once (:func:`export`, or

@@ -30,13 +30,11 @@ def _onnx_file(folder, spec, entry):
     model and the network, hashed from the ``.keras`` file and the
     parameters the graph bakes in (so a changed model is exported anew)."""
     from fersk import onnx
+    from fersk.onnx._network import _graph_digest
 
     params = _decode(entry["params"], None)
     keras_file = _keras_path(folder, entry["keras_file"])
-    digest = onnx._digest(
-        keras_file.read_bytes(), onnx.OPSET, params.get("test_time_flip"),
-        params.get("test_time_crops"), params.get("crop_size"), params.get("input_scaling"),
-    )
+    digest = _graph_digest(keras_file, params.get("crop_size"), params.get("input_scaling"))
     model = re.sub(r"[^\w.-]", "_", spec.get("name") or Path(folder).name)
     return onnx.cache_dir() / f"{model}.{keras_file.stem}-{digest}.onnx"
 
@@ -91,7 +89,9 @@ def _load_onnx_step(entry, folder, networks=None):
         params = _decode(entry["params"], None)
         fitted = _decode(entry["fitted"], None)
         est = OnnxNetworkClassifier(
-            _onnx_file(folder, spec, entry), image_shape=params.get("image_shape")
+            _onnx_file(folder, spec, entry), image_shape=params.get("image_shape"),
+            test_time_crops=params.get("test_time_crops", "center"),
+            test_time_flip=params.get("test_time_flip", False),
         )
         for attr in _ONNX_FITTED:
             if attr in fitted:
@@ -116,7 +116,8 @@ def _load_onnx_step(entry, folder, networks=None):
 def export(name=None, *, overwrite=False):
     """Export a model's networks (and MTCNN) to ONNX, into the cache.
 
-    Each network of the model, with its input scaling and test-time views,
+    Each network of the model, with its input scaling (the test-time views
+    are cut at prediction, so one file serves every view setting),
     becomes one ONNX file (:func:`fersk.onnx.export_network`); a
     :class:`~fersk.face.FaceCropper` with ``detector="mtcnn"`` adds the
     three MTCNN networks (:func:`fersk.onnx.export_mtcnn`).  They go to
