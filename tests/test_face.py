@@ -4,6 +4,7 @@ import math
 import pickle
 import sys
 import warnings
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -941,6 +942,78 @@ def test_mtcnn_image_steps_in_numpy_give_the_same_faces(astronaut, fer_small):
     # mtcnn's own steps are back once fersk's calls are done
     assert stage_pnet.apply_scales.__module__ == "mtcnn.utils.images"
     assert images_module.normalize_images.__module__ == "mtcnn.utils.images"
+
+
+def test_mtcnn_pyramid_starts_where_the_smallest_face_needs(monkeypatch):
+    """Up to 20 pixels the pyramid is mtcnn's; for larger smallest faces it is
+    the tail of the 20-pixel pyramid from one level before the first where
+    that face fits PNet's 12-pixel cell (before, every photo was scanned
+    from 20-pixel faces up and the smaller faces dropped after)."""
+    pytest.importorskip("mtcnn")
+    from mtcnn.utils.images import build_scale_pyramid
+
+    from fersk.face._mtcnn_calls import _pyramid_scales
+
+    for w, h in [(640, 480), (450, 600), (48, 48), (2000, 333)]:
+        for face in (12, 15.3, 20):
+            np.testing.assert_array_equal(
+                _pyramid_scales(w, h, face, 0.709), build_scale_pyramid(w, h, face, 0.709))
+    whole = build_scale_pyramid(600, 450, 20, 0.709)
+    tail = _pyramid_scales(600, 450, 45, 0.709)
+    np.testing.assert_array_equal(tail, whole[len(whole) - len(tail):])
+    assert tail[0] > 12 / 45 >= tail[1]
+    assert (tail**2).sum() < (whole**2).sum() / 3  # PNet's pixels
+    monkeypatch.setattr("fersk.face._mtcnn_calls._PYRAMID_EXTRA_LEVELS", 0)
+    assert _pyramid_scales(600, 450, 45, 0.709)[0] <= 12 / 45
+
+
+EXPW_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "expw-dev"
+
+
+def _iou(a, b):
+    (r1, c1, h1, w1), (r2, c2, h2, w2) = a, b
+    dh = max(0.0, min(r1 + h1, r2 + h2) - max(r1, r2))
+    dw = max(0.0, min(c1 + w1, c2 + w2) - max(c1, c2))
+    return dh * dw / (h1 * w1 + h2 * w2 - dh * dw)
+
+
+@pytest.mark.parametrize("detector", ["mtcnn", "mtcnn-onnx"])
+def test_shorter_pyramid_finds_the_labelled_faces_of_the_whole_one(detector, monkeypatch, tmp_path):
+    """On real web photos (ExpW development photos, labelled boxes) the
+    cropper finds every labelled face with the shorter pyramid that it finds
+    with the whole one (IoU >= 0.4)."""
+    import csv
+
+    pytest.importorskip("mtcnn")
+    if not (EXPW_ROOT / "faces.csv").is_file():
+        pytest.skip(f"ExpW development photos not found at {EXPW_ROOT}")
+    if detector == "mtcnn-onnx":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("tf2onnx")
+        from fersk.onnx import export_mtcnn
+
+        monkeypatch.setenv("FERSK_CACHE", str(tmp_path))
+        export_mtcnn()
+    from fersk.face import _mtcnn_calls
+
+    labelled = {}
+    with open(EXPW_ROOT / "faces.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            labelled.setdefault(row["file"], []).append(
+                tuple(float(row[k]) for k in ("y", "x", "h", "w")))
+    names = sorted(labelled)[:60]
+    photos = [EXPW_ROOT / "images" / name for name in names]
+
+    def hits(found):
+        return [any(_iou(box, f["box"]) >= 0.4 for f in faces)
+                for name, faces in zip(names, found) for box in labelled[name]]
+
+    cropper = FaceCropper(detector)
+    short = hits(cropper.detect(photos))
+    monkeypatch.setattr(_mtcnn_calls, "_PYRAMID_EXTRA_LEVELS", 10**6)
+    whole = hits(cropper.detect(photos))
+    assert sum(whole) >= 40
+    assert all(s for s, w in zip(short, whole) if w)
 
 
 def test_mtcnn_networks_as_graphs_give_the_same_faces(astronaut, fer_small):

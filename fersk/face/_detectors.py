@@ -271,9 +271,11 @@ def _mtcnn_search(image, cfg):
     else:
         rgb = np.ascontiguousarray(small)
     # mtcnn 1.0 sizes its image pyramid as if min_face_size were at most 20
-    # and fails (empty convolution) beyond it: search from 20 pixels and
-    # drop the faces smaller than asked.
-    min_face = min(max(_MIN_SIDE["mtcnn"], side * scale), _MTCNN_MAX_MIN_FACE)
+    # and fails (empty convolution) beyond it: fersk's calls run its pyramid
+    # from the level the smallest face needs (_mtcnn_calls._pyramid_scales);
+    # other mtcnn versions search from 20 pixels (_detect_mtcnn_batch). The
+    # faces smaller than asked are dropped either way.
+    min_face = max(_MIN_SIDE["mtcnn"], side * scale)
     return _MtcnnSearch(rgb, scale, side, min_face)
 
 
@@ -288,7 +290,7 @@ def _padded(search, fraction):
     if shrink < 1:
         rgb = _downscale(rgb, shrink)
         scale *= rgb.shape[0] / search.rgb.shape[0]
-        min_face = min(max(_MIN_SIDE["mtcnn"], search.side * scale), _MTCNN_MAX_MIN_FACE)
+        min_face = max(_MIN_SIDE["mtcnn"], search.side * scale)
     h, w = rgb.shape[:2]
     pr, pc = int(round(fraction * h)), int(round(fraction * w))
     rgb = np.pad(rgb, ((pr, pr), (pc, pc), (0, 0)))
@@ -311,7 +313,8 @@ def _detect_mtcnn_batch(searches, detector="mtcnn"):
             )
     else:
         found = [
-            model.detect_faces([s.rgb], min_face_size=s.min_face)[0] for s in searches
+            model.detect_faces([s.rgb], min_face_size=min(s.min_face, _MTCNN_MAX_MIN_FACE))[0]
+            for s in searches
         ]
     return [_mtcnn_faces(f, s) for f, s in zip(found, searches)]
 

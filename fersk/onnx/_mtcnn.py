@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import validate_params
 
 from .._tf_image_ops import AreaPyramid, crop_and_resize
+from ..face._mtcnn_calls import _pyramid_scales
 from ._common import OPSET, _atomic_write, _convert, _digest, _session, _tf2onnx, cache_dir
 
 # The numpy glue below follows the mtcnn package (1.0, MIT licence:
@@ -111,13 +112,6 @@ def _mtcnn_missing_message():
 
 def _sort_by_scores(tensor, scores, ascending=True):
     return tensor[np.argsort(scores if ascending else -scores, kind="stable")]
-
-
-def _build_scale_pyramid(width, height, min_face_size, scale_factor, min_size=12):
-    min_dim = min(width, height)
-    scales_count = round(-((np.log(min_dim / min_size) / np.log(scale_factor)) + 1))
-    m = min_size / min_face_size
-    return m * scale_factor ** np.arange(scales_count)
 
 
 def _pad_stack(images):
@@ -290,7 +284,7 @@ nms_pnet1, nms_pnet2, nms_rnet, nms_onet : float
     def _stages(self, normalized, shapes, min_face_size, scale_factor, t_pnet, t_rnet, t_onet,
                 nms_pnet1, nms_pnet2, nms_rnet, nms_onet):
         # PNet on every pyramid level (of the image with the most levels).
-        groups = [_build_scale_pyramid(s[1], s[0], min_face_size, scale_factor) for s in shapes]
+        groups = [_pyramid_scales(s[1], s[0], min_face_size, scale_factor) for s in shapes]
         scales = groups[int(np.argmax([g.shape[0] for g in groups]))]
         batch = len(normalized)
         pyramid = AreaPyramid(normalized)
