@@ -1045,3 +1045,18 @@ def test_mtcnn_networks_as_graphs_give_the_same_faces(astronaut, fer_small):
     # fersk's calls leave mtcnn's Keras networks in place
     FaceCropper().detect([frame])
     assert all(s._model is n for s, n in zip(model.stages, networks))
+
+
+@pytest.mark.parametrize("factor", [2, 3, 5, 17])
+def test_block_mean_is_the_rounded_mean_of_each_block(factor):
+    """The reduced copy of large photos: each pixel the rounded (half to
+    even) mean of its block, grey or RGB, ragged edges left out."""
+    from fersk.face._geometry import _block_mean
+
+    rng = np.random.default_rng(factor)
+    for shape in [(7 * factor + 3, 5 * factor + 1, 3), (4 * factor, 9 * factor)]:
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        h, w = shape[0] // factor, shape[1] // factor
+        blocks = image[: h * factor, : w * factor].reshape(h, factor, w, factor, *shape[2:])
+        expected = np.rint(blocks.mean(axis=(1, 3))).astype(np.uint8)
+        np.testing.assert_array_equal(_block_mean(image, factor), expected)

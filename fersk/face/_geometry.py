@@ -23,15 +23,25 @@ def _block_mean(image, factor):
 
     Computed in strips of rows, so that no float copy of a large photo is
     made; the last rows and columns that do not fill a block are left out.
+    The block sums are integer additions of strided slices (exact, and
+    several times faster than a float mean over a reshaped view), divided
+    and rounded as ``np.rint(blocks.mean())`` would: the same pixels.
     """
     h, w = (s // factor for s in image.shape[:2])
     out = np.empty((h, w, *image.shape[2:]), dtype=np.uint8)
+    # 255 * factor**2 must fit the sums' type.
+    dtype = np.uint16 if factor <= 16 else np.uint32
     rows = max(1, (1 << 20) // max(1, w * factor * factor))  # output rows per strip
     for r in range(0, h, rows):
         n = min(rows, h - r)
         strip = image[r * factor : (r + n) * factor, : w * factor]
-        blocks = strip.reshape(n, factor, w, factor, *image.shape[2:])
-        out[r : r + n] = np.rint(blocks.mean(axis=(1, 3)))
+        by_rows = strip[0::factor].astype(dtype)
+        for i in range(1, factor):
+            by_rows += strip[i::factor]
+        sums = by_rows[:, 0::factor].copy()
+        for j in range(1, factor):
+            sums += by_rows[:, j::factor]
+        out[r : r + n] = np.rint(sums / float(factor * factor))
     return out
 
 
