@@ -49,6 +49,7 @@ from fersk._keras_params import (  # noqa: F401
     PARAMETERS_DOC,
     PARAMETERS_MARKER,
     TEST_TIME_CROPS,
+    view_corners,
     document_parameters,
 )
 from fersk._validation import validate_images
@@ -564,20 +565,12 @@ class BaseKerasImageEstimator(BaseEstimator):
     def _views(self, z):
         """The test-time views of standardised images ``z`` (a Keras tensor)."""
         crop = self._crop_layer()
+        window = None if crop is None else (crop.height, crop.width)
+        corners = view_corners(self.model_.input_shape[1:3], window, self.test_time_crops)
         if crop is None:
-            if self.test_time_crops == "five":
-                raise ValueError(
-                    "test_time_crops='five' needs a network trained on crops; this one was "
-                    "fitted with crop_size=None."
-                )
             views = [z]
         else:
-            h, w = crop.height, crop.width
-            height, width = self.model_.input_shape[1:3]
-            top, left = (height - h) // 2, (width - w) // 2
-            corners = [(top, left)]
-            if self.test_time_crops == "five":
-                corners += [(0, 0), (0, width - w), (height - h, 0), (height - h, width - w)]
+            h, w = window
             views = [z[:, t : t + h, c : c + w, :] for t, c in corners]
         if self.test_time_flip:
             views += [keras.ops.flip(v, axis=2) for v in views]

@@ -26,6 +26,26 @@ LEARNING_RATE_SCHEDULES = ("constant", "plateau", "cosine", "warmup_cosine")
 #: ``test_time_flip`` their mirror images too, ten views).
 TEST_TIME_CROPS = ("center", "five")
 
+
+def view_corners(image_hw, window_hw, test_time_crops):
+    """Top-left corners of the test-time windows of ``window_hw`` in images
+    of ``image_hw``: the centre, then (``"five"``) the four corners.  The
+    one rule of the Keras networks and their ONNX twins; the mirror images
+    (``test_time_flip``) are added by the caller.  ``window_hw`` None: the
+    network was fitted without crops, its one view is the whole image."""
+    if window_hw is None or tuple(window_hw) == tuple(image_hw):
+        if test_time_crops == "five":
+            raise ValueError(
+                "test_time_crops='five' needs a network trained on crops; this one was "
+                "fitted with crop_size=None."
+            )
+        return [(0, 0)]
+    (height, width), (h, w) = image_hw, window_hw
+    corners = [((height - h) // 2, (width - w) // 2)]
+    if test_time_crops == "five":
+        corners += [(0, 0), (0, width - w), (height - h, 0), (height - h, width - w)]
+    return corners
+
 #: Strength of the ``augment=True`` transformations (standard FER practice:
 #: horizontal flips, shifts and zoom of 10 %, rotations of +-10 degrees).
 AUGMENTATION = {"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}

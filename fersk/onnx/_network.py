@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
+from fersk._keras_params import TEST_TIME_CROPS, view_corners
 from fersk._validation import validate_images
 
 from ._common import _atomic_write, _convert, _file_digest, _import_ort, _session, _tf2onnx
@@ -253,7 +254,7 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "path": [str, os.PathLike],
         "image_shape": [tuple, list, None],
-        "test_time_crops": [StrOptions({"center", "five"})],
+        "test_time_crops": [StrOptions(set(TEST_TIME_CROPS))],
         "test_time_flip": ["boolean"],
     }
 
@@ -361,7 +362,8 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
                 "`fersk export --overwrite` for a model)."
             )
         name = session.get_inputs()[0].name
-        corners = self._view_corners(x.shape[1:3], session.get_inputs()[0].shape[1:3])
+        window = session.get_inputs()[0].shape[1:3]
+        corners = view_corners(x.shape[1:3], window, self.test_time_crops)
         batch = 256
         if not len(x):
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
@@ -369,21 +371,6 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
             self._mean_of_views(session, name, x[i : i + batch], corners)
             for i in range(0, len(x), batch)
         ])
-
-    def _view_corners(self, image_hw, window_hw):
-        """Top-left corners of the views, as the Keras estimator cuts them."""
-        (height, width), (h, w) = image_hw, window_hw
-        if (h, w) == (height, width):
-            if self.test_time_crops == "five":
-                raise ValueError(
-                    "test_time_crops='five' needs a network trained on crops; this one was "
-                    "fitted with crop_size=None."
-                )
-            return [(0, 0)]
-        corners = [((height - h) // 2, (width - w) // 2)]
-        if self.test_time_crops == "five":
-            corners += [(0, 0), (0, width - w), (height - h, 0), (height - h, width - w)]
-        return corners
 
     def _mean_of_views(self, session, name, x, corners):
         h, w = session.get_inputs()[0].shape[1:3]
