@@ -12,7 +12,10 @@ one process on the same photos, in turn, so their photos/s compare
 size go through its networks together.  ``mtcnn (one photo per call)`` is
 the same detector sending every photo alone, as fersk did before;
 ``mtcnn (full resolution)`` searches the whole photo, as fersk did before
-large photos were searched on a copy of at most 640 pixels.  ``skimage``
+large photos were searched on a copy of at most 640 pixels;
+``mtcnn_whole`` (and ``mtcnn-onnx_whole``) runs MTCNN's whole 20-pixel
+image pyramid, as fersk did before the pyramid started at the smallest face
+asked for (``fersk.face._mtcnn_calls._PYRAMID_EXTRA_LEVELS``).  ``skimage``
 was the default before MTCNN; speeds are given relative to it.
 
 ``mtcnn-onnx`` is the same MTCNN run by ONNX Runtime (``fersk[onnx]``).
@@ -28,6 +31,7 @@ Usage::
 
     python benchmarks/bench_detectors.py [--n 200] [--detectors skimage,opencv,mtcnn] [--fer 140]
     python benchmarks/bench_detectors.py --frames 640x480 --detectors mtcnn,mtcnn-onnx --repeat 3
+    python benchmarks/bench_detectors.py --n 1000 --detectors mtcnn_whole,mtcnn,mtcnn-onnx_whole,mtcnn-onnx
 """
 
 import argparse
@@ -87,6 +91,7 @@ def main(argv=None):
 
     import fersk.face
     from fersk import FaceCropper
+    from fersk.face import _mtcnn_calls
 
     paths, truth = labelled_faces(root, args.n)
     if args.frames:
@@ -95,8 +100,12 @@ def main(argv=None):
     print(f"{len(paths)} photos, {n_faces} labelled faces from {root}")
     rows = []
     for name in args.detectors.split(","):
-        detector = name if name == "mtcnn-onnx" else "mtcnn" if name.startswith("mtcnn") else name
+        detector = (
+            "mtcnn-onnx" if name.startswith("mtcnn-onnx")
+            else "mtcnn" if name.startswith("mtcnn") else name
+        )
         full = name == "mtcnn_full"
+        whole = name.endswith("_whole")
         single = name == "mtcnn_single"
         cropper = FaceCropper(detector)
         try:
@@ -105,6 +114,9 @@ def main(argv=None):
             print(f"{name}: skipped ({exc})")
             continue
         saved = fersk.face._MTCNN_MAX_SIDE, fersk.face._MTCNN_BATCH_PIXELS
+        saved_levels = _mtcnn_calls._PYRAMID_EXTRA_LEVELS
+        if whole:
+            _mtcnn_calls._PYRAMID_EXTRA_LEVELS = 10**6
         if full:
             fersk.face._MTCNN_MAX_SIDE = 10**9
         if full or single:
@@ -117,6 +129,7 @@ def main(argv=None):
                 seconds = min(seconds, time.perf_counter() - start)
         finally:
             fersk.face._MTCNN_MAX_SIDE, fersk.face._MTCNN_BATCH_PIXELS = saved
+            _mtcnn_calls._PYRAMID_EXTRA_LEVELS = saved_levels
         hits = sum(
             any(iou(t, f["box"]) >= 0.4 for f in faces)
             for boxes, faces in zip(truth, found) for t in boxes
@@ -134,6 +147,8 @@ def main(argv=None):
         "mtcnn_single": "mtcnn (<= 640 px, one photo/call)",
         "mtcnn": "mtcnn (default: batched)",
         "mtcnn-onnx": "mtcnn-onnx (ONNX Runtime)",
+        "mtcnn_whole": "mtcnn (whole 20-px pyramid)",
+        "mtcnn-onnx_whole": "mtcnn-onnx (whole 20-px pyramid)",
     }
     for name, recall, rate, extra in rows:
         print(f"{labels.get(name, name):<34} {recall:>10.1%} {rate:>9.2f} "
