@@ -232,9 +232,10 @@ def test_json_mode_keeps_tensorflow_start_up_lines_off_stderr(tmp_path, toy_mode
     assert doc["summary"]["files"] == 0 and doc["summary"]["failed"] == 1
 
 
-def test_data_errors_give_no_python_only_advice(capsys, tmp_path):
+def test_data_errors_give_no_python_only_advice(capsys, tmp_path, monkeypatch):
     from PIL import Image
 
+    monkeypatch.setenv("FERSK_CACHE", str(tmp_path / "cache"))  # not the user's cache
     root = tmp_path / "fer"
     for split in ("train", "test"):
         (root / split / "happy").mkdir(parents=True)
@@ -245,9 +246,10 @@ def test_data_errors_give_no_python_only_advice(capsys, tmp_path):
     assert "errors=" not in err
 
 
-def test_train_warnings_are_one_clean_line(capsys, tmp_path):
+def test_train_warnings_are_one_clean_line(capsys, tmp_path, monkeypatch):
     from PIL import Image
 
+    monkeypatch.setenv("FERSK_CACHE", str(tmp_path / "cache"))  # not the user's cache
     root = tmp_path / "fer"
     (root / "train" / "happy").mkdir(parents=True)  # no test/ split
     image = Image.fromarray(np.zeros((48, 48), np.uint8))

@@ -156,6 +156,39 @@ def test_onnx_backend_never_imports_tensorflow(name, onnx_cache):
     assert np.abs(np.asarray(result["photo"]) - expected).max() <= 1e-4
 
 
+# TensorFlow importable here (not blocked): the command must not import it.
+_NO_TF_CLI = textwrap.dedent("""
+    import json, sys
+    from fersk.cli import main
+    status = main(["predict", sys.argv[1], "--backend", "onnx", "--json"])
+    print(json.dumps({"status": status, "tensorflow": "tensorflow" in sys.modules,
+                      "keras": "keras" in sys.modules}))
+""")
+
+
+def test_cli_onnx_backend_never_imports_tensorflow(onnx_cache, tmp_path):
+    # `fersk predict --backend onnx` used to import Keras (and TensorFlow) at
+    # start-up for every command: seconds of cold start for nothing.
+    from PIL import Image
+
+    pretrained.export(None)
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    env = {**os.environ, "FERSK_CACHE": str(onnx_cache)}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(fersk.__file__)), env.get("PYTHONPATH", "")]
+    )
+    out = subprocess.run([sys.executable, "-c", _NO_TF_CLI, str(photo)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result == {"status": 0, "tensorflow": False, "keras": False}
+    doc = json.loads("\n".join(lines[:-1]))
+    assert doc["summary"]["rows"] == 1 and doc["summary"]["failed"] == 0
+    assert doc["records"][0]["emotion"] in doc["class_names"]
+
+
 def test_missing_onnxruntime_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(ImportError, match=r"pip install 'fersk\[onnx\]'"):

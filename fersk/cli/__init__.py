@@ -1,13 +1,16 @@
-"""The ``fersk`` command line: demo, predict, train, evaluate, live and serve.
+"""The ``fersk`` command line: demo, predict, train, evaluate, live, serve, export and cache.
 
 ``fersk demo`` runs a pretrained model on scikit-image's astronaut photo;
 ``fersk predict`` classifies the faces in image files, folders and videos;
 ``fersk train`` trains a network on FER-2013 and writes a pretrained-model
 folder; ``fersk evaluate`` scores a model on a FER-2013 split; ``fersk
 live`` classifies a camera's or a video's faces frame by frame; ``fersk
-serve`` runs a local web app (webcam page and JSON API).  Nothing
-here touches the network (``fersk serve`` binds 127.0.0.1 by default).  TensorFlow is imported only by the commands
-that run a model, so ``fersk --help`` is fast.
+serve`` runs a local web app (webcam page and JSON API); ``fersk export``
+writes a model's networks as ONNX files and ``fersk cache`` lists (or
+clears) fersk's cache folder.  Nothing here touches the network (``fersk
+serve`` binds 127.0.0.1 by default).  TensorFlow is imported only by the
+commands that run a model on Keras, so ``fersk --help``, ``fersk cache``
+and the ``--backend onnx`` commands never load it.
 
 This package holds :func:`main` and the argument parser, which import
 nothing heavy; each command lives in its own module
@@ -49,14 +52,14 @@ __all__ = ["main"]
 
 # The commands: each is run by the ``run`` function of the module of its name,
 # imported only when that command runs.
-_COMMANDS = ("demo", "predict", "train", "evaluate", "live", "serve", "export")
+_COMMANDS = ("demo", "predict", "train", "evaluate", "live", "serve", "export", "cache")
 
 # Where each command's progress lines go, its own and those of the library
 # code it calls (the stream rule of fersk._progress): stderr where stdout
 # carries the results; stdout for ``train``, whose output is its log.
 _PROGRESS_STREAM = {"demo": "stderr", "predict": "stderr", "train": "stdout",
                     "evaluate": "stderr", "live": "stderr", "serve": "stderr",
-                    "export": "stderr"}
+                    "export": "stderr", "cache": "stderr"}
 
 # Names of the former single-module fersk/cli.py that now live in one of this
 # package's modules.  They resolve on first use (module __getattr__), so that
@@ -341,6 +344,18 @@ def _build_parser():
         "--overwrite", action="store_true", help="export again files already in the cache"
     )
 
+    cache = sub.add_parser(
+        "cache",
+        help="list or clear fersk's cache folder",
+        description="List the files in fersk's cache folder (cropped faces of the dataset "
+        "loaders, networks exported to ONNX): path, size, kind. --clear removes those fersk "
+        "wrote and nothing else; they are made again when next needed. The folder is "
+        "$FERSK_CACHE, else $XDG_CACHE_HOME/fersk or ~/.cache/fersk.",
+    )
+    cache.add_argument("--clear", action="store_true", help="remove the files fersk wrote")
+    cache.add_argument("--dir", default=None, metavar="FOLDER",
+                       help="the cache folder (default: as above)")
+
     evaluate = sub.add_parser(
         "evaluate",
         help="score a model on a FER-2013 split",
@@ -511,6 +526,9 @@ def main(argv=None):
     - ``fersk export [M...] [--overwrite]``: a model's networks (and
       MTCNN) as ONNX files in the cache, for ``--backend onnx`` (demo,
       predict and evaluate), which then runs without TensorFlow.
+    - ``fersk cache [--clear] [--dir FOLDER]``: the files in fersk's cache
+      folder; ``--clear`` removes those fersk wrote
+      (:func:`fersk.cache.clear_cache`).
 
     Parameters
     ----------
@@ -556,11 +574,15 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:
         parser.print_usage(sys.stderr)
-        print("fersk: error: give a command: demo, predict, train, evaluate, live or serve.",
+        print("fersk: error: give a command: demo, predict, train, evaluate, live, serve, export "
+              "or cache.",
               file=sys.stderr)
         return EXIT_USAGE
     args.argv = argv
-    _import_keras_quietly()
+    # The ONNX back end and the cache listing run without TensorFlow: importing
+    # it anyway would cost seconds of start-up (and memory) for nothing.
+    if args.command != "cache" and getattr(args, "backend", "keras") != "onnx":
+        _import_keras_quietly()
     try:
         with warnings.catch_warnings(), _progress.printing_to(_PROGRESS_STREAM[args.command]):
             # One line per warning, as the command's other messages, not

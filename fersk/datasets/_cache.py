@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from fersk._progress import log
+from fersk.cache import cache_home
 
 from ._common import _warn
 
@@ -20,12 +21,7 @@ _CACHE_VERSION = 1
 
 
 def _default_cache_dir():
-    env = os.environ.get("FERSK_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "fersk"
+    return cache_home()
 
 
 def _digest(text):

@@ -9,12 +9,13 @@ and :class:`OnnxMTCNN` runs its glue (image pyramid, non-maximum
 suppression, box regression, landmarks) in NumPy, as the ``mtcnn`` package
 does with TensorFlow.  ``FaceCropper(detector="mtcnn-onnx")`` uses it.
 
-Exported files go to a cache folder (:func:`cache_dir`): ``$FERSK_CACHE``
-if set, else ``~/.cache/fersk``, sub-folder ``onnx``.  Their names hold a
+Exported files go to a cache folder (:func:`cache_dir`): the folder
+``onnx`` in fersk's cache folder (:func:`fersk.cache.cache_home`).  Their names hold a
 hash of what they were made from (the ``.keras`` file, the view window
 and input scaling, the opset), so a changed model is exported anew and never read from
 a stale file.  Files are written atomically (a temporary file, then
-``os.replace``) and fersk deletes nothing there.
+``os.replace``); fersk deletes nothing there unless asked
+(:func:`fersk.cache.clear_cache`, ``fersk cache --clear``).
 
 Most users call :func:`fersk.pretrained.load` with ``backend="onnx"`` (or
 the command ``fersk export``), which export what is missing and return a

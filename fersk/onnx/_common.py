@@ -37,8 +37,10 @@ def cache_dir():
     Returns
     -------
     path : pathlib.Path
-        ``$FERSK_CACHE/onnx`` when the environment variable ``FERSK_CACHE``
-        is set, else ``~/.cache/fersk/onnx``.  Not created here.
+        The folder ``onnx`` in fersk's cache folder
+        (:func:`fersk.cache.cache_home`: ``$FERSK_CACHE`` when that
+        environment variable is set, else ``$XDG_CACHE_HOME/fersk`` or
+        ``~/.cache/fersk``).  Not created here.
 
     Examples
     --------
@@ -47,9 +49,9 @@ def cache_dir():
     >>> cache_dir().name
     'onnx'
     """
-    root = os.environ.get("FERSK_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "fersk"
-    return base / "onnx"
+    from fersk.cache import cache_home
+
+    return cache_home() / "onnx"
 
 
 def _digest(*parts):

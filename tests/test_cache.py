@@ -1,0 +1,117 @@
+"""fersk's cache folder: where it is, what is fersk's there, clearing only that."""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from fersk import onnx
+from fersk.cache import cache_contents, cache_home, clear_cache
+from fersk.cli import main
+from fersk.datasets import load_fer2013
+
+
+def _fer_csv(path, n=4):
+    rng = np.random.default_rng(0)
+    with open(path, "w") as f:
+        f.write("emotion,pixels,Usage\n")
+        for i in range(n):
+            pixels = " ".join(map(str, rng.integers(0, 256, 48 * 48)))
+            f.write(f"{i % 7},{pixels},Training\n")
+    return path
+
+
+def test_cache_home_order(monkeypatch, tmp_path):
+    monkeypatch.delenv("FERSK_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert cache_home() == cache_home(None) and cache_home().name == "fersk"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_home() == tmp_path / "xdg" / "fersk"
+    # the ONNX exports follow the same folder (they used to ignore XDG_CACHE_HOME)
+    assert onnx.cache_dir() == tmp_path / "xdg" / "fersk" / "onnx"
+    monkeypatch.setenv("FERSK_CACHE", str(tmp_path / "mine"))
+    assert cache_home() == tmp_path / "mine"
+    assert onnx.cache_dir() == tmp_path / "mine" / "onnx"
+    assert cache_home(tmp_path / "given") == tmp_path / "given"
+
+
+def test_dataset_loaders_write_where_cache_home_says(monkeypatch, tmp_path):
+    monkeypatch.setenv("FERSK_CACHE", str(tmp_path / "cache"))
+    load_fer2013(_fer_csv(tmp_path / "fer.csv"))
+    (entry,) = cache_contents()
+    assert entry["kind"] == "dataset" and entry["path"].parent == tmp_path / "cache"
+
+
+def test_clear_cache_removes_only_what_fersk_wrote(tmp_path):
+    root = tmp_path / "cache"
+    load_fer2013(_fer_csv(tmp_path / "fer.csv"), cache_dir=root)
+    (ours,) = root.glob("*.npz")
+    (root / "onnx").mkdir()
+    graph = root / "onnx" / "wild_vgg_fast.network-0123456789abcdef.onnx"
+    mtcnn = root / "onnx" / "mtcnn-462439cbdcbdfac1-pnet.onnx"
+    for f in (graph, mtcnn):
+        f.write_bytes(b"graph")
+    old_tmp, young_tmp = root / ".tmp-abc123.npz", root / "onnx" / ".m.onnx.xyz.tmp"
+    old_tmp.write_bytes(b"half")
+    young_tmp.write_bytes(b"half")
+    hour_ago = time.time() - 7200
+    os.utime(old_tmp, (hour_ago, hour_ago))
+    # What fersk did not write: other names, a look-alike name whose key is
+    # not fersk's, a user's own graph, a folder.
+    foreign = [root / "notes.txt", root / "my_arrays.npz", root / "onnx" / "my_model.onnx",
+               root / ("fer2013-folder-000000000000-Training-" + "0" * 24 + ".npz")]
+    foreign[0].write_text("mine")
+    np.savez(foreign[1], a=np.arange(3))
+    foreign[2].write_bytes(b"mine")
+    np.savez(foreign[3], key=np.array("f" * 64))
+    (root / "keep_me").mkdir()
+
+    kinds = {e["path"]: e["kind"] for e in cache_contents(root)}
+    assert kinds[ours] == "dataset" and kinds[graph] == kinds[mtcnn] == "onnx"
+    assert kinds[old_tmp] == "unfinished" and kinds[young_tmp] is None
+    assert all(kinds[f] is None for f in foreign)
+
+    removed = {e["path"] for e in clear_cache(root)}
+    assert removed == {ours, graph, mtcnn, old_tmp}
+    assert not any(p.exists() for p in removed)
+    assert all(f.exists() for f in foreign) and young_tmp.exists()
+    assert (root / "keep_me").is_dir()
+    assert clear_cache(root) == []
+    # a cleared dataset is simply decoded again
+    assert len(load_fer2013(tmp_path / "fer.csv", cache_dir=root).target) == 4
+
+
+def test_clear_cache_of_a_missing_folder(tmp_path):
+    assert cache_contents(tmp_path / "none") == [] == clear_cache(tmp_path / "none")
+
+
+def test_fersk_cache_command_lists_and_clears(capsys, tmp_path):
+    root = tmp_path / "cache"
+    load_fer2013(_fer_csv(tmp_path / "fer.csv"), cache_dir=root)
+    (root / "notes.txt").write_text("mine")
+    assert main(["cache", "--dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "dataset" in out and "not fersk's" in out and "notes.txt" in out
+    assert "1 files of fersk's" in out
+    assert main(["cache", "--dir", str(root), "--clear"]) == 0
+    out = capsys.readouterr().out
+    assert "removed 1 files" in out and "kept" in out and "notes.txt" in out
+    assert [p.name for p in root.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("argv", [["cache"], ["cache", "--clear"]])
+def test_fersk_cache_imports_no_tensorflow(tmp_path, argv):
+    code = (
+        "import sys\n"
+        "from fersk.cli import main\n"
+        f"status = main({argv!r})\n"
+        "assert not {'tensorflow', 'keras'} & set(sys.modules), sorted(sys.modules)\n"
+        "sys.exit(status)\n"
+    )
+    env = {**os.environ, "FERSK_CACHE": str(tmp_path)}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert res.returncode == 0, res.stderr
