@@ -73,6 +73,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from fersk import CNNEnsembleClassifier, pretrained
+    from sklearn.base import clone
     from sklearn.frozen import FrozenEstimator
     from sklearn.pipeline import Pipeline
 
@@ -118,7 +119,10 @@ def main(argv=None):
         ensemble = CNNEnsembleClassifier(
             [(n, FrozenEstimator(nets[n])) for n in weights], weights=list(weights.values()))
         X, y = rows["fer2013"]
-        pipe = Pipeline([("facecropper", cropper), ("cnnensembleclassifier", ensemble)]).fit(X[::5], y[::5])
+        # Only the ensemble is fitted (on faces, as its members were): a
+        # cropper fitted on an array would read 2-D input as rows of 2,304.
+        ensemble.fit(X[::5], y[::5])
+        pipe = Pipeline([("facecropper", clone(cropper)), ("cnnensembleclassifier", ensemble)])
         metrics = {"command": "python " + " ".join(sys.argv), "held_out_accuracy": table[args.save],
                    "peer_fer_same_run": table["peer: fer"]}
         trio = [n for n in weights if n in TRIO]

@@ -234,6 +234,17 @@ def test_bundled_pipelines_take_fer_faces_whole_as_their_networks_do(name, fer_s
     np.testing.assert_array_equal(model.predict_proba(X), model[1:].predict_proba(X))
 
 
+@pytest.mark.parametrize("name", pretrained.available())
+def test_bundled_croppers_were_never_fitted_on_an_array(name):
+    # FaceCropper's Notes promise it of the bundled pipelines: a cropper
+    # fitted on an array reads 2-D input as rows of that width, so one
+    # bundled model (wild_ensemble, fitted on PublicTest faces when built)
+    # took inputs that the others refuse.
+    spec = json.loads((pretrained._folders._model_dir(name) / "pipeline.json").read_text())
+    assert spec["steps"][0]["class"] == "fersk.face.FaceCropper"
+    assert spec["steps"][0]["fitted"] == {}
+
+
 def test_default_model_predicts_from_the_centre_and_its_mirror():
     """The default averages two views as loaded, the centre window and its
     mirror image (issue #23: as accurate as its ten views were, a fifth of
