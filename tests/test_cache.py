@@ -115,3 +115,19 @@ def test_fersk_cache_imports_no_tensorflow(tmp_path, argv):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, env=env)
     assert res.returncode == 0, res.stderr
+
+
+def test_replacing_an_entry_never_takes_a_users_look_alike_file(tmp_path):
+    # A new key replaces fersk's older file of the same source; a user's file
+    # in the cache_dir they chose, named alike, stays.
+    root = tmp_path / "cache"
+    csv = _fer_csv(tmp_path / "fer.csv")
+    load_fer2013(csv, cache_dir=root)
+    (ours,) = root.glob("*.npz")
+    prefix = ours.name[: -len("-" + "0" * 24 + ".npz")]
+    mine = root / f"{prefix}-my-own-arrays.npz"
+    np.savez(mine, a=np.arange(3))
+    _fer_csv(csv, n=5)  # changed data: a new key
+    assert len(load_fer2013(csv, cache_dir=root).target) == 5
+    assert not ours.exists() and mine.exists()
+    assert len([e for e in cache_contents(root) if e["kind"] == "dataset"]) == 1

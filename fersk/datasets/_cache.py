@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from fersk._progress import log
-from fersk.cache import cache_home
+from fersk.cache import _is_dataset_file, cache_home
 
 from ._common import _warn
 
@@ -58,7 +58,10 @@ def _cache_save(file, prefix, key, content, func, verbose):
             os.unlink(tmp)
             raise
         for old in file.parent.glob(prefix + "-*.npz"):
-            if old != file:
+            # Only an older entry fersk wrote (its name's hash matches the
+            # key inside): a user's file of a similar name in a cache_dir
+            # they chose is never taken.
+            if old != file and _is_dataset_file(old):
                 old.unlink(missing_ok=True)
     except OSError as exc:
         _warn(f"{func}: could not write the cache file {file} ({exc}); "
