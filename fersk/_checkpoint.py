@@ -397,6 +397,34 @@ class TrainingState:
             pass
 
 
+def discard_states(checkpoint_dir):
+    """Remove every fit's training state under ``checkpoint_dir``, fersk's
+    files only, then the folders left empty.
+
+    Raises CheckpointInUseError (and removes nothing of that fit) when a
+    live process holds a state's lock: its run must not lose its epochs
+    under it.  Files that are not fersk's stay, with their folders.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    if not checkpoint_dir.is_dir():
+        return
+    states = [TrainingState(p) for p in sorted(checkpoint_dir.iterdir())
+              if p.is_dir() and p.name.startswith(STATE_PREFIX)]
+    for state in states:  # every lock first: all or nothing
+        try:
+            state.acquire()
+        except CheckpointInUseError:
+            for taken in states:
+                taken.release()
+            raise
+    for state in states:
+        state.discard()
+    try:
+        checkpoint_dir.rmdir()
+    except OSError:  # something else is in it: not ours to delete
+        pass
+
+
 class SaveEachEpoch(keras.callbacks.Callback):
     """Saves the :class:`TrainingState` after every epoch.
 

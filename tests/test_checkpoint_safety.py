@@ -298,3 +298,49 @@ def test_fersk_train_keeps_the_state_until_the_model_is_saved(capsys, tmp_path, 
     assert "Epoch" not in stdout and "saved" in stdout
     assert not (out / "training_state").exists()
     assert pretrained.info(out)["metrics"]["epochs_run"] == 2
+
+
+def _interrupted_out(tmp_path, lock_pid):
+    """A model folder holding an interrupted `fersk train` run, its lock
+    held by ``lock_pid``, and a file of the user's in the state folder."""
+    out = tmp_path / "model"
+    state = out / "training_state" / f"{_checkpoint.STATE_PREFIX}0123456789abcdef"
+    state.mkdir(parents=True)
+    (state / "epoch-0001-0123456789abcdef.weights.h5").write_bytes(b"weights")
+    (state / _checkpoint.LOCK).write_text(f"{lock_pid} {socket.gethostname()}\n")
+    (out / "training_state" / "notes.txt").write_text("mine")
+    return out, state
+
+
+def _dead_pid():
+    pid = 4_000_000
+    while _checkpoint._pid_alive(pid):
+        pid += 1
+    return pid
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_fersk_train_overwrite_never_takes_a_running_fit_or_user_files(
+        capsys, tmp_path, monkeypatch, live):
+    # --overwrite on a folder with an interrupted run removed the whole state
+    # folder (shutil.rmtree): a fit still running into it lost its epochs,
+    # and any file of the user's there went with them.
+    from PIL import Image
+
+    from fersk.cli import main
+
+    monkeypatch.setenv("FERSK_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "fer" / "train" / "happy"
+    data.mkdir(parents=True)
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(data / "Training_1.png")
+    out, state = _interrupted_out(tmp_path, os.getpid() if live else _dead_pid())
+    status = main(["train", "--data", str(tmp_path / "fer"), "--model", "kaggle_cnn",
+                   "--out", str(out), "--overwrite"])
+    err = capsys.readouterr().err
+    assert (out / "training_state" / "notes.txt").read_text() == "mine"
+    if live:  # refused before anything is touched
+        assert status == 2 and "--overwrite" in err and "in use" in err
+        assert (state / "epoch-0001-0123456789abcdef.weights.h5").is_file()
+    else:  # a dead run's state is fersk's to remove (this data then fails to load)
+        assert status == 1
+        assert not state.exists()

@@ -8,10 +8,10 @@ itself is :func:`fersk.training.train_fer2013`, shared with
 
 import inspect
 import json
-import shutil
 from pathlib import Path
 
 from fersk import pretrained, training
+from fersk._checkpoint import CheckpointInUseError, discard_states
 from fersk.architectures import ARCHITECTURES
 from fersk.classifiers import CNNClassifier
 
@@ -140,7 +140,11 @@ def run(args):
             "--overwrite starts again."
         )
     if interrupted and args.overwrite and not args.resume:
-        shutil.rmtree(state)
+        # fersk's files only, and never those of a run still going on.
+        try:
+            discard_states(state)
+        except CheckpointInUseError as exc:
+            raise _UsageError(f"--overwrite: {exc}") from None
     if (out.exists() and (not out.is_dir() or any(p.name != TRAINING_STATE for p in out.iterdir()))
             and not args.overwrite):
         raise _UsageError(
