@@ -332,7 +332,8 @@ def _build_parser():
         help="export a model's networks to ONNX (for --backend onnx)",
         description="Export the networks of a model (one graph each, for every view setting) and, "
         "when it detects faces with MTCNN, MTCNN's three networks to ONNX files in the "
-        "cache folder ($FERSK_CACHE/onnx or ~/.cache/fersk/onnx), written atomically. "
+        "cache folder (the folder onnx of $FERSK_CACHE, else of $XDG_CACHE_HOME/fersk or "
+        "~/.cache/fersk), written atomically. "
         "Needs TensorFlow and tf2onnx; predicting from them afterwards needs neither. "
         "Prints the files.",
     )

@@ -12,16 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from fersk._progress import log
-from fersk.cache import _is_dataset_file, cache_home
+from fersk.cache import _is_dataset_file
 
 from ._common import _warn
 
 # Bump when the cache content or its meaning changes.
 _CACHE_VERSION = 1
-
-
-def _default_cache_dir():
-    return cache_home()
 
 
 def _digest(text):

@@ -13,7 +13,9 @@ from sklearn.utils._param_validation import validate_params
 
 from fersk._progress import log
 
-from ._cache import _CACHE_VERSION, _cached, _default_cache_dir, _digest
+from fersk.cache import cache_home
+
+from ._cache import _CACHE_VERSION, _cached, _digest
 from ._common import (
     _CLASS_INDEX,
     _MAX_NAMED,
@@ -470,7 +472,7 @@ def load_fer2013(path, *, usage=None, errors="raise", cache=True, cache_dir=None
     usages = FER2013_USAGES if usage is None else _check_usages(usage)
     n_jobs = _resolve_n_jobs(n_jobs)
     path = Path(path).expanduser().absolute()
-    cache_dir = _default_cache_dir() if cache_dir is None else Path(cache_dir).expanduser()
+    cache_dir = cache_home(cache_dir)
     if path.is_dir():
         data = _load_fer_folder(
             path, usages, errors, cache, cache_dir, n_jobs, verbose, IMAGE_EXTENSIONS

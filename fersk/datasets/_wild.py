@@ -26,7 +26,9 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from fersk._progress import log
 
-from ._cache import _cached, _default_cache_dir, _digest
+from fersk.cache import cache_home
+
+from ._cache import _cached, _digest
 from ._common import FER2013_CLASSES, LOADER_CONSTRAINTS
 from ._fer2013 import load_fer2013
 
@@ -121,7 +123,7 @@ def _key(root, entries, cropper, extra=""):
 def _cached_crops(kind, root, key, cache, cache_dir, build, func, verbose):
     """``build()``'s crops, through the cache of :mod:`fersk.datasets`."""
     prefix = f"{kind}-{_digest(str(Path(root).resolve()))[:12]}"
-    return _cached(cache, cache_dir or _default_cache_dir(), prefix, key, build, func, verbose)
+    return _cached(cache, cache_dir or cache_home(), prefix, key, build, func, verbose)
 
 
 def _crop_class_folders(kind, root, files, labels, cropper, cache, cache_dir, func, verbose):
