@@ -8,7 +8,9 @@ it was made from, so a changed input is never read from a stale file:
 - networks and MTCNN exported to ONNX (:mod:`fersk.onnx`, in ``onnx/``).
 
 Nothing there is needed for correctness: a missing file is made again
-(faces cropped again, a network exported again).  The folder only grows,
+(faces cropped again, a network exported again -- which needs TensorFlow:
+on a machine that predicts with ONNX Runtime alone, the graphs copied there
+cannot be remade).  The folder only grows,
 as datasets, crop settings and models change; :func:`clear_cache` removes
 what fersk wrote there and nothing else (``fersk cache --clear`` on the
 command line).
@@ -135,7 +137,9 @@ def cache_contents(cache_dir=None):
 def clear_cache(cache_dir=None):
     """Remove the files fersk wrote to its cache folder, and nothing else.
 
-    Cropped faces and exported networks are made again when next needed.
+    Cropped faces and exported networks are made again when next needed
+    (exporting needs TensorFlow and tf2onnx: on a machine without them,
+    cleared graphs must be copied there again).
     Files fersk did not write (another name, or a ``.npz`` without fersk's
     key inside) stay, as do folders and temporary files of a write that may
     still be under way (younger than an hour).

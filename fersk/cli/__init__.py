@@ -350,7 +350,8 @@ def _build_parser():
         help="list or clear fersk's cache folder",
         description="List the files in fersk's cache folder (cropped faces of the dataset "
         "loaders, networks exported to ONNX): path, size, kind. --clear removes those fersk "
-        "wrote and nothing else; they are made again when next needed. The folder is "
+        "wrote and nothing else; they are made again when next needed (ONNX graphs only "
+        "where TensorFlow is installed). The folder is "
         "$FERSK_CACHE, else $XDG_CACHE_HOME/fersk or ~/.cache/fersk.",
     )
     cache.add_argument("--clear", action="store_true", help="remove the files fersk wrote")
