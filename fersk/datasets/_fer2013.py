@@ -12,7 +12,6 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import validate_params
 
 from fersk._progress import log
-
 from fersk.cache import cache_home
 
 from ._cache import _CACHE_VERSION, _cached, _digest

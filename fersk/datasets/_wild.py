@@ -25,7 +25,6 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from fersk._progress import log
-
 from fersk.cache import cache_home
 
 from ._cache import _cached, _digest
