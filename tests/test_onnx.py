@@ -206,6 +206,26 @@ def test_onnx_network_cannot_fit(onnx_cache):
         model[-1].fit(np.zeros((2, 48, 48)), [0, 1])
 
 
+def test_onnx_network_step_reads_pixels_as_the_keras_step(onnx_cache):
+    """The network step alone, on both back ends: uint16 (high byte), bool
+    (0/255) and 0-255 floats give the Keras step's probabilities; floats off
+    the 0-255 scale are refused by both (before, the ONNX step cast them all
+    to float32: a 16-bit face read as white, a mask as black)."""
+    keras_net = pretrained.load("fer2013_cnn")[-1]
+    onnx_net = pretrained.load("fer2013_cnn", backend="onnx")[-1]
+    faces = _faces(8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # uint16: the 8-bit warning
+        for X in (faces.astype(np.uint16) * 257, faces > 128, faces.astype(np.float64)):
+            gap = np.abs(keras_net.predict_proba(X) - onnx_net.predict_proba(X)).max()
+            assert gap <= 1e-4, (X.dtype, gap)
+    for net in (keras_net, onnx_net):
+        with pytest.raises(ValueError, match="not on that scale"):
+            net.predict_proba(faces * 1.5)
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            net.predict_proba(faces / 255.0)
+
+
 def test_cache_files_written_atomically(onnx_cache):
     """Exports leave no temporary files; re-exporting keeps what is there."""
     paths = pretrained.export("fer2013_cnn")

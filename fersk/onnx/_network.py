@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
+from fersk._image_files import pixels_for_network
 from fersk._keras_params import TEST_TIME_CROPS, view_corners
 from fersk._validation import validate_images
 
@@ -321,15 +322,11 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         images, _ = validate_images(
             self, X, reset=False, image_shape=self.image_shape, input_name="X"
         )
-        if (
-            getattr(self, "input_dtype_", None) == "|u1" and images.dtype.kind == "f"
-            and images.size and float(images.max()) <= 1.0
-        ):
-            raise ValueError(
-                "the network was fitted on uint8 pixel values (0-255); X holds floats in "
-                "[0, 1], scikit-image's convention. Pass them on the training scale: "
-                "skimage.util.img_as_ubyte(X), or X * 255."
-            )
+        # The pipeline's pixel rule, as on the Keras network: the two back
+        # ends must read a uint16, bool or float image alike.
+        images = pixels_for_network(
+            images, getattr(self, "input_dtype_", None), type(self).__name__
+        )
         x = np.asarray(images, dtype=np.float32)
         return x[..., np.newaxis] if x.ndim == 3 else x
 
