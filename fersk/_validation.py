@@ -477,9 +477,7 @@ def check_image(image, where="X", float_max=1.0):
         image = np.asarray(image)
     except Exception as exc:  # ragged nested lists and the like
         raise ValueError(f"{where} is not an image array: {exc}") from exc
-    if image.dtype == bool:
-        image = image.astype(np.uint8)
-    if image.dtype.kind not in "uif":
+    if image.dtype.kind not in "biuf":  # bool: 0/255 by the pixel rule, as in a batch
         raise ValueError(
             f"{where} must be a numeric image array or a file path; got an "
             f"array of dtype {image.dtype}."

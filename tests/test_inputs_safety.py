@@ -90,6 +90,17 @@ def test_uint16_with_8bit_values_warns():
         array_to_uint8(np.zeros((2, 2), np.uint16))  # tiny: no warning
 
 
+def test_bool_image_reads_alike_in_a_list_and_in_a_batch():
+    """A mask is 0/255 pixels by the pixel rule, whether it comes in a
+    batch array or in a list of images (before, a listed one was 0/1)."""
+    mask = np.zeros((48, 48), bool)
+    mask[8:40, 8:40] = True
+    cropper = FaceCropper(detector=None).fit(mask[np.newaxis])
+    batch = cropper.transform(mask[np.newaxis])
+    assert batch.max() == 255
+    np.testing.assert_array_equal(cropper.transform([mask]), batch)
+
+
 def test_uint16_with_8bit_values_warns_at_the_network_step(faces):
     step = pretrained.load("fer2013_cnn")[-1]
     with pytest.warns(UserWarning, match="at most 255"):
