@@ -517,6 +517,39 @@ def test_annotate_writes_labelled_copies(capsys, tmp_path, photos, toy_model):
     assert min(crop.shape[:2]) >= 192  # small faces are enlarged for the label
 
 
+def test_outputs_never_replace_inputs_or_files_fersk_did_not_write(
+    capsys, tmp_path, photos, toy_model
+):
+    """``--annotate``/``--csv`` naming an input is a usage error (before, the
+    photo was replaced by its 192x192 annotated copy); a file in DIR that is
+    not fersk's annotated copy is kept and reported; fersk's own copies and
+    the CSV are replaced whole (written aside, then renamed)."""
+    import shutil
+
+    face = tmp_path / "face.png"
+    shutil.copy(photos / "crop.png", face)
+    before = face.read_bytes()
+    for option, value in (("--annotate", tmp_path), ("--csv", face)):
+        status, _, err = _run(capsys, "predict", face, "--model", toy_model, option, value)
+        assert status == 2 and "is an input of this command" in err
+        assert face.read_bytes() == before
+    out_dir = tmp_path / "annotated"
+    out_dir.mkdir()
+    (out_dir / "astronaut.png").write_bytes(b"the user's own file")
+    status, _, err = _run(capsys, "predict", photos / "astronaut.png", face, "--model",
+                          toy_model, "--annotate", out_dir)
+    assert status == 1 and "is not an annotated copy fersk wrote" in err
+    assert (out_dir / "astronaut.png").read_bytes() == b"the user's own file"
+    first = (out_dir / "face.png").read_bytes()
+    status, _, _ = _run(capsys, "predict", face, "--model", toy_model, "--annotate", out_dir)
+    assert status == 0 and (out_dir / "face.png").read_bytes() == first  # its own: replaced
+    rows = tmp_path / "rows.csv"
+    rows.write_text("older rows\n")
+    status, _, _ = _run(capsys, "predict", face, "--model", toy_model, "--csv", rows)
+    assert status == 0 and rows.read_text().startswith("file,")
+    assert not [p for p in tmp_path.rglob(".*")]  # no temporary file left
+
+
 def test_no_face_policy_is_the_same_in_python_and_on_the_command_line(
     capsys, tmp_path, toy_model, pipeline
 ):

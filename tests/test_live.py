@@ -249,6 +249,24 @@ def test_fersk_live_on_a_video(capsys, mp4, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+def test_fersk_live_never_writes_over_its_video(capsys, mp4, tmp_path):
+    """--out/--json/--plot naming the input video, or two of them one file:
+    a usage error, the video untouched (before, --out replaced it)."""
+    import shutil
+
+    video = tmp_path / "clip.mp4"
+    shutil.copy(mp4[0], video)
+    before = video.read_bytes()
+    for option in ("--out", "--json", "--plot"):
+        assert main(["live", "--video", str(video), option, str(video), "--window", "no"]) == 2
+        assert "is an input of this command" in capsys.readouterr().err
+    same = str(tmp_path / "a.mp4")
+    assert main(["live", "--video", str(video), "--out", same, "--json", same,
+                 "--window", "no"]) == 2
+    assert "name one file" in capsys.readouterr().err
+    assert video.read_bytes() == before
+
+
 def test_fersk_live_json_to_stdout_without_window(capsys, mp4):
     path, _ = mp4
     status = main(["live", "--video", str(path), "--window", "no", "--max-frames", "2"])

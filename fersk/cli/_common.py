@@ -7,6 +7,8 @@ face detector (``fersk --help`` stays fast).
 
 import argparse
 import math
+import os
+import tempfile
 from pathlib import Path
 
 from fersk import _image_files
@@ -86,3 +88,47 @@ def _check_data(path):
             "the FER-2013 image folders (train/, test/)."
         )
 
+
+
+def _temp_beside(path):
+    """A new temporary file next to ``path`` (same folder: the rename is atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
+                               dir=path.parent)
+    os.close(fd)
+    return tmp
+
+
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file (links and ``..`` resolved)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet)
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def _refuse_input_as_output(option, out, inputs):
+    """A usage error when the output file ``out`` of ``option`` is one of
+    ``inputs``: a command never writes its result over what it reads."""
+    if out is None or out == "-":
+        return
+    for path in inputs:
+        if path is not None and _same_file(out, path):
+            raise _UsageError(
+                f"{option}: {str(out)!r} is an input of this command ({str(path)!r}); "
+                "fersk does not write over its inputs: choose another name."
+            )
+
+
+def _write_beside(path, write):
+    """Write ``path`` whole or not at all: ``write(tmp)`` fills a temporary
+    file beside it, which then replaces ``path``."""
+    tmp = _temp_beside(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path

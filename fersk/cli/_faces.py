@@ -9,20 +9,25 @@ only the command modules import it, once their command runs.
 """
 
 import math
+import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from skimage.draw import rectangle
 
 from fersk import _image_files, pretrained
 from fersk.face import FaceCropper, NoFaceWarning, predict_faces
 
-from ._common import _UsageError
+from ._common import _temp_beside, _UsageError
 
 __all__ = []
 
+# The PNG "Software" text of fersk's annotated copies: a later run may replace them.
+ANNOTATION_MARK = "fersk annotated copy"
 # Annotated copies of small images are enlarged to about this many pixels.
 _ANNOTATE_MIN_SIDE = 192
 
@@ -215,5 +220,26 @@ def _annotate(image, faces, path):
         x, y = _place_label(size, scaled, (h, w), thickness)
         draw.rectangle((x, y, x + size[0] - 1, y + size[1] - 1), fill=(0, 255, 0))
         draw.text((x + pad - left, y + pad - top), label, fill=(0, 0, 0), font=font)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    picture.save(path)
+    path = Path(path)
+    tmp = _temp_beside(path)  # complete or not there: written aside, then renamed
+    try:
+        if path.suffix.lower() == ".png":  # marked, so a later run knows it wrote it
+            info = PngInfo()
+            info.add_text("Software", ANNOTATION_MARK)
+            picture.save(tmp, format="PNG", pnginfo=info)
+        else:
+            picture.save(tmp, format=Image.registered_extensions().get(path.suffix.lower()))
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+
+def _is_fersk_annotation(path):
+    """Whether ``path`` is an annotated PNG that fersk wrote."""
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "text", {}).get("Software") == ANNOTATION_MARK
+    except (OSError, ValueError):
+        return False

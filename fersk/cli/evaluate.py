@@ -21,7 +21,7 @@ from sklearn.metrics import (
 from fersk.datasets import FER2013_CLASSES, FER2013_USAGES, load_fer2013
 from fersk.face import NoFaceWarning
 
-from ._common import EXIT_OK, _check_data, _Failure, _UsageError
+from ._common import EXIT_OK, _check_data, _Failure, _UsageError, _write_beside
 from ._faces import _load_model
 
 __all__ = ["run"]
@@ -153,7 +153,8 @@ def run(args):
     }
     if args.out is not None:
         files["evaluation"] = str(Path(args.out) / "evaluation.json")
-        Path(files["evaluation"]).write_text(json.dumps(doc, indent=1) + "\n")
+        text = json.dumps(doc, indent=1) + "\n"
+        _write_beside(files["evaluation"], lambda tmp: Path(tmp).write_text(text))
     if args.json:
         json.dump(doc, sys.stdout, indent=1)
         print()
@@ -197,9 +198,7 @@ def _plot_confusion(y, y_pred, labels, names, model_name, usage, out):
     )
     ax.set_title(f"{model_name} on FER-2013 {usage}")
     fig.tight_layout()
-    path = out / "confusion_matrix.png"
-    fig.savefig(path)
-    return path
+    return _write_beside(out / "confusion_matrix.png", lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def _plot_history(history, best_epoch, model_name, out):
@@ -223,6 +222,4 @@ def _plot_history(history, best_epoch, model_name, out):
         ax.legend()
     fig.suptitle(f"{model_name}: training curves")
     fig.tight_layout()
-    path = out / "training_curve.png"
-    fig.savefig(path)
-    return path
+    return _write_beside(out / "training_curve.png", lambda tmp: fig.savefig(tmp, format="png"))

@@ -10,7 +10,6 @@ an annotated video, JSON lines, a plot of each track's emotions.
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from fersk import _image_files
 
-from ._common import EXIT_OK, _Failure, _UsageError
+from ._common import EXIT_OK, _Failure, _refuse_input_as_output, _same_file, _temp_beside, _UsageError
 from ._faces import _draw_box, _load_model
 
 __all__ = ["run"]
@@ -79,16 +78,6 @@ def _annotated(frame, records, names):
                        fill=_colour(rec["name"], names))
         draw.text((x + 3 - left, y + 3 - top), text, fill=(0, 0, 0), font=font)
     return np.asarray(image)
-
-
-def _temp_beside(path):
-    """A new temporary file next to ``path`` (same folder: the rename is atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
-                               dir=path.parent)
-    os.close(fd)
-    return tmp
 
 
 class _VideoWriter:
@@ -274,6 +263,14 @@ def run(args):
         if not Path(args.video).is_file():
             raise _UsageError(f"--video: no such file: {args.video!r}.")
         source, what = args.video, args.video
+        for option in ("--out", "--json", "--plot"):
+            _refuse_input_as_output(option, getattr(args, option[2:]), [args.video])
+    named = [(o, getattr(args, o[2:])) for o in ("--out", "--json", "--plot")]
+    named = [(o, v) for o, v in named if v not in (None, "-")]
+    for k, (option, value) in enumerate(named):
+        for other, earlier in named[:k]:
+            if _same_file(value, earlier):
+                raise _UsageError(f"{other} and {option} name one file, {value!r}: give each its own.")
     model = _load_model(args.model)
     names = model.class_names
     faces = FaceStream(model.pipeline, detect_every=args.detect_every, alpha=args.alpha,

@@ -23,9 +23,19 @@ from ._common import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
     _FileError,
+    _refuse_input_as_output,
+    _temp_beside,
     _UsageError,
 )
-from ._faces import _FACE_COLUMNS, _annotate, _label, _load_model, _predict, _record
+from ._faces import (
+    _FACE_COLUMNS,
+    _annotate,
+    _is_fersk_annotation,
+    _label,
+    _load_model,
+    _predict,
+    _record,
+)
 
 __all__ = ["run"]
 
@@ -86,6 +96,14 @@ def run(args):
     if args.json and args.csv == "-":
         raise _UsageError("--json and --csv - both write to stdout; give --csv a file name.")
     entries, path_errors = _collect(args.paths)
+    inputs = [path for _, path, _ in entries]
+    _refuse_input_as_output("--csv", args.csv, inputs)
+    if args.annotate is not None:
+        for name, path, rel in entries:  # its copy is named <name>.png in DIR
+            _refuse_input_as_output(
+                f"--annotate {args.annotate} (the annotated copy of {name})",
+                _Annotator.target(args.annotate, rel), [path],
+            )
     policy = _policy(args.on_no_face)
     model = _load_model(args.model, getattr(args, "backend", "keras"))
     width = min(max([len(name) for name, _, _ in entries] + [4]), 60)
@@ -281,8 +299,9 @@ class _Reporter:
             if args.csv == "-":
                 self.csv_file = sys.stdout
             else:
-                try:
-                    self.csv_file = open(args.csv, "w", newline="")
+                try:  # rows go to a file beside it, renamed over FILE when complete
+                    self.csv_tmp = _temp_beside(args.csv)
+                    self.csv_file = open(self.csv_tmp, "w", newline="")
                 except OSError as exc:
                     raise _UsageError(f"--csv: cannot write {args.csv!r} ({exc})") from None
             self.csv = csv.writer(self.csv_file)
@@ -359,6 +378,7 @@ class _Reporter:
     def close(self, policy, n_files, seconds):
         if self.csv_file is not None and self.csv_file is not sys.stdout:
             self.csv_file.close()
+            os.replace(self.csv_tmp, self.csv_path)
         if self.json:
             doc = {
                 "model": self.model.name,
@@ -413,20 +433,30 @@ def _fmt_time(t):
 
 
 class _Annotator:
-    """Unique PNG names under DIR."""
+    """Unique PNG names under DIR; a file there that fersk did not write
+    (not marked as its annotated copy) is never replaced."""
 
     def __init__(self, folder):
         self.folder = Path(folder)
         self.used = set()
         self.written = 0
 
+    @staticmethod
+    def target(folder, rel):
+        return Path(folder) / rel.with_suffix(".png")
+
     def write(self, model, rel, image, faces):
-        target = self.folder / rel.with_suffix(".png")
+        target = self.target(self.folder, rel)
         k = 2
         while target in self.used:
             target = self.folder / rel.with_name(f"{rel.stem}_{k}.png")
             k += 1
         self.used.add(target)
+        if target.exists() and not _is_fersk_annotation(target):
+            raise OSError(
+                f"{str(target)!r} exists and is not an annotated copy fersk wrote: it is "
+                "left as it is (move it, or choose another --annotate folder)"
+            )
         _annotate(image, [(f["box"], _label(model, f)) for f in faces], target)
         self.written += 1
 
