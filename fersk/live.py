@@ -50,14 +50,9 @@ _READING = {
 
 def _class_names(classes):
     """Readable names of a model's classes: FER-2013's for 0..6."""
-    from .datasets import FER2013_CLASSES
+    from ._labels import default_class_names
 
-    if len(classes) == len(FER2013_CLASSES) and all(
-        isinstance(c, numbers.Integral) and not isinstance(c, bool) and c == k
-        for k, c in enumerate(classes)
-    ):
-        return list(FER2013_CLASSES)
-    return [str(c) for c in classes]
+    return default_class_names(classes)
 
 
 class _FixedFaces:

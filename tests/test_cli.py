@@ -1071,6 +1071,25 @@ def test_distillation_targets():
         distillation_targets(teacher, X, y, 1.5)
 
 
+def test_distillation_targets_follow_the_students_sorted_classes():
+    """A teacher whose classes_ are not sorted (a model loaded with
+    labels="names" keeps FER-2013's output order): its columns are put in
+    the sorted order the student's classes_ have (before, 'neutral' faces
+    were taught as 'surprise')."""
+    from fersk.training import distillation_targets
+
+    class Teacher:  # FER-2013's order of three names: not sorted
+        classes_ = np.array(["sad", "surprise", "neutral"])
+
+        def predict_proba(self, X):
+            return np.tile([0.2, 0.3, 0.5], (len(X), 1))
+
+    y = np.array(["neutral", "sad"])
+    soft = distillation_targets(Teacher(), np.zeros((2, 1)), y, 0.5)
+    # sorted: neutral, sad, surprise
+    np.testing.assert_allclose(soft, [[0.75, 0.1, 0.15], [0.25, 0.6, 0.15]])
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

@@ -454,6 +454,32 @@ def test_earlier_formats_load_and_convert(name, version, tmp_path):
         np.testing.assert_array_equal(again.predict_proba(X), before)
 
 
+def test_save_names_the_classes_as_told_and_never_guesses(tmp_path):
+    """Labels 0..k of a user's own folders are not FER-2013's: save names
+    them as text unless ``class_names`` says (before, 0 and 1 standing for
+    happy and sad were saved and shown as 'angry' and 'disgust')."""
+    from sklearn.pipeline import make_pipeline
+
+    from fersk import CNNClassifier, FaceCropper
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (12, 16, 16), dtype=np.uint8), np.arange(12) % 2
+    pipe = make_pipeline(
+        FaceCropper(detector=None, size=(16, 16)),
+        CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0),
+    ).fit(X, y)
+    plain = pretrained.save(pipe, tmp_path / "plain")
+    assert pretrained.info(plain)["class_names"] == ["0", "1"]
+    named = pretrained.save(pipe, tmp_path / "named", class_names=["happy", "sad"])
+    assert pretrained.info(named)["class_names"] == ["happy", "sad"]
+    by_name = pretrained.load(named, labels="names")
+    np.testing.assert_array_equal(by_name.predict(X), np.array(["happy", "sad"])[pipe.predict(X)])
+    for bad in (["happy"], ["happy", "happy"], ["happy", 2]):
+        with pytest.raises(ValueError, match="class_names must be 2 distinct"):
+            pretrained.save(pipe, tmp_path / "bad", class_names=bad)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_load_with_names_predicts_emotion_names_and_same_probabilities():
     from skimage import data
 

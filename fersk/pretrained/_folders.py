@@ -152,12 +152,12 @@ def _check_classes(pipe, spec):
     if "classes" in spec and list(spec["classes"]) != np.asarray(classes).tolist():
         raise ValueError("pipeline.json's 'classes' differ from the last step's classes_.")
     if "class_names" in spec:
-        # What save writes: FER-2013's names for its integer labels 0-6,
-        # else the labels as text.  Names that disagree would mislabel
-        # every prediction shown to a user.
-        expected = _class_names(np.asarray(classes).tolist())
-        if spec["class_names"] != expected:
+        # A name per class (save's class_names, or its default): too few or
+        # repeated names would put one word on several classes.
+        names = spec["class_names"]
+        if (len(names) != len(classes) or not all(isinstance(n, str) and n for n in names)
+                or len(set(names)) != len(names)):
             raise ValueError(
-                f"pipeline.json's 'class_names' {spec['class_names']} do not name its classes "
-                f"{np.asarray(classes).tolist()} (expected {expected})."
+                f"pipeline.json's 'class_names' {names} do not name its classes "
+                f"{np.asarray(classes).tolist()}: one distinct non-empty string per class."
             )

@@ -25,10 +25,11 @@ from ._spec import FORMAT_VERSION, _class_names, _keras_files
         "description": [str],
         "metrics": [dict, None],
         "keep": [tuple, list],
+        "class_names": [list, tuple, None],
     },
     prefer_skip_nested_validation=True,
 )
-def save(pipeline, path, *, description="", metrics=None, keep=()):
+def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=None):
     """Write a fitted pipeline as a pretrained-model folder.
 
     Parameters
@@ -61,6 +62,14 @@ def save(pipeline, path, *, description="", metrics=None, keep=()):
         and go on living in it (``fersk train`` keeps its ``training_state``
         there until the model is saved): they neither make the folder
         refused nor are lost; the new folder gets a copy of them.
+    class_names : list of str or None, default=None
+        A name per class, in the order of the last step's ``classes_``:
+        what :func:`info`, ``load(labels="names")``, the command line and
+        the web app show.  None: FER-2013's names when the classes are
+        exactly its labels 0-6, else each label as text (``"0"``,
+        ``"1"``...); a model trained on other folders (e.g.
+        :func:`fersk.datasets.load_image_folder`'s ``target``, indices into
+        its ``target_names``) passes ``class_names=list(data.target_names)``.
 
     Returns
     -------
@@ -73,6 +82,7 @@ def save(pipeline, path, *, description="", metrics=None, keep=()):
         If ``path`` is a file, or a non-empty folder that is not a model
         folder (no readable ``pipeline.json``) besides ``keep``: save never
         replaces what fersk did not write.
+        If ``class_names`` are not distinct strings, one per class.
 
     Examples
     --------
@@ -107,6 +117,15 @@ def save(pipeline, path, *, description="", metrics=None, keep=()):
             "the pipeline's last step must be a fitted fersk network estimator or a fitted "
             "CNNEnsembleClassifier of them."
         )
+    classes = network.classes_.tolist()
+    names = _class_names(classes) if class_names is None else list(class_names)
+    if len(names) != len(classes) or not all(isinstance(n, str) and n for n in names) or len(
+        set(names)
+    ) != len(names):
+        raise ValueError(
+            f"class_names must be {len(classes)} distinct non-empty strings, one per class of "
+            f"{classes}; got {list(class_names)!r}."
+        )
     path = Path(path)
     name = path.name
     if path.is_symlink():  # replace the folder linked to, not the link
@@ -122,13 +141,12 @@ def save(pipeline, path, *, description="", metrics=None, keep=()):
     try:
         records = {}
         steps = [_step_entry(step, est, staging, step, records) for step, est in pipeline.steps]
-        classes = network.classes_.tolist()
         spec = {
             "format_version": FORMAT_VERSION,
             "name": name,
             "description": description,
             "classes": classes,
-            "class_names": _class_names(classes),
+            "class_names": names,
             "steps": steps,
             "networks": records,
             "metrics": metrics or {},

@@ -5,7 +5,7 @@ import importlib
 import json
 import re
 
-from fersk._labels import FER2013_CLASSES
+from fersk._labels import default_class_names
 
 #: The classes a ``pipeline.json`` may name (module-qualified).
 SAFE_CLASSES = (
@@ -151,9 +151,7 @@ def _safe_class(qualname):
 
 
 def _class_names(classes):
-    if all(isinstance(c, int) and 0 <= c < len(FER2013_CLASSES) for c in classes):
-        return [FER2013_CLASSES[c] for c in classes]
-    return [str(c) for c in classes]
+    return default_class_names(classes)
 
 
 def _keras_files(node):

@@ -41,8 +41,9 @@ def distillation_targets(teacher, X, y, weight=0.5):
     Returns
     -------
     sample_proba : ndarray of shape (n_samples, n_teacher_classes)
-        Rows summing to 1, columns in the order of the teacher's
-        ``classes_``: the ``sample_proba`` of a fersk network's ``fit``.
+        Rows summing to 1, a column per teacher class in sorted order (the
+        order of the student's ``classes_``, whatever the order of the
+        teacher's): the ``sample_proba`` of a fersk network's ``fit``.
 
     Examples
     --------
@@ -61,5 +62,10 @@ def distillation_targets(teacher, X, y, weight=0.5):
     unknown = sorted(set(np.unique(y).tolist()) - set(model.classes_.tolist()))
     if unknown:
         raise ValueError(f"labels {unknown} are not classes of the teacher {model.classes_.tolist()}.")
-    onehot = (y[:, None] == model.classes_[None, :]).astype(np.float64)
-    return (1 - weight) * onehot + weight * np.asarray(model.predict_proba(X), dtype=np.float64)
+    # The student's classes_ are the sorted labels; a teacher's need not be
+    # (pretrained.load(labels="names") keeps its network's output order).
+    order = np.argsort(model.classes_, kind="stable")
+    classes = model.classes_[order]
+    onehot = (y[:, None] == classes[None, :]).astype(np.float64)
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)[:, order]
+    return (1 - weight) * onehot + weight * proba
