@@ -26,6 +26,7 @@ from sklearn.utils.validation import (
 )
 
 from fersk._keras_base import BaseKerasImageEstimator
+from fersk._labels import _in_class_order
 from fersk._validation import check_random_state_int
 
 __all__ = ["BaseKerasImageClassifier"]
@@ -163,6 +164,12 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             # classes 0..n_columns-1, also those without a label in y (a
             # rare class missing from a cross-validation fold).
             encoder.classes_ = np.arange(n_columns, dtype=y.dtype)
+        if warm and getattr(self, "_label_columns", None) is not None:
+            raise ValueError(
+                "warm_start=True cannot continue this network: it was loaded with its labels "
+                "re-sorted (pretrained.load(labels='names')), so its outputs are not in the "
+                "order of classes_; load it with labels='codes' to train it further."
+            )
         if warm and not np.array_equal(encoder.classes_, self.classes_):
             raise ValueError(
                 "warm_start=True continues training on the classes of the previous fit, "
@@ -175,6 +182,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
                 f"class ({encoder.classes_[0]!r})."
             )
         self.classes_ = encoder.classes_
+        self._label_columns = self._label_codes = None  # new outputs, in classes_' order
         y_enc = encoder.transform(y).astype(np.int64)
         n_classes = len(self.classes_)
         seed = check_random_state_int(self.random_state)
@@ -276,7 +284,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             outputs = np.clip(outputs, 0.0, 1.0)
             empty = outputs.sum(axis=1) == 0
             outputs[empty] = 1.0
-        return outputs / outputs.sum(axis=1, keepdims=True)
+        return _in_class_order(self, outputs / outputs.sum(axis=1, keepdims=True))
 
     def _fitted_head_activation(self):
         """The activation of the fitted network's output layer (by name)."""

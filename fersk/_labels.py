@@ -1,12 +1,16 @@
-"""The names of FER-2013's seven labels, index = label.
+"""A model's labels: FER-2013's seven names, and which network output is which class.
 
-Below both the loaders (:mod:`fersk.datasets`, whose ``target`` holds these
-indices) and the model folders (:mod:`fersk.pretrained`, which name the
-bundled models' classes with them), so that neither imports the other for
-them.
+Below both the loaders (:mod:`fersk.datasets`, whose ``target`` holds
+FER-2013's indices) and the model folders (:mod:`fersk.pretrained`, which
+name the bundled models' classes with them), so that neither imports the
+other for them; and below the estimators (Keras, ONNX, ensemble), which put
+their probability columns in the order of ``classes_`` with the same rule.
+Light: numpy only (the ONNX back end imports it without TensorFlow).
 """
 
 import numbers
+
+import numpy as np
 
 #: FER-2013 class names, index = label.
 FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -33,3 +37,41 @@ def default_class_names(classes):
         for k, c in enumerate(classes)
     )
     return list(FER2013_CLASSES) if fer else [str(c) for c in classes]
+
+
+def _in_class_order(estimator, columns):
+    """``columns`` (a column per network output) in the order of
+    ``estimator.classes_``.
+
+    They differ only where :func:`fersk.pretrained.load` gave a model its
+    labels sorted (``labels="names"``: ``"angry", "disgust", "fear",
+    "happy", "neutral", ...`` where the network answers in FER-2013's
+    order): scikit-learn's scorers read probability columns in the sorted
+    order of the labels, so ``classes_`` is kept sorted and the columns
+    follow it (``_label_columns``: the output of each class).
+    """
+    order = getattr(estimator, "_label_columns", None)
+    return columns if order is None else columns[:, order]
+
+
+def _in_output_order(estimator, values):
+    """``values`` given in the order of ``estimator.classes_`` (its labels,
+    names), put in the order of its network's outputs: how a model folder
+    stores them (the inverse of :func:`_in_class_order`)."""
+    values = np.asarray(values)
+    order = getattr(estimator, "_label_columns", None)
+    if order is None:
+        return values
+    out = np.empty_like(values)
+    out[order] = values
+    return out
+
+
+def _stored_classes(estimator):
+    """The labels a model folder stores for ``estimator``, in its network's
+    output order: those it was trained on (a model loaded with
+    ``labels="names"`` shows names, and its folder keeps the codes)."""
+    codes = getattr(estimator, "_label_codes", None)
+    return np.asarray(codes) if codes is not None else _in_output_order(
+        estimator, estimator.classes_)
+

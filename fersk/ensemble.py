@@ -38,6 +38,7 @@ from sklearn.utils.validation import (
 
 from ._constraints import NumberSequence
 from ._image_files import pixels_for_network
+from ._labels import _in_class_order
 from ._validation import validate_images
 
 __all__ = ["CNNEnsembleClassifier", "one_view"]
@@ -452,6 +453,7 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         encoder = LabelEncoder()
         y_encoded = encoder.fit_transform(y)
         self.classes_ = encoder.classes_
+        self._label_columns = self._label_codes = None  # members fitted anew: classes_' order
 
         active = [(name, est) for name, est in pairs if not _is_drop(est)]
         fitted = Parallel(n_jobs=self.n_jobs)(
@@ -536,7 +538,7 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
                     f"expected {expected}."
                 )
             probas.append(proba)
-        return np.average(np.stack(probas), axis=0, weights=self.weights_)
+        return _in_class_order(self, np.average(np.stack(probas), axis=0, weights=self.weights_))
 
     def predict(self, X):
         """Class with the highest mean probability.

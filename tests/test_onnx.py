@@ -226,6 +226,16 @@ def test_onnx_network_step_reads_pixels_as_the_keras_step(onnx_cache):
             net.predict_proba(faces / 255.0)
 
 
+def test_onnx_names_model_sorts_its_classes_as_keras(onnx_cache):
+    keras_model = pretrained.load("fer2013_cnn", labels="names")
+    onnx_model = pretrained.load("fer2013_cnn", labels="names", backend="onnx")
+    assert list(onnx_model.classes_) == sorted(onnx_model.classes_) == list(keras_model.classes_)
+    X = _faces(8)
+    gap = np.abs(keras_model.predict_proba(X) - onnx_model.predict_proba(X)).max()
+    assert gap <= 1e-4
+    np.testing.assert_array_equal(keras_model.predict(X), onnx_model.predict(X))
+
+
 def test_cache_files_written_atomically(onnx_cache):
     """Exports leave no temporary files; re-exporting keeps what is there."""
     paths = pretrained.export("fer2013_cnn")

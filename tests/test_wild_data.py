@@ -92,6 +92,27 @@ def test_load_sfew_sources_labels_and_no_face_flag(tmp_path):
     assert len(list((tmp_path / "cache").glob("sfew-*.npz"))) == 1
 
 
+def test_wild_cache_reads_a_photo_rewritten_within_the_same_second(tmp_path):
+    """Same name, same size, the same whole second: the crop is made anew
+    (before, the key held whole seconds and gave the older photo's crop)."""
+    from PIL import Image
+
+    photo = tmp_path / "sfew" / "happy" / "frame.bmp"  # BMP: same size for any content
+    photo.parent.mkdir(parents=True)
+    face = skdata.astronaut()[30:230, 120:320]
+    cropper = FaceCropper(detector=None)
+    second = 1_700_000_000 * 10**9
+    Image.fromarray(face).save(photo)
+    os.utime(photo, ns=(second + 100, second + 100))
+    first = load_sfew(tmp_path / "sfew", cropper=cropper, cache_dir=tmp_path / "cache")
+    size = photo.stat().st_size
+    Image.fromarray(np.ascontiguousarray(face[::-1])).save(photo)  # upside down
+    os.utime(photo, ns=(second + 200, second + 200))
+    assert photo.stat().st_size == size
+    again = load_sfew(tmp_path / "sfew", cropper=cropper, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(again.images, first.images[:, ::-1])
+
+
 @needs_shared
 def test_load_sfew_crops_as_the_bundled_pipeline_does(tmp_path):
     root = tmp_path / "sfew"

@@ -120,7 +120,8 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
     shuffled.  Hidden files and folders (names starting with ``.`` or
     ``__``) are ignored; image files directly under ``path`` (outside class
     folders) are not loaded, with a warning.  Multi-frame files (GIF, TIFF)
-    give their first frame; EXIF orientation is not applied.  An empty
+    give their first frame; EXIF orientation is applied (photos upright, as
+    fersk reads every file).  An empty
     folder, a folder without class folders, or class folders without a
     single image file is a ValueError.
 

@@ -115,7 +115,8 @@ def _key(root, entries, cropper, extra=""):
     h.update(f"{_CACHE_VERSION}|{extra}|{sorted(params.items())!r}".encode())
     for rel in entries:
         st = os.stat(Path(root) / rel)
-        h.update(f"|{rel}:{st.st_size}:{int(st.st_mtime)}".encode())
+        # Nanoseconds: a photo rewritten within the same second is read anew.
+        h.update(f"|{rel}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()
 
 

@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import HasMethods, StrOptions, validate_par
 from sklearn.utils.validation import check_is_fitted
 
 from fersk._image_files import pixels_for_network
+from fersk._labels import _in_class_order
 from fersk._keras_params import TEST_TIME_CROPS, view_corners
 from fersk._validation import validate_images
 
@@ -290,7 +291,8 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
             path, image_shape=estimator.image_shape, test_time_crops=estimator.test_time_crops,
             test_time_flip=estimator.test_time_flip,
         )
-        for attr in ("classes_", "image_shape_", "n_features_in_", "input_dtype_"):
+        for attr in ("classes_", "image_shape_", "n_features_in_", "input_dtype_",
+                     "_label_columns"):
             if hasattr(estimator, attr):
                 setattr(out, attr, getattr(estimator, attr))
         out.head_ = estimator._fitted_head_activation()
@@ -364,10 +366,10 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         batch = 256
         if not len(x):
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
-        return np.concatenate([
+        return _in_class_order(self, np.concatenate([
             self._mean_of_views(session, name, x[i : i + batch], corners)
             for i in range(0, len(x), batch)
-        ])
+        ]))
 
     def _mean_of_views(self, session, name, x, corners):
         h, w = session.get_inputs()[0].shape[1:3]

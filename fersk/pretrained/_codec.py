@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 
+from fersk._labels import _stored_classes
+
 from ._networks import (
     _check_network_params,
     _inference_copy,
@@ -134,8 +136,10 @@ def _saved_state(est):
             "declares neither saved (_saved_attributes) nor derived (_derived_attributes); "
             "a model folder could not restore them."
         )
-    state = vars(est)
-    return {k: state[k] for k in saved if k in state}
+    state = {k: v for k, v in vars(est).items() if k in saved}
+    if "classes_" in state:  # as save's "classes": trained labels, in output order
+        state["classes_"] = _stored_classes(est)
+    return state
 
 
 def _step_entry(step_name, est, folder, stem, records):

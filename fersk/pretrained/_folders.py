@@ -119,11 +119,19 @@ def _build_pipeline(path, spec, load_step, labels="codes"):
         pipe = Pipeline([(step["name"], load_step(step, path, networks))
                          for step in spec["steps"]])
         _check_classes(pipe, spec)
-        if labels == "names":
-            # Ensemble members keep their codes: the ensemble maps columns
-            # to its own classes_.
-            pipe.steps[-1][1].classes_ = np.array(
-                spec.get("class_names") or _class_names(pipe.classes_.tolist()))
+        last = pipe.steps[-1][1]
+        # Ensemble members keep their codes: the ensemble maps columns to its
+        # own classes_.
+        labels_out = np.asarray(last.classes_) if labels == "codes" else np.array(
+            spec.get("class_names") or _class_names(last.classes_.tolist()))
+        order = np.argsort(labels_out, kind="stable")
+        # classes_ sorted, as scikit-learn's estimators have them (its scorers
+        # read probability columns in that order); the columns follow.
+        if labels == "names":  # what save stores again: the labels trained on
+            last._label_codes = np.asarray(last.classes_)
+        last.classes_ = labels_out[order]
+        if not np.array_equal(order, np.arange(len(order))):
+            last._label_columns = order
     except ValueError:
         raise
     except (TypeError, KeyError, AttributeError, IndexError, RecursionError, OverflowError,

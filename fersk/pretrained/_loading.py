@@ -31,7 +31,10 @@ def load(name=None, *, labels="codes", backend="keras"):
         models, what :func:`fersk.datasets.load_fer2013`'s ``target``
         holds, so ``score`` compares like with like); "names", their names
         (``"happy"``), as ``fer`` and deepface answer.  Probabilities are
-        the same either way.
+        the same either way, in the columns of ``classes_``, which are sorted
+        as every scikit-learn classifier's (its scorers rely on it): for
+        names ``"angry", "disgust", "fear", "happy", "neutral", "sad",
+        "surprise"``, not FER-2013's order.
     backend : {"keras", "onnx"}, default="keras"
         What runs the networks.  "onnx": ONNX Runtime, without importing
         TensorFlow: each network is a

@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import validate_params
 
 from fersk._fsync import fsync_path
+from fersk._labels import _in_output_order, _stored_classes
 
 from ._codec import _step_entry, _unfrozen
 from ._folders import info
@@ -117,15 +118,22 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
             "the pipeline's last step must be a fitted fersk network estimator or a fitted "
             "CNNEnsembleClassifier of them."
         )
-    classes = network.classes_.tolist()
-    names = _class_names(classes) if class_names is None else list(class_names)
+    # A folder lists the classes in the order of the network's outputs
+    # (a model loaded with labels="names" has them sorted otherwise).
+    classes = _stored_classes(network).tolist()
+    if class_names is None and getattr(network, "_label_codes", None) is not None:
+        names = _in_output_order(network, network.classes_).tolist()  # the names it shows
+    else:
+        names = _class_names(classes) if class_names is None else list(class_names)
     if len(names) != len(classes) or not all(isinstance(n, str) and n for n in names) or len(
         set(names)
     ) != len(names):
         raise ValueError(
             f"class_names must be {len(classes)} distinct non-empty strings, one per class of "
-            f"{classes}; got {list(class_names)!r}."
+            f"{network.classes_.tolist()}; got {list(class_names)!r}."
         )
+    if class_names is not None:
+        names = _in_output_order(network, names).tolist()
     path = Path(path)
     name = path.name
     if path.is_symlink():  # replace the folder linked to, not the link
