@@ -27,14 +27,26 @@ def main(argv=None):
     parser.add_argument("--source", default="expw", choices=("expw", "sfew", "muxspace"))
     parser.add_argument("--models", default="fer2013_vgg_fast,wild_vgg_fast,wild_vgg_small,wild_ensemble")
     parser.add_argument("--backend", default="keras", choices=("keras", "onnx"))
+    parser.add_argument("--margin", type=float, default=None,
+                        help="cut the faces with this FaceCropper margin instead of the bundled one")
+    parser.add_argument("--align", action="store_true",
+                        help="cut the faces aligned on the eyes (FaceCropper(align=True))")
     args = parser.parse_args(argv)
 
     from fersk import pretrained
-    from fersk.datasets import load_in_the_wild
+    from fersk.datasets import bundled_cropper, load_in_the_wild
 
-    data = load_in_the_wild(args.data, sources=[args.source])
+    # The held-out split follows the bundled crops (which faces the wild
+    # models trained on), whatever geometry the faces are cut with here.
+    held_out = split_sources(load_in_the_wild(args.data, sources=[args.source]), None)[1][
+        args.source]
+    cropper = bundled_cropper()
+    if args.margin is not None or args.align:
+        cropper.set_params(align=args.align,
+                           margin=cropper.margin if args.margin is None else args.margin)
+        print(f"faces cut with FaceCropper(margin={cropper.margin}, align={cropper.align})")
+    data = load_in_the_wild(args.data, sources=[args.source], cropper=cropper)
     X, y = data.images, data.target
-    held_out = split_sources(data, None)[1][args.source]
     share = np.bincount(y, minlength=7) / len(y)
 
     print(f"{args.source}: {len(y)} faces ({len(held_out)} held out); labels: "
