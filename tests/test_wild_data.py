@@ -113,6 +113,23 @@ def test_wild_cache_reads_a_photo_rewritten_within_the_same_second(tmp_path):
     np.testing.assert_array_equal(again.images, first.images[:, ::-1])
 
 
+def test_wild_loader_reads_every_image_type_and_names_what_it_skips(tmp_path):
+    """A .webp frame is read like a .jpg (before, only jpg/png/bmp were, and
+    the rest vanished without a word); what is not an image is named."""
+    from PIL import Image
+
+    folder = tmp_path / "sfew" / "happy"
+    folder.mkdir(parents=True)
+    face = skdata.astronaut()[30:230, 120:320]
+    Image.fromarray(face).save(folder / "a.webp")
+    Image.fromarray(face).save(folder / "b.jpg")
+    (folder / "notes.txt").write_text("not a frame")
+    (folder / "more").mkdir()
+    with pytest.warns(UserWarning, match=r"2 entries .* not read: happy/more, happy/notes.txt"):
+        sfew = load_sfew(tmp_path / "sfew", cropper=FaceCropper(detector=None), cache=False)
+    assert [Path(f).name for f in sfew.filenames] == ["a.webp", "b.jpg"]
+
+
 @needs_shared
 def test_load_sfew_crops_as_the_bundled_pipeline_does(tmp_path):
     root = tmp_path / "sfew"

@@ -24,11 +24,12 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from fersk._image_files import IMAGE_EXTENSIONS
 from fersk._progress import log
 from fersk.cache import cache_home
 
 from ._cache import _cached, _digest
-from ._common import FER2013_CLASSES, LOADER_CONSTRAINTS
+from ._common import FER2013_CLASSES, LOADER_CONSTRAINTS, _warn
 from ._fer2013 import load_fer2013
 
 #: muxspace folder names -> FER-2013 labels.  ``contempt`` has no FER-2013
@@ -41,7 +42,6 @@ MUXSPACE_LABELS = {
 #: The development sources :func:`load_in_the_wild` knows.
 SOURCES = ("fer2013", "sfew", "expw", "muxspace")
 
-_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 # The parameters every loader of this module shares, checked alike.
 _CROP_CONSTRAINTS = {
     "cropper": [None, object],
@@ -89,8 +89,9 @@ def bundled_cropper(model=None):
 
 
 def _files(folder, classes):
-    """(relative path, class folder) of every image under folder/<class>/."""
-    out = []
+    """(relative path, class folder) of every image under folder/<class>/;
+    anything else there (other files, sub-folders) is named in a warning."""
+    out, skipped = [], []
     for name in sorted(os.listdir(folder)):
         sub = Path(folder) / name
         if not sub.is_dir() or name.startswith("."):
@@ -101,8 +102,16 @@ def _files(folder, classes):
                 f"{sorted(classes)}."
             )
         for file in sorted(os.listdir(sub)):
-            if file.lower().endswith(_EXTENSIONS) and not file.startswith("."):
+            if file.startswith("."):
+                continue
+            if file.lower().endswith(IMAGE_EXTENSIONS) and (sub / file).is_file():
                 out.append((f"{name}/{file}", name.lower()))
+            else:
+                skipped.append(f"{name}/{file}")
+    if skipped:  # never silently fewer samples than files
+        _warn(f"{len(skipped)} entries of the class folders under {str(folder)!r} are not image "
+              f"files ({', '.join(IMAGE_EXTENSIONS)}) and were not read: "
+              f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}.")
     return out
 
 
