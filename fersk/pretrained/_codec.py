@@ -136,7 +136,7 @@ def _saved_state(est):
             "declares neither saved (_saved_attributes) nor derived (_derived_attributes); "
             "a model folder could not restore them."
         )
-    state = {k: v for k, v in vars(est).items() if k in saved}
+    state = {k: vars(est)[k] for k in saved if k in vars(est)}
     if "classes_" in state:  # as save's "classes": trained labels, in output order
         state["classes_"] = _stored_classes(est)
     return state
