@@ -466,7 +466,9 @@ class BaseKerasImageEstimator(BaseEstimator):
                         # random, which other threads draw from too.
                         data = {"x": DegradedBatches(
                             x_train, y_train, sample_weight, self.batch_size, probabilities,
-                            seed=0 if seed is None else seed, initial_epoch=initial_epoch,
+                            # random_state=None: drawn like any unseeded sklearn fit.
+                            seed=np.random.randint(2**31 - 1) if seed is None else seed,
+                            initial_epoch=initial_epoch,
                         ), "shuffle": False}
                     else:
                         data = {"x": x_train, "y": y_train, "batch_size": self.batch_size,

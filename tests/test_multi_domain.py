@@ -69,6 +69,29 @@ def test_degrade_is_seeded_and_changes_training():
     assert a.n_epochs_ == 2
 
 
+def test_degrade_without_random_state_draws_its_batches_from_numpy(monkeypatch):
+    """random_state=None: the degraded batches' seed comes from NumPy's
+    global generator, as scikit-learn's None means (before, always 0)."""
+    import fersk._keras_base as base
+
+    seeds = []
+    real = base.DegradedBatches
+
+    def spy(*args, **kwargs):
+        seeds.append(kwargs["seed"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(base, "DegradedBatches", spy)
+    X, y = half_bright_faces(32, 16)
+    params = {**TINY, "epochs": 1, "random_state": None, "degrade": True}
+    for state in (1, 1, 2):
+        np.random.seed(state)
+        CNNClassifier(**params).fit(X, y)
+    assert seeds[0] == seeds[1] != seeds[2]
+    CNNClassifier(**{**params, "random_state": 5}).fit(X, y)
+    assert seeds[3] == 5
+
+
 def test_degrade_batches_differ_by_epoch_and_follow_the_seed():
     from fersk._batches import DegradedBatches
 
