@@ -550,6 +550,36 @@ def test_outputs_never_replace_inputs_or_files_fersk_did_not_write(
     assert not [p for p in tmp_path.rglob(".*")]  # no temporary file left
 
 
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL: POSIX")
+@pytest.mark.parametrize("where, option", [("predict", "--csv"), ("_faces", "--annotate")])
+def test_output_killed_at_its_write_leaves_the_old_file(tmp_path, photos, toy_model, where,
+                                                       option):
+    """``fersk predict`` killed (SIGKILL) at the rename of its CSV or of an
+    annotated copy: the file there before is whole, nothing half-written."""
+    out_dir = tmp_path / "annotated"
+    out_dir.mkdir()
+    target = tmp_path / "rows.csv" if option == "--csv" else out_dir / "crop.png"
+    if option == "--csv":
+        target.write_text("older rows\n")
+    else:
+        from fersk.cli._faces import _annotate
+
+        _annotate(np.zeros((48, 48), np.uint8), [], target)  # an earlier run's copy
+    before = target.read_bytes()
+    value = target if option == "--csv" else out_dir
+    child = f"""
+import os, signal
+import fersk.cli.{where} as module
+from fersk.cli import main
+module.os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)  # killed before the rename
+main(["predict", {str(photos / "crop.png")!r}, "--model", {str(toy_model)!r},
+      {option!r}, {str(value)!r}])
+"""
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=300)
+    assert done.returncode == -9, done.stderr.decode()[-2000:]
+    assert target.read_bytes() == before
+
+
 def test_no_face_policy_is_the_same_in_python_and_on_the_command_line(
     capsys, tmp_path, toy_model, pipeline
 ):
