@@ -89,7 +89,6 @@ def _check_data(path):
         )
 
 
-
 def _temp_beside(path):
     """A new temporary file next to ``path`` (same folder: the rename is atomic)."""
     path = Path(path)

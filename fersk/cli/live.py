@@ -17,7 +17,14 @@ import numpy as np
 
 from fersk import _image_files
 
-from ._common import EXIT_OK, _Failure, _refuse_input_as_output, _same_file, _temp_beside, _UsageError
+from ._common import (
+    EXIT_OK,
+    _Failure,
+    _refuse_input_as_output,
+    _same_file,
+    _temp_beside,
+    _UsageError,
+)
 from ._faces import _draw_box, _load_model
 
 __all__ = ["run"]
@@ -263,14 +270,14 @@ def run(args):
         if not Path(args.video).is_file():
             raise _UsageError(f"--video: no such file: {args.video!r}.")
         source, what = args.video, args.video
-        for option in ("--out", "--json", "--plot"):
-            _refuse_input_as_output(option, getattr(args, option[2:]), [args.video])
-    named = [(o, getattr(args, o[2:])) for o in ("--out", "--json", "--plot")]
-    named = [(o, v) for o, v in named if v not in (None, "-")]
-    for k, (option, value) in enumerate(named):
-        for other, earlier in named[:k]:
+    outputs = [(o, getattr(args, o[2:])) for o in ("--out", "--json", "--plot")]
+    outputs = [(o, v) for o, v in outputs if v not in (None, "-")]
+    for k, (option, value) in enumerate(outputs):
+        _refuse_input_as_output(option, value, [args.video])
+        for other, earlier in outputs[:k]:
             if _same_file(value, earlier):
-                raise _UsageError(f"{other} and {option} name one file, {value!r}: give each its own.")
+                raise _UsageError(f"{other} and {option} name one file, {value!r}: give each "
+                                  "its own.")
     model = _load_model(args.model)
     names = model.class_names
     faces = FaceStream(model.pipeline, detect_every=args.detect_every, alpha=args.alpha,
