@@ -130,7 +130,7 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
     ) != len(names):
         raise ValueError(
             f"class_names must be {len(classes)} distinct non-empty strings, one per class of "
-            f"{network.classes_.tolist()}; got {list(class_names)!r}."
+            f"{network.classes_.tolist()}; got {names!r}."
         )
     if class_names is not None:
         names = _in_output_order(network, names).tolist()
