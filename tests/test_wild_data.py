@@ -162,6 +162,25 @@ def test_load_muxspace_excludes_contempt_explicitly(tmp_path):
 
 
 @needs_shared
+def test_load_muxspace_caps_keep_their_own_cache_entries(tmp_path, capsys):
+    # A capped load and a full one used to share one cache name, so each
+    # replaced the other's entry and every switch cropped all photos again.
+    root = tmp_path / "mux"
+    _link_subset(SHARED / "muxspace-faces", root, 2, classes=["happiness", "fear"])
+    cache = tmp_path / "cache"
+    full = load_muxspace(root, cache_dir=cache)
+    capped = load_muxspace(root, max_per_class=1, cache_dir=cache)
+    names = sorted(p.name for p in cache.glob("muxspace-*.npz"))
+    assert len(names) == 2 and any("-m1-s0-" in n for n in names)
+    capsys.readouterr()
+    again = load_muxspace(root, cache_dir=cache, verbose=1)
+    assert "read from cache" in "".join(capsys.readouterr())
+    np.testing.assert_array_equal(again.images, full.images)
+    assert len(capped.target) == 2 and len(full.target) == 4
+    assert sorted(p.name for p in cache.glob("muxspace-*.npz")) == names
+
+
+@needs_shared
 def test_load_expw_one_face_per_labelled_box(tmp_path):
     import csv
 

@@ -277,6 +277,7 @@ def load_muxspace(root, *, cropper=None, contempt="exclude", max_per_class=None,
         At most this many photos of any one class, drawn at random (the
         collection is half neutral and 40 % happy; cropping all of it takes
         long).  The others are listed in ``excluded``.  None keeps all.
+        Each cap (and integer ``random_state``) has its own cache entry.
     random_state : int, RandomState instance or None, default=0
         Draws the photos kept by ``max_per_class``.
     cache, cache_dir, verbose
@@ -317,11 +318,20 @@ def load_muxspace(root, *, cropper=None, contempt="exclude", max_per_class=None,
         excluded += [(str(Path(root) / f), f"over max_per_class={max_per_class}")
                      for k, (f, _) in enumerate(files) if k not in keep]
         files = [fc for k, fc in enumerate(files) if k in keep]
-    content = _crop_class_folders("muxspace", root, files, MUXSPACE_LABELS, cropper, cache,
-                                  cache_dir, func, verbose)
+    content = _crop_class_folders(_muxspace_kind(max_per_class, random_state), root, files,
+                                  MUXSPACE_LABELS, cropper, cache, cache_dir, func, verbose)
     return _bunch(content, root, "muxspace",
                   f"muxspace web photos from {root}: {len(files)} faces, "
                   f"{len(excluded)} photos excluded.", excluded=excluded)
+
+
+def _muxspace_kind(max_per_class, random_state):
+    """The cache name of one selection of muxspace photos: a capped load has
+    its own entry, so that loads with other caps do not replace each other's."""
+    if max_per_class is None:
+        return "muxspace"
+    seed = random_state if isinstance(random_state, Integral) else "rng"
+    return f"muxspace-m{max_per_class}-s{seed}"
 
 
 def _iou(a, b):
