@@ -18,6 +18,7 @@ Nothing here is specific to neural networks: any classifier with
 
 import copy
 import numbers
+import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -46,6 +47,13 @@ __all__ = ["CNNEnsembleClassifier", "one_view"]
 
 def _is_str(value, text):
     return isinstance(value, str) and value == text
+
+
+def _is_frozen(member):
+    """A member trained elsewhere: a FrozenEstimator, alone or last in a Pipeline."""
+    if isinstance(member, Pipeline):
+        member = member.steps[-1][1]
+    return isinstance(member, FrozenEstimator)
 
 
 def _is_drop(estimator):
@@ -208,7 +216,9 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
     the representation is fitted (for :class:`~fersk.MDSMappedLBP`, a
     function of its parameters alone).  Such a member may have learned the
     labels themselves instead of their codes; it must have learned exactly
-    the ensemble's ``classes_``.
+    the ensemble's ``classes_``.  A trained member with the classes
+    0..n-1 under other integer labels is read as codes, with a warning (it
+    may have learned labels of its own).
 
     **Nested parameters** follow scikit-learn's ensembles: ``<name>``
     replaces a member (``'drop'`` drops it) and ``<name>__<param>`` sets
@@ -486,10 +496,22 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
                 or np.array_equal(member_classes, self.classes_)
             ):
                 raise ValueError(
-                    f"Member {name!r} learned the classes {list(member_classes)}, not "
-                    f"the classes of y, {list(self.classes_)}, nor their codes "
+                    f"Member {name!r} learned the classes {np.asarray(member_classes).tolist()}, "
+                    f"not the classes of y, {self.classes_.tolist()}, nor their codes "
                     f"0..{n_classes - 1} that members are fitted on; every member must "
                     "learn all of them."
+                )
+            if (member_classes is not None and _is_frozen(member)
+                    and self.classes_.dtype.kind in "iuf"
+                    and np.array_equal(member_classes, np.arange(n_classes))
+                    and not np.array_equal(self.classes_, member_classes)):
+                # Codes or labels of other data? Both read the same; say which is assumed.
+                warnings.warn(
+                    f"Trained member {name!r} has the classes 0..{n_classes - 1}, the "
+                    f"codes of y's classes {self.classes_.tolist()}: its columns are read "
+                    f"in that order (0 -> {self.classes_.tolist()[0]!r}, ...). If it learned labels "
+                    "0.. of its own instead, refit it on y's labels.",
+                    UserWarning,
                 )
         self.estimators_ = list(fitted)
         self.weights_ = weights

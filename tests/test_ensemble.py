@@ -158,6 +158,26 @@ def test_prefit_members_join_frozen(blobs):
     np.testing.assert_array_equal(clone(ens).fit(X, y).predict_proba(X), ens.predict_proba(X))
 
 
+def test_trained_member_with_codes_under_other_integer_labels_warns(blobs):
+    import warnings
+
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = blobs
+    labels = np.unique(y, return_inverse=True)[1] + 1  # 1, 2, 3
+    on_codes = _lr().fit(X, labels - 1)  # 0..2: codes, or labels of other data
+    ens = CNNEnsembleClassifier([("a", FrozenEstimator(on_codes))])
+    with pytest.warns(UserWarning, match=r"'a' has the classes 0..2.*0 -> 1"):
+        ens.fit(X, labels)
+    np.testing.assert_allclose(ens.predict_proba(X), on_codes.predict_proba(X))
+    # The member's own labels, or codes under labels 0..n-1: nothing ambiguous.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CNNEnsembleClassifier([("a", FrozenEstimator(_lr().fit(X, labels)))]).fit(X, labels)
+        CNNEnsembleClassifier([("a", FrozenEstimator(on_codes))]).fit(X, labels - 1)
+        CNNEnsembleClassifier([("a", _lr())]).fit(X, labels)
+
+
 def test_image_batches_and_layout(blobs):
     X, y = blobs
     images = X.reshape(-1, 6, 6)
