@@ -168,6 +168,34 @@ def test_save_replaces_only_model_folders(folders, tmp_path):
         "empty", "file", "mine", "model"]  # no .tmp- or .old- folder left
 
 
+def test_save_never_takes_another_tools_folder_or_files(folders, tmp_path):
+    from sklearn.pipeline import Pipeline
+
+    pipe = pretrained.load(folders["narrow"][0])
+    # Another tool's pipeline.json with a list of steps is not a model folder.
+    etl = tmp_path / "etl"
+    etl.mkdir()
+    theirs = json.dumps({"steps": [{"name": "extract", "cmd": "wget"}], "owner": "me"})
+    (etl / "pipeline.json").write_text(theirs)
+    with pytest.raises(ValueError, match="not a fersk model folder"):
+        pretrained.save(pipe, etl)
+    (etl / "pipeline.json").write_text(json.dumps(
+        {"steps": [{"name": "s", "class": "os.system", "params": {}, "fitted": {}}]}))
+    with pytest.raises(ValueError, match="not a fersk model folder"):
+        pretrained.save(pipe, etl)
+    # A user's file beside a model, named like a file of the next model saved there.
+    model = tmp_path / "model"
+    pretrained.save(pipe, model)  # cnnclassifier.keras
+    (model / "network.keras").write_bytes(b"mine")
+    renamed = Pipeline([("facecropper", pipe[0]), ("network", pipe[-1])])
+    with pytest.raises(ValueError, match="network.keras is not a file of the model"):
+        pretrained.save(renamed, model)
+    assert (model / "network.keras").read_bytes() == b"mine"
+    assert sorted(p.name for p in model.iterdir()) == [
+        "cnnclassifier.keras", "network.keras", "pipeline.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["etl", "model"]
+
+
 def test_fuzzed_bytes_load_the_same_model_or_raise_value_error(folders, toy_X, tmp_path):
     """Random byte flips, truncations and overwritten spans in pipeline.json
     and the .keras file: load raises ValueError or gives the original's

@@ -457,11 +457,11 @@ def test_earlier_formats_load_and_convert(name, version, tmp_path):
         assert [s for s, _ in members["fer2013_mapped_lbp"].steps] == ["representation", "network"]
         # Re-saved in place (how the bundled folders are converted): the
         # network file of the old layout is removed, nothing else.
+        folder = tmp_path / "in_place"
+        shutil.copytree(source, folder)
+        for extra in ("inputs.npy", "expected_proba.npy"):
+            (folder / extra).unlink()
         (folder / "notes.keras.txt").write_text("kept")
-        stale = folder / "cnnensembleclassifier.fer2013_mapped_lbp.keras"
-        shutil.copy(source / stale.name, stale)
-        spec = json.loads(old_text)
-        (folder / "pipeline.json").write_text(json.dumps(spec))
         pretrained.convert(folder, folder)
         assert sorted(p.name for p in folder.iterdir()) == [
             "cnnensembleclassifier.fer2013_cnn.keras",

@@ -16,7 +16,7 @@ from fersk._labels import _in_output_order, _stored_classes
 from ._codec import _step_entry, _unfrozen
 from ._folders import info
 from ._loading import load
-from ._spec import FORMAT_VERSION, _class_names, _keras_files
+from ._spec import FORMAT_VERSION, _class_names, _keras_files, _read_spec, _safe_class
 
 
 @validate_params(
@@ -184,15 +184,28 @@ def _replaceable(path, ignore=()):
     if not any(p.name not in ignore for p in path.iterdir()):
         return None
     try:
-        spec = json.loads((path / "pipeline.json").read_text(encoding="utf-8"))
+        # A pipeline.json of fersk's own shape naming only fersk's classes:
+        # another tool's {"steps": [...]} is not a model to replace.
+        spec = _read_spec(path)
+        for cls in _step_classes(spec["steps"]):
+            _safe_class(cls)
     except (OSError, ValueError, RecursionError):
-        spec = None
-    if not isinstance(spec, dict) or not isinstance(spec.get("steps"), list):
         raise ValueError(
-            f"{path} is not empty and is not a fersk model folder (no readable pipeline.json): "
-            "fersk will not replace it; give a new or empty folder, or remove it yourself."
-        )
+            f"{path} is not empty and is not a fersk model folder (no readable pipeline.json "
+            "naming fersk's classes): fersk will not replace it; give a new or empty folder, "
+            "or remove it yourself."
+        ) from None
     return spec
+
+
+def _step_classes(steps):
+    """Every ``class`` a list of step entries names, members' included."""
+    for step in steps:
+        yield step["class"]
+        for member in step.get("members", []):
+            yield from _step_classes(
+                [member["network"]] + ([member["representation"]]
+                                       if member.get("representation") is not None else []))
 
 
 def _sibling(path, kind):
@@ -211,8 +224,14 @@ def _carry_foreign_files(path, previous, staging):
     own = {"pipeline.json", *_keras_files(previous)}
     for entry in path.iterdir():
         target = staging / entry.name
-        if entry.name in own or target.exists():
+        if entry.name in own:
             continue
+        if target.exists():  # the new model's file: the user's would be lost
+            raise ValueError(
+                f"{entry} is not a file of the model saved there before, and the new model "
+                f"writes a file of that name: fersk will not replace it; move it, or save "
+                "to another folder."
+            )
         if entry.is_dir() and not entry.is_symlink():
             shutil.copytree(entry, target, symlinks=True)
         else:
