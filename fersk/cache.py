@@ -16,6 +16,7 @@ what fersk wrote there and nothing else (``fersk cache --clear`` on the
 command line).
 """
 
+import mmap
 import os
 import re
 import time
@@ -28,11 +29,16 @@ __all__ = ["cache_home", "cache_contents", "clear_cache"]
 # What fersk writes (fersk.datasets._cache, fersk.onnx._common): the only
 # names clear_cache removes.
 _DATASET = re.compile(r"^(fer2013|sfew|expw|muxspace)-.+-(?P<hash>[0-9a-f]{24})\.npz$")
-_ONNX = re.compile(r"^(.+-[0-9a-f]{16}|mtcnn-[0-9a-f]+-(pnet|rnet|onet))\.onnx$")
-# Temporary files of an interrupted write: fersk's own names, removed only when
-# old enough that no write can still be under way.
-_DATASET_TMP = re.compile(r"^\.tmp-[^/]+\.npz$")
-_ONNX_TMP = re.compile(r"^\..+\.onnx\.[^/]+\.tmp$")
+_ONNX_NAME = r"(.+-[0-9a-f]{16}|mtcnn-[0-9a-f]+-(pnet|rnet|onet))\.onnx"
+_ONNX = re.compile(f"^{_ONNX_NAME}$")
+#: The metadata key every graph fersk exports carries (fersk.onnx): a file of
+#: a fersk-like name without it is not fersk's.
+_ONNX_MARK = b"fersk_graph"
+# Temporary files of an interrupted write: fersk's own names (tempfile's eight
+# random characters), removed only when old enough that no write can still be
+# under way.
+_DATASET_TMP = re.compile(r"^\.tmp-fersk-[a-z0-9_]{8}\.npz$")
+_ONNX_TMP = re.compile(f"^\\.{_ONNX_NAME}\\.[a-z0-9_]{{8}}\\.tmp$")
 _TMP_AGE_S = 3600
 
 
@@ -80,12 +86,21 @@ def _is_dataset_file(path):
         return False
 
 
+def _is_onnx_file(path):
+    """A graph fersk exported: its name, and fersk's metadata key inside."""
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(_ONNX_MARK) >= 0
+    except (OSError, ValueError):  # unreadable, or empty (mmap refuses): not taken
+        return False
+
+
 def _kind(path, now):
     """``path``'s kind if fersk wrote it, else None."""
     name, in_onnx = path.name, path.parent.name == "onnx"
     if in_onnx:
         if _ONNX.match(name):
-            return "onnx"
+            return "onnx" if _is_onnx_file(path) else None
         if _ONNX_TMP.match(name):
             return "unfinished" if now - path.stat().st_mtime > _TMP_AGE_S else None
         return None
@@ -108,7 +123,9 @@ def cache_contents(cache_dir=None):
         One per file at the top of the folder or in its ``onnx`` folder,
         sorted by path: ``path`` (pathlib.Path), ``bytes``, ``modified``
         (seconds since the epoch) and ``kind``: ``"dataset"`` (faces of a
-        dataset loader), ``"onnx"`` (an exported graph), ``"unfinished"``
+        dataset loader, its key inside), ``"onnx"`` (a graph fersk exported,
+        its metadata key inside; graphs of MTCNN exported before fersk
+        marked them count as not fersk's), ``"unfinished"``
         (the temporary file of a write interrupted over an hour ago) or
         None (not written by fersk: never removed by :func:`clear_cache`).
         Empty when the folder does not exist.

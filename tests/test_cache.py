@@ -53,29 +53,38 @@ def test_clear_cache_removes_only_what_fersk_wrote(tmp_path):
     graph = root / "onnx" / "wild_vgg_fast.network-0123456789abcdef.onnx"
     mtcnn = root / "onnx" / "mtcnn-462439cbdcbdfac1-pnet.onnx"
     for f in (graph, mtcnn):
-        f.write_bytes(b"graph")
-    old_tmp, young_tmp = root / ".tmp-abc123.npz", root / "onnx" / ".m.onnx.xyz.tmp"
-    old_tmp.write_bytes(b"half")
-    young_tmp.write_bytes(b"half")
+        f.write_bytes(b"graph\x12\x0bfersk_graph")  # fersk's metadata key inside
+    old_tmp, young_tmp = root / ".tmp-fersk-abc_1234.npz", root / "onnx" / (
+        ".mtcnn-462439cbdcbdfac1-pnet.onnx.xyz_1234.tmp")
+    old_onnx_tmp = root / "onnx" / ".wild_vgg_fast.network-0123456789abcdef.onnx.k2j4_9z8.tmp"
+    for f in (old_tmp, young_tmp, old_onnx_tmp):
+        f.write_bytes(b"half")
     hour_ago = time.time() - 7200
-    os.utime(old_tmp, (hour_ago, hour_ago))
     # What fersk did not write: other names, a look-alike name whose key is
-    # not fersk's, a user's own graph, a folder.
+    # not fersk's, a user's own graphs (one named like fersk's), another
+    # program's old temporary files, a folder.
     foreign = [root / "notes.txt", root / "my_arrays.npz", root / "onnx" / "my_model.onnx",
-               root / ("fer2013-folder-000000000000-Training-" + "0" * 24 + ".npz")]
+               root / ("fer2013-folder-000000000000-Training-" + "0" * 24 + ".npz"),
+               root / "onnx" / "detector-3f9c2a7b1e4d8c06.onnx", root / ".tmp-abc123.npz",
+               root / "onnx" / ".m.onnx.xyz.tmp", root / "onnx" / "mtcnn-0a-onet.onnx"]
     foreign[0].write_text("mine")
     np.savez(foreign[1], a=np.arange(3))
     foreign[2].write_bytes(b"mine")
     np.savez(foreign[3], key=np.array("f" * 64))
+    for f in foreign[4:7]:
+        f.write_bytes(b"mine")
+    foreign[7].write_bytes(b"")
+    for f in (old_tmp, old_onnx_tmp, *foreign[5:7]):
+        os.utime(f, (hour_ago, hour_ago))
     (root / "keep_me").mkdir()
 
     kinds = {e["path"]: e["kind"] for e in cache_contents(root)}
     assert kinds[ours] == "dataset" and kinds[graph] == kinds[mtcnn] == "onnx"
-    assert kinds[old_tmp] == "unfinished" and kinds[young_tmp] is None
+    assert kinds[old_tmp] == kinds[old_onnx_tmp] == "unfinished" and kinds[young_tmp] is None
     assert all(kinds[f] is None for f in foreign)
 
     removed = {e["path"] for e in clear_cache(root)}
-    assert removed == {ours, graph, mtcnn, old_tmp}
+    assert removed == {ours, graph, mtcnn, old_tmp, old_onnx_tmp}
     assert not any(p.exists() for p in removed)
     assert all(f.exists() for f in foreign) and young_tmp.exists()
     assert (root / "keep_me").is_dir()

@@ -114,6 +114,17 @@ def test_face_cropper_mtcnn_onnx_matches_mtcnn(onnx_cache):
                                       y[:4] if isinstance(y, tuple) else y["box"])).max() <= 1
 
 
+def test_every_graph_fersk_exports_is_marked_as_fersks(onnx_cache):
+    # fersk.cache removes only graphs with fersk's metadata key in them.
+    from fersk.cache import cache_contents
+    from fersk.onnx import export_mtcnn
+
+    export_mtcnn()
+    pretrained.load("fer2013_cnn", backend="onnx")
+    graphs = [e for e in cache_contents(onnx_cache) if e["path"].suffix == ".onnx"]
+    assert len(graphs) >= 4 and all(e["kind"] == "onnx" for e in graphs), graphs
+
+
 _NO_TF = textwrap.dedent("""
     import importlib.abc, json, sys
 

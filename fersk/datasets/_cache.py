@@ -45,7 +45,7 @@ def _cache_save(file, prefix, key, content, func, verbose):
     """Write atomically; remove older entries of the same source and usages."""
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=file.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-fersk-", suffix=".npz", dir=file.parent)
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, key=np.array(key), **content)

@@ -99,7 +99,8 @@ def export_mtcnn(folder=None, *, overwrite=False):
         def run(images, model=model):
             return [tf.identity(out) for out in model(images)]
 
-        _atomic_write(paths[net], _convert(run, signature))
+        # fersk's mark (as on every network graph): fersk.cache removes no graph without it.
+        _atomic_write(paths[net], _convert(run, signature, metadata={"fersk_graph": f"mtcnn-{net}"}))
     return paths
 
 
