@@ -16,6 +16,33 @@ import numpy as np
 FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
+def fer2013_labels(classes, class_names):
+    """The FER-2013 label of each of a model's classes, read from its names;
+    None when they are not FER-2013's.
+
+    A model trained on a user's folders has codes in folder order (4 =
+    neutral) under FER-2013's names: its codes are not FER-2013's labels
+    (4 = sad), its names are.  Classes named by their own numbers (a model
+    saved without names) are taken as FER-2013 labels when within 0..6.
+
+    Examples
+    --------
+    >>> fer2013_labels([0, 1], ["happy", "neutral"]).tolist()
+    [3, 6]
+    >>> fer2013_labels([2, 5], ["2", "5"]).tolist()
+    [2, 5]
+    >>> fer2013_labels([0, 1], ["cat", "dog"]) is None
+    True
+    """
+    names = [str(n) for n in class_names]
+    if len(set(names)) == len(names) and set(names) <= set(FER2013_CLASSES):
+        return np.array([FER2013_CLASSES.index(n) for n in names])
+    own_numbers = names == [str(c) for c in classes] and all(
+        isinstance(c, numbers.Integral) and not isinstance(c, bool)
+        and 0 <= c < len(FER2013_CLASSES) for c in classes)
+    return np.array([int(c) for c in classes]) if own_numbers else None
+
+
 def default_class_names(classes):
     """Names of a model's classes when none were given: FER-2013's for
     exactly its seven labels 0..6, else each label as text.

@@ -1137,6 +1137,19 @@ def test_train_init_usage_errors(capsys, tmp_path, photos, extra, message):
     assert status == 2 and message in err
 
 
+def test_train_refuses_a_teacher_whose_codes_are_not_fer2013s(capsys, tmp_path, photos,
+                                                             pipeline):
+    # Its codes in folder order (4 = neutral): its columns would be mixed with
+    # FER-2013's one-hot labels (4 = sad) by position.
+    from fersk import pretrained
+
+    teacher = pretrained.save(pipeline, tmp_path / "t", class_names=sorted(FER))
+    status, _, err = _run(capsys, "train", "--data", photos, "--out", tmp_path / "m",
+                          "--model", "vgg_fer", "--teacher", teacher)
+    assert status == 2 and "--teacher" in err and "not FER-2013's labels" in err
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.fixture()
 def fer_csv(tmp_path, fer_small, monkeypatch):
     """fer_small's 140 PublicTest faces as a Kaggle-format CSV."""
@@ -1170,6 +1183,33 @@ def test_evaluate_json_and_plots(capsys, tmp_path, fer_csv, fer_small, toy_model
         with Image.open(out_dir / png) as im:
             assert im.format == "PNG" and min(im.size) >= 300
     assert json.loads((out_dir / "evaluation.json").read_text())["accuracy"] == doc["accuracy"]
+
+
+def test_evaluate_scores_by_class_name_not_code(capsys, tmp_path, fer_csv, fer_small,
+                                               pipeline):
+    # A model of a user's folders: codes in folder (alphabetical) order under
+    # FER-2013's names, as load_image_folder gives them (4 = neutral, not sad).
+    from sklearn.metrics import confusion_matrix
+
+    from fersk import pretrained
+
+    images, labels, _ = fer_small
+    alphabetical = sorted(FER)
+    folder = pretrained.save(pipeline, tmp_path / "folders", class_names=alphabetical)
+    status, out, _ = _run(capsys, "evaluate", "--data", fer_csv, "--model", folder, "--json")
+    assert status == 0
+    doc = json.loads(out)
+    outputs = _proba(pipeline, images, detector=None).argmax(axis=1)
+    expected = np.array([FER.index(alphabetical[k]) for k in outputs])
+    assert doc["accuracy"] == pytest.approx(np.mean(expected == labels), abs=1e-4)
+    assert doc["class_names"] == alphabetical
+    np.testing.assert_array_equal(
+        doc["confusion_matrix"],
+        confusion_matrix(labels, expected, labels=[FER.index(n) for n in alphabetical]))
+    # Names that are not FER-2013's cannot be scored on FER-2013 data.
+    other = pretrained.save(pipeline, tmp_path / "other", class_names=list("abcdefg"))
+    status, _, err = _run(capsys, "evaluate", "--data", fer_csv, "--model", other)
+    assert status == 2 and "not with FER-2013's names" in err
 
 
 def test_evaluate_table_and_bad_usage(capsys, fer_csv, toy_model):

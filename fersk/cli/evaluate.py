@@ -11,6 +11,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
     accuracy_score,
@@ -18,6 +19,7 @@ from sklearn.metrics import (
     confusion_matrix,
 )
 
+from fersk._labels import fer2013_labels
 from fersk.datasets import FER2013_CLASSES, FER2013_USAGES, load_fer2013
 from fersk.face import NoFaceWarning
 
@@ -89,9 +91,12 @@ def run(args):
         if Path(args.out).exists() and not Path(args.out).is_dir():
             raise _UsageError(f"--out: {args.out!r} exists and is not a folder.")
     model = _load_model(args.model, getattr(args, "backend", "keras"))
-    if not set(model.classes) <= set(range(len(FER2013_CLASSES))):
+    # Scored by name: a model's codes need not be FER-2013's (folder order).
+    fer_labels = fer2013_labels(model.classes, model.class_names)
+    if fer_labels is None:
         raise _UsageError(
-            f"--model: its classes {model.classes} are not FER-2013 labels (0-6)."
+            f"--model: its classes are named {model.class_names}, not with FER-2013's names "
+            f"{list(FER2013_CLASSES)}: evaluate scores FER-2013 data."
         )
     try:
         fer = load_fer2013(
@@ -109,10 +114,12 @@ def run(args):
         warnings.simplefilter("ignore", NoFaceWarning)
         crops, info = pipe.steps[0][1].crop(fer.images)
         y_pred = pipe[1:].predict(crops)
+    to_fer = dict(zip(model.classes, fer_labels.tolist()))
+    y_pred = np.array([to_fer[c] for c in y_pred.tolist()], dtype=int)
     seconds = time.perf_counter() - start
     n_no_face = len(info.no_face_indices) if args.detect else 0
     y = fer.target
-    labels = model.classes
+    labels = fer_labels.tolist()
     names = model.class_names
     acc = float(accuracy_score(y, y_pred))
     report = classification_report(

@@ -118,6 +118,7 @@ def run(args):
             raise _UsageError(f"--teacher-weight must be in [0, 1]; got {args.teacher_weight}.")
         try:
             pretrained.info(args.teacher)
+            training.recipes._check_fer2013_teacher(args.teacher)
         except ValueError as exc:
             raise _UsageError(f"--teacher: {exc}") from None
     network_params = dict(args.param)

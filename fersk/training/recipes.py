@@ -184,6 +184,22 @@ def fer2013_splits(data, *, n_train=None, n_test=None, seed=0, load_verbose=1, c
 PREDICTION_PARAMS = ("test_time_crops", "predict_batch_size", "jit_compile")
 
 
+def _check_fer2013_teacher(teacher):
+    """A teacher for FER-2013's labels: its class codes must be FER-2013's
+    (the targets mix its columns with the one-hot codes by position)."""
+    from fersk import pretrained
+    from fersk._labels import fer2013_labels
+
+    info = pretrained.info(teacher)
+    labels = fer2013_labels(info["classes"], info["class_names"])
+    if labels is None or labels.tolist() != list(info["classes"]):
+        raise ValueError(
+            f"teacher {str(teacher)!r} has the classes {info['classes']} named "
+            f"{info['class_names']}: not FER-2013's labels (0 angry ... 6 neutral), so its "
+            "probabilities would be mixed with the wrong classes; give a teacher trained on "
+            "FER-2013's labels."
+        )
+
 @validate_params_on_call(_train_constraints)
 def train_fer2013(
     data,
@@ -311,6 +327,8 @@ def train_fer2013(
 
     if from_checkpoint and checkpoint is None:
         raise ValueError("from_checkpoint=True reads the fitted steps from checkpoint: give it.")
+    if teacher is not None:
+        _check_fer2013_teacher(teacher)
     X_train, y_train, X_test, y_test = fer2013_splits(
         data, n_train=n_train, n_test=n_test, seed=seed, load_verbose=load_verbose, cache=cache
     )
