@@ -147,7 +147,9 @@ class FaceStream:
     that left the picture is still cropped at its last box until the next
     detection; ``detect_every`` trades that lag for speed.  The detector is
     the model's own FaceCropper, so a model whose cropper takes small
-    images whole (``precropped_max_side``) does so for small frames too.
+    images whole (``precropped_max_side``) does so for small frames too,
+    decided on the frame itself whatever ``detect_scale`` (a reduced copy is
+    always searched); a ``min_face_size`` in pixels is the frame's pixels.
 
     Examples
     --------
@@ -197,6 +199,13 @@ class FaceStream:
         self._fixed = clone(self.cropper).set_params(
             detector=_FixedFaces(), precropped_max_side=None
         )
+        # The reduced copy of a frame is no face crop, however small.
+        minimum = self.cropper.min_face_size  # pixels of the frame, not of its copy
+        if isinstance(minimum, numbers.Integral):
+            minimum = max(1, round(minimum * self.detect_scale))
+        self._reduced_detector = clone(self.cropper).set_params(
+            detector=self.cropper.detector, precropped_max_side=None,  # the same detector
+            min_face_size=minimum)
         self._tracker = Tracker(self.iou_threshold, self.max_missed)
         self.n_detections_ = 0
         self.n_frames_ = 0
@@ -263,7 +272,7 @@ class FaceStream:
             self.n_detections_ += 1
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a frame without a face is no news
-                if self.detect_scale < 1:
+                if self.detect_scale < 1 and not self._taken_whole(frame):
                     crops, faces = self._detect_reduced(frame)
                 else:
                     crops, faces = self.cropper.crop_faces([frame])
@@ -300,6 +309,12 @@ class FaceStream:
         return records
 
 
+    def _taken_whole(self, frame):
+        """Whether the model's cropper takes this frame whole as a face crop
+        (``precropped_max_side``): decided on the frame, never on its reduced copy."""
+        side = self.cropper.precropped_max_side
+        return side is not None and max(np.shape(frame)[:2]) <= side
+
     def _detect_reduced(self, frame):
         """Detect on the frame reduced by ``detect_scale``; crop the full frame."""
         from .face import _downscale
@@ -310,7 +325,7 @@ class FaceStream:
             image = image[..., :3]
         small = _downscale(image, self.detect_scale)
         back = image.shape[0] / small.shape[0], image.shape[1] / small.shape[1]
-        found = self.cropper.detect([small])[0]
+        found = self._reduced_detector.detect([small])[0]
         self._fixed.detector.faces = [(
             (f["box"][0] * back[0], f["box"][1] * back[1], f["box"][2] * back[0],
              f["box"][3] * back[1]),

@@ -304,6 +304,36 @@ def test_detect_scale_maps_boxes_back_to_the_frame(bundled):
         list(stream(model, frames, detect_scale=0))
 
 
+def test_detect_scale_never_takes_a_reduced_frame_whole(bundled):
+    # The bundled cropper takes images of up to 64 pixels whole (face crops):
+    # a blank 120x100 frame halved is 60x50, and was taken for a face.
+    from fersk.live import FaceStream
+
+    assert bundled.steps[0][1].precropped_max_side == 64
+    blank = np.full((120, 100), 128, np.uint8)
+    for scale in (1.0, 0.5, 0.25):
+        assert FaceStream(bundled, detect_scale=scale).update(blank) == []
+    # A frame that is itself a face crop is still taken whole, at any scale.
+    crop = np.full((48, 48), 128, np.uint8)
+    for scale in (1.0, 0.5):
+        (record,) = FaceStream(bundled, detect_scale=scale).update(crop)
+        assert record["box"] == (0.0, 0.0, 48.0, 48.0)
+
+
+def test_detect_scale_keeps_min_face_size_in_frame_pixels():
+    from skimage import data as skdata
+
+    from fersk import pretrained
+    from fersk.live import FaceStream
+
+    model = pretrained.load()
+    model.set_params(facecropper__min_face_size=80)  # the astronaut's face: ~90 pixels
+    frame = skdata.astronaut()
+    for scale in (1.0, 0.5):
+        (record,) = FaceStream(model, detect_scale=scale).update(frame)
+        np.testing.assert_allclose(record["box"], (64, 182, 107, 83), atol=4)
+
+
 def test_center_view_is_the_network_with_one_view(bundled):
     import copy
 
