@@ -463,6 +463,12 @@ def check_random_state_int(random_state):
     return int(random_state.randint(np.iinfo(np.int32).max))
 
 
+def _is_pil_image(obj):
+    """A Pillow image, without importing Pillow (NumPy reads its raw pixels
+    only: palette indices, CMYK as RGB, no EXIF orientation)."""
+    return type(obj).__module__.startswith("PIL.") and hasattr(obj, "getexif")
+
+
 def check_image(image, where="X", float_max=1.0):
     """One image of a list, as uint8 grey ``(h, w)`` or colour ``(h, w, 3|4)``.
 
@@ -471,8 +477,10 @@ def check_image(image, where="X", float_max=1.0):
     grey or colour, not empty; its values by the pixel rule of
     :func:`fersk._image_files.array_to_uint8`.  Errors name ``where``.
     """
-    from ._image_files import array_to_uint8
+    from ._image_files import array_to_uint8, open_image, pil_to_uint8
 
+    if _is_pil_image(image):  # as its file is read: EXIF, palette, CMYK, 16 bits
+        return pil_to_uint8(open_image(image))
     try:
         image = np.asarray(image)
     except Exception as exc:  # ragged nested lists and the like

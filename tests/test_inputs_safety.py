@@ -101,6 +101,34 @@ def test_bool_image_reads_alike_in_a_list_and_in_a_batch():
     np.testing.assert_array_equal(cropper.transform([mask]), batch)
 
 
+@pytest.mark.parametrize("kind", ["palette", "exif_rotated", "cmyk", "16bit"])
+def test_pil_image_in_a_list_reads_as_its_file(tmp_path, kind):
+    # NumPy alone read a palette image's indices, CMYK as RGB, 16 bits as
+    # int32, and no EXIF orientation: another face than the file's.
+    from PIL import Image
+
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    rgb[:16], rgb[16:] = 250, 30
+    im = Image.fromarray(rgb)
+    path = tmp_path / ("face.jpg" if kind in ("exif_rotated", "cmyk") else "face.png")
+    if kind == "palette":
+        im.convert("P", palette=Image.ADAPTIVE, colors=4).save(path)
+    elif kind == "exif_rotated":
+        exif = Image.Exif()
+        exif[0x0112] = 3  # stored upside down
+        im.save(path, exif=exif, quality=100)
+    elif kind == "cmyk":
+        im.convert("CMYK").save(path, quality=100)
+    else:
+        Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(path)
+    cropper = FaceCropper(detector=None, size=(8, 8))
+    from_file = cropper.fit_transform([str(path)])
+    with Image.open(path) as opened:
+        from_pil = cropper.fit_transform([opened])
+    np.testing.assert_array_equal(from_pil, from_file)
+    assert from_file[0, :4].mean() != from_file[0, 4:].mean()
+
+
 def test_uint16_with_8bit_values_warns_at_the_network_step(faces):
     step = pretrained.load("fer2013_cnn")[-1]
     with pytest.warns(UserWarning, match="at most 255"):

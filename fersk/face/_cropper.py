@@ -269,8 +269,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     module-level function, not a lambda); ``n_jobs`` works with any.
     'mtcnn' (the default) loads TensorFlow and builds its networks in every
     worker (seconds), so ``n_jobs`` pays off only for long lists.  A list
-    item may also be any object NumPy
-    turns into an image array, e.g. a PIL image.
+    item may also be any object NumPy turns into an image array; a PIL
+    image is read as its file would be (EXIF orientation, palette, CMYK,
+    16 bits per channel).
 
     The estimator is stateless: :meth:`fit` only validates the parameters
     and the input, and :meth:`transform` may be called without it.
