@@ -216,6 +216,12 @@ def pil_to_uint8(im, mode=None):
         For floating-point images (mode 'F') and 32-bit images with values
         outside 0..65535, which have no agreed 8-bit scale.
 
+    Warns
+    -----
+    UserWarning
+        For a 16- or 32-bit image (of at least 64 pixels) whose values are all
+        at most 255: 8-bit values in a wider file, read nearly black.
+
     Examples
     --------
     >>> import numpy as np
@@ -238,6 +244,17 @@ def pil_to_uint8(im, mode=None):
         wide = np.asarray(im)
         if wide.min() < 0 or wide.max() > 65535:
             raise ValueError(f"{im.mode!r} image with values outside 0..65535")
+        if wide.size >= _MIN_WARN_SIZE and int(wide.max()) <= 255:
+            import warnings
+
+            # As for a uint16 array (array_to_uint8): the same image, the same word.
+            warnings.warn(
+                f"a {im.mode!r} (16- or 32-bit) image whose values are all at most 255: "
+                "fersk reads such files as 16-bit pixels (by their high byte), so it is "
+                "nearly black. If it holds 8-bit values, save it with 8 bits per channel.",
+                UserWarning,
+                stacklevel=2,
+            )
         grey = (wide.astype(np.uint32) >> 8).astype(np.uint8)
         return grey if mode == "L" else np.repeat(grey[..., None], 3, axis=2)
     return np.array(im.convert(mode))

@@ -129,6 +129,22 @@ def test_pil_image_in_a_list_reads_as_its_file(tmp_path, kind):
     assert from_file[0, :4].mean() != from_file[0, 4:].mean()
 
 
+def test_wide_image_file_with_8bit_values_warns(tmp_path):
+    # A 32-bit TIFF of 8-bit values (Pillow mode "I") is read as 16-bit
+    # pixels, nearly black: said, as for a uint16 array.
+    from PIL import Image
+
+    img = np.full((16, 16), 200, np.int32)
+    Image.fromarray(img).save(tmp_path / "i32.tif")
+    with pytest.warns(UserWarning, match="values are all at most 255"):
+        FaceCropper(detector=None, size=(8, 8)).fit_transform([str(tmp_path / "i32.tif")])
+    Image.fromarray((img * 257).astype(np.uint16)).save(tmp_path / "i16.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # true 16-bit values: no word
+        crop = FaceCropper(detector=None, size=(8, 8)).fit_transform([str(tmp_path / "i16.png")])
+    assert crop.mean() == 200
+
+
 def test_uint16_with_8bit_values_warns_at_the_network_step(faces):
     step = pretrained.load("fer2013_cnn")[-1]
     with pytest.warns(UserWarning, match="at most 255"):
