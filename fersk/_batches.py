@@ -23,8 +23,8 @@ class DegradedBatches(keras.utils.PyDataset):
         Training images with values 0..255 (held as uint8 here).
     y : ndarray
         Targets (labels or one-hot/soft rows).
-    sample_weight : ndarray of shape (n,)
-        Weight of each image in the loss.
+    sample_weight : ndarray of shape (n,) or None
+        Weight of each image in the loss; None weighs every image 1.
     batch_size : int
         Images per batch.
     probabilities : dict
@@ -38,7 +38,8 @@ class DegradedBatches(keras.utils.PyDataset):
     def __init__(self, x, y, sample_weight, batch_size, probabilities, seed, initial_epoch=0):
         super().__init__()
         self.x = np.asarray(x).astype(np.uint8)
-        self.y, self.w = y, sample_weight
+        self.y = y
+        self.w = np.ones(len(self.x), np.float32) if sample_weight is None else sample_weight
         self.batch_size = batch_size
         self.probabilities = probabilities
         self.seed = int(seed)

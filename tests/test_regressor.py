@@ -159,6 +159,17 @@ def test_same_seed_same_predictions():
     assert not np.allclose(a, c)
 
 
+def test_degrade_trains_a_regressor_too():
+    # Regressors fit without sample weights: the degraded batches weigh all 1.
+    X, y = _halves_av(32)
+    X = (np.clip(X / 1.3, 0, 1) * 255).astype(np.uint8)  # degrade takes face crops (uint8)
+    kw = dict(architecture_params=TINY_FC, epochs=1, batch_size=16, degrade=True)
+    a = CNNRegressor(**kw, random_state=0).fit(X, y).predict(X)
+    b = CNNRegressor(**kw, random_state=0).fit(X, y).predict(X)
+    assert a.shape == (32, 2) and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, b)
+
+
 def test_validation_data_and_fraction():
     X, y = _halves_av(48)
     reg = CNNRegressor(architecture_params=TINY_FC, epochs=3, n_iter_no_change=None,
