@@ -30,3 +30,52 @@ def fsync_path(path):
         pass
     finally:
         os.close(fd)
+
+
+def give_mode(tmp, path):
+    """Give the temporary file ``tmp`` the mode ``path`` will be expected to
+    have once ``tmp`` replaces it: the mode of the file there now, else what
+    ``open`` would give a new file (0o666 less the umask).
+
+    ``tempfile.mkstemp`` makes its files private (0o600): renamed over a
+    user's readable file, the file would turn private.
+
+    Examples
+    --------
+    >>> import os, stat, tempfile
+    >>> from fersk._fsync import give_mode
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     old = os.path.join(folder, "old.txt")
+    ...     with open(old, "w") as f:
+    ...         _ = f.write("x")
+    ...     os.chmod(old, 0o640)
+    ...     fd, tmp = tempfile.mkstemp(dir=folder)
+    ...     os.close(fd)
+    ...     give_mode(tmp, old)
+    ...     oct(stat.S_IMODE(os.stat(tmp).st_mode))
+    '0o640'
+    """
+    import stat
+
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:  # nothing there yet
+        mode = 0o666 & ~_umask()
+    try:
+        os.chmod(tmp, mode)
+    except OSError:  # a file system without modes: nothing to keep
+        pass
+
+
+def _umask():
+    """The process's umask, read without changing it where Linux says it."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the usual read-and-restore
+    os.umask(mask)
+    return mask

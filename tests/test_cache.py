@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,6 +92,31 @@ def test_clear_cache_removes_only_what_fersk_wrote(tmp_path):
     assert clear_cache(root) == []
     # a cleared dataset is simply decoded again
     assert len(load_fer2013(tmp_path / "fer.csv", cache_dir=root).target) == 4
+
+
+def test_written_files_get_the_mode_a_user_expects(tmp_path):
+    # mkstemp makes private (0o600) files: renamed into place, a user's
+    # readable CSV turned private and caches could not be shared.
+    import stat
+
+    from fersk._fsync import _umask
+    from fersk.cli._common import _write_beside
+
+    def mode(path):
+        return stat.S_IMODE(os.stat(path).st_mode)
+
+    expected = 0o666 & ~_umask()
+    old = tmp_path / "results.csv"
+    old.write_text("old")
+    os.chmod(old, 0o640)
+    _write_beside(old, lambda tmp: Path(tmp).write_text("new"))
+    assert old.read_text() == "new" and mode(old) == 0o640
+    new = tmp_path / "new.csv"
+    _write_beside(new, lambda tmp: Path(tmp).write_text("new"))
+    assert mode(new) == expected
+    load_fer2013(_fer_csv(tmp_path / "fer.csv"), cache_dir=tmp_path / "cache")
+    (entry,) = (tmp_path / "cache").glob("*.npz")
+    assert mode(entry) == expected
 
 
 def test_clear_cache_of_a_missing_folder(tmp_path):

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from fersk import _image_files
+from fersk._fsync import give_mode
 
 __all__ = []
 
@@ -96,6 +97,7 @@ def _temp_beside(path):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
                                dir=path.parent)
     os.close(fd)
+    give_mode(tmp, path)  # mkstemp's 0o600 would make a user's file private
     return tmp
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fersk._fsync import give_mode
 from fersk._progress import log
 from fersk.cache import _is_dataset_file
 
@@ -49,6 +50,7 @@ def _cache_save(file, prefix, key, content, func, verbose):
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, key=np.array(key), **content)
+            give_mode(tmp, file)
             os.replace(tmp, file)
         except BaseException:
             os.unlink(tmp)

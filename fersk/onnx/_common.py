@@ -7,6 +7,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from fersk._fsync import give_mode
+
 #: ONNX opset of the exported graphs.
 OPSET = 17
 
@@ -74,6 +76,7 @@ def _atomic_write(path, data):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        give_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         try:
