@@ -76,6 +76,8 @@ def _atomic_write(path, data):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # a power cut leaves the old file or the whole new one
         give_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
