@@ -1183,6 +1183,20 @@ def test_evaluate_json_and_plots(capsys, tmp_path, fer_csv, fer_small, toy_model
         with Image.open(out_dir / png) as im:
             assert im.format == "PNG" and min(im.size) >= 300
     assert json.loads((out_dir / "evaluation.json").read_text())["accuracy"] == doc["accuracy"]
+    # A rerun replaces its own files; a user's file of one of those names is kept.
+    assert _run(capsys, "evaluate", "--data", fer_csv, "--model", toy_model, "--out",
+                out_dir, "--json")[0] == 0
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    Image.new("L", (4, 4)).save(mine / "confusion_matrix.png")
+    (mine / "evaluation.json").write_text('{"my": "notes"}')
+    for name in ("evaluation.json", "confusion_matrix.png"):
+        before = (mine / name).read_bytes()
+        status, _, err = _run(capsys, "evaluate", "--data", fer_csv, "--model", toy_model,
+                              "--out", mine)
+        assert status == 2 and name in err and "did not write it" in err
+        assert (mine / name).read_bytes() == before
+        (mine / name).rename(mine / f"kept-{name}")
 
 
 def test_evaluate_scores_by_class_name_not_code(capsys, tmp_path, fer_csv, fer_small,
@@ -1202,10 +1216,9 @@ def test_evaluate_scores_by_class_name_not_code(capsys, tmp_path, fer_csv, fer_s
     outputs = _proba(pipeline, images, detector=None).argmax(axis=1)
     expected = np.array([FER.index(alphabetical[k]) for k in outputs])
     assert doc["accuracy"] == pytest.approx(np.mean(expected == labels), abs=1e-4)
-    assert doc["class_names"] == alphabetical
+    assert doc["class_names"] == FER  # rows and columns in FER-2013's label order
     np.testing.assert_array_equal(
-        doc["confusion_matrix"],
-        confusion_matrix(labels, expected, labels=[FER.index(n) for n in alphabetical]))
+        doc["confusion_matrix"], confusion_matrix(labels, expected, labels=range(7)))
     # Names that are not FER-2013's cannot be scored on FER-2013 data.
     other = pretrained.save(pipeline, tmp_path / "other", class_names=list("abcdefg"))
     status, _, err = _run(capsys, "evaluate", "--data", fer_csv, "--model", other)

@@ -28,6 +28,27 @@ from ._faces import _load_model
 
 __all__ = ["run"]
 
+#: What --out holds: the only files written there.
+OUT_FILES = ("evaluation.json", "confusion_matrix.png", "training_curve.png")
+#: The PNG text that marks a plot as this command's (so a rerun may replace it).
+EVALUATION_MARK = "fersk evaluate"
+#: Keys every evaluation.json has.
+_REPORT_KEYS = {"model", "data", "usage", "accuracy", "confusion_matrix", "classification_report"}
+
+
+def _written_by_evaluate(file):
+    """Whether ``file`` is a plot or report an earlier ``fersk evaluate`` wrote."""
+    from PIL import Image
+
+    try:
+        if file.suffix == ".json":
+            doc = json.loads(file.read_text(encoding="utf-8"))
+            return isinstance(doc, dict) and _REPORT_KEYS <= set(doc)
+        with Image.open(file) as image:
+            return getattr(image, "text", {}).get("Software") == EVALUATION_MARK
+    except (OSError, ValueError, RecursionError):
+        return False
+
 
 def run(args):
     """Run ``fersk evaluate``: accuracy, per-class report and confusion matrix.
@@ -90,6 +111,13 @@ def run(args):
             ) from None
         if Path(args.out).exists() and not Path(args.out).is_dir():
             raise _UsageError(f"--out: {args.out!r} exists and is not a folder.")
+        for name in OUT_FILES:  # replaced only if an earlier evaluate wrote them
+            file = Path(args.out) / name
+            if file.exists() and not _written_by_evaluate(file):
+                raise _UsageError(
+                    f"--out: {str(file)!r} exists and fersk evaluate did not write it: fersk "
+                    "will not replace it; choose another folder or move the file."
+                )
     model = _load_model(args.model, getattr(args, "backend", "keras"))
     # Scored by name: a model's codes need not be FER-2013's (folder order).
     fer_labels = fer2013_labels(model.classes, model.class_names)
@@ -119,8 +147,9 @@ def run(args):
     seconds = time.perf_counter() - start
     n_no_face = len(info.no_face_indices) if args.detect else 0
     y = fer.target
-    labels = fer_labels.tolist()
-    names = model.class_names
+    order = np.argsort(fer_labels)  # the report and matrix in FER label order
+    labels = fer_labels[order].tolist()
+    names = [model.class_names[k] for k in order]
     acc = float(accuracy_score(y, y_pred))
     report = classification_report(
         y, y_pred, labels=labels, target_names=names, digits=3, zero_division=0
@@ -205,7 +234,8 @@ def _plot_confusion(y, y_pred, labels, names, model_name, usage, out):
     )
     ax.set_title(f"{model_name} on FER-2013 {usage}")
     fig.tight_layout()
-    return _write_beside(out / "confusion_matrix.png", lambda tmp: fig.savefig(tmp, format="png"))
+    return _write_beside(out / "confusion_matrix.png", lambda tmp: fig.savefig(
+        tmp, format="png", metadata={"Software": EVALUATION_MARK}))
 
 
 def _plot_history(history, best_epoch, model_name, out):
@@ -229,4 +259,5 @@ def _plot_history(history, best_epoch, model_name, out):
         ax.legend()
     fig.suptitle(f"{model_name}: training curves")
     fig.tight_layout()
-    return _write_beside(out / "training_curve.png", lambda tmp: fig.savefig(tmp, format="png"))
+    return _write_beside(out / "training_curve.png", lambda tmp: fig.savefig(
+        tmp, format="png", metadata={"Software": EVALUATION_MARK}))
