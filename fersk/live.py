@@ -308,7 +308,6 @@ class FaceStream:
             })
         return records
 
-
     def _taken_whole(self, frame):
         """Whether the model's cropper takes this frame whole as a face crop
         (``precropped_max_side``): decided on the frame, never on its reduced copy."""

@@ -200,6 +200,7 @@ def _check_fer2013_teacher(teacher):
             "FER-2013's labels."
         )
 
+
 @validate_params_on_call(_train_constraints)
 def train_fer2013(
     data,
