@@ -25,6 +25,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from fersk._fit_guard import unchanged_if_fit_fails
 from fersk._keras_base import BaseKerasImageEstimator
 from fersk._labels import _in_class_order
 from fersk._validation import check_random_state_int
@@ -100,6 +101,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
 
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
+    @unchanged_if_fit_fails
     def fit(self, X, y, validation_data=None, sample_proba=None, sample_weight=None):
         """Build the network from the parameters and train it.
 

@@ -38,6 +38,7 @@ from sklearn.utils.validation import (
 )
 
 from ._constraints import NumberSequence
+from ._fit_guard import unchanged_if_fit_fails
 from ._image_files import pixels_for_network
 from ._labels import _in_class_order
 from ._validation import validate_images
@@ -431,6 +432,7 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
     # Nested validation stays on: the members' parameters are only checked
     # when their own fit validates them (as in scikit-learn's ensembles).
     @_fit_context(prefer_skip_nested_validation=False)
+    @unchanged_if_fit_fails
     def fit(self, X, y):
         """Fit a clone of every member on ``X`` and the encoded ``y``.
 

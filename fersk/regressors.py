@@ -25,6 +25,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length
 
 from fersk._constraints import store_parameters
+from fersk._fit_guard import unchanged_if_fit_fails
 from fersk._keras_base import NOTES_DOC, BaseKerasImageEstimator, document_parameters
 from fersk._validation import check_random_state_int
 from fersk.architectures import ARCHITECTURES, _replace_head
@@ -195,6 +196,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
         return y
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @unchanged_if_fit_fails
     def fit(self, X, y, validation_data=None):
         """Build the network from the parameters and train it.
 

@@ -352,6 +352,30 @@ def test_warm_start_continues_training():
         clf.fit(X[:, :8], y)
 
 
+def test_a_failed_refit_leaves_the_fitted_estimator_as_it_was():
+    # The new classes and pixel rule were set before the checks that failed,
+    # over the previous network: other labels, floats taken as 0..255.
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, (24, 16, 16)).astype(np.uint8)
+    y = np.where(np.arange(24) % 2, 3, 6)
+    clf = CNNClassifier("mtcnn_cnn", TINY["mtcnn_cnn"], epochs=1, random_state=0).fit(X, y)
+    expected = clf.predict_proba(X)
+    state = {k: v for k, v in vars(clf).items() if k.endswith("_")}
+    failing = [
+        ((X / 255.0, np.zeros(24, int)), {}),  # one class
+        ((X, np.where(y == 3, 0, 5)), {"validation_data": (X[:2], [9, 9])}),
+        ((X[:, :8], y), {"sample_weight": np.ones(3)}),
+    ]
+    for args, kwargs in failing:
+        with pytest.raises(ValueError):
+            clf.fit(*args, **kwargs)
+        assert {k: v for k, v in vars(clf).items() if k.endswith("_")}.keys() == state.keys()
+        assert all(vars(clf)[k] is v for k, v in state.items())
+        np.testing.assert_array_equal(clf.predict_proba(X), expected)
+    with pytest.raises(ValueError, match="0..255|pixel"):
+        clf.predict(X / 255.0)  # the uint8 pixel rule still holds
+
+
 def test_test_time_flip_averages_mirror_images():
     X, y = _halves(32)
     X = X * np.linspace(0.5, 1.5, 16)[np.newaxis, :]  # not mirror-symmetric

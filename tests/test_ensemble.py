@@ -152,6 +152,11 @@ def test_prefit_members_join_frozen(blobs):
         ens.fit(X, np.where(y == "sad", "unhappy", y))
     ens.fit(X, y)
     np.testing.assert_array_equal(prefit.coef_, coef)  # not refitted
+    # A refit that fails leaves the fitted ensemble as it was.
+    classes, members = ens.classes_, ens.estimators_
+    with pytest.raises(ValueError, match="Member 'a' learned the classes"):
+        ens.fit(X, np.where(y == "sad", "unhappy", y))
+    assert ens.classes_ is classes and ens.estimators_ is members
     np.testing.assert_allclose(
         ens.predict_proba(X), (prefit.predict_proba(X) + scaled.predict_proba(X)) / 2
     )

@@ -170,6 +170,16 @@ def test_degrade_trains_a_regressor_too():
     np.testing.assert_array_equal(a, b)
 
 
+def test_a_failed_refit_leaves_the_regressor_as_it_was():
+    X, y = _halves_av(32)
+    reg = CNNRegressor(architecture_params=TINY_FC, epochs=1, random_state=0).fit(X, y)
+    expected, outputs = reg.predict(X), reg.n_outputs_
+    with pytest.raises(ValueError):
+        reg.fit(X, y[:, :1], validation_data=(X[:4], y[:4]))  # 1 target, validation 2
+    assert reg.n_outputs_ == outputs
+    np.testing.assert_array_equal(reg.predict(X), expected)
+
+
 def test_validation_data_and_fraction():
     X, y = _halves_av(48)
     reg = CNNRegressor(architecture_params=TINY_FC, epochs=3, n_iter_no_change=None,
