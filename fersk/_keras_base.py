@@ -360,6 +360,41 @@ class BaseKerasImageEstimator(BaseEstimator):
         warm = self.warm_start and hasattr(self, "model_")
         return self._validate_X(X, reset=not warm), warm
 
+    def _head_activation(self):
+        """The activation this fit's parameters give the output layer."""
+        raise NotImplementedError
+
+    def _fitted_head_activation(self):
+        """The activation of the fitted network's output layer (by name)."""
+        last = self.model_.layers[-1]
+        last = last.layers[-1] if hasattr(last, "layers") else last
+        activation = getattr(last, "activation", None)
+        return getattr(activation, "__name__", "softmax")
+
+    def _check_warm_network(self, x):
+        """A warm start trains ``model_`` as built: parameters built into it
+        (the output activation, the crop window) cannot change; a ValueError
+        says so rather than training the old network with another loss or
+        crop than the parameters say."""
+        layer = self._crop_layer()
+        fitted_crop = None if layer is None else (layer.height, layer.width)
+        changed = []
+        if self._crop_shape(x.shape[1:3]) != fitted_crop:
+            changed.append(f"crop_size (the network crops {fitted_crop}, the parameter "
+                           f"says {self.crop_size!r})")
+        # tanh or not is what the loss and the outputs' reading follow (a
+        # callable architecture may end in any other activation).
+        if (self._head_activation() == "tanh") != (self._fitted_head_activation() == "tanh"):
+            changed.append(f"the output activation (the network's is "
+                           f"{self._fitted_head_activation()!r}, the parameters give "
+                           f"{self._head_activation()!r})")
+        if changed:
+            raise ValueError(
+                f"warm_start=True continues training the fitted network, built with other "
+                f"settings: {'; '.join(changed)}. Set them back, or warm_start=False to train "
+                "a new network."
+            )
+
     def _check_degrade(self):
         """``degrade`` needs the uint8 faces of the fit."""
         if self.degrade and getattr(self, "input_dtype_", None) != "|u1":

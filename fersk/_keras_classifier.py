@@ -172,6 +172,8 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
                 "re-sorted (pretrained.load(labels='names')), so its outputs are not in the "
                 "order of classes_; load it with labels='codes' to train it further."
             )
+        if warm:
+            self._check_warm_network(x)
         if warm and not np.array_equal(encoder.classes_, self.classes_):
             raise ValueError(
                 "warm_start=True continues training on the classes of the previous fit, "
@@ -184,7 +186,8 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
                 f"class ({encoder.classes_[0]!r})."
             )
         self.classes_ = encoder.classes_
-        self._label_columns = self._label_codes = None  # new outputs, in classes_' order
+        # New outputs, in classes_' order, without a model folder's names.
+        self._label_columns = self._label_codes = self._class_names = None
         y_enc = encoder.transform(y).astype(np.int64)
         n_classes = len(self.classes_)
         seed = check_random_state_int(self.random_state)
@@ -287,13 +290,6 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             empty = outputs.sum(axis=1) == 0
             outputs[empty] = 1.0
         return _in_class_order(self, outputs / outputs.sum(axis=1, keepdims=True))
-
-    def _fitted_head_activation(self):
-        """The activation of the fitted network's output layer (by name)."""
-        last = self.model_.layers[-1]
-        last = last.layers[-1] if hasattr(last, "layers") else last
-        activation = getattr(last, "activation", None)
-        return getattr(activation, "__name__", "softmax")
 
     def predict(self, X):
         """Predicted class labels.

@@ -142,8 +142,9 @@ warm_start : bool
     ``learning_rate``) instead of building a new network, as in
     scikit-learn's ``MLPClassifier``.  The network, its input scaling
     and augmentation stay those of the first fit (``architecture``,
-    ``augment``, ``input_scaling`` and the image shape are not read
-    again); the optimizer is new, with this fit's ``optimizer``,
+    ``augment``, ``random_erasing``, ``input_scaling`` and the image shape
+    are not read again; a changed ``crop_size`` or output activation,
+    built into the network, is a ValueError); the optimizer is new, with this fit's ``optimizer``,
     ``learning_rate`` and schedule.  ``y`` must have the classes (a
     regressor: the number of outputs) of the previous fit (a ValueError
     otherwise); ``history_``,

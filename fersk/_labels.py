@@ -43,6 +43,28 @@ def fer2013_labels(classes, class_names):
     return np.array([int(c) for c in classes]) if own_numbers else None
 
 
+def class_names_of(model):
+    """The names of a fitted classifier's (or Pipeline's) ``classes_``, in
+    that order: those its model folder gave it (:func:`fersk.pretrained.load`),
+    else :func:`default_class_names`.
+
+    A model trained on a user's folders and saved with their names (codes
+    in folder order, 4 = neutral) keeps them when loaded: FER-2013's order
+    would misname its classes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyClassifier
+    >>> model = DummyClassifier().fit(np.zeros((7, 1)), np.arange(7))
+    >>> class_names_of(model)[:2]
+    ['angry', 'disgust']
+    """
+    last = model.steps[-1][1] if hasattr(model, "steps") else model
+    names = getattr(last, "_class_names", None)
+    return list(names) if names is not None else default_class_names(list(last.classes_))
+
+
 def default_class_names(classes):
     """Names of a model's classes when none were given: FER-2013's for
     exactly its seven labels 0..6, else each label as text.

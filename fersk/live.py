@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from . import _image_files
+from ._labels import class_names_of
 from ._tracking import Tracker
 
 __all__ = ["FaceStream", "read_frames", "stream"]
@@ -46,13 +47,6 @@ _READING = {
     "fps": [Interval(numbers.Real, 0, None, closed="neither"), None],
     "max_frames": [Interval(numbers.Integral, 0, None, closed="left"), None],
 }
-
-
-def _class_names(classes):
-    """Readable names of a model's classes: FER-2013's for 0..6."""
-    from ._labels import default_class_names
-
-    return default_class_names(classes)
 
 
 class _FixedFaces:
@@ -127,6 +121,7 @@ class FaceStream:
         cropper's default ``min_face_size``, a tenth of the shorter side).
     class_names : list of str or None, default=None
         Names of ``model.classes_`` for the records' ``"name"``; None uses
+        those of the model's folder (:func:`fersk.pretrained.load`), else
         FER-2013's emotion names for classes 0..6, else ``str(class)``.
 
     Attributes
@@ -182,7 +177,7 @@ class FaceStream:
         self.max_missed = int(max_missed)
         self.classes = list(model.classes_)
         if class_names is None:
-            class_names = _class_names(self.classes)
+            class_names = class_names_of(model)  # a model folder's, else FER-2013's for 0..6
         elif len(class_names) != len(self.classes):
             raise ValueError(
                 f"class_names must name the model's {len(self.classes)} classes; got "
@@ -560,7 +555,8 @@ def stream(model, source, *, detect_every=1, alpha=0.5, iou_threshold=0.3, max_m
     max_frames : int or None, default=None
         Stop after this many frames.
     class_names : list of str or None, default=None
-        Names of the model's classes (default: FER-2013's for 0..6).
+        Names of the model's classes (default: its folder's, else
+        FER-2013's for 0..6).
 
     Yields
     ------

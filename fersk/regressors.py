@@ -185,6 +185,9 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
         )
         return _replace_head(network, n_outputs, self.output_activation, "outputs")
 
+    def _head_activation(self):
+        return self.output_activation
+
     def _check_y(self, y, n_samples, name="y"):
         y = check_array(
             y, ensure_2d=False, dtype=np.float64, input_name=name, ensure_min_samples=1
@@ -219,6 +222,8 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
         x, warm = self._start_fit(X, y)
         y = self._check_y(y, len(x))
         t = y.reshape(len(y), -1).astype(np.float32)
+        if warm:
+            self._check_warm_network(x)
         if warm and t.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"warm_start=True continues training a network of {self.n_outputs_} "

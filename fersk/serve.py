@@ -185,7 +185,9 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
     model : str, os.PathLike, sklearn.pipeline.Pipeline or None, default=None
         A bundled model's name or a model folder (loaded here, once, by
         :func:`fersk.pretrained.load`; None is the default bundled model),
-        or a fitted Pipeline that starts with a :class:`~fersk.FaceCropper`.
+        or a fitted Pipeline that starts with a :class:`~fersk.FaceCropper`
+        (its classes named as its model folder names them when
+        :func:`fersk.pretrained.load` gave it, else FER-2013's for 0..6).
     max_upload_bytes : int, default=10485760
         Largest upload accepted (10 MiB); larger ones get a 413 JSON error
         and are not read further.
@@ -224,13 +226,14 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
     from starlette.routing import Route
 
     from . import pretrained
-    from .live import _check_model, _class_names
+    from ._labels import class_names_of
+    from .live import _check_model
 
     limit = int(max_upload_bytes)
     if isinstance(model, Pipeline):
         _check_model(model)
         pipeline, name, description = model, model_name or type(model).__name__, ""
-        class_names = _class_names(list(model.classes_))
+        class_names = class_names_of(model)
     else:
         meta = pretrained.info(model)
         pipeline = pretrained.load(model)

@@ -352,6 +352,21 @@ def test_warm_start_continues_training():
         clf.fit(X[:, :8], y)
 
 
+def test_warm_start_refuses_settings_built_into_the_network():
+    # The old network was trained with the loss of the new head (a tanh
+    # network on cross-entropy) and its old crop window, without a word.
+    X, y = _halves(32)
+    tanh = CNNClassifier("mtcnn_cnn", TINY["mtcnn_cnn"], head="tanh", epochs=1,
+                         random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="output activation.*'tanh'"):
+        tanh.set_params(warm_start=True, head="softmax").fit(X, y)
+    cropped = CNNClassifier("mtcnn_cnn", TINY["mtcnn_cnn"], crop_size=14, epochs=1,
+                            random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"crop_size \(the network crops \(14, 14\)"):
+        cropped.set_params(warm_start=True, crop_size=12).fit(X, y)
+    cropped.set_params(crop_size=14).fit(X, y)  # as built: continues
+
+
 def test_a_failed_refit_leaves_the_fitted_estimator_as_it_was():
     # The new classes and pixel rule were set before the checks that failed,
     # over the previous network: other labels, floats taken as 0..255.

@@ -180,6 +180,13 @@ def test_a_failed_refit_leaves_the_regressor_as_it_was():
     np.testing.assert_array_equal(reg.predict(X), expected)
 
 
+def test_warm_start_refuses_another_output_activation():
+    X, y = _halves_av(32)
+    reg = CNNRegressor(architecture_params=TINY_FC, epochs=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="output activation"):
+        reg.set_params(warm_start=True, output_activation="linear").fit(X, y)
+
+
 def test_validation_data_and_fraction():
     X, y = _halves_av(48)
     reg = CNNRegressor(architecture_params=TINY_FC, epochs=3, n_iter_no_change=None,

@@ -123,6 +123,37 @@ def test_unknown_routes_are_json(client):
     assert client.get("/api/predict").json()["error"]["status"] == 405
 
 
+def test_a_loaded_pipeline_keeps_its_folders_class_names(tmp_path):
+    # A model of a user's folders (codes in folder order, 4 = neutral), saved
+    # with its names: handed over as a loaded Pipeline, the app, the stream
+    # and a re-save named its classes in FER-2013's order instead.
+    from starlette.testclient import TestClient
+
+    from fersk.live import FaceStream
+    from fersk.serve import create_app
+
+    alphabetical = sorted(EMOTIONS)
+    folder = pretrained.save(pretrained.load("fer2013_cnn"), tmp_path / "mine",
+                             class_names=alphabetical)
+    loaded = pretrained.load(folder)
+    with TestClient(create_app(loaded)) as client:
+        assert client.get("/api/model").json()["class_names"] == alphabetical
+        faces = client.post("/api/predict", content=_png(data.astronaut())).json()["faces"]
+    proba = loaded.predict_proba([data.astronaut()])[0]
+    assert faces[0]["label"] == "happy"  # output 3 is happy in both orders
+    # Output 4 is named "neutral" here (FER-2013's "sad").
+    assert faces[0]["probabilities"]["neutral"] == pytest.approx(proba[4], abs=1e-3)
+    assert faces[0]["probabilities"]["sad"] == pytest.approx(proba[5], abs=1e-3)
+    assert FaceStream(loaded).class_names == alphabetical
+    again = pretrained.save(loaded, tmp_path / "again")
+    assert pretrained.info(again)["class_names"] == alphabetical
+    # Trained anew, the network no longer has the folder's names.
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (14, 48, 48), dtype=np.uint8), np.arange(14) % 7
+    loaded[-1].set_params(epochs=1).fit(X, y)
+    assert FaceStream(loaded).class_names == list(pretrained.info("fer2013_cnn")["class_names"])
+
+
 def test_page_is_self_contained(client):
     page = client.get("/")
     assert page.status_code == 200 and "getUserMedia" in page.text

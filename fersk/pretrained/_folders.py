@@ -122,9 +122,11 @@ def _build_pipeline(path, spec, load_step, labels="codes"):
         last = pipe.steps[-1][1]
         # Ensemble members keep their codes: the ensemble maps columns to its
         # own classes_.
-        labels_out = np.asarray(last.classes_) if labels == "codes" else np.array(
-            spec.get("class_names") or _class_names(last.classes_.tolist()))
+        names = np.array(spec.get("class_names") or _class_names(last.classes_.tolist()))
+        labels_out = np.asarray(last.classes_) if labels == "codes" else names
         order = np.argsort(labels_out, kind="stable")
+        # The folder's names, in the order of classes_ (fersk._labels.class_names_of).
+        last._class_names = names[order].tolist()
         # classes_ sorted, as scikit-learn's estimators have them (its scorers
         # read probability columns in that order); the columns follow.
         if labels == "names":  # what save stores again: the labels trained on

@@ -11,12 +11,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import validate_params
 
 from fersk._fsync import fsync_path
-from fersk._labels import _in_output_order, _stored_classes
+from fersk._labels import _in_output_order, _stored_classes, class_names_of
 
 from ._codec import _step_entry, _unfrozen
 from ._folders import info
 from ._loading import load
-from ._spec import FORMAT_VERSION, _class_names, _keras_files, _read_spec, _safe_class
+from ._spec import FORMAT_VERSION, _keras_files, _read_spec, _safe_class
 
 
 @validate_params(
@@ -68,7 +68,8 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
         what :func:`info`, ``load(labels="names")``, the command line and
         the web app show.  None: FER-2013's names when the classes are
         exactly its labels 0-6, else each label as text (``"0"``,
-        ``"1"``...); a model trained on other folders (e.g.
+        ``"1"``...), and a model that :func:`load` gave keeps its folder's
+        names; a model trained on other folders (e.g.
         :func:`fersk.datasets.load_image_folder`'s ``target``, indices into
         its ``target_names``) passes ``class_names=list(data.target_names)``.
 
@@ -121,10 +122,8 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
     # A folder lists the classes in the order of the network's outputs
     # (a model loaded with labels="names" has them sorted otherwise).
     classes = _stored_classes(network).tolist()
-    if class_names is None and getattr(network, "_label_codes", None) is not None:
-        names = _in_output_order(network, network.classes_).tolist()  # the names it shows
-    else:
-        names = _class_names(classes) if class_names is None else list(class_names)
+    # Given in classes_' order; a loaded model keeps its folder's names.
+    names = class_names_of(network) if class_names is None else list(class_names)
     if len(names) != len(classes) or not all(isinstance(n, str) and n for n in names) or len(
         set(names)
     ) != len(names):
@@ -132,8 +131,7 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
             f"class_names must be {len(classes)} distinct non-empty strings, one per class of "
             f"{network.classes_.tolist()}; got {names!r}."
         )
-    if class_names is not None:
-        names = _in_output_order(network, names).tolist()
+    names = _in_output_order(network, names).tolist()
     path = Path(path)
     name = path.name
     if path.is_symlink():  # replace the folder linked to, not the link
