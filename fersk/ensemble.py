@@ -57,6 +57,27 @@ def _is_frozen(member):
     return isinstance(member, FrozenEstimator)
 
 
+def _class_weight_by_code(member, encoder, name):
+    """``member`` with its ``class_weight`` dicts keyed by the codes it is
+    fitted on: the user keys them by y's labels (``{1: 5.0}`` for label 1,
+    code 0), which as codes would weigh another class."""
+    if _is_frozen(member):
+        return member
+    classes = encoder.classes_.tolist()
+    updates = {}
+    for key, value in member.get_params(deep=True).items():
+        if key.split("__")[-1] != "class_weight" or not isinstance(value, dict):
+            continue
+        unknown = [k for k in value if k not in classes]
+        if unknown:
+            raise ValueError(
+                f"Member {name!r}: class_weight has keys that are not classes of y: "
+                f"{unknown}; classes are {classes}."
+            )
+        updates[key] = {int(encoder.transform([k])[0]): w for k, w in value.items()}
+    return member.set_params(**updates) if updates else member
+
+
 def _is_drop(estimator):
     return _is_str(estimator, "drop")
 
@@ -208,7 +229,8 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
     :class:`~sklearn.preprocessing.LabelEncoder` and every member is fitted
     on the same integer labels, so all members share ``classes_`` by
     construction; a member that nonetheless learns other classes makes
-    :meth:`fit` fail, naming the member.
+    :meth:`fit` fail, naming the member.  A member's ``class_weight`` dict
+    is keyed by the labels of ``y`` (translated to their codes).
 
     **Trained members.**  A member already fitted elsewhere joins as a
     :class:`~sklearn.frozen.FrozenEstimator` (whose ``fit`` does nothing
@@ -465,12 +487,13 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         encoder = LabelEncoder()
         y_encoded = encoder.fit_transform(y)
         self.classes_ = encoder.classes_
-        self._label_columns = self._label_codes = None  # members fitted anew: classes_' order
+        # Members fitted anew: classes_' order, without a model folder's names.
+        self._label_columns = self._label_codes = self._class_names = None
 
         active = [(name, est) for name, est in pairs if not _is_drop(est)]
         fitted = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_single_estimator)(
-                clone(estimator),
+                _class_weight_by_code(clone(estimator), encoder, name),
                 X,
                 y_encoded,
                 fit_params={},

@@ -183,6 +183,22 @@ def test_trained_member_with_codes_under_other_integer_labels_warns(blobs):
         CNNEnsembleClassifier([("a", _lr())]).fit(X, labels)
 
 
+def test_member_class_weight_is_keyed_by_the_labels_of_y(blobs):
+    # Members learn codes: {1: 5.0} for label 1 (code 0) weighed label 2.
+    X, y = blobs
+    labels = np.unique(y, return_inverse=True)[1] + 1  # 1, 2, 3
+    weights = {1: 50.0, 2: 1.0, 3: 1.0}
+    alone = _lr(class_weight=weights).fit(X, labels)
+    ens = CNNEnsembleClassifier([("a", _lr(class_weight=weights))]).fit(X, labels)
+    np.testing.assert_allclose(ens.predict_proba(X), alone.predict_proba(X))
+    assert ens.estimators_[0].class_weight == {0: 50.0, 1: 1.0, 2: 1.0}
+    assert ens.estimators[0][1].class_weight == weights  # the parameter as given
+    in_pipe = CNNEnsembleClassifier(
+        [("p", make_pipeline(StandardScaler(), _lr(class_weight={4: 2.0})))])
+    with pytest.raises(ValueError, match=r"Member 'p': class_weight has keys .* \[4\]"):
+        in_pipe.fit(X, labels)
+
+
 def test_image_batches_and_layout(blobs):
     X, y = blobs
     images = X.reshape(-1, 6, 6)
