@@ -304,6 +304,8 @@ def test_page_in_headless_chromium_with_a_fake_camera(server, tmp_path):
             label = face.get_attribute("data-label")
             box = [float(v) for v in face.get_attribute("data-box").split()]
             text = page.inner_text("#faces")
+            shown_name = face.query_selector(".name").inner_text()
+            n_bars = len(face.query_selector_all(".bars span"))
             status = page.inner_text("#status")
             page.wait_for_timeout(500)
             shot = os.environ.get("FERSK_SCREENSHOT")
@@ -312,7 +314,8 @@ def test_page_in_headless_chromium_with_a_fake_camera(server, tmp_path):
         finally:
             browser.close()
     assert not errors, errors
-    assert label in EMOTIONS and label in text
+    assert label in EMOTIONS and label in text and shown_name == label
+    assert n_bars == len(EMOTIONS)  # one probability bar per class
     # In the camera frame's pixels: the face of the 190x210 patch at row 120.
     assert len(box) == 4 and 60 < box[2] < 200 and 40 < box[3] < 190
     assert 120 < box[0] < 260 and 100 < box[1] < 560
