@@ -180,6 +180,21 @@ class _SeededContext:
         return False
 
 
+def _best_epoch(val_loss):
+    """The epoch whose weights EarlyStopping restores: the first lowest
+    finite validation loss (a NaN epoch is never an improvement; with none
+    finite, the first epoch's weights are kept).
+
+    Examples
+    --------
+    >>> _best_epoch([float("nan"), 0.5, 0.4, 0.4])
+    2
+    """
+    loss = np.asarray(val_loss, dtype=np.float64)
+    finite = np.isfinite(loss)
+    return int(np.argmin(np.where(finite, loss, np.inf))) if finite.any() else 0
+
+
 def count_params(weights):
     """Number of values in ``weights`` (Keras variables or arrays): one rule for
     every parameter count of fersk's networks."""
@@ -537,7 +552,7 @@ class BaseKerasImageEstimator(BaseEstimator):
         self.history_ = history or {"loss": []}
         self.n_epochs_ = len(self.history_["loss"])
         if has_val and self.n_epochs_:
-            self.best_epoch_ = int(np.argmin(self.history_["val_loss"]))
+            self.best_epoch_ = _best_epoch(self.history_["val_loss"])
         else:
             self.best_epoch_ = self.n_epochs_ - 1
         self.n_trainable_params_ = count_params(model.trainable_weights)

@@ -391,6 +391,17 @@ def test_a_failed_refit_leaves_the_fitted_estimator_as_it_was():
         clf.predict(X / 255.0)  # the uint8 pixel rule still holds
 
 
+def test_best_epoch_is_the_one_early_stopping_restores():
+    # np.argmin took a NaN validation loss for the best epoch; Keras's
+    # EarlyStopping never counts NaN as an improvement.
+    from fersk._keras_base import _best_epoch
+
+    nan = float("nan")
+    assert _best_epoch([0.9, nan, 0.5, 0.5]) == 2
+    assert _best_epoch([0.5, nan]) == 0
+    assert _best_epoch([nan, nan]) == 0
+
+
 def test_test_time_flip_averages_mirror_images():
     X, y = _halves(32)
     X = X * np.linspace(0.5, 1.5, 16)[np.newaxis, :]  # not mirror-symmetric
