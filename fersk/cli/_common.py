@@ -122,6 +122,18 @@ def _refuse_input_as_output(option, out, inputs):
             )
 
 
+def _has_mark(path, mark):
+    """Whether the PNG at ``path`` carries ``mark`` as its Software text: a
+    file a fersk command wrote, which a rerun may replace."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "text", {}).get("Software") == mark
+    except (OSError, ValueError):
+        return False
+
+
 def _write_beside(path, write):
     """Write ``path`` whole or not at all: ``write(tmp)`` fills a temporary
     file beside it, which then replaces ``path``."""

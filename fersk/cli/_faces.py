@@ -22,7 +22,7 @@ from skimage.draw import rectangle
 from fersk import _image_files, pretrained
 from fersk.face import FaceCropper, NoFaceWarning, predict_faces
 
-from ._common import _temp_beside, _UsageError
+from ._common import _has_mark, _temp_beside, _UsageError
 
 __all__ = []
 
@@ -238,8 +238,4 @@ def _annotate(image, faces, path):
 
 def _is_fersk_annotation(path):
     """Whether ``path`` is an annotated PNG that fersk wrote."""
-    try:
-        with Image.open(path) as image:
-            return getattr(image, "text", {}).get("Software") == ANNOTATION_MARK
-    except (OSError, ValueError):
-        return False
+    return _has_mark(path, ANNOTATION_MARK)

@@ -23,7 +23,7 @@ from fersk._labels import fer2013_labels
 from fersk.datasets import FER2013_CLASSES, FER2013_USAGES, load_fer2013
 from fersk.face import NoFaceWarning
 
-from ._common import EXIT_OK, _check_data, _Failure, _UsageError, _write_beside
+from ._common import EXIT_OK, _check_data, _Failure, _has_mark, _UsageError, _write_beside
 from ._faces import _load_model
 
 __all__ = ["run"]
@@ -38,16 +38,13 @@ _REPORT_KEYS = {"model", "data", "usage", "accuracy", "confusion_matrix", "class
 
 def _written_by_evaluate(file):
     """Whether ``file`` is a plot or report an earlier ``fersk evaluate`` wrote."""
-    from PIL import Image
-
+    if file.suffix != ".json":
+        return _has_mark(file, EVALUATION_MARK)
     try:
-        if file.suffix == ".json":
-            doc = json.loads(file.read_text(encoding="utf-8"))
-            return isinstance(doc, dict) and _REPORT_KEYS <= set(doc)
-        with Image.open(file) as image:
-            return getattr(image, "text", {}).get("Software") == EVALUATION_MARK
+        doc = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return False
+    return isinstance(doc, dict) and _REPORT_KEYS <= set(doc)
 
 
 def run(args):
