@@ -52,6 +52,21 @@ def _as_pairs(P, R):
     return [(int(p), float(r)) for p, r in zip(P_list, R_list)]
 
 
+def _refuse_changed_settings(estimator, changed):
+    """Raise when settings were changed by ``set_params`` since ``fit``.
+
+    ``transform`` combines parameters with what ``fit`` derived from them
+    (code counts, cell grid, (P, R) pairs): a changed ``P`` would be ignored
+    and a changed ``method`` would spill codes into the next cell's bins,
+    either way without a word.  ``changed`` names the settings that differ.
+    """
+    if changed:
+        raise ValueError(
+            f"{type(estimator).__name__}: {', '.join(changed)} changed since fit; "
+            "call fit again before transform."
+        )
+
+
 class LBPCodeTransformer(TransformerMixin, BaseEstimator):
     """Local binary pattern code maps for batches of images.
 
@@ -192,10 +207,21 @@ class LBPCodeTransformer(TransformerMixin, BaseEstimator):
             Code maps, in the layout of ``X``.
         """
         check_is_fitted(self)
+        _refuse_changed_settings(self, self._changed_settings())
         images, flat = validate_images(
             self, X, reset=False, image_shape=self.image_shape
         )
         return restore_layout(self._codes(to_gray(images)), flat)
+
+    def _changed_settings(self):
+        changed = []
+        if _as_pairs(self.P, self.R) != [(int(p), float(r)) for p, r in self.pairs_]:
+            changed.append("P/R")
+        n_codes = [None if self.method == "var" else n_lbp_codes(p, self.method)
+                   for p, _ in self.pairs_]
+        if n_codes != list(self.n_codes_):
+            changed.append("method")
+        return changed
 
     def _codes(self, gray):
         maps = [
@@ -397,6 +423,7 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
             cell in row-major order, code by code.
         """
         check_is_fitted(self)
+        _refuse_changed_settings(self, self._changed_settings())
         images, _ = validate_images(self, X, reset=False, image_shape=self.image_shape)
         gray = to_gray(images)
         n, h, w = gray.shape
@@ -423,6 +450,17 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
                 hist /= cell_sizes[None, :, None]
             blocks.append(hist.reshape(n, -1))
         return np.hstack(blocks)
+
+    def _changed_settings(self):
+        changed = []
+        if _as_pairs(self.P, self.R) != [(int(p), float(r)) for p, r in self.pairs_]:
+            changed.append("P/R")
+        if [n_lbp_codes(p, self.method) for p, _ in self.pairs_] != list(self.n_codes_):
+            changed.append("method")
+        gh, gw = self.grid
+        if gh * gw * sum(self.n_codes_) != self.n_features_out_:
+            changed.append("grid")
+        return changed
 
     def get_feature_names_out(self, input_features=None):
         """Names of the histogram bins.

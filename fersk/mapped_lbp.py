@@ -331,6 +331,17 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
             The mapped images, in the layout of ``X``.
         """
         check_is_fitted(self)
+        # The embedding has a row per code of the fitted P and a column per
+        # component: a P changed by set_params would index it without a word.
+        changed = [name for name, now, fitted in (
+            ("P", 2**self.P, self.embedding_.shape[0]),
+            ("n_components", self.n_components, self.embedding_.shape[1]),
+        ) if now != fitted]
+        if changed:
+            raise ValueError(
+                f"MDSMappedLBP: {', '.join(changed)} changed since fit; "
+                "call fit again before transform."
+            )
         images, flat = validate_images(
             self, X, reset=False, image_shape=self.image_shape
         )

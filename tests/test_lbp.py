@@ -219,3 +219,24 @@ def test_n_jobs_follows_joblibs_rule(monkeypatch):
     for n_jobs, expected in ((None, 1), (1, 1), (-1, cpu_count()), (-2, max(1, cpu_count() - 1))):
         LBPCodeTransformer(n_jobs=n_jobs).fit_transform(X)
         assert seen[-1] == expected
+
+
+@pytest.mark.parametrize("est,change", [
+    (LBPCodeTransformer(P=8, R=1), {"P": 6}),
+    (LBPCodeTransformer(P=8, R=1), {"R": 2}),
+    (LBPCodeTransformer(method="uniform"), {"method": "nri_uniform"}),
+    (LBPHistogram(grid=(2, 2), method="uniform"), {"method": "nri_uniform"}),
+    (LBPHistogram(grid=(2, 2)), {"grid": (3, 3)}),
+    (LBPHistogram(P=8, R=1, grid=(2, 2)), {"P": 6}),
+])
+def test_settings_changed_after_fit_are_refused_not_ignored(est, change):
+    # transform combines parameters with what fit derived from them: P changed by
+    # set_params was ignored (the fitted pairs), a changed method spilled codes
+    # into the next cell's bins; both without a word.
+    X = np.random.RandomState(0).randint(0, 256, (3, 12, 12)).astype(np.uint8)
+    est = clone(est).fit(X)
+    before = est.transform(X)
+    est.set_params(**change)
+    with pytest.raises(ValueError, match=f"{next(iter(change))}.*changed since fit"):
+        est.transform(X)
+    np.testing.assert_array_equal(est.fit(X).transform(X).shape[0], before.shape[0])

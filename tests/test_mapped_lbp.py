@@ -99,3 +99,15 @@ def test_params_validation_and_persistence(tmp_path, fer_small):
 @parametrize_with_checks([MDSMappedLBP(P=4, random_state=0, image_shape=(1, -1))])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("change", [{"P": 6}, {"n_components": 2}])
+def test_settings_changed_after_fit_are_refused(change):
+    # The embedding has a row per code of the fitted P: P=6 after fitting P=8
+    # looked up rows 0..63 of the 256 without a word.
+    X = np.random.RandomState(0).randint(0, 256, (2, 10, 10)).astype(np.uint8)
+    est = MDSMappedLBP(random_state=0, max_iter=20).fit(X)
+    est.set_params(**change)
+    with pytest.raises(ValueError, match=f"{next(iter(change))} changed since fit"):
+        est.transform(X)
+    assert est.fit(X).transform(X).shape[-1] == est.n_components
