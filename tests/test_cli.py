@@ -550,6 +550,26 @@ def test_outputs_never_replace_inputs_or_files_fersk_did_not_write(
     assert not [p for p in tmp_path.rglob(".*")]  # no temporary file left
 
 
+def test_interrupted_predict_leaves_no_half_csv(capsys, tmp_path, photos, toy_model,
+                                                monkeypatch):
+    """Ctrl-C (or a failure) in the middle of ``fersk predict --csv FILE``:
+    FILE as it was, and no ``.FILE.*.tmp.csv`` left beside it."""
+    import fersk.cli.predict as module
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("older rows\n")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "_predict", interrupted)
+    status, _, err = _run(capsys, "predict", photos / "crop.png", "--model", toy_model,
+                          "--csv", rows)
+    assert status == 130 and "interrupted" in err
+    assert rows.read_text() == "older rows\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL: POSIX")
 @pytest.mark.parametrize("where, option", [("predict", "--csv"), ("_faces", "--annotate")])
 def test_output_killed_at_its_write_leaves_the_old_file(tmp_path, photos, toy_model, where,

@@ -4,6 +4,7 @@ Imported by :func:`fersk.cli.main` only when this command runs; the
 argument parser (in :mod:`fersk.cli`) describes its options.
 """
 
+import contextlib
 import csv
 import json
 import os
@@ -108,6 +109,14 @@ def run(args):
     model = _load_model(args.model, getattr(args, "backend", "keras"))
     width = min(max([len(name) for name, _, _ in entries] + [4]), 60)
     reporter = _Reporter(args, model, width)
+    try:
+        return _run(args, entries, path_errors, policy, model, reporter)
+    except BaseException:  # Ctrl-C, a failure: FILE untouched, no half table beside it
+        reporter.discard()
+        raise
+
+
+def _run(args, entries, path_errors, policy, model, reporter):
     annotator = _Annotator(args.annotate) if args.annotate is not None else None
     for file, message in path_errors:
         reporter.error(file, message)
@@ -374,6 +383,14 @@ class _Reporter:
         self.errors.append({"file": file, "error": message})
         if not self.json:
             print(f"fersk predict: {file}: {message}", file=sys.stderr)
+
+    def discard(self):
+        """Drop the unfinished ``--csv`` table (the command did not finish)."""
+        if self.csv_file is not None and self.csv_file is not sys.stdout:
+            self.csv_file.close()
+            self.csv_file = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.csv_tmp)
 
     def close(self, policy, n_files, seconds):
         if self.csv_file is not None and self.csv_file is not sys.stdout:
