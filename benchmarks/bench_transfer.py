@@ -2,7 +2,9 @@
 
 Rows: FER-2013 PublicTest and the 20 % held-out part of each development
 source beyond it (SFEW 2.0 Train film frames, ExpW web faces, muxspace web
-photos; the split of ``train_in_the_wild.py``, stratified, seed 0), every face
+photos; the split of ``train_in_the_wild.py``, stratified, seed 0, less the
+faces that share a film clip, a person or a photo with its training part:
+``_common.split_sources``), every face
 cut by the bundled pipeline's FaceCropper (``fersk.datasets.load_in_the_wild``).
 Columns: bundled models as loaded, models trained by
 ``train_in_the_wild.py`` (``--runs``: ``<work>/<name>/model``), the

@@ -251,3 +251,45 @@ def test_degrade_faces_colour_and_errors():
         degrade_faces(faces, probabilities={"rain": 1.0})
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         degrade_faces(faces, probabilities={"blur": 2})
+
+
+@needs_shared
+def test_benchmark_held_out_faces_share_no_clip_person_or_photo_with_training():
+    """benchmarks/_common.split_sources: the SFEW frames of a film clip, the
+    muxspace photos of a person and the ExpW faces of a photo are never on
+    both sides (frames of one clip are near-copies: 83 of the 172 held-out
+    SFEW frames had one in training); the training part is unchanged."""
+    import csv
+    import importlib.util
+
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import Bunch
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_common", Path(__file__).resolve().parents[1] / "benchmarks" / "_common.py")
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    files, source = [], []
+    for name, folder in (("sfew", "sfew-train"), ("muxspace", "muxspace-faces")):
+        found = sorted(str(p) for p in (SHARED / folder).glob("*/*.jpg"))
+        files += found
+        source += [name] * len(found)
+    with open(SHARED / "expw-dev" / "faces.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    files += [f"images/{r['file']}" for r in rows]
+    source += ["expw"] * len(rows)
+    files, source = np.array(files), np.array(source)
+    folders = sorted({Path(f).parent.name for f in files[source != "expw"]})
+    target = np.array([folders.index(Path(f).parent.name) if s != "expw" else int(r["label_id"])
+                       for f, s, r in zip(files, source, [None] * (len(files) - len(rows)) + rows)])
+    data = Bunch(filenames=files, source=source, target=target)
+    train, tests = common.split_sources(data, None)
+    for s, test in tests.items():
+        seen = {common.face_group(s, f) for f in files[train][source[train] == s]}
+        assert not {common.face_group(s, f) for f in files[test]} & seen, s
+        idx = np.flatnonzero(source == s)
+        before = train_test_split(idx, test_size=0.2, stratify=target[idx], random_state=0)
+        np.testing.assert_array_equal(np.sort(train[source[train] == s]), np.sort(before[0]))
+        assert set(test) <= set(before[1]) and len(test) > 0
+    clips = {common.face_group("sfew", f) for f in files[source == "sfew"]}
+    assert 500 < len(clips) < 700  # 859 frames in 577 clips: the name parsed as meant
