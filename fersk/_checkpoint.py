@@ -17,6 +17,13 @@ a fit run again with the same parameters and data finds its own.  In it:
     written to a ``tmp-*`` file, flushed to disk, then renamed into place,
     so a name always holds a complete file; ``digest`` (BLAKE2b of the
     content) is checked before it is read back.
+``epoch-<NNNNN>.json``
+    What else a resumed fit needs to carry on as an uninterrupted one
+    would: the history of the epochs so far (``history_``, ``best_epoch_``)
+    and the counters of early stopping and of the plateau schedule.
+``best-<digest>.weights.h5``
+    The weights of the best epoch so far, which early stopping restores at
+    the end (a link to that epoch's file, or a copy).
 ``final-<digest>.weights.h5`` and ``final.json``
     The fitted network (best weights restored) and its history, written
     when the caller keeps the state past the end of the fit
@@ -31,6 +38,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import time
 import uuid
@@ -52,12 +60,22 @@ STATE_PREFIX = "fersk-state-"
 LOCK = "lock"
 FINAL_JSON = "final.json"
 _EPOCH_FILE = re.compile(r"^epoch-(\d+)-([0-9a-f]{16})\.weights\.h5$")
+_EPOCH_RECORD = re.compile(r"^epoch-(\d+)\.json$")
+_BEST_FILE = re.compile(r"^best-([0-9a-f]{16})\.weights\.h5$")
+#: The counters of keras's EarlyStopping / ReduceLROnPlateau that a resumed
+#: fit restores (each callback has some of them).
+_CALLBACK_COUNTERS = ("wait", "best", "best_epoch", "cooldown_counter")
 _FINAL_FILE = re.compile(r"^final-([0-9a-f]{16})\.weights\.h5$")
 _TEMPORARY = re.compile(r"^tmp-\d+-[0-9a-f]+\.(weights\.h5|json)$")
-_DAMAGED = re.compile(r"^(epoch|final)-.*\.damaged$")
+_DAMAGED = re.compile(r"^(epoch|final|best)-.*\.damaged$")
 
 #: An unreadable lock younger than this may be one being written.
 _FRESH_LOCK_SECONDS = 10.0
+
+
+class NoStateToResumeError(ValueError):
+    """A fit asked only to resume (``fersk train --resume``) found no state
+    of its own: the interrupted run had other parameters or data."""
 
 
 class CheckpointInUseError(RuntimeError):
@@ -184,6 +202,12 @@ class TrainingState:
     def of_fit(cls, checkpoint_dir, key):
         return cls(Path(os.fspath(checkpoint_dir)) / f"{STATE_PREFIX}{key}")
 
+    def has_saved(self):
+        """Whether an epoch's or the final state is here (a fit to resume)."""
+        return self.folder.is_dir() and any(
+            _EPOCH_FILE.match(p.name) or p.name == FINAL_JSON for p in self.folder.iterdir()
+        )
+
     # ------------------------------------------------------------- lock
     def acquire(self):
         """Create the folder and take its lock, or raise CheckpointInUseError."""
@@ -284,11 +308,73 @@ class TrainingState:
                 found.append((int(m.group(1)), path.stat().st_mtime_ns, path))
         return [(epoch, path) for epoch, _, path in sorted(found)]
 
-    def save_epoch(self, model, epoch):
-        """Save the state after ``epoch`` epochs; keep it and the one before."""
-        self._write_weights(model, f"epoch-{epoch:05d}")
-        for _, old in self._epoch_files()[:-2]:
+    def save_epoch(self, model, epoch, record=None, best_is_now=False):
+        """Save the state after ``epoch`` epochs; keep it and the one before.
+
+        ``record`` (JSON: the history so far, the callbacks' counters, the
+        name of the best weights' file) is written beside the weights;
+        with ``best_is_now`` these weights are the best so far, kept as
+        ``best-*`` too.  Returns the best weights' file name, if any.
+        The weights are renamed into place last, so that every epoch file
+        has its record and its best weights already on disk.
+        """
+        tmp = self._temporary(".weights.h5")
+        best = None
+        try:
+            model.save_weights(tmp)
+            weights = self.folder / f"epoch-{epoch:05d}-{_digest_and_sync(tmp)}.weights.h5"
+            if record is not None:
+                best = self._keep_as_best(tmp, weights) if best_is_now else record.get(
+                    "best_weights")
+                self._write_json(f"epoch-{epoch:05d}.json",
+                                 {**record, "weights": weights.name, "best_weights": best})
+            _commit(tmp, weights)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._prune()
+        return best
+
+    def _prune(self):
+        """Keep the newest two epochs, their records and the best weights
+        those name; remove the rest of the epochs' files."""
+        epochs = self._epoch_files()
+        for _, old in epochs[:-2]:
             old.unlink(missing_ok=True)
+        kept = {epoch for epoch, _ in epochs[-2:]}
+        referenced = set()
+        for path in list(self.folder.iterdir()):
+            m = _EPOCH_RECORD.match(path.name)
+            if m is None:
+                continue
+            if int(m.group(1)) not in kept:
+                path.unlink(missing_ok=True)
+                continue
+            try:
+                referenced.add(json.loads(path.read_text()).get("best_weights"))
+            except (OSError, ValueError, AttributeError):
+                pass
+        for path in list(self.folder.iterdir()):
+            if _BEST_FILE.match(path.name) and path.name not in referenced:
+                path.unlink(missing_ok=True)
+
+    def _keep_as_best(self, tmp, weights):
+        """The epoch's weights (``tmp``, to be renamed ``weights``) also as
+        ``best-<digest>``: a hard link where the file system has them, else
+        a copy."""
+        best = self.folder / f"best-{weights.name.rsplit('-', 1)[1]}"
+        if best.exists():
+            return best.name
+        other = self._temporary(".weights.h5")
+        try:
+            try:
+                os.link(tmp, other)
+            except OSError:
+                shutil.copyfile(tmp, other)
+                fsync_path(other)
+            _commit(other, best)
+        finally:
+            other.unlink(missing_ok=True)
+        return best.name
 
     def save_final(self, model, history):
         """Save the fitted network and its history; drop the epoch checkpoints."""
@@ -296,8 +382,9 @@ class TrainingState:
         self._write_json(FINAL_JSON, {"weights": weights.name, "history": history})
         for _, old in self._epoch_files():
             old.unlink(missing_ok=True)
-        for path in self.folder.iterdir():
-            if _FINAL_FILE.match(path.name) and path != weights:
+        for path in list(self.folder.iterdir()):
+            if ((_FINAL_FILE.match(path.name) and path != weights)
+                    or _EPOCH_RECORD.match(path.name) or _BEST_FILE.match(path.name)):
                 path.unlink(missing_ok=True)
 
     # ------------------------------------------------------------- read
@@ -329,6 +416,23 @@ class TrainingState:
         except OSError:
             pass
 
+    def _record(self, epoch, weights):
+        """The record saved with epoch ``epoch``'s ``weights`` and the best
+        weights it names (list of arrays, read with ``load``), or None
+        where there is none (a state written by fersk before 0.x kept no
+        record) or it does not belong to these weights."""
+        path = self.folder / f"epoch-{epoch:05d}.json"
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            self._set_aside(path, f"{type(exc).__name__}: {exc}")
+            return None
+        if not isinstance(record, dict) or record.get("weights") != weights.name:
+            return None
+        return record
+
     def restore(self, model):
         """Load the newest sound state into ``model`` (compiled).
 
@@ -339,6 +443,11 @@ class TrainingState:
         history : dict or None
             The finished fit's history when the state is final (train no
             more), else None.
+        record : dict or None
+            For an epoch's state: its record (``history`` so far,
+            ``callbacks`` counters, ``best_weights``: the best epoch's
+            weights as a list of arrays, or None); None where the state
+            has none (written by an earlier fersk).
         """
         for path in self.folder.iterdir():
             if _TEMPORARY.match(path.name):  # a write cut short; we hold the lock
@@ -355,12 +464,26 @@ class TrainingState:
                     )
                 if model.optimizer is not None and not model.optimizer.built:
                     model.optimizer.build(model.trainable_variables)
+                record = None if epoch is None else self._record(epoch, path)
+                if record is not None and record.get("best_weights"):
+                    # The best epoch's weights first (early stopping keeps
+                    # them as arrays), then this epoch's over them.
+                    best = self.folder / record["best_weights"]
+                    if not _BEST_FILE.match(best.name):
+                        raise ValueError(f"unexpected best weights name {best.name!r}")
+                    digest = _file_digest(best)
+                    if digest != _BEST_FILE.match(best.name).group(1):
+                        raise ValueError(f"{best.name}: its content digest is {digest}")
+                    model.load_weights(best)
+                    record["best_file"], record["best_weights"] = best.name, model.get_weights()
                 model.load_weights(path)
             except Exception as exc:  # truncated, garbage, other network...
                 damaged.append(path)
                 self._set_aside(path, f"{type(exc).__name__}: {exc}")
                 continue
-            return (len(next(iter(history.values()), [])) if history else epoch), history
+            if history:
+                return len(next(iter(history.values()), [])), history, None
+            return epoch, None, record
         if damaged:
             raise ValueError(
                 f"no usable training state in {self.folder}: "
@@ -368,7 +491,7 @@ class TrainingState:
                 "(now *.damaged) could not be read back. Delete that folder to train from "
                 "the start."
             )
-        return 0, None
+        return 0, None, None
 
     # ----------------------------------------------------------- remove
     def discard(self):
@@ -386,6 +509,7 @@ class TrainingState:
                 name = path.name
                 if (
                     _EPOCH_FILE.match(name) or _FINAL_FILE.match(name) or _TEMPORARY.match(name)
+                    or _EPOCH_RECORD.match(name) or _BEST_FILE.match(name)
                     or _DAMAGED.match(name) or name in (FINAL_JSON, FINAL_JSON + ".damaged")
                 ):
                     path.unlink(missing_ok=True)
@@ -428,20 +552,86 @@ def discard_states(checkpoint_dir):
 class SaveEachEpoch(keras.callbacks.Callback):
     """Saves the :class:`TrainingState` after every epoch.
 
-    A save that fails (a full disk) warns and keeps the previous state:
-    the run goes on.
+    ``counted`` are the fit's early-stopping and plateau callbacks (listed
+    before this one): their counters and, for early stopping, the best
+    weights are saved too, and ``resumed`` (the record :meth:`TrainingState.restore`
+    returned) puts them back when training starts again, with the history
+    of the epochs before, so that a resumed fit ends as an uninterrupted
+    one would.  A save that fails (a full disk) warns and keeps the
+    previous state: the run goes on.
     """
 
-    def __init__(self, state):
+    def __init__(self, state, counted=(), resumed=None):
         super().__init__()
         self.state = state
+        self.counted = list(counted)
+        self.resume(resumed)
+
+    def resume(self, record):
+        """Carry on from ``record`` (see :meth:`TrainingState.restore`)."""
+        self.resumed = record
+        self.history = {k: list(v) for k, v in (record or {}).get("history", {}).items()}
+        self.best_file = (record or {}).get("best_file")
+
+    def on_train_begin(self, logs=None):
+        # After the counted callbacks' own on_train_begin, which resets them.
+        if not self.resumed:
+            return
+        _set_seed_states(self.model, self.resumed.get("seed_states", []))
+        for callback, counters in zip(self.counted, self.resumed.get("callbacks", [])):
+            for name, value in counters.items():
+                setattr(callback, name, value)
+            if getattr(callback, "restore_best_weights", False):
+                callback.best_weights = self.resumed.get("best_weights")
 
     def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(float(value))
+        stopper = next((c for c in self.counted if getattr(c, "restore_best_weights", False)),
+                       None)
+        best_is_now = stopper is not None and stopper.best_epoch == epoch \
+            and stopper.best_weights is not None
+        record = {
+            "history": self.history,
+            "seed_states": _seed_states(self.model),
+            "callbacks": [{name: _plain(getattr(c, name)) for name in _CALLBACK_COUNTERS
+                           if hasattr(c, name)} for c in self.counted],
+            "best_weights": self.best_file if stopper is not None else None,
+        }
         try:
-            self.state.save_epoch(self.model, epoch + 1)
+            best = self.state.save_epoch(self.model, epoch + 1, record, best_is_now=best_is_now)
         except OSError as exc:
             warnings.warn(
                 f"could not save the training state of epoch {epoch + 1} in "
                 f"{self.state.folder} ({exc}); the previous one is kept.",
                 UserWarning, stacklevel=2,
             )
+        else:
+            self.best_file = best
+
+
+def _seed_variables(model):
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def _seed_states(model):
+    """The states of the model's random generators (dropout, augmentation),
+    in the model's order (their names carry a per-process counter):
+    ``save_weights`` leaves them out, and without them a resumed fit drew
+    its epochs' dropout masks and augmentations afresh."""
+    return [keras.ops.convert_to_numpy(v).tolist() for v in _seed_variables(model)]
+
+
+def _set_seed_states(model, states):
+    variables = _seed_variables(model)
+    if len(variables) == len(states):
+        for v, state in zip(variables, states):
+            v.assign(np.asarray(state, dtype=v.dtype))
+
+
+def _plain(value):
+    """A callback counter as JSON (numpy scalars, infinities as floats)."""
+    if value is None:
+        return None
+    value = float(value)
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value

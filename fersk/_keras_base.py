@@ -22,6 +22,7 @@ import os
 import random
 import tempfile
 import threading
+import warnings
 import weakref
 from numbers import Integral, Real
 
@@ -34,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 
 import fersk.layers  # noqa: F401  (registers the custom layers for loading)
 from fersk import _checkpoint
-from fersk._batches import DegradedBatches
+from fersk._batches import DegradedBatches, ShuffledBatches
 from fersk._constraints import ImageShape, IntPair, KeywordDict
 from fersk._image_files import pixels_for_network
 from fersk._inference import fold_batch_norm
@@ -178,6 +179,21 @@ class _SeededContext:
         finally:
             _FIT_LOCK.release()
         return False
+
+
+def _weighted(sample_weight, class_weight, y):
+    """One weight per sample: ``sample_weight`` (None: 1) times the weight
+    ``class_weight`` gives its class, the class read from ``y`` as Keras
+    reads it for its own ``class_weight`` (codes, or the argmax of rows)."""
+    if class_weight is None:
+        return sample_weight
+    y = np.asarray(y)
+    if y.ndim == 2:
+        codes = np.rint(y[:, 0]) if y.shape[1] == 1 else y.argmax(axis=1)
+    else:
+        codes = y
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+    return w * np.array([class_weight[int(c)] for c in codes])
 
 
 def _best_epoch(val_loss):
@@ -469,7 +485,8 @@ class BaseKerasImageEstimator(BaseEstimator):
                     monitor=monitor, factor=0.5, patience=max(1, (self.n_iter_no_change or 10) // 2)
                 )
             )
-        state = None
+        counted = list(callbacks)  # their counters go into the checkpoints
+        state = saver = None
         if self.checkpoint_dir is not None:
             # This fit's own sub-folder (keyed on the parameters and data, so
             # cross-validation folds never share one), locked while it runs.
@@ -477,10 +494,17 @@ class BaseKerasImageEstimator(BaseEstimator):
                 self, seed, (x_train, y_train, x_val, y_val, sample_weight), extra=class_weight,
                 warm_model=self.model_ if warm else None,
             )
-            state = _checkpoint.TrainingState.of_fit(self.checkpoint_dir, key).acquire()
+            state = _checkpoint.TrainingState.of_fit(self.checkpoint_dir, key)
+            if getattr(self, "_resume_only", False) and not state.has_saved():
+                raise _checkpoint.NoStateToResumeError(
+                    f"{self.checkpoint_dir} holds no training state of this fit (expected "
+                    f"{state.folder.name}): the interrupted run had other parameters or data."
+                )
+            state.acquire()
             # Weights, optimizer state (its step count drives the schedule)
             # and the epoch reached, saved after every epoch.
-            callbacks.append(_checkpoint.SaveEachEpoch(state))
+            saver = _checkpoint.SaveEachEpoch(state, counted)
+            callbacks.append(saver)
         keras_verbose = {0: 0, 1: 2}.get(int(self.verbose), 1)
         steps_per_epoch = -(-len(x_train) // self.batch_size)
         n_steps = steps_per_epoch * self.epochs
@@ -505,33 +529,50 @@ class BaseKerasImageEstimator(BaseEstimator):
                     run_eagerly=eager,
                     jit_compile=False if eager else self.jit_compile,
                 )
-                initial_epoch, history = 0, None
+                initial_epoch, history, before = 0, None, None
                 if state is not None:
-                    initial_epoch, history = state.restore(model)
+                    initial_epoch, history, before = state.restore(model)
+                    saver.resume(before)
+                    if initial_epoch and history is None and before is None:
+                        warnings.warn(
+                            f"the training state in {state.folder} was saved by an earlier "
+                            f"fersk, without the history of its {initial_epoch} epochs: "
+                            "history_, n_epochs_ and best_epoch_ count the epochs trained "
+                            "from now on only, and early stopping starts counting afresh.",
+                            UserWarning, stacklevel=4,
+                        )
                 if history is None:  # a final state (history) needs no more training
+                    # The batches come in their own seeded order per epoch, so
+                    # that a fit resumed in a new process sees the batches an
+                    # uninterrupted one would (Keras's shuffling starts over).
+                    order_seed = np.random.randint(2**31 - 1) if seed is None else seed
                     if self.degrade:
                         probabilities = self.degrade if isinstance(self.degrade, dict) else None
                         # The batches come in their own seeded order per epoch;
                         # Keras would shuffle them again with Python's global
                         # random, which other threads draw from too.
-                        data = {"x": DegradedBatches(
+                        batches = DegradedBatches(
                             x_train, y_train, sample_weight, self.batch_size, probabilities,
                             # random_state=None: drawn like any unseeded sklearn fit.
-                            seed=np.random.randint(2**31 - 1) if seed is None else seed,
-                            initial_epoch=initial_epoch,
-                        ), "shuffle": False}
+                            seed=order_seed, initial_epoch=initial_epoch,
+                        )
                     else:
-                        data = {"x": x_train, "y": y_train, "batch_size": self.batch_size,
-                                "sample_weight": sample_weight, "class_weight": class_weight,
-                                "shuffle": True}
+                        batches = ShuffledBatches(
+                            x_train, y_train, _weighted(sample_weight, class_weight, y_train),
+                            self.batch_size, seed=order_seed, initial_epoch=initial_epoch,
+                        )
                     history = model.fit(
-                        **data,
+                        batches,
+                        shuffle=False,
                         epochs=self.epochs,
                         initial_epoch=initial_epoch,
                         verbose=keras_verbose,
                         validation_data=(x_val, y_val) if has_val else None,
                         callbacks=callbacks,
                     ).history
+                    if before is not None:  # the epochs before the interruption first
+                        history = {k: before["history"].get(k, []) + list(history.get(k, []))
+                                   for k in {**before["history"], **history}}
             history = {k: [float(v) for v in vals] for k, vals in history.items()}
             if state is not None:
                 if getattr(self, "_keep_checkpoint", False):

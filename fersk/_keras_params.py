@@ -210,11 +210,13 @@ checkpoint_dir : str, path-like or None
     and a damaged file is set aside with a warning; a second process
     fitting the same data meanwhile gets an error (a lock file).  The
     sub-folder is removed when the fit completes; nothing else in the
-    folder is touched.  The resumed epochs see the batches shuffled
-    anew, so the result equals an uninterrupted run's in schedule and
-    epochs but not bit for bit; ``history_`` and early stopping cover
-    the resumed epochs only.  The docs' "What survives a crash" says
-    more.""".replace("{schedules}", _choices(LEARNING_RATE_SCHEDULES)).replace(
+    folder is touched.  A resumed fit ends as the uninterrupted one
+    would, weights, ``history_`` and ``best_epoch_`` alike (same machine
+    and versions): the batches come in a seeded order per epoch, and the
+    state keeps the history so far, the counters of early stopping and
+    of the plateau schedule, the best epoch's weights and the random
+    generators of dropout and augmentation.  The docs' "What survives a
+    crash" says more.""".replace("{schedules}", _choices(LEARNING_RATE_SCHEDULES)).replace(
     "{crops}", _choices(TEST_TIME_CROPS)
 )
 

@@ -122,13 +122,15 @@ def _fit_in_child_killed(tmp_path, kw, kill_at, how):
     )
 
 
+@pytest.mark.parametrize("kill_at", [3, 4], ids=["at-record", "at-weights"])
 @pytest.mark.parametrize(
     "how", ["half-written", pytest.param("before-rename", marks=pytest.mark.extended)])
-def test_sigkill_during_a_checkpoint_write_resumes_from_the_last_epoch(tmp_path, how):
+def test_sigkill_during_a_checkpoint_write_resumes_from_the_last_epoch(tmp_path, how, kill_at):
     ckpt = _with_user_files(tmp_path / "ckpt")
-    # The second commit is epoch 2's: the kill leaves epoch 1's state and a
-    # temporary file (half-written, or complete but not renamed).
-    child = _fit_in_child_killed(tmp_path, {**KW, "checkpoint_dir": str(ckpt)}, 2, how)
+    # Each epoch commits its record, then its weights: the third commit is
+    # epoch 2's record, the fourth its weights, so the kill leaves epoch 1's
+    # state and a temporary file (half-written, or complete but not renamed).
+    child = _fit_in_child_killed(tmp_path, {**KW, "checkpoint_dir": str(ckpt)}, kill_at, how)
     assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
     (state,) = _state_folders(ckpt)
     names = sorted(p.name for p in state.iterdir())
@@ -140,10 +142,15 @@ def test_sigkill_during_a_checkpoint_write_resumes_from_the_last_epoch(tmp_path,
     with warnings.catch_warnings():  # the temporary file is no checkpoint: silently dropped
         warnings.filterwarnings("error", message=".*damaged")
         resumed = CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
-    # Epochs 2 and 3 only (not from zero), the schedule's step count continued.
-    assert resumed.n_epochs_ == 2
+    # Epochs 2 and 3 only (not from zero), the schedule's step count continued,
+    # the whole history kept: the very fit of an uninterrupted process.
+    assert resumed.n_epochs_ == 3
     assert int(resumed.model_.optimizer.iterations) == STEPS
     assert np.isfinite(resumed.history_["loss"]).all()
+    whole = CNNClassifier(**KW).fit(X, y)
+    assert resumed.history_ == whole.history_
+    for a, b in zip(resumed.model_.get_weights(), whole.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
     # Done: fersk's sub-folder is gone, the user's files are not.
     assert _state_folders(ckpt) == [] and _user_files_intact(ckpt)
 
@@ -209,9 +216,54 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_with_a_warning(
 
     with pytest.warns(UserWarning, match=r"epoch-00002-.*is damaged"):
         resumed = CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
-    assert resumed.n_epochs_ == 2  # from epoch 1, the last sound state
+    assert resumed.n_epochs_ == 3  # from epoch 1, the last sound state, history whole
     assert int(resumed.model_.optimizer.iterations) == STEPS
     assert _state_folders(ckpt) == []
+
+
+@pytest.mark.parametrize("degrade", [False, True])
+def test_a_resumed_fit_is_the_uninterrupted_fit(tmp_path, monkeypatch, degrade):
+    """Killed after epoch 2 of 4 and fitted again: the same weights, history_,
+    n_epochs_ and best_epoch_ as a fit never interrupted, early stopping's
+    best weights and the plateau schedule's counters included (before, the
+    history held the resumed epochs only, early stopping forgot the best
+    epoch before the kill and Keras's shuffling and dropout started over)."""
+    X, y = _faces(48)
+    X = (X * 120).astype(np.uint8)
+    Xv, yv = _faces(16, seed=1)
+    Xv = (Xv * 120).astype(np.uint8)
+    kw = {**KW, "epochs": 4, "learning_rate": 0.05, "learning_rate_schedule": "plateau",
+          "n_iter_no_change": 3, "degrade": degrade}
+    whole = CNNClassifier(**kw).fit(X, y, validation_data=(Xv, yv))
+    ckpt = tmp_path / "ckpt"
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        CNNClassifier(**kw, checkpoint_dir=ckpt).fit(X, y, validation_data=(Xv, yv))
+    monkeypatch.undo()
+    resumed = CNNClassifier(**kw, checkpoint_dir=ckpt).fit(X, y, validation_data=(Xv, yv))
+    assert resumed.n_epochs_ == whole.n_epochs_ and resumed.best_epoch_ == whole.best_epoch_
+    assert resumed.history_ == whole.history_
+    for a, b in zip(resumed.model_.get_weights(), whole.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert _state_folders(ckpt) == []
+
+
+def test_a_state_without_its_record_resumes_with_a_warning(tmp_path, monkeypatch):
+    """A state written before the records existed: the epochs go on from it,
+    and the warning says that the history starts there."""
+    ckpt = tmp_path / "ckpt"
+    X, y = _faces()
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
+    monkeypatch.undo()
+    (state,) = _state_folders(ckpt)
+    for record in state.glob("epoch-*.json"):
+        record.unlink()
+    with pytest.warns(UserWarning, match="without the history of its 2 epochs"):
+        resumed = CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
+    assert resumed.n_epochs_ == 1
+    assert int(resumed.model_.optimizer.iterations) == STEPS
 
 
 def test_no_sound_checkpoint_is_a_clear_error_naming_the_files(tmp_path, monkeypatch):

@@ -932,6 +932,12 @@ def test_train_recipe_params_interrupted_then_resumed(capsys, tmp_path, fer2013_
     monkeypatch.setattr(SaveEachEpoch, "on_epoch_end", original)
     status, _, err = _run(capsys, *argv)  # without --resume: refused, state kept
     assert status == 2 and "interrupted run" in err
+    # --resume with other options has no state to resume: refused, not a new run
+    # from epoch 1 beside the interrupted one's state.
+    kept = sorted(p.name for p in (out / "training_state").iterdir())
+    status, stdout, err = _run(capsys, *[a if a != "2" else "3" for a in argv], "--resume")  # --epochs 3
+    assert status == 2 and "other options or data" in err and "Epoch 1/" not in stdout
+    assert sorted(p.name for p in (out / "training_state").iterdir()) == kept
     status, stdout, _ = _run(capsys, *argv, "--resume")
     assert status == 0, stdout
     assert "Epoch 2/2" in stdout and "Epoch 1/2" not in stdout

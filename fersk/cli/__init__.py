@@ -277,7 +277,8 @@ def _build_parser():
         "--resume",
         action="store_true",
         help="continue the interrupted run whose state is in --out/training_state "
-        "(weights, optimizer, schedule, epoch); give the same options again",
+        "(weights, optimizer, schedule, epoch, history); give the same options again "
+        "(other options: an error, not a new run)",
     )
     train.add_argument(
         "--test-time-flip",

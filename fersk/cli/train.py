@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from fersk import pretrained, training
-from fersk._checkpoint import CheckpointInUseError, discard_states
+from fersk._checkpoint import CheckpointInUseError, NoStateToResumeError, discard_states
 from fersk.architectures import ARCHITECTURES
 from fersk.classifiers import CNNClassifier
 
@@ -179,6 +179,7 @@ def run(args):
             network_params=network_params,
             training_state=state,
             keep_training_state=True,
+            resume=bool(args.resume),
             n_train=args.n_train,
             n_test=args.n_test,
             seed=args.seed,
@@ -186,6 +187,12 @@ def run(args):
             load_verbose=int(args.verbose),
             cache=not args.no_cache,
         )
+    except NoStateToResumeError:
+        raise _UsageError(
+            f"--resume: the interrupted run in {args.out!r} was started with other options or "
+            "data (its training state is not this command's): give the options that run was "
+            "started with, or --overwrite to start again."
+        ) from None
     except ValueError as exc:
         raise _Failure(getattr(exc, "without_python_hint", str(exc))) from None
     net = pipe.steps[-1][1]

@@ -85,6 +85,7 @@ def _train_constraints():
         "network_params": [dict, None],
         "training_state": net["checkpoint_dir"],
         "keep_training_state": ["boolean"],
+        "resume": ["boolean"],
         "command": [str],
         "checkpoint": [str, os.PathLike, None],
         "from_checkpoint": ["boolean"],
@@ -221,6 +222,7 @@ def train_fer2013(
     network_params=None,
     training_state=None,
     keep_training_state=False,
+    resume=False,
     n_train=None,
     n_test=None,
     seed=0,
@@ -283,6 +285,12 @@ def train_fer2013(
         has saved the model (``fersk train`` does, after
         :func:`fersk.pretrained.save`): a kill before the save then loses
         no training.
+    resume : bool, default=False
+        Only continue an interrupted fit: a
+        :class:`fersk._checkpoint.NoStateToResumeError` (a ``ValueError``)
+        before any training when ``training_state`` holds no state of this
+        fit (the interrupted run had other arguments or data), instead of
+        starting a new one beside it (``fersk train --resume``).
     n_train, n_test : int or None, default=None
         Stratified subsets (smoke runs).
     seed : int, default=0
@@ -369,6 +377,7 @@ def train_fer2013(
         if training_state is not None:
             # Kept past the fit, until the model is saved (discard_training_state).
             steps[-1][1]._keep_checkpoint = True
+            steps[-1][1]._resume_only = resume
         start = time.perf_counter()
         Xt_train, Xt_test = X_train, X_test
         if len(steps) > 1:  # the representation; a loaded one is fitted already
@@ -384,6 +393,7 @@ def train_fer2013(
             )
         finally:
             steps[-1][1].__dict__.pop("_keep_checkpoint", None)
+            steps[-1][1].__dict__.pop("_resume_only", None)
         fit_seconds = time.perf_counter() - start
         # The saved model's own fit builds a new network, as any estimator's,
         # and does not look for this run's training state.
