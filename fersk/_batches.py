@@ -79,20 +79,11 @@ class DegradedBatches(ShuffledBatches):
 
     Parameters
     ----------
-    x : ndarray of shape (n, h, w, c)
-        Training images with values 0..255 (held as uint8 here).
-    y : ndarray
-        Targets (labels or one-hot/soft rows).
-    sample_weight : ndarray of shape (n,) or None
-        Weight of each image in the loss; None weighs every image 1.
-    batch_size : int
-        Images per batch.
+    x, y, sample_weight, batch_size, seed, initial_epoch
+        As :class:`ShuffledBatches`; ``x`` holds values 0..255 (kept as
+        uint8 here), and ``seed`` seeds the degradations too.
     probabilities : dict
         :func:`degrade_faces`'s ``probabilities``.
-    seed : int
-        Seeds the order of each epoch and the degradations.
-    initial_epoch : int, default=0
-        The epoch the fit starts at (a resumed fit).
 
     Examples
     --------

@@ -80,6 +80,16 @@ def _interrupt_after(monkeypatch, n_epochs):
     monkeypatch.setattr(SaveEachEpoch, "on_epoch_end", on_epoch_end)
 
 
+def _killed_after_two_epochs(ckpt, X, y, monkeypatch):
+    """The state folder of a KW fit stopped (as killed) after epoch 2."""
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
+    monkeypatch.undo()
+    (state,) = _state_folders(ckpt)
+    return state
+
+
 CHILD = textwrap.dedent("""
     import json, os, signal, sys
     import numpy as np
@@ -200,11 +210,7 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_with_a_warning(
 ):
     ckpt = tmp_path / "ckpt"
     X, y = _faces()
-    _interrupt_after(monkeypatch, 2)
-    with pytest.raises(KeyboardInterrupt):
-        CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
-    monkeypatch.undo()
-    (state,) = _state_folders(ckpt)
+    state = _killed_after_two_epochs(ckpt, X, y, monkeypatch)
     epochs = sorted(state.glob("epoch-*.weights.h5"))
     assert [p.name[:11] for p in epochs] == ["epoch-00001", "epoch-00002"]
     content = epochs[1].read_bytes()
@@ -253,11 +259,7 @@ def test_a_state_without_its_record_resumes_with_a_warning(tmp_path, monkeypatch
     and the warning says that the history starts there."""
     ckpt = tmp_path / "ckpt"
     X, y = _faces()
-    _interrupt_after(monkeypatch, 2)
-    with pytest.raises(KeyboardInterrupt):
-        CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
-    monkeypatch.undo()
-    (state,) = _state_folders(ckpt)
+    state = _killed_after_two_epochs(ckpt, X, y, monkeypatch)
     for record in state.glob("epoch-*.json"):
         record.unlink()
     with pytest.warns(UserWarning, match="without the history of its 2 epochs"):
@@ -269,11 +271,7 @@ def test_a_state_without_its_record_resumes_with_a_warning(tmp_path, monkeypatch
 def test_no_sound_checkpoint_is_a_clear_error_naming_the_files(tmp_path, monkeypatch):
     ckpt = tmp_path / "ckpt"
     X, y = _faces()
-    _interrupt_after(monkeypatch, 2)
-    with pytest.raises(KeyboardInterrupt):
-        CNNClassifier(**KW, checkpoint_dir=ckpt).fit(X, y)
-    monkeypatch.undo()
-    (state,) = _state_folders(ckpt)
+    state = _killed_after_two_epochs(ckpt, X, y, monkeypatch)
     for path in state.glob("epoch-*.weights.h5"):
         path.write_bytes(b"")
     with pytest.warns(UserWarning, match="damaged"), pytest.raises(
