@@ -195,7 +195,11 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         The fitted members by name; dropped members map to ``'drop'``.
     weights_ : ndarray of shape (n_fitted_members,)
         The weights of the fitted members (in the order of
-        ``estimators_``), as used in :meth:`predict_proba`.
+        ``estimators_``), as used in :meth:`predict_proba`: read from
+        ``weights`` as it is now, so ``set_params(weights=...)`` on a
+        fitted ensemble takes effect without a refit (as in
+        :class:`~sklearn.ensemble.VotingClassifier`), and a saved folder
+        predicts as the ensemble in memory did.
     classes_ : ndarray of shape (n_classes,)
         The class labels, sorted.
     n_features_in_ : int
@@ -474,7 +478,7 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
             Fitted ensemble.
         """
         pairs = self._validate_estimators()
-        weights = self._validate_weights(pairs)
+        self._validate_weights(pairs)  # before any member is fitted
         X = self._validate_X(X, reset=True)
         if y is None:
             raise ValueError(
@@ -504,12 +508,12 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
             )
             for index, (name, estimator) in enumerate(active, 1)
         )
-        self._set_members(pairs, fitted, weights)
+        self._set_members(pairs, fitted)
         return self
 
-    def _set_members(self, pairs, fitted, weights):
-        """``estimators_``, ``named_estimators_`` and ``weights_`` from the
-        fitted members, after checking that they learned ``classes_``."""
+    def _set_members(self, pairs, fitted):
+        """``estimators_`` and ``named_estimators_`` from the fitted members,
+        after checking that they learned ``classes_``."""
         n_classes = len(self.classes_)
         names = [name for name, est in pairs if not _is_drop(est)]
         for name, member in zip(names, fitted):
@@ -539,7 +543,6 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
                     UserWarning,
                 )
         self.estimators_ = list(fitted)
-        self.weights_ = weights
         fitted_iter = iter(self.estimators_)
         self.named_estimators_ = Bunch(
             **{name: "drop" if _is_drop(est) else next(fitted_iter) for name, est in pairs}
@@ -553,7 +556,15 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         fitted = [est for _, est in pairs if not _is_drop(est)]
         for member in fitted:
             check_is_fitted(member)
-        self._set_members(pairs, fitted, self._validate_weights(pairs))
+        self._validate_weights(pairs)
+        self._set_members(pairs, fitted)
+
+    @property
+    def weights_(self):
+        check_is_fitted(self)
+        # From the parameter as it is now: a weight set after fit used to be
+        # ignored here but saved, so the loaded folder predicted otherwise.
+        return self._validate_weights(list(self.named_estimators_.items()))
 
     def predict_proba(self, X):
         """Weighted mean of the members' class probabilities.

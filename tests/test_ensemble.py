@@ -82,6 +82,25 @@ def test_proba_is_exactly_the_weighted_mean_of_members(blobs, weights):
     np.testing.assert_array_equal(ens.weights_, w)
 
 
+def test_weights_set_after_fit_take_effect_and_survive_a_save(blobs, tmp_path):
+    """As in VotingClassifier, weights are read when predicting: set after
+    fit they were ignored by predict_proba but saved, so the loaded copy
+    predicted otherwise than the ensemble in memory."""
+    X, y = blobs
+    ens = CNNEnsembleClassifier(_members()).fit(X, y)
+    before = ens.predict_proba(X)
+    ens.set_params(weights=[1, 0])
+    assert not np.allclose(ens.predict_proba(X), before)
+    np.testing.assert_array_equal(ens.weights_, [1, 0])
+    np.testing.assert_allclose(ens.predict_proba(X), ens.estimators_[0].predict_proba(X))
+    joblib.dump(ens, tmp_path / "ens.joblib")
+    np.testing.assert_allclose(joblib.load(tmp_path / "ens.joblib").predict_proba(X),
+                               ens.predict_proba(X))
+    ens.set_params(weights=[1, 1, 1])
+    with pytest.raises(ValueError, match="one number per member"):
+        ens.predict_proba(X)
+
+
 def test_weights_change_the_result(blobs):
     X, y = blobs
     # Two members that disagree: raw pixels vs. only the last 6 (noise) pixels.
