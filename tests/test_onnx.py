@@ -237,6 +237,27 @@ def test_onnx_network_step_reads_pixels_as_the_keras_step(onnx_cache):
             net.predict_proba(faces / 255.0)
 
 
+def test_onnx_head_is_the_networks_not_the_saved_parameter(onnx_cache, tmp_path):
+    """A tanh network saved with head="softmax" (set after fit): Keras reads
+    the activation from the network; the ONNX back end read the parameter
+    and took raw tanh outputs as probabilities (negative values)."""
+    from sklearn.pipeline import make_pipeline
+
+    from fersk import CNNClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (40, 16, 16), dtype=np.uint8), np.arange(40) % 3
+    net = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, head="tanh", epochs=1,
+                        random_state=0)
+    pipe = make_pipeline(FaceCropper(None, size=(16, 16)), net).fit(X, y)
+    net.set_params(head="softmax")
+    pretrained.save(pipe, tmp_path / "m")
+    keras_p = pretrained.load(tmp_path / "m").predict_proba(X[:6])
+    onnx_model = pretrained.load(tmp_path / "m", backend="onnx")
+    assert onnx_model[-1].head_ == "tanh"
+    np.testing.assert_allclose(onnx_model.predict_proba(X[:6]), keras_p, atol=1e-4)
+
+
 def test_onnx_names_model_sorts_its_classes_as_keras(onnx_cache):
     keras_model = pretrained.load("fer2013_cnn", labels="names")
     onnx_model = pretrained.load("fer2013_cnn", labels="names", backend="onnx")

@@ -21,6 +21,8 @@ from ._common import _atomic_write, _convert, _file_digest, _import_ort, _sessio
 #: one view, and the classifier makes the views.  Graphs of fersk before
 #: this averaged the views inside; they lack the key and are refused.
 _GRAPH_KEY, _GRAPH_KIND = "fersk_graph", "network-one-view"
+#: The network's output activation (graphs exported since 2026-12-05).
+HEAD_KEY = "fersk_head"
 
 
 def network_onnx_name(estimator_keras_file, estimator, stem):
@@ -128,7 +130,10 @@ def export_network(estimator, path):
         return tf.identity(network(z, training=False), name="proba")
 
     signature = [tf.TensorSpec((None, *shape), tf.float32, name="images")]
-    return _atomic_write(path, _convert(infer, signature, metadata={_GRAPH_KEY: _GRAPH_KIND}))
+    # The output activation as the network has it (not its estimator's
+    # ``head`` parameter, which set_params may have changed since fit).
+    metadata = {_GRAPH_KEY: _GRAPH_KIND, HEAD_KEY: estimator._fitted_head_activation()}
+    return _atomic_write(path, _convert(infer, signature, metadata=metadata))
 
 
 @validate_params(

@@ -78,6 +78,17 @@ def _ensure_exported(folder, spec):
         export(folder)
 
 
+def _graph_head(path):
+    """The output activation the exported network has (its graph's
+    metadata; None for graphs exported before it was recorded), which the
+    Keras estimator reads from the network too: ``head`` in pipeline.json
+    is the parameter, which may have been set after fit."""
+    from fersk.onnx._common import _session
+    from fersk.onnx._network import HEAD_KEY
+
+    return _session(path).get_modelmeta().custom_metadata_map.get(HEAD_KEY)
+
+
 def _load_onnx_step(entry, folder, networks=None):
     """One fitted estimator of the ONNX pipeline: networks as
     OnnxNetworkClassifier, MTCNN as detector='mtcnn-onnx', the rest as
@@ -96,7 +107,7 @@ def _load_onnx_step(entry, folder, networks=None):
         for attr in _ONNX_FITTED:
             if attr in fitted:
                 setattr(est, attr, fitted[attr])
-        est.head_ = params.get("head", "softmax")
+        est.head_ = _graph_head(est.path) or params.get("head", "softmax")
         return est
     cls = _safe_class(entry["class"])
     if entry["class"] == "fersk.face.FaceCropper" and entry["params"].get("detector") == "mtcnn":
