@@ -179,7 +179,8 @@ def _is_own_crop(shape, cfg):
     return (
         (h, w) == tuple(cfg.size)
         and _crop_box(0, 0, h, w, cfg.size[1] / cfg.size[0], cfg.margin) == (0, 0, h, w)
-        and (channels_in == 3 if cfg.color else channels_in == 1)
+        # grey crops are (h, w): an (h, w, 1) image is not its own crop
+        and (channels_in == 3 if cfg.color else len(shape) == 2)
         and cfg.dtype == np.uint8
     )
 
