@@ -1225,6 +1225,24 @@ def test_evaluate_json_and_plots(capsys, tmp_path, fer_csv, fer_small, toy_model
         (mine / name).rename(mine / f"kept-{name}")
 
 
+def test_evaluate_detect_searches_every_face(capsys, fer_csv, fer_small, toy_model, pipeline):
+    """--detect runs the detector on every image: the bundled croppers take
+    images of <= 64 pixels whole, so it scored the crops as without it."""
+    images, labels, _ = fer_small
+    status, out, _ = _run(capsys, "evaluate", "--data", fer_csv, "--model", toy_model,
+                          "--json", "--detect")
+    doc = json.loads(out)
+    assert status == 0 and doc["detection"]
+    cropper = pipeline.steps[0][1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        found = cropper.set_params(precropped_max_side=None).crop(images)[1]
+    cropper.set_params(precropped_max_side=64)
+    assert doc["no_face"] == len(found.no_face_indices) > 0
+    expected = _proba(pipeline, images, precropped_max_side=None).argmax(axis=1)
+    assert doc["accuracy"] == pytest.approx(np.mean(expected == labels), abs=1e-4)
+
+
 def test_evaluate_scores_by_class_name_not_code(capsys, tmp_path, fer_csv, fer_small,
                                                pipeline):
     # A model of a user's folders: codes in folder (alphabetical) order under

@@ -385,7 +385,8 @@ def _build_parser():
     )
     evaluate.add_argument("--json", action="store_true", help="print one JSON document")
     evaluate.add_argument(
-        "--detect", action="store_true", help="keep face detection (scores the end-to-end pipeline)"
+        "--detect", action="store_true",
+        help="search every image for its face, as in a photo (scores detection and network together)"
     )
     evaluate.add_argument("--no-cache", action="store_true", help="do not use load_fer2013's cache")
     evaluate.add_argument("-v", "--verbose", action="store_true", help="progress to stderr")
