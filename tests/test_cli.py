@@ -1225,6 +1225,26 @@ def test_evaluate_json_and_plots(capsys, tmp_path, fer_csv, fer_small, toy_model
         (mine / name).rename(mine / f"kept-{name}")
 
 
+def test_evaluate_removes_its_curve_of_another_model(capsys, tmp_path, fer_csv, pipeline):
+    """A model without a training record after one with it, into the same
+    --out: the earlier run's curve went on reading as this model's."""
+    from fersk import pretrained
+
+    out_dir = tmp_path / "eval"
+    with_history = pretrained.save(pipeline, tmp_path / "with")
+    assert _run(capsys, "evaluate", "--data", fer_csv, "--model", with_history,
+                "--out", out_dir)[0] == 0
+    assert (out_dir / "training_curve.png").is_file()
+    bare = pretrained.load(with_history)
+    for attr in ("history_", "n_epochs_", "best_epoch_"):
+        delattr(bare[-1], attr)
+    without = pretrained.save(bare, tmp_path / "without")
+    status, out, _ = _run(capsys, "evaluate", "--data", fer_csv, "--model", without,
+                          "--out", out_dir)
+    assert status == 0 and "no training curve" in out
+    assert not (out_dir / "training_curve.png").exists()
+
+
 def test_evaluate_detect_searches_every_face(capsys, fer_csv, fer_small, toy_model, pipeline):
     """--detect runs the detector on every image: the bundled croppers take
     images of <= 64 pixels whole, so it scored the crops as without it."""

@@ -295,6 +295,16 @@ def test_cli_export_and_predict_onnx(onnx_cache, tmp_path, capsys):
     assert onnx_out["records"][0]["emotion"] == keras_out["records"][0]["emotion"]
 
 
+def test_onnx_network_keeps_the_training_record(onnx_cache):
+    """fersk evaluate --backend onnx draws the training curve as on Keras
+    (the ONNX step had no history_: "no training history in this model")."""
+    keras_net = pretrained.load("fer2013_cnn")[-1]
+    onnx_net = pretrained.load("fer2013_cnn", backend="onnx")[-1]
+    assert onnx_net.history_ == keras_net.history_ and len(onnx_net.history_["loss"]) > 1
+    assert (onnx_net.best_epoch_, onnx_net.n_epochs_) == (keras_net.best_epoch_,
+                                                          keras_net.n_epochs_)
+
+
 def test_onnx_views_follow_the_parameters(onnx_cache):
     """The graph runs one view; the views are parameters of the ONNX
     network as of the Keras one: ``one_view`` and ``test_time_crops``

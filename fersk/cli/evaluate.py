@@ -172,6 +172,9 @@ def run(args):
         if history:
             best = getattr(pipe.steps[-1][1], "best_epoch_", None)
             files["training_curve"] = str(_plot_history(history, best, model.name, out))
+        elif _has_mark(out / "training_curve.png", EVALUATION_MARK):
+            # An earlier run's curve (another model's) would read as this one's.
+            (out / "training_curve.png").unlink()
     doc = {
         "model": model.name,
         "data": str(args.data),

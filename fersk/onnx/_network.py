@@ -245,6 +245,9 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
     head_ : str
         The activation of the network's output layer (``'softmax'``,
         ``'tanh'``...): how outputs become probabilities.
+    history_, n_epochs_, best_epoch_ : dict, int, int
+        The Keras network's training record, where the model folder has
+        it (:func:`fersk.pretrained.load`; ``fersk evaluate``'s curve).
 
     See Also
     --------
