@@ -49,6 +49,17 @@ def _video_backends():
     return [m for m in ("av", "imageio_ffmpeg") if importlib.util.find_spec(m) is not None]
 
 
+def _without_alpha(frame):
+    """A decoded frame as still images are read: grey+alpha (h, w, 2) as
+    grey, RGBA (h, w, 4) as RGB (an animated PNG's frames stopped the whole
+    ``fersk predict`` run at the cropper)."""
+    if frame.ndim == 3 and frame.shape[-1] == 2:
+        return frame[..., 0]
+    if frame.ndim == 3 and frame.shape[-1] == 4:
+        return frame[..., :3]
+    return frame
+
+
 def iter_video(path, every=1):
     """Yield ``(frame_index, time_s, frame)`` for every ``every``-th frame.
 
@@ -131,7 +142,7 @@ def iter_video(path, every=1):
                 else:
                     t = None
                 if index % every == 0:
-                    yield index, t, frame
+                    yield index, t, _without_alpha(frame)
         except Exception as exc:
             raise VideoError(
                 f"reading stopped after {index + 1} frames ({type(exc).__name__}: {exc})"

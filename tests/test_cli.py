@@ -728,6 +728,62 @@ def test_video_csv_time_series(capsys, tmp_path, clip, toy_model, pipeline):
     assert rows[2]["row"] == "" and rows[2]["emotion"] == FER[expected[1].argmax()]
 
 
+def test_video_frames_get_every_face_and_alpha_frames_are_read(capsys, tmp_path, toy_model):
+    """--faces all reaches video frames (each frame gave its largest face
+    only), and an animated PNG of grey+alpha frames is read as its still
+    images are (its (h, w, 2) frames stopped the whole run at the cropper)."""
+    import imageio.v3 as iio
+
+    face = data.astronaut()[:256, 100:356]
+    two = np.concatenate([face, face[:, ::-1]], axis=1)
+    gif = tmp_path / "two.gif"
+    other = two.copy()
+    other[:8, :8] = 0  # frames must differ: Pillow merges equal ones
+    iio.imwrite(gif, np.stack([two, other]), duration=100, loop=0)
+    still = tmp_path / "frame0.png"
+    Image.fromarray(iio.imread(gif)[0]).save(still)
+    status, out, _ = _run(capsys, "predict", still, gif, "--model", toy_model, "--json",
+                          "--faces", "all")
+    records = json.loads(out)["records"]
+    n_still = sum(r["file"] == str(still) for r in records)
+    frame0 = [r for r in records if r["file"] == str(gif) and r["frame"] == 0]
+    assert status == 0 and n_still >= 2 and len(frame0) == n_still
+    assert sorted(r["face_index"] for r in frame0) == list(range(n_still))
+    la = tmp_path / "grey_alpha.png"
+    grey = Image.fromarray(face).convert("LA")
+    grey.save(la, save_all=True, append_images=[grey.transpose(Image.FLIP_LEFT_RIGHT)],
+              duration=100)
+    assert iio.imread(la).shape[-1] == 2
+    status, out, _ = _run(capsys, "predict", la, still, "--model", toy_model, "--json")
+    doc = json.loads(out)
+    assert status == 0 and not doc["errors"]
+    assert [r["frame"] for r in doc["records"] if r["file"] == str(la)] == [0, 1]
+
+
+def test_a_frame_the_cropper_refuses_is_a_problem_not_the_end(capsys, clip, toy_model,
+                                                              monkeypatch):
+    """One frame refused: its row is a problem naming the frame, the other
+    frames and files are still classified (the error used to stop the run)."""
+    import imageio.v3 as iio
+
+    import fersk.cli.predict as module
+
+    bad = iio.imread(clip)[2]
+    original = module._predict
+
+    def refusing(model, images, *args, **kwargs):
+        if any(np.array_equal(image, bad) for image in images):
+            raise ValueError("X[0] cannot be read as a face")
+        return original(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(module, "_predict", refusing)
+    status, out, _ = _run(capsys, "predict", clip, "--model", toy_model, "--json")
+    doc = json.loads(out)
+    assert status == 1
+    assert [r["frame"] for r in doc["records"]] == [0, 1, 3]
+    assert [e["file"] for e in doc["errors"]] == [f"{clip}#2"]
+
+
 def test_mp4_video_time_series(capsys, tmp_path, toy_model, pipeline):
     """An H.264 mp4 (the usual camera file), read through imageio's pyav plugin."""
     pytest.importorskip("av", reason="mp4 decoding needs the video extra (av)")

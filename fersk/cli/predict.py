@@ -192,15 +192,31 @@ def _policy(on_no_face):
 def _predict_video(model, name, path, args, reporter, progress):
     frames = []  # (index, time, frame)
     n_sampled = 0
+    policy = _policy(args.on_no_face)
+
+    def report(index, t, recs):
+        for rec in recs:
+            reporter.record(_record(model, name, rec, policy, reporter.all_faces, frame=index,
+                                    time_s=t))
 
     def flush():
-        if not frames:
-            return
-        policy = _policy(args.on_no_face)
-        results = _predict(model, [f for _, _, f in frames], policy)
-        for (index, t, _), (rec,) in zip(frames, results):
-            reporter.record(_record(model, name, rec, policy, frame=index, time_s=t))
+        batch = list(frames)
         frames.clear()
+        if not batch:
+            return
+        try:
+            results = _predict(model, [f for _, _, f in batch], policy, args.faces)
+        except ValueError:
+            # A frame the cropper refuses must not sink its batch or the
+            # file's other frames: one by one, as for still images.
+            for index, t, frame in batch:
+                try:
+                    report(index, t, _predict(model, [frame], policy, args.faces)[0])
+                except ValueError as exc:
+                    reporter.error(f"{name}#{index}", f"cannot classify this frame ({exc})")
+            return
+        for (index, t, _), recs in zip(batch, results):
+            report(index, t, recs)
 
     try:
         for index, t, frame in _iter_video(path, args.every):
