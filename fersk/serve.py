@@ -132,12 +132,17 @@ def _decode_image(data):
             return pil_to_uint8(open_image(im))
     except _UploadError:
         raise
+    except Image.DecompressionBombError:  # Pillow's own limit, above fersk's: too large too
+        raise _UploadError(
+            413, "too_many_pixels",
+            f"the image has more than {_MAX_PIXELS} pixels, the most accepted."
+        ) from None
     except UnidentifiedImageError:
         raise _UploadError(
             400, "not_an_image",
             "the upload is not an image fersk can read (JPEG, PNG, WebP, GIF, BMP, TIFF...)."
         ) from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, SyntaxError) as exc:
         raise _UploadError(
             400, "corrupt_image", f"the image could not be decoded ({type(exc).__name__}: {exc})."
         ) from None

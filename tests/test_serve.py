@@ -108,6 +108,16 @@ def test_bad_uploads_are_json_errors(client, payload, status, code):
     assert client.get("/api/health").json() == {"status": "ok"}  # still answering
 
 
+@pytest.mark.parametrize("size", [(7000, 7000), (20000, 10000)])
+def test_images_of_too_many_pixels_are_413(client, size):
+    """Above fersk's limit, and above Pillow's own (a DecompressionBombError,
+    which was answered 400 corrupt_image)."""
+    buffer = io.BytesIO()
+    Image.new("1", size).save(buffer, format="PNG")  # tiny file, huge image
+    answer = client.post("/api/predict", content=buffer.getvalue())
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "too_many_pixels"
+
+
 def test_bad_form_uploads(client):
     text = client.post("/api/predict", files={"file": ("notes.txt", b"hello", "text/plain")})
     assert text.status_code == 400 and text.json()["error"]["code"] == "not_an_image"
