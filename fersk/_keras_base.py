@@ -726,4 +726,5 @@ class BaseKerasImageEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False  # random_state makes CPU runs repeatable
         tags.input_tags.allow_nan = False
+        tags.input_tags.three_d_array = True  # image batches (n, h, w[, c]), as well as rows
         return tags

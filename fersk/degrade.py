@@ -17,6 +17,8 @@ from sklearn.utils._param_validation import Interval, validate_params
 
 from fersk._constraints import KeywordDict
 
+__all__ = ["degrade_faces", "DEGRADATIONS", "PROBABILITIES"]
+
 #: Default probability of each degradation, and its strength.
 DEGRADATIONS = {
     "blur": 0.3,  # Gaussian blur, sigma up to 1.2 pixels of a 48-pixel face

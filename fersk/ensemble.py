@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import ClassifierMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.ensemble._base import _BaseHeterogeneousEnsemble, _fit_single_estimator
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
@@ -374,9 +374,24 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         """
         if "estimators" in params:  # first, as scikit-learn's ensembles do
             self.estimators = params.pop("estimators")
-        if params and _has_triples(self.estimators):
+        if _has_triples(self.estimators):
+            names = {name for name, *_ in self.estimators}
+            if not any(key.split("__", 1)[0] in names for key in params):
+                # The ensemble's own parameters: the members stay as given.
+                return BaseEstimator.set_params(self, **params)
             self.estimators = _as_pairs(self.estimators)
         return super().set_params(**params)
+
+    @property
+    def named_estimators(self):
+        """The members by name (triples as the pairs they stand for).
+
+        Returns
+        -------
+        members : :class:`~sklearn.utils.Bunch`
+            Each member's estimator (a Pipeline for a triple), by name.
+        """
+        return Bunch(**dict(_as_pairs(self.estimators)))
 
     # ------------------------------------------------------------------
     # Validation

@@ -325,6 +325,8 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
         Bins per cell histogram, per pair.
     n_features_out_ : int
         Length of the descriptor.
+    grid_ : tuple of (int, int)
+        The cell grid of fit (a grid set since is refused at transform).
 
     See Also
     --------
@@ -361,7 +363,7 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
     #: Fitted attributes a model folder (fersk.pretrained) stores.
     _saved_attributes = (
         "n_features_in_", "feature_names_in_", "image_shape_", "pairs_", "n_codes_",
-        "n_features_out_",
+        "n_features_out_", "grid_",
     )
 
     def __init__(
@@ -405,6 +407,7 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
             )
         self.n_codes_ = [n_lbp_codes(p, self.method) for p, _ in self.pairs_]
         self.n_features_out_ = grid[0] * grid[1] * sum(self.n_codes_)
+        self.grid_ = (int(grid[0]), int(grid[1]))
         return self
 
     def transform(self, X):
@@ -458,7 +461,11 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
         if [n_lbp_codes(p, self.method) for p, _ in self.pairs_] != list(self.n_codes_):
             changed.append("method")
         gh, gw = self.grid
-        if gh * gw * sum(self.n_codes_) != self.n_features_out_:
+        # grid_ (folders saved before it: the cell count) -- (2, 3) then
+        # (3, 2) gave features of the same length in another layout.
+        fitted = getattr(self, "grid_", None)
+        if (tuple(fitted) != (gh, gw) if fitted is not None
+                else gh * gw * sum(self.n_codes_) != self.n_features_out_):
             changed.append("grid")
         return changed
 

@@ -522,11 +522,15 @@ EXPECTED_FAILED = {
     "check_classifiers_train": _ACCURACY,
     "check_classifiers_train(readonly_memmap=True)": _ACCURACY,
     "check_classifiers_train(readonly_memmap=True,X_dtype=float32)": _ACCURACY,
-    "check_class_weight_classifiers": "asks for accuracy > 0.87 on 2-D blobs after one "
-    "epoch of a tiny network (passes for some seeds, not all)",
     "check_sample_weight_equivalence_on_dense_data": "a weight of 2 is not the same fit as "
     "the sample twice for a network trained by mini-batches: other batches, other "
     "gradient steps (probabilities about 5e-4 apart, the check allows 1e-7)",
+}
+#: Only LBCNN fails this one (its fixed sparse filters learn less in one epoch);
+#: the check seeds everything (random_state=0), so the outcome is the same every run.
+LBCNN_FAILED = {
+    "check_class_weight_classifiers": "asks for accuracy > 0.87 on 2-D blobs after one "
+    "epoch; LBCNN's fixed sparse filters and 1x1 convolutions do not get there",
 }
 
 
@@ -538,7 +542,11 @@ def _check_instances():
 
 
 @pytest.mark.slow
-@parametrize_with_checks(_check_instances(), expected_failed_checks=lambda est: EXPECTED_FAILED)
+@parametrize_with_checks(
+    _check_instances(),
+    expected_failed_checks=lambda est: {
+        **EXPECTED_FAILED, **(LBCNN_FAILED if isinstance(est, LBCNNClassifier) else {})},
+)
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

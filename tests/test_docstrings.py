@@ -12,6 +12,8 @@ PUBLIC_MODULES = [
     "fersk.lbp",
     "fersk.mapped_lbp",
     "fersk.face",
+    "fersk.degrade",
+    "fersk.cache",
     "fersk.live",
     "fersk.serve",
     "fersk.datasets",

@@ -291,6 +291,10 @@ def test_old_triples_take_set_params_as_pairs(blobs):
     assert params["estimators"] is old.estimators  # the parameter as given
     assert params["scaled__network"] is lr and params["scaled__representation"] is scaler
     assert params["raw__C"] == 1.0
+    given = old.estimators
+    old.set_params(n_jobs=3)  # the ensemble's own parameter: the triples stay as given
+    assert old.estimators is given and old.n_jobs == 3
+    assert old.named_estimators["scaled"].steps[1][1] is lr  # read as pairs (it raised)
     old.set_params(n_jobs=2, raw__C=3.0, scaled__network__C=0.5)
     assert old.n_jobs == 2 and old.get_params()["raw__C"] == 3.0
     assert old.named_estimators["scaled"].steps[1][1] is lr and lr.C == 0.5

@@ -227,6 +227,7 @@ def test_n_jobs_follows_joblibs_rule(monkeypatch):
     (LBPCodeTransformer(method="uniform"), {"method": "nri_uniform"}),
     (LBPHistogram(grid=(2, 2), method="uniform"), {"method": "nri_uniform"}),
     (LBPHistogram(grid=(2, 2)), {"grid": (3, 3)}),
+    (LBPHistogram(grid=(2, 3)), {"grid": (3, 2)}),  # as many cells, another layout
     (LBPHistogram(P=8, R=1, grid=(2, 2)), {"P": 6}),
 ])
 def test_settings_changed_after_fit_are_refused_not_ignored(est, change):

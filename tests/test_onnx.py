@@ -212,9 +212,18 @@ def test_unknown_backend():
 
 
 def test_onnx_network_cannot_fit(onnx_cache):
+    # Not in a parametrize_with_checks list: scikit-learn's checks all fit,
+    # and this estimator's fit raises by design (its graph is exported from
+    # a fitted Keras network, never trained).  What the checks would ask of
+    # its parameters is asserted here.
+    from sklearn.base import clone
+
     model = pretrained.load("fer2013_cnn", backend="onnx")
     with pytest.raises(NotImplementedError, match="export"):
         model[-1].fit(np.zeros((2, 48, 48)), [0, 1])
+    fresh = clone(model[-1])
+    assert fresh.get_params() == model[-1].get_params() and not hasattr(fresh, "classes_")
+    assert model[-1].__sklearn_tags__().input_tags.three_d_array
 
 
 def test_onnx_network_step_reads_pixels_as_the_keras_step(onnx_cache):

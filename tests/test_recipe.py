@@ -251,3 +251,17 @@ def test_network_fitted_on_uint8_refuses_unit_floats():
                                rtol=1e-5)
     floats = CNNClassifier(**TINY_VGG, epochs=1, random_state=0).fit(X / 255.0, y)
     assert floats.predict(X / 255.0).shape == (24,)
+
+
+def test_ablate_test_time_views_leaves_the_network_as_given_when_it_fails():
+    """A network trained without crops cannot take five views: the error
+    leaves its test-time views as they were (they stayed 'five')."""
+    from fersk.training import ablate_test_time_views
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randint(0, 256, (16, 12, 12)).astype(np.uint8), np.repeat([0, 1], 8)
+    net = CNNClassifier("kaggle_cnn", {"width": 1 / 32, "dense_units": 4}, epochs=1,
+                        random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="five"):
+        ablate_test_time_views([("net", net)], X, y)
+    assert (net.test_time_crops, net.test_time_flip) == ("center", False)

@@ -438,5 +438,6 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         tags.input_tags.allow_nan = False
+        tags.input_tags.three_d_array = True  # image batches (n, h, w[, c]), as well as rows
         return tags
 

@@ -131,12 +131,15 @@ def ablate_test_time_views(steps, X_test, y_test):
     net = steps[-1][1]
     kept = net.get_params()
     scores = {}
-    for crops, views in (("center", 1), ("five", 5)):
-        for flip in (False, True):
-            net.set_params(test_time_crops=crops, test_time_flip=flip)
-            name = f"{views * (2 if flip else 1)} views ({crops}{' + mirror' if flip else ''})"
-            scores[name] = round(float(Pipeline(steps).score(X_test, y_test)), 4)
-    net.set_params(test_time_crops=kept["test_time_crops"], test_time_flip=kept["test_time_flip"])
+    try:
+        for crops, views in (("center", 1), ("five", 5)):
+            for flip in (False, True):
+                net.set_params(test_time_crops=crops, test_time_flip=flip)
+                name = f"{views * (2 if flip else 1)} views ({crops}{' + mirror' if flip else ''})"
+                scores[name] = round(float(Pipeline(steps).score(X_test, y_test)), 4)
+    finally:  # the caller's network as given, whatever was raised
+        net.set_params(test_time_crops=kept["test_time_crops"],
+                       test_time_flip=kept["test_time_flip"])
     return scores
 
 
