@@ -32,6 +32,35 @@ def fsync_path(path):
         os.close(fd)
 
 
+def replace_durably(tmp, path):
+    """Put the complete file ``tmp`` at ``path`` so that it survives a power
+    cut too: ``tmp`` flushed to disk, renamed over ``path`` in one step
+    (``os.replace``), then the folder's entry flushed.
+
+    Parameters
+    ----------
+    tmp : str or os.PathLike
+        The finished file, in the folder of ``path``.
+    path : str or os.PathLike
+        Where it goes.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fersk._fsync import replace_durably
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     tmp = os.path.join(folder, ".out.tmp")
+    ...     with open(tmp, "w") as f:
+    ...         _ = f.write("done")
+    ...     replace_durably(tmp, os.path.join(folder, "out.txt"))
+    ...     os.listdir(folder)
+    ['out.txt']
+    """
+    fsync_path(tmp)
+    os.replace(tmp, path)
+    fsync_path(os.path.dirname(os.path.abspath(path)))
+
+
 def give_mode(tmp, path):
     """Give the temporary file ``tmp`` the mode ``path`` will be expected to
     have once ``tmp`` replaces it: the mode of the file there now, else what

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from fersk import _image_files
-from fersk._fsync import give_mode
+from fersk._fsync import give_mode, replace_durably
 
 __all__ = []
 
@@ -140,7 +140,7 @@ def _write_beside(path, write):
     tmp = _temp_beside(path)
     try:
         write(tmp)
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise

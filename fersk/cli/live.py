@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fersk import _image_files
+from fersk._fsync import replace_durably
 
 from ._common import (
     EXIT_OK,
@@ -119,7 +120,7 @@ class _VideoWriter:
     def close(self, keep=True):
         self.writer.close()
         if keep and self.n:
-            os.replace(self.tmp, self.path)
+            replace_durably(self.tmp, self.path)
         else:
             os.unlink(self.tmp)
 
@@ -153,7 +154,7 @@ class _JsonLines:
     def close(self):
         if self.path is not None:
             self.file.close()
-            os.replace(self.tmp, self.path)
+            replace_durably(self.tmp, self.path)
 
 
 def _plot_tracks(history, names, path, xlabel="time (s)"):
@@ -186,7 +187,7 @@ def _plot_tracks(history, names, path, xlabel="time (s)"):
     tmp = _temp_beside(path)
     try:
         fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png")
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise

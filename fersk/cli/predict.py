@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from fersk import _image_files
+from fersk._fsync import replace_durably
 from fersk._image_files import pil_to_uint8
 from fersk._progress import Progress
 
@@ -411,7 +412,7 @@ class _Reporter:
     def close(self, policy, n_files, seconds):
         if self.csv_file is not None and self.csv_file is not sys.stdout:
             self.csv_file.close()
-            os.replace(self.csv_tmp, self.csv_path)
+            replace_durably(self.csv_tmp, self.csv_path)
         if self.json:
             doc = {
                 "model": self.model.name,
