@@ -157,6 +157,14 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         check_consistent_length(x, y)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
+        if sample_proba is not None:
+            try:
+                sample_proba = np.asarray(sample_proba, dtype=np.float64)
+            except (ValueError, TypeError) as exc:  # numpy's message names nothing
+                raise ValueError(
+                    "sample_proba must be an array of shape (n_samples, n_classes) of "
+                    f"probabilities; numpy cannot read it as one ({exc})."
+                ) from None
         n_columns = np.shape(sample_proba)[1] if np.ndim(sample_proba) == 2 else 0
         if (
             n_columns > len(encoder.classes_) and y.dtype.kind in "iu"

@@ -173,8 +173,14 @@ def validate_images(
             "real numbers."
         )
     ndim = getattr(X, "ndim", None)
-    if ndim is None:
-        ndim = np.asarray(X, dtype=object).ndim if not hasattr(X, "iloc") else 2
+    if ndim is None and not hasattr(X, "iloc"):
+        try:
+            ndim = np.asarray(X, dtype=object).ndim
+        except ValueError:  # numpy cannot even hold them as objects: grey beside colour...
+            _explain_ragged(X, input_name)
+            raise
+    elif ndim is None:
+        ndim = 2
     if ndim == 2 and not reset:
         _check_rows(estimator, X, image_shape, input_name)
     if ndim == 2:

@@ -446,7 +446,10 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         else:
             ndim = getattr(X, "ndim", None)
             if ndim is None:
-                ndim = np.asarray(X, dtype=object).ndim
+                try:
+                    ndim = np.asarray(X, dtype=object).ndim
+                except ValueError:  # grey beside colour...: validate_images says so
+                    ndim = None
         if ndim == 2:
             X = validate_data(self, X, reset=reset, ensure_all_finite=True)
         else:

@@ -495,6 +495,13 @@ def read_frames(source, *, fps=None, max_frames=None):
                 "source: an array must hold frames, of shape (n_frames, height, width"
                 f"[, channels]); got shape {source.shape}."
             )
+        a, b, c = source.shape[:3]
+        if source.ndim == 3 and c <= 4 and b > c:  # the estimators' rule (fersk._validation)
+            raise ValueError(
+                f"source has shape {source.shape}: one {a}x{b} image with {c} channel"
+                f"{'s' if c > 1 else ''}, not {a} frames {c} pixels wide; pass [image] "
+                "(or image[np.newaxis]) for one image."
+            )
         return _sequence_frames(source, fps, max_frames)
     try:
         items = iter(source)

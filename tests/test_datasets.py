@@ -582,6 +582,26 @@ def test_image_folder_bad_files(photo_folder):
         "people/astronaut.png", "things/camera.png", "things/rocket.png"]
 
 
+def test_image_folder_names_broken_links_and_refuses_nothing_left(photo_folder):
+    """A broken symlink was left out without a word (not a file to scandir);
+    errors='skip' on a folder of unreadable files returned an empty set."""
+    import os
+
+    link = photo_folder / "things" / "gone.png"
+    os.symlink(photo_folder / "things" / "no-such.png", link)
+    with pytest.raises(ValueError, match=r"things/gone\.png"):
+        load_image_folder(photo_folder)
+    with pytest.warns(SkippedImagesWarning):
+        data = load_image_folder(photo_folder, errors="skip")
+    assert [n for n, _ in data.skipped] == ["things/gone.png"] and len(data.target) == 4
+    link.unlink()
+    bad = photo_folder.parent / "all_bad"
+    (bad / "a").mkdir(parents=True)
+    (bad / "a" / "x.png").write_bytes(b"not an image")
+    with pytest.warns(SkippedImagesWarning), pytest.raises(ValueError, match="none of the 1"):
+        load_image_folder(bad, errors="skip")
+
+
 def test_image_folder_decompression_bomb_names_the_file(photo_folder, monkeypatch):
     from PIL import Image
 

@@ -469,6 +469,8 @@ def test_bad_input(blobs):
         ens.fit(X, y[:-1])
     with pytest.raises(ValueError, match="Unknown label type"):
         ens.fit(X, np.linspace(0, 1, 90))
+    with pytest.raises(ValueError, match="different shapes"):  # grey beside colour
+        ens.fit([np.zeros((6, 6))] * 45 + [np.zeros((6, 6, 3))] * 45, y)
     ens.fit(X, y)
     with pytest.raises(ValueError, match="NaN"):
         ens.predict(X_nan)

@@ -421,6 +421,10 @@ def test_callable_without_landmarks_and_bad_output():
         FaceCropper(lambda im: [(1, 2, 0, 4)]).fit_transform([image])
     with pytest.raises(ValueError, match="landmarks for image 0"):
         FaceCropper(lambda im: [(1, 2, 3, 4, [1, 2, 3])], align=True).fit_transform([image])
+    # One box instead of a list of boxes: named (it was "'int' object is not iterable").
+    for one_box in ((20, 20, 80, 80), np.array([20, 20, 80, 80])):
+        with pytest.raises(ValueError, match=r"must return a list of faces.*\[box\]"):
+            FaceCropper(lambda im, b=one_box: b).fit_transform([image])
 
 
 # --- engineering: parallel, progress, pickling, sklearn ---------------------

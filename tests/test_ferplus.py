@@ -42,6 +42,10 @@ def test_majority_rule_of_ferplus_code():
     assert dist[5].sum() == 0 and dist[6].sum() == 0
     with pytest.raises(ValueError, match="shape"):
         ferplus_majority(np.zeros((2, 8)))
+    # Not counts: refused (NaN gave "no majority", -7 a label, without a word).
+    for bad in (np.nan, -7, 2.5):
+        with pytest.raises(ValueError, match=r"votes must be counts.*rows \[1\]"):
+            ferplus_majority([votes[0], [bad, 5, 0, 0, 0, 0, 0, 0, 0, 0]])
 
 
 # ------------------------------------------------------ synthetic folder
@@ -188,6 +192,14 @@ def test_soft_targets_change_training_and_one_hot_equals_hard():
     ce = -np.mean(np.sum(target * np.log(np.clip(model_p, 1e-7, 1)), axis=1))
     evaluated = soft.model_.evaluate(soft._as_model_input(X), target, verbose=0)[0]
     assert evaluated == pytest.approx(ce, rel=1e-3)
+
+
+def test_ragged_sample_proba_is_named():
+    X, y, proba = _three_classes()
+    ragged = [list(row) for row in proba]
+    ragged[3] = ragged[3][:2]
+    with pytest.raises(ValueError, match="sample_proba"):
+        CNNClassifier(**TINY, epochs=1).fit(X, y, sample_proba=ragged)
 
 
 def test_soft_targets_with_validation_fraction_label_smoothing_and_class_weight():

@@ -193,6 +193,10 @@ def test_sklearn_compatible(estimator, check):
     "X, message",
     [
         ([np.zeros((8, 8)), np.zeros((9, 9))], r"different shapes \(\(8, 8\), \(9, 9\)\)"),
+        # grey beside colour, or sizes differing in width only: numpy's own
+        # broadcast error before (it cannot hold them even as objects)
+        ([np.zeros((8, 8)), np.zeros((8, 8, 3))], r"different shapes \(\(8, 8\), \(8, 8, 3\)\)"),
+        ([np.zeros((8, 8)), np.zeros((8, 9))], r"different shapes \(\(8, 8\), \(8, 9\)\)"),
         ([], "X is empty"),
         (["a.png", "b.png"], "holds file paths"),
         (np.zeros((2, 8, 8), complex), r"Complex data not supported: X has dtype complex128"),

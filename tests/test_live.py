@@ -200,6 +200,10 @@ def test_parameters_are_checked_by_name(bundled):
         list(stream(model, "no/such/video.mp4"))
     with pytest.raises(ValueError, match="source"):
         list(stream(model, 3.5))
+    # One colour image without a list was 512 frames of 512x3 grey pixels.
+    with pytest.raises(ValueError, match=r"source has shape \(512, 512, 3\).*\[image\]"):
+        list(stream(model, data.astronaut()))
+    assert {r["frame"] for r in stream(model, data.astronaut()[np.newaxis])} == {0}
     with pytest.raises(ValueError, match="FaceCropper"):
         list(stream(bundled[1:], [np.zeros((8, 8))]))
 

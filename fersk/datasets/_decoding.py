@@ -41,9 +41,15 @@ def _walk_files(folder, extensions, rel_prefix):
             continue
         if entry.is_dir():
             out += _walk_files(entry.path, extensions, rel_prefix + entry.name + "/")
-        elif entry.is_file() and _has_extension(entry.name, extensions):
-            st = entry.stat()
-            out.append((rel_prefix + entry.name, entry.path, st.st_size, st.st_mtime_ns))
+        elif _has_extension(entry.name, extensions) and (entry.is_file() or entry.is_symlink()):
+            # A broken link is listed too: reading it fails under the errors
+            # policy, with its name, instead of the file missing without a word.
+            try:
+                st = entry.stat()
+                size, mtime = st.st_size, st.st_mtime_ns
+            except OSError:
+                size, mtime = -1, -1
+            out.append((rel_prefix + entry.name, entry.path, size, mtime))
     return out
 
 

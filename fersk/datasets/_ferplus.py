@@ -121,6 +121,12 @@ def ferplus_majority(votes):
             f"votes must have shape (n_samples, {len(FERPLUS_VOTE_COLUMNS)}) in the columns "
             f"{list(FERPLUS_VOTE_COLUMNS)}; got {v.shape}."
         )
+    if not np.all(np.isfinite(v)) or (v < 0).any() or (v != np.round(v)).any():
+        bad = np.flatnonzero(~(np.isfinite(v) & (v >= 0) & (v == np.round(v))).all(axis=1))
+        raise ValueError(
+            f"votes must be counts (whole numbers >= 0); rows {bad[:5].tolist()} hold "
+            f"{v[bad[0]].tolist()}..."
+        )
     v = np.where(v <= 1, 0.0, v)  # FER+'s outlier removal
     top = v.argmax(axis=1)
     total = v.sum(axis=1)

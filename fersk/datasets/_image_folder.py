@@ -188,6 +188,11 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
     )
     bad = [(files[i][0], failures[i]) for i in sorted(failures)]
     _apply_errors_policy(bad, errors, "image file(s)", func)
+    if len(failures) == len(files):  # errors="skip": nothing left to load
+        raise ValueError(
+            f"{func}: none of the {len(files)} image files under {str(path)!r} could be read "
+            f"(e.g. {bad[0][0]}: {bad[0][1]})."
+        )
     keep = [i for i in range(len(files)) if i not in failures]
     images = [images[i] for i in keep]
     if size is not None:

@@ -358,6 +358,11 @@ def _detect_callable(detector, image, index):
     found = detector(image)
     faces = []
     for k, face in enumerate(found if found is not None else []):
+        if np.isscalar(face):  # one box, not a list of boxes
+            raise ValueError(
+                f"detector returned {found!r} for image {index}; it must return a list of "
+                "faces, each (row, col, height, width[, landmarks]): [box] for one face."
+            )
         face = tuple(face)
         if len(face) not in (4, 5):
             raise ValueError(
