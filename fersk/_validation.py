@@ -245,6 +245,12 @@ def validate_images(
         flat = False
     else:
         _explain_ragged(X, input_name)
+        if ndim == 0 and not isinstance(X, (str, bytes, np.ndarray, numbers.Number)) and (
+            hasattr(X, "__iter__") or hasattr(X, "keys")
+        ):  # a generator, a dict...: numpy holds it as one object
+            raise ValueError(
+                f"{input_name} is a {type(X).__name__}; pass the images as a list or an "
+                "array" + ("." if hasattr(X, "keys") else f" (list({input_name}))."))
         raise ValueError(
             f"{input_name} must be a batch of images of shape (n_samples, height, "
             f"width[, channels]) or flattened rows (n_samples, n_features); got a "

@@ -198,6 +198,7 @@ def test_sklearn_compatible(estimator, check):
         ([np.zeros((8, 8)), np.zeros((8, 8, 3))], r"different shapes \(\(8, 8\), \(8, 8, 3\)\)"),
         ([np.zeros((8, 8)), np.zeros((8, 9))], r"different shapes \(\(8, 8\), \(8, 9\)\)"),
         ([], "X is empty"),
+        ((np.zeros((8, 8)) for _ in range(2)), r"X is a generator; .*\(list\(X\)\)"),
         (["a.png", "b.png"], "holds file paths"),
         (np.zeros((2, 8, 8), complex), r"Complex data not supported: X has dtype complex128"),
     ],

@@ -205,6 +205,20 @@ def test_load_expw_one_face_per_labelled_box(tmp_path):
     assert expw.face_found.mean() >= 0.5
 
 
+def test_load_expw_names_a_bad_table(tmp_path):
+    """A faces.csv without a column, or with text where numbers go, is named
+    with its row (it was KeyError: 'label_id' / int()'s own message)."""
+    root = tmp_path / "expw"
+    (root / "images").mkdir(parents=True)
+    (root / "faces.csv").write_text("file,x,y,w,h,label\na.jpg,1,2,3,3,happy\n")
+    with pytest.raises(ValueError, match=r"faces\.csv: no column \['face_id', 'label_id'\]"):
+        load_expw(root, cache=False)
+    (root / "faces.csv").write_text(
+        "file,face_id,x,y,w,h,label_id,label\na.jpg,0,1,2,3,3,happy,happy\n")
+    with pytest.raises(ValueError, match=r"faces\.csv: row 2 is not numbers"):
+        load_expw(root, cache=False)
+
+
 @needs_shared
 def test_load_in_the_wild_groups_by_source(tmp_path):
     from sklearn.model_selection import LeaveOneGroupOut

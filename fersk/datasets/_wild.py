@@ -400,9 +400,21 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
     if not table.is_file():
         raise ValueError(f"{str(table)!r} not found: load_expw needs faces.csv and images/.")
     with open(table, newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        missing = [c for c in ("file", "face_id", "x", "y", "w", "h", "label_id")
+                   if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"{table}: no column {missing} (header: {reader.fieldnames}).")
     for i, row in enumerate(rows):
-        if int(row["label_id"]) not in range(7):
+        try:
+            label = int(row["label_id"])
+            [float(row[k]) for k in ("x", "y", "w", "h")] + [int(row["face_id"])]
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{table}: row {i + 2} is not numbers where faces.csv has them: {row}."
+            ) from None
+        if label not in range(7):
             raise ValueError(f"{table}: row {i + 2} has the unknown label {row['label_id']!r}.")
     photos = sorted({row["file"] for row in rows})
 
