@@ -449,6 +449,26 @@ def test_verbose_reports_progress(capsys, fer_small):
     assert capsys.readouterr().out == ""
 
 
+def test_predict_faces_progress_counts_images_taken_whole_as_without_a_face(capsys):
+    """on_no_face='whole' gives one 'none' record an image without a face;
+    the progress line counted it as a face ('0 without a face')."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from fersk import predict_faces
+
+    pipe = make_pipeline(FaceCropper("skimage", size=8, verbose=1),
+                         FunctionTransformer(lambda a: a.reshape(len(a), -1)),
+                         LogisticRegression())
+    pipe[1:].fit(np.random.default_rng(0).integers(0, 256, (4, 8, 8)), [0, 1, 0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        records = predict_faces(pipe, [np.zeros((100, 100), np.uint8)] * 3, on_no_face="whole")
+    assert [r["kind"] for r in records] == ["none"] * 3
+    assert "3/3 images searched, 3 without a face" in capsys.readouterr().out
+
+
 def test_pickle_clone_and_pipeline(tmp_path, astronaut, fer_small):
     cropper = FaceCropper(margin=0.1, size=(32, 32))
     expected = cropper.fit_transform([astronaut])  # builds MTCNN

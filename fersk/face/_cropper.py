@@ -640,10 +640,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         for chunk in parallel(tasks):
             results.extend(chunk)
             if self.verbose:
-                # _crop_one gives (crop, box, n_faces, angle); the others a list per image
-                n_missing += sum(
-                    (res[2] if isinstance(res, tuple) else len(res)) == 0 for res in chunk
-                )
+                n_missing += sum(_without_face(res) for res in chunk)
                 progress.update(len(results), f"{n_missing} without a face")
         return results
 
@@ -686,3 +683,14 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = []  # crops are uint8 (one pixel rule)
         tags.input_tags.positive_only = True
         return tags
+
+
+def _without_face(result):
+    """Whether one image's result in ``_run`` has no face: ``_crop_one`` gives
+    (crop, box, n_faces, angle); detect a list of faces; predict_faces a list
+    of (crop, record) pairs, one record of kind 'none' when it takes the
+    image whole (counted as a face before: "0 without a face")."""
+    if isinstance(result, tuple):
+        return result[2] == 0
+    return all(isinstance(item, tuple) and isinstance(item[-1], dict)
+               and item[-1].get("kind") == "none" for item in result)
