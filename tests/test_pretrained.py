@@ -596,3 +596,18 @@ def test_save_refuses_fitted_attributes_declared_neither_saved_nor_derived():
     est.surprise_ = 1
     with pytest.raises(ValueError, match=r"\['surprise_'\].*neither saved"):
         pretrained._saved_state(est)
+
+
+def test_two_view_teacher_script(tmp_path):
+    """benchmarks/two_view_teacher.py: the bundled ensemble with every member
+    at the centre view and its mirror (the distillation teacher of
+    wild_vgg_small's training run)."""
+    import runpy
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "two_view_teacher.py"
+    runpy.run_path(str(script), run_name="module")["main"](
+        ["fer2013_ensemble", "--out", str(tmp_path / "teacher")])
+    ensemble = pretrained.load(tmp_path / "teacher")[-1]
+    for member in ensemble.estimators_:
+        net = member.steps[-1][1] if hasattr(member, "steps") else member
+        assert (net.test_time_crops, net.test_time_flip) == ("center", True)
