@@ -611,3 +611,19 @@ def test_two_view_teacher_script(tmp_path):
     for member in ensemble.estimators_:
         net = member.steps[-1][1] if hasattr(member, "steps") else member
         assert (net.test_time_crops, net.test_time_flip) == ("center", True)
+
+
+def test_ensemble_member_script(tmp_path, fer_small):
+    """benchmarks/ensemble_member.py: a member of a bundled ensemble as a
+    model of its own answers as that member behind the ensemble's cropper."""
+    import runpy
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ensemble_member.py"
+    runpy.run_path(str(script), run_name="module")["main"](
+        ["wild_ensemble", "no_sfew", "--out", str(tmp_path / "member")])
+    ensemble = pretrained.load("wild_ensemble")
+    alone = pretrained.load(tmp_path / "member")
+    X = fer_small[0][:8]
+    member = ensemble[-1].named_estimators_["no_sfew"]
+    np.testing.assert_allclose(alone.predict_proba(X),
+                               member.predict_proba(ensemble[0].transform(X)), atol=1e-6)
