@@ -544,13 +544,11 @@ class BaseKerasImageEstimator(BaseEstimator):
                 if history is None:  # a final state (history) needs no more training
                     # The batches come in their own seeded order per epoch, so
                     # that a fit resumed in a new process sees the batches an
-                    # uninterrupted one would (Keras's shuffling starts over).
+                    # uninterrupted one would (Keras's shuffling starts over,
+                    # and draws from generators other threads use too).
                     order_seed = np.random.randint(2**31 - 1) if seed is None else seed
                     if self.degrade:
                         probabilities = self.degrade if isinstance(self.degrade, dict) else None
-                        # The batches come in their own seeded order per epoch;
-                        # Keras would shuffle them again with Python's global
-                        # random, which other threads draw from too.
                         batches = DegradedBatches(
                             x_train, y_train, sample_weight, self.batch_size, probabilities,
                             # random_state=None: drawn like any unseeded sklearn fit.
