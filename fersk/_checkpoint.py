@@ -19,8 +19,9 @@ a fit run again with the same parameters and data finds its own.  In it:
     content) is checked before it is read back.
 ``epoch-<NNNNN>.json``
     What else a resumed fit needs to carry on as an uninterrupted one
-    would: the history of the epochs so far (``history_``, ``best_epoch_``)
-    and the counters of early stopping and of the plateau schedule.
+    would: the history of the epochs so far (``history_``, ``best_epoch_``),
+    the counters of early stopping and of the plateau schedule, and the
+    states of the dropout and augmentation random generators.
 ``best-<digest>.weights.h5``
     The weights of the best epoch so far, which early stopping restores at
     the end (a link to that epoch's file, or a copy).
@@ -277,12 +278,17 @@ class TrainingState:
     def _temporary(self, suffix):
         return self.folder / f"tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}{suffix}"
 
-    def _write_weights(self, model, stem):
+    def _write_weights(self, model, stem, before_rename=None):
+        """``<stem>-<digest>.weights.h5``, whole or not at all;
+        ``before_rename(tmp, final)`` runs once the temporary file is
+        complete, before it takes its name (what must be on disk first)."""
         tmp = self._temporary(".weights.h5")
         try:
             model.save_weights(tmp)
             digest = _digest_and_sync(tmp)
             final = self.folder / f"{stem}-{digest}.weights.h5"
+            if before_rename is not None:
+                before_rename(tmp, final)
             _commit(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
@@ -318,19 +324,17 @@ class TrainingState:
         The weights are renamed into place last, so that every epoch file
         has its record and its best weights already on disk.
         """
-        tmp = self._temporary(".weights.h5")
-        best = None
-        try:
-            model.save_weights(tmp)
-            weights = self.folder / f"epoch-{epoch:05d}-{_digest_and_sync(tmp)}.weights.h5"
+        best = None if record is None else record.get("best_weights")
+
+        def record_first(tmp, weights):
+            nonlocal best
             if record is not None:
-                best = self._keep_as_best(tmp, weights) if best_is_now else record.get(
-                    "best_weights")
+                if best_is_now:
+                    best = self._keep_as_best(tmp, weights)
                 self._write_json(f"epoch-{epoch:05d}.json",
                                  {**record, "weights": weights.name, "best_weights": best})
-            _commit(tmp, weights)
-        finally:
-            tmp.unlink(missing_ok=True)
+
+        self._write_weights(model, f"epoch-{epoch:05d}", before_rename=record_first)
         self._prune()
         return best
 
@@ -417,10 +421,9 @@ class TrainingState:
             pass
 
     def _record(self, epoch, weights):
-        """The record saved with epoch ``epoch``'s ``weights`` and the best
-        weights it names (list of arrays, read with ``load``), or None
-        where there is none (a state written by fersk before 0.x kept no
-        record) or it does not belong to these weights."""
+        """The record saved with epoch ``epoch``'s ``weights``, or None where
+        there is none (states written before 2026-12-05 kept no record) or
+        it belongs to other weights."""
         path = self.folder / f"epoch-{epoch:05d}.json"
         try:
             record = json.loads(path.read_text())

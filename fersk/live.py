@@ -27,6 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from . import _image_files
 from ._labels import class_names_of
 from ._tracking import Tracker
+from ._validation import _one_image_with_channels
 
 __all__ = ["FaceStream", "read_frames", "stream"]
 
@@ -496,7 +497,7 @@ def read_frames(source, *, fps=None, max_frames=None):
                 f"[, channels]); got shape {source.shape}."
             )
         a, b, c = source.shape[:3]
-        if source.ndim == 3 and c <= 4 and b > c:  # the estimators' rule (fersk._validation)
+        if source.ndim == 3 and _one_image_with_channels(None, source.shape, reset=True):
             raise ValueError(
                 f"source has shape {source.shape}: one {a}x{b} image with {c} channel"
                 f"{'s' if c > 1 else ''}, not {a} frames {c} pixels wide; pass [image] "
