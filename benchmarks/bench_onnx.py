@@ -55,7 +55,7 @@ def main():
     calib = np.asarray(calib, dtype=np.float32).reshape(-1, 48, 48)
 
     pretrained.export(args.model)
-    keras_model = pretrained.load(args.model)
+    keras_model = pretrained.load(args.model, backend="keras")
     onnx_model = pretrained.load(args.model, backend="onnx")
     int8_model = None
     network = onnx_model[-1]

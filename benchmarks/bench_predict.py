@@ -46,7 +46,7 @@ def main(argv=None):
     from fersk.datasets import load_fer2013
 
     faces = load_fer2013(args.data, usage="PublicTest", verbose=0).images[: args.n]
-    net = pretrained.load(args.model).steps[-1][1]
+    net = pretrained.load(args.model, backend="keras").steps[-1][1]
     # One view per face on every path (model_ itself has no test-time
     # augmentation); the bundled setting is timed separately below.
     bundled = {"test_time_flip": net.test_time_flip,

@@ -27,7 +27,7 @@ def main(argv=None):
 
     from fersk import pretrained
 
-    pipe = pretrained.load(args.model)
+    pipe = pretrained.load(args.model, backend="keras")
     ensemble = pipe.steps[-1][1]
     members = dict(zip([name for name, _ in ensemble.estimators], ensemble.estimators_))
     if args.member not in members:

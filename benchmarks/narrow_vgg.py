@@ -104,7 +104,7 @@ def main(argv=None):
     from fersk import pretrained
     from fersk.training import fer2013_splits
 
-    pipe = narrow(pretrained.load(args.model), args.width)
+    pipe = narrow(pretrained.load(args.model, backend="keras"), args.width)
     net = pipe.steps[-1][1]
     _, _, X_test, y_test = fer2013_splits(args.data, n_test=args.n_test, load_verbose=0)
     views = {"test_time_flip": net.test_time_flip, "test_time_crops": net.test_time_crops}

@@ -58,7 +58,7 @@ def main(argv=None):
         if done.is_file():  # resumable fold by fold
             rows.append(json.loads(done.read_text()))
             continue
-        pipe = pretrained.load(args.stage1)
+        pipe = pretrained.load(args.stage1, backend="keras")
         X_te, y_te = sfew.images[te], sfew.target[te]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

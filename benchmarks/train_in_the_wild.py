@@ -173,10 +173,10 @@ def main(argv=None):
     if args.init == "scratch":  # the default's network and recipe, new weights
         from sklearn.base import clone
 
-        pipe = pretrained.load()
+        pipe = pretrained.load(backend="keras")
         pipe.steps[-1] = (pipe.steps[-1][0], clone(pipe.steps[-1][1]))
     else:
-        pipe = pretrained.load(args.init)
+        pipe = pretrained.load(args.init, backend="keras")  # trained further
     net = pipe.steps[-1][1]
     net.set_params(warm_start=args.init != "scratch", epochs=args.epochs, learning_rate=args.learning_rate,
                    learning_rate_schedule="warmup_cosine", n_iter_no_change=1000,

@@ -26,7 +26,7 @@ def main(argv=None):
 
     from fersk import pretrained
 
-    pipe = pretrained.load(args.model)
+    pipe = pretrained.load(args.model, backend="keras")
     ensemble = pipe.steps[-1][1]
 
     def network(member):  # a member is a network or a Pipeline ending in one

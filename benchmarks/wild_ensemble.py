@@ -38,10 +38,10 @@ def members(mixture):
     """{name: fitted classifier of 48x48 faces}: the trio, the mixture networks."""
     from fersk import pretrained
 
-    out = dict(pretrained.load("fer2013_ensemble")[-1].estimators)
-    out["wild_vgg_fast"] = pretrained.load("wild_vgg_fast")[-1]
+    out = dict(pretrained.load("fer2013_ensemble", backend="keras")[-1].estimators)
+    out["wild_vgg_fast"] = pretrained.load("wild_vgg_fast", backend="keras")[-1]
     for folder in mixture:
-        out[Path(folder).parent.name] = pretrained.load(folder)[-1]
+        out[Path(folder).parent.name] = pretrained.load(folder, backend="keras")[-1]
     return out
 
 

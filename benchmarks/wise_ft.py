@@ -53,10 +53,10 @@ def main(argv=None):
     from fersk import pretrained
 
     rows = held_out_rows(args.data)
-    start = pretrained.load(args.start)
+    start = pretrained.load(args.start, backend="keras")
     table = {}
     for alpha in [float(a) for a in args.alphas.split(",")]:
-        pipe = interpolate(start, pretrained.load(args.tuned), alpha)
+        pipe = interpolate(start, pretrained.load(args.tuned, backend="keras"), alpha)
         if args.test_time_crops is not None:
             pipe.steps[-1][1].set_params(test_time_crops=args.test_time_crops)
         with warnings.catch_warnings():

@@ -10,7 +10,8 @@ writes a model's networks as ONNX files and ``fersk cache`` lists (or
 clears) fersk's cache folder.  Nothing here touches the network (``fersk
 serve`` binds 127.0.0.1 by default).  TensorFlow is imported only by the
 commands that run a model on Keras, so ``fersk --help``, ``fersk cache``
-and the ``--backend onnx`` commands never load it.
+and the commands on ONNX Runtime (``--backend onnx``, ``onnx-int8``, and
+``auto`` for a model that ships int8 graphs) never load it.
 
 This package holds :func:`main` and the argument parser, which import
 nothing heavy; each command lives in its own module
@@ -114,10 +115,11 @@ def _add_model_arguments(command):
     """--model and --backend, the same for every command that runs a model."""
     command.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=_MODEL_HELP)
     command.add_argument(
-        "--backend", choices=("keras", "onnx"), default="keras",
+        "--backend", choices=("auto", "keras", "onnx", "onnx-int8"), default="auto",
         help="run the networks with Keras (TensorFlow) or ONNX Runtime, without TensorFlow "
         "(needs pip install 'fersk[onnx]'; the ONNX files are exported on first use, see "
-        "'fersk export')",
+        "'fersk export'), in float32 or on the int8 graphs a model ships; auto (default): "
+        "onnx-int8 where the model ships int8 graphs and onnxruntime is installed, else keras",
     )
 
 
@@ -465,6 +467,25 @@ def _warning_printer(command):
     return show
 
 
+def _runs_keras(args):
+    """Whether the command runs a model on Keras (then TensorFlow is imported
+    up front, quietly): --backend keras, or auto for a model without int8
+    graphs (or without onnxruntime)."""
+    backend = getattr(args, "backend", "keras")
+    if backend != "auto":
+        return backend == "keras"
+    from fersk.pretrained._folders import _model_dir
+    from fersk.pretrained._int8 import _has_int8
+    from fersk.pretrained._loading import _has_ort
+    from fersk.pretrained._spec import _read_spec
+
+    try:
+        spec = _read_spec(_model_dir(getattr(args, "model", None)))
+    except (ValueError, OSError):
+        return True  # the command reports the model's problem
+    return not (_has_int8(spec) and _has_ort())
+
+
 def _import_keras_quietly():
     """Import Keras (and TensorFlow) without their native start-up lines.
 
@@ -585,7 +606,7 @@ def main(argv=None):
     args.argv = argv
     # The ONNX back end and the cache listing run without TensorFlow: importing
     # it anyway would cost seconds of start-up (and memory) for nothing.
-    if args.command != "cache" and getattr(args, "backend", "keras") != "onnx":
+    if args.command != "cache" and _runs_keras(args):
         _import_keras_quietly()
     try:
         with warnings.catch_warnings(), _progress.printing_to(_PROGRESS_STREAM[args.command]):

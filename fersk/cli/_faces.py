@@ -44,7 +44,7 @@ class _Model:
     info: dict
 
 
-def _load_model(name, backend="keras"):
+def _load_model(name, backend="auto"):
     """Load a pretrained model; unknown models are usage errors."""
     try:
         meta = pretrained.info(name)

@@ -69,7 +69,7 @@ def run(args):
         )
     if not out.parent.is_dir():
         raise _UsageError(f"--out: the folder {str(out.parent)!r} does not exist.")
-    model = _load_model(args.model, getattr(args, "backend", "keras"))
+    model = _load_model(args.model, getattr(args, "backend", "auto"))
     image = data.astronaut()
     (result,) = _predict(model, [image], "skip")[0]  # a demo of a face: none is a failure
     print(f"model: {model.name} - {model.info['description']}")

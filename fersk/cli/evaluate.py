@@ -115,7 +115,7 @@ def run(args):
                     f"--out: {str(file)!r} exists and fersk evaluate did not write it: fersk "
                     "will not replace it; choose another folder or move the file."
                 )
-    model = _load_model(args.model, getattr(args, "backend", "keras"))
+    model = _load_model(args.model, getattr(args, "backend", "auto"))
     # Scored by name: a model's codes need not be FER-2013's (folder order).
     fer_labels = fer2013_labels(model.classes, model.class_names)
     if fer_labels is None:

@@ -107,7 +107,7 @@ def run(args):
                 _Annotator.target(args.annotate, rel), [path],
             )
     policy = _policy(args.on_no_face)
-    model = _load_model(args.model, getattr(args, "backend", "keras"))
+    model = _load_model(args.model, getattr(args, "backend", "auto"))
     width = min(max([len(name) for name, _, _ in entries] + [4]), 60)
     reporter = _Reporter(args, model, width)
     try:

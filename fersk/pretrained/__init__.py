@@ -52,7 +52,9 @@ submodules are private:
 - ``_loading``: :func:`load`, with Keras's or ONNX Runtime's step loader;
 - ``_saving``: :func:`save` (written whole beside its place, renamed in)
   and :func:`convert`;
-- ``_onnx_backend``: :func:`export` and ``load(..., backend="onnx")``.
+- ``_onnx_backend``: :func:`export` and ``load(..., backend="onnx")``;
+- ``_int8``: :func:`quantize` (int8 graphs shipped in a folder, measured)
+  and the checks of ``load(..., backend="onnx-int8")``.
 """
 
 from ._codec import _decode, _saved_attributes, _saved_state  # noqa: F401  (fersk.datasets, tests)
@@ -64,6 +66,7 @@ from ._folders import (  # noqa: F401  (_model_dir: fersk.datasets)
     available,
     info,
 )
+from ._int8 import quantize
 from ._loading import load
 from ._onnx_backend import export
 from ._saving import _replaceable, convert, save  # noqa: F401  (_replaceable: fersk train)
@@ -71,7 +74,7 @@ from ._spec import FORMAT_VERSION, SAFE_CLASSES, _class_names, _safe_class  # no
 
 __all__ = [
     "BACKENDS", "DEFAULT_MODEL", "SAFE_CLASSES", "available", "convert", "export", "info",
-    "load", "save",
+    "load", "quantize", "save",
 ]
 
 # The public functions keep the module users know (repr, Sphinx), wherever

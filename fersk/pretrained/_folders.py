@@ -17,9 +17,11 @@ from ._spec import _class_names, _read_spec
 DEFAULT_MODEL = "wild_vgg_fast"
 
 
-#: What :func:`load` runs the networks with: Keras on TensorFlow, or ONNX
-#: Runtime (no TensorFlow; see :mod:`fersk.onnx`).
-BACKENDS = ("keras", "onnx")
+#: What :func:`load` runs the networks with: Keras on TensorFlow, ONNX
+#: Runtime (no TensorFlow; see :mod:`fersk.onnx`) in float32 or on the int8
+#: graphs a folder ships, or "auto" (int8 where shipped and onnxruntime is
+#: installed, Keras otherwise).
+BACKENDS = ("auto", "keras", "onnx", "onnx-int8")
 
 #: What every public function taking a model accepts (:func:`_model_dir`
 #: then says which names and folders there are).
@@ -89,7 +91,9 @@ def info(name=None):
         ``name``, ``description``, ``classes`` (the labels, in output
         order), ``class_names``, ``steps`` (step names and classes) and
         ``metrics`` (as given to :func:`save`: PublicTest accuracy,
-        training time and hardware, ...).
+        training time and hardware, ...) and ``int8`` (the int8 graphs the
+        folder ships, by network file, with what they cost:
+        :func:`quantize`; empty when none).
 
     Examples
     --------
@@ -107,6 +111,7 @@ def info(name=None):
         "class_names": spec.get("class_names", []),
         "steps": [(s["name"], s["class"]) for s in spec["steps"]],
         "metrics": spec.get("metrics", {}),
+        "int8": spec.get("int8", {}),
     }
 
 

@@ -1,10 +1,13 @@
 """Loading a model (bundled name or folder) as a fitted Pipeline, its
 networks run by Keras or by ONNX Runtime."""
 
+import functools
+
 from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ._codec import _load_step
 from ._folders import BACKENDS, MODEL_CONSTRAINT, _build_pipeline, _model_dir
+from ._int8 import _has_int8
 from ._onnx_backend import _ensure_exported, _load_onnx_step
 from ._spec import _read_spec
 
@@ -17,7 +20,7 @@ from ._spec import _read_spec
     },
     prefer_skip_nested_validation=True,
 )
-def load(name=None, *, labels="codes", backend="keras"):
+def load(name=None, *, labels="codes", backend="auto"):
     """Load a pretrained model as a fitted scikit-learn Pipeline.
 
     Parameters
@@ -35,8 +38,10 @@ def load(name=None, *, labels="codes", backend="keras"):
         as every scikit-learn classifier's (its scorers rely on it): for
         names ``"angry", "disgust", "fear", "happy", "neutral", "sad",
         "surprise"``, not FER-2013's order.
-    backend : {"keras", "onnx"}, default="keras"
-        What runs the networks.  "onnx": ONNX Runtime, without importing
+    backend : {"auto", "keras", "onnx", "onnx-int8"}, default="auto"
+        What runs the networks.  "keras": Keras on TensorFlow, the only
+        backend whose networks can be trained further (``fit``,
+        ``warm_start``).  "onnx": ONNX Runtime, without importing
         TensorFlow: each network is a
         :class:`~fersk.onnx.OnnxNetworkClassifier` (the same test-time
         views, parameters as on the Keras network, and the same
@@ -45,7 +50,15 @@ def load(name=None, *, labels="codes", backend="keras"):
         from the cache (:func:`fersk.onnx.cache_dir`); those missing are
         exported first, which needs TensorFlow once (:func:`export`, or
         ``fersk export`` on a machine that has it).  Needs ``pip install
-        'fersk[onnx]'``.
+        'fersk[onnx]'``.  "onnx-int8": as "onnx", each network run from the
+        int8 graph the folder ships (made by :func:`quantize`, which keeps
+        it only where it costs at most half a point of accuracy; ``info``'s
+        ``int8`` says what it cost); ValueError if the folder has none.
+        "auto": "onnx-int8" where the folder ships int8 graphs and
+        onnxruntime is installed (on CPUs with int8 dot-product
+        instructions several times faster than float32), "keras" otherwise.
+        The default model ships them: to train it further, load it with
+        ``backend="keras"``.
 
     Returns
     -------
@@ -98,13 +111,24 @@ def load(name=None, *, labels="codes", backend="keras"):
     """
     path = _model_dir(name)
     spec = _read_spec(path)
-    if backend == "onnx":
-        from fersk.onnx import _import_ort
-
-        _import_ort()
-        _ensure_exported(path, spec)
-    else:
+    if backend == "auto":
+        backend = "onnx-int8" if _has_int8(spec) and _has_ort() else "keras"
+    if backend == "keras":
         import fersk.layers  # noqa: F401  (registers fersk's layers for safe loading)
-    step_loader = _load_onnx_step if backend == "onnx" else _load_step
-    return _build_pipeline(path, spec, step_loader, labels)
+
+        return _build_pipeline(path, spec, _load_step, labels)
+    from fersk.onnx import _import_ort
+
+    _import_ort()
+    int8 = backend == "onnx-int8"
+    _ensure_exported(path, spec, networks=not int8)
+    return _build_pipeline(path, spec, functools.partial(_load_onnx_step, int8=int8), labels)
+
+
+def _has_ort():
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
 

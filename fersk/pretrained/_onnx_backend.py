@@ -1,6 +1,7 @@
 """The ONNX backend: a model's networks exported to ONNX (with TensorFlow,
 once) and loaded as ONNX Runtime estimators (without it)."""
 
+import functools
 import re
 from pathlib import Path
 
@@ -57,12 +58,14 @@ def _all_entries(node):
     return []
 
 
-def _ensure_exported(folder, spec):
+def _ensure_exported(folder, spec, networks=True):
     """Export the ONNX files the model needs and the cache lacks (with
-    TensorFlow); nothing is imported when they are all there."""
+    TensorFlow); nothing is imported when they are all there.  Without
+    ``networks`` (int8 graphs, shipped in the folder) only MTCNN's count."""
     from fersk import onnx
 
-    missing = [e for e in _network_entries(spec["steps"]) if not _onnx_file(folder, spec, e).is_file()]
+    missing = [e for e in _network_entries(spec["steps"]) if networks
+               and not _onnx_file(folder, spec, e).is_file()]
     mtcnn = onnx._mtcnn_paths()
     mtcnn_missing = _uses_mtcnn(spec) and (
         mtcnn is None or not all(p.is_file() for p in mtcnn.values())
@@ -76,7 +79,10 @@ def _ensure_exported(folder, spec):
                 f"exporting them needs TensorFlow ({exc}); run `fersk export {folder.name}` "
                 "where TensorFlow is installed and copy that folder (or set FERSK_CACHE)."
             ) from exc
-        export(folder)
+        if missing:
+            export(folder)
+        else:
+            onnx.export_mtcnn()
 
 
 def _graph_head(path):
@@ -90,18 +96,23 @@ def _graph_head(path):
     return _session(path).get_modelmeta().custom_metadata_map.get(HEAD_KEY)
 
 
-def _load_onnx_step(entry, folder, networks=None):
+def _load_onnx_step(entry, folder, networks=None, *, int8=False):
     """One fitted estimator of the ONNX pipeline: networks as
-    OnnxNetworkClassifier, MTCNN as detector='mtcnn-onnx', the rest as
-    stored (nothing here imports TensorFlow)."""
+    OnnxNetworkClassifier (from the folder's int8 graphs with ``int8``),
+    MTCNN as detector='mtcnn-onnx', the rest as stored (nothing here
+    imports TensorFlow)."""
     from fersk.onnx import OnnxNetworkClassifier
+
+    from ._int8 import _int8_path
 
     spec = _read_spec(Path(folder))
     if "keras_file" in entry:
         params = _decode(entry["params"], None)
         fitted = _decode(entry["fitted"], None)
+        graph = (_int8_path(folder, spec, entry["keras_file"]) if int8
+                 else _onnx_file(folder, spec, entry))
         est = OnnxNetworkClassifier(
-            _onnx_file(folder, spec, entry), image_shape=params.get("image_shape"),
+            graph, image_shape=params.get("image_shape"),
             test_time_crops=params.get("test_time_crops", "center"),
             test_time_flip=params.get("test_time_flip", False),
         )
@@ -113,7 +124,7 @@ def _load_onnx_step(entry, folder, networks=None):
     cls = _safe_class(entry["class"])
     if entry["class"] == "fersk.face.FaceCropper" and entry["params"].get("detector") == "mtcnn":
         entry = {**entry, "params": {**entry["params"], "detector": "mtcnn-onnx"}}
-    est = _construct(cls, entry, folder, None, _load_onnx_step)
+    est = _construct(cls, entry, folder, None, functools.partial(_load_onnx_step, int8=int8))
     _set_fitted(est, cls, entry)
     restore = getattr(est, "_restore_derived", None)
     if restore is not None:

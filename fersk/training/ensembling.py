@@ -163,8 +163,8 @@ def ensemble_member(member):
 
     model, sep, name = str(member).rpartition(":")
     if not sep or not model:
-        return pretrained.info(member), pretrained.load(member)
-    meta, pipe = pretrained.info(model), pretrained.load(model)
+        return pretrained.info(member), pretrained.load(member, backend="keras")
+    meta, pipe = pretrained.info(model), pretrained.load(model, backend="keras")
     ensemble = pipe.steps[-1][1]
     named = getattr(ensemble, "named_estimators_", {})
     if name not in named:

@@ -365,7 +365,7 @@ def train_fer2013(
         })
     else:
         if init_from is not None:
-            start_pipe = pretrained.load(init_from)
+            start_pipe = pretrained.load(init_from, backend="keras")  # trained further
             init_metrics = pretrained.info(init_from)["metrics"]
             steps = start_pipe.steps[1:]
             steps[-1][1].set_params(warm_start=True, **training)

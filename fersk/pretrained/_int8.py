@@ -1,0 +1,194 @@
+"""int8 graphs shipped inside a model folder: made and measured by
+:func:`quantize`, checked and run by ``load(..., backend="onnx-int8")``.
+
+Static quantisation needs calibration faces, which a user's machine does
+not have, so the int8 graphs are made once (here, with the data) and kept
+in the folder beside the ``.keras`` files, each recorded in
+``pipeline.json`` under ``int8`` with its size, SHA-256, the network file
+it was made from and what it cost on the test faces it was measured on."""
+
+import json
+import re
+import tempfile
+from numbers import Real
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, validate_params
+
+from ._folders import MODEL_CONSTRAINT, _model_dir
+from ._networks import _sha256
+from ._spec import _read_spec
+
+#: What ``pipeline.json`` records of each int8 graph, and the JSON type of each.
+_INT8_RECORD = {"file": str, "size": int, "sha256": str, "keras_sha256": str}
+
+
+def _int8_name(keras_file):
+    return re.sub(r"\.keras$", "", keras_file) + ".int8.onnx"
+
+
+def _int8_path(folder, spec, keras_file):
+    """The checked int8 graph of ``keras_file`` (ValueError naming what is wrong)."""
+    root = Path(folder).resolve()
+    records = spec.get("int8")
+    record = records.get(keras_file) if isinstance(records, dict) else None
+    if record is None:
+        raise ValueError(
+            f"backend='onnx-int8': {root} ships no int8 graph of {keras_file!r}; use "
+            "backend='onnx' or 'keras', or make one with fersk.pretrained.quantize."
+        )
+    for key, kind in _INT8_RECORD.items():
+        if not isinstance(record.get(key), kind):
+            raise ValueError(f"{root / 'pipeline.json'}: int8[{keras_file!r}] lacks {key!r} ({kind.__name__}).")
+    target = (root / record["file"]).resolve()
+    if not target.is_relative_to(root) or target.suffix != ".onnx" or not target.is_file():
+        raise ValueError(f"{root}: int8[{keras_file!r}]['file'] {record['file']!r} is not an ONNX "
+                         "file inside the model folder.")
+    mismatch = f"{target} is not the int8 graph {root / 'pipeline.json'} records"
+    if target.stat().st_size != record["size"] or _sha256(target) != record["sha256"]:
+        raise ValueError(f"{mismatch} (its size or SHA-256 differs).")
+    network = spec.get("networks", {}).get(keras_file, {})
+    if network.get("sha256") != record["keras_sha256"]:
+        # A network re-trained or replaced after quantize: the graph is of another network.
+        raise ValueError(f"{mismatch}: it was made from another {keras_file} than the folder's.")
+    return target
+
+
+def _has_int8(spec):
+    """Whether every network of the model has a recorded int8 graph."""
+    from ._onnx_backend import _network_entries
+
+    records = spec.get("int8")
+    entries = _network_entries(spec["steps"])
+    return bool(entries) and isinstance(records, dict) and all(
+        e["keras_file"] in records for e in entries)
+
+
+@validate_params(
+    {
+        "name": MODEL_CONSTRAINT,
+        "calibration_images": ["array-like"],
+        "X_test": ["array-like"],
+        "y_test": ["array-like"],
+        "max_cost": [Interval(Real, 0, 1, closed="both")],
+    },
+    prefer_skip_nested_validation=True,
+)
+def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005):
+    """Ship int8 copies of a model folder's networks, if they cost little.
+
+    Each network is exported to ONNX and statically quantised to int8
+    (:func:`fersk.onnx.quantize_network`, activations calibrated on
+    ``calibration_images``).  The model is then scored on ``(X_test,
+    y_test)`` on ONNX Runtime twice, in float32 and in int8 (its test-time
+    views as saved); if int8 loses more than ``max_cost`` of accuracy the
+    folder is left as it was and ValueError says by how much.  Otherwise
+    each graph is written into the folder as ``<network>.int8.onnx`` and
+    recorded in ``pipeline.json`` under ``int8`` (size, SHA-256, the
+    ``.keras`` file's SHA-256, both accuracies), so that
+    ``load(folder, backend="onnx-int8")`` can check it, and
+    ``backend="auto"`` picks it.  Both are written atomically.  Needs
+    TensorFlow, ``tf2onnx`` and onnxruntime (``pip install 'fersk[onnx]'``).
+
+    Parameters
+    ----------
+    name : str or path-like
+        A bundled model's name or a folder written by :func:`save`.
+    calibration_images : array-like of shape (n, height, width)
+        A few hundred training faces as the network reads them (after the
+        pipeline's FaceCropper; uint8 scale).
+    X_test, y_test : array-like
+        Faces (as ``calibration_images``) and labels the cost is measured
+        on: held-out data never trained on, e.g. FER-2013 PublicTest.
+    max_cost : float, default=0.005
+        The most accuracy int8 may lose (0.005: half a point).
+
+    Returns
+    -------
+    record : dict
+        What ``pipeline.json`` now records under ``int8``.
+
+    Raises
+    ------
+    ValueError
+        If int8 costs more than ``max_cost``, or the model is unknown.
+
+    Examples
+    --------
+    >>> from fersk import pretrained
+    >>> pretrained.quantize("runs/my_model", calib, X_public, y_public)  # doctest: +SKIP
+    {'network.keras': {'file': 'network.int8.onnx', ...}}
+    """
+    from fersk.onnx import quantize_network
+    from fersk.onnx._common import _atomic_write
+
+    from ._loading import load
+    from ._onnx_backend import _network_entries, _onnx_file
+
+    folder = _model_dir(name)
+    spec = _read_spec(folder)
+    calibration = np.asarray(calibration_images, dtype=np.float32)
+    X_test, y_test = np.asarray(X_test), np.asarray(y_test)
+    if len(X_test) != len(y_test) or len(X_test) == 0:
+        raise ValueError(f"X_test and y_test must be as long and not empty; got {len(X_test)} "
+                         f"and {len(y_test)}.")
+    float_model = load(folder, backend="onnx")  # exports the float graphs once
+    entries = _network_entries(spec["steps"])
+    with tempfile.TemporaryDirectory() as tmp:
+        made = {}
+        for entry in entries:
+            made[entry["keras_file"]] = quantize_network(
+                _onnx_file(folder, spec, entry), Path(tmp) / _int8_name(entry["keras_file"]),
+                calibration)
+        int8_model = load(folder, backend="onnx")
+        _point_networks(int8_model, [made[e["keras_file"]] for e in entries])
+        float_acc = float(np.mean(float_model.predict(X_test) == y_test))
+        int8_acc = float(np.mean(int8_model.predict(X_test) == y_test))
+        if float_acc - int8_acc > max_cost:
+            raise ValueError(
+                f"{folder}: int8 costs {100 * (float_acc - int8_acc):.2f} points of accuracy on the "
+                f"{len(y_test)} test faces ({float_acc:.4f} -> {int8_acc:.4f}), more than max_cost "
+                f"{100 * max_cost:.2f}; the folder is unchanged."
+            )
+        records = {}
+        for keras_file, graph in made.items():
+            target = _atomic_write(folder / _int8_name(keras_file), Path(graph).read_bytes())
+            records[keras_file] = {
+                "file": target.name, "size": target.stat().st_size, "sha256": _sha256(target),
+                "keras_sha256": spec["networks"][keras_file]["sha256"],
+                "calibration_faces": len(calibration), "test_faces": len(y_test),
+                "test_accuracy_float32": round(float_acc, 4),
+                "test_accuracy_int8": round(int8_acc, 4),
+            }
+    # pipeline.json as read (format upgrades aside), with the records.
+    document = json.loads((folder / "pipeline.json").read_text(encoding="utf-8"))
+    document["int8"] = records
+    _write_json(folder / "pipeline.json", document)
+    return records
+
+
+def _point_networks(pipeline, paths):
+    """Run the ONNX pipeline's networks from ``paths``, in entry order."""
+    from fersk.onnx import OnnxNetworkClassifier
+
+    networks = [est for est in _walk(pipeline) if isinstance(est, OnnxNetworkClassifier)]
+    if len(networks) != len(paths):  # pragma: no cover
+        raise ValueError("cannot match the model's networks to its int8 graphs.")
+    for est, path in zip(networks, paths):
+        est.path = path
+
+
+def _walk(est):
+    yield est
+    for key in ("steps", "estimators"):
+        for _, sub in getattr(est, key, None) or ():
+            yield from _walk(sub)
+    for sub in getattr(est, "estimators_", None) or ():
+        yield from _walk(sub)
+
+
+def _write_json(path, document):
+    from fersk.onnx._common import _atomic_write
+
+    _atomic_write(path, (json.dumps(document, indent=1) + "\n").encode("utf-8"))
