@@ -343,8 +343,16 @@ def main(argv=None):
     # representation and a network, or an ensemble of such members.
     classify = pipe[1:]
     networks = fersk_networks(pipe.steps[-1][1])
-    for network in networks:
-        network.set_params(predict_batch_size=args.batch_size)
+    # As loaded, the networks may run on ONNX Runtime (backend "auto": the int8
+    # graphs a folder ships); the Keras networks give the parameter counts and
+    # a Keras row beside.
+    keras_pipe = pipe if hasattr(networks[0], "model_") else pretrained.load(args.model, backend="keras")
+    keras_networks = fersk_networks(keras_pipe.steps[-1][1])
+    backend = "Keras" if keras_pipe is pipe else (
+        "ONNX Runtime, int8" if "int8" in str(getattr(networks[0], "path", "")) else "ONNX Runtime")
+    for network in set(networks) | set(keras_networks):
+        if "predict_batch_size" in network.get_params():
+            network.set_params(predict_batch_size=args.batch_size)
     cropper_name, cropper = pipe.steps[0]
     photo_detector = cropper.detector
     tta = any(n.test_time_flip or getattr(n, "test_time_crops", "center") != "center"
@@ -379,6 +387,8 @@ def main(argv=None):
     run_model(peer, x_peer[: args.batch_size], args.batch_size, compiled=True)
     if onnx_pipe is not None:
         onnx_pipe[1:].predict_proba(faces[: args.batch_size])
+    if keras_pipe is not pipe:
+        keras_pipe[1:].predict_proba(faces[: args.batch_size])
 
     # ---------------------------------------------------------------- (a)
     pipe.set_params(**{f"{cropper_name}__detector": None})
@@ -404,6 +414,9 @@ def main(argv=None):
             timings, "a_peer_path",
         )
         results["a_peer_path_pred"] = peer_to_fer[p.argmax(1)]
+        if keras_pipe is not pipe:
+            p = best_time(lambda: keras_pipe[1:].predict_proba(faces), timings, "a_keras_cls")
+            results["a_keras_pred"] = keras_pipe.classes_[p.argmax(1)]
         if onnx_pipe is not None:
             p = best_time(lambda: onnx_pipe[1:].predict_proba(faces), timings, "a_onnx_cls")
             results["a_onnx_pred"] = onnx_pipe.classes_[p.argmax(1)]
@@ -461,7 +474,7 @@ def main(argv=None):
             results[f"b_{name}_real"] = best_time(lambda: func(real), timings, f"b_{name}_real")[0]
 
     # --------------------------------------------------------------- table
-    f_tr, f_fx = np.sum([n_params(network.model_) for network in networks], axis=0)
+    f_tr, f_fx = np.sum([n_params(network.model_) for network in keras_networks], axis=0)
     p_tr, p_fx = n_params(peer)
     sizes = {"fersk": folder_size(model_dir), "peer": (peer_dir / "data" / "emotion_model.hdf5").stat().st_size}
     n_a = len(faces)
@@ -497,7 +510,7 @@ def main(argv=None):
         ]
     label = lambda k: FER2013_CLASSES[k] if k >= 0 else "(no face)"  # noqa: E731
 
-    head = ["", f"fersk `{meta['name']}`", "peer: fer mini-Xception, faces from fersk's FaceCropper", "fersk/peer"]
+    head = ["", f"fersk `{meta['name']}` as loaded ({backend})", "peer: fer mini-Xception, faces from fersk's FaceCropper", "fersk/peer"]
     if haar is not None:
         head += ["peer, fer's Haar path", "fersk/peer (Haar)"]
     rows = [
@@ -525,6 +538,12 @@ def main(argv=None):
         [SCENE_ROWS[3], fmt(st["fersk"]["real_rate"], "rate"), fmt(st["peer"]["real_rate"], "rate"), ratio(st["fersk"]["real_rate"], st["peer"]["real_rate"])],
         [SCENE_ROWS[4], label(st["fersk"]["astronaut"]), label(st["peer"]["astronaut"]), ""],
     ] + onnx_rows
+    if keras_pipe is not pipe:
+        keras_acc = float(np.mean(results["a_keras_pred"] == y))
+        rows += [
+            ["Keras back end: (a) PublicTest accuracy", fmt(keras_acc, "acc"), fmt(acc["peer"], "acc"), ratio(keras_acc, acc["peer"])],
+            ["Keras back end: (a) classify only, images/s, peer compiled", fmt(n_a / timings["a_keras_cls"], "rate"), fmt(n_a / timings["a_peer_cls_compiled"], "rate"), ratio(timings["a_peer_cls_compiled"], timings["a_keras_cls"])],
+        ]
     if haar is not None:
         h = st["haar"]
         extra = {

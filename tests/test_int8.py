@@ -52,6 +52,15 @@ def quantized(onnx_cache, tmp_path_factory):
     return folder, X, y, record
 
 
+def test_int8_probabilities_are_not_quantised(quantized):
+    """The output head (last layer, softmax) stays float32: probabilities in
+    steps of 1/256 would be coarse and tie classes."""
+    folder, X, _, _ = quantized
+    p = pretrained.load(folder, backend="onnx-int8")[1:].predict_proba(X)
+    steps = np.unique(np.round(p.ravel() * 256, 6) % 1)
+    assert len(steps) > 10
+
+
 def test_quantize_records_what_int8_cost(quantized):
     folder, X, y, record = quantized
     (entry,) = record.values()
@@ -77,7 +86,7 @@ def test_int8_backend_runs_the_shipped_graph(quantized):
         agreement - record["network.keras"]["test_accuracy_int8"]) < 1e-4
 
 
-def test_auto_backend_picks_int8_where_shipped(quantized, monkeypatch):
+def test_auto_backend_picks_int8_where_shipped(quantized, monkeypatch, tmp_path):
     folder = quantized[0]
     assert isinstance(pretrained.load(folder)[-1], OnnxNetworkClassifier)
     assert not isinstance(pretrained.load(folder, backend="keras")[-1], OnnxNetworkClassifier)
@@ -87,6 +96,8 @@ def test_auto_backend_picks_int8_where_shipped(quantized, monkeypatch):
         pretrained.load("fer2013_cnn", backend="onnx-int8")
     with pytest.raises(NotImplementedError, match="backend='keras'"):
         pretrained.load(folder)[-1].fit(np.zeros((2, 48, 48)), [0, 1])
+    with pytest.raises(ValueError, match="backend='keras' to save"):
+        pretrained.save(pretrained.load(folder), tmp_path / "copy")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # not installed: Keras
     assert hasattr(pretrained.load(folder)[-1], "model_")
 

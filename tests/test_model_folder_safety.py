@@ -109,7 +109,7 @@ def test_keras_file_outside_the_folder_is_never_read(folder, tmp_path):
 def test_bundled_names_are_not_shadowed_by_local_folders(folder, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     shutil.copytree(folder, tmp_path / pretrained.DEFAULT_MODEL)
-    loaded = pretrained.load(pretrained.DEFAULT_MODEL)
+    loaded = pretrained.load(pretrained.DEFAULT_MODEL, backend="keras")
     assert loaded.steps[-1][1].model_.output_shape[-1] == 7  # the bundled one, not the toy
     # given as a path, the local folder is what loads
     local = pretrained.load(f"./{pretrained.DEFAULT_MODEL}")

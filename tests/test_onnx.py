@@ -54,7 +54,7 @@ def _faces(n=40, seed=0):
 def test_onnx_matches_keras(name, onnx_cache):
     """max |dp| <= 1e-4 between the Keras and ONNX pipelines, test-time
     views included, on 48x48 crops and on photos (detection included)."""
-    keras_model = pretrained.load(name)
+    keras_model = pretrained.load(name, backend="keras")
     onnx_model = pretrained.load(name, backend="onnx")
     assert onnx_model[0].detector == "mtcnn-onnx"
     X = _faces()
@@ -163,7 +163,7 @@ def test_onnx_backend_never_imports_tensorflow(name, onnx_cache):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert not result["tensorflow"] and not result["keras"]
     assert result["crops"] == [5, 7]
-    expected = pretrained.load(name).predict_proba([data.astronaut()])
+    expected = pretrained.load(name, backend="keras").predict_proba([data.astronaut()])
     assert np.abs(np.asarray(result["photo"]) - expected).max() <= 1e-4
 
 
@@ -320,7 +320,7 @@ def test_onnx_views_follow_the_parameters(onnx_cache):
     reach it (before, they were baked into the graph and silently kept)."""
     from fersk.ensemble import one_view
 
-    keras_model = pretrained.load("wild_vgg_fast")
+    keras_model = pretrained.load("wild_vgg_fast", backend="keras")
     onnx_model = pretrained.load("wild_vgg_fast", backend="onnx")
     net = onnx_model[-1]
     assert (net.test_time_crops, net.test_time_flip) == ("center", True)
@@ -416,6 +416,6 @@ def test_stream_centre_view_reaches_the_onnx_network(onnx_cache):
     frames = [data.astronaut()] * 2
     records = list(stream(onnx_model, frames, alpha=1.0, views="center"))
     crops, _ = onnx_model[0].crop_faces(frames)
-    expected = one_view(pretrained.load("wild_vgg_fast"))[1:].predict_proba(crops)
+    expected = one_view(pretrained.load("wild_vgg_fast", backend="keras"))[1:].predict_proba(crops)
     np.testing.assert_allclose([r["proba"] for r in records], expected, atol=1e-4)
     assert np.abs(onnx_model[1:].predict_proba(crops) - expected).max() > 1e-4

@@ -42,8 +42,13 @@ def test_bundled_cropper_is_the_default_pipelines_first_step():
     from fersk import pretrained
 
     cropper = bundled_cropper()
-    loaded = pretrained.load()[0]
+    loaded = pretrained.load(backend="keras")[0]
     assert cropper.get_params() == loaded.get_params()
+    # As loaded (backend "auto") MTCNN may run on ONNX Runtime: the same boxes
+    # (tests/test_onnx.py), every other setting the same.
+    auto = pretrained.load()[0].get_params()
+    assert auto.pop("detector") in ("mtcnn", "mtcnn-onnx")
+    assert {k: v for k, v in cropper.get_params().items() if k != "detector"} == auto
 
 
 def test_retry_padding_finds_a_face_that_fills_the_frame():

@@ -204,10 +204,28 @@ def quantize_network(path, out, calibration_images):
             # instructions (AVX-512 VNNI) run natively, about 10 % faster than int8 x int8
             # at the same accuracy (benchmarks/RESULTS.md).
             per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+            nodes_to_exclude=_output_head(source.graph),
         )
         quantized = onnx.load(str(target))
         quantized.metadata_props.extend(source.metadata_props)  # what the graph is
         return _atomic_write(out, quantized.SerializeToString())
+
+
+def _output_head(graph):
+    """The nodes from the graph's output back to its last weighted layer
+    (e.g. Softmax <- Add <- MatMul): kept in float32, as quantised they would
+    give logits and probabilities in steps of 1/256 (coarse probabilities,
+    tied classes), for a negligible share of the work."""
+    producers = {out: node for node in graph.node for out in node.output}
+    head, frontier = [], [graph.output[0].name]
+    while frontier:
+        node = producers.get(frontier.pop())
+        if node is None or node.name in head:
+            continue
+        head.append(node.name)
+        if node.op_type not in ("MatMul", "Gemm", "Conv"):
+            frontier += [name for name in node.input if name in producers]
+    return head
 
 
 class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):

@@ -115,9 +115,12 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
         network, "estimators_"
     )
     if not (fitted_network or fitted_ensemble):
+        onnx = type(network).__name__ == "OnnxNetworkClassifier"
         raise ValueError(
             "the pipeline's last step must be a fitted fersk network estimator or a fitted "
-            "CNNEnsembleClassifier of them."
+            "CNNEnsembleClassifier of them"
+            + ("; it runs on ONNX Runtime (load's backend 'auto' picks a folder's int8 graphs): "
+               "load the model with backend='keras' to save it." if onnx else ".")
         )
     # A folder lists the classes in the order of the network's outputs
     # (a model loaded with labels="names" has them sorted otherwise).
