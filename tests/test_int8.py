@@ -170,3 +170,44 @@ def test_cli_auto_runs_int8_without_tensorflow(quantized, onnx_cache, tmp_path):
     assert json.loads(lines[-1]) == {"status": 0, "tensorflow": False, "keras": False}
     doc = json.loads("\n".join(lines[:-1]))
     assert doc["summary"]["rows"] == 1 and doc["records"][0]["emotion"] in doc["class_names"]
+
+
+_DEFAULT_NO_TF = textwrap.dedent("""
+    import importlib.abc, json, sys
+
+    class Block(importlib.abc.MetaPathFinder):
+        # As if TensorFlow and Keras were not installed.
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "mtcnn"):
+                raise ImportError(f"{name} is blocked in this test")
+            return None
+
+    sys.meta_path.insert(0, Block())
+    from skimage import data
+    from fersk import pretrained
+    model = pretrained.load()
+    print(json.dumps({"photo": model.predict_proba([data.astronaut()]).tolist(),
+                      "network": type(model[-1]).__name__, "graph": str(model[-1].path)}))
+""")
+
+
+def test_default_as_loaded_runs_its_int8_graph_without_tensorflow(onnx_cache):
+    """The default ships int8 graphs: pretrained.load() runs them, with
+    TensorFlow not even importable (MTCNN's graphs in the cache)."""
+    assert pretrained.info()["int8"], "the default ships no int8 graph"
+    from fersk import onnx
+
+    onnx.export_mtcnn()
+    env = {**os.environ, "FERSK_CACHE": str(onnx_cache)}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(fersk.__file__)), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", _DEFAULT_NO_TF], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["network"] == "OnnxNetworkClassifier" and result["graph"].endswith(".int8.onnx")
+    here = pretrained.load(backend="onnx-int8").predict_proba([data.astronaut()])
+    assert np.abs(np.asarray(result["photo"]) - here).max() <= 1e-6
+    # int8 answers as the network it was made from, within what quantize measured.
+    keras = pretrained.load(backend="keras").predict_proba([data.astronaut()])
+    assert keras.argmax() == here.argmax() and np.abs(keras - here).max() < 0.05
