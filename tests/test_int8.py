@@ -211,3 +211,20 @@ def test_default_as_loaded_runs_its_int8_graph_without_tensorflow(onnx_cache):
     # int8 answers as the network it was made from, within what quantize measured.
     keras = pretrained.load(backend="keras").predict_proba([data.astronaut()])
     assert keras.argmax() == here.argmax() and np.abs(keras - here).max() < 0.05
+
+
+def test_quantize_an_ensemble_each_member_from_its_own_graph(onnx_cache, tmp_path):
+    """An ensemble's networks each get their int8 graph (matched by .keras
+    file), and the int8 ensemble answers as the float one does, roughly."""
+    from test_onnx import _tiny_ensemble_folder
+
+    folder, X = _tiny_ensemble_folder(tmp_path)
+    float_model = pretrained.load(folder, backend="onnx")
+    y = float_model.predict(X)
+    record = pretrained.quantize(folder, X, X, y, max_cost=1.0)
+    assert len(record) == 2 and len({r["sha256"] for r in record.values()}) == 2
+    int8 = pretrained.load(folder)  # auto: the int8 graphs
+    members = [est for _, est in int8[-1].estimators]
+    paths = sorted(os.path.basename(m.path) for m in members)
+    assert paths == sorted(r["file"] for r in record.values())
+    assert np.abs(int8.predict_proba(X) - float_model.predict_proba(X)).max() < 0.25

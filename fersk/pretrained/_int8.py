@@ -7,6 +7,7 @@ in the folder beside the ``.keras`` files, each recorded in
 ``pipeline.json`` under ``int8`` with its size, SHA-256, the network file
 it was made from and what it cost on the test faces it was measured on."""
 
+import functools
 import json
 import re
 import tempfile
@@ -123,8 +124,9 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005):
     from fersk.onnx import quantize_network
     from fersk.onnx._common import _atomic_write
 
+    from ._folders import _build_pipeline
     from ._loading import load
-    from ._onnx_backend import _network_entries, _onnx_file
+    from ._onnx_backend import _load_onnx_step, _network_entries, _onnx_file
 
     folder = _model_dir(name)
     spec = _read_spec(folder)
@@ -141,8 +143,8 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005):
             made[entry["keras_file"]] = quantize_network(
                 _onnx_file(folder, spec, entry), Path(tmp) / _int8_name(entry["keras_file"]),
                 calibration)
-        int8_model = load(folder, backend="onnx")
-        _point_networks(int8_model, [made[e["keras_file"]] for e in entries])
+        # The same pipeline, each network from its int8 graph (by its .keras file).
+        int8_model = _build_pipeline(folder, spec, functools.partial(_load_onnx_step, graphs=made))
         float_acc = float(np.mean(float_model.predict(X_test) == y_test))
         int8_acc = float(np.mean(int8_model.predict(X_test) == y_test))
         if float_acc - int8_acc > max_cost:
@@ -166,26 +168,6 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005):
     document["int8"] = records
     _write_json(folder / "pipeline.json", document)
     return records
-
-
-def _point_networks(pipeline, paths):
-    """Run the ONNX pipeline's networks from ``paths``, in entry order."""
-    from fersk.onnx import OnnxNetworkClassifier
-
-    networks = [est for est in _walk(pipeline) if isinstance(est, OnnxNetworkClassifier)]
-    if len(networks) != len(paths):  # pragma: no cover
-        raise ValueError("cannot match the model's networks to its int8 graphs.")
-    for est, path in zip(networks, paths):
-        est.path = path
-
-
-def _walk(est):
-    yield est
-    for key in ("steps", "estimators"):
-        for _, sub in getattr(est, key, None) or ():
-            yield from _walk(sub)
-    for sub in getattr(est, "estimators_", None) or ():
-        yield from _walk(sub)
 
 
 def _write_json(path, document):

@@ -96,11 +96,11 @@ def _graph_head(path):
     return _session(path).get_modelmeta().custom_metadata_map.get(HEAD_KEY)
 
 
-def _load_onnx_step(entry, folder, networks=None, *, int8=False):
+def _load_onnx_step(entry, folder, networks=None, *, int8=False, graphs=None):
     """One fitted estimator of the ONNX pipeline: networks as
-    OnnxNetworkClassifier (from the folder's int8 graphs with ``int8``),
-    MTCNN as detector='mtcnn-onnx', the rest as stored (nothing here
-    imports TensorFlow)."""
+    OnnxNetworkClassifier (from the folder's int8 graphs with ``int8``, or
+    from ``graphs[keras_file]`` where given), MTCNN as detector='mtcnn-onnx',
+    the rest as stored (nothing here imports TensorFlow)."""
     from fersk.onnx import OnnxNetworkClassifier
 
     from ._int8 import _int8_path
@@ -109,8 +109,12 @@ def _load_onnx_step(entry, folder, networks=None, *, int8=False):
     if "keras_file" in entry:
         params = _decode(entry["params"], None)
         fitted = _decode(entry["fitted"], None)
-        graph = (_int8_path(folder, spec, entry["keras_file"]) if int8
-                 else _onnx_file(folder, spec, entry))
+        if graphs is not None and entry["keras_file"] in graphs:
+            graph = graphs[entry["keras_file"]]
+        elif int8:
+            graph = _int8_path(folder, spec, entry["keras_file"])
+        else:
+            graph = _onnx_file(folder, spec, entry)
         est = OnnxNetworkClassifier(
             graph, image_shape=params.get("image_shape"),
             test_time_crops=params.get("test_time_crops", "center"),
@@ -124,7 +128,8 @@ def _load_onnx_step(entry, folder, networks=None, *, int8=False):
     cls = _safe_class(entry["class"])
     if entry["class"] == "fersk.face.FaceCropper" and entry["params"].get("detector") == "mtcnn":
         entry = {**entry, "params": {**entry["params"], "detector": "mtcnn-onnx"}}
-    est = _construct(cls, entry, folder, None, functools.partial(_load_onnx_step, int8=int8))
+    est = _construct(cls, entry, folder, None,
+                     functools.partial(_load_onnx_step, int8=int8, graphs=graphs))
     _set_fitted(est, cls, entry)
     restore = getattr(est, "_restore_derived", None)
     if restore is not None:
