@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ._folders import MODEL_CONSTRAINT, _model_dir
+from ._folders import MODEL_CONSTRAINT, _build_pipeline, _model_dir
 from ._networks import _sha256
+from ._onnx_backend import _ensure_exported, _load_onnx_step, _network_entries, _onnx_file
 from ._spec import _read_spec
 
 #: What ``pipeline.json`` records of each int8 graph, and the JSON type of each.
@@ -56,10 +57,14 @@ def _int8_path(folder, spec, keras_file):
     return target
 
 
+def _int8_graphs(folder, spec):
+    """The checked int8 graph of every network of the model, by ``.keras`` file."""
+    return {e["keras_file"]: _int8_path(folder, spec, e["keras_file"])
+            for e in _network_entries(spec["steps"])}
+
+
 def _has_int8(spec):
     """Whether every network of the model has a recorded int8 graph."""
-    from ._onnx_backend import _network_entries
-
     records = spec.get("int8")
     entries = _network_entries(spec["steps"])
     return bool(entries) and isinstance(records, dict) and all(
@@ -124,9 +129,8 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005):
     from fersk.onnx import quantize_network
     from fersk.onnx._common import _atomic_write
 
-    from ._folders import _build_pipeline
-    from ._loading import load
-    from ._onnx_backend import _load_onnx_step, _network_entries, _onnx_file
+    from fersk.onnx import _import_ort
+
 
     folder = _model_dir(name)
     spec = _read_spec(folder)
@@ -135,7 +139,9 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005):
     if len(X_test) != len(y_test) or len(X_test) == 0:
         raise ValueError(f"X_test and y_test must be as long and not empty; got {len(X_test)} "
                          f"and {len(y_test)}.")
-    float_model = load(folder, backend="onnx")  # exports the float graphs once
+    _import_ort()
+    _ensure_exported(folder, spec)  # the float32 graphs, exported once (TensorFlow)
+    float_model = _build_pipeline(folder, spec, _load_onnx_step)
     entries = _network_entries(spec["steps"])
     with tempfile.TemporaryDirectory() as tmp:
         made = {}

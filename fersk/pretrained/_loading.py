@@ -7,7 +7,7 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ._codec import _load_step
 from ._folders import BACKENDS, MODEL_CONSTRAINT, _build_pipeline, _model_dir
-from ._int8 import _has_int8
+from ._int8 import _has_int8, _int8_graphs
 from ._onnx_backend import _ensure_exported, _load_onnx_step
 from ._spec import _read_spec
 
@@ -120,9 +120,9 @@ def load(name=None, *, labels="codes", backend="auto"):
     from fersk.onnx import _import_ort
 
     _import_ort()
-    int8 = backend == "onnx-int8"
-    _ensure_exported(path, spec, networks=not int8)
-    return _build_pipeline(path, spec, functools.partial(_load_onnx_step, int8=int8), labels)
+    graphs = _int8_graphs(path, spec) if backend == "onnx-int8" else None
+    _ensure_exported(path, spec, networks=graphs is None)
+    return _build_pipeline(path, spec, functools.partial(_load_onnx_step, graphs=graphs), labels)
 
 
 def _has_ort():

@@ -61,7 +61,7 @@ def _all_entries(node):
 def _ensure_exported(folder, spec, networks=True):
     """Export the ONNX files the model needs and the cache lacks (with
     TensorFlow); nothing is imported when they are all there.  Without
-    ``networks`` (int8 graphs, shipped in the folder) only MTCNN's count."""
+    ``networks`` (graphs shipped in the folder: int8) only MTCNN's count."""
     from fersk import onnx
 
     missing = [e for e in _network_entries(spec["steps"]) if networks
@@ -96,25 +96,19 @@ def _graph_head(path):
     return _session(path).get_modelmeta().custom_metadata_map.get(HEAD_KEY)
 
 
-def _load_onnx_step(entry, folder, networks=None, *, int8=False, graphs=None):
+def _load_onnx_step(entry, folder, networks=None, *, graphs=None):
     """One fitted estimator of the ONNX pipeline: networks as
-    OnnxNetworkClassifier (from the folder's int8 graphs with ``int8``, or
-    from ``graphs[keras_file]`` where given), MTCNN as detector='mtcnn-onnx',
-    the rest as stored (nothing here imports TensorFlow)."""
+    OnnxNetworkClassifier (from ``graphs[keras_file]`` where given, e.g. the
+    folder's int8 graphs, else from the exported graph in the cache), MTCNN
+    as detector='mtcnn-onnx', the rest as stored (nothing here imports
+    TensorFlow)."""
     from fersk.onnx import OnnxNetworkClassifier
-
-    from ._int8 import _int8_path
 
     spec = _read_spec(Path(folder))
     if "keras_file" in entry:
         params = _decode(entry["params"], None)
         fitted = _decode(entry["fitted"], None)
-        if graphs is not None and entry["keras_file"] in graphs:
-            graph = graphs[entry["keras_file"]]
-        elif int8:
-            graph = _int8_path(folder, spec, entry["keras_file"])
-        else:
-            graph = _onnx_file(folder, spec, entry)
+        graph = (graphs or {}).get(entry["keras_file"]) or _onnx_file(folder, spec, entry)
         est = OnnxNetworkClassifier(
             graph, image_shape=params.get("image_shape"),
             test_time_crops=params.get("test_time_crops", "center"),
@@ -128,8 +122,7 @@ def _load_onnx_step(entry, folder, networks=None, *, int8=False, graphs=None):
     cls = _safe_class(entry["class"])
     if entry["class"] == "fersk.face.FaceCropper" and entry["params"].get("detector") == "mtcnn":
         entry = {**entry, "params": {**entry["params"], "detector": "mtcnn-onnx"}}
-    est = _construct(cls, entry, folder, None,
-                     functools.partial(_load_onnx_step, int8=int8, graphs=graphs))
+    est = _construct(cls, entry, folder, None, functools.partial(_load_onnx_step, graphs=graphs))
     _set_fitted(est, cls, entry)
     restore = getattr(est, "_restore_derived", None)
     if restore is not None:
