@@ -115,7 +115,7 @@ def main(argv=None):
 
     if args.save:
         weights = candidates(list(nets))[args.save]
-        cropper = pretrained.load("wild_vgg_fast")[0]
+        cropper = pretrained.load("wild_vgg_fast", backend="keras")[0]
         ensemble = CNNEnsembleClassifier(
             [(n, FrozenEstimator(nets[n])) for n in weights], weights=list(weights.values()))
         X, y = rows["fer2013"]

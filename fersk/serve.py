@@ -176,13 +176,15 @@ _APP_CONSTRAINTS = {
     # Which names and folders are models, fersk.pretrained says.
     "model": [str, os.PathLike, Pipeline, None],
     "max_upload_bytes": [Interval(numbers.Integral, 1, None, closed="left")],
+    "backend": [StrOptions({"auto", "keras", "onnx", "onnx-int8"})],
 }
 
 
 @validate_params(
     {**_APP_CONSTRAINTS, "model_name": [str, None]}, prefer_skip_nested_validation=True
 )
-def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_name=None):
+def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_name=None,
+               backend="auto"):
     """The web app: the live page and the JSON API around one model.
 
     Parameters
@@ -199,6 +201,9 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
     model_name : str or None, default=None
         The name ``GET /api/model`` reports (default: the bundled model's
         name, the folder, or the pipeline's class name).
+    backend : {"auto", "keras", "onnx", "onnx-int8"}, default="auto"
+        What runs a model given by name or folder, as
+        :func:`fersk.pretrained.load` takes it (ignored for a Pipeline).
 
     Returns
     -------
@@ -241,7 +246,7 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
         class_names = class_names_of(model)
     else:
         meta = pretrained.info(model)
-        pipeline = pretrained.load(model)
+        pipeline = pretrained.load(model, backend=backend)
         _check_model(pipeline)
         name = model_name or (meta["name"] if model is None else str(model))
         description = meta.get("description", "")
@@ -327,7 +332,7 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
     prefer_skip_nested_validation=True,
 )
 def serve(model=None, *, host="127.0.0.1", port=8000, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES,
-          log_level="warning"):
+          log_level="warning", backend="auto"):
     """Run the web app with uvicorn until interrupted.
 
     Parameters
@@ -344,6 +349,8 @@ def serve(model=None, *, host="127.0.0.1", port=8000, max_upload_bytes=DEFAULT_M
     log_level : {"critical", "error", "warning", "info", "debug", "trace"}, \
             default="warning"
         uvicorn's log level ("info" logs every request).
+    backend : {"auto", "keras", "onnx", "onnx-int8"}, default="auto"
+        As :func:`create_app` takes it.
 
     Returns
     -------
@@ -360,7 +367,7 @@ def serve(model=None, *, host="127.0.0.1", port=8000, max_upload_bytes=DEFAULT_M
         import uvicorn
     except ImportError:
         raise ImportError(f"fersk serve needs uvicorn: {_SERVE_HINT}.") from None
-    app = create_app(model, max_upload_bytes=max_upload_bytes)
+    app = create_app(model, max_upload_bytes=max_upload_bytes, backend=backend)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
     server = uvicorn.Server(config)
     try:

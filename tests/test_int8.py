@@ -64,7 +64,8 @@ def test_int8_probabilities_are_not_quantised(quantized):
 def test_quantize_records_what_int8_cost(quantized):
     folder, X, y, record = quantized
     (entry,) = record.values()
-    assert entry["file"] == "network.int8.onnx" and (folder / entry["file"]).is_file()
+    assert entry["file"] == f"network.int8-{entry['sha256'][:12]}.onnx"
+    assert (folder / entry["file"]).is_file()
     assert entry["test_accuracy_float32"] == 1.0 and entry["test_faces"] == len(y)
     assert 0 <= entry["test_accuracy_int8"] <= 1
     assert pretrained.info(folder)["int8"] == record
@@ -76,7 +77,7 @@ def test_int8_backend_runs_the_shipped_graph(quantized):
     int8 = pretrained.load(folder, backend="onnx-int8")
     network = int8[-1]
     assert isinstance(network, OnnxNetworkClassifier)
-    assert os.path.samefile(network.path, folder / "network.int8.onnx")
+    assert os.path.samefile(network.path, folder / record["network.keras"]["file"])
     float_model = pretrained.load(folder, backend="onnx")
     p, q = float_model.predict_proba(X), int8.predict_proba(X)
     assert q.shape == p.shape and np.allclose(q.sum(axis=1), 1, atol=1e-5)
@@ -128,17 +129,19 @@ def test_quantize_refuses_int8_over_its_cost(quantized, tmp_path):
 def test_int8_graph_must_be_the_recorded_one(quantized, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(quantized[0], folder)
-    graph = folder / "network.int8.onnx"
+    (record,) = quantized[3].values()
+    graph = folder / record["file"]
     graph.write_bytes(graph.read_bytes()[:-1] + b"\0")
     with pytest.raises(ValueError, match="not the int8 graph"):
         pretrained.load(folder, backend="onnx-int8")
-    shutil.copy(quantized[0] / "network.int8.onnx", graph)
+    shutil.copy(quantized[0] / record["file"], graph)
     # Recorded as made from another network than the folder's.
     spec = json.loads((folder / "pipeline.json").read_text())
     spec["int8"]["network.keras"]["keras_sha256"] = "0" * 64
     (folder / "pipeline.json").write_text(json.dumps(spec))
     with pytest.raises(ValueError, match="made from another network.keras"):
-        pretrained.load(folder, backend="onnx-int8")
+        pretrained.load(folder)  # auto too: a folder whose files do not belong together
+    spec["int8"]["network.keras"]["keras_sha256"] = record["keras_sha256"]
     spec["int8"]["network.keras"]["file"] = "../elsewhere.onnx"
     (folder / "pipeline.json").write_text(json.dumps(spec))
     with pytest.raises(ValueError, match="inside the model folder"):
@@ -195,6 +198,13 @@ def test_default_as_loaded_runs_its_int8_graph_without_tensorflow(onnx_cache):
     """The default ships int8 graphs: pretrained.load() runs them, with
     TensorFlow not even importable (MTCNN's graphs in the cache)."""
     assert pretrained.info()["int8"], "the default ships no int8 graph"
+    import onnx as onnx_format
+
+    for record in pretrained.info()["int8"].values():  # a valid graph, fersk's keys once
+        graph = onnx_format.load(str(pretrained.MODELS_DIR / pretrained.DEFAULT_MODEL / record["file"]))
+        onnx_format.checker.check_model(graph)
+        keys = [p.key for p in graph.metadata_props]
+        assert len(keys) == len(set(keys)) and "fersk_head" in keys
     from fersk import onnx
 
     onnx.export_mtcnn()
@@ -205,7 +215,7 @@ def test_default_as_loaded_runs_its_int8_graph_without_tensorflow(onnx_cache):
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["network"] == "OnnxNetworkClassifier" and result["graph"].endswith(".int8.onnx")
+    assert result["network"] == "OnnxNetworkClassifier" and ".int8-" in result["graph"]
     here = pretrained.load(backend="onnx-int8").predict_proba([data.astronaut()])
     assert np.abs(np.asarray(result["photo"]) - here).max() <= 1e-6
     # int8 answers as the network it was made from, within what quantize measured.
@@ -228,3 +238,108 @@ def test_quantize_an_ensemble_each_member_from_its_own_graph(onnx_cache, tmp_pat
     paths = sorted(os.path.basename(m.path) for m in members)
     assert paths == sorted(r["file"] for r in record.values())
     assert np.abs(int8.predict_proba(X) - float_model.predict_proba(X)).max() < 0.25
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda s: s.update(int8="network.int8.onnx"), "'int8' must be a dict"),
+    (lambda s: s["int8"].update({"network.keras": "x.onnx"}), "must be a JSON object"),
+    (lambda s: s["int8"]["network.keras"].pop("sha256"), "lacks 'sha256'"),
+    (lambda s: s["int8"]["network.keras"].update(sha256="xyz"), "not a SHA-256"),
+    (lambda s: s["int8"].update({"other.keras": dict(s["int8"]["network.keras"])}),
+     "no network file 'other.keras'"),
+])
+def test_malformed_int8_records_are_refused_by_name(quantized, tmp_path, mutate, message):
+    folder = tmp_path / "model"
+    shutil.copytree(quantized[0], folder)
+    spec = json.loads((folder / "pipeline.json").read_text())
+    mutate(spec)
+    (folder / "pipeline.json").write_text(json.dumps(spec))
+    for backend in ("auto", "keras", "onnx-int8"):
+        with pytest.raises(ValueError, match=message):
+            pretrained.load(folder, backend=backend)
+
+
+def test_int8_graph_keeps_fersks_metadata_once_and_checks(quantized):
+    import onnx
+
+    folder, _, _, record = quantized
+    model = onnx.load(str(folder / record["network.keras"]["file"]))
+    keys = [p.key for p in model.metadata_props]
+    assert len(keys) == len(set(keys)) and "fersk_graph" in keys and "fersk_head" in keys
+    onnx.checker.check_model(model)
+    # The first convolution and the output head stay float32 (docs/onnx.rst).
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    weights = {i.name: i.data_type for i in model.graph.initializer}
+    assert weights.get(convs[0].input[1]) == onnx.TensorProto.FLOAT
+    assert model.graph.node[-1].op_type == "Softmax"
+
+
+def test_convert_and_save_of_a_quantized_folder(quantized, tmp_path):
+    """convert reads Keras (the int8 graphs are not the model), and a save
+    over the folder does not carry the old graphs along as the user's files."""
+    folder = tmp_path / "model"
+    shutil.copytree(quantized[0], folder)
+    copy = pretrained.convert(folder, tmp_path / "converted")
+    assert pretrained.info(copy)["int8"] == {} and not list(copy.glob("*.onnx"))
+    pretrained.save(pretrained.load(folder, backend="keras"), folder)
+    assert pretrained.info(folder)["int8"] == {} and not list(folder.glob("*.onnx"))
+
+
+def test_quantize_again_swaps_the_graphs_whole(quantized, tmp_path, monkeypatch):
+    """A second quantize writes new graphs beside the recorded ones and
+    removes those only after pipeline.json records the new: interrupted
+    before that, the folder still loads its recorded graphs."""
+    from fersk.onnx import _common
+
+    folder, X, y, record = quantized
+    work = tmp_path / "model"
+    shutil.copytree(folder, work)
+    calib = _faces(48, seed=9)  # another calibration: another graph
+    real_write = _common._atomic_write
+
+    def interrupted(path, data):
+        if os.path.basename(path) == "pipeline.json":
+            raise KeyboardInterrupt
+        return real_write(path, data)
+
+    monkeypatch.setattr(_common, "_atomic_write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pretrained.quantize(work, calib, X, y, max_cost=1.0)
+    monkeypatch.undo()
+    assert pretrained.info(work)["int8"] == record
+    pretrained.load(work, backend="onnx-int8").predict_proba(X[:4])
+    again = pretrained.quantize(work, calib, X, y, max_cost=1.0)
+    (new,), (old,) = again.values(), record.values()
+    assert new["file"] != old["file"] and (work / new["file"]).is_file()
+    assert not (work / old["file"]).exists()  # fersk's own, no longer recorded
+
+
+def test_quantize_refuses_bundled_names_old_formats_and_representations(tmp_path):
+    X = _faces(8, seed=0)
+    y = np.zeros(8, int)
+    with pytest.raises(ValueError, match="bundled model"):
+        pretrained.quantize("fer2013_cnn", X, X, y)
+    # A network reading LBP codes would be calibrated on faces.
+    from sklearn.pipeline import Pipeline
+
+    from fersk import CNNClassifier, LBPCodeTransformer
+
+    rng = np.random.default_rng(0)
+    Xs, ys = rng.integers(0, 256, (24, 16, 16), dtype=np.uint8), np.arange(24) % 3
+    pipe = Pipeline([("codes", LBPCodeTransformer()), ("network", CNNClassifier(
+        "mtcnn_cnn", architecture_params={"width": 0.125, "dense_units": 4}, epochs=1,
+        random_state=0))]).fit(Xs, ys)
+    folder = pretrained.save(pipe, tmp_path / "lbp")
+    with pytest.raises(ValueError, match="LBPCodeTransformer's output"):
+        pretrained.quantize(folder, Xs, Xs, ys)
+    assert not list(folder.glob("*.onnx"))
+
+
+def test_auto_stays_on_keras_where_the_detectors_graphs_cannot_be_made(tmp_path, monkeypatch):
+    """No MTCNN graphs in the cache and no tf2onnx to export them: the
+    default loads on Keras, as before int8, saying why."""
+    monkeypatch.setenv("FERSK_CACHE", str(tmp_path / "empty_cache"))
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    with pytest.warns(UserWarning, match="int8 graphs are not used"):
+        model = pretrained.load()
+    assert hasattr(model[-1], "model_") and model[0].detector == "mtcnn"

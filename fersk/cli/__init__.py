@@ -407,7 +407,7 @@ def _build_parser():
     source.add_argument("--camera", type=_nonnegative_int, metavar="N",
                         help="camera index (0: the first camera; needs OpenCV)")
     source.add_argument("--video", metavar="PATH", help="a video file (or an animated GIF)")
-    live.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=_MODEL_HELP)
+    _add_model_arguments(live)
     live.add_argument(
         "--detect-every", type=_positive_int, default=1, metavar="K",
         help="run the face detector every K frames, reusing the faces' last boxes in "
@@ -449,7 +449,7 @@ def _build_parser():
         "face's box, emotion and probabilities), GET /api/health, GET /api/model. The "
         "model is loaded once. Needs pip install 'fersk[serve]'.",
     )
-    serve.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=_MODEL_HELP)
+    _add_model_arguments(serve)
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=_port, default=8000, metavar="PORT",

@@ -279,7 +279,7 @@ def run(args):
             if _same_file(value, earlier):
                 raise _UsageError(f"{other} and {option} name one file, {value!r}: give each "
                                   "its own.")
-    model = _load_model(args.model)
+    model = _load_model(args.model, args.backend)
     names = model.class_names
     faces = FaceStream(model.pipeline, detect_every=args.detect_every, alpha=args.alpha,
                        detect_scale=args.detect_scale, views=args.views, class_names=names)

@@ -65,7 +65,7 @@ def run(args):
         ) from None
     limit = int(args.max_upload_mb * 1024 * 1024)
     try:
-        app = create_app(args.model, max_upload_bytes=max(1, limit))
+        app = create_app(args.model, max_upload_bytes=max(1, limit), backend=args.backend)
     except ValueError as exc:
         raise _UsageError(f"--model: {exc}") from None
     url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"

@@ -145,7 +145,8 @@ def quantize_network(path, out, calibration_images):
 
     Weights per output channel (int8) and activations (uint8) are quantised by
     ``onnxruntime.quantization.quantize_static``, activations calibrated
-    on ``calibration_images`` (min-max).  Measure what it costs before
+    on ``calibration_images`` (min-max); the first convolution and the
+    output head (last layer, softmax) stay float32.  Measure what it costs before
     using it: :func:`fersk.pretrained.quantize` does, and ships the graph
     in a model folder only where it costs at most half a point.
 
@@ -204,11 +205,30 @@ def quantize_network(path, out, calibration_images):
             # instructions (AVX-512 VNNI) run natively, about 10 % faster than int8 x int8
             # at the same accuracy (benchmarks/RESULTS.md).
             per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-            nodes_to_exclude=_output_head(source.graph),
+            nodes_to_exclude=_float_nodes(source.graph),
         )
         quantized = onnx.load(str(target))
-        quantized.metadata_props.extend(source.metadata_props)  # what the graph is
+        # What the graph is (fersk's keys), once each: quantize_static may have copied
+        # them already, and ONNX refuses a graph with a key twice.
+        props = {p.key: p.value for p in quantized.metadata_props}
+        props.update({p.key: p.value for p in source.metadata_props})
+        del quantized.metadata_props[:]
+        onnx.helper.set_model_props(quantized, props)
         return _atomic_write(out, quantized.SerializeToString())
+
+
+def _float_nodes(graph):
+    """The nodes kept in float32: the first convolution and the output head.
+
+    The first convolution reads the image itself (a few channels, a small
+    share of the work), whose pixels, quantised to uint8, fill the whole
+    range: on x86 CPUs without VNNI, ONNX Runtime's uint8 x int8 kernels add
+    pairs of products into saturating 16-bit integers (``vpmaddubsw``), which
+    such inputs overflow (simulated on the default's graph: a fifth of the
+    first layer's outputs, up to 90 quantisation steps off; the later layers
+    were unaffected)."""
+    first = next((node.name for node in graph.node if node.op_type == "Conv"), None)
+    return ([first] if first else []) + _output_head(graph)
 
 
 def _output_head(graph):

@@ -2,6 +2,7 @@
 networks run by Keras or by ONNX Runtime."""
 
 import functools
+import warnings
 
 from sklearn.utils._param_validation import StrOptions, validate_params
 
@@ -112,7 +113,7 @@ def load(name=None, *, labels="codes", backend="auto"):
     path = _model_dir(name)
     spec = _read_spec(path)
     if backend == "auto":
-        backend = "onnx-int8" if _has_int8(spec) and _has_ort() else "keras"
+        backend = "onnx-int8" if _has_int8(spec) and _has_ort() and _detector_ready(path, spec) else "keras"
     if backend == "keras":
         import fersk.layers  # noqa: F401  (registers fersk's layers for safe loading)
 
@@ -123,6 +124,19 @@ def load(name=None, *, labels="codes", backend="auto"):
     graphs = _int8_graphs(path, spec) if backend == "onnx-int8" else None
     _ensure_exported(path, spec, networks=graphs is None)
     return _build_pipeline(path, spec, functools.partial(_load_onnx_step, graphs=graphs), labels)
+
+
+def _detector_ready(path, spec):
+    """Whether the ONNX pipeline's MTCNN graphs are in the cache or can be
+    exported now; else backend 'auto' stays on Keras, as it was, saying why."""
+    try:
+        _ensure_exported(path, spec, networks=False)
+    except (ImportError, OSError) as exc:
+        warnings.warn(
+            f"backend='auto': {path.name}'s int8 graphs are not used, the detector's ONNX graphs "
+            f"are missing ({exc}); running on Keras.", UserWarning, stacklevel=3)
+        return False
+    return True
 
 
 def _has_ort():

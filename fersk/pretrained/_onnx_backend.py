@@ -75,7 +75,8 @@ def _ensure_exported(folder, spec, networks=True):
             import tensorflow  # noqa: F401
         except ImportError as exc:
             raise ImportError(
-                f"backend='onnx': {folder.name}'s ONNX files are not in {onnx.cache_dir()} and "
+                f"the ONNX backend: {folder.name}'s ONNX files "
+                f"({'networks' if missing else 'MTCNN'}) are not in {onnx.cache_dir()} and "
                 f"exporting them needs TensorFlow ({exc}); run `fersk export {folder.name}` "
                 "where TensorFlow is installed and copy that folder (or set FERSK_CACHE)."
             ) from exc

@@ -222,7 +222,9 @@ def _write_json(file, spec):
 def _carry_foreign_files(path, previous, staging):
     """Copy into the new folder what the old one held besides its model
     (notes, a licence...): fersk deletes only files it wrote."""
-    own = {"pipeline.json", *_keras_files(previous)}
+    int8 = previous.get("int8") if isinstance(previous.get("int8"), dict) else {}
+    own = {"pipeline.json", *_keras_files(previous),
+           *(r["file"] for r in int8.values() if isinstance(r, dict) and isinstance(r.get("file"), str))}
     for entry in path.iterdir():
         target = staging / entry.name
         if entry.name in own:
@@ -320,4 +322,5 @@ def convert(source, path):
     True
     """
     meta = info(source)
-    return save(load(source), path, description=meta["description"], metrics=meta["metrics"])
+    return save(load(source, backend="keras"), path, description=meta["description"],
+                metrics=meta["metrics"])

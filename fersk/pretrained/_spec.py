@@ -58,6 +58,7 @@ def _read_spec(path):
         _check_step(step, file)
     if version >= 4:
         _check_networks(spec, file)
+        _check_int8(spec, file)
     else:  # earlier formats recorded nothing to check the files against
         spec.pop("networks", None)
     if version < FORMAT_VERSION:
@@ -81,6 +82,28 @@ def _check_networks(spec, file):
             _expect(record, key, kind, f"{file}: networks[{name!r}]")
         if not re.fullmatch(r"[0-9a-f]{64}", record["sha256"]):
             raise ValueError(f"{file}: networks[{name!r}]['sha256'] is not a SHA-256 digest.")
+
+
+#: What ``pipeline.json`` records of each int8 graph (:func:`fersk.pretrained.quantize`).
+_INT8_RECORD = {"file": str, "size": int, "sha256": str, "keras_sha256": str}
+
+
+def _check_int8(spec, file):
+    """``int8``: one well-formed record per network file that has an int8 graph."""
+    if "int8" not in spec:
+        return
+    _expect(spec, "int8", dict, file)
+    for name, record in spec["int8"].items():
+        where = f"{file}: int8[{name!r}]"
+        if not isinstance(record, dict):
+            raise ValueError(f"{where} must be a JSON object; got {type(record).__name__}.")
+        for key, kind in _INT8_RECORD.items():
+            _expect(record, key, kind, where)
+        for key in ("sha256", "keras_sha256"):
+            if not re.fullmatch(r"[0-9a-f]{64}", record[key]):
+                raise ValueError(f"{where}[{key!r}] is not a SHA-256 digest.")
+        if name not in spec["networks"]:
+            raise ValueError(f"{where}: no network file {name!r} is recorded under 'networks'.")
 
 
 def _upgrade_entry(entry):

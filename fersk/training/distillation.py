@@ -57,7 +57,8 @@ def distillation_targets(teacher, X, y, weight=0.5):
     """
     from fersk import pretrained
 
-    model = teacher if hasattr(teacher, "predict_proba") else pretrained.load(teacher)
+    # Keras: the teacher's own probabilities, not its int8 graph's (backend "auto").
+    model = teacher if hasattr(teacher, "predict_proba") else pretrained.load(teacher, backend="keras")
     y = np.asarray(y)
     unknown = sorted(set(np.unique(y).tolist()) - set(model.classes_.tolist()))
     if unknown:
