@@ -3,7 +3,7 @@
 In one run, on FER-2013 PublicTest faces (48x48, as the network reads
 them after the cropper) and on a few photos (detection included):
 
-* ``keras``: ``pretrained.load(model)`` as loaded (TensorFlow);
+* ``keras``: ``pretrained.load(model, backend="keras")`` (TensorFlow);
 * ``onnx``: ``pretrained.load(model, backend="onnx")`` (no TensorFlow on
   its path: MTCNN runs as ``detector="mtcnn-onnx"``);
 * ``onnx int8``: the network statically quantised to int8

@@ -13,6 +13,10 @@ taken apart, each part timed alone on the same faces (best of
 * the network's compiled inference calls alone (batches of 256);
 * turning outputs into probabilities.
 
+The parts are the Keras path's (``backend="keras"``); the whole call as
+loaded (``backend="auto"``: the int8 graph on ONNX Runtime where a model
+ships one) is timed beside for comparison.
+
 Prints seconds per 1,000 faces and each part's share of the whole call.
 
     python benchmarks/bench_pipeline_overhead.py [--model wild_vgg_fast] [--views center]
@@ -43,9 +47,11 @@ def main(argv=None):
     from fersk.ensemble import one_view
 
     faces = load_fer2013(args.data, usage="PublicTest").images[: args.n]
-    model = pretrained.load(args.model) if args.model else pretrained.load()
+    model = pretrained.load(args.model, backend="keras")  # its parts are Keras's
+    as_loaded = pretrained.load(args.model)
     if args.views == "center":
-        model = one_view(model)
+        model, as_loaded = one_view(model), one_view(as_loaded)
+    as_loaded.predict_proba(faces[:300])
     cropper, net = model[0], model[-1]
     model.predict_proba(faces[:300])  # trace the compiled paths once
     model.predict_proba(faces)
@@ -53,6 +59,7 @@ def main(argv=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t_pipe, _ = best_of(lambda: model.predict_proba(faces), args.rounds)
+        t_loaded, _ = best_of(lambda: as_loaded.predict_proba(faces), args.rounds)
         t_crop, crops = best_of(lambda: cropper.transform(faces), args.rounds)
         t_crop_list, crops_list = best_of(lambda: cropper.transform(list(faces)), args.rounds)
     assert np.array_equal(crops, crops_list)
@@ -68,12 +75,13 @@ def main(argv=None):
 
     per_k = 1000 / len(faces)
     rows = [
-        ("whole call: pipeline.predict_proba", t_pipe),
+        ("whole call: pipeline.predict_proba (Keras)", t_pipe),
         ("FaceCropper step (batch of face crops)", t_crop),
         ("FaceCropper, image by image (before)", t_crop_list),
         ("network step: input checks", t_check),
         ("network step: compiled inference", t_net),
         ("network step: outputs to probabilities", t_post),
+        ("whole call as loaded (backend auto)", t_loaded),
     ]
     name = args.model or pretrained.DEFAULT_MODEL
     print(f"{name}, {args.views} view(s), {len(faces)} PublicTest faces, best of {args.rounds}; {machine()}")

@@ -9,8 +9,8 @@ Both need the ``serve`` extra: ``pip install 'fersk[serve]'``.
 REST API (all answers JSON):
 
 - ``GET /api/health``: ``{"status": "ok"}``.
-- ``GET /api/model``: the model's name, classes, class names, detector and
-  upload limit.
+- ``GET /api/model``: the model's name, classes, class names, detector,
+  backend (what runs its networks) and upload limit.
 - ``POST /api/predict``: an image as the raw request body (any
   ``Content-Type``, e.g. ``image/jpeg``) or as the one file of a
   ``multipart/form-data`` form; the answer lists every face (``box``,
@@ -171,6 +171,22 @@ def _faces_json(model, class_names, image):
     return faces
 
 
+def _runtime(pipeline):
+    """What runs the model's networks, for ``GET /api/model``: "keras",
+    "onnx" (float32) or "onnx-int8"."""
+    try:
+        from .onnx import OnnxNetworkClassifier
+    except ImportError:  # the ONNX extra is not installed: nothing runs on it
+        return "keras"
+    last = pipeline.steps[-1][1]
+    members = [est for _, est in getattr(last, "estimators", None) or []] or [last]
+    networks = [getattr(m, "steps", [(None, m)])[-1][1] for m in members]
+    onnx = [n for n in networks if isinstance(n, OnnxNetworkClassifier)]
+    if not onnx:
+        return "keras"
+    return "onnx-int8" if all(".int8-" in os.path.basename(str(n.path)) for n in onnx) else "onnx"
+
+
 #: The constraints of the arguments create_app and serve share.
 _APP_CONSTRAINTS = {
     # Which names and folders are models, fersk.pretrained says.
@@ -260,6 +276,7 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
         "class_names": class_names,
         "steps": [step for step, _ in pipeline.steps],
         "detector": detector,
+        "backend": _runtime(pipeline),
         "max_upload_bytes": limit,
     }
     page = resources.files("fersk").joinpath("static", "live.html").read_text("utf-8")

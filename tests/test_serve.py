@@ -67,6 +67,8 @@ def test_health_and_model(client):
     assert set(info["class_names"]) == EMOTIONS and info["classes"] == list(range(7))
     # MTCNN, on ONNX Runtime where the default loads its int8 graphs (backend "auto")
     assert info["max_upload_bytes"] == LIMIT and info["detector"] in ("mtcnn", "mtcnn-onnx")
+    # What runs it, said: the int8 graph it ships where onnxruntime is installed.
+    assert info["backend"] == ("onnx-int8" if info["detector"] == "mtcnn-onnx" else "keras")
 
 
 def test_predict_raw_body_and_form(client):
