@@ -20,6 +20,7 @@ import fersk  # noqa: E402
 from fersk import pretrained  # noqa: E402
 from fersk.face import FaceCropper  # noqa: E402
 from fersk.onnx import OnnxNetworkClassifier  # noqa: E402
+from test_onnx import BLOCK_TF, _tiny_ensemble_folder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -175,17 +176,7 @@ def test_cli_auto_runs_int8_without_tensorflow(quantized, onnx_cache, tmp_path):
     assert doc["summary"]["rows"] == 1 and doc["records"][0]["emotion"] in doc["class_names"]
 
 
-_DEFAULT_NO_TF = textwrap.dedent("""
-    import importlib.abc, json, sys
-
-    class Block(importlib.abc.MetaPathFinder):
-        # As if TensorFlow and Keras were not installed.
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "mtcnn"):
-                raise ImportError(f"{name} is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, Block())
+_DEFAULT_NO_TF = BLOCK_TF + textwrap.dedent("""
     from skimage import data
     from fersk import pretrained
     model = pretrained.load()
@@ -226,8 +217,6 @@ def test_default_as_loaded_runs_its_int8_graph_without_tensorflow(onnx_cache):
 def test_quantize_an_ensemble_each_member_from_its_own_graph(onnx_cache, tmp_path):
     """An ensemble's networks each get their int8 graph (matched by .keras
     file), and the int8 ensemble answers as the float one does, roughly."""
-    from test_onnx import _tiny_ensemble_folder
-
     folder, X = _tiny_ensemble_folder(tmp_path)
     float_model = pretrained.load(folder, backend="onnx")
     y = float_model.predict(X)
@@ -343,3 +332,44 @@ def test_auto_stays_on_keras_where_the_detectors_graphs_cannot_be_made(tmp_path,
     with pytest.warns(UserWarning, match="int8 graphs are not used"):
         model = pretrained.load()
     assert hasattr(model[-1], "model_") and model[0].detector == "mtcnn"
+
+
+_KILLED_AT_RECORD = textwrap.dedent("""
+    import os, sys
+    import numpy as np
+    from fersk import pretrained
+    from fersk.onnx import _common
+
+    real_write = _common._atomic_write
+
+    def write(path, data):
+        if os.path.basename(path) == "pipeline.json":
+            os._exit(9)  # killed as pipeline.json is about to be replaced
+        return real_write(path, data)
+
+    _common._atomic_write = write
+    X = np.load(sys.argv[2])
+    pretrained.quantize(sys.argv[1], X[::-1], X, np.zeros(len(X), int), max_cost=1.0)
+""")
+
+
+def test_quantize_killed_in_another_process_leaves_the_folder_loadable(quantized, tmp_path):
+    """A process killed while quantize swaps in its records: the folder
+    still loads the graphs its pipeline.json records (and Keras)."""
+    folder, X, _, record = quantized
+    work = tmp_path / "model"
+    shutil.copytree(folder, work)
+    faces = tmp_path / "faces.npy"
+    np.save(faces, X[:32])
+    env = {**os.environ}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(fersk.__file__)), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", _KILLED_AT_RECORD, str(work), str(faces)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 9, out.stderr[-3000:]
+    assert pretrained.info(work)["int8"] == record
+    model = pretrained.load(work)
+    assert isinstance(model[-1], OnnxNetworkClassifier)
+    np.testing.assert_allclose(model.predict_proba(X[:8]),
+                               pretrained.load(folder).predict_proba(X[:8]), atol=1e-6)
+    assert not list(work.glob(".*.tmp"))

@@ -125,17 +125,20 @@ def test_every_graph_fersk_exports_is_marked_as_fersks(onnx_cache):
     assert len(graphs) >= 4 and all(e["kind"] == "onnx" for e in graphs), graphs
 
 
-_NO_TF = textwrap.dedent("""
+# A child's first lines: as if TensorFlow and Keras were not installed.
+BLOCK_TF = textwrap.dedent("""
     import importlib.abc, json, sys
 
     class Block(importlib.abc.MetaPathFinder):
-        # As if TensorFlow and Keras were not installed.
         def find_spec(self, name, path=None, target=None):
             if name.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "mtcnn"):
                 raise ImportError(f"{name} is blocked in this test")
             return None
 
     sys.meta_path.insert(0, Block())
+""")
+
+_NO_TF = BLOCK_TF + textwrap.dedent("""
     import numpy as np
     from skimage import data
     from fersk import pretrained

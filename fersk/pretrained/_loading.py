@@ -57,7 +57,10 @@ def load(name=None, *, labels="codes", backend="auto"):
         ``int8`` says what it cost); ValueError if the folder has none.
         "auto": "onnx-int8" where the folder ships int8 graphs and
         onnxruntime is installed (on CPUs with int8 dot-product
-        instructions several times faster than float32), "keras" otherwise.
+        instructions several times faster than float32), "keras" otherwise,
+        and, with a warning, where the model detects faces with MTCNN and
+        its ONNX graphs are neither cached nor exportable (no ``tf2onnx``,
+        a read-only cache).
         The default model ships them: to train it further, load it with
         ``backend="keras"``.
 
@@ -113,7 +116,8 @@ def load(name=None, *, labels="codes", backend="auto"):
     path = _model_dir(name)
     spec = _read_spec(path)
     if backend == "auto":
-        backend = "onnx-int8" if _has_int8(spec) and _has_ort() and _detector_ready(path, spec) else "keras"
+        int8 = _has_int8(spec) and _has_ort() and _detector_ready(path, spec)
+        backend = "onnx-int8" if int8 else "keras"
     if backend == "keras":
         import fersk.layers  # noqa: F401  (registers fersk's layers for safe loading)
 
