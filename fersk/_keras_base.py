@@ -639,6 +639,9 @@ class BaseKerasImageEstimator(BaseEstimator):
         averaged over the test-time views); the subclasses read them as
         probabilities or as predicted values."""
         check_is_fitted(self)
+        # Settings changed after fit (test_time_crops="ten" by set_params) are
+        # refused here, not read as the nearest valid one.
+        self._validate_params()
         x = self._validate_X(X, reset=False)
         batch = self.predict_batch_size or max(self.batch_size, 256)
         infer = self._inference_model()

@@ -171,22 +171,6 @@ def _faces_json(model, class_names, image):
     return faces
 
 
-def _runtime(pipeline):
-    """What runs the model's networks, for ``GET /api/model``: "keras",
-    "onnx" (float32) or "onnx-int8"."""
-    try:
-        from .onnx import OnnxNetworkClassifier
-    except ImportError:  # the ONNX extra is not installed: nothing runs on it
-        return "keras"
-    last = pipeline.steps[-1][1]
-    members = [est for _, est in getattr(last, "estimators", None) or []] or [last]
-    networks = [getattr(m, "steps", [(None, m)])[-1][1] for m in members]
-    onnx = [n for n in networks if isinstance(n, OnnxNetworkClassifier)]
-    if not onnx:
-        return "keras"
-    return "onnx-int8" if all(".int8-" in os.path.basename(str(n.path)) for n in onnx) else "onnx"
-
-
 #: The constraints of the arguments create_app and serve share.
 _APP_CONSTRAINTS = {
     # Which names and folders are models, fersk.pretrained says.
@@ -253,6 +237,7 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
 
     from . import pretrained
     from ._labels import class_names_of
+    from .pretrained._loading import _backend_of
     from .live import _check_model
 
     limit = int(max_upload_bytes)
@@ -276,7 +261,7 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
         "class_names": class_names,
         "steps": [step for step, _ in pipeline.steps],
         "detector": detector,
-        "backend": _runtime(pipeline),
+        "backend": _backend_of(pipeline),
         "max_upload_bytes": limit,
     }
     page = resources.files("fersk").joinpath("static", "live.html").read_text("utf-8")

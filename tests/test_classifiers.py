@@ -567,3 +567,17 @@ def test_classifier_base_is_where_the_classifiers_take_it_from():
     for cls in (CNNClassifier, LBCNNClassifier):
         assert issubclass(cls, BaseKerasImageClassifier)
         assert cls.__mro__.index(ClassifierMixin) < cls.__mro__.index(BaseKerasImageEstimator)
+
+
+def test_prediction_settings_changed_after_fit_are_validated():
+    """set_params(test_time_crops="ten") after fit: refused at predict, not
+    read as the centre view (the ONNX network refuses it too)."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randint(0, 256, (12, 16, 16)).astype(np.uint8), np.arange(12) % 2
+    clf = CNNClassifier("mtcnn_cnn", architecture_params={"width": 0.125, "dense_units": 4},
+                        epochs=1, crop_size=12, random_state=0).fit(X, y)
+    clf.set_params(test_time_crops="ten")
+    with pytest.raises(InvalidParameterError, match="test_time_crops"):
+        clf.predict_proba(X)

@@ -1255,6 +1255,7 @@ def test_evaluate_json_and_plots(capsys, tmp_path, fer_csv, fer_small, toy_model
     doc = json.loads(out)
     expected = _proba(pipeline, images, detector=None).argmax(axis=1)
     assert doc["n_samples"] == 140 and doc["usage"] == "PublicTest" and not doc["detection"]
+    assert doc["backend"] == "keras"  # a model without int8 graphs: what ran, said
     assert doc["accuracy"] == pytest.approx(np.mean(expected == labels), abs=1e-4)
     cm = np.array(doc["confusion_matrix"])
     assert cm.shape == (7, 7) and cm.sum() == 140 and cm.sum(axis=1).tolist() == [20] * 7

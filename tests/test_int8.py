@@ -141,7 +141,10 @@ def test_int8_graph_must_be_the_recorded_one(quantized, tmp_path):
     spec["int8"]["network.keras"]["keras_sha256"] = "0" * 64
     (folder / "pipeline.json").write_text(json.dumps(spec))
     with pytest.raises(ValueError, match="made from another network.keras"):
-        pretrained.load(folder)  # auto too: a folder whose files do not belong together
+        pretrained.load(folder, backend="onnx-int8")
+    # auto runs the checked Keras network instead, saying why.
+    with pytest.warns(UserWarning, match="made from another network.keras"):
+        assert hasattr(pretrained.load(folder)[-1], "model_")
     spec["int8"]["network.keras"]["keras_sha256"] = record["keras_sha256"]
     spec["int8"]["network.keras"]["file"] = "../elsewhere.onnx"
     (folder / "pipeline.json").write_text(json.dumps(spec))
@@ -373,3 +376,43 @@ def test_quantize_killed_in_another_process_leaves_the_folder_loadable(quantized
     np.testing.assert_allclose(model.predict_proba(X[:8]),
                                pretrained.load(folder).predict_proba(X[:8]), atol=1e-6)
     assert not list(work.glob(".*.tmp"))
+
+
+def test_auto_runs_keras_for_a_folder_copied_without_its_graphs(quantized, tmp_path):
+    """pipeline.json and the .keras file copied, the .onnx left behind: auto
+    loads the Keras network (as before int8), with a warning saying why."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("pipeline.json", "network.keras"):
+        shutil.copy(quantized[0] / name, folder / name)
+    with pytest.warns(UserWarning, match="int8 graphs are not used.*backend='keras'"):
+        model = pretrained.load(folder)
+    assert hasattr(model[-1], "model_")
+    X = quantized[1][:8]
+    np.testing.assert_allclose(model.predict_proba(X),
+                               pretrained.load(quantized[0], backend="keras").predict_proba(X))
+    with pytest.raises(ValueError, match="backend='keras'"):
+        pretrained.load(folder, backend="onnx-int8")
+
+
+def test_evaluate_says_the_int8_graph_ran(quantized, tmp_path, capsys):
+    """fersk evaluate on a folder with int8 graphs: the backend and what
+    quantize recorded, beside the accuracy measured."""
+    from PIL import Image
+
+    from fersk.cli import main
+
+    folder, X, y, record = quantized
+    root = tmp_path / "fer"
+    for i, (face, label) in enumerate(zip(X[:14], y[:14])):
+        target = root / "test" / ["angry", "disgust", "fear", "happy", "sad", "surprise",
+                                  "neutral"][int(label)]
+        target.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(face).save(target / f"PublicTest_{i}.png")
+    assert main(["evaluate", "--data", str(root), "--model", str(folder), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["backend"] == "onnx-int8"
+    assert doc["accuracy"] == pytest.approx(pretrained.load(folder).score(X[:14], y[:14]), abs=1e-4)
+    assert main(["evaluate", "--data", str(root), "--model", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "backend: onnx-int8" in out and "int8 graph, recorded by quantize" in out

@@ -175,8 +175,12 @@ def run(args):
         elif _has_mark(out / "training_curve.png", EVALUATION_MARK):
             # An earlier run's curve (another model's) would read as this one's.
             (out / "training_curve.png").unlink()
+    from fersk.pretrained._loading import _backend_of
+
+    backend = _backend_of(pipe)
     doc = {
         "model": model.name,
+        "backend": backend,
         "data": str(args.data),
         "usage": usage,
         "n_samples": int(len(y)),
@@ -201,6 +205,7 @@ def run(args):
         print()
         return EXIT_OK
     print(f"model: {model.name} - {model.info['description']}")
+    print(f"backend: {backend}")
     if args.detect:
         detection = f"with face detection ({n_no_face} without a face, classified whole)"
     else:
@@ -212,6 +217,9 @@ def run(args):
         n_rec = model.info["metrics"].get("n_publictest")
         on = f" on {n_rec} images" if n_rec else ""
         print(f"recorded at training: PublicTest accuracy {recorded}{on}")
+    for record in model.info.get("int8", {}).values() if backend == "onnx-int8" else ():
+        print(f"int8 graph, recorded by quantize: {record['test_accuracy_int8']} on "
+              f"{record['test_faces']} test faces (float32: {record['test_accuracy_float32']})")
     print()
     print(report)
     print("confusion matrix (rows: true, columns: predicted):")
