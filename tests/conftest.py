@@ -78,3 +78,16 @@ def half_bright_faces(n=48, side=24, seed=0):
     X[y == 0, :, : side // 2] += 90
     X[y == 1, :, side // 2 :] += 90
     return X.astype(np.uint8), y
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    """A fresh cache folder for the module's exports (FERSK_CACHE)."""
+    folder = tmp_path_factory.mktemp("fersk_cache")
+    saved = os.environ.get("FERSK_CACHE")
+    os.environ["FERSK_CACHE"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("FERSK_CACHE", None)
+    else:
+        os.environ["FERSK_CACHE"] = saved

@@ -23,18 +23,6 @@ from fersk.onnx import OnnxNetworkClassifier  # noqa: E402
 from test_onnx import BLOCK_TF, _tiny_ensemble_folder  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def onnx_cache(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fersk_cache")
-    saved = os.environ.get("FERSK_CACHE")
-    os.environ["FERSK_CACHE"] = str(folder)
-    yield folder
-    if saved is None:
-        os.environ.pop("FERSK_CACHE", None)
-    else:
-        os.environ["FERSK_CACHE"] = saved
-
-
 def _faces(n, seed):
     rng = np.random.default_rng(seed)
     crop = np.asarray(FaceCropper(size=(48, 48)).fit_transform([data.astronaut()]))

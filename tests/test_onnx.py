@@ -29,19 +29,6 @@ MODELS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def onnx_cache(tmp_path_factory):
-    """A fresh cache folder for the module's exports (FERSK_CACHE)."""
-    folder = tmp_path_factory.mktemp("fersk_cache")
-    saved = os.environ.get("FERSK_CACHE")
-    os.environ["FERSK_CACHE"] = str(folder)
-    yield folder
-    if saved is None:
-        os.environ.pop("FERSK_CACHE", None)
-    else:
-        os.environ["FERSK_CACHE"] = saved
-
-
 def _faces(n=40, seed=0):
     rng = np.random.default_rng(seed)
     # Smooth random "faces" and a real photo's crop: varied, deterministic.
