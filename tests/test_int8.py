@@ -404,3 +404,26 @@ def test_evaluate_says_the_int8_graph_ran(quantized, tmp_path, capsys):
     assert main(["evaluate", "--data", str(root), "--model", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "backend: onnx-int8" in out and "int8 graph, recorded by quantize" in out
+
+
+def test_bundle_model_int8_only_makes_the_graphs_a_folder_ships(fer2013_root, onnx_cache, tmp_path,
+                                                                capsys):
+    """benchmarks/bundle_model.py --int8-only (the command of the model cards):
+    calibrated on Training faces, measured on PublicTest, recorded in place;
+    --same-as checks another folder's graphs give the same probabilities."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bundle_model.py"
+    folder = tmp_path / "model"
+    shutil.copytree(pretrained.MODELS_DIR / "fer2013_cnn", folder)
+    main = runpy.run_path(str(script), run_name="bundle")["main"]
+    main([str(folder), "--int8-only", "--data", str(fer2013_root), "--calibration", "64",
+          "--max-cost", "1"])
+    (record,) = pretrained.info(folder)["int8"].values()
+    assert record["calibration_faces"] == 64 and record["test_faces"] == 3589
+    again = tmp_path / "again"
+    shutil.copytree(pretrained.MODELS_DIR / "fer2013_cnn", again)
+    main([str(again), "--int8-only", "--data", str(fer2013_root), "--calibration", "64",
+          "--max-cost", "1", "--same-as", str(folder)])
+    assert "max |dp| against" in capsys.readouterr().out
