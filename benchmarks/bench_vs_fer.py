@@ -348,8 +348,10 @@ def main(argv=None):
     # a Keras row beside.
     keras_pipe = pipe if hasattr(networks[0], "model_") else pretrained.load(args.model, backend="keras")
     keras_networks = fersk_networks(keras_pipe.steps[-1][1])
-    backend = "Keras" if keras_pipe is pipe else (
-        "ONNX Runtime, int8" if "int8" in str(getattr(networks[0], "path", "")) else "ONNX Runtime")
+    from fersk.pretrained._loading import _backend_of
+
+    backend = {"keras": "Keras", "onnx": "ONNX Runtime",
+               "onnx-int8": "ONNX Runtime, int8"}[_backend_of(pipe)]
     for network in set(networks) | set(keras_networks):
         if "predict_batch_size" in network.get_params():
             network.set_params(predict_batch_size=args.batch_size)

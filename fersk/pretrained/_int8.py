@@ -26,6 +26,7 @@ from ._onnx_backend import (
 )
 from ._spec import _read_spec
 
+
 def _int8_path(folder, spec, keras_file):
     """The checked int8 graph of ``keras_file`` (ValueError naming what is wrong)."""
     root = Path(folder).resolve()
