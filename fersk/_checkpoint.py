@@ -54,7 +54,8 @@ from fersk._fsync import fsync_path
 #: Parameters that do not change what a fit computes: a fit that differs
 #: only in these resumes the same state.
 NOT_IN_KEY = frozenset(
-    {"verbose", "checkpoint_dir", "predict_batch_size", "test_time_flip", "test_time_crops"}
+    {"verbose", "checkpoint_dir", "predict_batch_size", "test_time_flip", "test_time_crops",
+     "test_time_margin"}
 )
 
 STATE_PREFIX = "fersk-state-"

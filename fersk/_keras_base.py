@@ -642,9 +642,14 @@ class BaseKerasImageEstimator(BaseEstimator):
         # Settings changed after fit (test_time_crops="ten" by set_params) are
         # refused here, not read as the nearest valid one.
         self._validate_params()
-        x = self._validate_X(X, reset=False)
+        return self._outputs_of_views(self._validate_X(X, reset=False))
+
+    def _outputs_of_views(self, x, views="all"):
+        """The network's outputs for validated images ``x``, averaged over
+        the test-time ``views``: "all", "first" (the centre window, not
+        mirrored) or "rest" (every view but the first)."""
         batch = self.predict_batch_size or max(self.batch_size, 256)
-        infer = self._inference_model()
+        infer = self._inference_model(views)
         if len(x) > batch:
             # Keras's compiled predict step, traced once per inference
             # model (cached) and reused for every batch.
@@ -656,8 +661,17 @@ class BaseKerasImageEstimator(BaseEstimator):
             outputs = keras.ops.convert_to_numpy(infer(x, training=False))
         return np.asarray(outputs, dtype=np.float64)
 
+    def _n_views(self):
+        """How many test-time views a face gets (``test_time_crops`` times
+        ``test_time_flip``'s mirror)."""
+        crop = self._crop_layer()
+        window = None if crop is None else (crop.height, crop.width)
+        corners = view_corners(self.model_.input_shape[1:3], window, self.test_time_crops)
+        return len(corners) * (2 if self.test_time_flip else 1)
+
     def _views(self, z):
-        """The test-time views of standardised images ``z`` (a Keras tensor)."""
+        """The test-time views of standardised images ``z`` (a Keras tensor):
+        the windows (the centre first), then their mirror images."""
         crop = self._crop_layer()
         window = None if crop is None else (crop.height, crop.width)
         corners = view_corners(self.model_.input_shape[1:3], window, self.test_time_crops)
@@ -673,15 +687,16 @@ class BaseKerasImageEstimator(BaseEstimator):
     def _crop_layer(self):
         return next((la for la in self.model_.layers if isinstance(la, RandomCenterCrop)), None)
 
-    def _inference_model(self):
-        """``model_``'s inference path with the test-time views averaged.
+    def _inference_model(self, views="all"):
+        """``model_``'s inference path with the test-time ``views`` averaged
+        ("all", "first" or "rest", as in :meth:`_outputs_of_views`).
 
         Built from the fitted layers (input scaling, then the views, then
         the network with its batch norm folded); cached per fitted model and per
         test-time setting, outside the estimator (prediction leaves its
         ``__dict__`` alone, as scikit-learn requires).
         """
-        key = (self.test_time_flip, self.test_time_crops, self.jit_compile is True)
+        key = (self.test_time_flip, self.test_time_crops, self.jit_compile is True, views)
         cached = _INFERENCE_MODELS.setdefault(self.model_, {})
         if key in cached:
             return cached[key]
@@ -695,8 +710,10 @@ class BaseKerasImageEstimator(BaseEstimator):
             # to float rounding, faster (fersk._inference).
             cached["network"] = fold_batch_norm(self.model_.layers[-1])
         network = cached["network"]
-        views = [network(v) for v in self._views(z)]
-        outputs = views[0] if len(views) == 1 else keras.layers.Average()(views)
+        chosen = self._views(z)
+        chosen = {"all": chosen, "first": chosen[:1], "rest": chosen[1:]}[views]
+        outputs = [network(v) for v in chosen]
+        outputs = outputs[0] if len(outputs) == 1 else keras.layers.Average()(outputs)
         infer = keras.Model(inputs, outputs, name="fersk_inference")
         # XLA only when asked for: Keras's "auto" picks it, and on CPUs its
         # convolutions are slower than TensorFlow's own (bench_predict.py).

@@ -19,6 +19,7 @@ from sklearn.utils import compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
+    check_is_fitted,
     _check_sample_weight,
     check_array,
     check_consistent_length,
@@ -28,6 +29,7 @@ from sklearn.utils.validation import (
 from fersk._fit_guard import unchanged_if_fit_fails
 from fersk._keras_base import BaseKerasImageEstimator
 from fersk._labels import _in_class_order
+from fersk._keras_params import proba_margin
 from fersk._validation import check_random_state_int
 
 __all__ = ["BaseKerasImageClassifier"]
@@ -69,6 +71,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         **BaseKerasImageEstimator._parameter_constraints,
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "test_time_margin": [Interval(Real, 0, 1, closed="both"), None],
     }
 
     # ---------------------------------------------------------------- labels
@@ -271,6 +274,30 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         return keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing), targets
 
     # --------------------------------------------------------------- predict
+    def _predict_outputs(self, X):
+        """The outputs averaged over the test-time views, the views beyond
+        the centre one computed only for the faces ``test_time_margin``
+        leaves unsure."""
+        if self.test_time_margin is None:
+            return super()._predict_outputs(X)
+        check_is_fitted(self)
+        self._validate_params()
+        x = self._validate_X(X, reset=False)
+        n_views = self._n_views()
+        first = self._outputs_of_views(x, "first")
+        if n_views == 1 or not len(x):
+            return first
+        unsure = proba_margin(self._outputs_to_proba(first)) < self.test_time_margin
+        if not unsure.any():
+            return first
+        # The mean of all the views: the first one's outputs, plus the rest's
+        # mean weighted by their number (keras.layers.Average's result, to
+        # float rounding).
+        rest = self._outputs_of_views(x[unsure], "rest")
+        outputs = first.copy()
+        outputs[unsure] = (first[unsure] + (n_views - 1) * rest) / n_views
+        return outputs
+
     def predict_proba(self, X):
         """Class probabilities, computed in batches.
 

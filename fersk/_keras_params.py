@@ -8,6 +8,8 @@ entries each estimator has, with its own defaults, into its docstring.
 
 import inspect
 
+import numpy as np
+
 OPTIMIZERS = {"adam", "adamw", "sgd", "rmsprop", "adamax", "nadam", "adagrad", "adadelta"}
 
 #: Fits of at most this many optimisation steps in all (batches x epochs)
@@ -45,6 +47,12 @@ def view_corners(image_hw, window_hw, test_time_crops):
     if test_time_crops == "five":
         corners += [(0, 0), (0, width - w), (height - h, 0), (height - h, width - w)]
     return corners
+
+def proba_margin(proba):
+    """Each row's highest probability minus its second highest: how sure
+    the view was (the gate of ``test_time_margin``)."""
+    top = np.sort(np.asarray(proba), axis=1)
+    return top[:, -1] - top[:, -2] if top.shape[1] > 1 else np.ones(len(top))
 
 #: Strength of the ``augment=True`` transformations (standard FER practice:
 #: horizontal flips, shifts and zoom of 10 %, rotations of +-10 degrees).
@@ -161,6 +169,17 @@ test_time_crops : {crops}
     ``crop_size``: the centre one, or the four corners and the centre.
     With ``test_time_flip=True``, "five" is the ten-crop protocol (each
     window and its mirror image, ten views, ten times the work).
+test_time_margin : float in [0, 1] or None
+    Confidence-gated test-time views.  None: every face gets every view
+    of ``test_time_crops`` and ``test_time_flip``.  A number: each face is
+    first predicted from its centre view alone, and only the faces whose
+    two highest probabilities there differ by less than
+    ``test_time_margin`` get the other views, averaged with it as
+    usual; the others keep the centre view's prediction.  0 leaves every
+    face at one view, 1 gives (nearly) every face all of them.  A sure
+    face rarely changes its answer with more views, so a margin of
+    about 0.3 keeps the accuracy of all views at a fraction of their
+    work (benchmarks/RESULTS.md, "Gated views").
 label_smoothing : float in [0, 1)
     Cross-entropy against targets mixed with the uniform distribution
     (Szegedy et al. 2016): the true class gets ``1 - label_smoothing +

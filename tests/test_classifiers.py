@@ -581,3 +581,52 @@ def test_prediction_settings_changed_after_fit_are_validated():
     clf.set_params(test_time_crops="ten")
     with pytest.raises(InvalidParameterError, match="test_time_crops"):
         clf.predict_proba(X)
+
+
+def test_test_time_margin_gives_the_other_views_to_unsure_faces_only():
+    """``test_time_margin``: the centre view for every face, the other views
+    (here nine more) only where the centre view's top two probabilities are
+    closer than the margin; those faces get all the views' mean."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from fersk._keras_params import proba_margin
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randint(0, 256, (40, 16, 16)).astype(np.uint8), np.arange(40) % 3
+    clf = CNNClassifier("mtcnn_cnn", architecture_params={"width": 0.125, "dense_units": 4},
+                        epochs=2, crop_size=12, random_state=0).fit(X, y)
+    clf.set_params(test_time_crops="five", test_time_flip=True)
+    every = clf.predict_proba(X)
+    centre = clone(clf).set_params(test_time_crops="center", test_time_flip=False)
+    centre.__dict__.update({k: v for k, v in clf.__dict__.items() if k.endswith("_")})
+    first = centre.predict_proba(X)
+    assert np.abs(every - first).max() > 1e-3
+
+    margins = proba_margin(first)
+    cut = float(np.median(margins))
+    seen = []
+    outputs_of_views = clf._outputs_of_views
+
+    def spy(x, views="all"):
+        seen.append((views, len(x)))
+        return outputs_of_views(x, views)
+
+    clf._outputs_of_views = spy
+    gated = clf.set_params(test_time_margin=cut).predict_proba(X)
+    del clf._outputs_of_views
+    unsure = margins < cut
+    assert 0 < unsure.sum() < len(X)
+    assert seen == [("first", len(X)), ("rest", int(unsure.sum()))]
+    np.testing.assert_allclose(gated[unsure], every[unsure], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gated[~unsure], first[~unsure], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[gated.argmax(axis=1)])
+
+    np.testing.assert_allclose(clf.set_params(test_time_margin=1.0).predict_proba(X), every,
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.set_params(test_time_margin=0.0).predict_proba(X), first,
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="0 sample"):  # as without the gate
+        clf.set_params(test_time_margin=0.5).predict_proba(X[:0])
+    for bad in (1.5, -0.1, "half"):
+        with pytest.raises(InvalidParameterError, match="test_time_margin"):
+            clf.set_params(test_time_margin=bad).predict_proba(X)

@@ -409,3 +409,35 @@ def test_stream_centre_view_reaches_the_onnx_network(onnx_cache):
     expected = one_view(pretrained.load("wild_vgg_fast", backend="keras"))[1:].predict_proba(crops)
     np.testing.assert_allclose([r["proba"] for r in records], expected, atol=1e-4)
     assert np.abs(onnx_model[1:].predict_proba(crops) - expected).max() > 1e-4
+
+
+def test_onnx_network_gates_its_views_as_the_keras_one(onnx_cache, tmp_path):
+    """``test_time_margin`` saved in a model folder reaches the ONNX network,
+    which gives the other views to the same unsure faces as Keras."""
+    from sklearn.pipeline import Pipeline
+
+    from fersk import CNNClassifier
+    from fersk._keras_params import proba_margin
+    from fersk.ensemble import one_view
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (40, 16, 16), dtype=np.uint8), np.arange(40) % 3
+    net = CNNClassifier("mtcnn_cnn", architecture_params={"width": 0.125, "dense_units": 4},
+                        epochs=2, crop_size=12, test_time_crops="five", test_time_flip=True,
+                        random_state=0).fit(X, y)
+    first = one_view(Pipeline([("network", net)])).predict_proba(X)
+    cut = float(np.median(proba_margin(first)))
+    folder = tmp_path / "gated"
+    pretrained.save(Pipeline([("network", net.set_params(test_time_margin=cut))]), folder)
+    keras_model = pretrained.load(folder, backend="keras")
+    onnx_model = pretrained.load(folder, backend="onnx")
+    assert onnx_model[-1].test_time_margin == keras_model[-1].test_time_margin == cut
+    gated = onnx_model.predict_proba(X)
+    assert np.abs(gated - keras_model.predict_proba(X)).max() <= 1e-4
+    every = onnx_model.set_params(network__test_time_margin=None).predict_proba(X)
+    unsure = proba_margin(first) < cut
+    assert 0 < unsure.sum() < len(X)
+    assert np.abs(gated[unsure] - every[unsure]).max() <= 1e-6
+    assert np.abs(gated[~unsure] - first[~unsure]).max() <= 1e-4
+    with pytest.raises(ValueError, match="test_time_margin"):
+        onnx_model.set_params(network__test_time_margin=2.0).predict_proba(X)

@@ -2,17 +2,18 @@
 classifier that runs it with ONNX Runtime."""
 
 import os
+from numbers import Real
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from fersk._image_files import pixels_for_network
 from fersk._labels import _in_class_order
-from fersk._keras_params import TEST_TIME_CROPS, view_corners
+from fersk._keras_params import TEST_TIME_CROPS, proba_margin, view_corners
 from fersk._validation import validate_images
 
 from ._common import _atomic_write, _convert, _file_digest, _import_ort, _session, _tf2onnx
@@ -273,6 +274,11 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         trained on crops), as the Keras estimator's parameter.
     test_time_flip : bool, default=False
         Add the mirror image of each view.
+    test_time_margin : float in [0, 1] or None, default=None
+        Confidence-gated views, as the Keras estimator's parameter: the
+        views beyond the centre one only for the faces whose two highest
+        centre-view probabilities differ by less than this (None: every
+        face gets every view).
 
     Attributes
     ----------
@@ -308,13 +314,16 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         "image_shape": [tuple, list, None],
         "test_time_crops": [StrOptions(set(TEST_TIME_CROPS))],
         "test_time_flip": ["boolean"],
+        "test_time_margin": [Interval(Real, 0, 1, closed="both"), None],
     }
 
-    def __init__(self, path, image_shape=None, test_time_crops="center", test_time_flip=False):
+    def __init__(self, path, image_shape=None, test_time_crops="center", test_time_flip=False,
+                 test_time_margin=None):
         self.path = path
         self.image_shape = image_shape
         self.test_time_crops = test_time_crops
         self.test_time_flip = test_time_flip
+        self.test_time_margin = test_time_margin
 
     @classmethod
     def from_estimator(cls, estimator, path):
@@ -340,6 +349,7 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         out = cls(
             path, image_shape=estimator.image_shape, test_time_crops=estimator.test_time_crops,
             test_time_flip=estimator.test_time_flip,
+            test_time_margin=getattr(estimator, "test_time_margin", None),
         )
         for attr in ("classes_", "image_shape_", "n_features_in_", "input_dtype_",
                      "_label_columns"):
@@ -384,7 +394,9 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         return x[..., np.newaxis] if x.ndim == 3 else x
 
     def decision_function(self, X):
-        """The network's view-averaged outputs, before normalisation.
+        """The network's view-averaged outputs, before normalisation
+        (the centre view's alone for the faces ``test_time_margin`` finds
+        sure).
 
         Parameters
         ----------
@@ -414,19 +426,34 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         name = session.get_inputs()[0].name
         window = session.get_inputs()[0].shape[1:3]
         corners = view_corners(x.shape[1:3], window, self.test_time_crops)
-        batch = 256
         if not len(x):
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
-        return _in_class_order(self, np.concatenate([
-            self._mean_of_views(session, name, x[i : i + batch], corners)
-            for i in range(0, len(x), batch)
-        ]))
+        if self.test_time_margin is None:
+            return _in_class_order(self, self._mean_of_views(session, name, x, corners))
+        first = self._mean_of_views(session, name, x, corners, "first")
+        n_views = len(corners) * (2 if self.test_time_flip else 1)
+        unsure = proba_margin(self._outputs_to_proba(first)) < self.test_time_margin
+        if n_views > 1 and unsure.any():
+            # All the views' mean: the first's outputs plus the rest's mean
+            # weighted by their number (float rounding aside, as Keras's).
+            rest = self._mean_of_views(session, name, x[unsure], corners, "rest")
+            first[unsure] = (first[unsure] + np.float32(n_views - 1) * rest) / np.float32(n_views)
+        return _in_class_order(self, first)
 
-    def _mean_of_views(self, session, name, x, corners):
+    def _mean_of_views(self, session, name, x, corners, which="all", batch=256):
+        """The graph's outputs for ``x``, averaged over the views ``which``
+        ("all", "first": the centre window, or "rest"), ``batch`` faces a call."""
+        return np.concatenate([
+            self._views_of_batch(session, name, x[i : i + batch], corners, which)
+            for i in range(0, len(x), batch)
+        ])
+
+    def _views_of_batch(self, session, name, x, corners, which):
         h, w = session.get_inputs()[0].shape[1:3]
         views = [x[:, t : t + h, c : c + w] for t, c in corners]
         if self.test_time_flip:
             views += [v[:, :, ::-1] for v in views]
+        views = {"all": views, "first": views[:1], "rest": views[1:]}[which]
         # One graph call for all the views of the batch.
         out = session.run(None, {name: np.ascontiguousarray(np.concatenate(views))})[0]
         out = out.reshape(len(views), len(x), -1)
@@ -452,7 +479,10 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         --------
         See :func:`export_network`.
         """
-        outputs = np.asarray(self.decision_function(X), dtype=np.float64)
+        return self._outputs_to_proba(self.decision_function(X))
+
+    def _outputs_to_proba(self, outputs):
+        outputs = np.asarray(outputs, dtype=np.float64)
         if self.head_ == "tanh":
             outputs = np.clip(outputs, 0.0, 1.0)
             outputs[outputs.sum(axis=1) == 0] = 1.0

@@ -114,6 +114,7 @@ def _load_onnx_step(entry, folder, networks=None, *, graphs=None):
             graph, image_shape=params.get("image_shape"),
             test_time_crops=params.get("test_time_crops", "center"),
             test_time_flip=params.get("test_time_flip", False),
+            test_time_margin=params.get("test_time_margin"),
         )
         for attr in _ONNX_FITTED:
             if attr in fitted:

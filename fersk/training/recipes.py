@@ -182,7 +182,7 @@ def fer2013_splits(data, *, n_train=None, n_test=None, seed=0, load_verbose=1, c
 
 #: Network parameters that only change prediction: a trained network's
 #: may be set when it is packaged (``--from-checkpoint``).
-PREDICTION_PARAMS = ("test_time_crops", "predict_batch_size", "jit_compile")
+PREDICTION_PARAMS = ("test_time_crops", "test_time_margin", "predict_batch_size", "jit_compile")
 
 
 def _check_fer2013_teacher(teacher):
