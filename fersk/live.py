@@ -106,10 +106,12 @@ class FaceStream:
         ends (a face found again within them keeps its id and smoothing).
     views : {'model', 'center'}, default='model'
         'model': the network's own test-time views (the default,
-        ``wild_vgg_fast``, averages two: the centre window and its mirror
-        image; other bundled models one or ten).  'center': one centre
-        view, no mirror -- half the default's work per face (a fifth for
-        ten views), with slightly different (less accurate) answers.
+        ``wild_vgg_fast``, adds the centre window's mirror image for the
+        faces the centre leaves unsure, ``test_time_margin``; other
+        bundled models one or ten views).  'center': one centre view, no
+        mirror -- about four fifths of the default's work per face (a
+        tenth for ten views), with slightly different (less accurate)
+        answers.
         Applies to fersk's networks (``test_time_crops``/``test_time_flip``),
         those inside a :class:`~fersk.CNNEnsembleClassifier` too
         (:func:`fersk.ensemble.one_view`); other classifiers are used as

@@ -427,3 +427,25 @@ def test_bundle_model_int8_only_makes_the_graphs_a_folder_ships(fer2013_root, on
     main([str(again), "--int8-only", "--data", str(fer2013_root), "--calibration", "64",
           "--max-cost", "1", "--same-as", str(folder)])
     assert "max |dp| against" in capsys.readouterr().out
+
+
+def test_int8_without_vnni_script(fer2013_root, onnx_cache, tmp_path, capsys, monkeypatch):
+    """benchmarks/int8_without_vnni.py: its child predicts a bundled model as
+    loaded into an .npz; with QEMU installed, the whole table (the emulated
+    CPU has no VNNI)."""
+    import runpy
+    from pathlib import Path
+
+    monkeypatch.setenv("FERSK_FER2013", str(fer2013_root))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "int8_without_vnni.py"
+    main = runpy.run_path(str(script), run_name="int8_without_vnni")["main"]
+    out = tmp_path / "p.npz"
+    main(["--child", "wild_vgg_small", "--n", "12", "--out", str(out)])
+    with np.load(out) as f:
+        assert f["proba"].shape == (12, 7) and np.allclose(f["proba"].sum(axis=1), 1)
+    assert "cpu_flags" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    if shutil.which("qemu-x86_64") is None:
+        pytest.skip("the table needs qemu-x86_64 (apt-get install qemu-user)")
+    main(["--models", "wild_vgg_small", "--n", "12"])
+    table = capsys.readouterr().out
+    assert "emulated AVX2\n" in table and "| wild_vgg_small |" in table
