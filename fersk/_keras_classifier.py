@@ -282,9 +282,17 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             return super()._predict_outputs(X)
         check_is_fitted(self)
         self._validate_params()
-        x = self._validate_X(X, reset=False)
+        return self._gated_outputs(self._validate_X(X, reset=False), self._outputs_of_views)
+
+    def _gated_outputs(self, x, outputs_of):
+        """The mean of the test-time views' outputs for validated images
+        ``x``, gated by ``test_time_margin``; ``outputs_of(x, views)`` runs
+        the network on "all", "first" or "rest" of the views (the traced
+        step of a stream passes its own)."""
+        if self.test_time_margin is None:
+            return outputs_of(x, "all")
+        first = outputs_of(x, "first")
         n_views = self._n_views()
-        first = self._outputs_of_views(x, "first")
         if n_views == 1 or not len(x):
             return first
         unsure = proba_margin(self._outputs_to_proba(first)) < self.test_time_margin
@@ -293,9 +301,9 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         # The mean of all the views: the first one's outputs, plus the rest's
         # mean weighted by their number (keras.layers.Average's result, to
         # float rounding).
-        rest = self._outputs_of_views(x[unsure], "rest")
-        outputs = first.copy()
-        outputs[unsure] = (first[unsure] + (n_views - 1) * rest) / n_views
+        rest = outputs_of(x[unsure], "rest")
+        outputs = np.array(first, dtype=np.float64)
+        outputs[unsure] = (outputs[unsure] + (n_views - 1) * rest) / n_views
         return outputs
 
     def predict_proba(self, X):

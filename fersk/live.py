@@ -345,16 +345,22 @@ class FaceStream:
         """
         net = self._net
         if not all(hasattr(net, name) for name in
-                   ("_inference_model", "_validate_X", "_outputs_to_proba")):
+                   ("_inference_model", "_validate_X", "_outputs_to_proba", "_gated_outputs")):
             return self.rest.predict_proba(crops)
         x = self.rest[:-1].transform(crops) if len(self.rest) > 1 else crops
+        net._validate_params()
         x = net._validate_X(x, reset=False)
-        n = len(x)
-        size = 1 << (n - 1).bit_length()
-        if size > n:
-            x = np.concatenate([x, np.repeat(x[-1:], size - n, axis=0)])
-        outputs = net._inference_model().predict_on_batch(x)
-        return net._outputs_to_proba(np.asarray(outputs, dtype=np.float64)[:n])
+
+        def traced(x, views):
+            n = len(x)
+            size = 1 << (n - 1).bit_length()
+            if size > n:
+                x = np.concatenate([x, np.repeat(x[-1:], size - n, axis=0)])
+            outputs = net._inference_model(views).predict_on_batch(x)
+            return np.asarray(outputs, dtype=np.float64)[:n]
+
+        # The network's test-time views, gated by its test_time_margin as in predict_proba.
+        return net._outputs_to_proba(net._gated_outputs(x, traced))
 
 
 def _is_image_file(path):

@@ -630,3 +630,27 @@ def test_test_time_margin_gives_the_other_views_to_unsure_faces_only():
     for bad in (1.5, -0.1, "half"):
         with pytest.raises(InvalidParameterError, match="test_time_margin"):
             clf.set_params(test_time_margin=bad).predict_proba(X)
+
+
+def test_views_ablation_gives_each_face_the_views_it_names():
+    """ablate_test_time_views scores N views for every face, whatever the
+    network's test_time_margin, and leaves the margin as it was."""
+    from fersk.training import ablate_test_time_views
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randint(0, 256, (40, 16, 16)).astype(np.uint8), np.arange(40) % 3
+    net = CNNClassifier("mtcnn_cnn", architecture_params={"width": 0.125, "dense_units": 4},
+                        epochs=1, crop_size=12, random_state=0).fit(X, y)
+    net.set_params(test_time_margin=0.0)  # would leave every face at the centre view
+    asked = []
+    outputs_of_views = net._outputs_of_views
+
+    def spy(x, views="all"):
+        asked.append(views)
+        return outputs_of_views(x, views)
+
+    net._outputs_of_views = spy
+    scores = ablate_test_time_views([("network", net)], X, y)
+    del net._outputs_of_views
+    assert len(scores) == 4 and asked == ["all"] * 4
+    assert net.test_time_margin == 0.0

@@ -355,3 +355,19 @@ def test_center_view_is_the_network_with_one_view(bundled):
     assert (net.test_time_crops, net.test_time_flip) == ("center", True)  # the user's model is unchanged
     with pytest.raises(ValueError, match="views"):
         list(stream(model, frames, views="all"))
+
+
+def test_stream_gates_the_views_as_predict_proba_on_keras():
+    """The stream's traced Keras step gives the views ``test_time_margin``
+    gives in ``predict_proba`` (it ran every view for every face before)."""
+    from fersk import FaceStream, pretrained
+
+    model = pretrained.load(backend="keras")
+    assert model[-1].test_time_margin is not None
+    crops = np.random.default_rng(0).integers(0, 256, (8, 48, 48)).astype(np.uint8)
+    gated = FaceStream(model)._predict_proba(crops)
+    np.testing.assert_allclose(gated, model[1:].predict_proba(crops), atol=1e-5)
+    model[-1].set_params(test_time_margin=None)
+    every = FaceStream(model)._predict_proba(crops)
+    np.testing.assert_allclose(every, model[1:].predict_proba(crops), atol=1e-5)
+    assert np.abs(every - gated).max() > 1e-3

@@ -443,3 +443,33 @@ def test_onnx_network_gates_its_views_as_the_keras_one(onnx_cache, tmp_path):
     assert np.abs(gated[~unsure] - first[~unsure]).max() <= 1e-4
     with pytest.raises(ValueError, match="test_time_margin"):
         onnx_model.set_params(network__test_time_margin=2.0).predict_proba(X)
+
+
+def test_onnx_network_pickled_before_the_margin_loads(onnx_cache, tmp_path):
+    """An OnnxNetworkClassifier pickled by a fersk without test_time_margin
+    unpickles with the default (every view), predicts and clones; a folder
+    whose margin is out of range is refused at load."""
+    import json
+    import pickle
+    import shutil
+
+    from sklearn.base import clone
+
+    model = pretrained.load("fer2013_cnn", backend="onnx")
+    net = model[-1]
+    state = dict(net.__getstate__())
+    del state["test_time_margin"]
+    old = type(net).__new__(type(net))
+    old.__setstate__(state)
+    assert old.test_time_margin is None and clone(old).get_params()["test_time_margin"] is None
+    X = _faces(5)
+    np.testing.assert_allclose(old.predict_proba(X), net.predict_proba(X))
+    assert pickle.loads(pickle.dumps(net)).test_time_margin is None
+
+    folder = tmp_path / "bad"
+    shutil.copytree(pretrained.MODELS_DIR / "fer2013_cnn", folder)
+    spec = json.loads((folder / "pipeline.json").read_text())
+    spec["steps"][-1]["params"]["test_time_margin"] = 2.0
+    (folder / "pipeline.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match="test_time_margin"):
+        pretrained.load(folder, backend="onnx")

@@ -1,6 +1,7 @@
 """A fersk network as an ONNX graph: export, quantisation and the
 classifier that runs it with ONNX Runtime."""
 
+import inspect
 import os
 from numbers import Real
 import tempfile
@@ -512,6 +513,15 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         See :func:`export_network`.
         """
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __setstate__(self, state):
+        # Pickled by an older fersk: parameters added since take their
+        # defaults, which keep the old behaviour (get_params and clone work).
+        state = dict(state)
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self" and name not in state and param.default is not param.empty:
+                state[name] = param.default
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -116,6 +116,7 @@ def _load_onnx_step(entry, folder, networks=None, *, graphs=None):
             test_time_flip=params.get("test_time_flip", False),
             test_time_margin=params.get("test_time_margin"),
         )
+        est._validate_params()  # a bad value is refused at load, as the Keras loader does
         for attr in _ONNX_FITTED:
             if attr in fitted:
                 setattr(est, attr, fitted[attr])

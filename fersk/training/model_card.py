@@ -135,11 +135,13 @@ def ablate_test_time_views(steps, X_test, y_test):
         for crops, views in (("center", 1), ("five", 5)):
             for flip in (False, True):
                 net.set_params(test_time_crops=crops, test_time_flip=flip)
+                if "test_time_margin" in kept:  # each face gets the views named, not a gated mix
+                    net.set_params(test_time_margin=None)
                 name = f"{views * (2 if flip else 1)} views ({crops}{' + mirror' if flip else ''})"
                 scores[name] = round(float(Pipeline(steps).score(X_test, y_test)), 4)
     finally:  # the caller's network as given, whatever was raised
-        net.set_params(test_time_crops=kept["test_time_crops"],
-                       test_time_flip=kept["test_time_flip"])
+        net.set_params(**{k: kept[k] for k in ("test_time_crops", "test_time_flip",
+                                               "test_time_margin") if k in kept})
     return scores
 
 
