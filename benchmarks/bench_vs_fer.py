@@ -152,16 +152,25 @@ def fer_haar_faces(cv2, cascade, photos):
             continue
         x, y, w, h = (int(v) for v in max(found, key=lambda b: b[2] * b[3]))
         boxes.append((y, x, h, w))
-        mean = cv2.mean(gray[-2:, :])[0]
-        padded = cv2.copyMakeBorder(gray, *(FER_PADDING,) * 4, cv2.BORDER_CONSTANT, value=[mean] * 3)
-        if h > w:  # fer's tosquare
-            x, w = x - (h - w) // 2, h
-        elif w > h:
-            y, h = y - (w - h) // 2, w
-        x1, x2 = x - FER_OFFSETS[0] + FER_PADDING, x + w + FER_OFFSETS[0] + FER_PADDING
-        y1, y2 = y - FER_OFFSETS[1] + FER_PADDING, y + h + FER_OFFSETS[1] + FER_PADDING
-        crops.append(cv2.resize(padded[max(0, y1) : y2, max(0, x1) : x2], (64, 64)))
+        crops.append(fer_crop(cv2, fer_padded(cv2, gray), x, y, w, h))
     return crops, np.array(boxes, dtype=np.float64)
+
+
+def fer_padded(cv2, gray):
+    """fer's padded copy of a grey photo (its crops may reach past the edges)."""
+    mean = cv2.mean(gray[-2:, :])[0]
+    return cv2.copyMakeBorder(gray, *(FER_PADDING,) * 4, cv2.BORDER_CONSTANT, value=[mean] * 3)
+
+
+def fer_crop(cv2, padded, x, y, w, h):
+    """fer's 64x64 crop of the Haar box (x, y, w, h): squared, widened by its offsets."""
+    if h > w:  # fer's tosquare
+        x, w = x - (h - w) // 2, h
+    elif w > h:
+        y, h = y - (w - h) // 2, w
+    x1, x2 = x - FER_OFFSETS[0] + FER_PADDING, x + w + FER_OFFSETS[0] + FER_PADDING
+    y1, y2 = y - FER_OFFSETS[1] + FER_PADDING, y + h + FER_OFFSETS[1] + FER_PADDING
+    return cv2.resize(padded[max(0, y1) : y2, max(0, x1) : x2], (64, 64))
 
 
 # --------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, load_peer, locate_peer, peer_labels, peer_scale, run_model, split_sources  # noqa: E402
 from bench_detectors import iou  # noqa: E402
-from bench_vs_fer import FER_MIN_FACE, FER_OFFSETS, FER_PADDING, import_cv2  # noqa: E402
+from bench_vs_fer import FER_MIN_FACE, fer_crop, fer_padded, import_cv2  # noqa: E402
 
 BATCH = 256
 
@@ -84,19 +84,9 @@ def fer_haar_all(cv2, cascade, photo):
     found = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
                                      flags=cv2.CASCADE_SCALE_IMAGE,
                                      minSize=(FER_MIN_FACE, FER_MIN_FACE))
-    mean = cv2.mean(gray[-2:, :])[0]
-    padded = cv2.copyMakeBorder(gray, *(FER_PADDING,) * 4, cv2.BORDER_CONSTANT, value=[mean] * 3)
-    out = []
-    for x, y, w, h in (tuple(int(v) for v in b) for b in found):
-        box = (y, x, h, w)
-        if h > w:  # fer's tosquare
-            x, w = x - (h - w) // 2, h
-        elif w > h:
-            y, h = y - (w - h) // 2, w
-        x1, x2 = x - FER_OFFSETS[0] + FER_PADDING, x + w + FER_OFFSETS[0] + FER_PADDING
-        y1, y2 = y - FER_OFFSETS[1] + FER_PADDING, y + h + FER_OFFSETS[1] + FER_PADDING
-        out.append((box, cv2.resize(padded[max(0, y1):y2, max(0, x1):x2], (64, 64))))
-    return out
+    padded = fer_padded(cv2, gray)
+    return [((y, x, h, w), fer_crop(cv2, padded, x, y, w, h))
+            for x, y, w, h in (tuple(int(v) for v in b) for b in found)]
 
 
 def score(faces, found):
