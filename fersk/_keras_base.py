@@ -661,21 +661,23 @@ class BaseKerasImageEstimator(BaseEstimator):
             outputs = keras.ops.convert_to_numpy(infer(x, training=False))
         return np.asarray(outputs, dtype=np.float64)
 
+    def _view_windows(self):
+        """The crop window (None: the whole image) and the top-left corners of
+        the test-time windows, the centre first."""
+        crop = self._crop_layer()
+        window = None if crop is None else (crop.height, crop.width)
+        return window, view_corners(self.model_.input_shape[1:3], window, self.test_time_crops)
+
     def _n_views(self):
         """How many test-time views a face gets (``test_time_crops`` times
         ``test_time_flip``'s mirror)."""
-        crop = self._crop_layer()
-        window = None if crop is None else (crop.height, crop.width)
-        corners = view_corners(self.model_.input_shape[1:3], window, self.test_time_crops)
-        return len(corners) * (2 if self.test_time_flip else 1)
+        return len(self._view_windows()[1]) * (2 if self.test_time_flip else 1)
 
     def _views(self, z):
         """The test-time views of standardised images ``z`` (a Keras tensor):
         the windows (the centre first), then their mirror images."""
-        crop = self._crop_layer()
-        window = None if crop is None else (crop.height, crop.width)
-        corners = view_corners(self.model_.input_shape[1:3], window, self.test_time_crops)
-        if crop is None:
+        window, corners = self._view_windows()
+        if window is None:
             views = [z]
         else:
             h, w = window

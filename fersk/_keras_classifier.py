@@ -29,7 +29,7 @@ from sklearn.utils.validation import (
 from fersk._fit_guard import unchanged_if_fit_fails
 from fersk._keras_base import BaseKerasImageEstimator
 from fersk._labels import _in_class_order
-from fersk._keras_params import proba_margin
+from fersk._keras_params import gated_mean
 from fersk._validation import check_random_state_int
 
 __all__ = ["BaseKerasImageClassifier"]
@@ -278,9 +278,8 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         """The outputs averaged over the test-time views, the views beyond
         the centre one computed only for the faces ``test_time_margin``
         leaves unsure."""
-        if self.test_time_margin is None:
-            return super()._predict_outputs(X)
         check_is_fitted(self)
+        # Settings changed after fit are refused here, as in the base's.
         self._validate_params()
         return self._gated_outputs(self._validate_X(X, reset=False), self._outputs_of_views)
 
@@ -292,19 +291,8 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         if self.test_time_margin is None:
             return outputs_of(x, "all")
         first = outputs_of(x, "first")
-        n_views = self._n_views()
-        if n_views == 1 or not len(x):
-            return first
-        unsure = proba_margin(self._outputs_to_proba(first)) < self.test_time_margin
-        if not unsure.any():
-            return first
-        # The mean of all the views: the first one's outputs, plus the rest's
-        # mean weighted by their number (keras.layers.Average's result, to
-        # float rounding).
-        rest = outputs_of(x[unsure], "rest")
-        outputs = np.array(first, dtype=np.float64)
-        outputs[unsure] = (outputs[unsure] + (n_views - 1) * rest) / n_views
-        return outputs
+        return gated_mean(first, self._outputs_to_proba(first), self.test_time_margin,
+                          self._n_views(), lambda unsure: outputs_of(x[unsure], "rest"))
 
     def predict_proba(self, X):
         """Class probabilities, computed in batches.

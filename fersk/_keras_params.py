@@ -54,6 +54,23 @@ def proba_margin(proba):
     top = np.sort(np.asarray(proba), axis=1)
     return top[:, -1] - top[:, -2] if top.shape[1] > 1 else np.ones(len(top))
 
+
+def gated_mean(first, proba, margin, n_views, outputs_of_rest):
+    """The mean over ``n_views`` test-time views, the views beyond the first
+    computed only where the first view's probabilities ``proba`` have a
+    top-two margin below ``margin``: ``first`` (the first view's outputs)
+    there mixed with ``outputs_of_rest(unsure)`` (the mean of the other
+    views for those rows), as ``(first + (n - 1) * rest) / n``, which is the
+    mean of all the views to float rounding."""
+    if n_views == 1 or not len(first):
+        return first
+    unsure = proba_margin(proba) < margin
+    if not unsure.any():
+        return first
+    outputs = np.array(first, copy=True)
+    outputs[unsure] = (outputs[unsure] + (n_views - 1) * outputs_of_rest(unsure)) / n_views
+    return outputs
+
 #: Strength of the ``augment=True`` transformations (standard FER practice:
 #: horizontal flips, shifts and zoom of 10 %, rotations of +-10 degrees).
 AUGMENTATION = {"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}

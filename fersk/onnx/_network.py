@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from fersk._image_files import pixels_for_network
 from fersk._labels import _in_class_order
-from fersk._keras_params import TEST_TIME_CROPS, proba_margin, view_corners
+from fersk._keras_params import TEST_TIME_CROPS, gated_mean, view_corners
 from fersk._validation import validate_images
 
 from ._common import _atomic_write, _convert, _file_digest, _import_ort, _session, _tf2onnx
@@ -438,14 +438,11 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         if self.test_time_margin is None:
             return _in_class_order(self, self._mean_of_views(session, name, x, corners))
         first = self._mean_of_views(session, name, x, corners, "first")
-        n_views = len(corners) * (2 if self.test_time_flip else 1)
-        unsure = proba_margin(self._outputs_to_proba(first)) < self.test_time_margin
-        if n_views > 1 and unsure.any():
-            # All the views' mean: the first's outputs plus the rest's mean
-            # weighted by their number (float rounding aside, as Keras's).
-            rest = self._mean_of_views(session, name, x[unsure], corners, "rest")
-            first[unsure] = (first[unsure] + np.float32(n_views - 1) * rest) / np.float32(n_views)
-        return _in_class_order(self, first)
+        return _in_class_order(self, gated_mean(
+            first, self._outputs_to_proba(first), self.test_time_margin,
+            len(corners) * (2 if self.test_time_flip else 1),
+            lambda unsure: self._mean_of_views(session, name, x[unsure], corners, "rest"),
+        ))
 
     def _mean_of_views(self, session, name, x, corners, which="all", batch=256):
         """The graph's outputs for ``x``, averaged over the views ``which``
