@@ -35,15 +35,18 @@ def _int8_path(folder, spec, keras_file):
     if record is None:
         raise ValueError(
             f"backend='onnx-int8': {root} ships no int8 graph of {keras_file!r}; use "
-            "backend='onnx' or 'keras', or make one with fersk.pretrained.quantize."
+            "backend='onnx' or 'keras' (--backend onnx or keras on the command line), or make "
+            "one with fersk.pretrained.quantize."
         )
     target = (root / record["file"]).resolve()
     if not target.is_relative_to(root) or target.suffix != ".onnx" or not target.is_file():
         raise ValueError(f"{root}: int8[{keras_file!r}]['file'] {record['file']!r} is not an ONNX "
-                         "file inside the model folder (load it with backend='keras').")
+                         "file inside the model folder (load it with backend='keras', "
+                         "--backend keras on the command line).")
     mismatch = f"{target} is not the int8 graph {root / 'pipeline.json'} records"
     if target.stat().st_size != record["size"] or _sha256(target) != record["sha256"]:
-        raise ValueError(f"{mismatch} (its size or SHA-256 differs; load it with backend='keras').")
+        raise ValueError(f"{mismatch} (its size or SHA-256 differs; load it with backend='keras', "
+                         "--backend keras on the command line).")
     network = spec.get("networks", {}).get(keras_file, {})
     if network.get("sha256") != record["keras_sha256"]:
         # A network re-trained or replaced after quantize: the graph is of another network.
