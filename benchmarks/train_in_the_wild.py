@@ -139,13 +139,18 @@ def main(argv=None):
     parser.add_argument("--fer-degraded", type=float, default=0.3)
     parser.add_argument("--fer-max", type=int, default=None,
                         help="at most this many FER-2013 Training faces (a random subset)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the held-out split's seed (keep 0: the "
+                        "rows every model is scored on)")
+    parser.add_argument("--fit-seed", type=int, default=None,
+                        help="the training's seed (degraded copies, batches, initial weights); "
+                        "default: --seed.  Vary it, not --seed, for runs scored on the same rows")
     parser.add_argument("--teacher", default=None,
                         help="comma-separated models whose mean probabilities are distilled")
     parser.add_argument("--teacher-weight", type=float, default=0.5)
     parser.add_argument("--views", choices=("as-init", "center"), default="as-init",
                         help="test-time views of the saved network")
     args = parser.parse_args(argv)
+    fit_seed = args.seed if args.fit_seed is None else args.fit_seed
 
     from fersk import pretrained
     from fersk.datasets import load_fer2013, load_in_the_wild
@@ -161,11 +166,11 @@ def main(argv=None):
     train, tests = split_sources(data, args.exclude, args.seed)
     fer = train[data.source[train] == "fer2013"]
     if args.fer_max is not None and len(fer) > args.fer_max:
-        drop = np.random.RandomState(args.seed).permutation(fer)[args.fer_max:]
+        drop = np.random.RandomState(fit_seed).permutation(fer)[args.fer_max:]
         train = np.setdiff1d(train, drop)
     X, y, src = training_set(
         data, train, repeats={"sfew": args.repeat, "expw": args.repeat},
-        caps={"muxspace": args.muxspace_cap}, fer_degraded=args.fer_degraded, seed=args.seed)
+        caps={"muxspace": args.muxspace_cap}, fer_degraded=args.fer_degraded, seed=fit_seed)
     print(f"training on {len(y)} faces: "
           + ", ".join(f"{s} {n}" for s, n in zip(*np.unique(src, return_counts=True))),
           flush=True)
@@ -180,7 +185,7 @@ def main(argv=None):
     net = pipe.steps[-1][1]
     net.set_params(warm_start=args.init != "scratch", epochs=args.epochs, learning_rate=args.learning_rate,
                    learning_rate_schedule="warmup_cosine", n_iter_no_change=1000,
-                   random_state=args.seed, verbose=1, checkpoint_dir=str(out / "state"))
+                   random_state=fit_seed, verbose=1, checkpoint_dir=str(out / "state"))
     fit_params = {}
     if args.teacher:
         teacher = teacher_probabilities(args.teacher.split(","), X, y, out / "teacher.npz")
