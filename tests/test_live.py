@@ -271,6 +271,57 @@ def test_fersk_live_never_writes_over_its_video(capsys, mp4, tmp_path):
     assert video.read_bytes() == before
 
 
+def test_fersk_live_failed_run_leaves_its_outputs_as_they_were(capsys, mp4, tmp_path):
+    """A video that fails part way (a frame that cannot be decoded): --json and
+    --out keep what they held before, no temporary file stays, no plot
+    (before, the failed run's half file replaced --json)."""
+    from fersk.live import FaceStream
+
+    jsonl, out, plot = tmp_path / "faces.jsonl", tmp_path / "annotated.mp4", tmp_path / "p.png"
+    jsonl.write_text("earlier run\n")
+    out.write_bytes(b"earlier video")
+    real_update, seen = FaceStream.update, []
+
+    def update(self, frame, index=None, time=None):
+        seen.append(index)
+        if len(seen) == 3:
+            raise ValueError("frame 2 cannot be decoded")
+        return real_update(self, frame, index, time)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(FaceStream, "update", update)
+        status = main(["live", "--video", str(mp4[0]), "--json", str(jsonl), "--out", str(out),
+                       "--plot", str(plot), "--window", "no"])
+    assert status == 1 and "frame 2 cannot be decoded" in capsys.readouterr().err
+    assert jsonl.read_text() == "earlier run\n" and out.read_bytes() == b"earlier video"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.mp4", "faces.jsonl"]
+
+
+def test_fersk_live_ctrl_c_keeps_the_frames_read(capsys, mp4, tmp_path):
+    """Ctrl-C ends a camera's run: --json holds every frame read until then
+    (whole frames), the plot is drawn, the summary says it was stopped."""
+    from fersk.live import FaceStream
+
+    jsonl, plot = tmp_path / "faces.jsonl", tmp_path / "tracks.png"
+    real_update, seen = FaceStream.update, []
+
+    def update(self, frame, index=None, time=None):
+        seen.append(index)
+        if len(seen) == 4:
+            raise KeyboardInterrupt
+        return real_update(self, frame, index, time)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(FaceStream, "update", update)
+        status = main(["live", "--video", str(mp4[0]), "--json", str(jsonl), "--plot", str(plot),
+                       "--window", "no"])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert [json.loads(line)["frame"] for line in jsonl.read_text().splitlines()] == [0, 1, 2]
+    assert "stopped by Ctrl-C after 3 frames" in err and Image.open(plot).size[0] > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_fersk_live_json_to_stdout_without_window(capsys, mp4):
     path, _ = mp4
     status = main(["live", "--video", str(path), "--window", "no", "--max-frames", "2"])

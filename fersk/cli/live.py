@@ -137,7 +137,14 @@ class _JsonLines:
             self.tmp = _temp_beside(self.path)
             self.file = open(self.tmp, "w", encoding="utf-8")
 
-    def write(self, rec):
+    def write_frame(self, records):
+        """A frame's records in one write (Ctrl-C cannot split a frame's lines)."""
+        if records:
+            self.file.write("".join(self._line(rec) for rec in records))
+            if self.path is None:
+                self.file.flush()  # a camera's records as they come
+
+    def _line(self, rec):
         row = {
             "frame": rec["frame"],
             "time_s": None if rec["time"] is None else round(rec["time"], 3),
@@ -147,14 +154,16 @@ class _JsonLines:
             "probabilities": {n: round(float(p), 4) for n, p in zip(self.names, rec["proba"])},
             "detected": rec["detected"],
         }
-        self.file.write(json.dumps(row) + "\n")
-        if self.path is None:
-            self.file.flush()  # a camera's records as they come
+        return json.dumps(row) + "\n"
 
-    def close(self):
+    def close(self, keep=True):
+        """Rename the file over its target, or (a failed run) remove it: the target untouched."""
         if self.path is not None:
             self.file.close()
-            replace_durably(self.tmp, self.path)
+            if keep:
+                replace_durably(self.tmp, self.path)
+            else:
+                os.unlink(self.tmp)
 
 
 def _plot_tracks(history, names, path, xlabel="time (s)"):
@@ -217,7 +226,8 @@ def run(args):
     quits); ``--out`` writes them as an mp4, ``--json`` writes a JSON line
     per face per frame, ``--plot`` draws each track's emotions over time.
     Without a window and without ``--out``/``--json``, JSON lines go to
-    stdout.
+    stdout.  A failed run leaves ``--out`` and ``--json`` as they were;
+    Ctrl-C ends the run as q does, its outputs holding every frame read.
 
     Parameters
     ----------
@@ -300,7 +310,7 @@ def run(args):
     xlabel = "time (s)"
     n_frames = n_records = 0
     start = time.perf_counter()
-    complete = False
+    complete = stopped = False
     try:
         try:
             for index, t, frame in frames:
@@ -312,8 +322,8 @@ def run(args):
                     history.setdefault(rec["track"], []).append((x, rec["proba"]))
                     if rec["time"] is None:
                         xlabel = "frame"
-                    if jsonl is not None:
-                        jsonl.write(rec)
+                if jsonl is not None:
+                    jsonl.write_frame(records)
                 if args.out is not None or cv2 is not None:
                     rgb = _annotated(frame, records, names)
                     if args.out is not None:
@@ -325,20 +335,27 @@ def run(args):
                         cv2.imshow(_WINDOW, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
                         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
                             break
+        except KeyboardInterrupt:
+            # Ctrl-C ends a camera's run (as q does in the window): the
+            # outputs keep every frame read until then, and say so below.
+            stopped = True
         except ValueError as exc:
             raise _Failure(str(exc)) from None
         complete = True
     finally:
+        # A failed run (an unreadable frame, an error) leaves --out and
+        # --json as they were: their temporary files are removed.
         if writer is not None:
-            writer.close(keep=complete or n_frames > 0)
+            writer.close(keep=complete)
         if jsonl is not None:
-            jsonl.close()
+            jsonl.close(keep=complete)
         if cv2 is not None:
             cv2.destroyAllWindows()
     seconds = time.perf_counter() - start
     n_tracks = len(history)
     print(
-        f"fersk live: {what}: {n_frames} frames, {n_records} face records, {n_tracks} tracks, "
+        f"fersk live: {what}: {'stopped by Ctrl-C after ' if stopped else ''}"
+        f"{n_frames} frames, {n_records} face records, {n_tracks} tracks, "
         f"{n_frames / seconds if seconds else 0:.1f} frames/s, {faces.n_detections_} detections",
         file=sys.stderr,
     )
