@@ -59,7 +59,8 @@ def main(argv=None):
         "--resume", action="store_true",
         help="continue the run interrupted in --work (weights, optimizer, schedule, epoch)",
     )
-    parser.add_argument("--test-time-flip", action="store_true")
+    parser.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction, default=None,
+                        help="default: as the --init model does; off for a new network")
     parser.add_argument("--init", default=None, help="fine-tune this pretrained model")
     parser.add_argument("--teacher", default=None, help="distil this pretrained model")
     parser.add_argument("--teacher-weight", type=float, default=0.5,
@@ -86,7 +87,7 @@ def main(argv=None):
     if args.ensemble:
         pipe, metrics = ensemble_fer2013(
             args.data, args.ensemble, weights=args.weights,
-            test_time_flip=args.test_time_flip, seed=args.seed, command=command,
+            test_time_flip=bool(args.test_time_flip), seed=args.seed, command=command,
         )
         print(json.dumps({k: v for k, v in metrics.items() if "matrix" not in k}, indent=1))
         members = ", ".join(

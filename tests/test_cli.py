@@ -1212,11 +1212,42 @@ def test_distillation_targets_follow_the_students_sorted_classes():
         (["--model", "vgg_fer", "--teacher", "fer2013_vgg", "--teacher-weight", "2"],
          "--teacher-weight must be in [0, 1]"),
         ([], "give --model ARCH"),
+        (["--model", "vgg_fer", "--epochs", "3", "--param", "epochs=5"],
+         "epochs is set by --epochs"),
+        (["--init", "fer2013_cnn", "--param", "learning_rate=0.05", "--param", "test_time_flip=true"],
+         "learning_rate is set by --learning-rate, test_time_flip is set by --test-time-flip"),
+        (["--model", "vgg_fer", "--augment", "--param", 'augment={"zoom": 0}'],
+         "augment is set by --augment"),
     ],
 )
 def test_train_init_usage_errors(capsys, tmp_path, photos, extra, message):
     status, _, err = _run(capsys, "train", "--data", photos, "--out", tmp_path / "m", *extra)
     assert status == 2 and message in err
+
+
+@pytest.mark.parametrize("flip", [None, True, False])
+def test_train_init_keeps_the_models_mirror_view_unless_told(monkeypatch, flip):
+    """train_fer2013(init_from=M) (``fersk train --init M``): the saved model
+    keeps M's test-time views, mirror included, unless test_time_flip is
+    given (before, every fine-tune lost its mirror: ten views became five)."""
+    from fersk import pretrained
+    from fersk.classifiers import CNNClassifier
+    from fersk.training import recipes
+
+    X = np.random.RandomState(0).randint(0, 256, (14, 48, 48)).astype(np.uint8)
+    y = np.arange(14) % 7
+    monkeypatch.setattr(recipes, "fer2013_splits", lambda *a, **k: (X, y, X, y))
+    monkeypatch.setattr(CNNClassifier, "fit", lambda self, *a, **k: self)  # no training
+    start = pretrained.load("wild_vgg_fast", backend="keras")[-1]
+    assert start.test_time_flip and start.test_time_margin == 0.3
+    pipe, metrics = recipes.train_fer2013(
+        "unused", architecture=None, architecture_params=None, epochs=1, patience=8,
+        batch_size=64, learning_rate=1e-3, augment=False, init_from="wild_vgg_fast",
+        test_time_flip=flip)
+    net = pipe[-1]
+    assert net.test_time_flip is (True if flip is None else flip)
+    assert metrics["test_time_flip"] is net.test_time_flip
+    assert (net.test_time_crops, net.test_time_margin) == ("center", 0.3)
 
 
 def test_train_refuses_a_teacher_whose_codes_are_not_fer2013s(capsys, tmp_path, photos,

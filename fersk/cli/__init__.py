@@ -284,8 +284,10 @@ def _build_parser():
     )
     train.add_argument(
         "--test-time-flip",
-        action="store_true",
-        help="the model averages each face and its mirror image when predicting",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the model averages each face and its mirror image when predicting "
+        "(default: as the --init model does; off for a new network)",
     )
     train.add_argument(
         "--init",
@@ -534,7 +536,7 @@ def main(argv=None):
       pipeline does); a row per sampled frame of a video.
     - ``fersk train --data PATH --model ARCH --out FOLDER [--epochs N]
       [--width W] [--augment] [--representation raw|mapped_lbp]
-      [--schedule S] [--test-time-flip] [--param KEY=VALUE]... [--resume]
+      [--schedule S] [--[no-]test-time-flip] [--param KEY=VALUE]... [--resume]
       [--n-train N] [--seed S]``: train on FER-2013 and write a model folder
       that ``--model`` accepts; ``--init M`` instead of ``--model``
       fine-tunes a saved model; ``--param`` sets any other network

@@ -130,6 +130,19 @@ def run(args):
                 f"--param: {', '.join(unknown)} is not a CNNClassifier parameter this "
                 "command lets you set."
             )
+        # A parameter with an option of its own is set there: through --param
+        # it would silently override that option (and the model card's words).
+        options = {"epochs": "--epochs", "batch_size": "--batch-size",
+                   "learning_rate": "--learning-rate", "n_iter_no_change": "--patience",
+                   "learning_rate_schedule": "--schedule", "test_time_flip": "--test-time-flip"}
+        if args.augment:
+            options["augment"] = "--augment"
+        taken = sorted(set(network_params) & set(options))
+        if taken:
+            raise _UsageError(
+                "--param: " + ", ".join(f"{k} is set by {options[k]}" for k in taken)
+                + "; give it there."
+            )
     out = Path(args.out)
     state = out / TRAINING_STATE
     interrupted = state.is_dir() and any(state.iterdir())

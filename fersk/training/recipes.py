@@ -78,7 +78,7 @@ def _train_constraints():
         "learning_rate": net["learning_rate"],
         "augment": net["augment"],
         "learning_rate_schedule": net["learning_rate_schedule"],
-        "test_time_flip": net["test_time_flip"],
+        "test_time_flip": [*net["test_time_flip"], None],  # None: as init_from's
         "init_from": [str, os.PathLike, None],
         "teacher": [str, os.PathLike, None],
         "teacher_weight": [Interval(Real, 0, 1, closed="both")],
@@ -215,7 +215,7 @@ def train_fer2013(
     augment,
     representation="raw",
     learning_rate_schedule="constant",
-    test_time_flip=False,
+    test_time_flip=None,
     init_from=None,
     teacher=None,
     teacher_weight=0.5,
@@ -255,8 +255,10 @@ def train_fer2013(
         What the network reads (see :func:`representation_steps`).
     learning_rate_schedule : str, default="constant"
         The network's schedule.
-    test_time_flip : bool, default=False
-        The saved network averages each face and its mirror image.
+    test_time_flip : bool or None, default=None
+        The saved network averages each face and its mirror image.  None:
+        as the ``init_from`` model (or the checkpoint's steps) does; off
+        for a new network.
     init_from : str, path-like or None, default=None
         A pretrained model (name or folder) whose network is trained
         further (``warm_start``) on its own representation;
@@ -347,7 +349,7 @@ def train_fer2013(
         "learning_rate": learning_rate,
         "learning_rate_schedule": learning_rate_schedule,
         "n_iter_no_change": patience,
-        "test_time_flip": test_time_flip,
+        **({} if test_time_flip is None else {"test_time_flip": test_time_flip}),
         "random_state": seed,
         "verbose": 1,
         **(network_params or {}),
@@ -360,9 +362,11 @@ def train_fer2013(
     if from_checkpoint:
         steps, fit_seconds = joblib.load(checkpoint)
         # Prediction-time settings may be chosen after training.
-        steps[-1][1].set_params(test_time_flip=test_time_flip, **{
+        steps[-1][1].set_params(**{
             k: v for k, v in (network_params or {}).items() if k in PREDICTION_PARAMS
         })
+        if test_time_flip is not None:
+            steps[-1][1].set_params(test_time_flip=test_time_flip)
     else:
         if init_from is not None:
             start_pipe = pretrained.load(init_from, backend="keras")  # trained further
