@@ -241,6 +241,25 @@ def test_load_in_the_wild_groups_by_source(tmp_path):
         load_in_the_wild(home, sources=["imagenet"])
 
 
+def test_load_in_the_wild_says_which_fer2013_faces_a_cropper_missed(monkeypatch, tmp_path):
+    """FER-2013's 48x48 faces: taken whole by the bundled cropper (found), but
+    searched by another one, which may miss them: face_found says so (it was
+    True for every FER-2013 face whatever the cropper)."""
+    from sklearn.utils import Bunch
+
+    from fersk.datasets import _wild
+    from fersk.face import FaceCropper
+
+    noise = np.random.RandomState(0).randint(0, 256, (4, 48, 48)).astype(np.uint8)
+    monkeypatch.setattr(_wild, "load_fer2013", lambda *a, **k: Bunch(
+        images=noise, target=np.arange(4), filenames=np.array([f"f{i}.png" for i in range(4)])))
+    bundled = load_in_the_wild(tmp_path, sources=["fer2013"], cache=False)
+    assert bundled.face_found.all() and len(bundled.target) == 4
+    searched = load_in_the_wild(tmp_path, sources=["fer2013"], cache=False,
+                                cropper=FaceCropper(size=(48, 48)))
+    assert not searched.face_found.any() and len(searched.target) == 4
+
+
 def test_degrade_faces_is_seeded_and_keeps_shape():
     faces = np.random.RandomState(0).randint(0, 256, (10, 48, 48)).astype(np.uint8)
     a = degrade_faces(faces, random_state=3)

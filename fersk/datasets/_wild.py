@@ -521,12 +521,20 @@ def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cr
         if source == "fer2013":
             fer = load_fer2013(Path(data_home) / "fer2013", usage=fer2013_usage, cache=cache,
                                cache_dir=cache_dir, verbose=verbose)
-            images = cropper.fit_transform(fer.images)
+            # The bundled cropper takes 48x48 crops whole (face found); another
+            # one may search them and miss: face_found says which.
+            import warnings
+
+            from fersk.face import NoFaceWarning
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NoFaceWarning)  # recorded in face_found
+                images, info = cropper.crop(fer.images)
             n = len(images)
             parts.append(Bunch(images=images, target=fer.target, source=np.full(n, "fer2013"),
                                filenames=fer.filenames if fer.filenames is not None
                                else np.array([f"row {i}" for i in fer.row_ids]),
-                               face_found=np.ones(n, bool)))
+                               face_found=info.n_faces > 0))
             continue
         folder, loader = _LOADERS[source]
         extra = {"max_per_class": muxspace_max_per_class} if source == "muxspace" else {}
