@@ -642,6 +642,27 @@ def test_csv_to_a_file_prints_only_a_summary(capsys, tmp_path, photos, toy_model
         assert len(list(csv.DictReader(f))) == 2
 
 
+def test_an_output_file_naming_a_folder_is_refused_before_the_work(capsys, tmp_path, photos,
+                                                                   monkeypatch):
+    """--csv DIR (predict), --json/--plot DIR (live): a usage error before any
+    model is loaded, not a traceback after every image was classified."""
+    from fersk.cli import live, predict
+
+    folder = tmp_path / "outdir"
+    folder.mkdir()
+    loaded = []
+    for module in (live, predict):
+        monkeypatch.setattr(module, "_load_model", lambda *a: loaded.append(a))
+    status, _, err = _run(capsys, "predict", photos / "astronaut.png", "--csv", folder)
+    assert status == 2 and f"--csv: {str(folder)!r} is a folder" in err
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")
+    for option in ("--json", "--plot"):
+        status, _, err = _run(capsys, "live", "--video", video, option, folder, "--window", "no")
+        assert status == 2 and f"{option}: {str(folder)!r} is a folder" in err
+    assert loaded == [] and list(folder.iterdir()) == []
+
+
 def test_table_columns_line_up_with_fractional_boxes(capsys):
     from argparse import Namespace
 

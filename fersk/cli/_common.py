@@ -111,9 +111,12 @@ def _same_file(a, b):
 
 def _refuse_input_as_output(option, out, inputs):
     """A usage error when the output file ``out`` of ``option`` is one of
-    ``inputs``: a command never writes its result over what it reads."""
+    ``inputs`` (a command never writes its result over what it reads) or a
+    folder (said before the work, not at its end when the file is renamed)."""
     if out is None or out == "-":
         return
+    if Path(out).is_dir():
+        raise _UsageError(f"{option}: {str(out)!r} is a folder; give a file name.")
     for path in inputs:
         if path is not None and _same_file(out, path):
             raise _UsageError(
