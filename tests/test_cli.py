@@ -1250,7 +1250,8 @@ def test_train_init_usage_errors(capsys, tmp_path, photos, extra, message):
 def test_train_init_keeps_the_models_mirror_view_unless_told(monkeypatch, flip):
     """train_fer2013(init_from=M) (``fersk train --init M``): the saved model
     keeps M's test-time views, mirror included, unless test_time_flip is
-    given (before, every fine-tune lost its mirror: ten views became five)."""
+    given (before, every fine-tune lost its mirror: ten views became five),
+    and its cropper (before, a default one replaced it)."""
     from fersk import pretrained
     from fersk.classifiers import CNNClassifier
     from fersk.training import recipes
@@ -1261,6 +1262,13 @@ def test_train_init_keeps_the_models_mirror_view_unless_told(monkeypatch, flip):
     monkeypatch.setattr(CNNClassifier, "fit", lambda self, *a, **k: self)  # no training
     start = pretrained.load("wild_vgg_fast", backend="keras")[-1]
     assert start.test_time_flip and start.test_time_margin == 0.3
+    real_load = pretrained.load
+
+    def load(name, **kwargs):  # a start model whose cropper is not the default one
+        pipe = real_load(name, **kwargs)
+        return pipe.set_params(facecropper__margin=0.1, facecropper__retry_padding=0.5)
+
+    monkeypatch.setattr(pretrained, "load", load)
     pipe, metrics = recipes.train_fer2013(
         "unused", architecture=None, architecture_params=None, epochs=1, patience=8,
         batch_size=64, learning_rate=1e-3, augment=False, init_from="wild_vgg_fast",
@@ -1269,6 +1277,7 @@ def test_train_init_keeps_the_models_mirror_view_unless_told(monkeypatch, flip):
     assert net.test_time_flip is (True if flip is None else flip)
     assert metrics["test_time_flip"] is net.test_time_flip
     assert (net.test_time_crops, net.test_time_margin) == ("center", 0.3)
+    assert (pipe[0].margin, pipe[0].retry_padding) == (0.1, 0.5)  # its geometry kept
 
 
 def test_train_refuses_a_teacher_whose_codes_are_not_fer2013s(capsys, tmp_path, photos,

@@ -32,8 +32,14 @@ def _describe_constraints():
     }
 
 
-@validate_params_on_call(_STEPS_AND_DATA)
-def publictest_metrics(steps, X_test, y_test):
+def _metrics_constraints():
+    from sklearn.utils._param_validation import HasMethods
+
+    return {**_STEPS_AND_DATA, "cropper": [HasMethods(["crop"]), None]}
+
+
+@validate_params_on_call(_metrics_constraints)
+def publictest_metrics(steps, X_test, y_test, cropper=None):
     """The end-to-end pipeline ``FaceCropper -> steps`` and its PublicTest metrics.
 
     Accuracy on FER-2013's faces as they are (crops already, see
@@ -46,12 +52,14 @@ def publictest_metrics(steps, X_test, y_test):
         Fitted steps after the cropper.
     X_test, y_test : ndarray
         PublicTest faces and labels.
+    cropper : FaceCropper or None, default=None
+        The pipeline's first step (a fine-tuned model's own cropper); None:
+        ``FaceCropper("mtcnn", size=(48, 48), precropped_max_side=64)``.
 
     Returns
     -------
     pipeline : sklearn.pipeline.Pipeline
-        ``FaceCropper("mtcnn", size=(48, 48), precropped_max_side=64)``
-        followed by ``steps``.
+        ``cropper`` followed by ``steps``.
     metrics : dict
         ``publictest_accuracy``, ``publictest_accuracy_with_detection`` (the
         faces re-cropped by the scikit-image cascade),
@@ -83,7 +91,8 @@ def publictest_metrics(steps, X_test, y_test):
     # Faces of up to 64 pixels a side are taken whole (as FER-2013's 48x48
     # crops); larger photos go through MTCNN, whose box with margin 0 framed
     # web faces best for these networks (benchmarks/bench_in_the_wild.py).
-    cropper = FaceCropper("mtcnn", size=(48, 48), precropped_max_side=64)
+    if cropper is None:
+        cropper = FaceCropper("mtcnn", size=(48, 48), precropped_max_side=64)
     pipe = Pipeline([("facecropper", cropper), *steps])
     with warnings.catch_warnings():
         # What detection does to FER's tight crops, measured with the

@@ -356,6 +356,7 @@ def train_fer2013(
         "checkpoint_dir": None if training_state is None else str(training_state),
     }
     init_metrics = {}
+    start_cropper = None
     sample_proba = None
     if teacher is not None and not from_checkpoint:
         sample_proba = distillation_targets(teacher, X_train, y_train, teacher_weight)
@@ -370,6 +371,7 @@ def train_fer2013(
     else:
         if init_from is not None:
             start_pipe = pretrained.load(init_from, backend="keras")  # trained further
+            start_cropper = start_pipe.steps[0][1]  # kept: its geometry is the network's
             init_metrics = pretrained.info(init_from)["metrics"]
             steps = start_pipe.steps[1:]
             steps[-1][1].set_params(warm_start=True, **training)
@@ -406,7 +408,7 @@ def train_fer2013(
             joblib.dump((steps, fit_seconds), checkpoint)
 
     net = steps[-1][1]
-    pipe, metrics = publictest_metrics(steps, X_test, y_test)
+    pipe, metrics = publictest_metrics(steps, X_test, y_test, cropper=start_cropper)
     metrics["test_time_flip"] = bool(net.test_time_flip)
     if net.test_time_flip:
         net.set_params(test_time_flip=False)
