@@ -24,17 +24,24 @@ import numpy as np
 from _common import DATA, held_out_rows
 
 
-def interpolate(start, tuned, alpha):
-    """``tuned`` (a fitted pipeline) with its network's weights mixed with ``start``'s."""
+def average_weights(pipes, coefficients):
+    """The last pipeline of ``pipes`` (fitted, networks of one architecture)
+    with its network's weights replaced by ``sum(c * weights)`` over them."""
     from fersk._keras_base import _INFERENCE_MODELS
 
-    a, b = start.steps[-1][1].model_, tuned.steps[-1][1].model_
-    wa, wb = a.get_weights(), b.get_weights()
-    if [w.shape for w in wa] != [w.shape for w in wb]:
-        raise SystemExit("the two networks differ in shape: not one architecture")
-    b.set_weights([(1 - alpha) * x + alpha * y for x, y in zip(wa, wb)])
-    _INFERENCE_MODELS.pop(b, None)  # its folded inference copy is stale
-    return tuned
+    models = [pipe.steps[-1][1].model_ for pipe in pipes]
+    weights = [m.get_weights() for m in models]
+    if any([w.shape for w in ws] != [w.shape for w in weights[0]] for ws in weights):
+        raise SystemExit("the networks differ in shape: not one architecture")
+    models[-1].set_weights([sum(c * w for c, w in zip(coefficients, layer))
+                            for layer in zip(*weights)])
+    _INFERENCE_MODELS.pop(models[-1], None)  # its folded inference copy is stale
+    return pipes[-1]
+
+
+def interpolate(start, tuned, alpha):
+    """``tuned`` (a fitted pipeline) with its network's weights mixed with ``start``'s."""
+    return average_weights([start, tuned], [1 - alpha, alpha])
 
 
 def main(argv=None):

@@ -1424,3 +1424,29 @@ def test_bundled_model_demo(capsys, tmp_path):
     # the bundled models find faces in photos with MTCNN
     assert status == 0 and "64 182 107 83" in out and (tmp_path / "demo.png").is_file()
     assert "emotion: happy" in out  # the astronaut smiles (0.996 with fer2013_cnn)
+
+
+def test_model_soup_averages_the_networks_weights(monkeypatch):
+    """benchmarks/wise_ft.average_weights (WiSE-FT's mix and model_soup.py's
+    mean): the last pipeline's network gets sum(c * weights), its cached
+    inference copy dropped, so predictions follow the new weights."""
+    import runpy
+
+    from fersk import pretrained
+
+    monkeypatch.syspath_prepend(str(_BENCHMARKS))
+    average_weights = runpy.run_path(str(_BENCHMARKS / "wise_ft.py"),
+                                     run_name="wise")["average_weights"]
+    X = np.random.RandomState(0).randint(0, 256, (5, 48, 48)).astype(np.uint8)
+    a, b = pretrained.load("fer2013_cnn", backend="keras"), pretrained.load("fer2013_cnn",
+                                                                            backend="keras")
+    before = b.predict_proba(X)  # builds b's inference copy
+    weights = a[-1].model_.get_weights()
+    a[-1].model_.set_weights([2 * w for w in weights])
+    soup = average_weights([a, b], [0.25, 0.5])  # 0.25 * 2w + 0.5 * w = w
+    assert soup is b
+    for got, want in zip(b[-1].model_.get_weights(), weights):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(b.predict_proba(X), before, atol=1e-6)
+    average_weights([a, b], [0.5, 0.5])  # 1.5 w: other predictions, not the cached ones
+    assert not np.allclose(b.predict_proba(X), before, atol=1e-4)
