@@ -208,3 +208,15 @@ def split_sources(data, exclude, seed=0):
         test[source] = np.array([i for i in te if face_group(source, data.filenames[i]) not in seen],
                                 dtype=te.dtype)
     return np.concatenate(train), test
+
+
+def prediction_params(pairs, parser):
+    """``--param KEY=VALUE`` pairs (``parse_param``) as a dict of the
+    network's prediction settings; any other key is a usage error."""
+    from fersk.training import PREDICTION_PARAMS
+
+    for key, _ in pairs:
+        if key not in (*PREDICTION_PARAMS, "test_time_flip"):
+            parser.error(f"--param {key}: not a prediction setting of the network "
+                         f"({', '.join((*PREDICTION_PARAMS, 'test_time_flip'))})")
+    return dict(pairs)

@@ -13,7 +13,7 @@ constants' names anew); ``--same-as FOLDER`` checks the probabilities on
 PublicTest against another folder's int8 graphs.
 
     python benchmarks/bundle_model.py runs/student/v1/model --name wild_vgg_one_view \
-        --description "..." --int8 [--metrics measured.json]
+        --description "..." --int8 [--metrics measured.json] [--param test_time_margin=0.3]
 
 ``--int8-only`` makes the int8 graphs of the folder given, in place, and
 nothing else (how the bundled ``wild_vgg_fast`` and ``wild_vgg_small`` got
@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import FER2013  # noqa: E402
+from _common import FER2013, prediction_params  # noqa: E402
+
+from fersk.training.params import parse_param  # noqa: E402
 
 
 def main(argv=None):
@@ -42,6 +44,9 @@ def main(argv=None):
                         help="only make the int8 graphs of FOLDER, in place")
     parser.add_argument("--metrics", default=None,
                         help="a JSON object merged into the folder's metrics")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        type=parse_param, help="a prediction setting of the network, set "
+                        "before saving (test_time_crops=center...)")
     parser.add_argument("--int8", action="store_true", help="ship int8 graphs (pretrained.quantize)")
     parser.add_argument("--max-cost", type=float, default=0.005)
     parser.add_argument("--calibration", type=int, default=512)
@@ -58,7 +63,9 @@ def main(argv=None):
         return
     if not args.name or not args.description:
         parser.error("--name and --description are needed (or --int8-only)")
+    params = prediction_params(args.param, parser)
     pipe = pretrained.load(args.folder, backend="keras")
+    pipe.steps[-1][1].set_params(**params)
     metrics = dict(pretrained.info(args.folder)["metrics"])
     if args.metrics:
         metrics.update(json.loads(Path(args.metrics).read_text()))

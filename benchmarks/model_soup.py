@@ -13,21 +13,22 @@ development source (``train_in_the_wild.py``'s split), and saves the soup.
 """
 
 import argparse
-import json
 import sys
 import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, held_out_rows  # noqa: E402
+from _common import DATA, held_out_rows, prediction_params  # noqa: E402
 from wise_ft import average_weights  # noqa: E402
+
+from fersk.training.params import parse_param  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="model folders of one architecture and start")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="a prediction setting of the network (value read as JSON)")
+                        type=parse_param, help="a prediction setting of the network")
     parser.add_argument("--out", required=True, help="the model folder to write")
     parser.add_argument("--data", default=str(DATA))
     args = parser.parse_args(argv)
@@ -35,17 +36,8 @@ def main(argv=None):
         parser.error("a soup needs two models or more")
 
     from fersk import pretrained
-    from fersk.training import PREDICTION_PARAMS
 
-    params = {}
-    for item in args.param:
-        key, _, value = item.partition("=")
-        if key not in (*PREDICTION_PARAMS, "test_time_flip"):
-            parser.error(f"--param {key}: not a prediction setting")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
+    params = prediction_params(args.param, parser)
 
     rows = held_out_rows(args.data)
 
