@@ -210,6 +210,29 @@ def test_load_expw_one_face_per_labelled_box(tmp_path):
     assert expw.face_found.mean() >= 0.5
 
 
+def test_load_expw_reads_boxes_in_the_upright_photo(tmp_path):
+    """A photo stored sideways with an EXIF orientation tag: its label box is
+    clipped to the upright photo the detector and cropper see (it was
+    clipped to the stored size, width and height swapped: a negative width,
+    then a ValueError)."""
+    from PIL import Image
+    from skimage import data
+
+    upright = np.full((512, 800, 3), 90, np.uint8)
+    upright[:, 380:800] = data.astronaut()[:, :420]  # the face near column 562
+    root = tmp_path / "expw"
+    (root / "images").mkdir(parents=True)
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # 512 wide, 800 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: upright again
+    stored.save(root / "images" / "p.jpg", quality=95, exif=exif.tobytes())
+    (root / "faces.csv").write_text(
+        "file,face_id,x,y,w,h,label_id,label\np.jpg,0,562,64,83,107,3,happy\n")
+    expw = load_expw(root, cache=False)
+    np.testing.assert_allclose(expw.label_boxes[0], [64, 562, 107, 83])
+    assert expw.face_found[0] and expw.target[0] == 3
+
+
 def test_load_expw_names_a_bad_table(tmp_path):
     """A faces.csv without a column, or with text where numbers go, is named
     with its row (it was KeyError: 'label_id' / int()'s own message)."""

@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from fersk._image_files import IMAGE_EXTENSIONS
+from fersk._image_files import IMAGE_EXTENSIONS, open_image
 from fersk._progress import log
 from fersk.cache import cache_home
 
@@ -434,8 +434,10 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
         for row in rows:
             faces = detected[index[row["file"]]]
             x, y, w, h = (float(row[k]) for k in ("x", "y", "w", "h"))
+            # The upright photo's size: the detector and the cropper see it
+            # with its EXIF orientation applied, and so are the boxes read.
             with Image.open(paths[index[row["file"]]]) as im:
-                W, H = im.size
+                W, H = open_image(im).size
             r0, c0 = max(0.0, y), max(0.0, x)
             label_box = (r0, c0, min(H, y + h) - r0, min(W, x + w) - c0)
             best = max(faces, key=lambda f: _iou(f["box"], label_box), default=None)
