@@ -581,6 +581,8 @@ class BaseKerasImageEstimator(BaseEstimator):
                 else:
                     state.discard()
         finally:
+            if warm:  # trained further, even part way: its inference copies are stale
+                _INFERENCE_MODELS.pop(self.model_, None)
             if state is not None:
                 state.release()
         self.model_ = model

@@ -352,6 +352,33 @@ def test_warm_start_continues_training():
         clf.fit(X[:, :8], y)
 
 
+def test_interrupted_warm_start_predicts_from_the_weights_it_has(monkeypatch):
+    """A warm fit stopped part way (Ctrl-C) keeps its partly trained weights
+    in model_ (documented); predictions must come from them, not from the
+    inference copy folded before the fit (it mixed old and new layers), so
+    the object in memory and its pickled copy agree."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (48, 16, 16), dtype=np.uint8)
+    y = np.arange(48) % 3
+    est = CNNClassifier("vgg_fer", TINY["vgg_fer"], epochs=1, batch_size=8, random_state=0,
+                        n_iter_no_change=5, learning_rate=0.01).fit(X, y)
+    before = est.predict_proba(X)  # builds the folded inference copy
+
+    def ctrl_c(self, epoch, logs=None):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(keras.callbacks.EarlyStopping, "on_epoch_end", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            est.set_params(warm_start=True, epochs=3).fit(X, y)
+    after = est.predict_proba(X)
+    assert np.abs(after - before).max() > 1e-4  # the weights did move
+    np.testing.assert_allclose(after, pickle.loads(pickle.dumps(est)).predict_proba(X),
+                               atol=1e-5)
+
+
 def test_warm_start_refuses_settings_built_into_the_network():
     # The old network was trained with the loss of the new head (a tanh
     # network on cross-entropy) and its old crop window, without a word.
