@@ -471,5 +471,36 @@ def test_onnx_network_pickled_before_the_margin_loads(onnx_cache, tmp_path):
     spec = json.loads((folder / "pipeline.json").read_text())
     spec["steps"][-1]["params"]["test_time_margin"] = 2.0
     (folder / "pipeline.json").write_text(json.dumps(spec))
-    with pytest.raises(ValueError, match="test_time_margin"):
+    with pytest.raises(ValueError, match="test_time_margin") as refused:
         pretrained.load(folder, backend="onnx")
+    assert "pipeline.json" in str(refused.value) and " of load " not in str(refused.value)
+
+
+def test_onnx_load_checks_the_folder_as_keras_load_does(onnx_cache, tmp_path):
+    """The ONNX backends refuse what the Keras one refuses: a .keras file
+    that is not the one pipeline.json records (the graph exported from it
+    was taken from the cache: another network's probabilities), and
+    classes that are not one per output of the graph."""
+    import json
+    import shutil
+
+    pretrained.load("fer2013_cnn", backend="onnx")  # its graph in the cache
+    swapped = tmp_path / "swapped"
+    shutil.copytree(pretrained.MODELS_DIR / "fer2013_cnn", swapped)
+    keras_file = next(swapped.glob("*.keras"))
+    keras_file.write_bytes(keras_file.read_bytes() + b"\0")  # another file, same name
+    for backend in ("keras", "onnx"):
+        with pytest.raises(ValueError, match="is not the network"):
+            pretrained.load(swapped, backend=backend)
+
+    six = tmp_path / "six"
+    shutil.copytree(pretrained.MODELS_DIR / "fer2013_cnn", six)
+    spec = json.loads((six / "pipeline.json").read_text())
+    fitted = spec["steps"][-1]["fitted"]
+    fitted["classes_"]["__ndarray__"] = fitted["classes_"]["__ndarray__"][:6]
+    fitted["classes_"]["shape"] = [6]
+    spec["classes"], spec["class_names"] = spec["classes"][:6], spec["class_names"][:6]
+    (six / "pipeline.json").write_text(json.dumps(spec))
+    for backend in ("keras", "onnx"):
+        with pytest.raises(ValueError, match="6 classes_ but its network has 7 outputs"):
+            pretrained.load(six, backend=backend)

@@ -151,11 +151,25 @@ def _build_pipeline(path, spec, load_step, labels="codes"):
         ) from exc
     return pipe
 
+def _n_outputs(est):
+    """The outputs of a network step (Keras model or ONNX graph), or None."""
+    model = getattr(est, "model_", None)
+    if model is not None:
+        return model.output_shape[-1]
+    from fersk.onnx import OnnxNetworkClassifier
+
+    if isinstance(est, OnnxNetworkClassifier):
+        from fersk.onnx._common import _session
+
+        n = _session(est.path).get_outputs()[0].shape[-1]
+        return n if isinstance(n, int) else None
+    return None
+
+
 def _check_classes(pipe, spec):
     """The labels saved must be the network's: one per output."""
     last = pipe.steps[-1][1]
-    model = getattr(last, "model_", None)
-    n_outputs = None if model is None else model.output_shape[-1]
+    n_outputs = _n_outputs(last)
     classes = getattr(last, "classes_", None)
     if classes is None:
         raise ValueError("the model's last step has no classes_.")

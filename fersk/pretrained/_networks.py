@@ -26,6 +26,21 @@ def _network_record(model, file):
     }
 
 
+def _check_network_file(folder, target, record):
+    """A network file against its record (size, SHA-256), if one: the
+    Keras loader checks it before reading, the ONNX one before using the
+    graph exported from it.  Returns the mismatch message's start."""
+    mismatch = (f"{target} is not the network {Path(folder) / 'pipeline.json'} describes "
+                "(a save interrupted, or files of different folders mixed)")
+    if record is not None:
+        size = target.stat().st_size
+        if size != record["size"]:
+            raise ValueError(f"{mismatch}: {size} bytes, recorded {record['size']}.")
+        if _sha256(target) != record["sha256"]:
+            raise ValueError(f"{mismatch}: its SHA-256 differs from the one recorded.")
+    return mismatch
+
+
 def _load_network(folder, name, networks):
     """The network of ``keras_file`` ``name``, checked against its record."""
     import keras
@@ -37,14 +52,7 @@ def _load_network(folder, name, networks):
             f"{Path(folder) / 'pipeline.json'} records no size, SHA-256 and shapes for {name!r} "
             "under 'networks'."
         )
-    mismatch = (f"{target} is not the network {Path(folder) / 'pipeline.json'} describes "
-                "(a save interrupted, or files of different folders mixed)")
-    if record is not None:
-        size = target.stat().st_size
-        if size != record["size"]:
-            raise ValueError(f"{mismatch}: {size} bytes, recorded {record['size']}.")
-        if _sha256(target) != record["sha256"]:
-            raise ValueError(f"{mismatch}: its SHA-256 differs from the one recorded.")
+    mismatch = _check_network_file(folder, target, record)
     # Keras reports a damaged zip as "File not found"; say what it is.
     try:
         with zipfile.ZipFile(target) as archive:

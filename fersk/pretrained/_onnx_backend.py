@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import validate_params
 
 from ._codec import _construct, _decode, _load_step, _set_fitted
 from ._folders import MODEL_CONSTRAINT, _build_pipeline, _model_dir
-from ._networks import _keras_path
+from ._networks import _check_network_file, _keras_path
 from ._spec import _read_spec, _safe_class
 
 #: The fitted attributes of a network entry its ONNX twin takes.
@@ -109,14 +109,21 @@ def _load_onnx_step(entry, folder, networks=None, *, graphs=None):
     if "keras_file" in entry:
         params = _decode(entry["params"], None)
         fitted = _decode(entry["fitted"], None)
-        graph = (graphs or {}).get(entry["keras_file"]) or _onnx_file(folder, spec, entry)
+        graph = (graphs or {}).get(entry["keras_file"])
+        if graph is None:  # exported from the .keras file: it must be the one recorded
+            _check_network_file(folder, _keras_path(folder, entry["keras_file"]),
+                                spec.get("networks", {}).get(entry["keras_file"]))
+            graph = _onnx_file(folder, spec, entry)
         est = OnnxNetworkClassifier(
             graph, image_shape=params.get("image_shape"),
             test_time_crops=params.get("test_time_crops", "center"),
             test_time_flip=params.get("test_time_flip", False),
             test_time_margin=params.get("test_time_margin"),
         )
-        est._validate_params()  # a bad value is refused at load, as the Keras loader does
+        try:  # a bad value is refused at load, as the Keras loader does
+            est._validate_params()
+        except ValueError as exc:  # a plain ValueError: load's validation would rename it
+            raise ValueError(f"{Path(folder) / 'pipeline.json'}: {exc}") from None
         for attr in _ONNX_FITTED:
             if attr in fitted:
                 setattr(est, attr, fitted[attr])
