@@ -212,7 +212,8 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         Shape of one sample seen in :meth:`fit`: ``(height, width[,
         channels])`` for an image batch, ``(n_features,)`` for flattened
         rows (the ensemble hands rows to its members as they are).
-        Prediction takes ``X`` in the same layout.
+        Prediction takes ``X`` in the same layout, or, after a fit on
+        images, as rows of as many values (read in that shape).
 
     See Also
     --------
@@ -227,7 +228,9 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
     flattened rows ``(n, n_features)``, validated as by every fersk
     estimator (numeric, finite, non-empty) and handed, in the layout it came
     in, to every member.  Prediction must use the layout and sample shape
-    seen in :meth:`fit`.
+    seen in :meth:`fit`; after a fit on images, flattened rows of as many
+    values are read as those images (FER-2013's CSV layout), as a single
+    network reads them.
 
     **Labels.**  ``y`` is encoded once with
     :class:`~sklearn.preprocessing.LabelEncoder` and every member is fitted
@@ -462,6 +465,11 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
             X = pixels_for_network(X, "|u1", type(self).__name__)
         if reset:
             self.image_shape_ = tuple(X.shape[1:])
+        elif (X.ndim == 2 and len(self.image_shape_) > 1
+              and X.shape[1] == int(np.prod(self.image_shape_))):
+            # Rows of an ensemble fitted on images (FER-2013's CSV layout):
+            # read in fit's layout, as a single network reads them.
+            X = X.reshape(len(X), *self.image_shape_)
         elif tuple(X.shape[1:]) != tuple(self.image_shape_):
             raise ValueError(
                 f"X has samples of shape {tuple(X.shape[1:])}, but "

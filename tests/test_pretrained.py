@@ -338,6 +338,9 @@ def test_bundled_ensemble_is_levi_hassner(fer_small):
         rtol=1e-6,
     )
     assert model.score(X, y) > 0.4  # 20 faces per class: chance is 1/7
+    # FER-2013's CSV layout (rows of 2,304 pixels), as the single networks take it.
+    np.testing.assert_allclose(model.predict_proba(X[:3].reshape(3, -1)),
+                               model.predict_proba(X[:3]), rtol=1e-6)
 
     model.set_params(facecropper__detector="skimage")
     names = meta["class_names"]
