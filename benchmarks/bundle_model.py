@@ -13,7 +13,7 @@ constants' names anew); ``--same-as FOLDER`` checks the probabilities on
 PublicTest against another folder's int8 graphs.
 
     python benchmarks/bundle_model.py runs/student/v1/model --name wild_vgg_one_view \
-        --description "..." --int8 [--metrics measured.json] [--param test_time_margin=0.3]
+        --description "..." --int8 [--metrics measured.json] [--param test_time_margin=0.2]
 
 ``--int8-only`` makes the int8 graphs of the folder given, in place, and
 nothing else (how the bundled ``wild_vgg_fast`` and ``wild_vgg_small`` got
