@@ -10,6 +10,7 @@ import ast
 import importlib.util
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -175,6 +176,15 @@ def face_group(source, filename):
     if source in ("sfew", "muxspace"):
         return name.rsplit("_", 1)[0]
     return name
+
+
+def sfew_film(filename):
+    """The film of an SFEW frame: ``<film>[_-]<time>_<frame>.jpg``, where a
+    film's name may hold underscores and digits (``50_50``,
+    ``HarryPotter_Deathly_Hallows_1``) and a time a stray suffix
+    (``IAmSam_013827920__00000055.jpg``): the name up to the first run of
+    six or more digits.  SFEW 2.0 Val holds films Train does not."""
+    return re.match(r"(.+?)[_-]\d{6,}", Path(str(filename)).name).group(1)
 
 
 def split_sources(data, exclude, seed=0):

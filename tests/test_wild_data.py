@@ -354,6 +354,9 @@ def test_benchmark_held_out_faces_share_no_clip_person_or_photo_with_training():
         assert set(test) <= set(before[1]) and len(test) > 0
     clips = {common.face_group("sfew", f) for f in files[source == "sfew"]}
     assert 500 < len(clips) < 700  # 859 frames in 577 clips: the name parsed as meant
+    films = {common.sfew_film(f) for f in files[source == "sfew"]}
+    assert len(films) == 47 and {"50_50", "IAmSam", "OceansTwelve", "v"} <= films
+    assert all(any(c.startswith(f) for f in films) for c in clips)
 
 
 def test_bench_web_photos_scores_faces_by_their_boxes():
