@@ -97,10 +97,18 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
                     f"class_weight has keys that are not classes of y: {unknown}; "
                     f"classes are {self.classes_.tolist()}."
                 )
+        # Only classes with labels here can be balanced: soft targets
+        # (sample_proba) may add a class no hard label names (a rare class
+        # missing from a fold); it keeps weight 1, as a dict's unnamed keys.
+        present = np.arange(len(self.classes_))
+        if self.class_weight == "balanced":
+            present = np.unique(y_enc)
         weights = compute_class_weight(
-            self.class_weight, classes=self.classes_, y=self.classes_[y_enc]
+            self.class_weight, classes=self.classes_[present], y=self.classes_[y_enc]
         )
-        return {i: float(w) for i, w in enumerate(weights)}
+        out = dict.fromkeys(range(len(self.classes_)), 1.0)
+        out.update({int(i): float(w) for i, w in zip(present, weights)})
+        return out
 
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)

@@ -127,8 +127,9 @@ n_iter_no_change : int or None
 class_weight : dict, "balanced" or None
     Weights of the classes in the loss; "balanced" uses
     ``n_samples / (n_classes * bincount(y))`` (FER-2013 is imbalanced:
-    "disgust" has 16 times fewer faces than "happy").  Dict keys are
-    labels of ``y``; an unknown key is a ValueError.
+    "disgust" has 16 times fewer faces than "happy"), over the classes
+    ``y`` names (a class only ``sample_proba`` adds keeps weight 1).
+    Dict keys are labels of ``y``; an unknown key is a ValueError.
 augment : bool or dict
     Standard FER augmentation in training only: random horizontal
     flips, then shifts and zoom of up to 10 % and rotations up to +-10

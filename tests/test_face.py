@@ -427,6 +427,17 @@ def test_callable_without_landmarks_and_bad_output():
             FaceCropper(lambda im, b=one_box: b).fit_transform([image])
 
 
+def test_callable_detector_gets_uint8_by_the_pixel_rule():
+    """As documented: a float [0, 1] image reaches the callable as 0-255 uint8."""
+    image, _ = _two_eyes(10)
+    seen = []
+    detector = lambda im: seen.append((im.dtype, int(im.max()))) or [(20, 20, 80, 80)]  # noqa: E731
+    as_float = image.astype(np.float64) / 255
+    FaceCropper(detector).fit_transform([as_float])
+    FaceCropper(detector).fit_transform(as_float[None])
+    assert seen == [(np.dtype(np.uint8), int(image.max()))] * 2
+
+
 # --- engineering: parallel, progress, pickling, sklearn ---------------------
 
 

@@ -219,6 +219,11 @@ def test_distribution_columns_are_the_classes_when_y_misses_one():
     clf = CNNClassifier(**TINY, epochs=1).fit(X[two], y[two], sample_proba=proba[two])
     assert clf.classes_.tolist() == [0, 1, 2]
     assert clf.predict_proba(X).shape == (48, 3)
+    # "balanced" weighs the classes y names; the one only the votes name keeps 1
+    balanced = CNNClassifier(**TINY, epochs=1, class_weight="balanced")
+    balanced.fit(X[two], y[two], sample_proba=proba[two])
+    assert balanced.classes_.tolist() == [0, 1, 2]
+    assert balanced._class_weight_dict(y[two])[2] == 1.0
     # string labels name their classes: the columns must match them
     with pytest.raises(ValueError, match=r"\(32, 2\)"):
         CNNClassifier(**TINY, epochs=1).fit(X[two], np.array(["a", "b"])[y[two]],

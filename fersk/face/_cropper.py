@@ -75,12 +75,13 @@ class FaceCropper(TransformerMixin, BaseEstimator):
           (``pip install 'opencv-python-headless<5'``; OpenCV 5 dropped the
           cascades).
         - a callable ``detector(image) -> list of faces``: ``image`` is one
-          input image as given (``(h, w)`` grey or ``(h, w, 3)`` RGB, alpha
-          dropped, its own dtype); each face is ``(row, col, height, width)``
-          of its box, or ``(row, col, height, width, landmarks)`` with
-          ``landmarks`` the two eye centres ``((row, col), (row, col))`` or a
-          mapping with 'left_eye' and 'right_eye' ``(row, col)`` entries (or
-          None).
+          input image (``(h, w)`` grey or ``(h, w, 3)`` RGB, alpha dropped)
+          as uint8, converted by the pixel rule of every input (floats from
+          0 to ``float_max`` scaled to 0-255; see Notes); each face is
+          ``(row, col, height, width)`` of its box, or ``(row, col, height,
+          width, landmarks)`` with ``landmarks`` the two eye centres
+          ``((row, col), (row, col))`` or a mapping with 'left_eye' and
+          'right_eye' ``(row, col)`` entries (or None).
         - None: no detection; every image is taken to be a face crop already
           (the whole image is the face box), e.g. FER-2013.  See Notes.
 
