@@ -642,6 +642,50 @@ def test_csv_to_a_file_prints_only_a_summary(capsys, tmp_path, photos, toy_model
         assert len(list(csv.DictReader(f))) == 2
 
 
+def test_csv_through_a_link_replaces_its_file_and_a_pipe_is_refused(capsys, tmp_path, photos,
+                                                                     toy_model):
+    """--csv latest.csv -> results/run.csv: the link stays and its file gets
+    the rows (the rename replaced the link with a new file and left the
+    linked one old); a named pipe is a usage error, not replaced by a file."""
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "run.csv").write_text("old results\n")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(results / "run.csv")
+    status, _, _ = _run(capsys, "predict", photos / "crop.png", "--model", toy_model,
+                        "--csv", link)
+    assert status == 0 and link.is_symlink()
+    assert (results / "run.csv").read_text().startswith("file,")
+    assert not [p for p in tmp_path.rglob(".*")]  # no temporary file left
+    if hasattr(os, "mkfifo"):
+        pipe = tmp_path / "pipe.csv"
+        os.mkfifo(pipe)
+        status, _, err = _run(capsys, "predict", photos / "crop.png", "--model", toy_model,
+                              "--csv", pipe)
+        assert status == 2 and "is not a regular file" in err
+        assert pipe.is_fifo()
+
+
+def test_a_rerun_does_not_classify_its_own_annotated_copies(capsys, tmp_path, photos,
+                                                            toy_model):
+    """fersk predict photos --annotate photos/ann, twice: the second run's walk
+    skips the copies (it read photos/ann/photos/crop.png as a new photo and
+    wrote photos/ann/photos/ann/...)."""
+    import shutil
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(photos / "crop.png", folder / "crop.png")
+    for _ in range(2):
+        status, _, _ = _run(capsys, "predict", folder, "--model", toy_model,
+                            "--annotate", folder / "ann", "--csv", tmp_path / "rows.csv")
+        assert status == 0
+        with open(tmp_path / "rows.csv", newline="") as f:
+            assert [r["file"] for r in csv.DictReader(f)] == [str(folder / "crop.png")]
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == [
+        "ann/photos/crop.png", "crop.png"]
+
+
 def test_an_output_file_naming_a_folder_is_refused_before_the_work(capsys, tmp_path, photos,
                                                                    monkeypatch):
     """--csv DIR (predict), --json/--plot DIR (live): a usage error before any

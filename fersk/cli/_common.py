@@ -90,15 +90,30 @@ def _check_data(path):
         )
 
 
+def _output_file(path):
+    """The file an output option really writes: a symbolic link's target, so
+    that ``latest.csv -> runs/3.csv`` keeps its link and gets its file
+    replaced (renaming over the link would cut it and leave the file old)."""
+    return Path(os.path.realpath(path))
+
+
 def _temp_beside(path):
-    """A new temporary file next to ``path`` (same folder: the rename is atomic)."""
-    path = Path(path)
+    """A new temporary file next to the file ``path`` names (its link's target:
+    :func:`_output_file`), in the same folder, so that :func:`_replace_output`
+    is an atomic rename."""
+    path = _output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
                                dir=path.parent)
     os.close(fd)
     give_mode(tmp, path)  # mkstemp's 0o600 would make a user's file private
     return tmp
+
+
+def _replace_output(tmp, path):
+    """Rename the finished temporary file ``tmp`` (:func:`_temp_beside`) over
+    the file ``path`` names, durably."""
+    replace_durably(tmp, _output_file(path))
 
 
 def _same_file(a, b):
@@ -117,6 +132,9 @@ def _refuse_input_as_output(option, out, inputs):
         return
     if Path(out).is_dir():
         raise _UsageError(f"{option}: {str(out)!r} is a folder; give a file name.")
+    if Path(out).exists() and not Path(out).is_file():  # a pipe, a device: no rename over it
+        raise _UsageError(f"{option}: {str(out)!r} is not a regular file; give a file name "
+                          "(or - for standard output).")
     for path in inputs:
         if path is not None and _same_file(out, path):
             raise _UsageError(
@@ -143,7 +161,7 @@ def _write_beside(path, write):
     tmp = _temp_beside(path)
     try:
         write(tmp)
-        replace_durably(tmp, path)
+        _replace_output(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise

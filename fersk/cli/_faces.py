@@ -21,9 +21,8 @@ from skimage.draw import rectangle
 
 from fersk import _image_files, pretrained
 from fersk.face import FaceCropper, NoFaceWarning, predict_faces
-from fersk._fsync import replace_durably
 
-from ._common import _has_mark, _temp_beside, _UsageError
+from ._common import _has_mark, _replace_output, _temp_beside, _UsageError
 
 __all__ = []
 
@@ -230,7 +229,7 @@ def _annotate(image, faces, path):
             picture.save(tmp, format="PNG", pnginfo=info)
         else:
             picture.save(tmp, format=Image.registered_extensions().get(path.suffix.lower()))
-        replace_durably(tmp, path)
+        _replace_output(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise

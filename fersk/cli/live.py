@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from fersk import _image_files
-from fersk._fsync import replace_durably
 
 from ._common import (
     EXIT_OK,
     _Failure,
     _refuse_input_as_output,
     _same_file,
+    _replace_output,
     _temp_beside,
     _UsageError,
 )
@@ -120,7 +120,7 @@ class _VideoWriter:
     def close(self, keep=True):
         self.writer.close()
         if keep and self.n:
-            replace_durably(self.tmp, self.path)
+            _replace_output(self.tmp, self.path)
         else:
             os.unlink(self.tmp)
 
@@ -161,7 +161,7 @@ class _JsonLines:
         if self.path is not None:
             self.file.close()
             if keep:
-                replace_durably(self.tmp, self.path)
+                _replace_output(self.tmp, self.path)
             else:
                 os.unlink(self.tmp)
 
@@ -196,7 +196,7 @@ def _plot_tracks(history, names, path, xlabel="time (s)"):
     tmp = _temp_beside(path)
     try:
         fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png")
-        replace_durably(tmp, path)
+        _replace_output(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise

@@ -15,7 +15,6 @@ from pathlib import Path
 from PIL import Image
 
 from fersk import _image_files
-from fersk._fsync import replace_durably
 from fersk._image_files import pil_to_uint8
 from fersk._progress import Progress
 
@@ -26,6 +25,7 @@ from ._common import (
     VIDEO_EXTENSIONS,
     _FileError,
     _refuse_input_as_output,
+    _replace_output,
     _temp_beside,
     _UsageError,
 )
@@ -97,7 +97,7 @@ def run(args):
             raise _UsageError(f"--annotate: {args.annotate!r} exists and is not a folder.")
     if args.json and args.csv == "-":
         raise _UsageError("--json and --csv - both write to stdout; give --csv a file name.")
-    entries, path_errors = _collect(args.paths)
+    entries, path_errors = _collect(args.paths, args.annotate)
     inputs = [path for _, path, _ in entries]
     _refuse_input_as_output("--csv", args.csv, inputs)
     if args.annotate is not None:
@@ -268,16 +268,23 @@ def _iter_video(path, every):
         raise _FileError(str(exc)) from None
 
 
-def _collect(paths):
-    """Expand PATH arguments: (display name, Path, annotate name) or errors."""
+def _collect(paths, annotate=None):
+    """Expand PATH arguments: (display name, Path, annotate name) or errors.
+
+    A folder's walk skips the ``--annotate`` folder ``annotate`` and the
+    folder of its copies: a rerun must not classify its own annotated copies.
+    """
     entries, errors = [], []
     wanted = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
     for arg in paths:
         path = Path(arg)
         if path.is_dir():
             found = []
+            skip = set() if annotate is None else {
+                os.path.realpath(annotate), os.path.realpath(Path(annotate) / path.resolve().name)}
             for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                                 and os.path.realpath(os.path.join(root, d)) not in skip)
                 for name in sorted(files):
                     if not name.startswith(".") and name.lower().endswith(wanted):
                         found.append(Path(root) / name)
@@ -412,7 +419,7 @@ class _Reporter:
     def close(self, policy, n_files, seconds):
         if self.csv_file is not None and self.csv_file is not sys.stdout:
             self.csv_file.close()
-            replace_durably(self.csv_tmp, self.csv_path)
+            _replace_output(self.csv_tmp, self.csv_path)
         if self.json:
             doc = {
                 "model": self.model.name,
