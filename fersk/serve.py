@@ -19,15 +19,18 @@ REST API (all answers JSON):
   not an image, 413 larger than the limit.
 
 Uploads are read into memory only (nothing is written to disk) and refused
-as soon as they pass the limit.
+as soon as they pass the limit, or unread from their ``Content-Length``
+when the client waits for ``100 Continue`` (see :func:`create_app`).
 """
 
 import asyncio
 import email.parser
+import errno
 import email.policy
 import io
 import numbers
 import os
+import socket
 import threading
 import time
 from importlib import resources
@@ -70,12 +73,22 @@ def _error(status, code, message):
 async def _read_body(request, limit):
     """The request body, refused (413) once it passes ``limit`` bytes.
 
-    What comes past the limit is read and dropped (never kept) up to
-    ``_DRAIN_BYTES``: a client still sending its upload would otherwise
-    see the connection reset instead of the JSON answer.
+    A ``Content-Length`` past the limit is refused before a byte is read
+    when the client waits for ``100 Continue`` before sending (curl does
+    for uploads over 1 MiB; nothing is sent then) or when the body would
+    pass the limit by more than ``_DRAIN_BYTES``.  Otherwise what comes
+    past the limit is read and dropped (never kept) up to ``_DRAIN_BYTES``:
+    a client already sending its upload would see the connection reset
+    instead of the JSON answer.
     """
     declared = request.headers.get("content-length")
     declared = int(declared) if declared is not None and declared.isdigit() else None
+    if declared is not None and declared > limit and (
+        request.headers.get("expect", "").lower() == "100-continue"
+        or declared > limit + _DRAIN_BYTES
+    ):
+        raise _UploadError(413, "too_large", f"the upload is {declared} bytes; the limit is "
+                           f"{limit} bytes (fersk serve --max-upload-mb).")
     chunks, size, cut = [], 0, False
     async for chunk in request.stream():
         size += len(chunk)
@@ -197,7 +210,12 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
         :func:`fersk.pretrained.load` gave it, else FER-2013's for 0..6).
     max_upload_bytes : int, default=10485760
         Largest upload accepted (10 MiB); larger ones get a 413 JSON error
-        and are not read further.
+        and are not kept.  One whose ``Content-Length`` passes the limit is
+        answered before its body is read when the client waits for ``100
+        Continue`` (curl, for uploads over 1 MiB) or it passes the limit by
+        more than 256 MiB; otherwise the rest of it is read and dropped, so
+        that a client already sending sees the answer, not a reset
+        connection.
     model_name : str or None, default=None
         The name ``GET /api/model`` reports (default: the bundled model's
         name, the folder, or the pipeline's class name).
@@ -359,6 +377,14 @@ def serve(model=None, *, host="127.0.0.1", port=8000, max_upload_bytes=DEFAULT_M
     None
         When the server stops (Ctrl-C).
 
+    Raises
+    ------
+    OSError
+        ``host:port`` cannot be bound (a port in use, an address not of
+        this machine), said before the model loads.
+    ImportError, ValueError
+        As :func:`create_app` raises them.
+
     Examples
     --------
     >>> from fersk.serve import serve
@@ -369,10 +395,35 @@ def serve(model=None, *, host="127.0.0.1", port=8000, max_upload_bytes=DEFAULT_M
         import uvicorn
     except ImportError:
         raise ImportError(f"fersk serve needs uvicorn: {_SERVE_HINT}.") from None
-    app = create_app(model, max_upload_bytes=max_upload_bytes, backend=backend)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
-    server = uvicorn.Server(config)
+    sock = _bind(host, port)
     try:
-        asyncio.run(server.serve())
-    except KeyboardInterrupt:
-        pass
+        app = create_app(model, max_upload_bytes=max_upload_bytes, backend=backend)
+        config = uvicorn.Config(app, log_level=log_level, access_log=False)
+        try:
+            asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+        except KeyboardInterrupt:
+            pass
+    finally:
+        sock.close()
+
+
+def _bind(host, port):
+    """A TCP socket bound to ``host:port`` (0: a free port the system picks;
+    ``sock.getsockname()[1]`` tells which), for uvicorn to listen on.
+
+    Bound here, before the model loads, so that a port in use is an
+    :class:`OSError` at once: uvicorn binding it itself ends the process
+    (``sys.exit(3)``) after the model has loaded.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        hint = " (is the port in use?)" if exc.errno == errno.EADDRINUSE else ""
+        raise OSError(exc.errno, f"cannot serve on {host}:{port}: {exc.strerror or exc}{hint}") \
+            from None
+    sock.set_inheritable(True)  # as uvicorn's own socket, for reloaders and workers
+    return sock

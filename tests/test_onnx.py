@@ -294,6 +294,18 @@ def test_cli_export_and_predict_onnx(onnx_cache, tmp_path, capsys):
     assert onnx_out["records"][0]["emotion"] == keras_out["records"][0]["emotion"]
 
 
+def test_cli_export_to_a_cache_it_cannot_write_is_a_failure(tmp_path, capsys, monkeypatch):
+    """Said in one line, exit status 1 (it was a NotADirectoryError traceback)."""
+    from fersk.cli import main
+
+    not_a_folder = tmp_path / "a_file"
+    not_a_folder.write_text("")
+    monkeypatch.setenv("FERSK_CACHE", str(not_a_folder))
+    assert main(["export", "fer2013_cnn", "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert "fer2013_cnn: cannot export" in err and "Traceback" not in err
+
+
 def test_onnx_network_keeps_the_training_record(onnx_cache):
     """fersk evaluate --backend onnx draws the training curve as on Keras
     (the ONNX step had no history_: "no training history in this model")."""

@@ -12,6 +12,7 @@ needed) and skips, saying why, where either is missing.  Set
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -131,6 +132,44 @@ def test_bad_form_uploads(client):
     assert big.status_code == 413 and "limit" in big.json()["error"]["message"]
 
 
+def test_a_declared_upload_past_the_limit_is_refused_unread():
+    """Content-Length past the limit: answered 413 before any byte is read
+    when the client waits for 100 Continue (curl) or the body would pass the
+    drain allowance (it read and dropped all 50 MiB first); a client already
+    sending without Expect is still drained, so that it sees the answer."""
+    import asyncio
+
+    from fersk.serve import create_app
+
+    app = create_app(max_upload_bytes=1024)
+
+    def post(total, expect):
+        pulled, sent = 0, []
+
+        async def receive():
+            nonlocal pulled
+            chunk = min(64 * 1024, total - pulled)
+            pulled += chunk
+            return {"type": "http.request", "body": b"\0" * chunk, "more_body": pulled < total}
+
+        async def send(message):
+            sent.append(message)
+
+        headers = [(b"content-length", str(total).encode()), (b"host", b"x")]
+        if expect:
+            headers.append((b"expect", b"100-continue"))
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": "/api/predict",
+                 "raw_path": b"/api/predict", "query_string": b"", "root_path": "",
+                 "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+        asyncio.run(app(scope, receive, send))
+        return sent[0]["status"], pulled
+
+    assert post(50 * 1024 * 1024, expect=True) == (413, 0)
+    assert post(300 * 1024 * 1024, expect=False) == (413, 0)  # past the 256 MiB allowance
+    assert post(2 * 1024 * 1024, expect=False) == (413, 2 * 1024 * 1024)  # drained
+
+
 def test_unknown_routes_are_json(client):
     assert client.get("/nope").json()["error"]["status"] == 404
     assert client.get("/api/predict").json()["error"]["status"] == 405
@@ -189,12 +228,6 @@ def test_create_app_checks_its_parameters():
 # A real server: `fersk serve` in a subprocess on a free port.
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, json.loads(r.read())
@@ -213,23 +246,26 @@ def _post(url, payload, content_type="application/octet-stream", timeout=60):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     pytest.importorskip("uvicorn", reason="fersk serve needs the serve extra (uvicorn)")
-    port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(root)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fersk.cli", "serve", "--port", str(port),
+            [sys.executable, "-m", "fersk.cli", "serve", "--port", "0",
              "--max-upload-mb", "0.5"],
             stdout=out, stderr=subprocess.STDOUT, env=env,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = None
     try:
         deadline = time.monotonic() + 180  # loading TensorFlow and the model on a busy machine
         while True:
+            # --port 0: the system picks a free port, and the command prints it
+            said = re.search(r"serving (http://127\.0\.0\.1:(\d+))/", log.read_text())
+            if said and said.group(2) != "0":
+                url = said.group(1)
             try:
-                if _get(f"{url}/api/health")[1] == {"status": "ok"}:
+                if url and _get(f"{url}/api/health")[1] == {"status": "ok"}:
                     break
             except OSError:
                 pass
@@ -245,6 +281,26 @@ def server(tmp_path_factory):
             proc.kill()
 
 
+def test_a_port_in_use_is_said_before_the_model_loads(capsys):
+    """uvicorn, binding the port itself, ended the process with status 3
+    (SystemExit through fersk.cli.main) after the model had loaded."""
+    pytest.importorskip("uvicorn", reason="fersk serve needs the serve extra (uvicorn)")
+    from fersk.cli import main
+    from fersk.serve import serve
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        start = time.monotonic()
+        assert main(["serve", "--port", str(port), "--model", "no-such-model"]) == 1
+        err = capsys.readouterr().err
+        assert f"cannot serve on 127.0.0.1:{port}" in err and "is the port in use?" in err
+        with pytest.raises(OSError, match="is the port in use"):
+            serve("no-such-model", port=port)
+        assert time.monotonic() - start < 30  # no model was loaded
+
+
 def test_real_server(server):
     status, answer = _post(f"{server}/api/predict", _jpeg(data.astronaut()), "image/jpeg")
     assert status == 200 and [f["label"] for f in answer["faces"]] == ["happy"]
@@ -252,6 +308,12 @@ def test_real_server(server):
     assert status == 400 and answer["error"]["code"] == "not_an_image"
     status, answer = _post(f"{server}/api/predict", b"\0" * 600_000)
     assert status == 413 and answer["error"]["code"] == "too_large"
+    # a client that waits for 100 Continue (curl) gets the 413 instead, and sends nothing
+    host, port = server.rsplit("/", 1)[-1].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        raw.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n"
+                    b"Expect: 100-continue\r\n\r\n")
+        assert raw.recv(4096).startswith(b"HTTP/1.1 413 ")
     assert _get(f"{server}/api/health") == (200, {"status": "ok"})
     assert _get(f"{server}/api/model")[1]["name"] == pretrained.DEFAULT_MODEL
 

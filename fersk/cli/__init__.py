@@ -457,7 +457,7 @@ def _build_parser():
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=_port, default=8000, metavar="PORT",
-                       help="TCP port (default 8000)")
+                       help="TCP port (default 8000; 0: a free one, printed)")
     serve.add_argument("--max-upload-mb", type=_positive_float, default=10.0, metavar="MB",
                        help="largest upload accepted, in MiB (default 10); larger ones get a "
                        "413 JSON error")

@@ -2,7 +2,7 @@
 
 from fersk import pretrained
 
-from ._common import EXIT_OK, _UsageError
+from ._common import EXIT_OK, _Failure, _UsageError
 
 
 def run(args):
@@ -18,7 +18,8 @@ def run(args):
     Returns
     -------
     status : int
-        0; an unknown model is a usage error (status 2).
+        0; an unknown model is a usage error (status 2), a cache that
+        cannot be written or a missing exporter a failure (status 1).
 
     Examples
     --------
@@ -31,6 +32,9 @@ def run(args):
             paths = pretrained.export(name, overwrite=args.overwrite)
         except ValueError as exc:
             raise _UsageError(f"{name}: {exc}") from None
+        except (OSError, ImportError) as exc:  # an unwritable cache, tf2onnx missing
+            raise _Failure(f"{name or 'the default model'}: cannot export "
+                           f"({type(exc).__name__}: {exc})") from None
         label = pretrained.info(name)["name"]
         for path in paths:
             print(f"{label}\t{path}")

@@ -57,27 +57,29 @@ def run(args):
     try:
         import uvicorn
 
-        from fersk.serve import create_app
+        from fersk.serve import _bind, create_app
         import starlette  # noqa: F401
     except ImportError:
         raise _Failure(
             "fersk serve needs Starlette and uvicorn: pip install 'fersk[serve]'"
         ) from None
     limit = int(args.max_upload_mb * 1024 * 1024)
-    try:
-        app = create_app(args.model, max_upload_bytes=max(1, limit), backend=args.backend)
-    except ValueError as exc:
-        raise _UsageError(f"--model: {exc}") from None
-    url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"
-    print(f"fersk serve: model {app.state.model_info['name']} loaded; serving {url} "
-          "(Ctrl-C to stop)", file=sys.stderr, flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"fersk serve: warning: --host {args.host} exposes the app beyond this machine",
-              file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
-                            access_log=False)
-    server = uvicorn.Server(config)
-    server.run()
-    if not server.started:
-        raise _Failure(f"cannot serve on {args.host}:{args.port} (is the port in use?)")
+    try:  # before the model loads: a port in use is said at once
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        raise _Failure(exc.strerror) from None
+    with sock:
+        try:
+            app = create_app(args.model, max_upload_bytes=max(1, limit), backend=args.backend)
+        except ValueError as exc:
+            raise _UsageError(f"--model: {exc}") from None
+        port = sock.getsockname()[1]  # --port 0: the one the system chose
+        url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{port}/"
+        print(f"fersk serve: model {app.state.model_info['name']} loaded; serving {url} "
+              "(Ctrl-C to stop)", file=sys.stderr, flush=True)
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"fersk serve: warning: --host {args.host} exposes the app beyond this "
+                  "machine", file=sys.stderr, flush=True)
+        config = uvicorn.Config(app, log_level="warning", access_log=False)
+        uvicorn.Server(config).run(sockets=[sock])
     return EXIT_OK
