@@ -269,11 +269,18 @@ class TrainingState:
         moved.unlink(missing_ok=True)
 
     def release(self):
+        """Give the lock back; a folder left empty (a fit stopped before its
+        first epoch was saved) goes with it, so that no empty state reads as
+        an interrupted run."""
         if self._locked:
             self._locked = False
             lock = self.folder / LOCK
             if _read_lock(lock) == (os.getpid(), socket.gethostname()):
                 lock.unlink(missing_ok=True)
+                try:
+                    self.folder.rmdir()
+                except OSError:  # not empty (a state, another's lock): kept
+                    pass
 
     # ------------------------------------------------------------ write
     def _temporary(self, suffix):

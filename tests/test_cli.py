@@ -1072,6 +1072,33 @@ def test_train_recipe_params_interrupted_then_resumed(capsys, tmp_path, fer2013_
     assert status == 2 and "holds no interrupted run" in err
 
 
+def test_train_stopped_before_its_first_epoch_ended_runs_again(capsys, tmp_path, fer2013_root,
+                                                               monkeypatch):
+    """Ctrl-C in epoch 1 left an empty state folder: the same command was
+    refused ("holds an interrupted run") and --resume, which the message
+    proposed, blamed "other options".  Now nothing is left to resume, the
+    message says so, and the same command trains."""
+    from fersk._checkpoint import SaveEachEpoch
+
+    out = tmp_path / "net"
+    argv = ["train", "--data", fer2013_root, "--model", "vgg_fer", "--out", out, "--width",
+            "0.0625", "--dense-units", "8", "--epochs", "1", "--batch-size", "16",
+            "--n-train", "40", "--n-test", "20"]
+
+    def ctrl_c_in_the_first_epoch(self, epoch, logs=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SaveEachEpoch, "on_epoch_end", ctrl_c_in_the_first_epoch)
+    status, _, err = _run(capsys, *argv)
+    assert status == 130 and "nothing to resume" in err and "--resume" not in err
+    monkeypatch.undo()
+    status, _, err = _run(capsys, *argv, "--resume")
+    assert status == 2 and "holds no interrupted run" in err
+    status, stdout, err = _run(capsys, *argv)
+    assert status == 0, err
+    assert not (out / "training_state").exists()
+
+
 @pytest.mark.slow
 def test_narrow_then_distil(capsys, tmp_path, fer2013_root):
     """A network pruned to a narrower width, fine-tuned against a teacher."""

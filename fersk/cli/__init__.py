@@ -628,8 +628,12 @@ def main(argv=None):
         print(f"fersk {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        hint = (" (the last finished epoch is saved: run the same command with --resume to "
-                "continue)" if args.command == "train" else "")
+        hint = ""
+        if args.command == "train":
+            train = sys.modules.get("fersk.cli.train")
+            hint = (" (the last finished epoch is saved: run the same command with --resume "
+                    "to continue)" if train is not None and train._holds_interrupted_run(args.out)
+                    else " (before an epoch finished: nothing to resume; run it again)")
         print(f"fersk {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `fersk predict ... | head`: stop quietly

@@ -11,7 +11,13 @@ import json
 from pathlib import Path
 
 from fersk import pretrained, training
-from fersk._checkpoint import CheckpointInUseError, NoStateToResumeError, discard_states
+from fersk._checkpoint import (
+    STATE_PREFIX,
+    CheckpointInUseError,
+    NoStateToResumeError,
+    TrainingState,
+    discard_states,
+)
 from fersk.architectures import ARCHITECTURES
 from fersk.classifiers import CNNClassifier
 
@@ -39,6 +45,14 @@ def _architecture_params(architecture, width, dense_units):
 
 #: The folder of ``fersk train --out`` holding an unfinished run's state.
 TRAINING_STATE = "training_state"
+
+
+def _holds_interrupted_run(out):
+    """Whether ``out``'s training state holds a saved epoch: a run stopped
+    before its first epoch ended left nothing to resume."""
+    state = Path(out) / TRAINING_STATE
+    return state.is_dir() and any(
+        TrainingState(p).has_saved() for p in state.glob(STATE_PREFIX + "*") if p.is_dir())
 
 
 def run(args):
@@ -145,9 +159,10 @@ def run(args):
             )
     out = Path(args.out)
     state = out / TRAINING_STATE
-    interrupted = state.is_dir() and any(state.iterdir())
+    interrupted = _holds_interrupted_run(out)
     if args.resume and not interrupted:
-        raise _UsageError(f"--resume: {args.out!r} holds no interrupted run ({state} is empty).")
+        raise _UsageError(f"--resume: {args.out!r} holds no interrupted run ({state} holds "
+                          "no saved epoch).")
     if interrupted and not args.resume and not args.overwrite:
         raise _UsageError(
             f"--out: {args.out!r} holds an interrupted run; --resume continues it, "
