@@ -131,6 +131,19 @@ def ensemble_pipe(toy_data, mapped_lbcnn):
     return make_pipeline(FaceCropper(detector=None, size=(16, 16)), ensemble).fit(X, y)
 
 
+def test_parameters_keyed_by_labels_keep_their_keys(tmp_path):
+    """class_weight={0: 1.0, 1: 3.0}: JSON has string keys only, and the
+    folder gave back {'0': 1.0, '1': 3.0}, which a refit refused."""
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (12, 16, 16), dtype=np.uint8), np.array([0, 1] * 6)
+    net = CNNClassifier(architecture_params={"width": 0.0625, "dense_units": 4}, epochs=1,
+                        random_state=0, class_weight={0: 1.0, 1: 3.0})
+    pipe = make_pipeline(FaceCropper(detector=None, size=(16, 16)), net).fit(X, y)
+    loaded = pretrained.load(pretrained.save(pipe, tmp_path / "m"), backend="keras")
+    assert loaded[-1].class_weight == {0: 1.0, 1: 3.0}
+    assert loaded.fit(X, y)[-1].classes_.tolist() == [0, 1]
+
+
 def test_ensemble_round_trip(ensemble_pipe, mapped_lbcnn, toy_data, tmp_path):
     X, y = toy_data
     ensemble = ensemble_pipe[-1]
