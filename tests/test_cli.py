@@ -1310,6 +1310,9 @@ def test_distillation_targets_follow_the_students_sorted_classes():
          "learning_rate is set by --learning-rate, test_time_flip is set by --test-time-flip"),
         (["--model", "vgg_fer", "--augment", "--param", 'augment={"zoom": 0}'],
          "augment is set by --augment"),
+        # trained as built: the card recorded augment=true, the network had none
+        (["--init", "fer2013_cnn", "--param", "augment=true", "--param", "random_erasing=0.5"],
+         "augment, random_erasing are built into the --init network"),
     ],
 )
 def test_train_init_usage_errors(capsys, tmp_path, photos, extra, message):

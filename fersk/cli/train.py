@@ -152,6 +152,16 @@ def run(args):
         if args.augment:
             options["augment"] = "--augment"
         taken = sorted(set(network_params) & set(options))
+        # A fine-tune trains the --init network as built (warm_start): these
+        # would be recorded in the model card and never used.
+        built = sorted(set(network_params) & {"augment", "random_erasing", "input_scaling",
+                                              "crop_size", "head", "image_shape"})
+        if args.init is not None and built:
+            raise _UsageError(
+                f"--param: {', '.join(built)} {'is' if len(built) == 1 else 'are'} built into "
+                f"the --init network, which a fine-tune trains as it is; drop "
+                f"{'it' if len(built) == 1 else 'them'}."
+            )
         if taken:
             raise _UsageError(
                 "--param: " + ", ".join(f"{k} is set by {options[k]}" for k in taken)
