@@ -27,7 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from . import _image_files
 from ._labels import class_names_of
 from ._tracking import Tracker
-from ._validation import _one_image_with_channels
+from ._validation import _one_image_with_channels, check_image
 
 __all__ = ["FaceStream", "read_frames", "stream"]
 
@@ -316,8 +316,8 @@ class FaceStream:
         """Detect on the frame reduced by ``detect_scale``; crop the full frame."""
         from .face import _downscale
 
-        image = _image_files.array_to_uint8(np.asarray(frame), "frame",
-                                            self.cropper.float_max)
+        # As FaceCropper reads a frame: a PIL image as its file, (h, w, 1) as grey.
+        image = check_image(frame, "frame", self.cropper.float_max)
         if image.ndim == 3:
             image = image[..., :3]
         small = _downscale(image, self.detect_scale)

@@ -15,7 +15,7 @@ differently when a model is well correlated but biased.
 
 import numpy as np
 from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
-from sklearn.utils.validation import check_array, check_consistent_length
+from sklearn.utils.validation import _check_sample_weight, check_array, check_consistent_length
 
 __all__ = ["concordance_correlation_coefficient", "ccc_scorer"]
 
@@ -86,8 +86,8 @@ def concordance_correlation_coefficient(
     if sample_weight is None:
         w = np.full(len(t), 1.0 / len(t))
     else:
-        w = check_array(sample_weight, ensure_2d=False, dtype=np.float64, input_name="sample_weight")
-        check_consistent_length(t, w)
+        # 1-D, one per sample (a column of weights broadcast to a wrong answer)
+        w = _check_sample_weight(sample_weight, t, dtype=np.float64)
         if np.any(w < 0) or w.sum() <= 0:
             raise ValueError("sample_weight must be non-negative with a positive sum.")
         w = w / w.sum()

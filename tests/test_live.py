@@ -389,6 +389,26 @@ def test_detect_scale_keeps_min_face_size_in_frame_pixels():
         np.testing.assert_allclose(record["box"], (64, 182, 107, 83), atol=4)
 
 
+def test_detect_scale_reads_frames_as_face_cropper_does():
+    """A (h, w, 1) grey frame crashed Pillow's resize and a palette PIL image
+    was read as its palette indices (no face) once detect_scale < 1: the
+    reduced copy is made from the frame as FaceCropper reads it."""
+    from PIL import Image
+    from skimage import data as skdata
+
+    from fersk import pretrained
+    from fersk._validation import to_gray
+    from fersk.live import FaceStream
+
+    model = pretrained.load()
+    astronaut = skdata.astronaut()
+    grey = to_gray(astronaut[None])[0][..., None]
+    palette = Image.fromarray(astronaut).convert("P", palette=Image.Palette.ADAPTIVE)
+    for frame in (grey, palette):
+        for scale in (0.5, 0.6):
+            (record,) = FaceStream(model, detect_scale=scale).update(frame)
+            np.testing.assert_allclose(record["box"], (62, 180, 110, 86), atol=6)
+
 def test_center_view_is_the_network_with_one_view(bundled):
     import copy
 

@@ -76,6 +76,10 @@ def test_ccc_special_values():
     p = t.copy()
     p[-1] = 5.0
     assert concordance_correlation_coefficient(t, p, sample_weight=w) == pytest.approx(1.0)
+    # one weight per sample: a column of weights broadcast to a wrong answer
+    for bad in (w[:, None], np.c_[w, w]):
+        with pytest.raises(ValueError, match="1D"):
+            concordance_correlation_coefficient(t, p, sample_weight=bad)
     with pytest.raises(ValueError, match="outputs"):
         concordance_correlation_coefficient(np.zeros((3, 2)), np.zeros((3, 1)))
     with pytest.raises(ValueError, match="multioutput"):
