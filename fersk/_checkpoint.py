@@ -119,8 +119,20 @@ def fit_key(estimator, seed, arrays, extra=None, warm_model=None):
     params["random_state"] = seed
     try:
         params_digest = joblib.hash(params)
-    except Exception:  # an unpicklable parameter: its repr is the next best thing
-        params_digest = repr(sorted(params.items(), key=lambda kv: kv[0]))
+    except Exception:
+        # A lambda or nested function: its repr holds a memory address, so
+        # every process would make a new key and never resume.
+        names = []
+        for name, value in sorted(params.items()):
+            try:
+                joblib.hash(value)
+            except Exception:
+                names.append(name)
+        raise ValueError(
+            f"checkpoint_dir: a resumed fit finds its state by the parameters, and "
+            f"{', '.join(names) or 'a parameter'} cannot be pickled (a lambda or a function "
+            "defined inside another): define it at module level, or set checkpoint_dir=None."
+        ) from None
     h = hashlib.blake2b(digest_size=8)
     h.update(f"{type(estimator).__module__}.{type(estimator).__qualname__};".encode())
     h.update(f"{params_digest};{extra!r};".encode())

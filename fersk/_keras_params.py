@@ -238,7 +238,8 @@ checkpoint_dir : str, path-like or None
     optimizer state including its step count, so the learning-rate
     schedule, and the epoch), in a sub-folder of its own,
     ``fersk-state-<key>``, keyed on the parameters (less ``verbose``,
-    ``checkpoint_dir`` and the prediction-time ones) and the training
+    ``checkpoint_dir`` and the prediction-time ones; they must pickle, so a
+    callable ``architecture`` is defined at module level) and the training
     data: a fit with the same parameters and data that finds a state
     there continues from it instead of starting again, so an interrupted
     long run resumes where it stopped, while other fits (cross-validation

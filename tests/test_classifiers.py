@@ -472,6 +472,21 @@ def test_custom_callable_architecture():
         CNNClassifier(wrong, epochs=1).fit(X, y)
 
 
+def test_checkpoint_dir_refuses_a_callable_it_cannot_recognise_again(tmp_path):
+    """A nested function's key was its repr (a memory address): each process
+    made a new key, so an interrupted fit never resumed and its state stayed."""
+    X, y = _halves(20)
+
+    def tiny(input_shape, n_classes, seed=None):
+        inputs = keras.Input(input_shape)
+        x = keras.layers.Flatten()(inputs)
+        return keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax")(x))
+
+    with pytest.raises(ValueError, match="architecture cannot be pickled"):
+        CNNClassifier(tiny, epochs=1, checkpoint_dir=tmp_path / "ck").fit(X, y)
+    assert not (tmp_path / "ck").exists()
+
+
 # ----------------------------------------------------------------- bad input
 @pytest.fixture(scope="module")
 def fitted_tiny():
