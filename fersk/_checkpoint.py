@@ -35,6 +35,7 @@ Nothing else in ``checkpoint_dir`` is touched: only these names are
 removed, and the sub-folder only when it is empty.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -400,6 +401,23 @@ class TrainingState:
             other.unlink(missing_ok=True)
         return best.name
 
+    def save_best(self, model, weights):
+        """``best-<digest>`` from ``weights`` held in memory (early stopping's
+        best epoch, whose own save failed), whole or not at all; ``model``
+        keeps its weights."""
+        current = model.get_weights()
+        model.set_weights(weights)
+        tmp = self._temporary(".weights.h5")
+        try:
+            model.save_weights(tmp)
+            best = self.folder / f"best-{_digest_and_sync(tmp)}.weights.h5"
+            if not best.exists():
+                _commit(tmp, best)
+        finally:
+            tmp.unlink(missing_ok=True)
+            model.set_weights(current)
+        return best.name
+
     def save_final(self, model, history):
         """Save the fitted network and its history; drop the epoch checkpoints."""
         weights = self._write_weights(model, "final")
@@ -491,14 +509,7 @@ class TrainingState:
                 if record is not None and record.get("best_weights"):
                     # The best epoch's weights first (early stopping keeps
                     # them as arrays), then this epoch's over them.
-                    best = self.folder / record["best_weights"]
-                    if not _BEST_FILE.match(best.name):
-                        raise ValueError(f"unexpected best weights name {best.name!r}")
-                    digest = _file_digest(best)
-                    if digest != _BEST_FILE.match(best.name).group(1):
-                        raise ValueError(f"{best.name}: its content digest is {digest}")
-                    model.load_weights(best)
-                    record["best_file"], record["best_weights"] = best.name, model.get_weights()
+                    self._restore_best(model, record)
                 model.load_weights(path)
             except Exception as exc:  # truncated, garbage, other network...
                 damaged.append(path)
@@ -516,6 +527,34 @@ class TrainingState:
             )
         return 0, None, None
 
+    def _restore_best(self, model, record):
+        """Put the best epoch's weights named by ``record`` in it as arrays.
+
+        A best file gone or damaged (a kill while the state was removed,
+        bit rot) costs that epoch only, not the epochs' own files: it is set
+        aside, the record says ``best_lost`` and early stopping counts its
+        best afresh from the resumed epoch on."""
+        best = self.folder / record["best_weights"]
+        try:
+            if not _BEST_FILE.match(best.name):
+                raise ValueError(f"unexpected best weights name {best.name!r}")
+            digest = _file_digest(best)
+            if digest != _BEST_FILE.match(best.name).group(1):
+                raise ValueError(f"its content digest is {digest}")
+            model.load_weights(best)
+        except Exception as exc:
+            warnings.warn(
+                f"fersk checkpoint {best} cannot be read ({type(exc).__name__}: {exc}): the "
+                "best epoch's weights are lost, so early stopping restores the best epoch "
+                "from the resumed one on.", UserWarning, stacklevel=4,
+            )
+            if best.exists():
+                with contextlib.suppress(OSError):
+                    os.replace(best, best.with_name(best.name + ".damaged"))
+            record["best_file"], record["best_weights"], record["best_lost"] = None, None, True
+            return
+        record["best_file"], record["best_weights"] = best.name, model.get_weights()
+
     # ----------------------------------------------------------- remove
     def discard(self):
         """Remove fersk's files and, if empty then, the folder."""
@@ -527,8 +566,14 @@ class TrainingState:
             except CheckpointInUseError as exc:
                 warnings.warn(f"training state not removed: {exc}", UserWarning, stacklevel=3)
                 return
+        # The weights first, the records and best files they name last: a
+        # kill part way leaves either no epoch or a whole one (a best file
+        # gone under a kept epoch would cost that epoch its best).
+        def last(path):
+            return bool(_EPOCH_RECORD.match(path.name) or _BEST_FILE.match(path.name))
+
         try:
-            for path in self.folder.iterdir():
+            for path in sorted(self.folder.iterdir(), key=last):
                 name = path.name
                 if (
                     _EPOCH_FILE.match(name) or _FINAL_FILE.match(name) or _TEMPORARY.match(name)
@@ -595,6 +640,7 @@ class SaveEachEpoch(keras.callbacks.Callback):
         self.resumed = record
         self.history = {k: list(v) for k, v in (record or {}).get("history", {}).items()}
         self.best_file = (record or {}).get("best_file")
+        self.best_on_disk = None  # early stopping's best_epoch that best_file holds
 
     def on_train_begin(self, logs=None):
         # After the counted callbacks' own on_train_begin, which resets them.
@@ -602,10 +648,14 @@ class SaveEachEpoch(keras.callbacks.Callback):
             return
         _set_seed_states(self.model, self.resumed.get("seed_states", []))
         for callback, counters in zip(self.counted, self.resumed.get("callbacks", [])):
+            stopper = getattr(callback, "restore_best_weights", False)
             for name, value in counters.items():
-                setattr(callback, name, value)
-            if getattr(callback, "restore_best_weights", False):
+                if not (stopper and self.resumed.get("best_lost")):  # else counted afresh
+                    setattr(callback, name, value)
+            if stopper:
                 callback.best_weights = self.resumed.get("best_weights")
+                if self.best_file is not None:
+                    self.best_on_disk = callback.best_epoch
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
@@ -614,6 +664,16 @@ class SaveEachEpoch(keras.callbacks.Callback):
                        None)
         best_is_now = stopper is not None and stopper.best_epoch == epoch \
             and stopper.best_weights is not None
+        if (stopper is not None and stopper.best_weights is not None and not best_is_now
+                and stopper.best_epoch != self.best_on_disk):
+            # The best epoch's save failed (a full disk): its weights are in
+            # memory only, and a record naming older ones would resume wrong.
+            try:
+                self.best_file = self.state.save_best(self.model, stopper.best_weights)
+                self.best_on_disk = stopper.best_epoch
+            except OSError as exc:
+                warnings.warn(f"could not save the best epoch's weights in {self.state.folder} "
+                              f"({exc}); tried again next epoch.", UserWarning, stacklevel=2)
         record = {
             "history": self.history,
             "seed_states": _seed_states(self.model),
@@ -631,6 +691,8 @@ class SaveEachEpoch(keras.callbacks.Callback):
             )
         else:
             self.best_file = best
+            if best_is_now:
+                self.best_on_disk = epoch
 
 
 def _seed_variables(model):

@@ -254,6 +254,89 @@ def test_a_resumed_fit_is_the_uninterrupted_fit(tmp_path, monkeypatch, degrade):
     assert _state_folders(ckpt) == []
 
 
+def _early_stopped_data():
+    rng = np.random.RandomState(0)
+    X = (rng.rand(48, 16, 16) * 120).astype(np.uint8)
+    y = np.arange(48) % 2
+    X[y == 0, :, :8] += 100
+    Xv = (np.random.RandomState(1).rand(16, 16, 16) * 200).astype(np.uint8)
+    kw = dict(architecture="vgg_fer", architecture_params={"width": 0.0625, "dense_units": 8},
+              epochs=4, batch_size=16, optimizer="sgd", learning_rate=0.05, n_iter_no_change=3,
+              random_state=0)
+    return X, y, (Xv, np.arange(16) % 2), kw
+
+
+def test_a_failed_save_of_the_best_epoch_is_made_good_the_next_epoch(tmp_path, monkeypatch):
+    """The best epoch's save fails (a full disk: a warning, the run goes on):
+    the later records named no best weights, and a resumed fit ended on other
+    weights than the uninterrupted one.  Its weights, in memory, are saved
+    the next epoch."""
+    import errno
+
+    X, y, val, kw = _early_stopped_data()
+    whole = CNNClassifier(**kw).fit(X, y, validation_data=val)
+    assert whole.best_epoch_ == 0  # the epoch whose save fails below
+    original = _checkpoint.TrainingState._keep_as_best
+    calls = []
+
+    def full_disk_once(self, tmp, weights):
+        calls.append(weights)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, tmp, weights)
+
+    monkeypatch.setattr(_checkpoint.TrainingState, "_keep_as_best", full_disk_once)
+    _interrupt_after(monkeypatch, 2)
+    ckpt = tmp_path / "ckpt"
+    with pytest.warns(UserWarning, match="could not save"), pytest.raises(KeyboardInterrupt):
+        CNNClassifier(**kw, checkpoint_dir=ckpt).fit(X, y, validation_data=val)
+    monkeypatch.undo()
+    resumed = CNNClassifier(**kw, checkpoint_dir=ckpt).fit(X, y, validation_data=val)
+    assert resumed.best_epoch_ == whole.best_epoch_ and resumed.history_ == whole.history_
+    for a, b in zip(resumed.model_.get_weights(), whole.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_lost_best_file_costs_the_best_epoch_not_the_state(tmp_path, monkeypatch):
+    """best-* gone (a kill while the state was removed: it went first) made
+    every epoch file *.damaged and the fit fail; now the fit resumes from the
+    epoch, with a warning that early stopping counts its best afresh."""
+    X, y, val, kw = _early_stopped_data()
+    ckpt = tmp_path / "ckpt"
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        CNNClassifier(**kw, checkpoint_dir=ckpt).fit(X, y, validation_data=val)
+    monkeypatch.undo()
+    (state,) = _state_folders(ckpt)
+    (best,) = state.glob("best-*")
+    best.unlink()
+    with pytest.warns(UserWarning, match="best epoch's weights are lost"):
+        resumed = CNNClassifier(**kw, checkpoint_dir=ckpt).fit(X, y, validation_data=val)
+    assert resumed.n_epochs_ == 4 and len(resumed.history_["loss"]) == 4
+    assert _state_folders(ckpt) == []
+
+
+def test_removing_a_state_takes_its_best_file_last(tmp_path):
+    state = _checkpoint.TrainingState(tmp_path / "s")
+    state.acquire()
+    names = ["best-0123456789abcdef.weights.h5", "epoch-00002.json",
+             "epoch-00002-0123456789abcdef.weights.h5"]
+    for name in names:
+        (state.folder / name).write_bytes(b"x")
+    removed = []
+    original = Path.unlink
+
+    def record(path, missing_ok=False):
+        removed.append(path.name)
+        original(path, missing_ok=missing_ok)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Path, "unlink", record)
+        state.discard()
+    assert removed.index(names[2]) < min(removed.index(names[0]), removed.index(names[1]))
+    assert not state.folder.exists()
+
+
 def test_a_state_without_its_record_resumes_with_a_warning(tmp_path, monkeypatch):
     """A state written before the records existed: the epochs go on from it,
     and the warning says that the history starts there."""
