@@ -269,9 +269,14 @@ def good_rows(fer_sources):
         ("happy," + " ".join(["1"] * 2304) + ",Training", "emotion 'happy'"),
         ("3," + " ".join(["1"] * 2304) + ",Validation", "unknown Usage 'Validation'"),
         ("3," + " ".join(["1"] * 2304), "2 fields, expected 3"),
+        # int32 wrapped it round to 128, a pixel in range
+        ("3," + " ".join(["1"] * 2303) + " 4294967424,Training", r"outside 0\.\.255"),
+        ("\u00b2," + " ".join(["1"] * 2304) + ",Training", "emotion '\u00b2' is not a label"),
+        # a stray quote joined the next rows into this one: lost, uncounted
+        ('3,"' + " ".join(["1"] * 2304) + ",Training", "not space-separated integers"),
     ],
     ids=["short", "text", "float", "256", "label7", "label-1", "labelname",
-         "usage", "fields"],
+         "usage", "fields", "int32_wrap", "unicode_digit", "stray_quote"],
 )
 def test_bad_csv_row_raises_naming_it_or_is_skipped(tmp_path, good_rows, bad_row, reason):
     clean = _load(_write_csv(tmp_path / "clean.csv", good_rows))
@@ -297,6 +302,10 @@ def test_csv_header_and_empty_file(tmp_path, good_rows):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(ValueError, match="empty CSV"):
         _load(tmp_path / "empty.csv")
+    # quoted fields (a spreadsheet's CSV) read as the plain ones
+    quoted = [",".join(f'"{v}"' for v in r.split(",")) for r in good_rows]
+    np.testing.assert_array_equal(_load(_write_csv(tmp_path / "q.csv", quoted)).images,
+                                  _load(_write_csv(tmp_path / "p.csv", good_rows)).images)
     # columns in another order, extra column and a blank line are fine
     rows = [",".join([r.split(",")[2], "x", r.split(",")[0], r.split(",")[1]])
             for r in good_rows]

@@ -206,6 +206,10 @@ def _load_fer_folder(root, usages, errors, cache, cache_dir, n_jobs, verbose, ex
 # FER-2013: Kaggle CSV
 
 
+def _unquoted(fields):
+    return [v[1:-1] if len(v) >= 2 and v[0] == v[-1] == '"' else v for v in fields]
+
+
 def _parse_fer_csv(path, usages, verbose):
     """Parse the Kaggle CSV; returns the selected rows' arrays and the bad rows
     (row id, reason) among those selected or of unknown usage."""
@@ -214,7 +218,11 @@ def _parse_fer_csv(path, usages, verbose):
     images, target, usage_col, row_ids, bad = [], [], [], [], []
     # undecodable bytes become U+FFFD, so that their row is reported as bad
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
-        reader = csv.reader(f)
+        # No field of this format holds a comma or a line break: quotes are
+        # not CSV syntax here, so a stray one cannot join the next lines into
+        # one record (losing them uncounted); a quoted field is unquoted.
+        lines = csv.reader(f, quoting=csv.QUOTE_NONE)
+        reader = map(_unquoted, lines)
         try:
             header = next(reader)
         except StopIteration:
@@ -241,12 +249,12 @@ def _parse_fer_csv(path, usages, verbose):
                     break
                 except csv.Error as exc:
                     row += 1
-                    bad.append((row, f"line {reader.line_num}: not valid CSV ({exc})"))
+                    bad.append((row, f"line {lines.line_num}: not valid CSV ({exc})"))
                     continue
                 if not fields:  # blank line: not a sample
                     continue
                 row += 1
-                where = f"line {reader.line_num}"
+                where = f"line {lines.line_num}"
                 if len(fields) != n_columns:
                     bad.append((row, f"{where}: {len(fields)} fields, expected "
                                      f"{n_columns} ({','.join(header)})"))
@@ -259,12 +267,13 @@ def _parse_fer_csv(path, usages, verbose):
                 if usage not in usages:
                     continue
                 label = fields[i_emotion].strip()
-                if not (label.isdigit() and int(label) < len(FER2013_CLASSES)):
+                if not (label.isascii() and label.isdigit() and int(label) < len(FER2013_CLASSES)):
                     bad.append((row, f"{where}: emotion {label[:30]!r} is not a label "
                                      f"0..{len(FER2013_CLASSES) - 1}"))
                     continue
                 try:
-                    pixels = np.fromstring(fields[i_pixels], dtype=np.int32, sep=" ")
+                    # int64: an int32 would wrap 4294967424 round to 128, in range
+                    pixels = np.fromstring(fields[i_pixels], dtype=np.int64, sep=" ")
                 except (ValueError, DeprecationWarning):
                     bad.append((row, f"{where}: pixels are not space-separated integers"))
                     continue
