@@ -145,9 +145,13 @@ def cache_contents(cache_dir=None):
         for path in sorted(folder.iterdir()):
             if not path.is_file() or path.is_symlink():
                 continue
-            st = path.stat()
+            try:
+                st = path.stat()
+                kind = _kind(path, now)
+            except FileNotFoundError:  # a write renamed it away since the listing
+                continue
             out.append({"path": path, "bytes": st.st_size, "modified": st.st_mtime,
-                        "kind": _kind(path, now)})
+                        "kind": kind})
     return out
 
 

@@ -119,6 +119,23 @@ def test_written_files_get_the_mode_a_user_expects(tmp_path):
     assert mode(entry) == expected
 
 
+def test_listing_skips_a_file_renamed_away_meanwhile(tmp_path, monkeypatch):
+    """Another process's write renames its temporary file between the
+    listing and the stat: that file is skipped (FileNotFoundError escaped)."""
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "gone.txt").write_text("x")
+    real_is_file = Path.is_file
+
+    def is_file_then_gone(path):
+        found = real_is_file(path)
+        if path.name == "gone.txt":
+            path.unlink()  # renamed away by another process, just now
+        return found
+
+    monkeypatch.setattr(Path, "is_file", is_file_then_gone)
+    assert [e["path"].name for e in cache_contents(tmp_path)] == ["notes.txt"]
+
+
 def test_clear_cache_of_a_missing_folder(tmp_path):
     assert cache_contents(tmp_path / "none") == [] == clear_cache(tmp_path / "none")
 

@@ -248,6 +248,46 @@ def test_load_expw_names_a_bad_table(tmp_path):
 
 
 @needs_shared
+class _BoxDetector:
+    """A detector object (its repr is its memory address), one fixed box."""
+
+    def __init__(self, box):
+        self.box = box
+
+    def __call__(self, image):
+        return [self.box]
+
+
+def test_wild_cache_names_a_detector_object_by_its_content(tmp_path, monkeypatch):
+    """A callable detector's repr is a memory address: another detector at a
+    reused address got the first one's crops, and no process found them
+    again.  Objects that pickle are named by their content; a lambda is not
+    cached (said), and ``cache_dir="~/..."`` is the home folder's."""
+    from PIL import Image
+
+    from fersk.datasets._wild import _key
+
+    photo = tmp_path / "sfew" / "happy" / "frame.png"
+    photo.parent.mkdir(parents=True)
+    Image.fromarray(skdata.astronaut()[:200, :200]).save(photo)
+    entries = ["happy/frame.png"]
+
+    def key(detector):
+        return _key(tmp_path / "sfew", entries, FaceCropper(detector=detector))
+
+    assert key(_BoxDetector((0, 0, 50, 50))) == key(_BoxDetector((0, 0, 50, 50)))
+    assert key(_BoxDetector((0, 0, 50, 50))) != key(_BoxDetector((10, 10, 80, 80)))
+    assert key(lambda image: []) is None
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.warns(UserWarning, match="crops are not cached"):
+        load_sfew(tmp_path / "sfew", cropper=FaceCropper(detector=lambda image: [(0, 0, 50, 50)]),
+                  cache_dir="~/fersk-cache")
+    assert not (tmp_path / "home").exists()
+    load_sfew(tmp_path / "sfew", cropper=FaceCropper(detector=_BoxDetector((0, 0, 50, 50))),
+              cache_dir="~/fersk-cache")
+    assert len(list((tmp_path / "home" / "fersk-cache").glob("sfew-*.npz"))) == 1
+
+
 def test_load_in_the_wild_groups_by_source(tmp_path):
     from sklearn.model_selection import LeaveOneGroupOut
 
@@ -278,6 +318,8 @@ def test_load_in_the_wild_says_which_fer2013_faces_a_cropper_missed(monkeypatch,
         images=noise, target=np.arange(4), filenames=np.array([f"f{i}.png" for i in range(4)])))
     bundled = load_in_the_wild(tmp_path, sources=["fer2013"], cache=False)
     assert bundled.face_found.all() and len(bundled.target) == 4
+    # paths, as the other sources give them (they were relative to fer2013/)
+    assert bundled.filenames[0] == str(tmp_path / "fer2013" / "f0.png")
     searched = load_in_the_wild(tmp_path, sources=["fer2013"], cache=False,
                                 cropper=FaceCropper(size=(48, 48)))
     assert not searched.face_found.any() and len(searched.target) == 4

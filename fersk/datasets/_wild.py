@@ -116,12 +116,24 @@ def _files(folder, classes):
 
 
 def _key(root, entries, cropper, extra=""):
-    """Cache key: the files (name, size, mtime), the cropper, the version."""
+    """Cache key: the files (name, size, mtime), the cropper, the version;
+    None where the cropper cannot be named across processes (no cache)."""
     h = hashlib.sha256()
     # Parameters that do not change a crop read from a file count as their
     # defaults: other settings of them share the cache.
     params = {**cropper.get_params(), "image_shape": None, "n_jobs": None, "verbose": 0}
-    h.update(f"{_CACHE_VERSION}|{extra}|{sorted(params.items())!r}".encode())
+    named = repr(sorted(params.items()))
+    if " at 0x" in named:
+        # A callable detector's repr is its memory address: another detector
+        # at a reused address would get these crops, and no process finds
+        # them again.  Its pickled content names it, where it pickles.
+        import joblib
+
+        try:
+            named = "joblib:" + joblib.hash(params)
+        except Exception:
+            return None
+    h.update(f"{_CACHE_VERSION}|{extra}|{named}".encode())
     for rel in entries:
         st = os.stat(Path(root) / rel)
         # Nanoseconds: a photo rewritten within the same second is read anew.
@@ -132,7 +144,12 @@ def _key(root, entries, cropper, extra=""):
 def _cached_crops(kind, root, key, cache, cache_dir, build, func, verbose):
     """``build()``'s crops, through the cache of :mod:`fersk.datasets`."""
     prefix = f"{kind}-{_digest(str(Path(root).resolve()))[:12]}"
-    return _cached(cache, cache_dir or cache_home(), prefix, key, build, func, verbose)
+    if key is None and cache:
+        _warn(f"{func}: the crops are not cached: the cropper holds an object that cannot be "
+              "pickled (a lambda or a function defined inside another), so no later call "
+              "could tell it from another; define the detector at module level to cache them.")
+        cache = False
+    return _cached(cache, cache_home(cache_dir), prefix, key, build, func, verbose)
 
 
 def _crop_class_folders(kind, root, files, labels, cropper, cache, cache_dir, func, verbose):
@@ -534,7 +551,10 @@ def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cr
                 images, info = cropper.crop(fer.images)
             n = len(images)
             parts.append(Bunch(images=images, target=fer.target, source=np.full(n, "fer2013"),
-                               filenames=fer.filenames if fer.filenames is not None
+                               # paths, as the other sources' (not relative to fer2013/)
+                               filenames=np.array([str(Path(data_home) / "fer2013" / f)
+                                                   for f in fer.filenames])
+                               if fer.filenames is not None
                                else np.array([f"row {i}" for i in fer.row_ids]),
                                face_found=info.n_faces > 0))
             continue
