@@ -2,8 +2,8 @@
 
 Loads :func:`fersk.pretrained.load` (a fitted ``FaceCropper -> CNN``
 Pipeline), runs it on photos given on the command line - or, with none, on
-scikit-image's astronaut and on a FER-2013 face pasted into a larger scene
-built from scikit-image's textures - and prints, per photo, the face box,
+scikit-image's astronaut, on the astronaut's face pasted into a brick
+scene and on a face-less grass texture - and prints, per photo, the face box,
 the emotion and the probabilities.  Photos without a detected face are
 listed (``FaceCropper.crop`` returns them), never dropped: they are classified
 whole, as the model's ``on_no_face="whole"`` policy says.

@@ -7,7 +7,8 @@ classify them (:class:`LBCNNClassifier`, :class:`CNNClassifier`,
 (:class:`CNNRegressor`, scored by :mod:`fersk.metrics`); :mod:`fersk.datasets`
 loads FER-2013, FER+ and image folders; :mod:`fersk.pretrained` holds ready-to-use pipelines;
 :func:`stream` classifies the faces of cameras and videos live (:mod:`fersk.live`).  Keras-based names are imported lazily, so ``import fersk``
-stays fast and TensorFlow is loaded only when a network is used.
+stays fast and TensorFlow is loaded only when one of them is first imported
+(or MTCNN used).
 """
 
 import importlib
