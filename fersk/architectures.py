@@ -312,14 +312,14 @@ def vgg_fer(input_shape, n_classes, *, width=1.0, dense_units=256, dropout=0.4, 
     widths), sized to train on a CPU: four stages of two 3x3 convolutions,
     channels times ``width``:
 
-    1-4. conv 32/64/128/256, twice (no bias, batch norm, ReLU, L2 ``l2``
-         on the kernels); max pool 2x2 after each stage;
-    5. flatten (3x3x256 at 40x40 and at 48x48 input: the poolings pad, as
-       in every fersk network, so any size works; the reference CPU run's
-       unpadded poolings give 2x2x256 at 40x40 and 1.44 M parameters);
-       dropout ``dropout``; dense ``dense_units`` + ReLU; dropout
-       ``dropout``;
-    6. softmax over ``n_classes``.
+    - stages 1-4: conv 32/64/128/256, twice (no bias, batch norm, ReLU,
+      L2 ``l2`` on the kernels); max pool 2x2 after each stage;
+    - flatten (3x3x256 at 40x40 and at 48x48 input: the poolings pad, as
+      in every fersk network, so any size works; the reference CPU run's
+      unpadded poolings give 2x2x256 at 40x40 and 1.44 M parameters);
+      dropout ``dropout``; dense ``dense_units`` + ReLU; dropout
+      ``dropout``;
+    - softmax over ``n_classes``.
 
     1.77 M parameters at ``width=1`` on 40x40 crops.
 
