@@ -114,6 +114,16 @@ def test_load_ferplus_verbose_and_errors(tmp_path, capsys):
     (tmp_path / "bad.csv").write_text(HEADER + "train/angry/Training_1.png,1,2,x,0,0,0,0,0,0,0\n")
     with pytest.raises(ValueError, match="line 2"):
         load_ferplus(tmp_path, votes=tmp_path / "bad.csv")
+    # one image voted twice: which row counted was silent
+    twice = "train/angry/Training_1.png,0,0,0,0,9,1,0,0,0,0\n"
+    (tmp_path / "twice.csv").write_text(HEADER + twice + twice)
+    with pytest.raises(ValueError, match=r"line 3: 'train/angry/Training_1.png' again "
+                                         r"\(first on line 2\)"):
+        load_ferplus(tmp_path, votes=tmp_path / "twice.csv", cache=False)
+    # a spreadsheet's byte-order mark before the header
+    (tmp_path / "bom.csv").write_text("\ufeff" + HEADER + twice, encoding="utf-8")
+    with pytest.warns(UserWarning, match="1 image.*no row"):  # Training_2 not in it
+        assert load_ferplus(tmp_path, votes=tmp_path / "bom.csv", cache=False).target.tolist() == [4]
     (tmp_path / "none.csv").write_text(HEADER + "train/angry/Training_2.png,5,5,0,0,0,0,0,0,0,0\n")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -47,7 +47,7 @@ removal).
 
 def _read_ferplus_votes(path):
     """``{relative path: int votes (10,)}`` from FER+'s votes CSV, checked."""
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's BOM
         reader = csv.reader(f)
         header = next(reader, None)
         expected = ["path", *FERPLUS_VOTE_COLUMNS]
@@ -56,7 +56,7 @@ def _read_ferplus_votes(path):
                 f"{str(path)!r} is not a FER+ votes file: its header is {header}, "
                 f"expected {expected}."
             )
-        votes, bad = {}, []
+        votes, bad, lines = {}, [], {}
         for line, row in enumerate(reader, start=2):
             if not row:
                 continue
@@ -69,7 +69,11 @@ def _read_ferplus_votes(path):
             except ValueError as exc:
                 bad.append(f"line {line}: {exc}")
                 continue
-            votes[row[0].strip().replace("\\", "/")] = counts
+            name = row[0].strip().replace("\\", "/")
+            if name in votes:  # which row's votes hold would be silent
+                bad.append(f"line {line}: {name!r} again (first on line {lines[name]})")
+                continue
+            votes[name], lines[name] = counts, line
     if bad:
         raise ValueError(
             f"{len(bad)} bad row(s) in {str(path)!r}: " + "; ".join(bad[:_MAX_NAMED])
