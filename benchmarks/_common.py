@@ -178,6 +178,15 @@ def face_group(source, filename):
     return name
 
 
+def sfew_clip(filename):
+    """The film clip of an SFEW frame, ``<film>_<time>``, read as
+    :func:`sfew_film` reads the film (``OceansThirteen-010619400`` and
+    ``OceansThirteen_010619400`` are one clip; ``IAmSam_013827920__...``
+    too)."""
+    m = re.match(r"(.+?)[_-](\d{6,})", Path(str(filename)).name)
+    return f"{m.group(1)}_{m.group(2)}"
+
+
 def sfew_film(filename):
     """The film of an SFEW frame: ``<film>[_-]<time>_<frame>.jpg``, where a
     film's name may hold underscores and digits (``50_50``,

@@ -399,6 +399,8 @@ def test_benchmark_held_out_faces_share_no_clip_person_or_photo_with_training():
     films = {common.sfew_film(f) for f in files[source == "sfew"]}
     assert len(films) == 47 and {"50_50", "IAmSam", "OceansTwelve", "v"} <= films
     assert all(any(c.startswith(f) for f in films) for c in clips)
+    # two clips spelt two ways ('-' or '_' after the film, a doubled '_'): one clip each
+    assert len({common.sfew_clip(f) for f in files[source == "sfew"]}) == len(clips) - 2
 
 
 def test_bench_web_photos_scores_faces_by_their_boxes():
