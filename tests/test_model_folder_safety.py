@@ -67,6 +67,7 @@ def _drop(key):
         (_set(["steps", 1, "params", "no_such"], 1), r"has no parameter\(s\) \['no_such'\]"),
         (_set(["steps", 1, "params", "architecture"], "bogus"), "architecture"),
         (_set(["steps", 1, "params", "epochs"], -3), "epochs"),
+        (_set(["steps", 1, "params", "class_weight"], {"__pairs__": 3}), r"\[key, value\] pairs"),
         (_set(["steps", 1, "fitted", "__dict__"], {}), "not fitted attributes"),
         (_set(["steps", 1, "fitted", "predict"], 1), "not fitted attributes"),
         (_set(["steps", 1, "fitted", "model_"], 1), "not fitted attributes"),

@@ -185,8 +185,8 @@ def _encode(value, where, folder=None, stem=None, records=None):
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):  # class_weight={0: 1.0, 1: 3.0}
             # JSON keys are strings: pairs keep the keys' types.
-            return {"__dict__": [[_encode(k, where), _encode(v, where, folder, stem, records)]
-                                 for k, v in value.items()]}
+            return {"__pairs__": [[_encode(k, where), _encode(v, where, folder, stem, records)]
+                                  for k, v in value.items()]}
         return {k: _encode(v, where, folder, stem, records) for k, v in value.items()}
     if isinstance(value, tuple):
         if value and isinstance(value[0], str):
@@ -223,11 +223,11 @@ def _decode(value, folder, networks=None, load_step=None):
         return (load_step or _load_step)(value["__estimator__"], folder, networks)
     if "__tuple__" in value:
         return tuple(_decode(v, folder, networks, load_step) for v in value["__tuple__"])
-    if "__dict__" in value:
-        pairs = value["__dict__"]
+    if "__pairs__" in value and len(value) == 1:
+        pairs = value["__pairs__"]
         if not isinstance(pairs, list) or not all(
                 isinstance(p, list) and len(p) == 2 for p in pairs):
-            raise ValueError("pipeline.json: a '__dict__' holds [key, value] pairs.")
+            raise ValueError("pipeline.json: '__pairs__' holds [key, value] pairs.")
         out = {}
         for k, v in pairs:
             key = _decode(k, None)
