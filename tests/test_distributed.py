@@ -88,6 +88,7 @@ def test_workers_are_separate_processes(dask_client):
     assert len(pids) == 2 and os.getpid() not in pids.values()
 
 
+@pytest.mark.extended  # 16 s; cross_validate on the cluster stays in the default run
 def test_grid_search_lbp_svm_and_cropped_cnn_same_on_dask(dask_client):
     X, y = _faces()
     searches = [

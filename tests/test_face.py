@@ -1018,7 +1018,8 @@ def _iou(a, b):
     return dh * dw / (h1 * w1 + h2 * w2 - dh * dw)
 
 
-@pytest.mark.parametrize("detector", ["mtcnn", "mtcnn-onnx"])
+@pytest.mark.parametrize("detector", [  # the Keras detector's row (11 s) with -m extended
+    pytest.param("mtcnn", marks=pytest.mark.extended), "mtcnn-onnx"])
 def test_shorter_pyramid_finds_the_labelled_faces_of_the_whole_one(detector, monkeypatch, tmp_path):
     """On real web photos (ExpW development photos, labelled boxes) the
     cropper finds every labelled face with the shorter pyramid that it finds
