@@ -67,7 +67,8 @@ def main(argv=None):
         parser.error(f"{work} holds folds made with other arguments ({record}): give "
                      "another --work, or the same arguments")
     if not record.is_file():
-        record.write_text(json.dumps(made_with, indent=1))
+        record.with_suffix(".tmp").write_text(json.dumps(made_with, indent=1))
+        os.replace(record.with_suffix(".tmp"), record)
     folds = StratifiedGroupKFold(args.folds, shuffle=True, random_state=args.seed)
     clips = [(sfew_film if args.group == "film" else sfew_clip)(f) for f in sfew.filenames]
     starts = args.stage1.split(",")
