@@ -86,6 +86,31 @@ def _load(path, **kw):
 # ---------------------------------------------------------------- folder & CSV
 
 
+def test_a_file_that_could_not_be_read_is_read_again_not_cached(fer_copy, tmp_path,
+                                                                 monkeypatch):
+    """A permission or I/O error is the file's state, not its content: the
+    cache kept it as skipped, and fixing permissions (which leaves the
+    modification time, the key) never brought the face back."""
+    from fersk.datasets import _decoding
+
+    cache_dir = tmp_path / "cache"
+    blocked = sorted(fer_copy.rglob("*.jpg"))[0]
+    real_open = open
+
+    def no_permission(path, *args, **kwargs):
+        if Path(path) == blocked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(_decoding, "open", no_permission, raising=False)
+    with pytest.warns(SkippedImagesWarning):
+        first = load_fer2013(fer_copy, cache_dir=cache_dir, errors="skip")
+    assert "cannot read the file (PermissionError" in first.skipped[0][1]
+    monkeypatch.undo()  # permissions fixed: same size, same mtime
+    again = load_fer2013(fer_copy, cache_dir=cache_dir)
+    assert len(again.target) == len(first.target) + 1 and not again.skipped
+
+
 def test_folder_matches_independent_reading(fer_copy, fer_sources):
     data = _load(fer_copy)
     expected = _expected(fer_sources)

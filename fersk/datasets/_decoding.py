@@ -70,12 +70,25 @@ class _BadImage(ValueError):
     pass
 
 
+#: How a failure to read a file (not to decode it) starts: permissions, I/O
+#: errors.  A cache must not keep it: the file may read next time, and
+#: fixing permissions does not change the modification time a key holds.
+READ_FAILURE = "cannot read the file"
+
+
+class _ReadError(_BadImage):
+    pass
+
+
 def _read_image(path, mode, shape, shape_hint=""):
     """Decode one file to a uint8 array in PIL ``mode`` ('L' or 'RGB')."""
     from PIL import Image
 
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:  # the file, not its content: may read another time
+        raise _ReadError(f"{READ_FAILURE} ({type(exc).__name__}: {exc})") from None
     if not data:
         raise _BadImage("empty file (0 bytes)")
     with Image.open(io.BytesIO(data)) as im:

@@ -31,7 +31,7 @@ from ._common import (
     _resolve_n_jobs,
     _warn,
 )
-from ._decoding import _decode_files, _has_extension, _subdirs, _walk_files
+from ._decoding import READ_FAILURE, _decode_files, _has_extension, _subdirs, _walk_files
 
 FER2013_DESCR = """\
 FER-2013 facial expression dataset
@@ -181,7 +181,8 @@ def _load_fer_folder(root, usages, errors, cache, cache_dir, n_jobs, verbose, ex
 
     content = _cached(
         cache and files, cache_dir, _cache_prefix("folder", root, usages), key, decode, func,
-        verbose, valid=lambda content: len(content["images"]) == len(files),
+        verbose, valid=lambda content: len(content["images"]) == len(files) and not any(
+            str(r).startswith(READ_FAILURE) for r in content["failed_reason"]),
     )
     images = content["images"]
     failed = content["failed_index"]
