@@ -316,6 +316,65 @@ def test_a_lost_best_file_costs_the_best_epoch_not_the_state(tmp_path, monkeypat
     assert _state_folders(ckpt) == []
 
 
+CHILD_BEST = textwrap.dedent("""
+    import errno, os, signal, sys
+    import numpy as np
+    from fersk import _checkpoint
+    from fersk.classifiers import CNNClassifier
+
+    sys.path.insert(0, sys.argv[2])
+    from test_checkpoint_safety import _early_stopped_data
+
+    X, y, val, kw = _early_stopped_data()
+    keep = _checkpoint.TrainingState._keep_as_best
+    calls = []
+
+    def full_disk_once(self, tmp, weights):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return keep(self, tmp, weights)
+
+    def killed_at_its_write(tmp, final):  # the best weights written from memory
+        with open(tmp, "r+b") as f:
+            f.truncate(os.path.getsize(tmp) // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    save_best = _checkpoint.TrainingState.save_best
+
+    def save_best_killed(self, model, weights):
+        _checkpoint._commit = killed_at_its_write
+        return save_best(self, model, weights)
+
+    _checkpoint.TrainingState._keep_as_best = full_disk_once
+    _checkpoint.TrainingState.save_best = save_best_killed
+    CNNClassifier(**kw, checkpoint_dir=sys.argv[1]).fit(X, y, validation_data=val)
+""")
+
+
+def test_sigkill_while_the_best_weights_are_written_from_memory(tmp_path):
+    """The best epoch's weights saved late (its own save failed): a kill at
+    that write leaves the last epoch's state and a temporary file, and the
+    fit resumes from it with the user's files intact."""
+    ckpt = _with_user_files(tmp_path / "ckpt")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.pathsep.join(
+        [str(Path(fersk.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.run([sys.executable, "-W", "ignore", "-c", CHILD_BEST, str(ckpt),
+                            str(Path(__file__).parent)],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    (state,) = _state_folders(ckpt)
+    names = sorted(p.name for p in state.iterdir())
+    assert any(n.startswith("tmp-") for n in names), names
+    assert not any(n.startswith("best-") for n in names), names
+    X, y, val, kw = _early_stopped_data()
+    with warnings.catch_warnings():  # the temporary file is no checkpoint: silently dropped
+        warnings.filterwarnings("error", message=".*damaged")
+        resumed = CNNClassifier(**kw, checkpoint_dir=ckpt).fit(X, y, validation_data=val)
+    assert resumed.n_epochs_ == 4 and np.isfinite(resumed.history_["loss"]).all()
+    assert _state_folders(ckpt) == [] and _user_files_intact(ckpt)
+
+
 def test_removing_a_state_takes_its_best_file_last(tmp_path):
     state = _checkpoint.TrainingState(tmp_path / "s")
     state.acquire()
