@@ -23,10 +23,9 @@ as soon as they pass the limit, or unread from their ``Content-Length``
 when the client waits for ``100 Continue`` (see :func:`create_app`).
 """
 
-import asyncio
 import email.parser
-import errno
 import email.policy
+import errno
 import io
 import numbers
 import os
@@ -70,6 +69,11 @@ def _error(status, code, message):
     )
 
 
+def _too_large(total, limit, more=""):
+    return _UploadError(413, "too_large", f"the upload is {more}{total} bytes; the limit is "
+                        f"{limit} bytes (fersk serve --max-upload-mb).")
+
+
 async def _read_body(request, limit):
     """The request body, refused (413) once it passes ``limit`` bytes.
 
@@ -87,8 +91,7 @@ async def _read_body(request, limit):
         request.headers.get("expect", "").lower() == "100-continue"
         or declared > limit + _DRAIN_BYTES
     ):
-        raise _UploadError(413, "too_large", f"the upload is {declared} bytes; the limit is "
-                           f"{limit} bytes (fersk serve --max-upload-mb).")
+        raise _too_large(declared, limit)
     chunks, size, cut = [], 0, False
     async for chunk in request.stream():
         size += len(chunk)
@@ -101,12 +104,7 @@ async def _read_body(request, limit):
         chunks.append(chunk)
     if chunks is None or (declared is not None and declared > limit):
         total = declared if declared is not None else size
-        more = "more than " if cut and declared is None else ""
-        raise _UploadError(
-            413, "too_large",
-            f"the upload is {more}{total} bytes; the limit is {limit} bytes "
-            "(fersk serve --max-upload-mb)."
-        )
+        raise _too_large(total, limit, "more than " if cut and declared is None else "")
     return b"".join(chunks)
 
 
@@ -397,14 +395,21 @@ def serve(model=None, *, host="127.0.0.1", port=8000, max_upload_bytes=DEFAULT_M
         raise ImportError(f"fersk serve needs uvicorn: {_SERVE_HINT}.") from None
     sock = _bind(host, port)
     try:
-        app = create_app(model, max_upload_bytes=max_upload_bytes, backend=backend)
-        config = uvicorn.Config(app, log_level=log_level, access_log=False)
-        try:
-            asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
-        except KeyboardInterrupt:
-            pass
+        _run_on(create_app(model, max_upload_bytes=max_upload_bytes, backend=backend), sock,
+                log_level)
     finally:
         sock.close()
+
+
+def _run_on(app, sock, log_level="warning"):
+    """Serve ``app`` with uvicorn on the bound socket ``sock`` until Ctrl-C."""
+    import uvicorn
+
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False)).run(
+            sockets=[sock])
+    except KeyboardInterrupt:
+        pass
 
 
 def _bind(host, port):

@@ -55,9 +55,9 @@ def run(args):
         curl -s --data-binary @photo.jpg http://127.0.0.1:8000/api/predict
     """
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (installed: the extra)
 
-        from fersk.serve import _bind, create_app
+        from fersk.serve import _bind, _run_on, create_app
         import starlette  # noqa: F401
     except ImportError:
         raise _Failure(
@@ -80,6 +80,5 @@ def run(args):
         if args.host not in ("127.0.0.1", "localhost", "::1"):
             print(f"fersk serve: warning: --host {args.host} exposes the app beyond this "
                   "machine", file=sys.stderr, flush=True)
-        config = uvicorn.Config(app, log_level="warning", access_log=False)
-        uvicorn.Server(config).run(sockets=[sock])
+        _run_on(app, sock)
     return EXIT_OK
