@@ -206,8 +206,16 @@ def sfew_film(filename):
     return re.match(r"(.+?)[_-]\d{6,}", Path(str(filename)).name).group(1)
 
 
-def split_sources(data, exclude, seed=0):
+def split_sources(data, exclude, seed=0, by="face"):
     """Indices (train, {source: test}) of a load_in_the_wild Bunch.
+
+    ``by="group"`` splits each wild source by group instead, 80/20
+    (``StratifiedGroupKFold``'s first of five folds, ``seed``): SFEW by
+    *film* (:func:`sfew_film`, as SFEW 2.0 Val holds other films),
+    muxspace by person, ExpW by photo; every test face keeps its group's
+    other faces with it.  Models trained on the default split (below)
+    saw some of these test faces: score on this split only the models
+    trained on it.
 
     Each wild source is split 80/20 (stratified, ``seed``); then the test
     part loses every face whose group (:func:`face_group`: a film clip, a
@@ -218,8 +226,10 @@ def split_sources(data, exclude, seed=0):
     the 114 ExpW faces a face of their photo.)  The training part is the
     same as before, so models trained on it are scored on the rest.
     """
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+    if by not in ("face", "group"):
+        raise ValueError(f"by must be 'face' or 'group', got {by!r}")
     train, test = [], {}
     for source in np.unique(data.source):
         idx = np.flatnonzero(data.source == source)
@@ -229,6 +239,14 @@ def split_sources(data, exclude, seed=0):
             continue
         if source == exclude:
             test[source] = idx
+            continue
+        if by == "group":
+            group = sfew_film if source == "sfew" else (lambda f, s=source: face_group(s, f))
+            groups = [group(f) for f in data.filenames[idx]]
+            folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=seed)
+            tr, te = next(folds.split(idx, data.target[idx], groups))
+            train.append(idx[tr])
+            test[source] = idx[te]
             continue
         tr, te = train_test_split(idx, test_size=0.2, stratify=data.target[idx],
                                   random_state=seed)

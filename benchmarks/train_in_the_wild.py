@@ -141,6 +141,10 @@ def main(argv=None):
                         help="at most this many FER-2013 Training faces (a random subset)")
     parser.add_argument("--seed", type=int, default=0, help="the held-out split's seed (keep 0: the "
                         "rows every model is scored on)")
+    parser.add_argument("--split", choices=("face", "group"), default="face",
+                        help="hold out 20 %% of each wild source's faces (less those sharing a group "
+                             "with training: the rows every bundled model is scored on) or of its "
+                             "groups (SFEW films, muxspace people, ExpW photos: unseen films)")
     parser.add_argument("--fit-seed", type=int, default=None,
                         help="the training's seed (degraded copies, batches, initial weights); "
                         "default: --seed.  Vary it, not --seed, for runs scored on the same rows")
@@ -163,7 +167,7 @@ def main(argv=None):
           + ", ".join(f"{s} {n}" for s, n in zip(*np.unique(data.source, return_counts=True))),
           flush=True)
     public = load_fer2013(Path(args.data) / "fer2013", usage="PublicTest")
-    train, tests = split_sources(data, args.exclude, args.seed)
+    train, tests = split_sources(data, args.exclude, args.seed, by=args.split)
     fer = train[data.source[train] == "fer2013"]
     if args.fer_max is not None and len(fer) > args.fer_max:
         drop = np.random.RandomState(fit_seed).permutation(fer)[args.fer_max:]

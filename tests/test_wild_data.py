@@ -401,6 +401,16 @@ def test_benchmark_held_out_faces_share_no_clip_person_or_photo_with_training():
     assert all(any(c.startswith(f) for f in films) for c in clips)
     # two clips spelt two ways ('-' or '_' after the film, a doubled '_'): one clip each
     assert len({common.sfew_clip(f) for f in files[source == "sfew"]}) == len(clips) - 2
+    # by="group": SFEW by film (SFEW 2.0 Val holds other films), no face lost or doubled
+    train, tests = common.split_sources(data, None, by="group")
+    for s, test in tests.items():
+        group = common.sfew_film if s == "sfew" else (lambda f, s=s: common.face_group(s, f))
+        part = train[source[train] == s]
+        assert not {group(f) for f in files[test]} & {group(f) for f in files[part]}, s
+        assert sorted([*part, *test]) == list(np.flatnonzero(source == s)), s
+        assert 0.1 < len(test) / (source == s).sum() < 0.3, s
+    with pytest.raises(ValueError, match="by must be"):
+        common.split_sources(data, None, by="film")
 
 
 def test_bench_web_photos_scores_faces_by_their_boxes():
