@@ -165,14 +165,15 @@ def add_options(parser, **defaults):
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
 
 
-def held_out_rows(data_home):
+def held_out_rows(data_home, by="face"):
     """The rows the transfer tables score: FER-2013's PublicTest, then each
-    in-the-wild source's held-out faces, as ``{row: (images, target)}``."""
+    in-the-wild source's held-out faces (:func:`split_sources`, ``by``), as
+    ``{row: (images, target)}``."""
     from fersk.datasets import load_fer2013, load_in_the_wild
 
     data = load_in_the_wild(data_home)
     public = load_fer2013(Path(data_home) / "fer2013", usage="PublicTest")
-    _, tests = split_sources(data, None)
+    _, tests = split_sources(data, None, by=by)
     rows = {"fer2013": (public.images, public.target)}
     rows.update({s: (data.images[i], data.target[i]) for s, i in tests.items()})
     return rows

