@@ -395,3 +395,51 @@ def test_page_in_headless_chromium_with_a_fake_camera(server, tmp_path):
     assert len(box) == 4 and 60 < box[2] < 200 and 40 < box[3] < 190
     assert 120 < box[0] < 260 and 100 < box[1] < 560
     assert "camera:" in status and "face(s)" in status
+
+
+def test_page_stop_then_start_runs_one_camera_loop(server, tmp_path):
+    """Stop, then Start while an answer is on its way: the first loop, woken
+    by that answer with `running` true again, went on beside the new one
+    (two requests at a time from then on, frames drawn twice)."""
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the browser test drives Chromium with Playwright")
+    video = tmp_path / "faces.y4m"
+    write_y4m(video)
+    args = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}", "--no-sandbox", "--disable-dev-shm-usage"]
+    # every answer held 1.5 s in the page, and the most requests at once counted
+    slow_fetch = """
+      window.__inflight = 0; window.__most = 0; window.__answers = 0;
+      const realFetch = window.fetch;
+      window.fetch = async (url, options) => {
+        if (!String(url).includes("/api/predict")) return realFetch(url, options);
+        window.__inflight += 1;
+        window.__most = Math.max(window.__most, window.__inflight);
+        try {
+          const answer = await realFetch(url, options);
+          await new Promise(r => setTimeout(r, 1500));
+          return answer;
+        } finally { window.__inflight -= 1; window.__answers += 1; }
+      };"""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=args)
+        try:
+            page = browser.new_page()
+            page.add_init_script(slow_fetch)
+            page.goto(server + "/")
+            page.click("#start")
+            page.wait_for_function("window.__inflight === 1", timeout=120_000)
+            page.click("#stop")
+            page.click("#start")
+            # the answer the stopped loop waited for, and the new loop's first: from then
+            # on one request at a time
+            page.wait_for_function("window.__answers >= 2", timeout=120_000)
+            page.evaluate("window.__most = window.__inflight")
+            page.wait_for_function("window.__answers >= 5", timeout=120_000)
+            most = page.evaluate("window.__most")
+        finally:
+            browser.close()
+    assert most == 1
