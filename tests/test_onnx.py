@@ -86,6 +86,25 @@ def test_onnx_mtcnn_boxes_match_mtcnn(min_face_size, onnx_cache):
                 assert np.abs(np.subtract(a["keypoints"][key], b["keypoints"][key])).max() <= 1
 
 
+def test_onnx_mtcnn_batch_of_photos_of_other_sizes_keeps_each_photos_boxes(onnx_cache):
+    """Photos of different sizes are padded to one shape: each box is moved
+    back by its own photo's pad (mtcnn's fix_bboxes_offsets pairs the k-th
+    photo *with boxes* with the k-th pad: after a photo without a face, the
+    astronaut's box moved 44 pixels)."""
+    from fersk.onnx import OnnxMTCNN, export_mtcnn
+
+    export_mtcnn()
+    astronaut, detector = data.astronaut(), OnnxMTCNN()
+    alone = detector.detect_faces([astronaut])[0]
+    black = np.zeros((600, 600, 3), np.uint8)
+    batched = detector.detect_faces([black, astronaut, black[:550]])
+    assert batched[0] == [] and batched[2] == [] and len(batched[1]) == len(alone) > 0
+    for a, b in zip(batched[1], alone):  # (the pyramid of the padded shape differs a little)
+        assert np.abs(np.subtract(a["box"], b["box"])).max() <= 3
+        for key in b["keypoints"]:
+            assert np.abs(np.subtract(a["keypoints"][key], b["keypoints"][key])).max() <= 3
+
+
 def test_face_cropper_mtcnn_onnx_matches_mtcnn(onnx_cache):
     from fersk.onnx import export_mtcnn
 

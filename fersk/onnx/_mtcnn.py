@@ -327,8 +327,11 @@ nms_pnet1, nms_pnet2, nms_rnet, nms_onet : float
     @staticmethod
     def _postprocess(boxes, shapes, pad):
         boxes = boxes.copy()
-        # mtcnn's fix_bboxes_offsets (pads of the images with boxes, in turn)
-        for image_id, p in zip(np.unique(boxes[:, 0]), pad):
+        # mtcnn's fix_bboxes_offsets, each box by its own image's pad (mtcnn
+        # pairs the k-th image with boxes with the k-th pad: boxes shift
+        # when an image before them found none)
+        for image_id in np.unique(boxes[:, 0]):
+            p = pad[int(image_id)]
             sel = boxes[:, 0] == image_id
             boxes[np.ix_(sel, [1, 3])] -= p[1, 0]
             boxes[np.ix_(sel, [2, 4])] -= p[0, 0]
