@@ -1102,3 +1102,24 @@ def test_block_mean_is_the_rounded_mean_of_each_block(factor):
         blocks = image[: h * factor, : w * factor].reshape(h, factor, w, factor, *shape[2:])
         expected = np.rint(blocks.mean(axis=(1, 3))).astype(np.uint8)
         np.testing.assert_array_equal(_block_mean(image, factor), expected)
+
+
+@pytest.mark.parametrize("detector", ["mtcnn", "mtcnn-onnx"])
+def test_a_grey_photo_gives_one_answer_grey_or_as_rgb(detector, astro_gray, onnx_cache):
+    """MTCNN stretched a grey photo's contrast but not the same picture's as
+    RGB: a low-contrast grey astronaut was found as (h, w) and missed as
+    (h, w, 3); grey JPEGs and their RGB copies got other boxes (27 of 30
+    muxspace photos)."""
+    pytest.importorskip("mtcnn")
+    if detector == "mtcnn-onnx":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("tf2onnx")
+        from fersk.onnx import export_mtcnn
+
+        export_mtcnn()
+    dim = np.rint(100 + astro_gray.astype(float) * 30 / 255).astype(np.uint8)
+    for grey in (dim, astro_gray):
+        rgb = np.stack([grey] * 3, axis=-1)
+        as_grey, as_rgb = FaceCropper(detector=detector).detect([grey, rgb])
+        assert len(as_grey) == len(as_rgb) == 1
+        assert as_grey[0]["box"] == as_rgb[0]["box"]

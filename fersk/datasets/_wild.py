@@ -47,7 +47,8 @@ _CROP_CONSTRAINTS = {
     "cropper": [None, object],
     **{k: LOADER_CONSTRAINTS[k] for k in ("cache", "cache_dir", "verbose")},
 }
-_CACHE_VERSION = "1"
+# "2": MTCNN searches grey photos stored as RGB as grey ones (10 ExpW photos).
+_CACHE_VERSION = "2"
 
 
 @validate_params(

@@ -252,6 +252,11 @@ class _MtcnnSearch:
         return self.rgb.shape, self.min_face
 
 
+def _grey_in_rgb(rgb):
+    """Whether the three channels of ``rgb`` are one grey picture."""
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]))
+
+
 def _mtcnn_search(image, cfg):
     """What MTCNN searches in ``image``: an :class:`_MtcnnSearch`, or None
     when no face of the smallest size asked for fits the image."""
@@ -266,6 +271,8 @@ def _mtcnn_search(image, cfg):
     # landmarks are mapped back to the original, which the crops come from.
     scale = min(1.0, max(_tunable("_MTCNN_MAX_SIDE") / max(h, w), _MTCNN_MAX_MIN_FACE / side))
     small = _downscale(image, scale)
+    if small.ndim == 3 and _grey_in_rgb(small):
+        small = small[..., 0]  # one picture, one answer: a grey photo stored as RGB is grey
     if small.ndim == 2:  # grey photos: stretched to 0..255, repeated as RGB
         rgb = np.stack([_to_uint8(small.astype(np.float64))] * 3, axis=-1)
     else:
