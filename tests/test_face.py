@@ -1123,3 +1123,20 @@ def test_a_grey_photo_gives_one_answer_grey_or_as_rgb(detector, astro_gray, onnx
         as_grey, as_rgb = FaceCropper(detector=detector).detect([grey, rgb])
         assert len(as_grey) == len(as_rgb) == 1
         assert as_grey[0]["box"] == as_rgb[0]["box"]
+
+
+def test_predict_faces_of_a_pipeline_on_flattened_rows():
+    """FaceCropper gives rows for rows, and a scikit-learn classifier after it
+    takes them: predict_faces passed it images (a ValueError where
+    model.predict worked)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from fersk import predict_faces
+
+    X = np.random.default_rng(0).integers(0, 256, (20, 256)).astype(np.uint8)
+    y = np.arange(20) % 2
+    model = make_pipeline(FaceCropper(detector=None, size=8), LogisticRegression()).fit(X, y)
+    records = predict_faces(model, X[:3])
+    assert [r["image"] for r in records] == [0, 1, 2]
+    np.testing.assert_array_equal([r["label"] for r in records], model.predict(X[:3]))
+    np.testing.assert_allclose(np.stack([r["proba"] for r in records]), model.predict_proba(X[:3]))

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import StrOptions, validate_params
 
+from .._validation import restore_layout
 from ._cropper import FaceCropper
 from ._records import _NO_FACE, _crops_to_classify, _warn_no_face
 
@@ -106,7 +107,7 @@ def predict_faces(model, X, *, faces="all", on_no_face="skip"):
             f"got {type(model).__name__}."
         )
     cropper = model.steps[0][1]
-    images, _ = cropper._images(X)
+    images, flat = cropper._images(X)
     cfg = cropper._config(np.uint8)
     work = functools.partial(
         _crops_to_classify, largest=faces == "largest", on_no_face=on_no_face
@@ -114,7 +115,9 @@ def predict_faces(model, X, *, faces="all", on_no_face="skip"):
     per_image = cropper._run(images, cfg, work)
     pairs = [pair for found in per_image for pair in found]
     if pairs:
-        proba = model[1:].predict_proba(np.stack([crop for crop, _ in pairs]))
+        # rows in, rows on: the next steps take the cropper's output as model.predict gives it
+        crops = restore_layout(np.stack([crop for crop, _ in pairs]), flat)
+        proba = model[1:].predict_proba(crops)
     else:
         proba = np.zeros((0, len(model.classes_)))
     by_image = {}
