@@ -193,7 +193,12 @@ def validate_images(
             ensure_min_samples=1,
             ensure_min_features=1,
         )
-        shape = resolve_image_shape(X2.shape[1], image_shape, input_name)
+        fitted = None if reset else getattr(estimator, "image_shape_", None)
+        if image_shape is None and fitted is not None and math.prod(fitted) == X2.shape[1]:
+            # rows of the images fit saw, whatever their shape (not read as squares)
+            shape = tuple(int(s) for s in fitted)
+        else:
+            shape = resolve_image_shape(X2.shape[1], image_shape, input_name)
         images = X2.reshape((X2.shape[0],) + shape)
         flat = True
     elif ndim in (3, 4):

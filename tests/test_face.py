@@ -1140,3 +1140,17 @@ def test_predict_faces_of_a_pipeline_on_flattened_rows():
     assert [r["image"] for r in records] == [0, 1, 2]
     np.testing.assert_array_equal([r["label"] for r in records], model.predict(X[:3]))
     np.testing.assert_allclose(np.stack([r["proba"] for r in records]), model.predict_proba(X[:3]))
+
+
+def test_rows_after_fit_are_images_of_the_fitted_shape():
+    """Rows of 32x72 images (2,304 values) given after a fit on those
+    images were cut as 48x48 squares: scrambled pixels, no error; rows of
+    48x48x3 images were refused as not square."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (3, 32, 72)).astype(np.uint8)
+    X[:, :, :36] = 0
+    cropper = FaceCropper(detector=None, size=(32, 72)).fit(X)
+    np.testing.assert_array_equal(cropper.transform(X.reshape(3, -1)), cropper.transform(X).reshape(3, -1))
+    rgb = rng.integers(0, 256, (3, 48, 48, 3)).astype(np.uint8)
+    cropper = FaceCropper(detector=None, size=(24, 24), color=True).fit(rgb)
+    np.testing.assert_array_equal(cropper.transform(rgb.reshape(3, -1)), cropper.transform(rgb).reshape(3, -1))
