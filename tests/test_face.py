@@ -1154,3 +1154,35 @@ def test_rows_after_fit_are_images_of_the_fitted_shape():
     rgb = rng.integers(0, 256, (3, 48, 48, 3)).astype(np.uint8)
     cropper = FaceCropper(detector=None, size=(24, 24), color=True).fit(rgb)
     np.testing.assert_array_equal(cropper.transform(rgb.reshape(3, -1)), cropper.transform(rgb).reshape(3, -1))
+
+
+def test_the_first_error_is_the_first_image_s(tmp_path):
+    """An image waiting for MTCNN's batch had its error (no face) said after
+    a later file's (cannot read): errors come in input order."""
+    pytest.importorskip("mtcnn")
+    blank = np.zeros((64, 64), np.uint8)
+    with pytest.raises(ValueError, match=r"No face found in X\[0\]"):
+        FaceCropper(on_no_face="raise").transform([blank, str(tmp_path / "missing.jpg")] + [blank] * 6)
+
+
+def test_no_face_warning_points_at_the_users_line():
+    """A fixed stacklevel pointed into scikit-learn's set_output wrapper
+    (transform, fit_transform) or past the caller (crop)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from fersk import predict_faces
+
+    blank = [np.zeros((64, 64), np.uint8)] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoFaceWarning)
+        cropper = FaceCropper("skimage", size=8).fit(blank)
+        rows = np.array([[0] * 4096, [255] * 4096], np.uint8)  # 64x64 images
+        model = make_pipeline(FaceCropper("skimage", size=8), LogisticRegression()).fit(rows, [0, 1])
+    calls = [lambda: cropper.transform(blank), lambda: cropper.fit_transform(blank),
+             lambda: cropper.crop(blank), lambda: predict_faces(model, rows, on_no_face="whole")]
+    for call in calls:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        said = [w for w in caught if issubclass(w.category, NoFaceWarning)]
+        assert len(said) == 1 and said[0].filename == __file__, said[0].filename

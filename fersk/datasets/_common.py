@@ -3,14 +3,13 @@ warning for skipped samples, the ``errors=`` policy and the argument checks."""
 
 import numbers
 import os
-import sys
-import warnings
 
 from sklearn.utils._param_validation import StrOptions
 
 from fersk import _image_files
 from fersk._labels import FER2013_CLASSES  # noqa: F401  (re-exported by fersk.datasets)
 from fersk._progress import Progress
+from fersk._warnings import warn_user
 
 #: Values of the ``Usage`` column / file-name prefixes of FER-2013.
 FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
@@ -52,11 +51,6 @@ class SkippedImagesWarning(UserWarning):
     """
 
 
-# Every module of this package, and sklearn's parameter validation: the
-# frames a warning looks past to point at the user's call.
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_VALIDATION_FILE = os.path.join("sklearn", "utils", "_param_validation.py")
-
 #: Constraints that several loaders' parameters of the same name share
 #: (for ``validate_params``), written once so that they cannot drift apart.
 LOADER_CONSTRAINTS = {
@@ -71,15 +65,8 @@ LOADER_CONSTRAINTS = {
 
 
 def _warn(message, category=UserWarning):
-    """Warn at the user's call site (past this package's modules and
-    sklearn's parameter-validation wrapper)."""
-    frame, level = sys._getframe(1), 2
-    while frame is not None and (
-        os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR
-        or frame.f_code.co_filename.endswith(_VALIDATION_FILE)
-    ):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
+    """Warn at the user's call site (past fersk's and sklearn's frames)."""
+    warn_user(message, category)
 
 
 def _decoding_progress(func, total, verbose):

@@ -485,7 +485,7 @@ class FaceCropper(TransformerMixin, BaseEstimator):
             angles=np.array([res[3] for res in results], dtype=np.float64),
         )
         if cfg.on_no_face != "raise":
-            _warn_no_face(info.no_face_indices, len(results), cfg.on_no_face, stacklevel=3)
+            _warn_no_face(info.no_face_indices, len(results), cfg.on_no_face)
         return restore_layout(crops, flat), info
 
     def _images(self, X):

@@ -496,8 +496,12 @@ def _chunk(func, items, start, cfg):
 
     for k, item in enumerate(items):
         index = start + k
-        image = _load(item, index)
-        found = _search(image, index, cfg)
+        try:
+            image = _load(item, index)
+            found = _search(image, index, cfg)
+        except ValueError:
+            flush()  # an earlier image's error (no face...) comes first
+            raise
         if isinstance(found, _MtcnnSearch):
             if not _is_path(item) or found.scale == 1.0:
                 # an array (held anyway) or a photo no larger than its copy

@@ -126,8 +126,7 @@ def predict_faces(model, X, *, faces="all", on_no_face="skip"):
         by_image.setdefault(record["image"], []).append(record)
     if on_no_face != "skip":
         no_face = [i for i, found in by_image.items() if found[0]["kind"] == "none"]
-        # 3: past validate_params's wrapper, to the caller's line.
-        _warn_no_face(no_face, len(images), on_no_face, stacklevel=3)
+        _warn_no_face(no_face, len(images), on_no_face)
     skipped = {"label": None, "proba": None}
     return [
         record

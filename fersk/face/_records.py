@@ -7,10 +7,10 @@ gather.
 """
 
 import os
-import warnings
 
 import numpy as np
 
+from .._warnings import warn_user
 from ._detectors import _detector_name, _is_precropped
 from ._geometry import _as_output, _crop_face, _cut
 from ._inputs import _is_path
@@ -125,17 +125,17 @@ def _crops_to_classify(image, faces, item, index, cfg, *, largest, on_no_face):
 _NO_FACE = {"face": None, "box": None, "confidence": None, "eyes": None, "kind": "none"}
 
 
-def _warn_no_face(no_face, n, policy, stacklevel):
-    """The :class:`NoFaceWarning` naming the images without a face."""
+def _warn_no_face(no_face, n, policy):
+    """The :class:`NoFaceWarning` naming the images without a face, at the
+    user's line."""
     if not len(no_face):
         return
     shown = [int(i) for i in no_face[:10]]
     more = ", ..." if len(no_face) > 10 else ""
     what = "resized whole" if policy == "whole" else "centre-cropped"
-    warnings.warn(
+    warn_user(
         f"No face found in {len(no_face)} of {n} images (indices "
         f"{str(shown)[1:-1]}{more}); they were {what} "
         f"(on_no_face={policy!r}). FaceCropper.crop returns their indices.",
         NoFaceWarning,
-        stacklevel=stacklevel + 1,
     )
