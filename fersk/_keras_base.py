@@ -63,6 +63,47 @@ from fersk.layers import RandomAffine, RandomCenterCrop, RandomErasing
 _INFERENCE_MODELS = weakref.WeakKeyDictionary()
 
 
+def _folded_source(network, folded):
+    """``(variable, value)`` of every weight of ``network`` that ``folded``
+    holds a copy of (the convolutions and batch norms folded): the layers it
+    shares read the network's variables, these copies do not."""
+    shared = {id(layer) for layer in folded.layers}
+    return [
+        (v, np.array(keras.ops.convert_to_numpy(v), copy=True))
+        for layer in network.layers if id(layer) not in shared for v in layer.weights
+    ]
+
+
+def _inference_cache(model):
+    """The cache of ``model``'s inference models (in :data:`_INFERENCE_MODELS`),
+    its ``"network"`` the network with batch norm folded.
+
+    The folded copy holds weights of the moment it was built, so it, and
+    every inference model built on it, is dropped and built again when the
+    weights it was folded from have changed in place since (``model_``'s
+    ``set_weights``, ``load_weights`` or ``fit``).  Only those weights are
+    compared (those the folded copy shares are read live), exactly: a few
+    milliseconds for the bundled networks at full width, far less than a
+    forward pass over a batch.
+    """
+    cached = _INFERENCE_MODELS.setdefault(model, {})
+    source = cached.get("folded_from")
+    if "network" in cached and (source is None or not all(
+        np.array_equal(keras.ops.convert_to_numpy(v), value, equal_nan=True)
+        for v, value in source
+    )):
+        # Stale (or folded elsewhere without a record of its weights).
+        cached.clear()
+    if "network" not in cached:
+        network = model.layers[-1]
+        # Batch norm folded into the convolutions: the same outputs up to
+        # float rounding, faster (fersk._inference).
+        folded = fold_batch_norm(network)
+        cached["folded_from"] = _folded_source(network, folded)
+        cached["network"] = folded
+    return cached
+
+
 class _KerasModelBytes:
     """A Keras model serialised in the ``.keras`` zip format (for pickling)."""
 
@@ -184,7 +225,9 @@ class _SeededContext:
 def _weighted(sample_weight, class_weight, y):
     """One weight per sample: ``sample_weight`` (None: 1) times the weight
     ``class_weight`` gives its class, the class read from ``y`` as Keras
-    reads it for its own ``class_weight`` (codes, or the argmax of rows)."""
+    reads it for its own ``class_weight`` (codes, or the argmax of rows).
+    The classifiers pass no ``class_weight`` here: their ``fit`` weighs each
+    image by its label's class itself, soft targets included."""
     if class_weight is None:
         return sample_weight
     y = np.asarray(y)
@@ -194,6 +237,17 @@ def _weighted(sample_weight, class_weight, y):
         codes = y
     w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
     return w * np.array([class_weight[int(c)] for c in codes])
+
+
+def _output_activation(network):
+    """The name of the activation of ``network``'s output layer (the last
+    layer, looking into nested models); "softmax" when that layer names none
+    (a ``Softmax`` layer, a custom one)."""
+    last = network
+    while isinstance(last, keras.Model) and last.layers:
+        last = last.layers[-1]
+    activation = getattr(last, "activation", None)
+    return getattr(activation, "__name__", "softmax")
 
 
 def _best_epoch(val_loss):
@@ -359,6 +413,7 @@ class BaseKerasImageEstimator(BaseEstimator):
                 f"the network must output {self._outputs_meaning}, shape (None, "
                 f"{n_outputs}); it outputs {out_shape}."
             )
+        self._check_network(network)
         inputs = keras.Input(shape=input_shape, name="images")
         z = inputs
         if self.input_scaling == "standardize":
@@ -389,7 +444,11 @@ class BaseKerasImageEstimator(BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         warm = self.warm_start and hasattr(self, "model_")
-        return self._validate_X(X, reset=not warm), warm
+        x = self._validate_X(X, reset=not warm)
+        # Windows the images cannot give (test_time_crops="five" without a
+        # crop smaller than them) are refused now, not at predict after training.
+        view_corners(x.shape[1:3], self._crop_shape(x.shape[1:3]), self.test_time_crops)
+        return x, warm
 
     def _head_activation(self):
         """The activation this fit's parameters give the output layer."""
@@ -397,10 +456,12 @@ class BaseKerasImageEstimator(BaseEstimator):
 
     def _fitted_head_activation(self):
         """The activation of the fitted network's output layer (by name)."""
-        last = self.model_.layers[-1]
-        last = last.layers[-1] if hasattr(last, "layers") else last
-        activation = getattr(last, "activation", None)
-        return getattr(activation, "__name__", "softmax")
+        return _output_activation(self.model_.layers[-1])
+
+    def _check_network(self, network):
+        """Refuse (ValueError) a built ``network`` whose output the estimator
+        cannot read; called before training.  Here any output of the right
+        shape goes (the classifier asks for a softmax)."""
 
     def _check_warm_network(self, x):
         """A warm start trains ``model_`` as built: parameters built into it
@@ -698,10 +759,11 @@ class BaseKerasImageEstimator(BaseEstimator):
         Built from the fitted layers (input scaling, then the views, then
         the network with its batch norm folded); cached per fitted model and per
         test-time setting, outside the estimator (prediction leaves its
-        ``__dict__`` alone, as scikit-learn requires).
+        ``__dict__`` alone, as scikit-learn requires), and built again once
+        the weights folded have changed (:func:`_inference_cache`).
         """
         key = (self.test_time_flip, self.test_time_crops, self.jit_compile is True, views)
-        cached = _INFERENCE_MODELS.setdefault(self.model_, {})
+        cached = _inference_cache(self.model_)
         if key in cached:
             return cached[key]
         inputs = keras.Input(shape=self.model_.input_shape[1:], name="images")
@@ -709,10 +771,6 @@ class BaseKerasImageEstimator(BaseEstimator):
         for layer in self.model_.layers:
             if isinstance(layer, keras.layers.Normalization):
                 z = layer(z)
-        if "network" not in cached:
-            # Batch norm folded into the convolutions: the same outputs up
-            # to float rounding, faster (fersk._inference).
-            cached["network"] = fold_batch_norm(self.model_.layers[-1])
         network = cached["network"]
         chosen = self._views(z)
         chosen = {"all": chosen, "first": chosen[:1], "rest": chosen[1:]}[views]

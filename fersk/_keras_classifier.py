@@ -27,7 +27,7 @@ from sklearn.utils.validation import (
 )
 
 from fersk._fit_guard import unchanged_if_fit_fails
-from fersk._keras_base import BaseKerasImageEstimator
+from fersk._keras_base import BaseKerasImageEstimator, _output_activation
 from fersk._labels import _in_class_order
 from fersk._keras_params import gated_mean
 from fersk._validation import check_random_state_int
@@ -141,8 +141,9 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             1.  The network is then trained with the cross-entropy against
             these distributions instead of the one-hot labels (``y`` still
             gives ``classes_``, the stratification of
-            ``validation_fraction`` and the classes of ``class_weight``,
-            which Keras applies by each row's most probable class);
+            ``validation_fraction`` and the classes of ``class_weight``:
+            each image is weighed by the class of its label in ``y``,
+            whatever its distribution's most probable class);
             ``label_smoothing`` mixes them with the uniform distribution
             like one-hot targets.  Validation images held out by
             ``validation_fraction`` keep their distributions;
@@ -239,12 +240,14 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         else:
             x_train, y_train, x_val, y_val, p_train = x, y_enc, None, None, proba
         class_weight = self._class_weight_dict(y_train)
-        if w_train is not None or self.degrade:
-            # One weight per image: the sample's times its class's.
+        if class_weight is not None or w_train is not None or self.degrade:
+            # One weight per image: the sample's times the class weight of
+            # its label in y, always here, so soft targets are weighed by
+            # that label with or without sample_weight (left to _train, the
+            # class was read from the argmax of the sample_proba row).
             w_train = np.ones(len(y_train)) if w_train is None else w_train
             if class_weight is not None:
                 w_train = w_train * np.array([class_weight[c] for c in y_train])
-            class_weight = None
         loss, t_train = self._loss_and_targets(y_train, p_train, n_classes)
         if x_val is None or np.ndim(t_train) == 1:
             t_val = y_val
@@ -253,14 +256,26 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             t_val = self._loss_and_targets(y_val, p_val, n_classes)[1]
         self._train(
             x_train, t_train, x_val, t_val, loss=loss, metrics=["accuracy"],
-            n_outputs=n_classes, seed=seed, warm=warm, class_weight=class_weight,
-            sample_weight=w_train,
+            n_outputs=n_classes, seed=seed, warm=warm, sample_weight=w_train,
         )
         return self
 
     def _head_activation(self):
         """Activation of the network's output layer: "softmax" (or "tanh")."""
         return "softmax"
+
+    def _check_network(self, network):
+        """A softmax head needs a network ending in a softmax: its outputs
+        are read as the probabilities and trained with cross-entropy (logits
+        would give negative "probabilities"); refused before training."""
+        activation = _output_activation(network)
+        if self._head_activation() == "softmax" and activation != "softmax":
+            raise ValueError(
+                f"the architecture's output must be a softmax layer (one probability per "
+                f"class); the last layer of {network.name!r} has activation "
+                f"{activation!r}. End the network with activation=\"softmax\" (or a "
+                "keras.layers.Softmax layer)."
+            )
 
     def _loss_and_targets(self, y_enc, proba, n_classes):
         """The Keras loss and the targets of encoded labels (or soft targets).

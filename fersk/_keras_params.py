@@ -38,8 +38,10 @@ def view_corners(image_hw, window_hw, test_time_crops):
     if window_hw is None or tuple(window_hw) == tuple(image_hw):
         if test_time_crops == "five":
             raise ValueError(
-                "test_time_crops='five' needs a network trained on crops; this one was "
-                "fitted with crop_size=None."
+                "test_time_crops='five' needs a network trained on crops smaller than the "
+                "images; crop_size is None or as large as the image "
+                f"({image_hw[0]}x{image_hw[1]}). Set a smaller crop_size, or "
+                "test_time_crops='center'."
             )
         return [(0, 0)]
     (height, width), (h, w) = image_hw, window_hw
@@ -129,7 +131,9 @@ class_weight : dict, "balanced" or None
     ``n_samples / (n_classes * bincount(y))`` (FER-2013 is imbalanced:
     "disgust" has 16 times fewer faces than "happy"), over the classes
     ``y`` names (a class only ``sample_proba`` adds keeps weight 1).
-    Dict keys are labels of ``y``; an unknown key is a ValueError.
+    Dict keys are labels of ``y``; an unknown key is a ValueError.  Each
+    image gets the weight of its label in ``y``, also when ``fit``'s
+    ``sample_proba`` gives it another most probable class.
 augment : bool or dict
     Standard FER augmentation in training only: random horizontal
     flips, then shifts and zoom of up to 10 % and rotations up to +-10
@@ -186,7 +190,9 @@ test_time_crops : {crops}
     Windows averaged at prediction by a network trained with
     ``crop_size``: the centre one, or the four corners and the centre.
     With ``test_time_flip=True``, "five" is the ten-crop protocol (each
-    window and its mirror image, ten views, ten times the work).
+    window and its mirror image, ten views, ten times the work).  "five"
+    needs a ``crop_size`` smaller than the images: ``fit`` refuses it
+    otherwise (a ValueError, before training).
 test_time_margin : float in [0, 1] or None
     Confidence-gated test-time views.  None: every face gets every view
     of ``test_time_crops`` and ``test_time_flip``.  A number: each face is

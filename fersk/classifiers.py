@@ -100,7 +100,9 @@ class CNNClassifier(BaseKerasImageClassifier):
         (:func:`~fersk.architectures.mtcnn_cnn`), "lbcnn"
         (:func:`~fersk.architectures.lbcnn`), or a callable
         ``f(input_shape, n_classes, **architecture_params) -> keras.Model``
-        whose output is a softmax over ``n_classes``; if it accepts a
+        whose output is a softmax over ``n_classes`` (with
+        ``head="softmax"``, ``fit`` refuses another last activation, such
+        as logits, before training); if it accepts a
         ``seed`` keyword it receives the int drawn from ``random_state``.
         A callable must be importable (module level) for pickling, and
         custom layers in it must be registered with

@@ -696,3 +696,101 @@ def test_views_ablation_gives_each_face_the_views_it_names():
     del net._outputs_of_views
     assert len(scores) == 4 and asked == ["all"] * 4
     assert net.test_time_margin == 0.0
+
+
+# ------------------------------------------------- fixes of the estimator audit
+def _dense_net(input_shape, n_classes, seed=None):
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Dense(4, activation="relu")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax")(x))
+
+
+def _logits_net(input_shape, n_classes, seed=None):
+    inputs = keras.Input(input_shape)
+    return keras.Model(inputs, keras.layers.Dense(n_classes)(keras.layers.Flatten()(inputs)))
+
+
+def _softmax_layer_net(input_shape, n_classes, seed=None):
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Dense(n_classes)(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Softmax()(x))
+
+
+def _no_training(monkeypatch):
+    """Make any training start fail loudly: the refusals below come before."""
+    import fersk._keras_base
+
+    def boom(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(fersk._keras_base, "ShuffledBatches", boom)
+
+
+def test_class_weight_with_soft_targets_weighs_each_image_by_its_label():
+    """class_weight with sample_proba took each image's class from y when
+    sample_weight was given, from the argmax of its soft row when not: the
+    same data trained two different models."""
+    X, y = _halves(24, side=8)
+    proba = np.eye(2)[y]
+    proba[y == 0] = [0.2, 0.8]  # labelled 0, most probably 1
+    kw = dict(epochs=1, batch_size=8, random_state=0, class_weight={0: 10.0, 1: 1.0})
+    without = CNNClassifier(_dense_net, **kw).fit(X, y, sample_proba=proba)
+    ones = CNNClassifier(_dense_net, **kw).fit(X, y, sample_proba=proba,
+                                               sample_weight=np.ones(len(y)))
+    np.testing.assert_array_equal(without.predict_proba(X), ones.predict_proba(X))
+
+
+def test_prediction_follows_weights_changed_in_place_on_model_():
+    """The batch-norm-folded inference copy was cached per model_ only: after
+    model_.set_weights, predict_proba mixed the old convolutions and batch
+    norms with the new dense weights."""
+    from fersk._keras_base import _INFERENCE_MODELS
+
+    X, y = _halves(16)
+    kw = dict(epochs=1, batch_size=8)
+    a = CNNClassifier("vgg_fer", TINY["vgg_fer"], random_state=0, **kw).fit(X, y)
+    b = CNNClassifier("vgg_fer", TINY["vgg_fer"], random_state=1, **kw).fit(X, y)
+    a.predict_proba(X)
+    folded = _INFERENCE_MODELS[a.model_]["network"]
+    assert len(folded.layers) < len(a.model_.layers[-1].layers)  # batch norm folded
+    infer = a._inference_model()
+    assert a._inference_model() is infer  # unchanged weights: the cached copy
+    a.model_.set_weights(b.model_.get_weights())
+    expected = keras.ops.convert_to_numpy(a.model_(X[..., None], training=False))
+    np.testing.assert_allclose(a.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_head_refuses_a_network_without_a_softmax_output(monkeypatch):
+    """A builder ending in logits was trained, and predict_proba returned its
+    raw outputs normalised: negative "probabilities"."""
+    X, y = _halves(12, side=8)
+    kw = dict(epochs=1, batch_size=8, random_state=0)
+    # Softmax as a layer of its own, or tanh replacing the output layer, go.
+    layer_softmax = CNNClassifier(_softmax_layer_net, **kw).fit(X, y)
+    assert layer_softmax.predict_proba(X).min() >= 0
+    CNNClassifier(_logits_net, head="tanh", **kw).fit(X, y)
+    _no_training(monkeypatch)
+    clf = CNNClassifier(_logits_net, **kw)
+    with pytest.raises(ValueError, match="output must be a softmax layer.*'linear'"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "model_")
+
+
+def test_five_test_time_crops_need_a_smaller_crop_before_training(monkeypatch):
+    """test_time_crops="five" without a crop smaller than the images trained
+    the whole network and failed only at predict, the message saying
+    crop_size=None also when crop_size was the image size."""
+    X, y = _halves(12, side=8)
+    kw = dict(epochs=1, batch_size=8, random_state=0)
+    fitted = CNNClassifier(_dense_net, **kw).fit(X, y)
+    _no_training(monkeypatch)
+    for crop in (None, 8, (8, 8)):
+        clf = CNNClassifier(_dense_net, crop_size=crop, test_time_crops="five", **kw)
+        with pytest.raises(ValueError, match="crop_size is None or as large as the image"):
+            clf.fit(X, y)
+        assert not hasattr(clf, "model_")
+    # Set after fit, refused at predict with the same words.
+    fitted.set_params(test_time_crops="five")
+    with pytest.raises(ValueError, match="crop_size is None or as large as the image"):
+        fitted.predict(X)

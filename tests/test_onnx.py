@@ -535,3 +535,23 @@ def test_onnx_load_checks_the_folder_as_keras_load_does(onnx_cache, tmp_path):
     for backend in ("keras", "onnx"):
         with pytest.raises(ValueError, match="6 classes_ but its network has 7 outputs"):
             pretrained.load(six, backend=backend)
+
+
+def test_export_after_weights_changed_in_place_follows_them(onnx_cache, tmp_path):
+    """export_network read the folded copy of model_ cached by the last
+    prediction: after model_.set_weights the graph held the old
+    convolutions and batch norms beside the new dense weights."""
+    from fersk import CNNClassifier
+    from fersk.onnx import OnnxNetworkClassifier, export_network
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (16, 48, 48)).astype(np.uint8)
+    y = np.repeat([0, 1], 8)
+    kw = dict(architecture="vgg_fer", architecture_params={"width": 0.0625, "dense_units": 8},
+              epochs=1, batch_size=8)
+    net = CNNClassifier(**kw, random_state=0).fit(X, y)
+    other = CNNClassifier(**kw, random_state=1).fit(X, y)
+    net.predict_proba(X[:2])  # folds and caches model_'s batch norms
+    net.model_.set_weights(other.model_.get_weights())
+    onnx_net = OnnxNetworkClassifier.from_estimator(net, export_network(net, tmp_path / "n.onnx"))
+    np.testing.assert_allclose(onnx_net.predict_proba(X), other.predict_proba(X), atol=1e-4)

@@ -80,9 +80,9 @@ def test_ten_crop_averages_corners_centre_and_mirrors():
     # Many images go through Keras's compiled predict loop: same numbers.
     clf.set_params(predict_batch_size=8)
     np.testing.assert_allclose(clf.predict_proba(X), ten, rtol=1e-5, atol=1e-6)
-    plain = CNNClassifier(**TINY_VGG, epochs=1, test_time_crops="five").fit(X, y)
-    with pytest.raises(ValueError, match="trained on crops"):
-        plain.predict(X)
+    plain = CNNClassifier(**TINY_VGG, epochs=1, test_time_crops="five")
+    with pytest.raises(ValueError, match="trained on crops"):  # before training
+        plain.fit(X, y)
 
 
 def test_label_smoothing_sets_the_loss_and_bounds_confidence():

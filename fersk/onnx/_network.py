@@ -95,15 +95,12 @@ def export_network(estimator, path):
     import keras
 
     tf, _ = _tf2onnx()
-    from fersk._keras_base import _INFERENCE_MODELS
-    from fersk._inference import fold_batch_norm
+    from fersk._keras_base import _inference_cache
 
     check_is_fitted(estimator)
     model = estimator.model_
-    cached = _INFERENCE_MODELS.setdefault(model, {})
-    if "network" not in cached:
-        cached["network"] = fold_batch_norm(model.layers[-1])
-    network = cached["network"]
+    # folded anew if model_'s weights changed in place since the last fold
+    network = _inference_cache(model)["network"]
     scalers = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.Normalization):
