@@ -239,7 +239,11 @@ def local_binary_pattern_batch(
     :func:`skimage.feature.local_binary_pattern` (same sample points, same
     bilinear interpolation in float64, same zero padding outside the image,
     same code definitions), computed for the whole batch with vectorised
-    operations on cache-sized blocks.
+    operations on cache-sized blocks.  One exception: at ``P=32``
+    scikit-image's int32 codes overflow, negative where the top bit is
+    set; here they are unsigned (uint32: its 'default' codes modulo
+    2**32, and for 'ror' the least rotation of those, where scikit-image
+    takes the least signed value).
 
     Parameters
     ----------

@@ -1,8 +1,8 @@
 """Local binary patterns for whole batches of images.
 
 :func:`local_binary_pattern_batch` gives the codes of
-:func:`skimage.feature.local_binary_pattern`, identical, for a whole batch
-at once (it is computed in the private ``fersk._lbp_codes``, vectorised
+:func:`skimage.feature.local_binary_pattern`, identical (but for
+scikit-image's int32 overflow at ``P=32``), for a whole batch at once (it is computed in the private ``fersk._lbp_codes``, vectorised
 over cache-sized blocks of images).  :class:`LBPCodeTransformer` wraps it
 as a scikit-learn transformer and :class:`LBPHistogram` pools codes into
 the spatial histograms of the classic LBP face descriptors (Ahonen et al.

@@ -246,3 +246,23 @@ def test_settings_changed_after_fit_are_refused_not_ignored(est, change):
     with pytest.raises(ValueError, match=f"{next(iter(change))}.*changed since fit"):
         est.transform(X)
     np.testing.assert_array_equal(est.fit(X).transform(X).shape[0], before.shape[0])
+
+
+def test_p32_codes_are_the_unsigned_codes_scikit_image_overflows():
+    """At P=32 scikit-image's int32 codes turn negative where the top bit is
+    set (documented): fersk's 'default' codes are those values modulo 2**32,
+    and its 'ror' codes the least rotation of them (scikit-image's least
+    *signed* value is another rotation)."""
+    from skimage.feature import local_binary_pattern
+
+    from fersk.lbp import local_binary_pattern_batch
+
+    X = np.random.default_rng(0).integers(0, 256, (2, 20, 20)).astype(np.uint8)
+    ours = local_binary_pattern_batch(X, 32, 3)
+    theirs = np.stack([local_binary_pattern(x, 32, 3) for x in X])
+    assert ours.dtype == np.uint32 and (theirs < 0).any()
+    np.testing.assert_array_equal(ours, np.mod(theirs, 2**32).astype(np.uint32))
+    codes = ours.astype(np.uint64)
+    rotations = [((codes >> k) | (codes << (32 - k))) & 0xFFFFFFFF for k in range(32)]
+    np.testing.assert_array_equal(local_binary_pattern_batch(X, 32, 3, method="ror"),
+                                  np.min(rotations, axis=0))
