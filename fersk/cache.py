@@ -48,13 +48,16 @@ def cache_home(cache_dir=None):
     Parameters
     ----------
     cache_dir : str or path-like, default=None
-        Returned as given (``~`` expanded) when not None.
+        Returned as given (``~`` expanded, made absolute) when not None.
 
     Returns
     -------
     path : pathlib.Path
         ``cache_dir``; else ``$FERSK_CACHE`` when that environment variable
         is set; else ``$XDG_CACHE_HOME/fersk``; else ``~/.cache/fersk``.
+        Always absolute, ``~`` expanded: a relative one is taken from the
+        working directory of the call (a model loaded on ONNX keeps its
+        graphs' paths, which a later ``os.chdir`` must not move).
         Not created here.
 
     Examples
@@ -64,13 +67,19 @@ def cache_home(cache_dir=None):
     '/tmp/my-fersk-cache'
     """
     if cache_dir is not None:
-        return Path(cache_dir).expanduser()
+        return _absolute(cache_dir)
     env = os.environ.get("FERSK_CACHE")
     if env:
-        return Path(env).expanduser()
+        return _absolute(env)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "fersk"
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return _absolute(base / "fersk")
+
+
+def _absolute(path):
+    """``path`` with ``~`` expanded, made absolute now: a graph's path kept by a
+    loaded model must name the same file after the working directory changes."""
+    return Path(os.path.abspath(os.path.expanduser(path)))
 
 
 def _is_dataset_file(path):

@@ -183,3 +183,56 @@ def test_replacing_an_entry_never_takes_a_users_look_alike_file(tmp_path):
     assert len(load_fer2013(csv, cache_dir=root).target) == 5
     assert not ours.exists() and mine.exists()
     assert len([e for e in cache_contents(root) if e["kind"] == "dataset"]) == 1
+
+
+def test_relative_cache_folder_is_taken_from_where_it_was_named(monkeypatch, tmp_path):
+    """A relative FERSK_CACHE is made absolute: a model loaded on ONNX keeps
+    its graph's path, and still predicts after the working directory changes."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    from sklearn.pipeline import make_pipeline
+
+    from fersk import CNNClassifier, FaceCropper, pretrained
+
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    here = Path(os.getcwd())
+    monkeypatch.setenv("FERSK_CACHE", "relcache")
+    assert cache_home() == here / "relcache" and onnx.cache_dir() == here / "relcache" / "onnx"
+    assert cache_home("given") == here / "given"
+    monkeypatch.setenv("FERSK_CACHE", "~/fersk-cache")
+    assert cache_home() == Path.home() / "fersk-cache"
+    monkeypatch.setenv("FERSK_CACHE", "relcache")
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), np.arange(20) % 2
+    pipe = make_pipeline(FaceCropper(detector=None, size=(16, 16)), CNNClassifier(
+        "mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0)).fit(X, y)
+    model = pretrained.load(pretrained.save(pipe, "model"), backend="onnx")
+    expected = model.predict_proba(X[:3])
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    np.testing.assert_allclose(model.predict_proba(X[:3]), expected)
+    assert not (tmp_path / "elsewhere" / "relcache").exists()
+
+
+def test_long_model_folder_names_fit_the_cached_graphs_file_name(monkeypatch, tmp_path):
+    """A model folder of a 230-character name loads on ONNX: its graph's
+    cache file takes the first 64 bytes of the name (not the whole name,
+    over the 255 bytes a file name may have), and is fersk's to clear."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    from sklearn.pipeline import make_pipeline
+
+    from fersk import CNNClassifier, FaceCropper, pretrained
+
+    monkeypatch.setenv("FERSK_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), np.arange(20) % 2
+    pipe = make_pipeline(FaceCropper(detector=None, size=(16, 16)), CNNClassifier(
+        "mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0)).fit(X, y)
+    for name in ("m" * 230, "é" * 120):
+        model = pretrained.load(pretrained.save(pipe, tmp_path / name), backend="onnx")
+        np.testing.assert_allclose(model.predict_proba(X), pipe.predict_proba(X), atol=1e-5)
+        graph = Path(model[-1].path)
+        assert graph.name.startswith(name[:32]) and len(graph.name.encode()) < 160
+    assert [e["kind"] for e in cache_contents()] == ["onnx", "onnx"]

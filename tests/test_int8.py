@@ -449,3 +449,90 @@ def test_int8_without_vnni_script(fer2013_root, onnx_cache, tmp_path, capsys, mo
     main(["--models", "wild_vgg_small", "--n", "12"])
     table = capsys.readouterr().out
     assert "emulated AVX2\n" in table and "| wild_vgg_small |" in table
+
+
+def _toy(seed=0):
+    from sklearn.pipeline import make_pipeline
+
+    from fersk import CNNClassifier
+
+    rng = np.random.default_rng(seed)
+    X, y = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), np.arange(20) % 2
+    pipe = make_pipeline(FaceCropper(detector=None, size=(16, 16)), CNNClassifier(
+        "mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=seed))
+    return pipe.fit(X, y), X, y
+
+
+def test_int8_graph_is_not_run_over_a_missing_or_swapped_network_file(onnx_cache, tmp_path):
+    """The int8 graph stands for the .keras file pipeline.json records: with
+    that file swapped for another network's, or missing, no backend loads
+    the folder (auto warns, then Keras refuses it)."""
+    import warnings
+
+    pipe, X, y = _toy()
+    folder = pretrained.save(pipe, tmp_path / "model")
+    pretrained.quantize(folder, X.astype(np.float32), X, y, max_cost=1.0)
+    assert isinstance(pretrained.load(folder)[-1], OnnxNetworkClassifier)
+    other = pretrained.save(_toy(seed=5)[0], tmp_path / "other")
+    shutil.copy(other / "cnnclassifier.keras", folder / "cnnclassifier.keras")
+    for message in ("is not the network", "is missing"):
+        with pytest.raises(ValueError, match=message):
+            pretrained.load(folder, backend="onnx-int8")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError, match=message):
+                pretrained.load(folder)
+        assert any("int8 graphs are not used" in str(w.message) for w in caught)
+        (folder / "cnnclassifier.keras").unlink(missing_ok=True)
+
+
+def test_quantize_deletes_only_graphs_it_names_not_what_a_record_names(onnx_cache, tmp_path):
+    """An int8 record naming a user's file (load refuses it): quantize's
+    clean-up of earlier graphs leaves that file alone."""
+    pipe, X, y = _toy()
+    folder = pretrained.save(pipe, tmp_path / "model")
+    (folder / "README.md").write_text("my notes")
+    spec = json.loads((folder / "pipeline.json").read_text())
+    sha = spec["networks"]["cnnclassifier.keras"]["sha256"]
+    spec["int8"] = {"cnnclassifier.keras": {"file": "README.md", "size": 8, "sha256": "0" * 64,
+                                            "keras_sha256": sha}}
+    (folder / "pipeline.json").write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match="is not an ONNX file"):
+        pretrained.load(folder, backend="onnx-int8")
+    record = pretrained.quantize(folder, X.astype(np.float32), X, y, max_cost=1.0)
+    assert (folder / "README.md").read_text() == "my notes"
+    assert (folder / record["cnnclassifier.keras"]["file"]).is_file()
+
+
+def test_graphs_of_an_interrupted_quantize_are_fersks_own(onnx_cache, tmp_path, monkeypatch):
+    """A quantize interrupted before pipeline.json records its graph leaves
+    it behind: a save over the folder does not carry it as a user's file,
+    and the next quantize removes it; a user's look-alike of another name stays."""
+    from fersk.onnx import _common
+
+    pipe, X, y = _toy()
+    folder = pretrained.save(pipe, tmp_path / "model")
+    pretrained.quantize(folder, X.astype(np.float32), X, y, max_cost=1.0)
+    real_write = _common._atomic_write
+
+    def interrupted(path, data):
+        if os.path.basename(path) == "pipeline.json":
+            raise KeyboardInterrupt
+        return real_write(path, data)
+
+    monkeypatch.setattr(_common, "_atomic_write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pretrained.quantize(folder, X[::-1][:10].astype(np.float32) * 0.5, X, y, max_cost=1.0)
+    monkeypatch.undo()
+    assert len(list(folder.glob("*.int8-*.onnx"))) == 2
+    (folder / "mine.int8-0123456789ab.onnx").write_bytes(b"mine")  # not a network's name
+    pretrained.save(pretrained.load(folder, backend="keras"), folder)
+    assert sorted(p.name for p in folder.glob("*.onnx")) == ["mine.int8-0123456789ab.onnx"]
+    pretrained.quantize(folder, X.astype(np.float32), X, y, max_cost=1.0)
+    monkeypatch.setattr(_common, "_atomic_write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pretrained.quantize(folder, X[::-1][:10].astype(np.float32) * 0.5, X, y, max_cost=1.0)
+    monkeypatch.undo()
+    again = pretrained.quantize(folder, X.astype(np.float32), X, y, max_cost=1.0)
+    assert sorted(p.name for p in folder.glob("*.onnx")) == sorted(
+        ["mine.int8-0123456789ab.onnx", again["cnnclassifier.keras"]["file"]])

@@ -317,3 +317,63 @@ def test_fersk_train_overwrite_refuses_a_folder_it_did_not_write(tmp_path, capsy
     assert status == 2
     assert "not a fersk model folder" in capsys.readouterr().err
     assert (mine / "data.csv").read_text() == "precious"
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_files_written_into_the_folder_while_save_runs_are_kept(folders, tmp_path, monkeypatch,
+                                                                exchange):
+    """Another process writes into the model folder while save flushes the
+    new one: its file moves into the new folder, never deleted with the old;
+    one the new folder has a file of the same name for stays in the old, with a warning."""
+    from fersk.pretrained import _saving
+
+    pipe = pretrained.load(folders["narrow"][0])
+    target = _copy(folders["wide"][0], tmp_path, "model")
+    (target / "notes").mkdir()
+    (target / "notes" / "n.txt").write_text("mine")
+    real = _saving._fsync_tree
+    written = {"evaluation.json": '{"mine": 1}'}
+
+    def fsync_tree(folder):
+        for name, text in written.items():
+            (target / name).write_text(text)
+        real(folder)
+
+    monkeypatch.setattr(_saving, "_fsync_tree", fsync_tree)
+    if not exchange:  # where renameat2 is missing: two renames
+        monkeypatch.setattr(_saving, "_exchange", lambda a, b: False)
+    pretrained.save(pipe, target)
+    assert sorted(p.name for p in target.iterdir()) == [
+        "cnnclassifier.keras", "evaluation.json", "notes", "pipeline.json"]
+    assert (target / "evaluation.json").read_text() == '{"mine": 1}'
+    assert (target / "notes" / "n.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    # A file named as one the new model writes (its network renamed) stays aside.
+    from sklearn.pipeline import Pipeline
+
+    renamed = Pipeline([("facecropper", pipe[0]), ("network", pipe[-1])])
+    written = {"network.keras": "theirs"}
+    with pytest.warns(UserWarning, match="network.keras"):
+        pretrained.save(renamed, target)
+    (old,) = [p for p in tmp_path.iterdir() if p.name != "model"]
+    assert sorted(p.name for p in old.iterdir()) == ["network.keras"]
+    assert (old / "network.keras").read_text() == "theirs"
+    assert sorted(p.name for p in target.iterdir()) == [
+        "evaluation.json", "network.keras", "notes", "pipeline.json"]
+
+
+def test_save_keeps_the_folders_permissions(folders, tmp_path):
+    """A private model folder (0o700) stays private when saved over, as
+    does an empty folder saved into: not mkdir's mode under the umask."""
+    import stat
+
+    pipe = pretrained.load(folders["narrow"][0])
+    model = _copy(folders["wide"][0], tmp_path, "model")
+    (tmp_path / "empty").mkdir()
+    for target in (model, tmp_path / "empty"):
+        os.chmod(target, 0o700)
+        pretrained.save(pipe, target)
+        assert stat.S_IMODE(os.stat(target).st_mode) == 0o700
+        os.chmod(target, 0o750)
+        pretrained.save(pipe, target)
+        assert stat.S_IMODE(os.stat(target).st_mode) == 0o750

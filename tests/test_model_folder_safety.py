@@ -165,3 +165,48 @@ def test_fuzzed_pipeline_json_loads_or_raises_value_error(folder, tmp_path):
             outcomes["ValueError"] += 1
         shutil.rmtree(copy)
     assert outcomes["ValueError"] > 30 and sum(outcomes.values()) == 100
+
+
+def test_save_to_the_working_directory(folder, tmp_path, monkeypatch):
+    """save(pipe, "."): "." has no name, the new folder is written beside
+    the working directory (not inside it) and renamed into place; "."
+    then is the new folder."""
+    pipe = pretrained.load(folder, backend="keras")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    assert pretrained.save(pipe, ".") == tmp_path / "empty"
+    assert sorted(os.listdir(".")) == ["cnnclassifier.keras", "pipeline.json"]
+    assert pretrained.info(".")["name"] == "empty"
+    (tmp_path / "empty" / "notes.txt").write_text("mine")
+    pretrained.save(pipe, ".", description="again")  # over the model folder it is in
+    assert sorted(os.listdir(".")) == ["cnnclassifier.keras", "notes.txt", "pipeline.json"]
+    assert pretrained.info(".")["description"] == "again"
+    assert os.listdir(tmp_path) == ["empty"]
+
+
+def test_fersk_train_out_dot(tmp_path, monkeypatch, capsys):
+    """``fersk train --out .`` in an empty folder saves the model there
+    (it crashed once trained, the save's rename refused)."""
+    from PIL import Image
+
+    from fersk.cli import main
+
+    monkeypatch.setenv("FERSK_CACHE", str(tmp_path / "cache"))  # not the user's cache
+    rng = np.random.default_rng(0)
+    root = tmp_path / "fer"
+    for split, usage in (("train", "Training"), ("test", "PublicTest")):
+        for emotion in ("happy", "sad"):
+            (root / split / emotion).mkdir(parents=True)
+            for i in range(4):
+                Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8)).save(
+                    root / split / emotion / f"{usage}_{i}.png")
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path / "out")
+    status = main(["train", "--data", str(root), "--model", "mtcnn_cnn", "--out", ".",
+                   "--width", "0.125", "--dense-units", "4", "--epochs", "1"])
+    out, err = capsys.readouterr()
+    assert status == 0, err[-2000:]
+    assert f"saved {tmp_path / 'out'}" in out
+    assert sorted(os.listdir(".")) == ["network.keras", "pipeline.json"]  # no training_state
+    assert pretrained.info(".")["name"] == "out"
+    assert sorted(os.listdir(tmp_path)) == ["cache", "fer", "out"]  # no .tmp- folder left

@@ -265,3 +265,39 @@ def test_ablate_test_time_views_leaves_the_network_as_given_when_it_fails():
     with pytest.raises(ValueError, match="five"):
         ablate_test_time_views([("net", net)], X, y)
     assert (net.test_time_crops, net.test_time_flip) == ("center", False)
+
+
+def test_checkpoint_failing_to_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    """train_fer2013(checkpoint=...) dumps through a temporary file renamed
+    over the checkpoint: a dump failing midway (a full disk) leaves the
+    previous checkpoint whole, and no temporary file."""
+    import errno
+
+    import joblib
+
+    from fersk.training import recipes
+
+    X = np.random.RandomState(0).randint(0, 256, (14, 48, 48)).astype(np.uint8)
+    y = np.arange(14) % 7
+    monkeypatch.setattr(recipes, "fer2013_splits", lambda *a, **k: (X, y, X, y))
+    checkpoint = tmp_path / "run.joblib"
+    kw = dict(architecture="kaggle_cnn", architecture_params={"width": 0.125}, epochs=1,
+              patience=1, batch_size=16, learning_rate=1e-3, augment=False,
+              checkpoint=checkpoint, load_verbose=0)
+    recipes.train_fer2013("unused", **kw)
+    good = checkpoint.read_bytes()
+    real_dump = joblib.dump
+
+    def disk_full(value, filename, **kwargs):
+        with open(filename, "wb") as f:
+            f.write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(joblib, "dump", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        recipes.train_fer2013("unused", **kw)
+    monkeypatch.setattr(joblib, "dump", real_dump)
+    assert checkpoint.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.joblib"]
+    pipe, _ = recipes.train_fer2013("unused", from_checkpoint=True, **kw)
+    assert pipe.predict(X).shape == (14,)

@@ -8,6 +8,7 @@ itself is :func:`fersk.training.train_fer2013`, shared with
 
 import inspect
 import json
+import os
 from pathlib import Path
 
 from fersk import pretrained, training
@@ -167,7 +168,8 @@ def run(args):
                 "--param: " + ", ".join(f"{k} is set by {options[k]}" for k in taken)
                 + "; give it there."
             )
-    out = Path(args.out)
+    # Absolute: ``--out .`` is a folder with a name, which save writes beside.
+    out = Path(os.path.abspath(args.out))
     state = out / TRAINING_STATE
     interrupted = _holds_interrupted_run(out)
     if args.resume and not interrupted:

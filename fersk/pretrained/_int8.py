@@ -10,6 +10,7 @@ it was made from and what it cost on the test faces it was measured on."""
 import functools
 import hashlib
 import json
+import re
 import tempfile
 from numbers import Real
 from pathlib import Path
@@ -20,11 +21,26 @@ from sklearn.utils._param_validation import Interval, validate_params
 from .._fsync import fsync_path
 from ._codec import _load_step
 from ._folders import MODEL_CONSTRAINT, _build_pipeline, _model_dir, available
-from ._networks import _sha256
+from ._networks import _check_network_file, _keras_path, _sha256
 from ._onnx_backend import (
     _ensure_exported, _load_onnx_step, _network_entries, _network_estimators,
 )
 from ._spec import _read_spec
+
+
+#: How quantize names an int8 graph, after its network file's stem.
+_INT8_SUFFIX = r"\.int8-[0-9a-f]{12}\.onnx"
+
+
+def _is_own_int8(name, keras_files):
+    """Whether ``name`` is a graph quantize writes for one of ``keras_files``
+    (``<stem>.int8-<12 hex>.onnx`` beside it): the only files of a model
+    folder fersk counts as its int8 graphs, and so may delete."""
+    return any(
+        isinstance(k, str) and Path(k).name == k and k.endswith(".keras")
+        and re.fullmatch(re.escape(k[:-len(".keras")]) + _INT8_SUFFIX, name) is not None
+        for k in keras_files
+    )
 
 
 def _int8_path(folder, spec, keras_file):
@@ -51,6 +67,9 @@ def _int8_path(folder, spec, keras_file):
     if network.get("sha256") != record["keras_sha256"]:
         # A network re-trained or replaced after quantize: the graph is of another network.
         raise ValueError(f"{mismatch}: it was made from another {keras_file} than the folder's.")
+    # The .keras file too, as the Keras backend checks it: a folder whose network
+    # file is missing or another's is not the model pipeline.json describes.
+    _check_network_file(root, _keras_path(root, keras_file), network)
     return target
 
 
@@ -93,8 +112,10 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005):
     ``load(folder, backend="onnx-int8")`` can check it, and
     ``backend="auto"`` picks it.  Every file is written atomically, the
     graphs under new names before ``pipeline.json`` records them, so an
-    interrupted run leaves the recorded ones whole; graphs an earlier
-    ``quantize`` recorded are deleted once no longer recorded.  Networks
+    interrupted run leaves the recorded ones whole; the graphs an earlier
+    (or interrupted) ``quantize`` wrote, files of the model's networks named
+    ``<network>.int8-<hash>.onnx``, are deleted once no longer recorded,
+    never another file (whatever an earlier record names).  Networks
     that read a representation (mapped LBP, LBP codes) are refused: the
     calibration is on faces.  Needs TensorFlow, ``tf2onnx`` and onnxruntime
     (``pip install 'fersk[onnx]'``).
@@ -192,18 +213,18 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005):
                 "test_accuracy_int8": round(int8_acc, 4),
             }
             _atomic_write(folder / relative, data)
-    previous = spec.get("int8") or {}
     # pipeline.json as read (format upgrades aside), with the records, swapped in last.
     document = json.loads((folder / "pipeline.json").read_text(encoding="utf-8"))
     document["int8"] = records
     _atomic_write(folder / "pipeline.json", (json.dumps(document, indent=1) + "\n").encode("utf-8"))
     fsync_path(folder)
-    # The graphs of an earlier quantize, which fersk wrote: no longer recorded.
+    # The graphs of an earlier (or interrupted) quantize, no longer recorded: only
+    # names fersk gives them, whatever else an old record named (a user's file).
     kept = {r["file"] for r in records.values()}
-    for record in previous.values():
-        old = (folder / record["file"]).resolve()
-        if record["file"] not in kept and old.is_relative_to(folder.resolve()) and old.is_file():
-            old.unlink()
+    for entry in folder.iterdir():
+        if (entry.name not in kept and _is_own_int8(entry.name, records)
+                and entry.is_file() and not entry.is_symlink()):
+            entry.unlink(missing_ok=True)
     return records
 
 

@@ -58,11 +58,14 @@ def load(name=None, *, labels="codes", backend="auto"):
         ``int8`` says what it cost), so its probabilities are the float
         network's to a few hundredths, not to 1e-6 (the default: largest difference
         0.08, the same argmax on 98.7 % of PublicTest); ValueError if the
-        folder has none or its graphs are not the ones recorded.
+        folder has none or its graphs, or the ``.keras`` files they were
+        made from, are not the ones recorded (missing, or size or SHA-256
+        differing: as on Keras, the folder is not the model it describes).
         "auto": "onnx-int8" where the folder ships int8 graphs and
         onnxruntime is installed (on CPUs with int8 dot-product
         instructions several times faster than float32), "keras" otherwise,
-        and, with a warning, where the folder's int8 graphs are missing or
+        and, with a warning, where the folder's int8 graphs (or their
+        ``.keras`` files) are missing or
         not the ones recorded, or the model detects faces with MTCNN and
         its ONNX graphs are neither cached nor exportable (no ``tf2onnx``,
         a read-only cache).
@@ -125,9 +128,11 @@ def load(name=None, *, labels="codes", backend="auto"):
     """
     path = _model_dir(name)
     spec = _read_spec(path)
+    graphs = None
     if backend == "auto":
-        int8 = _has_int8(spec) and _has_ort() and _int8_usable(path, spec)
-        backend = "onnx-int8" if int8 else "keras"
+        # Checked once (every network file and graph hashed): used below as they are.
+        graphs = _has_int8(spec) and _has_ort() and _int8_usable(path, spec) or None
+        backend = "onnx-int8" if graphs else "keras"
     if backend == "keras":
         import fersk.layers  # noqa: F401  (registers fersk's layers for safe loading)
 
@@ -135,25 +140,28 @@ def load(name=None, *, labels="codes", backend="auto"):
     from fersk.onnx import _import_ort
 
     _import_ort()
-    graphs = _int8_graphs(path, spec) if backend == "onnx-int8" else None
+    if backend == "onnx-int8" and graphs is None:
+        graphs = _int8_graphs(path, spec)
     _ensure_exported(path, spec, networks=graphs is None)
     return _build_pipeline(path, spec, functools.partial(_load_onnx_step, graphs=graphs), labels)
 
 
 def _int8_usable(path, spec):
-    """Whether the folder's int8 graphs are there and whole, and MTCNN's ONNX
-    graphs cached or exportable now; else backend 'auto' runs the (checked)
-    Keras networks, as before int8, saying why (a folder copied without its
-    .onnx files, no tf2onnx, a read-only cache)."""
+    """The folder's checked int8 graphs (by ``.keras`` file) where they, and
+    the network files they were made from, are there and whole, and MTCNN's
+    ONNX graphs cached or exportable now; else None: backend 'auto' runs the
+    (checked) Keras networks, as before int8, saying why (a folder copied
+    without its .onnx files, a network file swapped, no tf2onnx, a read-only
+    cache)."""
     try:
-        _int8_graphs(path, spec)
+        graphs = _int8_graphs(path, spec)
         _ensure_exported(path, spec, networks=False)
     except (ValueError, ImportError, OSError) as exc:
         warnings.warn(
             f"backend='auto': {path.name}'s int8 graphs are not used ({exc}); running on Keras "
             "(backend='keras' says so without this warning).", UserWarning, stacklevel=3)
-        return False
-    return True
+        return None
+    return graphs
 
 
 def _has_ort():

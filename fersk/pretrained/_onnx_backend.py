@@ -30,7 +30,8 @@ def _network_entries(node):
 def _onnx_file(folder, spec, entry):
     """The cache file of a network entry's ONNX graph: named after the
     model and the network, hashed from the ``.keras`` file and the
-    parameters the graph bakes in (so a changed model is exported anew)."""
+    parameters the graph bakes in (so a changed model is exported anew),
+    each name cut to 64 bytes."""
     from fersk import onnx
     from fersk.onnx._network import _graph_digest
 
@@ -38,7 +39,13 @@ def _onnx_file(folder, spec, entry):
     keras_file = _keras_path(folder, entry["keras_file"])
     digest = _graph_digest(keras_file, params.get("crop_size"), params.get("input_scaling"))
     model = re.sub(r"[^\w.-]", "_", spec.get("name") or Path(folder).name)
-    return onnx.cache_dir() / f"{model}.{keras_file.stem}-{digest}.onnx"
+    # Names cut short (a file name has 255 bytes); the digest keeps them apart.
+    return onnx.cache_dir() / f"{_cut(model)}.{_cut(keras_file.stem)}-{digest}.onnx"
+
+
+def _cut(name, limit=64):
+    """``name``'s first ``limit`` bytes of UTF-8, whole characters only."""
+    return name.encode("utf-8", "surrogateescape")[:limit].decode("utf-8", "ignore")
 
 
 def _uses_mtcnn(spec):

@@ -5,6 +5,8 @@ import json
 import os
 import secrets
 import shutil
+import stat
+import warnings
 from pathlib import Path
 
 from sklearn.pipeline import Pipeline
@@ -15,6 +17,7 @@ from fersk._labels import _in_output_order, _stored_classes, class_names_of
 
 from ._codec import _step_entry, _unfrozen
 from ._folders import info
+from ._int8 import _is_own_int8
 from ._loading import load
 from ._spec import FORMAT_VERSION, _keras_files, _read_spec, _safe_class
 
@@ -48,11 +51,19 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
         :func:`convert`).
     path : str or path-like
         Folder to create with ``pipeline.json`` and the ``.keras`` network
-        files, or a model folder to replace.  The new folder is written
-        beside it (``<path>.tmp-<random>``), flushed to disk and renamed
-        into place, so that a crash leaves the old model or the new one,
-        never a mixture.  The old folder's files other than its
-        ``pipeline.json`` and the networks it named are kept.
+        files, or a model folder to replace; relative to the working
+        directory, which may be the folder itself (``"."``: the process's
+        working directory then moves into the new folder, of the same
+        path).  The new folder is written beside it
+        (``<path>.tmp-<random>``), flushed to disk and renamed into place,
+        so that a crash leaves the old model or the new one, never a
+        mixture; it gets the old folder's permissions.  The old folder's
+        files other than its ``pipeline.json``, the networks it named and
+        their int8 graphs (:func:`quantize`'s
+        ``<network>.int8-<hash>.onnx``) are kept; a file written into it
+        while save runs is moved into the new folder (or, where that has
+        one of the same name, left in the old one, renamed
+        ``<path>.tmp-<random>`` or ``<path>.old-<random>``, with a warning).
     description : str, default=""
         One line on what the model is.
     metrics : dict or None, default=None
@@ -135,7 +146,8 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
             f"{network.classes_.tolist()}; got {names!r}."
         )
     names = _in_output_order(network, names).tolist()
-    path = Path(path)
+    # Absolute: "." has no name to write the new folder beside.
+    path = Path(os.path.abspath(path))
     name = path.name
     if path.is_symlink():  # replace the folder linked to, not the link
         path = path.resolve()
@@ -145,6 +157,10 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
     # The folder is written whole beside its place, then renamed into it:
     # killed at any point, ``path`` holds the old model or the new one,
     # never the new networks under the old pipeline.json.
+    try:  # the folder replaced is the working directory: "." follows it
+        in_it = os.path.samefile(os.getcwd(), path)
+    except OSError:
+        in_it = False
     staging = _sibling(path, "tmp")
     staging.mkdir()
     try:
@@ -161,13 +177,20 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
             "metrics": metrics or {},
         }
         _write_json(staging / "pipeline.json", spec)
+        own, carried = set(), set()
         if previous is not None or kept:  # what is not the old model comes along
-            _carry_foreign_files(path, previous or {}, staging)
+            own, carried = _carry_foreign_files(path, previous or {}, staging)
+        if path.is_dir():  # a private (0o700) folder stays private: not mkdir's umask mode
+            os.chmod(staging, stat.S_IMODE(os.stat(path).st_mode))
         _fsync_tree(staging)
-        _move_into_place(staging, path, replace=previous is not None or bool(kept))
+        old = _move_into_place(staging, path, replace=previous is not None or bool(kept))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if old is not None:  # outside the try: ``staging`` may now name the old folder
+        _retire(old, path, own, carried)
+    if in_it:
+        os.chdir(path)
     return Path(path)
 
 
@@ -221,13 +244,17 @@ def _write_json(file, spec):
 
 def _carry_foreign_files(path, previous, staging):
     """Copy into the new folder what the old one held besides its model
-    (notes, a licence...): fersk deletes only files it wrote."""
-    int8 = previous.get("int8") if isinstance(previous.get("int8"), dict) else {}
-    own = {"pipeline.json", *_keras_files(previous),
-           *(r["file"] for r in int8.values() if isinstance(r, dict) and isinstance(r.get("file"), str))}
+    (notes, a licence...): fersk deletes only files it wrote.  Returns the
+    names of the old model's files and those of the entries copied."""
+    networks = {k for k in _keras_files(previous) if k.endswith(".keras")}
+    own = {"pipeline.json", *networks}
+    carried = set()
     for entry in path.iterdir():
         target = staging / entry.name
-        if entry.name in own:
+        # int8 graphs by the names quantize gives them (recorded or left by an
+        # interrupted run), not whatever file a record names.
+        if entry.name in own or _is_own_int8(entry.name, networks):
+            own.add(entry.name)
             continue
         if target.exists():  # the new model's file: the user's would be lost
             raise ValueError(
@@ -239,6 +266,8 @@ def _carry_foreign_files(path, previous, staging):
             shutil.copytree(entry, target, symlinks=True)
         else:
             shutil.copy2(entry, target, follow_symlinks=False)
+        carried.add(entry.name)
+    return own, carried
 
 
 def _fsync_tree(folder):
@@ -251,9 +280,9 @@ def _fsync_tree(folder):
         fsync_path(root)
 
 
-def _exchange(a, b):
-    """Swap two paths in one step (Linux's ``renameat2(RENAME_EXCHANGE)``);
-    False where the system or the file system does not offer it."""
+def _renameat2(a, b, flags):
+    """Linux's ``renameat2``; False where the system or the file system does
+    not offer it (OSError, e.g. FileExistsError, where it fails)."""
     import ctypes
     import errno
 
@@ -263,8 +292,8 @@ def _exchange(a, b):
         return False
     renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
                           ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), flags) == 0:
         return True
     code = ctypes.get_errno()
     if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
@@ -272,21 +301,70 @@ def _exchange(a, b):
     raise OSError(code, os.strerror(code), os.fspath(b))
 
 
+def _exchange(a, b):
+    """Swap two paths in one step (``RENAME_EXCHANGE``); False where the
+    system or the file system does not offer it."""
+    return _renameat2(a, b, 2)
+
+
+def _rename_no_replace(source, target):
+    """Rename ``source`` to ``target`` unless something is there (True if
+    renamed): ``RENAME_NOREPLACE``, else a check then a rename."""
+    try:
+        if _renameat2(source, target, 1):
+            return True
+    except FileExistsError:
+        return False
+    if os.path.lexists(target):
+        return False
+    os.rename(source, target)
+    return True
+
+
 def _move_into_place(staging, path, replace):
-    """Rename the finished folder ``staging`` to ``path``; the model folder
-    there before, if ``replace``, is removed once the new one is in place."""
+    """Rename the finished folder ``staging`` to ``path``; returns where the
+    model folder there before now is, if ``replace`` (else None), for
+    :func:`_retire` to empty once the new one is in place."""
     if not replace:
         os.replace(staging, path)  # also over an empty folder
+        old = None
     elif _exchange(staging, path):
-        shutil.rmtree(staging)  # now the old folder
+        old = staging  # now the old folder
     else:
         # Two renames: killed between them, ``path`` is missing and the old
         # model waits, whole, in ``<path>.old-<random>`` (load says so).
-        aside = _sibling(path, "old")
-        os.rename(path, aside)
+        old = _sibling(path, "old")
+        os.rename(path, old)
         os.rename(staging, path)
-        fsync_path(path.parent)
-        shutil.rmtree(aside)
+    fsync_path(path.parent)
+    return old
+
+
+def _retire(old, path, own, carried):
+    """Remove the replaced model folder ``old``, deleting only what fersk
+    wrote or copied: the old model's files (``own``) and the entries copied
+    into the new folder ``path`` (``carried``).  Anything else, written into
+    the folder while save ran, moves into ``path``; where ``path`` has that
+    name already, ``old`` is kept, with a warning."""
+    stayed = []
+    for entry in old.iterdir():
+        is_dir = entry.is_dir() and not entry.is_symlink()
+        if entry.name in carried or (entry.name in own and not is_dir):
+            if is_dir:
+                shutil.rmtree(entry)
+            else:
+                entry.unlink(missing_ok=True)
+        elif not _rename_no_replace(entry, path / entry.name):
+            stayed.append(entry.name)
+    fsync_path(path)
+    try:
+        old.rmdir()
+    except OSError:  # not empty: names in both, or written there just now
+        warnings.warn(
+            f"{old}, the previous model folder, is kept: {sorted(stayed) or 'files'} were "
+            f"written into {path} while the model was saved, and the new model has files of "
+            "those names; move what you need out of it, then remove it.",
+            UserWarning, stacklevel=3)
     fsync_path(path.parent)
 
 

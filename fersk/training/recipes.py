@@ -300,7 +300,9 @@ def train_fer2013(
     command : str, default=""
         The command line recorded in the metrics.
     checkpoint : str, path-like or None, default=None
-        Where the fitted steps and the fit time are dumped with joblib.
+        Where the fitted steps and the fit time are dumped with joblib,
+        through a temporary file beside it renamed over it once whole: a
+        failed write (a full disk) leaves the previous checkpoint as it was.
     from_checkpoint : bool, default=False
         Read them back from ``checkpoint`` (which must then be given)
         instead of training (packaging
@@ -405,7 +407,7 @@ def train_fer2013(
         # and does not look for this run's training state.
         steps[-1][1].set_params(warm_start=False, checkpoint_dir=None)
         if checkpoint is not None:
-            joblib.dump((steps, fit_seconds), checkpoint)
+            _dump_checkpoint((steps, fit_seconds), checkpoint)
 
     net = steps[-1][1]
     pipe, metrics = publictest_metrics(steps, X_test, y_test, cropper=start_cropper)
@@ -480,3 +482,31 @@ def discard_training_state(pipe):
     discard = getattr(pipe.steps[-1][1], "_discard_checkpoint", None)
     if discard is not None:
         discard()
+
+
+def _dump_checkpoint(value, checkpoint):
+    """``joblib.dump`` to a temporary file beside ``checkpoint`` (a link's
+    target), renamed over it once flushed: written straight into it, a
+    failed dump (disk full) would destroy the previous good checkpoint."""
+    import tempfile
+
+    import joblib
+
+    from fersk._fsync import give_mode, replace_durably
+
+    target = os.path.realpath(checkpoint)
+    name = os.path.basename(target)
+    # The same extension: joblib picks the compression by it (.gz, .xz...).
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".tmp{os.path.splitext(name)[1]}",
+                               dir=os.path.dirname(target))
+    os.close(fd)
+    try:
+        joblib.dump(value, tmp)
+        give_mode(tmp, target)  # mkstemp's 0o600 would make a user's file private
+        replace_durably(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
