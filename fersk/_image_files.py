@@ -63,8 +63,10 @@ def _without_alpha(frame):
 def iter_video(path, every=1):
     """Yield ``(frame_index, time_s, frame)`` for every ``every``-th frame.
 
-    Times come from the file's frame rate (``fps`` metadata) or, for
-    animated images, from the frames' durations; None when unknown.
+    Times, in seconds from the first frame: a video's from its frames'
+    presentation times when PyAV reads it (variable frame rates too), else
+    from the file's frame rate (``fps`` metadata); an animated image's from
+    its frames' durations; None when unknown.
     Frames are read one at a time (a long video is never held whole).
 
     Parameters
@@ -109,6 +111,9 @@ def iter_video(path, every=1):
     # OpenCV plugin (present with fersk[live]) "opens" a broken mp4 as a
     # video without frames instead of saying it cannot be read.
     plugin = "pyav" if suffix in VIDEO_EXTENSIONS and "av" in _video_backends() else None
+    if plugin == "pyav":
+        yield from _pyav_frames(path, every)
+        return
     try:
         with warnings.catch_warnings():
             # imageio probes its plugins; the legacy ones warn of deprecation.
@@ -149,6 +154,41 @@ def iter_video(path, every=1):
             ) from None
         if index < 0:
             raise VideoError("the video has no frames")
+
+
+def _pyav_frames(path, every):
+    """:func:`iter_video` on PyAV: each frame's own time (its presentation
+    time less the first frame's), so that a variable-rate video (phones
+    record them) is not timed as index / frame rate."""
+    import os
+
+    import av
+
+    try:
+        container = av.open(os.fspath(path))
+        stream = container.streams.video[0]
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise VideoError(f"cannot read this video ({type(exc).__name__}: {first})") from None
+    with container:
+        rate = stream.guessed_rate or stream.average_rate
+        start = None
+        index = -1
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if frame.time is not None:
+                    start = frame.time if start is None else start
+                    t = round(frame.time - start, 6)
+                else:  # no timestamp: the frame rate's
+                    t = index / float(rate) if rate else None
+                if index % every == 0:
+                    yield index, t, frame.to_ndarray(format="rgb24")
+        except Exception as exc:
+            raise VideoError(
+                f"reading stopped after {index + 1} frames ({type(exc).__name__}: {exc})"
+            ) from None
+    if index < 0:
+        raise VideoError("the video has no frames")
 
 
 def open_image(im):

@@ -447,8 +447,8 @@ def read_frames(source, *, fps=None, max_frames=None):
           single frame must be wrapped in a list.
     fps : float or None, default=None
         Frames per second of an image sequence or iterable, for the times;
-        None gives them no time.  Videos use their own frame rate, cameras
-        the clock.
+        None gives them no time.  Videos use their frames' own times
+        (variable frame rates too), cameras the clock.
     max_frames : int or None, default=None
         Stop after this many frames (cameras never end otherwise).
 

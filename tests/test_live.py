@@ -442,3 +442,30 @@ def test_stream_gates_the_views_as_predict_proba_on_keras():
     every = FaceStream(model)._predict_proba(crops)
     np.testing.assert_allclose(every, model[1:].predict_proba(crops), atol=1e-5)
     assert np.abs(every - gated).max() > 1e-3
+
+
+def test_a_variable_rate_video_keeps_its_frames_times(tmp_path):
+    """Phones record at variable frame rates: times were index / the
+    stream's guessed rate (a frame at 1.0 s said 0.25 s)."""
+    import fractions
+
+    av = pytest.importorskip("av", reason="writing the test video needs PyAV (the test extra)")
+    from fersk.live import read_frames
+
+    path = tmp_path / "vfr.mp4"
+    times_ms = [0, 100, 150, 400, 450, 1000]
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.codec_context.time_base = fractions.Fraction(1, 1000)
+        for k, t in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * k, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t, fractions.Fraction(1, 1000)
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+    read = list(read_frames(path))
+    assert [i for i, _, _ in read] == list(range(6))
+    assert [t for _, t, _ in read] == pytest.approx([t / 1000 for t in times_ms])
+    assert read[3][2].shape == (48, 64, 3) and abs(int(read[3][2].mean()) - 60) <= 2
