@@ -1,7 +1,9 @@
 """Flushing files and folders to disk, for the writers that must survive a
 crash (model folders, training checkpoints)."""
 
+import contextlib
 import os
+import tempfile
 
 
 def fsync_path(path):
@@ -108,3 +110,50 @@ def _umask():
     mask = os.umask(0o022)  # elsewhere: the usual read-and-restore
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def written_atomically(path, *, prefix=None, suffix=".tmp"):
+    """A temporary file beside ``path`` to write; once the block ends
+    without an error it replaces ``path`` (with the mode a new file there
+    would get, :func:`replace_durably`), else it is removed: ``path`` holds
+    the old content or the whole new one, never a part.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    prefix : str or None, default=None
+        The temporary file's name prefix (default ``.<name>.``).
+    suffix : str, default=".tmp"
+        Its suffix (keep ``path``'s extension where a writer reads it).
+
+    Yields
+    ------
+    tmp : str
+        The temporary file's path (created empty).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     out = os.path.join(folder, "out.txt")
+    ...     with written_atomically(out) as tmp:
+    ...         with open(tmp, "w") as f:
+    ...             _ = f.write("done")
+    ...     os.listdir(folder), open(out).read()
+    (['out.txt'], 'done')
+    """
+    path = os.path.abspath(os.fspath(path))
+    folder, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}." if prefix is None else prefix, suffix=suffix,
+                               dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        give_mode(tmp, path)  # mkstemp's 0o600 would make a user's file private
+        replace_durably(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

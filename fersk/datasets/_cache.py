@@ -5,13 +5,11 @@ rebuilt, never trusted.
 """
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from fersk._fsync import give_mode
+from fersk._fsync import written_atomically
 from fersk._progress import log
 from fersk.cache import _is_dataset_file
 
@@ -46,15 +44,9 @@ def _cache_save(file, prefix, key, content, func, verbose):
     """Write atomically; remove older entries of the same source and usages."""
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-fersk-", suffix=".npz", dir=file.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
+        with written_atomically(file, prefix=".tmp-fersk-", suffix=".npz") as tmp:
+            with open(tmp, "wb") as f:
                 np.savez(f, key=np.array(key), **content)
-            give_mode(tmp, file)
-            os.replace(tmp, file)
-        except BaseException:
-            os.unlink(tmp)
-            raise
         for old in file.parent.glob(prefix + "-*.npz"):
             # Only an older entry fersk wrote (its name's hash matches the
             # key inside): a user's file of a similar name in a cache_dir

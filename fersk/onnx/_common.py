@@ -2,12 +2,10 @@
 atomically written files, ONNX Runtime sessions and the converter."""
 
 import hashlib
-import os
-import tempfile
 import threading
 from pathlib import Path
 
-from fersk._fsync import give_mode
+from fersk._fsync import written_atomically
 
 #: ONNX opset of the exported graphs.
 OPSET = 17
@@ -72,20 +70,9 @@ def _atomic_write(path, data):
     """``data`` (bytes) to ``path`` through a temporary file in its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with written_atomically(path) as tmp:  # a power cut leaves the old file or the whole new one
+        with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())  # a power cut leaves the old file or the whole new one
-        give_mode(tmp, path)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path
 
 

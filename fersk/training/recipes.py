@@ -488,25 +488,11 @@ def _dump_checkpoint(value, checkpoint):
     """``joblib.dump`` to a temporary file beside ``checkpoint`` (a link's
     target), renamed over it once flushed: written straight into it, a
     failed dump (disk full) would destroy the previous good checkpoint."""
-    import tempfile
-
     import joblib
 
-    from fersk._fsync import give_mode, replace_durably
+    from fersk._fsync import written_atomically
 
     target = os.path.realpath(checkpoint)
-    name = os.path.basename(target)
     # The same extension: joblib picks the compression by it (.gz, .xz...).
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".tmp{os.path.splitext(name)[1]}",
-                               dir=os.path.dirname(target))
-    os.close(fd)
-    try:
+    with written_atomically(target, suffix=f".tmp{os.path.splitext(target)[1]}") as tmp:
         joblib.dump(value, tmp)
-        give_mode(tmp, target)  # mkstemp's 0o600 would make a user's file private
-        replace_durably(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
