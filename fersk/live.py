@@ -18,6 +18,7 @@ the frames of any source :func:`stream` takes.
 import glob
 import numbers
 import os
+import re
 import time
 import warnings
 
@@ -439,8 +440,9 @@ def read_frames(source, *, fps=None, max_frames=None):
           frames come until the camera stops or ``max_frames``.
         - a video file (.mp4, .avi, .mov, .mkv, .webm... or an animated
           GIF/WebP/PNG; read with imageio and PyAV, ``fersk[video]``).
-        - a folder: its image files in name order; a glob pattern
-          (``"frames/*.png"``): the matching files in name order; an
+        - a folder: its image files in name order, numbers by value
+          (``frame2`` before ``frame10``); a glob pattern
+          (``"frames/*.png"``): the matching files in that order; an
           image file: that one frame.
         - an ndarray ``(n_frames, height, width[, channels])``, or any
           iterable (list, generator) of image arrays or image paths.  A
@@ -482,8 +484,8 @@ def read_frames(source, *, fps=None, max_frames=None):
         path = os.fspath(source)
         if os.path.isdir(path):
             files = sorted(
-                os.path.join(path, name) for name in os.listdir(path)
-                if not name.startswith(".") and _is_image_file(name)
+                (os.path.join(path, name) for name in os.listdir(path)
+                 if not name.startswith(".") and _is_image_file(name)), key=_natural_key
             )
             if not files:
                 raise ValueError(f"source: the folder {path!r} has no image files.")
@@ -493,7 +495,7 @@ def read_frames(source, *, fps=None, max_frames=None):
                 return _video_frames(path, max_frames)
             return _sequence_frames([path], fps, max_frames)
         if glob.has_magic(path):
-            files = sorted(f for f in glob.glob(path) if _is_image_file(f))
+            files = sorted((f for f in glob.glob(path) if _is_image_file(f)), key=_natural_key)
             if not files:
                 raise ValueError(f"source: no image file matches {path!r}.")
             return _sequence_frames(files, fps, max_frames)
@@ -520,6 +522,13 @@ def read_frames(source, *, fps=None, max_frames=None):
             f"images, or an iterable of frames; got {type(source).__name__}."
         ) from None
     return _sequence_frames(items, fps, max_frames)
+
+
+def _natural_key(path):
+    """Sort key reading runs of digits as numbers: ``frame2`` before
+    ``frame10`` (exported frames are often numbered without zeros)."""
+    return [(0, int(part), part) if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", path)]
 
 
 def _video_frames(path, max_frames):

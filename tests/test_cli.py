@@ -1524,3 +1524,45 @@ def test_model_soup_averages_the_networks_weights(monkeypatch):
     np.testing.assert_allclose(b.predict_proba(X), before, atol=1e-6)
     average_weights([a, b], [0.5, 0.5])  # 1.5 w: other predictions, not the cached ones
     assert not np.allclose(b.predict_proba(X), before, atol=1e-4)
+
+
+def test_evaluate_keeps_every_image_in_matrix_and_report(capsys, tmp_path, fer_csv, fer_small,
+                                                         pipeline):
+    """A model of two of FER-2013's classes: its own labels= left the other
+    five classes' images out of the matrix and report (n_samples 140, the
+    matrix summing to 40) while accuracy counted them."""
+    from sklearn.metrics import confusion_matrix
+
+    from fersk import CNNClassifier, pretrained
+
+    images, labels, _ = fer_small
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (8, 48, 48), dtype=np.uint8)
+    net = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                        random_state=0).fit(X, np.arange(8) % 2)
+    pipe = type(pipeline)([(pipeline.steps[0][0], pipeline.steps[0][1]), ("network", net)])
+    folder = pretrained.save(pipe, tmp_path / "two", class_names=["happy", "neutral"])
+    status, out, _ = _run(capsys, "evaluate", "--data", fer_csv, "--model", folder, "--json")
+    assert status == 0
+    doc = json.loads(out)
+    assert doc["n_samples"] == len(labels) == np.sum(doc["confusion_matrix"])
+    predicted = np.array([[3, 6][k] for k in _proba(pipe, images, detector=None).argmax(1)])
+    np.testing.assert_array_equal(doc["confusion_matrix"],
+                                  confusion_matrix(labels, predicted, labels=range(7)))
+    assert doc["classification_report"]["macro avg"]["support"] == len(labels)
+
+
+def test_evaluate_detect_classifies_faces_not_found_whole(capsys, tmp_path, fer_csv, pipeline):
+    """--detect says faces not found are classified whole: a model whose
+    cropper raises on them crashed with a traceback."""
+    from fersk import pretrained
+
+    raising = pipeline.steps[0][1].__class__(**{**pipeline.steps[0][1].get_params(),
+                                                "on_no_face": "raise"})
+    pipe = type(pipeline)([(pipeline.steps[0][0], raising), pipeline.steps[1]])
+    folder = pretrained.save(pipe, tmp_path / "raising")
+    status, out, _ = _run(capsys, "evaluate", "--data", fer_csv, "--model", folder, "--json",
+                          "--detect")
+    assert status == 0
+    doc = json.loads(out)
+    assert doc["no_face"] > 0 and doc["n_samples"] == 140

@@ -469,3 +469,69 @@ def test_a_variable_rate_video_keeps_its_frames_times(tmp_path):
     assert [i for i, _, _ in read] == list(range(6))
     assert [t for _, t, _ in read] == pytest.approx([t / 1000 for t in times_ms])
     assert read[3][2].shape == (48, 64, 3) and abs(int(read[3][2].mean()) - 60) <= 2
+
+
+def _vfr_mp4(path, times_ms, size=(48, 64)):
+    import fractions
+
+    import av
+
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=30)
+        video.height, video.width = size
+        video.pix_fmt = "yuv420p"
+        video.codec_context.time_base = fractions.Fraction(1, 1000)
+        for k, t in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((*size, 3), 20 * k, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t, fractions.Fraction(1, 1000)
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+
+
+def test_fersk_live_out_plays_as_its_source(capsys, tmp_path):
+    """--out was written at the source's nominal rate (a GIF always at 15
+    frames/s): a variable-rate clip of 1.0 s played in 0.17 s, its --json
+    times disagreeing.  Each frame now keeps its source time."""
+    pytest.importorskip("av", reason="mp4 needs the video extra (av)")
+    import av
+
+    times_ms = [0, 100, 150, 400, 450, 1000]
+    clip, out = tmp_path / "vfr.mp4", tmp_path / "annotated.mp4"
+    _vfr_mp4(clip, times_ms)
+    status = main(["live", "--video", str(clip), "--out", str(out), "--window", "no",
+                   "--json", str(tmp_path / "faces.jsonl")])
+    assert status == 0, capsys.readouterr().err
+    with av.open(str(out)) as container:
+        times = [round(f.time, 3) for f in container.decode(video=0)]
+    assert times == pytest.approx([t / 1000 for t in times_ms], abs=0.002)
+    # --fps: that rate, whatever the source's times
+    status = main(["live", "--video", str(clip), "--out", str(out), "--window", "no",
+                   "--json", str(tmp_path / "faces.jsonl"), "--fps", "10"])
+    with av.open(str(out)) as container:
+        times = [round(f.time, 3) for f in container.decode(video=0)]
+    assert status == 0 and times == pytest.approx([k / 10 for k in range(6)], abs=0.002)
+
+
+def test_fersk_live_plot_of_a_kind_matplotlib_cannot_write_is_a_usage_error(capsys, tmp_path):
+    """--plot tracks.txt crashed after the whole video was read."""
+    pytest.importorskip("matplotlib")
+    clip = tmp_path / "clip.mp4"
+    pytest.importorskip("av")
+    _vfr_mp4(clip, [0, 100])
+    status = main(["live", "--video", str(clip), "--plot", str(tmp_path / "tracks.txt"),
+                   "--window", "no", "--json", str(tmp_path / "f.jsonl")])
+    assert status == 2 and "--plot: write one of" in capsys.readouterr().err
+    assert not (tmp_path / "f.jsonl").exists()
+
+
+def test_frames_numbered_without_zeros_come_in_number_order(tmp_path):
+    """frame1, frame2 ... frame11 were read 1, 10, 11, 2, ...: indices, times
+    and tracks followed the wrong sequence."""
+    from fersk.live import read_frames
+
+    for k in (1, 2, 10, 11, 3):
+        Image.fromarray(np.full((8, 8), k, np.uint8)).save(tmp_path / f"frame{k}.png")
+    for source in (tmp_path, str(tmp_path / "frame*.png")):
+        assert [int(f[0, 0]) for _, _, f in read_frames(source)] == [1, 2, 3, 10, 11]

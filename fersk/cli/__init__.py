@@ -443,7 +443,8 @@ def _build_parser():
     live.add_argument("--max-frames", type=_positive_int, default=None, metavar="N",
                       help="stop after N frames")
     live.add_argument("--fps", type=_positive_float, default=None, metavar="F",
-                      help="frame rate of --out (default: the video's, 15 for a camera)")
+                      help="frame rate of --out (default: each frame at its source time: the "
+                           "video's own frame times, the camera's clock)")
 
     serve = sub.add_parser(
         "serve",

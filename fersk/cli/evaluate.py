@@ -138,7 +138,9 @@ def run(args):
         # Every image searched: the bundled croppers take images of at most
         # 64 pixels (FER-2013's 48x48 faces) whole, without detection, so
         # --detect reported detection that never ran.
-        pipe.set_params(**{f"{first}__precropped_max_side": None})
+        # Faces not found are classified whole, as said (a cropper that
+        # raises, or centre-crops, would not do what the report says).
+        pipe.set_params(**{f"{first}__precropped_max_side": None, f"{first}__on_no_face": "whole"})
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoFaceWarning)
@@ -149,9 +151,10 @@ def run(args):
     seconds = time.perf_counter() - start
     n_no_face = len(info.no_face_indices) if args.detect else 0
     y = fer.target
-    order = np.argsort(fer_labels)  # the report and matrix in FER label order
-    labels = fer_labels[order].tolist()
-    names = [model.class_names[k] for k in order]
+    # Every FER-2013 class, those a model of fewer classes never predicts too:
+    # labels= of its own classes left the other images out of matrix and report.
+    labels = list(range(len(FER2013_CLASSES)))
+    names = list(FER2013_CLASSES)
     acc = float(accuracy_score(y, y_pred))
     report = classification_report(
         y, y_pred, labels=labels, target_names=names, digits=3, zero_division=0

@@ -89,36 +89,69 @@ def _annotated(frame, records, names):
 
 
 class _VideoWriter:
-    """An annotated mp4 written to a temporary file, renamed when complete."""
+    """An annotated mp4 written to a temporary file, renamed when complete.
 
-    def __init__(self, path, fps):
+    Each frame is stamped with its source time (a video's own frame times,
+    a camera's clock), so the copy plays as the source did, variable frame
+    rates and GIF durations included; with ``fps`` (``--fps``), or for
+    frames without a time, at that rate."""
+
+    def __init__(self, path, fps=None):
         try:
-            import imageio.v3 as iio
+            import av
         except ImportError:
             raise _Failure(
                 "--out: writing a video needs imageio and av: pip install 'fersk[video]'"
             ) from None
-        self.path = Path(path)
+        self.av, self.path, self.fps = av, Path(path), fps
         self.tmp = _temp_beside(self.path)
         try:
-            self.writer = iio.imopen(self.tmp, "w", plugin="pyav")
-            self.writer.init_video_stream("libx264", fps=fps)
+            self.container = av.open(self.tmp, "w")
         except Exception as exc:
             os.unlink(self.tmp)
             raise _Failure(
                 f"--out: cannot write the video {str(path)!r} ({type(exc).__name__}: {exc}); "
                 f"{_image_files.VIDEO_HINT}"
             ) from None
-        self.n = 0
+        self.stream = None
+        self.n, self.first, self.last = 0, None, -1
 
-    def write(self, rgb):
+    def write(self, rgb, t=None):
+        from fractions import Fraction
+
         # libx264's yuv420p needs even sides: repeat the last row/column.
         pad = ((0, rgb.shape[0] % 2), (0, rgb.shape[1] % 2), (0, 0))
-        self.writer.write_frame(np.pad(rgb, pad, mode="edge") if any(p[1] for p in pad) else rgb)
-        self.n += 1
+        rgb = np.ascontiguousarray(np.pad(rgb, pad, mode="edge") if any(p[1] for p in pad) else rgb)
+        if self.stream is None:
+            try:
+                self.stream = self.container.add_stream("libx264", rate=round(self.fps or 30))
+            except Exception as exc:
+                raise _Failure(
+                    f"--out: cannot write the video {str(self.path)!r} ({type(exc).__name__}: "
+                    f"{exc}); {_image_files.VIDEO_HINT}"
+                ) from None
+            self.stream.width, self.stream.height = rgb.shape[1], rgb.shape[0]
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.codec_context.time_base = Fraction(1, 1000)  # milliseconds
+        if self.fps is None and t is not None:
+            self.first = t if self.first is None else self.first
+            pts = round((t - self.first) * 1000)
+        else:
+            pts = round(self.n * 1000 / (self.fps or 15.0))
+        pts = max(pts, self.last + 1)  # strictly increasing, whatever the clock said
+        frame = self.av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts, frame.time_base = pts, Fraction(1, 1000)
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.n, self.last = self.n + 1, pts
 
     def close(self, keep=True):
-        self.writer.close()
+        try:
+            if self.stream is not None:
+                for packet in self.stream.encode():  # the frames the encoder holds
+                    self.container.mux(packet)
+        finally:
+            self.container.close()
         if keep and self.n:
             _replace_output(self.tmp, self.path)
         else:
@@ -164,6 +197,18 @@ class _JsonLines:
                 _replace_output(self.tmp, self.path)
             else:
                 os.unlink(self.tmp)
+
+
+def _check_plot_suffix(path):
+    """Usage error for a --plot file matplotlib cannot write (by its suffix)."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise _Failure("--plot needs matplotlib: pip install 'fersk[plots]'") from None
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    if Path(path).suffix.lower().lstrip(".") not in kinds:
+        raise _UsageError(f"--plot: write one of {', '.join('.' + k for k in sorted(kinds))}; "
+                          f"got {str(path)!r}.")
 
 
 def _plot_tracks(history, names, path, xlabel="time (s)"):
@@ -289,6 +334,8 @@ def run(args):
             if _same_file(value, earlier):
                 raise _UsageError(f"{other} and {option} name one file, {value!r}: give each "
                                   "its own.")
+    if args.plot is not None:  # before the work, not after it
+        _check_plot_suffix(args.plot)
     model = _load_model(args.model, args.backend)
     names = model.class_names
     faces = FaceStream(model.pipeline, detect_every=args.detect_every, alpha=args.alpha,
@@ -328,9 +375,8 @@ def run(args):
                     rgb = _annotated(frame, records, names)
                     if args.out is not None:
                         if writer is None:
-                            fps = args.fps or _source_fps(args.video) or 15.0
-                            writer = _VideoWriter(args.out, fps)
-                        writer.write(rgb)
+                            writer = _VideoWriter(args.out, args.fps)
+                        writer.write(rgb, t)
                     if cv2 is not None:
                         cv2.imshow(_WINDOW, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
                         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
@@ -367,16 +413,3 @@ def run(args):
         else:
             print("fersk live: no face was found: no plot written", file=sys.stderr)
     return EXIT_OK
-
-
-def _source_fps(video):
-    """A video's frame rate (for the annotated copy), or None."""
-    if video is None:
-        return None
-    try:
-        import imageio.v3 as iio
-
-        fps = iio.immeta(video).get("fps")
-        return float(fps) if fps else None
-    except Exception:
-        return None
