@@ -1,7 +1,8 @@
 """Training beyond FER-2013: several sources, weighted, degraded, cross-validated by source.
 
-Faces from FER-2013, SFEW 2.0 film frames, ExpW and muxspace web photos
-(``fersk.datasets.load_in_the_wild``: every face cut by the bundled
+Faces from FER-2013, SFEW 2.0 film frames and ExpW web photos
+(``fersk.datasets.load_in_the_wild``; muxspace's photos are left out here:
+press photos, mostly neutral and happy; every face cut by the bundled
 pipeline's own FaceCropper, so training and prediction see the same
 framing), each source weighted to the same total (``source_sample_weight``),
 trained with domain degradations (``degrade``), and a small grid searched
@@ -44,7 +45,7 @@ def main(argv=None):
         for s in np.unique(wild.source)
     ])
     X, y, source = wild.images[keep], wild.target[keep], wild.source[keep]
-    print({s: int((source == s).sum()) for s in np.unique(source)})
+    print({str(s): int((source == s).sum()) for s in np.unique(source)})
 
     net = CNNClassifier("vgg_fer", {"width": 0.25}, epochs=args.epochs, batch_size=64,
                         optimizer="sgd", learning_rate=0.02,

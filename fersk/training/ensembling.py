@@ -107,6 +107,9 @@ def ensemble_fer2013(
             "description": meta["description"],
             **{k: recorded[k] for k in ("command", "train_seconds", "hardware",
                                         "learnable_parameters", "init_from") if k in recorded},
+            # the views this member predicts from in the ensemble, as saved or set here
+            "test_time_flip": bool(pipe.steps[-1][1].test_time_flip),
+            "test_time_crops": pipe.steps[-1][1].test_time_crops,
         }
     # Nothing is fitted: every member is frozen.
     ensemble = CNNEnsembleClassifier(pairs, weights=weights).fit(X_train, y_train)
@@ -118,7 +121,9 @@ def ensemble_fer2013(
     metrics.update({
         "members": member_metrics,
         "weights": ensemble.weights_.tolist(),
-        "test_time_flip": bool(test_time_flip),
+        # True when every member averages mirrors (False left the members'
+        # own settings, and the card said no flip while members flipped)
+        "test_time_flip": all(m["test_time_flip"] for m in member_metrics.values()),
         "n_train": int(len(X_train)),
         "n_publictest": int(len(X_test)),
         "train_seconds": round(train_seconds, 1),

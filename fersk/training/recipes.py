@@ -362,8 +362,13 @@ def train_fer2013(
     sample_proba = None
     if teacher is not None and not from_checkpoint:
         sample_proba = distillation_targets(teacher, X_train, y_train, teacher_weight)
+    n_trained = int(len(X_train))
     if from_checkpoint:
-        steps, fit_seconds = joblib.load(checkpoint)
+        steps, fit_seconds, *trained = joblib.load(checkpoint)
+        # The faces the steps were trained on, not this call's n_train (a card
+        # packaged with another n_train stated the wrong training set).
+        # Checkpoints from before the record carry none: this call's count.
+        n_trained = trained[0].get("n_train", n_trained) if trained else n_trained
         # Prediction-time settings may be chosen after training.
         steps[-1][1].set_params(**{
             k: v for k, v in (network_params or {}).items() if k in PREDICTION_PARAMS
@@ -407,7 +412,7 @@ def train_fer2013(
         # and does not look for this run's training state.
         steps[-1][1].set_params(warm_start=False, checkpoint_dir=None)
         if checkpoint is not None:
-            _dump_checkpoint((steps, fit_seconds), checkpoint)
+            _dump_checkpoint((steps, fit_seconds, {"n_train": n_trained}), checkpoint)
 
     net = steps[-1][1]
     pipe, metrics = publictest_metrics(steps, X_test, y_test, cropper=start_cropper)
@@ -424,7 +429,7 @@ def train_fer2013(
         )
     metrics.update({
         "representation": "mapped_lbp" if len(steps) > 1 else "raw",
-        "n_train": int(len(X_train)),
+        "n_train": n_trained,
         "n_publictest": int(len(X_test)),
         "epochs_run": int(net.n_epochs_),
         "best_epoch": int(net.best_epoch_ + 1),
