@@ -5,7 +5,10 @@ source beyond it (SFEW 2.0 Train film frames, ExpW web faces, muxspace web
 photos; the split of ``train_in_the_wild.py``, stratified, seed 0, less the
 faces that share a film clip, a person or a photo with its training part:
 ``_common.split_sources``), every face
-cut by the bundled pipeline's FaceCropper (``fersk.datasets.load_in_the_wild``).
+cut by the bundled pipeline's FaceCropper (``fersk.datasets.load_in_the_wild``);
+with ``--split group``, the rows of ``train_in_the_wild.py --split group``:
+whole SFEW films, muxspace people and ExpW photos held out (models trained
+on the default split saw some of them: their cells are optimistic).
 Columns: bundled models as loaded, models trained by
 ``train_in_the_wild.py`` (``--runs``: ``<work>/<name>/model``), the
 leave-one-source-out model of each row (``no_<source>``, trained without that

@@ -5,8 +5,15 @@ film frames, ExpW web faces, muxspace web photos), each cut by the bundled
 pipeline's own FaceCropper (``fersk.datasets.load_in_the_wild``), the wild
 ones repeated and degraded (``fersk.degrade.degrade_faces``), starting from a
 bundled network (warm start).  Each wild source is split 80/20 (stratified,
-seed 0): the 20 % and PublicTest are the per-source held-out results printed
-at the end and stored in ``<work>/<name>/results.json``.
+seed 0; less the test faces sharing a film clip, a person or a photo with
+training), or, with ``--split group``, by group (SFEW by film, muxspace by
+person, ExpW by photo: ``StratifiedGroupKFold``'s first of five folds): the
+20 % and PublicTest are the per-source held-out results printed at the end
+and stored in ``<work>/<name>/results.json``.  Films never seen, as SFEW 2.0
+Val's::
+
+    python benchmarks/train_in_the_wild.py --name group12d --split group --epochs 12 \
+        --teacher runs/wild/fer2013_ensemble_2v --teacher-weight 0.5
 
 ``--exclude S`` leaves source S out of training altogether and tests on all
 of it (a leave-one-source-out row); for ``fer2013`` the test is PublicTest.

@@ -88,8 +88,9 @@ def _choices(values):
 PARAMETERS_DOC = """
 image_shape : tuple of int or None
     How flattened 2-D rows are images, ``(height, width[, channels])``
-    (one entry may be -1); None means square grey images.  Ignored for
-    3-D/4-D input.
+    (one entry may be -1); None means square grey images in ``fit``, and
+    after it rows as long as the images ``fit`` saw are read in their
+    shape.  Ignored for 3-D/4-D input.
 batch_size : int
     Training mini-batch size.
 epochs : int

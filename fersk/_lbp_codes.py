@@ -1,4 +1,6 @@
-"""LBP codes of a whole batch of images, identical to scikit-image's.
+"""LBP codes of a whole batch of images, identical to scikit-image's (but
+at P=32, where scikit-image's int32 codes overflow: see
+:func:`local_binary_pattern_batch`).
 
 :func:`local_binary_pattern_batch` computes exactly what
 :func:`skimage.feature.local_binary_pattern` computes, image by image, but

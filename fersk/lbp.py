@@ -73,7 +73,8 @@ class LBPCodeTransformer(TransformerMixin, BaseEstimator):
     Each image becomes a map of LBP codes of the same height and width,
     computed by :func:`local_binary_pattern_batch` (identical to
     :func:`skimage.feature.local_binary_pattern` with the default
-    ``interpolation`` and ``padding``).  Several (P, R) pairs give one
+    ``interpolation`` and ``padding``; at P=32 fersk's unsigned codes are
+    scikit-image's int32 codes modulo 2**32).  Several (P, R) pairs give one
     channel each.
 
     Parameters
@@ -93,7 +94,9 @@ class LBPCodeTransformer(TransformerMixin, BaseEstimator):
         What points outside the image read.
     image_shape : tuple of int, default=None
         Shape ``(height, width[, channels])`` of each row when ``X`` comes as
-        flattened rows; None means square grey images.  One entry may be -1.
+        flattened rows; None means square grey images in ``fit``, and after
+        it rows as long as the images ``fit`` saw are read in their shape.
+        One entry may be -1.
     n_jobs : int, default=None
         Threads over blocks of images; None means 1, -1 all cores.
 

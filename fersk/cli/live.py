@@ -101,7 +101,7 @@ class _VideoWriter:
             import av
         except ImportError:
             raise _Failure(
-                "--out: writing a video needs imageio and av: pip install 'fersk[video]'"
+                "--out: writing a video needs PyAV (av): pip install 'fersk[video]'"
             ) from None
         self.av, self.path, self.fps = av, Path(path), fps
         self.tmp = _temp_beside(self.path)

@@ -159,7 +159,9 @@ class FaceCropper(TransformerMixin, BaseEstimator):
         are a ValueError (see the pixel rule in the Notes).
     image_shape : tuple of int, default=None
         Shape ``(height, width[, channels])`` of each row when ``X`` comes as
-        flattened rows; None means square grey images.  One entry may be -1.
+        flattened rows; None means square grey images in ``fit``, and after
+        it rows as long as the images ``fit`` saw are read in their shape.
+        One entry may be -1.
     n_jobs : int, default=None
         Processes (joblib) over chunks of images; None means 1, -1 all cores.
         Results do not depend on it (MTCNN's confidences up to their last

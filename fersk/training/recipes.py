@@ -294,13 +294,15 @@ def train_fer2013(
         fit (the interrupted run had other arguments or data), instead of
         starting a new one beside it (``fersk train --resume``).
     n_train, n_test : int or None, default=None
-        Stratified subsets (smoke runs).
+        Stratified subsets (smoke runs).  With ``from_checkpoint``, the
+        metrics' ``n_train`` is the checkpoint's (the faces trained on).
     seed : int, default=0
         ``random_state`` of everything.
     command : str, default=""
         The command line recorded in the metrics.
     checkpoint : str, path-like or None, default=None
-        Where the fitted steps and the fit time are dumped with joblib,
+        Where the fitted steps, the fit time and the number of faces trained
+        on are dumped with joblib,
         through a temporary file beside it renamed over it once whole: a
         failed write (a full disk) leaves the previous checkpoint as it was.
     from_checkpoint : bool, default=False
