@@ -165,7 +165,7 @@ def add_options(parser, **defaults):
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
 
 
-def held_out_rows(data_home, by="face"):
+def held_out_rows(data_home, by="face", fold=0):
     """The rows the transfer tables score: FER-2013's PublicTest, then each
     in-the-wild source's held-out faces (:func:`split_sources`, ``by``), as
     ``{row: (images, target)}``."""
@@ -173,7 +173,7 @@ def held_out_rows(data_home, by="face"):
 
     data = load_in_the_wild(data_home)
     public = load_fer2013(Path(data_home) / "fer2013", usage="PublicTest")
-    _, tests = split_sources(data, None, by=by)
+    _, tests = split_sources(data, None, by=by, fold=fold)
     rows = {"fer2013": (public.images, public.target)}
     rows.update({s: (data.images[i], data.target[i]) for s, i in tests.items()})
     return rows
@@ -207,11 +207,11 @@ def sfew_film(filename):
     return re.match(r"(.+?)[_-]\d{6,}", Path(str(filename)).name).group(1)
 
 
-def split_sources(data, exclude, seed=0, by="face"):
+def split_sources(data, exclude, seed=0, by="face", fold=0):
     """Indices (train, {source: test}) of a load_in_the_wild Bunch.
 
     ``by="group"`` splits each wild source by group instead, 80/20
-    (``StratifiedGroupKFold``'s first of five folds, ``seed``): SFEW by
+    (``StratifiedGroupKFold``'s ``fold``-th of five folds, ``seed``): SFEW by
     *film* (:func:`sfew_film`, as SFEW 2.0 Val holds other films),
     muxspace by person, ExpW by photo; every test face keeps its group's
     other faces with it.  Models trained on the default split (below)
@@ -231,6 +231,8 @@ def split_sources(data, exclude, seed=0, by="face"):
 
     if by not in ("face", "group"):
         raise ValueError(f"by must be 'face' or 'group', got {by!r}")
+    if fold and by != "group":
+        raise ValueError("fold: the folds are those of by='group'")
     train, test = [], {}
     for source in np.unique(data.source):
         idx = np.flatnonzero(data.source == source)
@@ -245,7 +247,7 @@ def split_sources(data, exclude, seed=0, by="face"):
             group = sfew_film if source == "sfew" else (lambda f, s=source: face_group(s, f))
             groups = [group(f) for f in data.filenames[idx]]
             folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=seed)
-            tr, te = next(folds.split(idx, data.target[idx], groups))
+            tr, te = list(folds.split(idx, data.target[idx], groups))[fold]
             train.append(idx[tr])
             test[source] = idx[te]
             continue

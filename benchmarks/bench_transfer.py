@@ -50,11 +50,13 @@ def main(argv=None):
                         help="the held-out rows of train_in_the_wild.py --split: 'group' holds out "
                              "whole SFEW films, muxspace people and ExpW photos (the bundled wild "
                              "models trained on some of those faces: their cells are optimistic)")
+    parser.add_argument("--fold", type=int, choices=range(5), default=0,
+                        help="with --split group: which of the five folds is held out")
     args = parser.parse_args(argv)
 
     from fersk import pretrained
 
-    rows = held_out_rows(args.data, by=args.split)
+    rows = held_out_rows(args.data, by=args.split, fold=args.fold)
 
     columns = {m: pretrained.load(m) for m in args.models.split(",") if m}
     for name in [n for n in args.trained.split(",") if n]:

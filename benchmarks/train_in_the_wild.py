@@ -152,6 +152,8 @@ def main(argv=None):
                         help="hold out 20 %% of each wild source's faces (less those sharing a group "
                              "with training: the rows every bundled model is scored on) or of its "
                              "groups (SFEW films, muxspace people, ExpW photos: unseen films)")
+    parser.add_argument("--fold", type=int, choices=range(5), default=0,
+                        help="with --split group: which of the five folds is held out")
     parser.add_argument("--fit-seed", type=int, default=None,
                         help="the training's seed (degraded copies, batches, initial weights); "
                         "default: --seed.  Vary it, not --seed, for runs scored on the same rows")
@@ -174,7 +176,7 @@ def main(argv=None):
           + ", ".join(f"{s} {n}" for s, n in zip(*np.unique(data.source, return_counts=True))),
           flush=True)
     public = load_fer2013(Path(args.data) / "fer2013", usage="PublicTest")
-    train, tests = split_sources(data, args.exclude, args.seed, by=args.split)
+    train, tests = split_sources(data, args.exclude, args.seed, by=args.split, fold=args.fold)
     fer = train[data.source[train] == "fer2013"]
     if args.fer_max is not None and len(fer) > args.fer_max:
         drop = np.random.RandomState(fit_seed).permutation(fer)[args.fer_max:]

@@ -411,6 +411,11 @@ def test_benchmark_held_out_faces_share_no_clip_person_or_photo_with_training():
         assert 0.1 < len(test) / (source == s).sum() < 0.3, s
     with pytest.raises(ValueError, match="by must be"):
         common.split_sources(data, None, by="film")
+    # the five folds' test parts: every face of a source once
+    parts = [common.split_sources(data, None, by="group", fold=k)[1] for k in range(5)]
+    for s in tests:
+        held = np.concatenate([part[s] for part in parts])
+        assert sorted(held) == list(np.flatnonzero(source == s)), s
 
 
 def test_bench_web_photos_scores_faces_by_their_boxes():
