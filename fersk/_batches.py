@@ -32,7 +32,11 @@ class ShuffledBatches(keras.utils.PyDataset):
     batch_size : int
         Images per batch.
     seed : int
-        Seeds the order of each epoch (``RandomState([seed, epoch])``).
+        Seeds the order of each epoch (``RandomState([seed, e])``, ``e``
+        counting calls of :meth:`on_epoch_end`: Keras 3 makes one as each
+        fit starts, so the first epoch draws ``e = initial_epoch + 1``; a
+        resumed fit gets the same extra call, and matches an uninterrupted
+        one).
     initial_epoch : int, default=0
         The epoch the fit starts at (a resumed fit).
 

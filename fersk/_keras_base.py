@@ -487,9 +487,14 @@ class BaseKerasImageEstimator(BaseEstimator):
                 "a new network."
             )
 
+    def _degrading(self):
+        """Whether ``degrade`` is on: True or a dict, ``{}`` (every default
+        probability) too, as ``augment={}`` is on."""
+        return self.degrade is True or isinstance(self.degrade, dict)
+
     def _check_degrade(self):
         """``degrade`` needs the uint8 faces of the fit."""
-        if self.degrade and getattr(self, "input_dtype_", None) != "|u1":
+        if self._degrading() and getattr(self, "input_dtype_", None) != "|u1":
             raise ValueError(
                 f"degrade needs uint8 images (face crops as FaceCropper gives them); "
                 f"{type(self).__name__} was fitted on {np.dtype(self.input_dtype_)}."
@@ -608,7 +613,7 @@ class BaseKerasImageEstimator(BaseEstimator):
                     # uninterrupted one would (Keras's shuffling starts over,
                     # and draws from generators other threads use too).
                     order_seed = np.random.randint(2**31 - 1) if seed is None else seed
-                    if self.degrade:
+                    if self._degrading():
                         probabilities = self.degrade if isinstance(self.degrade, dict) else None
                         batches = DegradedBatches(
                             x_train, y_train, sample_weight, self.batch_size, probabilities,

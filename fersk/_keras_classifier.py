@@ -240,7 +240,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         else:
             x_train, y_train, x_val, y_val, p_train = x, y_enc, None, None, proba
         class_weight = self._class_weight_dict(y_train)
-        if class_weight is not None or w_train is not None or self.degrade:
+        if class_weight is not None or w_train is not None or self._degrading():
             # One weight per image: the sample's times the class weight of
             # its label in y, always here, so soft targets are weighed by
             # that label with or without sample_weight (left to _train, the

@@ -224,7 +224,8 @@ warmup_fraction : float in [0, 1)
     ``learning_rate_schedule="warmup_cosine"`` (ignored otherwise).
 random_erasing : float in [0, 1]
     Probability that a training image has a random rectangle (2-25 %
-    of it) set to the mean pixel (Zhong et al., AAAI 2020;
+    of it) set to 0 after input scaling: the mean pixel under
+    ``input_scaling="standardize"``, black under ``"none"`` (Zhong et al., AAAI 2020;
     :class:`fersk.layers.RandomErasing`); 0 turns it off.
 degrade : bool, dict or None
     Domain-robust augmentation, in training only: each training image is,

@@ -145,3 +145,29 @@ def test_grid_search_grouped_by_source_with_routed_weights(cv):
     assert len(search.cv_results_["mean_test_score"]) == 2
     assert search.n_splits_ == 3
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_degrade_of_an_empty_dict_is_every_default_probability(monkeypatch):
+    """degrade={} was falsy: no degradation at all, and float images got
+    past the uint8 check, where {} means every default (as augment={})."""
+    import fersk._keras_base as kb
+    from fersk import CNNClassifier
+
+    used = []
+    real = kb.DegradedBatches
+
+    class Spy(real):
+        def __init__(self, *args, **kwargs):
+            used.append(args[4])  # the probabilities
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(kb, "DegradedBatches", Spy)
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (16, 16, 16)).astype(np.uint8)
+    y = np.arange(16) % 2
+    kw = dict(architecture="mtcnn_cnn", architecture_params={"width": 0.125, "dense_units": 4},
+              epochs=1, batch_size=8, random_state=0)
+    CNNClassifier(**kw, degrade={}).fit(X, y)
+    assert used == [{}]
+    with pytest.raises(ValueError, match="degrade needs uint8"):
+        CNNClassifier(**kw, degrade={}).fit(X / 255.0, y)
