@@ -684,14 +684,14 @@ class BaseKerasImageEstimator(BaseEstimator):
     def _learning_rate(self, n_steps):
         """The learning rate or schedule of a fit of ``n_steps`` steps."""
         if self.learning_rate_schedule == "cosine":
-            return keras.optimizers.schedules.CosineDecay(self.learning_rate, decay_steps=n_steps)
+            return keras.optimizers.schedules.CosineDecay(float(self.learning_rate), decay_steps=n_steps)
         if self.learning_rate_schedule == "warmup_cosine":
             warmup = int(round(self.warmup_fraction * n_steps))
             return keras.optimizers.schedules.CosineDecay(
-                0.0, decay_steps=max(1, n_steps - warmup), warmup_target=self.learning_rate,
+                0.0, decay_steps=max(1, n_steps - warmup), warmup_target=float(self.learning_rate),
                 warmup_steps=warmup,
             )
-        return self.learning_rate
+        return float(self.learning_rate)  # Keras refuses NumPy floats (np.float32(0.01))
 
     def _make_optimizer(self, learning_rate):
         config = {"learning_rate": learning_rate}

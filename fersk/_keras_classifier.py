@@ -97,6 +97,16 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
                     f"class_weight has keys that are not classes of y: {unknown}; "
                     f"classes are {self.classes_.tolist()}."
                 )
+            # NaN, inf, None or negative weights trained to NaN probabilities
+            # (or a loss turned round) without a word; refused before training.
+            values = list(self.class_weight.values())
+            bad = [v for v in values if isinstance(v, bool) or not isinstance(v, Real)
+                   or not np.isfinite(v) or v < 0]
+            if bad or (values and not any(v > 0 for v in values)):
+                raise ValueError(
+                    "class_weight values must be finite numbers >= 0, not all 0; got "
+                    f"{self.class_weight!r}."
+                )
         # Only classes with labels here can be balanced: soft targets
         # (sample_proba) may add a class no hard label names (a rare class
         # missing from a fold); it keeps weight 1, as a dict's unnamed keys.

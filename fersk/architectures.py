@@ -135,7 +135,7 @@ def vgg_s(input_shape, n_classes, *, width=1.0, dense_units=4096, dropout=0.5):
     x = layers.MaxPooling2D(3, strides=3, padding="same")(x)
     x = layers.Flatten()(x)
     for i in (6, 7):
-        x = layers.Dense(dense_units, activation="relu", name=f"fc{i}")(x)
+        x = layers.Dense(int(dense_units), activation="relu", name=f"fc{i}")(x)
         x = layers.Dropout(dropout)(x)
     return keras.Model(inputs, _head(x, n_classes), name="vgg_s")
 
@@ -240,7 +240,7 @@ def facechannel(
     x = layers.MaxPooling2D(2, padding="same")(x)
     x = layers.Dropout(dropout)(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(dense_units, activation="relu", name="dense")(x)
+    x = layers.Dense(int(dense_units), activation="relu", name="dense")(x)
     return keras.Model(inputs, _head(x, n_classes), name="facechannel")
 
 
@@ -294,7 +294,7 @@ def kaggle_cnn(input_shape, n_classes, *, width=1.0, dense_units=512, dropout=0.
         x = layers.MaxPooling2D(2, padding="same")(x)
         x = layers.Dropout(0.25)(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(dense_units, use_bias=False)(x)
+    x = layers.Dense(int(dense_units), use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(dropout)(x)
@@ -357,7 +357,7 @@ def vgg_fer(input_shape, n_classes, *, width=1.0, dense_units=256, dropout=0.4, 
         x = layers.MaxPooling2D(2, padding="same")(x)
     x = layers.Flatten()(x)
     x = layers.Dropout(dropout)(x)
-    x = layers.Dense(dense_units, activation="relu", name="dense")(x)
+    x = layers.Dense(int(dense_units), activation="relu", name="dense")(x)
     x = layers.Dropout(dropout)(x)
     return keras.Model(inputs, _head(x, n_classes), name="vgg_fer")
 
@@ -420,7 +420,7 @@ def mtcnn_cnn(input_shape, n_classes, *, width=1.0, dense_units=256, dropout=0.2
         if pool is not None:
             x = layers.MaxPooling2D(pool[0], strides=pool[1], padding="same")(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(dense_units, name="fc5")(x)
+    x = layers.Dense(int(dense_units), name="fc5")(x)
     x = layers.PReLU()(x)
     x = layers.Dropout(dropout)(x)
     return keras.Model(inputs, _head(x, n_classes), name="mtcnn_cnn")
@@ -520,7 +520,7 @@ def lbcnn(
     x = layers.AveragePooling2D(pool_size, padding="same")(x)
     x = layers.Flatten()(x)
     x = layers.Dropout(dropout)(x)
-    x = layers.Dense(head_units, activation="relu", name="hidden")(x)
+    x = layers.Dense(int(head_units), activation="relu", name="hidden")(x)
     x = layers.Dropout(dropout)(x)
     return keras.Model(inputs, _head(x, n_classes), name="lbcnn")
 

@@ -657,10 +657,23 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
 
     def _saved_params(self):
         """Parameters a model folder stores (:mod:`fersk.pretrained`): the
-        fitted members take the place of the unfitted ones."""
+        fitted members take the place of the unfitted ones, their
+        ``class_weight`` keyed by y's labels again (fit keyed them by codes:
+        stored so, a refit of the loaded ensemble read the codes as labels
+        and weighed another class)."""
         check_is_fitted(self)
-        return {**self.get_params(deep=False),
-                "estimators": list(self.named_estimators_.items())}
+        labels = self.classes_.tolist()
+        members = []
+        for name, member in self.named_estimators_.items():
+            if not _is_drop(member) and not _is_frozen(member):
+                by_code = {k: v for k, v in member.get_params(deep=True).items()
+                           if k.split("__")[-1] == "class_weight" and isinstance(v, dict)}
+                if by_code:  # a copy: the fitted member in memory stays as it is
+                    member = copy.deepcopy(member).set_params(**{
+                        k: {labels[int(code)]: w for code, w in v.items()}
+                        for k, v in by_code.items()})
+            members.append((name, member))
+        return {**self.get_params(deep=False), "estimators": members}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

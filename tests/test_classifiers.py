@@ -794,3 +794,30 @@ def test_five_test_time_crops_need_a_smaller_crop_before_training(monkeypatch):
     fitted.set_params(test_time_crops="five")
     with pytest.raises(ValueError, match="crop_size is None or as large as the image"):
         fitted.predict(X)
+
+
+def test_numpy_scalars_train_as_their_python_numbers():
+    """np.float32 learning_rate and np.int64 dense_units/head_units passed
+    every constraint, then Keras refused them once the network was built."""
+    X = np.random.default_rng(0).integers(0, 256, (16, 16, 16)).astype(np.uint8)
+    y = np.arange(16) % 2
+    for schedule in ("constant", "cosine", "warmup_cosine"):
+        CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": np.int64(4)}, epochs=1,
+                      batch_size=8, learning_rate=np.float32(0.01),
+                      learning_rate_schedule=schedule).fit(X, y)
+    LBCNNClassifier(depth=1, n_anchors=4, filters=4, head_units=np.int64(4), epochs=1,
+                    batch_size=8).fit(X, y)
+
+
+@pytest.mark.parametrize("weights", [{0: float("nan"), 1: 1.0}, {0: float("inf"), 1: 1.0},
+                                     {0: None, 1: 1.0}, {0: -1.0, 1: 1.0}, {0: 0, 1: 0.0}])
+def test_class_weight_values_are_checked_before_training(weights):
+    """NaN, inf, None or negative class weights trained to NaN probabilities
+    (predict returning the first class for every image), all zeros to a
+    loss of 0."""
+    X = np.random.default_rng(0).integers(0, 256, (16, 16, 16)).astype(np.uint8)
+    clf = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                        class_weight=weights)
+    with pytest.raises(ValueError, match="class_weight values must be finite numbers >= 0"):
+        clf.fit(X, np.arange(16) % 2)
+    assert not hasattr(clf, "model_")

@@ -618,3 +618,30 @@ def test_huge_weights_average_as_their_ratio(blobs):
     huge = CNNEnsembleClassifier(members, weights=[1e308, 1e308]).fit(X, y)
     one = CNNEnsembleClassifier(members, weights=[1, 1]).fit(X, y)
     np.testing.assert_allclose(huge.predict_proba(X), one.predict_proba(X))
+
+
+def test_saved_ensemble_keeps_its_members_class_weight_by_label(tmp_path):
+    """fit keys a member's class_weight by codes; the model folder stored
+    them so, and a refit of the loaded ensemble weighed another class
+    (integer labels) or refused its own weights (names)."""
+    from sklearn.pipeline import Pipeline
+
+    from fersk import CNNClassifier, FaceCropper, pretrained
+
+    X = np.random.default_rng(0).integers(0, 256, (24, 16, 16)).astype(np.uint8)
+
+    def net(**kw):
+        return CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                             batch_size=8, **{"random_state": 0, **kw})
+
+    for y, weights in ((np.array([1, 2, 3] * 8), {3: 5.0}),
+                       (np.array(["sad", "happy", "zz"] * 8), {"zz": 5.0})):
+        ens = CNNEnsembleClassifier([("a", net(class_weight=weights)), ("b", net(random_state=1))])
+        pipe = Pipeline([("crop", FaceCropper(detector=None, size=16)), ("ens", ens)]).fit(X, y)
+        loaded = pretrained.load(pretrained.save(pipe, tmp_path / str(y[0])), backend="keras")
+        assert loaded.get_params()["ens__a__class_weight"] == weights
+        np.testing.assert_allclose(loaded.predict_proba(X), pipe.predict_proba(X), atol=1e-6)
+        refit = clone(loaded).fit(X, y)  # the same class weighed as by the original
+        assert refit[-1].named_estimators_["a"].class_weight == \
+            clone(pipe).fit(X, y)[-1].named_estimators_["a"].class_weight
+        assert pipe[-1].named_estimators_["a"].class_weight != weights  # in memory: by code
