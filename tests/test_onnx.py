@@ -555,3 +555,22 @@ def test_export_after_weights_changed_in_place_follows_them(onnx_cache, tmp_path
     net.model_.set_weights(other.model_.get_weights())
     onnx_net = OnnxNetworkClassifier.from_estimator(net, export_network(net, tmp_path / "n.onnx"))
     np.testing.assert_allclose(onnx_net.predict_proba(X), other.predict_proba(X), atol=1e-4)
+
+
+def test_onnx_network_takes_predict_batch_size_as_keras_does(onnx_cache, tmp_path):
+    """The ONNX back end dropped the folder's predict_batch_size and refused
+    set_params(predict_batch_size=...), which the Keras network takes."""
+    from sklearn.pipeline import make_pipeline
+
+    from fersk import CNNClassifier
+
+    X = np.random.default_rng(0).integers(0, 256, (20, 16, 16)).astype(np.uint8)
+    net = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                        predict_batch_size=8, random_state=0)
+    pipe = make_pipeline(FaceCropper(detector=None, size=16), net).fit(X, np.arange(20) % 2)
+    folder = pretrained.save(pipe, tmp_path / "m")
+    onnx = pretrained.load(folder, backend="onnx")
+    assert onnx[-1].predict_batch_size == 8
+    expected = onnx.predict_proba(X)
+    onnx.set_params(**{f"{onnx.steps[-1][0]}__predict_batch_size": 3})
+    np.testing.assert_allclose(onnx.predict_proba(X), expected, atol=1e-6)

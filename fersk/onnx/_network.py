@@ -3,7 +3,7 @@ classifier that runs it with ONNX Runtime."""
 
 import inspect
 import os
-from numbers import Real
+from numbers import Integral, Real
 import tempfile
 from pathlib import Path
 
@@ -283,6 +283,9 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         views beyond the centre one only for the faces whose two highest
         centre-view probabilities differ by less than this (None: every
         face gets every view).
+    predict_batch_size : int or None, default=None
+        Faces per graph call, as the Keras estimator's parameter (None:
+        256); the answers do not depend on it.
 
     Attributes
     ----------
@@ -319,15 +322,17 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         "test_time_crops": [StrOptions(set(TEST_TIME_CROPS))],
         "test_time_flip": ["boolean"],
         "test_time_margin": [Interval(Real, 0, 1, closed="both"), None],
+        "predict_batch_size": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(self, path, image_shape=None, test_time_crops="center", test_time_flip=False,
-                 test_time_margin=None):
+                 test_time_margin=None, predict_batch_size=None):
         self.path = path
         self.image_shape = image_shape
         self.test_time_crops = test_time_crops
         self.test_time_flip = test_time_flip
         self.test_time_margin = test_time_margin
+        self.predict_batch_size = predict_batch_size
 
     @classmethod
     def from_estimator(cls, estimator, path):
@@ -354,6 +359,7 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
             path, image_shape=estimator.image_shape, test_time_crops=estimator.test_time_crops,
             test_time_flip=estimator.test_time_flip,
             test_time_margin=getattr(estimator, "test_time_margin", None),
+            predict_batch_size=getattr(estimator, "predict_batch_size", None),
         )
         for attr in ("classes_", "image_shape_", "n_features_in_", "input_dtype_",
                      "_label_columns"):
@@ -406,7 +412,7 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, height, width[, channels]) or (n_samples, n_features)
             Images of the shape seen in fit, run through the graph in batches
-            of 256.
+            of ``predict_batch_size`` (None: 256).
 
         Returns
         -------
@@ -441,9 +447,11 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
             lambda unsure: self._mean_of_views(session, name, x[unsure], corners, "rest"),
         ))
 
-    def _mean_of_views(self, session, name, x, corners, which="all", batch=256):
+    def _mean_of_views(self, session, name, x, corners, which="all"):
         """The graph's outputs for ``x``, averaged over the views ``which``
-        ("all", "first": the centre window, or "rest"), ``batch`` faces a call."""
+        ("all", "first": the centre window, or "rest"), ``predict_batch_size``
+        faces a call."""
+        batch = self.predict_batch_size or 256
         return np.concatenate([
             self._views_of_batch(session, name, x[i : i + batch], corners, which)
             for i in range(0, len(x), batch)

@@ -126,6 +126,7 @@ def _load_onnx_step(entry, folder, networks=None, *, graphs=None):
             test_time_crops=params.get("test_time_crops", "center"),
             test_time_flip=params.get("test_time_flip", False),
             test_time_margin=params.get("test_time_margin"),
+            predict_batch_size=params.get("predict_batch_size"),
         )
         try:  # a bad value is refused at load, as the Keras loader does
             est._validate_params()
