@@ -341,6 +341,19 @@ def test_csv_header_and_empty_file(tmp_path, good_rows):
     np.testing.assert_array_equal(data.row_ids, np.arange(6))
 
 
+def test_csv_header_with_a_column_twice_is_refused(tmp_path):
+    """emotion,pixels,Usage,Usage: the last Usage was read, without a word
+    (the first may be the one meant); an extra column twice is fine."""
+    pixels = " ".join(["7"] * 2304)
+    path = _write_csv(tmp_path / "dup.csv", [f"3,{pixels},Training,PublicTest"],
+                      header="emotion,pixels,Usage,usage ")
+    with pytest.raises(ValueError, match=r"column\(s\) \['Usage', 'usage '\] more than once"):
+        _load(path)
+    path = _write_csv(tmp_path / "extra.csv", [f"3,{pixels},Training,x,y"],
+                      header="emotion,pixels,Usage,extra,extra")
+    assert _load(path).usage.tolist() == ["Training"]
+
+
 # ---------------------------------------------------------------- cache
 
 
@@ -634,6 +647,34 @@ def test_image_folder_names_broken_links_and_refuses_nothing_left(photo_folder):
     (bad / "a" / "x.png").write_bytes(b"not an image")
     with pytest.warns(SkippedImagesWarning), pytest.raises(ValueError, match="none of the 1"):
         load_image_folder(bad, errors="skip")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX links")
+def test_folder_links_are_walked_once_and_loops_left(photo_folder, tmp_path):
+    """A link to a folder above (``loop -> ..``) listed the other classes'
+    images under this class, then failed with "Too many levels of symbolic
+    links"; a second link to one folder listed its images twice.  A link to
+    another folder is still followed."""
+    os.symlink("..", photo_folder / "people" / "loop")
+    os.symlink("nested", photo_folder / "people" / "twice")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    Image.fromarray(skdata.camera()[:64, :64]).save(outside / "moon.png")
+    os.symlink(outside, photo_folder / "things" / "linked")
+    data = load_image_folder(photo_folder)
+    assert data.filenames.tolist() == ["people/astronaut.png", "people/nested/coffee.jpg",
+                                       "things/camera.png", "things/linked/moon.png",
+                                       "things/rocket.png"]
+    assert data.target.tolist() == [0, 0, 1, 1, 1]
+    # FER-2013's folders: the same walk
+    fer = tmp_path / "fer"
+    for rel in ("train/angry/Training_1.png", "train/happy/Training_2.png"):
+        (fer / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(skdata.camera()[:48, :48]).save(fer / rel)
+    os.symlink("..", fer / "train" / "angry" / "loop")
+    got = _load(fer)
+    assert got.filenames.tolist() == ["train/angry/Training_1.png", "train/happy/Training_2.png"]
+    assert got.target.tolist() == [0, 3]
 
 
 def test_image_folder_decompression_bomb_names_the_file(photo_folder, monkeypatch):

@@ -99,6 +99,24 @@ def test_load_ferplus_joins_drops_and_reports(tmp_path):
     assert X.shape == (2, 48, 48) and y.tolist() == [4, 1]
 
 
+def test_load_ferplus_joins_class_folders_of_another_case(tmp_path):
+    """test/Angry (read by load_fer2013, any case) made every image of it
+    "no_votes": FER+'s votes name test/angry."""
+    import os
+
+    rows = [("train/angry/Training_1.png", [0, 0, 0, 0, 9, 1, 0, 0, 0, 0]),
+            ("test/happy/PublicTest_2.png", [2, 7, 0, 0, 0, 0, 0, 0, 1, 0])]
+    _write_folder(tmp_path, rows)
+    os.rename(tmp_path / "test" / "happy", tmp_path / "test" / "Happy")
+    os.rename(tmp_path / "train", tmp_path / "Train")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "no row" warning
+        data = load_ferplus(tmp_path, cache=False)
+    assert data.filenames.tolist() == ["Train/angry/Training_1.png", "test/Happy/PublicTest_2.png"]
+    assert data.target.tolist() == [4, 1] and data.dropped == []
+    np.testing.assert_array_equal(data.votes, [rows[0][1], rows[1][1]])
+
+
 def test_load_ferplus_verbose_and_errors(tmp_path, capsys):
     _write_folder(tmp_path, [("train/angry/Training_1.png", [0, 0, 0, 0, 9, 1, 0, 0, 0, 0]),
                              ("train/angry/Training_2.png", [5, 5, 0, 0, 0, 0, 0, 0, 0, 0])])

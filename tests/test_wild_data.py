@@ -6,6 +6,7 @@ so that they run in seconds; they skip when the shared data is absent.
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,28 @@ def test_wild_loader_reads_every_image_type_and_names_what_it_skips(tmp_path):
     assert [Path(f).name for f in sfew.filenames] == ["a.webp", "b.jpg"]
 
 
+@pytest.mark.skipif(os.name == "nt", reason="file names are Unicode on Windows")
+def test_wild_loader_reads_a_file_name_that_is_not_utf8(tmp_path):
+    """A Latin-1 name (b"caf\\xe9.png", surrogate-escaped by Python) made the
+    cache key a UnicodeEncodeError, even with cache=False."""
+    from PIL import Image
+
+    folder = tmp_path / "sfew" / "happy"
+    folder.mkdir(parents=True)
+    face = skdata.astronaut()[30:230, 120:320]
+    Image.fromarray(face).save(folder / "a.png")
+    try:
+        Image.fromarray(face).save(os.fsencode(folder) + b"/caf\xe9.png")
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    cropper = FaceCropper(detector=None)
+    for cache in (False, True, True):
+        sfew = load_sfew(tmp_path / "sfew", cropper=cropper, cache=cache,
+                         cache_dir=tmp_path / "cache")
+        assert [os.fsencode(Path(f).name) for f in sfew.filenames] == [b"a.png", b"caf\xe9.png"]
+        np.testing.assert_array_equal(sfew.images[0], sfew.images[1])
+
+
 @needs_shared
 def test_load_sfew_crops_as_the_bundled_pipeline_does(tmp_path):
     root = tmp_path / "sfew"
@@ -142,6 +165,28 @@ def test_load_sfew_crops_as_the_bundled_pipeline_does(tmp_path):
     sfew = load_sfew(root, cache=False)
     expected = bundled_cropper().fit_transform(list(sfew.filenames))
     np.testing.assert_array_equal(sfew.images, expected)
+
+
+def test_wild_loaders_leave_out_hidden_folders_as_the_others_do(tmp_path):
+    """__MACOSX (a zip made on a Mac) was an unknown class folder to
+    load_sfew and load_muxspace; load_fer2013 and load_image_folder leave
+    out names starting with "." or "__"."""
+    from PIL import Image
+
+    face = skdata.astronaut()[30:230, 120:320]
+    for root, cls in ((tmp_path / "sfew", "happy"), (tmp_path / "mux", "happiness")):
+        (root / cls).mkdir(parents=True)
+        Image.fromarray(face).save(root / cls / "a.png")
+        (root / "__MACOSX" / cls).mkdir(parents=True)
+        (root / "__MACOSX" / cls / "._a.png").write_bytes(b"resource fork")
+        (root / cls / "__thumb.png").write_bytes(b"not a frame")
+    cropper = FaceCropper(detector=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing skipped to name either
+        sfew = load_sfew(tmp_path / "sfew", cropper=cropper, cache=False)
+        web = load_muxspace(tmp_path / "mux", cropper=cropper, cache=False)
+    assert [Path(f).name for f in sfew.filenames] == ["a.png"] and sfew.target.tolist() == [3]
+    assert [Path(f).name for f in web.filenames] == ["a.png"] and web.target.tolist() == [3]
 
 
 def test_load_sfew_refuses_unknown_class_folders(tmp_path):
@@ -247,6 +292,52 @@ def test_load_expw_names_a_bad_table(tmp_path):
         load_expw(root, cache=False)
 
 
+def _expw_folder(root, rows, bom=False):
+    """An ExpW folder: two 120 x 100 photos and faces.csv with ``rows``."""
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    for name in ("p.png", "q.png"):
+        Image.fromarray(skdata.astronaut()[:100, :120]).save(root / "images" / name)
+    text = "file,face_id,x,y,w,h,label_id,label\n" + "".join(r + "\n" for r in rows)
+    (root / "faces.csv").write_text(("\ufeff" if bom else "") + text, encoding="utf-8")
+    return root
+
+
+def test_load_expw_names_the_row_of_a_missing_photo_or_a_bad_box(tmp_path):
+    """A row whose photo is missing was a FileNotFoundError of os.stat (even
+    with cache=False); an empty or outside box was blamed on "the detector
+    ... image 0"; a byte-order mark hid the "file" column."""
+    cropper = FaceCropper(detector=None)
+    good = ["p.png,0,10,20,30,40,3,happy", "q.png,0,0,0,50,50,4,sad"]
+    root = _expw_folder(tmp_path / "bom", good, bom=True)
+    assert load_expw(root, cropper=cropper, cache=False).target.tolist() == [3, 4]
+    root = _expw_folder(tmp_path / "missing", good + ["gone.jpg,0,0,0,5,5,1,disgust"])
+    with pytest.raises(ValueError, match=r"faces\.csv: 1 row\(s\) name a photo that is not a "
+                                         r"file in .*: row 4: 'gone\.jpg'"):
+        load_expw(root, cropper=cropper, cache=False)
+    for box, why in (("10,20,0,40", "w and h must be > 0"), ("10,20,30,-1", "must be > 0"),
+                     ("10,nan,30,40", "finite"),
+                     ("500,20,30,40", r"wholly outside its photo 'q\.png' \(120 x 100")):
+        root = _expw_folder(tmp_path / "box", [good[0], f"q.png,0,{box},4,sad"])
+        with pytest.raises(ValueError, match=rf"faces\.csv: row 3 has the box .*{why}"):
+            load_expw(root, cropper=cropper, cache=False)
+
+
+def test_load_expw_min_iou_is_a_number_in_0_1(tmp_path):
+    """min_iou=0, 1 and np.float32(0.4) were refused (not a Python float)
+    while 5.0 (no detection can match) was accepted."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    root = _expw_folder(tmp_path / "expw", ["p.png,0,10,20,30,40,3,happy"])
+    cropper = FaceCropper(detector=None)
+    for min_iou in (0, 1, np.float32(0.4), 0.4):
+        assert load_expw(root, cropper=cropper, min_iou=min_iou, cache=False).target.tolist() == [3]
+    for min_iou in (5.0, -0.1):
+        with pytest.raises(InvalidParameterError, match="min_iou"):
+            load_expw(root, cropper=cropper, min_iou=min_iou, cache=False)
+
+
 @needs_shared
 class _BoxDetector:
     """A detector object (its repr is its memory address), one fixed box."""
@@ -258,11 +349,16 @@ class _BoxDetector:
         return [self.box]
 
 
-def test_wild_cache_names_a_detector_object_by_its_content(tmp_path, monkeypatch):
-    """A callable detector's repr is a memory address: another detector at a
-    reused address got the first one's crops, and no process found them
-    again.  Objects that pickle are named by their content; a lambda is not
-    cached (said), and ``cache_dir="~/..."`` is the home folder's."""
+def test_wild_crops_of_a_detector_function_or_object_are_not_cached(tmp_path, monkeypatch):
+    """A callable detector's repr is a memory address (another detector at a
+    reused address got the first one's crops), and pickling names a function
+    by module and name only: two scripts' ``def detector`` (or one script's
+    detector after an edit) shared one cache entry and got each other's
+    crops.  Such crops are not cached (said); named detectors' are, and
+    ``cache_dir="~/..."`` is the home folder's."""
+    import sys
+    import types
+
     from PIL import Image
 
     from fersk.datasets._wild import _key
@@ -271,20 +367,25 @@ def test_wild_cache_names_a_detector_object_by_its_content(tmp_path, monkeypatch
     photo.parent.mkdir(parents=True)
     Image.fromarray(skdata.astronaut()[:200, :200]).save(photo)
     entries = ["happy/frame.png"]
+    module = types.ModuleType("fersk_test_detector_script")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
 
-    def key(detector):
-        return _key(tmp_path / "sfew", entries, FaceCropper(detector=detector))
+    def script(box):  # the script's module-level detector, defined anew
+        exec(f"def detector(image):\n    return [{box}]\n", module.__dict__)
+        return module.detector
 
-    assert key(_BoxDetector((0, 0, 50, 50))) == key(_BoxDetector((0, 0, 50, 50)))
-    assert key(_BoxDetector((0, 0, 50, 50))) != key(_BoxDetector((10, 10, 80, 80)))
-    assert key(lambda image: []) is None
+    for detector in (_BoxDetector((0, 0, 50, 50)), script((0, 0, 50, 50)), lambda image: []):
+        assert _key(tmp_path / "sfew", entries, FaceCropper(detector=detector)) is None
+    assert _key(tmp_path / "sfew", entries, FaceCropper(detector=None)) is not None
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    with pytest.warns(UserWarning, match="crops are not cached"):
-        load_sfew(tmp_path / "sfew", cropper=FaceCropper(detector=lambda image: [(0, 0, 50, 50)]),
-                  cache_dir="~/fersk-cache")
+    crops = []
+    for box in ((0, 0, 50, 50), (20, 20, 120, 120)):  # one script edited: its own crops
+        with pytest.warns(UserWarning, match="crops are not cached"):
+            crops.append(load_sfew(tmp_path / "sfew", cropper=FaceCropper(detector=script(box)),
+                                   cache_dir="~/fersk-cache").images[0])
+    assert not np.array_equal(*crops)
     assert not (tmp_path / "home").exists()
-    load_sfew(tmp_path / "sfew", cropper=FaceCropper(detector=_BoxDetector((0, 0, 50, 50))),
-              cache_dir="~/fersk-cache")
+    load_sfew(tmp_path / "sfew", cropper=FaceCropper(detector=None), cache_dir="~/fersk-cache")
     assert len(list((tmp_path / "home" / "fersk-cache").glob("sfew-*.npz"))) == 1
 
 
@@ -302,6 +403,19 @@ def test_load_in_the_wild_groups_by_source(tmp_path):
     assert LeaveOneGroupOut().get_n_splits(groups=wild.source) == 2
     with pytest.raises(ValueError, match="sources"):
         load_in_the_wild(home, sources=["imagenet"])
+
+
+def test_load_in_the_wild_refuses_a_source_named_twice(tmp_path):
+    """sources=["sfew", "sfew"] loaded SFEW twice: every face twice."""
+    from PIL import Image
+
+    (tmp_path / "sfew-train" / "happy").mkdir(parents=True)
+    Image.fromarray(skdata.camera()[:48, :48]).save(tmp_path / "sfew-train" / "happy" / "a.png")
+    cropper = FaceCropper(detector=None)
+    assert len(load_in_the_wild(tmp_path, sources=["sfew"], cropper=cropper,
+                                cache=False).target) == 1
+    with pytest.raises(ValueError, match=r"sources has \['sfew'\] more than once"):
+        load_in_the_wild(tmp_path, sources=["sfew", "sfew"], cropper=cropper, cache=False)
 
 
 def test_load_in_the_wild_says_which_fer2013_faces_a_cropper_missed(monkeypatch, tmp_path):
@@ -323,6 +437,16 @@ def test_load_in_the_wild_says_which_fer2013_faces_a_cropper_missed(monkeypatch,
     searched = load_in_the_wild(tmp_path, sources=["fer2013"], cache=False,
                                 cropper=FaceCropper(size=(48, 48)))
     assert not searched.face_found.any() and len(searched.target) == 4
+
+
+def test_source_sample_weight_refuses_an_infinite_weight():
+    """{"sfew": inf} gave inf weights (NaN was refused already)."""
+    from fersk.datasets import source_sample_weight
+
+    for bad in (float("inf"), np.float32("inf"), float("nan")):
+        with pytest.raises(ValueError, match=r"weights\['sfew'\] must be a finite number >= 0"):
+            source_sample_weight(["fer2013", "sfew"], {"sfew": bad})
+    np.testing.assert_array_equal(source_sample_weight(["fer2013", "sfew"], {"sfew": 0}), [1, 0])
 
 
 def test_degrade_faces_is_seeded_and_keeps_shape():

@@ -237,6 +237,14 @@ def _parse_fer_csv(path, usages, verbose):
                 f"CSV file {str(path)!r} has no column(s) {missing}: FER-2013's "
                 f"fer2013.csv has the header 'emotion,pixels,Usage'; found {header}."
             )
+        names = [h.strip().lower() for h in header]
+        repeated = [h for h in header if names.count(h.strip().lower()) > 1
+                    and h.strip().lower() in ("emotion", "pixels", "usage")]
+        if repeated:  # which one holds the data would be a guess (the last was read)
+            raise ValueError(
+                f"CSV file {str(path)!r} has the column(s) {repeated} more than once: "
+                f"FER-2013's fer2013.csv has the header 'emotion,pixels,Usage'; found {header}."
+            )
         i_emotion, i_pixels, i_usage = (columns[c] for c in ("emotion", "pixels", "usage"))
         n_columns = len(header)
         row = -1

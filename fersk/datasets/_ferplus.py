@@ -81,6 +81,13 @@ def _read_ferplus_votes(path):
     return votes
 
 
+def _canonical_path(rel):
+    """A relative image path with its folders in lower case (``test/Angry/x.png``
+    -> ``test/angry/x.png``), as FER+'s votes file names them."""
+    folder, sep, name = str(rel).rpartition("/")
+    return folder.lower() + sep + name
+
+
 @validate_params({"votes": ["array-like"]}, prefer_skip_nested_validation=True)
 def ferplus_majority(votes):
     """FER+ majority labels of vote counts, with FER+'s own rule.
@@ -174,7 +181,9 @@ def load_ferplus(path, *, votes=None, usage=None, cache=True, cache_dir=None, n_
         FER+'s votes CSV: a header ``path,neutral,happiness,surprise,
         sadness,anger,disgust,fear,contempt,unknown,NF`` and one row per
         image, ``path`` relative to ``path`` (e.g.
-        ``test/angry/PublicTest_10116449.jpg``).  None reads
+        ``test/angry/PublicTest_10116449.jpg``); a path with no row as it
+        is spelt is looked up with its folders in lower case (the image of
+        ``test/Angry/`` has the row of ``test/angry/``).  None reads
         ``<path>/ferplus_votes.csv``.
     usage : str or list of str, default=None
         FER-2013 usage(s) to load ("Training", "PublicTest",
@@ -273,11 +282,16 @@ def load_ferplus(path, *, votes=None, usage=None, cache=True, cache_dir=None, n_
         root, usage=usage, errors="raise", cache=cache, cache_dir=cache_dir, n_jobs=n_jobs,
         verbose=max(0, verbose - 1),
     )
-    missing = np.array([f not in table for f in fer.filenames], dtype=bool)
+    # load_fer2013 reads class (and split) folders in any case (test/Angry),
+    # FER+'s votes name them in lower case: where a path has no row as it is
+    # spelt, its folders are joined in lower case (the file name as it is).
+    canonical = {_canonical_path(k): v for k, v in table.items()}
+    rows = [table.get(f, canonical.get(_canonical_path(f))) for f in fer.filenames]
+    missing = np.array([r is None for r in rows], dtype=bool)
     raw = np.zeros((len(fer.filenames), len(FERPLUS_VOTE_COLUMNS)), dtype=np.int64)
-    for i, f in enumerate(fer.filenames):
-        if not missing[i]:
-            raw[i] = table[f]
+    for i, r in enumerate(rows):
+        if r is not None:
+            raw[i] = r
     labels, distribution = ferplus_majority(raw)
     reason = np.full(len(labels), "", dtype=object)
     reason[labels == -1] = "no_majority"

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import time
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,8 @@ from fersk._progress import log
 from fersk.cache import cache_home
 
 from ._cache import _cached, _digest
-from ._common import FER2013_CLASSES, LOADER_CONSTRAINTS, _warn
+from ._common import _MAX_NAMED, FER2013_CLASSES, LOADER_CONSTRAINTS, _warn
+from ._decoding import _is_hidden
 from ._fer2013 import load_fer2013
 
 #: muxspace folder names -> FER-2013 labels.  ``contempt`` has no FER-2013
@@ -91,11 +92,13 @@ def bundled_cropper(model=None):
 
 def _files(folder, classes):
     """(relative path, class folder) of every image under folder/<class>/;
-    anything else there (other files, sub-folders) is named in a warning."""
+    anything else there (other files, sub-folders) is named in a warning.
+    Hidden names (``.*``, ``__*`` such as ``__MACOSX``) are left out."""
     out, skipped = [], []
     for name in sorted(os.listdir(folder)):
         sub = Path(folder) / name
-        if not sub.is_dir() or name.startswith("."):
+        # Hidden as the other loaders hide them: ".*" and "__*" (__MACOSX of a zip).
+        if not sub.is_dir() or _is_hidden(name):
             continue
         if name.lower() not in classes:
             raise ValueError(
@@ -103,7 +106,7 @@ def _files(folder, classes):
                 f"{sorted(classes)}."
             )
         for file in sorted(os.listdir(sub)):
-            if file.startswith("."):
+            if _is_hidden(file):
                 continue
             if file.lower().endswith(IMAGE_EXTENSIONS) and (sub / file).is_file():
                 out.append((f"{name}/{file}", name.lower()))
@@ -124,21 +127,19 @@ def _key(root, entries, cropper, extra=""):
     # defaults: other settings of them share the cache.
     params = {**cropper.get_params(), "image_shape": None, "n_jobs": None, "verbose": 0}
     named = repr(sorted(params.items()))
-    if " at 0x" in named:
-        # A callable detector's repr is its memory address: another detector
-        # at a reused address would get these crops, and no process finds
-        # them again.  Its pickled content names it, where it pickles.
-        import joblib
-
-        try:
-            named = "joblib:" + joblib.hash(params)
-        except Exception:
-            return None
+    if not (cropper.detector is None or isinstance(cropper.detector, str)):
+        # A detector function or object: pickling names a function by its
+        # module and name only (two scripts' ``def detector``, or one edited,
+        # would share crops), an object by its state, not its code.  Nothing
+        # can name it safely across processes: its crops are not cached.
+        return None
     h.update(f"{_CACHE_VERSION}|{extra}|{named}".encode())
     for rel in entries:
         st = os.stat(Path(root) / rel)
         # Nanoseconds: a photo rewritten within the same second is read anew.
-        h.update(f"|{rel}:{st.st_size}:{st.st_mtime_ns}".encode())
+        # surrogatepass: a name that is not valid UTF-8 (surrogate-escaped
+        # bytes on Linux) has a key too; a valid name's key is unchanged.
+        h.update(f"|{rel}:{st.st_size}:{st.st_mtime_ns}".encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 
 
@@ -146,9 +147,9 @@ def _cached_crops(kind, root, key, cache, cache_dir, build, func, verbose):
     """``build()``'s crops, through the cache of :mod:`fersk.datasets`."""
     prefix = f"{kind}-{_digest(str(Path(root).resolve()))[:12]}"
     if key is None and cache:
-        _warn(f"{func}: the crops are not cached: the cropper holds an object that cannot be "
-              "pickled (a lambda or a function defined inside another), so no later call "
-              "could tell it from another; define the detector at module level to cache them.")
+        _warn(f"{func}: the crops are not cached: the cropper's detector is a function or "
+              "an object, which no later call could tell from an edited one; crops of the "
+              "named detectors ('mtcnn', 'mtcnn-onnx', 'opencv', 'skimage', None) are cached.")
         cache = False
     return _cached(cache, cache_home(cache_dir), prefix, key, build, func, verbose)
 
@@ -228,7 +229,8 @@ def load_sfew(root, *, cropper=None, cache=True, cache_dir=None, verbose=0):
         with.
     cache : bool, default=True
         Keep the crops in ``cache_dir`` (written atomically, keyed on the
-        files and the cropper's parameters).
+        files and the cropper's parameters; not for a detector function or
+        object, which no key can tell from an edited one: said in a warning).
     cache_dir : str, os.PathLike or None, default=None
         Where; None is ``$FERSK_CACHE`` or ``~/.cache/fersk``.
     verbose : int, default=0
@@ -365,7 +367,7 @@ def _iou(a, b):
 @validate_params(
     {
         "root": [str, os.PathLike],
-        "min_iou": [float],
+        "min_iou": [Interval(Real, 0, 1, closed="both")],
         **_CROP_CONSTRAINTS,
     },
     prefer_skip_nested_validation=True,
@@ -385,11 +387,14 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
     ----------
     root : str or os.PathLike
         The folder with ``faces.csv`` (``file, face_id, x, y, w, h,
-        label_id, label``) and ``images/``.
+        label_id, label``) and ``images/``.  A row whose photo is not in
+        ``images/``, or whose box is empty (``w`` or ``h`` not > 0) or
+        wholly outside its photo, is a ValueError naming the row.
     cropper : FaceCropper or None, default=None
         As in :func:`load_sfew`.
-    min_iou : float, default=0.4
-        Overlap for a detection to be the labelled face.
+    min_iou : float in [0, 1], default=0.4
+        Overlap for a detection to be the labelled face (0 takes the
+        best-overlapping detection however little it overlaps).
     cache, cache_dir, verbose
         As in :func:`load_sfew`.
 
@@ -413,11 +418,14 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
     from fersk import FaceCropper
 
     func = "load_expw"
+    # A plain float: np.float32(0.4) is not 0.4, and the cache key says which.
+    min_iou = float(min_iou)
     cropper = bundled_cropper() if cropper is None else cropper
     table = Path(root) / "faces.csv"
     if not table.is_file():
         raise ValueError(f"{str(table)!r} not found: load_expw needs faces.csv and images/.")
-    with open(table, newline="") as f:
+    # utf-8-sig: a spreadsheet's byte-order mark hid the "file" column.
+    with open(table, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
         missing = [c for c in ("file", "face_id", "x", "y", "w", "h", "label_id")
@@ -427,13 +435,30 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
     for i, row in enumerate(rows):
         try:
             label = int(row["label_id"])
-            [float(row[k]) for k in ("x", "y", "w", "h")] + [int(row["face_id"])]
+            x, y, w, h = (float(row[k]) for k in ("x", "y", "w", "h"))
+            int(row["face_id"])
         except (TypeError, ValueError):
             raise ValueError(
                 f"{table}: row {i + 2} is not numbers where faces.csv has them: {row}."
             ) from None
         if label not in range(7):
             raise ValueError(f"{table}: row {i + 2} has the unknown label {row['label_id']!r}.")
+        # The table's fault, named here (it was blamed on "the detector" later).
+        if not (np.isfinite([x, y, w, h]).all() and w > 0 and h > 0):
+            raise ValueError(f"{table}: row {i + 2} has the box x={row['x']!r}, y={row['y']!r}, "
+                             f"w={row['w']!r}, h={row['h']!r}: w and h must be > 0 and all "
+                             "four finite.")
+    # A photo that is not there was a FileNotFoundError of os.stat, without its row.
+    absent = [(i + 2, row["file"]) for i, row in enumerate(rows)
+              if not (Path(root) / "images" / (row["file"] or "")).is_file()
+              or not row["file"]]
+    if absent:
+        raise ValueError(
+            f"{table}: {len(absent)} row(s) name a photo that is not a file in "
+            f"{str(Path(root) / 'images')!r}: "
+            + "; ".join(f"row {r}: {f!r}" for r, f in absent[:_MAX_NAMED])
+            + (" ..." if len(absent) > _MAX_NAMED else "") + "."
+        )
     photos = sorted({row["file"] for row in rows})
 
     def build():
@@ -449,7 +474,7 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
                 log(func, f"detected {min(i + 64, len(paths))}/{len(paths)} photos, "
                           f"{time.perf_counter() - start:.0f} s")
         crops, found, boxes, label_boxes = [], [], [], []
-        for row in rows:
+        for i, row in enumerate(rows):
             faces = detected[index[row["file"]]]
             x, y, w, h = (float(row[k]) for k in ("x", "y", "w", "h"))
             # The upright photo's size: the detector and the cropper see it
@@ -458,6 +483,12 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
                 W, H = open_image(im).size
             r0, c0 = max(0.0, y), max(0.0, x)
             label_box = (r0, c0, min(H, y + h) - r0, min(W, x + w) - c0)
+            if label_box[2] <= 0 or label_box[3] <= 0:  # the table's fault, not the detector's
+                raise ValueError(
+                    f"{table}: row {i + 2} has the box x={row['x']!r}, y={row['y']!r}, "
+                    f"w={row['w']!r}, h={row['h']!r}, wholly outside its photo "
+                    f"{row['file']!r} ({W} x {H} pixels, width x height)."
+                )
             best = max(faces, key=lambda f: _iou(f["box"], label_box), default=None)
             hit = best is not None and _iou(best["box"], label_box) >= min_iou
             face = (*best["box"], best["eyes"]) if hit else label_box
@@ -505,7 +536,8 @@ def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cr
         The folder holding ``fer2013/``, ``sfew-train/``, ``expw-dev/`` and
         ``muxspace-faces/`` (``../shared/data`` beside the repository).
     sources : list of str, default=("fer2013", "sfew", "expw", "muxspace")
-        Which, in this order.
+        Which, in this order, each at most once (a repeated name is a
+        ValueError).
     fer2013_usage : str or list of str, default="Training"
         FER-2013's usages to include (:func:`load_fer2013`'s ``usage``).
         FER-2013 faces are 48 x 48 crops already; the bundled cropper takes
@@ -535,6 +567,10 @@ def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cr
     if unknown or not sources:
         raise ValueError(f"sources must be a non-empty list among {list(SOURCES)}; got "
                          f"{list(sources)!r}.")
+    repeated = sorted({s for s in sources if list(sources).count(s) > 1})
+    if repeated:  # each face once: a source named twice was loaded twice
+        raise ValueError(f"sources has {repeated} more than once; name each source once "
+                         f"(got {list(sources)!r}).")
     cropper = bundled_cropper() if cropper is None else cropper
     parts, excluded = [], []
     for source in sources:
@@ -598,8 +634,8 @@ def source_sample_weight(source, weights="balanced"):
         "balanced": every source has the same total weight (each sample
         ``n_samples / (n_sources * n_in_its_source)``, as scikit-learn's
         ``class_weight="balanced"`` does for classes).  A dict: the weight
-        of each sample of a source (sources not in it: 1.0; a key that is
-        not a source is a ValueError).
+        of each sample of a source, a finite number >= 0 (sources not in
+        it: 1.0; a key that is not a source is a ValueError).
 
     Returns
     -------
@@ -624,7 +660,8 @@ def source_sample_weight(source, weights="balanced"):
         raise ValueError(f"weights has sources that are not in source: {unknown}; sources "
                          f"are {names.tolist()}.")
     for key, value in weights.items():
-        if not isinstance(value, (int, float, np.number)) or not value >= 0:
-            raise ValueError(f"weights[{key!r}] must be a number >= 0; got {value!r}.")
+        # NaN fails ``>= 0``; inf passed it and gave inf weights (NaN losses).
+        if not isinstance(value, (int, float, np.number)) or not 0 <= value < np.inf:
+            raise ValueError(f"weights[{key!r}] must be a finite number >= 0; got {value!r}.")
     per_source = np.array([float(weights.get(n, 1.0)) for n in names.tolist()])
     return per_source[inverse]
