@@ -165,6 +165,18 @@ def add_options(parser, **defaults):
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
 
 
+def add_split_options(parser):
+    """``--split face|group`` and ``--fold K``: the held-out rows of
+    :func:`split_sources`, as the training and scoring scripts share them."""
+    parser.add_argument("--split", choices=("face", "group"), default="face",
+                        help="hold out 20 %% of each wild source's faces (less those sharing a group "
+                             "with training: the rows every bundled model is scored on) or of its "
+                             "groups (SFEW films, muxspace people, ExpW photos: models trained on the "
+                             "face split saw some of them, their cells are optimistic)")
+    parser.add_argument("--fold", type=int, choices=range(5), default=0,
+                        help="with --split group: which of the five folds is held out")
+
+
 def held_out_rows(data_home, by="face", fold=0):
     """The rows the transfer tables score: FER-2013's PublicTest, then each
     in-the-wild source's held-out faces (:func:`split_sources`, ``by``), as

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from _common import (
     DATA,
+    add_split_options,
     held_out_rows,
     load_peer,
     locate_peer,
@@ -46,12 +47,7 @@ def main(argv=None):
     parser.add_argument("--trained", default="mix",
                         help="names under --runs (or model folders), comma-separated")
     parser.add_argument("--json", default=None, help="also write the table here")
-    parser.add_argument("--split", choices=("face", "group"), default="face",
-                        help="the held-out rows of train_in_the_wild.py --split: 'group' holds out "
-                             "whole SFEW films, muxspace people and ExpW photos (the bundled wild "
-                             "models trained on some of those faces: their cells are optimistic)")
-    parser.add_argument("--fold", type=int, choices=range(5), default=0,
-                        help="with --split group: which of the five folds is held out")
+    add_split_options(parser)
     args = parser.parse_args(argv)
 
     from fersk import pretrained

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import DATA, split_sources
+from _common import DATA, add_split_options, split_sources
 
 WILD = ("sfew", "expw", "muxspace")
 
@@ -148,12 +148,7 @@ def main(argv=None):
                         help="at most this many FER-2013 Training faces (a random subset)")
     parser.add_argument("--seed", type=int, default=0, help="the held-out split's seed (keep 0: the "
                         "rows every model is scored on)")
-    parser.add_argument("--split", choices=("face", "group"), default="face",
-                        help="hold out 20 %% of each wild source's faces (less those sharing a group "
-                             "with training: the rows every bundled model is scored on) or of its "
-                             "groups (SFEW films, muxspace people, ExpW photos: unseen films)")
-    parser.add_argument("--fold", type=int, choices=range(5), default=0,
-                        help="with --split group: which of the five folds is held out")
+    add_split_options(parser)
     parser.add_argument("--fit-seed", type=int, default=None,
                         help="the training's seed (degraded copies, batches, initial weights); "
                         "default: --seed.  Vary it, not --seed, for runs scored on the same rows")
