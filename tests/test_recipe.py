@@ -350,3 +350,39 @@ def test_ensemble_card_says_how_each_member_predicts(tmp_path, monkeypatch):
     _, metrics = ensembling.ensemble_fer2013("unused", folders, test_time_flip=True, load_verbose=0)
     assert metrics["test_time_flip"] is True
     assert all(m["test_time_flip"] for m in metrics["members"].values())
+
+
+_KILLED_DUMP = """
+import os, signal, sys
+import joblib
+from fersk.training import recipes
+
+real = joblib.dump
+def dump_then_die(value, filename, **kw):
+    with open(filename, "wb") as f:
+        f.write(b"half a checkpoint")
+        f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)  # killed at the write point
+joblib.dump = dump_then_die
+recipes._dump_checkpoint(("new", 2.0), sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL: POSIX")
+def test_a_checkpoint_dump_killed_midway_leaves_the_previous_one_whole(tmp_path):
+    """Killed (SIGKILL) while the new checkpoint is written: the old one is
+    still there, whole, and loads."""
+    import signal
+    import subprocess
+    import sys
+
+    import joblib
+
+    from fersk.training import recipes
+
+    checkpoint = tmp_path / "run.joblib"
+    recipes._dump_checkpoint(("old", 1.0), checkpoint)
+    child = subprocess.run([sys.executable, "-c", _KILLED_DUMP, str(checkpoint)],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    assert joblib.load(checkpoint) == ("old", 1.0)
