@@ -149,11 +149,15 @@ def iter_video(path, every=1):
                 if index % every == 0:
                     yield index, t, _without_alpha(frame)
         except Exception as exc:
-            raise VideoError(
-                f"reading stopped after {index + 1} frames ({type(exc).__name__}: {exc})"
-            ) from None
+            raise _stopped(index, exc) from None
         if index < 0:
             raise VideoError("the video has no frames")
+
+
+def _stopped(index, exc):
+    """The VideoError of a decoding failure after frame ``index`` (the
+    frames before it were yielded)."""
+    return VideoError(f"reading stopped after {index + 1} frames ({type(exc).__name__}: {exc})")
 
 
 def _pyav_frames(path, every):
@@ -184,9 +188,7 @@ def _pyav_frames(path, every):
                 if index % every == 0:
                     yield index, t, frame.to_ndarray(format="rgb24")
         except Exception as exc:
-            raise VideoError(
-                f"reading stopped after {index + 1} frames ({type(exc).__name__}: {exc})"
-            ) from None
+            raise _stopped(index, exc) from None
     if index < 0:
         raise VideoError("the video has no frames")
 
