@@ -132,7 +132,9 @@ class_weight : dict, "balanced" or None
     ``n_samples / (n_classes * bincount(y))`` (FER-2013 is imbalanced:
     "disgust" has 16 times fewer faces than "happy"), over the classes
     ``y`` names (a class only ``sample_proba`` adds keeps weight 1).
-    Dict keys are labels of ``y``; an unknown key is a ValueError.  Each
+    Dict keys are labels of ``y``; an unknown key, or a value that is not
+    a finite number >= 0 (or all values 0), is a ValueError before
+    training.  Each
     image gets the weight of its label in ``y``, also when ``fit``'s
     ``sample_proba`` gives it another most probable class.
 augment : bool or dict
