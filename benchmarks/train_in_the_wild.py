@@ -23,7 +23,9 @@ named models' probabilities (each as loaded, with its own test-time views)
 on the very faces trained on, degraded copies included (``--teacher-weight``
 its share; the probabilities are computed once a teacher and kept in
 ``<work>/<name>/teacher-*.npz``, keyed on the faces and on the teacher's
-``pipeline.json``, so a model re-saved under the same name is asked again).
+``pipeline.json``, so a model re-saved under the same name is asked again);
+``--teacher-sources fer2013`` distils on those sources' faces only, the others
+learning from their labels alone.
 ``--views center`` saves the network predicting from one centre view.
 
 Interrupted runs continue from their last completed epoch: run the same
@@ -131,6 +133,17 @@ def training_set(data, train, *, repeats, caps, fer_degraded, seed):
     return np.concatenate(X), np.concatenate(y), np.array(source)
 
 
+def distillation_targets(y, source, teacher, weight, sources=None):
+    """Each face's training target: ``1 - weight`` of its label (one-hot) plus
+    ``weight`` of the teacher's probabilities, for the faces of ``sources``
+    (all when None); the other faces keep their label alone."""
+    onehot = (y[:, None] == np.arange(teacher.shape[1])[None, :]).astype(np.float64)
+    share = np.full((len(y), 1), float(weight))
+    if sources is not None:  # a teacher of one domain may teach its conventions to another
+        share[~np.isin(source, sources)] = 0.0
+    return (1 - share) * onehot + share * teacher
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(DATA))
@@ -155,9 +168,16 @@ def main(argv=None):
     parser.add_argument("--teacher", default=None,
                         help="comma-separated models whose mean probabilities are distilled")
     parser.add_argument("--teacher-weight", type=float, default=0.5)
+    parser.add_argument("--teacher-sources", default=None,
+                        help="comma-separated sources whose faces are distilled (default: all); "
+                        "the others train on their labels alone")
     parser.add_argument("--views", choices=("as-init", "center"), default="as-init",
                         help="test-time views of the saved network")
     args = parser.parse_args(argv)
+    unknown = set((args.teacher_sources or "fer2013").split(",")) - {"fer2013", *WILD}
+    if unknown:
+        parser.error(f"--teacher-sources: unknown source(s) {sorted(unknown)}; "
+                     f"the sources are fer2013, {', '.join(WILD)}")
     fit_seed = args.seed if args.fit_seed is None else args.fit_seed
 
     from fersk import pretrained
@@ -197,8 +217,9 @@ def main(argv=None):
     fit_params = {}
     if args.teacher:
         teacher = teacher_probabilities(args.teacher.split(","), X, y, out / "teacher.npz")
-        onehot = (y[:, None] == np.arange(teacher.shape[1])[None, :]).astype(np.float64)
-        fit_params["sample_proba"] = (1 - args.teacher_weight) * onehot + args.teacher_weight * teacher
+        fit_params["sample_proba"] = distillation_targets(
+            y, src, teacher, args.teacher_weight,
+            args.teacher_sources.split(",") if args.teacher_sources else None)
     if args.views == "center":  # the validation score below is then the one view's
         net.set_params(test_time_crops="center", test_time_flip=False)
     start = time.perf_counter()

@@ -1226,6 +1226,30 @@ def test_train_in_the_wild_keeps_each_teacher(tmp_path, monkeypatch, capsys):
     assert np.abs(after - before).max() > 1e-4
 
 
+def test_train_in_the_wild_distils_only_the_named_sources(monkeypatch, capsys):
+    """--teacher-sources: the faces of the named sources get labels and teacher
+    mixed, the others their one-hot label alone; an unknown source is refused
+    before anything is loaded."""
+    import runpy
+
+    monkeypatch.syspath_prepend(str(_BENCHMARKS))
+    wild = runpy.run_path(str(_BENCHMARKS / "train_in_the_wild.py"), run_name="wild")
+    y = np.array([0, 1, 2, 1])
+    source = np.array(["fer2013", "expw", "fer2013", "sfew"])
+    teacher = np.full((4, 3), 1 / 3)
+    everywhere = wild["distillation_targets"](y, source, teacher, 0.5)
+    np.testing.assert_allclose(everywhere[0], [2 / 3, 1 / 6, 1 / 6])
+    np.testing.assert_allclose(everywhere[1], [1 / 6, 2 / 3, 1 / 6])
+    only_fer = wild["distillation_targets"](y, source, teacher, 0.5, ["fer2013"])
+    np.testing.assert_allclose(only_fer[[0, 2]], everywhere[[0, 2]])
+    np.testing.assert_array_equal(only_fer[[1, 3]], [[0, 1, 0], [0, 1, 0]])
+    np.testing.assert_allclose(only_fer.sum(axis=1), 1)
+
+    with pytest.raises(SystemExit):
+        wild["main"](["--teacher-sources", "fer2013,sfw", "--name", "never"])
+    assert "unknown source(s) ['sfw']" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL: POSIX")
 def test_train_in_the_wild_teacher_file_killed_at_its_write(tmp_path, monkeypatch):
     """A distillation killed while a teacher's probabilities are written
