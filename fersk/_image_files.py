@@ -418,7 +418,7 @@ def _warn_8bit_in_uint16(image, where):
         )
 
 
-def pixels_for_network(images, input_dtype, owner, where="X"):
+def pixels_for_network(images, input_dtype, owner, where="X", input_range=None):
     """Images for a network fitted on ``input_dtype`` input, by the pixel rule.
 
     A network fitted on uint8 pixels (``input_dtype_ == '|u1'``, as every
@@ -426,10 +426,15 @@ def pixels_for_network(images, input_dtype, owner, where="X"):
     so that the network step alone agrees with its pipeline: uint8 as is;
     bool, uint16 (high byte, with the 8-bit warning) and other integers
     (values 0..255) as uint8; floats on the training scale, 0 to 255, as is.
-    Floats all within [0, 1] (scikit-image's convention, which a network
-    fitted on 0-255 values would see as a black image) and floats outside
-    0..255 are a ValueError.  Networks fitted on any other dtype (features
-    such as mapped LBP codes, floats) take their input as is.
+    An image of floats all within [0, 1] (scikit-image's convention, which a
+    network fitted on 0-255 values would see as black; judged image by image,
+    so that the answer for one image never depends on the others in its
+    batch; an all-zero image is black on both scales and passes) and floats
+    outside 0..255 are a ValueError.  Networks fitted on any other dtype
+    (features such as mapped LBP codes, floats) take their input as is,
+    except that a network fitted on images within [0, 1] (``input_range``)
+    refuses input reaching above 2: 0-255 pixels, which it would read as
+    glare.
 
     Parameters
     ----------
@@ -441,6 +446,9 @@ def pixels_for_network(images, input_dtype, owner, where="X"):
         Name of the network's class, for messages.
     where : str, default="X"
         Name used in messages.
+    input_range : tuple of float or None, default=None
+        The network's ``input_range_``: (lowest, highest) value of its
+        training images (None when it has none, as a model saved before it).
 
     Returns
     -------
@@ -456,21 +464,35 @@ def pixels_for_network(images, input_dtype, owner, where="X"):
     >>> pixels_for_network(np.array([[0.0, 0.5]]), "<f4", "Net")
     array([[0. , 0.5]])
     """
-    if input_dtype != "|u1" or images.dtype == np.uint8:
+    if input_dtype != "|u1":
+        if (input_range is not None and images.size and input_range[0] >= 0
+                and input_range[1] <= 1 and float(images.max()) > 2):
+            # [0, 1]-trained, fed 0-255 pixels: every image read as glare.
+            raise ValueError(
+                f"{owner} was fitted on images within [0, 1] (scikit-image's convention); "
+                f"{where} holds values up to {float(images.max()):.4g}, 0-255 pixels? Pass "
+                f"them on the training scale: skimage.util.img_as_float({where})."
+            )
+        return images
+    if images.dtype == np.uint8:
         return images
     if images.dtype.kind != "f":
         return array_to_uint8(images, where)
     if not images.size:
         return images
-    lo, hi = float(images.min()), float(images.max())
-    if hi <= 1.0 and lo >= 0:
+    per_image = images.reshape(len(images), -1)
+    peak = per_image.max(axis=1)
+    faint = np.flatnonzero((peak <= 1.0) & (peak > 0) & (per_image.min(axis=1) >= 0))
+    if faint.size:
         # Standardised with 0-255 statistics, [0, 1] floats would all look
         # black to the network: a silent wrong answer.
         raise ValueError(
             f"{owner} was fitted on uint8 pixel values (0-255); {where} holds floats "
-            "in [0, 1], scikit-image's convention. Pass them on the training scale: "
-            f"skimage.util.img_as_ubyte({where}), or {where} * 255."
+            f"in [0, 1], scikit-image's convention (image{'s' if faint.size > 1 else ''} "
+            f"{', '.join(map(str, faint[:5]))}{' ...' if faint.size > 5 else ''}). Pass them "
+            f"on the training scale: skimage.util.img_as_ubyte({where}), or {where} * 255."
         )
+    lo, hi = float(images.min()), float(images.max())
     if lo < 0 or hi > 255:
         raise ValueError(
             f"{owner} was fitted on uint8 pixel values (0-255); {where} holds floats "

@@ -296,7 +296,8 @@ class BaseKerasImageEstimator(BaseEstimator):
     #: Fitted attributes a model folder (:mod:`fersk.pretrained`) stores in
     #: ``pipeline.json``; ``model_`` travels in its own ``.keras`` file.
     _saved_attributes = (
-        "n_features_in_", "feature_names_in_", "image_shape_", "input_dtype_", "history_",
+        "n_features_in_", "feature_names_in_", "image_shape_", "input_dtype_", "input_range_",
+        "history_",
         "n_epochs_", "best_epoch_", "n_trainable_params_", "n_fixed_params_",
     )
 
@@ -351,11 +352,15 @@ class BaseKerasImageEstimator(BaseEstimator):
         )
         if reset:
             self.input_dtype_ = images.dtype.str
+            # What scale the network learnt on: 0-255 pixels fed to a network
+            # of [0, 1] images are refused, not read as glare.
+            self.input_range_ = ((float(images.min()), float(images.max()))
+                                 if images.size else None)
         else:
             # The pipeline's pixel rule, for the network step on its own too.
             images = pixels_for_network(
                 images, getattr(self, "input_dtype_", None), type(self).__name__,
-                input_name,
+                input_name, getattr(self, "input_range_", None),
             )
         return self._as_model_input(images)
 

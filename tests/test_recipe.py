@@ -253,6 +253,43 @@ def test_network_fitted_on_uint8_refuses_unit_floats():
     assert floats.predict(X / 255.0).shape == (24,)
 
 
+def test_pixel_scale_judged_image_by_image_and_both_ways(tmp_path):
+    """A [0, 1] image among 0-255 float images is refused (it was read as
+    nearly black whenever another image of its batch went above 1: the
+    answer depended on the batch); an all-zero image is black on both scales
+    and passes.  A network fitted on [0, 1] floats refuses 0-255 pixels (it
+    read them as glare, silently), uint8 or float, on Keras and after
+    joblib."""
+    import joblib
+
+    from fersk import CNNRegressor
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (24, 12, 12), dtype=np.uint8), np.arange(24) % 2
+    clf = CNNClassifier(**TINY_VGG, epochs=1, random_state=0).fit(X, y)
+    mixed = np.stack([X[0].astype(float), X[1] / 255.0])
+    with pytest.raises(ValueError, match=r"scikit-image's convention \(image 1\)"):
+        clf.predict(mixed)
+    black = np.stack([X[0].astype(float), np.zeros((12, 12))])
+    np.testing.assert_allclose(clf.predict_proba(black),
+                               clf.predict_proba(np.stack([X[0], X[0] * 0])), rtol=1e-5)
+
+    targets = rng.uniform(-1, 1, (24, 2))
+    reg = CNNRegressor(**TINY_VGG, epochs=1, random_state=0).fit(X / 255.0, targets)
+    assert reg.input_range_ == (0.0, 1.0)
+    for pixels in (X, X.astype(np.float32)):
+        with pytest.raises(ValueError, match=r"within \[0, 1\].*up to 255.*img_as_float"):
+            reg.predict(pixels)
+    joblib.dump(reg, tmp_path / "reg.joblib")
+    again = joblib.load(tmp_path / "reg.joblib")
+    with pytest.raises(ValueError, match=r"within \[0, 1\]"):
+        again.predict(X)
+    assert reg.predict(X / 255.0).shape == (24, 2)
+    # Features of another range (mapped LBP codes, standardised floats) are as is.
+    wide = CNNRegressor(**TINY_VGG, epochs=1, random_state=0).fit(X / 25.5 - 5, targets)
+    assert wide.predict(X.astype(np.float64)).shape == (24, 2)
+
+
 def test_ablate_test_time_views_leaves_the_network_as_given_when_it_fails():
     """A network trained without crops cannot take five views: the error
     leaves its test-time views as they were (they stayed 'five')."""

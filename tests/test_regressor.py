@@ -86,6 +86,82 @@ def test_ccc_special_values():
         concordance_correlation_coefficient(t, t, multioutput="variance_weighted")
 
 
+def _exact_ccc(t, p, w=None):
+    """Lin's formula in exact rational arithmetic on the float inputs."""
+    from fractions import Fraction
+
+    t, p = [Fraction(float(x)) for x in t], [Fraction(float(x)) for x in p]
+    w = [Fraction(1)] * len(t) if w is None else [Fraction(float(x)) for x in w]
+    w = [x / sum(w) for x in w]
+    mt, mp = sum(a * b for a, b in zip(w, t)), sum(a * b for a, b in zip(w, p))
+    var_t = sum(a * (b - mt) ** 2 for a, b in zip(w, t))
+    var_p = sum(a * (b - mp) ** 2 for a, b in zip(w, p))
+    cov = sum(a * (b - mt) * (c - mp) for a, b, c in zip(w, t, p))
+    denominator = var_t + var_p + (mt - mp) ** 2
+    return 1.0 if denominator == 0 else float(2 * cov / denominator)
+
+
+def test_ccc_huge_finite_weights_do_not_overflow():
+    """Weights of 1e308 summed to inf, so every normalised weight was 0 and
+    the coefficient came out 1.0 for predictions that are not the targets:
+    only the weights' ratios may matter."""
+    t = np.linspace(-1, 1, 6)
+    p = 0.8 * t + 0.1
+    expected = concordance_correlation_coefficient(t, p)
+    assert expected == pytest.approx(_exact_ccc(t, p), rel=1e-12) and expected < 0.99
+    for w in (np.full(6, 1e308), np.full(6, 5e-324), np.r_[np.full(5, 1e308), 1e307]):
+        assert concordance_correlation_coefficient(t, p, sample_weight=w) == pytest.approx(
+            _exact_ccc(t, p, w), rel=1e-12)
+
+
+def test_ccc_constant_cases_hold_exactly():
+    """The documented constant cases held only up to rounding: 0.3 ten times
+    has a weighted mean that is not 0.3, so constant targets against
+    predictions one ulp off in one sample gave 0.947, and two constants one
+    ulp apart 0.667, where both are exactly 0 (and equal constants 1).
+    Predictions equal to the targets give exactly 1 (they gave 1 + 2e-16)."""
+    ccc = concordance_correlation_coefficient
+    t = np.full(10, 0.3)
+    up = np.nextafter(0.3, 1)
+    p = t.copy()
+    p[0] = up
+    assert ccc(t, p) == _exact_ccc(t, p) == 0.0  # only t constant
+    assert ccc(p, t) == 0.0  # only p constant
+    assert ccc(t, np.full(10, up)) == _exact_ccc(t, np.full(10, up)) == 0.0  # both, different
+    assert ccc(t, t.copy()) == 1.0  # both, equal
+    tiny = np.full(3, 1e-300)  # differences whose squares underflow
+    assert ccc(tiny, np.nextafter(tiny, 1)) == 0.0
+    # constant among the samples that count: a zero-weight sample is no part
+    w = np.r_[np.ones(9), 0.0]
+    q = np.r_[np.linspace(0, 1, 9), 0.3]
+    assert ccc(np.r_[t[:9], 5.0], q, sample_weight=w) == 0.0
+    assert ccc(np.r_[t[:9], 5.0], np.r_[t[:9], -1.0], sample_weight=w) == 1.0
+    # multi-output: each column on its own
+    raw = ccc(np.c_[t, t, q], np.c_[p, t, q], multioutput="raw_values")
+    np.testing.assert_array_equal(raw, [0.0, 1.0, 1.0])
+
+
+def test_ccc_agrees_with_exact_arithmetic_where_rounding_is_hard():
+    """Nearly constant data (one ulp of spread), a large common offset, and
+    values whose squares underflow or overflow: the moments, taken about a
+    value of the data after an exact power-of-two scaling, agree with exact
+    rational arithmetic (the direct formula gave 0.89 for -1/9, 1.0 for
+    0.29, NaN, or a wrong third digit)."""
+    rng = np.random.RandomState(0)
+    u = np.nextafter(0.3, 1) - 0.3
+    cases = [
+        (np.r_[np.full(9, 0.3), 0.3 + u], np.r_[0.3 + u, np.full(9, 0.3)], None),
+        (np.r_[np.full(9, 0.3), 0.3 + u], np.r_[np.full(9, 0.3 + u), 0.3 + 2 * u], None),
+        (1e8 + 1e-6 * rng.randn(12), 1e8 + 1e-6 * rng.randn(12), None),
+        (np.array([0, 1e-300, 3e-300]), np.array([0, 2e-300, 1e-300]), None),
+        (np.array([1e300, -1e300, 5e299]), np.array([9e299, -1e300, 1e299]), None),
+        (rng.randn(15), rng.randn(15), rng.rand(15)),
+    ]
+    for t, p, w in cases:
+        assert concordance_correlation_coefficient(t, p, sample_weight=w) == pytest.approx(
+            _exact_ccc(t, p, w), rel=1e-12, abs=1e-15)
+
+
 # -------------------------------------------------------------- learning
 @pytest.fixture(scope="module")
 def fitted_av():
@@ -329,3 +405,20 @@ def test_regressor_class_hierarchy_holds_no_classifier():
     assert BaseKerasImageEstimator in mro and ClassifierMixin not in mro
     assert not [cls.__name__ for cls in mro if "Classifier" in cls.__name__]
     assert not is_classifier(CNNRegressor()) and not hasattr(CNNRegressor, "predict_proba")
+
+
+def test_model_folder_refuses_a_regressor_clearly(tmp_path):
+    """pretrained.save is a classifier's folder (classes, names, card): a
+    CNNRegressor pipeline gets a ValueError naming joblib, not an
+    AttributeError from deep inside, and nothing is written."""
+    from sklearn.pipeline import make_pipeline
+
+    from fersk import pretrained
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randint(0, 256, (12, 12, 12)).astype(np.uint8), rng.uniform(-1, 1, (12, 2))
+    reg = CNNRegressor("vgg_fer", {"width": 0.125, "dense_units": 4}, epochs=1,
+                       random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"last step is a CNNRegressor.*joblib.dump"):
+        pretrained.save(make_pipeline(reg), tmp_path / "reg")
+    assert not (tmp_path / "reg").exists()

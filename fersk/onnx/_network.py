@@ -297,6 +297,9 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         Pixels (times channels) per image.
     input_dtype_ : str
         dtype of the training images (``'|u1'``: 0-255 pixel values).
+    input_range_ : tuple of (float, float)
+        Lowest and highest value of the training images, where the model
+        folder has them (a network of [0, 1] images refuses values above 2).
     head_ : str
         The activation of the network's output layer (``'softmax'``,
         ``'tanh'``...): how outputs become probabilities.
@@ -362,7 +365,7 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
             predict_batch_size=getattr(estimator, "predict_batch_size", None),
         )
         for attr in ("classes_", "image_shape_", "n_features_in_", "input_dtype_",
-                     "_label_columns"):
+                     "input_range_", "_label_columns"):
             if hasattr(estimator, attr):
                 setattr(out, attr, getattr(estimator, attr))
         out.head_ = estimator._fitted_head_activation()
@@ -398,7 +401,8 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         # The pipeline's pixel rule, as on the Keras network: the two back
         # ends must read a uint16, bool or float image alike.
         images = pixels_for_network(
-            images, getattr(self, "input_dtype_", None), type(self).__name__
+            images, getattr(self, "input_dtype_", None), type(self).__name__,
+            input_range=getattr(self, "input_range_", None),
         )
         x = np.asarray(images, dtype=np.float32)
         return x[..., np.newaxis] if x.ndim == 3 else x

@@ -13,7 +13,7 @@ from ._networks import _check_network_file, _keras_path
 from ._spec import _read_spec, _safe_class
 
 #: The fitted attributes of a network entry its ONNX twin takes.
-_ONNX_FITTED = ("classes_", "image_shape_", "n_features_in_", "input_dtype_",
+_ONNX_FITTED = ("classes_", "image_shape_", "n_features_in_", "input_dtype_", "input_range_",
                 "history_", "n_epochs_", "best_epoch_")  # the training record: fersk evaluate's curve
 
 

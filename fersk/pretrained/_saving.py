@@ -96,6 +96,8 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
         folder (no readable ``pipeline.json``) besides ``keep``: save never
         replaces what fersk did not write.
         If ``class_names`` are not distinct strings, one per class.
+        If the last step is not a classifier (a :class:`~fersk.CNNRegressor`
+        pipeline is saved with ``joblib.dump``).
 
     Examples
     --------
@@ -132,6 +134,12 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
             "CNNEnsembleClassifier of them"
             + ("; it runs on ONNX Runtime (load's backend 'auto' picks a folder's int8 graphs): "
                "load the model with backend='keras' to save it." if onnx else ".")
+        )
+    if not hasattr(network, "classes_"):  # a CNNRegressor: a folder is a classifier's
+        raise ValueError(
+            f"a model folder holds a classifier (classes, their names, a model card); the "
+            f"pipeline's last step is a {type(network).__name__}: save it with "
+            "joblib.dump(pipeline, 'model.joblib')."
         )
     # A folder lists the classes in the order of the network's outputs
     # (a model loaded with labels="names" has them sorted otherwise).
