@@ -250,9 +250,10 @@ def local_binary_pattern_batch(
     Parameters
     ----------
     images : array-like of shape (n_images, height, width)
-        Grey images of any real dtype.  As in scikit-image, integer images
-        are recommended: with floats, tiny differences between neighbours
-        decide bits.
+        Grey images of any real dtype, finite (NaN, infinity and complex
+        values are refused with a ValueError).  As in scikit-image, integer
+        images are recommended: with floats, tiny differences between
+        neighbours decide bits.
     P : int
         Number of circularly symmetric neighbour points (at most 32).
     R : float
@@ -305,6 +306,24 @@ def local_binary_pattern_batch(
     if images.ndim != 3:
         raise ValueError(
             f"images must have shape (n_images, height, width); got {images.shape}."
+        )
+    if images.dtype.kind == "O":  # numbers held as objects: read as float64
+        try:
+            images = images.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"images must hold real numbers; {exc}.") from None
+    if images.dtype.kind == "c":
+        # The imaginary part would be dropped, with only numpy's ComplexWarning.
+        raise ValueError(f"images must be real; got complex dtype {images.dtype}.")
+    # A NaN or infinite pixel gives wrong codes to all its neighbours.  min
+    # and max see both (NaN propagates) without a temporary of the images'
+    # size.
+    if images.dtype.kind == "f" and images.size and not (
+        np.isfinite(images.min()) and np.isfinite(images.max())
+    ):
+        raise ValueError(
+            "images contain non-finite values (NaN or infinity); LBP codes "
+            "compare neighbouring grey values, which these make meaningless."
         )
     n, h, w = images.shape
     rp, cp = _sample_offsets(int(P), R)

@@ -52,18 +52,20 @@ def _as_pairs(P, R):
     return [(int(p), float(r)) for p, r in zip(P_list, R_list)]
 
 
-def _refuse_changed_settings(estimator, changed):
+def _refuse_changed_settings(estimator, changed, before="transform"):
     """Raise when settings were changed by ``set_params`` since ``fit``.
 
     ``transform`` combines parameters with what ``fit`` derived from them
     (code counts, cell grid, (P, R) pairs): a changed ``P`` would be ignored
     and a changed ``method`` would spill codes into the next cell's bins,
-    either way without a word.  ``changed`` names the settings that differ.
+    either way without a word.  ``changed`` names the settings that differ;
+    ``before`` the method that refuses (``get_feature_names_out`` names the
+    columns of that output, so refuses the same).
     """
     if changed:
         raise ValueError(
             f"{type(estimator).__name__}: {', '.join(changed)} changed since fit; "
-            "call fit again before transform."
+            f"call fit again before {before}."
         )
 
 
@@ -484,9 +486,27 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
         Returns
         -------
         feature_names_out : ndarray of str
-            ``lbp_p{P}_r{R}_cell{row}_{col}_code{k}`` for every bin.
+            ``lbp_p{P}_r{R}_cell{row}_{col}_code{k}`` for every bin, in the
+            order of :meth:`transform`'s columns.
+
+        Raises
+        ------
+        ValueError
+            When ``P``, ``R``, ``method`` or ``grid`` changed (``set_params``)
+            since :meth:`fit`, as :meth:`transform` does: the names would not
+            be those of the fitted columns.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fersk import LBPHistogram
+        >>> hist = LBPHistogram(method="uniform", grid=(2, 2)).fit(np.zeros((2, 8, 8)))
+        >>> names = hist.get_feature_names_out()
+        >>> len(names) == hist.n_features_out_, str(names[10])
+        (True, 'lbp_p8_r1_cell0_1_code0')
         """
         check_is_fitted(self)
+        _refuse_changed_settings(self, self._changed_settings(), "get_feature_names_out")
         if hasattr(self, "n_features_in_"):
             _check_feature_names_in(self, input_features)
         gh, gw = self.grid

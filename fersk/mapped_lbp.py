@@ -200,6 +200,11 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
     distance_correlation_ : float
         Pearson correlation between code distances and the Euclidean
         distances of their points: how faithful the embedding is.
+    distance_ : str
+        The ``distance`` the embedding was fitted with.
+    unmatched_cost_ : float or None
+        The EMD cost of an unmatched 1-bit the embedding was fitted with
+        (``P / 4`` when ``unmatched_cost`` is None); None for 'hamming'.
 
     Notes
     -----
@@ -208,6 +213,12 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
     lies in [0, 1] and distances are preserved up to that single factor
     (per-axis min-max scaling would distort them).  The output is float32
     in [0, 1], what Keras image models expect.
+
+    Changed settings: the embedding is a function of ``P``, ``distance``,
+    ``unmatched_cost`` and ``n_components``, so :meth:`transform` refuses
+    (ValueError) when ``set_params`` changed one of them since :meth:`fit`
+    (an ``unmatched_cost`` that gives the same code distances, e.g. any
+    value with 'hamming', is no change).  Call :meth:`fit` again.
 
     Examples
     --------
@@ -239,7 +250,7 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
     #: Fitted attributes a model folder (fersk.pretrained) stores.
     _saved_attributes = (
         "n_features_in_", "feature_names_in_", "image_shape_", "embedding_", "stress_",
-        "n_iter_", "distance_correlation_",
+        "n_iter_", "distance_correlation_", "distance_", "unmatched_cost_",
     )
 
     #: Fitted attributes that follow from the parameters: not stored in a
@@ -289,6 +300,7 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
                 f"{n_codes} codes of P={self.P}."
             )
         self._restore_derived()
+        self.distance_, self.unmatched_cost_ = self._distance_settings()
         D = self.code_distances_
         mds = _metric_mds(self.n_components, self.max_iter, self.random_state)
         # One BLAS thread: SMACOF's result moves with the thread count (stress
@@ -307,6 +319,13 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
             np.corrcoef(D[upper], pdist(self.embedding_.astype(np.float64)))[0, 1]
         )
         return self
+
+    def _distance_settings(self):
+        """``(distance, unmatched cost)`` that decide the code distances now."""
+        if self.distance == "hamming":
+            return "hamming", None
+        cost = self.P / 4 if self.unmatched_cost is None else self.unmatched_cost
+        return self.distance, float(cost)
 
     def _restore_derived(self):
         """Recompute ``code_distances_`` from the parameters (cached)."""
@@ -333,10 +352,21 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         # The embedding has a row per code of the fitted P and a column per
         # component: a P changed by set_params would index it without a word.
+        # A changed distance or unmatched_cost would use the embedding of the
+        # fitted one, also without a word.
         changed = [name for name, now, fitted in (
             ("P", 2**self.P, self.embedding_.shape[0]),
             ("n_components", self.n_components, self.embedding_.shape[1]),
         ) if now != fitted]
+        # Models fitted before distance_ was recorded (model folders, pickles)
+        # cannot tell: they keep transforming as they did.
+        if hasattr(self, "distance_"):
+            distance, cost = self._distance_settings()
+            if distance != self.distance_:
+                changed.append("distance")
+            elif cost != self.unmatched_cost_ and "P" not in changed:
+                # (None is P / 4: with another P it is that change)
+                changed.append("unmatched_cost")
         if changed:
             raise ValueError(
                 f"MDSMappedLBP: {', '.join(changed)} changed since fit; "

@@ -40,7 +40,10 @@ def concordance_correlation_coefficient(
     moments, per output.  It lies in [-1, 1]: 1 for predictions equal to
     the targets, 0 for uncorrelated ones, -1 for a perfect mirror image
     about the common mean.  When targets and predictions are both constant
-    and equal it is 1; when only one of them is constant it is 0.
+    and equal it is 1; when only one of them is constant, or both are
+    constant but different, it is 0.  These cases hold exactly (constant
+    meaning all values equal, among the samples of non-zero weight), not
+    up to the rounding of the moments.
 
     Parameters
     ----------
@@ -49,7 +52,8 @@ def concordance_correlation_coefficient(
     y_pred : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Predictions.
     sample_weight : array-like of shape (n_samples,) or None, default=None
-        Weights of the samples in the moments.
+        Weights of the samples in the moments (only their ratios matter);
+        samples of weight 0 take no part.
     multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
         Average the outputs' coefficients, or return one per output.
 
@@ -88,17 +92,39 @@ def concordance_correlation_coefficient(
     else:
         # 1-D, one per sample (a column of weights broadcast to a wrong answer)
         w = _check_sample_weight(sample_weight, t, dtype=np.float64)
-        if np.any(w < 0) or w.sum() <= 0:
+        if np.any(w < 0) or not np.any(w > 0):
             raise ValueError("sample_weight must be non-negative with a positive sum.")
+        # Scaled by the largest first: huge finite weights summed to inf
+        # (and all weights became 0).
+        w = w / w.max()
         w = w / w.sum()
-    w = w[:, np.newaxis]
+    # Samples of zero weight take no part (not even in "constant").
+    kept = w > 0
+    w, t, p = w[kept, np.newaxis], t[kept], p[kept]
+    # A common power of two (exact) keeps the squares from overflowing or
+    # underflowing; moments are then taken about a value of each column
+    # (exact zeros for a constant column, no cancellation for nearly
+    # constant ones), which the coefficient does not depend on.
+    scale = np.maximum(np.abs(t).max(axis=0), np.abs(p).max(axis=0))
+    scale = np.ldexp(1.0, np.frexp(np.where(scale > 0, scale, 1.0))[1])
+    t, p = t / scale, p / scale
+    ref_t, ref_p = t[0], p[0]
+    t, p = t - ref_t, p - ref_p
     mean_t, mean_p = (w * t).sum(axis=0), (w * p).sum(axis=0)
-    var_t = (w * (t - mean_t) ** 2).sum(axis=0)
-    var_p = (w * (p - mean_p) ** 2).sum(axis=0)
-    cov = (w * (t - mean_t) * (p - mean_p)).sum(axis=0)
-    denominator = var_t + var_p + (mean_t - mean_p) ** 2
+    dt, dp = t - mean_t, p - mean_p
+    # The same products in the same order: predictions equal to the targets
+    # give cov == var_t == var_p bit for bit, so exactly 1 (not 1 + 2e-16).
+    var_t, var_p = (w * dt * dt).sum(axis=0), (w * dp * dp).sum(axis=0)
+    cov = (w * dt * dp).sum(axis=0)
+    denominator = var_t + var_p + ((ref_t - ref_p) + (mean_t - mean_p)) ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         ccc = np.where(denominator > 0, 2 * cov / np.where(denominator > 0, denominator, 1), 1.0)
+    ccc = np.clip(ccc, -1.0, 1.0)  # rounding may step past Cauchy-Schwarz
+    # The constant cases exactly (as documented), whatever the rounding:
+    # both constant, 1 when equal, else 0; only one constant, 0.
+    const_t, const_p = np.all(t == 0, axis=0), np.all(p == 0, axis=0)
+    ccc = np.where(const_t & const_p, (ref_t == ref_p).astype(np.float64),
+                   np.where(const_t | const_p, 0.0, ccc))
     if multioutput == "raw_values":
         return ccc
     return float(np.mean(ccc))

@@ -210,6 +210,40 @@ def test_unusable_inputs_say_what_is_wrong(X, message):
         assert "np.newaxis" not in str(info.value) and len(str(info.value)) < 300
 
 
+@pytest.mark.parametrize("bad, message", [
+    (np.nan, r"non-finite values \(NaN or infinity\)"),
+    (np.inf, r"non-finite values \(NaN or infinity\)"),
+    (-np.inf, r"non-finite values \(NaN or infinity\)"),
+    (1j, r"must be real; got complex dtype complex128"),
+])
+def test_codes_refuse_non_finite_and_complex_images(bad, message):
+    """local_binary_pattern_batch took NaN and infinite pixels without a word
+    (giving wrong codes to their neighbours) and complex images with only
+    numpy's ComplexWarning (dropping the imaginary part): it refuses them,
+    warning-free, also as objects.  The estimators refuse them earlier, with
+    their own messages."""
+    finite = np.random.RandomState(0).rand(2, 6, 6)
+    images = finite.astype(type(bad))
+    images[0, 2, 2] += bad
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=message):
+            local_binary_pattern_batch(images, 8, 1)
+        with pytest.raises(ValueError, match="real numbers" if bad == 1j else message):
+            local_binary_pattern_batch(images.astype(object), 8, 1)
+    est_message = ("Complex data not supported" if bad == 1j
+                   else "NaN" if np.isnan(bad) else "infinity")
+    for est in (LBPCodeTransformer(), LBPHistogram(grid=(2, 2))):
+        with pytest.raises(ValueError, match=est_message):
+            est.fit(images)
+        fitted = est.fit(finite)
+        with pytest.raises(ValueError, match=est_message):
+            fitted.transform(images)
+    # finite numbers held as objects are read as before
+    np.testing.assert_array_equal(local_binary_pattern_batch(finite.astype(object), 8, 1),
+                                  local_binary_pattern_batch(finite, 8, 1))
+
+
 def test_n_jobs_follows_joblibs_rule(monkeypatch):
     """-2 is all CPUs but one (joblib), not all of them."""
     import fersk._lbp_codes  # where local_binary_pattern_batch resolves n_jobs
@@ -246,6 +280,28 @@ def test_settings_changed_after_fit_are_refused_not_ignored(est, change):
     with pytest.raises(ValueError, match=f"{next(iter(change))}.*changed since fit"):
         est.transform(X)
     np.testing.assert_array_equal(est.fit(X).transform(X).shape[0], before.shape[0])
+
+
+@pytest.mark.parametrize("change", [
+    {"grid": (3, 3)},
+    {"grid": (3, 2)},  # as many cells, another layout
+    {"method": "uniform"},
+    {"P": 6},
+])
+def test_histogram_feature_names_refuse_settings_changed_after_fit(change):
+    """get_feature_names_out read ``grid`` from the parameters: after
+    ``set_params(grid=(3, 3))`` on a (2, 2) fit it gave 531 names for the 236
+    columns transform makes (transform refuses the change).  It refuses the
+    same changes, so names always match the fitted columns."""
+    X = np.random.RandomState(0).randint(0, 256, (3, 12, 12)).astype(np.uint8)
+    est = LBPHistogram(grid=(2, 3)).fit(X)
+    assert len(est.get_feature_names_out()) == est.n_features_out_ == est.transform(X).shape[1]
+    est.set_params(**change)
+    with pytest.raises(ValueError, match="changed since fit; call fit again before "
+                                         "get_feature_names_out"):
+        est.get_feature_names_out()
+    est.fit(X)
+    assert len(est.get_feature_names_out()) == est.n_features_out_ == est.transform(X).shape[1]
 
 
 def test_p32_codes_are_the_unsigned_codes_scikit_image_overflows():

@@ -111,3 +111,39 @@ def test_settings_changed_after_fit_are_refused(change):
     with pytest.raises(ValueError, match=f"{next(iter(change))} changed since fit"):
         est.transform(X)
     assert est.fit(X).transform(X).shape[-1] == est.n_components
+
+
+@pytest.mark.parametrize("change", [{"distance": "hamming"}, {"unmatched_cost": 1.0}])
+def test_distance_changed_after_fit_is_refused(change):
+    """A ``distance`` or ``unmatched_cost`` changed by ``set_params`` after
+    fit is refused like ``P``: transform looked codes up in the embedding of
+    the fitted distance, so the output did not change and nothing said so."""
+    X = np.random.RandomState(0).randint(0, 256, (2, 10, 10)).astype(np.uint8)
+    est = MDSMappedLBP(P=6, random_state=0, max_iter=20).fit(X)
+    est.set_params(**change)
+    with pytest.raises(ValueError, match=f"MDSMappedLBP: {next(iter(change))} changed since fit"):
+        est.transform(X)
+    refitted = est.fit(X)
+    assert (refitted.distance_, refitted.unmatched_cost_) == refitted._distance_settings()
+    refitted.transform(X)
+
+
+def test_same_code_distances_are_no_change_and_older_models_still_transform():
+    """Settings that give the fitted code distances are no change (the
+    default ``unmatched_cost`` is ``P / 4``; 'hamming' ignores it), and a
+    model fitted before ``distance_`` and ``unmatched_cost_`` were recorded
+    (an older model folder or pickle) still transforms, unchecked.  A model
+    folder stores the two attributes."""
+    from fersk.pretrained import _saved_state
+
+    X = np.random.RandomState(0).randint(0, 256, (2, 10, 10)).astype(np.uint8)
+    est = MDSMappedLBP(P=8, random_state=0, max_iter=20).fit(X)
+    before = est.transform(X)
+    np.testing.assert_array_equal(est.set_params(unmatched_cost=2.0).transform(X), before)
+    ham = MDSMappedLBP(P=6, distance="hamming", random_state=0, max_iter=20).fit(X)
+    assert ham.unmatched_cost_ is None
+    ham_before = ham.transform(X)
+    np.testing.assert_array_equal(ham.set_params(unmatched_cost=5.0).transform(X), ham_before)
+    assert _saved_state(est)["distance_"] == "emd" and _saved_state(est)["unmatched_cost_"] == 2.0
+    del est.distance_, est.unmatched_cost_
+    np.testing.assert_array_equal(est.transform(X), before)
