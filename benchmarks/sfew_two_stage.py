@@ -20,6 +20,12 @@ ensemble of the paper); EmotiW 2015 baseline 35.93 %.
 each is trained on the same fold, and their probabilities are averaged
 (Levi & Hassner's ensemble of networks).
 
+Resumable: ``--work`` keeps each fold's result and each start's
+probabilities, read back only with the same arguments (``args.json``),
+the same start models (their folders' ``pipeline.json`` and network
+files: ``_common.model_key``; until 2026-12-06 a model saved again under
+the same name was read stale) and the same fold rows.
+
     python benchmarks/sfew_two_stage.py --stage1 runs/wild/no_sfew/model
     python benchmarks/sfew_two_stage.py --work runs/wild/sfew_film_3starts \\
         --stage1 runs/wild/no_sfew/model,fer2013_vgg,runs/wild/gpu_vgg_b/model
@@ -34,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import DATA, add_options
+from _common import DATA, add_options, arrays_key, cached_arrays, model_key
 
 
 def main(argv=None):
@@ -72,13 +78,18 @@ def main(argv=None):
     folds = StratifiedGroupKFold(args.folds, shuffle=True, random_state=args.seed)
     clips = [(sfew_film if args.group == "film" else sfew_clip)(f) for f in sfew.filenames]
     starts = args.stage1.split(",")
+    models = [model_key(s) for s in starts]  # what each start's kept results are keyed on
     rows = []
     for k, (tr, te) in enumerate(folds.split(sfew.images, sfew.target, groups=clips)):
+        X_te, y_te = sfew.images[te], sfew.target[te]
+        fold_rows = arrays_key(tr, te, X_te, y_te)
+        keys = [f"{m}-{fold_rows}" for m in models]
         done = work / f"fold{k}.json"
         if done.is_file():  # resumable fold by fold, and start by start below
-            rows.append(json.loads(done.read_text()))
-            continue
-        X_te, y_te = sfew.images[te], sfew.target[te]
+            kept = json.loads(done.read_text())
+            if kept.pop("keys", None) == keys:
+                rows.append(kept)
+                continue
         fold_rng = np.random.RandomState([args.seed, k])
         copies = [sfew.images[tr]] + [degrade_faces(sfew.images[tr], random_state=fold_rng)
                                       for _ in range(args.repeat - 1)]
@@ -88,8 +99,8 @@ def main(argv=None):
         row = {"fold": k, "n_test": int(len(te))}
         probas = []
         for m, stage1_model in enumerate(starts):
-            kept = work / f"fold{k}_start{m}.npz"
-            if not kept.is_file():
+
+            def train_start(stage1_model=stage1_model):
                 pipe = pretrained.load(stage1_model, backend="keras")
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -105,11 +116,10 @@ def main(argv=None):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     p2 = pipe.predict_proba(X_te)
-                tmp = kept.with_name(kept.stem + ".tmp.npz")
-                np.savez(tmp, stage1=p1, stage2=p2, classes=pipe.classes_,
-                         seconds=time.perf_counter() - begin)
-                os.replace(tmp, kept)
-            saved = np.load(kept)
+                return {"stage1": p1, "stage2": p2, "classes": pipe.classes_,
+                        "seconds": np.array(time.perf_counter() - begin)}
+
+            saved = cached_arrays(work / f"fold{k}_start{m}.npz", keys[m], train_start)
             classes = saved["classes"]
             probas.append(saved["stage2"])
             tag = "" if m == 0 else f"_{m}"
@@ -122,7 +132,7 @@ def main(argv=None):
                                   .argmax(1) == y_te).mean()), 4)
         print(row, flush=True)
         tmp = done.with_suffix(".tmp")
-        tmp.write_text(json.dumps(row))
+        tmp.write_text(json.dumps({**row, "keys": keys}))
         os.replace(tmp, done)
         rows.append(row)
     n = sum(r["n_test"] for r in rows)

