@@ -255,6 +255,30 @@ def test_load_expw_one_face_per_labelled_box(tmp_path):
     assert expw.face_found.mean() >= 0.5
 
 
+def test_load_expw_one_detection_stands_for_one_labelled_face(tmp_path):
+    """Two labelled boxes overlapping one detection: the better-overlapping
+    face takes it, the other is 'not found' and cut from its own box (each
+    took its best detection on its own, so both got the same crop and
+    counted as found)."""
+    from PIL import Image
+    from skimage import data
+
+    from fersk import FaceCropper
+
+    root = tmp_path / "expw"
+    (root / "images").mkdir(parents=True)
+    Image.fromarray(data.astronaut()).save(root / "images" / "p.png")
+    (root / "faces.csv").write_text(
+        "file,face_id,x,y,w,h,label_id,label\n"
+        "p.png,0,110,110,100,100,0,angry\n"   # IoU 0.68 with the detection
+        "p.png,1,100,100,100,100,3,happy\n")  # IoU 1: it takes the detection
+    cropper = FaceCropper(detector=lambda image: [(100, 100, 100, 100)], size=(48, 48))
+    expw = load_expw(root, cropper=cropper, cache=False)
+    np.testing.assert_array_equal(expw.face_found, [False, True])
+    np.testing.assert_allclose(expw.boxes, [[110, 110, 100, 100], [100, 100, 100, 100]])
+    assert not np.array_equal(expw.images[0], expw.images[1])
+
+
 def test_load_expw_reads_boxes_in_the_upright_photo(tmp_path):
     """A photo stored sideways with an EXIF orientation tag: its label box is
     clipped to the upright photo the detector and cropper see (it was

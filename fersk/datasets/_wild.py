@@ -364,6 +364,25 @@ def _iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
+def _match_faces(rows, label_boxes, detections, min_iou):
+    """Each labelled face's detection (a ``detect`` dict) or None: one to
+    one within a photo, the pairs of largest intersection over union first
+    (at least ``min_iou``), so that one detection never stands for two
+    labelled faces (each would get the other's crop)."""
+    pairs = []
+    for i, (row, box, faces) in enumerate(zip(rows, label_boxes, detections)):
+        for j, face in enumerate(faces):
+            overlap = _iou(face["box"], box)
+            if overlap >= min_iou:
+                pairs.append((-overlap, i, j, row["file"]))
+    matched, taken = [None] * len(rows), set()
+    for _, i, j, photo in sorted(pairs, key=lambda p: p[:3]):
+        if matched[i] is None and (photo, j) not in taken:
+            matched[i] = detections[i][j]
+            taken.add((photo, j))
+    return matched
+
+
 @validate_params(
     {
         "root": [str, os.PathLike],
@@ -377,7 +396,9 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
 
     Each labelled face is matched to the cropper's detections on its
     photo (the detected box with the largest intersection over union, if
-    at least ``min_iou``), and that detected box is cut with the cropper's
+    at least ``min_iou``; one to one, the best-overlapping pairs first, so
+    that a detection never stands for two labelled faces), and that
+    detected box is cut with the cropper's
     geometry: the box a user's photo would give at prediction time.  A
     labelled face that the detector misses is cut from its labelled box
     (clipped to the photo) with the same geometry, and ``face_found`` is
@@ -473,9 +494,8 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
             if verbose:
                 log(func, f"detected {min(i + 64, len(paths))}/{len(paths)} photos, "
                           f"{time.perf_counter() - start:.0f} s")
-        crops, found, boxes, label_boxes = [], [], [], []
+        label_boxes = []
         for i, row in enumerate(rows):
-            faces = detected[index[row["file"]]]
             x, y, w, h = (float(row[k]) for k in ("x", "y", "w", "h"))
             # The upright photo's size: the detector and the cropper see it
             # with its EXIF orientation applied, and so are the boxes read.
@@ -489,22 +509,27 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
                     f"w={row['w']!r}, h={row['h']!r}, wholly outside its photo "
                     f"{row['file']!r} ({W} x {H} pixels, width x height)."
                 )
-            best = max(faces, key=lambda f: _iou(f["box"], label_box), default=None)
-            hit = best is not None and _iou(best["box"], label_box) >= min_iou
-            face = (*best["box"], best["eyes"]) if hit else label_box
+            label_boxes.append(label_box)
+        matched = _match_faces(rows, label_boxes, [detected[index[r["file"]]] for r in rows],
+                               min_iou)
+        crops, found, boxes = [], [], []
+        for i, row in enumerate(rows):
+            best = matched[i]
+            hit = best is not None
+            face = (*best["box"], best["eyes"]) if hit else label_boxes[i]
             one = FaceCropper(**{**cropper.get_params(), "detector": lambda _, face=face: [face],
                                  "precropped_max_side": None, "n_jobs": None, "verbose": 0})
             crops.append(one.fit_transform([paths[index[row["file"]]]])[0])
             found.append(hit)
             boxes.append(face[:4])
-            label_boxes.append(label_box)
         return {"images": np.stack(crops), "target": np.array([int(r["label_id"]) for r in rows]),
                 "filenames": np.array([f"images/{r['file']}" for r in rows]),
                 "face_found": np.array(found), "boxes": np.array(boxes, dtype=float),
                 "label_boxes": np.array(label_boxes, dtype=float),
                 "face_ids": np.array([int(r["face_id"]) for r in rows])}
 
-    key = _key(root, ["faces.csv"] + [f"images/{p}" for p in photos], cropper, f"iou{min_iou}")
+    key = _key(root, ["faces.csv"] + [f"images/{p}" for p in photos], cropper,
+               f"iou{min_iou}|one-to-one")
     content = _cached_crops("expw", root, key, cache, cache_dir, build, func, verbose)
     return _bunch(content, root, "expw",
                   f"ExpW web photos from {root}: {len(rows)} labelled faces in "
