@@ -8,9 +8,10 @@ a fit run again with the same parameters and data finds its own.  In it:
 
 ``lock``
     The pid and host of the process fitting (created with ``O_EXCL``); a
-    second process fitting the very same data gets a
-    :class:`CheckpointInUseError` instead of writing the same state.  The
-    lock of a dead process on this host is taken over.
+    second fit (process or thread) of the very same key meanwhile gets a
+    :class:`CheckpointInUseError` from :meth:`TrainingState.acquire`, and
+    trains without a state (a warning) unless it must resume or keep this
+    one.  The lock of a dead process on this host is taken over.
 ``epoch-<NNNNN>-<digest>.weights.h5``
     Weights, optimizer state (its step count drives the learning-rate
     schedule) after epoch ``NNNNN``; the newest two are kept.  Each is
@@ -20,8 +21,10 @@ a fit run again with the same parameters and data finds its own.  In it:
 ``epoch-<NNNNN>.json``
     What else a resumed fit needs to carry on as an uninterrupted one
     would: the history of the epochs so far (``history_``, ``best_epoch_``),
-    the counters of early stopping and of the plateau schedule, and the
-    states of the dropout and augmentation random generators.
+    the counters of early stopping and of the plateau schedule, whether
+    early stopping ended the training with this epoch (``stopped``: a
+    resumed fit then trains no further epoch), and the states of the
+    dropout and augmentation random generators.
 ``best-<digest>.weights.h5``
     The weights of the best epoch so far, which early stopping restores at
     the end (a link to that epoch's file, or a copy).
@@ -36,6 +39,7 @@ removed, and the sub-folder only when it is empty.
 """
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -43,6 +47,7 @@ import re
 import shutil
 import socket
 import time
+import types
 import uuid
 import warnings
 from pathlib import Path
@@ -67,7 +72,7 @@ _EPOCH_RECORD = re.compile(r"^epoch-(\d+)\.json$")
 _BEST_FILE = re.compile(r"^best-([0-9a-f]{16})\.weights\.h5$")
 #: The counters of keras's EarlyStopping / ReduceLROnPlateau that a resumed
 #: fit restores (each callback has some of them).
-_CALLBACK_COUNTERS = ("wait", "best", "best_epoch", "cooldown_counter")
+_CALLBACK_COUNTERS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
 _FINAL_FILE = re.compile(r"^final-([0-9a-f]{16})\.weights\.h5$")
 _TEMPORARY = re.compile(r"^tmp-\d+-[0-9a-f]+\.(weights\.h5|json)$")
 _DAMAGED = re.compile(r"^(epoch|final|best)-.*\.damaged$")
@@ -82,7 +87,21 @@ class NoStateToResumeError(ValueError):
 
 
 class CheckpointInUseError(RuntimeError):
-    """Another live process is fitting with the same training state."""
+    """Another live process (or thread) is fitting with the same training
+    state; ``owner`` is the lock's ``(pid, host)``, None if unreadable."""
+
+    def __init__(self, message, owner=None):
+        super().__init__(message)
+        self.owner = owner
+
+    @property
+    def owner_text(self):
+        """The lock's owner in words ("process 12 on host", "another fit")."""
+        if self.owner is None:
+            return "another fit"
+        if self.owner == (os.getpid(), socket.gethostname()):
+            return "another fit in this process"
+        return f"process {self.owner[0]} on {self.owner[1]}"
 
 
 # ----------------------------------------------------------------- the key
@@ -95,7 +114,7 @@ def _update_with_array(h, a):
     h.update(a.data if a.dtype.kind != "O" else repr(a.tolist()).encode())
 
 
-def fit_key(estimator, seed, arrays, extra=None, warm_model=None):
+def fit_key(estimator, seed, arrays, extra=None, warm_weights=None):
     """The sub-folder key of one fit: 16 hex digits.
 
     Parameters
@@ -109,8 +128,10 @@ def fit_key(estimator, seed, arrays, extra=None, warm_model=None):
         The training and validation arrays (shapes, dtypes and content).
     extra : object, default=None
         Anything else the fit depends on (class weights), by ``repr``.
-    warm_model : keras.Model or None, default=None
-        A warm start's starting network: its weights enter the key.
+    warm_weights : sequence of ndarray or None, default=None
+        A warm start's starting weights (``model.weights`` as the fit
+        found them, not as it leaves them: an interrupted warm fit puts
+        them back, and its rerun finds its state by them).
     """
     import joblib
 
@@ -134,15 +155,83 @@ def fit_key(estimator, seed, arrays, extra=None, warm_model=None):
             f"{', '.join(names) or 'a parameter'} cannot be pickled (a lambda or a function "
             "defined inside another): define it at module level, or set checkpoint_dir=None."
         ) from None
+    # A function is pickled (so hashed) by its name: its code too, so that
+    # a builder edited since the interruption does not load the old state.
+    code = {name: _code_fingerprint(value) for name, value in sorted(params.items())
+            if callable(value) and not isinstance(value, type)}
+    code = {name: value for name, value in code.items() if value is not None}
+    if code:
+        params_digest += ";" + joblib.hash(code)
     h = hashlib.blake2b(digest_size=8)
     h.update(f"{type(estimator).__module__}.{type(estimator).__qualname__};".encode())
     h.update(f"{params_digest};{extra!r};".encode())
     for a in arrays:
         _update_with_array(h, a)
-    if warm_model is not None:
-        for w in warm_model.weights:
-            _update_with_array(h, keras.ops.convert_to_numpy(w))
+    for w in warm_weights or ():
+        _update_with_array(h, w)
     return h.hexdigest()
+
+
+def _code_fingerprint(fn, depth=0):
+    """What a function (a builder) computes, as far as its own code shows:
+    its bytecode, constants and the names it uses (nested functions' too),
+    its defaults and the values its closure holds (a decorator's wrapped
+    function included), so that editing it changes the key; not the
+    globals or other functions it calls.  None for what has no code (a
+    class, a callable object: known by its name only).  The same in every
+    process of one Python version (sets of constants sorted)."""
+    if depth > 8:  # a closure holding itself
+        return "..."
+    if isinstance(fn, functools.partial):
+        return ("partial", _code_fingerprint(fn.func, depth + 1), _value_digest(fn.args),
+                _value_digest(sorted(fn.keywords.items())))
+    if isinstance(fn, types.MethodType):
+        return ("method", _code_fingerprint(fn.__func__, depth + 1), _value_digest(fn.__self__))
+    code = getattr(fn, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return None
+    cells = []
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # not yet assigned
+            cells.append("<empty>")
+            continue
+        code_of_value = _code_fingerprint(value, depth + 1) if callable(value) else None
+        cells.append(code_of_value if code_of_value is not None else _value_digest(value))
+    return (_code_parts(code), _value_digest(getattr(fn, "__defaults__", None)),
+            _value_digest(getattr(fn, "__kwdefaults__", None)), tuple(cells))
+
+
+def _code_parts(code):
+    """A code object's bytecode, constants (nested code objects as theirs)
+    and names, without its line numbers."""
+    consts = tuple(_code_parts(c) if isinstance(c, types.CodeType) else _ordered(c)
+                   for c in code.co_consts)
+    return (code.co_code, consts, code.co_names)
+
+
+def _ordered(value):
+    """``value`` with its frozensets (``x in {"a", "b"}`` compiles to one)
+    as sorted tuples: their order, and so their pickle and ``joblib.hash``,
+    follows the per-process string hashes."""
+    if isinstance(value, frozenset):
+        return ("frozenset", tuple(sorted(repr(_ordered(v)) for v in value)))
+    if isinstance(value, (tuple, list)):
+        return type(value)(_ordered(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _ordered(v) for k, v in value.items()}
+    return value
+
+
+def _value_digest(value):
+    """``joblib.hash`` of ``value``, or its type's name where it has none."""
+    import joblib
+
+    try:
+        return joblib.hash(_ordered(value))
+    except Exception:
+        return f"<{type(value).__module__}.{type(value).__qualname__}>"
 
 
 # ------------------------------------------------------------ file helpers
@@ -199,6 +288,19 @@ def _read_lock(path):
         return None
 
 
+def _lock_alive(lock, owner):
+    """Whether ``lock``, holding ``owner`` (:func:`_read_lock`), may belong to
+    a running fit: a live process on this host, any on another host, or an
+    unreadable lock young enough to be one being written."""
+    if owner is None:
+        try:
+            age = time.time() - lock.stat().st_mtime
+        except FileNotFoundError:  # released meanwhile
+            return False
+        return age < _FRESH_LOCK_SECONDS
+    return owner[1] != socket.gethostname() or _pid_alive(owner[0])
+
+
 # ------------------------------------------------------------------ state
 class TrainingState:
     """The training state of one fit: its sub-folder of ``checkpoint_dir``.
@@ -242,7 +344,8 @@ class TrainingState:
                 os.close(fd)
             self._locked = True
             return self
-        raise CheckpointInUseError(self._in_use_message(lock, _read_lock(lock)))
+        owner = _read_lock(lock)
+        raise CheckpointInUseError(self._in_use_message(lock, owner), owner)
 
     def _in_use_message(self, lock, owner):
         who = "another process" if owner is None else f"process {owner[0]} on {owner[1]}"
@@ -252,18 +355,22 @@ class TrainingState:
             "this fit another checkpoint_dir, or delete the lock file if no such fit runs."
         )
 
+    def held_by(self):
+        """Who holds this state's lock while fitting: ``(pid, host)`` of a
+        live process (or of one on another host, which cannot be checked),
+        ``(None, None)`` for a lock still being written; None when there is
+        no lock or its process is dead (a stale lock, taken over)."""
+        lock = self.folder / LOCK
+        owner = _read_lock(lock)
+        if not _lock_alive(lock, owner):
+            return None
+        return owner or (None, None)
+
     def _take_over_stale(self, lock):
         """Remove the lock of a dead process; raise if its owner may be alive."""
         owner = _read_lock(lock)
-        if owner is None:
-            try:
-                age = time.time() - lock.stat().st_mtime
-            except FileNotFoundError:
-                return  # released meanwhile: try again
-            if age < _FRESH_LOCK_SECONDS:  # perhaps being written right now
-                raise CheckpointInUseError(self._in_use_message(lock, None))
-        elif owner[1] != socket.gethostname() or _pid_alive(owner[0]):
-            raise CheckpointInUseError(self._in_use_message(lock, owner))
+        if _lock_alive(lock, owner):
+            raise CheckpointInUseError(self._in_use_message(lock, owner), owner)
         # Renamed away rather than deleted: of two processes taking over the
         # same stale lock only one succeeds, and the other cannot remove the
         # fresh lock of the winner.
@@ -278,7 +385,8 @@ class TrainingState:
             except OSError:
                 pass
             moved.unlink(missing_ok=True)
-            raise CheckpointInUseError(self._in_use_message(lock, _read_lock(lock)))
+            owner = _read_lock(lock)
+            raise CheckpointInUseError(self._in_use_message(lock, owner), owner)
         moved.unlink(missing_ok=True)
 
     def release(self):
@@ -487,7 +595,8 @@ class TrainingState:
         record : dict or None
             For an epoch's state: its record (``history`` so far,
             ``callbacks`` counters, ``best_weights``: the best epoch's
-            weights as a list of arrays, or None); None where the state
+            weights as a list of arrays, or None; ``stopped``: early
+            stopping ended the training there); None where the state
             has none (written by an earlier fersk).
         """
         for path in self.folder.iterdir():
@@ -680,6 +789,9 @@ class SaveEachEpoch(keras.callbacks.Callback):
             "callbacks": [{name: _plain(getattr(c, name)) for name in _CALLBACK_COUNTERS
                            if hasattr(c, name)} for c in self.counted],
             "best_weights": self.best_file if stopper is not None else None,
+            # Early stopping fired this epoch: a fit resumed from here trains
+            # no further epoch, it only ends (best weights restored).
+            "stopped": bool(getattr(self.model, "stop_training", False)),
         }
         try:
             best = self.state.save_epoch(self.model, epoch + 1, record, best_is_now=best_is_now)

@@ -12,9 +12,12 @@ def unchanged_if_fit_fails(fit):
     was: its checks come after some fitted attributes are set (the new
     classes, pixel rule), which must not end up over the previous network.
 
-    A warm-started network trained part of the way keeps those weights (the
-    network object is trained in place); every attribute is the previous
-    fit's again.
+    Every attribute is the previous fit's again.  A warm start trains the
+    previous network object in place; a warm fit stopped part way (an
+    error, Ctrl-C) puts its weights back as they were before the fit
+    (the Keras estimators' ``_train`` does it), so the estimator predicts
+    as before and the same fit run again starts from the same weights
+    (and finds its ``checkpoint_dir`` state, keyed on them).
 
     Examples
     --------

@@ -54,6 +54,7 @@ from fersk._keras_params import (  # noqa: F401
     document_parameters,
 )
 from fersk._validation import validate_images
+from fersk._warnings import warn_user
 from fersk.degrade import PROBABILITIES
 from fersk.layers import RandomAffine, RandomCenterCrop, RandomErasing
 
@@ -248,6 +249,14 @@ def _output_activation(network):
         last = last.layers[-1]
     activation = getattr(last, "activation", None)
     return getattr(activation, "__name__", "softmax")
+
+
+def _weights_of(model, values):
+    """The arrays of ``model.weights`` among ``values``, the arrays of
+    ``model.variables`` (a superset: random generator states too)."""
+    by_variable = {id(v): a for v, a in zip(model.variables, values)}
+    return [by_variable[id(w)] if id(w) in by_variable else keras.ops.convert_to_numpy(w)
+            for w in model.weights]
 
 
 def _best_epoch(val_loss):
@@ -557,13 +566,18 @@ class BaseKerasImageEstimator(BaseEstimator):
                 )
             )
         counted = list(callbacks)  # their counters go into the checkpoints
+        # A warm start's network as the fit finds it (weights, normalisation,
+        # random generators): put back if the fit fails part way, so that
+        # the estimator is as it was and the same fit run again starts from
+        # (and keys its training state on) the same weights.
+        start = [keras.ops.convert_to_numpy(v) for v in self.model_.variables] if warm else None
         state = saver = None
         if self.checkpoint_dir is not None:
             # This fit's own sub-folder (keyed on the parameters and data, so
             # cross-validation folds never share one), locked while it runs.
             key = _checkpoint.fit_key(
                 self, seed, (x_train, y_train, x_val, y_val, sample_weight), extra=class_weight,
-                warm_model=self.model_ if warm else None,
+                warm_weights=_weights_of(self.model_, start) if warm else None,
             )
             state = _checkpoint.TrainingState.of_fit(self.checkpoint_dir, key)
             if getattr(self, "_resume_only", False) and not state.has_saved():
@@ -571,7 +585,24 @@ class BaseKerasImageEstimator(BaseEstimator):
                     f"{self.checkpoint_dir} holds no training state of this fit (expected "
                     f"{state.folder.name}): the interrupted run had other parameters or data."
                 )
-            state.acquire()
+            try:
+                state.acquire()
+            except _checkpoint.CheckpointInUseError as exc:
+                # Another live fit of the same parameters and data holds it
+                # (grid-search candidates differing only in prediction
+                # settings, run in parallel): this one trains as it would,
+                # without a state of its own, rather than fail.  A caller
+                # that must resume or keep this state (fersk train) is told.
+                if any(getattr(self, flag, False) for flag in ("_resume_only", "_keep_checkpoint")):
+                    raise
+                warn_user(
+                    f"checkpoint_dir: {exc.owner_text} holds the training state {state.folder} "
+                    "(a fit with the same parameters and data, e.g. a search candidate that "
+                    "differs only in prediction settings): this fit trains without saving its "
+                    "state, so an interruption loses its epochs."
+                )
+                state = None
+        if state is not None:
             # Weights, optimizer state (its step count drives the schedule)
             # and the epoch reached, saved after every epoch.
             saver = _checkpoint.SaveEachEpoch(state, counted)
@@ -612,6 +643,10 @@ class BaseKerasImageEstimator(BaseEstimator):
                             "from now on only, and early stopping starts counting afresh.",
                             UserWarning, stacklevel=4,
                         )
+                # Early stopping had ended the training with the epoch saved
+                # (killed before the fit returned): no epoch more, only the
+                # end of the fit (best weights restored), as uninterrupted.
+                last_epoch = initial_epoch if (before or {}).get("stopped") else self.epochs
                 if history is None:  # a final state (history) needs no more training
                     # The batches come in their own seeded order per epoch, so
                     # that a fit resumed in a new process sees the batches an
@@ -633,7 +668,7 @@ class BaseKerasImageEstimator(BaseEstimator):
                     history = model.fit(
                         batches,
                         shuffle=False,
-                        epochs=self.epochs,
+                        epochs=last_epoch,
                         initial_epoch=initial_epoch,
                         verbose=keras_verbose,
                         validation_data=(x_val, y_val) if has_val else None,
@@ -651,6 +686,11 @@ class BaseKerasImageEstimator(BaseEstimator):
                     self._kept_checkpoint = str(state.folder)
                 else:
                     state.discard()
+        except BaseException:
+            if warm:  # the network as it was (see ``start``)
+                for variable, value in zip(self.model_.variables, start):
+                    variable.assign(value)
+            raise
         finally:
             if warm:  # trained further, even part way: its inference copies are stale
                 _INFERENCE_MODELS.pop(self.model_, None)

@@ -181,7 +181,9 @@ warm_start : bool
     ``learning_rate`` and schedule.  ``y`` must have the classes (a
     regressor: the number of outputs) of the previous fit (a ValueError
     otherwise); ``history_``,
-    ``n_epochs_`` and ``best_epoch_`` describe the last fit.
+    ``n_epochs_`` and ``best_epoch_`` describe the last fit.  A warm fit
+    that fails or is interrupted (Ctrl-C) puts the network's weights back
+    as they were before it, as any failed fit leaves the estimator.
 crop_size : int, (int, int) or None
     Random-crop training: each training image is cut to a random
     ``crop_size`` window (a new one per image and epoch, after the
@@ -249,22 +251,27 @@ checkpoint_dir : str, path-like or None
     schedule, and the epoch), in a sub-folder of its own,
     ``fersk-state-<key>``, keyed on the parameters (less ``verbose``,
     ``checkpoint_dir`` and the prediction-time ones; they must pickle, so a
-    callable ``architecture`` is defined at module level) and the training
-    data: a fit with the same parameters and data that finds a state
+    callable ``architecture`` is defined at module level, and enters the
+    key by its name and its own code: not the globals or other functions
+    it calls), the training data and, for a warm start, the starting
+    weights: a fit with the same parameters and data that finds a state
     there continues from it instead of starting again, so an interrupted
     long run resumes where it stopped, while other fits (cross-validation
     folds, even in parallel) keep apart.  Files are written under a
     temporary name then renamed, the previous epoch's state is kept too,
-    and a damaged file is set aside with a warning; a second process
-    fitting the same data meanwhile gets an error (a lock file).  The
+    and a damaged file is set aside with a warning.  A fit whose state
+    another live fit holds meanwhile (a lock file: the same parameters
+    and data, e.g. search candidates differing only in ``test_time_flip``
+    run in parallel) trains without a state, with a warning, and never
+    reads or writes the other's.  The
     sub-folder is removed when the fit completes; nothing else in the
     folder is touched.  A resumed fit ends as the uninterrupted one
     would, weights, ``history_`` and ``best_epoch_`` alike (same machine
     and versions): the batches come in a seeded order per epoch, and the
-    state keeps the history so far, the counters of early stopping and
-    of the plateau schedule, the best epoch's weights and the random
-    generators of dropout and augmentation.  The docs' "What survives a
-    crash" says more.""".replace("{schedules}", _choices(LEARNING_RATE_SCHEDULES)).replace(
+    state keeps the history so far, the counters of early stopping (and
+    whether it had stopped the training) and of the plateau schedule,
+    the best epoch's weights and the random generators of dropout and
+    augmentation.  The docs' "What survives a crash" says more.""".replace("{schedules}", _choices(LEARNING_RATE_SCHEDULES)).replace(
     "{crops}", _choices(TEST_TIME_CROPS)
 )
 

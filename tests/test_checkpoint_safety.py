@@ -254,6 +254,77 @@ def test_a_resumed_fit_is_the_uninterrupted_fit(tmp_path, monkeypatch, degrade):
     assert _state_folders(ckpt) == []
 
 
+def _stopping_data():
+    """16x16 uint8 faces and a tiny network whose early stopping fires
+    (patience 1, a big rate) well before its 6 epochs."""
+    rng = np.random.RandomState(0)
+    X = (rng.rand(40, 16, 16) * 120).astype(np.uint8)
+    y = np.arange(40) % 2
+    X[y == 0, :, :8] += 100
+    kw = dict(architecture="vgg_fer", architecture_params={"width": 0.125, "dense_units": 4},
+              epochs=6, batch_size=16, optimizer="sgd", learning_rate=0.5, n_iter_no_change=1,
+              random_state=0)
+    return X, y, kw
+
+
+@pytest.mark.parametrize("validation", [0.25, None], ids=["best-weights", "no-validation"])
+def test_a_fit_killed_after_early_stopping_fired_trains_no_more(tmp_path, monkeypatch,
+                                                                 validation):
+    """Killed right after the epoch where early stopping fired (its state
+    saved, the fit not returned yet), the resumed fit trained one more
+    epoch or several (n_epochs_ 3 instead of 2; other weights where no best
+    weights are restored): the record kept early stopping's counters but
+    not that it had stopped.  Now it trains no epoch, it only ends as the
+    uninterrupted fit: weights, history_, n_epochs_, best_epoch_."""
+    X, y, kw = _stopping_data()
+    kw["validation_fraction"] = validation
+    whole = CNNClassifier(**kw).fit(X, y)
+    assert 1 < whole.n_epochs_ < kw["epochs"]  # stopped early, as this test needs
+    ckpt = tmp_path / "ckpt"
+    _interrupt_after(monkeypatch, whole.n_epochs_)
+    with pytest.raises(KeyboardInterrupt):
+        CNNClassifier(**kw, checkpoint_dir=ckpt).fit(X, y)
+    monkeypatch.undo()
+    resumed = CNNClassifier(**kw, checkpoint_dir=ckpt).fit(X, y)
+    assert resumed.n_epochs_ == whole.n_epochs_ and resumed.best_epoch_ == whole.best_epoch_
+    assert resumed.history_ == whole.history_
+    assert int(resumed.model_.optimizer.iterations) == int(whole.model_.optimizer.iterations)
+    for a, b in zip(resumed.model_.get_weights(), whole.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert _state_folders(ckpt) == []
+
+
+def test_an_interrupted_warm_start_resumes_its_own_state(tmp_path, monkeypatch):
+    """A warm fit with checkpoint_dir keyed its state on the live network's
+    weights; interrupted (Ctrl-C), it left model_ partly trained, so the
+    same fit run again in the process made another key, trained all its
+    epochs over the partial weights and left the first state orphaned.
+    Now the interrupted fit puts the starting weights back, and the rerun
+    resumes its state: the uninterrupted warm fit's weights, no state
+    left."""
+    X, y, kw = _stopping_data()
+    kw.update(learning_rate=0.05, n_iter_no_change=None, epochs=2)
+    warm = dict(warm_start=True, epochs=4, learning_rate=0.01)
+    # Two equal first fits (a pickled copy would draw new dropout seeds).
+    whole = CNNClassifier(**kw).fit(X, y).set_params(**warm).fit(X, y)
+    ckpt = tmp_path / "ckpt"
+    clf = CNNClassifier(**kw).fit(X, y).set_params(**warm, checkpoint_dir=ckpt)
+    before = [w.copy() for w in clf.model_.get_weights()]
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    monkeypatch.undo()
+    for a, b in zip(clf.model_.get_weights(), before):  # as it was before that fit
+        np.testing.assert_array_equal(a, b)
+    assert len(_state_folders(ckpt)) == 1
+    clf.fit(X, y)  # the same call again, in the same process
+    assert clf.n_epochs_ == 4 and clf.history_ == whole.history_
+    assert int(clf.model_.optimizer.iterations) == int(whole.model_.optimizer.iterations)
+    for a, b in zip(clf.model_.get_weights(), whole.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert _state_folders(ckpt) == []
+
+
 def _early_stopped_data():
     rng = np.random.RandomState(0)
     X = (rng.rand(48, 16, 16) * 120).astype(np.uint8)
@@ -424,7 +495,11 @@ def test_no_sound_checkpoint_is_a_clear_error_naming_the_files(tmp_path, monkeyp
     assert len(list(state.glob("*.damaged"))) == 2
 
 
-def test_a_live_lock_refuses_a_second_fit_and_a_dead_ones_is_taken_over(tmp_path):
+def test_a_live_lock_is_left_alone_and_a_dead_ones_is_taken_over(tmp_path):
+    """A state whose lock a live process holds is neither read nor written
+    by a second fit of the same parameters and data: it trains without a
+    state, with a warning (it failed, CheckpointInUseError), unless it must
+    resume or keep that state (fersk train), which is told."""
     ckpt = tmp_path / "ckpt"
     X, y = _faces()
     kw = {**KW, "epochs": 1, "checkpoint_dir": ckpt}
@@ -435,8 +510,17 @@ def test_a_live_lock_refuses_a_second_fit_and_a_dead_ones_is_taken_over(tmp_path
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         (state / "lock").write_text(f"{other.pid} {socket.gethostname()}\n")
-        with pytest.raises(CheckpointInUseError, match=rf"in use by process {other.pid}"):
-            CNNClassifier(**kw).fit(X, y)
+        files = {p.name: p.read_bytes() for p in state.iterdir()}
+        with pytest.warns(UserWarning, match=rf"process {other.pid} on .* holds the training "
+                                             "state .*trains without saving its state"):
+            apart = CNNClassifier(**kw).fit(X, y)
+        assert apart.n_epochs_ == 1 and int(apart.model_.optimizer.iterations) == 2
+        assert {p.name: p.read_bytes() for p in state.iterdir()} == files  # untouched
+        for flag in ("_resume_only", "_keep_checkpoint"):
+            told = CNNClassifier(**kw)
+            setattr(told, flag, True)
+            with pytest.raises(CheckpointInUseError, match=rf"in use by process {other.pid}"):
+                told.fit(X, y)
     finally:
         other.kill()
         other.wait()
@@ -444,6 +528,69 @@ def test_a_live_lock_refuses_a_second_fit_and_a_dead_ones_is_taken_over(tmp_path
     second = CNNClassifier(**kw).fit(X, y)
     np.testing.assert_allclose(second.predict_proba(X), first.predict_proba(X), rtol=1e-6)
     assert not state.exists()
+
+
+BUILDER = textwrap.dedent("""
+    import keras
+
+
+    def build(input_shape, n_classes, seed=None):
+        activation = "{activation}"
+        assert activation in {{"relu", "tanh", "elu", "gelu", "selu"}}
+        inputs = keras.Input(input_shape)
+        x = keras.layers.Dense(4, activation=activation)(keras.layers.Flatten()(inputs))
+        return keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax")(x))
+""")
+
+
+def test_an_edited_builder_does_not_resume_the_old_state(tmp_path, monkeypatch):
+    """A callable architecture entered the key by its module and name only
+    (joblib pickles a function by reference): after the builder was edited
+    (relu -> tanh, same shapes), a fit found the old state and loaded its
+    weights without a word.  Now its code enters the key, the same in
+    every process (another PYTHONHASHSEED orders its set constant
+    otherwise)."""
+    import importlib
+
+    module = tmp_path / "fersk_test_builder.py"
+    module.write_text(BUILDER.format(activation="relu"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import fersk_test_builder as builder
+
+    X, y, _ = _stopping_data()
+    ckpt = tmp_path / "ckpt"
+    kw = dict(epochs=1, batch_size=16, random_state=0, checkpoint_dir=str(ckpt))
+
+    def key():
+        return _checkpoint.fit_key(CNNClassifier(builder.build, **kw), 0, (X, y))
+
+    relu = key()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), str(Path(fersk.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    child = ("import numpy as np; from fersk import _checkpoint; from fersk.classifiers import "
+             "CNNClassifier; import fersk_test_builder as b; "
+             f"d = np.load({str(tmp_path / 'd.npz')!r}); "
+             f"print(_checkpoint.fit_key(CNNClassifier(b.build, **{kw!r}), 0, (d['X'], d['y'])))")
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    for hash_seed in ("1", "2"):  # two orders of the builder's set of names
+        run = subprocess.run([sys.executable, "-c", child],
+                             env={**env, "PYTHONHASHSEED": hash_seed, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                             capture_output=True, text=True, timeout=120)
+        assert run.stdout.split()[-1:] == [relu], run.stderr[-2000:]
+
+    first = CNNClassifier(builder.build, **kw)
+    first._keep_checkpoint = True  # its fitted network stays in the state
+    first.fit(X, y)
+    module.write_text(BUILDER.format(activation="tanh"))
+    importlib.reload(builder)
+    assert key() != relu
+    edited = CNNClassifier(builder.build, **kw)
+    edited._keep_checkpoint = True
+    edited.fit(X, y)
+    assert edited._kept_checkpoint != first._kept_checkpoint  # not the relu network's state
+    assert len(_state_folders(ckpt)) == 2
+    first._discard_checkpoint()
+    edited._discard_checkpoint()
 
 
 def test_cross_validate_in_parallel_with_one_checkpoint_dir(tmp_path):
@@ -457,6 +604,51 @@ def test_cross_validate_in_parallel_with_one_checkpoint_dir(tmp_path):
     # Each fold trained all its epochs, none resumed another fold's state.
     assert [est.n_epochs_ for est in result["estimator"]] == [3, 3]
     assert [int(est.model_.optimizer.iterations) for est in result["estimator"]] == [STEPS] * 2
+    assert _state_folders(ckpt) == [] and _user_files_intact(ckpt)
+
+
+def test_search_candidates_differing_in_prediction_settings_fit_in_parallel(
+        tmp_path, monkeypatch):
+    """Candidates that differ only in test_time_flip share a state key; run
+    at once (threads), one got CheckpointInUseError and GridSearchCV scored
+    it NaN with a mere FitFailedWarning, though the docs say such fits never
+    touch each other's state, even in parallel.  Now it trains without a
+    state (a warning): every score is finite, every state removed."""
+    import threading
+
+    import joblib
+    from sklearn.exceptions import FitFailedWarning
+    from sklearn.model_selection import GridSearchCV
+
+    from fersk import _keras_base
+
+    ckpt = _with_user_files(tmp_path / "ckpt")
+    X, y, kw = _stopping_data()
+    kw.update(epochs=2, learning_rate=0.05, n_iter_no_change=None)
+    # Both fits have tried to take the one lock before either trains: the
+    # two candidates overlap, whatever the threads' timing.
+    both = threading.Barrier(2, timeout=60)
+    acquire = _checkpoint.TrainingState.acquire
+
+    def acquire_then_wait(self):
+        try:
+            return acquire(self)
+        finally:
+            both.wait()
+
+    monkeypatch.setattr(_checkpoint.TrainingState, "acquire", acquire_then_wait)
+    said = []
+    monkeypatch.setattr(_keras_base, "warn_user", said.append)
+    one_split = [(np.arange(24), np.arange(24, 40))]
+    search = GridSearchCV(CNNClassifier(**kw, checkpoint_dir=ckpt),
+                          {"test_time_flip": [False, True]}, cv=one_split, n_jobs=2,
+                          refit=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitFailedWarning)
+        with joblib.parallel_backend("threading"):
+            search.fit(X, y)
+    assert np.isfinite(search.cv_results_["split0_test_score"]).all()
+    assert len(said) == 1 and "another fit in this process holds the training state" in said[0]
     assert _state_folders(ckpt) == [] and _user_files_intact(ckpt)
 
 
@@ -536,3 +728,74 @@ def test_fersk_train_overwrite_never_takes_a_running_fit_or_user_files(
     else:  # a dead run's state is fersk's to remove (this data then fails to load)
         assert status == 1
         assert not state.exists()
+
+
+@pytest.mark.parametrize("option", [None, "--overwrite", "--resume"])
+def test_fersk_train_refuses_an_out_a_live_run_trains_into(capsys, tmp_path, monkeypatch,
+                                                          option):
+    """Two `fersk train` runs into one --out both went on, the later
+    silently replacing the other's model: a state folder holding only a
+    live run's lock (its first epoch not saved yet) was not seen as a run
+    in progress.  Now such an --out is refused, --overwrite or --resume
+    given or not, before anything is touched; a dead run's lock is not."""
+    from PIL import Image
+
+    from fersk.cli import main
+
+    monkeypatch.setenv("FERSK_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "fer" / "train" / "happy"
+    data.mkdir(parents=True)
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(data / "Training_1.png")
+    out = tmp_path / "model"
+    state = out / "training_state" / f"{_checkpoint.STATE_PREFIX}0123456789abcdef"
+    state.mkdir(parents=True)
+    argv = ["train", "--data", str(tmp_path / "fer"), "--model", "kaggle_cnn", "--out", str(out),
+            *([option] if option else [])]
+    (state / _checkpoint.LOCK).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert status == 2 and f"a run is in progress into {str(out)!r} (pid {os.getpid()})" in err
+    assert sorted(p.name for p in state.iterdir()) == [_checkpoint.LOCK]
+    assert sorted(p.name for p in out.iterdir()) == ["training_state"]
+    # The lock of a dead run is no run in progress (this data then fails to load,
+    # or --resume finds nothing to resume).
+    (state / _checkpoint.LOCK).write_text(f"{_dead_pid()} {socket.gethostname()}\n")
+    status = main(argv)
+    assert "in progress" not in capsys.readouterr().err and status in (1, 2)
+
+
+@pytest.mark.slow
+def test_fersk_train_never_replaces_a_model_saved_into_out_meanwhile(capsys, tmp_path,
+                                                                     fer2013_root, monkeypatch):
+    """A model saved into --out while a run trained (another run into the
+    same folder) was replaced by the later run without a word.  Now, without
+    --overwrite, the run refuses to save (status 1), its network kept in the
+    training state; --resume --overwrite then saves it, training nothing."""
+    from fersk import pretrained, training
+    from fersk.cli import main
+
+    out = tmp_path / "model"
+    argv = ["train", "--data", str(fer2013_root), "--model", "vgg_fer", "--out", str(out),
+            "--width", "0.0625", "--dense-units", "8", "--epochs", "1", "--batch-size", "16",
+            "--n-train", "40", "--n-test", "20"]
+    train = training.train_fer2013
+
+    def another_run_saves_meanwhile(*args, **kwargs):
+        pipe, metrics = train(*args, **kwargs)
+        pretrained.save(pipe, out, description="another run's", keep=("training_state",))
+        return pipe, metrics
+
+    monkeypatch.setattr(training, "train_fer2013", another_run_saves_meanwhile)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "was written while this run trained" in err and "--resume --overwrite" in err
+    assert pretrained.info(out)["description"] == "another run's"
+    (state,) = _state_folders(out / "training_state")
+    assert (state / "final.json").is_file()
+    monkeypatch.undo()
+
+    assert main([*argv, "--resume", "--overwrite"]) == 0
+    stdout = capsys.readouterr().out
+    assert "Epoch" not in stdout and "saved" in stdout
+    assert pretrained.info(out)["description"] != "another run's"
+    assert not (out / "training_state").exists()

@@ -9,6 +9,7 @@ itself is :func:`fersk.training.train_fer2013`, shared with
 import inspect
 import json
 import os
+import socket
 from pathlib import Path
 
 from fersk import pretrained, training
@@ -56,6 +57,40 @@ def _holds_interrupted_run(out):
         TrainingState(p).has_saved() for p in state.glob(STATE_PREFIX + "*") if p.is_dir())
 
 
+def _run_in_progress(out):
+    """``(pid, host)`` of a live process training into ``out`` (its lock in
+    ``out``'s training state, held from before the first epoch ends; pid
+    None for a lock being written), or None."""
+    state = Path(out) / TRAINING_STATE
+    if not state.is_dir():
+        return None
+    for folder in sorted(state.glob(STATE_PREFIX + "*")):
+        holder = TrainingState(folder).held_by() if folder.is_dir() else None
+        if holder is not None:
+            return holder
+    return None
+
+
+def _holds_other_files(out):
+    """Whether ``out`` is anything but a folder holding at most the
+    training state (a model folder, another file)."""
+    return out.exists() and (
+        not out.is_dir() or any(p.name != TRAINING_STATE for p in out.iterdir()))
+
+
+def _kept_network(args, net):
+    """How to save the network ``net`` a run trained and could not save:
+    its final state stays in ``--out/training_state``, which --resume loads."""
+    kept = getattr(net, "_kept_checkpoint", None)
+    if kept is None:
+        return "The trained network was not kept: run the command again to train it again."
+    return (
+        f"The trained network is kept in {kept}: run the same command again with --resume "
+        "to save it without training again, once --out holds nothing else (move away what is "
+        "there now), or with --resume --overwrite to replace a model folder there."
+    )
+
+
 def run(args):
     """Run ``fersk train``: train on FER-2013, write a pretrained-model folder.
 
@@ -64,7 +99,11 @@ def run(args):
     validation data, early stopping), prints the metrics as JSON and saves
     the pipeline with :func:`fersk.pretrained.save`.  An interrupted run
     keeps its state in ``--out/training_state`` for ``--resume``; it is
-    removed once the model folder is saved.
+    removed once the model folder is saved.  An ``--out`` that a live run
+    is training into (its state's lock) is refused, ``--overwrite`` or
+    not; an ``--out`` written meanwhile by another run is not replaced
+    without ``--overwrite`` (the trained network stays in the state, for
+    ``--resume``).
 
     Parameters
     ----------
@@ -83,10 +122,12 @@ def run(args):
     ------
     _UsageError
         Missing data, an unknown architecture or parameter, conflicting
-        options or an output folder in the way (:func:`fersk.cli.main`
-        returns 2).
+        options, an output folder in the way or a run in progress into it
+        (:func:`fersk.cli.main` returns 2).
     _Failure
-        Unreadable FER-2013 data (:func:`fersk.cli.main` returns 1).
+        Unreadable FER-2013 data, or a model that cannot be saved in
+        ``--out`` (written meanwhile by another run, a full disk)
+        (:func:`fersk.cli.main` returns 1).
 
     See Also
     --------
@@ -171,6 +212,18 @@ def run(args):
     # Absolute: ``--out .`` is a folder with a name, which save writes beside.
     out = Path(os.path.abspath(args.out))
     state = out / TRAINING_STATE
+    # A run still going on into --out holds its state's lock from the start
+    # (before its first epoch is saved): never trained over, never replaced.
+    running = _run_in_progress(out)
+    if running is not None:
+        pid, host = running
+        who = "" if pid is None else f" (pid {pid}" + (
+            ")" if host == socket.gethostname() else f" on {host})")
+        raise _UsageError(
+            f"--out: a run is in progress into {args.out!r}{who}: its training state is in "
+            "use. Wait for it to end or give another --out; --overwrite and --resume never "
+            "take the folder of a running run."
+        )
     interrupted = _holds_interrupted_run(out)
     if args.resume and not interrupted:
         raise _UsageError(f"--resume: {args.out!r} holds no interrupted run ({state} holds "
@@ -186,8 +239,7 @@ def run(args):
             discard_states(state)
         except CheckpointInUseError as exc:
             raise _UsageError(f"--overwrite: {exc}") from None
-    if (out.exists() and (not out.is_dir() or any(p.name != TRAINING_STATE for p in out.iterdir()))
-            and not args.overwrite):
+    if _holds_other_files(out) and not args.overwrite:
         raise _UsageError(
             f"--out: {args.out!r} exists and is not empty; give another folder or --overwrite."
         )
@@ -233,6 +285,8 @@ def run(args):
             "data (its training state is not this command's): give the options that run was "
             "started with, or --overwrite to start again."
         ) from None
+    except CheckpointInUseError as exc:  # one started between the check above and the fit
+        raise _UsageError(f"--out: a run is in progress into {args.out!r}: {exc}") from None
     except ValueError as exc:
         raise _Failure(getattr(exc, "without_python_hint", str(exc))) from None
     net = pipe.steps[-1][1]
@@ -252,8 +306,19 @@ def run(args):
         learning_rate=args.learning_rate,
         schedule=args.schedule,
     )
-    path = pretrained.save(pipe, out, description=description, metrics=metrics,
-                           keep=(TRAINING_STATE,))
+    if _holds_other_files(out) and not args.overwrite:
+        # Empty when this run started: another run (or someone) saved into
+        # it meanwhile; replaced only when --overwrite said so.
+        raise _Failure(
+            f"--out: {args.out!r} was written while this run trained (another run's model?) "
+            f"and --overwrite was not given: it is not replaced. {_kept_network(args, net)}"
+        )
+    try:
+        path = pretrained.save(pipe, out, description=description, metrics=metrics,
+                               keep=(TRAINING_STATE,))
+    except (ValueError, OSError) as exc:  # the state stays: nothing trained is lost
+        raise _Failure(f"--out: cannot save the model in {args.out!r} ({exc}). "
+                       f"{_kept_network(args, net)}") from None
     # Only now: a kill before the save leaves the fitted network in the
     # state, and --resume then saves it without training again.
     training.discard_training_state(pipe)
