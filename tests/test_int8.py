@@ -205,6 +205,37 @@ def test_default_as_loaded_runs_its_int8_graph_without_tensorflow(onnx_cache):
     assert keras.argmax() == here.argmax() and np.abs(keras - here).max() < 0.05
 
 
+def test_default_first_use_in_an_empty_cache_needs_no_tensorflow(tmp_path):
+    """A new user's first prediction: an empty cache, TensorFlow not even
+    importable.  The default's int8 graphs ship with it, and so do MTCNN's
+    (fersk/onnx/graphs, made from the installed mtcnn's weights): nothing
+    to export (it imported TensorFlow and wrote 1.9 MiB into the cache), the
+    cache stays empty, and the answer is the one a warm cache gives."""
+    from fersk.onnx import _mtcnn
+
+    digest = _mtcnn._mtcnn_weights_digest()
+    shipped = _mtcnn._mtcnn_paths(_mtcnn.SHIPPED, digest)
+    assert shipped is not None and all(p.is_file() for p in shipped.values()), \
+        "fersk ships no MTCNN graphs for the installed mtcnn's weights"
+    empty = tmp_path / "cache"
+    env = {**os.environ, "FERSK_CACHE": str(empty)}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(fersk.__file__)), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", _DEFAULT_NO_TF], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["network"] == "OnnxNetworkClassifier" and ".int8-" in result["graph"]
+    assert not empty.exists() or not any(empty.rglob("*")), sorted(empty.rglob("*"))
+    here = pretrained.load(backend="onnx-int8").predict_proba([data.astronaut()])
+    assert np.abs(np.asarray(result["photo"]) - here).max() <= 1e-6
+    # fersk export still writes the cache's own copy, never into the package.
+    before = {p: p.stat().st_mtime_ns for p in shipped.values()}
+    paths = _mtcnn.export_mtcnn(empty)
+    assert all(p.parent == empty for p in paths.values())
+    assert {p: p.stat().st_mtime_ns for p in shipped.values()} == before
+
+
 def test_quantize_an_ensemble_each_member_from_its_own_graph(onnx_cache, tmp_path):
     """An ensemble's networks each get their int8 graph (matched by .keras
     file), and the int8 ensemble answers as the float one does, roughly."""
@@ -316,9 +347,13 @@ def test_quantize_refuses_bundled_names_old_formats_and_representations(tmp_path
 
 
 def test_auto_stays_on_keras_where_the_detectors_graphs_cannot_be_made(tmp_path, monkeypatch):
-    """No MTCNN graphs in the cache and no tf2onnx to export them: the
+    """No MTCNN graphs in the cache, none shipped for the installed mtcnn's
+    weights (another version of it) and no tf2onnx to export them: the
     default loads on Keras, as before int8, saying why."""
+    from fersk.onnx import _mtcnn
+
     monkeypatch.setenv("FERSK_CACHE", str(tmp_path / "empty_cache"))
+    monkeypatch.setattr(_mtcnn, "SHIPPED", tmp_path / "none_shipped")
     monkeypatch.setitem(sys.modules, "tf2onnx", None)
     with pytest.warns(UserWarning, match="int8 graphs are not used"):
         model = pretrained.load()

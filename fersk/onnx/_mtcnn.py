@@ -40,9 +40,24 @@ def _mtcnn_weights_digest():
     return _digest(*(f.read_bytes() for f in files), OPSET)
 
 
+#: MTCNN's graphs as fersk ships them (exported by :func:`export_mtcnn` from
+#: mtcnn 1.0.0's weights): a first prediction on ONNX Runtime needs no export,
+#: so no TensorFlow, where the installed package's weights are these.
+SHIPPED = Path(__file__).resolve().parent / "graphs"
+
+
 def _mtcnn_paths(folder=None, digest=None):
-    """The three ONNX files of MTCNN in ``folder`` (the cache by default)."""
-    folder = Path(folder) if folder is not None else cache_dir()
+    """The three ONNX files of MTCNN in ``folder``; by default the cache's,
+    else those fersk ships when the cache lacks them (the same weights)."""
+    if folder is None:
+        cached = _mtcnn_paths(cache_dir(), digest)
+        if cached is not None and all(p.is_file() for p in cached.values()):
+            return cached
+        shipped = _mtcnn_paths(SHIPPED, digest)
+        if shipped is not None and all(p.is_file() for p in shipped.values()):
+            return shipped
+        return cached
+    folder = Path(folder)
     digest = digest or _mtcnn_weights_digest()
     if digest is None:  # mtcnn not installed here: the files exported elsewhere
         found = sorted(folder.glob("mtcnn-*-pnet.onnx"), key=lambda p: p.stat().st_mtime)
@@ -81,7 +96,9 @@ def export_mtcnn(folder=None, *, overwrite=False):
     >>> sorted(export_mtcnn())  # doctest: +SKIP
     ['onet', 'pnet', 'rnet']
     """
-    paths = _mtcnn_paths(folder, _mtcnn_weights_digest() or "missing")
+    # Into the cache (or folder), never into fersk's own shipped graphs.
+    paths = _mtcnn_paths(folder if folder is not None else cache_dir(),
+                         _mtcnn_weights_digest() or "missing")
     if not overwrite and all(p.is_file() for p in paths.values()):
         return paths
     tf, _ = _tf2onnx()
@@ -211,7 +228,9 @@ class OnnxMTCNN:
     Parameters
     ----------
     folder : str or path-like or None, default=None
-        Where the exported files are; None means :func:`cache_dir`.
+        Where the exported files are; None means :func:`cache_dir`, else
+        the graphs fersk ships (exported from the weights of mtcnn 1.0.0,
+        used where the installed package has the same weights or none).
 
     Examples
     --------
