@@ -17,10 +17,13 @@ FER2013_ROOT = Path(
 )
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
-# The quick subset (``python -m pytest -m quick``, about 2-3 minutes on two
-# busy cores): the representations, safety of inputs and model folders,
-# data loading, inference and docstrings; not the training, CLI, live, serve
-# or scaling modules, which take most of the full suite's time.
+# The quick subset (``python -m pytest -m "quick and not extended" tests``,
+# about 2-3 minutes on two busy cores; a ``-m`` on the command line replaces
+# addopts' ``-m 'not extended'``, so ``-m quick`` alone would add the
+# extended tests of these modules): the representations, safety of inputs
+# and model folders, data loading, inference and docstrings; not the
+# training, CLI, live, serve or scaling modules, which take most of the full
+# suite's time.
 QUICK_MODULES = {
     "test_lbp.py", "test_mapped_lbp.py", "test_layers.py", "test_progress.py",
     "test_inputs_safety.py", "test_model_folder_safety.py", "test_datasets.py",

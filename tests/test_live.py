@@ -342,6 +342,19 @@ def test_fersk_live_usage_errors(capsys, monkeypatch):
     assert "pip install 'fersk[live]'" in capsys.readouterr().err
 
 
+def test_fersk_live_video_folder_says_it_is_a_folder(capsys, tmp_path):
+    # A folder of images is a source for fersk.stream, not for --video: the
+    # message says so instead of "no such file".
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    assert main(["live", "--video", str(photos)]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "video file" in err and "fersk.stream" in err
+    assert "no such file" not in err
+    assert main(["live", "--video", str(photos / "*.png")]) == 2
+    assert "fersk.stream" in capsys.readouterr().err  # a glob: the Python API reads those
+
+
 def test_detect_scale_maps_boxes_back_to_the_frame(bundled):
     from fersk import stream
 

@@ -427,6 +427,22 @@ def test_predict_photos_example_reports_every_photo(capsys):
     assert "No face found in 1 of 3 images (indices 2)" in out[3]
 
 
+def test_predict_photos_example_refuses_a_missing_or_unreadable_photo(capsys, tmp_path):
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "predict_photos.py"
+    main = runpy.run_path(str(example), run_name="example")["main"]
+    (tmp_path / "notes.txt").write_text("not a photo")
+    missing, text = str(tmp_path / "missing.jpg"), str(tmp_path / "notes.txt")
+    assert main([missing, text]) == 2  # before the model is loaded
+    err = capsys.readouterr().err
+    assert f"{missing}: no such file" in err and f"{text}: cannot read an image" in err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0 and "PHOTO" in capsys.readouterr().out
+
+
 def test_pixel_rule_same_answer_for_every_dtype_of_a_photo():
     """uint8, float in [0, 1] (scikit-image) and uint16 of the astronaut
     give the same probabilities; one colour image without its batch axis,

@@ -171,8 +171,11 @@ def test_a_declared_upload_past_the_limit_is_refused_unread():
 
 
 def test_unknown_routes_are_json(client):
-    assert client.get("/nope").json()["error"]["status"] == 404
-    assert client.get("/api/predict").json()["error"]["status"] == 405
+    # the codes docs/live.rst's table gives
+    assert client.get("/nope").json()["error"] == {
+        "status": 404, "code": "not_found", "message": "GET /nope: Not Found"}
+    assert client.get("/api/predict").json()["error"] == {
+        "status": 405, "code": "http_error", "message": "GET /api/predict: Method Not Allowed"}
 
 
 def test_a_loaded_pipeline_keeps_its_folders_class_names(tmp_path):

@@ -289,7 +289,9 @@ def run(args):
     Raises
     ------
     _UsageError
-        Neither or both of ``--camera`` and ``--video``, an unknown model.
+        Neither or both of ``--camera`` and ``--video``, a ``--video`` that is
+        missing or a folder (only :func:`fersk.stream` reads folders), an
+        unknown model.
     _Failure
         No OpenCV for a camera (saying what to install), an unreadable
         video, an output that cannot be written.
@@ -323,7 +325,20 @@ def run(args):
             ) from None
         source, what = args.camera, f"camera {args.camera}"
     else:
+        if Path(args.video).is_dir():
+            raise _UsageError(
+                f"--video: {args.video!r} is a folder; --video takes a video file (or an "
+                "animated GIF). To classify a folder or glob of images as a sequence, use the "
+                "Python API: fersk.stream(model, 'FOLDER') (or fersk predict FOLDER for one "
+                "row per image)."
+            )
         if not Path(args.video).is_file():
+            if any(c in args.video for c in "*?["):
+                raise _UsageError(
+                    f"--video: no such file: {args.video!r}. --video takes one video file; a "
+                    "glob of images is read as a sequence by the Python API: "
+                    "fersk.stream(model, 'PATTERN')."
+                )
             raise _UsageError(f"--video: no such file: {args.video!r}.")
         source, what = args.video, args.video
     outputs = [(o, getattr(args, o[2:])) for o in ("--out", "--json", "--plot")]
