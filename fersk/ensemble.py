@@ -42,6 +42,7 @@ from ._fit_guard import unchanged_if_fit_fails
 from ._image_files import pixels_for_network
 from ._labels import _in_class_order
 from ._validation import validate_images
+from ._warnings import warn_user
 
 __all__ = ["CNNEnsembleClassifier", "one_view"]
 
@@ -239,6 +240,15 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
     :meth:`fit` fail, naming the member.  A member's ``class_weight`` dict
     is keyed by the labels of ``y`` (translated to their codes).
 
+    **Members' parameters after fit.**  As in scikit-learn's ensembles,
+    ``estimators`` are templates and the fitted ``estimators_`` predict: a
+    member's parameter set on a fitted ensemble (``a__test_time_flip``)
+    reaches the next fit, not the predictions, and ``set_params`` says so
+    with a UserWarning.  Views reach the fitted members through
+    ``test_time_views`` or :func:`one_view`.  An ensemble that
+    :func:`fersk.pretrained.load` built predicts with the very members it
+    was given, so there the parameter takes effect (no warning).
+
     **Trained members.**  A member already fitted elsewhere joins as a
     :class:`~sklearn.frozen.FrozenEstimator` (whose ``fit`` does nothing
     and which :func:`~sklearn.base.clone` keeps fitted), alone or as the
@@ -384,7 +394,28 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
                 # The ensemble's own parameters: the members stay as given.
                 return BaseEstimator.set_params(self, **params)
             self.estimators = _as_pairs(self.estimators)
+        self._warn_unfitted_member_params(params)
         return super().set_params(**params)
+
+    def _warn_unfitted_member_params(self, params):
+        """After fit, ``estimators`` are the templates and ``estimators_``
+        predict (scikit-learn's rule): a member's parameter set on a fitted
+        ensemble changes nothing until the next fit, so say so (a loaded
+        ensemble predicts with the very members given, and takes it)."""
+        if not hasattr(self, "named_estimators_"):
+            return
+        given = dict(_as_pairs(self.estimators))
+        stale = sorted({key.split("__", 1)[0] for key in params
+                        if key.split("__", 1)[0] in given and
+                        given[key.split("__", 1)[0]] is not self.named_estimators_.get(
+                            key.split("__", 1)[0])})
+        if stale:
+            warn_user(
+                f"{type(self).__name__}: {', '.join(repr(n) for n in stale)} set on a fitted "
+                "ensemble: the members' parameters reach the next fit, not the fitted members "
+                "that predict (estimators_). For views use test_time_views or "
+                "fersk.ensemble.one_view; else set them on named_estimators_[name], or fit again."
+            )
 
     @property
     def named_estimators(self):
@@ -520,6 +551,7 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         self.classes_ = encoder.classes_
         # Members fitted anew: classes_' order, without a model folder's names.
         self._label_columns = self._label_codes = self._class_names = None
+        self._members_keyed_by_label = False  # fit keys the members' class_weight by code
 
         active = [(name, est) for name, est in pairs if not _is_drop(est)]
         fitted = Parallel(n_jobs=self.n_jobs)(
@@ -596,6 +628,9 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
             check_is_fitted(member)
         self._validate_weights(pairs)
         self._set_members(pairs, fitted)
+        # These members are a model folder's: their class_weight is keyed by
+        # y's labels already (fit's members are keyed by codes).
+        self._members_keyed_by_label = True
 
     @property
     def weights_(self):
@@ -663,9 +698,12 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         and weighed another class)."""
         check_is_fitted(self)
         labels = self.classes_.tolist()
+        # A loaded ensemble's members are keyed by labels already: mapped
+        # again, a re-saved folder weighed another class (or failed).
+        by_label = getattr(self, "_members_keyed_by_label", False)
         members = []
         for name, member in self.named_estimators_.items():
-            if not _is_drop(member) and not _is_frozen(member):
+            if not _is_drop(member) and not _is_frozen(member) and not by_label:
                 by_code = {k: v for k, v in member.get_params(deep=True).items()
                            if k.split("__")[-1] == "class_weight" and isinstance(v, dict)}
                 if by_code:  # a copy: the fitted member in memory stays as it is

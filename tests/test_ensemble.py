@@ -1,6 +1,7 @@
 """CNNEnsembleClassifier: soft voting, members, nested parameters, validation."""
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -645,3 +646,35 @@ def test_saved_ensemble_keeps_its_members_class_weight_by_label(tmp_path):
         assert refit[-1].named_estimators_["a"].class_weight == \
             clone(pipe).fit(X, y)[-1].named_estimators_["a"].class_weight
         assert pipe[-1].named_estimators_["a"].class_weight != weights  # in memory: by code
+        # Saved again from the loaded model (its members keyed by label
+        # already): the same weights, not mapped twice ({1: 5.0} became
+        # {2: 5.0}; names failed with int('zz')).
+        again = pretrained.load(pretrained.save(loaded, tmp_path / f"again-{y[0]}"),
+                                backend="keras")
+        assert again.get_params()["ens__a__class_weight"] == weights
+        converted = pretrained.convert(tmp_path / str(y[0]), tmp_path / f"conv-{y[0]}")
+        assert pretrained.load(converted, backend="keras").get_params()[
+            "ens__a__class_weight"] == weights
+
+
+def test_member_parameters_set_after_fit_are_said_to_wait_for_the_next_fit():
+    """After fit only estimators_ predict (scikit-learn's rule): a member's
+    parameter set on the fitted ensemble changed nothing, silently; it is
+    said now, and the ensemble's own test_time_views still reaches them."""
+    from fersk import CNNClassifier
+
+    X = np.random.default_rng(0).integers(0, 256, (24, 16, 16)).astype(np.uint8)
+    y = np.array([0, 1, 2] * 8)
+    ens = CNNEnsembleClassifier([
+        (n, CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                          batch_size=8, random_state=i)) for i, n in enumerate("ab")]).fit(X, y)
+    before = ens.predict_proba(X)
+    with pytest.warns(UserWarning, match=r"'a' set on a fitted ensemble.*next fit") as caught:
+        ens.set_params(a__test_time_flip=True)
+    assert caught[0].filename == __file__  # at the user's line
+    np.testing.assert_array_equal(ens.predict_proba(X), before)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ens.set_params(weights=[1, 2])  # the ensemble's own: no warning
+        CNNEnsembleClassifier(ens.estimators).set_params(a__epochs=2)  # unfitted: none
+
