@@ -140,6 +140,15 @@ def test_int8_graph_must_be_the_recorded_one(quantized, tmp_path):
         pretrained.load(folder, backend="onnx-int8")
 
 
+def _child_env(cache):
+    """A child process's environment: this fersk first on its path, ``cache``
+    as its cache folder."""
+    env = {**os.environ, "FERSK_CACHE": str(cache)}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(fersk.__file__)), env.get("PYTHONPATH", "")])
+    return env
+
+
 _AUTO_NO_TF = textwrap.dedent("""
     import json, sys
     from fersk.cli import main
@@ -155,9 +164,7 @@ def test_cli_auto_runs_int8_without_tensorflow(quantized, onnx_cache, tmp_path):
     pretrained.export(quantized[0])  # MTCNN's graphs, into the cache
     photo = tmp_path / "astronaut.png"
     Image.fromarray(data.astronaut()).save(photo)
-    env = {**os.environ, "FERSK_CACHE": str(onnx_cache)}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(os.path.dirname(fersk.__file__)), env.get("PYTHONPATH", "")])
+    env = _child_env(onnx_cache)
     out = subprocess.run([sys.executable, "-c", _AUTO_NO_TF, str(photo), str(quantized[0])],
                          env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -190,9 +197,7 @@ def test_default_as_loaded_runs_its_int8_graph_without_tensorflow(onnx_cache):
     from fersk import onnx
 
     onnx.export_mtcnn()
-    env = {**os.environ, "FERSK_CACHE": str(onnx_cache)}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(os.path.dirname(fersk.__file__)), env.get("PYTHONPATH", "")])
+    env = _child_env(onnx_cache)
     out = subprocess.run([sys.executable, "-c", _DEFAULT_NO_TF], env=env, capture_output=True,
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -218,9 +223,7 @@ def test_default_first_use_in_an_empty_cache_needs_no_tensorflow(tmp_path):
     assert shipped is not None and all(p.is_file() for p in shipped.values()), \
         "fersk ships no MTCNN graphs for the installed mtcnn's weights"
     empty = tmp_path / "cache"
-    env = {**os.environ, "FERSK_CACHE": str(empty)}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [os.path.dirname(os.path.dirname(fersk.__file__)), env.get("PYTHONPATH", "")])
+    env = _child_env(empty)
     out = subprocess.run([sys.executable, "-c", _DEFAULT_NO_TF], env=env, capture_output=True,
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
