@@ -155,6 +155,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--repeat", type=int, default=4, help="copies of sfew and expw faces")
+    parser.add_argument("--repeat-expw", type=int, default=None,
+                        help="copies of expw faces (default: --repeat): ExpW's labelling convention "
+                        "(shouts are 'surprise') is outweighed by FER-2013's at four copies")
     parser.add_argument("--muxspace-cap", type=int, default=1500)
     parser.add_argument("--fer-degraded", type=float, default=0.3)
     parser.add_argument("--fer-max", type=int, default=None,
@@ -178,6 +181,9 @@ def main(argv=None):
     if unknown:
         parser.error(f"--teacher-sources: unknown source(s) {sorted(unknown)}; "
                      f"the sources are fer2013, {', '.join(WILD)}")
+    if min(args.repeat, args.repeat if args.repeat_expw is None else args.repeat_expw) < 1:
+        parser.error("--repeat and --repeat-expw: at least 1 copy (0 would drop the source's "
+                     "faces; --exclude leaves a source out)")
     fit_seed = args.seed if args.fit_seed is None else args.fit_seed
 
     from fersk import pretrained
@@ -197,7 +203,8 @@ def main(argv=None):
         drop = np.random.RandomState(fit_seed).permutation(fer)[args.fer_max:]
         train = np.setdiff1d(train, drop)
     X, y, src = training_set(
-        data, train, repeats={"sfew": args.repeat, "expw": args.repeat},
+        data, train, repeats={"sfew": args.repeat,
+                          "expw": args.repeat if args.repeat_expw is None else args.repeat_expw},
         caps={"muxspace": args.muxspace_cap}, fer_degraded=args.fer_degraded, seed=fit_seed)
     print(f"training on {len(y)} faces: "
           + ", ".join(f"{s} {n}" for s, n in zip(*np.unique(src, return_counts=True))),

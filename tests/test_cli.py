@@ -1250,6 +1250,34 @@ def test_train_in_the_wild_distils_only_the_named_sources(monkeypatch, capsys):
     assert "unknown source(s) ['sfw']" in capsys.readouterr().err
 
 
+def test_train_in_the_wild_repeats_each_source_as_asked(monkeypatch, capsys):
+    """--repeat-expw: ExpW's faces copied that many times (the first copy as
+    cut, the others degraded), SFEW's --repeat times, FER-2013's once; labels
+    and sources stay aligned; fewer than one copy is refused before loading."""
+    import runpy
+    from sklearn.utils import Bunch
+
+    monkeypatch.syspath_prepend(str(_BENCHMARKS))
+    wild = runpy.run_path(str(_BENCHMARKS / "train_in_the_wild.py"), run_name="wild")
+    rng = np.random.RandomState(0)
+    data = Bunch(images=rng.randint(0, 256, size=(6, 48, 48)).astype(np.uint8),
+                 target=np.array([0, 1, 2, 3, 4, 5]),
+                 source=np.array(["fer2013", "fer2013", "expw", "expw", "sfew", "sfew"]))
+    X, y, src = wild["training_set"](data, np.arange(6), repeats={"sfew": 2, "expw": 5},
+                                     caps={}, fer_degraded=0.0, seed=0)
+    counts = dict(zip(*np.unique(src, return_counts=True)))
+    assert counts == {"expw": 10, "fer2013": 2, "sfew": 4}
+    assert len(X) == len(y) == len(src) == 16
+    np.testing.assert_array_equal(np.unique(y[src == "expw"], return_counts=True)[1], [5, 5])
+    first = np.flatnonzero(src == "expw")[:2]
+    np.testing.assert_array_equal(X[first], data.images[2:4])  # the faces as cut, then copies
+
+    for flag in (["--repeat-expw", "0"], ["--repeat", "0"]):
+        with pytest.raises(SystemExit):
+            wild["main"]([*flag, "--name", "never"])
+        assert "at least 1 copy" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL: POSIX")
 def test_train_in_the_wild_teacher_file_killed_at_its_write(tmp_path, monkeypatch):
     """A distillation killed while a teacher's probabilities are written
