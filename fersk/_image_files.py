@@ -186,11 +186,24 @@ def _pyav_frames(path, every):
                 else:  # no timestamp: the frame rate's
                     t = index / float(rate) if rate else None
                 if index % every == 0:
-                    yield index, t, frame.to_ndarray(format="rgb24")
+                    yield index, t, _upright(frame)
         except Exception as exc:
             raise _stopped(index, exc) from None
     if index < 0:
         raise VideoError("the video has no frames")
+
+
+def _upright(frame):
+    """A PyAV frame as an RGB array, turned as the video says it is shown.
+
+    Phones store portrait video as landscape frames and the turn in the
+    container (a display matrix), as photos get an EXIF orientation: the
+    detector must see the upright faces.  PyAV's ``rotation`` is in degrees
+    counter-clockwise, as :func:`numpy.rot90` turns.
+    """
+    arr = frame.to_ndarray(format="rgb24")
+    k = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
 
 
 def open_image(im):

@@ -250,9 +250,12 @@ class FaceStream:
             frame's pixels, ``"label"`` (a class of the model, the argmax of
             ``"proba"``), ``"name"`` (its name), ``"proba"`` (smoothed
             probabilities over ``model.classes_``), ``"raw_proba"`` (this
-            frame's own) and ``"detected"`` (True when the detector ran on
-            this frame, False for a box carried from the last detection).
-            Empty when the frame has no face.
+            frame's own), ``"detected"`` (True when the detector ran on
+            this frame, False for a box carried from the last detection)
+            and ``"kind"`` (as :func:`~fersk.face.predict_faces` says it:
+            'detected', or 'precropped' for a frame of at most the
+            cropper's ``precropped_max_side`` pixels a side, taken whole as
+            a face crop).  Empty when the frame has no face.
 
         Examples
         --------
@@ -290,6 +293,8 @@ class FaceStream:
         if not len(crops):
             return []
         proba = self._predict_proba(crops)
+        # As predict_faces says it: a small frame is a face crop, not searched.
+        kind = "precropped" if self._taken_whole(frame) else "detected"
         records = []
         for track, face, p in zip(tracks, faces, proba):
             smoothed = track.smooth(p, self.alpha)
@@ -304,6 +309,7 @@ class FaceStream:
                 "proba": smoothed.copy(),
                 "raw_proba": np.asarray(p, dtype=np.float64),
                 "detected": detect,
+                "kind": kind,
             })
         return records
 
@@ -588,8 +594,8 @@ def stream(model, source, *, detect_every=1, alpha=0.5, iou_threshold=0.3, max_m
     record : dict
         One per face per frame, frames in order: ``"frame"``, ``"time"``,
         ``"track"``, ``"box"`` ``(row, col, height, width)``, ``"label"``,
-        ``"name"``, ``"proba"`` (smoothed), ``"raw_proba"``, ``"detected"``
-        (see :meth:`FaceStream.update`).  Frames without a face yield
+        ``"name"``, ``"proba"`` (smoothed), ``"raw_proba"``, ``"detected"``,
+        ``"kind"`` (see :meth:`FaceStream.update`).  Frames without a face yield
         nothing.
 
     See Also

@@ -13,10 +13,19 @@ REST API (all answers JSON):
   backend (what runs its networks) and upload limit.
 - ``POST /api/predict``: an image as the raw request body (any
   ``Content-Type``, e.g. ``image/jpeg``) or as the one file of a
-  ``multipart/form-data`` form; the answer lists every face (``box``,
-  ``label``, ``class``, ``probabilities``).  A bad upload gets a 4xx answer
+  ``multipart/form-data`` form: JPEG, PNG, WebP, GIF, BMP or TIFF.  The
+  answer lists every face (``box``, ``kind``, ``label``, ``class``,
+  ``probabilities``); ``kind`` is ``"detected"``, or ``"precropped"`` for
+  an image of at most the model's ``precropped_max_side`` pixels a side
+  (64 for the bundled models), taken whole as one face crop without
+  looking for a face.  A bad upload gets a 4xx answer
   ``{"error": {"status": ..., "code": ..., "message": ...}}``: 400 empty or
-  not an image, 413 larger than the limit.
+  not an image, 403 posted from another site's page (its ``Origin``), 413
+  larger than the limit.
+
+Served on a loopback address (the default), requests whose ``Host`` is not
+this machine's (localhost, 127.0.0.1, ::1) get a 403: a site cannot reach
+the app by pointing its own name at 127.0.0.1 (DNS rebinding).
 
 Uploads are read into memory only (nothing is written to disk) and refused
 as soon as they pass the limit, or unread from their ``Content-Length``
@@ -46,6 +55,10 @@ DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 _MAX_PIXELS = 40_000_000
 # Bytes past the upload limit read (and dropped) before answering 413.
 _DRAIN_BYTES = 256 * 1024 * 1024
+# The formats uploads may be: photos' and screenshots' (JPEG's opener also
+# reads phones' multi-picture MPO files).  Pillow reads many more (EPS runs
+# Ghostscript), none of which a web upload needs.
+_UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 
 def _import_starlette():
@@ -133,7 +146,7 @@ def _decode_image(data):
     if not data:
         raise _UploadError(400, "empty", "the upload is empty: send an image file.")
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(io.BytesIO(data), formats=_UPLOAD_FORMATS) as im:
             if im.width * im.height > _MAX_PIXELS:
                 raise _UploadError(
                     413, "too_many_pixels",
@@ -151,12 +164,60 @@ def _decode_image(data):
     except UnidentifiedImageError:
         raise _UploadError(
             400, "not_an_image",
-            "the upload is not an image fersk can read (JPEG, PNG, WebP, GIF, BMP, TIFF...)."
+            "the upload is not an image of a format fersk serve takes (JPEG, PNG, WebP, GIF, "
+            "BMP or TIFF)."
         ) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise _UploadError(
             400, "corrupt_image", f"the image could not be decoded ({type(exc).__name__}: {exc})."
         ) from None
+
+
+def _same_origin(headers):
+    """Whether a request comes from no web page (curl, scripts: no
+    ``Origin``) or from a page of this server: another site's page the
+    user visits must not make the server work."""
+    from urllib.parse import urlsplit
+
+    origin = headers.get("origin")
+    return origin is None or urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
+
+
+class _LocalHostsOnly:
+    """ASGI middleware answering 403 to a request whose ``Host`` is not
+    this machine's (localhost, 127.0.0.1, ::1): the app bound to loopback
+    is then out of reach of DNS rebinding (a site's name re-pointed at
+    127.0.0.1 lets its page read the answers)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if host and not _is_local_host(host):
+                answer = _error(403, "bad_host",
+                                f"Host {host!r}: the server answers this machine's names only.")
+                return await answer(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+def _is_local_host(host):
+    """Whether a ``Host`` header (name or address, with or without a port)
+    names this machine."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        name = urlsplit(f"//{host}").hostname or ""
+    except ValueError:  # a bad port or brackets
+        return False
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _faces_json(model, class_names, image):
@@ -172,6 +233,9 @@ def _faces_json(model, class_names, image):
         r, c, h, w = rec["box"]
         faces.append({
             "box": {"row": r, "col": c, "height": h, "width": w},
+            # 'detected', or 'precropped': a small image (the cropper's
+            # precropped_max_side) taken whole as a face crop, unsearched
+            "kind": rec["kind"],
             "label": class_names[k],
             "class": rec["label"].item() if hasattr(rec["label"], "item") else rec["label"],
             "confidence": rec["confidence"],
@@ -267,7 +331,7 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
         _check_model(pipeline)
         name = model_name or (meta["name"] if model is None else str(model))
         description = meta.get("description", "")
-        class_names = list(meta["class_names"])
+        class_names = class_names_of(pipeline)  # a folder may name none; in classes_ order
     cropper = pipeline.steps[0][1]
     detector = cropper.detector if isinstance(cropper.detector, (str, type(None))) else "callable"
     model_info = {
@@ -281,13 +345,18 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
         "max_upload_bytes": limit,
     }
     page = resources.files("fersk").joinpath("static", "live.html").read_text("utf-8")
-    # One prediction at a time: Keras and the detector are not re-entrant,
-    # and a second request waits rather than doubling the memory.
+    # One upload at a time is decoded and classified, in a worker thread
+    # (never on the event loop): Keras and the detector are not re-entrant,
+    # and a waiting request holds only its bytes (at most the limit), not a
+    # decoded image (up to 40 MP x 3 bytes each).
     lock = threading.Lock()
 
-    def predict(image):
+    def decode_and_predict(body, content_type):
         with lock:
-            return _faces_json(pipeline, class_names, image)
+            if content_type.lower().startswith("multipart/"):
+                body = _form_file(body, content_type)
+            image = _decode_image(body)
+            return image.shape, _faces_json(pipeline, class_names, image)
 
     async def index(request):
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
@@ -300,29 +369,34 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
 
     async def predict_route(request):
         start = time.perf_counter()
+        if not _same_origin(request.headers):
+            return _error(403, "cross_origin", "predictions are not taken from other sites' "
+                          "pages: post from this server's page, or without an Origin header.")
         try:
             body = await _read_body(request, limit)
-            content_type = request.headers.get("content-type", "")
-            if content_type.lower().startswith("multipart/"):
-                body = _form_file(body, content_type)
-            image = _decode_image(body)
+            shape, faces = await run_in_threadpool(
+                decode_and_predict, body, request.headers.get("content-type", ""))
         except _UploadError as exc:
             return _error(exc.status, exc.code, exc.message)
-        faces = await run_in_threadpool(predict, image)
         return JSONResponse({
-            "width": int(image.shape[1]),
-            "height": int(image.shape[0]),
+            "width": int(shape[1]),
+            "height": int(shape[0]),
             "faces": faces,
             "model": name,
             "seconds": round(time.perf_counter() - start, 4),
         })
 
     async def not_found(request, exc):
-        return _error(exc.status_code, "not_found" if exc.status_code == 404 else "http_error",
-                      f"{request.method} {request.url.path}: {exc.detail}")
+        answer = _error(exc.status_code, "not_found" if exc.status_code == 404 else "http_error",
+                        f"{request.method} {request.url.path}: {exc.detail}")
+        answer.headers.update(exc.headers or {})  # a 405's Allow
+        return answer
 
     async def server_error(request, exc):
-        return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
+        # What failed stays in the server's log (Starlette re-raises it for
+        # uvicorn to log): its text may name local paths.
+        return _error(500, "internal_error",
+                      "the server failed on this request; the server's log says why.")
 
     from starlette.exceptions import HTTPException
 
@@ -402,8 +476,18 @@ def serve(model=None, *, host="127.0.0.1", port=8000, max_upload_bytes=DEFAULT_M
 
 
 def _run_on(app, sock, log_level="warning"):
-    """Serve ``app`` with uvicorn on the bound socket ``sock`` until Ctrl-C."""
+    """Serve ``app`` with uvicorn on the bound socket ``sock`` until Ctrl-C;
+    bound to loopback, it answers requests for this machine's names only."""
+    import ipaddress
+
     import uvicorn
+
+    try:
+        local = ipaddress.ip_address(sock.getsockname()[0]).is_loopback
+    except ValueError:
+        local = False
+    if local:
+        app = _LocalHostsOnly(app)
 
     try:
         uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False)).run(

@@ -330,6 +330,27 @@ def test_fersk_live_json_to_stdout_without_window(capsys, mp4):
     assert [json.loads(line)["frame"] for line in out.splitlines()] == [0, 1]
 
 
+def test_fersk_live_with_a_model_folder_without_class_names(capsys, mp4, tmp_path):
+    """class_names is optional in pipeline.json (load() names the classes
+    itself); fersk live ended in a traceback (no names for FaceStream)."""
+    import shutil
+    from pathlib import Path
+
+    import fersk
+
+    folder = tmp_path / "nonames"
+    shutil.copytree(Path(fersk.__file__).parent / "models" / "fer2013_cnn", folder)
+    spec = json.loads((folder / "pipeline.json").read_text())
+    del spec["class_names"]
+    (folder / "pipeline.json").write_text(json.dumps(spec))
+    status = main(["live", "--video", str(mp4[0]), "--model", str(folder), "--window", "no",
+                   "--max-frames", "1"])
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert status == 0 and row["emotion"] == "happy"
+    assert set(row["probabilities"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise",
+                                         "neutral"}
+
+
 def test_fersk_live_usage_errors(capsys, monkeypatch):
     import sys
 
@@ -386,6 +407,23 @@ def test_detect_scale_never_takes_a_reduced_frame_whole(bundled):
     for scale in (1.0, 0.5):
         (record,) = FaceStream(bundled, detect_scale=scale).update(crop)
         assert record["box"] == (0.0, 0.0, 48.0, 48.0)
+
+
+def test_records_say_how_each_face_was_found(bundled, capsys, tmp_path):
+    """A frame of at most 64 px a side is taken whole as a face crop: its
+    record (and fersk live's JSON line) looked like a detected face's."""
+    from fersk.live import FaceStream
+
+    crop = np.full((48, 48), 128, np.uint8)
+    (record,) = FaceStream(bundled).update(crop)
+    assert record["kind"] == "precropped"
+    frames, _ = make_frames(n=1)
+    assert [r["kind"] for r in FaceStream(bundled).update(frames[0])] == ["detected"]
+    gif = tmp_path / "tiny.gif"
+    Image.fromarray(crop).save(gif, save_all=True, append_images=[Image.fromarray(crop + 40)])
+    assert main(["live", "--video", str(gif), "--window", "no"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["kind"] for row in rows] == ["precropped", "precropped"]
 
 
 def test_detect_scale_keeps_min_face_size_in_frame_pixels():
@@ -482,6 +520,40 @@ def test_a_variable_rate_video_keeps_its_frames_times(tmp_path):
     assert [i for i, _, _ in read] == list(range(6))
     assert [t for _, t, _ in read] == pytest.approx([t / 1000 for t in times_ms])
     assert read[3][2].shape == (48, 64, 3) and abs(int(read[3][2].mean()) - 60) <= 2
+
+
+def test_a_rotated_phone_video_is_read_upright(bundled, tmp_path):
+    """Phones store portrait video as landscape frames and the turn in the
+    mp4's display matrix: the frames were read sideways, and no face found."""
+    import struct
+
+    av = pytest.importorskip("av", reason="writing the test video needs PyAV (the test extra)")
+    from fersk import stream
+    from fersk.live import read_frames
+
+    upright = data.astronaut()[:320, 96:336]  # 320 x 240, the face inside
+    stored = np.ascontiguousarray(np.rot90(upright, 1))  # as a phone stores it: 240 x 320
+    path = tmp_path / "portrait.mp4"
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+        for _ in range(3):
+            for packet in video.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+    # The track header's identity matrix made the 90-degree one phones write.
+    raw = bytearray(path.read_bytes())
+    identity = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    at = raw.find(identity, raw.find(b"tkhd"))
+    assert at > 0
+    raw[at : at + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 240 << 16, 0, 0x40000000)
+    path.write_bytes(bytes(raw))
+    frames = [f for _, _, f in read_frames(path)]
+    assert len(frames) == 3 and all(f.shape == (320, 240, 3) for f in frames)
+    assert np.abs(frames[0].astype(int) - upright).mean() < 10  # upright, not upside down
+    records = list(stream(bundled, path))
+    assert [r["frame"] for r in records] == [0, 1, 2] and records[0]["name"] == "happy"
 
 
 def _vfr_mp4(path, times_ms, size=(48, 64)):

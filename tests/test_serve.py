@@ -178,6 +178,149 @@ def test_unknown_routes_are_json(client):
         "status": 405, "code": "http_error", "message": "GET /api/predict: Method Not Allowed"}
 
 
+def test_a_405_says_what_is_allowed(client):
+    answer = client.get("/api/predict")
+    assert answer.status_code == 405 and answer.headers["allow"] == "POST"
+
+
+def test_each_face_says_how_it_was_found(client):
+    """An image of at most 64 px a side is taken whole as a face crop (the
+    cropper's precropped_max_side): a blank icon was answered as a face
+    indistinguishable from a detected one."""
+    (face,) = client.post("/api/predict", content=_jpeg(data.astronaut())).json()["faces"]
+    assert face["kind"] == "detected"
+    (icon,) = client.post("/api/predict",
+                          content=_png(np.full((64, 64), 128, np.uint8))).json()["faces"]
+    assert icon["kind"] == "precropped"
+    assert icon["box"] == {"row": 0.0, "col": 0.0, "height": 64.0, "width": 64.0}
+
+
+@pytest.mark.parametrize("kind", ["TGA", "PCX", "EPS"])
+def test_uploads_of_other_formats_are_refused(client, kind):
+    """Pillow reads many formats (EPS runs Ghostscript); uploads are photos'
+    and screenshots' formats only."""
+    buffer = io.BytesIO()
+    if kind == "EPS":  # no Ghostscript needed to write one's header
+        buffer.write(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\nshowpage\n%%EOF\n")
+    else:
+        Image.fromarray(data.astronaut()[::2, ::2]).save(buffer, format=kind)
+    answer = client.post("/api/predict", content=buffer.getvalue())
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "not_an_image"
+
+
+def test_a_failure_is_logged_not_told(client, monkeypatch):
+    """A 500 answered the exception's text (paths, internals) to any client."""
+    import fersk.serve
+    from starlette.testclient import TestClient
+
+    def broken(*args):
+        raise RuntimeError("secret /home/someone/models")
+
+    monkeypatch.setattr(fersk.serve, "_faces_json", broken)
+    quiet = TestClient(client.app, raise_server_exceptions=False)
+    answer = quiet.post("/api/predict", content=_jpeg(data.astronaut()))
+    assert answer.status_code == 500 and answer.json()["error"]["code"] == "internal_error"
+    assert "secret" not in answer.text and "RuntimeError" not in answer.text
+    with pytest.raises(RuntimeError, match="secret"):  # raised on, for the server to log
+        TestClient(client.app).post("/api/predict", content=_jpeg(data.astronaut()))
+
+
+def test_uploads_are_decoded_one_at_a_time_off_the_event_loop(client, monkeypatch):
+    """Uploads were decoded on the event loop and then waited for the
+    prediction lock holding their decoded images (up to 120 MB each, from a
+    small PNG): memory grew with every request in flight."""
+    import asyncio
+    import threading
+
+    import httpx
+
+    import fersk.serve
+
+    decode, held, most, on_loop = fersk.serve._decode_image, [0], [0], []
+    guard = threading.Lock()
+
+    def counting_decode(data):
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:  # a worker thread: no running loop
+            pass
+        image = decode(data)
+        with guard:
+            held[0] += 1
+            most[0] = max(most[0], held[0])
+        return image
+
+    def slow_predict(model, class_names, image):
+        time.sleep(0.3)  # the others arrive meanwhile
+        with guard:
+            held[0] -= 1
+        return []
+
+    monkeypatch.setattr(fersk.serve, "_decode_image", counting_decode)
+    monkeypatch.setattr(fersk.serve, "_faces_json", slow_predict)
+    photo = _jpeg(data.astronaut())
+
+    async def post_four():
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            return await asyncio.gather(*[http.post("/api/predict", content=photo)
+                                          for _ in range(4)])
+
+    answers = asyncio.run(post_four())
+    assert [a.status_code for a in answers] == [200] * 4
+    assert most[0] == 1 and not on_loop
+
+
+def test_other_sites_pages_cannot_post(client):
+    """A page of another site the user visits posted to the local server
+    (text/plain needs no CORS preflight): the server did the work."""
+    photo = _png(np.full((80, 80), 128, np.uint8))
+    for origin in ("http://evil.example", "null"):
+        answer = client.post("/api/predict", content=photo, headers={"origin": origin})
+        assert answer.status_code == 403 and answer.json()["error"]["code"] == "cross_origin"
+    # the server's own page, and clients that are no page
+    assert client.post("/api/predict", content=photo,
+                       headers={"origin": "http://testserver"}).status_code == 200
+    assert client.post("/api/predict", content=photo).status_code == 200
+
+
+@pytest.mark.parametrize("host,status", [
+    ("127.0.0.1:8000", 200), ("localhost:8000", 200), ("[::1]:8000", 200), ("localhost", 200),
+    ("attacker.example:8000", 403), ("127.0.0.1.attacker.example", 403), ("[::1", 403),
+])
+def test_bound_to_loopback_only_local_host_names_are_answered(client, host, status):
+    """DNS rebinding: a site's name re-pointed at 127.0.0.1 let its page read
+    /api/model (a local path with --model PATH)."""
+    from starlette.testclient import TestClient
+
+    from fersk.serve import _LocalHostsOnly
+
+    answer = TestClient(_LocalHostsOnly(client.app)).get("/api/model", headers={"host": host})
+    assert answer.status_code == status
+    if status == 403:
+        assert answer.json()["error"]["code"] == "bad_host"
+
+
+def test_a_model_folder_without_class_names(tmp_path):
+    """class_names is optional in pipeline.json (load() names the classes
+    itself); the app answered 500 for every photo with a face."""
+    import fersk
+    from starlette.testclient import TestClient
+
+    from fersk.serve import create_app
+
+    folder = tmp_path / "nonames"
+    shutil.copytree(Path(fersk.__file__).parent / "models" / "fer2013_cnn", folder)
+    spec = json.loads((folder / "pipeline.json").read_text())
+    del spec["class_names"]
+    (folder / "pipeline.json").write_text(json.dumps(spec))
+    with TestClient(create_app(folder)) as client:
+        assert set(client.get("/api/model").json()["class_names"]) == EMOTIONS
+        answer = client.post("/api/predict", content=_jpeg(data.astronaut()))
+    assert answer.status_code == 200 and answer.json()["faces"][0]["label"] == "happy"
+
+
 def test_a_loaded_pipeline_keeps_its_folders_class_names(tmp_path):
     # A model of a user's folders (codes in folder order, 4 = neutral), saved
     # with its names: handed over as a loaded Pipeline, the app, the stream
@@ -314,11 +457,16 @@ def test_real_server(server):
     # a client that waits for 100 Continue (curl) gets the 413 instead, and sends nothing
     host, port = server.rsplit("/", 1)[-1].split(":")
     with socket.create_connection((host, int(port)), timeout=30) as raw:
-        raw.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n"
+        raw.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50000000\r\n"
                     b"Expect: 100-continue\r\n\r\n")
         assert raw.recv(4096).startswith(b"HTTP/1.1 413 ")
     assert _get(f"{server}/api/health") == (200, {"status": "ok"})
     assert _get(f"{server}/api/model")[1]["name"] == pretrained.DEFAULT_MODEL
+    # bound to 127.0.0.1: another Host (DNS rebinding) is refused
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        raw.sendall(b"GET /api/model HTTP/1.1\r\nHost: attacker.example\r\n"
+                    b"Connection: close\r\n\r\n")
+        assert raw.recv(4096).startswith(b"HTTP/1.1 403 ")
 
 
 # --------------------------------------------------------------------------
@@ -398,6 +546,79 @@ def test_page_in_headless_chromium_with_a_fake_camera(server, tmp_path):
     assert len(box) == 4 and 60 < box[2] < 200 and 40 < box[3] < 190
     assert 120 < box[0] < 260 and 100 < box[1] < 560
     assert "camera:" in status and "face(s)" in status
+
+
+def test_page_classifies_photos_as_it_shows_them(server, tmp_path):
+    """The page sent the photo's file and drew the server's boxes on its own
+    decoding of it: a WebP with an EXIF orientation (turned by the server,
+    not by Chromium) got its boxes beside the face, a TIFF was an error, and
+    a 48 MP photo was refused.  It now sends the pixels it shows, reduced."""
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the browser test drives Chromium with Playwright")
+    upright = data.astronaut()[:, :400]  # 512 x 400
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise: stored turned the other way
+    webp = tmp_path / "exif6.webp"
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1))).save(
+        webp, "WEBP", quality=90, exif=exif.tobytes())
+    tiff = tmp_path / "photo.tif"
+    Image.fromarray(data.astronaut()[:400, 100:400]).save(tiff)  # 360 kB, under the limit
+    big = tmp_path / "big.jpg"  # a 48 MP phone photo's size
+    canvas = Image.new("RGB", (8064, 6048), (90, 90, 90))
+    canvas.paste(Image.fromarray(data.astronaut()).resize((6048, 6048)), (0, 0))
+    canvas.save(big, quality=80)
+    # the server's answers, as the page got them
+    record = """
+      window.__answers = [];
+      const realFetch = window.fetch;
+      window.fetch = async (url, options) => {
+        const answer = await realFetch(url, options);
+        if (String(url).includes("/api/predict"))
+          window.__answers.push(await answer.clone().json());
+        return answer;
+      };"""
+    shown = {}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                    args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 900})
+            errors = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.add_init_script(record)
+            page.goto(server + "/")
+            for path in (webp, tiff, big):
+                page.evaluate("document.getElementById('status').textContent = ''")
+                page.set_input_files("#photo", str(path))
+                page.wait_for_function(
+                    "/face\\(s\\)|error/.test(document.getElementById('status').textContent)",
+                    timeout=120_000)
+                shown[path.name] = {
+                    "status": page.inner_text("#status"),
+                    "view": page.evaluate("[document.getElementById('view').width, "
+                                          "document.getElementById('view').height]"),
+                    "boxes": [[float(v) for v in li.get_attribute("data-box").split()]
+                              for li in page.query_selector_all("#faces li.face")],
+                    "answer": page.evaluate("window.__answers[window.__answers.length - 1]"),
+                }
+        finally:
+            browser.close()
+    assert not errors, errors
+    for name, got in shown.items():
+        assert "face(s)" in got["status"], (name, got["status"])
+        answer = got["answer"]
+        # the boxes drawn are the server's, on the very pixels it classified
+        assert got["view"] == [answer["width"], answer["height"]], name
+        boxes = [[f["box"][k] for k in ("row", "col", "height", "width")] for f in answer["faces"]]
+        assert len(got["boxes"]) == len(boxes), name
+        assert np.allclose(got["boxes"], boxes, atol=0.06), name
+    assert "cannot show" in shown["photo.tif"]["status"]
+    assert len(shown["photo.tif"]["boxes"]) == 1
+    # sent reduced: 2048 x 1536, the face still found
+    assert shown["big.jpg"]["view"] == [2048, 1536] and len(shown["big.jpg"]["boxes"]) == 1
 
 
 def test_page_stop_then_start_runs_one_camera_loop(server, tmp_path):

@@ -20,6 +20,7 @@ from PIL.PngImagePlugin import PngInfo
 from skimage.draw import rectangle
 
 from fersk import _image_files, pretrained
+from fersk._labels import class_names_of
 from fersk.face import FaceCropper, NoFaceWarning, predict_faces
 
 from ._common import _has_mark, _replace_output, _temp_beside, _UsageError
@@ -61,8 +62,9 @@ def _load_model(name, backend="auto"):
         pipeline=pipeline,
         cropper=first,
         rest=pipeline[1:],
-        class_names=list(meta["class_names"]),
-        classes=list(meta["classes"]),
+        # The loaded model's, in its classes_ order: a folder may name none.
+        class_names=class_names_of(pipeline),
+        classes=[c.item() if hasattr(c, "item") else c for c in pipeline.classes_],
         info=meta,
     )
 

@@ -186,6 +186,7 @@ class _JsonLines:
             "emotion": rec["name"],
             "probabilities": {n: round(float(p), 4) for n, p in zip(self.names, rec["proba"])},
             "detected": rec["detected"],
+            "kind": rec["kind"],  # 'precropped': a small frame taken whole as a face
         }
         return json.dumps(row) + "\n"
 
