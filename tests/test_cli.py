@@ -1545,6 +1545,19 @@ def test_evaluate_table_and_bad_usage(capsys, fer_csv, toy_model):
     assert status == 1 and "Training" in err
 
 
+def test_evaluate_names_the_recorded_accuracy_as_the_folders(capsys, tmp_path, fer_csv, pipeline):
+    # The folder's metrics.publictest_accuracy: for the bundled models the
+    # figure as loaded, not one "recorded at training".
+    from fersk import pretrained
+
+    folder = pretrained.save(pipeline, tmp_path / "m", description="toy",
+                             metrics={"publictest_accuracy": 0.5, "n_publictest": 14})
+    status, out, _ = _run(capsys, "evaluate", "--data", fer_csv, "--model", folder)
+    assert status == 0
+    assert "recorded in the model folder: PublicTest accuracy 0.5 on 14 images" in out
+    assert "recorded at training" not in out
+
+
 def test_bundled_model_demo(capsys, tmp_path):
     status, out, _ = _run(capsys, "demo", "--out", tmp_path / "demo.png")
     # the bundled models find faces in photos with MTCNN

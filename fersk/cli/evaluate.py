@@ -219,7 +219,10 @@ def run(args):
     if recorded is not None:
         n_rec = model.info["metrics"].get("n_publictest")
         on = f" on {n_rec} images" if n_rec else ""
-        print(f"recorded at training: PublicTest accuracy {recorded}{on}")
+        # The folder's metrics.publictest_accuracy: for the bundled models the
+        # figure as loaded (their views and back end), for a `fersk train`
+        # folder the training run's own scoring.
+        print(f"recorded in the model folder: PublicTest accuracy {recorded}{on}")
     for record in model.info.get("int8", {}).values() if backend == "onnx-int8" else ():
         print(f"int8 graph, recorded by quantize: {record['test_accuracy_int8']} on "
               f"{record['test_faces']} test faces (float32: {record['test_accuracy_float32']})")
