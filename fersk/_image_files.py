@@ -439,15 +439,18 @@ def pixels_for_network(images, input_dtype, owner, where="X", input_range=None):
     so that the network step alone agrees with its pipeline: uint8 as is;
     bool, uint16 (high byte, with the 8-bit warning) and other integers
     (values 0..255) as uint8; floats on the training scale, 0 to 255, as is.
-    An image of floats all within [0, 1] (scikit-image's convention, which a
-    network fitted on 0-255 values would see as black; judged image by image,
-    so that the answer for one image never depends on the others in its
-    batch; an all-zero image is black on both scales and passes) and floats
-    outside 0..255 are a ValueError.  Networks fitted on any other dtype
-    (features such as mapped LBP codes, floats) take their input as is,
-    except that a network fitted on images within [0, 1] (``input_range``)
-    refuses input reaching above 2: 0-255 pixels, which it would read as
-    glare.
+    An image of floats all within [0, 1] with a fraction among them
+    (scikit-image's convention, which a network fitted on 0-255 values would
+    see as black; judged image by image, so that the answer for one image
+    never depends on the others in its batch; an image of whole numbers
+    only, 0 and 1, is a nearly black 0-255 frame and passes, as it would as
+    uint8) and floats outside 0..255 are a ValueError.  Networks fitted on
+    any other dtype (features such as mapped LBP codes, floats) take their
+    input as is, except that a network fitted on images within [0, 1]
+    (``input_range``, to rounding) refuses 0-255 pixels, which it would read
+    as glare: whole numbers (any integer dtype, or floats without a
+    fraction) reaching above 2.  Other floats above 2 (a contrast stretch,
+    features on another scale) are taken, with a warning.
 
     Parameters
     ----------
@@ -478,14 +481,22 @@ def pixels_for_network(images, input_dtype, owner, where="X", input_range=None):
     array([[0. , 0.5]])
     """
     if input_dtype != "|u1":
-        if (input_range is not None and images.size and input_range[0] >= 0
-                and input_range[1] <= 1 and float(images.max()) > 2):
-            # [0, 1]-trained, fed 0-255 pixels: every image read as glare.
-            raise ValueError(
-                f"{owner} was fitted on images within [0, 1] (scikit-image's convention); "
-                f"{where} holds values up to {float(images.max()):.4g}, 0-255 pixels? Pass "
-                f"them on the training scale: skimage.util.img_as_float({where})."
-            )
+        # To rounding: MinMaxScaler's maximum is 1.0000000000000002.
+        if (input_range is not None and images.size and input_range[0] >= -1e-6
+                and input_range[1] <= 1 + 1e-6 and float(images.max()) > 2):
+            whole = images.dtype.kind in "biu" or bool(np.all(images == np.round(images)))
+            if whole:  # [0, 1]-trained, fed 0-255 pixels: every image read as glare.
+                raise ValueError(
+                    f"{owner} was fitted on images within [0, 1] (scikit-image's convention); "
+                    f"{where} holds whole numbers up to {float(images.max()):.4g}, 0-255 pixels? "
+                    f"Pass them on the training scale: skimage.util.img_as_float({where})."
+                )
+            from ._warnings import warn_user
+
+            warn_user(
+                f"{owner} was fitted on images within [0, 1]; {where} reaches "
+                f"{float(images.max()):.4g}, off the training scale (taken as given).",
+                UserWarning)
         return images
     if images.dtype == np.uint8:
         return images
@@ -495,7 +506,9 @@ def pixels_for_network(images, input_dtype, owner, where="X", input_range=None):
         return images
     per_image = images.reshape(len(images), -1)
     peak = per_image.max(axis=1)
-    faint = np.flatnonzero((peak <= 1.0) & (peak > 0) & (per_image.min(axis=1) >= 0))
+    # Whole numbers only (0 and 1): a nearly black 0-255 frame, as uint8 takes it.
+    fraction = np.any(per_image != np.round(per_image), axis=1)
+    faint = np.flatnonzero((peak <= 1.0) & (peak > 0) & (per_image.min(axis=1) >= 0) & fraction)
     if faint.size:
         # Standardised with 0-255 statistics, [0, 1] floats would all look
         # black to the network: a silent wrong answer.

@@ -46,11 +46,13 @@ _ATTRS_DOC = """
         (:func:`fersk._image_files.pixels_for_network`): uint8 as is;
         uint16 by its high byte (with a warning when it holds only 8-bit
         values); other integers 0..255; floats on the training scale, 0 to
-        255.  An image of floats in [0, 1] (scikit-image's convention) and
+        255.  An image of floats in [0, 1] with fractions (scikit-image's
+        convention) and
         floats outside 0..255 are a ValueError: mis-scaled input is
         refused, not silently misread.  Networks fitted on other dtypes
         take input as is, except that one fitted on images within [0, 1]
-        refuses values above 2 (0-255 pixels).
+        refuses whole numbers above 2 (0-255 pixels; other values
+        above 2 are taken with a warning).
     input_range_ : tuple of (float, float)
         Lowest and highest value of the images seen in ``fit``: the scale
         the network learnt on.

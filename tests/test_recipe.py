@@ -290,6 +290,42 @@ def test_pixel_scale_judged_image_by_image_and_both_ways(tmp_path):
     assert wide.predict(X.astype(np.float64)).shape == (24, 2)
 
 
+def test_pixel_scale_refuses_pixels_not_valid_input():
+    """The scale guard refuses what is a scale mix-up, never valid input: a
+    [0, 1]-trained network takes a contrast stretch above 2 (fractions, with
+    a warning) and is on whether its training maximum is 1.0 or MinMaxScaler's
+    1.0000000000000002; a uint8-trained network takes a nearly black float
+    frame of whole numbers (0 and 1) as it takes the same frame as uint8."""
+    import warnings
+
+    from sklearn.preprocessing import MinMaxScaler
+
+    from fersk import CNNRegressor
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (24, 12, 12), dtype=np.uint8), np.arange(24) % 2
+    targets = rng.uniform(-1, 1, (24, 2))
+    unit = X / 255.0
+    reg = CNNRegressor(**TINY_VGG, epochs=1, random_state=0).fit(unit, targets)
+    with pytest.warns(UserWarning, match="off the training scale"):
+        assert reg.predict(unit * 2.5).shape == (24, 2)
+    scaled = MinMaxScaler().fit_transform(unit.reshape(24, -1)).reshape(unit.shape)
+    assert scaled.max() > 1.0  # 1.0000000000000002: the guard once turned off here
+    loose = CNNRegressor(**TINY_VGG, epochs=1, random_state=0).fit(scaled, targets)
+    with pytest.raises(ValueError, match=r"within \[0, 1\].*whole numbers up to 255"):
+        loose.predict(X)
+
+    clf = CNNClassifier(**TINY_VGG, epochs=1, random_state=0).fit(X, y)
+    dark = (rng.uniform(size=(12, 12)) < 0.5).astype(np.uint8)
+    batch = np.stack([X[0].astype(np.float32), dark.astype(np.float32)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        np.testing.assert_allclose(clf.predict_proba(batch),
+                                   clf.predict_proba(np.stack([X[0], dark])), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"scikit-image's convention \(image 1\)"):
+        clf.predict(np.stack([X[0].astype(np.float32), dark * 0.5]))
+
+
 def test_ablate_test_time_views_leaves_the_network_as_given_when_it_fails():
     """A network trained without crops cannot take five views: the error
     leaves its test-time views as they were (they stayed 'five')."""
