@@ -274,6 +274,28 @@ def _best_epoch(val_loss):
     return int(np.argmin(np.where(finite, loss, np.inf))) if finite.any() else 0
 
 
+def _channel_moments(x, sample_weight=None):
+    """Per-channel mean and variance of images ``x`` (n, h, w, c), float64.
+
+    With ``sample_weight`` each image counts as many times as its weight
+    says (scikit-learn's reading of weights: 2 is the image twice), so the
+    input standardisation is that of the data the loss is weighted by.
+
+    Examples
+    --------
+    >>> x = np.array([0.0, 4.0]).reshape(2, 1, 1, 1)
+    >>> _channel_moments(x, [1, 3])  # as the images 0, 4, 4, 4
+    (array([3.]), array([3.]))
+    """
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    if sample_weight is None:
+        return flat.mean(axis=0), flat.var(axis=0)
+    # One weight per pixel row of ``flat``: the image's.
+    w = np.repeat(np.asarray(sample_weight, dtype=np.float64), len(flat) // len(x))
+    mean = np.average(flat, axis=0, weights=w)
+    return mean, np.average((flat - mean) ** 2, axis=0, weights=w)
+
+
 def count_params(weights):
     """Number of values in ``weights`` (Keras variables or arrays): one rule for
     every parameter count of fersk's networks."""
@@ -287,9 +309,9 @@ class BaseKerasImageEstimator(BaseEstimator):
     network``, where the network comes from ``_build_network``.  With
     ``input_scaling="standardize"`` the ``keras.layers.Normalization`` is
     given the per-channel mean and variance of the training images (after
-    any validation split), so raw uint8 faces, float images or mapped-LBP
-    codes all reach the network standardised, and the scaling is saved with
-    the model.  The augmentation layers are Keras's random preprocessing
+    any validation split, weighted by ``sample_weight``), so raw uint8
+    faces, float images or mapped-LBP codes all reach the network
+    standardised, and the scaling is saved with the model.  The augmentation layers are Keras's random preprocessing
     layers, which are active only in training.
 
     The subclasses' ``fit`` validates the targets, then calls ``_train``;
@@ -412,7 +434,9 @@ class BaseKerasImageEstimator(BaseEstimator):
             ))
         return layers
 
-    def _assemble_model(self, x_train, n_outputs, seed):
+    def _assemble_model(self, x_train, n_outputs, seed, sample_weight=None):
+        """The model of this fit: input, [standardisation, of ``x_train``
+        weighted by ``sample_weight``], [augmentation], [crop], network."""
         input_shape = tuple(x_train.shape[1:])
         crop = self._crop_shape(input_shape)
         net_shape = input_shape if crop is None else (*crop, input_shape[-1])
@@ -431,9 +455,9 @@ class BaseKerasImageEstimator(BaseEstimator):
         inputs = keras.Input(shape=input_shape, name="images")
         z = inputs
         if self.input_scaling == "standardize":
-            flat = x_train.reshape(-1, input_shape[-1]).astype(np.float64)
+            mean, variance = _channel_moments(x_train, sample_weight)
             z = keras.layers.Normalization(
-                axis=-1, mean=flat.mean(axis=0), variance=flat.var(axis=0), name="standardize"
+                axis=-1, mean=mean, variance=variance, name="standardize"
             )(z)
         for layer in self._augmentation_layers(seed):
             z = layer(z)
@@ -545,9 +569,14 @@ class BaseKerasImageEstimator(BaseEstimator):
 
     def _train(
         self, x_train, y_train, x_val, y_val, *, loss, metrics, n_outputs, seed, warm,
-        class_weight=None, sample_weight=None,
+        class_weight=None, sample_weight=None, scaling_weight=None,
     ):
-        """Build (unless ``warm``), compile and train ``model_``; set the fit attributes."""
+        """Build (unless ``warm``), compile and train ``model_``; set the fit attributes.
+
+        ``sample_weight`` weighs the loss; ``scaling_weight`` (the caller's
+        ``sample_weight`` alone, without class weights) the input
+        standardisation's mean and variance.
+        """
         has_val = x_val is not None
         monitor = "val_loss" if has_val else "loss"
         callbacks = []
@@ -616,7 +645,9 @@ class BaseKerasImageEstimator(BaseEstimator):
             with _SeededContext(seed):
                 # A warm start keeps the network, its input scaling and its
                 # augmentation; only the training (optimizer, rate, epochs) is new.
-                model = self.model_ if warm else self._assemble_model(x_train, n_outputs, seed)
+                model = self.model_ if warm else self._assemble_model(
+                    x_train, n_outputs, seed, scaling_weight
+                )
                 learning_rate = self._learning_rate(n_steps)
                 # Recorded first, so a plateau reduction shows from the next epoch.
                 callbacks.insert(0, keras.callbacks.LambdaCallback(

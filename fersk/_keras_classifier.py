@@ -165,9 +165,13 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         sample_weight : array-like of shape (n_samples,) or None, default=None
             Weight of each image in the loss (times ``class_weight``'s
             weight of its class), e.g. per source of a multi-domain
-            training set (:func:`fersk.datasets.source_sample_weight`).
-            Held-out images of ``validation_fraction`` keep theirs out of
-            training.  Metadata-routed like ``sample_proba``.
+            training set (:func:`fersk.datasets.source_sample_weight`),
+            and in the input standardisation's mean and variance
+            (``input_scaling``).  An image of weight 0 is left out of the
+            fit, as if removed (``classes_`` still lists its label); it is
+            never held out by ``validation_fraction``.  Held-out images of
+            ``validation_fraction`` keep theirs out of training.
+            Metadata-routed like ``sample_proba``.
 
         Returns
         -------
@@ -230,6 +234,16 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             weight = _check_sample_weight(
                 sample_weight, x, dtype=np.float64, ensure_non_negative=True
             )
+            kept = weight > 0
+            if not kept.any():  # older scikit-learn lets all-zero weights through
+                raise ValueError("sample_weight must contain at least one non-zero weight.")
+            if not kept.all():
+                # A weight of 0 removes the image (scikit-learn's rule): out
+                # of the standardisation, the validation hold-out and the
+                # batches too, not only out of the loss.  classes_ still
+                # comes from all of y.
+                x, y_enc, weight = x[kept], y_enc[kept], weight[kept]
+                proba = None if proba is None else proba[kept]
         self._check_degrade()
 
         p_train = p_val = None
@@ -249,6 +263,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
                 w_train = weight[parts[-2]]
         else:
             x_train, y_train, x_val, y_val, p_train = x, y_enc, None, None, proba
+        w_scaling = w_train  # the images' own weights, without their class's
         class_weight = self._class_weight_dict(y_train)
         if class_weight is not None or w_train is not None or self._degrading():
             # One weight per image: the sample's times the class weight of
@@ -267,6 +282,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         self._train(
             x_train, t_train, x_val, t_val, loss=loss, metrics=["accuracy"],
             n_outputs=n_classes, seed=seed, warm=warm, sample_weight=w_train,
+            scaling_weight=w_scaling,
         )
         return self
 
@@ -370,3 +386,11 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # A small network trained for a few epochs fits scikit-learn's test
+        # problems loosely (as CNNRegressor declares): the checks skip their
+        # accuracy thresholds and keep every other assertion.
+        tags.classifier_tags.poor_score = True
+        return tags

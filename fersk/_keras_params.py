@@ -147,9 +147,9 @@ augment : bool or dict
     defaults; 0 turns one off), e.g. ``{"shift": 0.05, "zoom": 0}``.
 input_scaling : {"standardize", "none"}
     "standardize" puts a ``keras.layers.Normalization`` with the
-    per-channel mean and variance of the training images at the
-    model's input (saved with the model); "none" feeds values as they
-    are.
+    per-channel mean and variance of the training images (weighted by
+    ``fit``'s ``sample_weight`` where it takes one) at the model's input
+    (saved with the model); "none" feeds values as they are.
 random_state : int, RandomState instance or None
     Seeds weights, LBC anchors, dropout, shuffling, augmentation and the
     validation split (``keras.utils.set_random_seed``; Python's and

@@ -31,6 +31,7 @@ A single image without its batch axis must never be read as a batch
 The fix named in every refusal: ``[image]`` or ``image[np.newaxis]``.
 """
 
+import functools
 import math
 import numbers
 
@@ -414,6 +415,47 @@ def restore_layout(out, flat):
     (2, 9)
     """
     return out.reshape(out.shape[0], -1) if flat else out
+
+
+class ImageBatchOutputMixin:
+    """``set_output`` for transformers whose output may be an image batch.
+
+    scikit-learn wraps every ``transform`` and ``fit_transform`` output in
+    the container ``set_output(transform=...)`` or
+    ``sklearn.set_config(transform_output=...)`` names, and a DataFrame
+    holds only 2-D data: an image batch ``(n, h, w[, c])`` made pandas fail
+    ("Must pass 2-d input").  With this mixin (listed before
+    ``TransformerMixin``) image batches are returned as they are, ndarrays,
+    so a pipeline of image steps works under a global pandas setting; 2-D
+    output (flattened rows) follows ``set_output`` as usual.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)  # scikit-learn wraps the methods here
+        if "transform" not in getattr(cls, "_sklearn_auto_wrap_output_keys", ()):
+            return  # not wrapped (auto_wrap_output_keys=None): nothing to undo
+        for name in ("transform", "fit_transform"):
+            method = getattr(cls, name, None)
+            # scikit-learn's wrapper keeps the method it wraps (functools.wraps).
+            inner = getattr(method, "__wrapped__", None)
+            if inner is None or getattr(method, "_image_batches_unwrapped", False):
+                continue
+            setattr(cls, name, _unwrapped_image_batches(inner))
+
+
+def _unwrapped_image_batches(method):
+    """``method`` with its output wrapped by ``set_output`` only when 2-D."""
+    from sklearn.utils._set_output import _wrap_data_with_container
+
+    @functools.wraps(method)
+    def wrapped(self, X, *args, **kwargs):
+        out = method(self, X, *args, **kwargs)
+        if np.ndim(out) > 2:  # no DataFrame holds an image batch
+            return out
+        return _wrap_data_with_container("transform", out, X, self)
+
+    wrapped._image_batches_unwrapped = True
+    return wrapped
 
 
 def to_gray(images):

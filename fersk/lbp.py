@@ -21,7 +21,13 @@ from ._lbp_codes import (
     _CODE_METHODS, _INTERPOLATION, _PADDING, _POINTS, _RADIUS, LBP_METHODS,
     local_binary_pattern_batch, n_lbp_codes,
 )
-from ._validation import image_feature_names, restore_layout, to_gray, validate_images
+from ._validation import (
+    ImageBatchOutputMixin,
+    image_feature_names,
+    restore_layout,
+    to_gray,
+    validate_images,
+)
 
 __all__ = [
     "local_binary_pattern_batch",
@@ -69,7 +75,7 @@ def _refuse_changed_settings(estimator, changed, before="transform"):
         )
 
 
-class LBPCodeTransformer(TransformerMixin, BaseEstimator):
+class LBPCodeTransformer(ImageBatchOutputMixin, TransformerMixin, BaseEstimator):
     """Local binary pattern code maps for batches of images.
 
     Each image becomes a map of LBP codes of the same height and width,
@@ -130,6 +136,11 @@ class LBPCodeTransformer(TransformerMixin, BaseEstimator):
     Codes use the smallest unsigned dtype that holds them; 'var' is float64
     with NaN where all neighbours are equal (as in scikit-image).  As in
     scikit-image, integer images are recommended.
+
+    ``set_output(transform="pandas")`` (or ``sklearn.set_config(
+    transform_output="pandas")``) gives a DataFrame for flattened rows,
+    its columns :meth:`get_feature_names_out`; code maps of an image batch
+    stay ndarrays, which no DataFrame can hold.
 
     Examples
     --------

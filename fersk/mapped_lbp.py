@@ -21,7 +21,13 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ._constraints import ImageShape, store_parameters
-from ._validation import image_feature_names, restore_layout, to_gray, validate_images
+from ._validation import (
+    ImageBatchOutputMixin,
+    image_feature_names,
+    restore_layout,
+    to_gray,
+    validate_images,
+)
 from .lbp import local_binary_pattern_batch
 
 __all__ = ["lbp_code_distances", "MDSMappedLBP"]
@@ -139,7 +145,7 @@ def _metric_mds(n_components, max_iter, random_state):
     )
 
 
-class MDSMappedLBP(TransformerMixin, BaseEstimator):
+class MDSMappedLBP(ImageBatchOutputMixin, TransformerMixin, BaseEstimator):
     """Mapped LBP images (Levi & Hassner, ICMI 2015).
 
     :meth:`fit` computes the distance between every pair of the ``2**P``
@@ -219,6 +225,11 @@ class MDSMappedLBP(TransformerMixin, BaseEstimator):
     (ValueError) when ``set_params`` changed one of them since :meth:`fit`
     (an ``unmatched_cost`` that gives the same code distances, e.g. any
     value with 'hamming', is no change).  Call :meth:`fit` again.
+
+    ``set_output(transform="pandas")`` (or ``sklearn.set_config(
+    transform_output="pandas")``) gives a DataFrame for flattened rows,
+    its columns :meth:`get_feature_names_out`; mapped images of an image
+    batch stay ndarrays, which no DataFrame can hold.
 
     Examples
     --------

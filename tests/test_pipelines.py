@@ -134,3 +134,43 @@ def test_pipeline_overhead_benchmark_prints_its_table(fer2013_root, capsys):
     for part in ("whole call", "FaceCropper step", "image by image", "input checks",
                  "compiled inference", "outputs to probabilities"):
         assert part in out
+
+
+@pytest.mark.parametrize(
+    "transformer",
+    [LBPCodeTransformer(), MDSMappedLBP(P=4, random_state=0), FaceCropper(detector=None, size=(8, 8))],
+    ids=lambda t: type(t).__name__,
+)
+def test_pandas_output_leaves_image_batches_as_arrays(transformer):
+    # No DataFrame holds an image batch: set_output("pandas") made pandas
+    # fail ("Must pass 2-d input"); flattened rows still become DataFrames.
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).integers(0, 256, (3, 8, 8)).astype(np.uint8)
+    transformer.set_output(transform="pandas")
+    for out in (transformer.fit_transform(X), transformer.transform(X)):
+        assert type(out) is np.ndarray and out.ndim > 2
+    rows = X.reshape(3, -1)
+    for out in (transformer.fit_transform(rows), transformer.transform(rows)):
+        assert isinstance(out, pd.DataFrame)
+        assert list(out.columns) == list(transformer.get_feature_names_out())
+
+
+def test_readme_pipeline_under_a_global_pandas_output():
+    pytest.importorskip("pandas")
+    pytest.importorskip("keras")
+    import sklearn
+
+    from fersk import LBCNNClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (12, 20, 20)).astype(np.uint8)
+    y = np.arange(12) % 2
+    with sklearn.config_context(transform_output="pandas"):
+        pipe = make_pipeline(
+            FaceCropper(detector=None, size=(16, 16)),
+            MDSMappedLBP(P=4, random_state=0),
+            LBCNNClassifier(depth=1, n_anchors=4, filters=2, head_units=4, epochs=1,
+                            random_state=0),
+        ).fit(X, y)
+        assert pipe.predict(X).shape == (12,)
+        assert pipe.predict_proba(X).shape == (12, 2)

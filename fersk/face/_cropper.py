@@ -16,7 +16,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._constraints import ImageShape, IntPair
 from .._image_files import array_to_uint8
 from .._progress import Progress
-from .._validation import check_image, image_feature_names, restore_layout, validate_images
+from .._validation import (
+    ImageBatchOutputMixin,
+    check_image,
+    image_feature_names,
+    restore_layout,
+    validate_images,
+)
 from ._detectors import (
     _BACKENDS,
     _MTCNN_HINT,
@@ -41,7 +47,7 @@ MAX_CROP_SIDE = 4096
 _MAX_CHUNK = 64
 
 
-class FaceCropper(TransformerMixin, BaseEstimator):
+class FaceCropper(ImageBatchOutputMixin, TransformerMixin, BaseEstimator):
     """Find the face in each image, crop it, optionally align it, resize it.
 
     Each input image gives exactly one output crop, in order: the largest
@@ -283,6 +289,13 @@ class FaceCropper(TransformerMixin, BaseEstimator):
     rotation angles), :meth:`detect` every face with its confidence and
     landmarks, :meth:`crop_faces` a crop of every face.  Nothing is stored
     on the estimator by any of them.
+
+    ``set_output(transform="pandas")`` (or ``sklearn.set_config(
+    transform_output="pandas")``) gives a DataFrame of flattened crops
+    (flattened rows in), its columns :meth:`get_feature_names_out`; crops
+    of images (an image batch or a list) stay ndarrays, which no DataFrame
+    can hold, so a pipeline of FaceCropper and a network works under a
+    global pandas setting.  :meth:`crop` is never wrapped.
 
     Examples
     --------
