@@ -322,6 +322,38 @@ def test_fersk_live_ctrl_c_keeps_the_frames_read(capsys, mp4, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_fersk_live_camera_without_frames_fails_and_keeps_json(capsys, monkeypatch, tmp_path):
+    """A camera that opens but gives no frame ended with "0 frames", exit
+    status 0, and --json replaced by an empty file: now a failure naming the
+    camera, and the earlier file is left as it was."""
+    import sys
+    import types
+
+    class Capture:
+        def __init__(self, index):
+            self.released = False
+
+        def isOpened(self):
+            return True
+
+        def read(self):
+            return False, None
+
+        def release(self):
+            self.released = True
+
+    fake = types.SimpleNamespace(VideoCapture=Capture, COLOR_BGR2RGB=4,
+                                 cvtColor=lambda frame, code: frame)
+    monkeypatch.setitem(sys.modules, "cv2", fake)
+    jsonl = tmp_path / "faces.jsonl"
+    jsonl.write_text("earlier run\n")
+    status = main(["live", "--camera", "0", "--json", str(jsonl), "--window", "no"])
+    assert status == 1
+    assert "camera 0 opened but gave no frame" in capsys.readouterr().err
+    assert jsonl.read_text() == "earlier run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl"]
+
+
 def test_fersk_live_json_to_stdout_without_window(capsys, mp4):
     path, _ = mp4
     status = main(["live", "--video", str(path), "--window", "no", "--max-frames", "2"])

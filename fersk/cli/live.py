@@ -403,6 +403,11 @@ def run(args):
             stopped = True
         except ValueError as exc:
             raise _Failure(str(exc)) from None
+        if not n_frames and not stopped and args.camera is not None:
+            # Opened, then no frame (another program holds it, no
+            # permission): a failure, and --json/--out stay as they were.
+            raise _Failure(f"camera {args.camera} opened but gave no frame (in use by another "
+                           "program, or no permission?); nothing was written.")
         complete = True
     finally:
         # A failed run (an unreadable frame, an error) leaves --out and
