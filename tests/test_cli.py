@@ -1250,6 +1250,36 @@ def test_train_in_the_wild_distils_only_the_named_sources(monkeypatch, capsys):
     assert "unknown source(s) ['sfw']" in capsys.readouterr().err
 
 
+def test_train_in_the_wild_runs_the_teachers_on_taught_faces_only(monkeypatch):
+    """With --teacher-sources the teachers see only those sources' faces
+    (the others keep their labels alone); their rows are the teachers', the
+    others' zeros, and the targets are those of the teachers run on all."""
+    import runpy
+
+    monkeypatch.syspath_prepend(str(_BENCHMARKS))
+    wild = runpy.run_path(str(_BENCHMARKS / "train_in_the_wild.py"), run_name="wild")
+    X = np.arange(5 * 4, dtype=np.uint8).reshape(5, 2, 2)
+    y = np.array([0, 1, 2, 1, 0])
+    source = np.array(["fer2013", "expw", "fer2013", "sfew", "fer2013"])
+    table = np.random.RandomState(0).dirichlet(np.ones(3), size=5)
+    seen = []
+
+    def teacher_probabilities(teachers, faces, labels, path):
+        seen.append(len(faces))
+        return table[[int(f[0, 0]) // 4 for f in faces]]  # each face's own row
+
+    wild["taught_probabilities"].__globals__["teacher_probabilities"] = teacher_probabilities
+    proba = wild["taught_probabilities"](["t"], X, y, source, ["fer2013"], None)
+    assert seen == [3]
+    np.testing.assert_array_equal(proba[[0, 2, 4]], table[[0, 2, 4]])
+    np.testing.assert_array_equal(proba[[1, 3]], 0)
+    targets = wild["distillation_targets"](y, source, proba, 0.5, ["fer2013"])
+    np.testing.assert_allclose(targets, wild["distillation_targets"](y, source, table, 0.5,
+                                                                     ["fer2013"]))
+    wild["taught_probabilities"](["t"], X, y, source, None, None)
+    assert seen == [3, 5]
+
+
 def test_train_in_the_wild_repeats_each_source_as_asked(monkeypatch, capsys):
     """--repeat-expw: ExpW's faces copied that many times (the first copy as
     cut, the others degraded), SFEW's --repeat times, FER-2013's once; labels
