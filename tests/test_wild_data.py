@@ -413,6 +413,7 @@ def test_wild_crops_of_a_detector_function_or_object_are_not_cached(tmp_path, mo
     assert len(list((tmp_path / "home" / "fersk-cache").glob("sfew-*.npz"))) == 1
 
 
+@needs_shared
 def test_load_in_the_wild_groups_by_source(tmp_path):
     from sklearn.model_selection import LeaveOneGroupOut
 
