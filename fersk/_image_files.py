@@ -448,9 +448,9 @@ def pixels_for_network(images, input_dtype, owner, where="X", input_range=None):
     any other dtype (features such as mapped LBP codes, floats) take their
     input as is, except that a network fitted on images within [0, 1]
     (``input_range``, to rounding) refuses 0-255 pixels, which it would read
-    as glare: whole numbers (any integer dtype, or floats without a
-    fraction) reaching above 2.  Other floats above 2 (a contrast stretch,
-    features on another scale) are taken, with a warning.
+    as glare, image by image: above 2 and whole numbers (any integer dtype,
+    or floats without a fraction), or reaching 10 or more.  Other images
+    above 2 (a contrast stretch) are taken, with a warning.
 
     Parameters
     ----------
@@ -483,20 +483,8 @@ def pixels_for_network(images, input_dtype, owner, where="X", input_range=None):
     if input_dtype != "|u1":
         # To rounding: MinMaxScaler's maximum is 1.0000000000000002.
         if (input_range is not None and images.size and input_range[0] >= -1e-6
-                and input_range[1] <= 1 + 1e-6 and float(images.max()) > 2):
-            whole = images.dtype.kind in "biu" or bool(np.all(images == np.round(images)))
-            if whole:  # [0, 1]-trained, fed 0-255 pixels: every image read as glare.
-                raise ValueError(
-                    f"{owner} was fitted on images within [0, 1] (scikit-image's convention); "
-                    f"{where} holds whole numbers up to {float(images.max()):.4g}, 0-255 pixels? "
-                    f"Pass them on the training scale: skimage.util.img_as_float({where})."
-                )
-            from ._warnings import warn_user
-
-            warn_user(
-                f"{owner} was fitted on images within [0, 1]; {where} reaches "
-                f"{float(images.max()):.4g}, off the training scale (taken as given).",
-                UserWarning)
+                and input_range[1] <= 1 + 1e-6):
+            _refuse_pixels_for_unit_network(images, owner, where)
         return images
     if images.dtype == np.uint8:
         return images
@@ -506,9 +494,9 @@ def pixels_for_network(images, input_dtype, owner, where="X", input_range=None):
         return images
     per_image = images.reshape(len(images), -1)
     peak = per_image.max(axis=1)
+    faint = np.flatnonzero((peak <= 1.0) & (peak > 0) & (per_image.min(axis=1) >= 0))
     # Whole numbers only (0 and 1): a nearly black 0-255 frame, as uint8 takes it.
-    fraction = np.any(per_image != np.round(per_image), axis=1)
-    faint = np.flatnonzero((peak <= 1.0) & (peak > 0) & (per_image.min(axis=1) >= 0) & fraction)
+    faint = faint[[bool(np.any(per_image[i] != np.round(per_image[i]))) for i in faint]]
     if faint.size:
         # Standardised with 0-255 statistics, [0, 1] floats would all look
         # black to the network: a silent wrong answer.
@@ -527,6 +515,36 @@ def pixels_for_network(images, input_dtype, owner, where="X", input_range=None):
             "from 0 to 255."
         )
     return images
+
+
+def _refuse_pixels_for_unit_network(images, owner, where):
+    """A ValueError for images that are 0-255 pixels fed to a network fitted
+    on [0, 1] images (read as glare): judged image by image, an image whose
+    peak is above 2 and that is whole numbers (any integer dtype, or floats
+    without a fraction) or reaches 10 or more (0-255 floats from a channel
+    mean or a resize).  Other images above 2 (a contrast stretch) are taken
+    with a warning."""
+    per_image = images.reshape(len(images), -1)
+    peak = per_image.max(axis=1).astype(np.float64)
+    above = np.flatnonzero(peak > 2)
+    if not above.size:
+        return
+    whole = images.dtype.kind in "biu"
+    pixels = [i for i in above
+              if whole or peak[i] >= 10 or np.all(per_image[i] == np.round(per_image[i]))]
+    if pixels:
+        raise ValueError(
+            f"{owner} was fitted on images within [0, 1] (scikit-image's convention); "
+            f"{where} holds 0-255 pixels, it seems (image{'s' if len(pixels) > 1 else ''} "
+            f"{', '.join(map(str, pixels[:5]))}{' ...' if len(pixels) > 5 else ''}: values up "
+            f"to {float(peak[pixels].max()):.4g}). Pass them on the training scale: "
+            f"skimage.util.img_as_float({where})."
+        )
+    from ._warnings import warn_user
+
+    warn_user(
+        f"{owner} was fitted on images within [0, 1]; {where} reaches "
+        f"{float(peak.max()):.4g}, off the training scale (taken as given).", UserWarning)
 
 
 def stretch_to_uint8(image):

@@ -287,13 +287,21 @@ def _channel_moments(x, sample_weight=None):
     >>> _channel_moments(x, [1, 3])  # as the images 0, 4, 4, 4
     (array([3.]), array([3.]))
     """
-    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
     if sample_weight is None:
+        flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
         return flat.mean(axis=0), flat.var(axis=0)
-    # One weight per pixel row of ``flat``: the image's.
-    w = np.repeat(np.asarray(sample_weight, dtype=np.float64), len(flat) // len(x))
-    mean = np.average(flat, axis=0, weights=w)
-    return mean, np.average((flat - mean) ** 2, axis=0, weights=w)
+    # Each image's channel means of x and x**2, a chunk at a time (a float64
+    # copy of every pixel, and its weights, would double a large fit's memory).
+    w = np.asarray(sample_weight, dtype=np.float64)
+    first, second = [], []
+    for start in range(0, len(x), 4096):
+        part = x[start:start + 4096].reshape(min(4096, len(x) - start), -1, x.shape[-1])
+        part = part.astype(np.float64)
+        first.append(part.mean(axis=1))
+        second.append((part ** 2).mean(axis=1))
+    mean = np.average(np.concatenate(first), axis=0, weights=w)
+    square = np.average(np.concatenate(second), axis=0, weights=w)
+    return mean, np.maximum(square - mean ** 2, 0.0)
 
 
 def count_params(weights):

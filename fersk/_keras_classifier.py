@@ -244,6 +244,8 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
                 # comes from all of y.
                 x, y_enc, weight = x[kept], y_enc[kept], weight[kept]
                 proba = None if proba is None else proba[kept]
+                if not warm:  # the scale learnt on is that of the images kept
+                    self.input_range_ = (float(x.min()), float(x.max()))
         self._check_degrade()
 
         p_train = p_val = None

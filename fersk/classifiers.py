@@ -51,8 +51,8 @@ _ATTRS_DOC = """
         floats outside 0..255 are a ValueError: mis-scaled input is
         refused, not silently misread.  Networks fitted on other dtypes
         take input as is, except that one fitted on images within [0, 1]
-        refuses whole numbers above 2 (0-255 pixels; other values
-        above 2 are taken with a warning).
+        refuses 0-255 pixels: an image above 2 of whole numbers, or
+        reaching 10 (a contrast stretch above 2 is taken with a warning).
     input_range_ : tuple of (float, float)
         Lowest and highest value of the images seen in ``fit``: the scale
         the network learnt on.

@@ -312,8 +312,26 @@ def test_pixel_scale_refuses_pixels_not_valid_input():
     scaled = MinMaxScaler().fit_transform(unit.reshape(24, -1)).reshape(unit.shape)
     assert scaled.max() > 1.0  # 1.0000000000000002: the guard once turned off here
     loose = CNNRegressor(**TINY_VGG, epochs=1, random_state=0).fit(scaled, targets)
-    with pytest.raises(ValueError, match=r"within \[0, 1\].*whole numbers up to 255"):
+    with pytest.raises(ValueError, match=r"within \[0, 1\].*0-255 pixels.*up to 255"):
         loose.predict(X)
+    # 0-255 floats with fractions (a channel mean, a resize) are pixels too,
+    # judged image by image: one fractional pixel lets no batch through.
+    colour = rng.integers(0, 256, (24, 12, 12, 3)).astype(np.float64)
+    with pytest.raises(ValueError, match=r"0-255 pixels, it seems \(images 0, 1, 2, 3, 4 \.\.\."):
+        reg.predict(colour.mean(axis=-1))
+    whole = X.astype(np.float64)
+    whole[0, 0, 0] = 0.5
+    with pytest.raises(ValueError, match=r"images 0, 1, 2"):
+        reg.predict(whole)
+
+    # A zero-weighted image is out of the fit, and out of the scale learnt:
+    # one excluded frame of 255s no longer turns the guard off.
+    clf_unit = CNNClassifier(**TINY_VGG, epochs=1, random_state=0)
+    glare = np.concatenate([unit, np.full((1, 12, 12), 255.0)])
+    clf_unit.fit(glare, np.append(y, 0), sample_weight=np.append(np.ones(24), 0))
+    assert clf_unit.input_range_[1] <= 1
+    with pytest.raises(ValueError, match="0-255 pixels"):
+        clf_unit.predict(X)
 
     clf = CNNClassifier(**TINY_VGG, epochs=1, random_state=0).fit(X, y)
     dark = (rng.uniform(size=(12, 12)) < 0.5).astype(np.uint8)
