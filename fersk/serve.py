@@ -20,8 +20,9 @@ REST API (all answers JSON):
   (64 for the bundled models), taken whole as one face crop without
   looking for a face.  A bad upload gets a 4xx answer
   ``{"error": {"status": ..., "code": ..., "message": ...}}``: 400 empty or
-  not an image, 403 posted from another site's page (its ``Origin``), 413
-  larger than the limit.
+  not an image, 403 posted from another site's page (its ``Origin``, which
+  must name the ``Host`` or the ``X-Forwarded-Host``), 413 larger than the
+  limit.
 
 Served on a loopback address (the default), requests whose ``Host`` is not
 this machine's (localhost, 127.0.0.1, ::1) get a 403: a site cannot reach
@@ -176,11 +177,20 @@ def _decode_image(data):
 def _same_origin(headers):
     """Whether a request comes from no web page (curl, scripts: no
     ``Origin``) or from a page of this server: another site's page the
-    user visits must not make the server work."""
+    user visits must not make the server work.
+
+    The page's ``host:port`` may be the ``Host`` or the first
+    ``X-Forwarded-Host`` (a reverse proxy that rewrites ``Host``): another
+    site's page cannot send that header without a CORS preflight, which
+    this server never approves."""
     from urllib.parse import urlsplit
 
     origin = headers.get("origin")
-    return origin is None or urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
+    if origin is None:
+        return True
+    forwarded = headers.get("x-forwarded-host", "").split(",")[0].strip()
+    ours = {headers.get("host", "").lower(), forwarded.lower()} - {""}
+    return urlsplit(origin).netloc.lower() in ours
 
 
 class _LocalHostsOnly:
@@ -212,6 +222,7 @@ def _is_local_host(host):
         name = urlsplit(f"//{host}").hostname or ""
     except ValueError:  # a bad port or brackets
         return False
+    name = name.removesuffix(".")  # "localhost." is the same name, fully qualified
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:

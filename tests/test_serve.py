@@ -9,6 +9,7 @@ needed) and skips, saying why, where either is missing.  Set
 ``FERSK_SCREENSHOT=path.png`` to keep a screenshot of the page.
 """
 
+import base64
 import io
 import json
 import os
@@ -285,9 +286,29 @@ def test_other_sites_pages_cannot_post(client):
     assert client.post("/api/predict", content=photo).status_code == 200
 
 
+def test_behind_a_proxy_the_pages_own_posts_are_taken(client):
+    """A reverse proxy that rewrites Host (nginx's default proxy_pass, ngrok
+    --host-header=rewrite): every photo and frame of the page was refused
+    as cross_origin.  Its X-Forwarded-Host names the page's host; another
+    site's page cannot send that header without a CORS preflight."""
+    photo = _png(np.full((80, 80), 128, np.uint8))
+    page = {"host": "127.0.0.1:8000", "origin": "https://faces.example.org"}
+    for forwarded in ("faces.example.org", "Faces.Example.org, 10.0.0.1"):
+        answer = client.post("/api/predict", content=photo,
+                             headers={**page, "x-forwarded-host": forwarded})
+        assert answer.status_code == 200, forwarded
+    for headers in (page, {**page, "x-forwarded-host": "evil.example"},
+                    {**page, "x-forwarded-host": "10.0.0.1, faces.example.org"},
+                    {"origin": "null", "x-forwarded-host": ""}):
+        answer = client.post("/api/predict", content=photo, headers=headers)
+        assert answer.status_code == 403 and answer.json()["error"]["code"] == "cross_origin"
+
+
 @pytest.mark.parametrize("host,status", [
     ("127.0.0.1:8000", 200), ("localhost:8000", 200), ("[::1]:8000", 200), ("localhost", 200),
+    ("localhost.:8000", 200), ("localhost.", 200),  # the fully qualified name
     ("attacker.example:8000", 403), ("127.0.0.1.attacker.example", 403), ("[::1", 403),
+    ("0.0.0.0:8000", 403), ("localhost..:8000", 403),
 ])
 def test_bound_to_loopback_only_local_host_names_are_answered(client, host, status):
     """DNS rebinding: a site's name re-pointed at 127.0.0.1 let its page read
@@ -552,7 +573,10 @@ def test_page_classifies_photos_as_it_shows_them(server, tmp_path):
     """The page sent the photo's file and drew the server's boxes on its own
     decoding of it: a WebP with an EXIF orientation (turned by the server,
     not by Chromium) got its boxes beside the face, a TIFF was an error, and
-    a 48 MP photo was refused.  It now sends the pixels it shows, reduced."""
+    a 48 MP photo was refused.  It now sends the pixels it shows, reduced.
+    A transparent PNG was sent black where it is clear (JPEG has no alpha),
+    and a small face crop re-encoded as JPEG got other probabilities than
+    its file: up to a megapixel the page now sends PNG, on white."""
     chromium = _chromium()
     if chromium is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
@@ -570,11 +594,24 @@ def test_page_classifies_photos_as_it_shows_them(server, tmp_path):
     canvas = Image.new("RGB", (8064, 6048), (90, 90, 90))
     canvas.paste(Image.fromarray(data.astronaut()).resize((6048, 6048)), (0, 0))
     canvas.save(big, quality=80)
-    # the server's answers, as the page got them
+    clear = tmp_path / "clear.png"  # transparent white around an opaque grey square
+    rgba = np.zeros((100, 120, 4), np.uint8)
+    rgba[..., :3], rgba[30:70, 40:80] = 255, (128, 128, 128, 255)
+    Image.fromarray(rgba).save(clear)
+    crop = tmp_path / "crop48.png"  # a precropped face, as FER-2013's
+    face48 = np.asarray(Image.fromarray(data.astronaut()[20:230, 140:330]).resize((48, 48)))
+    Image.fromarray(face48).save(crop)
+    # the server's answers, as the page got them, and the bytes it sent (a data URL)
     record = """
-      window.__answers = [];
+      window.__answers = []; window.__sent = [];
       const realFetch = window.fetch;
       window.fetch = async (url, options) => {
+        if (String(url).includes("/api/predict"))
+          window.__sent.push(await new Promise(resolve => {
+            const reader = new FileReader();
+            reader.onload = () => resolve(reader.result);
+            reader.readAsDataURL(options.body);
+          }));
         const answer = await realFetch(url, options);
         if (String(url).includes("/api/predict"))
           window.__answers.push(await answer.clone().json());
@@ -590,7 +627,7 @@ def test_page_classifies_photos_as_it_shows_them(server, tmp_path):
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.add_init_script(record)
             page.goto(server + "/")
-            for path in (webp, tiff, big):
+            for path in (webp, tiff, big, clear, crop):
                 page.evaluate("document.getElementById('status').textContent = ''")
                 page.set_input_files("#photo", str(path))
                 page.wait_for_function(
@@ -603,6 +640,8 @@ def test_page_classifies_photos_as_it_shows_them(server, tmp_path):
                     "boxes": [[float(v) for v in li.get_attribute("data-box").split()]
                               for li in page.query_selector_all("#faces li.face")],
                     "answer": page.evaluate("window.__answers[window.__answers.length - 1]"),
+                    "sent": base64.b64decode(page.evaluate(
+                        "window.__sent[window.__sent.length - 1]").split(",", 1)[1]),
                 }
         finally:
             browser.close()
@@ -619,6 +658,64 @@ def test_page_classifies_photos_as_it_shows_them(server, tmp_path):
     assert len(shown["photo.tif"]["boxes"]) == 1
     # sent reduced: 2048 x 1536, the face still found
     assert shown["big.jpg"]["view"] == [2048, 1536] and len(shown["big.jpg"]["boxes"]) == 1
+    # on white, where the server's own reading of the file (alpha dropped) is white too
+    sent = np.asarray(Image.open(io.BytesIO(shown["clear.png"]["sent"])).convert("RGB"))
+    assert (sent[0, 0] == 255).all() and (sent[50, 60] == 128).all()
+    assert np.array_equal(sent, rgba[..., :3])
+    # the small face sent losslessly: the file's pixels, the file's answer
+    sent = np.asarray(Image.open(io.BytesIO(shown["crop48.png"]["sent"])).convert("RGB"))
+    assert np.array_equal(sent, face48)
+    status, direct = _post(f"{server}/api/predict", crop.read_bytes(), "image/png")
+    assert status == 200 and direct["faces"][0]["kind"] == "precropped"
+    got = shown["crop48.png"]["answer"]["faces"][0]["probabilities"]
+    assert got == pytest.approx(direct["faces"][0]["probabilities"], abs=1e-6)
+
+
+def test_page_draws_the_last_photo_picked(server, tmp_path):
+    """A photo picked first but answered last (a large photo, decoded and
+    reduced in the page, is sent after a small one picked next) was drawn
+    over the later photo's answer."""
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the browser test drives Chromium with Playwright")
+    first, second = tmp_path / "first.png", tmp_path / "second.png"
+    Image.fromarray(np.full((150, 200), 90, np.uint8)).save(first)
+    Image.fromarray(np.full((120, 100), 200, np.uint8)).save(second)
+    # the first photo's answer held 3 s in the page: it arrives after the second's
+    slow_first = """
+      window.__posted = 0; window.__answers = 0;
+      const realFetch = window.fetch;
+      window.fetch = async (url, options) => {
+        if (!String(url).includes("/api/predict")) return realFetch(url, options);
+        const k = window.__posted++;
+        const answer = await realFetch(url, options);
+        if (k === 0) await new Promise(r => setTimeout(r, 3000));
+        window.__answers += 1;
+        return answer;
+      };"""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True,
+                                    args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.add_init_script(slow_first)
+            page.goto(server + "/")
+            page.set_input_files("#photo", str(first))
+            page.wait_for_function("window.__posted === 1", timeout=120_000)
+            page.set_input_files("#photo", str(second))
+            page.wait_for_function("window.__answers >= 2", timeout=120_000)
+            page.wait_for_timeout(500)  # the first answer's turn to be drawn, or not
+            view = page.evaluate("[document.getElementById('view').width, "
+                                 "document.getElementById('view').height]")
+            status = page.inner_text("#status")
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert view == [100, 120] and status.startswith("second.png:"), (view, status)
 
 
 def test_page_stop_then_start_runs_one_camera_loop(server, tmp_path):
