@@ -29,7 +29,7 @@ from sklearn.utils.validation import (
 from fersk._fit_guard import unchanged_if_fit_fails
 from fersk._keras_base import BaseKerasImageEstimator, _output_activation
 from fersk._labels import _in_class_order
-from fersk._keras_params import gated_mean
+from fersk._keras_params import gated_mean, tanh_proba
 from fersk._validation import check_random_state_int
 
 __all__ = ["BaseKerasImageClassifier"]
@@ -364,13 +364,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
     def _outputs_to_proba(self, outputs):
         """Probabilities from the network's (view-averaged) outputs."""
         if self._fitted_head_activation() == "tanh":
-            # A tanh output trained by squared error on one-hot targets
-            # estimates P(class | image) (the regression function of a 0/1
-            # target): clipped to [0, 1] and normalised; uniform where every
-            # output is <= 0.
-            outputs = np.clip(outputs, 0.0, 1.0)
-            empty = outputs.sum(axis=1) == 0
-            outputs[empty] = 1.0
+            return _in_class_order(self, tanh_proba(outputs))
         return _in_class_order(self, outputs / outputs.sum(axis=1, keepdims=True))
 
     def predict(self, X):

@@ -57,6 +57,30 @@ def proba_margin(proba):
     return top[:, -1] - top[:, -2] if top.shape[1] > 1 else np.ones(len(top))
 
 
+def tanh_proba(outputs):
+    """Probabilities from a tanh head's outputs (one row per image).
+
+    A tanh output trained by squared error on one-hot targets estimates
+    P(class | image) (the regression function of a 0/1 target): clipped to
+    [0, 1] and normalised.  A row whose every output is <= 0 says no class
+    is likely; its probabilities are then the softmax of the outputs, so
+    that the most probable class is still the network's highest output
+    (uniform rows made ``predict`` answer ``classes_[0]`` for all of them).
+
+    Examples
+    --------
+    >>> tanh_proba(np.array([[0.6, 0.2, -0.1], [-0.9, -0.2, -0.7]])).argmax(axis=1)
+    array([0, 1])
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    proba = np.clip(outputs, 0.0, 1.0)
+    empty = proba.sum(axis=1) == 0
+    if empty.any():
+        rows = np.exp(outputs[empty] - outputs[empty].max(axis=1, keepdims=True))
+        proba[empty] = rows
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
 def gated_mean(first, proba, margin, n_views, outputs_of_rest):
     """The mean over ``n_views`` test-time views, the views beyond the first
     computed only where the first view's probabilities ``proba`` have a

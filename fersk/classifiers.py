@@ -124,7 +124,8 @@ class CNNClassifier(BaseKerasImageClassifier):
         class, trained with mean squared error against the one-hot (or
         ``sample_proba``) targets, which it then estimates;
         ``predict_proba`` clips its outputs to [0, 1] and normalises each
-        row (uniform when all are <= 0).  The authors trained it with
+        row (the softmax of the outputs when all are <= 0, so the
+        highest output is still the prediction).  The authors trained it with
         ``optimizer="adamax", learning_rate=0.002,
         learning_rate_schedule="plateau"``.
     {keras_parameters}

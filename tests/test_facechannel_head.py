@@ -108,12 +108,20 @@ def test_tanh_probabilities_are_clipped_normalised_outputs(tanh_fitted):
     proba = clf.predict_proba(X)
     assert np.all((proba >= 0) & (proba <= 1))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    out = np.clip(np.asarray(clf.model_(clf._as_model_input(X), training=False), np.float64), 0, 1)
-    out[out.sum(axis=1) == 0] = 1.0
-    np.testing.assert_allclose(proba, out / out.sum(axis=1, keepdims=True), atol=1e-5)
-    np.testing.assert_array_equal(clf.predict(X), proba.argmax(axis=1))
-    # rows whose outputs are all <= 0 are uniform, not NaN
+    raw = np.asarray(clf.model_(clf._as_model_input(X), training=False), np.float64)
+    out = np.clip(raw, 0, 1)
+    some = out.sum(axis=1) > 0
+    np.testing.assert_allclose(proba[some], out[some] / out[some].sum(axis=1, keepdims=True),
+                               atol=1e-5)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    # Rows whose outputs are all <= 0: the softmax of the outputs, not NaN and
+    # not uniform (a uniform row made predict answer classes_[0] for every one
+    # of them, whatever the network's highest output).
     assert np.allclose(clf._outputs_to_proba(-np.ones((2, 3))), 1 / 3)
+    none = np.array([[-0.995, -0.197, -0.762]])
+    np.testing.assert_allclose(clf._outputs_to_proba(none),
+                               np.exp(none - none.max()) / np.exp(none - none.max()).sum())
+    assert clf._outputs_to_proba(none).argmax() == 1
 
 
 def test_tanh_head_pickles_and_takes_soft_targets(tanh_fitted):

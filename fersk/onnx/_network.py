@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from fersk._image_files import pixels_for_network
 from fersk._labels import _in_class_order
-from fersk._keras_params import TEST_TIME_CROPS, gated_mean, view_corners
+from fersk._keras_params import TEST_TIME_CROPS, gated_mean, tanh_proba, view_corners
 from fersk._validation import validate_images
 
 from ._common import _atomic_write, _convert, _file_digest, _import_ort, _session, _tf2onnx
@@ -497,8 +497,7 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
     def _outputs_to_proba(self, outputs):
         outputs = np.asarray(outputs, dtype=np.float64)
         if self.head_ == "tanh":
-            outputs = np.clip(outputs, 0.0, 1.0)
-            outputs[outputs.sum(axis=1) == 0] = 1.0
+            return tanh_proba(outputs)
         return outputs / outputs.sum(axis=1, keepdims=True)
 
     def predict(self, X):
