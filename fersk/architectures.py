@@ -53,7 +53,7 @@ BUILDER_CONSTRAINTS = {
     "sparsity": [Interval(Real, 0, 1, closed="right")],
     "shortcut": ["boolean"],
     "pool_size": [Interval(Integral, 1, None, closed="left")],
-    "seed": [Integral, None],
+    "seed": [Interval(Integral, 0, None, closed="left"), None],
 }
 
 _validated = validate_params(BUILDER_CONSTRAINTS, prefer_skip_nested_validation=True)
@@ -511,7 +511,7 @@ def lbcnn(
             n_filters,
             n_anchors=_ch(n_anchors, width),
             sparsity=sparsity,
-            seed=int(seed) + i,
+            seed=(int(seed) + i) % 2**32,  # NumPy's seeds stop at 2**32 - 1
             name=f"lbc{i + 1}",
         )(y)
         x = layers.Add()([x, y]) if shortcut else y

@@ -225,6 +225,17 @@ def _build_named(architecture, architecture_params, input_shape, n_classes, seed
         else architecture
     )
     kwargs = dict(architecture_params or {})
+    if isinstance(architecture, str):
+        # Inside fit the builders skip their own checks (nested validation):
+        # a named architecture's arguments are checked here, or depth=-3
+        # builds no block and filters=0 one filter, silently.
+        from sklearn.utils._param_validation import validate_parameter_constraints
+
+        validate_parameter_constraints(
+            {k: BUILDER_CONSTRAINTS[k] for k in kwargs if k in BUILDER_CONSTRAINTS},
+            {k: v for k, v in kwargs.items() if k in BUILDER_CONSTRAINTS},
+            caller_name=f"architecture_params of {architecture!r}",
+        )
     try:
         accepts_seed = "seed" in inspect.signature(builder).parameters
     except (TypeError, ValueError):

@@ -134,3 +134,35 @@ def test_shunting_inhibition(tmp_path):
     model.save(tmp_path / "s.keras")
     loaded = keras.saving.load_model(tmp_path / "s.keras", safe_mode=True)
     np.testing.assert_allclose(np.asarray(loaded([exc, inh])), 2.0)
+
+
+def test_named_architecture_params_are_checked_inside_fit():
+    """Inside fit the builders skip their own checks (nested validation):
+    depth=-3 built no block, filters=0 one filter, shortcut="no" counted as
+    True, silently; now each is the builder's own clear error, for
+    CNNClassifier and CNNRegressor alike."""
+    from fersk import CNNClassifier, CNNRegressor
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randint(0, 256, (8, 12, 12)).astype(np.uint8), np.arange(8) % 2
+    for params, match in [({"depth": -3}, "'depth'"), ({"filters": 0}, "'filters'"),
+                          ({"shortcut": "no"}, "'shortcut'")]:
+        with pytest.raises(ValueError, match=rf"{match} parameter of architecture_params of "
+                                             r"'lbcnn' must be"):
+            CNNClassifier("lbcnn", {"head_units": 4, **params}, epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="'conv_bias' parameter"):
+        CNNRegressor("facechannel", {"conv_bias": "no", "width": 0.125}, epochs=1).fit(
+            X, rng.uniform(-1, 1, (8, 2)))
+
+
+def test_lbcnn_seeds_near_numpys_limit():
+    """Each block's anchors are drawn from seed + i: random_state near 2**32
+    (which scikit-learn allows) crashed NumPy; the seeds wrap around."""
+    from fersk.architectures import lbcnn
+
+    model = lbcnn((12, 12, 1), 2, depth=3, filters=4, n_anchors=2, head_units=4,
+                  seed=2**32 - 2)
+    seeds = [layer.seed for layer in model.layers if isinstance(layer, LocalBinaryConv2D)]
+    assert seeds == [2**32 - 2, 2**32 - 1, 0]
+    with pytest.raises(ValueError, match="'seed' parameter"):
+        lbcnn((12, 12, 1), 2, depth=1, seed=-1)
