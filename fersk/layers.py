@@ -214,9 +214,13 @@ class LocalBinaryConv2D(keras.layers.Layer):
         )
 
     def call(self, inputs):
-        maps = ops.conv(inputs, self.anchors, strides=1, padding="same")
+        # Channels last, as the weights are laid out, whatever Keras's global
+        # image_data_format (a saved LBCNN crashed in a channels-first process).
+        maps = ops.conv(inputs, self.anchors, strides=1, padding="same",
+                        data_format="channels_last")
         maps = self.activation(maps)
-        out = ops.conv(maps, self.pointwise_kernel, strides=1, padding="same")
+        out = ops.conv(maps, self.pointwise_kernel, strides=1, padding="same",
+                       data_format="channels_last")
         if self.bias is not None:
             out = out + self.bias
         return out

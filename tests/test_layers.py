@@ -166,3 +166,20 @@ def test_lbcnn_seeds_near_numpys_limit():
     assert seeds == [2**32 - 2, 2**32 - 1, 0]
     with pytest.raises(ValueError, match="'seed' parameter"):
         lbcnn((12, 12, 1), 2, depth=1, seed=-1)
+
+
+def test_lbc_layer_is_channels_last_whatever_the_global_setting():
+    """The layer's weights are laid out channels last; its convolutions
+    followed Keras's global image_data_format, so a saved LBCNN crashed in a
+    process set to channels_first."""
+    import keras
+
+    layer = LocalBinaryConv2D(3, n_anchors=2, sparsity=0.5, seed=0)
+    x = np.random.RandomState(0).rand(2, 6, 5, 1).astype(np.float32)
+    expected = np.asarray(layer(x))
+    before = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-6)
+    finally:
+        keras.config.set_image_data_format(before)
