@@ -326,7 +326,9 @@ class MDSMappedLBP(ImageBatchOutputMixin, TransformerMixin, BaseEstimator):
         self.stress_ = float(mds.stress_)
         self.n_iter_ = int(mds.n_iter_)
         upper = np.triu_indices(n_codes, 1)
-        self.distance_correlation_ = float(
+        # P=1: two codes, one distance, kept exactly (a correlation of one
+        # pair is 0/0, NaN with NumPy's warnings).
+        self.distance_correlation_ = 1.0 if n_codes < 3 else float(
             np.corrcoef(D[upper], pdist(self.embedding_.astype(np.float64)))[0, 1]
         )
         return self

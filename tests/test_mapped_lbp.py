@@ -147,3 +147,16 @@ def test_same_code_distances_are_no_change_and_older_models_still_transform():
     assert _saved_state(est)["distance_"] == "emd" and _saved_state(est)["unmatched_cost_"] == 2.0
     del est.distance_, est.unmatched_cost_
     np.testing.assert_array_equal(est.transform(X), before)
+
+
+def test_one_point_codes_have_a_faithful_embedding():
+    """P=1 (two codes, one distance) gave a NaN distance_correlation_ with
+    NumPy's divide warnings; one distance is kept exactly."""
+    import warnings
+
+    X = np.random.RandomState(0).randint(0, 256, (3, 8, 8)).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        mapped = MDSMappedLBP(P=1, R=1, n_components=1).fit(X)
+    assert mapped.distance_correlation_ == 1.0
+    assert mapped.transform(X).shape == (3, 8, 8, 1)
