@@ -264,8 +264,8 @@ class ShuntingInhibition(keras.layers.Layer):
         Passive decay (must be > 0 so that the division is safe for the
         non-negative ReLU inhibition).
     trainable_decay : bool, default=False
-        Learn a per-channel decay, initialised at ``decay`` (kept positive
-        with an absolute value).
+        Learn a per-channel decay, initialised at ``decay`` (kept positive:
+        its absolute value, at least 1e-6).
     **kwargs
         Passed to :class:`keras.layers.Layer`.
 
@@ -297,7 +297,9 @@ class ShuntingInhibition(keras.layers.Layer):
 
     def call(self, inputs):
         excitation, inhibition = inputs
-        decay = ops.abs(self.decay_weight) if self.trainable_decay else self.decay
+        # |w| alone reaches 0 (then inf where the ReLU inhibition is 0).
+        decay = (ops.maximum(ops.abs(self.decay_weight), 1e-6) if self.trainable_decay
+                 else self.decay)
         return excitation / (decay + inhibition)
 
     def compute_output_shape(self, input_shape):

@@ -183,3 +183,14 @@ def test_lbc_layer_is_channels_last_whatever_the_global_setting():
         np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-6)
     finally:
         keras.config.set_image_data_format(before)
+
+
+def test_learnt_decay_stays_positive():
+    """A learnt decay driven to 0 divided by zero where the inhibition is 0
+    (inf); the docstring promised a positive decay."""
+    layer = ShuntingInhibition(decay=0.5, trainable_decay=True)
+    ones = np.ones((1, 2, 2, 3), np.float32)
+    layer([ones, ones])  # built
+    layer.decay_weight.assign(np.zeros(3, np.float32))
+    out = np.asarray(layer([ones, np.zeros_like(ones)]))
+    assert np.all(np.isfinite(out))
