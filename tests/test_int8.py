@@ -149,6 +149,15 @@ def _child_env(cache):
     return env
 
 
+def _default_without_tensorflow(cache):
+    """The JSON answer of _DEFAULT_NO_TF run in a child process whose cache
+    folder is ``cache`` (the child must succeed)."""
+    out = subprocess.run([sys.executable, "-c", _DEFAULT_NO_TF], env=_child_env(cache),
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 _AUTO_NO_TF = textwrap.dedent("""
     import json, sys
     from fersk.cli import main
@@ -197,11 +206,7 @@ def test_default_as_loaded_runs_its_int8_graph_without_tensorflow(onnx_cache):
     from fersk import onnx
 
     onnx.export_mtcnn()
-    env = _child_env(onnx_cache)
-    out = subprocess.run([sys.executable, "-c", _DEFAULT_NO_TF], env=env, capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = _default_without_tensorflow(onnx_cache)
     assert result["network"] == "OnnxNetworkClassifier" and ".int8-" in result["graph"]
     here = pretrained.load(backend="onnx-int8").predict_proba([data.astronaut()])
     assert np.abs(np.asarray(result["photo"]) - here).max() <= 1e-6
@@ -223,11 +228,7 @@ def test_default_first_use_in_an_empty_cache_needs_no_tensorflow(tmp_path):
     assert shipped is not None and all(p.is_file() for p in shipped.values()), \
         "fersk ships no MTCNN graphs for the installed mtcnn's weights"
     empty = tmp_path / "cache"
-    env = _child_env(empty)
-    out = subprocess.run([sys.executable, "-c", _DEFAULT_NO_TF], env=env, capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = _default_without_tensorflow(empty)
     assert result["network"] == "OnnxNetworkClassifier" and ".int8-" in result["graph"]
     assert not empty.exists() or not any(empty.rglob("*")), sorted(empty.rglob("*"))
     here = pretrained.load(backend="onnx-int8").predict_proba([data.astronaut()])
