@@ -26,6 +26,10 @@ its share; the probabilities are computed once a teacher and kept in
 ``pipeline.json``, so a model re-saved under the same name is asked again);
 ``--teacher-sources fer2013`` distils on those sources' faces only, the others
 learning from their labels alone.
+``--ferplus-weight F`` replaces that share of each FER-2013 face's label
+by its FER+ vote distribution (``fer2013/ferplus_votes.csv``, Barsoum et
+al. 2016: ten taggers a face; contempt's votes left out, faces without an
+emotion vote keep their label), before any teacher's share is mixed in.
 ``--views center`` saves the network predicting from one centre view.
 
 Interrupted runs continue from their last completed epoch: run the same
@@ -103,12 +107,44 @@ def teacher_probabilities(teachers, X, y, path):
     return total / len(teachers)
 
 
+def ferplus_targets(filenames, fer_root):
+    """Each FER-2013 file's FER+ vote distribution in FER-2013's class order
+    (rows of zeros where FER+ has no emotion vote for it): FER+'s outlier
+    rule (:func:`fersk.datasets.ferplus_majority`), contempt left out (no
+    such FER-2013 class) and the rest normalised again."""
+    import csv
+
+    from fersk.datasets import FER2013_CLASSES, FERPLUS_CLASSES, FERPLUS_VOTE_COLUMNS, ferplus_majority
+
+    root = Path(fer_root)
+    rows = {}
+    with open(root / "ferplus_votes.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            rows[row["path"].lower()] = [int(row[c]) for c in FERPLUS_VOTE_COLUMNS]
+    keys = [Path(f).relative_to(root).as_posix().lower() for f in filenames]
+    votes = np.array([rows.get(k, [0] * len(FERPLUS_VOTE_COLUMNS)) for k in keys])
+    _, dist = ferplus_majority(votes)
+    spelt = {"angry": "anger", "happy": "happiness", "sad": "sadness"}  # FER+'s names
+    out = dist[:, [FERPLUS_CLASSES.index(spelt.get(c, c)) for c in FER2013_CLASSES]]
+    total = out.sum(axis=1, keepdims=True)
+    return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+
+
+def label_targets(y, source, ferplus, weight):
+    """One-hot labels, ``weight`` of each FER-2013 face's replaced by its
+    FER+ distribution (``ferplus``: a row per face, zeros where none)."""
+    onehot = (y[:, None] == np.arange(ferplus.shape[1])[None, :]).astype(np.float64)
+    share = np.where((source == "fer2013") & (ferplus.sum(axis=1) > 0), float(weight), 0.0)[:, None]
+    return (1 - share) * onehot + share * ferplus
+
+
 def training_set(data, train, *, repeats, caps, fer_degraded, seed):
-    """Faces and labels to train on: wild faces repeated and degraded."""
+    """Faces and labels to train on: wild faces repeated and degraded, and
+    each face's row of ``data`` (``rows``)."""
     from fersk.degrade import degrade_faces
 
     rng = np.random.RandomState(seed)
-    X, y, source = [], [], []
+    X, y, source, rows = [], [], [], []
     for s in np.unique(data.source[train]):
         idx = train[data.source[train] == s]
         if s in caps:  # at most caps[s] faces of any one class (muxspace: neutral, happy)
@@ -125,12 +161,14 @@ def training_set(data, train, *, repeats, caps, fer_degraded, seed):
             X.append(faces)
             y.append(data.target[idx])
             source += [s] * len(idx)
+            rows.append(idx)
             continue
         for r in range(repeats.get(s, 1)):
             X.append(faces if r == 0 else degrade_faces(faces, random_state=rng))
             y.append(data.target[idx])
             source += [s] * len(idx)
-    return np.concatenate(X), np.concatenate(y), np.array(source)
+            rows.append(idx)
+    return np.concatenate(X), np.concatenate(y), np.array(source), np.concatenate(rows)
 
 
 def taught_probabilities(teachers, X, y, source, sources, path):
@@ -148,11 +186,14 @@ def taught_probabilities(teachers, X, y, source, sources, path):
     return out
 
 
-def distillation_targets(y, source, teacher, weight, sources=None):
-    """Each face's training target: ``1 - weight`` of its label (one-hot) plus
-    ``weight`` of the teacher's probabilities, for the faces of ``sources``
-    (all when None); the other faces keep their label alone."""
+def distillation_targets(y, source, teacher, weight, sources=None, labels=None):
+    """Each face's training target: ``1 - weight`` of its label (one-hot, or
+    the rows of ``labels``) plus ``weight`` of the teacher's probabilities,
+    for the faces of ``sources`` (all when None); the other faces keep their
+    label alone."""
     onehot = (y[:, None] == np.arange(teacher.shape[1])[None, :]).astype(np.float64)
+    if labels is not None:
+        onehot = labels
     share = np.full((len(y), 1), float(weight))
     if sources is not None:  # a teacher of one domain may teach its conventions to another
         share[~np.isin(source, sources)] = 0.0
@@ -189,6 +230,8 @@ def main(argv=None):
     parser.add_argument("--teacher-sources", default=None,
                         help="comma-separated sources whose faces are distilled (default: all); "
                         "the others train on their labels alone")
+    parser.add_argument("--ferplus-weight", type=float, default=0.0,
+                        help="share of each FER-2013 face's label replaced by its FER+ votes")
     parser.add_argument("--views", choices=("as-init", "center"), default="as-init",
                         help="test-time views of the saved network")
     args = parser.parse_args(argv)
@@ -196,6 +239,8 @@ def main(argv=None):
     if unknown:
         parser.error(f"--teacher-sources: unknown source(s) {sorted(unknown)}; "
                      f"the sources are fer2013, {', '.join(WILD)}")
+    if not 0.0 <= args.ferplus_weight <= 1.0:
+        parser.error("--ferplus-weight: a share, from 0 to 1")
     if min(args.repeat, args.repeat if args.repeat_expw is None else args.repeat_expw) < 1:
         parser.error("--repeat and --repeat-expw: at least 1 copy (0 would drop the source's "
                      "faces; --exclude leaves a source out)")
@@ -217,7 +262,7 @@ def main(argv=None):
     if args.fer_max is not None and len(fer) > args.fer_max:
         drop = np.random.RandomState(fit_seed).permutation(fer)[args.fer_max:]
         train = np.setdiff1d(train, drop)
-    X, y, src = training_set(
+    X, y, src, rows = training_set(
         data, train, repeats={"sfew": args.repeat,
                           "expw": args.repeat if args.repeat_expw is None else args.repeat_expw},
         caps={"muxspace": args.muxspace_cap}, fer_degraded=args.fer_degraded, seed=fit_seed)
@@ -236,13 +281,22 @@ def main(argv=None):
     net.set_params(warm_start=args.init != "scratch", epochs=args.epochs, learning_rate=args.learning_rate,
                    learning_rate_schedule="warmup_cosine", n_iter_no_change=1000,
                    random_state=fit_seed, verbose=1, checkpoint_dir=str(out / "state"))
-    fit_params = {}
+    fit_params, labels = {}, None
+    if args.ferplus_weight > 0:
+        ferplus = np.zeros((len(y), int(np.max(y)) + 1))
+        fer_rows = src == "fer2013"
+        ferplus[fer_rows] = ferplus_targets(data.filenames[rows[fer_rows]], Path(args.data) / "fer2013")
+        print(f"FER+ votes for {int((ferplus.sum(1) > 0).sum())} of {int(fer_rows.sum())} FER-2013 "
+              f"faces; their labels agree with FER+'s top vote on "
+              f"{np.mean(ferplus[ferplus.sum(1) > 0].argmax(1) == y[ferplus.sum(1) > 0]):.3f}", flush=True)
+        labels = label_targets(y, src, ferplus, args.ferplus_weight)
+        fit_params["sample_proba"] = labels
     if args.teacher:
         sources = args.teacher_sources.split(",") if args.teacher_sources else None
         teacher = taught_probabilities(args.teacher.split(","), X, y, src, sources,
                                        out / "teacher.npz")
         fit_params["sample_proba"] = distillation_targets(
-            y, src, teacher, args.teacher_weight, sources)
+            y, src, teacher, args.teacher_weight, sources, labels)
     if args.views == "center":  # the validation score below is then the one view's
         net.set_params(test_time_crops="center", test_time_flip=False)
     start = time.perf_counter()

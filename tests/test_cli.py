@@ -1293,11 +1293,13 @@ def test_train_in_the_wild_repeats_each_source_as_asked(monkeypatch, capsys):
     data = Bunch(images=rng.randint(0, 256, size=(6, 48, 48)).astype(np.uint8),
                  target=np.array([0, 1, 2, 3, 4, 5]),
                  source=np.array(["fer2013", "fer2013", "expw", "expw", "sfew", "sfew"]))
-    X, y, src = wild["training_set"](data, np.arange(6), repeats={"sfew": 2, "expw": 5},
-                                     caps={}, fer_degraded=0.0, seed=0)
+    X, y, src, rows = wild["training_set"](data, np.arange(6), repeats={"sfew": 2, "expw": 5},
+                                           caps={}, fer_degraded=0.0, seed=0)
     counts = dict(zip(*np.unique(src, return_counts=True)))
     assert counts == {"expw": 10, "fer2013": 2, "sfew": 4}
-    assert len(X) == len(y) == len(src) == 16
+    assert len(X) == len(y) == len(src) == len(rows) == 16
+    np.testing.assert_array_equal(y, data.target[rows])  # each face's row of the data
+    np.testing.assert_array_equal(src, data.source[rows])
     np.testing.assert_array_equal(np.unique(y[src == "expw"], return_counts=True)[1], [5, 5])
     first = np.flatnonzero(src == "expw")[:2]
     np.testing.assert_array_equal(X[first], data.images[2:4])  # the faces as cut, then copies
@@ -1306,6 +1308,41 @@ def test_train_in_the_wild_repeats_each_source_as_asked(monkeypatch, capsys):
         with pytest.raises(SystemExit):
             wild["main"]([*flag, "--name", "never"])
         assert "at least 1 copy" in capsys.readouterr().err
+
+
+def test_train_in_the_wild_mixes_ferplus_votes_into_fer2013_labels(tmp_path, monkeypatch, capsys):
+    """--ferplus-weight: a FER-2013 face's label keeps 1 - w of its one-hot and
+    takes w of its FER+ votes, in FER-2013's class order (FER+'s outlier
+    rule, contempt left out); faces of other sources, and FER-2013 faces
+    without an emotion vote, keep their label; a teacher's share comes on
+    top of that mixed label; a weight outside [0, 1] is refused."""
+    import runpy
+
+    monkeypatch.syspath_prepend(str(_BENCHMARKS))
+    wild = runpy.run_path(str(_BENCHMARKS / "train_in_the_wild.py"), run_name="wild")
+    (tmp_path / "ferplus_votes.csv").write_text(
+        "path,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
+        "train/angry/Training_1.jpg,6,0,0,0,3,0,0,1,0,0\n"  # 1 is an outlier: 6 neutral, 3 anger
+        "train/happy/Training_2.jpg,0,0,0,0,0,0,0,2,8,0\n")  # contempt and unknown alone
+    names = [str(tmp_path / "train" / c / f) for c, f in (
+        ("angry", "Training_1.jpg"), ("happy", "Training_2.jpg"), ("sad", "Training_3.jpg"))]
+    votes = wild["ferplus_targets"](names, tmp_path)
+    np.testing.assert_allclose(votes[0], [1 / 3, 0, 0, 0, 0, 0, 2 / 3])  # angry ... neutral
+    np.testing.assert_array_equal(votes[1:], 0)  # no emotion vote left; no row at all
+
+    y = np.array([0, 3, 4, 0])
+    source = np.array(["fer2013", "fer2013", "fer2013", "expw"])
+    ferplus = np.vstack([votes, np.full((1, 7), 1 / 7)])  # the ExpW face's row is never read
+    labels = wild["label_targets"](y, source, ferplus, 0.5)
+    np.testing.assert_allclose(labels[0], [0.5 + 1 / 6, 0, 0, 0, 0, 0, 1 / 3])
+    np.testing.assert_array_equal(labels[1:], np.eye(7)[y[1:]])
+    teacher = np.full((4, 7), 1 / 7)
+    mixed = wild["distillation_targets"](y, source, teacher, 0.5, labels=labels)
+    np.testing.assert_allclose(mixed, 0.5 * labels + 0.5 * teacher)
+
+    with pytest.raises(SystemExit):
+        wild["main"](["--ferplus-weight", "1.5", "--name", "never"])
+    assert "--ferplus-weight: a share" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL: POSIX")
