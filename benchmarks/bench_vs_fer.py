@@ -31,9 +31,10 @@ outputs by name anyway).
 dependency, is installed) gives the 58,423-parameter mini-Xception, so no
 rebuild of the architecture is needed.  Sanity check printed with the
 table: its PublicTest accuracy should be in the 60s (65.3% measured).
-Note that fer 25.x runs, by default (``use_tflite=True``), a quantized
-TFLite copy of the same network, one face per interpreter call; this
-benchmark measures the Keras model (``FER(use_tflite=False)``).
+fer 25.x runs, by default (``use_tflite=True``), a quantized TFLite copy
+of the same network (``data/emotion_model_quantized.tflite``), one face per
+interpreter call: the (a) rows time that path too, as fer runs it
+(``_common.run_tflite``), and its PublicTest accuracy is printed beside.
 
 **(a) FER-2013 faces.**  The 3,589 PublicTest faces
 (``fersk.datasets.load_fer2013(path, usage="PublicTest")``) are crops
@@ -52,11 +53,14 @@ the model).
 
 **The peer's faster path.**  Every speed of the peer is measured both
 ways, its Keras model called directly in inference mode (what fer itself
-does: "eager") and through Keras's traced ``predict_on_batch`` (the path
-fersk's ``predict_proba`` takes: "compiled"), and every ratio rests on the
-faster of the two (``_common.run_model``): a row marked "peer's faster
-path" shows that one, named in the peer's cell with the other beside it.
-(Until 2026-12-06 some classify-only rows divided by the eager calls.)
+does with ``use_tflite=False``: "eager") and through Keras's traced
+``predict_on_batch`` (the path fersk's ``predict_proba`` takes:
+"compiled"), and on the (a) rows a third, fer's default TFLite copy
+("tflite"); every ratio rests on the fastest (``_common.run_model``): a
+row marked "peer's faster path" shows that one, named in the peer's cell
+with the others beside it.  (Until 2026-12-06 some classify-only rows
+divided by the eager calls, and until 2026-12-06 no row timed the TFLite
+path, fer's default, which is the fastest of the three on these CPUs.)
 
 **(b) Photos.**  Two sets, end to end (detection + crop + classify):
 
@@ -110,7 +114,8 @@ from pathlib import Path
 import numpy as np
 
 from _common import (
-    FER2013, load_peer, locate_peer, machine, peer_labels, peer_scale, resize_faces, run_model,
+    FER2013, load_peer, load_peer_tflite, locate_peer, machine, peer_labels, peer_scale,
+    resize_faces, run_model, run_tflite,
 )
 
 FACE_SIDE, SCENE_SIDE, JITTER = 144, 400, 40
@@ -283,14 +288,20 @@ def ratio(a, b):
     return f"{a / b:.2f}"
 
 
+def _peer_paths(eager, compiled):
+    """The timing keys of the peer's paths: its eager calls, compiled
+    ``predict_on_batch`` and fer's default TFLite copy (``<eager>_tflite``)."""
+    return (("eager", eager), ("compiled", compiled), ("tflite", f"{eager}_tflite"))
+
+
 def peer_faster(timings, eager, compiled):
-    """(seconds, ``"eager"`` or ``"compiled"``): the peer's faster measured
-    path, of ``timings[eager]`` (its direct inference-mode calls, fer's own)
-    and ``timings[compiled]`` (``predict_on_batch``), whichever were taken.
-    Every ratio rests on it, never on the peer's slower path
-    (``_common.run_model``)."""
-    measured = {path: timings[key] for path, key in (("eager", eager), ("compiled", compiled))
-                if key in timings}
+    """(seconds, ``"eager"``, ``"compiled"`` or ``"tflite"``): the peer's
+    fastest measured path, of ``timings[eager]`` (its Keras model's direct
+    inference-mode calls), ``timings[compiled]`` (``predict_on_batch``) and
+    ``timings[eager + "_tflite"]`` (fer's default, its quantized TFLite copy
+    one face per call), whichever were taken.  Every ratio rests on it,
+    never on a slower path of the peer (``_common.run_model``)."""
+    measured = {path: timings[key] for path, key in _peer_paths(eager, compiled) if key in timings}
     if not measured:
         raise KeyError(f"no timing of the peer under {eager!r} or {compiled!r}")
     path = min(measured, key=measured.get)
@@ -298,10 +309,11 @@ def peer_faster(timings, eager, compiled):
 
 
 def peer_cell(n, timings, eager, compiled):
-    """The peer's images/s for a row: its faster path's, named, the other beside."""
+    """The peer's images/s for a row: its fastest path's, named, the others beside."""
     seconds, path = peer_faster(timings, eager, compiled)
-    other, key = ("compiled", compiled) if path == "eager" else ("eager", eager)
-    beside = f"; {other} {fmt(n / timings[key], 'rate')}" if key in timings else ""
+    beside = "".join(f"; {other} {fmt(n / timings[key], 'rate')}"
+                     for other, key in _peer_paths(eager, compiled)
+                     if other != path and key in timings)
     return f"{fmt(n / seconds, 'rate')} ({path}{beside})"
 
 
@@ -417,6 +429,7 @@ def main(argv=None):
         except (ImportError, ValueError) as exc:
             log(v, f"ONNX rows skipped: {exc}")
     peer = load_peer(peer_dir)
+    peer_tflite = load_peer_tflite(peer_dir)  # fer's default path (use_tflite=True)
     cv2 = import_cv2()
     haar = None
     if cv2 is not None:
@@ -438,6 +451,8 @@ def main(argv=None):
     classify.predict_proba(faces[: args.batch_size])
     run_model(peer, x_peer[: args.batch_size], args.batch_size)
     run_model(peer, x_peer[: args.batch_size], args.batch_size, compiled=True)
+    if peer_tflite is not None:
+        run_tflite(peer_tflite, x_peer[: args.batch_size])
     if onnx_pipe is not None:
         onnx_pipe[1:].predict_proba(faces[: args.batch_size])
     if keras_pipe is not pipe:
@@ -474,6 +489,12 @@ def main(argv=None):
             timings, "a_peer_path_compiled",
         )
         results["a_peer_path_pred"] = peer_to_fer[p.argmax(1)]
+        if peer_tflite is not None:  # fer's default: its quantized copy, one face per call
+            p = best_time(lambda: run_tflite(peer_tflite, peer_scale(faces64)), timings,
+                          "a_peer_cls_tflite")
+            results["a_peer_tflite_pred"] = peer_to_fer[p.argmax(1)]
+            best_time(lambda: run_tflite(peer_tflite, peer_scale(resize_faces(faces, 64, fast=True))),
+                      timings, "a_peer_path_tflite")
         if keras_pipe is not pipe:
             p = best_time(lambda: keras_pipe[1:].predict_proba(faces), timings, "a_keras_cls")
             results["a_keras_pred"] = keras_pipe.classes_[p.argmax(1)]
@@ -487,6 +508,8 @@ def main(argv=None):
                 results["a_onnx_1view_pred"] = onnx_pipe.classes_[p.argmax(1)]
     pipe.set_params(**{f"{cropper_name}__detector": photo_detector})
     acc = {k: float(np.mean(results[f"a_{k}_pred"] == y)) for k in ("fersk", "peer")}
+    if peer_tflite is not None:
+        acc["peer_tflite"] = float(np.mean(results["a_peer_tflite_pred"] == y))
     if tta:
         acc["fersk_1view"] = float(np.mean(results["a_fersk_1view_pred"] == y))
     if onnx_pipe is not None:
@@ -504,9 +527,14 @@ def main(argv=None):
         crops, info = pipe.named_steps[cropper_name].crop(photos)
         return pipe[1:].predict(crops), info.boxes
 
+    def peer_run(x, compiled):
+        if compiled == "tflite":  # fer's default path
+            return run_tflite(peer_tflite, x)
+        return run_model(peer, x, args.batch_size, compiled=compiled)
+
     def peer_same(photos, compiled=False):
         crops, info = peer_cropper.crop(photos)
-        p = run_model(peer, peer_scale(crops), args.batch_size, compiled=compiled)
+        p = peer_run(peer_scale(crops), compiled)
         return peer_to_fer[p.argmax(1)], info.boxes
 
     def peer_haar(photos, compiled=False):
@@ -514,10 +542,18 @@ def main(argv=None):
         have = [k for k, c in enumerate(crops) if c is not None]
         pred = np.full(len(photos), -1)
         if have:
-            p = run_model(peer, peer_scale(np.stack([crops[k] for k in have])), args.batch_size,
-                          compiled=compiled)
+            p = peer_run(peer_scale(np.stack([crops[k] for k in have])), compiled)
             pred[have] = peer_to_fer[p.argmax(1)]
         return pred, boxes
+
+    if tta:  # the same pipeline with one view per face (ensemble members too)
+        from fersk.ensemble import one_view
+
+        single_photos = one_view(pipe[1:])
+
+    def fersk_1view_photos(photos):
+        crops, info = pipe.named_steps[cropper_name].crop(photos)
+        return single_photos.predict(crops), info.boxes
 
     def onnx_photos(photos):
         crops, info = onnx_pipe[0].crop(photos)
@@ -527,16 +563,26 @@ def main(argv=None):
     # rates are those of the faster ("<name>_compiled": timings only).
     systems = {"fersk": fersk_photos, "peer": peer_same,
                "peer_compiled": lambda photos: peer_same(photos, compiled=True)}
+    if tta:
+        systems["fersk_1view"] = fersk_1view_photos
+    if peer_tflite is not None:
+        systems["peer_tflite"] = lambda photos: peer_same(photos, compiled="tflite")
     if onnx_pipe is not None:
         systems["onnx"] = onnx_photos
     if haar is not None:
         systems["haar"] = peer_haar
         systems["haar_compiled"] = lambda photos: peer_haar(photos, compiled=True)
+        if peer_tflite is not None:
+            systems["haar_tflite"] = lambda photos: peer_haar(photos, compiled="tflite")
     for r in range(args.repeat):
         for name, func in systems.items():
             log(v, f"(b) {len(scenes)} pasted scenes + {len(real)} skimage photos, {name}, run {r + 1}/{args.repeat}")
             results[f"b_{name}"] = best_time(lambda: func(scenes), timings, f"b_{name}_scenes")
             results[f"b_{name}_real"] = best_time(lambda: func(real), timings, f"b_{name}_real")[0]
+    for name in ("peer", "haar"):  # the TFLite timings under the keys peer_faster reads
+        for kind in ("scenes", "real"):
+            if f"b_{name}_tflite_{kind}" in timings:
+                timings[f"b_{name}_{kind}_tflite"] = timings[f"b_{name}_tflite_{kind}"]
 
     # --------------------------------------------------------------- table
     f_tr, f_fx = np.sum([n_params(network.model_) for network in keras_networks], axis=0)
@@ -563,11 +609,18 @@ def main(argv=None):
                 out[rate + "_cell"] = fmt(out[rate], "rate")
         return out
 
-    st = {name: scene_stats(name) for name in systems if not name.endswith("_compiled")}
+    st = {name: scene_stats(name) for name in systems
+          if not name.endswith(("_compiled", "_tflite"))}
     onnx_rows = []
+    if tta:
+        o = st.pop("fersk_1view")
+        onnx_rows += [
+            [f"one view per face: {SCENE_ROWS[2][4:]}", fmt(o["rate"], "rate"), st["peer"]["rate_cell"], ratio(o["rate"], st["peer"]["rate"])],
+            [f"one view per face: {SCENE_ROWS[3][4:]}", fmt(o["real_rate"], "rate"), st["peer"]["real_rate_cell"], ratio(o["real_rate"], st["peer"]["real_rate"])],
+        ]
     if onnx_pipe is not None:
         o = st.pop("onnx")
-        onnx_rows = [
+        onnx_rows += [
             [f"ONNX back end: (a) PublicTest accuracy", fmt(acc["onnx"], "acc"), fmt(acc["peer"], "acc"), ratio(acc["onnx"], acc["peer"])],
             speed_row("ONNX back end: (a) classify only, images/s", n_a, timings["a_onnx_cls"], timings, "a_peer_cls", "a_peer_cls_compiled"),
         ]
@@ -592,6 +645,11 @@ def main(argv=None):
         ["model file size", f"{fmt(sizes['fersk'], 'kib')} (folder)", f"{fmt(sizes['peer'], 'kib')} (.hdf5)", ratio(sizes["fersk"], sizes["peer"])],
         ["weights as float32 (parameters x 4 B)", fmt(4 * (f_tr + f_fx), "kib"), fmt(4 * (p_tr + p_fx), "kib"), ratio(f_tr + f_fx, p_tr + p_fx)],
         [f"(a) PublicTest accuracy, {n_a:,} faces", fmt(acc["fersk"], "acc"), fmt(acc["peer"], "acc"), ratio(acc["fersk"], acc["peer"])],
+    ]
+    if peer_tflite is not None:
+        rows.append(["(a) PublicTest accuracy, the peer's TFLite path (fer's default)", fmt(acc["fersk"], "acc"),
+                     fmt(acc["peer_tflite"], "acc"), ratio(acc["fersk"], acc["peer_tflite"])])
+    rows += [
         speed_row(f"(a) classify only, images/s (batch {args.batch_size})", n_a, timings["a_fersk_cls"], timings, "a_peer_cls", "a_peer_cls_compiled"),
         speed_row("(a) per-face path, images/s", n_a, timings["a_fersk_path"], timings, "a_peer_path", "a_peer_path_compiled"),
     ]
@@ -603,7 +661,7 @@ def main(argv=None):
             share = float(np.mean(results["a_fersk_1view_margin"] < margin))
             text += f" for {share:.0%} of faces, one for the rest: test_time_margin={margin}"
         rows[4][0] += f" ({text})"
-        rows[5][0] += f" ({text})"
+        rows[5 + (peer_tflite is not None)][0] += f" ({text})"
         rows += [
             ["(a) PublicTest accuracy, one view per face", fmt(acc["fersk_1view"], "acc"), fmt(acc["peer"], "acc"), ratio(acc["fersk_1view"], acc["peer"])],
             speed_row(f"(a) classify only, one view, images/s (batch {args.batch_size})", n_a, timings["a_fersk_cls_1view"], timings, "a_peer_cls", "a_peer_cls_compiled"),
@@ -660,8 +718,9 @@ def main(argv=None):
     agree = float(np.mean(results["a_peer_pred"] == results["a_peer_path_pred"]))
     print(
         f"\nRatios fersk/peer: above 1 = fersk more accurate / faster / larger; every speed "
-        f"ratio rests on the peer's faster path (its eager calls, as fer makes them, or compiled "
-        f"predict_on_batch: named in its cell, the other beside). "
+        f"ratio rests on the peer's fastest path (its Keras model's eager calls, as fer makes "
+        f"them with use_tflite=False, compiled predict_on_batch, or on the (a) rows fer's default "
+        f"quantized TFLite copy, one face per call: named in its cell, the others beside). "
         f"(a) fersk's per-face path = its classify-only predictions: {same}; the peer's "
         f"(cv2's resize): {agree:.1%} the same predictions. "
         f"{len(scenes)} scenes = PublicTest faces at {FACE_SIDE}x{FACE_SIDE} in {SCENE_SIDE}x{SCENE_SIDE} "

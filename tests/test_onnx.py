@@ -26,6 +26,7 @@ MODELS = [
     pytest.param("fer2013_vgg_fast", marks=pytest.mark.extended),
     pytest.param("fer2013_vgg", marks=pytest.mark.extended),
     pytest.param("fer2013_ensemble", marks=pytest.mark.extended),
+    pytest.param("wild_ensemble", marks=pytest.mark.extended),
 ]
 
 
