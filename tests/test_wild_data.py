@@ -443,6 +443,42 @@ def test_load_in_the_wild_refuses_a_source_named_twice(tmp_path):
         load_in_the_wild(tmp_path, sources=["sfew", "sfew"], cropper=cropper, cache=False)
 
 
+def test_wild_loaders_return_X_y_as_load_fer2013(tmp_path):
+    """return_X_y=True gives (images, target), the Bunch's own arrays, for
+    each wild loader and for load_in_the_wild, as load_fer2013 does."""
+    from PIL import Image
+
+    face = skdata.camera()[:48, :48]
+    for folder in ("sfew-train/happy", "sfew-train/sad", "muxspace-faces/happiness",
+                   "muxspace-faces/anger", "expw-dev/images"):
+        (tmp_path / folder).mkdir(parents=True)
+    for name in ("sfew-train/happy/a.png", "sfew-train/sad/b.png",
+                 "muxspace-faces/happiness/c.png", "muxspace-faces/anger/d.png",
+                 "expw-dev/images/e.png"):
+        Image.fromarray(face).save(tmp_path / name)
+    (tmp_path / "expw-dev" / "faces.csv").write_text(
+        "file,face_id,x,y,w,h,label_id,label\ne.png,0,0,0,48,48,3,happy\n")
+    cropper = FaceCropper(detector=None)
+    calls = {
+        load_sfew: tmp_path / "sfew-train",
+        load_muxspace: tmp_path / "muxspace-faces",
+        load_expw: tmp_path / "expw-dev",
+    }
+    for loader, root in calls.items():
+        bunch = loader(root, cropper=cropper, cache=False)
+        X, y = loader(root, cropper=cropper, cache=False, return_X_y=True)
+        np.testing.assert_array_equal(X, bunch.images)
+        np.testing.assert_array_equal(y, bunch.target)
+    wild = load_in_the_wild(tmp_path, sources=["sfew", "muxspace"], cropper=cropper, cache=False)
+    X, y = load_in_the_wild(tmp_path, sources=["sfew", "muxspace"], cropper=cropper,
+                            cache=False, return_X_y=True)
+    assert len(y) == 4
+    np.testing.assert_array_equal(X, wild.images)
+    np.testing.assert_array_equal(y, wild.target)
+    with pytest.raises(ValueError, match="return_X_y"):
+        load_sfew(tmp_path / "sfew-train", cropper=cropper, cache=False, return_X_y="yes")
+
+
 def test_load_in_the_wild_says_which_fer2013_faces_a_cropper_missed(monkeypatch, tmp_path):
     """FER-2013's 48x48 faces: taken whole by the bundled cropper (found), but
     searched by another one, which may miss them: face_found says so (it was

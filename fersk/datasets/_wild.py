@@ -46,7 +46,7 @@ SOURCES = ("fer2013", "sfew", "expw", "muxspace")
 # The parameters every loader of this module shares, checked alike.
 _CROP_CONSTRAINTS = {
     "cropper": [None, object],
-    **{k: LOADER_CONSTRAINTS[k] for k in ("cache", "cache_dir", "verbose")},
+    **{k: LOADER_CONSTRAINTS[k] for k in ("cache", "cache_dir", "verbose", "return_X_y")},
 }
 # "2": MTCNN searches grey photos stored as RGB as grey ones (10 ExpW photos).
 _CACHE_VERSION = "2"
@@ -191,6 +191,12 @@ def _crop_files(paths, cropper, func, verbose):
     return np.concatenate(crops), np.concatenate(found), np.concatenate(boxes)
 
 
+def _returned(bunch, return_X_y):
+    """The loaders' result: the Bunch, or ``(images, target)`` (scikit-learn's
+    ``return_X_y``, as :func:`fersk.datasets.load_fer2013`)."""
+    return (bunch.images, bunch.target) if return_X_y else bunch
+
+
 def _bunch(content, root, source, DESCR, **extra):
     n = len(content["target"])
     return Bunch(
@@ -214,7 +220,7 @@ def _bunch(content, root, source, DESCR, **extra):
     },
     prefer_skip_nested_validation=True,
 )
-def load_sfew(root, *, cropper=None, cache=True, cache_dir=None, verbose=0):
+def load_sfew(root, *, cropper=None, cache=True, cache_dir=None, verbose=0, return_X_y=False):
     """Load SFEW 2.0 film frames (the Train split) as cropped faces.
 
     Parameters
@@ -235,6 +241,9 @@ def load_sfew(root, *, cropper=None, cache=True, cache_dir=None, verbose=0):
         Where; None is ``$FERSK_CACHE`` or ``~/.cache/fersk``.
     verbose : int, default=0
         Progress of the cropping.
+    return_X_y : bool, default=False
+        Return ``(images, target)`` instead of the Bunch, as
+        :func:`load_fer2013` does.
 
     Returns
     -------
@@ -244,7 +253,12 @@ def load_sfew(root, *, cropper=None, cache=True, cache_dir=None, verbose=0):
         ``"sfew"``), ``filenames``, ``face_found`` (False where the cropper
         found no face and applied its ``on_no_face`` policy: the frame is
         kept, never dropped), ``boxes`` (the face box in the frame, NaN
-        where none) and ``DESCR``.
+        where none) and ``DESCR``: :func:`load_fer2013`'s fields but its
+        FER-2013-only ones (``usage``, ``row_ids``, ``skipped``: a frame
+        that cannot be read is an error here), plus ``source``,
+        ``face_found`` and ``boxes``.
+    (images, target) : tuple
+        When ``return_X_y`` is True.
 
     Examples
     --------
@@ -261,8 +275,8 @@ def load_sfew(root, *, cropper=None, cache=True, cache_dir=None, verbose=0):
     labels = {c: i for i, c in enumerate(FER2013_CLASSES)}
     content = _crop_class_folders("sfew", root, files, labels, cropper, cache, cache_dir,
                                   func, verbose)
-    return _bunch(content, root, "sfew",
-                  f"SFEW 2.0 Train film frames from {root}: {len(files)} faces.")
+    return _returned(_bunch(content, root, "sfew",
+                  f"SFEW 2.0 Train film frames from {root}: {len(files)} faces."), return_X_y)
 
 
 @validate_params(
@@ -276,7 +290,7 @@ def load_sfew(root, *, cropper=None, cache=True, cache_dir=None, verbose=0):
     prefer_skip_nested_validation=True,
 )
 def load_muxspace(root, *, cropper=None, contempt="exclude", max_per_class=None,
-                  random_state=0, cache=True, cache_dir=None, verbose=0):
+                  random_state=0, cache=True, cache_dir=None, verbose=0, return_X_y=False):
     """Load the muxspace ``facial_expressions`` web photos as cropped faces.
 
     The photos are not face crops: every one goes through the detector.
@@ -300,7 +314,7 @@ def load_muxspace(root, *, cropper=None, contempt="exclude", max_per_class=None,
         Each cap (and integer ``random_state``) has its own cache entry.
     random_state : int, RandomState instance or None, default=0
         Draws the photos kept by ``max_per_class``.
-    cache, cache_dir, verbose
+    cache, cache_dir, verbose, return_X_y
         As in :func:`load_sfew`.
 
     Returns
@@ -308,6 +322,8 @@ def load_muxspace(root, *, cropper=None, contempt="exclude", max_per_class=None,
     data : sklearn.utils.Bunch
         As :func:`load_sfew` (``source`` is ``"muxspace"``), plus
         ``excluded``: the files left out and why.
+    (images, target) : tuple
+        When ``return_X_y`` is True.
 
     Examples
     --------
@@ -340,9 +356,9 @@ def load_muxspace(root, *, cropper=None, contempt="exclude", max_per_class=None,
         files = [fc for k, fc in enumerate(files) if k in keep]
     content = _crop_class_folders(_muxspace_kind(max_per_class, random_state), root, files,
                                   MUXSPACE_LABELS, cropper, cache, cache_dir, func, verbose)
-    return _bunch(content, root, "muxspace",
-                  f"muxspace web photos from {root}: {len(files)} faces, "
-                  f"{len(excluded)} photos excluded.", excluded=excluded)
+    return _returned(_bunch(content, root, "muxspace",
+                            f"muxspace web photos from {root}: {len(files)} faces, "
+                            f"{len(excluded)} photos excluded.", excluded=excluded), return_X_y)
 
 
 def _muxspace_kind(max_per_class, random_state):
@@ -391,7 +407,8 @@ def _match_faces(rows, label_boxes, detections, min_iou):
     },
     prefer_skip_nested_validation=True,
 )
-def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, verbose=0):
+def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, verbose=0,
+              return_X_y=False):
     """Load ExpW web photos with labelled face boxes as cropped faces.
 
     Each labelled face is matched to the cropper's detections on its
@@ -416,7 +433,7 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
     min_iou : float in [0, 1], default=0.4
         Overlap for a detection to be the labelled face (0 takes the
         best-overlapping detection however little it overlaps).
-    cache, cache_dir, verbose
+    cache, cache_dir, verbose, return_X_y
         As in :func:`load_sfew`.
 
     Returns
@@ -426,6 +443,8 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
         ``"expw"``, ``filenames`` repeat for photos with several faces),
         plus ``face_ids`` and ``label_boxes`` (the labelled boxes as
         ``(row, col, height, width)``).
+    (images, target) : tuple
+        When ``return_X_y`` is True.
 
     Examples
     --------
@@ -531,10 +550,11 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
     key = _key(root, ["faces.csv"] + [f"images/{p}" for p in photos], cropper,
                f"iou{min_iou}|one-to-one")
     content = _cached_crops("expw", root, key, cache, cache_dir, build, func, verbose)
-    return _bunch(content, root, "expw",
-                  f"ExpW web photos from {root}: {len(rows)} labelled faces in "
-                  f"{len(photos)} photos.",
-                  face_ids=content["face_ids"], label_boxes=content["label_boxes"])
+    return _returned(_bunch(content, root, "expw",
+                            f"ExpW web photos from {root}: {len(rows)} labelled faces in "
+                            f"{len(photos)} photos.",
+                            face_ids=content["face_ids"], label_boxes=content["label_boxes"]),
+                     return_X_y)
 
 
 _LOADERS = {"sfew": ("sfew-train", load_sfew), "expw": ("expw-dev", load_expw),
@@ -552,7 +572,8 @@ _LOADERS = {"sfew": ("sfew-train", load_sfew), "expw": ("expw-dev", load_expw),
     prefer_skip_nested_validation=True,
 )
 def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cropper=None,
-                     muxspace_max_per_class=1500, cache=True, cache_dir=None, verbose=0):
+                     muxspace_max_per_class=1500, cache=True, cache_dir=None, verbose=0,
+                     return_X_y=False):
     """Several development sources as one set of faces, with their source.
 
     Parameters
@@ -569,8 +590,9 @@ def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cr
         them whole, as it does at prediction time.
     muxspace_max_per_class : int or None, default=1500
         :func:`load_muxspace`'s ``max_per_class`` (drawn with seed 0).
-    cropper, cache, cache_dir, verbose
-        As in :func:`load_sfew`.
+    cropper, cache, cache_dir, verbose, return_X_y
+        As in :func:`load_sfew` (``(images, target)`` without the sources:
+        for grouped cross-validation keep the Bunch).
 
     Returns
     -------
@@ -579,6 +601,9 @@ def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cr
         ``filenames``, ``face_found`` as in :func:`load_sfew`, concatenated
         in the order of ``sources``; ``excluded`` as in
         :func:`load_muxspace`.  Group cross-validation by ``source``:
+        see the example.
+    (images, target) : tuple
+        When ``return_X_y`` is True.
 
     Examples
     --------
@@ -627,7 +652,7 @@ def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cr
         excluded += part.get("excluded", [])
         parts.append(part)
     images = np.concatenate([p.images for p in parts])
-    return Bunch(
+    return _returned(Bunch(
         images=images,
         data=images.reshape(len(images), -1),
         target=np.concatenate([p.target for p in parts]).astype(np.int64),
@@ -637,7 +662,7 @@ def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cr
         face_found=np.concatenate([p.face_found for p in parts]),
         excluded=excluded,
         DESCR=f"{len(images)} faces from {list(sources)} under {data_home}.",
-    )
+    ), return_X_y)
 
 
 @validate_params(
