@@ -4,10 +4,11 @@ Faces from FER-2013, SFEW 2.0 film frames and ExpW web photos
 (``fersk.datasets.load_in_the_wild``; muxspace's photos are left out here:
 press photos, mostly neutral and happy; every face cut by the bundled
 pipeline's own FaceCropper, so training and prediction see the same
-framing), each source weighted to the same total (``source_sample_weight``),
-trained with domain degradations (``degrade``), and a small grid searched
-with leave-one-source-out cross-validation: each score is a source the
-network never saw.
+framing), the sources weighted (``source_weight``, an estimator parameter:
+"balanced" gives each source of a fit the same total, a dict each source
+its own weight), trained with or without domain degradations
+(``degrade``), both searched with leave-one-source-out cross-validation:
+each score is a source the network never saw.
 
     python examples/in_the_wild.py            # a few minutes: small subsets
     python examples/in_the_wild.py --per-source 2000 --epochs 10
@@ -24,7 +25,7 @@ from sklearn import config_context
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut
 
 from fersk import CNNClassifier
-from fersk.datasets import load_in_the_wild, source_sample_weight
+from fersk.datasets import load_in_the_wild
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -51,16 +52,19 @@ def main(argv=None):
                         optimizer="sgd", learning_rate=0.02,
                         learning_rate_schedule="warmup_cosine", class_weight="balanced",
                         random_state=0)
+    grid = {"degrade": [None, True],
+            # A source a fold leaves out is ignored in its fit (LeaveOneGroupOut).
+            "source_weight": ["balanced", {"sfew": 4.0, "expw": 4.0}]}
     with config_context(enable_metadata_routing=True):
-        net.set_fit_request(sample_weight=True).set_score_request(sample_weight=False)
-        search = GridSearchCV(net, {"degrade": [None, True]}, cv=LeaveOneGroupOut())
-        search.fit(X, y, groups=source, sample_weight=source_sample_weight(source))
+        net.set_fit_request(source=True)  # each image's source reaches fit
+        search = GridSearchCV(net, grid, cv=LeaveOneGroupOut())
+        search.fit(X, y, groups=source, source=source)
     for params, score, fold_scores in zip(
         search.cv_results_["params"], search.cv_results_["mean_test_score"],
         zip(*[search.cv_results_[f"split{k}_test_score"] for k in range(search.n_splits_)]),
     ):
         print(params, f"mean {score:.3f}", "left out:",
-              dict(zip(np.unique(source), np.round(fold_scores, 3))))
+              dict(zip(np.unique(source).tolist(), np.round(fold_scores, 3).tolist())))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
     one output per class, a softmax by default (``_head_activation``), and
     the labels of ``y`` as ``classes_``.  Like that base it has no
     ``__init__``: the subclasses' signatures list the parameters, adding
-    ``class_weight`` and ``label_smoothing``.
+    ``class_weight``, ``source_weight`` and ``label_smoothing``.
     """
 
     _saved_attributes = ("classes_", *BaseKerasImageEstimator._saved_attributes)
@@ -70,6 +70,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
     _parameter_constraints = {
         **BaseKerasImageEstimator._parameter_constraints,
         "class_weight": [StrOptions({"balanced"}), dict, None],
+        "source_weight": [StrOptions({"balanced"}), dict, None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "test_time_margin": [Interval(Real, 0, 1, closed="both"), None],
     }
@@ -120,10 +121,53 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         out.update({int(i): float(w) for i, w in zip(present, weights)})
         return out
 
+    def _source_sample_weight(self, source, n_samples):
+        """Each image's weight from its ``source`` by ``source_weight``
+        (None when ``source_weight`` is None)."""
+        if source is not None:
+            source = column_or_1d(np.asarray(source, dtype=object), warn=True)
+            if len(source) != n_samples:
+                raise ValueError(
+                    f"source has {len(source)} entries for {n_samples} images; it must name "
+                    "each image's source, in order."
+                )
+        if self.source_weight is None:
+            return None
+        if source is None:
+            raise ValueError(
+                f"source_weight={self.source_weight!r} weighs the images by their source: pass "
+                "fit(X, y, source=...) (in a Pipeline or GridSearchCV, under "
+                "sklearn.set_config(enable_metadata_routing=True), request it with "
+                "set_fit_request(source=True))."
+            )
+        from fersk.datasets import source_sample_weight
+
+        names = set(source.tolist())
+        weights = self.source_weight
+        if isinstance(weights, dict):
+            for key, value in weights.items():
+                if (isinstance(value, (bool, np.bool_))
+                        or not isinstance(value, (int, float, np.number))
+                        or not 0 <= value < np.inf):
+                    raise ValueError(
+                        f"source_weight[{key!r}] must be a finite number >= 0; got {value!r}."
+                    )
+            # A source absent from this fit (a cross-validation fold that
+            # leaves it out) keeps its weight for the fits that have it.
+            weights = {k: v for k, v in weights.items() if k in names}
+        weight = source_sample_weight(source, weights)
+        if not (weight > 0).any():
+            raise ValueError(
+                f"source_weight={self.source_weight!r} gives every image weight 0 (sources "
+                f"{sorted(map(str, names))})."
+            )
+        return weight
+
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
     @unchanged_if_fit_fails
-    def fit(self, X, y, validation_data=None, sample_proba=None, sample_weight=None):
+    def fit(self, X, y, validation_data=None, sample_proba=None, sample_weight=None,
+            source=None):
         """Build the network from the parameters and train it.
 
         Parameters
@@ -172,6 +216,15 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             never held out by ``validation_fraction``.  Held-out images of
             ``validation_fraction`` keep theirs out of training.
             Metadata-routed like ``sample_proba``.
+        source : array-like of shape (n_samples,) or None, default=None
+            Each image's source (domain), e.g. ``load_in_the_wild(...).source``:
+            with ``source_weight`` each image's weight is multiplied by its
+            source's (:func:`fersk.datasets.source_sample_weight` of these
+            sources), exactly as if that were passed as ``sample_weight``;
+            without ``source_weight`` it changes nothing.  Metadata-routed
+            like ``sample_proba`` (``set_fit_request(source=True)``), so a
+            grid search can tune ``source_weight`` while it groups its folds
+            by the same sources.
 
         Returns
         -------
@@ -230,13 +283,19 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             else _check_sample_proba(sample_proba, len(y_enc), n_classes)
         )
         weight = None
-        if sample_weight is not None:
-            weight = _check_sample_weight(
+        by_source = self._source_sample_weight(source, len(y_enc))
+        if sample_weight is not None or by_source is not None:
+            weight = np.ones(len(y_enc)) if sample_weight is None else _check_sample_weight(
                 sample_weight, x, dtype=np.float64, ensure_non_negative=True
             )
+            if by_source is not None:
+                weight = weight * by_source
             kept = weight > 0
             if not kept.any():  # older scikit-learn lets all-zero weights through
-                raise ValueError("sample_weight must contain at least one non-zero weight.")
+                raise ValueError(
+                    "sample_weight must contain at least one non-zero weight"
+                    + ("." if by_source is None else " (times source_weight's).")
+                )
             if not kept.all():
                 # A weight of 0 removes the image (scikit-learn's rule): out
                 # of the standardisation, the validation hold-out and the

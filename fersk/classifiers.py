@@ -179,6 +179,7 @@ class CNNClassifier(BaseKerasImageClassifier):
         validation_fraction=None,
         n_iter_no_change=10,
         class_weight=None,
+        source_weight=None,
         augment=False,
         input_scaling="standardize",
         random_state=None,
@@ -339,6 +340,7 @@ class LBCNNClassifier(BaseKerasImageClassifier):
         validation_fraction=None,
         n_iter_no_change=10,
         class_weight=None,
+        source_weight=None,
         augment=False,
         input_scaling="standardize",
         random_state=None,
@@ -365,7 +367,8 @@ class LBCNNClassifier(BaseKerasImageClassifier):
         own = {key: getattr(self, key) for key in _LBCNN_PARAMETERS}
         return lbcnn(tuple(input_shape), n_classes, seed=seed, **own)
 
-    def fit(self, X, y, validation_data=None, sample_proba=None, sample_weight=None):
+    def fit(self, X, y, validation_data=None, sample_proba=None, sample_weight=None,
+            source=None):
         """Build the LBCNN from the parameters and train it.
 
         Parameters
@@ -381,6 +384,9 @@ class LBCNNClassifier(BaseKerasImageClassifier):
             cross-entropy; see :meth:`CNNClassifier.fit`.
         sample_weight : array-like of shape (n_samples,) or None, default=None
             Weight of each image in the loss; see :meth:`CNNClassifier.fit`.
+        source : array-like of shape (n_samples,) or None, default=None
+            Each image's source, weighed by ``source_weight``; see
+            :meth:`CNNClassifier.fit`.
 
         Returns
         -------
@@ -388,7 +394,7 @@ class LBCNNClassifier(BaseKerasImageClassifier):
             The fitted estimator.
         """
         super().fit(X, y, validation_data=validation_data, sample_proba=sample_proba,
-                    sample_weight=sample_weight)
+                    sample_weight=sample_weight, source=source)
         from fersk.layers import LocalBinaryConv2D
 
         self.n_anchor_params_ = count_params(

@@ -127,8 +127,7 @@ def test_source_sample_weight():
         source_sample_weight(["a"], {"a": -1})
 
 
-@pytest.mark.parametrize(
-    "cv", [LeaveOneGroupOut(), pytest.param(GroupKFold(3), marks=pytest.mark.extended)])
+@pytest.mark.parametrize("cv", [LeaveOneGroupOut(), GroupKFold(3)])
 def test_grid_search_grouped_by_source_with_routed_weights(cv):
     X, y = half_bright_faces(60, 16)
     source = np.array(["fer2013", "sfew", "expw"] * 20)
@@ -145,6 +144,74 @@ def test_grid_search_grouped_by_source_with_routed_weights(cv):
     assert len(search.cv_results_["mean_test_score"]) == 2
     assert search.n_splits_ == 3
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_source_weight_is_the_routed_sample_weight_of_its_sources():
+    """source_weight with fit's source trains exactly as
+    sample_weight=source_sample_weight(source, source_weight) does, and
+    multiplies a sample_weight given beside it; source alone changes nothing."""
+    X, y = half_bright_faces(48, 16)
+    source = np.array(["fer2013", "fer2013", "sfew"] * 16)
+    mine = {"sfew": 4.0}
+    routed = CNNClassifier(**TINY).fit(X, y, sample_weight=source_sample_weight(source, mine))
+    by_param = CNNClassifier(**TINY, source_weight=mine).fit(X, y, source=source)
+    np.testing.assert_array_equal(_proba(by_param, X), _proba(routed, X))
+    balanced = CNNClassifier(**TINY, source_weight="balanced").fit(X, y, source=list(source))
+    np.testing.assert_array_equal(
+        _proba(balanced, X),
+        _proba(CNNClassifier(**TINY).fit(X, y, sample_weight=source_sample_weight(source)), X))
+    assert np.abs(_proba(balanced, X) - _proba(by_param, X)).max() > 1e-4  # the weights count
+
+    extra = np.linspace(0.5, 2, len(y))
+    both = CNNClassifier(**TINY, source_weight=mine).fit(X, y, source=source, sample_weight=extra)
+    np.testing.assert_array_equal(_proba(both, X), _proba(CNNClassifier(**TINY).fit(
+        X, y, sample_weight=extra * source_sample_weight(source, mine)), X))
+    unweighted = CNNClassifier(**TINY).fit(X, y, source=source)
+    np.testing.assert_array_equal(_proba(unweighted, X), _proba(CNNClassifier(**TINY).fit(X, y), X))
+
+
+def test_source_weight_errors_name_the_parameter():
+    X, y = half_bright_faces(24, 16)
+    source = np.array(["a", "b"] * 12)
+    with pytest.raises(ValueError, match=r"source_weight='balanced' weighs .* fit\(X, y, source="):
+        CNNClassifier(**TINY, source_weight="balanced").fit(X, y)
+    with pytest.raises(ValueError, match="source has 5 entries for 24 images"):
+        CNNClassifier(**TINY, source_weight="balanced").fit(X, y, source=source[:5])
+    with pytest.raises(ValueError, match="source has 5 entries"):  # checked without source_weight too
+        CNNClassifier(**TINY).fit(X, y, source=source[:5])
+    for bad in (-1, np.inf, np.nan, "2", True):
+        with pytest.raises(ValueError, match=r"source_weight\['a'\] must be a finite number >= 0"):
+            CNNClassifier(**TINY, source_weight={"a": bad}).fit(X, y, source=source)
+    with pytest.raises(ValueError, match="gives every image weight 0"):
+        CNNClassifier(**TINY, source_weight={"a": 0, "b": 0.0}).fit(X, y, source=source)
+    with pytest.raises(ValueError, match="source_weight"):  # scikit-learn's parameter validation
+        CNNClassifier(**TINY, source_weight="equal").fit(X, y, source=source)
+
+
+def test_source_weight_ignores_a_source_the_fold_lacks():
+    """A dict naming a source that this fit has no image of (a fold leaving
+    it out) weighs the sources the fit has, as if that key were absent."""
+    X, y = half_bright_faces(32, 16)
+    source = np.array(["fer2013", "expw"] * 16)
+    a = CNNClassifier(**TINY, source_weight={"expw": 3.0, "sfew": 9.0}).fit(X, y, source=source)
+    b = CNNClassifier(**TINY, source_weight={"expw": 3.0}).fit(X, y, source=source)
+    np.testing.assert_array_equal(_proba(a, X), _proba(b, X))
+
+
+def test_grid_search_tunes_source_weight_over_folds_grouped_by_source():
+    """source_weight as a hyperparameter: GridSearchCV searches it while
+    LeaveOneGroupOut holds out one source a fold, source routed to fit."""
+    X, y = half_bright_faces(60, 16)
+    source = np.array(["fer2013", "sfew", "expw"] * 20)
+    with config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(FaceCropper(detector=None, size=(16, 16)),
+                             CNNClassifier(**{**TINY, "epochs": 1}).set_fit_request(source=True))
+        grid = {"cnnclassifier__source_weight": [None, "balanced", {"sfew": 4.0}]}
+        search = GridSearchCV(pipe, grid, cv=LeaveOneGroupOut(), error_score="raise")
+        search.fit(X, y, groups=source, source=source)
+    assert search.n_splits_ == 3
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_params_["cnnclassifier__source_weight"] in grid["cnnclassifier__source_weight"]
 
 
 def test_degrade_of_an_empty_dict_is_every_default_probability(monkeypatch):
