@@ -177,6 +177,37 @@ def test_onnx_backend_never_imports_tensorflow(name, onnx_cache):
     assert np.abs(np.asarray(result["photo"]) - expected).max() <= 1e-4
 
 
+def test_default_onnx_backend_needs_no_export_in_an_empty_cache(tmp_path, monkeypatch):
+    """The default's float32 graph ships (fersk/onnx/graphs, as MTCNN's): in
+    an empty cache, without TensorFlow, load(backend="onnx") runs it, within
+    1e-4 of Keras; the shipped file is the graph of today's network file (a
+    re-trained default without its graph re-shipped fails here)."""
+    from fersk.onnx._mtcnn import SHIPPED
+    from fersk.pretrained._folders import _model_dir
+    from fersk.pretrained._onnx_backend import _network_entries, _onnx_graph
+    from fersk.pretrained._spec import _read_spec
+
+    empty = tmp_path / "empty-cache"
+    monkeypatch.setenv("FERSK_CACHE", str(empty))
+    folder = _model_dir("wild_vgg_fast")
+    spec = _read_spec(folder)
+    graphs = [_onnx_graph(folder, spec, e) for e in _network_entries(spec["steps"])]
+    assert graphs and all(g.parent == SHIPPED and g.is_file() for g in graphs)
+
+    env = {**os.environ, "FERSK_CACHE": str(empty)}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(os.path.dirname(fersk.__file__)), env.get("PYTHONPATH", "")]
+    )
+    out = subprocess.run([sys.executable, "-c", _NO_TF, "wild_vgg_fast"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not result["tensorflow"] and not result["keras"]
+    expected = pretrained.load("wild_vgg_fast", backend="keras").predict_proba([data.astronaut()])
+    assert np.abs(np.asarray(result["photo"]) - expected).max() <= 1e-4
+    assert not (empty / "onnx").exists() or not list((empty / "onnx").glob("wild_vgg_fast*"))
+
+
 # TensorFlow importable here (not blocked): the command must not import it.
 _NO_TF_CLI = textwrap.dedent("""
     import json, sys

@@ -43,6 +43,18 @@ def _onnx_file(folder, spec, entry):
     return onnx.cache_dir() / f"{_cut(model)}.{_cut(keras_file.stem)}-{digest}.onnx"
 
 
+def _onnx_graph(folder, spec, entry):
+    """The ONNX graph a network entry runs from: the cache's (:func:`_onnx_file`),
+    else the one fersk ships for a bundled model (``fersk/onnx/graphs``, the
+    same name: the default's, so that ``backend="onnx"`` needs no TensorFlow
+    even once), else the cache's name, to export to."""
+    from fersk.onnx._mtcnn import SHIPPED
+
+    cached = _onnx_file(folder, spec, entry)
+    shipped = SHIPPED / cached.name
+    return shipped if not cached.is_file() and shipped.is_file() else cached
+
+
 def _cut(name, limit=64):
     """``name``'s first ``limit`` bytes of UTF-8, whole characters only."""
     return name.encode("utf-8", "surrogateescape")[:limit].decode("utf-8", "ignore")
@@ -72,7 +84,7 @@ def _ensure_exported(folder, spec, networks=True):
     from fersk import onnx
 
     missing = [e for e in _network_entries(spec["steps"]) if networks
-               and not _onnx_file(folder, spec, e).is_file()]
+               and not _onnx_graph(folder, spec, e).is_file()]
     mtcnn = onnx._mtcnn_paths()
     mtcnn_missing = _uses_mtcnn(spec) and (
         mtcnn is None or not all(p.is_file() for p in mtcnn.values())
@@ -120,7 +132,7 @@ def _load_onnx_step(entry, folder, networks=None, *, graphs=None):
         if graph is None:  # exported from the .keras file: it must be the one recorded
             _check_network_file(folder, _keras_path(folder, entry["keras_file"]),
                                 spec.get("networks", {}).get(entry["keras_file"]))
-            graph = _onnx_file(folder, spec, entry)
+            graph = _onnx_graph(folder, spec, entry)
         est = OnnxNetworkClassifier(
             graph, image_shape=params.get("image_shape"),
             test_time_crops=params.get("test_time_crops", "center"),
