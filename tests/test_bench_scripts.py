@@ -343,6 +343,39 @@ def test_bench_transfer_refuses_a_trained_name_without_its_folder(tmp_path, monk
     assert "| source | faces | a | mine | leave-source-out | fer |" in capsys.readouterr().out
 
 
+def test_bench_transfer_whole_scores_every_face_of_each_source(tmp_path, monkeypatch, capsys):
+    """--whole: the rows are every face of each source (whole_source_rows),
+    not its held-out part, the leave-one-source-out model scored on all of
+    the source it never saw."""
+    from sklearn.utils import Bunch
+
+    main = _transfer_main(tmp_path, monkeypatch)
+    asked = []
+    monkeypatch.setitem(main.__globals__, "whole_source_rows",
+                        lambda data: asked.append(data) or {"sfew": (np.zeros((6, 48, 48)),
+                                                                     np.arange(6) % 2)})
+    out = tmp_path / "whole.json"
+    main(["--runs", str(tmp_path / "runs"), "--models", "a", "--trained", "", "--whole",
+          "--json", str(out)])
+    assert len(asked) == 1
+    assert json.loads(out.read_text())["sfew"] == {"n": 6, "a": 0.5, "leave-source-out": 0.5,
+                                                   "fer": 0.5}
+
+    common = _common_module(monkeypatch)
+    images = np.arange(5 * 4).reshape(5, 2, 2)
+    wild = Bunch(images=images, target=np.arange(5),
+                 source=np.array(["fer2013", "sfew", "expw", "sfew", "muxspace"]))
+    import fersk.datasets as datasets
+
+    monkeypatch.setattr(datasets, "load_in_the_wild", lambda home: wild)
+    monkeypatch.setattr(datasets, "load_fer2013",
+                        lambda path, usage: Bunch(images=images[:1], target=np.array([9])))
+    rows = common.whole_source_rows(tmp_path)
+    assert list(rows) == ["fer2013", "sfew", "expw", "muxspace"]
+    np.testing.assert_array_equal(rows["sfew"][1], [1, 3])  # every SFEW face, in order
+    np.testing.assert_array_equal(rows["fer2013"][1], [9])  # PublicTest, not Training
+
+
 def test_bench_transfer_names_missing_leave_one_out_models_and_writes_json_whole(
         tmp_path, monkeypatch, capsys):
     """bench_transfer: each missing no_<source> model is named on stderr (its
