@@ -125,7 +125,9 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         """Each image's weight from its ``source`` by ``source_weight``
         (None when ``source_weight`` is None)."""
         if source is not None:
-            source = column_or_1d(np.asarray(source, dtype=object), warn=True)
+            source = column_or_1d(np.asarray(source), warn=True)
+            if source.dtype == object:  # names of mixed types (None, str) sort as text
+                source = source.astype(str)
             if len(source) != n_samples:
                 raise ValueError(
                     f"source has {len(source)} entries for {n_samples} images; it must name "

@@ -196,6 +196,11 @@ def test_source_weight_ignores_a_source_the_fold_lacks():
     a = CNNClassifier(**TINY, source_weight={"expw": 3.0, "sfew": 9.0}).fit(X, y, source=source)
     b = CNNClassifier(**TINY, source_weight={"expw": 3.0}).fit(X, y, source=source)
     np.testing.assert_array_equal(_proba(a, X), _proba(b, X))
+    # Names of mixed types (a missing source as None) are read as text, not a sort error.
+    mixed = np.array(["fer2013", None] * 16, dtype=object)
+    c = CNNClassifier(**TINY, source_weight={"None": 3.0}).fit(X, y, source=mixed)
+    np.testing.assert_array_equal(_proba(c, X), _proba(CNNClassifier(**TINY).fit(
+        X, y, sample_weight=np.where(mixed == None, 3.0, 1.0)), X))  # noqa: E711
 
 
 def test_grid_search_tunes_source_weight_over_folds_grouped_by_source():
