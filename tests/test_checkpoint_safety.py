@@ -626,8 +626,10 @@ def test_search_candidates_differing_in_prediction_settings_fit_in_parallel(
     X, y, kw = _stopping_data()
     kw.update(epochs=2, learning_rate=0.05, n_iter_no_change=None)
     # Both fits have tried to take the one lock before either trains: the
-    # two candidates overlap, whatever the threads' timing.
-    both = threading.Barrier(2, timeout=60)
+    # two candidates overlap, whatever the threads' timing.  (The timeout only
+    # ends a hang: 60 s broke the barrier on a loaded 2-core machine, where
+    # the other thread was still building its network.)
+    both = threading.Barrier(2, timeout=600)
     acquire = _checkpoint.TrainingState.acquire
 
     def acquire_then_wait(self):
