@@ -276,7 +276,8 @@ def load_sfew(root, *, cropper=None, cache=True, cache_dir=None, verbose=0, retu
     content = _crop_class_folders("sfew", root, files, labels, cropper, cache, cache_dir,
                                   func, verbose)
     return _returned(_bunch(content, root, "sfew",
-                  f"SFEW 2.0 Train film frames from {root}: {len(files)} faces."), return_X_y)
+                            f"SFEW 2.0 Train film frames from {root}: {len(files)} faces."),
+                     return_X_y)
 
 
 @validate_params(
