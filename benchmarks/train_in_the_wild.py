@@ -109,21 +109,31 @@ def teacher_probabilities(teachers, X, y, path):
 
 def ferplus_targets(filenames, fer_root):
     """Each FER-2013 file's FER+ vote distribution in FER-2013's class order
-    (rows of zeros where FER+ has no emotion vote for it): FER+'s outlier
-    rule (:func:`fersk.datasets.ferplus_majority`), contempt left out (no
-    such FER-2013 class) and the rest normalised again."""
-    import csv
-
+    (rows of zeros where FER+ has no emotion for it: no row, no emotion vote
+    left, or a majority of "unknown" or "not a face", the faces
+    :func:`fersk.datasets.load_ferplus` drops): FER+'s outlier rule
+    (:func:`fersk.datasets.ferplus_majority`), contempt left out (no such
+    FER-2013 class) and the rest normalised again.  The votes file is read
+    as ``load_ferplus`` reads it (its checks, a path's folders in any case)."""
     from fersk.datasets import FER2013_CLASSES, FERPLUS_CLASSES, FERPLUS_VOTE_COLUMNS, ferplus_majority
+    from fersk.datasets._ferplus import _canonical_path, _read_ferplus_votes
 
     root = Path(fer_root)
-    rows = {}
-    with open(root / "ferplus_votes.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            rows[row["path"].lower()] = [int(row[c]) for c in FERPLUS_VOTE_COLUMNS]
-    keys = [Path(f).relative_to(root).as_posix().lower() for f in filenames]
-    votes = np.array([rows.get(k, [0] * len(FERPLUS_VOTE_COLUMNS)) for k in keys])
-    _, dist = ferplus_majority(votes)
+    table = _read_ferplus_votes(root / "ferplus_votes.csv")
+    canonical = {_canonical_path(k): v for k, v in table.items()}
+    none = np.zeros(len(FERPLUS_VOTE_COLUMNS), dtype=np.int64)
+    rows = []
+    for f in filenames:
+        try:
+            rel = Path(f).relative_to(root).as_posix()
+        except ValueError:
+            raise ValueError(
+                f"--ferplus-weight needs FER-2013 as image folders under {root} (FER+'s votes "
+                f"are keyed by file path); {f!r} is not one of them."
+            ) from None
+        rows.append(table.get(rel, canonical.get(_canonical_path(rel), none)))
+    labels, dist = ferplus_majority(np.array(rows))
+    dist[np.isin(labels, (8, 9))] = 0.0  # "unknown" or "not a face": no emotion to learn
     spelt = {"angry": "anger", "happy": "happiness", "sad": "sadness"}  # FER+'s names
     out = dist[:, [FERPLUS_CLASSES.index(spelt.get(c, c)) for c in FER2013_CLASSES]]
     total = out.sum(axis=1, keepdims=True)
@@ -283,7 +293,9 @@ def main(argv=None):
                    random_state=fit_seed, verbose=1, checkpoint_dir=str(out / "state"))
     fit_params, labels = {}, None
     if args.ferplus_weight > 0:
-        ferplus = np.zeros((len(y), int(np.max(y)) + 1))
+        from fersk.datasets import FER2013_CLASSES
+
+        ferplus = np.zeros((len(y), len(FER2013_CLASSES)))
         fer_rows = src == "fer2013"
         ferplus[fer_rows] = ferplus_targets(data.filenames[rows[fer_rows]], Path(args.data) / "fer2013")
         print(f"FER+ votes for {int((ferplus.sum(1) > 0).sum())} of {int(fer_rows.sum())} FER-2013 "

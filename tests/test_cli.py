@@ -1323,12 +1323,20 @@ def test_train_in_the_wild_mixes_ferplus_votes_into_fer2013_labels(tmp_path, mon
     (tmp_path / "ferplus_votes.csv").write_text(
         "path,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
         "train/angry/Training_1.jpg,6,0,0,0,3,0,0,1,0,0\n"  # 1 is an outlier: 6 neutral, 3 anger
-        "train/happy/Training_2.jpg,0,0,0,0,0,0,0,2,8,0\n")  # contempt and unknown alone
+        "train/happy/Training_2.jpg,0,0,0,0,0,0,0,2,8,0\n"  # contempt and unknown alone
+        "train/fear/Training_4.jpg,0,0,0,0,0,0,3,0,0,7\n"  # mostly "not a face"
+        "train/fear/Training_5.jpg,0,0,0,0,0,0,10,0,0,0\n")
     names = [str(tmp_path / "train" / c / f) for c, f in (
-        ("angry", "Training_1.jpg"), ("happy", "Training_2.jpg"), ("sad", "Training_3.jpg"))]
+        ("angry", "Training_1.jpg"), ("happy", "Training_2.jpg"), ("sad", "Training_3.jpg"),
+        ("fear", "Training_4.jpg"), ("Fear", "Training_5.jpg"))]  # "Fear": another case, its row
     votes = wild["ferplus_targets"](names, tmp_path)
     np.testing.assert_allclose(votes[0], [1 / 3, 0, 0, 0, 0, 0, 2 / 3])  # angry ... neutral
-    np.testing.assert_array_equal(votes[1:], 0)  # no emotion vote left; no row at all
+    # no emotion vote left; no row at all; a majority of "not a face" (load_ferplus drops it)
+    np.testing.assert_array_equal(votes[1:4], 0)
+    np.testing.assert_array_equal(votes[4], [0, 0, 1, 0, 0, 0, 0])
+    with pytest.raises(ValueError, match="needs FER-2013 as image folders"):
+        wild["ferplus_targets"](["row 3"], tmp_path)  # FER-2013 read from the CSV
+    votes = votes[:3]
 
     y = np.array([0, 3, 4, 0])
     source = np.array(["fer2013", "fer2013", "fer2013", "expw"])
