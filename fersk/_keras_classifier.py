@@ -31,6 +31,7 @@ from fersk._keras_base import BaseKerasImageEstimator, _output_activation
 from fersk._labels import _in_class_order
 from fersk._keras_params import gated_mean, tanh_proba
 from fersk._validation import check_random_state_int
+from fersk._warnings import warn_user
 
 __all__ = ["BaseKerasImageClassifier"]
 
@@ -147,13 +148,21 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         names = set(source.tolist())
         weights = self.source_weight
         if isinstance(weights, dict):
-            for key, value in weights.items():
+            if source.dtype.kind == "U":  # sources are text: so are the keys (None -> "None")
+                weights = {str(k): v for k, v in weights.items()}
+            for key, value in weights.items():  # source_sample_weight's rule, this name
                 if (isinstance(value, (bool, np.bool_))
                         or not isinstance(value, (int, float, np.number))
                         or not 0 <= value < np.inf):
                     raise ValueError(
                         f"source_weight[{key!r}] must be a finite number >= 0; got {value!r}."
                     )
+            if weights and not names & set(weights):
+                # A fold that leaves a source out is fine; a misspelt key is not.
+                warn_user(
+                    f"source_weight names no source of this fit ({sorted(map(str, weights))}; the fit's "
+                    f"sources are {sorted(map(str, names))}): every image keeps weight 1."
+                )
             # A source absent from this fit (a cross-validation fold that
             # leaves it out) keeps its weight for the fits that have it.
             weights = {k: v for k, v in weights.items() if k in names}

@@ -198,25 +198,49 @@ def test_source_weight_ignores_a_source_the_fold_lacks():
     np.testing.assert_array_equal(_proba(a, X), _proba(b, X))
     # Names of mixed types (a missing source as None) are read as text, not a sort error.
     mixed = np.array(["fer2013", None] * 16, dtype=object)
-    c = CNNClassifier(**TINY, source_weight={"None": 3.0}).fit(X, y, source=mixed)
+    c = CNNClassifier(**TINY, source_weight={None: 3.0}).fit(X, y, source=mixed)
     np.testing.assert_array_equal(_proba(c, X), _proba(CNNClassifier(**TINY).fit(
         X, y, sample_weight=np.where(mixed == None, 3.0, 1.0)), X))  # noqa: E711
 
 
-def test_grid_search_tunes_source_weight_over_folds_grouped_by_source():
+def test_grid_search_tunes_source_weight_over_folds_grouped_by_source(monkeypatch):
     """source_weight as a hyperparameter: GridSearchCV searches it while
-    LeaveOneGroupOut holds out one source a fold, source routed to fit."""
+    LeaveOneGroupOut holds out one source a fold, source routed to fit; each
+    candidate's fits get its own weights from the fold's own sources (sources
+    of unequal size, so that "balanced" is not all ones)."""
+    from fersk._keras_classifier import BaseKerasImageClassifier
+
+    seen = []
+    real = BaseKerasImageClassifier._source_sample_weight
+
+    def spy(self, source, n_samples):
+        weight = real(self, source, n_samples)
+        seen.append((self.source_weight, np.asarray(source), weight))
+        return weight
+
+    monkeypatch.setattr(BaseKerasImageClassifier, "_source_sample_weight", spy)
     X, y = half_bright_faces(60, 16)
-    source = np.array(["fer2013", "sfew", "expw"] * 20)
+    source = np.array(["fer2013"] * 30 + ["sfew"] * 20 + ["expw"] * 10)
     with config_context(enable_metadata_routing=True):
         pipe = make_pipeline(FaceCropper(detector=None, size=(16, 16)),
                              CNNClassifier(**{**TINY, "epochs": 1}).set_fit_request(source=True))
         grid = {"cnnclassifier__source_weight": [None, "balanced", {"sfew": 4.0}]}
-        search = GridSearchCV(pipe, grid, cv=LeaveOneGroupOut(), error_score="raise")
-        search.fit(X, y, groups=source, source=source)
+        search = GridSearchCV(pipe, grid, cv=LeaveOneGroupOut(), error_score="raise",
+                              refit=False)
+        with pytest.warns(UserWarning, match="names no source of this fit"):  # sfew's fold
+            search.fit(X, y, groups=source, source=source)
     assert search.n_splits_ == 3
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    assert search.best_params_["cnnclassifier__source_weight"] in grid["cnnclassifier__source_weight"]
+    assert len(seen) == 9  # 3 candidates x 3 folds, each fit on its fold's sources only
+    for param, fold_source, weight in seen:
+        assert len(np.unique(fold_source)) == 2
+        if param is None:
+            assert weight is None
+        elif param == "balanced":
+            totals = [weight[fold_source == s].sum() for s in np.unique(fold_source)]
+            assert totals[0] == pytest.approx(totals[1]) and len(set(weight)) == 2
+        else:
+            np.testing.assert_array_equal(weight, np.where(fold_source == "sfew", 4.0, 1.0))
 
 
 def test_degrade_of_an_empty_dict_is_every_default_probability(monkeypatch):

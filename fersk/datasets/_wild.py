@@ -712,7 +712,8 @@ def source_sample_weight(source, weights="balanced"):
                          f"are {names.tolist()}.")
     for key, value in weights.items():
         # NaN fails ``>= 0``; inf passed it and gave inf weights (NaN losses).
-        if not isinstance(value, (int, float, np.number)) or not 0 <= value < np.inf:
+        if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number))
+                or not 0 <= value < np.inf):
             raise ValueError(f"weights[{key!r}] must be a finite number >= 0; got {value!r}.")
     per_source = np.array([float(weights.get(n, 1.0)) for n in names.tolist()])
     return per_source[inverse]
