@@ -226,7 +226,7 @@ def whole_source_rows(data_home):
     where the model trained without a source is tested on all of it."""
     from fersk.datasets import load_fer2013, load_in_the_wild
 
-    data = load_in_the_wild(data_home)
+    data = load_in_the_wild(data_home, sources=("sfew", "expw", "muxspace"))
     public = load_fer2013(Path(data_home) / "fer2013", usage="PublicTest")
     rows = {"fer2013": (public.images, public.target)}
     rows.update({s: (data.images[data.source == s], data.target[data.source == s])

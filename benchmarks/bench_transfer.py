@@ -106,7 +106,8 @@ def main(argv=None):
                              "left out with a warning when absent)")
     parser.add_argument("--json", default=None, help="also write the table here")
     parser.add_argument("--whole", action="store_true",
-                        help="score every face of each in-the-wild source, not its held-out part")
+                        help="score every face of each in-the-wild source, not its held-out "
+                        "part (--split and --fold then play no part)")
     add_split_options(parser)
     args = parser.parse_args(argv)
     # Before anything slow: a --trained name without its folder exits at once.

@@ -33,7 +33,7 @@ rebuild of the architecture is needed.  Sanity check printed with the
 table: its PublicTest accuracy should be in the 60s (65.3% measured).
 fer 25.x runs, by default (``use_tflite=True``), a quantized TFLite copy
 of the same network (``data/emotion_model_quantized.tflite``), one face per
-interpreter call: the (a) rows time that path too, as fer runs it
+interpreter call: every speed row times that path too, as fer runs it
 (``_common.run_tflite``), and its PublicTest accuracy is printed beside.
 
 **(a) FER-2013 faces.**  The 3,589 PublicTest faces
@@ -55,8 +55,8 @@ the model).
 ways, its Keras model called directly in inference mode (what fer itself
 does with ``use_tflite=False``: "eager") and through Keras's traced
 ``predict_on_batch`` (the path fersk's ``predict_proba`` takes:
-"compiled"), and on the (a) rows a third, fer's default TFLite copy
-("tflite"); every ratio rests on the fastest (``_common.run_model``): a
+"compiled"), and a third, fer's default TFLite copy ("tflite"), on every
+row; every ratio rests on the fastest (``_common.run_model``): a
 row marked "peer's faster path" shows that one, named in the peer's cell
 with the others beside it.  (Until 2026-12-06 some classify-only rows
 divided by the eager calls, and until 2026-12-06 no row timed the TFLite
@@ -719,8 +719,8 @@ def main(argv=None):
     print(
         f"\nRatios fersk/peer: above 1 = fersk more accurate / faster / larger; every speed "
         f"ratio rests on the peer's fastest path (its Keras model's eager calls, as fer makes "
-        f"them with use_tflite=False, compiled predict_on_batch, or on the (a) rows fer's default "
-        f"quantized TFLite copy, one face per call: named in its cell, the others beside). "
+        f"them with use_tflite=False, compiled predict_on_batch, or fer's default quantized "
+        f"TFLite copy, one face per call: named in its cell, the others beside). "
         f"(a) fersk's per-face path = its classify-only predictions: {same}; the peer's "
         f"(cv2's resize): {agree:.1%} the same predictions. "
         f"{len(scenes)} scenes = PublicTest faces at {FACE_SIDE}x{FACE_SIDE} in {SCENE_SIDE}x{SCENE_SIDE} "

@@ -27,7 +27,7 @@ DEGRADATIONS = {
     "noise": 0.3,  # sensor noise, sigma up to 12 grey levels
     "gamma": 0.3,  # gamma 0.6-1.6 and contrast 0.6-1.2
     "jitter": 0.3,  # scale 0.9-1.1 and shift up to 6 %: MTCNN's boxes about labelled ones
-    # (benchmarks/box_spread.py: the middle half within +-4 % and 0.92-1.09 on ExpW)
+    # (benchmarks/box_spread.py: the middle half within +-4 % and 0.93-1.09 on ExpW)
     "occlusion": 0.15,  # a grey rectangle over 10-25 % of the face
 }
 

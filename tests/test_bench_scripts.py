@@ -367,7 +367,7 @@ def test_bench_transfer_whole_scores_every_face_of_each_source(tmp_path, monkeyp
                  source=np.array(["fer2013", "sfew", "expw", "sfew", "muxspace"]))
     import fersk.datasets as datasets
 
-    monkeypatch.setattr(datasets, "load_in_the_wild", lambda home: wild)
+    monkeypatch.setattr(datasets, "load_in_the_wild", lambda home, sources: wild)
     monkeypatch.setattr(datasets, "load_fer2013",
                         lambda path, usage: Bunch(images=images[:1], target=np.array([9])))
     rows = common.whole_source_rows(tmp_path)
