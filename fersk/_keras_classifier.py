@@ -144,19 +144,14 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
                 "set_fit_request(source=True))."
             )
         from fersk.datasets import source_sample_weight
+        from fersk.datasets._wild import _check_source_weights
 
         names = set(source.tolist())
         weights = self.source_weight
         if isinstance(weights, dict):
             if source.dtype.kind == "U":  # sources are text: so are the keys (None -> "None")
                 weights = {str(k): v for k, v in weights.items()}
-            for key, value in weights.items():  # source_sample_weight's rule, this name
-                if (isinstance(value, (bool, np.bool_))
-                        or not isinstance(value, (int, float, np.number))
-                        or not 0 <= value < np.inf):
-                    raise ValueError(
-                        f"source_weight[{key!r}] must be a finite number >= 0; got {value!r}."
-                    )
+            _check_source_weights(weights, "source_weight")
             if weights and not names & set(weights):
                 # A fold that leaves a source out is fine; a misspelt key is not.
                 warn_user(

@@ -666,6 +666,17 @@ def load_in_the_wild(data_home, *, sources=SOURCES, fer2013_usage="Training", cr
     ), return_X_y)
 
 
+def _check_source_weights(weights, name):
+    """Each value of the dict ``weights`` a finite number >= 0 (not a bool),
+    else a ValueError naming ``name[key]``: the rule of
+    :func:`source_sample_weight` and of the estimators' ``source_weight``."""
+    for key, value in weights.items():
+        # NaN fails ``>= 0``; inf passed it and gave inf weights (NaN losses).
+        if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number))
+                or not 0 <= value < np.inf):
+            raise ValueError(f"{name}[{key!r}] must be a finite number >= 0; got {value!r}.")
+
+
 @validate_params(
     {"source": ["array-like"], "weights": [StrOptions({"balanced"}), dict]},
     prefer_skip_nested_validation=True,
@@ -710,10 +721,6 @@ def source_sample_weight(source, weights="balanced"):
     if unknown:
         raise ValueError(f"weights has sources that are not in source: {unknown}; sources "
                          f"are {names.tolist()}.")
-    for key, value in weights.items():
-        # NaN fails ``>= 0``; inf passed it and gave inf weights (NaN losses).
-        if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number))
-                or not 0 <= value < np.inf):
-            raise ValueError(f"weights[{key!r}] must be a finite number >= 0; got {value!r}.")
+    _check_source_weights(weights, "weights")
     per_source = np.array([float(weights.get(n, 1.0)) for n in names.tolist()])
     return per_source[inverse]
