@@ -7,9 +7,12 @@ convolution (or the dense layer after the flattening) keeps the matching
 input channels.  The result is an ordinary ``vgg_fer`` of the narrower
 ``width`` (about width**2 the multiply-adds), saved as a model folder that
 ``train_pretrained.py --init`` fine-tunes: far cheaper on two CPU cores
-than training the narrow network from scratch.
+than training the narrow network from scratch.  ``--stem-stride 2`` also
+makes the first convolution strided (``vgg_fer``'s ``stem_stride``: stage 1
+at half size, its pooling dropped, every weight kept where it was).
 
     python benchmarks/narrow_vgg.py fer2013_vgg --width 0.75 --out runs/narrow/vgg_w075_pruned
+    python benchmarks/narrow_vgg.py wild_vgg_fast --width 0.75 --stem-stride 2 --out runs/stem/start
 """
 
 import argparse
@@ -36,11 +39,16 @@ def prune_into(old, new):
     """Copy ``old``'s most important channels into the narrower ``new``.
 
     ``old`` and ``new`` are ``vgg_fer`` networks (``keras.Model``) of the
-    same depth; ``new`` has fewer channels per convolution.
+    same depth; ``new`` has as many or fewer channels per convolution (and
+    may lack stage 1's pooling: ``stem_stride=2``).
     """
     keep = None  # kept channels of the tensor flowing into the layer
-    old_layers = old.layers
-    for i, (a, b) in enumerate(zip(old_layers, new.layers)):
+
+    def weighted(model):  # poolings hold no weights and may differ in number
+        return [layer for layer in model.layers if type(layer).__name__ != "MaxPooling2D"]
+
+    old_layers = weighted(old)
+    for i, (a, b) in enumerate(zip(old_layers, weighted(new))):
         kind = type(a).__name__
         if kind == "Conv2D":
             kernel = a.get_weights()[0]
@@ -65,8 +73,9 @@ def prune_into(old, new):
             b.set_weights(a.get_weights())
 
 
-def narrow(pipe, width):
-    """The pipeline with its ``vgg_fer`` network pruned to ``width``."""
+def narrow(pipe, width, stem_stride=None):
+    """The pipeline with its ``vgg_fer`` network pruned to ``width`` (and its
+    first convolution of stride ``stem_stride``, None: as it was)."""
     import keras
 
     from fersk._keras_base import count_params
@@ -83,7 +92,10 @@ def narrow(pipe, width):
     x = np.full((2, *old.input_shape[1:]), mean, dtype=np.float32)
     x[0] += std
     x[1] -= std
-    net.set_params(architecture_params={**net.architecture_params, "width": width})
+    params = {**net.architecture_params, "width": width}
+    if stem_stride is not None:
+        params["stem_stride"] = stem_stride
+    net.set_params(architecture_params=params)
     new = net._assemble_model(x, len(net.classes_), net.random_state)
     prune_into(old.layers[-1], new.layers[-1])
     net.model_ = new
@@ -96,6 +108,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a bundled model's name or a model folder")
     parser.add_argument("--width", type=float, default=0.75)
+    parser.add_argument("--stem-stride", type=int, choices=(1, 2), default=None,
+                        help="the first convolution's stride (default: as it was)")
     parser.add_argument("--data", default=str(FER2013))
     parser.add_argument("--n-test", type=int, default=None, help="stratified subset (smoke runs)")
     parser.add_argument("--out", required=True)
@@ -104,7 +118,7 @@ def main(argv=None):
     from fersk import pretrained
     from fersk.training import fer2013_splits
 
-    pipe = narrow(pretrained.load(args.model, backend="keras"), args.width)
+    pipe = narrow(pretrained.load(args.model, backend="keras"), args.width, args.stem_stride)
     net = pipe.steps[-1][1]
     _, _, X_test, y_test = fer2013_splits(args.data, n_test=args.n_test, load_verbose=0)
     views = {"test_time_flip": net.test_time_flip, "test_time_crops": net.test_time_crops}
@@ -115,13 +129,16 @@ def main(argv=None):
         "publictest_accuracy_one_view_before_fine_tuning": one_view,
         "pruned_from": str(args.model),
         "width": args.width,
+        "stem_stride": args.stem_stride,
         "learnable_parameters": int(net.n_trainable_params_),
         "command": "python benchmarks/narrow_vgg.py " + " ".join(argv or sys.argv[1:]),
     }
     print(json.dumps(metrics, indent=1))
     path = pretrained.save(
         pipe, args.out, metrics=metrics,
-        description=f"{args.model} pruned to vgg_fer width {args.width} (not fine-tuned)",
+        description=f"{args.model} pruned to vgg_fer width {args.width}"
+        + (f", first convolution of stride {args.stem_stride}" if args.stem_stride else "")
+        + " (not fine-tuned)",
     )
     print(f"saved {path}")
 

@@ -1131,6 +1131,16 @@ def test_narrow_then_distil(capsys, tmp_path, fer2013_root):
     assert [c.filters for c in convs] == [4, 4, 8, 8, 16, 16, 32, 32]
     assert pruned[-1].architecture_params["width"] == 0.125
     assert pruned.predict_proba(X).shape == (20, 7)
+    # A strided first convolution at the same width: every weight carried over.
+    narrow([str(wide), "--width", "0.25", "--stem-stride", "2", "--data", str(fer2013_root),
+            "--n-test", "70", "--out", str(tmp_path / "strided")])
+    strided, before = pretrained.load(tmp_path / "strided"), pretrained.load(wide)
+    assert strided[-1].architecture_params["stem_stride"] == 2
+    inner = strided[-1].model_.layers[-1]
+    assert inner.get_layer("conv1_1").strides == (2, 2)
+    for a, b in zip(inner.weights, before[-1].model_.layers[-1].weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert strided.predict_proba(X).shape == (20, 7)
 
     # Fine-tuned against the wide network's probabilities.
     status, stdout, _ = _run(

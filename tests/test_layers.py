@@ -155,6 +155,35 @@ def test_named_architecture_params_are_checked_inside_fit():
             X, rng.uniform(-1, 1, (8, 2)))
 
 
+def test_vgg_fer_strided_stem_keeps_the_later_stages_and_parameters():
+    """stem_stride=2 runs stage 1 at half size without its pooling: the
+    later stages see the sizes they saw, the weights have the same shapes
+    (so a trained network's weights carry over), and a bad stride is a
+    clear error inside fit."""
+    from fersk import CNNClassifier
+    from fersk.architectures import vgg_fer
+
+    plain = vgg_fer((40, 40, 1), 7, width=0.25, dense_units=8)
+    strided = vgg_fer((40, 40, 1), 7, width=0.25, dense_units=8, stem_stride=2)
+    assert strided.get_layer("conv1_1").strides == (2, 2)
+    assert strided.get_layer("conv1_2").output.shape[1:3] == (20, 20)
+    for stage in (2, 3, 4):
+        name = f"conv{stage}_1"
+        assert strided.get_layer(name).input.shape == plain.get_layer(name).input.shape
+    assert [w.shape for w in strided.weights] == [w.shape for w in plain.weights]
+    pools = [layer for layer in strided.layers if type(layer).__name__ == "MaxPooling2D"]
+    assert len(pools) == 3
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randint(0, 256, (8, 12, 12)).astype(np.uint8), np.arange(8) % 2
+    clf = CNNClassifier("vgg_fer", {"width": 0.125, "dense_units": 4, "stem_stride": 2},
+                        epochs=1, batch_size=4, random_state=0).fit(X, y)
+    assert clf.predict_proba(X).shape == (8, 2)
+    with pytest.raises(ValueError, match=r"'stem_stride' parameter of architecture_params of "
+                                         r"'vgg_fer' must be"):
+        CNNClassifier("vgg_fer", {"width": 0.125, "stem_stride": 3}, epochs=1).fit(X, y)
+
+
 def test_lbcnn_seeds_near_numpys_limit():
     """Each block's anchors are drawn from seed + i: random_state near 2**32
     (which scikit-learn allows) crashed NumPy; the seeds wrap around."""
