@@ -29,8 +29,16 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import Bunch, get_tags
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _raise_for_params,
+    _routing_enabled,
+    process_routing,
+)
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
+    _check_sample_weight,
     _check_y,
     check_consistent_length,
     check_is_fitted,
@@ -517,7 +525,7 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
     # when their own fit validates them (as in scikit-learn's ensembles).
     @_fit_context(prefer_skip_nested_validation=False)
     @unchanged_if_fit_fails
-    def fit(self, X, y):
+    def fit(self, X, y, **fit_params):
         """Fit a clone of every member on ``X`` and the encoded ``y``.
 
         Parameters
@@ -529,12 +537,23 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         y : array-like of shape (n_samples,)
             Class labels (any hashable, sortable values, e.g. ints or
             strings).  Encoded once; every member is fitted on the codes.
+        **fit_params : dict
+            ``sample_weight`` (array-like of shape (n_samples,)) is passed
+            to every member's ``fit``, as
+            :class:`~sklearn.ensemble.VotingClassifier` does (a Pipeline
+            member then needs metadata routing).  With
+            ``sklearn.set_config(enable_metadata_routing=True)`` any metadata
+            (``sample_weight``, the ``source`` of
+            :class:`~fersk.CNNClassifier`'s ``source_weight``) goes to the
+            members that request it (``set_fit_request``); without routing
+            anything else is an error.
 
         Returns
         -------
         self : CNNEnsembleClassifier
             Fitted ensemble.
         """
+        _raise_for_params(fit_params, self, "fit", allow=["sample_weight"])
         pairs = self._validate_estimators()
         self._validate_weights(pairs)  # before any member is fitted
         X = self._validate_X(X, reset=True)
@@ -554,12 +573,21 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         self._members_keyed_by_label = False  # fit keys the members' class_weight by code
 
         active = [(name, est) for name, est in pairs if not _is_drop(est)]
+        if _routing_enabled():
+            routed = process_routing(self, "fit", **fit_params)
+            member_params = {name: routed[name].fit for name, _ in active}
+        else:
+            params = {}
+            if fit_params.get("sample_weight") is not None:
+                # Checked once here, not by a member after another's long fit.
+                params["sample_weight"] = _check_sample_weight(fit_params["sample_weight"], X)
+            member_params = {name: params for name, _ in active}
         fitted = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_single_estimator)(
                 _class_weight_by_code(clone(estimator), encoder, name),
                 X,
                 y_encoded,
-                fit_params={},
+                fit_params=member_params[name],
                 message_clsname=type(self).__name__,
                 message=(
                     f"({index} of {len(active)}) member {name!r}" if self.verbose else None
@@ -569,6 +597,30 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         )
         self._set_members(pairs, fitted)
         return self
+
+    def get_metadata_routing(self):
+        """How ``fit``'s metadata reach the members (metadata routing).
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRouter
+            Each member's ``fit`` receives what it requests of the
+            ensemble's ``fit``.
+
+        Examples
+        --------
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from fersk import CNNEnsembleClassifier
+        >>> ens = CNNEnsembleClassifier([("lr", LogisticRegression())])
+        >>> sorted(ens.get_metadata_routing()._route_mappings)
+        ['lr']
+        """
+        router = MetadataRouter(owner=self)
+        for name, estimator in _as_pairs(self.estimators):
+            if not _is_drop(estimator):
+                router.add(**{name: estimator},
+                           method_mapping=MethodMapping().add(callee="fit", caller="fit"))
+        return router
 
     def _set_members(self, pairs, fitted):
         """``estimators_`` and ``named_estimators_`` from the fitted members,

@@ -219,6 +219,43 @@ def test_member_class_weight_is_keyed_by_the_labels_of_y(blobs):
         in_pipe.fit(X, labels)
 
 
+def test_sample_weight_reaches_every_member(blobs):
+    """fit(sample_weight=...) as VotingClassifier takes it: each member is
+    the member fitted alone with those weights; checked once, up front."""
+    X, y = blobs
+    w = np.linspace(0.1, 3, len(y))
+    ens = CNNEnsembleClassifier([("a", _lr()), ("b", _lr(C=0.05))]).fit(X, y, sample_weight=w)
+    for member, alone in zip(ens.estimators_, (_lr(), _lr(C=0.05))):
+        alone.fit(X, np.unique(y, return_inverse=True)[1], sample_weight=w)
+        np.testing.assert_allclose(member.coef_, alone.coef_)
+    unweighted = CNNEnsembleClassifier([("a", _lr())]).fit(X, y)
+    assert not np.allclose(unweighted.estimators_[0].coef_, ens.estimators_[0].coef_)
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(3,\), expected \(90,\)"):
+        CNNEnsembleClassifier([("a", _lr())]).fit(X, y, sample_weight=[1, 2, 3])
+    with pytest.raises(ValueError, match=r"enable_metadata_routing=True.*\{'source'\}"):
+        CNNEnsembleClassifier([("a", _lr())]).fit(X, y, source=np.zeros(len(y)))
+
+
+def test_metadata_routing_sends_each_member_what_it_requests(blobs):
+    """With routing on, a Pipeline member gets the weights it requests (and
+    fersk's CNNClassifier its ``source``); one that requests none, none."""
+    import sklearn
+
+    X, y = blobs
+    w = np.linspace(0.1, 3, len(y))
+    codes = np.unique(y, return_inverse=True)[1]
+    with sklearn.config_context(enable_metadata_routing=True):
+        ens = CNNEnsembleClassifier([
+            ("weighted", make_pipeline(StandardScaler().set_fit_request(sample_weight=False),
+                                       _lr().set_fit_request(sample_weight=True))),
+            ("plain", _lr().set_fit_request(sample_weight=False)),
+        ]).fit(X, y, sample_weight=w)
+    alone = make_pipeline(StandardScaler(), _lr()).fit(
+        X, codes, logisticregression__sample_weight=w)
+    np.testing.assert_allclose(ens.estimators_[0][-1].coef_, alone[-1].coef_)
+    np.testing.assert_allclose(ens.estimators_[1].coef_, _lr().fit(X, codes).coef_)
+
+
 def test_image_batches_and_layout(blobs):
     X, y = blobs
     images = X.reshape(-1, 6, 6)

@@ -267,3 +267,20 @@ def test_degrade_of_an_empty_dict_is_every_default_probability(monkeypatch):
     assert used == [{}]
     with pytest.raises(ValueError, match="degrade needs uint8"):
         CNNClassifier(**kw, degrade={}).fit(X / 255.0, y)
+
+
+def test_ensemble_routes_source_to_members_with_source_weight():
+    """CNNEnsembleClassifier passes fit's ``source`` to the members that
+    request it: a member with ``source_weight`` trains as it does alone."""
+    from fersk import CNNEnsembleClassifier
+
+    X, y = half_bright_faces(48, 16)
+    source = np.array(["fer2013", "fer2013", "sfew"] * 16)
+    member = dict(**{**TINY, "epochs": 1}, source_weight={"sfew": 3.0})
+    with config_context(enable_metadata_routing=True):
+        ens = CNNEnsembleClassifier(
+            [("a", CNNClassifier(**member).set_fit_request(source=True))]).fit(X, y, source=source)
+        alone = CNNClassifier(**member).set_fit_request(source=True).fit(X, y, source=source)
+    unweighted = CNNClassifier(**{**TINY, "epochs": 1}).fit(X, y)
+    np.testing.assert_allclose(ens.predict_proba(X), alone.predict_proba(X), atol=1e-6)
+    assert not np.allclose(ens.predict_proba(X), unweighted.predict_proba(X), atol=1e-4)
