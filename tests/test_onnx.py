@@ -27,6 +27,7 @@ MODELS = [
     pytest.param("fer2013_vgg", marks=pytest.mark.extended),
     pytest.param("fer2013_ensemble", marks=pytest.mark.extended),
     pytest.param("wild_ensemble", marks=pytest.mark.extended),
+    pytest.param("wild_vgg_stride2", marks=pytest.mark.extended),
 ]
 
 

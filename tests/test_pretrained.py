@@ -389,6 +389,33 @@ def test_bundled_wild_vgg_small_is_a_one_view_student(fer_small):
     assert np.abs(model.predict_proba(X) - proba).max() > 1e-3
 
 
+def test_bundled_wild_vgg_stride2_is_the_default_network_strided(fer_small):
+    """wild_vgg_stride2: the default's network with a strided first
+    convolution (stage 1 at half size), fine-tuned, one centre view as
+    loaded; its held-out rows and the peer's of the same run recorded."""
+    from fersk.ensemble import one_view
+
+    metrics = pretrained.info("wild_vgg_stride2")["metrics"]
+    rows = ("fer2013", "expw", "muxspace", "sfew")
+    for key in ("held_out_accuracy", "peer_fer_same_run", "wild_vgg_fast_same_run"):
+        assert set(rows) <= set(metrics[key])
+    keras_net = pretrained.load("wild_vgg_stride2", backend="keras").named_steps["network"]
+    assert keras_net.architecture == "vgg_fer"
+    assert keras_net.architecture_params == {"width": 0.75, "dense_units": 256, "stem_stride": 2}
+    inner = keras_net.model_.layers[-1]
+    assert inner.get_layer("conv1_1").strides == (2, 2)
+    assert inner.get_layer("conv1_2").output.shape[1:3] == (20, 20)
+    model = pretrained.load("wild_vgg_stride2")  # as loaded: its int8 graph where it can
+    net = model.named_steps["network"]
+    assert net.test_time_crops == "center" and net.test_time_flip is False
+    X, y = fer_small[:2]
+    proba = model.predict_proba(X)
+    np.testing.assert_array_equal(proba, one_view(model).predict_proba(X))
+    assert model.score(X, y) > 0.4  # 20 faces per class: chance is 1/7
+    # The Keras network as saved answers as the graph does (int8: within its rounding).
+    assert np.mean(keras_net.predict(X) == model.predict(X)) > 0.9
+
+
 def test_bundled_wild_ensemble_averages_its_mixture_networks(fer_small):
     """wild_ensemble: four vgg_fer networks trained on FER-2013 and the
     in-the-wild sources (benchmarks/wild_ensemble.py), equal weights, and
