@@ -364,27 +364,37 @@ def test_bundled_ensemble_is_levi_hassner(fer_small):
     np.testing.assert_array_equal(info.boxes, [[65, 175, 99, 99]])
 
 
-def test_bundled_wild_vgg_small_is_a_one_view_student(fer_small):
-    """wild_vgg_small: a vgg_fer of width 0.5 distilled from
-    fer2013_ensemble and wild_vgg_fast on the in-the-wild mixture, that
-    predicts from one centre view as loaded (one network pass a face, issue
-    #23); ten views stay a parameter and answer differently."""
+def _one_view_bundle(name, fer_small):
+    """A one-view bundled model's Keras network, the model as loaded, faces
+    and its probabilities, after the checks such a bundle must pass: held-out
+    rows and the peer's recorded, one centre view as loaded, better than
+    chance on real faces."""
     from fersk.ensemble import one_view
 
-    metrics = pretrained.info("wild_vgg_small")["metrics"]
-    assert metrics["teachers"] == ["fer2013_ensemble", "wild_vgg_fast"]
-    rows = ("fer2013", "expw", "muxspace", "sfew")
+    metrics = pretrained.info(name)["metrics"]
     for key in ("held_out_accuracy", "peer_fer_same_run"):
-        assert set(rows) <= set(metrics[key])
-    keras_net = pretrained.load("wild_vgg_small", backend="keras").named_steps["network"]
-    assert keras_net.architecture == "vgg_fer" and keras_net.architecture_params["width"] == 0.5
-    model = pretrained.load("wild_vgg_small")  # as loaded: its int8 graph where it can
+        assert {"fer2013", "expw", "muxspace", "sfew"} <= set(metrics[key])
+    keras_net = pretrained.load(name, backend="keras").named_steps["network"]
+    assert keras_net.architecture == "vgg_fer"
+    model = pretrained.load(name)  # as loaded: its int8 graph where it can
     net = model.named_steps["network"]
     assert net.test_time_crops == "center" and net.test_time_flip is False
     X, y = fer_small[:2]
     proba = model.predict_proba(X)
     np.testing.assert_array_equal(proba, one_view(model).predict_proba(X))
     assert model.score(X, y) > 0.4  # 20 faces per class: chance is 1/7
+    return keras_net, model, X, proba
+
+
+def test_bundled_wild_vgg_small_is_a_one_view_student(fer_small):
+    """wild_vgg_small: a vgg_fer of width 0.5 distilled from
+    fer2013_ensemble and wild_vgg_fast on the in-the-wild mixture, that
+    predicts from one centre view as loaded (one network pass a face, issue
+    #23); ten views stay a parameter and answer differently."""
+    metrics = pretrained.info("wild_vgg_small")["metrics"]
+    assert metrics["teachers"] == ["fer2013_ensemble", "wild_vgg_fast"]
+    keras_net, model, X, proba = _one_view_bundle("wild_vgg_small", fer_small)
+    assert keras_net.architecture == "vgg_fer" and keras_net.architecture_params["width"] == 0.5
     model.set_params(network__test_time_crops="five", network__test_time_flip=True)
     assert np.abs(model.predict_proba(X) - proba).max() > 1e-3
 
@@ -393,25 +403,12 @@ def test_bundled_wild_vgg_stride2_is_the_default_network_strided(fer_small):
     """wild_vgg_stride2: the default's network with a strided first
     convolution (stage 1 at half size), fine-tuned, one centre view as
     loaded; its held-out rows and the peer's of the same run recorded."""
-    from fersk.ensemble import one_view
-
-    metrics = pretrained.info("wild_vgg_stride2")["metrics"]
-    rows = ("fer2013", "expw", "muxspace", "sfew")
-    for key in ("held_out_accuracy", "peer_fer_same_run", "wild_vgg_fast_same_run"):
-        assert set(rows) <= set(metrics[key])
-    keras_net = pretrained.load("wild_vgg_stride2", backend="keras").named_steps["network"]
-    assert keras_net.architecture == "vgg_fer"
+    assert "wild_vgg_fast_same_run" in pretrained.info("wild_vgg_stride2")["metrics"]
+    keras_net, model, X, _ = _one_view_bundle("wild_vgg_stride2", fer_small)
     assert keras_net.architecture_params == {"width": 0.75, "dense_units": 256, "stem_stride": 2}
     inner = keras_net.model_.layers[-1]
     assert inner.get_layer("conv1_1").strides == (2, 2)
     assert inner.get_layer("conv1_2").output.shape[1:3] == (20, 20)
-    model = pretrained.load("wild_vgg_stride2")  # as loaded: its int8 graph where it can
-    net = model.named_steps["network"]
-    assert net.test_time_crops == "center" and net.test_time_flip is False
-    X, y = fer_small[:2]
-    proba = model.predict_proba(X)
-    np.testing.assert_array_equal(proba, one_view(model).predict_proba(X))
-    assert model.score(X, y) > 0.4  # 20 faces per class: chance is 1/7
     # The Keras network as saved answers as the graph does (int8: within its rounding).
     assert np.mean(keras_net.predict(X) == model.predict(X)) > 0.9
 
