@@ -50,6 +50,9 @@ def main(argv=None):
     parser.add_argument("--int8", action="store_true", help="ship int8 graphs (pretrained.quantize)")
     parser.add_argument("--max-cost", type=float, default=0.005)
     parser.add_argument("--calibration", type=int, default=512)
+    parser.add_argument("--float-input", action="store_true",
+                        help="every node up to the first convolution in float32 (the same "
+                        "predictions on CPUs without VNNI)")
     parser.add_argument("--data", default=FER2013)
     parser.add_argument("--same-as", default=None,
                         help="a folder whose int8 graphs must give the same probabilities")
@@ -81,7 +84,8 @@ def _quantize(pretrained, load_fer2013, target, args):
     pick = np.random.default_rng(0).choice(len(train.target), args.calibration, replace=False)
     public = load_fer2013(Path(args.data) / "test", usage="PublicTest")
     record = pretrained.quantize(target, train.images[np.sort(pick)], public.images,
-                                 public.target, max_cost=args.max_cost)
+                                 public.target, max_cost=args.max_cost,
+                                 float_input=args.float_input)
     print(json.dumps(record, indent=1), flush=True)
     if args.same_as:
         made = pretrained.load(target, backend="onnx-int8").predict_proba(public.images)

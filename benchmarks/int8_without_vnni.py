@@ -72,10 +72,11 @@ def main(argv=None):
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for model in args.models.split(","):
+        for index, model in enumerate(args.models.split(",")):
             results = {}
             for emulated in (False, True):
-                out = Path(tmp) / f"{model}-{emulated}.npz"
+                # By position: a model folder's path is no file name.
+                out = Path(tmp) / f"{index}-{emulated}.npz"
                 flags = run_child(emulated, model, args.n, out)
                 with np.load(out) as f:
                     results[emulated] = (f["proba"], f["y"], f["classes"], flags)

@@ -289,6 +289,32 @@ def test_int8_graph_keeps_fersks_metadata_once_and_checks(quantized):
     assert model.graph.node[-1].op_type == "Softmax"
 
 
+def test_float_input_keeps_the_pixels_out_of_int8(quantized, tmp_path):
+    """quantize(float_input=True): nothing up to the first convolution is
+    quantised (the pixels never meet the saturating 16-bit sums of x86 CPUs
+    without VNNI); recorded, and the graph still runs and is int8 after it."""
+    import onnx
+
+    folder, X, y, record = quantized
+    assert record["network.keras"]["float_input"] is False
+    other = tmp_path / "model"
+    shutil.copytree(pretrained.MODELS_DIR / "fer2013_cnn", other)
+    made = pretrained.quantize(other, _faces(64, seed=4), X, y, max_cost=1.0, float_input=True)
+    assert made["network.keras"]["float_input"] is True
+    graph = onnx.load(str(other / made["network.keras"]["file"])).graph
+    first = next(i for i, n in enumerate(graph.node) if n.op_type == "Conv")
+    assert not any(n.op_type == "QuantizeLinear" for n in graph.node[:first])
+    constants = {i.name for i in graph.initializer}
+    for node in graph.node[:first]:  # only constants (the input scaling's) dequantised
+        if node.op_type == "DequantizeLinear":
+            assert node.input[0] in constants, node.input
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    assert producers.get(graph.node[first].input[0]) != "DequantizeLinear"
+    assert sum(n.op_type == "QuantizeLinear" for n in graph.node[first:]) >= 2  # int8 after
+    p = pretrained.load(other, backend="onnx-int8").predict_proba(X)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+
+
 def test_convert_and_save_of_a_quantized_folder(quantized, tmp_path):
     """convert reads Keras (the int8 graphs are not the model), and a save
     over the folder does not carry the old graphs along as the user's files."""
@@ -485,9 +511,11 @@ def test_int8_without_vnni_script(fer2013_root, onnx_cache, tmp_path, capsys, mo
     assert "cpu_flags" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     if shutil.which("qemu-x86_64") is None:
         pytest.skip("the table needs qemu-x86_64 (apt-get install qemu-user)")
-    main(["--models", "wild_vgg_small", "--n", "12"])
+    # A model folder's path, too (its name once made the children's file name).
+    folder = str(pretrained.MODELS_DIR / "wild_vgg_small")
+    main(["--models", folder, "--n", "12"])
     table = capsys.readouterr().out
-    assert "emulated AVX2\n" in table and "| wild_vgg_small |" in table
+    assert "emulated AVX2\n" in table and f"| {folder} |" in table
 
 
 def _toy(seed=0):

@@ -139,7 +139,7 @@ def export_network(estimator, path):
     {"path": [str, os.PathLike], "out": [str, os.PathLike], "calibration_images": ["array-like"]},
     prefer_skip_nested_validation=True,
 )
-def quantize_network(path, out, calibration_images):
+def quantize_network(path, out, calibration_images, *, float_input=False):
     """An int8 copy of an exported network (static quantisation, QDQ).
 
     Weights per output channel (int8) and activations (uint8) are quantised by
@@ -162,6 +162,14 @@ def quantize_network(path, out, calibration_images):
         A few hundred training images, on the network's input scale
         (images larger than the graph's view window are calibrated on
         their centre window).
+    float_input : bool, default=False
+        Keep every node up to the first convolution in float32, so that the
+        pixels are never quantised and that convolution runs in float32:
+        x86 CPUs without int8 dot products (VNNI) then give the predictions
+        of those with them (their uint8 x int8 kernels sum pairs of products
+        into saturating 16-bit integers, which full-range pixels can
+        overflow).  It costs the first convolution's speed: about 11 % for
+        a first convolution at 40x40, 2 % for one of stride 2.
 
     Returns
     -------
@@ -207,7 +215,7 @@ def quantize_network(path, out, calibration_images):
             # instructions (AVX-512 VNNI) run natively, about 10 % faster than int8 x int8
             # at the same accuracy (benchmarks/RESULTS.md).
             per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-            nodes_to_exclude=_float_nodes(source.graph),
+            nodes_to_exclude=_float_nodes(source.graph, float_input),
         )
         quantized = onnx.load(str(target))
         # What the graph is (fersk's keys), once each: quantize_static may have copied
@@ -219,8 +227,9 @@ def quantize_network(path, out, calibration_images):
         return _atomic_write(out, quantized.SerializeToString())
 
 
-def _float_nodes(graph):
-    """The nodes written in float32: the first convolution and the output head.
+def _float_nodes(graph, float_input=False):
+    """The nodes written in float32: the first convolution (with
+    ``float_input``, every node up to it too) and the output head.
 
     The head stays float32 at run time.  The first convolution was kept
     float32 because it reads the pixels, whose uint8 codes fill the whole
@@ -232,6 +241,12 @@ def _float_nodes(graph):
     the shipped graphs gave the predictions of an AVX-512 VNNI host
     (benchmarks/RESULTS.md, "int8 without VNNI").  Truly float32 (every
     node up to it excluded) it was 11 % slower for 0.03 points."""
+    if float_input:  # the nodes are in topological order
+        stem = []
+        for node in graph.node:
+            stem.append(node.name)
+            if node.op_type == "Conv":
+                return stem + _output_head(graph)
     first = next((node.name for node in graph.node if node.op_type == "Conv"), None)
     return ([first] if first else []) + _output_head(graph)
 

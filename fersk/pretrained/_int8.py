@@ -97,7 +97,8 @@ def _has_int8(spec):
     },
     prefer_skip_nested_validation=True,
 )
-def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005):
+def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005,
+             float_input=False):
     """Ship int8 copies of a model folder's networks, if they cost little.
 
     Each network is exported to ONNX and statically quantised to int8
@@ -133,6 +134,10 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005):
         on: held-out data never trained on, e.g. FER-2013 PublicTest.
     max_cost : float, default=0.005
         The most accuracy int8 may lose (0.005: half a point).
+    float_input : bool, default=False
+        Every node up to each network's first convolution in float32
+        (:func:`fersk.onnx.quantize_network`): the same predictions on x86
+        CPUs with and without VNNI, for that convolution's speed.  Recorded.
 
     Returns
     -------
@@ -185,7 +190,8 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005):
             stem = Path(entry["keras_file"]).stem
             floats[entry["keras_file"]] = export_network(est, Path(tmp) / f"{stem}.onnx")
             made[entry["keras_file"]] = quantize_network(
-                floats[entry["keras_file"]], Path(tmp) / f"{stem}.int8.onnx", calibration)
+                floats[entry["keras_file"]], Path(tmp) / f"{stem}.int8.onnx", calibration,
+                float_input=float_input)
         float_model = _build_pipeline(folder, spec, functools.partial(_load_onnx_step, graphs=floats))
         # The same pipeline, each network from its int8 graph (by its .keras file).
         int8_model = _build_pipeline(folder, spec, functools.partial(_load_onnx_step, graphs=made))
@@ -211,6 +217,7 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005):
                 "calibration_faces": len(calibration), "test_faces": len(y_test),
                 "test_accuracy_float32": round(float_acc, 4),
                 "test_accuracy_int8": round(int8_acc, 4),
+                "float_input": bool(float_input),
             }
             _atomic_write(folder / relative, data)
     # pipeline.json as read (format upgrades aside), with the records, swapped in last.
