@@ -20,6 +20,12 @@ nothing else (how the bundled ``wild_vgg_fast`` and ``wild_vgg_small`` got
 theirs, 2026-12-05):
 
     python benchmarks/bundle_model.py fersk/models/wild_vgg_fast --int8-only
+
+``--float-input`` keeps every node up to the first convolution in float32
+(the same predictions on x86 CPUs without VNNI; ``wild_vgg_stride2``'s
+graph, 2026-12-06):
+
+    python benchmarks/bundle_model.py fersk/models/wild_vgg_stride2 --int8-only --float-input
 """
 
 import argparse

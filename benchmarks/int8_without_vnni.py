@@ -11,7 +11,7 @@ process's CPU, and in a child run by QEMU's user-mode emulator as a Haswell
 Python, packages and files.  It prints accuracy on both and how many
 predictions and probabilities differ.  Emulated time says nothing of speed.
 
-    python benchmarks/int8_without_vnni.py --models wild_vgg_fast,wild_vgg_small
+    python benchmarks/int8_without_vnni.py --models wild_vgg_fast,wild_vgg_small,wild_vgg_stride2
 """
 
 import argparse
@@ -60,7 +60,7 @@ def run_child(emulated, model, n, out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="wild_vgg_fast,wild_vgg_small")
+    parser.add_argument("--models", default="wild_vgg_fast,wild_vgg_small,wild_vgg_stride2")
     parser.add_argument("--n", type=int, default=3589, help="PublicTest faces")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)

@@ -42,6 +42,7 @@ from sklearn.utils.validation import (
     _check_y,
     check_consistent_length,
     check_is_fitted,
+    has_fit_parameter,
     validate_data,
 )
 
@@ -573,14 +574,22 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         self._members_keyed_by_label = False  # fit keys the members' class_weight by code
 
         active = [(name, est) for name, est in pairs if not _is_drop(est)]
+        if fit_params.get("sample_weight") is not None:
+            # Checked once here, not by a member after another's long fit.
+            fit_params["sample_weight"] = _check_sample_weight(fit_params["sample_weight"], X)
         if _routing_enabled():
             routed = process_routing(self, "fit", **fit_params)
             member_params = {name: routed[name].fit for name, _ in active}
         else:
-            params = {}
-            if fit_params.get("sample_weight") is not None:
-                # Checked once here, not by a member after another's long fit.
-                params["sample_weight"] = _check_sample_weight(fit_params["sample_weight"], X)
+            params = {k: v for k, v in fit_params.items() if v is not None}
+            if params:
+                cannot = [name for name, est in active
+                          if not (_is_frozen(est) or has_fit_parameter(est, "sample_weight"))]
+                if cannot:
+                    raise ValueError(
+                        f"Members {cannot} take no sample_weight in fit (a Pipeline passes it "
+                        "on only under metadata routing: sklearn.set_config("
+                        "enable_metadata_routing=True) and set_fit_request on its steps).")
             member_params = {name: params for name, _ in active}
         fitted = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_single_estimator)(
@@ -612,8 +621,8 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         >>> from sklearn.linear_model import LogisticRegression
         >>> from fersk import CNNEnsembleClassifier
         >>> ens = CNNEnsembleClassifier([("lr", LogisticRegression())])
-        >>> sorted(ens.get_metadata_routing()._route_mappings)
-        ['lr']
+        >>> type(ens.get_metadata_routing()).__name__
+        'MetadataRouter'
         """
         router = MetadataRouter(owner=self)
         for name, estimator in _as_pairs(self.estimators):

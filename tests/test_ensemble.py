@@ -232,6 +232,11 @@ def test_sample_weight_reaches_every_member(blobs):
     assert not np.allclose(unweighted.estimators_[0].coef_, ens.estimators_[0].coef_)
     with pytest.raises(ValueError, match=r"sample_weight.shape == \(3,\), expected \(90,\)"):
         CNNEnsembleClassifier([("a", _lr())]).fit(X, y, sample_weight=[1, 2, 3])
+    # A Pipeline member takes weights only under routing: said before any member's fit.
+    piped = CNNEnsembleClassifier([("a", _lr()), ("p", make_pipeline(StandardScaler(), _lr()))])
+    with pytest.raises(ValueError, match=r"Members \['p'\] take no sample_weight"):
+        piped.fit(X, y, sample_weight=w)
+    assert not hasattr(piped, "estimators_")
     with pytest.raises(ValueError, match=r"enable_metadata_routing=True.*\{'source'\}"):
         CNNEnsembleClassifier([("a", _lr())]).fit(X, y, source=np.zeros(len(y)))
 

@@ -313,6 +313,8 @@ def test_float_input_keeps_the_pixels_out_of_int8(quantized, tmp_path):
     assert sum(n.op_type == "QuantizeLinear" for n in graph.node[first:]) >= 2  # int8 after
     p = pretrained.load(other, backend="onnx-int8").predict_proba(X)
     np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+    with pytest.raises(ValueError, match="'float_input' parameter"):
+        pretrained.quantize(other, _faces(8, seed=4), X, y, float_input="yes")
 
 
 def test_convert_and_save_of_a_quantized_folder(quantized, tmp_path):

@@ -136,7 +136,8 @@ def export_network(estimator, path):
 
 
 @validate_params(
-    {"path": [str, os.PathLike], "out": [str, os.PathLike], "calibration_images": ["array-like"]},
+    {"path": [str, os.PathLike], "out": [str, os.PathLike], "calibration_images": ["array-like"],
+     "float_input": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
 def quantize_network(path, out, calibration_images, *, float_input=False):
@@ -148,7 +149,8 @@ def quantize_network(path, out, calibration_images, *, float_input=False):
     softmax) stays float32.  The first convolution is written in float32
     too, but ONNX Runtime's optimiser fuses it with the quantised input
     into an int8 convolution when a session is made (1.32, the default
-    optimisation level), so it runs in int8.  Measure what it costs before
+    optimisation level), so it runs in int8 (unless ``float_input``: then
+    it and everything before it run in float32).  Measure what it costs before
     using it: :func:`fersk.pretrained.quantize` does, and ships the graph
     in a model folder only where it costs at most half a point.
 

@@ -94,6 +94,7 @@ def _has_int8(spec):
         "X_test": ["array-like"],
         "y_test": ["array-like"],
         "max_cost": [Interval(Real, 0, 1, closed="both")],
+        "float_input": ["boolean"],
     },
     prefer_skip_nested_validation=True,
 )
