@@ -243,14 +243,12 @@ def _float_nodes(graph, float_input=False):
     the shipped graphs gave the predictions of an AVX-512 VNNI host
     (benchmarks/RESULTS.md, "int8 without VNNI").  Truly float32 (every
     node up to it excluded) it was 11 % slower for 0.03 points."""
-    if float_input:  # the nodes are in topological order
-        stem = []
-        for node in graph.node:
-            stem.append(node.name)
-            if node.op_type == "Conv":
-                return stem + _output_head(graph)
-    first = next((node.name for node in graph.node if node.op_type == "Conv"), None)
-    return ([first] if first else []) + _output_head(graph)
+    first = next((i for i, node in enumerate(graph.node) if node.op_type == "Conv"), None)
+    if first is None:
+        return _output_head(graph)
+    # The nodes are in topological order: what comes before the first convolution feeds it.
+    stem = graph.node[: first + 1] if float_input else [graph.node[first]]
+    return [node.name for node in stem] + _output_head(graph)
 
 
 def _output_head(graph):
