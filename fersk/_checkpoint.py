@@ -79,6 +79,8 @@ _DAMAGED = re.compile(r"^(epoch|final|best)-.*\.damaged$")
 
 #: An unreadable lock younger than this may be one being written.
 _FRESH_LOCK_SECONDS = 10.0
+# How long a fit finding an empty lock waits for its owner to be written.
+_OWNER_WRITE_WAIT_SECONDS = 1.0
 
 
 class NoStateToResumeError(ValueError):
@@ -288,6 +290,26 @@ def _read_lock(path):
         return None
 
 
+def _read_lock_written(path, wait=_OWNER_WRITE_WAIT_SECONDS):
+    """:func:`_read_lock`, waiting up to ``wait`` seconds for a lock just
+    created (empty, its owner not written yet) to name its owner: a lock is
+    made and then written, so a fit that finds it in between would
+    otherwise name no owner ("another fit" for a fit of this process)."""
+    deadline = time.monotonic() + wait
+    while True:
+        owner = _read_lock(path)
+        if owner is not None or time.monotonic() >= deadline:
+            return owner
+        try:
+            info = Path(path).stat()
+        except FileNotFoundError:  # released meanwhile
+            return None
+        # Written but not a lock's text, or too old to be being written.
+        if info.st_size or time.time() - info.st_mtime >= _FRESH_LOCK_SECONDS:
+            return None
+        time.sleep(0.01)
+
+
 def _lock_alive(lock, owner):
     """Whether ``lock``, holding ``owner`` (:func:`_read_lock`), may belong to
     a running fit: a live process on this host, any on another host, or an
@@ -368,7 +390,7 @@ class TrainingState:
 
     def _take_over_stale(self, lock):
         """Remove the lock of a dead process; raise if its owner may be alive."""
-        owner = _read_lock(lock)
+        owner = _read_lock_written(lock)
         if _lock_alive(lock, owner):
             raise CheckpointInUseError(self._in_use_message(lock, owner), owner)
         # Renamed away rather than deleted: of two processes taking over the

@@ -530,6 +530,35 @@ def test_a_live_lock_is_left_alone_and_a_dead_ones_is_taken_over(tmp_path):
     assert not state.exists()
 
 
+def test_a_lock_found_before_its_owner_is_written_names_its_owner(tmp_path):
+    """A fit finding another's lock between its creation and the writing of
+    the owner read no owner and said "another fit" (the parallel-search
+    test below failed about once in ten runs on a loaded machine); now it
+    waits for the owner to be written and names it."""
+    import threading
+
+    state = _checkpoint.TrainingState(tmp_path / "fersk-state-x")
+    state.folder.mkdir()
+    lock = state.folder / "lock"
+    lock.touch()  # created by O_EXCL, not yet written
+    me = (os.getpid(), socket.gethostname())
+    writer = threading.Timer(0.05, lambda: lock.write_text(f"{me[0]} {me[1]}\n"))
+    writer.start()
+    try:
+        with pytest.raises(CheckpointInUseError) as raised:
+            state.acquire()
+    finally:
+        writer.join()
+    assert raised.value.owner == me
+    assert raised.value.owner_text == "another fit in this process"
+    # A lock left empty (a fit killed between the two steps) is not waited on
+    # once it is too old to be being written: it is stale, taken over.
+    lock.write_text("")
+    os.utime(lock, (1, 1))
+    assert state.acquire() is state and _checkpoint._read_lock(lock) == me
+    state.release()
+
+
 BUILDER = textwrap.dedent("""
     import keras
 
