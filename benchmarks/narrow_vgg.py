@@ -9,7 +9,8 @@ input channels.  The result is an ordinary ``vgg_fer`` of the narrower
 ``train_pretrained.py --init`` fine-tunes: far cheaper on two CPU cores
 than training the narrow network from scratch.  ``--stem-stride 2`` also
 makes the first convolution strided (``vgg_fer``'s ``stem_stride``: stage 1
-at half size, its pooling dropped, every weight kept where it was).
+at half size, its pooling dropped, every weight kept where it was);
+``--stem-stride-conv 2`` strides the second instead (the first at full size).
 
     python benchmarks/narrow_vgg.py fer2013_vgg --width 0.75 --out runs/narrow/vgg_w075_pruned
     python benchmarks/narrow_vgg.py wild_vgg_fast --width 0.75 --stem-stride 2 --out runs/stem/start
@@ -73,9 +74,10 @@ def prune_into(old, new):
             b.set_weights(a.get_weights())
 
 
-def narrow(pipe, width, stem_stride=None):
+def narrow(pipe, width, stem_stride=None, stem_stride_conv=None):
     """The pipeline with its ``vgg_fer`` network pruned to ``width`` (and its
-    first convolution of stride ``stem_stride``, None: as it was)."""
+    first convolution -- or with ``stem_stride_conv=2`` its second -- of
+    stride ``stem_stride``; None: as it was)."""
     import keras
 
     from fersk._keras_base import count_params
@@ -95,6 +97,8 @@ def narrow(pipe, width, stem_stride=None):
     params = {**net.architecture_params, "width": width}
     if stem_stride is not None:
         params["stem_stride"] = stem_stride
+    if stem_stride_conv is not None:
+        params["stem_stride_conv"] = stem_stride_conv
     net.set_params(architecture_params=params)
     new = net._assemble_model(x, len(net.classes_), net.random_state)
     prune_into(old.layers[-1], new.layers[-1])
@@ -110,6 +114,9 @@ def main(argv=None):
     parser.add_argument("--width", type=float, default=0.75)
     parser.add_argument("--stem-stride", type=int, choices=(1, 2), default=None,
                         help="the first convolution's stride (default: as it was)")
+    parser.add_argument("--stem-stride-conv", type=int, choices=(1, 2), default=None,
+                        help="which of stage 1's convolutions takes --stem-stride: 2 keeps "
+                             "the first at full size (default: as it was)")
     parser.add_argument("--data", default=str(FER2013))
     parser.add_argument("--n-test", type=int, default=None, help="stratified subset (smoke runs)")
     parser.add_argument("--out", required=True)
@@ -118,7 +125,8 @@ def main(argv=None):
     from fersk import pretrained
     from fersk.training import fer2013_splits
 
-    pipe = narrow(pretrained.load(args.model, backend="keras"), args.width, args.stem_stride)
+    pipe = narrow(pretrained.load(args.model, backend="keras"), args.width, args.stem_stride,
+                  args.stem_stride_conv)
     net = pipe.steps[-1][1]
     _, _, X_test, y_test = fer2013_splits(args.data, n_test=args.n_test, load_verbose=0)
     views = {"test_time_flip": net.test_time_flip, "test_time_crops": net.test_time_crops}
@@ -130,6 +138,7 @@ def main(argv=None):
         "pruned_from": str(args.model),
         "width": args.width,
         "stem_stride": args.stem_stride,
+        "stem_stride_conv": args.stem_stride_conv,
         "learnable_parameters": int(net.n_trainable_params_),
         "command": "python benchmarks/narrow_vgg.py " + " ".join(argv or sys.argv[1:]),
     }
@@ -137,7 +146,8 @@ def main(argv=None):
     path = pretrained.save(
         pipe, args.out, metrics=metrics,
         description=f"{args.model} pruned to vgg_fer width {args.width}"
-        + (f", first convolution of stride {args.stem_stride}" if args.stem_stride else "")
+        + (f", {'second' if args.stem_stride_conv == 2 else 'first'} convolution of stride "
+           f"{args.stem_stride}" if args.stem_stride else "")
         + " (not fine-tuned)",
     )
     print(f"saved {path}")

@@ -42,6 +42,7 @@ BUILDER_CONSTRAINTS = {
     "n_classes": [Interval(Integral, 1, None, closed="left")],
     "width": [Interval(Real, 0, None, closed="neither")],
     "stem_stride": [Interval(Integral, 1, 2, closed="both")],
+    "stem_stride_conv": [Interval(Integral, 1, 2, closed="both")],
     "dense_units": [Interval(Integral, 1, None, closed="left")],
     "head_units": [Interval(Integral, 1, None, closed="left")],
     "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -304,7 +305,7 @@ def kaggle_cnn(input_shape, n_classes, *, width=1.0, dense_units=512, dropout=0.
 
 @_validated
 def vgg_fer(input_shape, n_classes, *, width=1.0, dense_units=256, dropout=0.4, l2=5e-4,
-            stem_stride=1):
+            stem_stride=1, stem_stride_conv=1):
     """A VGG-style network for 40-48 pixel faces (the strong FER-2013 recipe).
 
     The compact VGG of the FER-2013 results trained with random crops,
@@ -345,6 +346,12 @@ def vgg_fer(input_shape, n_classes, *, width=1.0, dense_units=256, dropout=0.4, 
         and the parameters are the same: on a CPU, stage 1's two
         convolutions at full size take about 40 % of an int8 network's time
         whatever their width (their cost goes by pixels, not channels).
+    stem_stride_conv : {1, 2}, default=1
+        Which of stage 1's two convolutions takes ``stem_stride``: 1, the
+        first (stage 1 at half size); 2, the second, so that the first
+        convolution still sees every pixel and only the second runs at half
+        size (in place of stage 1's pooling).  The weights have the same
+        shapes either way.
 
     Returns
     -------
@@ -358,12 +365,14 @@ def vgg_fer(input_shape, n_classes, *, width=1.0, dense_units=256, dropout=0.4, 
     ((None, 7), 1766439)
     >>> vgg_fer((40, 40, 1), 7, stem_stride=2).get_layer("conv1_2").output.shape
     (None, 20, 20, 32)
+    >>> vgg_fer((40, 40, 1), 7, stem_stride=2, stem_stride_conv=2).get_layer("conv1_1").output.shape
+    (None, 40, 40, 32)
     """
     inputs = keras.Input(shape=tuple(input_shape))
     x = inputs
     for stage, filters in enumerate((32, 64, 128, 256), start=1):
         for j in (1, 2):
-            strides = stem_stride if (stage, j) == (1, 1) else 1
+            strides = stem_stride if (stage, j) == (1, stem_stride_conv) else 1
             x = _conv_bn_relu(x, _ch(filters, width), 3, strides=strides,
                               name=f"conv{stage}_{j}", l2=l2)
         if stage > 1 or stem_stride == 1:

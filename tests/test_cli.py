@@ -1141,6 +1141,15 @@ def test_narrow_then_distil(capsys, tmp_path, fer2013_root):
     for a, b in zip(inner.weights, before[-1].model_.layers[-1].weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert strided.predict_proba(X).shape == (20, 7)
+    # Or its second: the first still at full size.
+    narrow([str(wide), "--width", "0.25", "--stem-stride", "2", "--stem-stride-conv", "2",
+            "--data", str(fer2013_root), "--n-test", "70", "--out", str(tmp_path / "second")])
+    second = pretrained.load(tmp_path / "second")
+    assert second[-1].architecture_params["stem_stride_conv"] == 2
+    inner = second[-1].model_.layers[-1]
+    assert (inner.get_layer("conv1_1").strides, inner.get_layer("conv1_2").strides) == ((1, 1), (2, 2))
+    for a, b in zip(inner.weights, before[-1].model_.layers[-1].weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
     # Fine-tuned against the wide network's probabilities.
     status, stdout, _ = _run(

@@ -184,6 +184,34 @@ def test_vgg_fer_strided_stem_keeps_the_later_stages_and_parameters():
         CNNClassifier("vgg_fer", {"width": 0.125, "stem_stride": 3}, epochs=1).fit(X, y)
 
 
+def test_vgg_fer_stride_on_the_second_convolution():
+    """stem_stride_conv=2 strides stage 1's second convolution instead: the
+    first sees every pixel, the second and the later stages run at the sizes
+    of stem_stride=2, with the same weight shapes."""
+    from fersk import CNNClassifier
+    from fersk.architectures import vgg_fer
+
+    first = vgg_fer((40, 40, 1), 7, width=0.25, dense_units=8, stem_stride=2)
+    second = vgg_fer((40, 40, 1), 7, width=0.25, dense_units=8, stem_stride=2,
+                     stem_stride_conv=2)
+    assert second.get_layer("conv1_1").strides == (1, 1)
+    assert second.get_layer("conv1_1").output.shape[1:3] == (40, 40)
+    assert second.get_layer("conv1_2").strides == (2, 2)
+    assert second.get_layer("conv1_2").output.shape[1:3] == (20, 20)
+    for stage in (2, 3, 4):
+        name = f"conv{stage}_1"
+        assert second.get_layer(name).input.shape == first.get_layer(name).input.shape
+    assert [w.shape for w in second.weights] == [w.shape for w in first.weights]
+    # Without a stride of 2 there is nothing to place: the plain network.
+    plain = vgg_fer((40, 40, 1), 7, width=0.25, dense_units=8, stem_stride_conv=2)
+    assert plain.get_layer("conv1_2").output.shape[1:3] == (40, 40)
+    rng = np.random.RandomState(0)
+    X, y = rng.randint(0, 256, (8, 12, 12)).astype(np.uint8), np.arange(8) % 2
+    with pytest.raises(ValueError, match=r"'stem_stride_conv' parameter of architecture_params "
+                                         r"of 'vgg_fer' must be"):
+        CNNClassifier("vgg_fer", {"width": 0.125, "stem_stride_conv": 0}, epochs=1).fit(X, y)
+
+
 def test_lbcnn_seeds_near_numpys_limit():
     """Each block's anchors are drawn from seed + i: random_state near 2**32
     (which scikit-learn allows) crashed NumPy; the seeds wrap around."""
