@@ -10,10 +10,13 @@ input channels.  The result is an ordinary ``vgg_fer`` of the narrower
 than training the narrow network from scratch.  ``--stem-stride 2`` also
 makes the first convolution strided (``vgg_fer``'s ``stem_stride``: stage 1
 at half size, its pooling dropped, every weight kept where it was);
-``--stem-stride-conv 2`` strides the second instead (the first at full size).
+``--stem-stride-conv 2`` strides the second instead (the first at full size;
+today's default ``wild_vgg_fast`` has that stride already, and without
+these options a pruned network keeps its start's strides).
 
     python benchmarks/narrow_vgg.py fer2013_vgg --width 0.75 --out runs/narrow/vgg_w075_pruned
-    python benchmarks/narrow_vgg.py wild_vgg_fast --width 0.75 --stem-stride 2 --out runs/stem/start
+    python benchmarks/narrow_vgg.py wild_vgg_fast --width 0.75 --stem-stride 2 --stem-stride-conv 1 \
+        --out runs/stem/start
 """
 
 import argparse
