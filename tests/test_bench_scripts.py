@@ -401,3 +401,22 @@ def test_bench_transfer_names_missing_leave_one_out_models_and_writes_json_whole
     table = json.loads(out.read_text())
     assert table["sfew"]["leave-source-out"] == 0.5 and "leave-source-out" not in table["expw"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs", "table.json"]
+
+
+def test_head_refit_features_are_the_networks_own_views(monkeypatch):
+    """head_refit.feature_model: the probabilities it reads beside the
+    features are the fitted classifier's own (standardised, centre crop, no
+    augmentation), and two_views averages the mirror in as test_time_flip does;
+    the features are the softmax's input (its dense layer's width)."""
+    from fersk import CNNClassifier
+
+    g = _script(monkeypatch, "head_refit")
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, (24, 48, 48)).astype(np.uint8)
+    y = np.arange(24) % 3
+    clf = CNNClassifier(architecture="vgg_fer", architecture_params={"width": 0.125, "dense_units": 8},
+                        crop_size=40, augment={"shift": 0.1, "zoom": 0.1}, epochs=1, batch_size=8,
+                        test_time_flip=True, random_state=0).fit(X, y)
+    features, proba = g["two_views"](g["feature_model"](clf), X)
+    assert features.shape == (24, 8)
+    np.testing.assert_allclose(proba, clf.predict_proba(X), atol=1e-5)
