@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
 import fersk.layers  # noqa: F401  (registers the custom layers for loading)
 from fersk import _checkpoint
@@ -373,6 +373,72 @@ class BaseKerasImageEstimator(BaseEstimator):
         "jit_compile": ["boolean", StrOptions({"auto"})],
         "checkpoint_dir": [str, os.PathLike, None],
     }
+
+    def _source_sample_weight(self, source, n_samples):
+        """Each image's weight from its ``source`` by ``source_weight``
+        (None when ``source_weight`` is None)."""
+        if source is not None:
+            source = column_or_1d(np.asarray(source), warn=True)
+            if source.dtype == object:  # names of mixed types (None, str) sort as text
+                source = source.astype(str)
+            if len(source) != n_samples:
+                raise ValueError(
+                    f"source has {len(source)} entries for {n_samples} images; it must name "
+                    "each image's source, in order."
+                )
+        if self.source_weight is None:
+            return None
+        if source is None:
+            raise ValueError(
+                f"source_weight={self.source_weight!r} weighs the images by their source: pass "
+                "fit(X, y, source=...) (in a Pipeline or GridSearchCV, under "
+                "sklearn.set_config(enable_metadata_routing=True), request it with "
+                "set_fit_request(source=True))."
+            )
+        from fersk.datasets import source_sample_weight
+        from fersk.datasets._wild import _check_source_weights
+
+        names = set(source.tolist())
+        weights = self.source_weight
+        if isinstance(weights, dict):
+            if source.dtype.kind == "U":  # sources are text: so are the keys (None -> "None")
+                weights = {str(k): v for k, v in weights.items()}
+            _check_source_weights(weights, "source_weight")
+            if weights and not names & set(weights):
+                # A fold that leaves a source out is fine; a misspelt key is not.
+                warn_user(
+                    f"source_weight names no source of this fit ({sorted(map(str, weights))}; the fit's "
+                    f"sources are {sorted(map(str, names))}): every image keeps weight 1."
+                )
+            # A source absent from this fit (a cross-validation fold that
+            # leaves it out) keeps its weight for the fits that have it.
+            weights = {k: v for k, v in weights.items() if k in names}
+        weight = source_sample_weight(source, weights)
+        if not (weight > 0).any():
+            raise ValueError(
+                f"source_weight={self.source_weight!r} gives every image weight 0 (sources "
+                f"{sorted(map(str, names))})."
+            )
+        return weight
+
+    def _fit_sample_weight(self, x, sample_weight, source):
+        """Each image's weight in this fit: ``sample_weight`` (checked, 1 when
+        None) times its source's by ``source_weight``; None when neither is
+        given.  Images of weight 0 are for the caller to leave out."""
+        by_source = self._source_sample_weight(source, len(x))
+        if sample_weight is None and by_source is None:
+            return None
+        weight = np.ones(len(x)) if sample_weight is None else _check_sample_weight(
+            sample_weight, x, dtype=np.float64, ensure_non_negative=True
+        )
+        if by_source is not None:
+            weight = weight * by_source
+        if not (weight > 0).any():  # older scikit-learn lets all-zero weights through
+            raise ValueError(
+                "sample_weight must contain at least one non-zero weight"
+                + ("." if by_source is None else " (times source_weight's).")
+            )
+        return weight
 
     # ------------------------------------------------------------------ hooks
     def _build_network(self, input_shape, n_outputs, seed):  # pragma: no cover

@@ -20,7 +20,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_is_fitted,
-    _check_sample_weight,
     check_array,
     check_consistent_length,
     column_or_1d,
@@ -31,7 +30,6 @@ from fersk._keras_base import BaseKerasImageEstimator, _output_activation
 from fersk._labels import _in_class_order
 from fersk._keras_params import gated_mean, tanh_proba
 from fersk._validation import check_random_state_int
-from fersk._warnings import warn_user
 
 __all__ = ["BaseKerasImageClassifier"]
 
@@ -121,53 +119,6 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         out = dict.fromkeys(range(len(self.classes_)), 1.0)
         out.update({int(i): float(w) for i, w in zip(present, weights)})
         return out
-
-    def _source_sample_weight(self, source, n_samples):
-        """Each image's weight from its ``source`` by ``source_weight``
-        (None when ``source_weight`` is None)."""
-        if source is not None:
-            source = column_or_1d(np.asarray(source), warn=True)
-            if source.dtype == object:  # names of mixed types (None, str) sort as text
-                source = source.astype(str)
-            if len(source) != n_samples:
-                raise ValueError(
-                    f"source has {len(source)} entries for {n_samples} images; it must name "
-                    "each image's source, in order."
-                )
-        if self.source_weight is None:
-            return None
-        if source is None:
-            raise ValueError(
-                f"source_weight={self.source_weight!r} weighs the images by their source: pass "
-                "fit(X, y, source=...) (in a Pipeline or GridSearchCV, under "
-                "sklearn.set_config(enable_metadata_routing=True), request it with "
-                "set_fit_request(source=True))."
-            )
-        from fersk.datasets import source_sample_weight
-        from fersk.datasets._wild import _check_source_weights
-
-        names = set(source.tolist())
-        weights = self.source_weight
-        if isinstance(weights, dict):
-            if source.dtype.kind == "U":  # sources are text: so are the keys (None -> "None")
-                weights = {str(k): v for k, v in weights.items()}
-            _check_source_weights(weights, "source_weight")
-            if weights and not names & set(weights):
-                # A fold that leaves a source out is fine; a misspelt key is not.
-                warn_user(
-                    f"source_weight names no source of this fit ({sorted(map(str, weights))}; the fit's "
-                    f"sources are {sorted(map(str, names))}): every image keeps weight 1."
-                )
-            # A source absent from this fit (a cross-validation fold that
-            # leaves it out) keeps its weight for the fits that have it.
-            weights = {k: v for k, v in weights.items() if k in names}
-        weight = source_sample_weight(source, weights)
-        if not (weight > 0).any():
-            raise ValueError(
-                f"source_weight={self.source_weight!r} gives every image weight 0 (sources "
-                f"{sorted(map(str, names))})."
-            )
-        return weight
 
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -288,20 +239,9 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             None if sample_proba is None
             else _check_sample_proba(sample_proba, len(y_enc), n_classes)
         )
-        weight = None
-        by_source = self._source_sample_weight(source, len(y_enc))
-        if sample_weight is not None or by_source is not None:
-            weight = np.ones(len(y_enc)) if sample_weight is None else _check_sample_weight(
-                sample_weight, x, dtype=np.float64, ensure_non_negative=True
-            )
-            if by_source is not None:
-                weight = weight * by_source
+        weight = self._fit_sample_weight(x, sample_weight, source)
+        if weight is not None:
             kept = weight > 0
-            if not kept.any():  # older scikit-learn lets all-zero weights through
-                raise ValueError(
-                    "sample_weight must contain at least one non-zero weight"
-                    + ("." if by_source is None else " (times source_weight's).")
-                )
             if not kept.all():
                 # A weight of 0 removes the image (scikit-learn's rule): out
                 # of the standardisation, the validation hold-out and the

@@ -165,13 +165,13 @@ source_weight : dict, "balanced" or None
     Weights of the sources (domains) of a multi-domain training set,
     read from ``fit``'s ``source`` (each image's source): "balanced" gives
     every source of the fit the same total weight
-    (``n_samples / (n_sources * n_in_its_source)``, as ``class_weight``
-    does for classes); a dict the weight of each image of a source
-    (sources not in it: 1.0; a source absent from the fit, as in a fold
-    that leaves it out, is ignored; a value that is not a finite number
-    >= 0 is a ValueError).  Multiplies ``sample_weight`` and
-    ``class_weight``; as an estimator parameter, ``GridSearchCV`` can
-    tune it.  Needs ``fit(..., source=...)``.
+    (``n_samples / (n_sources * n_in_its_source)``, as a classifier's
+    ``class_weight`` does for classes); a dict the weight of each image
+    of a source (sources not in it: 1.0; a source absent from the fit, as
+    in a fold that leaves it out, is ignored; a value that is not a finite
+    number >= 0 is a ValueError).  Multiplies ``sample_weight`` (and a
+    classifier's ``class_weight``); as an estimator parameter,
+    ``GridSearchCV`` can tune it.  Needs ``fit(..., source=...)``.
 augment : bool or dict
     Standard FER augmentation in training only: random horizontal
     flips, then shifts and zoom of up to 10 % and rotations up to +-10

@@ -149,6 +149,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
         "architecture": [StrOptions(set(ARCHITECTURES)), callable],
         "architecture_params": [ARCHITECTURE_PARAMS, None],
         "output_activation": [StrOptions({"tanh", "linear"})],
+        "source_weight": [StrOptions({"balanced"}), dict, None],
     }
 
     def __init__(
@@ -165,6 +166,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
         learning_rate_schedule="plateau",
         validation_fraction=None,
         n_iter_no_change=10,
+        source_weight=None,
         augment=False,
         input_scaling="standardize",
         random_state=None,
@@ -206,7 +208,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @unchanged_if_fit_fails
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X, y, validation_data=None, sample_weight=None, source=None):
         """Build the network from the parameters and train it.
 
         Parameters
@@ -219,6 +221,22 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
             Held-out images and targets for early stopping and
             best-weights restore; takes precedence over
             ``validation_fraction`` (a seeded random hold-out).
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Weight of each image in the loss, e.g. per source of a
+            multi-domain training set, and in the input standardisation's
+            mean and variance (``input_scaling``).  An image of weight 0 is
+            left out of the fit, as if removed; it is never held out by
+            ``validation_fraction``, and held-out images keep theirs out of
+            training.  A metadata-routed parameter: in a ``Pipeline`` or
+            ``GridSearchCV`` under ``sklearn.set_config(
+            enable_metadata_routing=True)``, request it with
+            ``set_fit_request(sample_weight=True)``.
+        source : array-like of shape (n_samples,) or None, default=None
+            Each image's source (domain): with ``source_weight`` each
+            image's weight is multiplied by its source's, exactly as if
+            that were passed as ``sample_weight``; without
+            ``source_weight`` it changes nothing.  Metadata-routed like
+            ``sample_weight`` (``set_fit_request(source=True)``).
 
         Returns
         -------
@@ -242,10 +260,19 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
                 UserWarning,
                 stacklevel=2,
             )
+        weight = self._fit_sample_weight(x, sample_weight, source)
+        if weight is not None and not (weight > 0).all():
+            # A weight of 0 removes the image (scikit-learn's rule): out of
+            # the standardisation, the validation hold-out and the batches.
+            kept = weight > 0
+            x, t, weight = x[kept], t[kept], weight[kept]
+            if not warm:  # the scale learnt on is that of the images kept
+                self.input_range_ = (float(x.min()), float(x.max()))
         self.n_outputs_ = t.shape[1]
         self._y_1d = y.ndim == 1
         seed = check_random_state_int(self.random_state)
         self._check_degrade()
+        w_train = weight
         if validation_data is not None:
             x_val, yv = self._validation_pair(validation_data)
             t_val = self._check_y(yv, len(x_val), "validation_data y")
@@ -256,7 +283,10 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
                 )
             x_train, t_train = x, t
         elif self.validation_fraction is not None:
-            x_train, x_val, t_train, t_val = self._split_validation(x, t, seed=seed)
+            # The split draws the same rows with or without weights.
+            x_train, x_val, t_train, t_val, i_train, _ = self._split_validation(
+                x, t, np.arange(len(t)), seed=seed)
+            w_train = None if weight is None else weight[i_train]
         else:
             x_train, t_train, x_val, t_val = x, t, None, None
         import keras
@@ -264,6 +294,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
         self._train(
             x_train, t_train, x_val, t_val, loss=keras.losses.MeanSquaredError(),
             metrics=["mae"], n_outputs=self.n_outputs_, seed=seed, warm=warm,
+            sample_weight=w_train, scaling_weight=w_train,
         )
         return self
 
