@@ -270,7 +270,7 @@ _APP_CONSTRAINTS = {
     {**_APP_CONSTRAINTS, "model_name": [str, None]}, prefer_skip_nested_validation=True
 )
 def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_name=None,
-               backend="auto"):
+               backend="auto", local_hosts_only=False):
     """The web app: the live page and the JSON API around one model.
 
     Parameters
@@ -295,6 +295,13 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
     backend : {"auto", "keras", "onnx", "onnx-int8"}, default="auto"
         What runs a model given by name or folder, as
         :func:`fersk.pretrained.load` takes it (ignored for a Pipeline).
+    local_hosts_only : bool, default=False
+        Answer 403 (``bad_host``) to a request whose ``Host`` is not this
+        machine's (localhost, 127.0.0.1, ::1), against DNS rebinding.
+        :func:`serve` and ``fersk serve`` add this check themselves when
+        bound to a loopback address; set it when another server runs the
+        app on one (``uvicorn`` with your own factory), which cannot know
+        where it is bound.
 
     Returns
     -------
@@ -323,6 +330,7 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
     _import_starlette()
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
+    from starlette.middleware import Middleware
     from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Route
 
@@ -419,6 +427,7 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
             Route("/api/predict", predict_route, methods=["POST"]),
         ],
         exception_handlers={HTTPException: not_found, 500: server_error},
+        middleware=[Middleware(_LocalHostsOnly)] if local_hosts_only else None,
     )
     app.state.model = pipeline
     app.state.model_info = model_info

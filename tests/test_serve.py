@@ -323,6 +323,21 @@ def test_bound_to_loopback_only_local_host_names_are_answered(client, host, stat
         assert answer.json()["error"]["code"] == "bad_host"
 
 
+def test_create_app_checks_the_host_when_asked(client):
+    """local_hosts_only: the same Host check for an app another server runs
+    on loopback (until 2026-12-07 only serve() and fersk serve added it)."""
+    from starlette.testclient import TestClient
+
+    from fersk.serve import create_app
+
+    model = client.app.state.model
+    with TestClient(create_app(model, local_hosts_only=True)) as checked:
+        answer = checked.get("/api/model", headers={"host": "attacker.example:8000"})
+        assert answer.status_code == 403 and answer.json()["error"]["code"] == "bad_host"
+        assert checked.get("/api/model", headers={"host": "localhost:8000"}).status_code == 200
+    with TestClient(create_app(model)) as open_app:  # the default: any Host (behind a proxy)
+        assert open_app.get("/api/model", headers={"host": "faces.example.org"}).status_code == 200
+
 def test_a_model_folder_without_class_names(tmp_path):
     """class_names is optional in pipeline.json (load() names the classes
     itself); the app answered 500 for every photo with a face."""
