@@ -55,13 +55,21 @@ def warn(message):
 
 def trained_folders(trained, runs, explicit=True):
     """{column: model folder} of the comma-separated ``trained`` names
-    (``<runs>/<name>/model``, or a model folder when the name holds a path
-    separator).  A name without its folder exits naming it, as asked for
-    explicitly (until 2026-12-06 its column was dropped without a word);
-    with ``explicit`` False (the default ``--trained``) it is a warning."""
+    (``<runs>/<name>/model``, or, when the name holds a path separator, a
+    model folder or a run folder holding one as ``model/``: the column is
+    named by the run).  A name without its folder exits naming it, as asked
+    for explicitly (until 2026-12-06 its column was dropped without a word);
+    with ``explicit`` False (the default ``--trained``) it is a warning.
+    (Until 2026-12-07 a run folder given as a path passed this check and
+    failed at loading, after every row was read.)"""
     out, missing = {}, []
     for name in [n for n in trained.split(",") if n]:
         folder = Path(name) if os.sep in name else Path(runs) / name / "model"
+        if os.sep in name and not (folder / "pipeline.json").is_file():
+            folder = folder / "model"  # a run folder: its model
+            if not (folder / "pipeline.json").is_file():
+                missing.append(f"{name!r} (no pipeline.json in it or in its model/)")
+                continue
         if folder.is_dir():
             out[folder.parent.name if os.sep in name else name] = folder
         else:

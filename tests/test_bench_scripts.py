@@ -343,6 +343,20 @@ def test_bench_transfer_refuses_a_trained_name_without_its_folder(tmp_path, monk
     assert "| source | faces | a | mine | leave-source-out | fer |" in capsys.readouterr().out
 
 
+def test_bench_transfer_takes_a_run_folder_or_its_model_folder_as_a_path(tmp_path, monkeypatch, capsys):
+    """bench_transfer --trained PATH: a model folder, or a run folder holding
+    one as model/ (the column named by the run either way); a folder with
+    neither exits at once, before any row is read (a run folder given as a
+    path got through this check and failed at loading until 2026-12-07)."""
+    main = _transfer_main(tmp_path, monkeypatch)
+    runs = str(tmp_path / "runs")
+    run = _model_folder(tmp_path / "elsewhere" / "gated" / "model").parent
+    main(["--runs", runs, "--models", "a", "--trained", f"{run},{run / 'model'}"])
+    assert "| source | faces | a | gated | leave-source-out | fer |" in capsys.readouterr().out
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no pipeline.json in it or in its model/"):
+        main(["--runs", runs, "--models", "a", "--trained", str(tmp_path / "empty")])
+
 def test_bench_transfer_whole_scores_every_face_of_each_source(tmp_path, monkeypatch, capsys):
     """--whole: the rows are every face of each source (whole_source_rows),
     not its held-out part, the leave-one-source-out model scored on all of
