@@ -372,6 +372,8 @@ class BaseKerasImageEstimator(BaseEstimator):
         "degrade": ["boolean", PROBABILITIES, None],
         "jit_compile": ["boolean", StrOptions({"auto"})],
         "checkpoint_dir": [str, os.PathLike, None],
+        # Every subclass takes source_weight: the weights are read here (_fit_sample_weight).
+        "source_weight": [StrOptions({"balanced"}), dict, None],
     }
 
     def _source_sample_weight(self, source, n_samples):

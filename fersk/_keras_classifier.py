@@ -69,7 +69,6 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
     _parameter_constraints = {
         **BaseKerasImageEstimator._parameter_constraints,
         "class_weight": [StrOptions({"balanced"}), dict, None],
-        "source_weight": [StrOptions({"balanced"}), dict, None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "test_time_margin": [Interval(Real, 0, 1, closed="both"), None],
     }

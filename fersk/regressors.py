@@ -149,7 +149,6 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
         "architecture": [StrOptions(set(ARCHITECTURES)), callable],
         "architecture_params": [ARCHITECTURE_PARAMS, None],
         "output_activation": [StrOptions({"tanh", "linear"})],
-        "source_weight": [StrOptions({"balanced"}), dict, None],
     }
 
     def __init__(
