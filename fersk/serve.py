@@ -267,7 +267,8 @@ _APP_CONSTRAINTS = {
 
 
 @validate_params(
-    {**_APP_CONSTRAINTS, "model_name": [str, None]}, prefer_skip_nested_validation=True
+    {**_APP_CONSTRAINTS, "model_name": [str, None], "local_hosts_only": ["boolean"]},
+    prefer_skip_nested_validation=True,
 )
 def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_name=None,
                backend="auto", local_hosts_only=False):

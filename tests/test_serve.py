@@ -337,6 +337,8 @@ def test_create_app_checks_the_host_when_asked(client):
         assert checked.get("/api/model", headers={"host": "localhost:8000"}).status_code == 200
     with TestClient(create_app(model)) as open_app:  # the default: any Host (behind a proxy)
         assert open_app.get("/api/model", headers={"host": "faces.example.org"}).status_code == 200
+    with pytest.raises(ValueError, match="'local_hosts_only' parameter"):
+        create_app(model, local_hosts_only="yes")
 
 def test_a_model_folder_without_class_names(tmp_path):
     """class_names is optional in pipeline.json (load() names the classes
