@@ -4,7 +4,9 @@ Transformers turn face images into representations (:class:`LBPCodeTransformer`,
 :class:`LBPHistogram`, :class:`MDSMappedLBP`, :class:`FaceCropper`); estimators
 classify them (:class:`LBCNNClassifier`, :class:`CNNClassifier`,
 :class:`CNNEnsembleClassifier`) or regress arousal and valence
-(:class:`CNNRegressor`, scored by :mod:`fersk.metrics`); :mod:`fersk.datasets`
+(:class:`CNNRegressor`, scored by :mod:`fersk.metrics`); :class:`NetworkFeatures`
+gives a trained network's last hidden layer to any scikit-learn estimator (a new
+last layer for one's own faces); :mod:`fersk.datasets`
 loads FER-2013, FER+ and image folders; :mod:`fersk.pretrained` holds ready-to-use pipelines;
 :func:`stream` classifies the faces of cameras and videos live (:mod:`fersk.live`).  Keras-based names are imported lazily, so ``import fersk``
 stays fast and TensorFlow is loaded only when one of them is first imported
@@ -35,6 +37,7 @@ _LAZY = {
     "LBCNNClassifier": "fersk.classifiers",
     "CNNEnsembleClassifier": "fersk.ensemble",
     "CNNRegressor": "fersk.regressors",
+    "NetworkFeatures": "fersk.network_features",
     "concordance_correlation_coefficient": "fersk.metrics",
     "metrics": "fersk.metrics",
     "datasets": "fersk.datasets",

@@ -12,7 +12,7 @@ only prediction uses the copy.
 import keras
 import numpy as np
 
-__all__ = ["fold_batch_norm"]
+__all__ = ["features_network", "fold_batch_norm"]
 
 
 def _chain_layers(network):
@@ -130,3 +130,58 @@ def fold_batch_norm(network):
             x = layer(x)
         i += 1
     return keras.Model(inputs, x, name=f"{network.name}_inference")
+
+
+def features_network(network):
+    """The part of ``network`` before its output layer: what that layer reads.
+
+    For a network ending in a ``Dense`` output layer (every fersk
+    architecture, and FaceChannel's replaced heads), the model from its
+    input to that layer's input: the features a new last layer can be
+    fitted on (:class:`fersk.NetworkFeatures`).  Every layer is shared with
+    ``network`` (no weight is copied).
+
+    Parameters
+    ----------
+    network : keras.Model
+        A network ending in a ``Dense`` layer (folded or not, see
+        :func:`fold_batch_norm`).
+
+    Returns
+    -------
+    model : keras.Model
+        ``network`` without its output layer.
+
+    Raises
+    ------
+    ValueError
+        If the network's last layer is not a ``Dense`` layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fersk.architectures import vgg_fer
+    >>> from fersk._inference import features_network
+    >>> net = vgg_fer((16, 16, 1), 3, width=0.125, dense_units=8)
+    >>> features_network(net).output_shape
+    (None, 8)
+    """
+    last = network.layers[-1] if isinstance(network, keras.Model) and network.layers else None
+    if not isinstance(last, keras.layers.Dense):
+        raise ValueError(
+            f"the network {getattr(network, 'name', network)!r} does not end in a Dense output "
+            f"layer ({type(last).__name__}): it has no features before its output to give."
+        )
+    layers = _chain_layers(network)
+    if layers is None:
+        # Any other graph: the output layer's input in the network's own
+        # graph (its first call is the one that built the network).
+        return keras.Model(network.inputs, last.input, name=f"{network.name}_features")
+    # A chain (the folded networks are built as one): its layers called again
+    # on a new input, as the output layer's input tensor may belong to the
+    # graph of the network they were folded from.
+    inputs = keras.Input(shape=network.input_shape[1:], dtype=network.inputs[0].dtype)
+    x = inputs
+    for layer in layers[:-1]:
+        x = layer(x)
+    return keras.Model(inputs, x, name=f"{network.name}_features")

@@ -38,7 +38,7 @@ from fersk import _checkpoint
 from fersk._batches import DegradedBatches, ShuffledBatches
 from fersk._constraints import ImageShape, IntPair, KeywordDict
 from fersk._image_files import pixels_for_network
-from fersk._inference import fold_batch_norm
+from fersk._inference import features_network, fold_batch_norm
 
 # Re-exported: the estimators' modules (and user code) import them from here.
 from fersk._keras_params import (  # noqa: F401
@@ -864,12 +864,13 @@ class BaseKerasImageEstimator(BaseEstimator):
         self._validate_params()
         return self._outputs_of_views(self._validate_X(X, reset=False))
 
-    def _outputs_of_views(self, x, views="all"):
+    def _outputs_of_views(self, x, views="all", features=False):
         """The network's outputs for validated images ``x``, averaged over
         the test-time ``views``: "all", "first" (the centre window, not
-        mirrored) or "rest" (every view but the first)."""
+        mirrored) or "rest" (every view but the first); with ``features``,
+        what its output layer reads instead (:class:`fersk.NetworkFeatures`)."""
         batch = self.predict_batch_size or max(self.batch_size, 256)
-        infer = self._inference_model(views)
+        infer = self._inference_model(views, features)
         if len(x) > batch:
             # Keras's compiled predict step, traced once per inference
             # model (cached) and reused for every batch.
@@ -909,9 +910,10 @@ class BaseKerasImageEstimator(BaseEstimator):
     def _crop_layer(self):
         return next((la for la in self.model_.layers if isinstance(la, RandomCenterCrop)), None)
 
-    def _inference_model(self, views="all"):
+    def _inference_model(self, views="all", features=False):
         """``model_``'s inference path with the test-time ``views`` averaged
-        ("all", "first" or "rest", as in :meth:`_outputs_of_views`).
+        ("all", "first" or "rest", as in :meth:`_outputs_of_views`); with
+        ``features``, up to the network's output layer (its input averaged).
 
         Built from the fitted layers (input scaling, then the views, then
         the network with its batch norm folded); cached per fitted model and per
@@ -919,7 +921,7 @@ class BaseKerasImageEstimator(BaseEstimator):
         ``__dict__`` alone, as scikit-learn requires), and built again once
         the weights folded have changed (:func:`_inference_cache`).
         """
-        key = (self.test_time_flip, self.test_time_crops, self.jit_compile is True, views)
+        key = (self.test_time_flip, self.test_time_crops, self.jit_compile is True, views, features)
         cached = _inference_cache(self.model_)
         if key in cached:
             return cached[key]
@@ -929,6 +931,10 @@ class BaseKerasImageEstimator(BaseEstimator):
             if isinstance(layer, keras.layers.Normalization):
                 z = layer(z)
         network = cached["network"]
+        if features:
+            if "features" not in cached:
+                cached["features"] = features_network(network)
+            network = cached["features"]
         chosen = self._views(z)
         chosen = {"all": chosen, "first": chosen[:1], "rest": chosen[1:]}[views]
         outputs = [network(v) for v in chosen]

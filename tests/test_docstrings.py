@@ -19,6 +19,7 @@ PUBLIC_MODULES = [
     "fersk.datasets",
     "fersk.classifiers",
     "fersk.regressors",
+    "fersk.network_features",
     "fersk.metrics",
     "fersk.ensemble",
     "fersk.layers",

@@ -1,0 +1,212 @@
+"""A trained network's features as a scikit-learn transformer.
+
+A network trained on FER-2013 and web faces reads faces well, but where a
+user's faces are labelled by another convention (ExpW's labellers call an
+open-mouthed shout "surprise", FER-2013's "angry"), the network's last layer
+is what disagrees: a new last layer fitted on the user's own labelled faces
+follows their labels (``benchmarks/head_refit.py``: a logistic regression
+on the default network's features, fitted on ExpW's training faces, scores
+0.411 on its held-out faces where the network scores 0.327).
+:class:`NetworkFeatures` gives those features to any scikit-learn estimator::
+
+    make_pipeline(NetworkFeatures("wild_vgg_fast"), LogisticRegression())
+
+The features are what the network's output layer reads (its last hidden
+layer), averaged over the network's test-time views as its predictions are.
+"""
+
+import os
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
+from sklearn.base import _fit_context
+from sklearn.frozen import FrozenEstimator
+from sklearn.pipeline import Pipeline
+from sklearn.utils import get_tags
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._constraints import store_parameters
+
+__all__ = ["NetworkFeatures"]
+
+
+def _network_and_front(fitted):
+    """The fitted fersk network of ``fitted`` (an estimator, a Pipeline ending
+    in one, either in a FrozenEstimator) and the Pipeline of the steps before
+    it (None when there are none)."""
+    from ._keras_base import BaseKerasImageEstimator
+
+    inner = fitted.estimator if isinstance(fitted, FrozenEstimator) else fitted
+    front = None
+    if isinstance(inner, Pipeline):
+        front = inner[:-1] if len(inner.steps) > 1 else None
+        inner = inner.steps[-1][1]
+        if isinstance(inner, FrozenEstimator):
+            inner = inner.estimator
+    if not isinstance(inner, BaseKerasImageEstimator):
+        raise TypeError(
+            "NetworkFeatures takes a fersk network estimator (CNNClassifier, LBCNNClassifier, "
+            "CNNRegressor), a Pipeline ending in one, or a bundled model's name or folder; "
+            f"got {type(inner).__name__}. For an ensemble, give one of its members "
+            "(fersk.ensemble's named_estimators_)."
+        )
+    return inner, front
+
+
+class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """The features a trained network's output layer reads, as a transformer.
+
+    Turns faces into the values of the network's last hidden layer (the
+    input of its softmax: 256 values for the bundled VGG networks), averaged
+    over the network's test-time views.  Behind it, any scikit-learn
+    estimator is a new last layer: fitted on a user's own labelled faces,
+    it follows their labelling where the network follows FER-2013's, and
+    it trains in seconds on the CPU.
+
+    Parameters
+    ----------
+    estimator : str, path or estimator, default="wild_vgg_fast"
+        The network.  A bundled model's name or a model folder
+        (:func:`fersk.pretrained.load`, Keras back end): its steps before
+        the network (the :class:`~fersk.FaceCropper` it predicts with) are
+        applied first, so photos are read with the geometry the network
+        was trained on, and :meth:`fit` trains nothing.  Or an estimator: a
+        :class:`~fersk.CNNClassifier`, :class:`~fersk.LBCNNClassifier` or
+        :class:`~fersk.CNNRegressor`, or a ``Pipeline`` ending in one,
+        which :meth:`fit` trains (a clone of it) on ``X`` and ``y``; one
+        trained elsewhere joins as a :class:`~sklearn.frozen.FrozenEstimator`
+        (whose ``fit`` does nothing and which ``clone`` keeps fitted).
+    test_time_views : {"model", "center"}, default="model"
+        The views whose features are averaged: "model", the network's own
+        test-time views (``test_time_crops`` and ``test_time_flip``; every
+        view, whatever ``test_time_margin`` gates for its predictions), or
+        "center", the centre window alone, not mirrored.
+
+    Attributes
+    ----------
+    estimator_ : estimator or Pipeline
+        The fitted network (or the pipeline ending in it) that transforms.
+    n_features_in_ : int
+        Values per input image seen by the fitted estimator's first step,
+        when that step records it (a network or a pipeline on arrays; a
+        bundled model's :class:`~fersk.FaceCropper` takes images of any
+        size).
+
+    See Also
+    --------
+    fersk.pretrained.load : A bundled pipeline, which predicts with the
+        network's own output layer.
+    sklearn.frozen.FrozenEstimator : A fitted estimator that ``fit`` and
+        ``clone`` leave as it is.
+
+    Notes
+    -----
+    The output layer must be a ``Dense`` layer (every fersk architecture
+    ends in one); the features are its input, computed with the batch
+    norms folded as the network's predictions are.  ``NetworkFeatures`` of
+    an ensemble is not defined (its members may read different
+    representations): give one member.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from fersk import NetworkFeatures
+    >>> rng = np.random.default_rng(0)
+    >>> faces = rng.integers(0, 256, (8, 48, 48), dtype=np.uint8)
+    >>> features = NetworkFeatures("wild_vgg_fast").fit(faces)
+    >>> features.transform(faces).shape
+    (8, 256)
+    >>> head = make_pipeline(NetworkFeatures(), LogisticRegression())
+    >>> head.fit(faces, [0, 1] * 4).predict(faces[:2]).shape
+    (2,)
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [str, os.PathLike, HasMethods(["fit"])],
+        "test_time_views": [StrOptions({"model", "center"})],
+    }
+
+    def __init__(self, estimator="wild_vgg_fast", *, test_time_views="model"):
+        store_parameters(self, locals())
+
+    def _needs_y(self):
+        # A FrozenEstimator's tags are its estimator's, but its fit trains nothing.
+        return not isinstance(self.estimator, (str, os.PathLike, FrozenEstimator)) and get_tags(
+            self.estimator).target_tags.required
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, **fit_params):
+        """Load the bundled network, or train a clone of ``estimator`` on ``X``, ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or list of images
+            Faces (or photos, before a :class:`~fersk.FaceCropper`), as the
+            estimator takes them.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Labels (or values) the estimator trains on; ignored for a bundled
+            model or a :class:`~sklearn.frozen.FrozenEstimator`.
+        **fit_params : dict
+            Passed to the estimator's ``fit`` (``sample_weight``,
+            ``source``, ``validation_data``...).
+
+        Returns
+        -------
+        self : NetworkFeatures
+            The fitted transformer.
+        """
+        if isinstance(self.estimator, (str, os.PathLike)):
+            from .pretrained import load
+
+            fitted = load(self.estimator, backend="keras")
+        else:
+            if y is None and self._needs_y():
+                raise ValueError(
+                    f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                    f"its {type(self.estimator).__name__} is trained in fit (give a trained one "
+                    "as a FrozenEstimator, or a bundled model's name, to train nothing)."
+                )
+            fitted = clone(self.estimator).fit(X, y, **fit_params)
+        network, _ = _network_and_front(fitted)
+        check_is_fitted(network)
+        # What the output layer reads: its kernel's first axis.
+        self._n_features_out = int(network.model_.layers[-1].layers[-1].kernel.shape[0])
+        if hasattr(fitted, "n_features_in_"):
+            self.n_features_in_ = fitted.n_features_in_
+        self.estimator_ = fitted
+        return self
+
+    def transform(self, X):
+        """The features of the network's output layer for ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width[, channels]) or list of images
+            Faces (or photos, before a :class:`~fersk.FaceCropper`), as the
+            fitted estimator takes them.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out)
+            One row per image, in order, averaged over the views that
+            ``test_time_views`` names (float64).
+        """
+        check_is_fitted(self)
+        self._validate_params()
+        network, front = _network_and_front(self.estimator_)
+        Xt = X if front is None else front.transform(X)
+        network._validate_params()
+        x = network._validate_X(Xt, reset=False)
+        views = "all" if self.test_time_views == "model" else "first"
+        return np.asarray(network._outputs_of_views(x, views, features=True), dtype=np.float64)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.three_d_array = True  # image batches (n, h, w[, c]), as well as rows
+        tags.target_tags.required = self._needs_y()
+        tags.non_deterministic = False  # a seeded network's features are repeatable on the CPU
+        return tags

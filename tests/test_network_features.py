@@ -1,0 +1,211 @@
+"""NetworkFeatures: a trained network's last hidden layer as a transformer."""
+
+import pickle
+import warnings
+
+import joblib
+import keras
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from conftest import half_bright_faces
+from fersk import (
+    CNNClassifier,
+    CNNEnsembleClassifier,
+    CNNRegressor,
+    LBCNNClassifier,
+    LBPCodeTransformer,
+    NetworkFeatures,
+    pretrained,
+)
+from fersk._inference import features_network
+
+FACES = np.random.default_rng(0).integers(0, 256, (10, 48, 48), dtype=np.uint8)
+
+
+def _softmax_of(network, features):
+    """The network's output layer applied to ``features`` by hand."""
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in network.model_.layers[-1].layers[-1].weights)
+    z = features @ kernel + bias
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _small_classifier(**kw):
+    return CNNClassifier("kaggle_cnn", {"width": 1 / 16, "dense_units": 6}, epochs=1,
+                         random_state=0, **kw)
+
+
+# ---------------------------------------------------------------- a bundled model
+def test_bundled_default_features_are_what_its_softmax_reads():
+    features = NetworkFeatures(test_time_views="center").fit(FACES)
+    F = features.transform(FACES)
+    assert F.shape == (10, 256) and F.dtype == np.float64
+    assert list(features.get_feature_names_out()[:2]) == ["networkfeatures0", "networkfeatures1"]
+    # The loaded pipeline, one view (centre, no mirror): its probabilities
+    # are the output layer on these features.
+    model = pretrained.load(backend="keras").set_params(
+        network__test_time_flip=False, network__test_time_margin=None)
+    np.testing.assert_allclose(_softmax_of(model[-1], F), model.predict_proba(FACES),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_bundled_default_features_average_its_views():
+    # The default's views: the centre window and its mirror, both for every
+    # face (the margin gates probabilities, not features).
+    centre = NetworkFeatures(test_time_views="center").fit(FACES)
+    both = NetworkFeatures().fit(FACES).transform(FACES)
+    mirrored = centre.transform(FACES[:, :, ::-1])
+    np.testing.assert_allclose(both, (centre.transform(FACES) + mirrored) / 2, rtol=1e-5, atol=1e-5)
+
+
+def test_bundled_model_reads_photos_through_its_own_cropper():
+    # The steps before the network are the bundled pipeline's: a photo is
+    # found, cropped and resized as the pipeline predicts it.
+    from skimage import data
+
+    photo = data.astronaut()
+    features = NetworkFeatures().fit([photo])
+    model = pretrained.load(backend="keras")
+    face = model[:-1].transform([photo])
+    np.testing.assert_allclose(features.transform([photo]), features.transform(face), atol=1e-6)
+
+
+def test_a_new_last_layer_in_a_pipeline_and_a_grouped_search():
+    X, y = FACES, np.array([0, 1] * 5)
+    pipe = make_pipeline(NetworkFeatures(), LogisticRegression(max_iter=500))
+    search = GridSearchCV(pipe, {"logisticregression__C": [0.1, 1.0]}, cv=GroupKFold(2))
+    search.fit(X, y, groups=np.arange(10) // 2 % 2)
+    assert search.predict(X).shape == (10,)
+
+
+# ---------------------------------------------------------------- an estimator
+def test_an_estimator_is_trained_as_a_clone():
+    X, y = half_bright_faces(n=32, side=24)
+    estimator = _small_classifier()
+    features = NetworkFeatures(estimator).fit(X, y)
+    assert not hasattr(estimator, "model_")  # the parameter is left untouched
+    by_hand = clone(estimator).fit(X, y)
+    expected = by_hand._outputs_of_views(by_hand._validate_X(X, reset=False), features=True)
+    np.testing.assert_allclose(features.transform(X), expected, rtol=1e-6)
+    assert features.n_features_in_ == 24 * 24
+    assert features.transform(X).shape == (32, 6)
+
+
+def test_fit_params_reach_the_estimator():
+    X, y = half_bright_faces(n=32, side=24)
+    weight = np.ones(len(y))
+    weight[:8] = 0  # weight 0: those faces are not trained on
+    a = NetworkFeatures(_small_classifier()).fit(X, y, sample_weight=weight).transform(X)
+    b = NetworkFeatures(_small_classifier()).fit(X[8:], y[8:]).transform(X)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_a_frozen_estimator_is_not_trained_again():
+    X, y = half_bright_faces(n=32, side=24)
+    fitted = _small_classifier().fit(X, y)
+    before = [w.copy() for w in fitted.model_.get_weights()]
+    features = clone(NetworkFeatures(FrozenEstimator(fitted))).fit(X[:4])  # no y needed
+    after = fitted.model_.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    single = features.transform(X)
+    assert single.shape == (32, 6)
+    # In a Pipeline: the steps before the network are applied first.
+    pipe = make_pipeline(LBPCodeTransformer(P=4, R=1), LBCNNClassifier(
+        depth=1, n_anchors=4, filters=2, head_units=5, epochs=1, random_state=0)).fit(X, y)
+    lbp = NetworkFeatures(FrozenEstimator(pipe)).fit(X)
+    net = pipe[-1]
+    expected = net._outputs_of_views(net._validate_X(pipe[0].transform(X), reset=False), features=True)
+    np.testing.assert_allclose(lbp.transform(X), expected, rtol=1e-6)
+
+
+def test_regressor_features():
+    X, _ = half_bright_faces(n=32, side=24)
+    values = np.random.default_rng(0).uniform(-1, 1, (32, 2))
+    reg = CNNRegressor("kaggle_cnn", {"width": 1 / 16, "dense_units": 5}, epochs=1, random_state=0)
+    assert NetworkFeatures(reg).fit(X, values).transform(X).shape == (32, 5)
+
+
+def test_rows_stay_in_order_and_persist(tmp_path):
+    X, y = half_bright_faces(n=32, side=24)
+    features = NetworkFeatures(_small_classifier()).fit(X, y)
+    F = features.transform(X)
+    np.testing.assert_allclose(features.transform(X[::-1]), F[::-1], rtol=1e-6, atol=1e-7)
+    joblib.dump(features, tmp_path / "f.joblib")
+    np.testing.assert_allclose(joblib.load(tmp_path / "f.joblib").transform(X), F, rtol=1e-6)
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(features)).transform(X), F, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- bad input
+def test_clear_errors():
+    X, y = half_bright_faces(n=32, side=24)
+    with pytest.raises(NotFittedError):
+        NetworkFeatures(_small_classifier()).transform(X)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        NetworkFeatures(_small_classifier()).fit(X)
+    with pytest.raises(ValueError, match="test_time_views"):
+        NetworkFeatures(test_time_views="ten").fit(X)
+    with pytest.raises(TypeError, match="fersk network estimator.*LogisticRegression"):
+        NetworkFeatures(LogisticRegression()).fit(X.reshape(32, -1), y)
+    ensemble = CNNEnsembleClassifier([("a", _small_classifier())])
+    with pytest.raises(TypeError, match="CNNEnsembleClassifier.*one of its members"):
+        NetworkFeatures(ensemble).fit(X, y)
+    features = NetworkFeatures(_small_classifier()).fit(X, y)
+    with pytest.raises(ValueError, match="24x24|576|shape"):
+        features.transform(X[:, :20, :20])
+    bad = X.astype(float)
+    bad[3, 2, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        features.transform(bad)
+    with pytest.raises(ValueError, match="no pretrained model .no_such_model."):
+        NetworkFeatures("no_such_model").fit(X)
+
+
+def test_a_network_without_a_dense_output_has_no_features():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(3, 3)(inputs)
+    outputs = keras.layers.Activation("softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    with pytest.raises(ValueError, match="does not end in a Dense output layer"):
+        features_network(keras.Model(inputs, outputs))
+
+
+# ---------------------------------------------------------------- scikit-learn's checks
+@pytest.mark.slow
+@parametrize_with_checks(
+    [
+        NetworkFeatures(CNNClassifier("kaggle_cnn", {"width": 1 / 64, "dense_units": 4}, epochs=1,
+                                      image_shape=(1, -1), random_state=0)),
+        NetworkFeatures(CNNRegressor("kaggle_cnn", {"width": 1 / 64, "dense_units": 4}, epochs=1,
+                                     image_shape=(1, -1), random_state=0), test_time_views="center"),
+    ],
+    # Every check passes: nothing is expected to fail.
+    expected_failed_checks=lambda est: {},
+)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        check(estimator)
+
+
+# ---------------------------------------------------------------- the example
+def test_new_last_layer_example_runs_on_expw_faces(monkeypatch, capsys):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    data = root.parent / "shared" / "data"
+    if not (data / "expw-dev").is_dir():
+        pytest.skip(f"ExpW development photos not found under {data}")
+    monkeypatch.setattr(sys, "argv", ["new_last_layer.py", "--data", str(data), "--folds", "2",
+                                      "--max-faces", "60"])
+    runpy.run_path(str(root / "examples" / "new_last_layer.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "| all | 60 |" in out and "new last layer" in out
