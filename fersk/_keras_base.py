@@ -442,6 +442,20 @@ class BaseKerasImageEstimator(BaseEstimator):
             )
         return weight
 
+    def _without_zero_weight(self, weight, warm, x, *arrays):
+        """``(weight, x, *arrays)`` less the images of weight 0 (None arrays
+        stay None).  A weight of 0 removes the image (scikit-learn's rule):
+        out of the standardisation, the validation hold-out and the batches,
+        not only out of the loss; the scale learnt on (``input_range_``)
+        becomes that of the images kept, unless the fit is warm."""
+        if weight is None or (weight > 0).all():
+            return (weight, x, *arrays)
+        kept = weight > 0
+        x = x[kept]
+        if not warm:
+            self.input_range_ = (float(x.min()), float(x.max()))
+        return (weight[kept], x, *(None if a is None else a[kept] for a in arrays))
+
     # ------------------------------------------------------------------ hooks
     def _build_network(self, input_shape, n_outputs, seed):  # pragma: no cover
         """The uncompiled network for images of ``input_shape``: ``n_outputs`` outputs."""

@@ -239,17 +239,8 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             else _check_sample_proba(sample_proba, len(y_enc), n_classes)
         )
         weight = self._fit_sample_weight(x, sample_weight, source)
-        if weight is not None:
-            kept = weight > 0
-            if not kept.all():
-                # A weight of 0 removes the image (scikit-learn's rule): out
-                # of the standardisation, the validation hold-out and the
-                # batches too, not only out of the loss.  classes_ still
-                # comes from all of y.
-                x, y_enc, weight = x[kept], y_enc[kept], weight[kept]
-                proba = None if proba is None else proba[kept]
-                if not warm:  # the scale learnt on is that of the images kept
-                    self.input_range_ = (float(x.min()), float(x.max()))
+        # classes_ still comes from all of y.
+        weight, x, y_enc, proba = self._without_zero_weight(weight, warm, x, y_enc, proba)
         self._check_degrade()
 
         p_train = p_val = None

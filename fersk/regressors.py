@@ -260,13 +260,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
                 stacklevel=2,
             )
         weight = self._fit_sample_weight(x, sample_weight, source)
-        if weight is not None and not (weight > 0).all():
-            # A weight of 0 removes the image (scikit-learn's rule): out of
-            # the standardisation, the validation hold-out and the batches.
-            kept = weight > 0
-            x, t, weight = x[kept], t[kept], weight[kept]
-            if not warm:  # the scale learnt on is that of the images kept
-                self.input_range_ = (float(x.min()), float(x.max()))
+        weight, x, t = self._without_zero_weight(weight, warm, x, t)
         self.n_outputs_ = t.shape[1]
         self._y_1d = y.ndim == 1
         seed = check_random_state_int(self.random_state)
