@@ -12,6 +12,12 @@ together), beside the bundled pipeline as loaded on the same faces:
 
     python examples/new_last_layer.py                 # five folds, about a minute
     python examples/new_last_layer.py --C 0.01 --folds 10
+    python examples/new_last_layer.py --save my_expw_model   # then: fersk predict --model my_expw_model ...
+
+``--save`` fits the head on every face, folds it into the network
+(``fold_head``: the head becomes the network's output layer) and writes a
+model folder that ``fersk predict``, ``fersk serve``, ``fersk live`` and the
+ONNX back end load as any bundled model.
 
 The bundled ``wild_vgg_fast`` trained on about four fifths of these photos,
 so both columns here are optimistic; on the 107 ExpW faces it never saw, such
@@ -30,6 +36,7 @@ from sklearn.pipeline import make_pipeline
 
 from fersk import NetworkFeatures, pretrained
 from fersk.datasets import load_in_the_wild
+from fersk.network_features import fold_head
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -41,6 +48,8 @@ def main(argv=None):
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--C", type=float, default=0.1, help="LogisticRegression's C")
     parser.add_argument("--max-faces", type=int, default=None, help="the first faces only (a quick look)")
+    parser.add_argument("--save", default=None,
+                        help="a model folder to write: the head fitted on every face, in the network")
     args = parser.parse_args(argv)
     if not (Path(args.data) / "expw-dev").is_dir():
         raise SystemExit(f"no ExpW development photos at {args.data} (see the README's Data section)")
@@ -64,6 +73,13 @@ def main(argv=None):
         print(f"| {k} | {len(test)} | {np.mean(as_loaded[test] == y[test]):.3f} | "
               f"{np.mean(new_layer[test] == y[test]):.3f} |")
     print(f"| all | {len(y)} | {np.mean(as_loaded == y):.3f} | {np.mean(new_layer == y):.3f} |")
+
+    if args.save:
+        model = fold_head(head.fit(X, y))
+        pretrained.save(model, args.save, description=(
+            f"{args.model} with a new last layer: LogisticRegression(C={args.C:g}) on its "
+            f"features, fitted on {len(y)} ExpW development faces (examples/new_last_layer.py)."))
+        print(f"wrote {args.save}: {model.steps[-1][1].classes_.size} classes")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,12 @@ on the default network's features, fitted on ExpW's training faces, scores
 
 The features are what the network's output layer reads (its last hidden
 layer), averaged over the network's test-time views as its predictions are.
+:func:`fold_head` makes such a fitted pipeline one network again (the head
+as its output layer), which :func:`fersk.pretrained.save`, ONNX export,
+``fersk serve`` and ``fersk live`` take as any other.
 """
 
+import copy
 import os
 
 import numpy as np
@@ -28,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._constraints import store_parameters
 
-__all__ = ["NetworkFeatures"]
+__all__ = ["NetworkFeatures", "fold_head"]
 
 
 def _network_and_front(fitted):
@@ -210,3 +214,115 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         tags.target_tags.required = self._needs_y()
         tags.non_deterministic = False  # a seeded network's features are repeatable on the CPU
         return tags
+
+
+def fold_head(pipeline):
+    """The network of a fitted ``NetworkFeatures`` pipeline, with its head as output layer.
+
+    ``make_pipeline(NetworkFeatures(model), LogisticRegression())``, once
+    fitted, is a new last layer on the network's features; this returns a
+    copy of the network's own pipeline (a bundled model's, with its
+    ``FaceCropper``) or estimator whose ``Dense`` output layer holds the
+    head's weights (a softmax of its decision function: for a multinomial
+    ``LogisticRegression`` exactly its probabilities) and whose ``classes_``
+    are the head's.  The result is a fitted fersk pipeline like any other:
+    :func:`fersk.pretrained.save` writes it as a model folder, which
+    ``fersk predict``, ``fersk serve``, ``fersk live`` and the ONNX back end
+    load.  The pipeline given is left unchanged.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        A fitted pipeline of two steps: a :class:`NetworkFeatures` whose
+        network is a classifier (:class:`~fersk.CNNClassifier` or
+        :class:`~fersk.LBCNNClassifier`), then a linear classifier with
+        ``coef_``, ``intercept_`` and ``classes_`` (``LogisticRegression``;
+        a linear SVM's probabilities would be the softmax of its margins).
+
+    Returns
+    -------
+    model : Pipeline or estimator
+        What ``NetworkFeatures.estimator_`` holds (a pipeline ending in the
+        network, or the network; a ``FrozenEstimator`` unwrapped), copied,
+        with the new output layer.
+
+    Notes
+    -----
+    The head was fitted on features averaged over the network's views;
+    the network averages each view's probabilities (and gates the mirror
+    by ``test_time_margin``), so on faces where the views disagree the
+    folded network may answer otherwise than the pipeline it came from.
+    With one view (``test_time_crops="center"``, ``test_time_flip=False``)
+    both are the same up to float rounding.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from fersk import NetworkFeatures
+    >>> from fersk.network_features import fold_head
+    >>> faces = np.random.default_rng(0).integers(0, 256, (9, 48, 48), dtype=np.uint8)
+    >>> labels = np.array(["calm", "joy", "shout"] * 3)
+    >>> head = make_pipeline(NetworkFeatures(), LogisticRegression()).fit(faces, labels)
+    >>> model = fold_head(head)
+    >>> model.classes_.tolist()
+    ['calm', 'joy', 'shout']
+    >>> model.predict_proba(faces).shape
+    (9, 3)
+    """
+    import keras
+
+    from .architectures import _replace_head
+    from ._keras_classifier import BaseKerasImageClassifier
+
+    steps = getattr(pipeline, "steps", None)
+    if steps is None or len(steps) != 2 or not isinstance(steps[0][1], NetworkFeatures):
+        raise TypeError(
+            "fold_head takes a fitted Pipeline of two steps, NetworkFeatures then a linear "
+            f"classifier (make_pipeline(NetworkFeatures(...), LogisticRegression())); got {pipeline!r}."
+        )
+    features, head = steps[0][1], steps[1][1]
+    check_is_fitted(features)
+    check_is_fitted(head)
+    if not all(hasattr(head, a) for a in ("coef_", "intercept_", "classes_")):
+        raise TypeError(
+            f"the head {type(head).__name__} is not a linear classifier (coef_, intercept_, "
+            "classes_): only such a head is an output layer."
+        )
+    fitted = features.estimator_
+    if isinstance(fitted, FrozenEstimator):
+        fitted = fitted.estimator
+    model = copy.deepcopy(fitted)  # the network's model_ travels as .keras bytes
+    network_estimator, _ = _network_and_front(model)
+    if not isinstance(network_estimator, BaseKerasImageClassifier):
+        raise TypeError(
+            f"the network of NetworkFeatures is a {type(network_estimator).__name__}: only a "
+            "classifier's output layer takes a classifier's head."
+        )
+    coef = np.asarray(head.coef_, dtype=np.float64)
+    intercept = np.broadcast_to(np.asarray(head.intercept_, dtype=np.float64), (len(coef),))
+    if len(head.classes_) == 2 and len(coef) == 1:
+        # A binary head's one decision value: the softmax of (0, value).
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
+    if coef.shape != (len(head.classes_), features._n_features_out):
+        raise ValueError(
+            f"the head's coef_ has shape {coef.shape}; the network's output layer reads "
+            f"{features._n_features_out} features for {len(head.classes_)} classes."
+        )
+    outer = network_estimator.model_
+    network = _replace_head(outer.layers[-1], len(head.classes_), "softmax", "probabilities")
+    network.layers[-1].set_weights([coef.T.astype(np.float32), intercept.astype(np.float32)])
+    inputs = keras.Input(shape=outer.input_shape[1:], name="images")
+    z = inputs
+    for layer in outer.layers[1:-1]:  # standardisation, augmentation, crop: as fitted
+        z = layer(z)
+    network_estimator.model_ = keras.Model(inputs, network(z), name=outer.name)
+    network_estimator.classes_ = np.asarray(head.classes_)
+    # The new outputs are in the head's class order (no column map), named by
+    # its labels (fersk._labels.default_class_names), not the folder's names.
+    vars(network_estimator).pop("_label_columns", None)
+    vars(network_estimator).pop("_class_names", None)
+    if "head" in network_estimator.get_params(deep=False):
+        network_estimator.set_params(head="softmax")
+    return model

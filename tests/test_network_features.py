@@ -195,7 +195,7 @@ def test_sklearn_compatible(estimator, check):
 
 
 # ---------------------------------------------------------------- the example
-def test_new_last_layer_example_runs_on_expw_faces(monkeypatch, capsys):
+def test_new_last_layer_example_runs_on_expw_faces(monkeypatch, capsys, tmp_path):
     import runpy
     import sys
     from pathlib import Path
@@ -205,7 +205,65 @@ def test_new_last_layer_example_runs_on_expw_faces(monkeypatch, capsys):
     if not (data / "expw-dev").is_dir():
         pytest.skip(f"ExpW development photos not found under {data}")
     monkeypatch.setattr(sys, "argv", ["new_last_layer.py", "--data", str(data), "--folds", "2",
-                                      "--max-faces", "60"])
+                                      "--max-faces", "60", "--save", str(tmp_path / "mine")])
     runpy.run_path(str(root / "examples" / "new_last_layer.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "| all | 60 |" in out and "new last layer" in out
+    assert pretrained.load(tmp_path / "mine").predict(FACES[:2]).shape == (2,)
+
+
+# ---------------------------------------------------------------- fold_head
+def test_fold_head_makes_the_head_the_networks_output_layer(tmp_path):
+    from fersk.network_features import fold_head
+
+    labels = np.array(["calm", "joy", "shout"] * 4)[:10]
+    head = make_pipeline(NetworkFeatures(test_time_views="center"), LogisticRegression(max_iter=1000))
+    head.fit(FACES, labels)
+    model = fold_head(head)
+    assert model[-1].classes_.tolist() == ["calm", "joy", "shout"]
+    # One view: the folded network's probabilities are the head's.
+    one = model.set_params(network__test_time_flip=False, network__test_time_margin=None)
+    np.testing.assert_allclose(one.predict_proba(FACES), head.predict_proba(FACES), atol=1e-5)
+    assert list(one.predict(FACES)) == list(head.predict(FACES))
+    # The pipeline it came from is left as it was.
+    assert head[0].estimator_[-1].classes_.tolist() == list(range(7))
+    assert head[0].transform(FACES).shape == (10, 256)
+    # A model folder like any other: saved, loaded, named by the head's labels.
+    pretrained.save(model, tmp_path / "mine")
+    assert pretrained.info(tmp_path / "mine")["class_names"] == ["calm", "joy", "shout"]
+    loaded = pretrained.load(tmp_path / "mine", backend="keras")
+    np.testing.assert_allclose(loaded.predict_proba(FACES), model.predict_proba(FACES), atol=1e-6)
+
+
+def test_fold_head_of_a_binary_head_and_of_a_trained_estimator():
+    from fersk.network_features import fold_head
+
+    X, y = half_bright_faces(n=32, side=24)
+    fitted = _small_classifier(test_time_flip=False).fit(X, y)
+    head = make_pipeline(NetworkFeatures(FrozenEstimator(fitted)), LogisticRegression()).fit(X, 1 - y)
+    model = fold_head(head)
+    assert model is not fitted and model.classes_.tolist() == [0, 1]
+    np.testing.assert_allclose(model.predict_proba(X), head.predict_proba(X), atol=1e-5)
+    np.testing.assert_allclose(fitted.predict_proba(X)[:, 1], fitted.predict_proba(X)[:, 1])
+
+
+def test_fold_head_refuses_what_is_not_a_network_with_a_linear_head():
+    from sklearn.ensemble import RandomForestClassifier
+
+    from fersk.network_features import fold_head
+
+    X, y = half_bright_faces(n=32, side=24)
+    with pytest.raises(TypeError, match="NetworkFeatures then a linear classifier"):
+        fold_head(make_pipeline(LogisticRegression()))
+    forest = make_pipeline(NetworkFeatures(_small_classifier()), RandomForestClassifier(n_estimators=3))
+    with pytest.raises(TypeError, match="not a linear classifier"):
+        fold_head(forest.fit(X, y))
+    with pytest.raises(NotFittedError):
+        fold_head(make_pipeline(NetworkFeatures(_small_classifier()), LogisticRegression()))
+    # A regressor's features with a classifier's head: no classifier output layer to hold it.
+    values = np.random.default_rng(0).uniform(-1, 1, (32, 2))
+    reg = CNNRegressor("kaggle_cnn", {"width": 1 / 16, "dense_units": 5}, epochs=1, random_state=0)
+    features = NetworkFeatures(reg).fit(X, values)
+    head = LogisticRegression().fit(features.transform(X), y)
+    with pytest.raises(TypeError, match="CNNRegressor"):
+        fold_head(make_pipeline(features, head))
