@@ -34,6 +34,7 @@ PUBLIC_MODULES = [
     "fersk.cli.live",
     "fersk.cli.serve",
     "fersk.cli.export",
+    "fersk.cli.adapt",
     "fersk.training",
 ]
 

@@ -53,12 +53,12 @@ __all__ = ["main"]
 
 # The commands: each is run by the ``run`` function of the module of its name,
 # imported only when that command runs.
-_COMMANDS = ("demo", "predict", "train", "evaluate", "live", "serve", "export", "cache")
+_COMMANDS = ("demo", "predict", "train", "adapt", "evaluate", "live", "serve", "export", "cache")
 
 # Where each command's progress lines go, its own and those of the library
 # code it calls (the stream rule of fersk._progress): stderr where stdout
 # carries the results; stdout for ``train``, whose output is its log.
-_PROGRESS_STREAM = {"demo": "stderr", "predict": "stderr", "train": "stdout",
+_PROGRESS_STREAM = {"demo": "stderr", "predict": "stderr", "train": "stdout", "adapt": "stdout",
                     "evaluate": "stderr", "live": "stderr", "serve": "stderr",
                     "export": "stderr", "cache": "stderr"}
 
@@ -332,6 +332,34 @@ def _build_parser():
     train.add_argument("--no-cache", action="store_true", help="do not use load_fer2013's cache")
     train.add_argument("-v", "--verbose", action="store_true", help="data-loading details")
 
+    adapt = sub.add_parser(
+        "adapt",
+        help="a new last layer for a model, from a folder of labelled faces",
+        description="Fit a new last layer for a model on labelled images of your own: a "
+        "folder with one sub-folder of images (photos or face crops) per class, named by "
+        "the class. The model's network reads them through the model's own FaceCropper "
+        "(its no-face rule applies, and is reported); a LogisticRegression on the "
+        "network's last hidden layer becomes its output layer, and the model folder "
+        "written takes --model in every command. The network is not trained: seconds "
+        "on a CPU for hundreds of images.",
+    )
+    adapt.add_argument("--data", required=True, metavar="FOLDER",
+                       help="one sub-folder of images per class")
+    adapt.add_argument("--out", required=True, metavar="FOLDER", help="model folder to write")
+    adapt.add_argument("--model", default=None, metavar="NAME_OR_FOLDER", help=_MODEL_HELP)
+    adapt.add_argument(
+        "--C", type=_positive_float, default=0.1, metavar="C",
+        help="the LogisticRegression's inverse regularisation strength (default 0.1)",
+    )
+    adapt.add_argument(
+        "--cv", type=_nonnegative_int, default=5, metavar="K",
+        help="report the new layer's accuracy by K-fold cross-validation first (default 5; "
+        "0: none; fewer folds when a class has fewer images)",
+    )
+    adapt.add_argument("--overwrite", action="store_true",
+                       help="replace a model folder at --out")
+    adapt.add_argument("-v", "--verbose", action="store_true", help="loading progress")
+
     export = sub.add_parser(
         "export",
         help="export a model's networks to ONNX (for --backend onnx)",
@@ -553,6 +581,9 @@ def main(argv=None):
       JSON lines, a plot of each track's emotions.
     - ``fersk serve [--model M] [--host H] [--port P] [--max-upload-mb MB]``:
       a local web app (webcam page, JSON API).
+    - ``fersk adapt --data FOLDER --out FOLDER [--model M] [--C C] [--cv K]``:
+      a new last layer for a model, fitted on a folder of labelled images
+      (a sub-folder per class), written as a model folder.
     - ``fersk export [M...] [--overwrite]``: a model's networks (and
       MTCNN) as ONNX files in the cache, for ``--backend onnx`` (demo,
       predict and evaluate), which then runs without TensorFlow.
@@ -604,8 +635,8 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:
         parser.print_usage(sys.stderr)
-        print("fersk: error: give a command: demo, predict, train, evaluate, live, serve, export "
-              "or cache.",
+        print("fersk: error: give a command: demo, predict, train, adapt, evaluate, live, serve, "
+              "export or cache.",
               file=sys.stderr)
         return EXIT_USAGE
     args.argv = argv

@@ -1,0 +1,79 @@
+"""``fersk adapt``: a new last layer from a folder of labelled images, as a model folder."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import half_bright_faces
+from fersk import pretrained
+from fersk.cli import main
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """A folder of two classes of 24x24 'faces' (16 PNGs each), named left and right."""
+    root = tmp_path_factory.mktemp("labelled")
+    X, y = half_bright_faces(n=32, side=24)
+    for i, (image, label) in enumerate(zip(X, y)):
+        folder = root / ("left" if label == 0 else "right")
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i:02d}.png")
+    return root
+
+
+def test_adapt_writes_a_model_folder_with_the_folders_classes(labelled, tmp_path, capsys):
+    out = tmp_path / "mine"
+    assert main(["adapt", "--data", str(labelled), "--out", str(out), "--cv", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "32 images in 2 classes: left 16, right 16" in printed
+    assert "cross-validated accuracy of the new last layer (2 folds)" in printed
+    info = pretrained.info(out)
+    assert info["class_names"] == ["left", "right"]
+    assert info["metrics"]["n_images"] == 32 and "cv2_accuracy" in info["metrics"]
+    assert "fersk adapt" in info["description"]
+    model = pretrained.load(out, backend="keras")
+    X, y = half_bright_faces(n=32, side=24, seed=1)
+    assert set(model.predict(X)) <= {"left", "right"}
+    # Every command takes it: fersk predict reads an image with it.
+    assert main(["predict", str(next((labelled / "left").iterdir())), "--model", str(out),
+                 "--backend", "keras"]) == 0
+    assert "left" in capsys.readouterr().out
+
+
+def test_adapt_refuses_before_any_work(labelled, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    # An existing --out: only with --overwrite, and only a model folder.
+    assert main(["adapt", "--data", str(labelled), "--out", str(out)]) == 2
+    assert "exists; give another folder or --overwrite" in capsys.readouterr().err
+    assert main(["adapt", "--data", str(labelled), "--out", str(out), "--overwrite"]) == 2
+    assert "--out:" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "mine"
+    assert main(["adapt", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    one = tmp_path / "one"
+    (one / "only").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(one / "only" / "a.png")
+    assert main(["adapt", "--data", str(one), "--out", str(tmp_path / "x")]) == 2
+    assert "needs two classes or more" in capsys.readouterr().err
+    assert main(["adapt", "--data", str(labelled), "--out", str(tmp_path / "x"),
+                 "--model", "no_such_model"]) == 2
+    assert "--model:" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    for name in ("a", "b"):
+        (broken / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(broken / name / "ok.png")
+    (broken / "a" / "bad.png").write_bytes(b"not an image")
+    assert main(["adapt", "--data", str(broken), "--out", str(tmp_path / "x")]) == 2
+    assert "bad.png" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_adapt_overwrite_replaces_a_model_folder(labelled, tmp_path, capsys):
+    out = tmp_path / "mine"
+    assert main(["adapt", "--data", str(labelled), "--out", str(out), "--cv", "0"]) == 0
+    assert "cross-validated" not in capsys.readouterr().out
+    assert main(["adapt", "--data", str(labelled), "--out", str(out), "--cv", "0",
+                 "--C", "1", "--overwrite"]) == 0
+    assert "C=1" in pretrained.info(out)["description"]
