@@ -70,7 +70,10 @@ def main(argv=None):
             # views (probabilities averaged, the mirror gated): a model folder.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                predictions[f"folded, C={C:g}"] = fold_head(head).predict(X)
+                try:
+                    predictions[f"folded, C={C:g}"] = fold_head(head).predict(X)
+                except TypeError:  # an ensemble: no one output layer to fold into
+                    predictions[f"folded, C={C:g}"] = np.full(len(y), -1)
         predictions["fer"] = run_model(peer, peer_scale(resize_faces(X, 64)), 512).argmax(1)
         cells = []
         for name in names:

@@ -35,11 +35,13 @@ from ._constraints import store_parameters
 __all__ = ["NetworkFeatures", "fold_head"]
 
 
-def _network_and_front(fitted):
+def _network_and_front(fitted, ensembles=False):
     """The fitted fersk network of ``fitted`` (an estimator, a Pipeline ending
     in one, either in a FrozenEstimator) and the Pipeline of the steps before
-    it (None when there are none)."""
+    it (None when there are none); with ``ensembles``, a
+    :class:`~fersk.CNNEnsembleClassifier` may stand for the network."""
     from ._keras_base import BaseKerasImageEstimator
+    from .ensemble import CNNEnsembleClassifier
 
     inner = fitted.estimator if isinstance(fitted, FrozenEstimator) else fitted
     front = None
@@ -48,14 +50,31 @@ def _network_and_front(fitted):
         inner = inner.steps[-1][1]
         if isinstance(inner, FrozenEstimator):
             inner = inner.estimator
+    if ensembles and isinstance(inner, CNNEnsembleClassifier):
+        for member in inner.estimators_:
+            _network_and_front(member)  # every member a network (behind its representation)
+        return inner, front
     if not isinstance(inner, BaseKerasImageEstimator):
         raise TypeError(
             "NetworkFeatures takes a fersk network estimator (CNNClassifier, LBCNNClassifier, "
-            "CNNRegressor), a Pipeline ending in one, or a bundled model's name or folder; "
-            f"got {type(inner).__name__}. For an ensemble, give one of its members "
-            "(fersk.ensemble's named_estimators_)."
+            "CNNRegressor) or an ensemble of them (CNNEnsembleClassifier), a Pipeline ending "
+            f"in one, or a bundled model's name or folder; got {type(inner).__name__}."
         )
     return inner, front
+
+
+def _features_out(network):
+    """How many values the output layer of a fitted network reads (its kernel's rows)."""
+    return int(network.model_.layers[-1].layers[-1].kernel.shape[0])
+
+
+def _member_features(member, X, views):
+    """The features of one fitted member (a network, or a Pipeline of its
+    representation and network) for the ensemble's validated images ``X``."""
+    network, front = _network_and_front(member)
+    Xm = X if front is None else front.transform(X)
+    network._validate_params()
+    return network._outputs_of_views(network._validate_X(Xm, reset=False), views, features=True)
 
 
 class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -77,7 +96,8 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         applied first, so photos are read with the geometry the network
         was trained on, and :meth:`fit` trains nothing.  Or an estimator: a
         :class:`~fersk.CNNClassifier`, :class:`~fersk.LBCNNClassifier` or
-        :class:`~fersk.CNNRegressor`, or a ``Pipeline`` ending in one,
+        :class:`~fersk.CNNRegressor`, a :class:`~fersk.CNNEnsembleClassifier`
+        of them, or a ``Pipeline`` ending in one of these,
         which :meth:`fit` trains (a clone of it) on ``X`` and ``y``; one
         trained elsewhere joins as a :class:`~sklearn.frozen.FrozenEstimator`
         (whose ``fit`` does nothing and which ``clone`` keeps fitted).
@@ -108,9 +128,10 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     -----
     The output layer must be a ``Dense`` layer (every fersk architecture
     ends in one); the features are its input, computed with the batch
-    norms folded as the network's predictions are.  ``NetworkFeatures`` of
-    an ensemble is not defined (its members may read different
-    representations): give one member.
+    norms folded as the network's predictions are.  For an ensemble
+    (``"fer2013_ensemble"``), each member's features through its own
+    representation, side by side in the ensemble's order (three members of
+    256: 768 values); :func:`fold_head` cannot fold a head on them.
 
     Examples
     --------
@@ -174,10 +195,12 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     "as a FrozenEstimator, or a bundled model's name, to train nothing)."
                 )
             fitted = clone(self.estimator).fit(X, y, **fit_params)
-        network, _ = _network_and_front(fitted)
+        network, _ = _network_and_front(fitted, ensembles=True)
         check_is_fitted(network)
-        # What the output layer reads: its kernel's first axis.
-        self._n_features_out = int(network.model_.layers[-1].layers[-1].kernel.shape[0])
+        members = getattr(network, "estimators_", None)
+        self._n_features_out = (
+            _features_out(network) if members is None
+            else sum(_features_out(_network_and_front(m)[0]) for m in members))
         if hasattr(fitted, "n_features_in_"):
             self.n_features_in_ = fitted.n_features_in_
         self.estimator_ = fitted
@@ -200,12 +223,16 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         check_is_fitted(self)
         self._validate_params()
-        network, front = _network_and_front(self.estimator_)
+        network, front = _network_and_front(self.estimator_, ensembles=True)
         Xt = X if front is None else front.transform(X)
-        network._validate_params()
-        x = network._validate_X(Xt, reset=False)
         views = "all" if self.test_time_views == "model" else "first"
-        return np.asarray(network._outputs_of_views(x, views, features=True), dtype=np.float64)
+        members = getattr(network, "estimators_", None)
+        if members is None:
+            features = _member_features(network, Xt, views)
+        else:  # an ensemble: its members' features side by side, in its order
+            x = network._validate_X(Xt, reset=False)
+            features = np.hstack([_member_features(m, x, views) for m in members])
+        return np.asarray(features, dtype=np.float64)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -293,6 +320,12 @@ def fold_head(pipeline):
     fitted = features.estimator_
     if isinstance(fitted, FrozenEstimator):
         fitted = fitted.estimator
+    if hasattr(_network_and_front(fitted, ensembles=True)[0], "estimators_"):
+        raise TypeError(
+            "the features of an ensemble are its members' side by side: no one output layer "
+            "reads them, so the head cannot be folded into a network (joblib.dump the "
+            "pipeline instead)."
+        )
     model = copy.deepcopy(fitted)  # the network's model_ travels as .keras bytes
     network_estimator, _ = _network_and_front(model)
     if not isinstance(network_estimator, BaseKerasImageClassifier):

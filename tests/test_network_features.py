@@ -154,9 +154,9 @@ def test_clear_errors():
         NetworkFeatures(test_time_views="ten").fit(X)
     with pytest.raises(TypeError, match="fersk network estimator.*LogisticRegression"):
         NetworkFeatures(LogisticRegression()).fit(X.reshape(32, -1), y)
-    ensemble = CNNEnsembleClassifier([("a", _small_classifier())])
-    with pytest.raises(TypeError, match="CNNEnsembleClassifier.*one of its members"):
-        NetworkFeatures(ensemble).fit(X, y)
+    ensemble = CNNEnsembleClassifier([("a", _small_classifier()), ("b", LogisticRegression())])
+    with pytest.raises(TypeError, match="fersk network estimator.*LogisticRegression"):
+        NetworkFeatures(ensemble).fit(X.reshape(32, -1), y)
     features = NetworkFeatures(_small_classifier()).fit(X, y)
     with pytest.raises(ValueError, match="24x24|576|shape"):
         features.transform(X[:, :20, :20])
@@ -267,3 +267,24 @@ def test_fold_head_refuses_what_is_not_a_network_with_a_linear_head():
     head = LogisticRegression().fit(features.transform(X), y)
     with pytest.raises(TypeError, match="CNNRegressor"):
         fold_head(make_pipeline(features, head))
+
+
+def test_an_ensembles_features_are_its_members_side_by_side():
+    from fersk import MDSMappedLBP
+    from fersk.network_features import fold_head
+
+    X, y = half_bright_faces(n=32, side=24)
+    members = [("raw", _small_classifier()),
+               ("lbp", make_pipeline(MDSMappedLBP(random_state=0), _small_classifier()))]
+    ensemble = CNNEnsembleClassifier(members).fit(X, y)
+    features = NetworkFeatures(FrozenEstimator(ensemble)).fit(X)
+    F = features.transform(X)
+    assert F.shape == (32, 12) and len(features.get_feature_names_out()) == 12
+    raw, lbp = ensemble.estimators_
+    np.testing.assert_allclose(F[:, :6], NetworkFeatures(FrozenEstimator(raw)).fit(X).transform(X),
+                               rtol=1e-6)
+    np.testing.assert_allclose(F[:, 6:], NetworkFeatures(FrozenEstimator(lbp)).fit(X).transform(X),
+                               rtol=1e-6)
+    head = make_pipeline(features, LogisticRegression()).fit(X, y)
+    with pytest.raises(TypeError, match="members' side by side"):
+        fold_head(head)
