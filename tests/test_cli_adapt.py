@@ -60,6 +60,9 @@ def test_adapt_refuses_before_any_work(labelled, tmp_path, capsys):
     assert main(["adapt", "--data", str(labelled), "--out", str(tmp_path / "x"),
                  "--model", "no_such_model"]) == 2
     assert "--model:" in capsys.readouterr().err
+    assert main(["adapt", "--data", str(labelled), "--out", str(tmp_path / "x"),
+                 "--model", "fer2013_ensemble"]) == 2
+    assert "is an ensemble" in capsys.readouterr().err
     broken = tmp_path / "broken"
     for name in ("a", "b"):
         (broken / name).mkdir(parents=True)

@@ -70,6 +70,11 @@ def run(args):
         meta = pretrained.info(args.model)
     except ValueError as exc:
         raise _UsageError(f"--model: {exc}") from None
+    if meta["steps"][-1][1].endswith("CNNEnsembleClassifier"):
+        raise _UsageError(
+            f"--model: {meta['name']} is an ensemble: its members' features have no one "
+            "output layer to take the new one; choose a model of one network."
+        )
     try:
         folder = load_image_folder(data, color=True, verbose=int(args.verbose))
     except ValueError as exc:  # an unreadable image names itself
