@@ -64,13 +64,16 @@ def _network_and_front(fitted, ensembles=False):
 
 
 def _features_out(network):
-    """How many values the output layer of a fitted network reads (its kernel's rows)."""
-    return int(network.model_.layers[-1].layers[-1].kernel.shape[0])
+    """How many values the output layer of a fitted network reads (a
+    ValueError naming the network when that layer is not a Dense layer)."""
+    from ._inference import features_network
+
+    return int(features_network(network.model_.layers[-1]).output_shape[-1])
 
 
 def _member_features(member, X, views):
-    """The features of one fitted member (a network, or a Pipeline of its
-    representation and network) for the ensemble's validated images ``X``."""
+    """The features of a fitted network, or of a Pipeline of a representation
+    and a network (an ensemble's member), for images ``X``."""
     network, front = _network_and_front(member)
     Xm = X if front is None else front.transform(X)
     network._validate_params()

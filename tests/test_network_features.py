@@ -290,3 +290,16 @@ def test_an_ensembles_features_are_its_members_side_by_side():
     head = make_pipeline(features, LogisticRegression()).fit(X, y)
     with pytest.raises(TypeError, match="members' side by side"):
         fold_head(head)
+
+
+def test_a_network_without_a_dense_output_is_refused_at_fit():
+    import keras
+
+    def pooled_softmax(input_shape, n_classes):
+        inputs = keras.Input(input_shape)
+        x = keras.layers.Conv2D(n_classes, 3)(inputs)
+        return keras.Model(inputs, keras.layers.Softmax()(keras.layers.GlobalAveragePooling2D()(x)))
+
+    X, y = half_bright_faces(n=32, side=24)
+    with pytest.raises(ValueError, match="does not end in a Dense output layer"):
+        NetworkFeatures(CNNClassifier(pooled_softmax, epochs=1, random_state=0)).fit(X, y)
