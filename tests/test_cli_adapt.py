@@ -80,3 +80,21 @@ def test_adapt_overwrite_replaces_a_model_folder(labelled, tmp_path, capsys):
     assert main(["adapt", "--data", str(labelled), "--out", str(out), "--cv", "0",
                  "--C", "1", "--overwrite"]) == 0
     assert "C=1" in pretrained.info(out)["description"]
+
+
+def test_adapt_names_the_images_without_a_face_and_keeps_the_models_cropper(tmp_path, capsys):
+    from skimage import data
+
+    root = tmp_path / "photos"
+    for name, image in (("a/astronaut.png", data.astronaut()), ("a/astronaut_2.png", data.astronaut()),
+                        ("b/coffee.png", data.coffee()), ("b/cat.png", data.chelsea())):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(root / name)
+    out = tmp_path / "mine"
+    assert main(["adapt", "--data", str(root), "--out", str(out), "--cv", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "no face found in 2 of 4 images" in printed and "b/coffee.png" in printed
+    assert "a/astronaut.png" not in printed.split("note:")[1]
+    model = pretrained.load(out, backend="keras")
+    assert type(model.steps[0][1]).__name__ == "FaceCropper"
+    assert model.predict([data.astronaut()]).tolist()[0] in ("a", "b")

@@ -46,11 +46,13 @@ def run(args):
     >>> main(["adapt", "--data", "my_faces/", "--out", "my_model"])  # doctest: +SKIP
     0
     """
+    from sklearn.frozen import FrozenEstimator
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
+    from sklearn.pipeline import Pipeline, make_pipeline
 
     from fersk import NetworkFeatures
+    from fersk.face import FaceCropper, NoFaceWarning
     from fersk.network_features import fold_head
 
     data = Path(args.data)
@@ -89,32 +91,42 @@ def run(args):
         )
     labels = names[folder.target]  # the folder names are the new model's classes
     images = list(folder.images)
-    head = make_pipeline(NetworkFeatures(meta["name"] if args.model is None else args.model),
-                         LogisticRegression(C=args.C, max_iter=5000))
     print(f"{len(images)} images in {len(present)} classes: "
           + ", ".join(f"{n} {c}" for n, c in zip(names, counts) if c), flush=True)
-    metrics = {"n_images": len(images), "images_per_class": {
+    pipeline = pretrained.load(args.model, backend="keras")
+    # The model's own cropper, once: the folds and the final fit read the same
+    # faces, and the images it found no face in are named by file.
+    cropper_step = pipeline.steps[0] if isinstance(pipeline.steps[0][1], FaceCropper) else None
+    rest = pipeline[1:] if cropper_step is not None else pipeline
+    if cropper_step is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoFaceWarning)
+            images, info = cropper_step[1].crop(images)
+        no_face = [str(folder.filenames[i]) for i in info.no_face_indices]
+        if no_face:
+            print(f"note: no face found in {len(no_face)} of {len(folder.filenames)} images; "
+                  f"read as the model reads them (on_no_face={cropper_step[1].on_no_face!r}): "
+                  + ", ".join(no_face[:10]) + (", ..." if len(no_face) > 10 else ""), flush=True)
+    head = make_pipeline(NetworkFeatures(FrozenEstimator(rest)),
+                         LogisticRegression(C=args.C, max_iter=5000))
+    metrics = {"n_images": len(labels), "images_per_class": {
         str(n): int(c) for n, c in zip(names, counts) if c}}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if args.cv:
-            folds = min(args.cv, int(counts[counts > 0].min()))
-            if folds >= 2:
-                cv = StratifiedKFold(folds, shuffle=True, random_state=0)
-                predicted = cross_val_predict(head, images, labels, cv=cv)
-                accuracy = float(np.mean(predicted == labels))
-                metrics[f"cv{folds}_accuracy"] = accuracy
-                print(f"cross-validated accuracy of the new last layer ({folds} folds): "
-                      f"{accuracy:.3f}", flush=True)
-            else:
-                print(f"--cv: a class has {int(counts[counts > 0].min())} image(s): "
-                      "no cross-validation", flush=True)
-        model = fold_head(head.fit(images, labels))
-    # The model's own no-face rule read every image: say how often it applied.
-    for message in sorted({str(w.message) for w in caught if "face" in str(w.message).lower()}):
-        print(f"note: {message}")
+    if args.cv:
+        folds = min(args.cv, int(counts[counts > 0].min()))
+        if folds >= 2:
+            cv = StratifiedKFold(folds, shuffle=True, random_state=0)
+            predicted = cross_val_predict(head, images, labels, cv=cv)
+            accuracy = float(np.mean(predicted == labels))
+            metrics[f"cv{folds}_accuracy"] = accuracy
+            print(f"cross-validated accuracy of the new last layer ({folds} folds): "
+                  f"{accuracy:.3f}", flush=True)
+        else:
+            print(f"--cv: a class has {int(counts[counts > 0].min())} image(s): "
+                  "no cross-validation", flush=True)
+    folded = fold_head(head.fit(images, labels))
+    model = folded if cropper_step is None else Pipeline([cropper_step, *folded.steps])
     description = (f"{meta['name']} with a new last layer: LogisticRegression(C={args.C:g}) on "
-                   f"its network's features, fitted on {len(images)} images of {os.fspath(data)!r} "
+                   f"its network's features, fitted on {len(labels)} images of {os.fspath(data)!r} "
                    "(fersk adapt).")
     pretrained.save(model, out, description=description, metrics=metrics)
     print(f"wrote {args.out}: classes {', '.join(map(str, model.steps[-1][1].classes_))}")
