@@ -91,10 +91,12 @@ def test_adapt_names_the_images_without_a_face_and_keeps_the_models_cropper(tmp_
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(root / name)
     out = tmp_path / "mine"
-    assert main(["adapt", "--data", str(root), "--out", str(out), "--cv", "0"]) == 0
+    assert main(["adapt", "--data", str(root), "--out", str(out), "--cv", "0", "-v"]) == 0
     printed = capsys.readouterr().out
     assert "no face found in 2 of 4 images" in printed and "b/coffee.png" in printed
     assert "a/astronaut.png" not in printed.split("note:")[1]
+    assert "[FaceCropper] 4/4 images cropped" in printed  # -v: the cropping's progress
     model = pretrained.load(out, backend="keras")
     assert type(model.steps[0][1]).__name__ == "FaceCropper"
+    assert model.steps[0][1].verbose == 0  # the saved cropper keeps the model's settings
     assert model.predict([data.astronaut()]).tolist()[0] in ("a", "b")

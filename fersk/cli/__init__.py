@@ -358,7 +358,8 @@ def _build_parser():
     )
     adapt.add_argument("--overwrite", action="store_true",
                        help="replace a model folder at --out")
-    adapt.add_argument("-v", "--verbose", action="store_true", help="loading progress")
+    adapt.add_argument("-v", "--verbose", action="store_true",
+                       help="progress of loading and of cropping the faces")
 
     export = sub.add_parser(
         "export",

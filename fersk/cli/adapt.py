@@ -46,6 +46,7 @@ def run(args):
     >>> main(["adapt", "--data", "my_faces/", "--out", "my_model"])  # doctest: +SKIP
     0
     """
+    from sklearn.base import clone
     from sklearn.frozen import FrozenEstimator
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -101,7 +102,9 @@ def run(args):
     if cropper_step is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NoFaceWarning)
-            images, info = cropper_step[1].crop(images)
+            # A copy reports progress under -v; the saved cropper keeps its settings.
+            cropper = clone(cropper_step[1]).set_params(verbose=int(args.verbose))
+            images, info = cropper.crop(images)
         no_face = [str(folder.filenames[i]) for i in info.no_face_indices]
         if no_face:
             print(f"note: no face found in {len(no_face)} of {len(folder.filenames)} images; "
