@@ -303,3 +303,8 @@ def test_a_network_without_a_dense_output_is_refused_at_fit():
     X, y = half_bright_faces(n=32, side=24)
     with pytest.raises(ValueError, match="does not end in a Dense output layer"):
         NetworkFeatures(CNNClassifier(pooled_softmax, epochs=1, random_state=0)).fit(X, y)
+
+
+def test_the_default_estimator_is_the_bundled_default_model():
+    # Should the bundled default change, NetworkFeatures' default follows it.
+    assert NetworkFeatures().estimator == pretrained.DEFAULT_MODEL
