@@ -109,6 +109,11 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         test-time views (``test_time_crops`` and ``test_time_flip``; every
         view, whatever ``test_time_margin`` gates for its predictions), or
         "center", the centre window alone, not mirrored.
+    verbose : int, default=0
+        When positive, the :class:`~fersk.FaceCropper` in front of the
+        network (a bundled model's, or one of a pipeline :meth:`fit` trains)
+        reports its progress: finding the faces of thousands of photos
+        takes minutes.  A ``FrozenEstimator``'s steps are left as they are.
 
     Attributes
     ----------
@@ -155,9 +160,10 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     _parameter_constraints: dict = {
         "estimator": [str, os.PathLike, HasMethods(["fit"])],
         "test_time_views": [StrOptions({"model", "center"})],
+        "verbose": ["verbose"],
     }
 
-    def __init__(self, estimator="wild_vgg_fast", *, test_time_views="model"):
+    def __init__(self, estimator="wild_vgg_fast", *, test_time_views="model", verbose=0):
         store_parameters(self, locals())
 
     def _needs_y(self):
@@ -198,8 +204,14 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     "as a FrozenEstimator, or a bundled model's name, to train nothing)."
                 )
             fitted = clone(self.estimator).fit(X, y, **fit_params)
-        network, _ = _network_and_front(fitted, ensembles=True)
+        network, front = _network_and_front(fitted, ensembles=True)
         check_is_fitted(network)
+        if self.verbose and front is not None and not isinstance(fitted, FrozenEstimator):
+            from .face import FaceCropper
+
+            for _, step in front.steps:  # the pipeline is this fit's own (loaded or cloned)
+                if isinstance(step, FaceCropper):
+                    step.set_params(verbose=self.verbose)
         members = getattr(network, "estimators_", None)
         self._n_features_out = (
             _features_out(network) if members is None

@@ -308,3 +308,16 @@ def test_a_network_without_a_dense_output_is_refused_at_fit():
 def test_the_default_estimator_is_the_bundled_default_model():
     # Should the bundled default change, NetworkFeatures' default follows it.
     assert NetworkFeatures().estimator == pretrained.DEFAULT_MODEL
+
+
+def test_verbose_reports_the_croppers_progress(capsys):
+    from skimage import data
+
+    photos = [data.astronaut(), data.astronaut()[:, ::-1]]
+    quiet = NetworkFeatures().fit(photos)
+    loud = NetworkFeatures(verbose=1).fit(photos)
+    capsys.readouterr()
+    np.testing.assert_allclose(loud.transform(photos), quiet.transform(photos), atol=1e-6)
+    printed = capsys.readouterr()
+    assert "[FaceCropper] 2/2 images cropped" in printed.out + printed.err
+    assert quiet.estimator_[0].verbose == 0
