@@ -31,14 +31,16 @@ def run(args):
     args : argparse.Namespace
         The options of ``fersk adapt`` as :func:`fersk.cli.main` parses
         them: ``data`` (a folder with one sub-folder of images per class),
-        ``out``, ``model``, ``C``, ``cv`` and ``overwrite``.
+        ``out``, ``model``, ``C``, ``cv``, ``overwrite`` and ``verbose``.
 
     Returns
     -------
     status : int
-        0; a missing or unusable data folder, fewer than two classes, an
-        unknown model or an ``--out`` that exists without ``--overwrite``
-        is a usage error (status 2), before anything is computed.
+        0; a data path that is not a folder, an unreadable image in it,
+        fewer than two classes, an unknown model or an ensemble, an
+        ``--out`` that exists without ``--overwrite`` (or, with it, is not a
+        model folder) is a usage error (status 2), before any face is
+        cropped.
 
     Examples
     --------
