@@ -196,11 +196,13 @@ def add_options(parser, **defaults):
 def add_split_options(parser):
     """``--split face|group`` and ``--fold K``: the held-out rows of
     :func:`split_sources`, as the training and scoring scripts share them."""
-    parser.add_argument("--split", choices=("face", "group"), default="face",
+    parser.add_argument("--split", choices=("face", "group", "none"), default="face",
                         help="hold out 20 %% of each wild source's faces (less those sharing a group "
                              "with training: the rows every bundled model is scored on) or of its "
                              "groups (SFEW films, muxspace people, ExpW photos: models trained on the "
-                             "face split saw some of them, their cells are optimistic)")
+                             "face split saw some of them, their cells are optimistic), or nothing "
+                             "(a recipe chosen on the splits, refitted on every face: no wild row "
+                             "is held out, only PublicTest)")
     parser.add_argument("--fold", type=int, choices=range(5), default=0,
                         help="with --split group: which of the five folds is held out")
 
@@ -280,7 +282,8 @@ def split_sources(data, exclude, seed=0, by="face", fold=0):
     muxspace by person, ExpW by photo; every test face keeps its group's
     other faces with it.  Models trained on the default split (below)
     saw some of these test faces: score on this split only the models
-    trained on it.
+    trained on it.  ``by="none"`` holds nothing out (every face trains:
+    the refit of a recipe chosen on the splits; only PublicTest scores it).
 
     Each wild source is split 80/20 (stratified, ``seed``); then the test
     part loses every face whose group (:func:`face_group`: a film clip, a
@@ -293,8 +296,8 @@ def split_sources(data, exclude, seed=0, by="face", fold=0):
     """
     from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-    if by not in ("face", "group"):
-        raise ValueError(f"by must be 'face' or 'group', got {by!r}")
+    if by not in ("face", "group", "none"):
+        raise ValueError(f"by must be 'face', 'group' or 'none', got {by!r}")
     if fold and by != "group":
         raise ValueError("fold: the folds are those of by='group'")
     train, test = [], {}
@@ -306,6 +309,9 @@ def split_sources(data, exclude, seed=0, by="face", fold=0):
             continue
         if source == exclude:
             test[source] = idx
+            continue
+        if by == "none":  # the refit: every face trains, nothing of this source is scored
+            train.append(idx)
             continue
         if by == "group":
             group = sfew_film if source == "sfew" else (lambda f, s=source: face_group(s, f))

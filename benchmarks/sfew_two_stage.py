@@ -18,7 +18,10 @@ ensemble of the paper); EmotiW 2015 baseline 35.93 %.
 
 ``--stage1`` may name several starts, comma-separated:
 each is trained on the same fold, and their probabilities are averaged
-(Levi & Hassner's ensemble of networks).
+(Levi & Hassner's ensemble of networks).  ``--stage1-per-fold`` names one
+start per fold instead, each trained without its fold's films (the
+default's recipe by group, ``train_in_the_wild.py --split group --fold k``):
+stage 2 on top of a network that has seen the other films already.
 
 Resumable: ``--work`` keeps each fold's result and each start's
 probabilities, read back only with the same arguments (``args.json``),
@@ -29,6 +32,8 @@ the same name was read stale) and the same fold rows.
     python benchmarks/sfew_two_stage.py --stage1 runs/wild/no_sfew/model
     python benchmarks/sfew_two_stage.py --work runs/wild/sfew_film_3starts \\
         --stage1 runs/wild/no_sfew/model,fer2013_vgg,runs/wild/gpu_vgg_b/model
+    python benchmarks/sfew_two_stage.py --work runs/s51/sfew_on_group --stage1-per-fold \
+        runs/s48w/group_second_gated/model,runs/s48w/group_second_f1_gated/model,...
 """
 
 import argparse
@@ -50,6 +55,11 @@ def main(argv=None):
                         help="what a fold keeps whole: a whole film (default: SFEW 2.0 Val holds "
                              "other films than Train, so this is the estimate for it), or a film "
                              "clip (folds then share actors and sets: optimistic)")
+    parser.add_argument("--stage1-per-fold", default=None,
+                        help="comma-separated, one start per fold, in place of --stage1: fold k's "
+                             "start must never have seen fold k's films (train_in_the_wild.py "
+                             "--split group --fold k: the same folds), so a start trained on SFEW "
+                             "can be stage 1 too")
     add_options(parser, stage1="runs/wild/no_sfew/model", work="",
                 folds=5, epochs=4, learning_rate=0.005, repeat=3, fer=6000, seed=0)
     args = parser.parse_args(argv)
@@ -77,10 +87,13 @@ def main(argv=None):
         os.replace(record.with_suffix(".tmp"), record)
     folds = StratifiedGroupKFold(args.folds, shuffle=True, random_state=args.seed)
     clips = [(sfew_film if args.group == "film" else sfew_clip)(f) for f in sfew.filenames]
-    starts = args.stage1.split(",")
-    models = [model_key(s) for s in starts]  # what each start's kept results are keyed on
+    per_fold = args.stage1_per_fold.split(",") if args.stage1_per_fold else None
+    if per_fold is not None and len(per_fold) != args.folds:
+        parser.error(f"--stage1-per-fold: {len(per_fold)} starts for {args.folds} folds")
     rows = []
     for k, (tr, te) in enumerate(folds.split(sfew.images, sfew.target, groups=clips)):
+        starts = [per_fold[k]] if per_fold else args.stage1.split(",")
+        models = [model_key(s) for s in starts]  # what each start's kept results are keyed on
         X_te, y_te = sfew.images[te], sfew.target[te]
         fold_rows = arrays_key(tr, te, X_te, y_te)
         keys = [f"{m}-{fold_rows}" for m in models]
@@ -138,8 +151,9 @@ def main(argv=None):
     n = sum(r["n_test"] for r in rows)
     columns = [c for c in rows[0] if c.startswith(("stage", "ensemble", "fer"))]
     mean = {c: sum(r[c] * r["n_test"] for r in rows) / n for c in columns}
-    print(f"\nSFEW 2.0 Train, {args.folds}-fold CV by {args.group} ({n} frames), accuracy "
-          f"(start {', '.join(f'{m}: {s}' for m, s in enumerate(starts))}):")
+    named = (f"a start per fold: {args.stage1_per_fold}" if per_fold else
+             "start " + ", ".join(f"{m}: {s}" for m, s in enumerate(args.stage1.split(","))))
+    print(f"\nSFEW 2.0 Train, {args.folds}-fold CV by {args.group} ({n} frames), accuracy ({named}):")
     print("| " + " | ".join(columns) + " | published (Val) |")
     print("|" + "---|" * (len(columns) + 1))
     print("| " + " | ".join(f"{mean[c]:.3f}" for c in columns) + " | 0.5175 |")

@@ -298,6 +298,15 @@ def test_sfew_two_stage_retrains_a_resaved_start(tmp_path, monkeypatch, capsys):
     assert len(loads) == 4, "a re-saved --stage1 model must be trained anew"
     out = capsys.readouterr().out
     assert out.count("| stage1 | stage2 | fer | published (Val) |") == 3
+    # --stage1-per-fold: fold k trains fold k's start only; one start per fold
+    loads.clear()
+    starts = [_model_folder(tmp_path / f"group_f{k}" / "model", f"fold {k}".encode()) for k in range(2)]
+    main(argv[2:] + ["--work", str(tmp_path / "per_fold"), "--stage1-per-fold",
+                     ",".join(map(str, starts))])
+    assert loads == [str(s) for s in starts]
+    assert "a start per fold" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(argv[2:] + ["--work", str(tmp_path / "three"), "--stage1-per-fold", str(starts[0])])
 
 
 # ---------------------------------------------------------- bench_transfer

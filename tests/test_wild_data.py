@@ -603,6 +603,12 @@ def test_benchmark_held_out_faces_share_no_clip_person_or_photo_with_training():
     for s in tests:
         held = np.concatenate([part[s] for part in parts])
         assert sorted(held) == list(np.flatnonzero(source == s)), s
+    # by="none" (a recipe's refit): every face trains once, nothing is held out
+    train, tests = common.split_sources(data, None, by="none")
+    assert tests == {} and sorted(train) == list(range(len(files)))
+    train, tests = common.split_sources(data, "expw", by="none")
+    assert list(tests) == ["expw"] and not set(train) & set(tests["expw"])
+    assert len(train) + len(tests["expw"]) == len(files)
 
 
 def test_bench_web_photos_scores_faces_by_their_boxes():
