@@ -112,8 +112,11 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     verbose : int, default=0
         When positive, the :class:`~fersk.FaceCropper` in front of the
         network (a bundled model's, or one of a pipeline :meth:`fit` trains)
-        reports its progress: finding the faces of thousands of photos
-        takes minutes.  A ``FrozenEstimator``'s steps are left as they are.
+        reports its progress in :meth:`transform`: finding the faces of
+        thousands of photos takes minutes.  The cropper in ``estimator_``
+        keeps its own ``verbose`` (a network folded by :func:`fold_head`
+        and saved predicts quietly); a ``FrozenEstimator``'s steps are left
+        as they are.
 
     Attributes
     ----------
@@ -206,12 +209,6 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             fitted = clone(self.estimator).fit(X, y, **fit_params)
         network, front = _network_and_front(fitted, ensembles=True)
         check_is_fitted(network)
-        if self.verbose and front is not None and not isinstance(fitted, FrozenEstimator):
-            from .face import FaceCropper
-
-            for _, step in front.steps:  # the pipeline is this fit's own (loaded or cloned)
-                if isinstance(step, FaceCropper):
-                    step.set_params(verbose=self.verbose)
         members = getattr(network, "estimators_", None)
         self._n_features_out = (
             _features_out(network) if members is None
@@ -239,7 +236,7 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_is_fitted(self)
         self._validate_params()
         network, front = _network_and_front(self.estimator_, ensembles=True)
-        Xt = X if front is None else front.transform(X)
+        Xt = X if front is None else self._front_transform(front, X)
         views = "all" if self.test_time_views == "model" else "first"
         members = getattr(network, "estimators_", None)
         if members is None:
@@ -248,6 +245,18 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             x = network._validate_X(Xt, reset=False)
             features = np.hstack([_member_features(m, x, views) for m in members])
         return np.asarray(features, dtype=np.float64)
+
+    def _front_transform(self, front, X):
+        # verbose reaches a shallow copy of the cropper, never estimator_'s own:
+        # a network folded from this (fold_head) and saved keeps its quiet cropper.
+        from .face import FaceCropper
+
+        loud = self.verbose and not isinstance(self.estimator_, FrozenEstimator)
+        for _, step in front.steps:
+            if loud and isinstance(step, FaceCropper):
+                step = copy.copy(step).set_params(verbose=self.verbose)
+            X = step.transform(X)
+        return X
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

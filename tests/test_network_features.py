@@ -26,6 +26,7 @@ from fersk import (
     pretrained,
 )
 from fersk._inference import features_network
+from fersk.network_features import fold_head
 
 FACES = np.random.default_rng(0).integers(0, 256, (10, 48, 48), dtype=np.uint8)
 
@@ -214,7 +215,6 @@ def test_new_last_layer_example_runs_on_expw_faces(monkeypatch, capsys, tmp_path
 
 # ---------------------------------------------------------------- fold_head
 def test_fold_head_makes_the_head_the_networks_output_layer(tmp_path):
-    from fersk.network_features import fold_head
 
     labels = np.array(["calm", "joy", "shout"] * 4)[:10]
     head = make_pipeline(NetworkFeatures(test_time_views="center"), LogisticRegression(max_iter=1000))
@@ -236,7 +236,6 @@ def test_fold_head_makes_the_head_the_networks_output_layer(tmp_path):
 
 
 def test_fold_head_of_a_binary_head_and_of_a_trained_estimator():
-    from fersk.network_features import fold_head
 
     X, y = half_bright_faces(n=32, side=24)
     fitted = _small_classifier(test_time_flip=False).fit(X, y)
@@ -252,7 +251,6 @@ def test_fold_head_of_a_binary_head_and_of_a_trained_estimator():
 def test_fold_head_refuses_what_is_not_a_network_with_a_linear_head():
     from sklearn.ensemble import RandomForestClassifier
 
-    from fersk.network_features import fold_head
 
     X, y = half_bright_faces(n=32, side=24)
     with pytest.raises(TypeError, match="NetworkFeatures then a linear classifier"):
@@ -273,7 +271,6 @@ def test_fold_head_refuses_what_is_not_a_network_with_a_linear_head():
 
 def test_an_ensembles_features_are_its_members_side_by_side():
     from fersk import MDSMappedLBP
-    from fersk.network_features import fold_head
 
     X, y = half_bright_faces(n=32, side=24)
     members = [("raw", _small_classifier()),
@@ -321,3 +318,12 @@ def test_verbose_reports_the_croppers_progress(capsys):
     printed = capsys.readouterr()
     assert "[FaceCropper] 2/2 images cropped" in printed.out + printed.err
     assert quiet.estimator_[0].verbose == 0
+    # the network's own cropper stays quiet: a folded, saved network predicts without progress lines
+    assert loud.estimator_[0].verbose == 0
+    head = LogisticRegression().fit(loud.transform(photos), [0, 1])
+    capsys.readouterr()
+    folded = fold_head(make_pipeline(loud, head))
+    assert folded[0].verbose == 0
+    folded.predict(photos)
+    printed = capsys.readouterr()
+    assert "images cropped" not in printed.out + printed.err
