@@ -443,3 +443,50 @@ def test_head_refit_features_are_the_networks_own_views(monkeypatch):
     features, proba = g["two_views"](g["feature_model"](clf), X)
     assert features.shape == (24, 8)
     np.testing.assert_allclose(proba, clf.predict_proba(X), atol=1e-5)
+
+
+# ---------------------------------------------------------- seed_ensemble
+
+
+def test_seed_ensemble_averages_the_runs_fold_by_fold(tmp_path, monkeypatch, capsys):
+    """seed_ensemble: each run alone, the runs' mean probabilities, fer, per
+    fold and pooled; a fold missing in a run is left out and named; fold 0
+    may be named without _f0."""
+    from fersk import pretrained
+
+    g = _script(monkeypatch, "seed_ensemble")["main"].__globals__  # what main reads
+    y = np.array([0, 1, 2])
+    # run 0 right on face 0 only, run 1 on face 1 only; their mean on both
+    probas = {"a": np.array([[0.9, 0.1, 0.0], [0.6, 0.4, 0.0], [0.0, 0.6, 0.4]]),
+              "b": np.array([[0.4, 0.6, 0.0], [0.1, 0.9, 0.0], [0.0, 0.6, 0.4]])}
+
+    class Net:
+        def set_params(self, **params):
+            return self
+
+    class Pipe:
+        classes_ = np.arange(3)
+
+        def __init__(self, run):
+            self.run, self.steps = run, [("network", Net())]
+
+        def predict_proba(self, X):
+            return probas[self.run]
+
+    for folder in ("a/group", "a/group_f1", "b/run_f0"):  # b has no fold 1
+        _model_folder(tmp_path / folder)
+    monkeypatch.setattr(pretrained, "load", lambda f, backend=None: Pipe(Path(f).parent.name))
+    g["held_out_rows"] = lambda data, by, fold: {"sfew": (np.zeros((3, 48, 48)), y)}
+    g["load_peer"] = g["locate_peer"] = lambda *a: None
+    g["resize_faces"] = lambda X, side: X
+    g["peer_scale"] = lambda X: X
+    g["run_model"] = lambda peer, X, batch: np.eye(3)[[2, 2, 2]]
+    assert g["fold_folder"](str(tmp_path / "a/group_f{k}"), 0) == tmp_path / "a/group"
+    assert g["fold_folder"](str(tmp_path / "a/group_f{k}"), 2) is None
+    g["main"](["--folds", "0,1", "--runs", str(tmp_path / "a/group_f{k}"), str(tmp_path / "b/run_f{k}")])
+    out = capsys.readouterr()
+    assert "| 0 | sfew | 3 | 0.333 | 0.333 | 0.667 | 0.333 |" in out.out
+    assert "| pooled | sfew | 3 | 0.333 | 0.333 | 0.667 | 0.333 |" in out.out
+    assert "fold 1 left out" in out.err
+    with pytest.raises(SystemExit):
+        g["main"](["--runs", str(tmp_path / "a/group_f{k}")])
