@@ -32,7 +32,7 @@ the same name was read stale) and the same fold rows.
     python benchmarks/sfew_two_stage.py --stage1 runs/wild/no_sfew/model
     python benchmarks/sfew_two_stage.py --work runs/wild/sfew_film_3starts \\
         --stage1 runs/wild/no_sfew/model,fer2013_vgg,runs/wild/gpu_vgg_b/model
-    python benchmarks/sfew_two_stage.py --work runs/s51/sfew_on_group --stage1-per-fold \
+    python benchmarks/sfew_two_stage.py --work runs/s51/sfew_on_group --stage1-per-fold \\
         runs/s48w/group_second_gated/model,runs/s48w/group_second_f1_gated/model,...
 """
 
