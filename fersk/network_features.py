@@ -207,7 +207,7 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                     "as a FrozenEstimator, or a bundled model's name, to train nothing)."
                 )
             fitted = clone(self.estimator).fit(X, y, **fit_params)
-        network, front = _network_and_front(fitted, ensembles=True)
+        network, _ = _network_and_front(fitted, ensembles=True)
         check_is_fitted(network)
         members = getattr(network, "estimators_", None)
         self._n_features_out = (
