@@ -490,3 +490,52 @@ def test_seed_ensemble_averages_the_runs_fold_by_fold(tmp_path, monkeypatch, cap
     assert "fold 1 left out" in out.err
     with pytest.raises(SystemExit):
         g["main"](["--runs", str(tmp_path / "a/group_f{k}")])
+
+
+# ---------------------------------------------------------- class_priors
+
+
+def test_class_priors_shift_divides_by_the_training_shares(tmp_path, monkeypatch, capsys):
+    """class_priors: tau 0 leaves the labels, tau 1 is Bayes' rule for
+    balanced classes (a rare class wins where its probability is above its
+    share); the folds' rows pooled, fer beside."""
+    g = _script(monkeypatch, "class_priors")
+    prior = np.array([0.5, 0.02, 0.1, 0.1, 0.1, 0.1, 0.08])
+    p = np.zeros((2, 7))
+    p[:, 0], p[:, 1] = 0.7, 0.3  # class 0 likelier, but class 1 far above its share
+    assert g["shifted"](p, prior, 0.0).tolist() == [0, 0]
+    assert g["shifted"](p, prior, 1.0).tolist() == [1, 1]
+    assert np.isnan(g["recalls"](np.array([0, 1]), np.array([0, 0]))[1])
+
+    from fersk import pretrained
+    from fersk.datasets import _fer2013
+
+    main = g["main"]
+    glob = main.__globals__
+    y = np.array([0, 1])
+    public = Bunch(images=np.zeros((2, 48, 48)), target=y)
+    train = Bunch(target=np.array([0] * 50 + [1] * 2 + list(range(2, 7)) * 10))
+    monkeypatch.setattr(_fer2013, "load_fer2013", lambda root, usage: train if usage == "Training" else public)
+    import fersk.datasets
+
+    monkeypatch.setattr(fersk.datasets, "load_fer2013", _fer2013.load_fer2013)
+
+    class Pipe:
+        def predict_proba(self, X):
+            return p[: len(X)]
+
+    monkeypatch.setattr(pretrained, "load", lambda name, backend=None: Pipe())
+    glob["load_peer"] = glob["locate_peer"] = lambda *a: None
+    glob["resize_faces"] = lambda X, side: X
+    glob["peer_scale"] = lambda X: X
+    glob["run_model"] = lambda peer, X, batch: np.eye(7)[[0] * len(X)]
+    glob["held_out_rows"] = lambda data, by, fold: {"fer2013": None, "sfew": (np.zeros((2, 48, 48)), y)}
+    _model_folder(tmp_path / "run/group")
+    _model_folder(tmp_path / "run/group_f1")
+    main(["--models", "m", "--folds", str(tmp_path / "run/group_f{k}")])
+    out = capsys.readouterr()
+    assert "| m | 0.500 | 1.000 | 0.000 |" in out.out  # as loaded: class 0 for both faces
+    assert "| m | 0.500 / " in out.out and " | 0.500 / 0.500 |" in out.out  # tau 1: class 1 for both
+    assert "| sfew | 4 | fold run | 0.500 |" in out.out  # folds 0 and 1 pooled
+    assert "| sfew | 4 | fer | 0.500 |" in out.out
+    assert "fold 2 left out" in out.err
