@@ -61,7 +61,9 @@ def trained_folders(trained, runs, explicit=True):
     for explicitly (until 2026-12-06 its column was dropped without a word);
     with ``explicit`` False (the default ``--trained``) it is a warning.
     (Until 2026-12-07 a run folder given as a path passed this check and
-    failed at loading, after every row was read.)"""
+    failed at loading, after every row was read; and a model folder given
+    as a path was named by its parent, so two in one folder made one
+    column.)"""
     out, missing = {}, []
     for name in [n for n in trained.split(",") if n]:
         folder = Path(name) if os.sep in name else Path(runs) / name / "model"
@@ -71,7 +73,12 @@ def trained_folders(trained, runs, explicit=True):
                 missing.append(f"{name!r} (no pipeline.json in it or in its model/)")
                 continue
         if folder.is_dir():
-            out[folder.parent.name if os.sep in name else name] = folder
+            # a run's model/ is named by its run, any other folder by itself
+            column = (folder.parent.name if folder.name == "model" else folder.name) if os.sep in name else name
+            if column in out and out[column] != folder:
+                raise SystemExit(f"--trained: two columns named {column!r} ({out[column]} and {folder}); "
+                                 "give folders of different names")
+            out[column] = folder
         else:
             missing.append(f"{name!r} ({folder})")
     if missing:

@@ -366,6 +366,21 @@ def test_bench_transfer_takes_a_run_folder_or_its_model_folder_as_a_path(tmp_pat
     with pytest.raises(SystemExit, match="no pipeline.json in it or in its model/"):
         main(["--runs", runs, "--models", "a", "--trained", str(tmp_path / "empty")])
 
+
+def test_bench_transfer_names_a_model_folder_by_itself(tmp_path, monkeypatch, capsys):
+    """Two model folders side by side (no model/ of a run) are two columns,
+    each named by its folder; two different folders of one name exit.  Both
+    were one column, named by their parent, until 2026-12-07."""
+    main = _transfer_main(tmp_path, monkeypatch)
+    runs = str(tmp_path / "runs")
+    one = _model_folder(tmp_path / "s52" / "gen3_int8")
+    two = _model_folder(tmp_path / "s52" / "gen3_s1_int8")
+    main(["--runs", runs, "--models", "a", "--trained", f"{one},{two}"])
+    assert "| source | faces | a | gen3_int8 | gen3_s1_int8 | leave-source-out | fer |" in capsys.readouterr().out
+    other = _model_folder(tmp_path / "elsewhere" / "gen3_int8")
+    with pytest.raises(SystemExit, match="two columns named 'gen3_int8'"):
+        main(["--runs", runs, "--models", "a", "--trained", f"{one},{other}"])
+
 def test_bench_transfer_whole_scores_every_face_of_each_source(tmp_path, monkeypatch, capsys):
     """--whole: the rows are every face of each source (whole_source_rows),
     not its held-out part, the leave-one-source-out model scored on all of
