@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, held_out_rows, load_peer, locate_peer, peer_scale, resize_faces, run_model  # noqa: E402
+from _common import (  # noqa: E402
+    DATA, held_out_rows, load_peer, locate_peer, peer_labels, peer_scale, resize_faces, run_model)
 from seed_ensemble import fold_folder  # noqa: E402
 
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -58,7 +59,10 @@ def main(argv=None):
     train = load_fer2013(Path(args.data) / "fer2013", usage="Training").target
     prior = np.bincount(train, minlength=7) / len(train)
     public = load_fer2013(Path(args.data) / "fer2013", usage="PublicTest")
-    peer = load_peer(locate_peer())
+    folder = locate_peer()
+    if peer_labels(folder) != list(CLASSES):  # its columns are read in FER-2013's order below
+        raise SystemExit(f"the peer's classes {peer_labels(folder)} are not FER-2013's {list(CLASSES)}")
+    peer = load_peer(folder)
 
     def peer_proba(X):
         with warnings.catch_warnings():

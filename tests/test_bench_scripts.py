@@ -544,6 +544,7 @@ def test_class_priors_shift_divides_by_the_training_shares(tmp_path, monkeypatch
     glob["resize_faces"] = lambda X, side: X
     glob["peer_scale"] = lambda X: X
     glob["run_model"] = lambda peer, X, batch: np.eye(7)[[0] * len(X)]
+    glob["peer_labels"] = lambda folder: list(g["CLASSES"])
     glob["held_out_rows"] = lambda data, by, fold: {"fer2013": None, "sfew": (np.zeros((2, 48, 48)), y)}
     _model_folder(tmp_path / "run/group")
     _model_folder(tmp_path / "run/group_f1")
@@ -554,3 +555,6 @@ def test_class_priors_shift_divides_by_the_training_shares(tmp_path, monkeypatch
     assert "| sfew | 4 | fold run | 0.500 |" in out.out  # folds 0 and 1 pooled
     assert "| sfew | 4 | fer | 0.500 |" in out.out
     assert "fold 2 left out" in out.err
+    glob["peer_labels"] = lambda folder: list(reversed(g["CLASSES"]))  # another order: refused
+    with pytest.raises(SystemExit, match="not FER-2013's"):
+        main(["--models", "m"])
