@@ -30,6 +30,9 @@ learning from their labels alone.
 by its FER+ vote distribution (``fer2013/ferplus_votes.csv``, Barsoum et
 al. 2016: ten taggers a face; contempt's votes left out, faces without an
 emotion vote keep their label), before any teacher's share is mixed in.
+``--class-weight-power P`` weighs each face by its class's share of the
+training faces to the power ``-P`` (mean weight 1; ``1`` is balanced), so
+that rare classes (disgust) count more in the loss.
 ``--views center`` saves the network predicting from one centre view.
 
 Interrupted runs continue from their last completed epoch: run the same
@@ -196,6 +199,16 @@ def taught_probabilities(teachers, X, y, source, sources, path):
     return out
 
 
+def tempered_class_weight(y, power):
+    """A weight per class, ``(share of the faces) ** -power``, scaled so the
+    faces' mean weight is 1 (the loss's scale, so the learning rate, stays):
+    0 leaves every class at 1, 1 is sklearn's "balanced" up to that scale."""
+    classes, counts = np.unique(y, return_counts=True)
+    w = (counts / counts.sum()) ** -float(power)
+    w = w / (w * counts).sum() * counts.sum()
+    return {int(c): float(v) for c, v in zip(classes, w)}
+
+
 def distillation_targets(y, source, teacher, weight, sources=None, labels=None):
     """Each face's training target: ``1 - weight`` of its label (one-hot, or
     the rows of ``labels``) plus ``weight`` of the teacher's probabilities,
@@ -242,6 +255,9 @@ def main(argv=None):
                         "the others train on their labels alone")
     parser.add_argument("--ferplus-weight", type=float, default=0.0,
                         help="share of each FER-2013 face's label replaced by its FER+ votes")
+    parser.add_argument("--class-weight-power", type=float, default=0.0,
+                        help="weigh each class by its share of the training faces to this power, "
+                        "negated (0: none, 1: balanced): the rare classes (disgust) count more")
     parser.add_argument("--views", choices=("as-init", "center"), default="as-init",
                         help="test-time views of the saved network")
     args = parser.parse_args(argv)
@@ -251,6 +267,8 @@ def main(argv=None):
                      f"the sources are fer2013, {', '.join(WILD)}")
     if not 0.0 <= args.ferplus_weight <= 1.0:
         parser.error("--ferplus-weight: a share, from 0 to 1")
+    if not 0.0 <= args.class_weight_power <= 1.0:
+        parser.error("--class-weight-power: from 0 (no weights) to 1 (balanced)")
     if min(args.repeat, args.repeat if args.repeat_expw is None else args.repeat_expw) < 1:
         parser.error("--repeat and --repeat-expw: at least 1 copy (0 would drop the source's "
                      "faces; --exclude leaves a source out)")
@@ -292,6 +310,10 @@ def main(argv=None):
                    learning_rate_schedule="warmup_cosine", n_iter_no_change=1000,
                    random_state=fit_seed, verbose=1, checkpoint_dir=str(out / "state"))
     fit_params, labels = {}, None
+    if args.class_weight_power > 0:
+        weights = tempered_class_weight(y, args.class_weight_power)
+        net.set_params(class_weight=weights)
+        print("class weights: " + ", ".join(f"{c} {w:.2f}" for c, w in weights.items()), flush=True)
     if args.ferplus_weight > 0:
         from fersk.datasets import FER2013_CLASSES
 

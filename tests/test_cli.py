@@ -1269,6 +1269,29 @@ def test_train_in_the_wild_distils_only_the_named_sources(monkeypatch, capsys):
     assert "unknown source(s) ['sfw']" in capsys.readouterr().err
 
 
+def test_train_in_the_wild_tempers_class_weights(monkeypatch, capsys):
+    """--class-weight-power: 0 weighs every class 1, 1 is sklearn's balanced
+    weights, between them the rare class gains; the faces' mean weight stays
+    1 (the learning rate's scale); a power outside [0, 1] is refused."""
+    import runpy
+
+    from sklearn.utils import compute_class_weight
+
+    monkeypatch.syspath_prepend(str(_BENCHMARKS))
+    wild = runpy.run_path(str(_BENCHMARKS / "train_in_the_wild.py"), run_name="wild")
+    y = np.array([0] * 6 + [1] * 3 + [2])
+    weigh = wild["tempered_class_weight"]
+    assert weigh(y, 0.0) == {0: 1.0, 1: 1.0, 2: 1.0}
+    np.testing.assert_allclose(list(weigh(y, 1.0).values()),
+                               compute_class_weight("balanced", classes=np.arange(3), y=y))
+    half = weigh(y, 0.5)
+    assert half[2] > half[1] > half[0]
+    assert np.isclose(np.mean([half[c] for c in y]), 1.0)
+    with pytest.raises(SystemExit):
+        wild["main"](["--class-weight-power", "2", "--name", "never"])
+    assert "--class-weight-power" in capsys.readouterr().err
+
+
 def test_train_in_the_wild_runs_the_teachers_on_taught_faces_only(monkeypatch):
     """With --teacher-sources the teachers see only those sources' faces
     (the others keep their labels alone); their rows are the teachers', the
