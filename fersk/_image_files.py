@@ -259,7 +259,7 @@ def n_workers(n_jobs):
 _GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N")
 
 
-def pil_to_uint8(im, mode=None):
+def pil_to_uint8(im, mode=None, where=None):
     """A Pillow image as a uint8 array, grey (h, w) or RGB (h, w, 3).
 
     Parameters
@@ -269,6 +269,9 @@ def pil_to_uint8(im, mode=None):
     mode : {'L', 'RGB'} or None, default=None
         Force grey or colour; None keeps grey images grey and makes every
         other image RGB (palette images included, alpha dropped).
+    where : str or None, default=None
+        The image's name (its file) in the warning below: each file so
+        named is warned about, not only the first of a run.
 
     Returns
     -------
@@ -315,7 +318,8 @@ def pil_to_uint8(im, mode=None):
 
             # As for a uint16 array (array_to_uint8): the same image, the same word.
             warnings.warn(
-                f"a {im.mode!r} (16- or 32-bit) image whose values are all at most 255: "
+                ("" if where is None else f"{where}: ")
+                + f"a {im.mode!r} (16- or 32-bit) image whose values are all at most 255: "
                 "fersk reads such files as 16-bit pixels (by their high byte), so it is "
                 "nearly black. If it holds 8-bit values, save it with 8 bits per channel.",
                 UserWarning,
@@ -372,7 +376,7 @@ def array_to_uint8(image, where="X", float_max=1.0):
         return image
     if kind == "b":
         return image.astype(np.uint8) * np.uint8(255)
-    if image.dtype == np.uint16:
+    if kind == "u" and image.dtype.itemsize == 2:  # either byte order (a '>u2' is uint16 too)
         _warn_8bit_in_uint16(image, where)
         return (image >> 8).astype(np.uint8)
     if kind in "ui":
@@ -590,7 +594,7 @@ def read_image_file(path, where="X"):
 
     try:
         with Image.open(path) as im:
-            return pil_to_uint8(open_image(im))
+            return pil_to_uint8(open_image(im), where=f"{where}: {os.fspath(path)!r}")
     # DecompressionBombError (a huge image, refused by Pillow before it is
     # decoded) derives from Exception only: it is this file's problem too.
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:

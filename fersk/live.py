@@ -394,7 +394,8 @@ def _read_image(path):
 
     try:
         with Image.open(path) as im:
-            return _image_files.pil_to_uint8(_image_files.open_image(im))
+            return _image_files.pil_to_uint8(_image_files.open_image(im),
+                                             where=f"source {os.fspath(path)!r}")
     except (OSError, ValueError, SyntaxError) as exc:
         raise ValueError(f"source: cannot read the image {os.fspath(path)!r} ({exc}).") from exc
 

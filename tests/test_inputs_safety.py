@@ -146,6 +146,38 @@ def test_wide_image_file_with_8bit_values_warns(tmp_path):
     assert crop.mean() == 200
 
 
+def test_each_16bit_file_of_8bit_values_is_named_in_its_warning(tmp_path):
+    """Three nearly black 16-bit files in one run: three warnings, each
+    naming its file.  The warning's words were the same for every file, so
+    Python's default filter showed the first alone and the others were
+    predicted near-black without a word (and no file was named)."""
+    from PIL import Image
+
+    paths = []
+    for k in range(3):
+        paths.append(str(tmp_path / f"dark{k}.png"))
+        Image.fromarray(np.full((16, 16), 100 + k, np.uint16)).save(paths[-1])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")  # Python's own: one per message and place
+        for path in paths:
+            FaceCropper(detector=None, size=(8, 8)).fit_transform([path])
+    words = [str(w.message) for w in seen if "at most 255" in str(w.message)]
+    assert len(words) == 3, words
+    assert all(any(p in w for w in words) for p in paths), words
+
+
+def test_big_endian_uint16_is_read_as_uint16():
+    """A '>u2' array is uint16 in the other byte order: the same pixels
+    and the same warning as native uint16, never the rule of other
+    integers (values 0..255 as they are, or an error above 255)."""
+    rng = np.random.default_rng(0)
+    wide = rng.integers(0, 65536, (2, 16, 16)).astype(np.uint16)
+    np.testing.assert_array_equal(array_to_uint8(wide.astype(">u2")), array_to_uint8(wide))
+    narrow = (wide % 256).astype(">u2")
+    with pytest.warns(UserWarning, match="at most 255"):
+        assert array_to_uint8(narrow).max() == 0
+
+
 def test_uint16_with_8bit_values_warns_at_the_network_step(faces):
     step = pretrained.load("fer2013_cnn")[-1]
     with pytest.warns(UserWarning, match="at most 255"):

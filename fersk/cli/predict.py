@@ -244,7 +244,7 @@ def _read_image(path):
                 return "video"
             im = _image_files.open_image(im)
             try:
-                return pil_to_uint8(im)
+                return pil_to_uint8(im, where=os.fspath(path))
             except ValueError as exc:
                 raise _FileError(str(exc)) from None
     except _FileError:

@@ -120,7 +120,7 @@ def _read_image(path, mode, shape, shape_hint=""):
                 f"{shape[0]}x{shape[1]}{shape_hint}"
             )
         try:
-            return pil_to_uint8(_image_files.open_image(im), mode)
+            return pil_to_uint8(_image_files.open_image(im), mode, where=os.fspath(path))
         except ValueError as exc:
             raise _BadImage(str(exc)) from None
 
