@@ -10,6 +10,7 @@ import json
 import os
 import random
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -110,11 +111,22 @@ def test_keras_file_outside_the_folder_is_never_read(folder, tmp_path):
 def test_bundled_names_are_not_shadowed_by_local_folders(folder, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     shutil.copytree(folder, tmp_path / pretrained.DEFAULT_MODEL)
-    loaded = pretrained.load(pretrained.DEFAULT_MODEL, backend="keras")
-    assert loaded.steps[-1][1].model_.output_shape[-1] == 7  # the bundled one, not the toy
-    # given as a path, the local folder is what loads
-    local = pretrained.load(f"./{pretrained.DEFAULT_MODEL}")
+    # the bundled one, not the toy, and said: a user's folder saved under a
+    # bundled name was otherwise passed over without a word
+    with pytest.warns(UserWarning, match=r"bundled model is used, not the model folder"):
+        loaded = pretrained.load(pretrained.DEFAULT_MODEL, backend="keras")
+    assert loaded.steps[-1][1].model_.output_shape[-1] == 7
+    with pytest.warns(UserWarning, match=r"give it as a path \('\./"):
+        pretrained.info(pretrained.DEFAULT_MODEL)
+    # given as a path, the local folder is what loads, without a word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        local = pretrained.load(f"./{pretrained.DEFAULT_MODEL}")
     assert local.steps[-1][1].model_.output_shape[-1] == 3
+    shutil.rmtree(tmp_path / pretrained.DEFAULT_MODEL)
+    with warnings.catch_warnings():  # no such folder: nothing to say
+        warnings.simplefilter("error")
+        pretrained.info(pretrained.DEFAULT_MODEL)
 
 
 def _mutations(spec, rng):

@@ -59,6 +59,16 @@ def _model_dir(name):
     # A bundled model's name means the bundled model, whatever folders the
     # current directory holds: a planted ./fer2013_cnn/ must not shadow it.
     if isinstance(name, str) and name in available():
+        if (Path(name) / "pipeline.json").is_file():  # said, not taken silently
+            import warnings
+
+            warnings.warn(
+                f"{name!r} is a bundled model's name, so the bundled model is used, not the "
+                f"model folder {name!r} in the current directory; to use that folder, give "
+                f"it as a path ('./{name}' or pathlib.Path({name!r})), or rename it.",
+                UserWarning,
+                stacklevel=4,
+            )
         return MODELS_DIR / name
     path = Path(name)
     if (path / "pipeline.json").is_file():
