@@ -1536,6 +1536,15 @@ def test_train_refuses_a_teacher_whose_codes_are_not_fer2013s(capsys, tmp_path, 
     assert not (tmp_path / "m").exists()
 
 
+def test_train_refuses_a_teacher_weight_without_a_teacher(capsys, tmp_path, photos):
+    """--teacher-weight alone was accepted and ignored (a plain fit, the user
+    believing it distilled): a usage error now, before anything trains."""
+    status, _, err = _run(capsys, "train", "--data", photos, "--out", tmp_path / "m",
+                          "--model", "vgg_fer", "--teacher-weight", "0.7")
+    assert status == 2 and "--teacher-weight" in err and "--teacher MODEL" in err
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.fixture()
 def fer_csv(tmp_path, fer_small, monkeypatch):
     """fer_small's 140 PublicTest faces as a Kaggle-format CSV."""

@@ -306,9 +306,9 @@ def _build_parser():
     train.add_argument(
         "--teacher-weight",
         type=float,
-        default=0.5,
+        default=None,
         metavar="W",
-        help="the teacher's share of the targets, 0 to 1 (default: %(default)s)",
+        help="with --teacher: its share of the targets, 0 to 1 (default: 0.5)",
     )
     train.add_argument(
         "--n-train",

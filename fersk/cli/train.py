@@ -169,9 +169,13 @@ def run(args):
         raise _UsageError("give --model ARCH (a new network) or --init MODEL (fine-tuning).")
     else:
         params = _architecture_params(args.model, args.width, args.dense_units)
+    if args.teacher is None and args.teacher_weight is not None:
+        raise _UsageError("--teacher-weight is the share of a teacher's probabilities: give "
+                          "--teacher MODEL with it (alone it would be ignored).")
+    teacher_weight = 0.5 if args.teacher_weight is None else args.teacher_weight
     if args.teacher is not None:
-        if not 0 <= args.teacher_weight <= 1:
-            raise _UsageError(f"--teacher-weight must be in [0, 1]; got {args.teacher_weight}.")
+        if not 0 <= teacher_weight <= 1:
+            raise _UsageError(f"--teacher-weight must be in [0, 1]; got {teacher_weight}.")
         try:
             pretrained.info(args.teacher)
             training.recipes._check_fer2013_teacher(args.teacher)
@@ -267,7 +271,7 @@ def run(args):
             test_time_flip=args.test_time_flip,
             init_from=args.init,
             teacher=args.teacher,
-            teacher_weight=args.teacher_weight,
+            teacher_weight=teacher_weight,
             network_params=network_params,
             training_state=state,
             keep_training_state=True,
