@@ -268,7 +268,9 @@ def pil_to_uint8(im, mode=None, where=None):
         An opened image.
     mode : {'L', 'RGB'} or None, default=None
         Force grey or colour; None keeps grey images grey and makes every
-        other image RGB (palette images included, alpha dropped).
+        other image RGB (palette images included, alpha dropped).  Colour
+        read as grey is the luma :class:`~fersk.FaceCropper` computes
+        (scikit-image's ``rgb2gray``, ITU-R 709), not Pillow's ``convert("L")``.
     where : str or None, default=None
         The image's name (its file) in the warning below: each file so
         named is warned about, not only the first of a run.
@@ -327,6 +329,13 @@ def pil_to_uint8(im, mode=None, where=None):
             )
         grey = (wide.astype(np.uint32) >> 8).astype(np.uint8)
         return grey if mode == "L" else np.repeat(grey[..., None], 3, axis=2)
+    if mode == "L" and im.mode not in _GREY_MODES:
+        # Colour read grey by FaceCropper's luma (scikit-image's rgb2gray,
+        # ITU-R 709), not Pillow's (601): faces loaded grey for training are
+        # the pixels the pipeline computes from the same photo at prediction.
+        from ._validation import to_gray
+
+        return to_gray(np.array(im.convert("RGB"))[np.newaxis])[0]
     return np.array(im.convert(mode))
 
 

@@ -583,8 +583,11 @@ def test_image_folder_mixed_sizes_colour_and_grey(photo_folder):
     assert [im.shape for im in grey.images] == [(512, 512), (400, 600), (512, 512),
                                                 (427, 640)]
     np.testing.assert_array_equal(grey.images[2], skdata.camera())
-    np.testing.assert_array_equal(grey.images[1],
-                                  _pil(photo_folder / "people/nested/coffee.jpg", "L"))
+    # colour read grey by FaceCropper's luma (scikit-image's rgb2gray), not Pillow's
+    from skimage.color import rgb2gray
+
+    rgb = _pil(photo_folder / "people/nested/coffee.jpg", "RGB").astype(np.float64)
+    np.testing.assert_array_equal(grey.images[1], np.rint(rgb2gray(rgb)).astype(np.uint8))
 
 
 def test_image_folder_resize(photo_folder):
@@ -756,3 +759,25 @@ def test_one_list_of_image_extensions_and_exif_orientation_everywhere(tmp_path):
     via_cropper = FaceCropper(detector=None, size=(4, 6)).transform([tmp_path / "happy" / "a.jpg"])[0]
     assert loaded.shape == (4, 6)
     np.testing.assert_array_equal(loaded, via_cropper)
+
+
+def test_colour_files_loaded_grey_are_the_pipelines_pixels(tmp_path):
+    """load_image_folder(color=False) reads a colour photo as FaceCropper
+    reads the same file at prediction (rgb2gray's luma), pixel for pixel:
+    Pillow's convert("L") (another luma) put up to 14 grey levels between
+    the faces a model was trained on and the ones it was asked about."""
+    from fersk import FaceCropper
+    from fersk.datasets import load_image_folder
+
+    (tmp_path / "happy").mkdir()
+    photo = skdata.astronaut()[::8, ::8]  # 64x64, colour
+    Image.fromarray(photo).save(tmp_path / "happy" / "colour.png")
+    Image.fromarray(photo).convert("L").save(tmp_path / "happy" / "grey.png")
+    loaded = load_image_folder(tmp_path, color=False)
+    order = list(loaded.filenames)
+    at_prediction = FaceCropper(detector=None, size=(64, 64)).fit_transform(
+        [str(tmp_path / "happy" / "colour.png")]).reshape(64, 64)
+    np.testing.assert_array_equal(loaded.images[order.index("happy/colour.png")], at_prediction)
+    # a grey file keeps its own pixels
+    np.testing.assert_array_equal(loaded.images[order.index("happy/grey.png")],
+                                  np.array(Image.open(tmp_path / "happy" / "grey.png")))

@@ -16,7 +16,7 @@ from fersk.cache import _is_dataset_file
 from ._common import _warn
 
 # Bump when the cache content or its meaning changes.
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: colour files read grey by rgb2gray (709), not Pillow's 601
 
 
 def _digest(text):

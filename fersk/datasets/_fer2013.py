@@ -405,8 +405,8 @@ def load_fer2013(path, *, usage=None, errors="raise", cache=True, cache_dir=None
         Dictionary-like object with:
 
         images : ndarray of shape (n_samples, 48, 48), dtype uint8
-            The faces, grey (colour files are converted to luminance by
-            Pillow's ``convert("L")``).
+            The faces, grey (colour files are converted to luminance as
+            :class:`~fersk.FaceCropper` does: scikit-image's ``rgb2gray``).
         data : ndarray of shape (n_samples, 2304), dtype uint8
             The same pixels as flattened rows (a view of ``images``), as in
             scikit-learn's face datasets.

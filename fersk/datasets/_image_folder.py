@@ -53,8 +53,9 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
         anti-aliased, values rounded back to uint8); an int means a square.
         None keeps the sizes: see ``images`` below.
     color : bool, default=False
-        False gives grey ``(h, w)`` images (Pillow's ``convert("L")``,
-        ITU-R 601 luma); True gives RGB ``(h, w, 3)`` (grey images are
+        False gives grey ``(h, w)`` images (colour by scikit-image's
+        ``rgb2gray``, ITU-R 709 luma, as :class:`~fersk.FaceCropper` reads
+        photos at prediction); True gives RGB ``(h, w, 3)`` (grey images are
         repeated on the three channels, alpha is dropped).  16-bit grey
         images are brought to 8 bits by dropping the low byte
         (``v >> 8``); floating-point images are bad images (see
