@@ -203,6 +203,21 @@ def test_demo(capsys, tmp_path, toy_model, pipeline):
     assert not np.array_equal(image[40:63, 175:260], data.astronaut()[40:63, 175:260])
 
 
+@pytest.mark.parametrize("name", ["demo.png", "demo.jpg", "demo.tif"])
+def test_demo_never_replaces_a_file_it_did_not_write(capsys, tmp_path, toy_model, name):
+    """--out naming a user's own file was overwritten without a word; now it
+    is a usage error and the file is left as it is.  A file an earlier demo
+    wrote (marked: PNG text, or EXIF in JPEG and TIFF) is replaced by a rerun."""
+    out = tmp_path / name
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(out)
+    before = out.read_bytes()
+    status, _, err = _run(capsys, "demo", "--model", toy_model, "--out", out)
+    assert status == 2 and "not replace it" in err and out.read_bytes() == before
+    out.unlink()
+    assert _run(capsys, "demo", "--model", toy_model, "--out", out)[0] == 0
+    assert _run(capsys, "demo", "--model", toy_model, "--out", out)[0] == 0  # its own: replaced
+
+
 def test_demo_without_matplotlib_still_labels_the_face(capsys, tmp_path, toy_model, monkeypatch):
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.setitem(sys.modules, name, None)

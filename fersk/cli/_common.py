@@ -143,14 +143,20 @@ def _refuse_input_as_output(option, out, inputs):
             )
 
 
+#: EXIF's Software tag, where JPEG and TIFF files fersk writes are marked.
+_EXIF_SOFTWARE = 0x0131
+
+
 def _has_mark(path, mark):
-    """Whether the PNG at ``path`` carries ``mark`` as its Software text: a
-    file a fersk command wrote, which a rerun may replace."""
+    """Whether the image at ``path`` carries ``mark`` as its Software text
+    (a PNG's text chunk, or EXIF's tag in JPEG and TIFF): a file a fersk
+    command wrote, which a rerun may replace."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            return getattr(image, "text", {}).get("Software") == mark
+            return (getattr(image, "text", {}).get("Software") == mark
+                    or image.getexif().get(_EXIF_SOFTWARE) == mark)
     except (OSError, ValueError):
         return False
 

@@ -23,7 +23,7 @@ from fersk import _image_files, pretrained
 from fersk._labels import class_names_of
 from fersk.face import FaceCropper, NoFaceWarning, predict_faces
 
-from ._common import _has_mark, _replace_output, _temp_beside, _UsageError
+from ._common import _EXIF_SOFTWARE, _has_mark, _replace_output, _temp_beside, _UsageError
 
 __all__ = []
 
@@ -229,8 +229,11 @@ def _annotate(image, faces, path):
             info = PngInfo()
             info.add_text("Software", ANNOTATION_MARK)
             picture.save(tmp, format="PNG", pnginfo=info)
-        else:
-            picture.save(tmp, format=Image.registered_extensions().get(path.suffix.lower()))
+        else:  # JPEG, TIFF: marked in EXIF's Software tag
+            exif = Image.Exif()
+            exif[_EXIF_SOFTWARE] = ANNOTATION_MARK
+            picture.save(tmp, format=Image.registered_extensions().get(path.suffix.lower()),
+                         exif=exif)
         _replace_output(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -239,5 +242,5 @@ def _annotate(image, faces, path):
 
 
 def _is_fersk_annotation(path):
-    """Whether ``path`` is an annotated PNG that fersk wrote."""
+    """Whether ``path`` is an annotated image (PNG, JPEG, TIFF) that fersk wrote."""
     return _has_mark(path, ANNOTATION_MARK)

@@ -9,7 +9,7 @@ from pathlib import Path
 from skimage import data
 
 from ._common import _DEMO_OUT, EXIT_FAILED, EXIT_OK, _Failure, _UsageError
-from ._faces import _annotate, _box_list, _label, _load_model, _predict
+from ._faces import _annotate, _box_list, _is_fersk_annotation, _label, _load_model, _predict
 
 __all__ = ["run"]
 
@@ -69,6 +69,11 @@ def run(args):
         )
     if not out.parent.is_dir():
         raise _UsageError(f"--out: the folder {str(out.parent)!r} does not exist.")
+    if out.exists() and not _is_fersk_annotation(out):  # a user's file is never replaced
+        raise _UsageError(
+            f"--out: {str(out)!r} exists and is not an annotated image fersk wrote: fersk will "
+            "not replace it; choose another name or move the file."
+        )
     model = _load_model(args.model, getattr(args, "backend", "auto"))
     image = data.astronaut()
     (result,) = _predict(model, [image], "skip")[0]  # a demo of a face: none is a failure
