@@ -781,3 +781,25 @@ def test_colour_files_loaded_grey_are_the_pipelines_pixels(tmp_path):
     # a grey file keeps its own pixels
     np.testing.assert_array_equal(loaded.images[order.index("happy/grey.png")],
                                   np.array(Image.open(tmp_path / "happy" / "grey.png")))
+
+
+def test_files_of_other_extensions_in_class_folders_are_named(tmp_path):
+    """A photo in a format not listed (an iPhone's .heic) in a class folder
+    is a sample: it was left out without a word; now a warning counts and
+    names such files, and listing the extension reads it."""
+    from fersk.datasets import load_image_folder
+
+    (tmp_path / "happy").mkdir()
+    photo = skdata.astronaut()[::8, ::8]
+    Image.fromarray(photo).save(tmp_path / "happy" / "a.png")
+    Image.fromarray(photo).save(tmp_path / "happy" / "b.png")
+    os.rename(tmp_path / "happy" / "b.png", tmp_path / "happy" / "b.heic")
+    (tmp_path / "happy" / ".DS_Store").write_bytes(b"")  # hidden: not a sample, not said
+    with pytest.warns(UserWarning, match=r"1 file\(s\) in the class folders are not loaded.*"
+                                         r"\['\.heic'\].*happy/b\.heic"):
+        assert len(load_image_folder(tmp_path).target) == 1
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(load_image_folder(tmp_path, extensions=[".png", ".heic"]).target) == 2

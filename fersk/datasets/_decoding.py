@@ -29,7 +29,7 @@ def _subdirs(folder):
     return dirs, files
 
 
-def _walk_files(folder, extensions, rel_prefix, _seen=None):
+def _walk_files(folder, extensions, rel_prefix, _seen=None, others=None):
     """(relative posix path, absolute path, size, mtime_ns) of the files under
     ``folder`` (recursively, sorted, hidden names left out) with an image
     extension; ``rel_prefix`` is ``folder`` relative to the root, ending in /.
@@ -37,7 +37,8 @@ def _walk_files(folder, extensions, rel_prefix, _seen=None):
     Linked folders are followed, each folder at most once: a link to a folder
     already walked or to one holding ``folder`` (a loop, ``loop -> ..``) is
     not entered (it listed other classes' images under this one, then failed
-    with "Too many levels of symbolic links")."""
+    with "Too many levels of symbolic links").  ``others``, a list, gets the
+    relative paths of the files left out for their extension."""
     if _seen is None:
         # (device, inode) of the folder and every folder above it.
         _seen, path = set(), os.path.realpath(folder)
@@ -62,7 +63,8 @@ def _walk_files(folder, extensions, rel_prefix, _seen=None):
             if (st.st_dev, st.st_ino) in _seen:
                 continue
             _seen.add((st.st_dev, st.st_ino))
-            out += _walk_files(entry.path, extensions, rel_prefix + entry.name + "/", _seen)
+            out += _walk_files(entry.path, extensions, rel_prefix + entry.name + "/", _seen,
+                               others)
         elif _has_extension(entry.name, extensions) and (entry.is_file() or entry.is_symlink()):
             # A broken link is listed too: reading it fails under the errors
             # policy, with its name, instead of the file missing without a word.
@@ -72,6 +74,8 @@ def _walk_files(folder, extensions, rel_prefix, _seen=None):
             except OSError:
                 size, mtime = -1, -1
             out.append((rel_prefix + entry.name, entry.path, size, mtime))
+        elif others is not None and entry.is_file():
+            others.append(rel_prefix + entry.name)
     return out
 
 

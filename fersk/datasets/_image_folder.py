@@ -69,8 +69,9 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
         File extensions (case-insensitive) that are images: ``.jpg``,
         ``.jpeg``, ``.png``, ``.bmp``, ``.gif``, ``.tif``, ``.tiff``,
         ``.webp``, ``.pgm``, ``.ppm``, ``.pbm``, ``.pnm`` by default.  Other
-        files are ignored.  None tries every file, so a non-image is an
-        unreadable image (see ``errors``).
+        files in the class folders are not loaded, with a warning naming
+        them.  None tries every file, so a non-image is an unreadable image
+        (see ``errors``).
     n_jobs : int, default=None
         Threads decoding the files (and resizing): None means 1 unless in a
         :func:`joblib.parallel_config` context, -1 one per CPU.  The result
@@ -163,9 +164,9 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
     if loose:
         _warn(f"{func}: {len(loose)} image file(s) directly under {path} "
               f"are not loaded (no class folder): {loose[:_MAX_NAMED]}.")
-    files, target, empty = [], [], []
+    files, target, empty, others = [], [], [], []
     for label, d in enumerate(class_dirs):
-        found = _walk_files(d.path, exts, d.name + "/")
+        found = _walk_files(d.path, exts, d.name + "/", others=others)
         if not found:
             empty.append(d.name)
         files += found
@@ -179,6 +180,12 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
     if empty:
         _warn(f"{func}: class folder(s) {empty} hold no image file; kept in "
               "target_names.")
+    if others:  # a photo in a format not listed (.heic, .avif) is a sample: said
+        kinds = sorted({Path(f).suffix.lower() or "(none)" for f in others})
+        _warn(f"{func}: {len(others)} file(s) in the class folders are not loaded, their "
+              f"extensions {kinds[:_MAX_NAMED]} not being image extensions: "
+              f"{others[:_MAX_NAMED]}; to read them as images, add their extensions "
+              "to `extensions`.")
     if verbose:
         log(func, f"found {len(files)} files in {len(class_dirs)} class folders "
                   f"({time.perf_counter() - start:.2f} s)")
