@@ -803,3 +803,22 @@ def test_files_of_other_extensions_in_class_folders_are_named(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(load_image_folder(tmp_path, extensions=[".png", ".heic"]).target) == 2
+
+
+def test_a_link_to_another_class_folder_does_not_relabel_its_images(tmp_path):
+    """happy/more -> ../sad listed sad's image under happy too: one face
+    with two labels.  A class folder's images now carry its label alone; a
+    link to a folder outside the classes is still followed."""
+    from fersk.datasets import load_image_folder
+
+    photo = skdata.astronaut()[::8, ::8]
+    for cls in ("happy", "sad"):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(photo).save(tmp_path / cls / f"{cls}.png")
+    os.symlink(tmp_path / "sad", tmp_path / "happy" / "more")
+    (tmp_path.parent / f"{tmp_path.name}_extra").mkdir()
+    Image.fromarray(photo).save(tmp_path.parent / f"{tmp_path.name}_extra" / "x.png")
+    os.symlink(tmp_path.parent / f"{tmp_path.name}_extra", tmp_path / "happy" / "extra")
+    loaded = load_image_folder(tmp_path)
+    assert loaded.filenames.tolist() == ["happy/extra/x.png", "happy/happy.png", "sad/sad.png"]
+    assert loaded.target.tolist() == [0, 0, 1]

@@ -29,7 +29,7 @@ def _subdirs(folder):
     return dirs, files
 
 
-def _walk_files(folder, extensions, rel_prefix, _seen=None, others=None):
+def _walk_files(folder, extensions, rel_prefix, _seen=None, others=None, avoid=()):
     """(relative posix path, absolute path, size, mtime_ns) of the files under
     ``folder`` (recursively, sorted, hidden names left out) with an image
     extension; ``rel_prefix`` is ``folder`` relative to the root, ending in /.
@@ -38,10 +38,12 @@ def _walk_files(folder, extensions, rel_prefix, _seen=None, others=None):
     already walked or to one holding ``folder`` (a loop, ``loop -> ..``) is
     not entered (it listed other classes' images under this one, then failed
     with "Too many levels of symbolic links").  ``others``, a list, gets the
-    relative paths of the files left out for their extension."""
+    relative paths of the files left out for their extension; ``avoid``, the
+    (device, inode) of folders never entered (the other classes' folders: a
+    link to one listed its images under two labels)."""
     if _seen is None:
         # (device, inode) of the folder and every folder above it.
-        _seen, path = set(), os.path.realpath(folder)
+        _seen, path = set(avoid), os.path.realpath(folder)
         while True:
             try:
                 st = os.stat(path)

@@ -1,6 +1,7 @@
 """Any labelled folder of images, ``<root>/<class>/<file>``."""
 
 import numbers
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -121,7 +122,8 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
     Samples come ordered by class, then by path (as strings); nothing is
     shuffled.  Hidden files and folders (names starting with ``.`` or
     ``__``) are ignored; image files directly under ``path`` (outside class
-    folders) are not loaded, with a warning.  Multi-frame files (GIF, TIFF)
+    folders) are not loaded, with a warning.  Linked folders are followed,
+    except a link to a class folder: its images are that class's alone.  Multi-frame files (GIF, TIFF)
     give their first frame; EXIF orientation is applied (photos upright, as
     fersk reads every file).  An empty
     folder, a folder without class folders, or class folders without a
@@ -165,8 +167,9 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
         _warn(f"{func}: {len(loose)} image file(s) directly under {path} "
               f"are not loaded (no class folder): {loose[:_MAX_NAMED]}.")
     files, target, empty, others = [], [], [], []
+    classes = {(st.st_dev, st.st_ino) for st in (os.stat(d.path) for d in class_dirs)}
     for label, d in enumerate(class_dirs):
-        found = _walk_files(d.path, exts, d.name + "/", others=others)
+        found = _walk_files(d.path, exts, d.name + "/", others=others, avoid=classes)
         if not found:
             empty.append(d.name)
         files += found
