@@ -76,6 +76,22 @@ def _predict_in_chunks(model, X, name, chunk=4096):
     return np.concatenate(parts)
 
 
+def spec_sha256(name):
+    """SHA-256 of a model's ``pipeline.json`` (its weights' SHA-256 and its
+    settings): which model a name stood for when a run read it."""
+    from fersk.pretrained._folders import _model_dir
+
+    return hashlib.sha256((_model_dir(name) / "pipeline.json").read_bytes()).hexdigest()
+
+
+def changed_models(read):
+    """The names in ``read`` ({"init NAME"/"teacher NAME": sha256}) whose
+    model is another now: a bundled model replaced in the working tree
+    while the run read it (2026-12-07: a seed's replicate learnt from the
+    very network it was to replicate, unseen until its teacher file's key)."""
+    return sorted(k for k, sha in read.items() if spec_sha256(k.split(" ", 1)[1]) != sha)
+
+
 def teacher_probabilities(teachers, X, y, path):
     """Mean probabilities of the ``teachers`` (names or folders, each as
     loaded) on ``X``, columns in label order; each teacher's kept beside
@@ -298,6 +314,9 @@ def main(argv=None):
           + ", ".join(f"{s} {n}" for s, n in zip(*np.unique(src, return_counts=True))),
           flush=True)
 
+    read = {f"init {pretrained.DEFAULT_MODEL if args.init == 'scratch' else args.init}":
+            spec_sha256(None if args.init == "scratch" else args.init)}
+    read.update({f"teacher {t}": spec_sha256(t) for t in (args.teacher or "").split(",") if t})
     if args.init == "scratch":  # the default's network and recipe, new weights
         from sklearn.base import clone
 
@@ -338,7 +357,13 @@ def main(argv=None):
     seconds = time.perf_counter() - start
     net.set_params(warm_start=False, checkpoint_dir=None, verbose=0)
 
-    results = {"command": "python " + " ".join(sys.argv), "train_seconds": round(seconds),
+    changed = changed_models(read)
+    if changed:
+        print(f"WARNING: {', '.join(changed)}: another model under that name now than when this run "
+              "read it (replaced during the run): the run's start or teachers are not what its "
+              "command says", file=sys.stderr, flush=True)
+    results = {"command": "python " + " ".join(sys.argv), "models_read": read,
+               "models_changed_during_run": changed, "train_seconds": round(seconds),
                "n_train": {s: int(n) for s, n in zip(*np.unique(src, return_counts=True))},
                "accuracy": {}}
     results["accuracy"]["fer2013 PublicTest"] = round(float(

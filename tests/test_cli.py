@@ -1284,6 +1284,24 @@ def test_train_in_the_wild_distils_only_the_named_sources(monkeypatch, capsys):
     assert "unknown source(s) ['sfw']" in capsys.readouterr().err
 
 
+def test_train_in_the_wild_says_when_a_model_it_read_was_replaced(tmp_path, monkeypatch):
+    """train_in_the_wild.py records the pipeline.json SHA-256 of its start
+    and teachers and names those replaced under their name during the run
+    (a bundled model swapped in the working tree for a trial): such a run
+    learnt from other models than its command says."""
+    import runpy
+
+    monkeypatch.syspath_prepend(str(_BENCHMARKS))
+    wild = runpy.run_path(str(_BENCHMARKS / "train_in_the_wild.py"), run_name="wild")
+    folder = tmp_path / "teacher"
+    folder.mkdir()
+    (folder / "pipeline.json").write_text('{"weights": "a"}')
+    read = {f"teacher {folder}": wild["spec_sha256"](str(folder))}
+    assert wild["changed_models"](read) == []
+    (folder / "pipeline.json").write_text('{"weights": "b"}')
+    assert wild["changed_models"](read) == [f"teacher {folder}"]
+
+
 def test_train_in_the_wild_tempers_class_weights(monkeypatch, capsys):
     """--class-weight-power: 0 weighs every class 1, 1 is sklearn's balanced
     weights, between them the rare class gains; the faces' mean weight stays
