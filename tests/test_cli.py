@@ -396,6 +396,18 @@ def test_predict_folder_json_and_batches(capsys, tmp_path, photos, toy_model):
         capsys, "predict", folder, "--model", toy_model, "--json", "--batch-size", "1"
     )
     assert json.loads(out_small)["records"] == doc["records"]
+    # notes.txt is not read, and said: a photo of another format (.heic) was
+    # passed over without a word; so were the images of a linked folder
+    assert doc["not_read"] == [str(folder / "notes.txt")] and doc["summary"]["not_read"] == 1
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "linked.png").write_bytes((photos / "crop.png").read_bytes())
+    os.symlink(elsewhere, folder / "link")
+    os.symlink(folder, folder / "sub" / "loop")  # a loop ends where it began
+    status, out, err = _run(capsys, "predict", folder, "--model", toy_model)
+    assert status == 0 and "4 rows from 4 files" in err
+    assert "link/linked.png" in out and "loop" not in out
+    assert "1 file(s) in the folders not read" in err and "['.txt']" in err and "notes.txt" in err
 
 
 def test_predict_json_reports_errors(capsys, photos, toy_model):

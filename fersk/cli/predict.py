@@ -97,7 +97,7 @@ def run(args):
             raise _UsageError(f"--annotate: {args.annotate!r} exists and is not a folder.")
     if args.json and args.csv == "-":
         raise _UsageError("--json and --csv - both write to stdout; give --csv a file name.")
-    entries, path_errors = _collect(args.paths, args.annotate)
+    entries, path_errors, not_read = _collect(args.paths, args.annotate)
     inputs = [path for _, path, _ in entries]
     _refuse_input_as_output("--csv", args.csv, inputs)
     if args.annotate is not None:
@@ -109,7 +109,7 @@ def run(args):
     policy = _policy(args.on_no_face)
     model = _load_model(args.model, getattr(args, "backend", "auto"))
     width = min(max([len(name) for name, _, _ in entries] + [4]), 60)
-    reporter = _Reporter(args, model, width)
+    reporter = _Reporter(args, model, width, not_read)
     try:
         return _run(args, entries, path_errors, policy, model, reporter)
     except BaseException:  # Ctrl-C, a failure: FILE untouched, no half table beside it
@@ -269,12 +269,14 @@ def _iter_video(path, every):
 
 
 def _collect(paths, annotate=None):
-    """Expand PATH arguments: (display name, Path, annotate name) or errors.
+    """Expand PATH arguments: (display name, Path, annotate name), errors,
+    and the files of the folders not read for their extension (named).
 
     A folder's walk skips the ``--annotate`` folder ``annotate`` and the
     folder of its copies: a rerun must not classify its own annotated copies.
+    Linked folders are followed, each folder once (a link loop ends there).
     """
-    entries, errors = [], []
+    entries, errors, not_read = [], [], []
     wanted = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
     for arg in paths:
         path = Path(arg)
@@ -282,12 +284,23 @@ def _collect(paths, annotate=None):
             found = []
             skip = set() if annotate is None else {
                 os.path.realpath(annotate), os.path.realpath(Path(annotate) / path.resolve().name)}
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                                 and os.path.realpath(os.path.join(root, d)) not in skip)
+            seen = {os.path.realpath(path)}
+            for root, dirs, files in os.walk(path, followlinks=True):
+                kept = []
+                for d in sorted(dirs):
+                    real = os.path.realpath(os.path.join(root, d))
+                    if not d.startswith(".") and real not in skip and real not in seen:
+                        seen.add(real)
+                        kept.append(d)
+                dirs[:] = kept
                 for name in sorted(files):
-                    if not name.startswith(".") and name.lower().endswith(wanted):
+                    if name.startswith("."):
+                        continue
+                    if name.lower().endswith(wanted):
                         found.append(Path(root) / name)
+                    else:  # a photo in another format (.heic, .jfif) is said, not passed over
+                        rel = os.path.relpath(os.path.join(root, name), path)
+                        not_read.append(os.path.join(arg, rel))
             if not found:
                 errors.append(
                     (arg, f"folder with no image or video files ({' '.join(wanted)})")
@@ -301,7 +314,7 @@ def _collect(paths, annotate=None):
             errors.append((arg, "not a regular file or folder"))
         else:
             errors.append((arg, "no such file or folder"))
-    return entries, errors
+    return entries, errors, not_read
 
 
 class _Reporter:
@@ -316,10 +329,10 @@ class _Reporter:
     # Pixels of one box value in the table (up to 99999, right-aligned).
     _BOX_DIGITS = 5
 
-    def __init__(self, args, model, width):
+    def __init__(self, args, model, width, not_read=()):
         self.model = model
         self.json = args.json
-        self.records, self.errors = [], []
+        self.records, self.errors, self.not_read = [], [], list(not_read)
         self.width = max(width, 4)
         self.n_rows = 0
         self.n_whole = 0  # rows of images without a face, classified anyway
@@ -427,8 +440,10 @@ class _Reporter:
                 "class_names": self.model.class_names,
                 "records": self.records,
                 "errors": self.errors,
+                "not_read": self.not_read,
                 "summary": {
                     "files": n_files,
+                    "not_read": len(self.not_read),
                     "rows": self.n_rows,
                     "without_face": self.n_whole,
                     "failed": len(self.errors),
@@ -437,6 +452,11 @@ class _Reporter:
             }
             _dump_rows_json(doc)
         else:
+            if self.not_read:
+                kinds = sorted({os.path.splitext(f)[1].lower() or "(none)" for f in self.not_read})
+                print(f"fersk predict: {len(self.not_read)} file(s) in the folders not read, their "
+                      f"extensions {kinds[:10]} being neither image nor video extensions: "
+                      f"{self.not_read[:5]}", file=sys.stderr)
             where = f" written to {self.csv_path}" if self.csv_path else ""
             whole = (
                 f" ({self.n_whole} without a face, classified {_WHOLE_WORDS[policy]})"
