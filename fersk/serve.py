@@ -124,7 +124,9 @@ async def _read_body(request, limit):
 
 def _form_file(body, content_type):
     """The bytes of the one file (or first field) of a multipart form,
-    parsed in memory (Starlette's own parser spools large files to disk)."""
+    parsed in memory (Starlette's own parser spools large files to disk).
+    A form of several files is refused: one would be answered, the others
+    passed over without a word."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
     )
@@ -132,6 +134,11 @@ def _form_file(body, content_type):
         raise _UploadError(400, "bad_form", "the multipart form could not be parsed.")
     parts = list(message.iter_parts())
     files = [p for p in parts if p.get_filename() is not None]
+    if len(files) > 1:
+        raise _UploadError(
+            400, "several_files",
+            f"the form holds {len(files)} files; send one image a request.",
+        )
     chosen = (files or parts or [None])[0]
     if chosen is None:
         raise _UploadError(400, "empty", "the form holds no file: send the image as a file field.")

@@ -88,6 +88,10 @@ def test_predict_raw_body_and_form(client):
         box = face["box"]
         assert 40 < box["row"] < 90 and 160 < box["col"] < 210 and box["height"] > 80
     assert raw.json()["faces"] == form.json()["faces"]
+    # Two files in one form: refused (the second was passed over without a word)
+    two = client.post("/api/predict", files=[("a", ("a.jpg", photo, "image/jpeg")),
+                                             ("b", ("b.jpg", photo, "image/jpeg"))])
+    assert two.status_code == 400 and two.json()["error"]["code"] == "several_files"
 
 
 def test_two_faces_and_no_face(client):
