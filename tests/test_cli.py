@@ -410,6 +410,22 @@ def test_predict_folder_json_and_batches(capsys, tmp_path, photos, toy_model):
     assert "1 file(s) in the folders not read" in err and "['.txt']" in err and "notes.txt" in err
 
 
+@pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="file names there are Unicode")
+def test_predict_csv_takes_file_names_that_are_not_utf8(capsys, tmp_path, photos, toy_model):
+    """A file name whose bytes are not UTF-8 (an old archive's) made the CSV
+    writer raise: the run died and every row was lost.  Its row now names it
+    with a \\xe9 escape, and the other files' rows are written."""
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / os.fsdecode(b"caf\xe9.png")).write_bytes((photos / "crop.png").read_bytes())
+    (folder / "plain.png").write_bytes((photos / "crop.png").read_bytes())
+    status, _, err = _run(capsys, "predict", folder, "--model", toy_model,
+                          "--csv", tmp_path / "out.csv")
+    assert status == 0 and "2 rows" in err
+    text = (tmp_path / "out.csv").read_text(encoding="utf-8")
+    assert "caf\\xe9.png" in text and "plain.png" in text
+
+
 def test_predict_json_reports_errors(capsys, photos, toy_model):
     status, out, err = _run(
         capsys,

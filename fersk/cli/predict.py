@@ -268,6 +268,13 @@ def _iter_video(path, every):
         raise _FileError(str(exc)) from None
 
 
+def _printable(name):
+    """A file name as text any output takes: bytes that are not UTF-8 (an
+    old archive's names) as ``\\xe9`` escapes; they made the CSV writer
+    (and the table on stdout) raise, losing the whole run's rows."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _collect(paths, annotate=None):
     """Expand PATH arguments: (display name, Path, annotate name), errors,
     and the files of the folders not read for their extension (named).
@@ -300,20 +307,21 @@ def _collect(paths, annotate=None):
                         found.append(Path(root) / name)
                     else:  # a photo in another format (.heic, .jfif) is said, not passed over
                         rel = os.path.relpath(os.path.join(root, name), path)
-                        not_read.append(os.path.join(arg, rel))
+                        not_read.append(_printable(os.path.join(arg, rel)))
             if not found:
                 errors.append(
-                    (arg, f"folder with no image or video files ({' '.join(wanted)})")
+                    (_printable(arg), f"folder with no image or video files ({' '.join(wanted)})")
                 )
             for file in found:
                 rel = file.relative_to(path)
-                entries.append((os.path.join(arg, str(rel)), file, Path(path.resolve().name) / rel))
+                entries.append((_printable(os.path.join(arg, str(rel))), file,
+                                Path(path.resolve().name) / rel))
         elif path.is_file():
-            entries.append((arg, path, Path(path.name)))
+            entries.append((_printable(arg), path, Path(path.name)))
         elif path.exists():
-            errors.append((arg, "not a regular file or folder"))
+            errors.append((_printable(arg), "not a regular file or folder"))
         else:
-            errors.append((arg, "no such file or folder"))
+            errors.append((_printable(arg), "no such file or folder"))
     return entries, errors, not_read
 
 
