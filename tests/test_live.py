@@ -652,3 +652,21 @@ def test_frames_numbered_without_zeros_come_in_number_order(tmp_path):
         Image.fromarray(np.full((8, 8), k, np.uint8)).save(tmp_path / f"frame{k}.png")
     for source in (tmp_path, str(tmp_path / "frame*.png")):
         assert [int(f[0, 0]) for _, _, f in read_frames(source)] == [1, 2, 3, 10, 11]
+
+
+def test_live_plot_shows_the_longest_tracks_and_says_so(tmp_path):
+    """--plot drew the first 8 track ids only: in a long video a face lost
+    and found again gets new ids, so its later part was left out without a
+    word.  The longest 8 are drawn, and the figure and the return say how
+    many of how many."""
+    pytest.importorskip("matplotlib")
+    from fersk.cli.live import _plot_tracks, _shown_tracks
+
+    names = ["happy", "sad"]
+    history = {t: [(float(t), np.array([0.5, 0.5]))] * 2 for t in range(8)}  # short early tracks
+    history.update({t: [(float(t + k), np.array([0.7, 0.3])) for k in range(20)] for t in (8, 9)})
+    assert _shown_tracks(history) == [0, 1, 2, 3, 4, 5, 8, 9]
+    assert _plot_tracks(history, names, tmp_path / "p.png") == (8, 10)
+    assert (tmp_path / "p.png").is_file()
+    assert _plot_tracks({0: history[0]}, names, tmp_path / "q.png") == (1, 1)
+    assert _plot_tracks({}, names, tmp_path / "r.png") == (0, 0) and not (tmp_path / "r.png").exists()

@@ -212,8 +212,23 @@ def _check_plot_suffix(path):
                           f"got {str(path)!r}.")
 
 
+#: Panels in a --plot: more would be unreadable.
+_MAX_PANELS = 8
+
+
+def _shown_tracks(history):
+    """The :data:`_MAX_PANELS` longest tracks, in track order: a face lost
+    and found again gets a new track, so the first ids alone left the rest
+    of a long video out without a word."""
+    longest = sorted(history, key=lambda t: (-len(history[t]), t))[:_MAX_PANELS]
+    return sorted(longest)
+
+
 def _plot_tracks(history, names, path, xlabel="time (s)"):
-    """Each track's smoothed probabilities over time, one panel per track."""
+    """Each track's smoothed probabilities over time, one panel per track:
+    the :data:`_MAX_PANELS` longest tracks (in track order) when there are
+    more, the figure's title saying how many are shown.  Returns the number
+    of tracks shown and the number of tracks (0, 0: no track, no plot)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -221,9 +236,9 @@ def _plot_tracks(history, names, path, xlabel="time (s)"):
         raise _Failure("--plot needs matplotlib: pip install 'fersk[plots]'") from None
     tracks = sorted(history)
     if not tracks:
-        return False
-    shown = tracks[:8]  # the first tracks; a crowd would make unreadable panels
-    fig = Figure(figsize=(9, 2.2 * len(shown) + 0.6), dpi=100)
+        return 0, 0
+    shown = _shown_tracks(history)
+    fig = Figure(figsize=(9, 2.2 * len(shown) + 0.6 + 0.4 * (len(shown) < len(tracks))), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(shown), 1, sharex=True, squeeze=False)[:, 0]
     for ax, track in zip(axes, shown):
@@ -238,6 +253,8 @@ def _plot_tracks(history, names, path, xlabel="time (s)"):
     axes[0].legend(ncol=min(len(names), 7), fontsize=8, loc="upper center",
                    bbox_to_anchor=(0.5, 1.45), frameon=False)
     axes[-1].set_xlabel(xlabel)
+    if len(shown) < len(tracks):
+        fig.suptitle(f"the {len(shown)} longest of {len(tracks)} tracks", fontsize=10)
     fig.tight_layout()
     tmp = _temp_beside(path)
     try:
@@ -246,7 +263,7 @@ def _plot_tracks(history, names, path, xlabel="time (s)"):
     except BaseException:
         os.unlink(tmp)
         raise
-    return True
+    return len(shown), len(tracks)
 
 
 def _open_window():
@@ -429,8 +446,10 @@ def run(args):
     if args.out is not None and writer is not None:
         print(f"fersk live: annotated video: {args.out}", file=sys.stderr)
     if args.plot is not None:
-        if _plot_tracks(history, names, args.plot, xlabel):
-            print(f"fersk live: emotions over time: {args.plot}", file=sys.stderr)
+        shown, n_tracks = _plot_tracks(history, names, args.plot, xlabel)
+        if shown:
+            which = "" if shown == n_tracks else f" (the {shown} longest of {n_tracks} tracks)"
+            print(f"fersk live: emotions over time: {args.plot}{which}", file=sys.stderr)
         else:
             print("fersk live: no face was found: no plot written", file=sys.stderr)
     return EXIT_OK
