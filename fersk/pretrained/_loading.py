@@ -29,7 +29,10 @@ def load(name=None, *, labels="codes", backend="auto"):
     ----------
     name : str or path-like, default=None
         A bundled model's name (see :func:`available`) or a folder written
-        by :func:`save`; None means :data:`DEFAULT_MODEL`.
+        by :func:`save`; None means :data:`DEFAULT_MODEL`.  A bundled name
+        always means the bundled model; a folder of that name in the current
+        directory is said to be passed over (a :class:`UserWarning`): give
+        it as a path, ``./name`` or :class:`pathlib.Path`.
     labels : {"codes", "names"}, default="codes"
         What ``predict`` returns and ``classes_`` holds: "codes", the labels
         the model was trained on (FER-2013's integers 0-6 for the bundled
