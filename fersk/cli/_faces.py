@@ -27,7 +27,8 @@ from ._common import _EXIF_SOFTWARE, _has_mark, _replace_output, _temp_beside, _
 
 __all__ = []
 
-# The PNG "Software" text of fersk's annotated copies: a later run may replace them.
+# The "Software" mark of fersk's annotated copies (PNG text, EXIF in JPEG and
+# TIFF): a later run may replace them.
 ANNOTATION_MARK = "fersk annotated copy"
 # Annotated copies of small images are enlarged to about this many pixels.
 _ANNOTATE_MIN_SIDE = 192
