@@ -822,3 +822,37 @@ def test_a_link_to_another_class_folder_does_not_relabel_its_images(tmp_path):
     loaded = load_image_folder(tmp_path)
     assert loaded.filenames.tolist() == ["happy/extra/x.png", "happy/happy.png", "sad/sad.png"]
     assert loaded.target.tolist() == [0, 0, 1]
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX links")
+def test_a_class_folder_that_links_to_another_is_an_error(tmp_path):
+    """joy -> happy beside happy loaded each image twice, once labelled
+    happy and once joy (and FER-2013's test/happy -> ../train/happy, or
+    a split folder linked twice, read every face twice): a clear error names
+    both folders."""
+    from fersk.datasets import load_image_folder
+
+    photo = skdata.astronaut()[::8, ::8]
+    for cls in ("happy", "sad"):
+        (tmp_path / "photos" / cls).mkdir(parents=True)
+        Image.fromarray(photo).save(tmp_path / "photos" / cls / f"{cls}.png")
+    os.symlink("happy", tmp_path / "photos" / "joy")
+    with pytest.raises(ValueError, match=r"happy' and .*joy' are one folder on disk"):
+        load_image_folder(tmp_path / "photos")
+    fer = tmp_path / "fer"
+    for rel in ("train/angry/Training_1.png", "train/happy/Training_2.png",
+                "test/happy/PublicTest_3.png"):
+        (fer / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(skdata.camera()[:48, :48]).save(fer / rel)
+    os.symlink("../train/angry", fer / "test" / "angry")
+    with pytest.raises(ValueError, match="one folder on disk"):
+        _load(fer)
+    os.unlink(fer / "test" / "angry")
+    os.symlink("train", fer / "train_again")
+    with pytest.raises(ValueError, match="one folder on disk"):
+        _load(fer)
+    os.unlink(fer / "train_again")
+    os.symlink("../../test/happy", fer / "train" / "angry" / "more")  # inside a class: not walked
+    got = _load(fer)
+    assert got.filenames.tolist() == ["test/happy/PublicTest_3.png",
+                                      "train/angry/Training_1.png", "train/happy/Training_2.png"]

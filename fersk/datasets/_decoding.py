@@ -29,6 +29,24 @@ def _subdirs(folder):
     return dirs, files
 
 
+def _check_distinct(dirs, where):
+    """Raise if two of ``dirs`` (scandir entries) are one folder on disk (a
+    link to another): its images would be listed twice, under two labels
+    or as two copies of each sample.  Returns their (device, inode) set."""
+    first = {}
+    for d in dirs:
+        st = os.stat(d.path)
+        key = (st.st_dev, st.st_ino)
+        if key in first:
+            raise ValueError(
+                f"{where}: folders {first[key]!r} and {d.path!r} are one folder on disk "
+                "(one links to the other), so its images would be read twice, under "
+                "both names; remove the link or make it a copy."
+            )
+        first[key] = d.path
+    return set(first)
+
+
 def _walk_files(folder, extensions, rel_prefix, _seen=None, others=None, avoid=()):
     """(relative posix path, absolute path, size, mtime_ns) of the files under
     ``folder`` (recursively, sorted, hidden names left out) with an image

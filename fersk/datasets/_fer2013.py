@@ -31,7 +31,8 @@ from ._common import (
     _resolve_n_jobs,
     _warn,
 )
-from ._decoding import READ_FAILURE, _decode_files, _has_extension, _subdirs, _walk_files
+from ._decoding import (READ_FAILURE, _check_distinct, _decode_files, _has_extension, _subdirs,
+                        _walk_files)
 
 FER2013_DESCR = """\
 FER-2013 facial expression dataset
@@ -123,6 +124,8 @@ def _fer_folder_files(root, usages, extensions):
                 if _has_extension(f.name, extensions)
             ]
 
+    _check_distinct(dirs, "load_fer2013")
+    classes = _check_distinct([d for _, class_dirs in splits for d in class_dirs], "load_fer2013")
     files, bad = [], []
     for split_path, class_dirs in splits:
         seen = {}
@@ -138,7 +141,7 @@ def _fer_folder_files(root, usages, extensions):
         for d in sorted(class_dirs, key=lambda d: _CLASS_INDEX[d.name.lower()]):
             label = _CLASS_INDEX[d.name.lower()]
             rel_prefix = Path(os.path.relpath(d.path, root)).as_posix() + "/"
-            for rel, full, size, mtime in _walk_files(d.path, extensions, rel_prefix):
+            for rel, full, size, mtime in _walk_files(d.path, extensions, rel_prefix, avoid=classes):
                 prefix = os.path.basename(rel).split("_", 1)[0].lower()
                 usage = _USAGE_CANON.get(prefix)
                 if usage is None:
@@ -450,7 +453,10 @@ def load_fer2013(path, *, usage=None, errors="raise", cache=True, cache_dir=None
     and folders (names starting with ``.`` or ``__``) and files without an
     image extension (e.g. a ``README.txt`` or ``ferplus_votes.csv``) are not
     samples and are ignored; image files lying outside class folders are
-    not loaded, with a warning.  For the CSV every row's Usage is checked,
+    not loaded, with a warning.  Linked folders are followed, except a link
+    to a class folder; two split or class folders that are one folder on
+    disk (``test/angry -> ../train/angry``) are a ValueError, as their faces
+    would be read twice.  For the CSV every row's Usage is checked,
     whatever ``usage`` selects, but emotion and pixels only for the
     selected rows.
 

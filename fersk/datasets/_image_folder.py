@@ -24,7 +24,7 @@ from ._common import (
     _size_pair,
     _warn,
 )
-from ._decoding import _decode_files, _has_extension, _subdirs, _walk_files
+from ._decoding import _check_distinct, _decode_files, _has_extension, _subdirs, _walk_files
 
 
 @validate_params(
@@ -123,7 +123,9 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
     shuffled.  Hidden files and folders (names starting with ``.`` or
     ``__``) are ignored; image files directly under ``path`` (outside class
     folders) are not loaded, with a warning.  Linked folders are followed,
-    except a link to a class folder: its images are that class's alone.  Multi-frame files (GIF, TIFF)
+    except a link to a class folder: its images are that class's alone;
+    two class folders that are one folder on disk (``joy -> happy``) are a
+    ValueError.  Multi-frame files (GIF, TIFF)
     give their first frame; EXIF orientation is applied (photos upright, as
     fersk reads every file).  An empty
     folder, a folder without class folders, or class folders without a
@@ -167,7 +169,7 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
         _warn(f"{func}: {len(loose)} image file(s) directly under {path} "
               f"are not loaded (no class folder): {loose[:_MAX_NAMED]}.")
     files, target, empty, others = [], [], [], []
-    classes = {(st.st_dev, st.st_ino) for st in (os.stat(d.path) for d in class_dirs)}
+    classes = _check_distinct(class_dirs, func)
     for label, d in enumerate(class_dirs):
         found = _walk_files(d.path, exts, d.name + "/", others=others, avoid=classes)
         if not found:
