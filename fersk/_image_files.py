@@ -23,8 +23,11 @@ IMAGE_EXTENSIONS = (
 #: Files read as videos (with imageio): ``fersk predict``, ``fersk live``
 #: and :func:`fersk.stream.stream` alike.
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
-# Image formats that may be animated: read as a video when they are.
-ANIMATABLE = (".gif", ".webp", ".png")
+# Image formats that may be animated or hold several pages: read as a
+# video (each frame or page a row) when they do, never their first alone.
+ANIMATABLE = (".gif", ".webp", ".png", ".tif", ".tiff")
+# Pages, not frames in time: read by Pillow as still images are.
+_PAGED = (".tif", ".tiff")
 VIDEO_HINT = "pip install av (or pip install imageio-ffmpeg)"
 
 
@@ -66,14 +69,15 @@ def iter_video(path, every=1):
     Times, in seconds from the first frame: a video's from its frames'
     presentation times when PyAV reads it (variable frame rates too), else
     from the file's frame rate (``fps`` metadata); an animated image's from
-    its frames' durations; None when unknown.
+    its frames' durations; None when unknown.  A TIFF's pages are its
+    frames (Pillow alone, each read as a still image is; no times).
     Frames are read one at a time (a long video is never held whole).
 
     Parameters
     ----------
     path : str or os.PathLike
-        A video file (read with imageio and PyAV or ffmpeg) or an animated
-        image.
+        A video file (read with imageio and PyAV or ffmpeg), an animated
+        image or a multi-page TIFF.
     every : int, default=1
         Yield every ``every``-th frame (indices stay those of the file).
 
@@ -100,6 +104,9 @@ def iter_video(path, every=1):
     import os
     import warnings
 
+    if os.path.splitext(os.fspath(path))[1].lower() in _PAGED:
+        yield from _pages(path, every)
+        return
     try:
         import imageio.v3 as iio  # optional (fersk[video]): needed for videos only
     except ImportError:
@@ -152,6 +159,32 @@ def iter_video(path, every=1):
             raise _stopped(index, exc) from None
         if index < 0:
             raise VideoError("the video has no frames")
+
+
+def _pages(path, every):
+    """:func:`iter_video` for a multi-page TIFF (scans, microscope stacks,
+    a burst saved as one file): every ``every``-th page read as a still
+    image is (EXIF orientation, 16-bit high bytes: :func:`pil_to_uint8`),
+    with Pillow alone; pages have no time."""
+    import os
+
+    from PIL import Image, ImageSequence
+
+    try:
+        im = Image.open(path)
+    except Exception as exc:
+        raise VideoError(f"cannot read this file ({type(exc).__name__}: {exc})") from None
+    with im:
+        index = -1
+        try:
+            for index, page in enumerate(ImageSequence.Iterator(im)):
+                if index % every == 0:
+                    yield index, None, pil_to_uint8(
+                        open_image(page), where=f"{os.fspath(path)} page {index}")
+        except Exception as exc:
+            raise _stopped(index, exc) from None
+    if index < 0:
+        raise VideoError("the file has no pages")
 
 
 def _stopped(index, exc):

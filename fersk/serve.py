@@ -161,6 +161,13 @@ def _decode_image(data):
                     f"the image is {im.width}x{im.height} pixels; at most {_MAX_PIXELS} "
                     "pixels are accepted."
                 )
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:  # its first frame alone would be an answer for part of it
+                raise _UploadError(
+                    400, "several_frames",
+                    f"the image holds {frames} frames (an animation or pages): send one "
+                    "still image a request (fersk predict FILE classifies every frame)."
+                )
             return pil_to_uint8(open_image(im))
     except _UploadError:
         raise

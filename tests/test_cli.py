@@ -836,6 +836,26 @@ def test_video_csv_time_series(capsys, tmp_path, clip, toy_model, pipeline):
     assert rows[2]["row"] == "" and rows[2]["emotion"] == FER[expected[1].argmax()]
 
 
+def test_a_multi_page_tiff_gives_a_row_per_page(capsys, tmp_path, toy_model, pipeline):
+    """Only a multi-page TIFF's first page was classified, the others left
+    without a word: each page is now a frame (no time), read by Pillow as
+    a still image is (a 16-bit page by its high bytes)."""
+    face = data.astronaut()[:256, 100:356]
+    deep = (data.camera()[:200, :300].astype(np.uint16) * 257)  # 16-bit grey
+    path = tmp_path / "pages.tif"
+    Image.fromarray(face).save(path, save_all=True,
+                               append_images=[Image.fromarray(deep), Image.fromarray(face[:, ::-1])])
+    status, out, _ = _run(capsys, "predict", path, "--model", toy_model, "--json")
+    doc = json.loads(out)
+    records = doc["records"]
+    assert status == 0 and not doc["errors"]
+    assert [r["frame"] for r in records] == [0, 1, 2]
+    assert all(r["time_s"] is None for r in records)
+    expected = _proba(pipeline, [face, (deep >> 8).astype(np.uint8), face[:, ::-1]])
+    for rec, p in zip(records, expected):
+        assert rec["emotion"] == FER[p.argmax()]
+
+
 def test_video_frames_get_every_face_and_alpha_frames_are_read(capsys, tmp_path, toy_model):
     """--faces all reaches video frames (each frame gave its largest face
     only), and an animated PNG of grey+alpha frames is read as its still

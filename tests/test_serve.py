@@ -92,6 +92,16 @@ def test_predict_raw_body_and_form(client):
     two = client.post("/api/predict", files=[("a", ("a.jpg", photo, "image/jpeg")),
                                              ("b", ("b.jpg", photo, "image/jpeg"))])
     assert two.status_code == 400 and two.json()["error"]["code"] == "several_files"
+    # An animation or a multi-page TIFF: refused (its first frame was the
+    # answer for the whole file, without a word)
+    face = Image.fromarray(data.astronaut()[::4, ::4])  # under the test app's upload limit
+    for fmt in ("GIF", "TIFF"):
+        buf = io.BytesIO()
+        face.save(buf, format=fmt, save_all=True, append_images=[face.rotate(90)])
+        several = client.post("/api/predict", content=buf.getvalue())
+        assert several.status_code == 400, fmt
+        assert several.json()["error"]["code"] == "several_frames"
+        assert "2 frames" in several.json()["error"]["message"]
 
 
 def test_two_faces_and_no_face(client):
