@@ -10,7 +10,7 @@ import numpy as np
 __all__ = [
     "IMAGE_EXTENSIONS", "pil_to_uint8", "open_image", "array_to_uint8", "stretch_to_uint8",
     "n_workers", "pixels_for_network", "read_image_file", "VIDEO_EXTENSIONS", "VideoError",
-    "iter_video",
+    "iter_video", "walk_files",
 ]
 
 #: File extensions fersk reads as images (compared case-insensitively):
@@ -237,6 +237,101 @@ def _upright(frame):
     arr = frame.to_ndarray(format="rgb24")
     k = round((getattr(frame, "rotation", 0) or 0) / 90) % 4
     return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
+
+
+def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), others=None,
+               hidden=(".", "__")):
+    """The files under a folder with one of ``extensions``, every folder once.
+
+    One walk for every reader of folders (the dataset loaders, ``fersk
+    predict``): recursive, each folder's entries sorted by name, names
+    starting with one of ``hidden`` left out.  Linked folders are followed,
+    each at most once: a link to a folder already walked or to one holding
+    ``folder`` (a loop, ``loop -> ..``) is not entered (it listed other
+    folders' images under this one, then failed with "Too many levels of
+    symbolic links").  A broken link with an image extension is listed, so
+    that reading it fails with its name instead of the file missing without
+    a word.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder to walk.
+    extensions : tuple of str or None, default=IMAGE_EXTENSIONS
+        Lower-case suffixes, dot included (compared case-insensitively);
+        None lists every file.
+    rel_prefix : str, default=""
+        Prefix of the relative paths returned (``folder`` relative to a
+        root, ending in ``/``).
+    avoid : set of (int, int), default=()
+        The ``(st_dev, st_ino)`` of folders never entered (another class's
+        folder: a link to it listed its images under two labels).
+    others : list or None, default=None
+        Gets the relative paths of the files left out for their extension
+        (a photo in another format is said, not passed over).
+    hidden : tuple of str, default=(".", "__")
+        Name prefixes of files and folders left out.
+
+    Returns
+    -------
+    files : list of (str, str, int, int)
+        ``(relative posix path, path, size, mtime_ns)``, the path joined
+        onto ``folder`` as given; size and time -1 for a broken link.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(root, "b"))
+    >>> for name in ("a.png", "b/c.JPG", "notes.txt", ".hidden.png"):
+    ...     open(os.path.join(root, name), "wb").close()
+    >>> others = []
+    >>> [rel for rel, *_ in walk_files(root, others=others)], others
+    (['a.png', 'b/c.JPG'], ['notes.txt'])
+    >>> import shutil; shutil.rmtree(root)
+    """
+    import os
+
+    # (device, inode) of the folder and every folder above it, and those avoided.
+    seen, path = set(avoid), os.path.realpath(folder)
+    while True:
+        try:
+            st = os.stat(path)
+        except OSError:  # a folder above that cannot be read: no link reaches it
+            break
+        seen.add((st.st_dev, st.st_ino))
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+
+    def listed(name):
+        return extensions is None or os.path.splitext(name)[1].lower() in extensions
+
+    def walk(current, prefix):
+        out = []
+        with os.scandir(current) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            if entry.name.startswith(tuple(hidden)):
+                continue
+            if entry.is_dir():
+                st = entry.stat()
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    out += walk(entry.path, prefix + entry.name + "/")
+            elif listed(entry.name) and (entry.is_file() or entry.is_symlink()):
+                try:
+                    st = entry.stat()
+                    size, mtime = st.st_size, st.st_mtime_ns
+                except OSError:
+                    size, mtime = -1, -1
+                out.append((prefix + entry.name, entry.path, size, mtime))
+            elif others is not None and entry.is_file():
+                others.append(prefix + entry.name)
+        return out
+
+    return walk(folder, rel_prefix)
 
 
 def open_image(im):

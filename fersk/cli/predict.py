@@ -279,7 +279,8 @@ def _collect(paths, annotate=None):
     """Expand PATH arguments: (display name, Path, annotate name), errors,
     and the files of the folders not read for their extension (named).
 
-    A folder's walk skips the ``--annotate`` folder ``annotate`` and the
+    A folder's walk (:func:`fersk._image_files.walk_files`, as the dataset
+    loaders walk theirs) skips the ``--annotate`` folder ``annotate`` and the
     folder of its copies: a rerun must not classify its own annotated copies.
     Linked folders are followed, each folder once (a link loop ends there).
     """
@@ -288,33 +289,17 @@ def _collect(paths, annotate=None):
     for arg in paths:
         path = Path(arg)
         if path.is_dir():
-            found = []
-            skip = set() if annotate is None else {
-                os.path.realpath(annotate), os.path.realpath(Path(annotate) / path.resolve().name)}
-            seen = {os.path.realpath(path)}
-            for root, dirs, files in os.walk(path, followlinks=True):
-                kept = []
-                for d in sorted(dirs):
-                    real = os.path.realpath(os.path.join(root, d))
-                    if not d.startswith(".") and real not in skip and real not in seen:
-                        seen.add(real)
-                        kept.append(d)
-                dirs[:] = kept
-                for name in sorted(files):
-                    if name.startswith("."):
-                        continue
-                    if name.lower().endswith(wanted):
-                        found.append(Path(root) / name)
-                    else:  # a photo in another format (.heic, .jfif) is said, not passed over
-                        rel = os.path.relpath(os.path.join(root, name), path)
-                        not_read.append(_printable(os.path.join(arg, rel)))
+            others = []
+            found = _image_files.walk_files(path, wanted, avoid=_annotate_folders(annotate, path),
+                                            others=others, hidden=(".",))
+            # a photo in another format (.heic, .jfif) is said, not passed over
+            not_read += [_printable(os.path.join(arg, rel)) for rel in others]
             if not found:
                 errors.append(
                     (_printable(arg), f"folder with no image or video files ({' '.join(wanted)})")
                 )
-            for file in found:
-                rel = file.relative_to(path)
-                entries.append((_printable(os.path.join(arg, str(rel))), file,
+            for rel, file, _, _ in found:
+                entries.append((_printable(os.path.join(arg, rel)), Path(file),
                                 Path(path.resolve().name) / rel))
         elif path.is_file():
             entries.append((_printable(arg), path, Path(path.name)))
@@ -323,6 +308,21 @@ def _collect(paths, annotate=None):
         else:
             errors.append((_printable(arg), "no such file or folder"))
     return entries, errors, not_read
+
+
+def _annotate_folders(annotate, path):
+    """(device, inode) of the ``--annotate`` folder and of its copies of
+    ``path``, those that exist (a folder not yet made holds nothing)."""
+    if annotate is None:
+        return set()
+    keys = set()
+    for folder in (Path(annotate), Path(annotate) / path.resolve().name):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue
+        keys.add((st.st_dev, st.st_ino))
+    return keys
 
 
 class _Reporter:

@@ -47,58 +47,6 @@ def _check_distinct(dirs, where):
     return set(first)
 
 
-def _walk_files(folder, extensions, rel_prefix, _seen=None, others=None, avoid=()):
-    """(relative posix path, absolute path, size, mtime_ns) of the files under
-    ``folder`` (recursively, sorted, hidden names left out) with an image
-    extension; ``rel_prefix`` is ``folder`` relative to the root, ending in /.
-
-    Linked folders are followed, each folder at most once: a link to a folder
-    already walked or to one holding ``folder`` (a loop, ``loop -> ..``) is
-    not entered (it listed other classes' images under this one, then failed
-    with "Too many levels of symbolic links").  ``others``, a list, gets the
-    relative paths of the files left out for their extension; ``avoid``, the
-    (device, inode) of folders never entered (the other classes' folders: a
-    link to one listed its images under two labels)."""
-    if _seen is None:
-        # (device, inode) of the folder and every folder above it.
-        _seen, path = set(avoid), os.path.realpath(folder)
-        while True:
-            try:
-                st = os.stat(path)
-            except OSError:  # a folder above that cannot be read: no link reaches it
-                break
-            _seen.add((st.st_dev, st.st_ino))
-            parent = os.path.dirname(path)
-            if parent == path:
-                break
-            path = parent
-    out = []
-    with os.scandir(folder) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        if _is_hidden(entry.name):
-            continue
-        if entry.is_dir():
-            st = entry.stat()
-            if (st.st_dev, st.st_ino) in _seen:
-                continue
-            _seen.add((st.st_dev, st.st_ino))
-            out += _walk_files(entry.path, extensions, rel_prefix + entry.name + "/", _seen,
-                               others)
-        elif _has_extension(entry.name, extensions) and (entry.is_file() or entry.is_symlink()):
-            # A broken link is listed too: reading it fails under the errors
-            # policy, with its name, instead of the file missing without a word.
-            try:
-                st = entry.stat()
-                size, mtime = st.st_size, st.st_mtime_ns
-            except OSError:
-                size, mtime = -1, -1
-            out.append((rel_prefix + entry.name, entry.path, size, mtime))
-        elif others is not None and entry.is_file():
-            others.append(rel_prefix + entry.name)
-    return out
-
-
 def _describe(exc):
     from PIL import UnidentifiedImageError
     from PIL.Image import DecompressionBombError

@@ -11,6 +11,7 @@ from sklearn.model_selection import PredefinedSplit
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import validate_params
 
+from fersk._image_files import walk_files
 from fersk._progress import log
 from fersk.cache import cache_home
 
@@ -31,8 +32,7 @@ from ._common import (
     _resolve_n_jobs,
     _warn,
 )
-from ._decoding import (READ_FAILURE, _check_distinct, _decode_files, _has_extension, _subdirs,
-                        _walk_files)
+from ._decoding import READ_FAILURE, _check_distinct, _decode_files, _has_extension, _subdirs
 
 FER2013_DESCR = """\
 FER-2013 facial expression dataset
@@ -141,7 +141,7 @@ def _fer_folder_files(root, usages, extensions):
         for d in sorted(class_dirs, key=lambda d: _CLASS_INDEX[d.name.lower()]):
             label = _CLASS_INDEX[d.name.lower()]
             rel_prefix = Path(os.path.relpath(d.path, root)).as_posix() + "/"
-            for rel, full, size, mtime in _walk_files(d.path, extensions, rel_prefix, avoid=classes):
+            for rel, full, size, mtime in walk_files(d.path, extensions, rel_prefix, avoid=classes):
                 prefix = os.path.basename(rel).split("_", 1)[0].lower()
                 usage = _USAGE_CANON.get(prefix)
                 if usage is None:

@@ -11,6 +11,7 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_params
 
 from fersk._constraints import IntPair
+from fersk._image_files import walk_files
 from fersk._progress import log
 
 from ._common import (
@@ -24,7 +25,7 @@ from ._common import (
     _size_pair,
     _warn,
 )
-from ._decoding import _check_distinct, _decode_files, _has_extension, _subdirs, _walk_files
+from ._decoding import _check_distinct, _decode_files, _has_extension, _subdirs
 
 
 @validate_params(
@@ -171,7 +172,7 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
     files, target, empty, others = [], [], [], []
     classes = _check_distinct(class_dirs, func)
     for label, d in enumerate(class_dirs):
-        found = _walk_files(d.path, exts, d.name + "/", others=others, avoid=classes)
+        found = walk_files(d.path, exts, d.name + "/", others=others, avoid=classes)
         if not found:
             empty.append(d.name)
         files += found
