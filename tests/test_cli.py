@@ -404,9 +404,14 @@ def test_predict_folder_json_and_batches(capsys, tmp_path, photos, toy_model):
     (elsewhere / "linked.png").write_bytes((photos / "crop.png").read_bytes())
     os.symlink(elsewhere, folder / "link")
     os.symlink(folder, folder / "sub" / "loop")  # a loop ends where it began
+    # a link to a folder above the one named walked that folder's other
+    # folders (the walk remembered the named folder only)
+    (tmp_path / "beside").mkdir()
+    (tmp_path / "beside" / "other.png").write_bytes((photos / "crop.png").read_bytes())
+    os.symlink(tmp_path, folder / "sub" / "up")
     status, out, err = _run(capsys, "predict", folder, "--model", toy_model)
     assert status == 0 and "4 rows from 4 files" in err
-    assert "link/linked.png" in out and "loop" not in out
+    assert "link/linked.png" in out and "loop" not in out and "other.png" not in out
     assert "1 file(s) in the folders not read" in err and "['.txt']" in err and "notes.txt" in err
 
 
