@@ -448,7 +448,8 @@ def read_frames(source, *, fps=None, max_frames=None):
         - a video file (.mp4, .avi, .mov, .mkv, .webm... or an animated
           GIF/WebP/PNG; read with imageio and PyAV, ``fersk[video]``).
         - a folder: its image files in name order, numbers by value
-          (``frame2`` before ``frame10``); a glob pattern
+          (``frame2`` before ``frame10``; its other files are not read,
+          with a warning naming them); a glob pattern
           (``"frames/*.png"``): the matching files in that order; an
           image file: that one frame.
         - an ndarray ``(n_frames, height, width[, channels])``, or any
@@ -490,12 +491,18 @@ def read_frames(source, *, fps=None, max_frames=None):
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if os.path.isdir(path):
-            files = sorted(
-                (os.path.join(path, name) for name in os.listdir(path)
-                 if not name.startswith(".") and _is_image_file(name)), key=_natural_key
-            )
+            names = [n for n in os.listdir(path) if not n.startswith(".")]
+            files = sorted((os.path.join(path, n) for n in names if _is_image_file(n)),
+                           key=_natural_key)
+            others = sorted(n for n in names if not _is_image_file(n)
+                            and os.path.isfile(os.path.join(path, n)))
             if not files:
                 raise ValueError(f"source: the folder {path!r} has no image files.")
+            if others:  # a frame in another format (.heic) would leave a gap in the sequence
+                warnings.warn(
+                    f"read_frames: {len(others)} file(s) in {path!r} are not image files "
+                    f"({', '.join(_image_files.IMAGE_EXTENSIONS)}) and are not read: "
+                    f"{others[:5]}.", UserWarning, stacklevel=2)
             return _sequence_frames(files, fps, max_frames)
         if os.path.isfile(path):
             if _is_video_file(path):

@@ -168,7 +168,11 @@ def test_image_sequence_folder_and_glob(bundled, tmp_path):
     model = _with_detector(bundled, CountingDetector())
     from_arrays = list(stream(model, frames, fps=5))
     for source in (tmp_path, str(tmp_path / "frame_*.png"), sorted(tmp_path.glob("*.png"))):
-        records = list(stream(model, source, fps=5))
+        if source is tmp_path:  # a file of another format is a gap in the sequence: said
+            with pytest.warns(UserWarning, match=r"1 file\(s\) .* not read: \['notes.txt'\]"):
+                records = list(stream(model, source, fps=5))
+        else:
+            records = list(stream(model, source, fps=5))
         assert [(r["frame"], r["time"], r["box"]) for r in records] == [
             (r["frame"], r["time"], r["box"]) for r in from_arrays
         ]
