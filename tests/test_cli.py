@@ -1140,6 +1140,26 @@ def test_train_recipe_params_interrupted_then_resumed(capsys, tmp_path, fer2013_
     assert status == 2 and "holds no interrupted run" in err
 
 
+def test_train_overwrite_refused_keeps_the_interrupted_run(capsys, tmp_path):
+    """--overwrite deleted an interrupted run's saved epochs, then refused the
+    folder (a file of the user's in it): nothing trained and the run no
+    longer resumable.  Every refusal now comes before anything is deleted."""
+    out = tmp_path / "run"
+    saved = out / "training_state" / "fersk-state-0123abcd"
+    saved.mkdir(parents=True)
+    (saved / "epoch-3-0123456789abcdef.weights.h5").write_bytes(b"weights")
+    (saved / "epoch-3.json").write_text('{"epoch": 3}')
+    (out / "notes.txt").write_text("my notes")
+    data = tmp_path / "fer2013.csv"
+    data.write_text("emotion,pixels,Usage\n")
+    status, _, err = _run(capsys, "train", "--data", data, "--model", "kaggle_cnn", "--out", out,
+                          "--overwrite")
+    assert status == 2 and "not a fersk model folder" in err
+    assert sorted(p.name for p in saved.iterdir()) == [
+        "epoch-3-0123456789abcdef.weights.h5", "epoch-3.json"]
+    assert (out / "notes.txt").read_text() == "my notes"
+
+
 def test_train_stopped_before_its_first_epoch_ended_runs_again(capsys, tmp_path, fer2013_root,
                                                                monkeypatch):
     """Ctrl-C in epoch 1 left an empty state folder: the same command was

@@ -237,12 +237,6 @@ def run(args):
             f"--out: {args.out!r} holds an interrupted run; --resume continues it, "
             "--overwrite starts again."
         )
-    if interrupted and args.overwrite and not args.resume:
-        # fersk's files only, and never those of a run still going on.
-        try:
-            discard_states(state)
-        except CheckpointInUseError as exc:
-            raise _UsageError(f"--overwrite: {exc}") from None
     if _holds_other_files(out) and not args.overwrite:
         raise _UsageError(
             f"--out: {args.out!r} exists and is not empty; give another folder or --overwrite."
@@ -255,6 +249,14 @@ def run(args):
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _UsageError(f"--out: cannot create {args.out!r} ({exc}).") from None
+    if interrupted and args.overwrite and not args.resume:
+        # After every refusal above (a refused --out kept the interrupted
+        # run's epochs, which it had deleted first): fersk's files only,
+        # and never those of a run still going on.
+        try:
+            discard_states(state)
+        except CheckpointInUseError as exc:
+            raise _UsageError(f"--overwrite: {exc}") from None
     command = "fersk " + " ".join(args.argv)
     try:
         pipe, metrics = training.train_fer2013(
