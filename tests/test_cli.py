@@ -1777,6 +1777,16 @@ def test_evaluate_table_and_bad_usage(capsys, fer_csv, toy_model):
     assert status == 1 and "Training" in err
 
 
+def test_evaluate_out_that_cannot_be_made_is_refused_before_the_work(capsys, tmp_path, fer_csv,
+                                                                      toy_model):
+    """--out under a file: the whole evaluation ran, then a traceback
+    (NotADirectoryError) and nothing printed; now a usage error first."""
+    (tmp_path / "notes.txt").write_text("a file")
+    status, out, err = _run(capsys, "evaluate", "--data", fer_csv, "--model", toy_model,
+                            "--out", tmp_path / "notes.txt" / "report")
+    assert status == 2 and "--out: cannot create" in err and "accuracy" not in out
+
+
 def test_evaluate_names_the_recorded_accuracy_as_the_folders(capsys, tmp_path, fer_csv, pipeline):
     # The folder's metrics.publictest_accuracy: for the bundled models the
     # figure as loaded, not one "recorded at training".

@@ -115,6 +115,10 @@ def run(args):
                     f"--out: {str(file)!r} exists and fersk evaluate did not write it: fersk "
                     "will not replace it; choose another folder or move the file."
                 )
+        try:  # before the work: a folder that cannot be made lost the whole evaluation
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _UsageError(f"--out: cannot create {args.out!r} ({exc}).") from None
     model = _load_model(args.model, getattr(args, "backend", "auto"))
     # Scored by name: a model's codes need not be FER-2013's (folder order).
     fer_labels = fer2013_labels(model.classes, model.class_names)
