@@ -70,6 +70,10 @@ def test_adapt_refuses_before_any_work(labelled, tmp_path, capsys):
     (broken / "a" / "bad.png").write_bytes(b"not an image")
     assert main(["adapt", "--data", str(broken), "--out", str(tmp_path / "x")]) == 2
     assert "bad.png" in capsys.readouterr().err
+    # --cv 1 is no cross-validation: said so (the message blamed a class's size)
+    assert main(["adapt", "--data", str(labelled), "--out", str(tmp_path / "x"),
+                 "--cv", "1"]) == 2
+    assert "--cv: cross-validation needs 2 folds or more" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 

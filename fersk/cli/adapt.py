@@ -37,7 +37,7 @@ def run(args):
     -------
     status : int
         0; a data path that is not a folder, an unreadable image in it,
-        fewer than two classes, an unknown model or an ensemble, an
+        fewer than two classes, ``--cv 1``, an unknown model or an ensemble, an
         ``--out`` that exists without ``--overwrite`` (or, with it, is not a
         model folder) is a usage error (status 2), before any face is
         cropped.
@@ -58,6 +58,8 @@ def run(args):
     from fersk.face import FaceCropper, NoFaceWarning
     from fersk.network_features import fold_head
 
+    if args.cv == 1:  # one fold is no cross-validation: said as such, not as a class's size
+        raise _UsageError("--cv: cross-validation needs 2 folds or more (0: none).")
     data = Path(args.data)
     if not data.is_dir():
         raise _UsageError(
