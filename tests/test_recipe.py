@@ -441,6 +441,16 @@ def test_ensemble_card_says_how_each_member_predicts(tmp_path, monkeypatch):
     _, metrics = ensembling.ensemble_fer2013("unused", folders, test_time_flip=True, load_verbose=0)
     assert metrics["test_time_flip"] is True
     assert all(m["test_time_flip"] for m in metrics["members"].values())
+    # The faces the members learnt from, from their cards: the card said
+    # len(Training split loaded), which trains nothing (members are frozen).
+    assert "n_train" not in metrics  # these members' cards do not say
+    said = [str(pretrained.save(pretrained.load(folder, backend="keras"), f"{folder}_n",
+                                metrics={"n_train": n}))
+            for n, folder in zip((500, {"fer2013": 700, "sfew": 200}), folders)]
+    _, metrics = ensembling.ensemble_fer2013("unused", said, load_verbose=0)
+    assert sorted(map(str, (m["n_train"] for m in metrics["members"].values()))) == [
+        "500", "{'fer2013': 700, 'sfew': 200}"]
+    assert metrics["n_train"] == {name: m["n_train"] for name, m in metrics["members"].items()}
 
 
 _KILLED_DUMP = """

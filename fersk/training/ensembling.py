@@ -67,7 +67,10 @@ def ensemble_fer2013(
         ``FaceCropper -> CNNEnsembleClassifier``.
     metrics : dict
         PublicTest accuracy of the ensemble and of each member, weights,
-        summed training time and parameters, hardware, command.
+        summed training time and parameters, hardware, command; ``n_train``
+        the faces the members were trained on, as their own metrics say
+        (one number when they agree, else one a member; absent when a
+        member does not say).
 
     Examples
     --------
@@ -105,7 +108,7 @@ def ensemble_fer2013(
         member_metrics[meta["name"]] = {
             "publictest_accuracy": round(float(pipe[1:].score(X_test, y_test)), 4),
             "description": meta["description"],
-            **{k: recorded[k] for k in ("command", "train_seconds", "hardware",
+            **{k: recorded[k] for k in ("command", "train_seconds", "hardware", "n_train",
                                         "learnable_parameters", "init_from") if k in recorded},
             # the views this member predicts from in the ensemble, as saved or set here
             "test_time_flip": bool(pipe.steps[-1][1].test_time_flip),
@@ -124,7 +127,6 @@ def ensemble_fer2013(
         # True when every member averages mirrors (False left the members'
         # own settings, and the card said no flip while members flipped)
         "test_time_flip": all(m["test_time_flip"] for m in member_metrics.values()),
-        "n_train": int(len(X_train)),
         "n_publictest": int(len(X_test)),
         "train_seconds": round(train_seconds, 1),
         "learnable_parameters": sum(
@@ -133,6 +135,13 @@ def ensemble_fer2013(
         "hardware": machine_description(),
         "command": command,
     })
+    # The faces the members learnt from, as their cards say (the Training
+    # split loaded here trains nothing: every member is frozen).
+    trained_on = [m["n_train"] for m in member_metrics.values() if "n_train" in m]
+    if trained_on and len(trained_on) == len(member_metrics):
+        same = all(n == trained_on[0] for n in trained_on)
+        metrics["n_train"] = trained_on[0] if same else {
+            name: m["n_train"] for name, m in member_metrics.items()}
     pipe.steps[0] = ("facecropper", clone(cropper))
     return pipe, metrics
 
