@@ -417,6 +417,34 @@ def test_packaging_from_a_checkpoint_records_the_faces_trained_on(tmp_path, monk
     assert trained["n_train"] == packaged["n_train"] == 14
 
 
+def test_packaging_from_a_checkpoint_keeps_the_starts_card_and_cropper(tmp_path, monkeypatch):
+    """from_checkpoint=True with init_from wrote init_from without the
+    start's record (train_seconds, which ensembles add up) and packaged the
+    default FaceCropper instead of the start's."""
+    from sklearn.pipeline import make_pipeline
+
+    from fersk import CNNClassifier, FaceCropper, pretrained
+    from fersk.training import recipes
+
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, (28, 48, 48)).astype(np.uint8)
+    y = np.arange(28) % 7
+    monkeypatch.setattr(recipes, "fer2013_splits", lambda *a, **k: (X, y, X, y))
+    cropper = FaceCropper(detector=None, size=(48, 48), margin=0.3)
+    start = make_pipeline(cropper, CNNClassifier("kaggle_cnn", {"width": 0.125}, epochs=1,
+                                                 random_state=0)).fit(X, y)
+    folder = pretrained.save(start, tmp_path / "start", metrics={"train_seconds": 123.0})
+    kw = dict(architecture="kaggle_cnn", architecture_params={"width": 0.125},
+              init_from=str(folder), epochs=1, patience=1, batch_size=16, learning_rate=1e-3,
+              augment=False, checkpoint=tmp_path / "run.joblib", load_verbose=0)
+    trained_pipe, trained = recipes.train_fer2013("unused", **kw)
+    packaged_pipe, packaged = recipes.train_fer2013("unused", from_checkpoint=True, **kw)
+    assert trained["init_from"]["train_seconds"] == 123.0
+    assert packaged["init_from"] == trained["init_from"]
+    for pipe in (trained_pipe, packaged_pipe):
+        assert pipe.steps[0][1].get_params()["margin"] == 0.3
+
+
 def test_ensemble_card_says_how_each_member_predicts(tmp_path, monkeypatch):
     """test_time_flip=False leaves the members' own views, and the card said
     no flip while a member saved with mirror averaging flipped."""

@@ -367,10 +367,20 @@ def train_fer2013(
     n_trained = int(len(X_train))
     if from_checkpoint:
         steps, fit_seconds, *trained = joblib.load(checkpoint)
+        record = trained[0] if trained else {}
         # The faces the steps were trained on, not this call's n_train (a card
         # packaged with another n_train stated the wrong training set).
         # Checkpoints from before the record carry none: this call's count.
-        n_trained = trained[0].get("n_train", n_trained) if trained else n_trained
+        n_trained = record.get("n_train", n_trained)
+        # The start's card and cropper, as when trained (a card packaged from
+        # a checkpoint lost the start's record, the pipeline its cropper);
+        # older checkpoints: the start as it is now.
+        if init_from is not None and "init_metrics" not in record:
+            start_pipe = pretrained.load(init_from, backend="keras")
+            record = {**record, "init_metrics": pretrained.info(init_from)["metrics"],
+                      "start_cropper": start_pipe.steps[0][1]}
+        init_metrics = record.get("init_metrics", {})
+        start_cropper = record.get("start_cropper")
         # Prediction-time settings may be chosen after training.
         steps[-1][1].set_params(**{
             k: v for k, v in (network_params or {}).items() if k in PREDICTION_PARAMS
@@ -414,7 +424,9 @@ def train_fer2013(
         # and does not look for this run's training state.
         steps[-1][1].set_params(warm_start=False, checkpoint_dir=None)
         if checkpoint is not None:
-            _dump_checkpoint((steps, fit_seconds, {"n_train": n_trained}), checkpoint)
+            _dump_checkpoint((steps, fit_seconds, {"n_train": n_trained,
+                                                   "init_metrics": init_metrics,
+                                                   "start_cropper": start_cropper}), checkpoint)
 
     net = steps[-1][1]
     pipe, metrics = publictest_metrics(steps, X_test, y_test, cropper=start_cropper)
