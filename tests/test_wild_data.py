@@ -360,6 +360,17 @@ def test_load_expw_min_iou_is_a_number_in_0_1(tmp_path):
     for min_iou in (5.0, -0.1):
         with pytest.raises(InvalidParameterError, match="min_iou"):
             load_expw(root, cropper=cropper, min_iou=min_iou, cache=False)
+    # min_iou=0 took a detection apart from the labelled face (another
+    # region or person) as that face, its label on the wrong crop.
+    root = _expw_folder(tmp_path / "apart", ["p.png,0,60,50,30,40,3,happy"])
+
+    def corner(image):  # nowhere near the labelled box
+        return [(0, 0, 20, 20)]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        far = load_expw(root, cropper=FaceCropper(detector=corner), min_iou=0, cache=False)
+    assert far.face_found.tolist() == [False]
 
 
 @needs_shared

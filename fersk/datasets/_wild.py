@@ -390,7 +390,7 @@ def _match_faces(rows, label_boxes, detections, min_iou):
     for i, (row, box, faces) in enumerate(zip(rows, label_boxes, detections)):
         for j, face in enumerate(faces):
             overlap = _iou(face["box"], box)
-            if overlap >= min_iou:
+            if overlap > 0 and overlap >= min_iou:  # a box apart is another face
                 pairs.append((-overlap, i, j, row["file"]))
     matched, taken = [None] * len(rows), set()
     for _, i, j, photo in sorted(pairs, key=lambda p: p[:3]):
@@ -433,7 +433,8 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
         As in :func:`load_sfew`.
     min_iou : float in [0, 1], default=0.4
         Overlap for a detection to be the labelled face (0 takes the
-        best-overlapping detection however little it overlaps).
+        best-overlapping detection however little it overlaps, never one
+        that does not overlap the labelled box at all).
     cache, cache_dir, verbose, return_X_y
         As in :func:`load_sfew`.
 
