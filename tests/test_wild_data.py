@@ -119,6 +119,30 @@ def test_wild_cache_reads_a_photo_rewritten_within_the_same_second(tmp_path):
     np.testing.assert_array_equal(again.images, first.images[:, ::-1])
 
 
+def test_wild_cache_keeps_an_entry_per_crop_setting(tmp_path, capsys):
+    """A load with another cropper replaced the first cropper's entry (one
+    entry a folder), so switching between two croppers cropped every photo
+    again each time; the docs say a changed crop setting leaves the older
+    file behind.  A changed file still replaces its setting's entry."""
+    from PIL import Image
+
+    photo = tmp_path / "sfew" / "happy" / "frame.png"
+    photo.parent.mkdir(parents=True)
+    Image.fromarray(skdata.astronaut()[30:230, 120:320]).save(photo)
+    cache = tmp_path / "cache"
+    small, large = FaceCropper(detector=None, size=(32, 32)), FaceCropper(detector=None)
+    load_sfew(tmp_path / "sfew", cropper=small, cache_dir=cache)
+    load_sfew(tmp_path / "sfew", cropper=large, cache_dir=cache)
+    assert len(list(cache.glob("sfew-*.npz"))) == 2
+    capsys.readouterr()
+    again = load_sfew(tmp_path / "sfew", cropper=small, cache_dir=cache, verbose=1)
+    assert "read from cache" in "".join(capsys.readouterr()) and again.images.shape[1:] == (32, 32)
+    Image.fromarray(skdata.camera()[:200, :200]).save(photo)
+    os.utime(photo, ns=(1_700_000_000 * 10**9, 1_700_000_000 * 10**9))
+    load_sfew(tmp_path / "sfew", cropper=small, cache_dir=cache)
+    assert len(list(cache.glob("sfew-*.npz"))) == 2
+
+
 def test_wild_loader_reads_every_image_type_and_names_what_it_skips(tmp_path):
     """A .webp frame is read like a .jpg (before, only jpg/png/bmp were, and
     the rest vanished without a word); what is not an image is named."""

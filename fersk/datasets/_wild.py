@@ -119,21 +119,25 @@ def _files(folder, classes):
     return out
 
 
+def _settings(cropper, extra=""):
+    """The crop settings a cache entry is for: the version, ``extra`` and
+    the cropper's parameters (those that do not change a crop read from a
+    file counted as their defaults: other settings of them share it)."""
+    params = {**cropper.get_params(), "image_shape": None, "n_jobs": None, "verbose": 0}
+    return f"{_CACHE_VERSION}|{extra}|{repr(sorted(params.items()))}"
+
+
 def _key(root, entries, cropper, extra=""):
     """Cache key: the files (name, size, mtime), the cropper, the version;
     None where the cropper cannot be named across processes (no cache)."""
     h = hashlib.sha256()
-    # Parameters that do not change a crop read from a file count as their
-    # defaults: other settings of them share the cache.
-    params = {**cropper.get_params(), "image_shape": None, "n_jobs": None, "verbose": 0}
-    named = repr(sorted(params.items()))
     if not (cropper.detector is None or isinstance(cropper.detector, str)):
         # A detector function or object: pickling names a function by its
         # module and name only (two scripts' ``def detector``, or one edited,
         # would share crops), an object by its state, not its code.  Nothing
         # can name it safely across processes: its crops are not cached.
         return None
-    h.update(f"{_CACHE_VERSION}|{extra}|{named}".encode())
+    h.update(_settings(cropper, extra).encode())
     for rel in entries:
         st = os.stat(Path(root) / rel)
         # Nanoseconds: a photo rewritten within the same second is read anew.
@@ -143,9 +147,14 @@ def _key(root, entries, cropper, extra=""):
     return h.hexdigest()
 
 
-def _cached_crops(kind, root, key, cache, cache_dir, build, func, verbose):
-    """``build()``'s crops, through the cache of :mod:`fersk.datasets`."""
-    prefix = f"{kind}-{_digest(str(Path(root).resolve()))[:12]}"
+def _cached_crops(kind, root, key, cache, cache_dir, build, func, verbose, settings):
+    """``build()``'s crops, through the cache of :mod:`fersk.datasets`.
+
+    One entry per folder and crop settings: a new entry replaces the one of
+    the same settings (the files changed), never another setting's (a load
+    with another cropper cropped every photo again at each switch)."""
+    prefix = (f"{kind}-{_digest(str(Path(root).resolve()))[:12]}"
+              f"-{_digest(settings)[:8]}")
     if key is None and cache:
         _warn(f"{func}: the crops are not cached: the cropper's detector is a function or "
               "an object, which no later call could tell from an edited one; crops of the "
@@ -166,7 +175,8 @@ def _crop_class_folders(kind, root, files, labels, cropper, cache, cache_dir, fu
                 "boxes": boxes}
 
     key = _key(root, [f for f, _ in files], cropper)
-    return _cached_crops(kind, root, key, cache, cache_dir, build, func, verbose)
+    return _cached_crops(kind, root, key, cache, cache_dir, build, func, verbose,
+                         _settings(cropper))
 
 
 def _crop_files(paths, cropper, func, verbose):
@@ -549,9 +559,10 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
                 "label_boxes": np.array(label_boxes, dtype=float),
                 "face_ids": np.array([int(r["face_id"]) for r in rows])}
 
-    key = _key(root, ["faces.csv"] + [f"images/{p}" for p in photos], cropper,
-               f"iou{min_iou}|one-to-one")
-    content = _cached_crops("expw", root, key, cache, cache_dir, build, func, verbose)
+    extra = f"iou{min_iou}|one-to-one"
+    key = _key(root, ["faces.csv"] + [f"images/{p}" for p in photos], cropper, extra)
+    content = _cached_crops("expw", root, key, cache, cache_dir, build, func, verbose,
+                            _settings(cropper, extra))
     return _returned(_bunch(content, root, "expw",
                             f"ExpW web photos from {root}: {len(rows)} labelled faces in "
                             f"{len(photos)} photos.",
