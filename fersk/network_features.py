@@ -378,8 +378,10 @@ def fold_head(pipeline):
     network_estimator.classes_ = np.asarray(head.classes_)
     # The new outputs are in the head's class order (no column map), named by
     # its labels (fersk._labels.default_class_names), not the folder's names.
-    vars(network_estimator).pop("_label_columns", None)
-    vars(network_estimator).pop("_class_names", None)
+    # The loaded model's codes go too: saved, they stood for the new classes
+    # (a head fitted on a labels="names" network reloaded with the old codes).
+    for stale in ("_label_columns", "_label_codes", "_class_names"):
+        vars(network_estimator).pop(stale, None)
     if "head" in network_estimator.get_params(deep=False):
         network_estimator.set_params(head="softmax")
     return model

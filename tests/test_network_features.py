@@ -235,6 +235,23 @@ def test_fold_head_makes_the_head_the_networks_output_layer(tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(FACES), model.predict_proba(FACES), atol=1e-6)
 
 
+def test_fold_head_of_a_network_loaded_with_names_saves_the_heads_classes(tmp_path):
+    """A network loaded with labels="names" kept its label codes through
+    fold_head, and the saved folder named the head's classes by them: the
+    model reloaded predicted 0..K-1 where it had predicted the head's labels."""
+    from sklearn.frozen import FrozenEstimator
+
+    named = pretrained.load("wild_vgg_fast", labels="names", backend="keras")
+    labels = np.array(["calm", "joy", "shout"] * 4)[:10]
+    head = make_pipeline(NetworkFeatures(FrozenEstimator(named), test_time_views="center"),
+                         LogisticRegression(max_iter=1000)).fit(FACES, labels)
+    model = fold_head(head)
+    pretrained.save(model, tmp_path / "mine")
+    loaded = pretrained.load(tmp_path / "mine", backend="keras")
+    assert loaded[-1].classes_.tolist() == ["calm", "joy", "shout"]
+    assert list(loaded.predict(FACES)) == list(model.predict(FACES))
+
+
 def test_fold_head_of_a_binary_head_and_of_a_trained_estimator():
 
     X, y = half_bright_faces(n=32, side=24)
