@@ -51,6 +51,7 @@ from fersk._keras_params import (  # noqa: F401
     PARAMETERS_MARKER,
     TEST_TIME_CROPS,
     view_corners,
+    finite_outputs,
     document_parameters,
 )
 from fersk._validation import validate_images
@@ -483,6 +484,13 @@ class BaseKerasImageEstimator(BaseEstimator):
                 images, getattr(self, "input_dtype_", None), type(self).__name__,
                 input_name, getattr(self, "input_range_", None),
             )
+        if images.dtype.kind == "f" and images.dtype.itemsize > 4 and images.size and (
+                np.abs(images).max() > np.finfo(np.float32).max):
+            # Finite here, infinite in the network's float32: NaN outputs.
+            raise ValueError(
+                f"{input_name} holds values beyond float32's range (|x| > 3.4e38), which the "
+                "network reads as infinity; scale the images."
+            )
         return self._as_model_input(images)
 
     def _augmentation_strengths(self):
@@ -894,7 +902,7 @@ class BaseKerasImageEstimator(BaseEstimator):
         else:
             # One batch: tracing would cost more than it saves.
             outputs = keras.ops.convert_to_numpy(infer(x, training=False))
-        return np.asarray(outputs, dtype=np.float64)
+        return finite_outputs(np.asarray(outputs, dtype=np.float64), type(self).__name__)
 
     def _view_windows(self):
         """The crop window (None: the whole image) and the top-left corners of

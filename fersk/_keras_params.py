@@ -57,6 +57,29 @@ def proba_margin(proba):
     return top[:, -1] - top[:, -2] if top.shape[1] > 1 else np.ones(len(top))
 
 
+def finite_outputs(outputs, owner):
+    """``outputs`` (a network's, one row an image), refused where not finite.
+
+    A network whose weights diverged in training (a learning rate too high)
+    gives NaN rows, and ``argmax`` read them as the first class: a label
+    for every image without a word.
+
+    Examples
+    --------
+    >>> finite_outputs(np.array([[0.2, 0.8]]), "CNNClassifier").tolist()
+    [[0.2, 0.8]]
+    """
+    bad = ~np.isfinite(outputs).all(axis=1) if outputs.ndim == 2 else ~np.isfinite(outputs)
+    if bad.any():
+        raise ValueError(
+            f"{owner}: the network's outputs are not finite (NaN or infinity) for "
+            f"{int(bad.sum())} of {len(bad)} images (the first: "
+            f"{np.flatnonzero(bad)[:5].tolist()}): its weights are not finite, a training "
+            "that diverged (fit again with a lower learning_rate)."
+        )
+    return outputs
+
+
 def tanh_proba(outputs):
     """Probabilities from a tanh head's outputs (one row per image).
 

@@ -861,3 +861,31 @@ def test_classifiers_declare_poor_score():
 
     for clf in (CNNClassifier(), LBCNNClassifier()):
         assert get_tags(clf).classifier_tags.poor_score
+
+
+def test_a_network_whose_weights_diverged_refuses_to_predict():
+    """A training that diverged (learning rate 1e12) left NaN weights: every
+    probability NaN and predict answered classes_[0] for every image."""
+    from fersk import CNNRegressor
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(12, 24, 24), np.arange(12) % 2
+    bad = CNNClassifier("kaggle_cnn", {"width": 0.125}, epochs=1, optimizer="sgd",
+                        learning_rate=1e12, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="not finite .* for 3 of 3 images.*diverged"):
+        bad.predict(X[:3])
+    # Finite in float64 (a network fitted on float64 images keeps them so),
+    # infinite in the network's float32: NaN probabilities, argmax's first class.
+    net = CNNClassifier("kaggle_cnn", {"width": 0.125}, epochs=1, random_state=0).fit(X, y)
+    huge = X[:3].copy()
+    huge[0, 5, 5] = 1e39
+    for call in (lambda: net.predict(huge), lambda: net.fit(huge, y[:3])):
+        with pytest.raises(ValueError, match="beyond float32's range"):
+            call()
+    reg = CNNRegressor("kaggle_cnn", {"width": 0.125}, epochs=1, random_state=0).fit(
+        X, np.c_[y, 1 - y] - 0.5)
+    for w in reg.model_.weights:
+        w.assign(np.full(w.shape, np.nan, dtype="float32"))
+    reg.__dict__.pop("_inference_models", None)
+    with pytest.raises(ValueError, match="not finite"):
+        reg.predict(X[:3])

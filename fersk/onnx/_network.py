@@ -14,7 +14,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from fersk._image_files import pixels_for_network
 from fersk._labels import _in_class_order
-from fersk._keras_params import TEST_TIME_CROPS, gated_mean, tanh_proba, view_corners
+from fersk._keras_params import (TEST_TIME_CROPS, finite_outputs, gated_mean, tanh_proba,
+                                 view_corners)
 from fersk._validation import validate_images
 
 from ._common import _atomic_write, _convert, _file_digest, _import_ort, _session, _tf2onnx
@@ -510,7 +511,7 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         return self._outputs_to_proba(self.decision_function(X))
 
     def _outputs_to_proba(self, outputs):
-        outputs = np.asarray(outputs, dtype=np.float64)
+        outputs = finite_outputs(np.asarray(outputs, dtype=np.float64), type(self).__name__)
         if self.head_ == "tanh":
             return tanh_proba(outputs)
         return outputs / outputs.sum(axis=1, keepdims=True)
