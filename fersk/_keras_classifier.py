@@ -229,8 +229,10 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
                 f"class ({encoder.classes_[0]!r})."
             )
         self.classes_ = encoder.classes_
-        # New outputs, in classes_' order, without a model folder's names.
-        self._label_columns = self._label_codes = self._class_names = None
+        if not warm:
+            # New outputs, in classes_' order, without a model folder's names
+            # (a warm fit keeps its outputs and classes_, so their names too).
+            self._label_columns = self._label_codes = self._class_names = None
         y_enc = encoder.transform(y).astype(np.int64)
         n_classes = len(self.classes_)
         seed = check_random_state_int(self.random_state)

@@ -567,6 +567,12 @@ def test_save_names_the_classes_as_told_and_never_guesses(tmp_path):
         with pytest.raises(ValueError, match="class_names must be 2 distinct"):
             pretrained.save(pipe, tmp_path / "bad", class_names=bad)
     assert not (tmp_path / "bad").exists()
+    # Trained further (warm_start), the network keeps its outputs and so
+    # their names: a warm fit reset them to "0", "1", saved so.
+    further = pretrained.load(named, backend="keras")
+    further[-1].set_params(warm_start=True).fit(X, y)
+    again = pretrained.save(further, tmp_path / "further")
+    assert pretrained.info(again)["class_names"] == ["happy", "sad"]
 
 
 def test_load_with_names_predicts_emotion_names_and_same_probabilities(tmp_path):
