@@ -104,9 +104,10 @@ def _is_onnx_file(path):
         return False
 
 
-def _kind(path, now):
-    """``path``'s kind if fersk wrote it, else None."""
-    name, in_onnx = path.name, path.parent.name == "onnx"
+def _kind(path, now, in_onnx):
+    """``path``'s kind if fersk wrote it, else None; ``in_onnx``: the path
+    lies in the cache's ``onnx`` folder (not a cache folder named onnx)."""
+    name = path.name
     if in_onnx:
         if _ONNX.match(name):
             return "onnx" if _is_onnx_file(path) else None
@@ -148,7 +149,7 @@ def cache_contents(cache_dir=None):
     root = cache_home(cache_dir)
     now = time.time()
     out = []
-    for folder in (root, root / "onnx"):
+    for folder, in_onnx in ((root, False), (root / "onnx", True)):
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
@@ -156,7 +157,7 @@ def cache_contents(cache_dir=None):
                 continue
             try:
                 st = path.stat()
-                kind = _kind(path, now)
+                kind = _kind(path, now, in_onnx)
             except FileNotFoundError:  # a write renamed it away since the listing
                 continue
             out.append({"path": path, "bytes": st.st_size, "modified": st.st_mtime,

@@ -136,6 +136,17 @@ def test_listing_skips_a_file_renamed_away_meanwhile(tmp_path, monkeypatch):
     assert [e["path"].name for e in cache_contents(tmp_path)] == ["notes.txt"]
 
 
+def test_a_cache_folder_named_onnx_lists_its_datasets_as_fersks(tmp_path):
+    """A cache folder named onnx (``fersk cache --dir .../onnx``): its
+    dataset files were listed "not fersk's" and kept by clear_cache, the
+    kind being read from the parent folder's name."""
+    root = tmp_path / "onnx"
+    load_fer2013(_fer_csv(tmp_path / "fer.csv"), cache_dir=root)
+    (ours,) = root.glob("*.npz")
+    assert {e["path"]: e["kind"] for e in cache_contents(root)}[ours] == "dataset"
+    assert [e["path"] for e in clear_cache(root)] == [ours]
+
+
 def test_clear_cache_of_a_missing_folder(tmp_path):
     assert cache_contents(tmp_path / "none") == [] == clear_cache(tmp_path / "none")
 
