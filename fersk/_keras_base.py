@@ -699,6 +699,10 @@ class BaseKerasImageEstimator(BaseEstimator):
         # (and keys its training state on) the same weights.
         start = [keras.ops.convert_to_numpy(v) for v in self.model_.variables] if warm else None
         state = saver = None
+        if self.checkpoint_dir is not None and getattr(self, "_restart", False):
+            # fersk train --overwrite: the interrupted run's epochs go only
+            # now, once the data has passed validation.
+            _checkpoint.discard_states(self.checkpoint_dir)
         if self.checkpoint_dir is not None:
             # This fit's own sub-folder (keyed on the parameters and data, so
             # cross-validation folds never share one), locked while it runs.

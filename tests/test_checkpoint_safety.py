@@ -745,20 +745,26 @@ def test_fersk_train_overwrite_never_takes_a_running_fit_or_user_files(
     from fersk.cli import main
 
     monkeypatch.setenv("FERSK_CACHE", str(tmp_path / "cache"))
-    data = tmp_path / "fer" / "train" / "happy"
-    data.mkdir(parents=True)
-    Image.fromarray(np.zeros((48, 48), np.uint8)).save(data / "Training_1.png")
+    rng = np.random.RandomState(0)
+    for split, prefix in (("train", "Training"), ("test", "PublicTest")):
+        for label in ("happy", "sad"):
+            folder = tmp_path / "fer" / split / label
+            folder.mkdir(parents=True)
+            for i in range(6):
+                Image.fromarray(rng.randint(0, 256, (48, 48), dtype=np.uint8)).save(
+                    folder / f"{prefix}_{label}{i}.png")
     out, state = _interrupted_out(tmp_path, os.getpid() if live else _dead_pid())
     status = main(["train", "--data", str(tmp_path / "fer"), "--model", "kaggle_cnn",
+                   "--width", "0.0625", "--epochs", "1", "--batch-size", "4",
                    "--out", str(out), "--overwrite"])
     err = capsys.readouterr().err
     assert (out / "training_state" / "notes.txt").read_text() == "mine"
     if live:  # refused before anything is touched
         assert status == 2 and "--overwrite" in err and "in use" in err
         assert (state / "epoch-0001-0123456789abcdef.weights.h5").is_file()
-    else:  # a dead run's state is fersk's to remove (this data then fails to load)
-        assert status == 1
-        assert not state.exists()
+    else:  # a dead run's state is fersk's to remove (when the new fit starts)
+        assert status == 0, err
+        assert not state.exists() and (out / "pipeline.json").is_file()
 
 
 @pytest.mark.parametrize("option", [None, "--overwrite", "--resume"])

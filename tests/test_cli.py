@@ -1160,6 +1160,25 @@ def test_train_overwrite_refused_keeps_the_interrupted_run(capsys, tmp_path):
     assert (out / "notes.txt").read_text() == "my notes"
 
 
+def test_train_overwrite_with_unreadable_data_keeps_the_interrupted_run(capsys, tmp_path):
+    """--overwrite discarded an interrupted run's saved epochs before the
+    data was read: a data path with no faces then failed the command, which
+    had trained nothing and left nothing to resume.  The epochs are now
+    discarded only when the new fit starts."""
+    out = tmp_path / "run"
+    saved = out / "training_state" / "fersk-state-0123abcd"
+    saved.mkdir(parents=True)
+    (saved / "epoch-3-0123456789abcdef.weights.h5").write_bytes(b"weights")
+    (saved / "epoch-3.json").write_text('{"epoch": 3}')
+    data = tmp_path / "fer2013.csv"
+    data.write_text("emotion,pixels,Usage\n")
+    status, _, err = _run(capsys, "train", "--data", data, "--model", "kaggle_cnn", "--out", out,
+                          "--overwrite")
+    assert status == 1, err
+    assert sorted(p.name for p in saved.iterdir()) == [
+        "epoch-3-0123456789abcdef.weights.h5", "epoch-3.json"]
+
+
 def test_train_stopped_before_its_first_epoch_ended_runs_again(capsys, tmp_path, fer2013_root,
                                                                monkeypatch):
     """Ctrl-C in epoch 1 left an empty state folder: the same command was

@@ -18,7 +18,6 @@ from fersk._checkpoint import (
     CheckpointInUseError,
     NoStateToResumeError,
     TrainingState,
-    discard_states,
 )
 from fersk.architectures import ARCHITECTURES
 from fersk.classifiers import CNNClassifier
@@ -249,14 +248,6 @@ def run(args):
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _UsageError(f"--out: cannot create {args.out!r} ({exc}).") from None
-    if interrupted and args.overwrite and not args.resume:
-        # After every refusal above (a refused --out kept the interrupted
-        # run's epochs, which it had deleted first): fersk's files only,
-        # and never those of a run still going on.
-        try:
-            discard_states(state)
-        except CheckpointInUseError as exc:
-            raise _UsageError(f"--overwrite: {exc}") from None
     command = "fersk " + " ".join(args.argv)
     try:
         pipe, metrics = training.train_fer2013(
@@ -278,6 +269,9 @@ def run(args):
             training_state=state,
             keep_training_state=True,
             resume=bool(args.resume),
+            # The interrupted run's epochs go when the new fit starts (fersk's
+            # files only, never a running run's), not before the data is read.
+            restart=bool(interrupted and args.overwrite and not args.resume),
             n_train=args.n_train,
             n_test=args.n_test,
             seed=args.seed,

@@ -86,6 +86,7 @@ def _train_constraints():
         "training_state": net["checkpoint_dir"],
         "keep_training_state": ["boolean"],
         "resume": ["boolean"],
+        "restart": ["boolean"],
         "command": [str],
         "checkpoint": [str, os.PathLike, None],
         "from_checkpoint": ["boolean"],
@@ -223,6 +224,7 @@ def train_fer2013(
     training_state=None,
     keep_training_state=False,
     resume=False,
+    restart=False,
     n_train=None,
     n_test=None,
     seed=0,
@@ -293,6 +295,12 @@ def train_fer2013(
         before any training when ``training_state`` holds no state of this
         fit (the interrupted run had other arguments or data), instead of
         starting a new one beside it (``fersk train --resume``).
+    restart : bool, default=False
+        Discard every training state in ``training_state`` (an interrupted
+        run's epochs) and train anew, when the fit starts: after the data
+        is read and the targets are built, so that a call that fails before
+        (unreadable data, a bad teacher) keeps them (``fersk train
+        --overwrite``).  Not with ``resume``.
     n_train, n_test : int or None, default=None
         Stratified subsets (smoke runs).  With ``from_checkpoint``, the
         metrics' ``n_train`` is the checkpoint's (the faces trained on).
@@ -342,6 +350,8 @@ def train_fer2013(
 
     if from_checkpoint and checkpoint is None:
         raise ValueError("from_checkpoint=True reads the fitted steps from checkpoint: give it.")
+    if restart and resume:
+        raise ValueError("resume continues the interrupted run that restart discards: give one.")
     if teacher is not None:
         _check_fer2013_teacher(teacher)
     X_train, y_train, X_test, y_test = fer2013_splits(
@@ -403,6 +413,7 @@ def train_fer2013(
             # Kept past the fit, until the model is saved (discard_training_state).
             steps[-1][1]._keep_checkpoint = True
             steps[-1][1]._resume_only = resume
+            steps[-1][1]._restart = restart
         start = time.perf_counter()
         Xt_train, Xt_test = X_train, X_test
         if len(steps) > 1:  # the representation; a loaded one is fitted already
@@ -419,6 +430,7 @@ def train_fer2013(
         finally:
             steps[-1][1].__dict__.pop("_keep_checkpoint", None)
             steps[-1][1].__dict__.pop("_resume_only", None)
+            steps[-1][1].__dict__.pop("_restart", None)
         fit_seconds = time.perf_counter() - start
         # The saved model's own fit builds a new network, as any estimator's,
         # and does not look for this run's training state.
