@@ -219,6 +219,21 @@ def test_load_sfew_refuses_unknown_class_folders(tmp_path):
         load_sfew(tmp_path, cache=False)
 
 
+
+@pytest.mark.parametrize("loader, cls", [(load_sfew, "happy"), (load_muxspace, "happiness")])
+def test_two_folders_of_one_class_in_another_case_are_an_error(tmp_path, loader, cls):
+    """``Happy/`` beside ``happy/`` (two copies unzipped over each other on a
+    case-sensitive disk) were merged into one class, each image once or
+    twice, where load_fer2013 refuses them: both now name the folders."""
+    from PIL import Image
+
+    for name in (cls.capitalize(), cls):
+        (tmp_path / name).mkdir()
+        Image.fromarray(skdata.astronaut()[30:230, 120:320]).save(tmp_path / name / "a.png")
+    with pytest.raises(ValueError, match=f"two folders for class '{cls}'"):
+        loader(tmp_path, cropper=FaceCropper(detector=None), cache=False)
+
+
 @needs_shared
 def test_load_muxspace_excludes_contempt_explicitly(tmp_path):
     root = tmp_path / "mux"

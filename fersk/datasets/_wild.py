@@ -94,7 +94,7 @@ def _files(folder, classes):
     """(relative path, class folder) of every image under folder/<class>/;
     anything else there (other files, sub-folders) is named in a warning.
     Hidden names (``.*``, ``__*`` such as ``__MACOSX``) are left out."""
-    out, skipped = [], []
+    out, skipped, seen = [], [], {}
     for name in sorted(os.listdir(folder)):
         sub = Path(folder) / name
         # Hidden as the other loaders hide them: ".*" and "__*" (__MACOSX of a zip).
@@ -105,6 +105,12 @@ def _files(folder, classes):
                 f"unknown class folder {str(sub)!r}; expected folders among "
                 f"{sorted(classes)}."
             )
+        if name.lower() in seen:  # one class, two folders: as load_fer2013, not merged
+            raise ValueError(
+                f"Folder {str(folder)!r} has two folders for class {name.lower()!r}: "
+                f"{seen[name.lower()]!r} and {name!r}."
+            )
+        seen[name.lower()] = name
         for file in sorted(os.listdir(sub)):
             if _is_hidden(file):
                 continue
