@@ -461,10 +461,48 @@ def pil_to_uint8(im, mode=None, where=None):
         # Colour read grey by FaceCropper's luma (scikit-image's rgb2gray,
         # ITU-R 709), not Pillow's (601): faces loaded grey for training are
         # the pixels the pipeline computes from the same photo at prediction.
-        from ._validation import to_gray
-
         return to_gray(np.array(im.convert("RGB"))[np.newaxis])[0]
     return np.array(im.convert(mode))
+
+
+def to_gray(images):
+    """Turn ``(n, h, w, c)`` colour images into ``(n, h, w)`` grey ones.
+
+    The rule used across fersk: one channel is squeezed; RGB is converted
+    to luminance with :func:`skimage.color.rgb2gray` (ITU-R BT.709 weights);
+    RGBA drops alpha first.  Integer images stay integer (the luminance is
+    rounded back into their dtype's range), so that LBP sees grey levels, as
+    scikit-image recommends; float images stay float.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, h, w) or (n, h, w, c)
+        Grey or colour images.
+
+    Returns
+    -------
+    gray : ndarray of shape (n, h, w)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = np.full((1, 2, 2, 3), 200, dtype=np.uint8)
+    >>> to_gray(rgb)[0, 0, 0]
+    np.uint8(200)
+    """
+    from skimage.color import rgb2gray
+
+    if images.ndim == 3:
+        return images
+    if images.shape[-1] == 1:
+        return images[..., 0]
+    rgb = images[..., :3]
+    if np.issubdtype(images.dtype, np.integer):
+        info = np.iinfo(images.dtype)
+        # rgb2gray of an integer image is a weighted sum, computed in float.
+        gray = rgb2gray(rgb.astype(np.float64))
+        return np.clip(np.rint(gray), info.min, info.max).astype(images.dtype)
+    return rgb2gray(rgb)
 
 
 def array_to_uint8(image, where="X", float_max=1.0):

@@ -54,6 +54,7 @@ from fersk._keras_params import (  # noqa: F401
     finite_outputs,
     document_parameters,
 )
+from fersk._source_weights import _check_source_weights, source_sample_weight
 from fersk._validation import validate_images
 from fersk._warnings import warn_user
 from fersk.degrade import PROBABILITIES
@@ -398,9 +399,6 @@ class BaseKerasImageEstimator(BaseEstimator):
                 "sklearn.set_config(enable_metadata_routing=True), request it with "
                 "set_fit_request(source=True))."
             )
-        from fersk.datasets import source_sample_weight
-        from fersk.datasets._wild import _check_source_weights
-
         names = set(source.tolist())
         weights = self.source_weight
         if isinstance(weights, dict):

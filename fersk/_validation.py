@@ -39,6 +39,8 @@ import numpy as np
 from sklearn.utils.validation import check_array, validate_data
 
 from fersk._constraints import ImageShape
+# to_gray: also read from here by older code.
+from fersk._image_files import array_to_uint8, open_image, pil_to_uint8, to_gray  # noqa: F401
 
 __all__ = ["validate_images", "restore_layout", "resolve_image_shape", "check_image"]
 
@@ -458,46 +460,6 @@ def _unwrapped_image_batches(method):
     return wrapped
 
 
-def to_gray(images):
-    """Turn ``(n, h, w, c)`` colour images into ``(n, h, w)`` grey ones.
-
-    The rule used across fersk: one channel is squeezed; RGB is converted
-    to luminance with :func:`skimage.color.rgb2gray` (ITU-R BT.709 weights);
-    RGBA drops alpha first.  Integer images stay integer (the luminance is
-    rounded back into their dtype's range), so that LBP sees grey levels, as
-    scikit-image recommends; float images stay float.
-
-    Parameters
-    ----------
-    images : ndarray of shape (n, h, w) or (n, h, w, c)
-        Grey or colour images.
-
-    Returns
-    -------
-    gray : ndarray of shape (n, h, w)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rgb = np.full((1, 2, 2, 3), 200, dtype=np.uint8)
-    >>> to_gray(rgb)[0, 0, 0]
-    np.uint8(200)
-    """
-    from skimage.color import rgb2gray
-
-    if images.ndim == 3:
-        return images
-    if images.shape[-1] == 1:
-        return images[..., 0]
-    rgb = images[..., :3]
-    if np.issubdtype(images.dtype, np.integer):
-        info = np.iinfo(images.dtype)
-        # rgb2gray of an integer image is a weighted sum, computed in float.
-        gray = rgb2gray(rgb.astype(np.float64))
-        return np.clip(np.rint(gray), info.min, info.max).astype(images.dtype)
-    return rgb2gray(rgb)
-
-
 def check_random_state_int(random_state):
     """Return an int seed (or None) drawn from ``random_state``.
 
@@ -536,8 +498,6 @@ def check_image(image, where="X", float_max=1.0):
     grey or colour, not empty; its values by the pixel rule of
     :func:`fersk._image_files.array_to_uint8`.  Errors name ``where``.
     """
-    from ._image_files import array_to_uint8, open_image, pil_to_uint8
-
     if _is_pil_image(image):  # as its file is read: EXIF, palette, CMYK, 16 bits
         return pil_to_uint8(open_image(image))
     try:

@@ -21,11 +21,11 @@ from ._lbp_codes import (
     _CODE_METHODS, _INTERPOLATION, _PADDING, _POINTS, _RADIUS, LBP_METHODS,
     local_binary_pattern_batch, n_lbp_codes,
 )
+from ._image_files import to_gray
 from ._validation import (
     ImageBatchOutputMixin,
     image_feature_names,
     restore_layout,
-    to_gray,
     validate_images,
 )
 
@@ -129,7 +129,7 @@ class LBPCodeTransformer(ImageBatchOutputMixin, TransformerMixin, BaseEstimator)
     Notes
     -----
     Input is a batch ``(n, h, w)`` of grey images, ``(n, h, w, c)`` colour
-    images (converted to grey by :func:`fersk._validation.to_gray`: RGB to
+    images (converted to grey by :func:`fersk._image_files.to_gray`: RGB to
     luminance, alpha dropped, integer images kept integer), or flattened
     rows ``(n, h*w)``.  Output keeps the layout: ``(n, h, w)`` code maps
     (``(n, h, w, k)`` for k pairs), or flattened rows for flattened input.

@@ -21,11 +21,11 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ._constraints import ImageShape, store_parameters
+from ._image_files import to_gray
 from ._validation import (
     ImageBatchOutputMixin,
     image_feature_names,
     restore_layout,
-    to_gray,
     validate_images,
 )
 from .lbp import local_binary_pattern_batch

@@ -18,7 +18,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skimage.util import img_as_float
 
 from fersk import FaceCropper, LBPHistogram
-from fersk._validation import to_gray
+from fersk._image_files import to_gray
 from fersk.face import NoFaceWarning
 
 # Where the default detector, MTCNN, finds the astronaut's face (row, col, h,
@@ -993,7 +993,7 @@ def test_mtcnn_pyramid_starts_where_the_smallest_face_needs(monkeypatch):
     pytest.importorskip("mtcnn")
     from mtcnn.utils.images import build_scale_pyramid
 
-    from fersk.face._mtcnn_calls import _pyramid_scales
+    from fersk._mtcnn_pyramid import _pyramid_scales
 
     for w, h in [(640, 480), (450, 600), (48, 48), (2000, 333)]:
         for face in (12, 15.3, 20):
@@ -1004,7 +1004,7 @@ def test_mtcnn_pyramid_starts_where_the_smallest_face_needs(monkeypatch):
     np.testing.assert_array_equal(tail, whole[len(whole) - len(tail):])
     assert tail[0] > 12 / 45 >= tail[1]
     assert (tail**2).sum() < (whole**2).sum() / 3  # PNet's pixels
-    monkeypatch.setattr("fersk.face._mtcnn_calls._PYRAMID_EXTRA_LEVELS", 0)
+    monkeypatch.setattr("fersk._mtcnn_pyramid._PYRAMID_EXTRA_LEVELS", 0)
     assert _pyramid_scales(600, 450, 45, 0.709)[0] <= 12 / 45
 
 
@@ -1036,7 +1036,7 @@ def test_shorter_pyramid_finds_the_labelled_faces_of_the_whole_one(detector, mon
 
         monkeypatch.setenv("FERSK_CACHE", str(tmp_path))
         export_mtcnn()
-    from fersk.face import _mtcnn_calls
+    from fersk import _mtcnn_pyramid
 
     labelled = {}
     with open(EXPW_ROOT / "faces.csv", newline="") as f:
@@ -1052,7 +1052,7 @@ def test_shorter_pyramid_finds_the_labelled_faces_of_the_whole_one(detector, mon
 
     cropper = FaceCropper(detector)
     short = hits(cropper.detect(photos))
-    monkeypatch.setattr(_mtcnn_calls, "_PYRAMID_EXTRA_LEVELS", 10**6)
+    monkeypatch.setattr(_mtcnn_pyramid, "_PYRAMID_EXTRA_LEVELS", 10**6)
     whole = hits(cropper.detect(photos))
     assert sum(whole) >= 40
     assert all(s for s, w in zip(short, whole) if w)

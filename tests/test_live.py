@@ -484,7 +484,7 @@ def test_detect_scale_reads_frames_as_face_cropper_does():
     from skimage import data as skdata
 
     from fersk import pretrained
-    from fersk._validation import to_gray
+    from fersk._image_files import to_gray
     from fersk.live import FaceStream
 
     model = pretrained.load()

@@ -64,8 +64,8 @@ from ._wild import (
     load_in_the_wild,
     load_muxspace,
     load_sfew,
-    source_sample_weight,
 )
+from fersk._source_weights import source_sample_weight
 
 __all__ = [
     "load_fer2013",

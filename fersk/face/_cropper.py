@@ -218,7 +218,7 @@ class FaceCropper(ImageBatchOutputMixin, TransformerMixin, BaseEstimator):
     **Output.** ``(n, height, width)`` grey or ``(n, height, width, 3)``
     colour crops, one per input in order; for flattened input, flattened
     rows ``(n, height * width[* 3])``.  Colour is converted to grey by
-    luminance (:func:`fersk._validation.to_gray`).
+    luminance (:func:`fersk._image_files.to_gray`).
 
     **Pixel values.** One rule for arrays and files, so that the same
     image gives the same answer however it is passed

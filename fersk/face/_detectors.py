@@ -279,7 +279,7 @@ def _mtcnn_search(image, cfg):
         rgb = np.ascontiguousarray(small)
     # mtcnn 1.0 sizes its image pyramid as if min_face_size were at most 20
     # and fails (empty convolution) beyond it: fersk's calls run its pyramid
-    # from the level the smallest face needs (_mtcnn_calls._pyramid_scales);
+    # from the level the smallest face needs (fersk._mtcnn_pyramid._pyramid_scales);
     # other mtcnn versions search from 20 pixels (_detect_mtcnn_batch). The
     # faces smaller than asked are dropped either way.
     min_face = max(_MIN_SIDE["mtcnn"], side * scale)

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .._validation import to_gray
+from .._image_files import to_gray
 
 __all__ = []
 

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import validate_params
 
 from .._tf_image_ops import AreaPyramid, crop_and_resize
-from ..face._mtcnn_calls import _pyramid_scales
+from .._mtcnn_pyramid import _pyramid_scales
 from ._common import OPSET, _atomic_write, _convert, _digest, _session, _tf2onnx, cache_dir
 
 # The numpy glue below follows the mtcnn package (1.0, MIT licence:
