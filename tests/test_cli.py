@@ -734,6 +734,29 @@ def test_a_rerun_does_not_classify_its_own_annotated_copies(capsys, tmp_path, ph
         "ann/photos/crop.png", "crop.png"]
 
 
+
+def test_photos_of_the_users_in_the_annotate_folder_are_classified(capsys, tmp_path, photos,
+                                                                     toy_model):
+    """The walk skipped the whole --annotate folder: a photo of the user's
+    kept there (photos/ann/mine.png) was neither classified nor named, and
+    the summary said every file was read.  Only fersk's own annotated
+    copies (marked) are skipped now."""
+    import shutil
+
+    folder = tmp_path / "photos"
+    (folder / "ann").mkdir(parents=True)
+    shutil.copy(photos / "crop.png", folder / "crop.png")
+    shutil.copy(photos / "crop.png", folder / "ann" / "mine.png")
+    for _ in range(2):
+        status, _, _ = _run(capsys, "predict", folder, "--model", toy_model,
+                            "--annotate", folder / "ann", "--csv", tmp_path / "rows.csv")
+        assert status == 0
+        with open(tmp_path / "rows.csv", newline="") as f:
+            assert sorted(r["file"] for r in csv.DictReader(f)) == [
+                str(folder / "ann" / "mine.png"), str(folder / "crop.png")]
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == [
+        "ann/mine.png", "ann/photos/ann/mine.png", "ann/photos/crop.png", "crop.png"]
+
 def test_an_output_file_naming_a_folder_is_refused_before_the_work(capsys, tmp_path, photos,
                                                                    monkeypatch):
     """--csv DIR (predict), --json/--plot DIR (live): a usage error before any

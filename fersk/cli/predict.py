@@ -280,9 +280,10 @@ def _collect(paths, annotate=None):
     and the files of the folders not read for their extension (named).
 
     A folder's walk (:func:`fersk._image_files.walk_files`, as the dataset
-    loaders walk theirs) skips the ``--annotate`` folder ``annotate`` and the
-    folder of its copies: a rerun must not classify its own annotated copies.
-    Linked folders are followed, each folder once (a link loop ends there).
+    loaders walk theirs) skips fersk's own annotated copies (marked) under
+    the ``--annotate`` folder ``annotate``: a rerun must not classify them;
+    any other photo there is the user's and is read.  Linked folders are
+    followed, each folder once (a link loop ends there).
     """
     entries, errors, not_read = [], [], []
     wanted = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
@@ -290,8 +291,8 @@ def _collect(paths, annotate=None):
         path = Path(arg)
         if path.is_dir():
             others = []
-            found = _image_files.walk_files(path, wanted, avoid=_annotate_folders(annotate, path),
-                                            others=others, hidden=(".",))
+            found = _image_files.walk_files(path, wanted, others=others, hidden=(".",))
+            found = [f for f in found if not _own_copy(f[1], annotate)]
             # a photo in another format (.heic, .jfif) is said, not passed over
             not_read += [_printable(os.path.join(arg, rel)) for rel in others]
             if not found:
@@ -310,19 +311,14 @@ def _collect(paths, annotate=None):
     return entries, errors, not_read
 
 
-def _annotate_folders(annotate, path):
-    """(device, inode) of the ``--annotate`` folder and of its copies of
-    ``path``, those that exist (a folder not yet made holds nothing)."""
+def _own_copy(file, annotate):
+    """Whether ``file`` is under the ``--annotate`` folder and an annotated
+    copy fersk wrote there (its mark): a copy, not a photo of the user's."""
     if annotate is None:
-        return set()
-    keys = set()
-    for folder in (Path(annotate), Path(annotate) / path.resolve().name):
-        try:
-            st = os.stat(folder)
-        except OSError:
-            continue
-        keys.add((st.st_dev, st.st_ino))
-    return keys
+        return False
+    folder = os.path.realpath(annotate)
+    inside = os.path.realpath(file).startswith(folder.rstrip(os.sep) + os.sep)
+    return inside and _is_fersk_annotation(file)
 
 
 class _Reporter:
