@@ -161,7 +161,9 @@ def _decode_image(data):
                     f"the image is {im.width}x{im.height} pixels; at most {_MAX_PIXELS} "
                     "pixels are accepted."
                 )
-            frames = getattr(im, "n_frames", 1)
+            # A multi-picture JPEG (MPO: a phone's gain map or preview) is
+            # one photo; its primary picture is what fersk predict reads.
+            frames = 1 if im.format == "MPO" else getattr(im, "n_frames", 1)
             if frames > 1:  # its first frame alone would be an answer for part of it
                 raise _UploadError(
                     400, "several_frames",

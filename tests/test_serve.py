@@ -104,6 +104,25 @@ def test_predict_raw_body_and_form(client):
         assert "2 frames" in several.json()["error"]["message"]
 
 
+
+def test_a_phone_jpeg_with_a_second_picture_is_classified_by_its_primary(client):
+    """A multi-picture JPEG (MPO: phones' gain maps and previews, stereo
+    cameras) was refused as "several frames" with advice that did not hold
+    (fersk predict reads its primary picture).  Its primary picture is
+    classified, as fersk predict does."""
+    from PIL import Image
+
+    face = Image.fromarray(data.astronaut())
+    buf = io.BytesIO()
+    face.save(buf, format="MPO", save_all=True, append_images=[face.resize((128, 128))])
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        assert im.format == "MPO" and im.n_frames == 2
+    answer = client.post("/api/predict", content=buf.getvalue())
+    assert answer.status_code == 200, answer.text
+    single = client.post("/api/predict", content=_jpeg(data.astronaut())).json()["faces"]
+    faces = answer.json()["faces"]
+    assert len(faces) == 1 and faces[0]["label"] == single[0]["label"]
+
 def test_two_faces_and_no_face(client):
     two = np.concatenate([data.astronaut(), data.astronaut()[:, ::-1]], axis=1)
     faces = client.post("/api/predict", content=_jpeg(two)).json()["faces"]
