@@ -425,12 +425,29 @@ def _camera_frames(index, max_frames):
 
 
 def _sequence_frames(items, fps, max_frames):
-    for n, item in enumerate(items):
-        if max_frames is not None and n >= max_frames:
-            return
-        if isinstance(item, (str, os.PathLike)):
-            item = _read_image(item)
-        yield n, (None if fps is None else n / fps), item
+    n = 0
+    for item in items:
+        for frame in _frames_of(item):
+            if max_frames is not None and n >= max_frames:
+                return
+            yield n, (None if fps is None else n / fps), frame
+            n += 1
+
+
+def _frames_of(item):
+    """The frames of one item of a sequence: an array is one; an image file
+    one, an animated image or a multi-page TIFF each of its frames in place
+    (its first alone would pass over the rest without a word)."""
+    if not isinstance(item, (str, os.PathLike)):
+        yield item
+    elif _is_video_file(item) and os.path.splitext(item)[1].lower() in _image_files.ANIMATABLE:
+        try:
+            for _, _, frame in _image_files.iter_video(item):
+                yield frame
+        except _image_files.VideoError as exc:
+            raise ValueError(f"source: cannot read {os.fspath(item)!r} ({exc}).") from None
+    else:
+        yield _read_image(item)
 
 
 @validate_params(
@@ -451,7 +468,8 @@ def read_frames(source, *, fps=None, max_frames=None):
           (``frame2`` before ``frame10``; its other files are not read,
           with a warning naming them); a glob pattern
           (``"frames/*.png"``): the matching files in that order; an
-          image file: that one frame.
+          image file: that one frame.  An animated image or multi-page
+          TIFF among a sequence's files gives each of its frames, in place.
         - an ndarray ``(n_frames, height, width[, channels])``, or any
           iterable (list, generator) of image arrays or image paths.  A
           single frame must be wrapped in a list.

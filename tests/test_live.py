@@ -180,6 +180,37 @@ def test_image_sequence_folder_and_glob(bundled, tmp_path):
                                    [r["proba"] for r in from_arrays])
 
 
+
+def test_an_animation_in_an_image_sequence_gives_every_frame(tmp_path):
+    """A folder (or glob, or list of paths) holding an animated GIF or a
+    multi-page TIFF beside still frames gave each file's first frame alone,
+    without a word, where the same file on its own gave every frame.  Each
+    of its frames is now a frame of the sequence, in place."""
+    from fersk.live import read_frames
+
+    rng = np.random.RandomState(0)
+    images = [rng.randint(0, 256, (20, 24), dtype=np.uint8) for _ in range(7)]
+    pil = [Image.fromarray(im) for im in images]
+    pil[0].save(tmp_path / "f1.tif", save_all=True, append_images=pil[1:3])
+    pil[3].save(tmp_path / "f2.tif", save_all=True, append_images=pil[4:6])
+    pil[6].save(tmp_path / "f3.png")
+    for source in (tmp_path, str(tmp_path / "f*"), sorted(tmp_path.iterdir())):
+        got = list(read_frames(source, fps=10))
+        assert [i for i, _, _ in got] == list(range(7))
+        assert [t for _, t, _ in got] == pytest.approx([i / 10 for i in range(7)])
+        for (_, _, frame), image in zip(got, images):
+            np.testing.assert_array_equal(frame, image)
+    assert len(list(read_frames(tmp_path, max_frames=4))) == 4
+    gif = tmp_path / "gif"
+    gif.mkdir()
+    pil[0].save(gif / "a.gif", save_all=True, append_images=pil[1:2])
+    pil[2].save(gif / "b.png")
+    alone = [f for _, _, f in read_frames(gif / "a.gif")]
+    got = [f for _, _, f in read_frames(gif)]
+    assert len(alone) == 2 and len(got) == 3
+    for a, b in zip(got, alone):
+        np.testing.assert_array_equal(a, b)
+
 def test_frames_without_a_face_give_no_record(bundled):
     from fersk import stream
 
