@@ -242,15 +242,41 @@ def _weighted(sample_weight, class_weight, y):
     return w * np.array([class_weight[int(c)] for c in codes])
 
 
-def _output_activation(network):
-    """The name of the activation of ``network``'s output layer (the last
-    layer, looking into nested models); "softmax" when that layer names none
-    (a ``Softmax`` layer, a custom one)."""
+def _last_layer(network):
+    """``network``'s output layer (the last layer, looking into nested models)."""
     last = network
     while isinstance(last, keras.Model) and last.layers:
         last = last.layers[-1]
-    activation = getattr(last, "activation", None)
+    return last
+
+
+def _output_activation(network):
+    """The name of the activation of ``network``'s output layer; "softmax"
+    when that layer names none (a ``Softmax`` layer, a custom one:
+    :func:`_outputs_probabilities` tells the rest apart)."""
+    activation = getattr(_last_layer(network), "activation", None)
     return getattr(activation, "__name__", "softmax")
+
+
+def _outputs_probabilities(network):
+    """Whether ``network``, whose output layer names no activation, outputs
+    probabilities (rows >= 0 summing to 1) for a few random images: a
+    ``Softmax`` layer does, logits behind a ``Reshape`` do not.  True when
+    its output layer names an activation (read by name) or it cannot be
+    called on such images (nothing to tell)."""
+    last = _last_layer(network)
+    if hasattr(last, "activation") or isinstance(last, keras.layers.Softmax):
+        return True
+    if len(network.inputs) != 1:
+        return True
+    shape = [48 if d is None else int(d) for d in network.inputs[0].shape[1:]]
+    x = np.random.RandomState(0).uniform(0, 1, (4, *shape)).astype("float32")
+    try:
+        out = keras.ops.convert_to_numpy(network(x, training=False)).astype(np.float64)
+    except Exception:  # noqa: BLE001  (a network that takes other images)
+        return True
+    return bool(np.isfinite(out).all() and out.min() >= -1e-6
+                and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3))
 
 
 def _weights_of(model, values):

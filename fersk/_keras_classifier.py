@@ -26,7 +26,12 @@ from sklearn.utils.validation import (
 )
 
 from fersk._fit_guard import unchanged_if_fit_fails
-from fersk._keras_base import BaseKerasImageEstimator, _output_activation
+from fersk._keras_base import (
+    BaseKerasImageEstimator,
+    _last_layer,
+    _output_activation,
+    _outputs_probabilities,
+)
 from fersk._labels import _in_class_order
 from fersk._keras_params import gated_mean, tanh_proba
 from fersk._validation import check_random_state_int
@@ -293,13 +298,25 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         """A softmax head needs a network ending in a softmax: its outputs
         are read as the probabilities and trained with cross-entropy (logits
         would give negative "probabilities"); refused before training."""
+        if self._head_activation() != "softmax":
+            return
         activation = _output_activation(network)
-        if self._head_activation() == "softmax" and activation != "softmax":
+        if activation != "softmax":
             raise ValueError(
                 f"the architecture's output must be a softmax layer (one probability per "
                 f"class); the last layer of {network.name!r} has activation "
                 f"{activation!r}. End the network with activation=\"softmax\" (or a "
                 "keras.layers.Softmax layer)."
+            )
+        if not _outputs_probabilities(network):
+            # Its last layer names no activation (Reshape, Flatten, pooling,
+            # a custom layer): what it outputs is what counts.
+            raise ValueError(
+                f"the architecture's output must be a softmax layer (one probability per "
+                f"class); the last layer of {network.name!r} "
+                f"({type(_last_layer(network)).__name__}) names no activation and its outputs "
+                "are not probabilities (rows of numbers >= 0 summing to 1). End the network "
+                "with activation=\"softmax\" (or a keras.layers.Softmax layer)."
             )
 
     def _loss_and_targets(self, y_enc, proba, n_classes):

@@ -707,6 +707,18 @@ def _softmax_layer_net(input_shape, n_classes, seed=None):
     return keras.Model(inputs, keras.layers.Softmax()(x))
 
 
+
+def _logits_then_reshape_net(input_shape, n_classes, seed=None):
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Dense(n_classes)(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Reshape((n_classes,))(x))
+
+
+def _softmax_then_reshape_net(input_shape, n_classes, seed=None):
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Dense(n_classes, activation="softmax")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Reshape((n_classes,))(x))
+
 def _no_training(monkeypatch):
     """Make any training start fail loudly: the refusals below come before."""
     import fersk._keras_base
@@ -767,6 +779,22 @@ def test_softmax_head_refuses_a_network_without_a_softmax_output(monkeypatch):
         clf.fit(X, y)
     assert not hasattr(clf, "model_")
 
+
+
+def test_softmax_head_refuses_logits_behind_a_shape_only_layer(monkeypatch):
+    """A last layer that names no activation (Reshape, Flatten, Identity,
+    global pooling) was taken for a softmax: logits behind it were trained
+    with cross-entropy and given as "probabilities" from -6 to 7.  What such
+    a network outputs is now checked to be probabilities."""
+    X, y = _halves(12, side=8)
+    kw = dict(epochs=1, batch_size=8, random_state=0)
+    fine = CNNClassifier(_softmax_then_reshape_net, **kw).fit(X, y)
+    assert fine.predict_proba(X).min() >= 0
+    _no_training(monkeypatch)
+    clf = CNNClassifier(_logits_then_reshape_net, **kw)
+    with pytest.raises(ValueError, match="output must be a softmax layer.*not probabilities"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "model_")
 
 def test_five_test_time_crops_need_a_smaller_crop_before_training(monkeypatch):
     """test_time_crops="five" without a crop smaller than the images trained
