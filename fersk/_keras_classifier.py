@@ -33,7 +33,7 @@ from fersk._keras_base import (
     _outputs_probabilities,
 )
 from fersk._labels import _in_class_order
-from fersk._keras_params import gated_mean, tanh_proba
+from fersk._keras_params import gated_mean, tanh_proba, view_margin
 from fersk._validation import check_random_state_int
 
 __all__ = ["BaseKerasImageClassifier"]
@@ -356,8 +356,9 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         if self.test_time_margin is None:
             return outputs_of(x, "all")
         first = outputs_of(x, "first")
-        return gated_mean(first, self._outputs_to_proba(first), self.test_time_margin,
-                          self._n_views(), lambda unsure: outputs_of(x[unsure], "rest"))
+        return gated_mean(first, view_margin(first, self._fitted_head_activation()),
+                          self.test_time_margin, self._n_views(),
+                          lambda unsure: outputs_of(x[unsure], "rest"))
 
     def predict_proba(self, X):
         """Class probabilities, computed in batches.

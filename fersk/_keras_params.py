@@ -104,16 +104,34 @@ def tanh_proba(outputs):
     return proba / proba.sum(axis=1, keepdims=True)
 
 
-def gated_mean(first, proba, margin, n_views, outputs_of_rest):
+def view_margin(outputs, head):
+    """How sure one view is, in [0, 1], from the network's ``outputs`` (one
+    row an image): a softmax head's top-two probability margin; a tanh
+    head's half gap between its two highest outputs (they range over
+    [-1, 1]), read on their own scale: clipped and normalised, one output
+    barely above 0 became one-hot, as sure as can be.
+
+    Examples
+    --------
+    >>> view_margin(np.array([[0.02, -0.01, -0.9]]), "tanh").round(3).tolist()
+    [0.015]
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if head == "tanh":
+        return np.clip(proba_margin(outputs) / 2, 0.0, 1.0)
+    return proba_margin(outputs / outputs.sum(axis=1, keepdims=True))
+
+
+def gated_mean(first, sureness, margin, n_views, outputs_of_rest):
     """The mean over ``n_views`` test-time views, the views beyond the first
-    computed only where the first view's probabilities ``proba`` have a
-    top-two margin below ``margin``: ``first`` (the first view's outputs)
-    there mixed with ``outputs_of_rest(unsure)`` (the mean of the other
-    views for those rows), as ``(first + (n - 1) * rest) / n``, which is the
-    mean of all the views to float rounding."""
+    computed only where the first view's ``sureness`` (:func:`view_margin`)
+    is below ``margin``: ``first`` (the first view's outputs) there mixed
+    with ``outputs_of_rest(unsure)`` (the mean of the other views for those
+    rows), as ``(first + (n - 1) * rest) / n``, which is the mean of all
+    the views to float rounding."""
     if n_views == 1 or not len(first):
         return first
-    unsure = proba_margin(proba) < margin
+    unsure = np.asarray(sureness) < margin
     if not unsure.any():
         return first
     outputs = np.array(first, copy=True)
@@ -261,7 +279,8 @@ test_time_margin : float in [0, 1] or None
     of ``test_time_crops`` and ``test_time_flip``.  A number: each face is
     first predicted from its centre view alone, and only the faces whose
     two highest probabilities there differ by less than
-    ``test_time_margin`` get the other views, averaged with it as
+    ``test_time_margin`` (a tanh head: half the gap between its two
+    highest outputs) get the other views, averaged with it as
     usual; the others keep the centre view's prediction.  0 leaves every
     face at one view, 1 gives (nearly) every face all of them.  A sure
     face rarely changes its answer with more views, so a margin of

@@ -616,6 +616,27 @@ def test_prediction_settings_changed_after_fit_are_validated():
         clf.predict_proba(X)
 
 
+
+def test_test_time_margin_of_a_tanh_head_reads_its_outputs_scale():
+    """A tanh head's gate read the first view's clipped, normalised outputs:
+    a row with one output barely above 0 (0.02, -0.01, -0.9) became one-hot,
+    a margin of 1, and kept its single view under test_time_margin=1, which
+    promises (nearly) every face all the views.  The gate is now half the
+    gap between its two highest outputs (they range over [-1, 1])."""
+    from fersk._keras_params import view_margin
+
+    outputs = np.array([[0.02, -0.01, -0.9], [0.9, -0.9, -0.9], [-0.2, -0.5, -0.9]])
+    np.testing.assert_allclose(view_margin(outputs, "tanh"), [0.015, 0.9, 0.15])
+    np.testing.assert_allclose(view_margin(np.array([[0.7, 0.2, 0.1]]), "softmax"), [0.5])
+    rng = np.random.RandomState(0)
+    X, y = rng.randint(0, 256, (30, 16, 16)).astype(np.uint8), np.arange(30) % 3
+    clf = CNNClassifier("kaggle_cnn", {"width": 0.0625, "dense_units": 8}, head="tanh",
+                        crop_size=12, epochs=2, random_state=0).fit(X, y)
+    clf.set_params(test_time_crops="five", test_time_flip=True)
+    every = clf.predict_proba(X)
+    np.testing.assert_allclose(clf.set_params(test_time_margin=1.0).predict_proba(X), every,
+                               rtol=1e-5, atol=1e-6)
+
 def test_test_time_margin_gives_the_other_views_to_unsure_faces_only():
     """``test_time_margin``: the centre view for every face, the other views
     (here nine more) only where the centre view's top two probabilities are

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from fersk._image_files import pixels_for_network
 from fersk._labels import _in_class_order
 from fersk._keras_params import (TEST_TIME_CROPS, finite_outputs, gated_mean, tanh_proba,
-                                 view_corners)
+                                 view_corners, view_margin)
 from fersk._validation import validate_images
 
 from ._common import _atomic_write, _convert, _file_digest, _import_ort, _session, _tf2onnx
@@ -462,7 +462,7 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
             return _in_class_order(self, self._mean_of_views(session, name, x, corners))
         first = self._mean_of_views(session, name, x, corners, "first")
         return _in_class_order(self, gated_mean(
-            first, self._outputs_to_proba(first), self.test_time_margin,
+            first, view_margin(first, self.head_), self.test_time_margin,
             len(corners) * (2 if self.test_time_flip else 1),
             lambda unsure: self._mean_of_views(session, name, x[unsure], corners, "rest"),
         ))
