@@ -240,7 +240,7 @@ def _upright(frame):
 
 
 def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), others=None,
-               hidden=(".", "__")):
+               hidden=(".", "__"), unreadable=None):
     """The files under a folder with one of ``extensions``, every folder once.
 
     One walk for every reader of folders (the dataset loaders, ``fersk
@@ -271,6 +271,10 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
         (a photo in another format is said, not passed over).
     hidden : tuple of str, default=(".", "__")
         Name prefixes of files and folders left out.
+    unreadable : list or None, default=None
+        Gets ``(relative posix path, OSError)`` of each folder that cannot
+        be listed (no permission), whose walk then goes on without it;
+        None: the OSError is raised.
 
     Returns
     -------
@@ -310,8 +314,14 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
 
     def walk(current, prefix):
         out = []
-        with os.scandir(current) as it:
-            entries = sorted(it, key=lambda e: e.name)
+        try:
+            with os.scandir(current) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            if unreadable is None:
+                raise
+            unreadable.append((prefix, exc))  # said by the caller, never passed over
+            return out
         for entry in entries:
             if entry.name.startswith(tuple(hidden)):
                 continue

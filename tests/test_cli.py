@@ -757,6 +757,34 @@ def test_photos_of_the_users_in_the_annotate_folder_are_classified(capsys, tmp_p
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == [
         "ann/mine.png", "ann/photos/ann/mine.png", "ann/photos/crop.png", "crop.png"]
 
+
+def test_a_subfolder_that_cannot_be_read_is_a_problem_not_the_end_of_the_run(
+        capsys, tmp_path, photos, toy_model, monkeypatch):
+    """One subfolder without read permission ended fersk predict with a
+    PermissionError traceback before any photo was classified.  It is now a
+    problem row naming the folder; the other photos are classified."""
+    import os
+    import shutil
+
+    folder = tmp_path / "photos"
+    (folder / "locked").mkdir(parents=True)
+    shutil.copy(photos / "crop.png", folder / "crop.png")
+    shutil.copy(photos / "crop.png", folder / "locked" / "b.png")
+    scandir = os.scandir
+
+    def no_permission(path="."):
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", no_permission)
+    status, out, err = _run(capsys, "predict", folder, "--model", toy_model, "--json")
+    assert status == 1
+    body = json.loads(out)
+    assert [r["file"] for r in body["records"]] == [str(folder / "crop.png")]
+    assert body["errors"] == [{"file": f"{folder / 'locked'}/",
+                               "error": "folder that cannot be read (Permission denied)"}]
+
 def test_an_output_file_naming_a_folder_is_refused_before_the_work(capsys, tmp_path, photos,
                                                                    monkeypatch):
     """--csv DIR (predict), --json/--plot DIR (live): a usage error before any

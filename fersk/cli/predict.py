@@ -291,11 +291,16 @@ def _collect(paths, annotate=None):
         path = Path(arg)
         if path.is_dir():
             others = []
-            found = _image_files.walk_files(path, wanted, others=others, hidden=(".",))
+            unreadable = []
+            found = _image_files.walk_files(path, wanted, others=others, hidden=(".",),
+                                            unreadable=unreadable)
             found = [f for f in found if not _own_copy(f[1], annotate)]
+            for rel, exc in unreadable:  # its files are not classified: a problem, named
+                errors.append((_printable(os.path.join(arg, rel)),
+                               f"folder that cannot be read ({exc.strerror or exc})"))
             # a photo in another format (.heic, .jfif) is said, not passed over
             not_read += [_printable(os.path.join(arg, rel)) for rel in others]
-            if not found:
+            if not found and not unreadable:
                 errors.append(
                     (_printable(arg), f"folder with no image or video files ({' '.join(wanted)})")
                 )
