@@ -510,8 +510,9 @@ def read_frames(source, *, fps=None, max_frames=None):
         path = os.fspath(source)
         if os.path.isdir(path):
             names = [n for n in os.listdir(path) if not n.startswith(".")]
-            files = sorted((os.path.join(path, n) for n in names if _is_image_file(n)),
-                           key=_natural_key)
+            # A folder named like an image (``x.png/``) is no frame.
+            files = sorted((os.path.join(path, n) for n in names if _is_image_file(n)
+                            and not os.path.isdir(os.path.join(path, n))), key=_natural_key)
             others = sorted(n for n in names if not _is_image_file(n)
                             and os.path.isfile(os.path.join(path, n)))
             if not files:
@@ -527,7 +528,8 @@ def read_frames(source, *, fps=None, max_frames=None):
                 return _video_frames(path, max_frames)
             return _sequence_frames([path], fps, max_frames)
         if glob.has_magic(path):
-            files = sorted((f for f in glob.glob(path) if _is_image_file(f)), key=_natural_key)
+            files = sorted((f for f in glob.glob(path) if _is_image_file(f)
+                            and not os.path.isdir(f)), key=_natural_key)
             if not files:
                 raise ValueError(f"source: no image file matches {path!r}.")
             return _sequence_frames(files, fps, max_frames)

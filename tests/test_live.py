@@ -201,6 +201,10 @@ def test_an_animation_in_an_image_sequence_gives_every_frame(tmp_path):
         for (_, _, frame), image in zip(got, images):
             np.testing.assert_array_equal(frame, image)
     assert len(list(read_frames(tmp_path, max_frames=4))) == 4
+    (tmp_path / "f4.png").mkdir()  # a folder named like a frame stopped the stream
+    assert len(list(read_frames(tmp_path))) == 7
+    assert len(list(read_frames(str(tmp_path / "f*")))) == 7
+    (tmp_path / "f4.png").rmdir()
     gif = tmp_path / "gif"
     gif.mkdir()
     pil[0].save(gif / "a.gif", save_all=True, append_images=pil[1:2])
