@@ -17,9 +17,16 @@ on the same faces in the same run.
 then a :class:`fersk.CNNEnsembleClassifier` of the members, frozen) and saves
 it to ``--out`` as a model folder, with the table as its metrics.
 
+``--param`` sets prediction settings of every ``--mixture`` network (its
+test-time views; part of its probabilities' key), ``--candidate`` adds
+mixtures of any members to the table.
+
     python benchmarks/wild_ensemble.py --mixture runs/wild/mix/model
     python benchmarks/wild_ensemble.py --mixture runs/wild/mix/model --save trio+mix:3 \\
         --out runs/wild/ensemble/model
+    python benchmarks/wild_ensemble.py --mixture runs/a/model --mixture runs/b/model \\
+        --param test_time_crops=five --param test_time_flip=true \\
+        --candidate "pair+lbp=a,b,gpu_vgg_lbp:0.5"
 """
 
 import argparse
@@ -34,6 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     DATA,
+    prediction_params,
     arrays_key,
     cached_arrays,
     held_out_rows,
@@ -45,18 +53,34 @@ from _common import (  # noqa: E402
     run_model,
 )
 
+from fersk.training.params import parse_param  # noqa: E402
+
 TRIO = ("gpu_vgg_a", "gpu_vgg_b", "gpu_vgg_lbp")
 
 
-def members(mixture):
-    """{name: fitted classifier of 48x48 faces}: the trio, the mixture networks."""
+def members(mixture, params=None):
+    """{name: fitted classifier of 48x48 faces}: the trio, the mixture
+    networks (with the prediction settings ``params``)."""
     from fersk import pretrained
 
     out = dict(pretrained.load("fer2013_ensemble", backend="keras")[-1].estimators)
     out["wild_vgg_fast"] = pretrained.load("wild_vgg_fast", backend="keras")[-1]
     for folder in mixture:
-        out[Path(folder).parent.name] = pretrained.load(folder, backend="keras")[-1]
+        out[Path(folder).parent.name] = pretrained.load(folder, backend="keras")[-1].set_params(
+            **(params or {}))
     return out
+
+
+def parse_candidate(text):
+    """``LABEL=NAME[:WEIGHT],...`` as (label, {member: weight})."""
+    label, _, spec = text.partition("=")
+    if not label or not spec:
+        raise ValueError(f"--candidate {text!r}: LABEL=NAME[:WEIGHT],NAME[:WEIGHT]...")
+    weights = {}
+    for part in spec.split(","):
+        name, _, weight = part.partition(":")
+        weights[name] = float(weight or 1)
+    return label, weights
 
 
 def member_model(name, mixture):
@@ -69,7 +93,7 @@ def member_model(name, mixture):
     return "wild_vgg_fast" if name == "wild_vgg_fast" else "fer2013_ensemble"
 
 
-def member_probabilities(nets, mixture, rows, work):
+def member_probabilities(nets, mixture, rows, work, params=None):
     """{member: {row: probabilities}} of ``nets`` (:func:`members` of
     ``mixture``) on ``rows`` (``{row: (faces, labels)}``), each member's
     kept in ``work/proba-<member>.npz`` and read back only when its model
@@ -80,7 +104,9 @@ def member_probabilities(nets, mixture, rows, work):
     faces = arrays_key(np.array(list(rows)), *(a for X, y in rows.values() for a in (X, y)))
     proba = {}
     for name, net in nets.items():
-        key = f"{name}-{model_key(member_model(name, mixture))}-{faces}"
+        settings = repr(sorted((params or {}).items())) if name in {
+            Path(f).parent.name for f in mixture} else ""
+        key = f"{name}-{model_key(member_model(name, mixture))}{settings}-{faces}"
 
         def compute(net=net, name=name):
             with warnings.catch_warnings():
@@ -118,7 +144,16 @@ def main(argv=None):
     parser.add_argument("--work", default="runs/wild/ensemble")
     parser.add_argument("--save", default=None, help="a candidate's label")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        type=parse_param, help="a prediction setting of every --mixture network")
+    parser.add_argument("--candidate", action="append", default=[],
+                        help="LABEL=NAME[:WEIGHT],...: another mixture of members (repeatable)")
     args = parser.parse_args(argv)
+    params = prediction_params(args.param, parser)
+    try:
+        extra = dict(parse_candidate(c) for c in args.candidate)
+    except ValueError as exc:
+        parser.error(str(exc))
 
     from fersk import CNNEnsembleClassifier, pretrained
     from sklearn.base import clone
@@ -128,14 +163,18 @@ def main(argv=None):
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     rows = held_out_rows(args.data)
-    nets = members(args.mixture)
-    proba = member_probabilities(nets, args.mixture, rows, work)
+    nets = members(args.mixture, params)
+    unknown = sorted({n for w in extra.values() for n in w} - set(nets))
+    if unknown:
+        parser.error(f"--candidate: no member named {unknown}; the members are {sorted(nets)}")
+    proba = member_probabilities(nets, args.mixture, rows, work, params)
+    every = {**candidates(list(nets)), **extra}
 
     peer = load_peer(locate_peer())
     fer = {row: float((run_model(peer, peer_scale(resize_faces(X, 64)), 512).argmax(1) == y).mean())
            for row, (X, y) in rows.items()}
     table = {}
-    for label, weights in candidates(list(nets)).items():
+    for label, weights in every.items():
         scores = {}
         for row, (_, y) in rows.items():
             p = sum(w * proba[n][row] for n, w in weights.items()) / sum(weights.values())
@@ -151,7 +190,9 @@ def main(argv=None):
         print(f"| {label} | " + " | ".join(f"{scores[c]:.3f}" for c in cols) + " |")
 
     if args.save:
-        weights = candidates(list(nets))[args.save]
+        if args.save not in every:
+            parser.error(f"--save: no candidate {args.save!r}")
+        weights = every[args.save]
         cropper = pretrained.load("wild_vgg_fast", backend="keras")[0]
         ensemble = CNNEnsembleClassifier(
             [(n, FrozenEstimator(nets[n])) for n in weights], weights=list(weights.values()))

@@ -243,7 +243,7 @@ def test_wild_ensemble_recomputes_a_resaved_member(tmp_path, monkeypatch, capsys
     rows = {"fer2013": (rng.randint(0, 256, (6, 48, 48)).astype(np.uint8), np.array([1, 1, 1, 1, 0, 0])),
             "sfew": (rng.randint(0, 256, (4, 48, 48)).astype(np.uint8), np.array([1, 1, 1, 0]))}
     monkeypatch.setitem(main.__globals__, "held_out_rows", lambda data: rows)
-    monkeypatch.setitem(main.__globals__, "members", lambda mixture: nets)
+    monkeypatch.setitem(main.__globals__, "members", lambda mixture, params=None: nets)
     monkeypatch.setitem(main.__globals__, "locate_peer", lambda: None)
     monkeypatch.setitem(main.__globals__, "load_peer", lambda folder: None)
     monkeypatch.setitem(main.__globals__, "run_model",
@@ -268,6 +268,15 @@ def test_wild_ensemble_recomputes_a_resaved_member(tmp_path, monkeypatch, capsys
     rows["sfew"] = (rows["sfew"][0][:3], rows["sfew"][1][:3])  # other rows: all anew
     table()
     assert all(net.calls == 4 for net in nets.values())
+    # Other prediction settings of the mixture networks: theirs anew, the trio's read back;
+    # a --candidate is a row of the table.
+    argv += ["--param", "test_time_crops=center", "--candidate", "pair=mix,gpu_vgg_a:2"]
+    third = table()
+    assert nets["mix"].calls == 6 and all(
+        net.calls == 4 for n, net in nets.items() if n != "mix")
+    assert "pair" in third
+    with pytest.raises(SystemExit):
+        main(argv + ["--candidate", "bad=nobody"])
 
 
 def test_sfew_two_stage_retrains_a_resaved_start(tmp_path, monkeypatch, capsys):
