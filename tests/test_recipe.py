@@ -515,3 +515,23 @@ def test_a_checkpoint_dump_killed_midway_leaves_the_previous_one_whole(tmp_path)
                            capture_output=True, text=True, timeout=300)
     assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
     assert joblib.load(checkpoint) == ("old", 1.0)
+
+
+def test_the_cards_confusion_matrix_has_a_row_and_column_per_class():
+    """A test subset without a class (fersk train --n-test 20 drew no
+    disgusted face) gave a 6x6 matrix for a 7-class model: its rows no
+    longer matched the card's class names, without a word."""
+    from sklearn.dummy import DummyClassifier
+    from sklearn.preprocessing import FunctionTransformer
+
+    from fersk.training import publictest_metrics
+
+    X = np.random.default_rng(0).integers(0, 256, (14, 48, 48), dtype=np.uint8)
+    clf = DummyClassifier(strategy="most_frequent").fit(X.reshape(14, -1), np.arange(14) % 7)
+    flat = FunctionTransformer(lambda a: np.asarray(a).reshape(len(a), -1))
+    y_test = np.array([0, 0, 3, 3, 6, 6])
+    _, metrics = publictest_metrics([("flat", flat), ("clf", clf)], X[:6], y_test)
+    matrix = np.array(metrics["publictest_confusion_matrix"])
+    assert matrix.shape == (7, 7)
+    np.testing.assert_array_equal(matrix.sum(axis=1), np.bincount(y_test, minlength=7))
+    assert matrix[:, 0].sum() == 6  # every face predicted class 0 (the most frequent)

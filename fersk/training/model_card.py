@@ -106,7 +106,10 @@ def publictest_metrics(steps, X_test, y_test, cropper=None):
     return pipe, {
         "publictest_accuracy": round(float(accuracy_score(y_test, y_pred)), 4),
         "publictest_accuracy_with_detection": round(float(detection_acc), 4),
-        "publictest_confusion_matrix": confusion_matrix(y_test, y_pred).tolist(),
+        # A row and a column per class, in the order of classes_ (a subset
+        # without a class must not shift the others).
+        "publictest_confusion_matrix": confusion_matrix(
+            y_test, y_pred, labels=model.classes_).tolist(),
         "inference_images_per_second": round(infer, 1),
     }
 
