@@ -394,8 +394,11 @@ def convert(source, path):
     Returns
     -------
     path : pathlib.Path
-        The folder written: the same predictions, description and metrics,
-        in format :data:`FORMAT_VERSION`.
+        The folder written: the same predictions (on the ``"keras"``
+        backend), description and metrics, in format
+        :data:`FORMAT_VERSION`.  A folder's int8 graphs are not carried
+        over (they are made from calibration faces: :func:`quantize`
+        again), so ``backend="auto"`` then predicts in float32.
 
     Examples
     --------
