@@ -387,6 +387,18 @@ def test_load_expw_names_the_row_of_a_missing_photo_or_a_bad_box(tmp_path):
             load_expw(root, cropper=cropper, cache=False)
 
 
+
+def test_load_expw_refuses_a_row_whose_label_name_and_number_disagree(tmp_path):
+    """faces.csv carries each face's label twice (label_id, label); only the
+    number was read, so a row edited in one column alone was loaded under
+    the number without a word."""
+    cropper = FaceCropper(detector=None)
+    root = _expw_folder(tmp_path / "e", ["p.png,0,10,20,30,40,3,happy", "q.png,0,0,0,50,50,4,HAPPY"])
+    with pytest.raises(ValueError, match=r"row 3 has label_id 4 \('sad'\) but label 'HAPPY'"):
+        load_expw(root, cropper=cropper, cache=False)
+    root = _expw_folder(tmp_path / "ok", ["p.png,0,10,20,30,40,3,Happy", "q.png,0,0,0,50,50,4,"])
+    assert load_expw(root, cropper=cropper, cache=False).target.tolist() == [3, 4]
+
 def test_load_expw_min_iou_is_a_number_in_0_1(tmp_path):
     """min_iou=0, 1 and np.float32(0.4) were refused (not a Python float)
     while 5.0 (no detection can match) was accepted."""

@@ -444,7 +444,8 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
         The folder with ``faces.csv`` (``file, face_id, x, y, w, h,
         label_id, label``) and ``images/``.  A row whose photo is not in
         ``images/``, or whose box is empty (``w`` or ``h`` not > 0) or
-        wholly outside its photo, is a ValueError naming the row.
+        wholly outside its photo, or whose ``label`` (optional) is not
+        the name of its ``label_id``, is a ValueError naming the row.
     cropper : FaceCropper or None, default=None
         As in :func:`load_sfew`.
     min_iou : float in [0, 1], default=0.4
@@ -501,6 +502,14 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
             ) from None
         if label not in range(7):
             raise ValueError(f"{table}: row {i + 2} has the unknown label {row['label_id']!r}.")
+        # The name beside the number, where the table has it: an edited row
+        # whose two disagree is not guessed at.
+        name = (row.get("label") or "").strip().lower()
+        if name and name != FER2013_CLASSES[label]:
+            raise ValueError(
+                f"{table}: row {i + 2} has label_id {label} ({FER2013_CLASSES[label]!r}) but "
+                f"label {row['label']!r}; make them agree."
+            )
         # The table's fault, named here (it was blamed on "the detector" later).
         if not (np.isfinite([x, y, w, h]).all() and w > 0 and h > 0):
             raise ValueError(f"{table}: row {i + 2} has the box x={row['x']!r}, y={row['y']!r}, "
