@@ -811,8 +811,9 @@ def one_view(estimator):
     views).  This returns a shallow copy of ``estimator`` in which every
     such network predicts from the centre window alone, without a flip:
     inside a :class:`~sklearn.pipeline.Pipeline`, a
-    :class:`~sklearn.frozen.FrozenEstimator` and a
-    :class:`CNNEnsembleClassifier` (``test_time_views="center"``) too.
+    :class:`~sklearn.frozen.FrozenEstimator`, a
+    :class:`CNNEnsembleClassifier` and a
+    :class:`~fersk.NetworkFeatures` (``test_time_views="center"``) too.
     The copies share the fitted networks (nothing is copied but the
     settings), and ``estimator`` itself is left as it is.
 
@@ -845,7 +846,7 @@ def one_view(estimator):
         out = copy.copy(estimator)
         out.estimator = one_view(estimator.estimator)
         return out
-    if isinstance(estimator, CNNEnsembleClassifier):
+    if hasattr(estimator, "test_time_views"):  # an ensemble, NetworkFeatures
         out = copy.copy(estimator)
         out.test_time_views = "center"
         return out

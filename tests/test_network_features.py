@@ -344,3 +344,23 @@ def test_verbose_reports_the_croppers_progress(capsys):
     folded.predict(photos)
     printed = capsys.readouterr()
     assert "images cropped" not in printed.out + printed.err
+
+
+def test_one_view_reaches_network_features_in_a_pipeline_and_an_ensemble():
+    """one_view (and an ensemble's test_time_views="center") left a member
+    built on NetworkFeatures at all its network's views: the ensemble's
+    "center" answer was its ten-view answer, without a word."""
+    from fersk.ensemble import one_view
+
+    X, y = half_bright_faces(n=32, side=24)
+    net = _small_classifier(crop_size=20, test_time_crops="five", test_time_flip=True)
+    member = make_pipeline(NetworkFeatures(net), LogisticRegression())
+    ensemble = CNNEnsembleClassifier([("features", member)]).fit(X, y)
+    fitted = ensemble.estimators_[0]
+    assert one_view(fitted)[0].test_time_views == "center"
+    assert fitted[0].test_time_views == "model"  # left as it is
+    every = ensemble.predict_proba(X)
+    centre = ensemble.set_params(test_time_views="center").predict_proba(X)
+    fitted[0].set_params(test_time_views="center")
+    np.testing.assert_allclose(centre, fitted.predict_proba(X), rtol=1e-6)
+    assert np.abs(centre - every).max() > 1e-6
