@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.ensemble._base import _BaseHeterogeneousEnsemble, _fit_single_estimator
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
@@ -86,6 +87,14 @@ def _class_weight_by_code(member, encoder, name):
             )
         updates[key] = {int(encoder.transform([k])[0]): w for k, w in value.items()}
     return member.set_params(**updates) if updates else member
+
+
+def _is_fitted(estimator):
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
 
 
 def _is_drop(estimator):
@@ -383,6 +392,14 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         for (the same representation and network objects, in a Pipeline),
         so that every parameter, nested ones included, can be set.
 
+        On a fitted ensemble the members that predict are those of the last
+        fit (scikit-learn's rule; said in a warning), except in a loaded
+        one (:func:`fersk.pretrained.load`), which predicts with the very
+        members it holds: a member set there to ``'drop'`` or to another
+        fitted estimator votes so at once.  ``estimators`` of other names
+        or order than the fitted members' are refused at predict (their
+        ``weights`` cannot be paired with them) until the next fit.
+
         Parameters
         ----------
         **params : dict
@@ -395,16 +412,48 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         self : CNNEnsembleClassifier
             This ensemble.
         """
+        # A member as a whole (its name), or all of them: not a parameter of one.
+        own = set(self._get_param_names())
+        members_set = any(k == "estimators" or ("__" not in k and k not in own) for k in params)
         if "estimators" in params:  # first, as scikit-learn's ensembles do
             self.estimators = params.pop("estimators")
         if _has_triples(self.estimators):
             names = {name for name, *_ in self.estimators}
             if not any(key.split("__", 1)[0] in names for key in params):
                 # The ensemble's own parameters: the members stay as given.
-                return BaseEstimator.set_params(self, **params)
+                BaseEstimator.set_params(self, **params)
+                return self._members_changed() if members_set else self
             self.estimators = _as_pairs(self.estimators)
         self._warn_unfitted_member_params(params)
-        return super().set_params(**params)
+        super().set_params(**params)
+        return self._members_changed() if members_set else self
+
+    def _members_changed(self):
+        """After a member (or ``estimators``) is set on a fitted ensemble.
+
+        A loaded ensemble predicts with the very members it holds: when they
+        are all fitted, its fitted members are derived from them again (a
+        member set to "drop" stops voting).  Otherwise the fitted members
+        stay those of the last fit, which is said; :attr:`weights_` refuses
+        to pair them with members of other names or order."""
+        if not hasattr(self, "named_estimators_"):
+            return self
+        try:
+            pairs = _as_pairs(self.estimators)
+        except ValueError:  # not members at all: said by fit, as scikit-learn's checks ask
+            return self
+        if getattr(self, "_members_keyed_by_label", False) and all(
+                _is_drop(est) or _is_fitted(est) for _, est in pairs):
+            self._restore_derived()
+            return self
+        if [n for n, _ in pairs] != list(self.named_estimators_) or any(
+                _is_drop(est) != _is_drop(self.named_estimators_[n]) for n, est in pairs):
+            warn_user(
+                f"{type(self).__name__}: estimators set on a fitted ensemble: the members "
+                "that predict (estimators_) are those of the last fit, "
+                f"{list(self.named_estimators_)}; fit again to use these."
+            )
+        return self
 
     def _warn_unfitted_member_params(self, params):
         """After fit, ``estimators`` are the templates and ``estimators_``
@@ -698,6 +747,15 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         check_is_fitted(self)
         # From the parameter as it is now: a weight set after fit used to be
         # ignored here but saved, so the loaded folder predicted otherwise.
+        # The weights follow ``estimators``: never paired by position with
+        # fitted members of other names, order or drops.
+        now = [(n, _is_drop(est)) for n, est in _as_pairs(self.estimators)]
+        if now != [(n, _is_drop(est)) for n, est in self.named_estimators_.items()]:
+            raise ValueError(
+                f"{type(self).__name__}: estimators were set after fit "
+                f"({[n for n, _ in now]}, fitted: {list(self.named_estimators_)}): the weights "
+                "follow estimators and cannot be paired with the fitted members; fit again."
+            )
         return self._validate_weights(list(self.named_estimators_.items()))
 
     def predict_proba(self, X):

@@ -720,3 +720,53 @@ def test_member_parameters_set_after_fit_are_said_to_wait_for_the_next_fit():
         ens.set_params(weights=[1, 2])  # the ensemble's own: no warning
         CNNEnsembleClassifier(ens.estimators).set_params(a__epochs=2)  # unfitted: none
 
+
+
+def _two_member_ensemble():
+    from fersk import CNNClassifier
+
+    X = np.random.default_rng(0).integers(0, 256, (24, 16, 16)).astype(np.uint8)
+    y = np.array([0, 1, 2] * 8)
+    ens = CNNEnsembleClassifier([
+        (n, CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                          batch_size=8, random_state=i)) for i, n in enumerate("ab")]).fit(X, y)
+    return ens, X, y
+
+
+def test_a_member_dropped_or_replaced_in_a_loaded_ensemble_takes_effect(tmp_path):
+    """A loaded ensemble predicts with the very members it holds: setting one
+    of them to "drop" (or to another fitted network) changed get_params but
+    not the members that voted, and saving it again wrote the old one back."""
+    from sklearn.pipeline import Pipeline
+
+    from fersk import pretrained
+
+    ens, X, y = _two_member_ensemble()
+    folder = pretrained.save(Pipeline([("ens", ens)]), tmp_path / "m")
+    loaded = pretrained.load(folder, backend="keras")
+    a = loaded[-1].named_estimators_["a"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded.set_params(ens__b="drop")
+    np.testing.assert_allclose(loaded.predict_proba(X), a.predict_proba(X), rtol=1e-6)
+    assert list(loaded[-1].named_estimators_) == ["a", "b"] and len(loaded[-1].estimators_) == 1
+    again = pretrained.load(pretrained.save(loaded, tmp_path / "m2"), backend="keras")
+    np.testing.assert_allclose(again.predict_proba(X), a.predict_proba(X), rtol=1e-6)
+    loaded.set_params(ens__b=a)  # another fitted network in its place
+    np.testing.assert_allclose(loaded.predict_proba(X), a.predict_proba(X), rtol=1e-6)
+
+
+def test_members_reordered_after_fit_never_take_each_others_weights():
+    """estimators set again on a fitted ensemble, in another order, with
+    weights for that order: weights_ paired the new weights with the fitted
+    members by position, so the weight meant for one voted for the other,
+    without a word.  Said when set; refused at predict until the next fit."""
+    ens, X, y = _two_member_ensemble()
+    b, a = ens.estimators[1], ens.estimators[0]
+    with pytest.warns(UserWarning, match=r"estimators set on a fitted ensemble"):
+        ens.set_params(estimators=[b, a], weights=[0, 1])
+    with pytest.raises(ValueError, match=r"fit again"):
+        ens.predict_proba(X)
+    ens.fit(X, y)
+    np.testing.assert_allclose(ens.predict_proba(X),
+                               ens.named_estimators_["a"].predict_proba(X), rtol=1e-6)
