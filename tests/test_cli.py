@@ -1712,6 +1712,23 @@ def test_train_refuses_a_teacher_whose_codes_are_not_fer2013s(capsys, tmp_path, 
     assert not (tmp_path / "m").exists()
 
 
+
+def test_ensemble_fer2013_refuses_a_member_whose_codes_are_not_fer2013s(tmp_path, pipeline,
+                                                                       monkeypatch):
+    """A member trained on class folders (codes in folder order, 4 =
+    neutral) was scored and averaged by FER-2013's codes (4 = sad), in the
+    ensemble and in its own card row, without a word."""
+    from fersk import pretrained
+    from fersk.training import ensembling
+
+    folder = pretrained.save(pipeline, tmp_path / "m", class_names=sorted(FER))
+    fer = pretrained.save(pipeline, tmp_path / "f")
+    faces = np.zeros((14, 48, 48), np.uint8)
+    labels = np.arange(14) % 7
+    monkeypatch.setattr(ensembling, "fer2013_splits", lambda *a, **k: (faces, labels, faces, labels))
+    with pytest.raises(ValueError, match=r"member '.*/m' has .* not FER-2013's labels"):
+        ensembling.ensemble_fer2013("unused", [fer, folder], load_verbose=0)
+
 def test_train_refuses_a_teacher_weight_without_a_teacher(capsys, tmp_path, photos):
     """--teacher-weight alone was accepted and ignored (a plain fit, the user
     believing it distilled): a usage error now, before anything trains."""

@@ -5,7 +5,7 @@ import os
 from fersk._lazy_validation import validate_params_on_call
 from fersk.training.machine import machine_description
 from fersk.training.model_card import publictest_metrics
-from fersk.training.recipes import _seed, _subset, fer2013_splits
+from fersk.training.recipes import _check_fer2013_classes, _seed, _subset, fer2013_splits
 
 __all__ = ["ensemble_fer2013", "ensemble_member"]
 
@@ -90,6 +90,9 @@ def ensemble_fer2013(
     cropper = None
     for member in members:
         meta, pipe = ensemble_member(member)
+        # Scored and averaged by FER-2013's codes: a folder-trained model's
+        # 4 (neutral) would be read as sad.
+        _check_fer2013_classes(meta, f"member {str(member)!r}")
         if cropper is None:
             cropper = pipe.steps[0][1]
         if pipe.steps[0][1].get_params() != cropper.get_params() or len(pipe.steps) > 3:

@@ -186,21 +186,27 @@ def fer2013_splits(data, *, n_train=None, n_test=None, seed=0, load_verbose=1, c
 PREDICTION_PARAMS = ("test_time_crops", "test_time_margin", "predict_batch_size", "jit_compile")
 
 
+def _check_fer2013_classes(info, what):
+    """A model (its :func:`fersk.pretrained.info`) whose probabilities are
+    read by FER-2013's class codes: its codes must be FER-2013's labels
+    (a folder-trained model's 4 is neutral, FER-2013's sad)."""
+    from fersk._labels import fer2013_labels
+
+    labels = fer2013_labels(info["classes"], info["class_names"])
+    if labels is None or labels.tolist() != list(info["classes"]):
+        raise ValueError(
+            f"{what} has the classes {info['classes']} named {info['class_names']}: not "
+            "FER-2013's labels (0 angry ... 6 neutral), so its probabilities would be read "
+            "as the wrong classes; give a model trained on FER-2013's labels."
+        )
+
+
 def _check_fer2013_teacher(teacher):
     """A teacher for FER-2013's labels: its class codes must be FER-2013's
     (the targets mix its columns with the one-hot codes by position)."""
     from fersk import pretrained
-    from fersk._labels import fer2013_labels
 
-    info = pretrained.info(teacher)
-    labels = fer2013_labels(info["classes"], info["class_names"])
-    if labels is None or labels.tolist() != list(info["classes"]):
-        raise ValueError(
-            f"teacher {str(teacher)!r} has the classes {info['classes']} named "
-            f"{info['class_names']}: not FER-2013's labels (0 angry ... 6 neutral), so its "
-            "probabilities would be mixed with the wrong classes; give a teacher trained on "
-            "FER-2013's labels."
-        )
+    _check_fer2013_classes(pretrained.info(teacher), f"teacher {str(teacher)!r}")
 
 
 @validate_params_on_call(_train_constraints)
