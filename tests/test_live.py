@@ -709,3 +709,26 @@ def test_live_plot_shows_the_longest_tracks_and_says_so(tmp_path):
     assert (tmp_path / "p.png").is_file()
     assert _plot_tracks({0: history[0]}, names, tmp_path / "q.png") == (1, 1)
     assert _plot_tracks({}, names, tmp_path / "r.png") == (0, 0) and not (tmp_path / "r.png").exists()
+
+
+def test_a_video_whose_writing_fails_at_its_end_leaves_no_temporary_file(tmp_path,
+                                                                          monkeypatch):
+    """fersk live --out: a failure while the encoder's last frames were
+    written (a full disk) left the hidden temporary video beside the
+    output; it is removed, the error raised."""
+    pytest.importorskip("av", reason="writing the test video needs PyAV (the test extra)")
+    from fersk.cli.live import _VideoWriter
+
+    writer = _VideoWriter(tmp_path / "out.mp4", fps=10)
+    writer.write(np.zeros((32, 32, 3), np.uint8))
+    close = writer.container.close
+
+    def full_disk():
+        close()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer, "container", type("C", (), {
+        "close": staticmethod(full_disk), "mux": writer.container.mux})())
+    with pytest.raises(OSError, match="No space left"):
+        writer.close()
+    assert list(tmp_path.iterdir()) == []

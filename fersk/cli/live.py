@@ -147,11 +147,15 @@ class _VideoWriter:
 
     def close(self, keep=True):
         try:
-            if self.stream is not None:
-                for packet in self.stream.encode():  # the frames the encoder holds
-                    self.container.mux(packet)
-        finally:
-            self.container.close()
+            try:
+                if self.stream is not None:
+                    for packet in self.stream.encode():  # the frames the encoder holds
+                        self.container.mux(packet)
+            finally:
+                self.container.close()
+        except BaseException:  # a video not finished is not left beside the output
+            os.unlink(self.tmp)
+            raise
         if keep and self.n:
             _replace_output(self.tmp, self.path)
         else:
