@@ -104,3 +104,47 @@ def test_adapt_names_the_images_without_a_face_and_keeps_the_models_cropper(tmp_
     assert type(model.steps[0][1]).__name__ == "FaceCropper"
     assert model.steps[0][1].verbose == 0  # the saved cropper keeps the model's settings
     assert model.predict([data.astronaut()]).tolist()[0] in ("a", "b")
+
+
+def test_adapt_cross_validates_the_model_it_saves(labelled, tmp_path, capsys, monkeypatch):
+    """The card's cvK_accuracy scored the new layer on features averaged
+    over the network's views; the saved model (the layer folded into the
+    network) averages each view's probabilities, gated by its margin: not
+    the figure's model.  Each fold is now scored as that model."""
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+
+    from fersk import NetworkFeatures
+    from fersk.datasets import load_image_folder
+    from fersk.network_features import fold_head
+
+    from fersk import network_features
+
+    folded_heads = []
+    real_fold_head = network_features.fold_head
+
+    def counting_fold_head(pipe):
+        folded_heads.append(pipe)
+        return real_fold_head(pipe)
+
+    monkeypatch.setattr(network_features, "fold_head", counting_fold_head)
+    out = tmp_path / "mine"
+    assert main(["adapt", "--data", str(labelled), "--out", str(out), "--cv", "2",
+                 "--model", "fer2013_vgg_fast"]) == 0  # ten views
+    assert len(folded_heads) == 3  # each fold's head as saved, then the model's
+    monkeypatch.undo()
+    capsys.readouterr()
+    folder = load_image_folder(labelled, color=True)
+    labels = np.asarray(folder.target_names)[folder.target]
+    model = pretrained.load("fer2013_vgg_fast", backend="keras")
+    faces, _ = clone(model[0]).crop(list(folder.images))
+    head = make_pipeline(NetworkFeatures(FrozenEstimator(model[1:])),
+                         LogisticRegression(C=0.1, max_iter=5000))
+    right = 0
+    for train, test in StratifiedKFold(2, shuffle=True, random_state=0).split(faces, labels):
+        folded = fold_head(clone(head).fit(faces[train], labels[train]))
+        right += int((folded.predict(faces[test]) == labels[test]).sum())
+    assert pretrained.info(out)["metrics"]["cv2_accuracy"] == pytest.approx(right / len(labels))

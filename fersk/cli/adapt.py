@@ -51,7 +51,7 @@ def run(args):
     from sklearn.base import clone
     from sklearn.frozen import FrozenEstimator
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import Pipeline, make_pipeline
 
     from fersk import NetworkFeatures
@@ -122,7 +122,17 @@ def run(args):
         folds = min(args.cv, int(counts[counts > 0].min()))
         if folds >= 2:
             cv = StratifiedKFold(folds, shuffle=True, random_state=0)
-            predicted = cross_val_predict(head, images, labels, cv=cv)
+            # Each fold's head folded into the network, as the saved model
+            # predicts (its views' probabilities averaged and gated), not the
+            # head on view-averaged features.
+            def rows(index):  # cropped faces (an array), or the images as read (a list)
+                return images[index] if isinstance(images, np.ndarray) else [
+                    images[i] for i in index]
+
+            predicted = np.empty(len(labels), dtype=labels.dtype)
+            for train, test in cv.split(np.zeros(len(labels)), labels):
+                fold = fold_head(clone(head).fit(rows(train), labels[train]))
+                predicted[test] = fold.predict(rows(test))
             accuracy = float(np.mean(predicted == labels))
             metrics[f"cv{folds}_accuracy"] = accuracy
             print(f"cross-validated accuracy of the new last layer ({folds} folds): "
