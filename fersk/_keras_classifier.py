@@ -68,6 +68,10 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
     ``class_weight``, ``source_weight`` and ``label_smoothing``.
     """
 
+    # predict is classes_[argmax(predict_proba)]: fersk.predict_faces reads
+    # the labels off the probabilities instead of predicting twice.
+    _predicts_proba_argmax = True
+
     _saved_attributes = ("classes_", *BaseKerasImageEstimator._saved_attributes)
     _outputs_meaning = "one probability per class"
 

@@ -336,6 +336,10 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
     'drop'
     """
 
+    # predict is classes_[argmax(predict_proba)]: fersk.predict_faces reads
+    # the labels off the probabilities instead of predicting twice.
+    _predicts_proba_argmax = True
+
     _parameter_constraints: dict = {
         "estimators": [list],
         "weights": [NumberSequence(Interval(numbers.Real, 0, None, closed="left")), None],

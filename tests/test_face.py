@@ -1142,6 +1142,28 @@ def test_predict_faces_of_a_pipeline_on_flattened_rows():
     np.testing.assert_allclose(np.stack([r["proba"] for r in records]), model.predict_proba(X[:3]))
 
 
+
+def test_predict_faces_labels_are_model_predicts_when_it_is_not_the_probabilities_argmax():
+    """A classifier whose predict is not the argmax of its probabilities
+    (SVC's Platt-scaled probabilities): predict_faces (and so fersk predict
+    and serve) labelled faces by the argmax, a third of them otherwise than
+    model.predict, which the docstring promises."""
+    from sklearn.svm import SVC
+
+    from fersk import predict_faces
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (90, 64)).astype(np.uint8)
+    y = np.arange(90) % 3
+    model = make_pipeline(FaceCropper(detector=None, size=8),
+                          SVC(probability=True, random_state=0)).fit(X[:60], y[:60])
+    proba_argmax = model.classes_[model.predict_proba(X[60:]).argmax(1)]
+    assert (proba_argmax != model.predict(X[60:])).any()  # the case at hand
+    records = predict_faces(model, X[60:])
+    np.testing.assert_array_equal([r["label"] for r in records], model.predict(X[60:]))
+    np.testing.assert_allclose(np.stack([r["proba"] for r in records]),
+                               model.predict_proba(X[60:]))
+
 def test_rows_after_fit_are_images_of_the_fitted_shape():
     """Rows of 32x72 images (2,304 values) given after a fit on those
     images were cut as 48x48 squares: scrambled pixels, no error; rows of

@@ -118,11 +118,16 @@ def predict_faces(model, X, *, faces="all", on_no_face="skip"):
         # rows in, rows on: the next steps take the cropper's output as model.predict gives it
         crops = restore_layout(np.stack([crop for crop, _ in pairs]), flat)
         proba = model[1:].predict_proba(crops)
+        # fersk's classifiers predict the argmax of their probabilities; any
+        # other (SVC's Platt-scaled probabilities) is asked, as model.predict is.
+        labels = (model.classes_[np.argmax(proba, axis=1)]
+                  if getattr(model.steps[-1][1], "_predicts_proba_argmax", False)
+                  else model[1:].predict(crops))
     else:
-        proba = np.zeros((0, len(model.classes_)))
+        proba, labels = np.zeros((0, len(model.classes_))), []
     by_image = {}
-    for (_, record), p in zip(pairs, proba):
-        record = {**record, "label": model.classes_[int(np.argmax(p))], "proba": p}
+    for (_, record), p, label in zip(pairs, proba, labels):
+        record = {**record, "label": label, "proba": p}
         by_image.setdefault(record["image"], []).append(record)
     if on_no_face != "skip":
         no_face = [i for i, found in by_image.items() if found[0]["kind"] == "none"]

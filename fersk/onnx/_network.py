@@ -335,6 +335,10 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
     'OnnxNetworkClassifier'
     """
 
+    # predict is classes_[argmax(predict_proba)]: fersk.predict_faces reads
+    # the labels off the probabilities instead of predicting twice.
+    _predicts_proba_argmax = True
+
     _parameter_constraints = {
         "path": [str, os.PathLike],
         "image_shape": [tuple, list, None],
