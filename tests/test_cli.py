@@ -1729,6 +1729,29 @@ def test_ensemble_fer2013_refuses_a_member_whose_codes_are_not_fer2013s(tmp_path
     with pytest.raises(ValueError, match=r"member '.*/m' has .* not FER-2013's labels"):
         ensembling.ensemble_fer2013("unused", [fer, folder], load_verbose=0)
 
+
+def test_train_init_refuses_what_it_cannot_fine_tune_before_any_work(capsys, tmp_path, photos,
+                                                                    pipeline):
+    """--init of a model whose codes are in folder order (4 neutral) trained
+    on FER-2013's codes (4 sad) and kept the old names: sad faces named
+    "neutral".  --init of an ensemble failed after the data was read with
+    a 2,800-character message; --param warm_start=false with --init was a
+    TypeError traceback.  All three are usage errors before any work."""
+    from fersk import pretrained
+
+    folder_order = pretrained.save(pipeline, tmp_path / "folders", class_names=sorted(FER))
+    fer_codes = pretrained.save(pipeline, tmp_path / "fer")
+    for init, extra, words in [
+        (folder_order, [], "not FER-2013's labels"),
+        ("fer2013_ensemble", [], "is an ensemble of several networks"),
+        (fer_codes, ["--param", "warm_start=false"], "warm_start is not a CNNClassifier"),
+    ]:
+        out = tmp_path / "m"
+        status, _, err = _run(capsys, "train", "--data", photos, "--out", out, "--init", init,
+                              *extra)
+        assert status == 2 and words in err, err
+        assert not out.exists()
+
 def test_train_refuses_a_teacher_weight_without_a_teacher(capsys, tmp_path, photos):
     """--teacher-weight alone was accepted and ignored (a plain fit, the user
     believing it distilled): a usage error now, before anything trains."""

@@ -535,3 +535,29 @@ def test_the_cards_confusion_matrix_has_a_row_and_column_per_class():
     assert matrix.shape == (7, 7)
     np.testing.assert_array_equal(matrix.sum(axis=1), np.bincount(y_test, minlength=7))
     assert matrix[:, 0].sum() == 6  # every face predicted class 0 (the most frequent)
+
+
+def test_train_fer2013_refuses_a_start_of_other_codes_and_a_warm_start_param(tmp_path):
+    """The library's recipe: init_from a model of folder-order codes kept
+    its names for FER-2013's codes; network_params warm_start with init_from
+    was a TypeError (two values for one keyword)."""
+    import pytest
+    from sklearn.pipeline import Pipeline
+
+    from fersk import CNNClassifier, FaceCropper, pretrained
+    from fersk.training import train_fer2013
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randint(0, 256, (14, 48, 48)).astype(np.uint8), np.arange(14) % 7
+
+    net = CNNClassifier("kaggle_cnn", {"width": 0.0625, "dense_units": 8}, epochs=1,
+                        random_state=0).fit(X, y)
+    folder = pretrained.save(Pipeline([("facecropper", FaceCropper(None, size=48)),
+                                       ("network", net)]), tmp_path / "m",
+                             class_names=sorted(pretrained.info()["class_names"]))
+    kw = dict(architecture=None, architecture_params=None, epochs=1, patience=None,
+              batch_size=8, learning_rate=0.01, augment=False)
+    with pytest.raises(ValueError, match="not FER-2013's labels"):
+        train_fer2013(tmp_path / "no_data", init_from=folder, **kw)
+    with pytest.raises(ValueError, match="warm_start is set by init_from"):
+        train_fer2013(tmp_path / "no_data", network_params={"warm_start": False}, **kw)

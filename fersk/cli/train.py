@@ -160,7 +160,15 @@ def run(args):
                 f"augmentation; drop {', '.join(given)}."
             )
         try:
-            pretrained.info(args.init)
+            info = pretrained.info(args.init)
+            if info["steps"][-1][1].endswith("CNNEnsembleClassifier"):
+                raise ValueError(
+                    f"{info['name']} is an ensemble of several networks, which fersk train "
+                    "does not fine-tune as one; give a model of one network."
+                )
+            # Trained on FER-2013's codes, it keeps its class names: folder-order
+            # names (4 neutral) would name FER-2013's 4 (sad) wrongly.
+            training.recipes._check_fer2013_classes(info, f"{args.init!r}")
         except ValueError as exc:
             raise _UsageError(f"--init: {exc}") from None
         params = None
@@ -182,7 +190,8 @@ def run(args):
             raise _UsageError(f"--teacher: {exc}") from None
     network_params = dict(args.param)
     if network_params:
-        own = {"architecture", "architecture_params", "checkpoint_dir", "random_state"}
+        own = {"architecture", "architecture_params", "checkpoint_dir", "random_state",
+               "warm_start"}  # warm_start: --init says it
         unknown = sorted(set(network_params) - (set(CNNClassifier().get_params()) - own))
         if unknown:
             raise _UsageError(

@@ -360,6 +360,11 @@ def train_fer2013(
         raise ValueError("resume continues the interrupted run that restart discards: give one.")
     if teacher is not None:
         _check_fer2013_teacher(teacher)
+    if init_from is not None and not from_checkpoint:
+        _check_fer2013_classes(pretrained.info(init_from), f"init_from {str(init_from)!r}")
+    if "warm_start" in (network_params or {}):
+        raise ValueError("network_params: warm_start is set by init_from (a fine-tune starts "
+                         "from its network, a new network from scratch); drop it.")
     X_train, y_train, X_test, y_test = fer2013_splits(
         data, n_train=n_train, n_test=n_test, seed=seed, load_verbose=load_verbose, cache=cache
     )
