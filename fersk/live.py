@@ -92,7 +92,9 @@ class FaceStream:
         first, then every k-th); in between, the faces found by the last
         detection are cropped at their last boxes (the FaceCropper's own
         geometry: margin, size, alignment with the last eyes) and
-        classified.  1 detects in every frame.
+        classified.  1 detects in every frame.  A frame of another size
+        than the last detected one, or one taken whole as a face crop, is
+        always detected.
     alpha : float, default=0.5
         Weight of the newest frame in each track's exponential moving
         average of probabilities, in (0, 1]:
@@ -208,6 +210,7 @@ class FaceStream:
         self._tracker = Tracker(self.iou_threshold, self.max_missed)
         self.n_detections_ = 0
         self.n_frames_ = 0
+        self._detected_shape = None
 
     def reset(self):
         """Forget the tracks (a new video): ids start again from 0.
@@ -227,6 +230,7 @@ class FaceStream:
         self._tracker.reset()
         self.n_detections_ = 0
         self.n_frames_ = 0
+        self._detected_shape = None
         return self
 
     def update(self, frame, index=None, time=None):
@@ -270,7 +274,12 @@ class FaceStream:
         self.n_frames_ += 1
         if isinstance(frame, (str, os.PathLike)):
             frame = _read_image(frame)
+        shape = np.shape(frame)[:2]
+        # Boxes found on a frame of another size are not this frame's, and a
+        # frame taken whole needs no detector: either is found afresh.
+        detect = detect or shape != self._detected_shape or self._taken_whole(frame)
         if detect:
+            self._detected_shape = shape
             self.n_detections_ += 1
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a frame without a face is no news

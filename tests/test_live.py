@@ -732,3 +732,29 @@ def test_a_video_whose_writing_fails_at_its_end_leaves_no_temporary_file(tmp_pat
     with pytest.raises(OSError, match="No space left"):
         writer.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_frame_of_another_size_is_never_given_the_last_frames_boxes(bundled):
+    """detect_every=2 carried the boxes of a 48x48 frame to the next, a
+    64x64 one: its top-left 48x48 corner was classified as 'precropped'.
+    A frame of another size, or one taken whole, is looked at afresh."""
+    from skimage.transform import resize
+
+    from fersk.live import FaceStream
+
+    face = data.astronaut()[30:230, 120:320]
+    f48, f64 = ((resize(face, (n, n), anti_aliasing=True) * 255).astype(np.uint8)
+                for n in (48, 64))
+    stream = FaceStream(bundled, detect_every=2, alpha=1.0)
+    first, second = stream.update(f48), stream.update(f64)
+    assert first[0]["box"] == (0, 0, 48, 48) and second[0]["box"] == (0, 0, 64, 64)
+    assert second[0]["detected"]
+    np.testing.assert_allclose(second[0]["raw_proba"], bundled.predict_proba(f64[None])[0],
+                               rtol=1e-4, atol=1e-6)
+    big = data.astronaut()
+    small = big[::2, ::2]
+    stream = FaceStream(bundled, detect_every=5)
+    stream.update(big)
+    (record,) = stream.update(small)
+    assert record["detected"] and max(record["box"][0] + record["box"][2],
+                                      record["box"][1] + record["box"][3]) <= 256
