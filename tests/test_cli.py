@@ -1752,6 +1752,16 @@ def test_train_init_refuses_what_it_cannot_fine_tune_before_any_work(capsys, tmp
         assert status == 2 and words in err, err
         assert not out.exists()
 
+
+def test_train_seed_out_of_numpys_range_is_a_usage_error(capsys, tmp_path, photos):
+    """--seed -1 or 2**32 failed (exit 1) after the data was read, in
+    numpy's words, leaving an empty --out folder."""
+    for seed in ("-1", str(2**32)):
+        status, _, err = _run(capsys, "train", "--data", photos, "--out", tmp_path / "m",
+                              "--model", "kaggle_cnn", "--seed", seed)
+        assert status == 2 and "--seed" in err
+        assert not (tmp_path / "m").exists()
+
 def test_train_refuses_a_teacher_weight_without_a_teacher(capsys, tmp_path, photos):
     """--teacher-weight alone was accepted and ignored (a plain fit, the user
     believing it distilled): a usage error now, before anything trains."""

@@ -45,6 +45,7 @@ from ._common import (
     _nonnegative_int,
     _port,
     _positive_int,
+    _seed,
     _unit_float,
     _UsageError,
 )
@@ -324,7 +325,8 @@ def _build_parser():
         metavar="N",
         help="stratified PublicTest subset (smoke runs)",
     )
-    train.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    train.add_argument("--seed", type=_seed, default=0, metavar="S",
+                       help="random seed, 0 to 2**32 - 1 (default 0)")
     train.add_argument(
         "--description", default=None, metavar="TEXT", help="one line for the model card"
     )

@@ -56,6 +56,14 @@ _positive_int = _int_at_least(1)
 _nonnegative_int = _int_at_least(0)
 
 
+def _seed(text):
+    """A random seed numpy takes: an int in [0, 2**32 - 1]."""
+    value = _nonnegative_int(text)
+    if value > 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"a seed is at most {2**32 - 1}; got {value}")
+    return value
+
+
 def _port(text):
     value = _nonnegative_int(text)
     if value > 65535:
