@@ -100,8 +100,11 @@ class DegradedBatches(ShuffledBatches):
     """
 
     def __init__(self, x, y, sample_weight, batch_size, probabilities, seed, initial_epoch=0):
-        super().__init__(np.asarray(x).astype(np.uint8), y, sample_weight, batch_size, seed,
-                         initial_epoch)
+        # Rounded: pixels on 0-255 given as floats (254.9) were floored.
+        x = np.asarray(x)
+        if x.dtype != np.uint8:
+            x = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        super().__init__(x, y, sample_weight, batch_size, seed, initial_epoch)
         self.probabilities = probabilities
 
     def _images(self, x, index):

@@ -381,9 +381,12 @@ class BaseKerasImageEstimator(BaseEstimator):
         "learning_rate_schedule": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        "augment": ["boolean", KeywordDict(
-            dict.fromkeys(AUGMENTATION, Interval(Real, 0, None, closed="left"))
-        )],
+        "augment": ["boolean", KeywordDict({
+            **dict.fromkeys(AUGMENTATION, Interval(Real, 0, None, closed="left")),
+            # A scale of 1 +- zoom: from 1 on, a face is drawn at scale 0 or
+            # below (mirrored through its centre, upside down).
+            "zoom": Interval(Real, 0, 1, closed="left"),
+        })],
         "input_scaling": [StrOptions({"standardize", "none"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -404,9 +407,10 @@ class BaseKerasImageEstimator(BaseEstimator):
         "source_weight": [StrOptions({"balanced"}), dict, None],
     }
 
-    def _source_sample_weight(self, source, n_samples):
+    def _source_sample_weight(self, source, n_samples, kept=None):
         """Each image's weight from its ``source`` by ``source_weight``
-        (None when ``source_weight`` is None)."""
+        (None when ``source_weight`` is None), counting only the images
+        ``kept`` (a mask; the others get 0)."""
         if source is not None:
             source = column_or_1d(np.asarray(source), warn=True)
             if source.dtype == object:  # names of mixed types (None, str) sort as text
@@ -425,6 +429,11 @@ class BaseKerasImageEstimator(BaseEstimator):
                 "sklearn.set_config(enable_metadata_routing=True), request it with "
                 "set_fit_request(source=True))."
             )
+        if kept is not None and not kept.all():
+            weight = np.zeros(n_samples)
+            if kept.any():
+                weight[kept] = self._source_sample_weight(source[kept], int(kept.sum()))
+            return weight
         names = set(source.tolist())
         weights = self.source_weight
         if isinstance(weights, dict):
@@ -452,12 +461,17 @@ class BaseKerasImageEstimator(BaseEstimator):
         """Each image's weight in this fit: ``sample_weight`` (checked, 1 when
         None) times its source's by ``source_weight``; None when neither is
         given.  Images of weight 0 are for the caller to leave out."""
-        by_source = self._source_sample_weight(source, len(x))
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, x, dtype=np.float64, ensure_non_negative=True
+            )
+        # Images of weight 0 are removed (scikit-learn's rule): not counted
+        # in source_weight="balanced"'s shares either.
+        by_source = self._source_sample_weight(
+            source, len(x), None if sample_weight is None else sample_weight > 0)
         if sample_weight is None and by_source is None:
             return None
-        weight = np.ones(len(x)) if sample_weight is None else _check_sample_weight(
-            sample_weight, x, dtype=np.float64, ensure_non_negative=True
-        )
+        weight = np.ones(len(x)) if sample_weight is None else sample_weight
         if by_source is not None:
             weight = weight * by_source
         if not (weight > 0).any():  # older scikit-learn lets all-zero weights through
@@ -691,13 +705,14 @@ class BaseKerasImageEstimator(BaseEstimator):
 
     def _train(
         self, x_train, y_train, x_val, y_val, *, loss, metrics, n_outputs, seed, warm,
-        class_weight=None, sample_weight=None, scaling_weight=None,
+        class_weight=None, sample_weight=None, scaling_weight=None, val_weight=None,
     ):
         """Build (unless ``warm``), compile and train ``model_``; set the fit attributes.
 
         ``sample_weight`` weighs the loss; ``scaling_weight`` (the caller's
         ``sample_weight`` alone, without class weights) the input
-        standardisation's mean and variance.
+        standardisation's mean and variance; ``val_weight`` the validation
+        loss (a hold-out of weighted images: scikit-learn weighs it too).
         """
         has_val = x_val is not None
         monitor = "val_loss" if has_val else "loss"
@@ -730,8 +745,10 @@ class BaseKerasImageEstimator(BaseEstimator):
         if self.checkpoint_dir is not None:
             # This fit's own sub-folder (keyed on the parameters and data, so
             # cross-validation folds never share one), locked while it runs.
+            data = (x_train, y_train, x_val, y_val, sample_weight)
             key = _checkpoint.fit_key(
-                self, seed, (x_train, y_train, x_val, y_val, sample_weight), extra=class_weight,
+                self, seed, data if val_weight is None else (*data, val_weight),
+                extra=class_weight,
                 warm_weights=_weights_of(self.model_, start) if warm else None,
             )
             state = _checkpoint.TrainingState.of_fit(self.checkpoint_dir, key)
@@ -828,7 +845,9 @@ class BaseKerasImageEstimator(BaseEstimator):
                         epochs=last_epoch,
                         initial_epoch=initial_epoch,
                         verbose=keras_verbose,
-                        validation_data=(x_val, y_val) if has_val else None,
+                        validation_data=None if not has_val else (x_val, y_val) if (
+                            val_weight is None) else (
+                            x_val, y_val, np.asarray(val_weight, dtype=np.float32)),
                         callbacks=callbacks,
                     ).history
                     if before is not None:  # the epochs before the interruption first

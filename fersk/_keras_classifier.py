@@ -256,6 +256,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
 
         p_train = p_val = None
         w_train = weight
+        w_val = None  # weights of a hold-out of these images (validation_fraction)
         if validation_data is not None:
             x_train, y_train, p_train = x, y_enc, proba
             x_val, y_val = self._encode_validation(validation_data)
@@ -268,7 +269,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             if proba is not None:
                 p_train, p_val = parts[4:6]
             if weight is not None:
-                w_train = weight[parts[-2]]
+                w_train, w_val = weight[parts[-2]], weight[parts[-1]]
         else:
             x_train, y_train, x_val, y_val, p_train = x, y_enc, None, None, proba
         w_scaling = w_train  # the images' own weights, without their class's
@@ -281,6 +282,12 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
             w_train = np.ones(len(y_train)) if w_train is None else w_train
             if class_weight is not None:
                 w_train = w_train * np.array([class_weight[c] for c in y_train])
+        if self.validation_fraction is not None and validation_data is None and (
+                w_val is not None or class_weight is not None):
+            # The hold-out is weighed as the images it was drawn from.
+            w_val = np.ones(len(y_val)) if w_val is None else w_val
+            if class_weight is not None:
+                w_val = w_val * np.array([class_weight[c] for c in y_val])
         loss, t_train = self._loss_and_targets(y_train, p_train, n_classes)
         if x_val is None or np.ndim(t_train) == 1:
             t_val = y_val
@@ -290,7 +297,7 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         self._train(
             x_train, t_train, x_val, t_val, loss=loss, metrics=["accuracy"],
             n_outputs=n_classes, seed=seed, warm=warm, sample_weight=w_train,
-            scaling_weight=w_scaling,
+            scaling_weight=w_scaling, val_weight=w_val,
         )
         return self
 

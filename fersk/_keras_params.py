@@ -220,7 +220,8 @@ augment : bool or dict
     (:class:`fersk.layers.RandomAffine`, which XLA compiles), seeded
     from ``random_state``.  A dict sets the strengths, any of
     ``{"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}`` (the
-    defaults; 0 turns one off), e.g. ``{"shift": 0.05, "zoom": 0}``.
+    defaults; 0 turns one off; ``zoom`` below 1), e.g.
+    ``{"shift": 0.05, "zoom": 0}``.
 input_scaling : {"standardize", "none"}
     "standardize" puts a ``keras.layers.Normalization`` with the
     per-channel mean and variance of the training images (weighted by

@@ -265,7 +265,7 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
         self._y_1d = y.ndim == 1
         seed = check_random_state_int(self.random_state)
         self._check_degrade()
-        w_train = weight
+        w_train, w_val = weight, None
         if validation_data is not None:
             x_val, yv = self._validation_pair(validation_data)
             t_val = self._check_y(yv, len(x_val), "validation_data y")
@@ -277,17 +277,19 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
             x_train, t_train = x, t
         elif self.validation_fraction is not None:
             # The split draws the same rows with or without weights.
-            x_train, x_val, t_train, t_val, i_train, _ = self._split_validation(
+            x_train, x_val, t_train, t_val, i_train, i_val = self._split_validation(
                 x, t, np.arange(len(t)), seed=seed)
+            # The hold-out is weighed as the images it was drawn from.
             w_train = None if weight is None else weight[i_train]
+            w_val = None if weight is None else weight[i_val]
         else:
-            x_train, t_train, x_val, t_val = x, t, None, None
+            x_train, t_train, x_val, t_val, w_val = x, t, None, None, None
         import keras
 
         self._train(
             x_train, t_train, x_val, t_val, loss=keras.losses.MeanSquaredError(),
             metrics=["mae"], n_outputs=self.n_outputs_, seed=seed, warm=warm,
-            sample_weight=w_train, scaling_weight=w_train,
+            sample_weight=w_train, scaling_weight=w_train, val_weight=w_val,
         )
         return self
 

@@ -213,8 +213,8 @@ def test_grid_search_tunes_source_weight_over_folds_grouped_by_source(monkeypatc
     seen = []
     real = BaseKerasImageClassifier._source_sample_weight
 
-    def spy(self, source, n_samples):
-        weight = real(self, source, n_samples)
+    def spy(self, source, n_samples, kept=None):
+        weight = real(self, source, n_samples, kept)
         seen.append((self.source_weight, np.asarray(source), weight))
         return weight
 
@@ -284,3 +284,27 @@ def test_ensemble_routes_source_to_members_with_source_weight():
     unweighted = CNNClassifier(**{**TINY, "epochs": 1}).fit(X, y)
     np.testing.assert_allclose(ens.predict_proba(X), alone.predict_proba(X), atol=1e-6)
     assert not np.allclose(ens.predict_proba(X), unweighted.predict_proba(X), atol=1e-4)
+
+
+def test_images_of_weight_zero_are_not_counted_in_balanced_source_weights():
+    """source_weight="balanced" counted the images of weight 0 in each
+    source's share, though such an image is removed from the fit: the same
+    fit without them weighed the sources otherwise."""
+    from fersk import CNNClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, (24, 48, 48)).astype(np.uint8)
+    y = np.arange(24) % 2
+    source = np.array(["fer"] * 16 + ["wild"] * 8)
+    weight = np.ones(24)
+    weight[:8] = 0
+
+    def fit(*args, **kw):
+        return CNNClassifier("kaggle_cnn", {"width": 0.0625, "dense_units": 8}, epochs=2,
+                             batch_size=8, random_state=0, source_weight="balanced").fit(
+            *args, **kw)
+
+    zeroed = fit(X, y, sample_weight=weight, source=source)
+    removed = fit(X[8:], y[8:], source=source[8:])
+    np.testing.assert_allclose(zeroed.predict_proba(X), removed.predict_proba(X), rtol=1e-5,
+                               atol=1e-6)

@@ -158,9 +158,9 @@ def test_augment_dict_sets_strengths_in_one_compilable_layer():
     assert [la.name for la in flip_only.model_.layers if la.name.startswith("augment")] == [
         "augment_flip"
     ]
-    with pytest.raises(ValueError, match=r"'augment' parameter .* some of 'rotation_degrees'"):
+    with pytest.raises(ValueError, match=r"'augment' parameter .* 'rotation_degrees' a number"):
         CNNClassifier(**TINY_VGG, augment={"scale": 0.1}, epochs=1).fit(X, y)
-    with pytest.raises(ValueError, match="to a number >= 0"):
+    with pytest.raises(ValueError, match="'shift' a number >= 0"):
         CNNClassifier(**TINY_VGG, augment={"shift": -1}, epochs=1).fit(X, y)
 
 
@@ -561,3 +561,48 @@ def test_train_fer2013_refuses_a_start_of_other_codes_and_a_warm_start_param(tmp
         train_fer2013(tmp_path / "no_data", init_from=folder, **kw)
     with pytest.raises(ValueError, match="warm_start is set by init_from"):
         train_fer2013(tmp_path / "no_data", network_params={"warm_start": False}, **kw)
+
+
+def test_the_validation_hold_out_is_weighed_as_the_images_it_was_drawn_from():
+    """validation_fraction's hold-out was scored unweighted: sample_weight,
+    class_weight and source_weight shaped the training loss only, so early
+    stopping and the best epoch followed every held-out image alike.  Here
+    the weights differ on the held-out images alone: the same training,
+    another validation loss."""
+    from sklearn.model_selection import train_test_split
+
+    from fersk import CNNClassifier, CNNRegressor
+    from fersk._validation import check_random_state_int
+
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, (40, 48, 48)).astype(np.uint8)
+    y = np.arange(40) % 4
+    kw = dict(architecture="kaggle_cnn", architecture_params={"width": 0.0625, "dense_units": 8},
+              epochs=2, batch_size=16, random_state=0, validation_fraction=0.25)
+    seed = check_random_state_int(0)
+    for make, target, stratify in ((CNNClassifier, y, y), (CNNRegressor, y / 3.0, None)):
+        _, held = train_test_split(np.arange(40), test_size=0.25, stratify=stratify,
+                                   random_state=seed)
+        weight = np.ones(40)
+        weight[held] = rng.uniform(0.01, 10, len(held))
+        plain = make(**kw).fit(X, target, sample_weight=np.ones(40))
+        weighed = make(**kw).fit(X, target, sample_weight=weight)
+        assert plain.history_["loss"] == weighed.history_["loss"], make.__name__
+        assert plain.history_["val_loss"] != weighed.history_["val_loss"], make.__name__
+
+
+def test_zoom_of_one_or_more_is_refused_and_float_pixels_are_rounded_for_degrading():
+    """augment zoom >= 1 drew faces at scale 0 or below (mirrored through
+    their centre); pixels on 0-255 given as floats were floored (254.9 ->
+    254) for the degraded batches."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from fersk import CNNClassifier
+    from fersk._batches import DegradedBatches
+
+    with pytest.raises(InvalidParameterError, match="augment"):
+        CNNClassifier(augment={"zoom": 1.5})._validate_params()
+    CNNClassifier(augment={"zoom": 0.5})._validate_params()
+    x = np.full((2, 8, 8, 1), 254.9, np.float32)
+    batches = DegradedBatches(x, np.zeros(2), None, 2, {}, seed=0)
+    assert batches.x.dtype == np.uint8 and int(batches.x.max()) == 255
