@@ -242,6 +242,15 @@ def _weighted(sample_weight, class_weight, y):
     return w * np.array([class_weight[int(c)] for c in codes])
 
 
+def _same_setting(a, b):
+    """Whether two parameter values are the same setting (``==``; a value
+    that cannot be compared so, such as an array, by identity)."""
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001
+        return a is b
+
+
 def _last_layer(network):
     """``network``'s output layer (the last layer, looking into nested models)."""
     last = network
@@ -654,12 +663,28 @@ class BaseKerasImageEstimator(BaseEstimator):
             changed.append(f"the output activation (the network's is "
                            f"{self._fitted_head_activation()!r}, the parameters give "
                            f"{self._head_activation()!r})")
+        # The builder's settings and the layers put in front of it, as this
+        # estimator built them (a network loaded from a folder has no record).
+        built = getattr(self, "_built_settings", None) or {}
+        for key, now in self._network_settings().items():
+            if key in built and not _same_setting(built[key], now):
+                changed.append(f"{key} (the network was built with {built[key]!r}, the "
+                               f"parameter says {now!r})")
         if changed:
             raise ValueError(
                 f"warm_start=True continues training the fitted network, built with other "
                 f"settings: {'; '.join(changed)}. Set them back, or warm_start=False to train "
                 "a new network."
             )
+
+    def _network_settings(self):
+        """The parameters built into ``model_`` besides the crop window and
+        the output activation: the builder's (``architecture`` and
+        ``architecture_params``, or a subclass's own) and the layers in front
+        of it (input scaling, augmentation, random erasing)."""
+        return {key: getattr(self, key) for key in (
+            "architecture", "architecture_params", "input_scaling", "augment", "random_erasing",
+        ) if hasattr(self, key)}
 
     def _degrading(self):
         """Whether ``degrade`` is on: True or a dict, ``{}`` (every default
@@ -791,6 +816,8 @@ class BaseKerasImageEstimator(BaseEstimator):
                 model = self.model_ if warm else self._assemble_model(
                     x_train, n_outputs, seed, scaling_weight
                 )
+                if not warm:  # what a warm start must find unchanged
+                    self._built_settings = self._network_settings()
                 learning_rate = self._learning_rate(n_steps)
                 # Recorded first, so a plateau reduction shows from the next epoch.
                 callbacks.insert(0, keras.callbacks.LambdaCallback(

@@ -251,10 +251,12 @@ warm_start : bool
     ``model_`` (e.g. a fine-tuning phase with a lower
     ``learning_rate``) instead of building a new network, as in
     scikit-learn's ``MLPClassifier``.  The network, its input scaling
-    and augmentation stay those of the first fit (``architecture``,
-    ``augment``, ``random_erasing``, ``input_scaling`` and the image shape
-    are not read again; a changed ``crop_size`` or output activation,
-    built into the network, is a ValueError); the optimizer is new, with this fit's ``optimizer``,
+    and augmentation stay those of the first fit: the settings built into
+    the network (``architecture``, ``architecture_params`` or an LBCNN's
+    own, ``augment``, ``random_erasing``, ``input_scaling``, ``crop_size``,
+    the output activation) changed since the network was built by this
+    estimator are a ValueError (a network loaded from a folder is taken as
+    it is); the optimizer is new, with this fit's ``optimizer``,
     ``learning_rate`` and schedule.  ``y`` must have the classes (a
     regressor: the number of outputs) of the previous fit (a ValueError
     otherwise); ``history_``,

@@ -367,6 +367,10 @@ class LBCNNClassifier(BaseKerasImageClassifier):
         own = {key: getattr(self, key) for key in _LBCNN_PARAMETERS}
         return lbcnn(tuple(input_shape), n_classes, seed=seed, **own)
 
+    def _network_settings(self):
+        return {**super()._network_settings(),
+                **{key: getattr(self, key) for key in _LBCNN_PARAMETERS}}
+
     def fit(self, X, y, validation_data=None, sample_proba=None, sample_weight=None,
             source=None):
         """Build the LBCNN from the parameters and train it.

@@ -396,6 +396,34 @@ def test_warm_start_refuses_settings_built_into_the_network():
     cropped.set_params(crop_size=14).fit(X, y)  # as built: continues
 
 
+
+def test_warm_start_refuses_builder_settings_changed_after_fit():
+    """LBCNN's depth, anchors, sparsity... (and a CNN's architecture_params,
+    augment, input_scaling) changed before a warm start were ignored: the
+    old network trained on while get_params described another, and a model
+    saved from it carried the wrong settings."""
+    from fersk import LBCNNClassifier
+
+    X, y = _halves(30, side=32)
+    lbcnn = LBCNNClassifier(depth=1, filters=2, head_units=4, n_anchors=4, epochs=1,
+                            random_state=0).fit(X, y)
+    for change in ({"sparsity": 0.9}, {"n_anchors": 8}, {"depth": 2}, {"head_units": 8}):
+        key = next(iter(change))
+        with pytest.raises(ValueError, match=rf"{key} \(the network was built with"):
+            clone_fit = lbcnn.set_params(warm_start=True, **change)
+            clone_fit.fit(X, y)
+        lbcnn.set_params(**{key: LBCNNClassifier(depth=1, filters=2, head_units=4,
+                                                 n_anchors=4).get_params()[key]})
+    lbcnn.fit(X, y)  # as built: continues
+    cnn = CNNClassifier("mtcnn_cnn", TINY["mtcnn_cnn"], epochs=1, random_state=0).fit(X, y)
+    for change in ({"architecture_params": {**TINY["mtcnn_cnn"], "width": 0.5}},
+                   {"augment": True}, {"input_scaling": "none"}):
+        with pytest.raises(ValueError, match="the network was built with"):
+            cnn.set_params(warm_start=True, **change).fit(X, y)
+        cnn.set_params(**{k: CNNClassifier("mtcnn_cnn", TINY["mtcnn_cnn"]).get_params()[k]
+                          for k in change})
+    cnn.fit(X, y)
+
 def test_a_failed_refit_leaves_the_fitted_estimator_as_it_was():
     # The new classes and pixel rule were set before the checks that failed,
     # over the previous network: other labels, floats taken as 0..255.
