@@ -210,14 +210,20 @@ def _pyav_frames(path, every):
     with container:
         rate = stream.guessed_rate or stream.average_rate
         start = None
+        last = None  # (index, time) of the last frame timed
         index = -1
         try:
             for index, frame in enumerate(container.decode(stream)):
                 if frame.time is not None:
-                    start = frame.time if start is None else start
+                    if start is None:  # the frames before it, untimed, ran at the rate
+                        start = frame.time - (index / float(rate) if rate else 0.0)
                     t = round(frame.time - start, 6)
-                else:  # no timestamp: the frame rate's
+                elif last is not None and rate:  # no timestamp: on from the last time
+                    t = round(last[1] + (index - last[0]) / float(rate), 6)
+                else:
                     t = index / float(rate) if rate else None
+                if t is not None:
+                    last = (index, t)
                 if index % every == 0:
                     yield index, t, _upright(frame)
         except Exception as exc:

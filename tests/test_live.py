@@ -758,3 +758,40 @@ def test_a_frame_of_another_size_is_never_given_the_last_frames_boxes(bundled):
     (record,) = stream.update(small)
     assert record["detected"] and max(record["box"][0] + record["box"][2],
                                       record["box"][1] + record["box"][3]) <= 256
+
+
+def test_video_frames_without_a_timestamp_keep_the_timeline_of_those_with_one(monkeypatch):
+    """PyAV frames without a presentation time were timed index / rate from
+    0 while the others were timed from the first timestamped frame: a video
+    whose first frames carry none gave times that ran backwards.  A frame
+    without a time now continues from the last one known."""
+    import sys
+    import types
+
+    from fersk import _image_files
+
+    class Frame:
+        def __init__(self, time):
+            self.time, self.rotation = time, 0
+
+        def to_ndarray(self, format):
+            return np.zeros((4, 4, 3), np.uint8)
+
+    times = [None, None, 10.0, 10.1, None, 10.3]
+
+    class Container:
+        streams = types.SimpleNamespace(video=[types.SimpleNamespace(
+            guessed_rate=10, average_rate=10)])
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def decode(self, stream):
+            return (Frame(t) for t in times)
+
+    monkeypatch.setitem(sys.modules, "av", types.SimpleNamespace(open=lambda path: Container()))
+    got = [t for _, t, _ in _image_files._pyav_frames("clip.mp4", 1)]
+    assert got == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
