@@ -293,6 +293,11 @@ class LBPCodeTransformer(ImageBatchOutputMixin, TransformerMixin, BaseEstimator)
         return tags
 
 
+
+# Histogram features an image above which fit refuses (128 MiB of float64).
+_MAX_HISTOGRAM_FEATURES = 2**24
+
+
 class LBPHistogram(TransformerMixin, BaseEstimator):
     """Spatially pooled LBP histograms: the classic LBP face descriptor.
 
@@ -421,8 +426,21 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"grid={grid} has more cells than the {h}x{w} images have pixels."
             )
-        self.n_codes_ = [n_lbp_codes(p, self.method) for p, _ in self.pairs_]
-        self.n_features_out_ = grid[0] * grid[1] * sum(self.n_codes_)
+        n_codes = [n_lbp_codes(p, self.method) for p, _ in self.pairs_]
+        n_features_out = grid[0] * grid[1] * sum(n_codes)
+        if n_features_out > _MAX_HISTOGRAM_FEATURES:
+            # 'default' and 'ror' have 2**P codes: P=24 on a 6x6 grid is 600
+            # million float64 features an image, which transform would try to
+            # allocate (gigabytes) before failing.
+            raise ValueError(
+                f"P={self.P!r} with method={self.method!r} and grid={grid} gives "
+                f"{n_features_out:,} features an image (more than "
+                f"{_MAX_HISTOGRAM_FEATURES:,}); use method='uniform' or "
+                "'nri_uniform' (P + 2 or P * (P - 1) + 3 codes), a smaller P "
+                "or fewer cells."
+            )
+        self.n_codes_ = n_codes
+        self.n_features_out_ = n_features_out
         self.grid_ = (int(grid[0]), int(grid[1]))
         return self
 

@@ -138,6 +138,11 @@ def test_bad_params_and_shape_mismatch():
         LBPHistogram(method="var").fit(X)
     with pytest.raises(ValueError, match="grid"):
         LBPHistogram(grid=(3,)).fit(X)
+    # 2**24 codes on 36 cells: refused in fit, before transform would try to
+    # allocate gigabytes; the uniform codes of the same P are fine.
+    with pytest.raises(ValueError, match="features an image.*nri_uniform"):
+        LBPHistogram(P=24, R=3, method="default").fit(X)
+    assert LBPHistogram(P=24, R=3, method="uniform").fit(X).n_features_out_ == 36 * 26
 
 
 def test_histogram_counts_and_names(fer_small):
