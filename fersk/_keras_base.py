@@ -601,6 +601,11 @@ class BaseKerasImageEstimator(BaseEstimator):
         z = inputs
         if self.input_scaling == "standardize":
             mean, variance = _channel_moments(x_train, sample_weight)
+            # A channel constant in training (an alpha plane, a grey image
+            # stored as RGB) is centred, not divided by Keras's epsilon: a
+            # different value at prediction would otherwise come out 1e7 times
+            # larger (scikit-learn's StandardScaler keeps such a scale at 1).
+            variance = np.where(variance <= 1e-12 * (1.0 + mean ** 2), 1.0, variance)
             z = keras.layers.Normalization(
                 axis=-1, mean=mean, variance=variance, name="standardize"
             )(z)

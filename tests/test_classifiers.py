@@ -920,6 +920,25 @@ def test_zero_weight_removes_the_image():
     assert only_removed.classes_.tolist() == [0, 1, 2]
 
 
+def test_constant_training_channel_is_centred_not_divided_by_epsilon():
+    """A channel constant in every training image had variance 0, so Keras's
+    Normalization divided it by 1e-7: any other value at prediction became
+    millions and swamped the network (StandardScaler keeps such scales at 1)."""
+    rng = np.random.RandomState(0)
+    X = np.full((12, 8, 8, 3), 255, dtype=np.uint8)  # blue constant
+    X[..., :2] = rng.randint(0, 256, (12, 8, 8, 2))
+    y = np.arange(12) % 2
+    for w in (None, np.arange(1, 13)):
+        clf = CNNClassifier(_dense_net, epochs=1, batch_size=4, random_state=0)
+        clf.fit(X, y, sample_weight=w)
+        layer = clf.model_.get_layer("standardize")
+        variance = np.ravel(layer.variance)
+        assert variance[2] == 1.0 and (variance[:2] > 100).all()
+        other = X.copy()
+        other[..., 2] = 0
+        assert np.isfinite(clf.predict_proba(other)).all()
+
+
 def test_integer_weights_standardise_as_repeated_images():
     X, y = _halves(12, side=8)
     w = np.array([1, 2, 3] * 4)
