@@ -605,3 +605,44 @@ def test_graphs_of_an_interrupted_quantize_are_fersks_own(onnx_cache, tmp_path, 
     again = pretrained.quantize(folder, X.astype(np.float32), X, y, max_cost=1.0)
     assert sorted(p.name for p in folder.glob("*.onnx")) == sorted(
         ["mine.int8-0123456789ab.onnx", again["cnnclassifier.keras"]["file"]])
+
+
+def test_quantize_refuses_the_package_by_none_or_path_labels_and_calibration(
+        onnx_cache, tmp_path, monkeypatch):
+    """name=None is the default model and a path can name a package folder:
+    both were written into like a user's folder.  Labels the model cannot
+    predict (names for a model of codes) made both accuracies 0, a cost of 0;
+    calibration faces of the wrong size or channels failed inside ONNX
+    Runtime (a smaller face silently sliced)."""
+    from fersk.pretrained import _folders
+
+    pipe, X, y = _toy()
+    package = tmp_path / "package"
+    default = pretrained.save(pipe, package / _folders.DEFAULT_MODEL)
+    monkeypatch.setattr(_folders, "MODELS_DIR", package)
+    before = sorted(os.listdir(default))
+    for name in (None, default, str(default) + "/."):
+        with pytest.raises(ValueError, match="bundled model's folder"):
+            pretrained.quantize(name, X, X, y, max_cost=1.0)
+    assert sorted(os.listdir(default)) == before
+    monkeypatch.undo()
+
+    folder = pretrained.save(pipe, tmp_path / "mine")
+    with pytest.raises(ValueError, match=r"labels \['happy', 'sad'\] that are not"):
+        pretrained.quantize(folder, X, X, np.array(["happy", "sad"] * 10), max_cost=0.0)
+    for calibration in (X[:, :8, :8], X[:0], np.repeat(X[..., None], 3, axis=-1)):
+        with pytest.raises(ValueError, match="calibration_images must be at least one image"):
+            pretrained.quantize(folder, calibration, X, y, max_cost=1.0)
+    assert not list(folder.glob("*.onnx"))
+
+
+def test_backend_of_a_model_named_like_an_int8_graph_is_float(onnx_cache, tmp_path):
+    """The float graphs are named after the model in ONNX's cache: a model
+    called "my.int8-model" was reported as running int8 (evaluate, serve)."""
+    from fersk.pretrained._loading import _backend_of
+
+    pipe, X, y = _toy()
+    folder = pretrained.save(pipe, tmp_path / "my.int8-model2")
+    assert _backend_of(pretrained.load(folder, backend="onnx")) == "onnx"
+    pretrained.quantize(folder, X.astype(np.float32), X, y, max_cost=1.0)
+    assert _backend_of(pretrained.load(folder, backend="onnx-int8")) == "onnx-int8"

@@ -222,3 +222,72 @@ def test_fersk_train_out_dot(tmp_path, monkeypatch, capsys):
     assert sorted(os.listdir(".")) == ["network.keras", "pipeline.json"]  # no training_state
     assert pretrained.info(".")["name"] == "out"
     assert sorted(os.listdir(tmp_path)) == ["cache", "fer", "out"]  # no .tmp- folder left
+
+
+def _net(seed, **kw):
+    return CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                         random_state=seed, **kw)
+
+
+def test_step_names_never_write_outside_the_folder_nor_share_a_file(tmp_path):
+    """Network files were named after the user's step and member names:
+    "../victim" overwrote a file beside the folder, and a member "b.net"
+    beside a member "b" with a step "net" wrote one file for two networks,
+    so the loaded ensemble silently predicted otherwise."""
+    from sklearn.pipeline import Pipeline
+
+    from fersk import CNNEnsembleClassifier, LBPCodeTransformer
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), np.arange(20) % 2
+    (tmp_path / "victim.keras").write_text("the user's own file\n")
+    pipe = Pipeline([("face", FaceCropper(detector=None, size=(16, 16))),
+                     ("../victim", _net(0))]).fit(X, y)
+    folder = pretrained.save(pipe, tmp_path / "model")
+    assert (tmp_path / "victim.keras").read_text() == "the user's own file\n"
+    np.testing.assert_allclose(pretrained.load(folder, backend="keras").predict_proba(X),
+                               pipe.predict_proba(X), atol=1e-6)
+
+    ensemble = CNNEnsembleClassifier([
+        ("b.net", _net(0)),
+        ("b", Pipeline([("lbp", LBPCodeTransformer()), ("net", _net(1, input_scaling="none"))])),
+    ])
+    pipe = make_pipeline(FaceCropper(detector=None, size=(16, 16)), ensemble).fit(X, y)
+    folder = pretrained.save(pipe, tmp_path / "ensemble")
+    assert len(list(folder.glob("*.keras"))) == 2
+    np.testing.assert_allclose(pretrained.load(folder, backend="keras").predict_proba(X),
+                               pipe.predict_proba(X), atol=1e-6)
+
+
+def test_save_stores_what_load_accepts_metrics_memory_and_keep(tmp_path):
+    """A member Pipeline's memory (a cache folder here) made a folder that
+    load refused; NumPy numbers in metrics failed inside json after the
+    networks were written, int keys came back as strings; keep=["pipeline.json"]
+    lost the user's file of that name."""
+    from sklearn.pipeline import Pipeline
+
+    from fersk import CNNEnsembleClassifier, LBPCodeTransformer
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), np.arange(20) % 2
+    member = Pipeline([("lbp", LBPCodeTransformer()), ("net", _net(0, input_scaling="none"))],
+                      memory=str(tmp_path / "joblib"))
+    pipe = make_pipeline(FaceCropper(detector=None, size=(16, 16)),
+                         CNNEnsembleClassifier([("m", member)])).fit(X, y)
+    folder = pretrained.save(pipe, tmp_path / "m", metrics={
+        "n": np.int64(3), "acc": np.float32(0.5), "rows": np.arange(2)})
+    loaded = pretrained.load(folder, backend="keras")
+    np.testing.assert_allclose(loaded.predict_proba(X), pipe.predict_proba(X), atol=1e-6)
+    assert pretrained.info(folder)["metrics"] == {"n": 3, "acc": 0.5, "rows": [0, 1]}
+    for metrics in ({1: 2}, {"a": {"b": object()}}):
+        with pytest.raises(ValueError, match="metrics"):
+            pretrained.save(pipe, tmp_path / "bad", metrics=metrics)
+    assert not (tmp_path / "bad").exists()
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "pipeline.json").write_text('{"another tool": "my config"}\n')
+    for keep in (["pipeline.json"], ["../mine"], [""]):
+        with pytest.raises(ValueError, match="keep names entries"):
+            pretrained.save(pipe, mine, keep=keep)
+    assert (mine / "pipeline.json").read_text() == '{"another tool": "my config"}\n'

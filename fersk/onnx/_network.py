@@ -198,7 +198,14 @@ def quantize_network(path, out, calibration_images, *, float_input=False):
     x = x[..., np.newaxis] if x.ndim == 3 else x
     source = onnx.load(str(path))
     dims = source.graph.input[0].type.tensor_type.shape.dim
-    h, w = dims[1].dim_value, dims[2].dim_value
+    h, w, c = dims[1].dim_value, dims[2].dim_value, dims[3].dim_value
+    if x.ndim != 4 or len(x) == 0 or x.shape[1] < h or x.shape[2] < w or x.shape[3] != c:
+        # ONNX Runtime's own errors name neither the images nor what was expected
+        # (a smaller image's negative offset even slices it silently).
+        raise ValueError(
+            f"calibration_images must be at least one image of at least {h}x{w} pixels "
+            f"and {c} channel(s), the graph's input; got shape {x.shape}."
+        )
     top, left = (x.shape[1] - h) // 2, (x.shape[2] - w) // 2
     x = np.ascontiguousarray(x[:, top : top + h, left : left + w])
 

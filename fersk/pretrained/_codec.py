@@ -161,6 +161,10 @@ def _step_entry(step_name, est, folder, stem, records):
     params = dict(_saved_params(est))
     for key in _path_params(type(est)) & set(params):
         params[key] = None  # this machine's paths mean nothing where the folder goes
+    for key, default in _DEFAULT_ONLY.get(qualname, {}).items():
+        # A nested Pipeline's memory: a cache folder of this machine, which load
+        # refuses; the predictions do not depend on it.
+        params[key] = default
     entry = {
         "name": step_name,
         "class": qualname,
@@ -168,11 +172,27 @@ def _step_entry(step_name, est, folder, stem, records):
         "fitted": _encode(_saved_state(est), f"{step_name} fitted attributes"),
     }
     if isinstance(getattr(est, "model_", None), keras.Model):
-        entry["keras_file"] = f"{stem}.keras"
+        entry["keras_file"] = _network_file_name(stem, records)
         copy = _inference_copy(est.model_)
         copy.save(folder / entry["keras_file"])
         records[entry["keras_file"]] = _network_record(copy, folder / entry["keras_file"])
     return entry
+
+
+def _network_file_name(stem, records):
+    """``<stem>.keras`` as a plain file name not yet taken.
+
+    Stems are made of the user's step and member names: "../x" or "a/b"
+    would write outside the folder, and "b.net" beside a member "b" with a
+    step "net" gives one stem for two networks (the second overwriting the
+    first).  Other characters become "_", a name taken gets a number.
+    """
+    base = re.sub(r"^\.+", "_", re.sub(r"[^\w.-]", "_", stem))
+    name, n = f"{base}.keras", 1
+    while name in records:
+        n += 1
+        name = f"{base}-{n}.keras"
+    return name
 
 
 def _encode(value, where, folder=None, stem=None, records=None):

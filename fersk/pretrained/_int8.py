@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import Interval, validate_params
 
 from .._fsync import fsync_path
 from ._codec import _load_step
+from . import _folders
 from ._folders import MODEL_CONSTRAINT, _build_pipeline, _model_dir, available
 from ._networks import _check_network_file, _keras_path, _sha256
 from ._onnx_backend import (
@@ -166,6 +167,13 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005,
             "fersk.pretrained.convert), fersk does not write into its own package."
         )
     folder = _model_dir(name)
+    if _folders.MODELS_DIR.resolve() in (folder.resolve(), *folder.resolve().parents):
+        # name=None (the default model) or a path into the package, as for a name.
+        raise ValueError(
+            f"{folder} is a bundled model's folder: give a folder of your own (copy it "
+            "first, e.g. with fersk.pretrained.convert), fersk does not write into its "
+            "own package."
+        )
     spec = _read_spec(folder)
     calibration = np.asarray(calibration_images, dtype=np.float32)
     X_test, y_test = np.asarray(X_test), np.asarray(y_test)
@@ -182,6 +190,12 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005,
 
     keras_pipe = _build_pipeline(folder, spec, _load_step)
     _refuse_representations(keras_pipe, folder)
+    unknown = np.unique(y_test[~np.isin(y_test, keras_pipe.classes_)])
+    if len(unknown):  # names for a model of codes: every face "wrong" in both, cost 0
+        raise ValueError(
+            f"y_test holds labels {unknown[:10].tolist()} that are not the model's classes "
+            f"{keras_pipe.classes_.tolist()}: int8's cost could not be measured."
+        )
     networks = _network_estimators(spec["steps"], [est for _, est in keras_pipe.steps])
     _ensure_exported(folder, spec, networks=False)  # MTCNN's graphs, where the model detects
     with tempfile.TemporaryDirectory() as tmp:

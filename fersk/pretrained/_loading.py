@@ -3,13 +3,14 @@ networks run by Keras or by ONNX Runtime."""
 
 import functools
 import os
+import re
 import warnings
 
 from sklearn.utils._param_validation import StrOptions, validate_params
 
 from ._codec import _load_step
 from ._folders import BACKENDS, MODEL_CONSTRAINT, _build_pipeline, _model_dir
-from ._int8 import _has_int8, _int8_graphs
+from ._int8 import _INT8_SUFFIX, _has_int8, _int8_graphs
 from ._onnx_backend import _ensure_exported, _load_onnx_step
 from ._spec import _read_spec
 
@@ -185,6 +186,7 @@ def _backend_of(pipeline):
     ``fersk evaluate``): "keras", "onnx" (float32) or "onnx-int8"."""
     try:
         from fersk.onnx import OnnxNetworkClassifier
+        from fersk.onnx import cache_dir as onnx_cache_dir
     except ImportError:  # the ONNX extra is not installed: nothing runs on it
         return "keras"
     last = pipeline.steps[-1][1]
@@ -193,4 +195,10 @@ def _backend_of(pipeline):
     onnx = [n for n in networks if isinstance(n, OnnxNetworkClassifier)]
     if not onnx:
         return "keras"
-    return "onnx-int8" if all(".int8-" in os.path.basename(str(n.path)) for n in onnx) else "onnx"
+    # quantize's graphs are <network>.int8-<12 hex>.onnx in the model folder; the
+    # float graphs live in ONNX's cache, whatever the model's name holds.
+    cache = os.path.realpath(onnx_cache_dir())
+    int8 = [os.path.dirname(os.path.realpath(str(n.path))) != cache
+            and re.fullmatch(r".+" + _INT8_SUFFIX, os.path.basename(str(n.path))) is not None
+            for n in onnx]
+    return "onnx-int8" if all(int8) else "onnx"

@@ -9,6 +9,7 @@ import stat
 import warnings
 from pathlib import Path
 
+import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import validate_params
 
@@ -154,6 +155,16 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
             f"{network.classes_.tolist()}; got {names!r}."
         )
     names = _in_output_order(network, names).tolist()
+    metrics = _json_metrics(metrics)
+    for entry in keep:
+        if (not isinstance(entry, str) or entry in ("", ".", "..", "pipeline.json")
+                or "/" in entry or os.sep in entry):
+            # pipeline.json is the model's own: "kept", the user's file would be
+            # replaced by the new model's and the old one retired.
+            raise ValueError(
+                f"keep names entries of the folder that are not the model's; {entry!r} is "
+                "not such a name (a plain file or folder name other than pipeline.json)."
+            )
     # Absolute: "." has no name to write the new folder beside.
     path = Path(os.path.abspath(path))
     name = path.name
@@ -182,7 +193,7 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
             "class_names": names,
             "steps": steps,
             "networks": records,
-            "metrics": metrics or {},
+            "metrics": metrics,
         }
         _write_json(staging / "pipeline.json", spec)
         own, carried = set(), set()
@@ -243,6 +254,29 @@ def _step_classes(steps):
 def _sibling(path, kind):
     """A fresh name beside ``path``: ``<path>.tmp-<random>`` (or ``.old-``)."""
     return path.parent / f"{path.name}.{kind}-{secrets.token_hex(4)}"
+
+
+def _json_metrics(metrics):
+    """``metrics`` as JSON values (NumPy scalars and arrays as numbers and
+    lists), checked before any network is written: keys must be strings, as
+    JSON would otherwise turn ``{1: 2}`` into ``{"1": 2}``."""
+    def plain(value, where):
+        if isinstance(value, dict):
+            keys = [k for k in value if not isinstance(k, str)]
+            if keys:
+                raise ValueError(f"metrics{where}: keys must be strings (JSON's); got {keys[:3]!r}.")
+            return {k: plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        if isinstance(value, (list, tuple)):
+            return [plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        raise ValueError(f"metrics{where}: a {type(value).__name__} is not a JSON value.")
+
+    return plain(metrics or {}, "")
 
 
 def _write_json(file, spec):
