@@ -38,7 +38,7 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 
 from fersk import NetworkFeatures, pretrained
-from fersk.datasets import load_in_the_wild
+from fersk.datasets import FER2013_CLASSES, load_in_the_wild
 from fersk.network_features import fold_head
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -80,7 +80,10 @@ def main(argv=None):
 
     if args.save:
         model = fold_head(head.fit(X, y))
-        pretrained.save(model, args.save, description=(
+        # The head's classes are FER-2013 codes, some perhaps absent from a
+        # small subset: named, so the folder prints "happy", not "3".
+        names = [FER2013_CLASSES[c] for c in model.steps[-1][1].classes_]
+        pretrained.save(model, args.save, class_names=names, description=(
             f"{args.model} with a new last layer: LogisticRegression(C={args.C:g}) on its "
             f"features, fitted on {len(y)} ExpW development faces (examples/new_last_layer.py)."))
         print(f"wrote {args.save}: {model.steps[-1][1].classes_.size} classes")

@@ -211,6 +211,9 @@ def test_new_last_layer_example_runs_on_expw_faces(monkeypatch, capsys, tmp_path
     out = capsys.readouterr().out
     assert "| all | 60 |" in out and "new last layer" in out
     assert pretrained.load(tmp_path / "mine").predict(FACES[:2]).shape == (2,)
+    # Named as FER-2013's classes, whichever of them 60 faces hold.
+    names = pretrained.info(tmp_path / "mine")["class_names"]
+    assert set(names) <= {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
 
 
 # ---------------------------------------------------------------- fold_head
