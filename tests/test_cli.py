@@ -1993,3 +1993,38 @@ def test_evaluate_detect_classifies_faces_not_found_whole(capsys, tmp_path, fer_
     assert status == 0
     doc = json.loads(out)
     assert doc["no_face"] > 0 and doc["n_samples"] == 140
+
+
+def test_annotated_copies_of_thin_images_stay_bounded(capsys, tmp_path, toy_model, monkeypatch):
+    """A 1x5000 strip was enlarged to 192 rows (a 184-million-pixel copy,
+    1.5 GB), and reading such a file's mark raised Pillow's
+    DecompressionBombError from a rerun or ``demo --out``."""
+    from fersk.cli import _common, _faces
+
+    strip = tmp_path / "strip.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1, 5000), dtype=np.uint8)).save(strip)
+    out_dir = tmp_path / "annotated"
+    for _ in range(2):  # the rerun replaces its own copy
+        status, _, _ = _run(capsys, "predict", strip, "--model", toy_model, "--annotate", out_dir)
+        assert status == 0
+        with Image.open(out_dir / "strip.png") as copy:
+            assert copy.size == (5000, 1)  # already longer than 4096: not enlarged
+    Image.fromarray(np.zeros((2, 1000), np.uint8)).save(strip)
+    _run(capsys, "predict", strip, "--model", toy_model, "--annotate", out_dir)
+    with Image.open(out_dir / "strip.png") as copy:
+        assert copy.size == (4000, 8)  # enlarged 4 times, not 96
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # any picture now a "bomb"
+    assert _common._has_mark(out_dir / "strip.png", _faces.ANNOTATION_MARK) is False
+
+
+def test_annotate_leaves_a_dangling_link_alone(capsys, tmp_path, photos, toy_model):
+    """A dangling symbolic link at a copy's name did not "exist", so the copy
+    was written where the link pointed, outside the --annotate folder."""
+    out_dir = tmp_path / "annotated"
+    out_dir.mkdir()
+    elsewhere = tmp_path / "elsewhere" / "target.png"
+    (out_dir / "crop.png").symlink_to(elsewhere)
+    status, _, err = _run(capsys, "predict", photos / "crop.png", "--model", toy_model,
+                          "--annotate", out_dir)
+    assert not elsewhere.exists() and not elsewhere.parent.exists()
+    assert "left as it is" in err and status != 0

@@ -165,7 +165,9 @@ def _has_mark(path, mark):
         with Image.open(path) as image:
             return (getattr(image, "text", {}).get("Software") == mark
                     or image.getexif().get(_EXIF_SOFTWARE) == mark)
-    except (OSError, ValueError):
+    except (OSError, ValueError, Image.DecompressionBombError):
+        # A picture too large for Pillow to open is no copy fersk writes: the
+        # user's, left as it is (a rerun reports it rather than failing).
         return False
 
 

@@ -32,6 +32,9 @@ __all__ = []
 ANNOTATION_MARK = "fersk annotated copy"
 # Annotated copies of small images are enlarged to about this many pixels.
 _ANNOTATE_MIN_SIDE = 192
+# ... but never past this on their longer side: a 1x5000 strip enlarged to
+# 192 rows was a 184-million-pixel copy that Pillow then refused to reopen.
+_ANNOTATE_MAX_SIDE = 4096
 
 
 @dataclass
@@ -202,7 +205,8 @@ def _annotate(image, faces, path):
         rgb = np.stack([rgb] * 3, axis=-1)
     rgb = rgb[..., :3]
     rgb = _image_files.stretch_to_uint8(rgb)  # display: the image's own range
-    scale = max(1, math.ceil(_ANNOTATE_MIN_SIDE / min(rgb.shape[:2])))
+    scale = max(1, min(math.ceil(_ANNOTATE_MIN_SIDE / min(rgb.shape[:2])),
+                       _ANNOTATE_MAX_SIDE // max(rgb.shape[:2])))
     if scale > 1:  # small faces: enlarge (nearest neighbour) so the label is legible
         rgb = rgb.repeat(scale, axis=0).repeat(scale, axis=1)
     else:

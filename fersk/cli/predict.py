@@ -522,7 +522,9 @@ class _Annotator:
             target = self.folder / rel.with_name(f"{rel.stem}_{k}.png")
             k += 1
         self.used.add(target)
-        if target.exists() and not _is_fersk_annotation(target):
+        # A dangling link "exists" not, yet the copy would be written where it
+        # points (anywhere): not fersk's, left as it is.
+        if (target.exists() or target.is_symlink()) and not _is_fersk_annotation(target):
             raise OSError(
                 f"{str(target)!r} exists and is not an annotated copy fersk wrote: it is "
                 "left as it is (move it, or choose another --annotate folder)"
