@@ -77,6 +77,11 @@ class PeerNetwork(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         return run_model(self.model, peer_scale(X), BATCH)[:, np.argsort(self.to_fer)]
 
+    def predict(self, X):
+        # predict_faces calls the pipeline's predict (fersk's networks may
+        # answer otherwise than the argmax); the peer's is the argmax.
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
 
 def fer_haar_all(cv2, cascade, photo):
     """Every face fer's ``detect_emotions`` finds in ``photo``: (box, 64x64 crop)."""

@@ -123,6 +123,29 @@ def test_bench_web_photos_one_box_finds_one_face(monkeypatch):
     assert score(outside, box)[1] == 0.0  # unclipped: IoU 0.25
 
 
+def test_bench_web_photos_peer_column_runs_through_predict_faces(monkeypatch):
+    """The peer's pipeline (a cropper, then PeerNetwork) answered
+    predict_faces only while that called predict_proba; since predict_faces
+    calls the pipeline's predict, the script died after fersk's column."""
+    import keras
+    from skimage import data
+    from sklearn.pipeline import Pipeline
+
+    from fersk import FaceCropper, predict_faces
+
+    script = _script(monkeypatch, "bench_web_photos")
+    inputs = keras.Input((64, 64, 1))
+    net = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(
+        keras.layers.Flatten()(inputs)))
+    to_fer = np.array([6, 0, 1, 2, 3, 4, 5])  # the peer's own order, mapped
+    peer = Pipeline([("cropper", FaceCropper(size=(64, 64))),
+                     ("network", script["PeerNetwork"](net, to_fer).fit())])
+    records = predict_faces(peer, [data.astronaut()])
+    assert len(records) == 1 and records[0]["label"] in range(7)
+    proba = peer.predict_proba([data.astronaut()])
+    assert records[0]["label"] == proba.argmax(axis=1)[0]
+
+
 # ------------------------------------------------------------ bench_vs_fer
 
 
