@@ -64,13 +64,25 @@ def test_face_split_keeps_a_clip_spelt_two_ways_on_one_side(monkeypatch):
     # 20 clips of two frames each, the frames' clip spelt two ways
     files = np.array([f"{cls}/Film{'-' if j else '_'}{k:09d}_{j:08d}.jpg"
                       for k in range(20) for j, cls in ((0, k % 2), (1, k % 2))])
+    images = np.random.default_rng(0).integers(0, 256, (40, 48, 48)).astype(np.uint8)
     data = Bunch(source=np.array(["sfew"] * 40), target=np.repeat(np.arange(20) % 2, 2),
-                 filenames=files)
+                 filenames=files, images=images)
     train, tests = common["split_sources"](data, None)
     assert len(train) == 32  # the training part: train_test_split's, as before
     seen = {common["sfew_clip"](f) for f in files[train]}
     assert len(tests["sfew"]) > 0
     assert not {common["sfew_clip"](f) for f in files[tests["sfew"]]} & seen
+
+    # A held-out face that is a training face under another name (ExpW had one
+    # photo twice), brightened and noisier: dropped from the test part only.
+    before = tests["sfew"]
+    copy = before[0]
+    images[copy] = np.clip(images[train[0]] * 0.9 + 20, 0, 255)
+    train2, tests2 = common["split_sources"](data, None)
+    np.testing.assert_array_equal(train2, train)
+    assert tests2["sfew"].tolist() == [i for i in before if i != copy]
+    near = common["near_copies"](images[before], images[train])
+    assert near.tolist() == [i == copy for i in before]
 
 
 def test_model_key_follows_the_folders_files(tmp_path, monkeypatch):
