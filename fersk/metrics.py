@@ -106,7 +106,9 @@ def concordance_correlation_coefficient(
     # (exact zeros for a constant column, no cancellation for nearly
     # constant ones), which the coefficient does not depend on.
     scale = np.maximum(np.abs(t).max(axis=0), np.abs(p).max(axis=0))
-    scale = np.ldexp(1.0, np.frexp(np.where(scale > 0, scale, 1.0))[1])
+    # 2**(e - 1), not 2**e: the largest finite doubles have e = 1024, and 2**1024
+    # is inf (every value scaled to 0, every column "constant").
+    scale = np.ldexp(1.0, np.frexp(np.where(scale > 0, scale, 1.0))[1] - 1)
     t, p = t / scale, p / scale
     ref_t, ref_p = t[0], p[0]
     t, p = t - ref_t, p - ref_p

@@ -213,6 +213,7 @@ class NetworkFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self._n_features_out = (
             _features_out(network) if members is None
             else sum(_features_out(_network_and_front(m)[0]) for m in members))
+        vars(self).pop("n_features_in_", None)  # a refit's, not an earlier estimator's
         if hasattr(fitted, "n_features_in_"):
             self.n_features_in_ = fitted.n_features_in_
         self.estimator_ = fitted
@@ -299,12 +300,14 @@ def fold_head(pipeline):
 
     Notes
     -----
-    The head was fitted on features averaged over the network's views;
-    the network averages each view's probabilities (and gates the mirror
-    by ``test_time_margin``), so on faces where the views disagree the
-    folded network may answer otherwise than the pipeline it came from.
-    With one view (``test_time_crops="center"``, ``test_time_flip=False``)
-    both are the same up to float rounding.
+    With ``test_time_views="model"`` the head was fitted on features
+    averaged over the network's views; the network averages each view's
+    probabilities (and gates the mirror by ``test_time_margin``), so on
+    faces where the views disagree the folded network may answer otherwise
+    than the pipeline it came from.  With ``test_time_views="center"`` the
+    folded network is set to that one view (``test_time_crops="center"``,
+    ``test_time_flip=False``), as is a network of one view: both are the
+    same as the pipeline up to float rounding.
 
     Examples
     --------
@@ -384,4 +387,9 @@ def fold_head(pipeline):
         vars(network_estimator).pop(stale, None)
     if "head" in network_estimator.get_params(deep=False):
         network_estimator.set_params(head="softmax")
+    if features.test_time_views == "center":
+        # The head learnt the centre view's features alone: so the folded network
+        # reads that view alone (its own views, flip or five crops, would average
+        # in others and answer otherwise on many faces).
+        network_estimator.set_params(test_time_crops="center", test_time_flip=False)
     return model

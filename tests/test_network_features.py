@@ -367,3 +367,30 @@ def test_one_view_reaches_network_features_in_a_pipeline_and_an_ensemble():
     fitted[0].set_params(test_time_views="center")
     np.testing.assert_allclose(centre, fitted.predict_proba(X), rtol=1e-6)
     assert np.abs(centre - every).max() > 1e-6
+
+
+@pytest.mark.parametrize("views", [dict(test_time_flip=True),
+                                   dict(crop_size=20, test_time_crops="five", test_time_flip=False)])
+def test_fold_head_of_centre_view_features_predicts_from_that_view(views):
+    """NetworkFeatures(test_time_views="center") trains the head on the centre
+    view alone; the folded network kept its own views (a mirror, five crops)
+    and answered otherwise on up to a third of the faces."""
+    X, y = half_bright_faces(n=32, side=24)
+    fitted = _small_classifier(**views).fit(X, y)
+    head = make_pipeline(NetworkFeatures(FrozenEstimator(fitted), test_time_views="center"),
+                         LogisticRegression(C=100.0)).fit(X, 1 - y)
+    model = fold_head(head)
+    assert (model.test_time_crops, model.test_time_flip) == ("center", False)
+    np.testing.assert_allclose(model.predict_proba(X), head.predict_proba(X), atol=1e-5)
+    assert (fitted.test_time_crops, fitted.test_time_flip) == (  # the original keeps its views
+        views.get("test_time_crops", "center"), views["test_time_flip"])
+
+
+def test_a_refit_on_another_estimator_forgets_n_features_in():
+    """n_features_in_ of a network fitted on 24x24 images survived a refit on
+    a bundled model, which takes images of any size (and so has none)."""
+    X, y = half_bright_faces(n=8, side=24)
+    features = NetworkFeatures(_small_classifier()).fit(X, y)
+    assert features.n_features_in_ == 24 * 24
+    features.set_params(estimator="fer2013_cnn").fit(FACES)
+    assert not hasattr(features, "n_features_in_")

@@ -115,6 +115,20 @@ def test_ccc_huge_finite_weights_do_not_overflow():
             _exact_ccc(t, p, w), rel=1e-12)
 
 
+def test_ccc_of_the_largest_finite_values_is_lins():
+    """Values from 2**1023 up were scaled by 2**1024 = inf: every value became
+    0, both columns "constant" and equal, and the coefficient 1.0 for
+    predictions that are the targets negated."""
+    t = np.array([1e308, -1e308, 9e307])
+    for p in (-t, 0.5 * t):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no overflow on the way either
+            got = concordance_correlation_coefficient(t, p)
+        assert got == pytest.approx(concordance_correlation_coefficient(t / 1e300, p / 1e300),
+                                    rel=1e-12)
+    assert concordance_correlation_coefficient(t, -t) < -0.8
+
+
 def test_ccc_constant_cases_hold_exactly():
     """The documented constant cases held only up to rounding: 0.3 ten times
     has a weighted mean that is not 0.3, so constant targets against
