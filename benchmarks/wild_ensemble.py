@@ -66,8 +66,13 @@ def members(mixture, params=None):
     out = dict(pretrained.load("fer2013_ensemble", backend="keras")[-1].estimators)
     out["wild_vgg_fast"] = pretrained.load("wild_vgg_fast", backend="keras")[-1]
     for folder in mixture:
-        out[Path(folder).parent.name] = pretrained.load(folder, backend="keras")[-1].set_params(
-            **(params or {}))
+        name = Path(folder).parent.name
+        if name in out:  # runs/a/mix/model beside runs/b/mix/model: one would vanish
+            raise ValueError(
+                f"--mixture {folder}: its name {name!r} (the folder above it) is already a "
+                f"member's ({sorted(out)}); give each --mixture folder its own name."
+            )
+        out[name] = pretrained.load(folder, backend="keras")[-1].set_params(**(params or {}))
     return out
 
 

@@ -626,3 +626,26 @@ def test_class_priors_shift_divides_by_the_training_shares(tmp_path, monkeypatch
     assert "| sfew | 4 | fold run | 0.500 |" in out.out  # folds 0 and 1 pooled
     assert "| sfew | 4 | fer | 0.500 |" in out.out
     assert "fold 2 left out" in out.err
+
+
+def test_wild_ensemble_refuses_two_members_of_one_name(tmp_path, monkeypatch):
+    """Members are named by the folder above ``model``: runs/a/mix/model beside
+    runs/b/mix/model (or a folder named like a trio network) replaced one
+    member by the other without a word."""
+    g = _script(monkeypatch, "wild_ensemble")
+    from fersk import pretrained
+
+    class Loaded(_Net):  # a loaded pipeline's last step, ensemble or network
+        estimators = [("gpu_vgg_a", _Net(0)), ("lbp", _Net(1))]
+
+        def set_params(self, **params):
+            return self
+
+    monkeypatch.setattr(pretrained, "load", lambda name, backend=None: [Loaded(0)])
+    assert sorted(g["members"]([tmp_path / "a" / "mix" / "model"])) == [
+        "gpu_vgg_a", "lbp", "mix", "wild_vgg_fast"]
+    a, b = tmp_path / "a" / "mix" / "model", tmp_path / "b" / "mix" / "model"
+    with pytest.raises(ValueError, match="'mix'.*already a member's"):
+        g["members"]([a, b])
+    with pytest.raises(ValueError, match="'wild_vgg_fast'.*already"):
+        g["members"]([tmp_path / "wild_vgg_fast" / "model"])
