@@ -148,3 +148,25 @@ def test_adapt_cross_validates_the_model_it_saves(labelled, tmp_path, capsys, mo
         folded = fold_head(clone(head).fit(faces[train], labels[train]))
         right += int((folded.predict(faces[test]) == labels[test]).sum())
     assert pretrained.info(out)["metrics"]["cv2_accuracy"] == pytest.approx(right / len(labels))
+
+
+def test_adapt_a_model_without_a_cropper_on_images_that_do_not_fit(labelled, tmp_path, capsys):
+    """A model folder whose pipeline is the network alone reads the images
+    as they are: 24x24 faces for a network of 16x16 ended in a traceback from
+    inside the network's input check; now a usage error naming --data."""
+    from sklearn.pipeline import Pipeline
+
+    from fersk import CNNClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (20, 16, 16), dtype=np.uint8), np.arange(20) % 2
+    bare = Pipeline([("network", CNNClassifier(
+        "mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0))]).fit(X, y)
+    folder = pretrained.save(bare, tmp_path / "bare", class_names=["a", "b"])
+    for cv in ("0", "2"):
+        status = main(["adapt", "--data", str(labelled), "--model", str(folder),
+                       "--out", str(tmp_path / "x"), "--cv", cv])
+        err = capsys.readouterr().err
+        assert status == 2 and "--data: bare has no FaceCropper" in err
+        assert "fitted on images of shape (16, 16)" in err
+    assert not (tmp_path / "x").exists()

@@ -51,12 +51,10 @@ def run(args):
     from sklearn.base import clone
     from sklearn.frozen import FrozenEstimator
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import Pipeline, make_pipeline
 
     from fersk import NetworkFeatures
     from fersk.face import FaceCropper, NoFaceWarning
-    from fersk.network_features import fold_head
 
     if args.cv == 1:  # one fold is no cross-validation: said as such, not as a class's size
         raise _UsageError("--cv: cross-validation needs 2 folds or more (0: none).")
@@ -118,8 +116,35 @@ def run(args):
                          LogisticRegression(C=args.C, max_iter=5000))
     metrics = {"n_images": len(labels), "images_per_class": {
         str(n): int(c) for n, c in zip(names, counts) if c}}
-    if args.cv:
-        folds = min(args.cv, int(counts[counts > 0].min()))
+    try:
+        folded = _new_last_layer(head, images, labels, counts, args.cv, metrics)
+    except ValueError as exc:
+        if cropper_step is not None:
+            raise
+        # No FaceCropper: the images reach the network as read (any size, colour).
+        raise _UsageError(
+            f"--data: {meta['name']} has no FaceCropper, so its network reads the images "
+            f"as they are, and they do not fit it: {exc}"
+        ) from None
+    model = folded if cropper_step is None else Pipeline([cropper_step, *folded.steps])
+    description = (f"{meta['name']} with a new last layer: LogisticRegression(C={args.C:g}) on "
+                   f"its network's features, fitted on {len(labels)} images of {os.fspath(data)!r} "
+                   "(fersk adapt).")
+    pretrained.save(model, out, description=description, metrics=metrics)
+    print(f"wrote {args.out}: classes {', '.join(map(str, model.steps[-1][1].classes_))}")
+    return EXIT_OK
+
+
+def _new_last_layer(head, images, labels, counts, cv_folds, metrics):
+    """The head fitted on every image and folded into the network; with
+    ``cv_folds`` its cross-validated accuracy first (into ``metrics``)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    from fersk.network_features import fold_head
+
+    if cv_folds:
+        folds = min(cv_folds, int(counts[counts > 0].min()))
         if folds >= 2:
             cv = StratifiedKFold(folds, shuffle=True, random_state=0)
             # Each fold's head folded into the network, as the saved model
@@ -140,11 +165,4 @@ def run(args):
         else:
             print(f"--cv: a class has {int(counts[counts > 0].min())} image(s): "
                   "no cross-validation", flush=True)
-    folded = fold_head(head.fit(images, labels))
-    model = folded if cropper_step is None else Pipeline([cropper_step, *folded.steps])
-    description = (f"{meta['name']} with a new last layer: LogisticRegression(C={args.C:g}) on "
-                   f"its network's features, fitted on {len(labels)} images of {os.fspath(data)!r} "
-                   "(fersk adapt).")
-    pretrained.save(model, out, description=description, metrics=metrics)
-    print(f"wrote {args.out}: classes {', '.join(map(str, model.steps[-1][1].classes_))}")
-    return EXIT_OK
+    return fold_head(head.fit(images, labels))
