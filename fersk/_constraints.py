@@ -49,15 +49,17 @@ def store_parameters(estimator, arguments):
 def _number_text(interval):
     """``interval`` as words: "an int >= 1", "a number in [0, 1)"..."""
     kind = "an int" if interval.type is Integral else "a number"
-    left, right = interval.left, interval.right
+    # Ints as written (a seed's bound 4294967295, not 4.29497e+09).
+    left, right = (v if v is None or isinstance(v, int) else f"{v:g}"
+                   for v in (interval.left, interval.right))
     low = ">=" if interval.closed in ("left", "both") else ">"
     high = "<=" if interval.closed in ("right", "both") else "<"
-    if right is None:
-        return f"{kind} {low} {left:g}"
-    if left is None:
-        return f"{kind} {high} {right:g}"
+    if interval.right is None:
+        return f"{kind} {low} {left}"
+    if interval.left is None:
+        return f"{kind} {high} {right}"
     brackets = {"both": "[]", "left": "[)", "right": "(]", "neither": "()"}[interval.closed]
-    return f"{kind} in {brackets[0]}{left:g}, {right:g}{brackets[1]}"
+    return f"{kind} in {brackets[0]}{left}, {right}{brackets[1]}"
 
 
 def _is_number_in(value, interval):
@@ -84,6 +86,40 @@ class _FerskConstraint(Options):
 
     def __repr__(self):
         return f"<{type(self).__name__}: {self}>"
+
+
+class Number(_FerskConstraint):
+    """A number of ``interval``'s type inside it, not a bool.
+
+    scikit-learn's :class:`~sklearn.utils._param_validation.Interval` takes
+    ``True`` as the int 1 (``width=True`` built a network of width 1).
+
+    Parameters
+    ----------
+    interval : sklearn.utils._param_validation.Interval
+        The numbers allowed.
+
+    Examples
+    --------
+    >>> from numbers import Integral
+    >>> from sklearn.utils._param_validation import Interval
+    >>> from fersk._constraints import Number
+    >>> units = Number(Interval(Integral, 1, None, closed="left"))
+    >>> units.is_satisfied_by(8), units.is_satisfied_by(True), units.is_satisfied_by(0)
+    (True, False, False)
+    >>> str(units)
+    'an int >= 1'
+    """
+
+    def __init__(self, interval):
+        super().__init__()
+        self.interval = interval
+
+    def is_satisfied_by(self, val):
+        return _is_number_in(val, self.interval)
+
+    def __str__(self):
+        return _number_text(self.interval)
 
 
 class IntPair(_FerskConstraint):

@@ -570,7 +570,8 @@ class BaseKerasImageEstimator(BaseEstimator):
         a = self._augmentation_strengths()
         if a is None:
             return []
-        layers = [keras.layers.RandomFlip("horizontal", seed=s(0), name="augment_flip")]
+        layers = [keras.layers.RandomFlip("horizontal", seed=s(0), data_format="channels_last",
+                                          name="augment_flip")]
         if a["shift"] or a["zoom"] or a["rotation_degrees"]:
             # One XLA-compilable resampling (Keras's rotation and
             # translation layers would switch jit_compile off).

@@ -30,6 +30,7 @@ import keras
 from keras import layers
 from sklearn.utils._param_validation import Interval, validate_params
 
+from fersk._constraints import Number
 from fersk.layers import LocalBinaryConv2D, ShuntingInhibition, _default_seed
 
 __all__ = ["vgg_s", "facechannel", "kaggle_cnn", "vgg_fer", "mtcnn_cnn", "lbcnn"]
@@ -39,26 +40,31 @@ __all__ = ["vgg_s", "facechannel", "kaggle_cnn", "vgg_fer", "mtcnn_cnn", "lbcnn"
 #: ``architecture_params`` and LBCNNClassifier's parameters (a builder
 #: called inside ``fit`` skips validation, as scikit-learn's nested calls do).
 BUILDER_CONSTRAINTS = {
-    "n_classes": [Interval(Integral, 1, None, closed="left")],
-    "width": [Interval(Real, 0, None, closed="neither")],
-    "stem_stride": [Interval(Integral, 1, 2, closed="both")],
-    "stem_stride_conv": [Interval(Integral, 1, 2, closed="both")],
-    "dense_units": [Interval(Integral, 1, None, closed="left")],
-    "head_units": [Interval(Integral, 1, None, closed="left")],
-    "dropout": [Interval(Real, 0, 1, closed="left")],
-    "l2": [Interval(Real, 0, None, closed="left"), None],
+    "n_classes": [Number(Interval(Integral, 1, None, closed="left"))],
+    "width": [Number(Interval(Real, 0, None, closed="neither"))],
+    "stem_stride": [Number(Interval(Integral, 1, 2, closed="both"))],
+    "stem_stride_conv": [Number(Interval(Integral, 1, 2, closed="both"))],
+    "dense_units": [Number(Interval(Integral, 1, None, closed="left"))],
+    "head_units": [Number(Interval(Integral, 1, None, closed="left"))],
+    "dropout": [Number(Interval(Real, 0, 1, closed="left"))],
+    "l2": [Number(Interval(Real, 0, None, closed="left")), None],
     "trainable_decay": ["boolean"],
     "conv_bias": ["boolean"],
-    "depth": [Interval(Integral, 0, None, closed="left")],
-    "n_anchors": [Interval(Integral, 1, None, closed="left")],
-    "filters": [Interval(Integral, 1, None, closed="left")],
-    "sparsity": [Interval(Real, 0, 1, closed="right")],
+    "depth": [Number(Interval(Integral, 0, None, closed="left"))],
+    "n_anchors": [Number(Interval(Integral, 1, None, closed="left"))],
+    "filters": [Number(Interval(Integral, 1, None, closed="left"))],
+    "sparsity": [Number(Interval(Real, 0, 1, closed="right"))],
     "shortcut": ["boolean"],
-    "pool_size": [Interval(Integral, 1, None, closed="left")],
-    "seed": [Interval(Integral, 0, None, closed="left"), None],
+    "pool_size": [Number(Interval(Integral, 1, None, closed="left"))],
+    "seed": [Number(Interval(Integral, 0, None, closed="left")), None],
 }
 
 _validated = validate_params(BUILDER_CONSTRAINTS, prefer_skip_nested_validation=True)
+
+# Inputs are (height, width, channels) whatever Keras's global image format:
+# a process set to channels-first (FaceChannel's published code does so) built
+# other networks, reading image rows as channels.
+_CHANNELS_LAST = {"data_format": "channels_last"}
 
 
 def _ch(n, width):
@@ -68,7 +74,7 @@ def _ch(n, width):
 def _conv_bn_relu(x, filters, kernel_size, strides=1, name=None, l2=None, use_bias=False):
     x = layers.Conv2D(
         filters, kernel_size, strides=strides, padding="same", use_bias=use_bias, name=name,
-        kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
+        kernel_regularizer=keras.regularizers.L2(l2) if l2 else None, **_CHANNELS_LAST,
     )(x)
     x = layers.BatchNormalization()(x)
     return layers.Activation("relu")(x)
@@ -129,13 +135,13 @@ def vgg_s(input_shape, n_classes, *, width=1.0, dense_units=4096, dropout=0.5):
     """
     inputs = keras.Input(shape=tuple(input_shape))
     x = _conv_bn_relu(inputs, _ch(96, width), 7, strides=2, name="conv1")
-    x = layers.MaxPooling2D(3, strides=3, padding="same")(x)
+    x = layers.MaxPooling2D(3, strides=3, padding="same", **_CHANNELS_LAST)(x)
     x = _conv_bn_relu(x, _ch(256, width), 5, name="conv2")
-    x = layers.MaxPooling2D(2, strides=2, padding="same")(x)
+    x = layers.MaxPooling2D(2, strides=2, padding="same", **_CHANNELS_LAST)(x)
     for i in (3, 4, 5):
         x = _conv_bn_relu(x, _ch(512, width), 3, name=f"conv{i}")
-    x = layers.MaxPooling2D(3, strides=3, padding="same")(x)
-    x = layers.Flatten()(x)
+    x = layers.MaxPooling2D(3, strides=3, padding="same", **_CHANNELS_LAST)(x)
+    x = layers.Flatten(**_CHANNELS_LAST)(x)
     for i in (6, 7):
         x = layers.Dense(int(dense_units), activation="relu", name=f"fc{i}")(x)
         x = layers.Dropout(dropout)(x)
@@ -228,20 +234,22 @@ def facechannel(
         for _ in range(n_convs):
             i += 1
             x = _conv_bn_relu(x, _ch(filters, width), 3, name=f"conv{i}", use_bias=conv_bias)
-        x = layers.MaxPooling2D(2, padding="same")(x)
+        x = layers.MaxPooling2D(2, padding="same", **_CHANNELS_LAST)(x)
         x = layers.Dropout(dropout)(x)
     x = _conv_bn_relu(x, _ch(nch, width), 3, name="conv8", use_bias=conv_bias)
     x = _conv_bn_relu(x, _ch(nch, width), 3, name="conv9", use_bias=conv_bias)
-    excitation = layers.Conv2D(_ch(nch, width), 3, padding="same", activation="relu", name="conv10")(x)
+    excitation = layers.Conv2D(_ch(nch, width), 3, padding="same", activation="relu",
+                               name="conv10", **_CHANNELS_LAST)(x)
     inhibition = layers.Conv2D(
-        _ch(nch, width), 3, padding="same", activation="relu", name="conv10_inhibition"
+        _ch(nch, width), 3, padding="same", activation="relu", name="conv10_inhibition",
+        **_CHANNELS_LAST,
     )(x)
     x = ShuntingInhibition(decay=0.5, trainable_decay=trainable_decay, name="inhibition")(
         [excitation, inhibition]
     )
-    x = layers.MaxPooling2D(2, padding="same")(x)
+    x = layers.MaxPooling2D(2, padding="same", **_CHANNELS_LAST)(x)
     x = layers.Dropout(dropout)(x)
-    x = layers.Flatten()(x)
+    x = layers.Flatten(**_CHANNELS_LAST)(x)
     x = layers.Dense(int(dense_units), activation="relu", name="dense")(x)
     return keras.Model(inputs, _head(x, n_classes), name="facechannel")
 
@@ -293,9 +301,9 @@ def kaggle_cnn(input_shape, n_classes, *, width=1.0, dense_units=512, dropout=0.
     for stage, filters in enumerate((64, 128, 256), start=1):
         for j in (1, 2):
             x = _conv_bn_relu(x, _ch(filters, width), 3, name=f"conv{stage}_{j}")
-        x = layers.MaxPooling2D(2, padding="same")(x)
+        x = layers.MaxPooling2D(2, padding="same", **_CHANNELS_LAST)(x)
         x = layers.Dropout(0.25)(x)
-    x = layers.Flatten()(x)
+    x = layers.Flatten(**_CHANNELS_LAST)(x)
     x = layers.Dense(int(dense_units), use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
@@ -376,8 +384,8 @@ def vgg_fer(input_shape, n_classes, *, width=1.0, dense_units=256, dropout=0.4, 
             x = _conv_bn_relu(x, _ch(filters, width), 3, strides=strides,
                               name=f"conv{stage}_{j}", l2=l2)
         if stage > 1 or stem_stride == 1:
-            x = layers.MaxPooling2D(2, padding="same")(x)
-    x = layers.Flatten()(x)
+            x = layers.MaxPooling2D(2, padding="same", **_CHANNELS_LAST)(x)
+    x = layers.Flatten(**_CHANNELS_LAST)(x)
     x = layers.Dropout(dropout)(x)
     x = layers.Dense(int(dense_units), activation="relu", name="dense")(x)
     x = layers.Dropout(dropout)(x)
@@ -437,11 +445,12 @@ def mtcnn_cnn(input_shape, n_classes, *, width=1.0, dense_units=256, dropout=0.2
     x = inputs
     spec = [(32, 3, (3, 2)), (64, 3, (3, 2)), (64, 3, (2, 2)), (128, 2, None)]
     for i, (filters, k, pool) in enumerate(spec, start=1):
-        x = layers.Conv2D(_ch(filters, width), k, padding="same", name=f"conv{i}")(x)
+        x = layers.Conv2D(_ch(filters, width), k, padding="same", name=f"conv{i}",
+                          **_CHANNELS_LAST)(x)
         x = layers.PReLU(shared_axes=[1, 2])(x)
         if pool is not None:
-            x = layers.MaxPooling2D(pool[0], strides=pool[1], padding="same")(x)
-    x = layers.Flatten()(x)
+            x = layers.MaxPooling2D(pool[0], strides=pool[1], padding="same", **_CHANNELS_LAST)(x)
+    x = layers.Flatten(**_CHANNELS_LAST)(x)
     x = layers.Dense(int(dense_units), name="fc5")(x)
     x = layers.PReLU()(x)
     x = layers.Dropout(dropout)(x)
@@ -539,8 +548,8 @@ def lbcnn(
         x = layers.Add()([x, y]) if shortcut else y
     x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
-    x = layers.AveragePooling2D(pool_size, padding="same")(x)
-    x = layers.Flatten()(x)
+    x = layers.AveragePooling2D(pool_size, padding="same", **_CHANNELS_LAST)(x)
+    x = layers.Flatten(**_CHANNELS_LAST)(x)
     x = layers.Dropout(dropout)(x)
     x = layers.Dense(int(head_units), activation="relu", name="hidden")(x)
     x = layers.Dropout(dropout)(x)

@@ -78,7 +78,8 @@ _ATTRS_DOC = """
 #: error, not a tiny network or a failure deep inside Keras; other keys go
 #: to the builder as they are (a builder callable has its own).
 ARCHITECTURE_PARAMS = KeywordDict(
-    {key: BUILDER_CONSTRAINTS[key][0] for key in ("width", "dense_units", "head_units", "dropout")},
+    {key: BUILDER_CONSTRAINTS[key][0].interval
+     for key in ("width", "dense_units", "head_units", "dropout")},
     others=True,
 )
 

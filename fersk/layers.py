@@ -22,12 +22,14 @@ backend directly, so the layers run on TensorFlow (the default) and on JAX.
 """
 
 import random
-from numbers import Real
+from numbers import Integral, Real
 
 import keras
 import numpy as np
 from keras import ops
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+
+from fersk._constraints import Number, _is_number_in, _number_text
 
 __all__ = [
     "TernaryAnchors", "LocalBinaryConv2D", "ShuntingInhibition", "RandomCenterCrop",
@@ -37,6 +39,10 @@ __all__ = [
 
 #: Fraction of non-zero anchor weights.
 _SPARSITY = Interval(Real, 0, 1, closed="right")
+#: Sizes and counts (filters, anchors, kernel, crop): ints >= 1, not bools.
+_COUNT = Number(Interval(Integral, 1, None, closed="left"))
+#: Seeds of NumPy's generator (the anchors' draw).
+_NUMPY_SEED = Number(Interval(Integral, 0, 2**32 - 1, closed="both"))
 
 
 def _validate(owner, **arguments):
@@ -165,7 +171,10 @@ class LocalBinaryConv2D(keras.layers.Layer):
     (568, 136)
     """
 
-    _parameter_constraints = {"sparsity": [_SPARSITY]}
+    _parameter_constraints = {
+        "filters": [_COUNT], "n_anchors": [_COUNT], "kernel_size": [_COUNT],
+        "sparsity": [_SPARSITY], "seed": [_NUMPY_SEED, None],
+    }
 
     def __init__(
         self,
@@ -179,7 +188,8 @@ class LocalBinaryConv2D(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         **kwargs,
     ):
-        _validate(self, sparsity=sparsity)
+        _validate(self, filters=filters, n_anchors=n_anchors, kernel_size=kernel_size,
+                  sparsity=sparsity, seed=seed)
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.n_anchors = int(n_anchors)
@@ -349,7 +359,10 @@ class RandomCenterCrop(keras.layers.Layer):
     (1, 2, 2, 1)
     """
 
+    _parameter_constraints = {"height": [_COUNT], "width": [_COUNT]}
+
     def __init__(self, height, width, seed=None, **kwargs):
+        _validate(self, height=height, width=width)
         super().__init__(**kwargs)
         self.height = int(height)
         self.width = int(width)
@@ -358,8 +371,10 @@ class RandomCenterCrop(keras.layers.Layer):
 
     def call(self, inputs, training=False):
         h, w = ops.shape(inputs)[1], ops.shape(inputs)[2]
+        # Checked in training too: there a window larger than the image failed
+        # inside the random draw ("Need minval < maxval").
+        top, left = _crop_offsets(h, self.height), _crop_offsets(w, self.width)
         if not training:
-            top, left = _crop_offsets(h, self.height), _crop_offsets(w, self.width)
             return inputs[:, top : top + self.height, left : left + self.width, :]
         n = ops.shape(inputs)[0]
         top = keras.random.randint((n, 1), 0, h - self.height + 1, seed=self.seed_generator)
@@ -418,8 +433,20 @@ class RandomErasing(keras.layers.Layer):
     (True, 1.0)
     """
 
+    _parameter_constraints = {"rate": [Number(Interval(Real, 0, 1, closed="both"))],
+                              "value": [Number(Interval(Real, None, None, closed="neither"))]}
+
     def __init__(self, rate=0.5, scale=(0.02, 0.25), ratio=(0.3, 3.3), value=0.0, seed=None,
                  **kwargs):
+        _validate(self, rate=rate, value=value)
+        for name, pair, interval in (("scale", scale, Interval(Real, 0, 1, closed="right")),
+                                     ("ratio", ratio, Interval(Real, 0, None, closed="neither"))):
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+                    and all(_is_number_in(v, interval) for v in pair) and pair[0] <= pair[1]):
+                raise ValueError(
+                    f"RandomErasing's {name} must be a pair (low, high), low <= high, each "
+                    f"{_number_text(interval)}; got {pair!r}."
+                )
         super().__init__(**kwargs)
         self.rate = float(rate)
         self.scale = tuple(float(v) for v in scale)

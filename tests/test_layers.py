@@ -251,3 +251,68 @@ def test_learnt_decay_stays_positive():
     layer.decay_weight.assign(np.zeros(3, np.float32))
     out = np.asarray(layer([ones, np.zeros_like(ones)]))
     assert np.all(np.isfinite(out))
+
+
+def test_builders_are_channels_last_whatever_the_global_setting():
+    """Every builder's convolutions and poolings followed Keras's global
+    image format: in a channels-first process (FaceChannel's published code
+    sets it) vgg_fer built another network (1,380,647 parameters, image rows
+    read as channels) and a fit trained it without a word; the flip
+    augmentation flipped the channel axis (nothing)."""
+    from fersk import CNNClassifier
+    from fersk.architectures import ARCHITECTURES
+
+    shapes = {name: builder((40, 40, 1), 7).count_params() for name, builder in ARCHITECTURES.items()
+              if name != "lbcnn"}
+    before = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        assert {name: ARCHITECTURES[name]((40, 40, 1), 7).count_params() for name in shapes} == shapes
+        rng = np.random.default_rng(0)
+        X = rng.integers(0, 256, (8, 16, 16), dtype=np.uint8)
+        X[:, :, :8] = 0  # a left half dark: its mirror differs
+        clf = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                            augment=True, random_state=0).fit(X, np.arange(8) % 2)
+        flip = clf.model_.get_layer("augment_flip")
+        flipped = np.asarray(flip(X[..., None].astype("float32"), training=True))
+        assert (flipped != X[..., None]).any()
+    finally:
+        keras.config.set_image_data_format(before)
+
+
+def test_public_layers_refuse_bad_arguments_when_made():
+    """Sizes of 0 gave empty outputs, rates and ranges outside theirs were
+    clipped or divided by zero, a float seed was truncated, and a seed past
+    NumPy's range failed at build without naming the layer."""
+    from fersk.layers import RandomCenterCrop, RandomErasing
+
+    for make in (lambda: RandomCenterCrop(0, 4), lambda: RandomCenterCrop(4, True),
+                 lambda: RandomErasing(rate=2.0), lambda: LocalBinaryConv2D(0),
+                 lambda: LocalBinaryConv2D(4, n_anchors=0), lambda: LocalBinaryConv2D(4, seed=1.7),
+                 lambda: LocalBinaryConv2D(4, seed=2**32)):
+        with pytest.raises(ValueError, match="parameter of"):
+            make()
+    for pair in ({"scale": (2, 3)}, {"scale": (0.3, 0.1)}, {"ratio": (0, 1)}, {"ratio": 2.0}):
+        with pytest.raises(ValueError, match="must be a pair"):
+            RandomErasing(**pair)
+    x = np.zeros((2, 10, 10, 1), "float32")
+    for training in (False, True):  # the same message in both modes
+        with pytest.raises(ValueError, match="larger than the image"):
+            RandomCenterCrop(12, 12, seed=0)(x, training=training)
+    assert LocalBinaryConv2D(4, seed=2**32 - 1).seed == 2**32 - 1
+
+
+def test_builder_arguments_refuse_bools():
+    """True passed as an int (scikit-learn's Interval takes it as 1):
+    vgg_s(width=True) built a 25-million-parameter network, LBCNNClassifier
+    (depth=True) trained one block; architecture_params refused the same."""
+    from fersk import LBCNNClassifier
+    from fersk.architectures import kaggle_cnn, vgg_s
+
+    with pytest.raises(ValueError, match="'width' parameter of vgg_s must be a number > 0"):
+        vgg_s((16, 16, 1), 3, width=True)
+    with pytest.raises(ValueError, match="dense_units"):
+        kaggle_cnn((16, 16, 1), 3, dense_units=True)
+    X, y = np.zeros((4, 16, 16), np.uint8), np.arange(4) % 2
+    with pytest.raises(ValueError, match="'depth' parameter of LBCNNClassifier"):
+        LBCNNClassifier(depth=True, epochs=1).fit(X, y)
