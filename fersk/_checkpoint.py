@@ -548,10 +548,12 @@ class TrainingState:
             model.set_weights(current)
         return best.name
 
-    def save_final(self, model, history):
-        """Save the fitted network and its history; drop the epoch checkpoints."""
+    def save_final(self, model, history, seconds=None):
+        """Save the fitted network, its history and the seconds its training
+        took (every process's); drop the epoch checkpoints."""
         weights = self._write_weights(model, "final")
-        self._write_json(FINAL_JSON, {"weights": weights.name, "history": history})
+        self._write_json(FINAL_JSON, {"weights": weights.name, "history": history,
+                                      "seconds": seconds})
         for _, old in self._epoch_files():
             old.unlink(missing_ok=True)
         for path in list(self.folder.iterdir()):
@@ -569,6 +571,8 @@ class TrainingState:
                 content = json.loads(final.read_text())
                 path = self.folder / content["weights"]
                 history = {k: list(v) for k, v in content["history"].items()}
+                # Read by the fit that finds the training done (None: an older state).
+                self.final_seconds = content.get("seconds")
                 if not _FINAL_FILE.match(path.name):
                     raise ValueError(f"unexpected weights file name {path.name!r}")
                 found.append((path, None, history))
@@ -769,11 +773,22 @@ class SaveEachEpoch(keras.callbacks.Callback):
     def resume(self, record):
         """Carry on from ``record`` (see :meth:`TrainingState.restore`)."""
         self.resumed = record
+        # Seconds the epochs before took, in the processes that trained them
+        # (a resumed run's card counts them too); None where a state kept none.
+        self.seconds_before = (record or {}).get("seconds", 0.0 if record is None else None)
+        self.start = time.perf_counter()
         self.history = {k: list(v) for k, v in (record or {}).get("history", {}).items()}
         self.best_file = (record or {}).get("best_file")
         self.best_on_disk = None  # early stopping's best_epoch that best_file holds
 
+    def seconds(self):
+        """Training seconds so far, every process's (None: unknown)."""
+        if self.seconds_before is None:
+            return None
+        return self.seconds_before + time.perf_counter() - self.start
+
     def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
         # After the counted callbacks' own on_train_begin, which resets them.
         if not self.resumed:
             return
@@ -814,6 +829,7 @@ class SaveEachEpoch(keras.callbacks.Callback):
             # Early stopping fired this epoch: a fit resumed from here trains
             # no further epoch, it only ends (best weights restored).
             "stopped": bool(getattr(self.model, "stop_training", False)),
+            "seconds": self.seconds(),
         }
         try:
             best = self.state.save_epoch(self.model, epoch + 1, record, best_is_now=best_is_now)

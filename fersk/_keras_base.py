@@ -769,6 +769,7 @@ class BaseKerasImageEstimator(BaseEstimator):
         # (and keys its training state on) the same weights.
         start = [keras.ops.convert_to_numpy(v) for v in self.model_.variables] if warm else None
         state = saver = None
+        vars(self).pop("_training_seconds", None)  # set below for a checkpointed fit
         if self.checkpoint_dir is not None and getattr(self, "_restart", False):
             # fersk train --overwrite: the interrupted run's epochs go only
             # now, once the data has passed validation.
@@ -842,6 +843,8 @@ class BaseKerasImageEstimator(BaseEstimator):
                 if state is not None:
                     initial_epoch, history, before = state.restore(model)
                     saver.resume(before)
+                    if initial_epoch and before is None:  # an earlier fersk's state: no record
+                        saver.seconds_before = None
                     if initial_epoch and history is None and before is None:
                         warnings.warn(
                             f"the training state in {state.folder} was saved by an earlier "
@@ -850,6 +853,7 @@ class BaseKerasImageEstimator(BaseEstimator):
                             "from now on only, and early stopping starts counting afresh.",
                             UserWarning, stacklevel=4,
                         )
+                trained_before = history is not None  # a final state: the fit was done
                 # Early stopping had ended the training with the epoch saved
                 # (killed before the fit returned): no epoch more, only the
                 # end of the fit (best weights restored), as uninterrupted.
@@ -888,10 +892,14 @@ class BaseKerasImageEstimator(BaseEstimator):
                                    for k in {**before["history"], **history}}
             history = {k: [float(v) for v in vals] for k, vals in history.items()}
             if state is not None:
+                # Every process's training time (a resumed fit's, or one found
+                # done); None where a state from an earlier fersk kept none.
+                self._training_seconds = (getattr(state, "final_seconds", None) if trained_before
+                                          else saver.seconds())
                 if getattr(self, "_keep_checkpoint", False):
                     # The caller removes it once the model is saved
                     # (_discard_checkpoint): a kill before then loses nothing.
-                    state.save_final(model, history)
+                    state.save_final(model, history, self._training_seconds)
                     self._kept_checkpoint = str(state.folder)
                 else:
                     state.discard()

@@ -1037,6 +1037,9 @@ def test_train_writes_a_loadable_model(capsys, tmp_path, fer2013_root):
     assert metrics["architecture"] == "mtcnn_cnn" and metrics["epochs_run"] == 1
     assert metrics["architecture_params"] == {"width": 0.125, "dense_units": 8}
     assert {"train_seconds", "hardware", "publictest_accuracy", "command"} <= set(metrics)
+    # Named for the detector it was measured with (not the model's MTCNN).
+    assert "publictest_accuracy_skimage_detection" in metrics
+    assert "publictest_accuracy_with_detection" not in metrics
     model = pretrained.load(out)
     assert model.predict_proba([data.astronaut()]).shape == (1, 7)
     # The folder is not overwritten by accident.
@@ -1165,6 +1168,15 @@ def test_train_recipe_params_interrupted_then_resumed(capsys, tmp_path, fer2013_
         original(self, epoch, logs)
         raise KeyboardInterrupt
 
+    def slow_epoch(self, epoch, logs=None):  # epochs of a known length
+        import time
+        time.sleep(1.5)
+        original(self, epoch, logs)
+
+    def ctrl_c_after_first_epoch(self, epoch, logs=None):
+        slow_epoch(self, epoch, logs)
+        raise KeyboardInterrupt
+
     monkeypatch.setattr(SaveEachEpoch, "on_epoch_end", ctrl_c_after_first_epoch)
     status, _, err = _run(capsys, *argv)
     assert status == 130 and "--resume" in err
@@ -1178,15 +1190,30 @@ def test_train_recipe_params_interrupted_then_resumed(capsys, tmp_path, fer2013_
     status, stdout, err = _run(capsys, *[a if a != "2" else "3" for a in argv], "--resume")  # --epochs 3
     assert status == 2 and "other options or data" in err and "Epoch 1/" not in stdout
     assert sorted(p.name for p in (out / "training_state").iterdir()) == kept
+    monkeypatch.setattr(SaveEachEpoch, "on_epoch_end", slow_epoch)
     status, stdout, _ = _run(capsys, *argv, "--resume")
     assert status == 0, stdout
     assert "Epoch 2/2" in stdout and "Epoch 1/2" not in stdout
     assert not (out / "training_state").exists()
+    # The card: both processes' training time (this one's alone was one epoch),
+    # and a command that a shell reads back into these arguments, --resume left out.
+    import shlex
+
+    metrics = pretrained.info(out)["metrics"]
+    assert metrics["train_seconds"] >= 3.0
+    assert shlex.split(metrics["command"]) == ["fersk", *map(str, argv)]
     net = pretrained.load(out)[-1]
     assert (net.crop_size, net.optimizer, net.label_smoothing) == (40, "sgd", 0.1)
     assert net.test_time_crops == "five" and net.test_time_flip and net.checkpoint_dir is None
     status, _, err = _run(capsys, *argv, "--param", "no_such=1", "--overwrite")
     assert status == 2 and "no_such is not a CNNClassifier parameter" in err
+    # Accepted and never used (PublicTest is the validation data): refused; a bad
+    # value is a usage error before the data is read, not a traceback after.
+    for param, message in (("validation_fraction=0.5", "validation_fraction is not"),
+                           ("crop_size=abc", "'crop_size' parameter of CNNClassifier"),
+                           ("class_weight=bogus", "'class_weight' parameter of CNNClassifier")):
+        status, _, err = _run(capsys, *argv, "--param", param, "--overwrite")
+        assert status == 2 and message in err and "Traceback" not in err, err
     status, _, err = _run(capsys, *argv, "--resume", "--overwrite")
     assert status == 2 and "holds no interrupted run" in err
 
@@ -2028,3 +2055,17 @@ def test_annotate_leaves_a_dangling_link_alone(capsys, tmp_path, photos, toy_mod
                           "--annotate", out_dir)
     assert not elsewhere.exists() and not elsewhere.parent.exists()
     assert "left as it is" in err and status != 0
+
+
+def test_train_failing_before_any_epoch_leaves_no_folder_it_made(capsys, tmp_path, fer2013_root):
+    """--out was made before the data was read: a run failing there (too few
+    faces for the classes) left an empty folder, and a fresh name then read
+    as "exists" to nothing.  A folder that was there already is kept."""
+    argv = ["train", "--data", fer2013_root, "--model", "kaggle_cnn", "--width", "0.0625",
+            "--dense-units", "8", "--epochs", "1", "--n-train", "3", "--n-test", "20"]
+    status, _, err = _run(capsys, *argv, "--out", tmp_path / "new")
+    assert status != 0 and not (tmp_path / "new").exists(), err
+    assert "n_train=3: a stratified subset needs at least one face of each" in err
+    (tmp_path / "mine").mkdir()
+    status, _, _ = _run(capsys, *argv, "--out", tmp_path / "mine")
+    assert status != 0 and (tmp_path / "mine").is_dir()

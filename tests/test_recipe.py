@@ -561,6 +561,11 @@ def test_train_fer2013_refuses_a_start_of_other_codes_and_a_warm_start_param(tmp
         train_fer2013(tmp_path / "no_data", init_from=folder, **kw)
     with pytest.raises(ValueError, match="warm_start is set by init_from"):
         train_fer2013(tmp_path / "no_data", network_params={"warm_start": False}, **kw)
+    # Recorded in the card and never used; bad values before the data is read.
+    with pytest.raises(ValueError, match="validation_fraction cannot apply here"):
+        train_fer2013(tmp_path / "no_data", network_params={"validation_fraction": 0.5}, **kw)
+    with pytest.raises(ValueError, match="network_params: .*'crop_size' parameter"):
+        train_fer2013(tmp_path / "no_data", network_params={"crop_size": "abc"}, **kw)
 
 
 def test_the_validation_hold_out_is_weighed_as_the_images_it_was_drawn_from():

@@ -190,8 +190,11 @@ def run(args):
             raise _UsageError(f"--teacher: {exc}") from None
     network_params = dict(args.param)
     if network_params:
+        # warm_start: --init says it; validation_fraction: PublicTest is the
+        # validation data (a fraction would be recorded and never used);
+        # source_weight: FER-2013 is one source.
         own = {"architecture", "architecture_params", "checkpoint_dir", "random_state",
-               "warm_start"}  # warm_start: --init says it
+               "warm_start", "validation_fraction", "source_weight"}
         unknown = sorted(set(network_params) - (set(CNNClassifier().get_params()) - own))
         if unknown:
             raise _UsageError(
@@ -221,6 +224,10 @@ def run(args):
                 "--param: " + ", ".join(f"{k} is set by {options[k]}" for k in taken)
                 + "; give it there."
             )
+        try:  # a bad value: said now, not after the data is read and --out made
+            CNNClassifier(**network_params)._validate_params()
+        except ValueError as exc:
+            raise _UsageError(f"--param: {exc}") from None
     # Absolute: ``--out .`` is a folder with a name, which save writes beside.
     out = Path(os.path.abspath(args.out))
     state = out / TRAINING_STATE
@@ -253,51 +260,23 @@ def run(args):
         pretrained._replaceable(out, ignore={TRAINING_STATE})
     except ValueError as exc:
         raise _UsageError(f"--out: {exc}") from None
+    made = not out.exists()
     try:  # before training, not after it
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _UsageError(f"--out: cannot create {args.out!r} ({exc}).") from None
-    command = "fersk " + " ".join(args.argv)
+    command = _reproducing_command(args.argv)
     try:
-        pipe, metrics = training.train_fer2013(
-            args.data,
-            architecture=args.model,
-            architecture_params=params,
-            epochs=args.epochs,
-            patience=args.patience,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            augment=args.augment,
-            representation=args.representation,
-            learning_rate_schedule=args.schedule,
-            test_time_flip=args.test_time_flip,
-            init_from=args.init,
-            teacher=args.teacher,
-            teacher_weight=teacher_weight,
-            network_params=network_params,
-            training_state=state,
-            keep_training_state=True,
-            resume=bool(args.resume),
-            # The interrupted run's epochs go when the new fit starts (fersk's
-            # files only, never a running run's), not before the data is read.
-            restart=bool(interrupted and args.overwrite and not args.resume),
-            n_train=args.n_train,
-            n_test=args.n_test,
-            seed=args.seed,
-            command=command,
-            load_verbose=int(args.verbose),
-            cache=not args.no_cache,
-        )
-    except NoStateToResumeError:
-        raise _UsageError(
-            f"--resume: the interrupted run in {args.out!r} was started with other options or "
-            "data (its training state is not this command's): give the options that run was "
-            "started with, or --overwrite to start again."
-        ) from None
-    except CheckpointInUseError as exc:  # one started between the check above and the fit
-        raise _UsageError(f"--out: a run is in progress into {args.out!r}: {exc}") from None
-    except ValueError as exc:
-        raise _Failure(getattr(exc, "without_python_hint", str(exc))) from None
+        pipe, metrics = _train(args, params, teacher_weight, network_params, state, interrupted,
+                               command)
+    except BaseException:
+        if made:  # this run's folder, left empty by a failure (a saved epoch keeps it)
+            for folder in (state, out):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+        raise
     net = pipe.steps[-1][1]
     metrics.update(
         architecture=getattr(net, "architecture", type(net).__name__),
@@ -336,3 +315,59 @@ def run(args):
     print(f"saved {path}")
     return EXIT_OK
 
+
+def _reproducing_command(argv):
+    """The command line that trains this model again, as a shell reads it:
+    quoted (``--param 'augment={"zoom": 0}'`` recorded bare could not be
+    pasted back), and without ``--resume`` / ``--overwrite``, which say how
+    this run met its folder, not what it trained."""
+    import shlex
+
+    def run_only(token):  # the flags, or a prefix argparse accepted for them
+        return len(token) > 2 and any(flag.startswith(token) for flag in ("--resume", "--overwrite"))
+
+    return shlex.join(["fersk", *(t for t in argv if not run_only(t))])
+
+
+def _train(args, params, teacher_weight, network_params, state, interrupted, command):
+    """train_fer2013 with the command's options; its errors as the command's."""
+    try:
+        return training.train_fer2013(
+            args.data,
+            architecture=args.model,
+            architecture_params=params,
+            epochs=args.epochs,
+            patience=args.patience,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            augment=args.augment,
+            representation=args.representation,
+            learning_rate_schedule=args.schedule,
+            test_time_flip=args.test_time_flip,
+            init_from=args.init,
+            teacher=args.teacher,
+            teacher_weight=teacher_weight,
+            network_params=network_params,
+            training_state=state,
+            keep_training_state=True,
+            resume=bool(args.resume),
+            # The interrupted run's epochs go when the new fit starts (fersk's
+            # files only, never a running run's), not before the data is read.
+            restart=bool(interrupted and args.overwrite and not args.resume),
+            n_train=args.n_train,
+            n_test=args.n_test,
+            seed=args.seed,
+            command=command,
+            load_verbose=int(args.verbose),
+            cache=not args.no_cache,
+        )
+    except NoStateToResumeError:
+        raise _UsageError(
+            f"--resume: the interrupted run in {args.out!r} was started with other options or "
+            "data (its training state is not this command's): give the options that run was "
+            "started with, or --overwrite to start again."
+        ) from None
+    except CheckpointInUseError as exc:  # one started between the check above and the fit
+        raise _UsageError(f"--out: a run is in progress into {args.out!r}: {exc}") from None
+    except ValueError as exc:
+        raise _Failure(getattr(exc, "without_python_hint", str(exc))) from None

@@ -7,6 +7,8 @@ Kaggle protocol says.
 import os
 import time
 
+import numpy as np
+
 from fersk._lazy_validation import validate_params_on_call
 from fersk._progress import log
 from fersk.training.distillation import distillation_targets
@@ -169,6 +171,12 @@ def fer2013_splits(data, *, n_train=None, n_test=None, seed=0, load_verbose=1, c
             f"{data} holds {len(X_train)} Training and {len(X_test)} PublicTest images; "
             "training needs both (PublicTest is the validation data)."
         )
+    for name, n, y in (("n_train", n_train, y_train), ("n_test", n_test, y_test)):
+        # Stratified subsets: a face of each class at least (train_test_split's
+        # own error calls both of them "train_size").
+        if n is not None and n < len(np.unique(y)):
+            raise ValueError(f"{name}={n}: a stratified subset needs at least one face of "
+                             f"each of the {len(np.unique(y))} classes.")
     if n_train is not None and n_train < len(X_train):
         X_train, _, y_train, _ = train_test_split(
             X_train, y_train, train_size=n_train, stratify=y_train, random_state=seed
@@ -365,6 +373,16 @@ def train_fer2013(
     if "warm_start" in (network_params or {}):
         raise ValueError("network_params: warm_start is set by init_from (a fine-tune starts "
                          "from its network, a new network from scratch); drop it.")
+    ignored = sorted({"validation_fraction", "source_weight"} & set(network_params or {}))
+    if ignored:  # they would be recorded in the model card and never used
+        raise ValueError(
+            f"network_params: {', '.join(ignored)} cannot apply here: PublicTest is the "
+            "validation data, and FER-2013 one source; drop it."
+        )
+    try:  # a bad value said before the data is read (the fit's own check comes later)
+        CNNClassifier(**(network_params or {}))._validate_params()
+    except ValueError as exc:
+        raise ValueError(f"network_params: {exc}") from None
     X_train, y_train, X_test, y_test = fer2013_splits(
         data, n_train=n_train, n_test=n_test, seed=seed, load_verbose=load_verbose, cache=cache
     )
@@ -443,6 +461,11 @@ def train_fer2013(
             steps[-1][1].__dict__.pop("_resume_only", None)
             steps[-1][1].__dict__.pop("_restart", None)
         fit_seconds = time.perf_counter() - start
+        # A resumed fit: the epochs of the processes before count too (the
+        # training state records them); this process's alone when unknown.
+        before = getattr(steps[-1][1], "_training_seconds", None)
+        if before is not None:
+            fit_seconds = max(fit_seconds, before)
         # The saved model's own fit builds a new network, as any estimator's,
         # and does not look for this run's training state.
         steps[-1][1].set_params(warm_start=False, checkpoint_dir=None)
