@@ -2069,3 +2069,27 @@ def test_train_failing_before_any_epoch_leaves_no_folder_it_made(capsys, tmp_pat
     (tmp_path / "mine").mkdir()
     status, _, _ = _run(capsys, *argv, "--out", tmp_path / "mine")
     assert status != 0 and (tmp_path / "mine").is_dir()
+
+
+def test_train_interrupted_while_saving_says_the_training_is_kept(capsys, tmp_path, fer2013_root,
+                                                                  monkeypatch):
+    """Killed in pretrained.save, after the last epoch: the message said "the
+    last finished epoch is saved ... to continue", as if training were left;
+    --resume then saves the model without training again."""
+    from fersk import pretrained
+
+    out = tmp_path / "m"
+    argv = ["train", "--data", fer2013_root, "--model", "kaggle_cnn", "--width", "0.0625",
+            "--dense-units", "8", "--epochs", "1", "--n-train", "40", "--n-test", "20",
+            "--out", out]
+    save = pretrained.save
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pretrained, "save", killed)
+    status, _, err = _run(capsys, *argv)
+    assert status == 130 and "training had finished and is kept" in err, err
+    monkeypatch.setattr(pretrained, "save", save)
+    status, stdout, _ = _run(capsys, *argv, "--resume")
+    assert status == 0 and "Epoch 1/1" not in stdout and f"saved {out}" in stdout

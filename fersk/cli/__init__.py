@@ -666,9 +666,14 @@ def main(argv=None):
         hint = ""
         if args.command == "train":
             train = sys.modules.get("fersk.cli.train")
-            hint = (" (the last finished epoch is saved: run the same command with --resume "
-                    "to continue)" if train is not None and train._holds_interrupted_run(args.out)
-                    else " (before an epoch finished: nothing to resume; run it again)")
+            if train is not None and train._holds_finished_training(args.out):
+                hint = (" (the training had finished and is kept: run the same command with "
+                        "--resume to save the model without training again)")
+            elif train is not None and train._holds_interrupted_run(args.out):
+                hint = (" (the last finished epoch is saved: run the same command with "
+                        "--resume to continue)")
+            else:
+                hint = " (before an epoch finished: nothing to resume; run it again)"
         print(f"fersk {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `fersk predict ... | head`: stop quietly

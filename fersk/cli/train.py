@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fersk import pretrained, training
 from fersk._checkpoint import (
+    FINAL_JSON,
     STATE_PREFIX,
     CheckpointInUseError,
     NoStateToResumeError,
@@ -54,6 +55,14 @@ def _holds_interrupted_run(out):
     state = Path(out) / TRAINING_STATE
     return state.is_dir() and any(
         TrainingState(p).has_saved() for p in state.glob(STATE_PREFIX + "*") if p.is_dir())
+
+
+def _holds_finished_training(out):
+    """Whether ``out``'s training state holds a finished fit (killed while
+    scoring or saving): --resume saves it without training again."""
+    state = Path(out) / TRAINING_STATE
+    return state.is_dir() and any(
+        (p / FINAL_JSON).is_file() for p in state.glob(STATE_PREFIX + "*") if p.is_dir())
 
 
 def _run_in_progress(out):
