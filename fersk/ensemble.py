@@ -209,7 +209,10 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
     estimators_ : list of estimators
         The fitted members that are not dropped, in order.  Members were
         fitted on the *encoded* labels ``0 .. n_classes - 1``: map a
-        member's predictions back with ``classes_[member.predict(X)]``.
+        member's predictions back with ``classes_[member.predict(X)]``
+        (for an ensemble fitted here; a loaded one's members keep their
+        folder's codes, which ``load(labels="names")`` does not sort as it
+        sorts ``classes_``: read them through the ensemble).
     named_estimators_ : :class:`~sklearn.utils.Bunch`
         The fitted members by name; dropped members map to ``'drop'``.
     weights_ : ndarray of shape (n_fitted_members,)
@@ -778,6 +781,10 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
             members ``m``; columns follow ``classes_``.
         """
         check_is_fitted(self)
+        # weights and test_time_views may be set after fit: checked as fit checks
+        # them (a negative or NaN weight gave negative or NaN probabilities, a
+        # misspelt view setting every member's full views).
+        self._validate_params()
         X = self._validate_X(X, reset=False)
         names = [n for n, est in self.named_estimators_.items() if not _is_drop(est)]
         expected = (X.shape[0], len(self.classes_))

@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from . import _image_files
+from ._keras_params import finite_outputs
 from ._labels import class_names_of
 from ._tracking import Tracker
 from ._validation import _one_image_with_channels, check_image
@@ -373,7 +374,8 @@ class FaceStream:
             if size > n:
                 x = np.concatenate([x, np.repeat(x[-1:], size - n, axis=0)])
             outputs = net._inference_model(views).predict_on_batch(x)
-            return np.asarray(outputs, dtype=np.float64)[:n]
+            # As predict_proba: a diverged network's NaN refused, not read as class 0.
+            return finite_outputs(np.asarray(outputs, dtype=np.float64)[:n], type(net).__name__)
 
         # The network's test-time views, gated by its test_time_margin as in predict_proba.
         return net._outputs_to_proba(net._gated_outputs(x, traced))

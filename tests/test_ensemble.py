@@ -102,6 +102,23 @@ def test_weights_set_after_fit_take_effect_and_survive_a_save(blobs, tmp_path):
         ens.predict_proba(X)
 
 
+def test_settings_set_after_fit_are_checked_when_predicting(blobs):
+    """weights and test_time_views are read at prediction, but were checked
+    in fit only: a negative weight gave negative probabilities, a NaN one
+    NaN rows that predict read as the first class, a misspelt view setting
+    every member's full views."""
+    X, y = blobs
+    ens = CNNEnsembleClassifier(_members()).fit(X, y)
+    for params in ({"weights": [1, -0.9]}, {"weights": [1, np.nan]}, {"weights": [np.inf, 1]},
+                   {"test_time_views": "centre"}):
+        ens.set_params(**params)
+        for method in (ens.predict_proba, ens.predict):
+            with pytest.raises(ValueError, match="parameter of CNNEnsembleClassifier"):
+                method(X)
+        ens.set_params(weights=None, test_time_views="model")
+    assert (ens.predict_proba(X) >= 0).all()
+
+
 def test_weights_change_the_result(blobs):
     X, y = blobs
     # Two members that disagree: raw pixels vs. only the last 6 (noise) pixels.

@@ -566,6 +566,27 @@ def test_stream_gates_the_views_as_predict_proba_on_keras():
     assert np.abs(every - gated).max() > 1e-3
 
 
+def test_stream_refuses_a_networks_non_finite_outputs_as_predict_proba_does():
+    """The stream's traced step read a diverged network's NaN outputs as
+    probabilities (every face "angry", the first class), where predict_proba
+    refuses them."""
+    from fersk import FaceStream, pretrained
+
+    model = pretrained.load("fer2013_cnn", backend="keras")
+    crops = np.random.default_rng(0).integers(0, 256, (4, 48, 48)).astype(np.uint8)
+    stream = FaceStream(model)
+    np.testing.assert_allclose(stream._predict_proba(crops), model[1:].predict_proba(crops),
+                               atol=1e-6)
+    head = model[-1].model_.layers[-1]
+    while hasattr(head, "layers"):  # the output layer inside a nested network
+        head = head.layers[-1]
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel, np.full_like(bias, np.nan)])
+    for predict in (model[1:].predict_proba, stream._predict_proba):
+        with pytest.raises(ValueError, match="outputs are not finite"):
+            predict(crops)
+
+
 def test_a_variable_rate_video_keeps_its_frames_times(tmp_path):
     """Phones record at variable frame rates: times were index / the
     stream's guessed rate (a frame at 1.0 s said 0.25 s)."""
