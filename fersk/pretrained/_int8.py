@@ -149,7 +149,11 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005,
     Raises
     ------
     ValueError
-        If int8 costs more than ``max_cost``, or the model is unknown.
+        If int8 costs more than ``max_cost``, or the model is unknown; if
+        ``name`` is a bundled model's folder (by name, None or path); if
+        ``y_test`` holds labels that are not the model's classes (the cost
+        could not be measured); if the calibration images are not at least
+        one image of the network's input size and channels.
 
     Examples
     --------

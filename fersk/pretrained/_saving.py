@@ -69,12 +69,14 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
         One line on what the model is.
     metrics : dict or None, default=None
         JSON-serialisable results for the model card (accuracy, training
-        time, hardware, command...).
+        time, hardware, command...): string keys; NumPy numbers and arrays
+        are stored as numbers and lists.
     keep : tuple or list of str, default=()
         Names of entries of the folder at ``path`` that are not a model's
         and go on living in it (``fersk train`` keeps its ``training_state``
         there until the model is saved): they neither make the folder
-        refused nor are lost; the new folder gets a copy of them.
+        refused nor are lost; the new folder gets a copy of them.  Plain
+        names, not ``pipeline.json`` (the model's own).
     class_names : list of str or None, default=None
         A name per class, in the order of the last step's ``classes_``:
         what :func:`info`, ``load(labels="names")``, the command line and
