@@ -632,7 +632,9 @@ def test_benchmark_held_out_faces_share_no_clip_person_or_photo_with_training():
     folders = sorted({Path(f).parent.name for f in files[source != "expw"]})
     target = np.array([folders.index(Path(f).parent.name) if s != "expw" else int(r["label_id"])
                        for f, s, r in zip(files, source, [None] * (len(files) - len(rows)) + rows)])
-    data = Bunch(filenames=files, source=source, target=target)
+    # Noise for pixels: no two faces alike, so near_copies drops none here.
+    images = np.random.default_rng(0).integers(0, 256, (len(files), 8, 8), dtype=np.uint8)
+    data = Bunch(filenames=files, source=source, target=target, images=images)
     train, tests = common.split_sources(data, None)
     for s, test in tests.items():
         seen = {common.face_group(s, f) for f in files[train][source[train] == s]}
@@ -686,3 +688,44 @@ def test_bench_web_photos_scores_faces_by_their_boxes():
     found = [[((1, 1, 10, 10), 3), ((200, 200, 9, 9), 1)], [((5, 5, 20, 20), 2), ((0, 0, 5, 5), 4)], []]
     acc, hit, acc_found = score(faces, found)
     assert (acc, hit, acc_found) == (0.5, 0.5, 1.0)
+
+
+@pytest.mark.parametrize("loader, cls, other", [(load_sfew, "angry", "happy"),
+                                                 (load_muxspace, "anger", "happiness")])
+def test_class_folder_links_and_loose_images_are_not_silent(tmp_path, loader, cls, other):
+    """A class folder linking to another was read twice, its images under
+    both labels; an image beside the class folders was dropped without a
+    word (load_image_folder and load_fer2013 refuse the one, warn of the
+    other)."""
+    from PIL import Image
+
+    face = skdata.astronaut()[30:230, 120:320]
+    (tmp_path / cls).mkdir()
+    for k in range(2):
+        Image.fromarray(face).save(tmp_path / cls / f"{k}.png")
+    (tmp_path / other).symlink_to(tmp_path / cls)
+    cropper = FaceCropper(detector=None)
+    with pytest.raises(ValueError, match="are one folder on disk"):
+        loader(tmp_path, cropper=cropper, cache=False)
+    (tmp_path / other).unlink()
+    Image.fromarray(face).save(tmp_path / "loose.png")
+    with pytest.warns(UserWarning, match="1 image file.*outside class folders.*loose.png"):
+        assert len(loader(tmp_path, cropper=cropper, cache=False).target) == 2
+
+
+def test_load_muxspace_with_every_photo_excluded_says_so(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "contempt").mkdir()
+    Image.fromarray(skdata.astronaut()[30:230, 120:320]).save(tmp_path / "contempt" / "0.png")
+    with pytest.raises(ValueError, match="no photo .* is left to load: its 1 photo"):
+        load_muxspace(tmp_path, cropper=FaceCropper(detector=None), cache=False)
+
+
+def test_load_expw_refuses_one_face_in_two_rows(tmp_path):
+    """A row repeated gave one face twice (two samples), where load_ferplus
+    refuses a repeated row."""
+    root = _expw_folder(tmp_path / "e", ["p.png,0,10,20,30,40,3,happy", "q.png,0,0,0,50,50,4,sad",
+                                         "p.png,0,10,20,30,40,3,happy"])
+    with pytest.raises(ValueError, match=r"rows 2 and 4 are both face 0 of 'p.png'"):
+        load_expw(root, cropper=FaceCropper(detector=None), cache=False)

@@ -448,8 +448,8 @@ def load_fer2013(path, *, usage=None, errors="raise", cache=True, cache_dir=None
     Notes
     -----
     Samples come in a fixed order: for folders, split folders sorted by
-    name, then classes in FER label order, then file names sorted (as
-    strings); for the CSV, row order.  Nothing is shuffled.  Hidden files
+    name, then classes in FER label order, then each class folder walked
+    with its entries sorted by name, depth first; for the CSV, row order.  Nothing is shuffled.  Hidden files
     and folders (names starting with ``.`` or ``__``) and files without an
     image extension (e.g. a ``README.txt`` or ``ferplus_votes.csv``) are not
     samples and are ignored; image files lying outside class folders are

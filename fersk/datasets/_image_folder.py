@@ -120,8 +120,9 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
 
     Notes
     -----
-    Samples come ordered by class, then by path (as strings); nothing is
-    shuffled.  Hidden files and folders (names starting with ``.`` or
+    Samples come ordered by class, then as each class folder is walked:
+    each folder's entries sorted by name, depth first (``a/x/y.png`` before
+    ``a/x.png``); nothing is shuffled.  Hidden files and folders (names starting with ``.`` or
     ``__``) are ignored; image files directly under ``path`` (outside class
     folders) are not loaded, with a warning.  Linked folders are followed,
     except a link to a class folder: its images are that class's alone;

@@ -30,7 +30,7 @@ from fersk.cache import cache_home
 
 from ._cache import _cached, _digest
 from ._common import _MAX_NAMED, FER2013_CLASSES, LOADER_CONSTRAINTS, _warn
-from ._decoding import _is_hidden
+from ._decoding import _check_distinct, _is_hidden
 from ._fer2013 import load_fer2013
 
 #: muxspace folder names -> FER-2013 labels.  ``contempt`` has no FER-2013
@@ -94,11 +94,17 @@ def _files(folder, classes):
     """(relative path, class folder) of every image under folder/<class>/;
     anything else there (other files, sub-folders) is named in a warning.
     Hidden names (``.*``, ``__*`` such as ``__MACOSX``) are left out."""
-    out, skipped, seen = [], [], {}
-    for name in sorted(os.listdir(folder)):
-        sub = Path(folder) / name
-        # Hidden as the other loaders hide them: ".*" and "__*" (__MACOSX of a zip).
-        if not sub.is_dir() or _is_hidden(name):
+    out, skipped, seen, loose = [], [], {}, []
+    # Hidden as the other loaders hide them: ".*" and "__*" (__MACOSX of a zip).
+    entries = sorted((e for e in os.scandir(folder) if not _is_hidden(e.name)),
+                     key=lambda e: e.name)
+    # A class folder linking to another would list its images twice, under two labels.
+    _check_distinct([e for e in entries if e.is_dir()], str(folder))
+    for entry in entries:
+        name, sub = entry.name, Path(folder) / entry.name
+        if not sub.is_dir():
+            if name.lower().endswith(IMAGE_EXTENSIONS):
+                loose.append(name)  # no class folder: no label
             continue
         if name.lower() not in classes:
             raise ValueError(
@@ -118,6 +124,9 @@ def _files(folder, classes):
                 out.append((f"{name}/{file}", name.lower()))
             else:
                 skipped.append(f"{name}/{file}")
+    if loose:
+        _warn(f"{len(loose)} image file(s) outside class folders under {str(folder)!r} are "
+              f"not loaded (no class): {', '.join(loose[:5])}{' ...' if len(loose) > 5 else ''}.")
     if skipped:  # never silently fewer samples than files
         _warn(f"{len(skipped)} entries of the class folders under {str(folder)!r} are not image "
               f"files ({', '.join(IMAGE_EXTENSIONS)}) and were not read: "
@@ -371,6 +380,11 @@ def load_muxspace(root, *, cropper=None, contempt="exclude", max_per_class=None,
         excluded += [(str(Path(root) / f), f"over max_per_class={max_per_class}")
                      for k, (f, _) in enumerate(files) if k not in keep]
         files = [fc for k, fc in enumerate(files) if k in keep]
+    if not files:  # numpy's "need at least one array to concatenate" named nothing
+        raise ValueError(
+            f"no photo under {str(root)!r} is left to load: its {len(excluded)} photo(s) are "
+            "all contempt (no FER-2013 class) or over max_per_class."
+        )
     content = _crop_class_folders(_muxspace_kind(max_per_class, random_state), root, files,
                                   MUXSPACE_LABELS, cropper, cache, cache_dir, func, verbose)
     return _returned(_bunch(content, root, "muxspace",
@@ -491,7 +505,14 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
                    if c not in (reader.fieldnames or [])]
     if missing:
         raise ValueError(f"{table}: no column {missing} (header: {reader.fieldnames}).")
+    lines = {}
     for i, row in enumerate(rows):
+        # One face, two rows: two samples of it (as load_ferplus, refused).
+        key = (row.get("file"), (row.get("face_id") or "").strip())
+        if key in lines:
+            raise ValueError(f"{table}: rows {lines[key]} and {i + 2} are both face "
+                             f"{key[1]} of {key[0]!r}; keep one.")
+        lines[key] = i + 2
         try:
             label = int(row["label_id"])
             x, y, w, h = (float(row[k]) for k in ("x", "y", "w", "h"))
