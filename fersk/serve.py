@@ -163,11 +163,12 @@ def _decode_image(data):
                 )
             # A multi-picture JPEG (MPO: a phone's gain map or preview) is
             # one photo; its primary picture is what fersk predict reads.
-            frames = 1 if im.format == "MPO" else getattr(im, "n_frames", 1)
-            if frames > 1:  # its first frame alone would be an answer for part of it
+            # is_animated stops at the second frame (n_frames walks every page).
+            if im.format != "MPO" and getattr(im, "is_animated", False):
+                # Its first frame alone would be an answer for part of it.
                 raise _UploadError(
                     400, "several_frames",
-                    f"the image holds {frames} frames (an animation or pages): send one "
+                    "the image holds several frames (an animation or pages): send one "
                     "still image a request (fersk predict FILE classifies every frame)."
                 )
             return pil_to_uint8(open_image(im))
@@ -184,7 +185,11 @@ def _decode_image(data):
             "the upload is not an image of a format fersk serve takes (JPEG, PNG, WebP, GIF, "
             "BMP or TIFF)."
         ) from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (Pillow's plugins fail in many ways on bad files)
+        # OSError, SyntaxError... and a damaged GIF's IndexError, a TIFF's
+        # TypeError: the upload's fault, not a server error (a 500 before).
         raise _UploadError(
             400, "corrupt_image", f"the image could not be decoded ({type(exc).__name__}: {exc})."
         ) from None
@@ -388,9 +393,11 @@ def create_app(model=None, *, max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES, model_n
     lock = threading.Lock()
 
     def decode_and_predict(body, content_type):
+        # The form is parsed before the lock: a body of many parts took the
+        # parser half a minute, every other request waiting behind it.
+        if content_type.lower().startswith("multipart/"):
+            body = _form_file(body, content_type)
         with lock:
-            if content_type.lower().startswith("multipart/"):
-                body = _form_file(body, content_type)
             image = _decode_image(body)
             return image.shape, _faces_json(pipeline, class_names, image)
 
@@ -512,18 +519,24 @@ def serve(model=None, *, host="127.0.0.1", port=8000, max_upload_bytes=DEFAULT_M
         sock.close()
 
 
+def _is_loopback(host):
+    """Whether the address ``host`` is this machine's loopback (IPv4-mapped
+    IPv6 ``::ffff:127.0.0.1`` too, which ``ipaddress`` does not count)."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
 def _run_on(app, sock, log_level="warning"):
     """Serve ``app`` with uvicorn on the bound socket ``sock`` until Ctrl-C;
     bound to loopback, it answers requests for this machine's names only."""
-    import ipaddress
-
     import uvicorn
 
-    try:
-        local = ipaddress.ip_address(sock.getsockname()[0]).is_loopback
-    except ValueError:
-        local = False
-    if local:
+    if _is_loopback(sock.getsockname()[0]):
         app = _LocalHostsOnly(app)
 
     try:

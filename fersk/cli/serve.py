@@ -57,7 +57,7 @@ def run(args):
     try:
         import uvicorn  # noqa: F401  (installed: the extra)
 
-        from fersk.serve import _bind, _run_on, create_app
+        from fersk.serve import _bind, _is_loopback, _run_on, create_app
         import starlette  # noqa: F401
     except ImportError:
         raise _Failure(
@@ -77,7 +77,7 @@ def run(args):
         url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{port}/"
         print(f"fersk serve: model {app.state.model_info['name']} loaded; serving {url} "
               "(Ctrl-C to stop)", file=sys.stderr, flush=True)
-        if args.host not in ("127.0.0.1", "localhost", "::1"):
+        if not _is_loopback(sock.getsockname()[0]):  # 127.0.0.2 and ::ffff:127.0.0.1 too
             print(f"fersk serve: warning: --host {args.host} exposes the app beyond this "
                   "machine", file=sys.stderr, flush=True)
         _run_on(app, sock)
