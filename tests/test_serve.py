@@ -856,3 +856,51 @@ def test_page_stop_then_start_runs_one_camera_loop(server, tmp_path):
         finally:
             browser.close()
     assert most == 1
+
+
+def test_page_stopped_while_the_camera_opens_leaves_no_camera_on(server, tmp_path):
+    """Start, then a photo (which stops the camera) while the permission
+    prompt is open, then Start again: the first stream, granted late, was
+    kept in place of the second and never stopped (the camera stayed on after
+    Stop)."""
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the browser test drives Chromium with Playwright")
+    video = tmp_path / "faces.y4m"
+    write_y4m(video)
+    photo = tmp_path / "face.png"
+    Image.fromarray(data.astronaut()[::4, ::4]).save(photo)
+    args = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}", "--no-sandbox", "--disable-dev-shm-usage"]
+    # the first camera granted 2 s late (a permission prompt); every track counted
+    slow_camera = """
+      window.__tracks = []; let calls = 0;
+      const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      navigator.mediaDevices.getUserMedia = async (c) => {
+        const first = calls++ === 0;
+        const media = await real(c);
+        media.getTracks().forEach(t => window.__tracks.push(t));
+        if (first) await new Promise(r => setTimeout(r, 2000));
+        return media;
+      };"""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=args)
+        try:
+            page = browser.new_page()
+            page.add_init_script(slow_camera)
+            page.goto(server + "/")
+            page.click("#start")
+            page.set_input_files("#photo", str(photo))
+            page.wait_for_function("!document.getElementById('start').disabled", timeout=60_000)
+            page.click("#start")
+            page.wait_for_function("window.__tracks.length >= 2", timeout=60_000)
+            page.wait_for_timeout(3000)  # the first camera granted
+            page.wait_for_function("!document.getElementById('stop').disabled", timeout=60_000)
+            page.click("#stop")
+            live = page.evaluate("window.__tracks.filter(t => t.readyState === 'live').length")
+        finally:
+            browser.close()
+    assert live == 0
+
