@@ -10,6 +10,7 @@ needed) and skips, saying why, where either is missing.  Set
 """
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -814,15 +815,6 @@ def test_page_stop_then_start_runs_one_camera_loop(server, tmp_path):
     """Stop, then Start while an answer is on its way: the first loop, woken
     by that answer with `running` true again, went on beside the new one
     (two requests at a time from then on, frames drawn twice)."""
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="the browser test drives Chromium with Playwright")
-    video = tmp_path / "faces.y4m"
-    write_y4m(video)
-    args = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={video}", "--no-sandbox", "--disable-dev-shm-usage"]
     # every answer held 1.5 s in the page, and the most requests at once counted
     slow_fetch = """
       window.__inflight = 0; window.__most = 0; window.__answers = 0;
@@ -837,43 +829,26 @@ def test_page_stop_then_start_runs_one_camera_loop(server, tmp_path):
           return answer;
         } finally { window.__inflight -= 1; window.__answers += 1; }
       };"""
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=args)
-        try:
-            page = browser.new_page()
-            page.add_init_script(slow_fetch)
-            page.goto(server + "/")
-            page.click("#start")
-            page.wait_for_function("window.__inflight === 1", timeout=120_000)
-            page.click("#stop")
-            page.click("#start")
-            # the answer the stopped loop waited for, and the new loop's first: from then
-            # on one request at a time
-            page.wait_for_function("window.__answers >= 2", timeout=120_000)
-            page.evaluate("window.__most = window.__inflight")
-            page.wait_for_function("window.__answers >= 5", timeout=120_000)
-            most = page.evaluate("window.__most")
-        finally:
-            browser.close()
+    with _camera_page(server, tmp_path, slow_fetch) as page:
+        page.click("#start")
+        page.wait_for_function("window.__inflight === 1", timeout=120_000)
+        page.click("#stop")
+        page.click("#start")
+        # the answer the stopped loop waited for, and the new loop's first: from then
+        # on one request at a time
+        page.wait_for_function("window.__answers >= 2", timeout=120_000)
+        page.evaluate("window.__most = window.__inflight")
+        page.wait_for_function("window.__answers >= 5", timeout=120_000)
+        most = page.evaluate("window.__most")
     assert most == 1
-
 
 def test_page_stopped_while_the_camera_opens_leaves_no_camera_on(server, tmp_path):
     """Start, then a photo (which stops the camera) while the permission
     prompt is open, then Start again: the first stream, granted late, was
     kept in place of the second and never stopped (the camera stayed on after
     Stop)."""
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="the browser test drives Chromium with Playwright")
-    video = tmp_path / "faces.y4m"
-    write_y4m(video)
     photo = tmp_path / "face.png"
     Image.fromarray(data.astronaut()[::4, ::4]).save(photo)
-    args = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={video}", "--no-sandbox", "--disable-dev-shm-usage"]
     # the first camera granted 2 s late (a permission prompt); every track counted
     slow_camera = """
       window.__tracks = []; let calls = 0;
@@ -885,22 +860,39 @@ def test_page_stopped_while_the_camera_opens_leaves_no_camera_on(server, tmp_pat
         if (first) await new Promise(r => setTimeout(r, 2000));
         return media;
       };"""
+    with _camera_page(server, tmp_path, slow_camera) as page:
+        page.click("#start")
+        page.set_input_files("#photo", str(photo))
+        page.wait_for_function("!document.getElementById('start').disabled", timeout=60_000)
+        page.click("#start")
+        page.wait_for_function("window.__tracks.length >= 2", timeout=60_000)
+        page.wait_for_timeout(3000)  # the first camera granted
+        page.wait_for_function("!document.getElementById('stop').disabled", timeout=60_000)
+        page.click("#stop")
+        live = page.evaluate("window.__tracks.filter(t => t.readyState === 'live').length")
+    assert live == 0
+
+
+@contextlib.contextmanager
+def _camera_page(server, tmp_path, init_script):
+    """The app's page in headless Chromium, a fake camera playing faces,
+    ``init_script`` run before the page's own (skips without Chromium or
+    Playwright)."""
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the browser test drives Chromium with Playwright")
+    video = tmp_path / "faces.y4m"
+    write_y4m(video)
+    args = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}", "--no-sandbox", "--disable-dev-shm-usage"]
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=args)
         try:
             page = browser.new_page()
-            page.add_init_script(slow_camera)
+            page.add_init_script(init_script)
             page.goto(server + "/")
-            page.click("#start")
-            page.set_input_files("#photo", str(photo))
-            page.wait_for_function("!document.getElementById('start').disabled", timeout=60_000)
-            page.click("#start")
-            page.wait_for_function("window.__tracks.length >= 2", timeout=60_000)
-            page.wait_for_timeout(3000)  # the first camera granted
-            page.wait_for_function("!document.getElementById('stop').disabled", timeout=60_000)
-            page.click("#stop")
-            live = page.evaluate("window.__tracks.filter(t => t.readyState === 'live').length")
+            yield page
         finally:
             browser.close()
-    assert live == 0
-
