@@ -246,7 +246,7 @@ def _upright(frame):
 
 
 def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), others=None,
-               hidden=(".", "__"), unreadable=None):
+               hidden=(".", "__"), unreadable=None, claimed=None):
     """The files under a folder with one of ``extensions``, every folder once.
 
     One walk for every reader of folders (the dataset loaders, ``fersk
@@ -271,7 +271,10 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
         root, ending in ``/``).
     avoid : set of (int, int), default=()
         The ``(st_dev, st_ino)`` of folders never entered (another class's
-        folder: a link to it listed its images under two labels).
+        folder: a link to it listed its images under two labels).  Linked
+        folders and files that lie inside one of them (``happy/more ->
+        ../sad/old``) are left out too: their images carry that class's
+        label alone.
     others : list or None, default=None
         Gets the relative paths of the files left out for their extension
         (a photo in another format is said, not passed over).
@@ -281,6 +284,12 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
         Gets ``(relative posix path, OSError)`` of each folder that cannot
         be listed (no permission), whose walk then goes on without it;
         None: the OSError is raised.
+    claimed : dict or None, default=None
+        Shared by the walks of one loader's class folders: ``(st_dev,
+        st_ino)`` of every folder walked -> its relative path.  A folder
+        reached from two of them (one outside folder linked from ``happy/``
+        and from ``sad/``) raises ValueError: its images would carry both
+        labels.  None: each walk on its own.
 
     Returns
     -------
@@ -318,6 +327,30 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
     def listed(name):
         return extensions is None or os.path.splitext(name)[1].lower() in extensions
 
+    try:
+        st = os.stat(folder)
+        own = {(st.st_dev, st.st_ino)}
+    except OSError:
+        own = set()
+    other_classes = set(avoid) - own
+
+    def in_other_class(link):
+        """Whether the link's target lies inside another class's folder."""
+        if not other_classes:
+            return False
+        path = os.path.dirname(os.path.realpath(link))
+        while True:
+            try:
+                st = os.stat(path)
+            except OSError:
+                return False
+            if (st.st_dev, st.st_ino) in other_classes:
+                return True
+            parent = os.path.dirname(path)
+            if parent == path:
+                return False
+            path = parent
+
     def walk(current, prefix):
         out = []
         try:
@@ -333,10 +366,26 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
                 continue
             if entry.is_dir():
                 st = entry.stat()
-                if (st.st_dev, st.st_ino) not in seen:
-                    seen.add((st.st_dev, st.st_ino))
-                    out += walk(entry.path, prefix + entry.name + "/")
+                key = (st.st_dev, st.st_ino)
+                if key in seen:
+                    continue
+                seen.add(key)
+                # A link into another class's folder: those images are that
+                # class's (the check looks at the target's folders above it).
+                if entry.is_symlink() and in_other_class(os.path.join(entry.path, "x")):
+                    continue
+                if claimed is not None:
+                    first = claimed.setdefault(key, prefix + entry.name)
+                    if first != prefix + entry.name:
+                        raise ValueError(
+                            f"folders {first!r} and {prefix + entry.name!r} are one folder "
+                            "on disk (links to it from two class folders), so its images "
+                            "would carry both labels; keep one link, or make copies."
+                        )
+                out += walk(entry.path, prefix + entry.name + "/")
             elif listed(entry.name) and (entry.is_file() or entry.is_symlink()):
+                if entry.is_symlink() and in_other_class(entry.path):
+                    continue
                 try:
                     st = entry.stat()
                     size, mtime = st.st_size, st.st_mtime_ns

@@ -825,6 +825,54 @@ def test_a_link_to_another_class_folder_does_not_relabel_its_images(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX links")
+def test_links_below_class_folders_never_give_an_image_two_labels(tmp_path):
+    """happy/more -> ../sad/old listed sad/old's image as happy and as sad,
+    and one outside folder linked from happy/ and sad/ listed its image once
+    with each label (the walks of the class folders did not share what they
+    had seen).  A link into another class is left out, as a link to the class
+    itself is; one folder reached from two classes is an error."""
+    from fersk.datasets import load_image_folder
+
+    photo = skdata.astronaut()[::8, ::8]
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "sad" / "old").mkdir(parents=True)
+    Image.fromarray(photo).save(tmp_path / "happy" / "h.png")
+    Image.fromarray(photo).save(tmp_path / "sad" / "old" / "s.png")
+    os.symlink("../sad/old", tmp_path / "happy" / "more")
+    os.symlink("../sad/old/s.png", tmp_path / "happy" / "s_link.png")
+    loaded = load_image_folder(tmp_path)
+    assert loaded.filenames.tolist() == ["happy/h.png", "sad/old/s.png"]
+    assert loaded.target.tolist() == [0, 1]
+    outside = tmp_path.parent / f"{tmp_path.name}_x"
+    outside.mkdir()
+    Image.fromarray(photo).save(outside / "x.png")
+    os.symlink(outside, tmp_path / "happy" / "extra")
+    os.symlink(outside, tmp_path / "sad" / "extra")
+    with pytest.raises(ValueError, match=r"happy/extra' and 'sad/extra' are one folder on disk"):
+        load_image_folder(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX links")
+def test_a_class_folder_that_is_a_broken_link_is_an_error(tmp_path):
+    """angry -> /mnt/not-mounted/angry vanished without a word: target_names
+    lost a class and every later class's code shifted down by one."""
+    from fersk.datasets import load_image_folder
+
+    for cls in ("happy", "sad"):
+        (tmp_path / cls).mkdir()
+        Image.fromarray(skdata.camera()[:48, :48]).save(tmp_path / cls / "x.png")
+    os.symlink(tmp_path / "not-mounted" / "angry", tmp_path / "angry")
+    with pytest.raises(FileNotFoundError, match=r"broken link.*angry ->.*not-mounted"):
+        load_image_folder(tmp_path)
+    fer = tmp_path / "fer" / "train"
+    (fer / "happy").mkdir(parents=True)
+    Image.fromarray(skdata.camera()[:48, :48]).save(fer / "happy" / "Training_1.png")
+    os.symlink(tmp_path / "not-mounted" / "angry", fer / "angry")
+    with pytest.raises(FileNotFoundError, match="broken link"):
+        _load(tmp_path / "fer")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX links")
 def test_a_class_folder_that_links_to_another_is_an_error(tmp_path):
     """joy -> happy beside happy loaded each image twice, once labelled
     happy and once joy (and FER-2013's test/happy -> ../train/happy, or

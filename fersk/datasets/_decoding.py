@@ -22,8 +22,22 @@ def _has_extension(name, extensions):
 
 
 def _subdirs(folder):
+    """The class (or split) folders under ``folder`` and the files beside them.
+
+    A broken link where a folder could be (``angry -> /mnt/drive/angry``,
+    the drive not mounted) raises: left out, its class would vanish from
+    ``target_names`` and every later class's code would shift, unsaid."""
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
+    broken = [e for e in entries if not _is_hidden(e.name) and e.is_symlink()
+              and not e.is_dir() and not e.is_file()]
+    if broken:
+        raise FileNotFoundError(
+            f"{os.fspath(folder)!r} holds broken link(s) "
+            f"{[f'{e.name} -> {os.readlink(e.path)}' for e in broken][:5]}: a class or split "
+            "folder there would be missing and the others' label codes would shift; "
+            "mount or fix the link's target, or remove the link."
+        )
     dirs = [e for e in entries if e.is_dir() and not _is_hidden(e.name)]
     files = [e for e in entries if e.is_file() and not _is_hidden(e.name)]
     return dirs, files

@@ -126,6 +126,7 @@ def _fer_folder_files(root, usages, extensions):
 
     _check_distinct(dirs, "load_fer2013")
     classes = _check_distinct([d for _, class_dirs in splits for d in class_dirs], "load_fer2013")
+    claimed = {}  # one folder linked from two class folders: two labels, or a face in two splits
     files, bad = [], []
     for split_path, class_dirs in splits:
         seen = {}
@@ -141,7 +142,8 @@ def _fer_folder_files(root, usages, extensions):
         for d in sorted(class_dirs, key=lambda d: _CLASS_INDEX[d.name.lower()]):
             label = _CLASS_INDEX[d.name.lower()]
             rel_prefix = Path(os.path.relpath(d.path, root)).as_posix() + "/"
-            for rel, full, size, mtime in walk_files(d.path, extensions, rel_prefix, avoid=classes):
+            for rel, full, size, mtime in walk_files(d.path, extensions, rel_prefix, avoid=classes,
+                                                     claimed=claimed):
                 prefix = os.path.basename(rel).split("_", 1)[0].lower()
                 usage = _USAGE_CANON.get(prefix)
                 if usage is None:

@@ -172,8 +172,10 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
               f"are not loaded (no class folder): {loose[:_MAX_NAMED]}.")
     files, target, empty, others = [], [], [], []
     classes = _check_distinct(class_dirs, func)
+    claimed = {}  # a folder linked from two class folders would carry both labels
     for label, d in enumerate(class_dirs):
-        found = walk_files(d.path, exts, d.name + "/", others=others, avoid=classes)
+        found = walk_files(d.path, exts, d.name + "/", others=others, avoid=classes,
+                           claimed=claimed)
         if not found:
             empty.append(d.name)
         files += found
