@@ -2,13 +2,24 @@
 crash (model folders, training checkpoints)."""
 
 import contextlib
+import errno
 import os
 import tempfile
+
+# fsync's answers that mean "this file system does not flush" (some FUSE and
+# network mounts), not "the flush failed".
+_NO_FSYNC = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EROFS}
 
 
 def fsync_path(path):
     """Flush a file, or a folder's entries, to disk; a no-op where the
-    system cannot (e.g. Windows cannot open a folder).
+    system cannot (Windows cannot open a folder; some file systems do not
+    flush).
+
+    A file's failed flush (EIO, ENOSPC, EDQUOT: the data may not be on
+    disk) raises OSError, so that a writer does not rename an unflushed
+    file over a good one; a folder's is passed over, as its entry only
+    orders the rename.
 
     Parameters
     ----------
@@ -22,14 +33,18 @@ def fsync_path(path):
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     fsync_path(folder)
     """
+    folder = os.path.isdir(path)
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # e.g. Windows: folders cannot be opened
-        return
+        if folder:
+            return
+        raise
     try:
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as exc:
+        if not folder and exc.errno not in _NO_FSYNC:
+            raise
     finally:
         os.close(fd)
 
@@ -119,6 +134,10 @@ def written_atomically(path, *, prefix=None, suffix=".tmp"):
     would get, :func:`replace_durably`), else it is removed: ``path`` holds
     the old content or the whole new one, never a part.
 
+    A symbolic link at ``path`` is kept and its target's file replaced
+    (``latest.onnx -> runs/model.onnx``: renaming over the link would cut
+    it and leave the target old).
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -144,7 +163,7 @@ def written_atomically(path, *, prefix=None, suffix=".tmp"):
     ...     os.listdir(folder), open(out).read()
     (['out.txt'], 'done')
     """
-    path = os.path.abspath(os.fspath(path))
+    path = os.path.realpath(os.fspath(path))
     folder, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}." if prefix is None else prefix, suffix=suffix,
                                dir=folder)

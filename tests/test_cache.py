@@ -119,6 +119,60 @@ def test_written_files_get_the_mode_a_user_expects(tmp_path):
     assert mode(entry) == expected
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX links")
+def test_an_atomic_write_through_a_link_keeps_the_link(tmp_path):
+    """latest.onnx -> runs/model.onnx became a plain file with the new bytes
+    and the link's target kept the old model (export_network, quantize)."""
+    from fersk._fsync import written_atomically
+    from fersk.onnx._common import _atomic_write
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "model.onnx").write_text("old")
+    os.symlink("runs/model.onnx", tmp_path / "latest.onnx")
+    with written_atomically(tmp_path / "latest.onnx") as tmp:
+        Path(tmp).write_text("new")
+    assert os.path.islink(tmp_path / "latest.onnx")
+    assert (tmp_path / "runs" / "model.onnx").read_text() == "new"
+    _atomic_write(tmp_path / "latest.onnx", b"newer")
+    assert os.path.islink(tmp_path / "latest.onnx")
+    assert (tmp_path / "runs" / "model.onnx").read_bytes() == b"newer"
+    assert sorted(os.listdir(tmp_path / "runs")) == ["model.onnx"]
+
+
+def test_a_failed_flush_keeps_the_old_file(tmp_path, monkeypatch):
+    """fsync's EIO on the new file was passed over and the unflushed file
+    renamed over the good one; a folder's flush that fails is still passed
+    over (it only orders the rename), as is a file system that cannot flush."""
+    import errno
+
+    from fersk import _fsync
+
+    target = tmp_path / "model.npz"
+    target.write_text("old, good")
+    real = os.fsync
+    answer = {"errno": errno.EIO}
+
+    def fsync(fd):
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".model.npz."):
+            raise OSError(answer["errno"], os.strerror(answer["errno"]))
+        return real(fd)
+
+    if not os.path.exists("/proc/self/fd"):
+        pytest.skip("needs /proc/self/fd to tell the files apart")
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError, match="Input/output error"):
+        with _fsync.written_atomically(target) as tmp:
+            Path(tmp).write_text("new")
+    assert target.read_text() == "old, good" and os.listdir(tmp_path) == ["model.npz"]
+    answer["errno"] = errno.EINVAL  # this file system does not flush
+    with _fsync.written_atomically(target) as tmp:
+        Path(tmp).write_text("new")
+    assert target.read_text() == "new"
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.EIO, "x"))
+                        if os.path.isdir(os.readlink(f"/proc/self/fd/{fd}")) else real(fd))
+    _fsync.fsync_path(tmp_path)  # a folder: passed over
+
+
 def test_listing_skips_a_file_renamed_away_meanwhile(tmp_path, monkeypatch):
     """Another process's write renames its temporary file between the
     listing and the stat: that file is skipped (FileNotFoundError escaped)."""
