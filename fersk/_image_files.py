@@ -144,8 +144,11 @@ def iter_video(path, every=1):
         per_frame = fps is None and type(reader).__name__ == "PillowPlugin"
         elapsed = 0.0
         index = -1
+        # Pillow's animated PNG/WebP/GIF: upright by EXIF, as their first frame
+        # read as a still image is (read_image_file); other readers have no tag.
+        frames = reader.iter(rotate=True) if type(reader).__name__ == "PillowPlugin" else reader.iter()
         try:
-            for index, frame in enumerate(reader.iter()):
+            for index, frame in enumerate(frames):
                 if fps is not None:
                     t = index / fps
                 elif per_frame:

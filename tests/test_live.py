@@ -215,6 +215,29 @@ def test_an_animation_in_an_image_sequence_gives_every_frame(tmp_path):
     for a, b in zip(got, alone):
         np.testing.assert_array_equal(a, b)
 
+@pytest.mark.parametrize("suffix", ["png", "webp"])
+def test_an_animation_turned_by_exif_is_read_upright(tmp_path, suffix):
+    """An animated PNG or WebP tagged orientation 6 gave its frames
+    sideways, where its first frame read as a still image (read_image_file,
+    the dataset loaders) was upright: the detector saw the faces turned."""
+    from fersk._image_files import iter_video, read_image_file
+
+    a = np.zeros((6, 4), np.uint8)
+    a[0, 0] = 255
+    b = a.copy()
+    b[5, 3] = 128
+    frames = [Image.fromarray(a), Image.fromarray(b)]
+    exif = frames[0].getexif()
+    exif[0x0112] = 6
+    path = tmp_path / f"turned.{suffix}"
+    extra = {"lossless": True} if suffix == "webp" else {}
+    frames[0].save(path, save_all=True, append_images=frames[1:], exif=exif, duration=100,
+                   **extra)
+    got = [f for _, _, f in iter_video(path)]
+    assert len(got) == 2 and got[0].shape[:2] == (4, 6)
+    np.testing.assert_array_equal(got[0], read_image_file(path))
+
+
 def test_frames_without_a_face_give_no_record(bundled):
     from fersk import stream
 
