@@ -678,6 +678,37 @@ def _warn_8bit_in_uint16(image, where):
         )
 
 
+def check_float32_range(images, where="X"):
+    """Raise if float64 ``images`` hold finite values beyond float32's range.
+
+    The networks compute in float32 (Keras and ONNX Runtime alike): such a
+    value becomes infinity there and the outputs NaN, which would be blamed
+    on the weights.
+
+    Parameters
+    ----------
+    images : ndarray
+        Validated images (finite).
+    where : str, default="X"
+        Name used in the message.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_float32_range(np.array([[0.0, 1e30]]))
+    >>> check_float32_range(np.array([[0.0, 1e39]]))
+    Traceback (most recent call last):
+        ...
+    ValueError: X holds values beyond float32's range (|x| > 3.4e38), which the network reads as infinity; scale the images.
+    """
+    if images.dtype.kind == "f" and images.dtype.itemsize > 4 and images.size and (
+            np.abs(images).max() > np.finfo(np.float32).max):
+        raise ValueError(
+            f"{where} holds values beyond float32's range (|x| > 3.4e38), which the "
+            "network reads as infinity; scale the images."
+        )
+
+
 def pixels_for_network(images, input_dtype, owner, where="X", input_range=None):
     """Images for a network fitted on ``input_dtype`` input, by the pixel rule.
 

@@ -37,7 +37,7 @@ import fersk.layers  # noqa: F401  (registers the custom layers for loading)
 from fersk import _checkpoint
 from fersk._batches import DegradedBatches, ShuffledBatches
 from fersk._constraints import ImageShape, IntPair, KeywordDict
-from fersk._image_files import pixels_for_network
+from fersk._image_files import check_float32_range, pixels_for_network
 from fersk._inference import features_network, fold_batch_norm
 
 # Re-exported: the estimators' modules (and user code) import them from here.
@@ -531,13 +531,7 @@ class BaseKerasImageEstimator(BaseEstimator):
                 images, getattr(self, "input_dtype_", None), type(self).__name__,
                 input_name, getattr(self, "input_range_", None),
             )
-        if images.dtype.kind == "f" and images.dtype.itemsize > 4 and images.size and (
-                np.abs(images).max() > np.finfo(np.float32).max):
-            # Finite here, infinite in the network's float32: NaN outputs.
-            raise ValueError(
-                f"{input_name} holds values beyond float32's range (|x| > 3.4e38), which the "
-                "network reads as infinity; scale the images."
-            )
+        check_float32_range(images, input_name)  # finite here, infinite in float32
         return self._as_model_input(images)
 
     def _augmentation_strengths(self):

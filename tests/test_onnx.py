@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import re
 import textwrap
 import warnings
 
@@ -286,6 +287,34 @@ def test_onnx_network_step_reads_pixels_as_the_keras_step(onnx_cache):
             net.predict_proba(faces * 1.5)
         with pytest.raises(ValueError, match=r"\[0, 1\]"):
             net.predict_proba(faces / 255.0)
+
+
+def test_onnx_network_refuses_values_beyond_float32_as_keras_does(onnx_cache, tmp_path):
+    """A float64 value above 3.4e38 for a network fitted on floats: Keras
+    refused it ("scale the images"); the ONNX step cast it to infinity and
+    blamed NaN outputs on a diverged training."""
+    from fersk import CNNClassifier
+    from fersk.onnx import OnnxNetworkClassifier, export_network
+
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(0, 10, (20, 16, 16)), np.arange(20) % 2
+    net = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                        random_state=0).fit(X, y)
+    onnx_net = OnnxNetworkClassifier.from_estimator(net, export_network(net, tmp_path / "n.onnx"))
+    np.testing.assert_allclose(onnx_net.predict_proba(X[:4]), net.predict_proba(X[:4]), atol=1e-4)
+    big = X[:2].copy()
+    big[0, 0, 0] = 1e39
+    for est in (net, onnx_net):
+        with pytest.raises(ValueError, match="beyond float32's range"):
+            est.predict_proba(big)
+
+
+def test_onnx_mtcnn_in_a_folder_without_its_graphs_names_that_folder(tmp_path):
+    """OnnxMTCNN(folder=...) without the graphs there named the cache folder."""
+    from fersk.onnx import OnnxMTCNN
+
+    with pytest.raises(FileNotFoundError, match=re.escape(f"OnnxMTCNN(folder={str(tmp_path)!r})")):
+        OnnxMTCNN(folder=tmp_path)
 
 
 def test_onnx_head_is_the_networks_not_the_saved_parameter(onnx_cache, tmp_path):

@@ -121,10 +121,18 @@ def export_mtcnn(folder=None, *, overwrite=False):
     return paths
 
 
-def _mtcnn_missing_message():
+def _mtcnn_missing_message(folder=None, paths=None):
+    if folder is None:
+        return (
+            f"detector='mtcnn-onnx' needs MTCNN exported to ONNX in {cache_dir()}; run "
+            "`fersk export` (or fersk.onnx.export_mtcnn()) once where TensorFlow is installed."
+        )
+    wanted = (f"the files {sorted(p.name for p in paths.values())} (named for the installed "
+              "mtcnn package's weights)" if paths else "files mtcnn-<weights>-{pnet,rnet,onet}.onnx")
     return (
-        f"detector='mtcnn-onnx' needs MTCNN exported to ONNX in {cache_dir()}; run "
-        "`fersk export` (or fersk.onnx.export_mtcnn()) once where TensorFlow is installed."
+        f"OnnxMTCNN(folder={str(folder)!r}): {wanted} are not all there; export them with "
+        f"fersk.onnx.export_mtcnn(folder={str(folder)!r}) where TensorFlow is installed, "
+        "with the same mtcnn version."
     )
 
 
@@ -244,7 +252,7 @@ class OnnxMTCNN:
     def __init__(self, folder=None):
         paths = _mtcnn_paths(folder)
         if paths is None or not all(p.is_file() for p in paths.values()):
-            raise FileNotFoundError(_mtcnn_missing_message())
+            raise FileNotFoundError(_mtcnn_missing_message(folder, paths))
         self.paths = paths
         # MTCNN runs many short networks (a pyramid level each) between
         # steps in NumPy: threads spinning between runs took the CPU those

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from fersk._image_files import pixels_for_network
+from fersk._image_files import check_float32_range, pixels_for_network
 from fersk._labels import _in_class_order
 from fersk._keras_params import (TEST_TIME_CROPS, finite_outputs, gated_mean, tanh_proba,
                                  view_corners, view_margin)
@@ -431,6 +431,7 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
             images, getattr(self, "input_dtype_", None), type(self).__name__,
             input_range=getattr(self, "input_range_", None),
         )
+        check_float32_range(images)  # as the Keras network: not NaN blamed on the weights
         x = np.asarray(images, dtype=np.float32)
         return x[..., np.newaxis] if x.ndim == 3 else x
 
