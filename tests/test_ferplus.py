@@ -149,6 +149,24 @@ def test_load_ferplus_verbose_and_errors(tmp_path, capsys):
             load_ferplus(tmp_path, votes=tmp_path / "none.csv", cache=False)
 
 
+def test_load_ferplus_says_when_no_path_matches_the_votes(tmp_path):
+    """FER-2013 laid out <class>/<file> (no split folder), or votes keyed
+    ./test/...: no path matched, and the error blamed the votes ("No FER+
+    image with a majority emotion")."""
+    import os
+
+    _write_folder(tmp_path, [("test/angry/PublicTest_1.png", [0, 0, 0, 0, 9, 1, 0, 0, 0, 0])])
+    flat = tmp_path / "flat"
+    os.rename(tmp_path / "test", flat)
+    os.rename(tmp_path / "ferplus_votes.csv", flat / "ferplus_votes.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=r"none of the 1 image paths .* has a row.*named like "
+                                             r"'angry/PublicTest_1.png', the votes like "
+                                             r"'test/angry/PublicTest_1.png'"):
+            load_ferplus(flat, cache=False)
+
+
 # ------------------------------------------------------------- real votes
 def test_load_ferplus_real_votes_publictest(fer2013_root):
     with pytest.warns(UserWarning, match="10 image"):

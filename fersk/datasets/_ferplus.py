@@ -208,7 +208,13 @@ def load_ferplus(path, *, votes=None, usage=None, cache=True, cache_dir=None, n_
             The same pixels as rows.
         target : ndarray of shape (n_samples,), dtype int64
             FER+ majority labels: 0 neutral, 1 happiness, 2 surprise,
-            3 sadness, 4 anger, 5 disgust, 6 fear, 7 contempt.
+            3 sadness, 4 anger, 5 disgust, 6 fear, 7 contempt.  FER+'s
+            order, not FER-2013's: save a model trained on them with
+            ``pretrained.save(..., class_names=...)`` (the names of its
+            ``classes_`` from ``target_names``).  Without it, seven classes
+            0-6 (FER+ less contempt) would be given FER-2013's names, 0
+            "angry" for FER+'s neutral, and scored by ``fersk evaluate``
+            against FER-2013's labels.
         target_names : ndarray of str
             The class names above, index = label.
         distribution : ndarray of shape (n_samples, 8), dtype float64
@@ -310,6 +316,14 @@ def load_ferplus(path, *, votes=None, usage=None, cache=True, cache_dir=None, n_
     if verbose > 0:
         log(func, f"kept {int(keep.sum())} of {len(keep)} images; dropped "
                   + ", ".join(f"{n} {r}" for r, n in counts.items()))
+    if missing.all():
+        # Not the votes' fault: the two sides name the images differently.
+        raise ValueError(
+            f"{func}: none of the {len(missing)} image paths under {str(root)!r} has a row "
+            f"in {str(votes_path)!r}: the images are named like {str(fer.filenames[0])!r}, the "
+            f"votes like {next(iter(table), '(no rows)')!r} (FER+ keys paths by split "
+            "folder: <split>/<class>/<file>, relative to the folder given)."
+        )
     if not keep.any():
         raise ValueError(f"No FER+ image with a majority emotion in {str(root)!r}.")
     images = fer.images[keep]

@@ -85,7 +85,9 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
         ``"1"``...), and a model that :func:`load` gave keeps its folder's
         names; a model trained on other folders (e.g.
         :func:`fersk.datasets.load_image_folder`'s ``target``, indices into
-        its ``target_names``) passes ``class_names=list(data.target_names)``.
+        its ``target_names``) passes ``class_names=list(data.target_names)``,
+        and so does one trained on :func:`fersk.datasets.load_ferplus`'s
+        codes (FER+'s order: 0 is neutral there).
 
     Returns
     -------
