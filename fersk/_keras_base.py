@@ -24,19 +24,17 @@ import tempfile
 import threading
 import warnings
 import weakref
-from numbers import Integral, Real
+from numbers import Integral
 
 import keras
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
 import fersk.layers  # noqa: F401  (registers the custom layers for loading)
 from fersk import _checkpoint
 from fersk._batches import DegradedBatches, ShuffledBatches
-from fersk._constraints import ImageShape, IntPair, KeywordDict
 from fersk._image_files import check_float32_range, pixels_for_network
 from fersk._inference import features_network, fold_batch_norm
 
@@ -49,6 +47,7 @@ from fersk._keras_params import (  # noqa: F401
     OPTIMIZERS,
     PARAMETERS_DOC,
     PARAMETERS_MARKER,
+    SHARED_CONSTRAINTS,
     TEST_TIME_CROPS,
     view_corners,
     finite_outputs,
@@ -57,7 +56,6 @@ from fersk._keras_params import (  # noqa: F401
 from fersk._source_weights import _check_source_weights, source_sample_weight
 from fersk._validation import validate_images
 from fersk._warnings import warn_user
-from fersk.degrade import PROBABILITIES
 from fersk.layers import RandomAffine, RandomCenterCrop, RandomErasing
 
 
@@ -381,40 +379,9 @@ class BaseKerasImageEstimator(BaseEstimator):
     #: whose output has another shape.
     _outputs_meaning = "one value per output"
 
-    _parameter_constraints = {
-        "image_shape": [ImageShape(), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "optimizer": [StrOptions(OPTIMIZERS)],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "learning_rate_schedule": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
-        "augment": ["boolean", KeywordDict({
-            **dict.fromkeys(AUGMENTATION, Interval(Real, 0, None, closed="left")),
-            # A scale of 1 +- zoom: from 1 on, a face is drawn at scale 0 or
-            # below (mirrored through its centre, upside down).
-            "zoom": Interval(Real, 0, 1, closed="left"),
-        })],
-        "input_scaling": [StrOptions({"standardize", "none"})],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "predict_batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "test_time_flip": ["boolean"],
-        "warm_start": ["boolean"],
-        "crop_size": [Interval(Integral, 1, None, closed="left"), IntPair(), None],
-        "test_time_crops": [StrOptions(set(TEST_TIME_CROPS))],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "nesterov": ["boolean"],
-        "weight_decay": [Interval(Real, 0, None, closed="left"), None],
-        "warmup_fraction": [Interval(Real, 0, 1, closed="left")],
-        "random_erasing": [Interval(Real, 0, 1, closed="both")],
-        "degrade": ["boolean", PROBABILITIES, None],
-        "jit_compile": ["boolean", StrOptions({"auto"})],
-        "checkpoint_dir": [str, os.PathLike, None],
-        # Every subclass takes source_weight: the weights are read here (_fit_sample_weight).
-        "source_weight": [StrOptions({"balanced"}), dict, None],
-    }
+    # Kept apart from Keras (fersk._keras_params): the ONNX loader checks a
+    # folder's saved settings with them, without TensorFlow.
+    _parameter_constraints = dict(SHARED_CONSTRAINTS)
 
     def _source_sample_weight(self, source, n_samples, kept=None):
         """Each image's weight from its ``source`` by ``source_weight``

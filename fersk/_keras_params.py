@@ -7,8 +7,14 @@ entries each estimator has, with its own defaults, into its docstring.
 """
 
 import inspect
+import os
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from fersk._constraints import ImageShape, IntPair, KeywordDict
+from fersk.degrade import PROBABILITIES
 
 OPTIMIZERS = {"adam", "adamw", "sgd", "rmsprop", "adamax", "nadam", "adagrad", "adadelta"}
 
@@ -141,6 +147,48 @@ def gated_mean(first, sureness, margin, n_views, outputs_of_rest):
 #: Strength of the ``augment=True`` transformations (standard FER practice:
 #: horizontal flips, shifts and zoom of 10 %, rotations of +-10 degrees).
 AUGMENTATION = {"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}
+
+#: The constraints of the parameters every fersk Keras estimator takes
+#: (scikit-learn's ``_parameter_constraints``), here apart from Keras so that
+#: the ONNX loader checks a model folder's saved settings as the Keras
+#: loader does, without importing TensorFlow.
+SHARED_CONSTRAINTS = {
+    "image_shape": [ImageShape(), None],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "optimizer": [StrOptions(OPTIMIZERS)],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "learning_rate_schedule": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+    "augment": ["boolean", KeywordDict({
+        **dict.fromkeys(AUGMENTATION, Interval(Real, 0, None, closed="left")),
+        # A scale of 1 +- zoom: from 1 on, a face is drawn at scale 0 or
+        # below (mirrored through its centre, upside down).
+        "zoom": Interval(Real, 0, 1, closed="left"),
+    })],
+    "input_scaling": [StrOptions({"standardize", "none"})],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    "predict_batch_size": [Interval(Integral, 1, None, closed="left"), None],
+    "test_time_flip": ["boolean"],
+    "warm_start": ["boolean"],
+    "crop_size": [Interval(Integral, 1, None, closed="left"), IntPair(), None],
+    "test_time_crops": [StrOptions(set(TEST_TIME_CROPS))],
+    "momentum": [Interval(Real, 0, 1, closed="left")],
+    "nesterov": ["boolean"],
+    "weight_decay": [Interval(Real, 0, None, closed="left"), None],
+    "warmup_fraction": [Interval(Real, 0, 1, closed="left")],
+    "random_erasing": [Interval(Real, 0, 1, closed="both")],
+    "degrade": ["boolean", PROBABILITIES, None],
+    "jit_compile": ["boolean", StrOptions({"auto"})],
+    "checkpoint_dir": [str, os.PathLike, None],
+    # Every subclass takes source_weight: the weights are read here (_fit_sample_weight).
+    "source_weight": [StrOptions({"balanced"}), dict, None],
+}
+
+#: ``head`` of the classifiers (CNNClassifier's output activation).
+HEAD_CONSTRAINT = [StrOptions({"softmax", "tanh"})]
 
 
 def _choices(values):

@@ -23,6 +23,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from fersk._constraints import KeywordDict, store_parameters
 from fersk._keras_base import NOTES_DOC, count_params, document_parameters
+from fersk._keras_params import HEAD_CONSTRAINT
 from fersk._keras_classifier import BaseKerasImageClassifier
 from fersk.architectures import ARCHITECTURES, BUILDER_CONSTRAINTS, _replace_head, lbcnn
 
@@ -162,7 +163,7 @@ class CNNClassifier(BaseKerasImageClassifier):
         **BaseKerasImageClassifier._parameter_constraints,
         "architecture": [StrOptions(set(ARCHITECTURES)), callable],
         "architecture_params": [ARCHITECTURE_PARAMS, None],
-        "head": [StrOptions({"softmax", "tanh"})],
+        "head": HEAD_CONSTRAINT,
     }
 
     def __init__(

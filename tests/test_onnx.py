@@ -598,6 +598,18 @@ def test_onnx_load_checks_the_folder_as_keras_load_does(onnx_cache, tmp_path):
         with pytest.raises(ValueError, match="6 classes_ but its network has 7 outputs"):
             pretrained.load(six, backend=backend)
 
+    # The network's saved settings, checked by its class's rules on both back
+    # ends (the ONNX loader checked only the few its own step takes).
+    for key, value in (("head", "bogus"), ("epochs", -5), ("learning_rate", "fast")):
+        bad = tmp_path / f"bad_{key}"
+        shutil.copytree(pretrained.MODELS_DIR / "fer2013_cnn", bad)
+        spec = json.loads((bad / "pipeline.json").read_text())
+        spec["steps"][-1]["params"][key] = value
+        (bad / "pipeline.json").write_text(json.dumps(spec))
+        for backend in ("keras", "onnx"):
+            with pytest.raises(ValueError, match=f"'{key}' parameter of CNNClassifier"):
+                pretrained.load(bad, backend=backend)
+
 
 def test_export_after_weights_changed_in_place_follows_them(onnx_cache, tmp_path):
     """export_network read the folded copy of model_ cached by the last

@@ -116,6 +116,24 @@ def _graph_head(path):
     return _session(path).get_modelmeta().custom_metadata_map.get(HEAD_KEY)
 
 
+def _check_saved_settings(class_path, params):
+    """Check the Keras network's saved settings by the rules its class
+    applies (those every fersk Keras estimator shares, and ``head``), as
+    the Keras loader does: without, a folder the Keras back end refuses
+    (``epochs=-5``, ``head="bogus"``) loaded here.  The rules are kept apart
+    from Keras (:data:`fersk._keras_params.SHARED_CONSTRAINTS`), so nothing
+    here imports TensorFlow; an architecture's own settings need its
+    builders, which the graph no longer does."""
+    from sklearn.utils._param_validation import validate_parameter_constraints
+
+    from fersk._keras_params import HEAD_CONSTRAINT, SHARED_CONSTRAINTS
+
+    rules = {**SHARED_CONSTRAINTS, "head": HEAD_CONSTRAINT}
+    known = {k: v for k, v in params.items() if k in rules}
+    validate_parameter_constraints({k: rules[k] for k in known}, known,
+                                   caller_name=class_path.rsplit(".", 1)[-1])
+
+
 def _load_onnx_step(entry, folder, networks=None, *, graphs=None):
     """One fitted estimator of the ONNX pipeline: networks as
     OnnxNetworkClassifier (from ``graphs[keras_file]`` where given, e.g. the
@@ -142,6 +160,7 @@ def _load_onnx_step(entry, folder, networks=None, *, graphs=None):
         )
         try:  # a bad value is refused at load, as the Keras loader does
             est._validate_params()
+            _check_saved_settings(entry["class"], params)
         except ValueError as exc:  # a plain ValueError: load's validation would rename it
             raise ValueError(f"{Path(folder) / 'pipeline.json'}: {exc}") from None
         for attr in _ONNX_FITTED:
