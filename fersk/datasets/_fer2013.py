@@ -456,9 +456,11 @@ def load_fer2013(path, *, usage=None, errors="raise", cache=True, cache_dir=None
     image extension (e.g. a ``README.txt`` or ``ferplus_votes.csv``) are not
     samples and are ignored; image files lying outside class folders are
     not loaded, with a warning.  Linked folders are followed, except a link
-    to a class folder; two split or class folders that are one folder on
-    disk (``test/angry -> ../train/angry``) are a ValueError, as their faces
-    would be read twice.  For the CSV every row's Usage is checked,
+    to (or into) another class folder; two split or class folders that are
+    one folder on disk (``test/angry -> ../train/angry``), or one folder
+    linked from two class folders, are a ValueError, as their faces would
+    be read twice, and a split or class folder that is a broken link a
+    FileNotFoundError.  For the CSV every row's Usage is checked,
     whatever ``usage`` selects, but emotion and pixels only for the
     selected rows.
 

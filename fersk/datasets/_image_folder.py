@@ -125,9 +125,11 @@ def load_image_folder(path, *, size=None, color=False, errors="raise",
     ``a/x.png``); nothing is shuffled.  Hidden files and folders (names starting with ``.`` or
     ``__``) are ignored; image files directly under ``path`` (outside class
     folders) are not loaded, with a warning.  Linked folders are followed,
-    except a link to a class folder: its images are that class's alone;
-    two class folders that are one folder on disk (``joy -> happy``) are a
-    ValueError.  Multi-frame files (GIF, TIFF)
+    except a link to (or into) another class folder: its images are that
+    class's alone; two class folders that are one folder on disk (``joy ->
+    happy``), or one folder linked from two class folders, are a
+    ValueError, and a class folder that is a broken link (a drive not
+    mounted) a FileNotFoundError.  Multi-frame files (GIF, TIFF)
     give their first frame; EXIF orientation is applied (photos upright, as
     fersk reads every file).  An empty
     folder, a folder without class folders, or class folders without a
