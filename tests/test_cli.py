@@ -1660,10 +1660,38 @@ def test_distillation_targets_follow_the_students_sorted_classes():
         def predict_proba(self, X):
             return np.tile([0.2, 0.3, 0.5], (len(X), 1))
 
-    y = np.array(["neutral", "sad"])
-    soft = distillation_targets(Teacher(), np.zeros((2, 1)), y, 0.5)
+    y = np.array(["neutral", "sad", "surprise"])
+    soft = distillation_targets(Teacher(), np.zeros((3, 1)), y, 0.5)
     # sorted: neutral, sad, surprise
-    np.testing.assert_allclose(soft, [[0.75, 0.1, 0.15], [0.25, 0.6, 0.15]])
+    np.testing.assert_allclose(soft, [[0.75, 0.1, 0.15], [0.25, 0.6, 0.15], [0.25, 0.1, 0.65]])
+
+
+def test_distillation_targets_refuse_teacher_classes_the_student_will_not_have():
+    """Teacher classes [0, 3, 4, 6] and labels of 0 and 3 only: the targets had
+    four columns, which the student took for its classes 0..3 (class 3's faces
+    taught as class 1); with names, the fit failed on a shape.  Integer
+    classes 0..n-1 stay: the student keeps a column for a class without a
+    sample."""
+    from sklearn.dummy import DummyClassifier
+
+    from fersk import CNNClassifier
+    from fersk.training import distillation_targets
+
+    X = np.zeros((8, 1))
+    teacher = DummyClassifier(strategy="prior").fit(X, np.array([0, 3, 4, 6] * 2))
+    with pytest.raises(ValueError, match=r"teacher's classes \[4, 6\] have no label in y"):
+        distillation_targets(teacher, X, np.array([0, 3] * 4), 0.5)
+    names = np.array(["angry", "happy", "sad", "neutral"])
+    teacher = DummyClassifier(strategy="prior").fit(X, names[np.arange(8) % 4])
+    with pytest.raises(ValueError, match=r"\['neutral'\] have no label"):
+        distillation_targets(teacher, X, names[np.arange(8) % 3], 0.5)
+    teacher = DummyClassifier(strategy="prior").fit(X, np.arange(8) % 4)
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    targets = distillation_targets(teacher, X, y, 0.5)
+    images = np.random.default_rng(0).integers(0, 256, (8, 16, 16), dtype=np.uint8)
+    net = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                        random_state=0).fit(images, y, sample_proba=targets)
+    assert net.classes_.tolist() == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,10 @@ def distillation_targets(teacher, X, y, weight=0.5):
     X : array-like
         The images the teacher classifies (those the student trains on).
     y : array-like of shape (n_samples,)
-        Their labels; each must be one of the teacher's classes.
+        Their labels; each must be one of the teacher's classes, and each
+        teacher class must have a label in ``y`` unless the classes are the
+        integers 0..n-1 (the student then keeps a column for a class without
+        a sample).
     weight : float, default=0.5
         The teacher's share, in ``[0, 1]``: 0 gives the one-hot labels.
 
@@ -67,6 +70,18 @@ def distillation_targets(teacher, X, y, weight=0.5):
     # (pretrained.load(labels="names") keeps its network's output order).
     order = np.argsort(model.classes_, kind="stable")
     classes = model.classes_[order]
+    # The student's classes_ are y's labels, widened to 0..n-1 only for
+    # integer columns 0..n-1: any other teacher classes y lacks would leave
+    # the columns shifted against them (class 3's faces taught as class 1).
+    contiguous = classes.dtype.kind in "iu" and np.array_equal(classes, np.arange(len(classes)))
+    absent = sorted(set(classes.tolist()) - set(np.unique(y).tolist()))
+    if absent and not contiguous:
+        raise ValueError(
+            f"the teacher's classes {absent} have no label in y: a student fitted on these "
+            f"targets takes y's classes {np.unique(y).tolist()} for the columns of the "
+            f"teacher's {classes.tolist()}, shifted; give each teacher class a sample, or "
+            "distil a teacher of y's classes."
+        )
     onehot = (y[:, None] == classes[None, :]).astype(np.float64)
     proba = np.asarray(model.predict_proba(X), dtype=np.float64)[:, order]
     return (1 - weight) * onehot + weight * proba
