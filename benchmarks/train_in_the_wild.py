@@ -100,7 +100,13 @@ def teacher_probabilities(teachers, X, y, path):
     compute a finished one again and a changed teacher is never read stale."""
     from fersk import pretrained
     from fersk.pretrained._folders import _model_dir
+    from fersk.training.recipes import _check_fer2013_teacher
 
+    # Columns are added by position and read as FER-2013's codes: a teacher
+    # coded otherwise (a folder-trained model's 4 is neutral, FER+ has 8) is
+    # refused before any face goes through a teacher.
+    for name in teachers:
+        _check_fer2013_teacher(name)
     faces = hashlib.sha256(X.tobytes()).hexdigest()
     total = 0.0
     for name in teachers:

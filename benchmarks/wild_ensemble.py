@@ -62,6 +62,7 @@ def members(mixture, params=None):
     """{name: fitted classifier of 48x48 faces}: the trio, the mixture
     networks (with the prediction settings ``params``)."""
     from fersk import pretrained
+    from fersk.training.recipes import _check_fer2013_classes
 
     out = dict(pretrained.load("fer2013_ensemble", backend="keras")[-1].estimators)
     out["wild_vgg_fast"] = pretrained.load("wild_vgg_fast", backend="keras")[-1]
@@ -72,7 +73,16 @@ def members(mixture, params=None):
                 f"--mixture {folder}: its name {name!r} (the folder above it) is already a "
                 f"member's ({sorted(out)}); give each --mixture folder its own name."
             )
-        out[name] = pretrained.load(folder, backend="keras")[-1].set_params(**(params or {}))
+        # Its probabilities are averaged with the trio's by column: FER-2013's codes.
+        _check_fer2013_classes(pretrained.info(folder), f"--mixture {folder}")
+        pipe = pretrained.load(folder, backend="keras")
+        if len(pipe.steps) > 2:  # faces go to the network alone here
+            raise ValueError(
+                f"--mixture {folder}: its pipeline has steps {[n for n, _ in pipe.steps]}; "
+                "this script feeds the cropped faces to the network alone (FaceCropper -> "
+                "network models only)."
+            )
+        out[name] = pipe[-1].set_params(**(params or {}))
     return out
 
 

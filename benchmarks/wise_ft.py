@@ -29,6 +29,22 @@ def average_weights(pipes, coefficients):
     with its network's weights replaced by ``sum(c * weights)`` over them."""
     from fersk._keras_base import _INFERENCE_MODELS
 
+    from fersk._labels import class_names_of
+
+    # One architecture is not one model: the soup keeps the last pipeline's
+    # classes, names and steps before the network, so they must be the same
+    # in every ingredient (a network of classes 4-6 averaged into one of 0-2).
+    first = pipes[0]
+    for pipe in pipes[1:]:
+        if (pipe.classes_.tolist() != first.classes_.tolist()
+                or class_names_of(pipe) != class_names_of(first)):
+            raise SystemExit(
+                f"the models differ in classes ({first.classes_.tolist()} named "
+                f"{class_names_of(first)} against {pipe.classes_.tolist()} named "
+                f"{class_names_of(pipe)}): their weights cannot be averaged")
+        before = [(n, type(e).__name__, repr(e.get_params())) for n, e in pipe.steps[:-1]]
+        if before != [(n, type(e).__name__, repr(e.get_params())) for n, e in first.steps[:-1]]:
+            raise SystemExit(f"the models' steps before the network differ: {before}")
     models = [pipe.steps[-1][1].model_ for pipe in pipes]
     weights = [m.get_weights() for m in models]
     if any([w.shape for w in ws] != [w.shape for w in weights[0]] for ws in weights):

@@ -641,7 +641,14 @@ def test_wild_ensemble_refuses_two_members_of_one_name(tmp_path, monkeypatch):
         def set_params(self, **params):
             return self
 
-    monkeypatch.setattr(pretrained, "load", lambda name, backend=None: [Loaded(0)])
+    from sklearn.pipeline import Pipeline
+
+    from fersk.datasets import FER2013_CLASSES
+
+    monkeypatch.setattr(pretrained, "load", lambda name, backend=None: Pipeline(
+        [("facecropper", "passthrough"), ("network", Loaded(0))]))
+    monkeypatch.setattr(pretrained, "info", lambda name: {
+        "classes": list(range(7)), "class_names": list(FER2013_CLASSES)})
     assert sorted(g["members"]([tmp_path / "a" / "mix" / "model"])) == [
         "gpu_vgg_a", "lbp", "mix", "wild_vgg_fast"]
     a, b = tmp_path / "a" / "mix" / "model", tmp_path / "b" / "mix" / "model"
@@ -649,3 +656,28 @@ def test_wild_ensemble_refuses_two_members_of_one_name(tmp_path, monkeypatch):
         g["members"]([a, b])
     with pytest.raises(ValueError, match="'wild_vgg_fast'.*already"):
         g["members"]([tmp_path / "wild_vgg_fast" / "model"])
+
+
+def test_mixtures_teachers_and_soups_coded_unlike_fer2013_are_refused(tmp_path, monkeypatch):
+    """train_in_the_wild's teachers, wild_ensemble's --mixture members and
+    model_soup's ingredients are added column by column (or weight by
+    weight): a model trained on class folders (4 = neutral, FER-2013's 4 is
+    sad) was averaged as FER-2013's, and a soup of networks of other classes
+    took the last one's, all without a word."""
+    from fersk import pretrained
+    from fersk.datasets import FER2013_CLASSES
+
+    model = pretrained.load("fer2013_cnn", backend="keras")
+    folder = pretrained.save(model, tmp_path / "folders" / "model",
+                             class_names=sorted(FER2013_CLASSES))
+    wild = _script(monkeypatch, "train_in_the_wild")
+    X = np.zeros((2, 48, 48), np.uint8)
+    with pytest.raises(ValueError, match="not FER-2013's labels"):
+        wild["teacher_probabilities"](["fer2013_cnn", str(folder)], X, np.arange(2),
+                                      tmp_path / "t.npz")
+    assert not list(tmp_path.glob("t*.npz"))  # refused before any teacher ran
+    with pytest.raises(ValueError, match="--mixture .*not FER-2013's labels"):
+        _script(monkeypatch, "wild_ensemble")["members"]([folder])
+    average_weights = _script(monkeypatch, "wise_ft")["average_weights"]
+    with pytest.raises(SystemExit, match="differ in classes"):
+        average_weights([model, pretrained.load(folder, backend="keras")], [0.5, 0.5])
