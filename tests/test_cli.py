@@ -1785,6 +1785,30 @@ def test_ensemble_fer2013_refuses_a_member_whose_codes_are_not_fer2013s(tmp_path
         ensembling.ensemble_fer2013("unused", [fer, folder], load_verbose=0)
 
 
+def test_ensemble_fer2013_names_run_folders_and_refuses_what_it_cannot_take(tmp_path, pipeline,
+                                                                           monkeypatch):
+    """Two runs saved as <run>/model were both named 'model' (sklearn's "Names
+    provided are not unique"); a folder path holding ':' was read as
+    MODEL:MEMBER ("no pretrained model"); a whole ensemble as a member failed
+    on a missing attribute."""
+    from fersk import pretrained
+    from fersk.training import ensemble_member, ensembling
+
+    a = pretrained.save(pipeline, tmp_path / "a" / "model")
+    b = pretrained.save(pipeline, tmp_path / "b" / "model")
+    timed = pretrained.save(pipeline, tmp_path / "run:1" / "model")
+    faces = np.zeros((14, 48, 48), np.uint8)
+    labels = np.arange(14) % 7
+    monkeypatch.setattr(ensembling, "fer2013_splits", lambda *a, **k: (faces, labels, faces, labels))
+    _, metrics = ensembling.ensemble_fer2013("unused", [a, b, timed], load_verbose=0)
+    assert sorted(metrics["members"]) == ["a", "b", "run:1"]
+    assert ensemble_member(str(timed))[0]["name"] == "model"
+    with pytest.raises(ValueError, match="would share the name 'a'"):
+        ensembling.ensemble_fer2013("unused", [a, a], load_verbose=0)
+    with pytest.raises(ValueError, match=r"is an ensemble: name its networks one by one"):
+        ensembling.ensemble_fer2013("unused", ["fer2013_ensemble"], load_verbose=0)
+
+
 def test_train_init_refuses_what_it_cannot_fine_tune_before_any_work(capsys, tmp_path, photos,
                                                                     pipeline):
     """--init of a model whose codes are in folder order (4 neutral) trained

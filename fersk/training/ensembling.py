@@ -90,9 +90,22 @@ def ensemble_fer2013(
     cropper = None
     for member in members:
         meta, pipe = ensemble_member(member)
+        if isinstance(pipe.steps[-1][1], CNNEnsembleClassifier):
+            raise ValueError(
+                f"member {str(member)!r} is an ensemble: name its networks one by one as "
+                f"MODEL:MEMBER ({sorted(pipe.steps[-1][1].named_estimators_)})."
+            )
         # Scored and averaged by FER-2013's codes: a folder-trained model's
         # 4 (neutral) would be read as sad.
         _check_fer2013_classes(meta, f"member {str(member)!r}")
+        if meta["name"] == "model" and os.path.isdir(member):
+            # train_in_the_wild.py and fersk train save runs as <run>/model.
+            meta = {**meta, "name": os.path.basename(os.path.dirname(os.path.abspath(member)))}
+        if meta["name"] in member_metrics:
+            raise ValueError(
+                f"members {meta['name']!r} and {str(member)!r} would share the name "
+                f"{meta['name']!r} in the ensemble; give the folders distinct names."
+            )
         if cropper is None:
             cropper = pipe.steps[0][1]
         if pipe.steps[0][1].get_params() != cropper.get_params() or len(pipe.steps) > 3:
@@ -179,7 +192,8 @@ def ensemble_member(member):
     from fersk import pretrained
 
     model, sep, name = str(member).rpartition(":")
-    if not sep or not model:
+    # A folder whose path holds ':' (runs/12:30/model) is a model, not MODEL:MEMBER.
+    if not sep or not model or os.path.isdir(member):
         return pretrained.info(member), pretrained.load(member, backend="keras")
     meta, pipe = pretrained.info(model), pretrained.load(model, backend="keras")
     ensemble = pipe.steps[-1][1]
