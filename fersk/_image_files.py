@@ -337,11 +337,11 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
         own = set()
     other_classes = set(avoid) - own
 
-    def in_other_class(link):
-        """Whether the link's target lies inside another class's folder."""
+    def in_other_class(path):
+        """Whether the folder ``path`` (links resolved) is, or lies inside,
+        another class's folder."""
         if not other_classes:
             return False
-        path = os.path.dirname(os.path.realpath(link))
         while True:
             try:
                 st = os.stat(path)
@@ -375,7 +375,7 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
                 seen.add(key)
                 # A link into another class's folder: those images are that
                 # class's (the check looks at the target's folders above it).
-                if entry.is_symlink() and in_other_class(os.path.join(entry.path, "x")):
+                if entry.is_symlink() and in_other_class(os.path.realpath(entry.path)):
                     continue
                 if claimed is not None:
                     first = claimed.setdefault(key, prefix + entry.name)
@@ -387,7 +387,8 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
                         )
                 out += walk(entry.path, prefix + entry.name + "/")
             elif listed(entry.name) and (entry.is_file() or entry.is_symlink()):
-                if entry.is_symlink() and in_other_class(entry.path):
+                if entry.is_symlink() and in_other_class(
+                        os.path.dirname(os.path.realpath(entry.path))):
                     continue
                 try:
                     st = entry.stat()
