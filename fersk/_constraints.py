@@ -19,6 +19,12 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, Options, _Constraint
 
+#: ``n_jobs``: None, a count of workers, or joblib's negative counts (-1: all
+#: cores).  0 passed ``[None, Integral]`` and failed inside joblib ("n_jobs ==
+#: 0 in Parallel has no meaning"), naming no parameter.
+N_JOBS = [None, Interval(Integral, None, -1, closed="right"),
+          Interval(Integral, 1, None, closed="left")]
+
 __all__ = ["ImageShape", "IntPair", "KeywordDict", "NumberSequence", "store_parameters"]
 
 

@@ -65,6 +65,30 @@ def class_names_of(model):
     return list(names) if names is not None else default_class_names(list(last.classes_))
 
 
+def check_class_names(names, classes):
+    """``names`` as a list, if they are one distinct non-empty string per
+    class of ``classes``; else a ValueError (a bare string, ``"ok"`` for two
+    classes, named them 'o' and 'k').
+
+    Examples
+    --------
+    >>> check_class_names(("happy", "sad"), [0, 1])
+    ['happy', 'sad']
+    >>> check_class_names("ok", [0, 1])
+    Traceback (most recent call last):
+        ...
+    ValueError: class_names must be 2 distinct non-empty strings, one per class of [0, 1]; got 'ok'.
+    """
+    listed = None if isinstance(names, str) else list(names)
+    if (listed is None or len(listed) != len(classes)
+            or not all(isinstance(n, str) and n for n in listed) or len(set(listed)) != len(listed)):
+        raise ValueError(
+            f"class_names must be {len(classes)} distinct non-empty strings, one per class of "
+            f"{list(classes)}; got {names!r}."
+        )
+    return listed
+
+
 def default_class_names(classes):
     """Names of a model's classes when none were given: FER-2013's for
     exactly its seven labels 0..6, else each label as text.

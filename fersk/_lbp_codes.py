@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ._constraints import N_JOBS
 from ._image_files import n_workers
 
 LBP_METHODS = ("default", "ror", "uniform", "nri_uniform", "var")
@@ -221,7 +222,7 @@ def _map_codes(codes, P, method):
         "method": [StrOptions(set(LBP_METHODS))],
         "interpolation": _INTERPOLATION,
         "padding": _PADDING,
-        "n_jobs": [None, numbers.Integral],
+        "n_jobs": N_JOBS,
     },
     prefer_skip_nested_validation=True,
 )

@@ -47,7 +47,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._constraints import NumberSequence
+from ._constraints import N_JOBS, NumberSequence
 from ._fit_guard import unchanged_if_fit_fails
 from ._image_files import pixels_for_network
 from ._labels import _in_class_order
@@ -346,7 +346,7 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
     _parameter_constraints: dict = {
         "estimators": [list],
         "weights": [NumberSequence(Interval(numbers.Real, 0, None, closed="left")), None],
-        "n_jobs": [None, numbers.Integral],
+        "n_jobs": N_JOBS,
         "verbose": ["verbose"],
         "test_time_views": [StrOptions({"model", "center"})],
     }

@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._constraints import ImageShape, IntPair, NumberSequence, store_parameters
+from ._constraints import N_JOBS, ImageShape, IntPair, NumberSequence, store_parameters
 from ._lbp_codes import (
     _CODE_METHODS, _INTERPOLATION, _PADDING, _POINTS, _RADIUS, LBP_METHODS,
     local_binary_pattern_batch, n_lbp_codes,
@@ -161,7 +161,7 @@ class LBPCodeTransformer(ImageBatchOutputMixin, TransformerMixin, BaseEstimator)
         "interpolation": _INTERPOLATION,
         "padding": _PADDING,
         "image_shape": [None, ImageShape()],
-        "n_jobs": [None, numbers.Integral],
+        "n_jobs": N_JOBS,
     }
 
     #: Fitted attributes a model folder (fersk.pretrained) stores.
@@ -378,7 +378,7 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
         "normalize": ["boolean"],
         "interpolation": _INTERPOLATION,
         "image_shape": [None, ImageShape()],
-        "n_jobs": [None, numbers.Integral],
+        "n_jobs": N_JOBS,
     }
 
     #: Fitted attributes a model folder (fersk.pretrained) stores.

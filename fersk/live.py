@@ -27,7 +27,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from . import _image_files
 from ._keras_params import finite_outputs
-from ._labels import class_names_of
+from ._labels import check_class_names, class_names_of
 from ._tracking import Tracker
 from ._validation import _one_image_with_channels, check_image
 
@@ -185,12 +185,7 @@ class FaceStream:
         self.classes = list(model.classes_)
         if class_names is None:
             class_names = class_names_of(model)  # a model folder's, else FER-2013's for 0..6
-        elif len(class_names) != len(self.classes):
-            raise ValueError(
-                f"class_names must name the model's {len(self.classes)} classes; got "
-                f"{len(class_names)} names."
-            )
-        self.class_names = [str(n) for n in class_names]
+        self.class_names = check_class_names(class_names, self.classes)
         self.cropper = model.steps[0][1]
         # Shallow copies share the fitted networks; only the views differ
         # (the user's model is left as it is), ensemble members' included.

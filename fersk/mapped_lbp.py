@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from ._constraints import ImageShape, store_parameters
+from ._constraints import N_JOBS, ImageShape, store_parameters
 from ._image_files import to_gray
 from ._validation import (
     ImageBatchOutputMixin,
@@ -255,7 +255,7 @@ class MDSMappedLBP(ImageBatchOutputMixin, TransformerMixin, BaseEstimator):
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "image_shape": [None, ImageShape()],
-        "n_jobs": [None, numbers.Integral],
+        "n_jobs": N_JOBS,
     }
 
     #: Fitted attributes a model folder (fersk.pretrained) stores.

@@ -839,3 +839,28 @@ def test_video_frames_without_a_timestamp_keep_the_timeline_of_those_with_one(mo
     monkeypatch.setitem(sys.modules, "av", types.SimpleNamespace(open=lambda path: Container()))
     got = [t for _, t, _ in _image_files._pyav_frames("clip.mp4", 1)]
     assert got == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+
+
+def test_stream_class_names_are_checked_as_saving_checks_them(bundled):
+    """FaceStream checked only the count: "ok" for two classes became 'o'
+    and 'k', duplicate names were taken.  The rule is pretrained.save's."""
+    from fersk import FaceStream
+
+    for names in ("angrydisgust"[:7], ["a"] * 7, ["a", "b", "c", "d", "e", "f", ""],
+                  list("abcdef")):
+        with pytest.raises(ValueError, match="class_names must be 7 distinct non-empty strings"):
+            FaceStream(bundled, class_names=names)
+    assert FaceStream(bundled, class_names=tuple("abcdefg")).class_names == list("abcdefg")
+
+
+def test_estimators_refuse_n_jobs_zero_by_name():
+    """n_jobs=0 passed [None, Integral] and failed inside joblib ("n_jobs == 0
+    in Parallel has no meaning"), naming neither estimator nor parameter."""
+    from fersk import FaceCropper, LBPCodeTransformer, LBPHistogram, MDSMappedLBP
+
+    X = np.zeros((2, 16, 16), np.uint8)
+    for est in (LBPCodeTransformer(n_jobs=0), LBPHistogram(grid=(2, 2), n_jobs=0),
+                FaceCropper(None, size=8, n_jobs=0), MDSMappedLBP(n_jobs=0)):
+        with pytest.raises(ValueError, match=f"'n_jobs' parameter of {type(est).__name__}"):
+            est.fit(X)
+    assert LBPCodeTransformer(n_jobs=-1).fit_transform(X).shape == (2, 16, 16)

@@ -13,7 +13,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._constraints import ImageShape, IntPair
+from .._constraints import N_JOBS, ImageShape, IntPair
 from .._image_files import array_to_uint8
 from .._progress import Progress
 from .._validation import (
@@ -341,7 +341,7 @@ class FaceCropper(ImageBatchOutputMixin, TransformerMixin, BaseEstimator):
         "retry_padding": [Interval(numbers.Real, 0, None, closed="left")],
         "float_max": [Interval(numbers.Real, 0, None, closed="neither")],
         "image_shape": [None, ImageShape()],
-        "n_jobs": [None, numbers.Integral],
+        "n_jobs": N_JOBS,
         "verbose": ["verbose"],
     }
 

@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import validate_params
 
 from fersk._fsync import fsync_path
-from fersk._labels import _in_output_order, _stored_classes, class_names_of
+from fersk._labels import _in_output_order, _stored_classes, check_class_names, class_names_of
 
 from ._codec import _step_entry, _unfrozen
 from ._folders import info
@@ -150,14 +150,8 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
     # (a model loaded with labels="names" has them sorted otherwise).
     classes = _stored_classes(network).tolist()
     # Given in classes_' order; a loaded model keeps its folder's names.
-    names = class_names_of(network) if class_names is None else list(class_names)
-    if len(names) != len(classes) or not all(isinstance(n, str) and n for n in names) or len(
-        set(names)
-    ) != len(names):
-        raise ValueError(
-            f"class_names must be {len(classes)} distinct non-empty strings, one per class of "
-            f"{network.classes_.tolist()}; got {names!r}."
-        )
+    names = check_class_names(
+        class_names_of(network) if class_names is None else class_names, network.classes_.tolist())
     names = _in_output_order(network, names).tolist()
     metrics = _json_metrics(metrics)
     for entry in keep:
