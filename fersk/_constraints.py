@@ -128,6 +128,58 @@ class Number(_FerskConstraint):
         return _number_text(self.interval)
 
 
+class NotBool(_FerskConstraint):
+    """``interval`` without bools, described as ``interval`` is.
+
+    What :func:`without_bools` puts in place of each Interval of a
+    parameter table: scikit-learn's Interval takes ``True`` as 1
+    (``crop_size=True`` trained a network on a 1x1 crop, ``epochs=True``
+    one epoch), while the messages stay scikit-learn's.
+
+    Parameters
+    ----------
+    interval : sklearn.utils._param_validation.Interval
+        The numbers allowed.
+
+    Examples
+    --------
+    >>> from numbers import Integral
+    >>> from sklearn.utils._param_validation import Interval
+    >>> from fersk._constraints import NotBool
+    >>> epochs = NotBool(Interval(Integral, 1, None, closed="left"))
+    >>> epochs.is_satisfied_by(3), epochs.is_satisfied_by(True), str(epochs)
+    (True, False, 'an int in the range [1, inf)')
+    """
+
+    def __init__(self, interval):
+        super().__init__()
+        self.interval = interval
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and self.interval.is_satisfied_by(val)
+
+    def __str__(self):
+        return str(self.interval)
+
+
+def without_bools(constraints):
+    """A parameter table (``_parameter_constraints``, ``validate_params``'s
+    dict) with every Interval refusing bools (:class:`NotBool`).
+
+    Examples
+    --------
+    >>> from numbers import Real
+    >>> from sklearn.utils._param_validation import Interval
+    >>> from fersk._constraints import without_bools
+    >>> table = without_bools({"alpha": [Interval(Real, 0, 1, closed="both")], "mode": ["boolean"]})
+    >>> table["alpha"][0].is_satisfied_by(True), table["mode"]
+    (False, ['boolean'])
+    """
+    return {key: [NotBool(c) if isinstance(c, Interval) else c for c in rules]
+            if isinstance(rules, list) else rules
+            for key, rules in constraints.items()}
+
+
 class IntPair(_FerskConstraint):
     """A tuple or list of two ints >= 1 (and <= ``max_value`` when given).
 

@@ -25,6 +25,7 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from fersk._constraints import without_bools
 from fersk._fit_guard import unchanged_if_fit_fails
 from fersk._keras_base import (
     BaseKerasImageEstimator,
@@ -75,12 +76,12 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
     _saved_attributes = ("classes_", *BaseKerasImageEstimator._saved_attributes)
     _outputs_meaning = "one probability per class"
 
-    _parameter_constraints = {
+    _parameter_constraints = without_bools({
         **BaseKerasImageEstimator._parameter_constraints,
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "test_time_margin": [Interval(Real, 0, 1, closed="both"), None],
-    }
+    })
 
     # ---------------------------------------------------------------- labels
     def _encode_validation(self, validation_data):

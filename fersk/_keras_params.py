@@ -13,7 +13,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from fersk._constraints import ImageShape, IntPair, KeywordDict
+from fersk._constraints import ImageShape, IntPair, KeywordDict, without_bools
 from fersk.degrade import PROBABILITIES
 
 OPTIMIZERS = {"adam", "adamw", "sgd", "rmsprop", "adamax", "nadam", "adagrad", "adadelta"}
@@ -152,7 +152,7 @@ AUGMENTATION = {"shift": 0.1, "zoom": 0.1, "rotation_degrees": 10.0}
 #: (scikit-learn's ``_parameter_constraints``), here apart from Keras so that
 #: the ONNX loader checks a model folder's saved settings as the Keras
 #: loader does, without importing TensorFlow.
-SHARED_CONSTRAINTS = {
+SHARED_CONSTRAINTS = without_bools({
     "image_shape": [ImageShape(), None],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "epochs": [Interval(Integral, 1, None, closed="left")],
@@ -185,7 +185,7 @@ SHARED_CONSTRAINTS = {
     "checkpoint_dir": [str, os.PathLike, None],
     # Every subclass takes source_weight: the weights are read here (_fit_sample_weight).
     "source_weight": [StrOptions({"balanced"}), dict, None],
-}
+})
 
 #: ``head`` of the classifiers (CNNClassifier's output activation).
 HEAD_CONSTRAINT = [StrOptions({"softmax", "tanh"})]

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._constraints import N_JOBS
+from ._constraints import N_JOBS, without_bools
 from ._image_files import n_workers
 
 LBP_METHODS = ("default", "ror", "uniform", "nri_uniform", "var")
@@ -215,7 +215,7 @@ def _map_codes(codes, P, method):
 
 
 @validate_params(
-    {
+    without_bools({
         "images": ["array-like"],
         "P": [_POINTS],
         "R": [_RADIUS],
@@ -223,7 +223,7 @@ def _map_codes(codes, P, method):
         "interpolation": _INTERPOLATION,
         "padding": _PADDING,
         "n_jobs": N_JOBS,
-    },
+    }),
     prefer_skip_nested_validation=True,
 )
 def local_binary_pattern_batch(

@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._constraints import N_JOBS, ImageShape, IntPair, NumberSequence, store_parameters
+from ._constraints import N_JOBS, ImageShape, IntPair, NumberSequence, store_parameters, without_bools
 from ._lbp_codes import (
     _CODE_METHODS, _INTERPOLATION, _PADDING, _POINTS, _RADIUS, LBP_METHODS,
     local_binary_pattern_batch, n_lbp_codes,
@@ -154,7 +154,7 @@ class LBPCodeTransformer(ImageBatchOutputMixin, TransformerMixin, BaseEstimator)
     (10, 48, 48, 2)
     """
 
-    _parameter_constraints = {
+    _parameter_constraints = without_bools({
         "P": [_POINTS, NumberSequence(_POINTS)],
         "R": [_RADIUS, NumberSequence(_RADIUS)],
         "method": [StrOptions(set(LBP_METHODS))],
@@ -162,7 +162,7 @@ class LBPCodeTransformer(ImageBatchOutputMixin, TransformerMixin, BaseEstimator)
         "padding": _PADDING,
         "image_shape": [None, ImageShape()],
         "n_jobs": N_JOBS,
-    }
+    })
 
     #: Fitted attributes a model folder (fersk.pretrained) stores.
     _saved_attributes = (
@@ -370,7 +370,7 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
     >>> model = make_pipeline(LBPHistogram(), LinearSVC()).fit(X, y)
     """
 
-    _parameter_constraints = {
+    _parameter_constraints = without_bools({
         "P": [_POINTS, NumberSequence(_POINTS)],
         "R": [_RADIUS, NumberSequence(_RADIUS)],
         "method": [StrOptions(set(_CODE_METHODS))],
@@ -379,7 +379,7 @@ class LBPHistogram(TransformerMixin, BaseEstimator):
         "interpolation": _INTERPOLATION,
         "image_shape": [None, ImageShape()],
         "n_jobs": N_JOBS,
-    }
+    })
 
     #: Fitted attributes a model folder (fersk.pretrained) stores.
     _saved_attributes = (

@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from . import _image_files
+from ._constraints import without_bools
 from ._keras_params import finite_outputs
 from ._labels import check_class_names, class_names_of
 from ._tracking import Tracker
@@ -36,20 +37,20 @@ __all__ = ["FaceStream", "read_frames", "stream"]
 _LIVE_HINT = "pip install 'fersk[live]' (opencv-python-headless<5)"
 
 #: The tracking parameters of FaceStream and stream, with what they allow.
-_TRACKING = {
+_TRACKING = without_bools({
     "detect_every": [Interval(numbers.Integral, 1, None, closed="left")],
     "alpha": [Interval(numbers.Real, 0, 1, closed="right")],  # 1: no smoothing
     "iou_threshold": [Interval(numbers.Real, 0, 1, closed="neither")],
     "max_missed": [Interval(numbers.Integral, 0, None, closed="left")],
     "detect_scale": [Interval(numbers.Real, 0, 1, closed="right")],
     "views": [StrOptions({"model", "center"})],
-}
+})
 
 #: The reading parameters of read_frames and stream.
-_READING = {
+_READING = without_bools({
     "fps": [Interval(numbers.Real, 0, None, closed="neither"), None],
     "max_frames": [Interval(numbers.Integral, 0, None, closed="left"), None],
-}
+})
 
 
 class _FixedFaces:

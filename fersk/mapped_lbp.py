@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from ._constraints import N_JOBS, ImageShape, store_parameters
+from ._constraints import N_JOBS, ImageShape, store_parameters, without_bools
 from ._image_files import to_gray
 from ._validation import (
     ImageBatchOutputMixin,
@@ -244,7 +244,7 @@ class MDSMappedLBP(ImageBatchOutputMixin, TransformerMixin, BaseEstimator):
     ((4, 48, 48, 3), dtype('float32'), True)
     """
 
-    _parameter_constraints = {
+    _parameter_constraints = without_bools({
         "P": [_POINTS],
         "R": [Interval(numbers.Real, 0, None, closed="neither")],
         "distance": [StrOptions({"emd", "hamming"})],
@@ -256,7 +256,7 @@ class MDSMappedLBP(ImageBatchOutputMixin, TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "image_shape": [None, ImageShape()],
         "n_jobs": N_JOBS,
-    }
+    })
 
     #: Fitted attributes a model folder (fersk.pretrained) stores.
     _saved_attributes = (

@@ -864,3 +864,39 @@ def test_estimators_refuse_n_jobs_zero_by_name():
         with pytest.raises(ValueError, match=f"'n_jobs' parameter of {type(est).__name__}"):
             est.fit(X)
     assert LBPCodeTransformer(n_jobs=-1).fit_transform(X).shape == (2, 16, 16)
+
+
+def test_numeric_parameters_refuse_bools_with_their_usual_message():
+    """scikit-learn's Interval takes True as 1: FaceCropper(size=True) cut 1x1
+    crops, CNNClassifier(crop_size=True) trained on one pixel, LBP codes of
+    one point, epochs=True one epoch.  Pairs and sequences already refused
+    bools; single numbers now do too, with the same words as before."""
+    from fersk import (
+        CNNClassifier,
+        FaceCropper,
+        FaceStream,
+        LBPCodeTransformer,
+        MDSMappedLBP,
+        local_binary_pattern_batch,
+    )
+    from fersk.training import distillation_targets
+
+    X = np.zeros((2, 16, 16), np.uint8)
+    for make, name in [
+        (lambda: FaceCropper(None, size=True).fit(X), "size"),
+        (lambda: FaceCropper(None, size=8, margin=True).fit(X), "margin"),
+        (lambda: LBPCodeTransformer(P=True).fit(X), "P"),
+        (lambda: MDSMappedLBP(n_components=True).fit(X), "n_components"),
+        (lambda: CNNClassifier(crop_size=True).fit(X, [0, 1]), "crop_size"),
+        (lambda: CNNClassifier(epochs=True).fit(X, [0, 1]), "epochs"),
+        (lambda: CNNClassifier(test_time_margin=True).fit(X, [0, 1]), "test_time_margin"),
+        (lambda: local_binary_pattern_batch(X, True, 1), "P"),
+        (lambda: distillation_targets("fer2013_cnn", X, [0, 1], weight=True), "weight"),
+    ]:
+        with pytest.raises(ValueError, match=f"'{name}' parameter of .* Got True instead"):
+            make()
+    with pytest.raises(ValueError, match="'epochs' parameter of CNNClassifier must be an int in the "
+                                         r"range \[1, inf\)"):
+        CNNClassifier(epochs=0).fit(X, [0, 1])
+    with pytest.raises(ValueError, match="'alpha' parameter"):
+        FaceStream(None, alpha=True)

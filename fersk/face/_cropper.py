@@ -13,7 +13,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._constraints import N_JOBS, ImageShape, IntPair
+from .._constraints import N_JOBS, ImageShape, IntPair, without_bools
 from .._image_files import array_to_uint8
 from .._progress import Progress
 from .._validation import (
@@ -319,7 +319,7 @@ class FaceCropper(ImageBatchOutputMixin, TransformerMixin, BaseEstimator):
     # Fitted attributes pipeline.json records (fersk.pretrained reads them).
     _saved_attributes = ("n_features_in_", "feature_names_in_", "image_shape_")
 
-    _parameter_constraints = {
+    _parameter_constraints = without_bools({
         "detector": [StrOptions(set(_BACKENDS)), callable, None],
         # At most MAX_CROP_SIDE a side: a crop is a network's input.
         "size": [
@@ -343,7 +343,7 @@ class FaceCropper(ImageBatchOutputMixin, TransformerMixin, BaseEstimator):
         "image_shape": [None, ImageShape()],
         "n_jobs": N_JOBS,
         "verbose": ["verbose"],
-    }
+    })
 
     def __init__(
         self,

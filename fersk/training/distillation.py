@@ -14,11 +14,13 @@ def _constraints():
 
     from sklearn.utils._param_validation import HasMethods, Interval
 
+    from fersk._constraints import NotBool
+
     return {
         "teacher": [str, os.PathLike, HasMethods(["predict_proba"])],
         "X": ["array-like"],
         "y": ["array-like"],
-        "weight": [Interval(Real, 0, 1, closed="both")],
+        "weight": [NotBool(Interval(Real, 0, 1, closed="both"))],
     }
 
 

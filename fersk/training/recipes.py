@@ -66,6 +66,7 @@ def _train_constraints():
 
     from sklearn.utils._param_validation import Interval
 
+    from fersk._constraints import NotBool
     from fersk.classifiers import CNNClassifier
 
     net = CNNClassifier._parameter_constraints
@@ -83,7 +84,7 @@ def _train_constraints():
         "test_time_flip": [*net["test_time_flip"], None],  # None: as init_from's
         "init_from": [str, os.PathLike, None],
         "teacher": [str, os.PathLike, None],
-        "teacher_weight": [Interval(Real, 0, 1, closed="both")],
+        "teacher_weight": [NotBool(Interval(Real, 0, 1, closed="both"))],
         "network_params": [dict, None],
         "training_state": net["checkpoint_dir"],
         "keep_training_state": ["boolean"],
