@@ -100,7 +100,9 @@ class BaseKerasImageClassifier(ClassifierMixin, BaseKerasImageEstimator):
         if self.class_weight is None:
             return None
         if isinstance(self.class_weight, dict):
-            unknown = [k for k in self.class_weight if k not in set(self.classes_.tolist())]
+            # True == 1: a bool key would weigh class 1 (or refuse nothing) unsaid.
+            unknown = [k for k in self.class_weight if isinstance(k, (bool, np.bool_))
+                       or k not in set(self.classes_.tolist())]
             if unknown:
                 raise ValueError(
                     f"class_weight has keys that are not classes of y: {unknown}; "

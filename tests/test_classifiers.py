@@ -891,6 +891,15 @@ def test_class_weight_values_are_checked_before_training(weights):
     assert not hasattr(clf, "model_")
 
 
+def test_class_weight_key_true_is_not_class_one():
+    """{True: 5.0} weighed class 1 (True == 1) without a word."""
+    X = np.random.default_rng(0).integers(0, 256, (16, 16, 16)).astype(np.uint8)
+    clf = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                        class_weight={True: 5.0})
+    with pytest.raises(ValueError, match=r"class_weight has keys that are not classes of y: \[True\]"):
+        clf.fit(X, np.arange(16) % 2)
+
+
 def test_zero_weight_removes_the_image():
     """A weight of 0 left the image in the input standardisation and in the
     validation_fraction hold-out (so in early stopping): not the fit without
