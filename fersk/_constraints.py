@@ -128,18 +128,13 @@ class Number(_FerskConstraint):
         return _number_text(self.interval)
 
 
-class NotBool(_FerskConstraint):
-    """``interval`` without bools, described as ``interval`` is.
+class NotBool(Number):
+    """:class:`Number`, described as scikit-learn describes ``interval``.
 
     What :func:`without_bools` puts in place of each Interval of a
     parameter table: scikit-learn's Interval takes ``True`` as 1
     (``crop_size=True`` trained a network on a 1x1 crop, ``epochs=True``
     one epoch), while the messages stay scikit-learn's.
-
-    Parameters
-    ----------
-    interval : sklearn.utils._param_validation.Interval
-        The numbers allowed.
 
     Examples
     --------
@@ -150,13 +145,6 @@ class NotBool(_FerskConstraint):
     >>> epochs.is_satisfied_by(3), epochs.is_satisfied_by(True), str(epochs)
     (True, False, 'an int in the range [1, inf)')
     """
-
-    def __init__(self, interval):
-        super().__init__()
-        self.interval = interval
-
-    def is_satisfied_by(self, val):
-        return not isinstance(val, (bool, np.bool_)) and self.interval.is_satisfied_by(val)
 
     def __str__(self):
         return str(self.interval)
