@@ -19,12 +19,6 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval, Options, _Constraint
 
-#: ``n_jobs``: None, a count of workers, or joblib's negative counts (-1: all
-#: cores).  0 passed ``[None, Integral]`` and failed inside joblib ("n_jobs ==
-#: 0 in Parallel has no meaning"), naming no parameter.
-N_JOBS = [None, Interval(Integral, None, -1, closed="right"),
-          Interval(Integral, 1, None, closed="left")]
-
 __all__ = ["ImageShape", "IntPair", "KeywordDict", "NumberSequence", "store_parameters"]
 
 
@@ -148,6 +142,14 @@ class NotBool(Number):
 
     def __str__(self):
         return str(self.interval)
+
+
+#: ``n_jobs``: None, a count of workers, or joblib's negative counts (-1: all
+#: cores).  0 passed ``[None, Integral]`` and failed inside joblib ("n_jobs ==
+#: 0 in Parallel has no meaning"), naming no parameter; True was taken as one
+#: worker where a table was not passed through :func:`without_bools`.
+N_JOBS = [None, NotBool(Interval(Integral, None, -1, closed="right")),
+          NotBool(Interval(Integral, 1, None, closed="left"))]
 
 
 def without_bools(constraints):

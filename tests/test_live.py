@@ -866,6 +866,21 @@ def test_estimators_refuse_n_jobs_zero_by_name():
     assert LBPCodeTransformer(n_jobs=-1).fit_transform(X).shape == (2, 16, 16)
 
 
+def test_ensemble_refuses_n_jobs_true_by_name():
+    """CNNEnsembleClassifier's table was the one not passed through
+    without_bools: n_jobs=True ran one worker (True == 1) without a word."""
+    from sklearn.linear_model import LogisticRegression
+
+    from fersk import CNNEnsembleClassifier
+
+    X, y = np.arange(16.0).reshape(8, 2), np.arange(8) % 2
+    ensemble = CNNEnsembleClassifier([("a", LogisticRegression())], n_jobs=True)
+    with pytest.raises(ValueError, match="'n_jobs' parameter of CNNEnsembleClassifier must be "
+                                         "None, an int in the range"):
+        ensemble.fit(X, y)
+    assert CNNEnsembleClassifier([("a", LogisticRegression())], n_jobs=1).fit(X, y).n_jobs == 1
+
+
 def test_numeric_parameters_refuse_bools_with_their_usual_message():
     """scikit-learn's Interval takes True as 1: FaceCropper(size=True) cut 1x1
     crops, CNNClassifier(crop_size=True) trained on one pixel, LBP codes of
