@@ -296,9 +296,10 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
 
     Returns
     -------
-    files : list of (str, str, int, int)
-        ``(relative posix path, path, size, mtime_ns)``, the path joined
-        onto ``folder`` as given; size and time -1 for a broken link.
+    files : list of (str, str, int, tuple)
+        ``(relative posix path, path, size, stamp)``, the path joined onto
+        ``folder`` as given, ``stamp`` the file's :func:`file_stamp`; size
+        -1 and stamp ``(-1, -1)`` for a broken link.
 
     Examples
     --------
@@ -392,15 +393,43 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
                     continue
                 try:
                     st = entry.stat()
-                    size, mtime = st.st_size, st.st_mtime_ns
+                    size, stamp = st.st_size, file_stamp(st)
                 except OSError:
-                    size, mtime = -1, -1
-                out.append((prefix + entry.name, entry.path, size, mtime))
+                    size, stamp = -1, (-1, -1)
+                out.append((prefix + entry.name, entry.path, size, stamp))
             elif others is not None and entry.is_file():
                 others.append(prefix + entry.name)
         return out
 
     return walk(folder, rel_prefix)
+
+
+def file_stamp(st):
+    """What a cache key holds of a file's times: ``(st_mtime_ns, st_ctime_ns)``.
+
+    The modification time alone misses an edit that keeps the size and puts
+    the old time back (``cp -p``, ``rsync -t``, ``touch -r``, a tar
+    extracted over the folder): the change time (ctime) is set by the
+    system at every such write and no tool can set it back.  It also
+    changes on a copy or a ``chmod``: the cache is then built once more.
+
+    Parameters
+    ----------
+    st : os.stat_result
+        The file's ``os.stat``.
+
+    Returns
+    -------
+    stamp : tuple of (int, int)
+
+    Examples
+    --------
+    >>> import os
+    >>> st = os.stat(__file__)
+    >>> file_stamp(st) == (st.st_mtime_ns, st.st_ctime_ns)
+    True
+    """
+    return st.st_mtime_ns, st.st_ctime_ns
 
 
 def open_image(im):

@@ -403,6 +403,29 @@ def test_cache_is_reused_and_invalidated_by_changes(fer_copy, fer_sources, tmp_p
     assert not (tmp_path / "unused").exists()
 
 
+def test_cache_sees_an_edit_that_puts_size_and_time_back(tmp_path):
+    """An image rewritten with the same size whose old modification time is
+    put back (``cp -p``, ``touch -r``, a tar extracted over the folder) was
+    served from the cache: the key held size and mtime only.  The change
+    time (ctime), which no tool sets back, is in the key now."""
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    root = tmp_path / "fer"
+    for i, cls in enumerate(["happy", "sad", "happy"]):
+        (root / "train" / cls).mkdir(parents=True, exist_ok=True)
+        # BMP: the same size whatever the pixels
+        Image.fromarray(faces[i]).save(root / "train" / cls / f"Training_{i}.bmp")
+    first = load_fer2013(root, cache_dir=tmp_path / "cache")
+    edited = root / "train" / first.filenames[0].split("/", 1)[1]
+    st = edited.stat()
+    Image.fromarray(255 - first.images[0]).save(edited)
+    os.utime(edited, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (edited.stat().st_size, edited.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    again = load_fer2013(root, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(again.images[0], 255 - first.images[0])
+    np.testing.assert_array_equal(again.images[1:], first.images[1:])
+
+
 def test_csv_cache_follows_the_file(tmp_path, good_rows):
     csv = _write_csv(tmp_path / "fer2013.csv", good_rows)
     cache_dir = tmp_path / "cache"

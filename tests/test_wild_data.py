@@ -119,6 +119,25 @@ def test_wild_cache_reads_a_photo_rewritten_within_the_same_second(tmp_path):
     np.testing.assert_array_equal(again.images, first.images[:, ::-1])
 
 
+def test_wild_cache_reads_a_photo_rewritten_with_its_old_time_put_back(tmp_path):
+    """Same name, same size and the very same modification time put back
+    (``cp -p``, ``touch -r``): the change time in the key tells it apart."""
+    from PIL import Image
+
+    photo = tmp_path / "sfew" / "happy" / "frame.bmp"
+    photo.parent.mkdir(parents=True)
+    face = skdata.astronaut()[30:230, 120:320]
+    cropper = FaceCropper(detector=None)
+    Image.fromarray(face).save(photo)
+    first = load_sfew(tmp_path / "sfew", cropper=cropper, cache_dir=tmp_path / "cache")
+    st = photo.stat()
+    Image.fromarray(np.ascontiguousarray(face[::-1])).save(photo)
+    os.utime(photo, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (photo.stat().st_size, photo.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    again = load_sfew(tmp_path / "sfew", cropper=cropper, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(again.images, first.images[:, ::-1])
+
+
 def test_wild_cache_keeps_an_entry_per_crop_setting(tmp_path, capsys):
     """A load with another cropper replaced the first cropper's entry (one
     entry a folder), so switching between two croppers cropped every photo

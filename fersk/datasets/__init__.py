@@ -5,7 +5,7 @@
   image-folder release (``train/<class>/Training_<id>.jpg``,
   ``test/<class>/PublicTest_<id>.jpg``...), into 48x48 uint8 images, FER
   labels and each sample's usage.  Folder loads are cached (decoded arrays
-  keyed on the folder's file names, sizes and modification times), so the
+  keyed on the folder's file names, sizes, modification and change times), so the
   second load of the 32k-image folder takes a fraction of a second.
 * :func:`fer2013_predefined_split` turns the usages into the Kaggle protocol
   as a :class:`~sklearn.model_selection.PredefinedSplit`: fit on Training,

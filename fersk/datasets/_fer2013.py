@@ -11,7 +11,7 @@ from sklearn.model_selection import PredefinedSplit
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import validate_params
 
-from fersk._image_files import walk_files
+from fersk._image_files import file_stamp, walk_files
 from fersk._progress import log
 from fersk.cache import cache_home
 
@@ -142,7 +142,7 @@ def _fer_folder_files(root, usages, extensions):
         for d in sorted(class_dirs, key=lambda d: _CLASS_INDEX[d.name.lower()]):
             label = _CLASS_INDEX[d.name.lower()]
             rel_prefix = Path(os.path.relpath(d.path, root)).as_posix() + "/"
-            for rel, full, size, mtime in walk_files(d.path, extensions, rel_prefix, avoid=classes,
+            for rel, full, size, stamp in walk_files(d.path, extensions, rel_prefix, avoid=classes,
                                                      claimed=claimed):
                 prefix = os.path.basename(rel).split("_", 1)[0].lower()
                 usage = _USAGE_CANON.get(prefix)
@@ -150,7 +150,7 @@ def _fer_folder_files(root, usages, extensions):
                     bad.append((rel, "file name does not start with a FER-2013 usage "
                                      "(Training_, PublicTest_ or PrivateTest_)"))
                 elif usage in usages:
-                    files.append((rel, full, size, mtime, label, usage))
+                    files.append((rel, full, size, stamp, label, usage))
     return files, bad, loose
 
 
@@ -169,7 +169,7 @@ def _load_fer_folder(root, usages, errors, cache, cache_dir, n_jobs, verbose, ex
                   f"{root} ({time.perf_counter() - start:.2f} s)")
     key = _digest("\n".join(
         [f"fersk-fer2013-folder v{_CACHE_VERSION}", str(root)]
-        + [f"{rel}\t{size}\t{mtime}" for rel, _, size, mtime, _, _ in files]
+        + [f"{rel}\t{size}\t{stamp}" for rel, _, size, stamp, _, _ in files]
     ))
 
     def decode():
@@ -324,7 +324,7 @@ def _load_fer_csv(path, usages, errors, cache, cache_dir, verbose):
     func = "load_fer2013"
     st = os.stat(path)
     key = _digest(f"fersk-fer2013-csv v{_CACHE_VERSION}\n{path}\n{st.st_size}\t"
-                  f"{st.st_mtime_ns}\n{'+'.join(usages)}")
+                  f"{file_stamp(st)}\n{'+'.join(usages)}")
     content = _cached(cache, cache_dir, _cache_prefix("csv", path, usages), key,
                       lambda: _parse_fer_csv(path, usages, verbose), func, verbose)
     bad = [(int(i), str(r)) for i, r in zip(content["failed_index"], content["failed_reason"])]
@@ -381,9 +381,11 @@ def load_fer2013(path, *, usage=None, errors="raise", cache=True, cache_dir=None
         Keep the decoded arrays in ``cache_dir`` and reuse them.  The cache
         entry is keyed on the loader version, the absolute path, the
         selected usages, and, for a folder, every image file's relative
-        path, size and modification time (for the CSV, its size and
-        modification time), so adding, removing or changing a file
-        invalidates it.  Bad samples are remembered too (the ``errors``
+        path, size, modification and change times (for the CSV, its size
+        and times), so adding, removing or changing a file invalidates it,
+        also an edit that puts the old size and modification time back
+        (``cp -p``, ``touch -r``): the change time (ctime) cannot be set
+        back.  A copy of the folder, or a ``chmod``, builds it once more.  Bad samples are remembered too (the ``errors``
         policy is applied after reading the cache).  One entry is kept per
         path and usage selection (older ones are deleted).  An unwritable
         cache directory only gives a warning.

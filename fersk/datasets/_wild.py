@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from fersk._image_files import IMAGE_EXTENSIONS, open_image
+from fersk._image_files import IMAGE_EXTENSIONS, file_stamp, open_image
 from fersk._progress import log
 from fersk.cache import cache_home
 
@@ -143,7 +143,7 @@ def _settings(cropper, extra=""):
 
 
 def _key(root, entries, cropper, extra=""):
-    """Cache key: the files (name, size, mtime), the cropper, the version;
+    """Cache key: the files (name, size, mtime and ctime: :func:`file_stamp`), the cropper, the version;
     None where the cropper cannot be named across processes (no cache)."""
     h = hashlib.sha256()
     if not (cropper.detector is None or isinstance(cropper.detector, str)):
@@ -158,7 +158,7 @@ def _key(root, entries, cropper, extra=""):
         # Nanoseconds: a photo rewritten within the same second is read anew.
         # surrogatepass: a name that is not valid UTF-8 (surrogate-escaped
         # bytes on Linux) has a key too; a valid name's key is unchanged.
-        h.update(f"|{rel}:{st.st_size}:{st.st_mtime_ns}".encode("utf-8", "surrogatepass"))
+        h.update(f"|{rel}:{st.st_size}:{file_stamp(st)}".encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 
 
