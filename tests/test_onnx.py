@@ -648,3 +648,39 @@ def test_onnx_network_takes_predict_batch_size_as_keras_does(onnx_cache, tmp_pat
     expected = onnx.predict_proba(X)
     onnx.set_params(**{f"{onnx.steps[-1][0]}__predict_batch_size": 3})
     np.testing.assert_allclose(onnx.predict_proba(X), expected, atol=1e-6)
+
+
+def test_a_pickled_onnx_network_carries_its_graph(onnx_cache, tmp_path):
+    """A pickle of backend="onnx" held the graph's path only, a file of
+    fersk's cache (or of the installed package): after `fersk cache --clear`
+    it failed with a bare FileNotFoundError from ONNX Runtime's loader.  The
+    graph now travels in the pickle; a path with no file is said clearly."""
+    import copy
+    import pickle
+    import shutil
+
+    model = pretrained.load("fer2013_cnn", backend="onnx")
+    X = _faces(6)
+    expected = model.predict_proba(X)
+    graph = tmp_path / "graph.onnx"
+    shutil.copyfile(model[-1].path, graph)
+    net = copy.deepcopy(model[-1]).set_params(path=str(graph))
+    blob = pickle.dumps(net)
+    graph.unlink()  # the cache cleared
+    loaded = pickle.loads(blob)
+    np.testing.assert_array_equal(loaded.predict_proba(model[:-1].transform(X)),
+                                  net.set_params(path=model[-1].path).predict_proba(
+                                      model[:-1].transform(X)))
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(model)).predict_proba(X), expected)
+    # pickled again, the graph goes with it (the file is still gone)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(loaded)).predict_proba(X[:2]),
+                                  loaded.predict_proba(X[:2]))
+    # another path given after loading is read from that file
+    assert loaded.set_params(path=model[-1].path).predict_proba(X[:2]).shape == (2, 7)
+    # a pickle of an earlier fersk (no graph) whose file is gone
+    state = dict(pickle.loads(blob).__dict__)
+    del state["_pickled_graph"]
+    old = type(net).__new__(type(net))
+    old.__setstate__(state)
+    with pytest.raises(FileNotFoundError, match="its ONNX graph .*graph.onnx' is not there"):
+        old.predict_proba(X[:2])

@@ -85,9 +85,19 @@ def _session(path, spinning=True):
     """One ``onnxruntime.InferenceSession`` per file (and modification time)
     and setting of ``spinning`` (whether idle worker threads spin, waiting
     for work, rather than sleep)."""
-    ort = _import_ort()
     path = Path(path)
     key = (str(path.resolve()), path.stat().st_mtime_ns, spinning)
+    return _cached_session(key, str(path), spinning)
+
+
+def _session_of_bytes(digest, data, spinning=True):
+    """:func:`_session` for a graph held in memory (``data``, its SHA-256
+    ``digest``): a network unpickled with its graph."""
+    return _cached_session(("sha256", digest, spinning), data, spinning)
+
+
+def _cached_session(key, source, spinning):
+    ort = _import_ort()
     with _SESSIONS_LOCK:
         session = _SESSIONS.get(key)
         if session is None:
@@ -96,7 +106,7 @@ def _session(path, spinning=True):
             if not spinning:
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+                source, sess_options=options, providers=["CPUExecutionProvider"]
             )
             _SESSIONS[key] = session
     return session

@@ -1,6 +1,7 @@
 """A fersk network as an ONNX graph: export, quantisation and the
 classifier that runs it with ONNX Runtime."""
 
+import hashlib
 import inspect
 import os
 from numbers import Integral, Real
@@ -18,7 +19,8 @@ from fersk._keras_params import (TEST_TIME_CROPS, finite_outputs, gated_mean, ta
                                  view_corners, view_margin)
 from fersk._validation import validate_images
 
-from ._common import _atomic_write, _convert, _file_digest, _import_ort, _session, _tf2onnx
+from ._common import (_atomic_write, _convert, _file_digest, _import_ort, _session,
+                      _session_of_bytes, _tf2onnx)
 
 #: What every exported network graph says of itself (ONNX metadata): it runs
 #: one view, and the classifier makes the views.  Graphs of fersk before
@@ -284,7 +286,9 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
     1e-6).  The graph runs one view; the views are cut here (NumPy) and
     their outputs averaged, so they are parameters as on the Keras
     estimator (:func:`fersk.ensemble.one_view` sets them).  It cannot be
-    trained: ``fit`` raises.  Built by :func:`fersk.pretrained.load` with
+    trained: ``fit`` raises.  A pickle (joblib) carries the graph itself,
+    as a Keras network's carries its weights: it predicts where the file
+    at ``path`` is gone (fersk's cache cleared, another machine).  Built by :func:`fersk.pretrained.load` with
     ``backend="onnx"`` or :meth:`from_estimator` (both take the views of
     the Keras network).
 
@@ -458,7 +462,7 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         self._validate_params()
         x = self._validate_X(X)
-        session = _session(self.path)
+        session = self._graph_session()
         if session.get_modelmeta().custom_metadata_map.get(_GRAPH_KEY) != _GRAPH_KIND:
             raise ValueError(
                 f"{self.path} was exported by an older fersk (its graph averages the test-time "
@@ -546,6 +550,38 @@ class OnnxNetworkClassifier(ClassifierMixin, BaseEstimator):
         See :func:`export_network`.
         """
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def _graph_session(self):
+        """The ONNX Runtime session of the graph: the one pickled with this
+        network while ``path`` is still the path it was pickled from, else
+        the file at ``path``."""
+        pickled = getattr(self, "_pickled_graph", None)
+        if pickled is not None and pickled[0] == os.fspath(self.path):
+            return _session_of_bytes(pickled[1], pickled[2])
+        if not Path(self.path).is_file():
+            raise FileNotFoundError(
+                f"{type(self).__name__}: its ONNX graph {os.fspath(self.path)!r} is not there "
+                "(fersk's cache cleared or moved, or the model folder moved): load the model "
+                "again (fersk.pretrained.load(..., backend='onnx'), or `fersk export`); this "
+                "version of fersk pickles a network with its graph."
+            )
+        return _session(self.path)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # The graph travels with a pickle, as a Keras network's weights do: its
+        # file may be an entry of fersk's cache (`fersk cache --clear` deletes
+        # it) or a file of this install, neither of which a joblib file keeps.
+        pickled = state.get("_pickled_graph")
+        if "classes_" in state and not (pickled and pickled[0] == os.fspath(self.path)):
+            try:
+                data = Path(self.path).read_bytes()
+            except OSError:  # gone already: predicting says so
+                state.pop("_pickled_graph", None)
+            else:
+                state["_pickled_graph"] = (os.fspath(self.path),
+                                           hashlib.sha256(data).hexdigest(), data)
+        return state
 
     def __setstate__(self, state):
         # Pickled by an older fersk: parameters added since take their
