@@ -106,7 +106,11 @@ def _inference_cache(model):
 
 
 class _KerasModelBytes:
-    """A Keras model serialised in the ``.keras`` zip format (for pickling)."""
+    """A Keras model serialised in the ``.keras`` zip format (for pickling),
+    with the states of its random generators (dropout, random crops), which
+    the format leaves out: loaded, they were drawn anew from Python's global
+    generator, so a warm start after a pickle round trip depended on the
+    caller's random state, not on ``random_state``."""
 
     def __init__(self, model):
         with tempfile.TemporaryDirectory() as tmp:
@@ -114,14 +118,25 @@ class _KerasModelBytes:
             model.save(path)
             with open(path, "rb") as f:
                 self.data = f.read()
+        self.seed_states = _checkpoint._seed_states(model)
 
     def load(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.keras")
             with open(path, "wb") as f:
                 f.write(self.data)
-            return keras.saving.load_model(path, safe_mode=True)
+            model = keras.saving.load_model(path, safe_mode=True)
+        # getattr: bytes pickled by an earlier fersk hold no states.
+        _checkpoint._set_seed_states(model, getattr(self, "seed_states", []))
+        return model
 
+
+try:  # Keras's random globals: put back after a seeded fit
+    from keras.src.backend.common import global_state as _keras_global_state
+except ImportError:  # pragma: no cover  (another Keras layout: left at the fit's seed)
+    _keras_global_state = None
+#: ``keras.utils.set_random_seed`` sets the first and drops the second.
+_KERAS_RANDOM_GLOBALS = ("global_random_seed", "global_seed_generator")
 
 try:  # where Keras 3 draws the seeds it is not given (Python's global ``random``)
     from keras.src.random import seed_generator as _keras_seed_generator
@@ -170,8 +185,11 @@ class _SeededContext:
 
     ``keras.utils.set_random_seed`` seeds the global generators that Keras
     draws layer seeds, initial weights, dropout masks and shuffling from.
-    The global Python and NumPy states are put back afterwards, so fitting
-    does not change the caller's random streams.
+    The global Python and NumPy states and Keras's global seed and
+    generator (``keras.random`` without a seed) are put back afterwards,
+    so fitting does not change those streams of the caller; TensorFlow's
+    global seed (``tf.random.set_seed``) is left at the fit's seed (TF has
+    no public way to read it back).
 
     Keras draws the seed of every layer, initializer and random op made
     without one from Python's global generator, which the other threads of
@@ -203,6 +221,10 @@ class _SeededContext:
             if self.seed is not None:
                 self._py = random.getstate()
                 self._np = np.random.get_state()
+                # Keras's own global seed and the generator keras.random draws
+                # unseeded numbers from: set_random_seed replaces both.
+                self._keras = () if _keras_global_state is None else tuple(
+                    _keras_global_state.get_global_attribute(name) for name in _KERAS_RANDOM_GLOBALS)
                 keras.utils.set_random_seed(self.seed)
                 if _THREAD_RANDOM is not None:
                     self._previous = _THREAD_RANDOM.swap(random.Random(self.seed))
@@ -218,6 +240,8 @@ class _SeededContext:
                     _THREAD_RANDOM.swap(self._previous)
                 random.setstate(self._py)
                 np.random.set_state(self._np)
+                for name, value in zip(_KERAS_RANDOM_GLOBALS, self._keras):
+                    _keras_global_state.set_global_attribute(name, value)
         finally:
             _FIT_LOCK.release()
         return False

@@ -277,8 +277,9 @@ input_scaling : {"standardize", "none"}
     (saved with the model); "none" feeds values as they are.
 random_state : int, RandomState instance or None
     Seeds weights, LBC anchors, dropout, shuffling, augmentation and the
-    validation split (``keras.utils.set_random_seed``; Python's and
-    NumPy's global states are restored after ``fit``).  The same value
+    validation split (``keras.utils.set_random_seed``; Python's, NumPy's
+    and Keras's global random states are restored after ``fit``,
+    TensorFlow's global seed is left at this one).  The same value
     gives identical predictions on CPU, in any process or thread, under
     the same TensorFlow thread settings (the number of intra-op threads
     changes the rounding; see the "Scaling out" page for clusters).

@@ -137,6 +137,25 @@ def test_fit_leaves_global_random_state_alone():
     assert np.random.rand() == expected
 
 
+def test_fit_leaves_keras_random_streams_alone():
+    """keras.utils.set_random_seed inside a seeded fit replaced Keras's global
+    seed and the generator keras.random draws unseeded numbers from: a
+    caller's seeded keras.random stream jumped to the fit's."""
+    import keras
+
+    X, y = _halves(20)
+    keras.utils.set_random_seed(42)
+    keras.random.uniform((2,))
+    expected = keras.ops.convert_to_numpy(keras.random.uniform((3,)))
+    keras.utils.set_random_seed(42)
+    keras.random.uniform((2,))
+    LBCNNClassifier(**TINY_LBCNN, epochs=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(keras.random.uniform((3,))), expected)
+    from keras.src.utils.rng_utils import get_random_seed
+
+    assert get_random_seed() == 42
+
+
 # ---------------------------------------------------------------- persistence
 @pytest.fixture(scope="module")
 def small_fitted():
@@ -350,6 +369,26 @@ def test_warm_start_continues_training():
         clf.fit(X, y + 1)
     with pytest.raises(ValueError, match="fitted on images of shape"):
         clf.fit(X[:, :8], y)
+
+
+def test_warm_start_after_a_pickle_round_trip_is_the_warm_start_in_process():
+    """A .keras file leaves out the states of the network's random generators
+    (dropout): unpickled, they were drawn anew from Python's global
+    generator, so a warm start after joblib.load depended on the caller's
+    random state, not on random_state (dropout 0.25: max |dp| 0.01)."""
+    import pickle
+    import random
+
+    X, y = _halves(32)
+    fitted = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4, "dropout": 0.25},
+                           epochs=1, batch_size=8, random_state=0).fit(X, y)
+    blob = pickle.dumps(fitted)
+    in_process = fitted.set_params(warm_start=True).fit(X, y).predict_proba(X)
+    for seed in (1, 2):
+        random.seed(seed)  # what the generators were drawn from at load
+        loaded = pickle.loads(blob)
+        np.testing.assert_array_equal(
+            loaded.set_params(warm_start=True).fit(X, y).predict_proba(X), in_process)
 
 
 def test_interrupted_warm_start_puts_the_weights_back(monkeypatch):
