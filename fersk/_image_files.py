@@ -5,6 +5,8 @@ read files through :func:`pil_to_uint8`, so a 16-bit or palette image
 means the same everywhere.
 """
 
+import functools
+
 import numpy as np
 
 __all__ = [
@@ -447,7 +449,9 @@ def open_image(im):
     -------
     image : PIL.Image.Image
         Upright (``PIL.ImageOps.exif_transpose``); the same object when no
-        tag says otherwise.
+        tag says otherwise.  An uncompressed TIFF file tagged orientation
+        5-8 is read from memory where this Pillow scrambles it through its
+        memory map (Pillow 13.0.0 maps its rows at the turned size).
 
     Examples
     --------
@@ -457,7 +461,62 @@ def open_image(im):
     """
     from PIL import ImageOps
 
+    if _scrambled_by_pillow(im):
+        im = _read_from_memory(im)
     return ImageOps.exif_transpose(im) or im
+
+
+def _scrambled_by_pillow(im):
+    """Whether ``im`` (opened from a file, not loaded) is a TIFF that this
+    Pillow would give scrambled: uncompressed, tagged orientation 5-8 (turned
+    a quarter), read through a memory map (a file name), and this Pillow
+    found to get such a file wrong."""
+    if (getattr(im, "format", None) != "TIFF" or getattr(im, "use_load_libtiff", True)
+            or not getattr(im, "filename", None)):
+        return False
+    try:
+        orientation = im.getexif().get(0x0112)
+    except Exception:  # an unreadable tag: Pillow's own reading says what is wrong
+        return False
+    return orientation in (5, 6, 7, 8) and _pillow_scrambles_turned_tiffs()
+
+
+@functools.lru_cache(maxsize=None)
+def _pillow_scrambles_turned_tiffs():
+    """Asked of this Pillow once, on a 2x3 uncompressed TIFF file tagged 6."""
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image, ImageOps
+
+    pixels = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    im = Image.fromarray(pixels)
+    exif = im.getexif()
+    exif[0x0112] = 6  # shown turned a quarter clockwise
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "probe.tif"
+            im.save(path, exif=exif)
+            with Image.open(path) as read:
+                shown = np.asarray(ImageOps.exif_transpose(read) or read)
+    except Exception:  # pragma: no cover  (no TIFF support or no temp folder: nothing to do)
+        return False
+    return not np.array_equal(shown, np.rot90(pixels, -1))
+
+
+def _read_from_memory(im):
+    """``im``'s file (and page) opened again from its bytes: Pillow 13.0.0
+    reads such a TIFF right from a file object, wrong only through the
+    memory map it uses for a file name (its rows at the turned size)."""
+    import io
+
+    from PIL import Image
+
+    with open(im.filename, "rb") as f:
+        read = Image.open(io.BytesIO(f.read()))
+    if im.tell():
+        read.seek(im.tell())
+    return read
 
 
 def n_workers(n_jobs):

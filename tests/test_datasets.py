@@ -784,6 +784,37 @@ def test_one_list_of_image_extensions_and_exif_orientation_everywhere(tmp_path):
     np.testing.assert_array_equal(loaded, via_cropper)
 
 
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+@pytest.mark.parametrize("color", [False, True])
+def test_an_uncompressed_tiff_turned_by_its_tag_is_read_as_its_png(tmp_path, orientation, color):
+    """Pillow 13.0.0 read an uncompressed grey TIFF file tagged orientation
+    5-8 scrambled (rows mapped at the turned size): every reader of fersk
+    gave another image than the same pixels and tag in a PNG."""
+    from PIL import Image
+
+    from fersk import FaceCropper
+    from fersk._image_files import read_image_file
+    from fersk.datasets import load_image_folder
+
+    stored = (np.arange(12 * 20).reshape(12, 20) % 251).astype(np.uint8)
+    if color:
+        stored = np.stack([stored, stored[::-1], 255 - stored], axis=-1)
+    im = Image.fromarray(stored)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    tiff = tmp_path / "folder" / "happy" / "face.tif"
+    tiff.parent.mkdir(parents=True)
+    im.save(tiff, exif=exif)  # uncompressed
+    im.save(tmp_path / "face.png", exif=exif)
+    shown = read_image_file(tmp_path / "face.png")
+    assert shown.shape == (20, 12, 3)[: 3 if color else 2]
+    np.testing.assert_array_equal(read_image_file(tiff), shown)
+    np.testing.assert_array_equal(load_image_folder(tmp_path / "folder", color=color).images[0], shown)
+    cropped = FaceCropper(detector=None, size=(20, 12), color=color)
+    np.testing.assert_array_equal(cropped.transform([tiff])[0],
+                                  cropped.transform([tmp_path / "face.png"])[0])
+
+
 def test_colour_files_loaded_grey_are_the_pipelines_pixels(tmp_path):
     """load_image_folder(color=False) reads a colour photo as FaceCropper
     reads the same file at prediction (rgb2gray's luma), pixel for pixel:
