@@ -174,7 +174,9 @@ def test_wild_loader_reads_every_image_type_and_names_what_it_skips(tmp_path):
     Image.fromarray(face).save(folder / "b.jpg")
     (folder / "notes.txt").write_text("not a frame")
     (folder / "more").mkdir()
-    with pytest.warns(UserWarning, match=r"2 entries .* not read: happy/more, happy/notes.txt"):
+    # the folder named as one: "not image files" alone read as if it were a file
+    with pytest.warns(UserWarning, match=r"2 entries .*folders inside a class folder are not "
+                                         r"walked\) and were not read: happy/more/, happy/notes.txt"):
         sfew = load_sfew(tmp_path / "sfew", cropper=FaceCropper(detector=None), cache=False)
     assert [Path(f).name for f in sfew.filenames] == ["a.webp", "b.jpg"]
 

@@ -122,14 +122,15 @@ def _files(folder, classes):
                 continue
             if file.lower().endswith(IMAGE_EXTENSIONS) and (sub / file).is_file():
                 out.append((f"{name}/{file}", name.lower()))
-            else:
-                skipped.append(f"{name}/{file}")
+            else:  # a folder inside a class folder is named as one (trailing "/")
+                skipped.append(f"{name}/{file}/" if (sub / file).is_dir() else f"{name}/{file}")
     if loose:
         _warn(f"{len(loose)} image file(s) outside class folders under {str(folder)!r} are "
               f"not loaded (no class): {', '.join(loose[:5])}{' ...' if len(loose) > 5 else ''}.")
     if skipped:  # never silently fewer samples than files
         _warn(f"{len(skipped)} entries of the class folders under {str(folder)!r} are not image "
-              f"files ({', '.join(IMAGE_EXTENSIONS)}) and were not read: "
+              f"files ({', '.join(IMAGE_EXTENSIONS)}; folders inside a class folder are not "
+              f"walked) and were not read: "
               f"{', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}.")
     return out
 
