@@ -138,6 +138,14 @@ def test_load_ferplus_verbose_and_errors(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"line 3: 'train/angry/Training_1.png' again "
                                          r"\(first on line 2\)"):
         load_ferplus(tmp_path, votes=tmp_path / "twice.csv", cache=False)
+    # one image voted twice with its folders spelt in two cases: the map that joins
+    # folders of another case (TRAIN/ANGRY) kept the later row's votes without a word
+    (tmp_path / "cases.csv").write_text(
+        HEADER + twice + "train/Angry/Training_1.png,9,0,0,0,0,1,0,0,0,0\n")
+    with pytest.raises(ValueError, match=r"line 3: 'train/Angry/Training_1.png' is "
+                                         r"'train/angry/Training_1.png' \(line 2\) with its "
+                                         r"folders in another case"):
+        load_ferplus(tmp_path, votes=tmp_path / "cases.csv", cache=False)
     # a spreadsheet's byte-order mark before the header
     (tmp_path / "bom.csv").write_text("\ufeff" + HEADER + twice, encoding="utf-8")
     with pytest.warns(UserWarning, match="1 image.*no row"):  # Training_2 not in it

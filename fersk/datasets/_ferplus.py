@@ -56,7 +56,7 @@ def _read_ferplus_votes(path):
                 f"{str(path)!r} is not a FER+ votes file: its header is {header}, "
                 f"expected {expected}."
             )
-        votes, bad, lines = {}, [], {}
+        votes, bad, lines, spelt = {}, [], {}, {}
         for line, row in enumerate(reader, start=2):
             if not row:
                 continue
@@ -72,6 +72,11 @@ def _read_ferplus_votes(path):
             name = row[0].strip().replace("\\", "/")
             if name in votes:  # which row's votes hold would be silent
                 bad.append(f"line {line}: {name!r} again (first on line {lines[name]})")
+                continue
+            first = spelt.setdefault(_canonical_path(name), name)
+            if first != name:  # folders are matched in any case: one image, two rows
+                bad.append(f"line {line}: {name!r} is {first!r} (line {lines[first]}) with its "
+                           "folders in another case, which load_fer2013 reads as one folder")
                 continue
             votes[name], lines[name] = counts, line
     if bad:
