@@ -726,11 +726,14 @@ class TrainingState:
 
 def discard_states(checkpoint_dir):
     """Remove every fit's training state under ``checkpoint_dir``, fersk's
-    files only, then the folders left empty.
+    files only, then the state folders left empty.
 
     Raises CheckpointInUseError (and removes nothing of that fit) when a
     live process holds a state's lock: its run must not lose its epochs
-    under it.  Files that are not fersk's stay, with their folders.
+    under it.  Files that are not fersk's stay, with their folders, and
+    ``checkpoint_dir`` itself stays even when empty: it may be a folder of
+    the user's (its mode, its ACLs), which the next fit would make anew
+    without them.
     """
     checkpoint_dir = Path(checkpoint_dir)
     if not checkpoint_dir.is_dir():
@@ -746,10 +749,6 @@ def discard_states(checkpoint_dir):
             raise
     for state in states:
         state.discard()
-    try:
-        checkpoint_dir.rmdir()
-    except OSError:  # something else is in it: not ours to delete
-        pass
 
 
 class SaveEachEpoch(keras.callbacks.Callback):

@@ -836,3 +836,16 @@ def test_fersk_train_never_replaces_a_model_saved_into_out_meanwhile(capsys, tmp
     assert "Epoch" not in stdout and "saved" in stdout
     assert pretrained.info(out)["description"] != "another run's"
     assert not (out / "training_state").exists()
+
+
+def test_discarding_the_states_keeps_the_users_checkpoint_dir(tmp_path):
+    """discard_states (fersk train --overwrite's restart) removed
+    checkpoint_dir itself once its states were gone: a folder of the
+    user's, made anew by the next fit without its mode."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    os.chmod(folder, 0o750)
+    (folder / f"{_checkpoint.STATE_PREFIX}0123").mkdir()  # an interrupted fit's state
+    _checkpoint.discard_states(folder)
+    assert folder.is_dir() and list(folder.iterdir()) == []
+    assert folder.stat().st_mode & 0o777 == 0o750
