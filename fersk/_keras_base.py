@@ -479,6 +479,18 @@ class BaseKerasImageEstimator(BaseEstimator):
                 "sample_weight must contain at least one non-zero weight"
                 + ("." if by_source is None else " (times source_weight's).")
             )
+        positive = weight[weight > 0]
+        f32 = np.finfo(np.float32)
+        if positive.max() > f32.max or positive.min() < f32.tiny:
+            # Keras weighs the loss in float32 and does not normalise the
+            # weights: 1e20 fitted to infinite weights, blamed at prediction
+            # on the learning rate; 1e-50 became 0 and nothing was learnt.
+            raise ValueError(
+                f"sample_weight{'' if by_source is None else ' (times source_weight)'} holds "
+                f"weights from {positive.min():.3g} to {positive.max():.3g}, beyond what "
+                "float32 (the loss) holds ({:.3g} to {:.3g}); scale them nearer 1.".format(
+                    f32.tiny, f32.max)
+            )
         return weight
 
     def _without_zero_weight(self, weight, warm, x, *arrays):

@@ -81,7 +81,8 @@ def finite_outputs(outputs, owner):
             f"{owner}: the network's outputs are not finite (NaN or infinity) for "
             f"{int(bad.sum())} of {len(bad)} images (the first: "
             f"{np.flatnonzero(bad)[:5].tolist()}): its weights are not finite, a training "
-            "that diverged (fit again with a lower learning_rate)."
+            "that diverged (fit again with a lower learning_rate, or with sample or class "
+            "weights nearer 1)."
         )
     return outputs
 

@@ -595,7 +595,8 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
             Class labels (any hashable, sortable values, e.g. ints or
             strings).  Encoded once; every member is fitted on the codes.
         **fit_params : dict
-            ``sample_weight`` (array-like of shape (n_samples,)) is passed
+            ``sample_weight`` (array-like of shape (n_samples,), not
+            negative: checked before any member is fitted) is passed
             to every member's ``fit``, as
             :class:`~sklearn.ensemble.VotingClassifier` does (a Pipeline
             member then needs metadata routing).  With
@@ -632,7 +633,8 @@ class CNNEnsembleClassifier(ClassifierMixin, _BaseHeterogeneousEnsemble):
         active = [(name, est) for name, est in pairs if not _is_drop(est)]
         if fit_params.get("sample_weight") is not None:
             # Checked once here, not by a member after another's long fit.
-            fit_params["sample_weight"] = _check_sample_weight(fit_params["sample_weight"], X)
+            fit_params["sample_weight"] = _check_sample_weight(
+                fit_params["sample_weight"], X, ensure_non_negative=True)
         if _routing_enabled():
             routed = process_routing(self, "fit", **fit_params)
             member_params = {name: routed[name].fit for name, _ in active}

@@ -203,6 +203,13 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
             raise ValueError(f"{name} must be 1-D or 2-D (n_samples, n_outputs); got {y.ndim}-D.")
         if len(y) != n_samples:
             check_consistent_length(np.empty(n_samples), y)
+        if y.size and np.abs(y).max() > np.finfo(np.float32).max:
+            # The network is trained in float32: infinite targets, then NaN
+            # weights blamed on the learning rate at prediction.
+            raise ValueError(
+                f"{name} holds values beyond float32's range (|y| > 3.4e38), which the "
+                "network trains on as infinity; scale the targets."
+            )
         return y
 
     @_fit_context(prefer_skip_nested_validation=True)

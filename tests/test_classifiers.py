@@ -1007,6 +1007,34 @@ def test_classifiers_declare_poor_score():
         assert get_tags(clf).classifier_tags.poor_score
 
 
+def test_weights_and_targets_beyond_float32_are_refused_before_training():
+    """Keras weighs the loss in float32 without normalising the weights:
+    sample_weight of 1e20 fitted infinite weights (blamed on the learning
+    rate at prediction), 1e-50 became 0 and nothing was learnt; regression
+    targets of 1e39 trained on infinity.  CNNEnsembleClassifier passed
+    negative weights to its members one after another, a fersk network
+    refusing them only after the members before it had trained."""
+    from sklearn.linear_model import LogisticRegression
+
+    from fersk import CNNEnsembleClassifier, CNNRegressor
+
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(12, 16, 16), np.arange(12) % 2
+    net = CNNClassifier("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1, random_state=0)
+    for scale in (1e20 * 1e20, 1e-50):
+        with pytest.raises(ValueError, match="sample_weight holds weights from .* beyond what "
+                                             "float32 .* scale them nearer 1"):
+            net.fit(X, y, sample_weight=np.full(12, scale))
+    assert net.fit(X, y, sample_weight=np.full(12, 1e10)).n_epochs_ == 1  # within float32
+    with pytest.raises(ValueError, match="y holds values beyond float32's range"):
+        CNNRegressor("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1,
+                     output_activation="linear").fit(X, np.full((12, 2), 1e39))
+    ensemble = CNNEnsembleClassifier([("lr", LogisticRegression()), ("net", clone(net))])
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+        ensemble.fit(X.reshape(12, -1)[:, :16].reshape(12, 4, 4), y, sample_weight=-np.ones(12))
+    assert not hasattr(ensemble, "estimators_")
+
+
 def test_a_network_whose_weights_diverged_refuses_to_predict():
     """A training that diverged (learning rate 1e12) left NaN weights: every
     probability NaN and predict answered classes_[0] for every image."""
