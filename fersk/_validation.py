@@ -336,7 +336,23 @@ def _explain_ragged(X, input_name):
     items = list(X)
     if not items:
         raise ValueError(f"{input_name} is empty: there are no images.")
-    if any(isinstance(item, (str, bytes)) or hasattr(item, "__fspath__") for item in items):
+    for i, item in enumerate(items):
+        # Before the paths' message, which told FaceCropper itself to put a
+        # FaceCropper in front (bytes), or a None to reshape its data.
+        if isinstance(item, bytes):
+            raise ValueError(
+                f"{input_name}[{i}] is bytes ({item[:40]!r}): a file path is a str or a "
+                "pathlib.Path (os.fsdecode(...) turns bytes into one), an image an array."
+            )
+        if item is None or not (
+            isinstance(item, (str, numbers.Number, np.generic, list, tuple)) or hasattr(item, "__fspath__")
+            or hasattr(item, "__array__") or hasattr(item, "__array_interface__")
+        ):
+            raise ValueError(
+                f"{input_name}[{i}] is {'None' if item is None else type(item).__name__}, "
+                "neither an image (an array) nor a file path."
+            )
+    if any(isinstance(item, str) or hasattr(item, "__fspath__") for item in items):
         raise ValueError(
             f"{input_name} holds file paths; this estimator takes image arrays. Read "
             "them first (fersk.datasets.load_image_folder), or put FaceCropper, which "

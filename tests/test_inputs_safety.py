@@ -207,3 +207,20 @@ def test_bundled_pipelines_read_fer_rows_and_refuse_one_square_image():
                                   model.predict_proba(faces))
     with pytest.raises(ValueError, match=r"wrapped: \[image\]"):
         model.predict(np.zeros((256, 256), np.uint8))
+
+
+@pytest.mark.parametrize("item, said", [
+    (b"faces/a.jpg", r"X\[0\] is bytes \(b'faces/a.jpg'\): a file path is a str or a pathlib.Path"),
+    (None, r"X\[0\] is None, neither an image \(an array\) nor a file path"),
+    (object(), r"X\[0\] is object, neither an image"),
+])
+def test_an_item_neither_image_nor_path_is_named(item, said):
+    """A bytes path was "file paths; ... put FaceCropper, which reads files,
+    in front of it", said by FaceCropper itself; None was "a 1-D input:
+    reshape your data"."""
+    from fersk import CNNClassifier, FaceCropper
+
+    with pytest.raises(ValueError, match=said):
+        FaceCropper(size=48).fit_transform([item])
+    with pytest.raises(ValueError, match=said):
+        CNNClassifier("mtcnn_cnn").fit([item], [0])
