@@ -592,7 +592,7 @@ def test_outputs_never_replace_inputs_or_files_fersk_did_not_write(
     status, _, _ = _run(capsys, "predict", face, "--model", toy_model, "--annotate", out_dir)
     assert status == 0 and (out_dir / "face.png").read_bytes() == first  # its own: replaced
     rows = tmp_path / "rows.csv"
-    rows.write_text("older rows\n")
+    rows.write_text("file,frame,time_s,face\nolder rows\n")
     status, _, _ = _run(capsys, "predict", face, "--model", toy_model, "--csv", rows)
     assert status == 0 and rows.read_text().startswith("file,")
     assert not [p for p in tmp_path.rglob(".*")]  # no temporary file left
@@ -605,7 +605,7 @@ def test_interrupted_predict_leaves_no_half_csv(capsys, tmp_path, photos, toy_mo
     import fersk.cli.predict as module
 
     rows = tmp_path / "rows.csv"
-    rows.write_text("older rows\n")
+    rows.write_text("file,frame,time_s,face\nolder rows\n")
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -614,7 +614,7 @@ def test_interrupted_predict_leaves_no_half_csv(capsys, tmp_path, photos, toy_mo
     status, _, err = _run(capsys, "predict", photos / "crop.png", "--model", toy_model,
                           "--csv", rows)
     assert status == 130 and "interrupted" in err
-    assert rows.read_text() == "older rows\n"
+    assert rows.read_text() == "file,frame,time_s,face\nolder rows\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
 
 
@@ -628,7 +628,7 @@ def test_output_killed_at_its_write_leaves_the_old_file(tmp_path, photos, toy_mo
     out_dir.mkdir()
     target = tmp_path / "rows.csv" if option == "--csv" else out_dir / "crop.png"
     if option == "--csv":
-        target.write_text("older rows\n")
+        target.write_text("file,frame,time_s,face\nolder rows\n")
     else:
         from fersk.cli._faces import _annotate
 
@@ -690,6 +690,24 @@ def test_csv_to_a_file_prints_only_a_summary(capsys, tmp_path, photos, toy_model
         assert len(list(csv.DictReader(f))) == 2
 
 
+def test_csv_never_replaces_a_file_fersk_did_not_write(capsys, tmp_path, photos, toy_model):
+    """--csv replaced any file of that name (a user's spreadsheet) while
+    --annotate, demo --out and evaluate --out refused to: now an earlier
+    fersk CSV (its header) or an empty file is replaced, another refused
+    before the work."""
+    sheet = tmp_path / "results.csv"
+    sheet.write_text("name,grade\nada,1\n")
+    status, _, err = _run(capsys, "predict", photos / "crop.png", "--model", toy_model,
+                          "--csv", sheet)
+    assert status == 2 and "exists and fersk did not write it" in err
+    assert sheet.read_text() == "name,grade\nada,1\n"
+    sheet.write_text("")
+    for _ in range(2):  # empty, then fersk's own
+        status, _, _ = _run(capsys, "predict", photos / "crop.png", "--model", toy_model,
+                            "--csv", sheet)
+        assert status == 0 and sheet.read_text().startswith("file,frame,time_s,face")
+
+
 def test_csv_through_a_link_replaces_its_file_and_a_pipe_is_refused(capsys, tmp_path, photos,
                                                                      toy_model):
     """--csv latest.csv -> results/run.csv: the link stays and its file gets
@@ -697,7 +715,7 @@ def test_csv_through_a_link_replaces_its_file_and_a_pipe_is_refused(capsys, tmp_
     linked one old); a named pipe is a usage error, not replaced by a file."""
     results = tmp_path / "results"
     results.mkdir()
-    (results / "run.csv").write_text("old results\n")
+    (results / "run.csv").write_text("file,frame,time_s,face\nold results\n")
     link = tmp_path / "latest.csv"
     link.symlink_to(results / "run.csv")
     status, _, _ = _run(capsys, "predict", photos / "crop.png", "--model", toy_model,

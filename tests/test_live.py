@@ -340,8 +340,11 @@ def test_fersk_live_failed_run_leaves_its_outputs_as_they_were(capsys, mp4, tmp_
     from fersk.live import FaceStream
 
     jsonl, out, plot = tmp_path / "faces.jsonl", tmp_path / "annotated.mp4", tmp_path / "p.png"
-    jsonl.write_text("earlier run\n")
-    out.write_bytes(b"earlier video")
+    # an earlier run's outputs (a file fersk did not write is never replaced)
+    assert main(["live", "--video", str(mp4[0]), "--json", str(jsonl), "--out", str(out),
+                 "--window", "no", "--max-frames", "2"]) == 0
+    earlier_json, earlier_video = jsonl.read_text(), out.read_bytes()
+    capsys.readouterr()
     real_update, seen = FaceStream.update, []
 
     def update(self, frame, index=None, time=None):
@@ -355,7 +358,7 @@ def test_fersk_live_failed_run_leaves_its_outputs_as_they_were(capsys, mp4, tmp_
         status = main(["live", "--video", str(mp4[0]), "--json", str(jsonl), "--out", str(out),
                        "--plot", str(plot), "--window", "no"])
     assert status == 1 and "frame 2 cannot be decoded" in capsys.readouterr().err
-    assert jsonl.read_text() == "earlier run\n" and out.read_bytes() == b"earlier video"
+    assert jsonl.read_text() == earlier_json and out.read_bytes() == earlier_video
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.mp4", "faces.jsonl"]
 
 
@@ -408,11 +411,12 @@ def test_fersk_live_camera_without_frames_fails_and_keeps_json(capsys, monkeypat
                                  cvtColor=lambda frame, code: frame)
     monkeypatch.setitem(sys.modules, "cv2", fake)
     jsonl = tmp_path / "faces.jsonl"
-    jsonl.write_text("earlier run\n")
+    earlier = '{"frame": 0, "track": 0, "box": [], "emotion": "happy", "probabilities": {}}\n'
+    jsonl.write_text(earlier)  # an earlier run's (a user's file is never replaced)
     status = main(["live", "--camera", "0", "--json", str(jsonl), "--window", "no"])
     assert status == 1
     assert "camera 0 opened but gave no frame" in capsys.readouterr().err
-    assert jsonl.read_text() == "earlier run\n"
+    assert jsonl.read_text() == earlier
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl"]
 
 
@@ -915,3 +919,29 @@ def test_numeric_parameters_refuse_bools_with_their_usual_message():
         CNNClassifier(epochs=0).fit(X, [0, 1])
     with pytest.raises(ValueError, match="'alpha' parameter"):
         FaceStream(None, alpha=True)
+
+
+def test_fersk_live_never_replaces_a_file_it_did_not_write(capsys, mp4, tmp_path):
+    """--out, --json and --plot replaced whatever file had the name (a
+    user's video, notes, a figure); fersk demo, evaluate and --annotate
+    already refused to.  Now a rerun replaces fersk live's own outputs
+    (marked, or fersk's JSON lines) and stops before the work otherwise."""
+    outputs = {"--out": tmp_path / "a.mp4", "--json": tmp_path / "a.jsonl",
+               "--plot": tmp_path / "a.png"}
+    args = ["live", "--video", str(mp4[0]), "--window", "no", "--max-frames", "2"]
+    for option, path in outputs.items():
+        path.write_bytes(b"the user's own file")
+        assert main([*args, option, str(path)]) == 2
+        assert "exists and fersk did not write it" in capsys.readouterr().err
+        assert path.read_bytes() == b"the user's own file"
+        path.unlink()
+    every = [a for option, path in outputs.items() for a in (option, str(path))]
+    assert main([*args, *every]) == 0
+    first = {option: path.read_bytes() for option, path in outputs.items()}
+    assert main([*args, *every]) == 0  # its own: replaced
+    assert outputs["--json"].read_bytes() == first["--json"]
+    capsys.readouterr()
+    for kind in ("pdf", "svg", "jpg"):  # marked in each format's own way
+        plot = tmp_path / f"p.{kind}"
+        for _ in range(2):
+            assert main([*args, "--plot", str(plot)]) == 0, capsys.readouterr().err

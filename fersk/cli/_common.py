@@ -151,6 +151,40 @@ def _refuse_input_as_output(option, out, inputs):
             )
 
 
+def _refuse_foreign_file(option, out, ours):
+    """A usage error, before the work, when the file ``out`` names (a link's
+    target) exists, holds something and ``ours(path)`` says no fersk command
+    wrote it: a rerun replaces fersk's own output, never a file of the user's."""
+    if out is None or out == "-":
+        return
+    path = _output_file(out)
+    try:
+        foreign = path.is_file() and path.stat().st_size > 0 and not ours(path)
+    except OSError:  # unreadable: not known to be fersk's
+        foreign = True
+    if foreign:
+        raise _UsageError(
+            f"{option}: {str(out)!r} exists and fersk did not write it: fersk will not replace "
+            "it; choose another name or move the file."
+        )
+
+
+def _first_line(path, limit=65536):
+    """The first line of a text file (at most ``limit`` bytes), '' if not text."""
+    with open(path, "rb") as f:
+        line = f.readline(limit)
+    try:
+        return line.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        return ""
+
+
+def _file_holds(path, mark):
+    """Whether a written file holds ``mark`` (a plot's Creator: PDF, SVG, PS)."""
+    data = Path(path).read_bytes()
+    return mark.encode() in data
+
+
 #: EXIF's Software tag, where JPEG and TIFF files fersk writes are marked.
 _EXIF_SOFTWARE = 0x0131
 

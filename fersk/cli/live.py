@@ -20,6 +20,11 @@ from fersk import _image_files
 from ._common import (
     EXIT_OK,
     _Failure,
+    _first_line,
+    _EXIF_SOFTWARE,
+    _file_holds,
+    _has_mark,
+    _refuse_foreign_file,
     _refuse_input_as_output,
     _same_file,
     _replace_output,
@@ -113,6 +118,7 @@ class _VideoWriter:
                 f"--out: cannot write the video {str(path)!r} ({type(exc).__name__}: {exc}); "
                 f"{_image_files.VIDEO_HINT}"
             ) from None
+        self.container.metadata["comment"] = VIDEO_MARK  # a rerun may replace it
         self.stream = None
         self.n, self.first, self.last = 0, None, -1
 
@@ -204,6 +210,58 @@ class _JsonLines:
                 os.unlink(self.tmp)
 
 
+#: What fersk live writes into its --out video (container comment) and its
+#: --plot (Software or Creator): a rerun replaces such a file, never another.
+VIDEO_MARK = "fersk live --out"
+PLOT_MARK = "fersk live --plot"
+_PIL_PLOTS = ("jpg", "jpeg", "tif", "tiff", "webp")
+_TEXT_PLOTS = ("pdf", "svg", "ps", "eps")
+
+
+def _plot_mark(kind):
+    """savefig's arguments that mark a --plot of format ``kind`` as fersk's."""
+    if kind == "png":
+        return {"metadata": {"Software": PLOT_MARK}}
+    if kind in _TEXT_PLOTS:
+        return {"metadata": {"Creator": PLOT_MARK}}
+    if kind in _PIL_PLOTS:
+        from PIL import Image
+
+        exif = Image.Exif()
+        exif[_EXIF_SOFTWARE] = PLOT_MARK
+        return {"pil_kwargs": {"exif": exif}}
+    return {}  # pgf, raw, rgba, svgz: no mark (an existing file is not replaced)
+
+
+def _plot_is_ours(path):
+    kind = path.suffix.lower().lstrip(".")
+    if kind == "png" or kind in _PIL_PLOTS:
+        return _has_mark(path, PLOT_MARK)
+    return kind in _TEXT_PLOTS and _file_holds(path, PLOT_MARK)
+
+
+def _video_is_ours(path):
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return container.metadata.get("comment") == VIDEO_MARK
+    except Exception:  # no PyAV, or not a video it reads: not known to be fersk's
+        return False
+
+
+def _json_lines_are_ours(path):
+    try:
+        record = json.loads(_first_line(path))
+    except ValueError:
+        return False
+    return isinstance(record, dict) and {"frame", "track", "box", "emotion",
+                                         "probabilities"} <= set(record)
+
+
+_OURS = {"--out": _video_is_ours, "--json": _json_lines_are_ours, "--plot": _plot_is_ours}
+
+
 def _check_plot_suffix(path):
     """Usage error for a --plot file matplotlib cannot write (by its suffix)."""
     try:
@@ -262,7 +320,8 @@ def _plot_tracks(history, names, path, xlabel="time (s)"):
     fig.tight_layout()
     tmp = _temp_beside(path)
     try:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png")
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png",
+                    **_plot_mark(Path(path).suffix.lower().lstrip(".") or "png"))
         _replace_output(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -367,6 +426,7 @@ def run(args):
     outputs = [(o, v) for o, v in outputs if v not in (None, "-")]
     for k, (option, value) in enumerate(outputs):
         _refuse_input_as_output(option, value, [args.video])
+        _refuse_foreign_file(option, value, _OURS[option])
         for other, earlier in outputs[:k]:
             if _same_file(value, earlier):
                 raise _UsageError(f"{other} and {option} name one file, {value!r}: give each "

@@ -24,6 +24,8 @@ from ._common import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
     _FileError,
+    _first_line,
+    _refuse_foreign_file,
     _refuse_input_as_output,
     _replace_output,
     _temp_beside,
@@ -43,6 +45,10 @@ __all__ = ["run"]
 
 # Image formats that may be animated: read as a video when they are.
 _ANIMATABLE = _image_files.ANIMATABLE
+#: How every --csv file of fersk predict begins: a file that does not is a
+#: user's, never replaced.
+_CSV_COLUMNS = ["file", "frame", "time_s", "face"]
+CSV_HEADER_START = ",".join(_CSV_COLUMNS)
 _VIDEO_HINT = _image_files.VIDEO_HINT
 
 
@@ -100,6 +106,8 @@ def run(args):
     entries, path_errors, not_read = _collect(args.paths, args.annotate)
     inputs = [path for _, path, _ in entries]
     _refuse_input_as_output("--csv", args.csv, inputs)
+    _refuse_foreign_file("--csv", args.csv,
+                         lambda path: _first_line(path).startswith(CSV_HEADER_START))
     if args.annotate is not None:
         for name, path, rel in entries:  # its copy is named <name>.png in DIR
             _refuse_input_as_output(
@@ -361,7 +369,7 @@ class _Reporter:
                     raise _UsageError(f"--csv: cannot write {args.csv!r} ({exc})") from None
             self.csv = csv.writer(self.csv_file)
             self.csv.writerow(
-                ["file", "frame", "time_s", "face"]
+                list(_CSV_COLUMNS)
                 + (["face_index"] if self.all_faces else [])
                 + ["row", "col", "height", "width", "emotion"]
                 + model.class_names
