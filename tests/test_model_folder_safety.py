@@ -291,3 +291,26 @@ def test_save_stores_what_load_accepts_metrics_memory_and_keep(tmp_path):
         with pytest.raises(ValueError, match="keep names entries"):
             pretrained.save(pipe, mine, keep=keep)
     assert (mine / "pipeline.json").read_text() == '{"another tool": "my config"}\n'
+
+
+def test_save_over_a_model_keeps_the_users_files_as_they_are(folder, tmp_path):
+    """save over a model folder deleted a user's file named like an int8
+    graph (``<network>.int8-<12 hex>.onnx``) by its name alone, and copied
+    the user's other files then deleted them: a file hard-linked from
+    elsewhere lost its link.  An int8 name counts as fersk's only when its
+    hex is its bytes' SHA-256, and the user's files are hard-linked."""
+    pipe = pretrained.load(folder, backend="keras")
+    model = tmp_path / "model"
+    shutil.copytree(folder, model)
+    outside = tmp_path / "thesis.txt"
+    outside.write_text("chapter 1")
+    os.link(outside, model / "thesis.txt")
+    (model / "cnnclassifier.int8-0123456789ab.onnx").write_bytes(b"the user's own graph")
+    (model / "sub").mkdir()
+    os.link(outside, model / "sub" / "also.txt")
+    pretrained.save(pipe, model, description="again")
+    assert (model / "cnnclassifier.int8-0123456789ab.onnx").read_bytes() == b"the user's own graph"
+    assert os.path.samefile(model / "thesis.txt", outside)
+    assert os.path.samefile(model / "sub" / "also.txt", outside)
+    assert pretrained.info(model)["description"] == "again"
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name]

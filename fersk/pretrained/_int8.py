@@ -33,15 +33,24 @@ from ._spec import _read_spec
 _INT8_SUFFIX = r"\.int8-[0-9a-f]{12}\.onnx"
 
 
-def _is_own_int8(name, keras_files):
+def _is_own_int8(name, keras_files, path=None):
     """Whether ``name`` is a graph quantize writes for one of ``keras_files``
-    (``<stem>.int8-<12 hex>.onnx`` beside it): the only files of a model
-    folder fersk counts as its int8 graphs, and so may delete."""
-    return any(
+    (``<stem>.int8-<12 hex>.onnx`` beside it, the hex the start of its
+    SHA-256): the only files of a model folder fersk counts as its int8
+    graphs, and so may delete.  With ``path`` (the file), its content is
+    checked too: a user's file of such a name is not fersk's."""
+    named = any(
         isinstance(k, str) and Path(k).name == k and k.endswith(".keras")
         and re.fullmatch(re.escape(k[:-len(".keras")]) + _INT8_SUFFIX, name) is not None
         for k in keras_files
     )
+    if not named or path is None:
+        return named
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:  # unreadable (a folder, a broken link): not known to be fersk's
+        return False
+    return name[-len("0123456789ab.onnx"):-len(".onnx")] == digest[:12]
 
 
 def _int8_path(folder, spec, keras_file):
@@ -248,7 +257,7 @@ def quantize(name, calibration_images, X_test, y_test, *, max_cost=0.005,
     # names fersk gives them, whatever else an old record named (a user's file).
     kept = {r["file"] for r in records.values()}
     for entry in folder.iterdir():
-        if (entry.name not in kept and _is_own_int8(entry.name, records)
+        if (entry.name not in kept and _is_own_int8(entry.name, records, entry)
                 and entry.is_file() and not entry.is_symlink()):
             entry.unlink(missing_ok=True)
     return records

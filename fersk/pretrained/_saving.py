@@ -61,7 +61,10 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
         mixture; it gets the old folder's permissions.  The old folder's
         files other than its ``pipeline.json``, the networks it named and
         their int8 graphs (:func:`quantize`'s
-        ``<network>.int8-<hash>.onnx``) are kept; a file written into it
+        ``<network>.int8-<hash>.onnx``, the hash that of the file's bytes:
+        a file of such a name whose bytes are not is the user's) are kept,
+        hard-linked into the new folder where the file system allows (a
+        file linked from elsewhere stays that file); a file written into it
         while save runs is moved into the new folder (or, where that has
         one of the same name, left in the old one, renamed
         ``<path>.tmp-<random>`` or ``<path>.old-<random>``, with a warning).
@@ -194,7 +197,7 @@ def save(pipeline, path, *, description="", metrics=None, keep=(), class_names=N
             "metrics": metrics,
         }
         _write_json(staging / "pipeline.json", spec)
-        own, carried = set(), set()
+        own, carried = set(), {}
         if previous is not None or kept:  # what is not the old model comes along
             own, carried = _carry_foreign_files(path, previous or {}, staging)
         if path.is_dir():  # a private (0o700) folder stays private: not mkdir's umask mode
@@ -282,18 +285,35 @@ def _write_json(file, spec):
         f.write(json.dumps(spec, indent=1) + "\n")
 
 
+def _link_or_copy(source, target):
+    """A hard link to the file ``source`` at ``target`` (the same file: its
+    other links, and an edit made while save runs, stay with it), or a copy
+    where the file system has no hard links.  Returns the linked file's
+    ``(st_dev, st_ino)``, None for a copy."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(source, target, follow_symlinks=False)
+        return None
+    st = os.stat(target, follow_symlinks=False)
+    return st.st_dev, st.st_ino
+
+
 def _carry_foreign_files(path, previous, staging):
-    """Copy into the new folder what the old one held besides its model
-    (notes, a licence...): fersk deletes only files it wrote.  Returns the
-    names of the old model's files and those of the entries copied."""
+    """Carry into the new folder what the old one held besides its model
+    (notes, a licence...): fersk deletes only files it wrote.  Files are
+    hard-linked where the file system allows (else copied), so a user's
+    file linked from elsewhere stays that file.  Returns the names of the
+    old model's files and, for the entries carried, the ``(st_dev,
+    st_ino)`` of each file linked (None for a folder or a copy)."""
     networks = {k for k in _keras_files(previous) if k.endswith(".keras")}
     own = {"pipeline.json", *networks}
-    carried = set()
+    carried = {}
     for entry in path.iterdir():
         target = staging / entry.name
         # int8 graphs by the names quantize gives them (recorded or left by an
         # interrupted run), not whatever file a record names.
-        if entry.name in own or _is_own_int8(entry.name, networks):
+        if entry.name in own or _is_own_int8(entry.name, networks, entry):
             own.add(entry.name)
             continue
         if target.exists():  # the new model's file: the user's would be lost
@@ -303,10 +323,10 @@ def _carry_foreign_files(path, previous, staging):
                 "to another folder."
             )
         if entry.is_dir() and not entry.is_symlink():
-            shutil.copytree(entry, target, symlinks=True)
+            shutil.copytree(entry, target, symlinks=True, copy_function=_link_or_copy)
+            carried[entry.name] = None
         else:
-            shutil.copy2(entry, target, follow_symlinks=False)
-        carried.add(entry.name)
+            carried[entry.name] = _link_or_copy(entry, target)
     return own, carried
 
 
@@ -380,6 +400,19 @@ def _move_into_place(staging, path, replace):
     return old
 
 
+def _replaced_while_saving(entry, linked):
+    """Whether the old folder's ``entry`` is no longer the file ``linked``
+    (its ``(st_dev, st_ino)`` when it was hard-linked into the new folder):
+    replaced by a new file since.  False for a folder or a copy."""
+    if linked is None:
+        return False
+    try:
+        st = os.stat(entry, follow_symlinks=False)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) != linked
+
+
 def _retire(old, path, own, carried):
     """Remove the replaced model folder ``old``, deleting only what fersk
     wrote or copied: the old model's files (``own``) and the entries copied
@@ -389,6 +422,11 @@ def _retire(old, path, own, carried):
     stayed = []
     for entry in old.iterdir():
         is_dir = entry.is_dir() and not entry.is_symlink()
+        if entry.name in carried and _replaced_while_saving(entry, carried[entry.name]):
+            # a file the user replaced (a new file of that name) after it
+            # was linked into the new folder: theirs, kept beside it
+            stayed.append(entry.name)
+            continue
         if entry.name in carried or (entry.name in own and not is_dir):
             if is_dir:
                 shutil.rmtree(entry)
