@@ -10,6 +10,7 @@ pipeline's own ``predict_proba`` on the same images instead.
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -646,6 +647,38 @@ main(["predict", {str(photos / "crop.png")!r}, "--model", {str(toy_model)!r},
     done = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=300)
     assert done.returncode == -9, done.stderr.decode()[-2000:]
     assert target.read_bytes() == before
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGTERM to a child: POSIX")
+def test_sigterm_ends_a_command_as_ctrl_c_does(tmp_path, photos, toy_model):
+    """``kill`` (SIGTERM) ended fersk at once: the CSV's temporary file stayed
+    beside it for good.  It now ends a command as Ctrl-C does (status 143)."""
+    rows = tmp_path / "rows.csv"
+    child = f"""
+import time
+import fersk.cli.predict as module
+from fersk.cli import main
+
+def slow(*args, **kwargs):
+    print("ready", flush=True)
+    time.sleep(120)
+
+module._predict = slow
+raise SystemExit(main(["predict", {str(photos / "crop.png")!r}, "--model", {str(toy_model)!r},
+                       "--csv", {str(rows)!r}]))
+"""
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert any(p.name.startswith(".rows.") for p in tmp_path.iterdir())
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err[-2000:]
+    assert "terminated (SIGTERM)" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_no_face_policy_is_the_same_in_python_and_on_the_command_line(

@@ -28,8 +28,10 @@ options of each command.
 """
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
 import warnings
 
@@ -553,6 +555,30 @@ def _import_keras_quietly():
         os.close(devnull)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler's stop) during a command: ended as
+    Ctrl-C ends it, so its clean-up runs (temporary files removed, outputs
+    as they were, a training's state resumable); Python's default for it
+    ends the process at once, leaving ``.*.tmp`` files and staging folders."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except (ValueError, OSError, AttributeError):  # not the main thread: left as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None):
     """Run the ``fersk`` command line.
 
@@ -607,7 +633,9 @@ def main(argv=None):
         bad FER-2013 data), the rest still being processed and reported; 2
         for a usage error (unknown option, model or architecture, missing
         data path, existing output folder without ``--overwrite``).  Help
-        and ``--version`` return 0.
+        and ``--version`` return 0.  130 when interrupted (Ctrl-C), 143
+        when stopped by SIGTERM: both end the command as Ctrl-C does, its
+        outputs left as they were and its temporary files removed.
 
     See Also
     --------
@@ -648,7 +676,8 @@ def main(argv=None):
     if args.command != "cache" and _runs_keras(args):
         _import_keras_quietly()
     try:
-        with warnings.catch_warnings(), _progress.printing_to(_PROGRESS_STREAM[args.command]):
+        with warnings.catch_warnings(), _progress.printing_to(_PROGRESS_STREAM[args.command]), \
+                _sigterm_as_interrupt():
             # One line per warning, as the command's other messages, not
             # Python's "file:line: Category" form with a source line.
             warnings.showwarning = _warning_printer(args.command)
@@ -662,7 +691,7 @@ def main(argv=None):
     except _Failure as exc:
         print(f"fersk {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         hint = ""
         if args.command == "train":
             train = sys.modules.get("fersk.cli.train")
@@ -674,6 +703,9 @@ def main(argv=None):
                         "--resume to continue)")
             else:
                 hint = " (before an epoch finished: nothing to resume; run it again)"
+        if isinstance(exc, _Terminated):
+            print(f"fersk {args.command}: terminated (SIGTERM){hint}", file=sys.stderr)
+            return 143
         print(f"fersk {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `fersk predict ... | head`: stop quietly
