@@ -32,6 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import FER2013  # also puts this checkout first on the path
 
+from fersk._fsync import written_atomically  # noqa: E402
+
 #: The recipe of the bundled vgg_fer networks (CNNClassifier parameters).
 RECIPE = {
     "optimizer": "sgd", "learning_rate": 0.05, "learning_rate_schedule": "warmup_cosine",
@@ -102,7 +104,8 @@ def main(argv=None):
             "with flip": metrics["publictest_accuracy"],
             "seconds": round(time.perf_counter() - start),
         }
-        done.write_text(json.dumps(results[name]))
+        with written_atomically(done) as tmp:  # a kill mid-write left a file that broke reruns
+            Path(tmp).write_text(json.dumps(results[name]))
         discard_training_state(pipe)  # only once the variant's results are written
 
     base = results.get("full recipe")

@@ -23,6 +23,8 @@ import numpy as np
 
 from _common import DATA, held_out_rows
 
+from fersk._fsync import written_atomically
+
 
 def average_weights(pipes, coefficients):
     """The last pipeline of ``pipes`` (fitted, networks of one architecture)
@@ -98,7 +100,21 @@ def main(argv=None):
     for alpha, scores in table.items():
         print(f"| {alpha:g} | " + " | ".join(f"{scores[n]:.3f}" for n in names) + " |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    (Path(args.out).parent / "wise_ft.json").write_text(json.dumps(table, indent=1))
+    out = Path(args.out).parent / "wise_ft.json"
+    if out.exists() and not _is_table(out):  # beside --out: maybe a file of the user's
+        raise SystemExit(f"wise_ft: {out} exists and is not a table this script wrote; "
+                         "move it (the table is printed above).")
+    with written_atomically(out) as tmp:
+        Path(tmp).write_text(json.dumps(table, indent=1))
+
+
+def _is_table(path):
+    """Whether ``path`` holds a table an earlier run wrote ({alpha: {row: accuracy}})."""
+    try:
+        table = json.loads(Path(path).read_text())
+        return isinstance(table, dict) and all(isinstance(v, dict) for v in table.values())
+    except (OSError, ValueError):
+        return False
 
 
 if __name__ == "__main__":

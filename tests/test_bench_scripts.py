@@ -681,3 +681,12 @@ def test_mixtures_teachers_and_soups_coded_unlike_fer2013_are_refused(tmp_path, 
     average_weights = _script(monkeypatch, "wise_ft")["average_weights"]
     with pytest.raises(SystemExit, match="differ in classes"):
         average_weights([model, pretrained.load(folder, backend="keras")], [0.5, 0.5])
+
+
+def test_wise_ft_tells_its_table_from_a_users_file(monkeypatch, tmp_path):
+    """wise_ft.py wrote wise_ft.json beside --out's folder (not atomically)
+    over whatever file had that name: it replaces only its own table now."""
+    is_table = _script(monkeypatch, "wise_ft")["_is_table"]
+    (tmp_path / "mine.json").write_text("my notes")
+    (tmp_path / "table.json").write_text(json.dumps({"0.5": {"fer2013": 0.68}}))
+    assert not is_table(tmp_path / "mine.json") and is_table(tmp_path / "table.json")
