@@ -667,7 +667,7 @@ class BaseKerasImageEstimator(BaseEstimator):
                            f"{self._fitted_head_activation()!r}, the parameters give "
                            f"{self._head_activation()!r})")
         # The builder's settings and the layers put in front of it, as this
-        # estimator built them (a network loaded from a folder has no record).
+        # estimator built them (or as the folder it was loaded from saved them).
         built = getattr(self, "_built_settings", None) or {}
         for key, now in self._network_settings().items():
             if key in built and not _same_setting(built[key], now):

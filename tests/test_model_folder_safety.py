@@ -314,3 +314,19 @@ def test_save_over_a_model_keeps_the_users_files_as_they_are(folder, tmp_path):
     assert os.path.samefile(model / "sub" / "also.txt", outside)
     assert pretrained.info(model)["description"] == "again"
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+
+
+def test_a_loaded_network_refuses_a_warm_start_with_other_builder_settings(folder):
+    """A network loaded from a folder had no record of the settings it was
+    built with: set_params(warm_start=True, architecture_params=<another
+    width>) trained the old network on while get_params described another
+    (a network fitted in the process refused it)."""
+    pipe = pretrained.load(folder, backend="keras")
+    net = pipe[-1]
+    rng = np.random.default_rng(1)
+    X, y = rng.integers(0, 256, (12, 16, 16), dtype=np.uint8), np.arange(12) % 3
+    with pytest.raises(ValueError, match=r"architecture_params \(the network was built with"):
+        net.set_params(warm_start=True, epochs=1,
+                       architecture_params={"width": 0.25, "dense_units": 4}).fit(X, y)
+    net.set_params(architecture_params={"width": 0.125, "dense_units": 4}).fit(X, y)
+    assert net.n_epochs_ == 1

@@ -56,6 +56,10 @@ def _load_step(entry, folder, networks=None):
     if "keras_file" in entry:
         est.model_ = _load_network(folder, entry["keras_file"], networks)
         _check_network_params(est, folder, entry["keras_file"])
+        if hasattr(est, "_network_settings"):
+            # The network was built with the parameters saved beside it: a
+            # warm start with other builder settings is refused, as after fit.
+            est._built_settings = est._network_settings()
     restore = getattr(est, "_restore_derived", None)
     if restore is not None:
         restore()
