@@ -369,7 +369,11 @@ degrade : bool, dict or None
     (:func:`fersk.degrade.degrade_faces`; a dict sets some of the
     probabilities of :data:`fersk.degrade.DEGRADATIONS`, True uses them
     all).  Runs on the CPU beside the network; needs uint8 images (the
-    crops of :class:`~fersk.FaceCropper`).  None or False: off.
+    crops of :class:`~fersk.FaceCropper`).  None or False: off.  The
+    draws follow ``random_state`` and the epoch of this fit: a
+    ``warm_start`` fit with the same ``random_state`` degrades (and
+    orders) its epochs as the fit before it did its own, as scikit-learn's
+    warm starts redraw; give another ``random_state`` for others.
 jit_compile : bool or "auto"
     XLA compilation of the training step and of prediction (Keras's
     ``jit_compile``).  Every fersk layer, the augmentation included,
