@@ -1717,6 +1717,42 @@ def test_distillation_targets_follow_the_students_sorted_classes():
     np.testing.assert_allclose(soft, [[0.75, 0.1, 0.15], [0.25, 0.6, 0.15], [0.25, 0.1, 0.65]])
 
 
+def test_distillation_targets_refuse_images_and_labels_that_do_not_line_up():
+    """y of another length than X, a column of labels or one-hot rows were
+    broadcast against the images: one label (or one image's probabilities)
+    copied onto every row, or a 3-D array, without a word."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.dummy import DummyClassifier
+    from sklearn.exceptions import NotFittedError
+
+    from fersk.training import distillation_targets
+
+    X, y = np.zeros((4, 1)), np.array([0, 0, 1, 2])
+    teacher = DummyClassifier(strategy="prior").fit(X, y)
+    for X_, y_ in ((X, y[:1]), (X[:1], y), (X, y[:3])):
+        with pytest.raises(ValueError, match="X and y must be as long"):
+            distillation_targets(teacher, X_, y_)
+    for y_ in (y[:, None], np.eye(3, dtype=int)[y]):
+        if y_.shape[1] == 1:
+            assert distillation_targets(teacher, X, y_).shape == (4, 3)
+        else:
+            with pytest.raises(ValueError, match="1d array"):
+                distillation_targets(teacher, X, y_)
+
+    class Narrow(ClassifierMixin, BaseEstimator):  # one column short
+        def fit(self, X, y):
+            self.classes_ = np.unique(y)
+            return self
+
+        def predict_proba(self, X):
+            return np.full((len(X), len(self.classes_) - 1), 0.5)
+
+    with pytest.raises(ValueError, match=r"predict_proba gave shape \(4, 2\) .* expected \(4, 3\)"):
+        distillation_targets(Narrow().fit(X, y), X, y)
+    with pytest.raises(NotFittedError):
+        distillation_targets(DummyClassifier(), X, y)
+
+
 def test_distillation_targets_refuse_teacher_classes_the_student_will_not_have():
     """Teacher classes [0, 3, 4, 6] and labels of 0 and 3 only: the targets had
     four columns, which the student took for its classes 0..3 (class 3's faces

@@ -60,11 +60,20 @@ def distillation_targets(teacher, X, y, weight=0.5):
     >>> distillation_targets(teacher, X, y, weight=0.5)[0]
     array([0.875, 0.125])
     """
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import column_or_1d
+
     from fersk import pretrained
 
     # Keras: the teacher's own probabilities, not its int8 graph's (backend "auto").
     model = teacher if hasattr(teacher, "predict_proba") else pretrained.load(teacher, backend="keras")
-    y = np.asarray(y)
+    if not hasattr(model, "classes_"):  # any object with predict_proba and classes_
+        raise NotFittedError(f"the teacher {type(model).__name__} is not fitted (no classes_).")
+    # One label per image: a y of another length (or a column, or one-hot
+    # rows) was broadcast against the images without a word.
+    y = column_or_1d(y, warn=False)
+    if len(y) != len(X):
+        raise ValueError(f"X and y must be as long: {len(X)} images, {len(y)} labels.")
     unknown = sorted(set(np.unique(y).tolist()) - set(model.classes_.tolist()))
     if unknown:
         raise ValueError(f"labels {unknown} are not classes of the teacher {model.classes_.tolist()}.")
@@ -85,5 +94,10 @@ def distillation_targets(teacher, X, y, weight=0.5):
             "distil a teacher of y's classes."
         )
     onehot = (y[:, None] == classes[None, :]).astype(np.float64)
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)[:, order]
-    return (1 - weight) * onehot + weight * proba
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    if proba.shape != (len(y), len(classes)):
+        raise ValueError(
+            f"the teacher's predict_proba gave shape {proba.shape} for {len(y)} images and "
+            f"{len(classes)} classes: expected ({len(y)}, {len(classes)})."
+        )
+    return (1 - weight) * onehot + weight * proba[:, order]
