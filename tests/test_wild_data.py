@@ -750,3 +750,23 @@ def test_load_expw_refuses_one_face_in_two_rows(tmp_path):
                                          "p.png,0,10,20,30,40,3,happy"])
     with pytest.raises(ValueError, match=r"rows 2 and 4 are both face 0 of 'p.png'"):
         load_expw(root, cropper=FaceCropper(detector=None), cache=False)
+    # the same face numbered 00: compared as text it was another face, cut twice
+    root = _expw_folder(tmp_path / "f", ["p.png,0,10,20,30,40,3,happy", "p.png,00,10,20,30,40,3,happy"])
+    with pytest.raises(ValueError, match=r"rows 2 and 3 are both face 0 of 'p.png'"):
+        load_expw(root, cropper=FaceCropper(detector=None), cache=False)
+
+
+def test_load_expw_names_an_empty_or_foreign_table(tmp_path):
+    """An empty faces.csv failed on "I/O operation on closed file", a header
+    without rows on NumPy's "need at least one array to stack", a Latin-1
+    file with a UnicodeDecodeError naming no file."""
+    root = _expw_folder(tmp_path / "e", [])
+    with pytest.raises(ValueError, match=r"faces\.csv has a header and no face rows"):
+        load_expw(root, cropper=FaceCropper(detector=None), cache=False)
+    (root / "faces.csv").write_text("")
+    with pytest.raises(ValueError, match=r"faces\.csv: no column \['file'"):
+        load_expw(root, cropper=FaceCropper(detector=None), cache=False)
+    (root / "faces.csv").write_bytes(
+        b"file,face_id,x,y,w,h,label_id,label\nph\xf6to.png,0,1,1,5,5,3,happy\n")
+    with pytest.raises(ValueError, match=r"faces\.csv is not UTF-8 text"):
+        load_expw(root, cropper=FaceCropper(detector=None), cache=False)

@@ -499,29 +499,36 @@ def load_expw(root, *, cropper=None, min_iou=0.4, cache=True, cache_dir=None, ve
     if not table.is_file():
         raise ValueError(f"{str(table)!r} not found: load_expw needs faces.csv and images/.")
     # utf-8-sig: a spreadsheet's byte-order mark hid the "file" column.
-    with open(table, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        missing = [c for c in ("file", "face_id", "x", "y", "w", "h", "label_id")
-                   if c not in (reader.fieldnames or [])]
+    try:
+        with open(table, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = reader.fieldnames  # read inside: an empty file's is read on demand
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{table} is not UTF-8 text ({exc}); save it as UTF-8.") from None
+    missing = [c for c in ("file", "face_id", "x", "y", "w", "h", "label_id")
+               if c not in (header or [])]
     if missing:
-        raise ValueError(f"{table}: no column {missing} (header: {reader.fieldnames}).")
+        raise ValueError(f"{table}: no column {missing} (header: {header}).")
+    if not rows:
+        raise ValueError(f"{table} has a header and no face rows: no faces to load.")
     lines = {}
     for i, row in enumerate(rows):
-        # One face, two rows: two samples of it (as load_ferplus, refused).
-        key = (row.get("file"), (row.get("face_id") or "").strip())
-        if key in lines:
-            raise ValueError(f"{table}: rows {lines[key]} and {i + 2} are both face "
-                             f"{key[1]} of {key[0]!r}; keep one.")
-        lines[key] = i + 2
         try:
             label = int(row["label_id"])
             x, y, w, h = (float(row[k]) for k in ("x", "y", "w", "h"))
-            int(row["face_id"])
+            face_id = int(row["face_id"])
         except (TypeError, ValueError):
             raise ValueError(
                 f"{table}: row {i + 2} is not numbers where faces.csv has them: {row}."
             ) from None
+        # One face, two rows: two samples of it (as load_ferplus, refused);
+        # by the number, so that face 00 is face 0.
+        key = (row.get("file"), face_id)
+        if key in lines:
+            raise ValueError(f"{table}: rows {lines[key]} and {i + 2} are both face "
+                             f"{face_id} of {key[0]!r}; keep one.")
+        lines[key] = i + 2
         if label not in range(7):
             raise ValueError(f"{table}: row {i + 2} has the unknown label {row['label_id']!r}.")
         # The name beside the number, where the table has it: an edited row
