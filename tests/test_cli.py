@@ -1717,6 +1717,22 @@ def test_distillation_targets_follow_the_students_sorted_classes():
     np.testing.assert_allclose(soft, [[0.75, 0.1, 0.15], [0.25, 0.6, 0.15], [0.25, 0.1, 0.65]])
 
 
+def test_an_empty_argument_is_a_usage_error(capsys, tmp_path, monkeypatch, photos, toy_model):
+    """`fersk predict "$PHOTOS"` with the variable unset: Path("") is the
+    working folder, whose photos were classified; --dir "" and --out ""
+    meant it too."""
+    import shutil
+
+    shutil.copy(photos / "crop.png", tmp_path / "crop.png")
+    monkeypatch.chdir(tmp_path)
+    for argv, name in ((["predict", "", "--model", str(toy_model)], "paths"),
+                       (["predict", str(photos / "crop.png"), "--csv", ""], "--csv"),
+                       (["cache", "--dir", ""], "--dir")):
+        status, out, err = _run(capsys, *argv)
+        assert status == 2 and f"{name}: an empty value" in err and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crop.png"]
+
+
 def test_distillation_targets_refuse_images_and_labels_that_do_not_line_up():
     """y of another length than X, a column of labels or one-hot rows were
     broadcast against the images: one label (or one image's probabilities)

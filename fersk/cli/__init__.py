@@ -670,6 +670,15 @@ def main(argv=None):
               "export or cache.",
               file=sys.stderr)
         return EXIT_USAGE
+    empty = sorted(dest for dest, value in vars(args).items() if dest != "argv" and (
+        value == "" or (isinstance(value, list) and "" in value)))
+    if empty:
+        # Path("") is the working folder: `fersk predict "$PHOTOS"` with the
+        # variable unset classified every photo of it.
+        names = ", ".join(d if d == "paths" else "--" + d.replace("_", "-") for d in empty)
+        print(f"fersk {args.command}: error: {names}: an empty value (an unset shell "
+              "variable?) names no file, folder or model.", file=sys.stderr)
+        return EXIT_USAGE
     args.argv = argv
     # The ONNX back end and the cache listing run without TensorFlow: importing
     # it anyway would cost seconds of start-up (and memory) for nothing.
