@@ -266,11 +266,15 @@ class FaceStream:
         >>> FaceStream(pretrained.load()).update(np.zeros((120, 160), np.uint8))
         []
         """
+        if isinstance(frame, (str, os.PathLike)):
+            frame = _read_image(frame)
+        # Checked first, named as the frame: None or a 0-d array failed on
+        # max() of no sizes (detect_scale) or "X: a 1-D input, reshape it",
+        # and a refused frame still counted in n_frames_.
+        check_image(frame, "frame", self.cropper.float_max)
         index = self.n_frames_ if index is None else int(index)
         detect = self.n_frames_ % self.detect_every == 0
         self.n_frames_ += 1
-        if isinstance(frame, (str, os.PathLike)):
-            frame = _read_image(frame)
         shape = np.shape(frame)[:2]
         # Boxes found on a frame of another size are not this frame's, and a
         # frame taken whole needs no detector: either is found afresh.
@@ -512,6 +516,8 @@ def read_frames(source, *, fps=None, max_frames=None):
     [(0, 0.0, (4, 6)), (1, 0.1, (4, 6))]
     """
     if isinstance(source, numbers.Integral) and not isinstance(source, bool):
+        if source < 0:  # OpenCV 4.14's VideoCapture(-1) killed the process (SIGSEGV)
+            raise ValueError(f"source: a camera index is 0 or more; got {int(source)}.")
         return _camera_frames(int(source), max_frames)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)

@@ -945,3 +945,22 @@ def test_fersk_live_never_replaces_a_file_it_did_not_write(capsys, mp4, tmp_path
         plot = tmp_path / f"p.{kind}"
         for _ in range(2):
             assert main([*args, "--plot", str(plot)]) == 0, capsys.readouterr().err
+
+
+def test_a_bad_frame_or_camera_index_is_named_and_not_counted():
+    """FaceStream(detect_scale<1).update(None) failed on max() of no sizes, a
+    0-d frame was told to reshape "X", and a refused frame still counted in
+    n_frames_; read_frames(-1) killed the process inside OpenCV (SIGSEGV)."""
+    from fersk import pretrained
+    from fersk.live import FaceStream, read_frames
+
+    for scale in (1.0, 0.5):
+        faces = FaceStream(pretrained.load("fer2013_cnn"), detect_scale=scale)
+        for bad in (None, np.array(3), np.zeros((0, 5))):
+            with pytest.raises(ValueError, match="frame"):
+                faces.update(bad)
+        assert faces.n_frames_ == 0
+        faces.update(np.zeros((60, 80), np.uint8))
+        assert faces.n_frames_ == 1
+    with pytest.raises(ValueError, match="a camera index is 0 or more; got -1"):
+        read_frames(-1)
