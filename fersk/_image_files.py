@@ -370,7 +370,7 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
         for entry in entries:
             if entry.name.startswith(tuple(hidden)):
                 continue
-            if entry.is_dir():
+            if _is_dir(entry):
                 st = entry.stat()
                 key = (st.st_dev, st.st_ino)
                 if key in seen:
@@ -389,7 +389,7 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
                             "would carry both labels; keep one link, or make copies."
                         )
                 out += walk(entry.path, prefix + entry.name + "/")
-            elif listed(entry.name) and (entry.is_file() or entry.is_symlink()):
+            elif listed(entry.name) and (_is_file(entry) or entry.is_symlink()):
                 if entry.is_symlink() and in_other_class(
                         os.path.dirname(os.path.realpath(entry.path))):
                     continue
@@ -399,11 +399,28 @@ def walk_files(folder, extensions=IMAGE_EXTENSIONS, rel_prefix="", *, avoid=(), 
                 except OSError:
                     size, stamp = -1, (-1, -1)
                 out.append((prefix + entry.name, entry.path, size, stamp))
-            elif others is not None and entry.is_file():
+            elif others is not None and _is_file(entry):
                 others.append(prefix + entry.name)
         return out
 
     return walk(folder, rel_prefix)
+
+
+def _is_dir(entry):
+    """``entry.is_dir()``, False for a link loop (ELOOP raised there): a
+    link that leads nowhere, as a broken one."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(entry):
+    """``entry.is_file()``, False for a link loop."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def file_stamp(st):

@@ -958,3 +958,27 @@ def test_a_class_folder_that_links_to_another_is_an_error(tmp_path):
     got = _load(fer)
     assert got.filenames.tolist() == ["test/happy/PublicTest_3.png",
                                       "train/angry/Training_1.png", "train/happy/Training_2.png"]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links: POSIX")
+def test_a_link_loop_is_named_as_a_broken_link(tmp_path):
+    """A link to itself (ELOOP) where a class folder could be, or in a class
+    folder, raised OSError "Too many levels of symbolic links" from inside
+    the walk; as a class folder it is a broken link now (its class would
+    vanish), in a class folder a file that cannot be read."""
+    from fersk import FaceCropper
+    from fersk.datasets import load_sfew
+
+    for root, load in ((tmp_path / "folder", load_image_folder),
+                       (tmp_path / "sfew", lambda r: load_sfew(
+                           r, cropper=FaceCropper(detector=None), cache=False))):
+        (root / "sad").mkdir(parents=True)
+        Image.fromarray(np.zeros((48, 48), np.uint8)).save(root / "sad" / "a.png")
+        os.symlink("happy", root / "happy")
+        with pytest.raises(FileNotFoundError, match=r"broken link\(s\) or link loop\(s\) "
+                                                    r"\['happy -> happy'\]"):
+            load(root)
+        (root / "happy").unlink()
+    os.symlink("b.png", tmp_path / "folder" / "sad" / "b.png")
+    with pytest.raises(ValueError, match="b.png"):
+        load_image_folder(tmp_path / "folder")

@@ -21,6 +21,35 @@ def _has_extension(name, extensions):
     return extensions is None or os.path.splitext(name)[1].lower() in extensions
 
 
+def _entry_kind(entry):
+    """'dir', 'file' or None for a scandir entry: None for a broken link, a
+    link loop (whose is_dir() raises ELOOP) or anything else."""
+    try:
+        if entry.is_dir():
+            return "dir"
+        if entry.is_file():
+            return "file"
+    except OSError:
+        pass
+    return None
+
+
+def _broken_links(entries):
+    """The links among ``entries`` (not hidden) that lead nowhere: broken, or a loop."""
+    return [e for e in entries if not _is_hidden(e.name) and e.is_symlink()
+            and _entry_kind(e) is None]
+
+
+def _refuse_broken_links(folder, broken):
+    if broken:
+        raise FileNotFoundError(
+            f"{os.fspath(folder)!r} holds broken link(s) or link loop(s) "
+            f"{[f'{e.name} -> {os.readlink(e.path)}' for e in broken][:5]}: a class or split "
+            "folder there would be missing and the others' label codes would shift; "
+            "mount or fix the link's target, or remove the link."
+        )
+
+
 def _subdirs(folder):
     """The class (or split) folders under ``folder`` and the files beside them.
 
@@ -29,17 +58,9 @@ def _subdirs(folder):
     ``target_names`` and every later class's code would shift, unsaid."""
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
-    broken = [e for e in entries if not _is_hidden(e.name) and e.is_symlink()
-              and not e.is_dir() and not e.is_file()]
-    if broken:
-        raise FileNotFoundError(
-            f"{os.fspath(folder)!r} holds broken link(s) "
-            f"{[f'{e.name} -> {os.readlink(e.path)}' for e in broken][:5]}: a class or split "
-            "folder there would be missing and the others' label codes would shift; "
-            "mount or fix the link's target, or remove the link."
-        )
-    dirs = [e for e in entries if e.is_dir() and not _is_hidden(e.name)]
-    files = [e for e in entries if e.is_file() and not _is_hidden(e.name)]
+    _refuse_broken_links(folder, _broken_links(entries))
+    dirs = [e for e in entries if _entry_kind(e) == "dir" and not _is_hidden(e.name)]
+    files = [e for e in entries if _entry_kind(e) == "file" and not _is_hidden(e.name)]
     return dirs, files
 
 

@@ -30,7 +30,8 @@ from fersk.cache import cache_home
 
 from ._cache import _cached, _digest
 from ._common import _MAX_NAMED, FER2013_CLASSES, LOADER_CONSTRAINTS, _warn
-from ._decoding import _check_distinct, _is_hidden
+from ._decoding import (_broken_links, _check_distinct, _entry_kind, _is_hidden,
+                        _refuse_broken_links)
 from ._fer2013 import load_fer2013
 
 #: muxspace folder names -> FER-2013 labels.  ``contempt`` has no FER-2013
@@ -98,8 +99,10 @@ def _files(folder, classes):
     # Hidden as the other loaders hide them: ".*" and "__*" (__MACOSX of a zip).
     entries = sorted((e for e in os.scandir(folder) if not _is_hidden(e.name)),
                      key=lambda e: e.name)
+    # A class folder that is a broken link or a loop: its class gone, unsaid.
+    _refuse_broken_links(folder, _broken_links(entries))
     # A class folder linking to another would list its images twice, under two labels.
-    _check_distinct([e for e in entries if e.is_dir()], str(folder))
+    _check_distinct([e for e in entries if _entry_kind(e) == "dir"], str(folder))
     for entry in entries:
         name, sub = entry.name, Path(folder) / entry.name
         if not sub.is_dir():
