@@ -105,10 +105,10 @@ def degrade_faces(images, *, probabilities=None, random_state=None):
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or (
         images.ndim == 4 and images.shape[-1] != 3
-    ):
+    ) or 0 in images.shape[1:3]:  # no pixels: Pillow's JPEG step failed on them, at random
         raise ValueError(
-            "images must be uint8 faces of shape (n, height, width) or (n, height, width, 3); "
-            f"got {images.dtype} of shape {images.shape}."
+            "images must be uint8 faces of shape (n, height, width) or (n, height, width, 3), "
+            f"height and width at least 1; got {images.dtype} of shape {images.shape}."
         )
     probs = {key: float(p) for key, p in {**DEGRADATIONS, **(probabilities or {})}.items()}
     rng = check_random_state(random_state)

@@ -770,3 +770,12 @@ def test_load_expw_names_an_empty_or_foreign_table(tmp_path):
         b"file,face_id,x,y,w,h,label_id,label\nph\xf6to.png,0,1,1,5,5,3,happy\n")
     with pytest.raises(ValueError, match=r"faces\.csv is not UTF-8 text"):
         load_expw(root, cropper=FaceCropper(detector=None), cache=False)
+
+
+def test_degrade_faces_refuses_faces_without_pixels():
+    """Faces of height or width 0 gave empty output with NaN warnings, or,
+    when the random JPEG step fired, Pillow's "cannot write empty image"."""
+    for shape in ((2, 0, 8), (2, 8, 0), (2, 0, 8, 3)):
+        with pytest.raises(ValueError, match="height and width at least 1"):
+            degrade_faces(np.zeros(shape, np.uint8), random_state=0)
+    assert degrade_faces(np.zeros((0, 8, 8), np.uint8), random_state=0).shape == (0, 8, 8)
