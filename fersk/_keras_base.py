@@ -62,6 +62,7 @@ from fersk.layers import RandomAffine, RandomCenterCrop, RandomErasing
 #: Inference models (test-time views + network) of fitted Keras models, by
 #: setting; an entry goes with its fitted model.
 _INFERENCE_MODELS = weakref.WeakKeyDictionary()
+_INFERENCE_LOCK = threading.Lock()
 
 
 def _folded_source(network, folded):
@@ -86,23 +87,36 @@ def _inference_cache(model):
     compared (those the folded copy shares are read live), exactly: a few
     milliseconds for the bundled networks at full width, far less than a
     forward pass over a batch.
+
+    A new cache replaces a stale one whole, in one assignment: a prediction
+    in another thread holds the old one or the new one, never one emptied
+    while it reads it (``KeyError: 'network'``).  Predicting while the
+    weights change in place gives answers of either weights or of a mix of
+    them (the folded copy shares the dense layers' live weights): a
+    prediction must not overlap a change of the weights it reads.
     """
-    cached = _INFERENCE_MODELS.setdefault(model, {})
+    cached = _INFERENCE_MODELS.get(model)
+    if cached is not None and _fresh(cached):
+        return cached
+    with _INFERENCE_LOCK:  # one fold at a time, not one per thread that found it stale
+        cached = _INFERENCE_MODELS.get(model)
+        if cached is None or not _fresh(cached):
+            network = model.layers[-1]
+            # Batch norm folded into the convolutions: the same outputs up to
+            # float rounding, faster (fersk._inference).
+            folded = fold_batch_norm(network)
+            cached = {"folded_from": _folded_source(network, folded), "network": folded}
+            _INFERENCE_MODELS[model] = cached
+    return cached
+
+
+def _fresh(cached):
+    """Whether the weights a cache's folded copy was made from are unchanged."""
     source = cached.get("folded_from")
-    if "network" in cached and (source is None or not all(
+    return source is not None and all(
         np.array_equal(keras.ops.convert_to_numpy(v), value, equal_nan=True)
         for v, value in source
-    )):
-        # Stale (or folded elsewhere without a record of its weights).
-        cached.clear()
-    if "network" not in cached:
-        network = model.layers[-1]
-        # Batch norm folded into the convolutions: the same outputs up to
-        # float rounding, faster (fersk._inference).
-        folded = fold_batch_norm(network)
-        cached["folded_from"] = _folded_source(network, folded)
-        cached["network"] = folded
-    return cached
+    )
 
 
 class _KerasModelBytes:

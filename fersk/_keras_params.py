@@ -448,7 +448,13 @@ NOTES_DOC = f"""
     ``n_jobs=k``) runs ``k`` worker processes, each importing TensorFlow
     (roughly 0.5-1 GB resident before any data) and holding its own copy
     of the training images and one network; on a small CPU machine
-    ``n_jobs=1`` is usually as fast, since Keras already uses every core."""
+    ``n_jobs=1`` is usually as fast, since Keras already uses every core.
+
+    Threads may share a fitted estimator for prediction: each gets the
+    answer it would alone.  A prediction that overlaps a change of the same
+    network's weights (``fit``, ``model_.set_weights``) answers from the old
+    weights, the new ones or a mix of them: change weights between
+    predictions (``fersk serve`` runs one request at a time)."""
 
 #: The line of a Keras estimator's docstring that :func:`document_parameters`
 #: replaces by the shared parameter entries.

@@ -852,6 +852,42 @@ def test_prediction_follows_weights_changed_in_place_on_model_():
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-5, atol=1e-6)
 
 
+def test_a_stale_inference_cache_is_replaced_whole(monkeypatch):
+    """A stale cache was emptied, then refilled after the fold (milliseconds):
+    a prediction in another thread reading it in between failed with
+    KeyError: 'network'.  Now the new cache replaces the old in one step."""
+    import threading
+
+    import fersk._keras_base as base
+
+    X, y = _halves(16)
+    kw = dict(epochs=1, batch_size=8)
+    a = CNNClassifier("vgg_fer", TINY["vgg_fer"], random_state=0, **kw).fit(X, y)
+    b = CNNClassifier("vgg_fer", TINY["vgg_fer"], random_state=1, **kw).fit(X, y)
+    a.predict_proba(X)
+    folding, go_on = threading.Event(), threading.Event()
+    real_fold = base.fold_batch_norm
+
+    def slow_fold(network):
+        folding.set()
+        go_on.wait(30)
+        return real_fold(network)
+
+    monkeypatch.setattr(base, "fold_batch_norm", slow_fold)
+    a.model_.set_weights(b.model_.get_weights())
+    rebuild = threading.Thread(target=base._inference_cache, args=(a.model_,))
+    rebuild.start()
+    try:
+        assert folding.wait(30)
+        seen = base._INFERENCE_MODELS.get(a.model_)  # what another thread finds meanwhile
+        assert seen is not None and "network" in seen
+    finally:
+        go_on.set()
+        rebuild.join(30)
+    assert "network" in base._INFERENCE_MODELS[a.model_]
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
 def test_softmax_head_refuses_a_network_without_a_softmax_output(monkeypatch):
     """A builder ending in logits was trained, and predict_proba returned its
     raw outputs normalised: negative "probabilities"."""
