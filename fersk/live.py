@@ -270,8 +270,11 @@ class FaceStream:
             frame = _read_image(frame)
         # Checked first, named as the frame: None or a 0-d array failed on
         # max() of no sizes (detect_scale) or "X: a 1-D input, reshape it",
-        # and a refused frame still counted in n_frames_.
-        check_image(frame, "frame", self.cropper.float_max)
+        # and a refused frame still counted in n_frames_.  Kept as checked:
+        # a PIL image upright (EXIF), so that its size is the one compared
+        # with the last detection's (a portrait photo stored landscape kept
+        # a landscape photo's boxes).
+        frame = check_image(frame, "frame", self.cropper.float_max)
         index = self.n_frames_ if index is None else int(index)
         detect = self.n_frames_ % self.detect_every == 0
         self.n_frames_ += 1

@@ -964,3 +964,33 @@ def test_a_bad_frame_or_camera_index_is_named_and_not_counted():
         assert faces.n_frames_ == 1
     with pytest.raises(ValueError, match="a camera index is 0 or more; got -1"):
         read_frames(-1)
+
+
+def test_a_portrait_photo_stored_landscape_is_a_frame_of_another_size(tmp_path):
+    """FaceStream compared np.shape of a PIL frame, its stored size: a
+    portrait photo stored landscape (EXIF 6) after a landscape one was taken
+    for a frame of the same size, and the landscape photo's box was cut
+    from it (background classified)."""
+    from PIL import Image
+
+    from fersk import pretrained
+    from fersk.live import FaceStream
+
+    face = data.astronaut()[0:300, 100:400]
+    land = np.full((480, 640, 3), 100, np.uint8)
+    land[0:300, 300:600] = face
+    port = np.full((640, 480, 3), 100, np.uint8)
+    port[300:600, 0:300] = face
+    Image.fromarray(land).save(tmp_path / "land.jpg", quality=95)
+    im = Image.fromarray(np.ascontiguousarray(np.rot90(port, 1)))  # stored turned
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "port.jpg", exif=exif, quality=95)
+    frames = [Image.open(tmp_path / "land.jpg"), Image.open(tmp_path / "port.jpg")]
+    carried = FaceStream(pretrained.load(), detect_every=2)
+    records = [carried.update(f) for f in frames]
+    every = FaceStream(pretrained.load(), detect_every=1)
+    expected = [every.update(f) for f in frames]
+    assert records[1] and records[1][0]["detected"]
+    assert records[1][0]["box"] == expected[1][0]["box"]
+    assert records[1][0]["box"][0] > 300  # the face low in the upright portrait

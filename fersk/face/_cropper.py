@@ -261,8 +261,10 @@ class FaceCropper(ImageBatchOutputMixin, TransformerMixin, BaseEstimator):
     finds a face in only about a fifth of the images (the cascade in about
     a quarter), and the rest fall to ``on_no_face``: the crops would be
     framed inconsistently.  For such datasets use ``detector=None``: no
-    detection, each image is resized whole (the cropper is then a
-    pass-through resize, with ``margin`` < 0 to zoom in), or
+    detection, each image is taken whole as the face's box (the cropper is
+    then a pass-through resize; an image of another aspect than ``size``
+    is first widened to it with its edge pixels repeated, as a detected
+    box is; ``margin`` < 0 zooms in), or
     ``precropped_max_side`` for a mix of crops and photos.  Conversely,
     FER-2013 frames faces as the scikit-image cascade's box with
     ``margin=0``: on FER faces padded so the cascade can find them, the
