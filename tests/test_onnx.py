@@ -684,3 +684,42 @@ def test_a_pickled_onnx_network_carries_its_graph(onnx_cache, tmp_path):
     old.__setstate__(state)
     with pytest.raises(FileNotFoundError, match="its ONNX graph .*graph.onnx' is not there"):
         old.predict_proba(X[:2])
+
+
+def test_export_refuses_a_graph_that_does_not_run_or_answer_alike(tmp_path):
+    """tf2onnx writes a graph even where it only logs an op it cannot convert
+    (exact GELU: Erfc) or converts one approximately (bicubic resizing,
+    2e-4 from Keras): the first failed at prediction with ONNX Runtime's
+    InvalidGraph, the second predicted otherwise without a word.  A
+    regressor got validate_params' "an object implementing predict_proba"."""
+    import keras
+    from keras import layers
+
+    from fersk import CNNClassifier, CNNRegressor
+    from fersk.onnx import export_network
+
+    def gelu(shape, n):
+        i = keras.Input(shape)
+        x = layers.Conv2D(4, 3, activation="gelu")(i)
+        return keras.Model(i, layers.Dense(n, activation="softmax")(layers.GlobalAveragePooling2D()(x)))
+
+    def bicubic(shape, n):
+        i = keras.Input(shape)
+        x = layers.Conv2D(4, 3, activation="relu")(i)
+        x = layers.Resizing(17, 13, interpolation="bicubic")(x)
+        x = layers.Flatten()(x)
+        return keras.Model(i, layers.Dense(n, activation="softmax", kernel_initializer=keras.initializers.RandomNormal(stddev=3.0))(x))
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (24, 48, 48), dtype=np.uint8), np.arange(24) % 3
+    net = CNNClassifier(gelu, epochs=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"operations \['Erfc'\] have no ONNX equivalent"):
+        export_network(net, tmp_path / "gelu.onnx")
+    net = CNNClassifier(bicubic, epochs=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="differ from the network's by up to"):
+        export_network(net, tmp_path / "bicubic.onnx")
+    assert list(tmp_path.iterdir()) == []
+    reg = CNNRegressor("mtcnn_cnn", {"width": 0.125, "dense_units": 4}, epochs=1).fit(
+        X, rng.uniform(-1, 1, (24, 2)))
+    with pytest.raises(ValueError, match="CNNRegressor has no predict_proba.*no ONNX path"):
+        export_network(reg, tmp_path / "reg.onnx")

@@ -49,7 +49,8 @@ def _graph_digest(keras_file, crop_size, input_scaling):
 @validate_params(
     # A fersk network's fitted state is checked by check_is_fitted below; its
     # class is not named here, as that would import Keras with this module.
-    {"estimator": [HasMethods(["predict_proba"])], "path": [str, os.PathLike]},
+    {"estimator": [HasMethods(["predict_proba"]), HasMethods(["predict"])],
+     "path": [str, os.PathLike]},
     prefer_skip_nested_validation=True,
 )
 def export_network(estimator, path):
@@ -80,6 +81,15 @@ def export_network(estimator, path):
     path : pathlib.Path
         The file written.
 
+    Raises
+    ------
+    ValueError
+        If the graph does not run on ONNX Runtime (an operation with no
+        ONNX equivalent, e.g. exact GELU's Erfc), or answers a probe batch
+        otherwise than the network by more than 1e-4 (an operation converted
+        approximately, e.g. bicubic resizing): nothing is written; or for a
+        regressor (CNNRegressor has no ONNX path).
+
     Examples
     --------
     >>> import tempfile, numpy as np
@@ -97,6 +107,14 @@ def export_network(estimator, path):
     """
     import keras
 
+    if not hasattr(estimator, "predict_proba"):
+        # validate_params's own words ("an object implementing 'predict_proba'")
+        # did not say that a regressor has no ONNX path at all.
+        raise ValueError(
+            f"export_network exports a fersk classifier's network; {type(estimator).__name__} "
+            "has no predict_proba, and fersk's regressors (CNNRegressor) have no ONNX path: "
+            "predict them on Keras."
+        )
     tf, _ = _tf2onnx()
     from fersk._keras_base import _inference_cache
 
@@ -135,7 +153,50 @@ def export_network(estimator, path):
     # The output activation as the network has it (not its estimator's
     # ``head`` parameter, which set_params may have changed since fit).
     metadata = {_GRAPH_KEY: _GRAPH_KIND, HEAD_KEY: estimator._fitted_head_activation()}
-    return _atomic_write(path, _convert(infer, signature, metadata=metadata))
+    data = _convert(infer, signature, metadata=metadata)
+    _check_graph(data, lambda images: np.asarray(infer(tf.constant(images))), shape)
+    return _atomic_write(path, data)
+
+
+#: The most an exported graph's outputs may differ from the network's on a
+#: probe batch (float32), as the parity the ONNX path promises.
+_EXPORT_TOLERANCE = 1e-4
+
+
+def _check_graph(data, network_outputs, shape):
+    """Raise ValueError if the ONNX graph ``data`` does not run on ONNX Runtime
+    or answers a probe batch otherwise than ``network_outputs`` (within
+    :data:`_EXPORT_TOLERANCE`): tf2onnx writes a graph even where it only
+    logs an op it cannot convert (exact GELU's Erfc, a py_function) or
+    converts one approximately (bicubic resizing)."""
+    try:
+        ort = _import_ort()
+    except ImportError:  # pragma: no cover  (fersk[onnx] installs both; checked where it can be)
+        return
+    import onnx
+
+    try:
+        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        graph = onnx.load_from_string(data).graph
+        foreign = sorted({n.op_type for n in graph.node
+                          if not onnx.defs.has(n.op_type, n.domain or "")})
+        raise ValueError(
+            "the network cannot be exported to ONNX: "
+            + (f"its operations {foreign} have no ONNX equivalent (tf2onnx left them as "
+               "they were)" if foreign else f"ONNX Runtime cannot run the graph ({exc})")
+            + "; use layers with ONNX equivalents (e.g. approximate GELU), or predict on "
+            "Keras."
+        ) from None
+    probe = np.random.default_rng(0).uniform(0, 255, (4, *shape)).astype(np.float32)
+    gap = float(np.abs(session.run(None, {"images": probe})[0] - network_outputs(probe)).max())
+    if not gap <= _EXPORT_TOLERANCE:  # NaN too
+        raise ValueError(
+            f"the network cannot be exported to ONNX faithfully: the graph's outputs differ "
+            f"from the network's by up to {gap:.3g} on a probe batch (more than "
+            f"{_EXPORT_TOLERANCE:g}); an operation is converted approximately (e.g. bicubic "
+            "resizing): use another, or predict on Keras."
+        )
 
 
 @validate_params(
