@@ -23,23 +23,29 @@ def fer2013_labels(classes, class_names):
     A model trained on a user's folders has codes in folder order (4 =
     neutral) under FER-2013's names: its codes are not FER-2013's labels
     (4 = sad), its names are.  Classes named by their own numbers (a model
-    saved without names) are taken as FER-2013 labels when within 0..6.
+    saved without names) are taken as FER-2013 labels only when they are
+    the seven, 0..6, as :func:`default_class_names` names them: a subset's
+    numbers may be folder codes (0, 1, 2 = happy, sad, surprise), and a
+    guess would score every prediction as another class.
 
     Examples
     --------
     >>> fer2013_labels([0, 1], ["happy", "neutral"]).tolist()
     [3, 6]
-    >>> fer2013_labels([2, 5], ["2", "5"]).tolist()
-    [2, 5]
+    >>> fer2013_labels(range(7), [str(c) for c in range(7)]).tolist()
+    [0, 1, 2, 3, 4, 5, 6]
+    >>> fer2013_labels([2, 5], ["2", "5"]) is None
+    True
     >>> fer2013_labels([0, 1], ["cat", "dog"]) is None
     True
     """
     names = [str(n) for n in class_names]
     if len(set(names)) == len(names) and set(names) <= set(FER2013_CLASSES):
         return np.array([FER2013_CLASSES.index(n) for n in names])
+    classes = list(classes)
     own_numbers = names == [str(c) for c in classes] and all(
-        isinstance(c, numbers.Integral) and not isinstance(c, bool)
-        and 0 <= c < len(FER2013_CLASSES) for c in classes)
+        isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in classes
+    ) and sorted(int(c) for c in classes) == list(range(len(FER2013_CLASSES)))
     return np.array([int(c) for c in classes]) if own_numbers else None
 
 

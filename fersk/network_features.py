@@ -384,7 +384,10 @@ def fold_head(pipeline):
     # its labels (fersk._labels.default_class_names), not the folder's names.
     # The loaded model's codes go too: saved, they stood for the new classes
     # (a head fitted on a labels="names" network reloaded with the old codes).
-    for stale in ("_label_columns", "_label_codes", "_class_names"):
+    # The training record goes too: the new layer never went through the
+    # network's epochs (fersk evaluate drew them as its training curve).
+    for stale in ("_label_columns", "_label_codes", "_class_names", "history_", "best_epoch_",
+                  "n_epochs_"):
         vars(network_estimator).pop(stale, None)
     if "head" in network_estimator.get_params(deep=False):
         network_estimator.set_params(head="softmax")

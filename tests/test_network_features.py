@@ -236,6 +236,10 @@ def test_fold_head_makes_the_head_the_networks_output_layer(tmp_path):
     assert pretrained.info(tmp_path / "mine")["class_names"] == ["calm", "joy", "shout"]
     loaded = pretrained.load(tmp_path / "mine", backend="keras")
     np.testing.assert_allclose(loaded.predict_proba(FACES), model.predict_proba(FACES), atol=1e-6)
+    # The network's training record is not the new layer's: fersk evaluate drew
+    # the bundled network's epochs as the adapted model's training curve.
+    for attr in ("history_", "best_epoch_", "n_epochs_"):
+        assert not hasattr(model[-1], attr) and not hasattr(loaded[-1], attr)
 
 
 def test_fold_head_of_a_network_loaded_with_names_saves_the_heads_classes(tmp_path):
