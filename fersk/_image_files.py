@@ -784,7 +784,7 @@ def _warn_8bit_in_uint16(image, where):
         )
 
 
-def check_float32_range(images, where="X"):
+def check_float32_range(images, where="X", what="images"):
     """Raise if float64 ``images`` hold finite values beyond float32's range.
 
     The networks compute in float32 (Keras and ONNX Runtime alike): such a
@@ -794,9 +794,11 @@ def check_float32_range(images, where="X"):
     Parameters
     ----------
     images : ndarray
-        Validated images (finite).
+        Validated images (finite), or a regressor's targets.
     where : str, default="X"
         Name used in the message.
+    what : str, default="images"
+        What the message says to scale ("targets" for a regressor's ``y``).
 
     Examples
     --------
@@ -811,7 +813,7 @@ def check_float32_range(images, where="X"):
             np.abs(images).max() > np.finfo(np.float32).max):
         raise ValueError(
             f"{where} holds values beyond float32's range (|x| > 3.4e38), which the "
-            "network reads as infinity; scale the images."
+            f"network reads as infinity; scale the {what}."
         )
 
 

@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_array, check_consistent_length
 
 from fersk._constraints import store_parameters
 from fersk._fit_guard import unchanged_if_fit_fails
+from fersk._image_files import check_float32_range
 from fersk._keras_base import NOTES_DOC, BaseKerasImageEstimator, document_parameters
 from fersk._validation import check_random_state_int
 from fersk.architectures import ARCHITECTURES, _replace_head
@@ -203,13 +204,9 @@ class CNNRegressor(RegressorMixin, BaseKerasImageEstimator):
             raise ValueError(f"{name} must be 1-D or 2-D (n_samples, n_outputs); got {y.ndim}-D.")
         if len(y) != n_samples:
             check_consistent_length(np.empty(n_samples), y)
-        if y.size and np.abs(y).max() > np.finfo(np.float32).max:
-            # The network is trained in float32: infinite targets, then NaN
-            # weights blamed on the learning rate at prediction.
-            raise ValueError(
-                f"{name} holds values beyond float32's range (|y| > 3.4e38), which the "
-                "network trains on as infinity; scale the targets."
-            )
+        # The network is trained in float32: infinite targets, then NaN
+        # weights blamed on the learning rate at prediction.
+        check_float32_range(y, name, what="targets")
         return y
 
     @_fit_context(prefer_skip_nested_validation=True)

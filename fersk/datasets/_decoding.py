@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from fersk import _image_files
-from fersk._image_files import pil_to_uint8
+from fersk._image_files import _is_dir, _is_file, pil_to_uint8
 
 # Images per task of the decoding pool (and per progress report).
 _CHUNK = 512
@@ -24,14 +24,9 @@ def _has_extension(name, extensions):
 def _entry_kind(entry):
     """'dir', 'file' or None for a scandir entry: None for a broken link, a
     link loop (whose is_dir() raises ELOOP) or anything else."""
-    try:
-        if entry.is_dir():
-            return "dir"
-        if entry.is_file():
-            return "file"
-    except OSError:
-        pass
-    return None
+    if _is_dir(entry):
+        return "dir"
+    return "file" if _is_file(entry) else None
 
 
 def _broken_links(entries):
